@@ -1,0 +1,491 @@
+"""All records in one DynamoDB table (single-table design), keyed so a tenant only reaches its own.
+
+    pk                              sk                    what
+    TENANT#<tenant>                 TARGET#<id>           a target
+    TENANT#<tenant>                 DEPLOYMENT#<id>       a deployment and its current operation
+    DEPLOYMENT#<id>                 REQUEST#<op>          an operation's template, parameters, tags
+    DEPLOYMENT#<id>                 EVENT#<ns>#<n>        the deployment's events, oldest first
+    CLAIM#<target>#<region>#<stack> CLAIM                 one live deployment per stack name
+    LOCK#<account>#<region>#<stack> LOCK                  the per-stack lock, with a lease (TTL)
+    TOKEN#<sha256>                  TOKEN                 an API token's hash and its tenant
+    IDEMPOTENCY                     <key hash>            Powertools idempotency records (TTL)
+
+Every key a query uses begins with the caller's tenant or an id looked up under it, so another
+tenant's ids answer "not found". Pagination tokens are checked to belong to the query they resume.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.domain.errors import Conflict, DeployerError, InvalidRequest
+from chalicelib.domain.model import (
+    Action,
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
+    ErrorInfo,
+    EventSource,
+    Operation,
+    OperationRequest,
+    OperationStatus,
+    Page,
+    Target,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+TTL_ATTRIBUTE = "expires_at"
+
+
+def _tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def _claim_key(deployment: Deployment) -> dict[str, str]:
+    return {
+        "pk": f"CLAIM#{deployment.target_id}#{deployment.region}#{deployment.stack_name}",
+        "sk": "CLAIM",
+    }
+
+
+def encode_token(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, pk: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error) as error:
+        raise InvalidRequest(
+            "next_token is not a token this API issued.", code="INVALID_NEXT_TOKEN"
+        ) from error
+    if not isinstance(key, dict) or key.get("pk") != pk or not isinstance(key.get("sk"), str):
+        raise InvalidRequest("next_token does not belong to this listing.", code="INVALID_NEXT_TOKEN")
+    return {"pk": key["pk"], "sk": key["sk"]}
+
+
+# -- records <-> items -------------------------------------------------------------------------
+
+
+def target_to_item(target: Target) -> dict[str, Any]:
+    return {
+        "pk": _tenant_pk(target.tenant_id),
+        "sk": f"TARGET#{target.target_id}",
+        "kind": "target",
+        "tenant_id": target.tenant_id,
+        "target_id": target.target_id,
+        "name": target.name,
+        "account_id": target.account_id,
+        "role_arn": target.role_arn,
+        "regions": list(target.regions),
+        "external_id": target.external_id,
+        "trust_policy": json.dumps(target.trust_policy),
+        "created_at": target.created_at,
+    }
+
+
+def target_from_item(item: dict[str, Any]) -> Target:
+    return Target(
+        tenant_id=str(item["tenant_id"]),
+        target_id=str(item["target_id"]),
+        name=str(item["name"]),
+        account_id=str(item["account_id"]),
+        role_arn=str(item["role_arn"]),
+        regions=tuple(str(r) for r in item["regions"]),
+        external_id=str(item["external_id"]),
+        trust_policy=json.loads(str(item["trust_policy"])),
+        created_at=str(item["created_at"]),
+    )
+
+
+def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
+    op = deployment.operation
+    return {
+        "pk": _tenant_pk(deployment.tenant_id),
+        "sk": f"DEPLOYMENT#{deployment.deployment_id}",
+        "kind": "deployment",
+        "tenant_id": deployment.tenant_id,
+        "deployment_id": deployment.deployment_id,
+        "target_id": deployment.target_id,
+        "account_id": deployment.account_id,
+        "region": deployment.region,
+        "stack_name": deployment.stack_name,
+        "status": deployment.status.value,
+        "live": deployment.live,
+        "op_id": op.operation_id,
+        "op_running": op.running,
+        "operation": {
+            "operation_id": op.operation_id,
+            "action": op.action.value,
+            "status": op.status.value,
+            "started_at": op.started_at,
+            "ended_at": op.ended_at,
+            "phase": op.phase,
+            "change_set_name": op.change_set_name,
+            "last_event_id": op.last_event_id,
+        },
+        "created_at": deployment.created_at,
+        "updated_at": deployment.updated_at,
+        "parameters": dict(deployment.parameters),
+        "tags": dict(deployment.tags),
+        "stack_status": deployment.stack_status,
+        "stack_id": deployment.stack_id,
+        "outputs": dict(deployment.outputs),
+        "error": deployment.error.as_dict() if deployment.error else None,
+        "ever_active": deployment.ever_active,
+    }
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def deployment_from_item(item: dict[str, Any]) -> Deployment:
+    op = item["operation"]
+    error = item.get("error")
+    return Deployment(
+        tenant_id=str(item["tenant_id"]),
+        deployment_id=str(item["deployment_id"]),
+        target_id=str(item["target_id"]),
+        account_id=str(item["account_id"]),
+        region=str(item["region"]),
+        stack_name=str(item["stack_name"]),
+        status=DeploymentStatus(item["status"]),
+        operation=Operation(
+            operation_id=str(op["operation_id"]),
+            action=Action(op["action"]),
+            status=OperationStatus(op["status"]),
+            started_at=str(op["started_at"]),
+            ended_at=_opt(op.get("ended_at")),
+            phase=str(op.get("phase") or "pending"),
+            change_set_name=_opt(op.get("change_set_name")),
+            last_event_id=_opt(op.get("last_event_id")),
+        ),
+        created_at=str(item["created_at"]),
+        updated_at=str(item["updated_at"]),
+        parameters={str(k): str(v) for k, v in (item.get("parameters") or {}).items()},
+        tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
+        stack_status=_opt(item.get("stack_status")),
+        stack_id=_opt(item.get("stack_id")),
+        outputs={str(k): str(v) for k, v in (item.get("outputs") or {}).items()},
+        error=ErrorInfo(str(error["code"]), str(error["message"]), str(error["hint"])) if error else None,
+        ever_active=bool(item.get("ever_active", False)),
+    )
+
+
+def request_to_item(request: OperationRequest) -> dict[str, Any]:
+    return {
+        "pk": f"DEPLOYMENT#{request.deployment_id}",
+        "sk": f"REQUEST#{request.operation_id}",
+        "kind": "request",
+        "action": request.action.value,
+        "template_body": request.template_body,
+        "parameters": dict(request.parameters),
+        "tags": dict(request.tags),
+    }
+
+
+def _condition_failed(error: ClientError) -> bool:
+    """A transaction refused because a condition did not hold (not for any other reason)."""
+    reasons = error.response.get("CancellationReasons") or []
+    return error_code(error) == "TransactionCanceledException" and any(
+        r.get("Code") == "ConditionalCheckFailed" for r in reasons
+    )
+
+
+class DynamoStore:
+    """Implements TargetStore, DeploymentStore, LockStore and TokenStore on one table."""
+
+    def __init__(self, table: Table, clock: Any = time.time) -> None:
+        self._table = table
+        self._name = table.name
+        self._clock = clock
+
+    # -- targets ---------------------------------------------------------------------------------
+
+    def put_target(self, target: Target) -> None:
+        with aws_call("PutItem"):
+            self._table.put_item(Item=target_to_item(target), ConditionExpression=Attr("pk").not_exists())
+
+    def get_target(self, tenant_id: str, target_id: str) -> Target | None:
+        item = self._get(_tenant_pk(tenant_id), f"TARGET#{target_id}")
+        return target_from_item(item) if item else None
+
+    def list_targets(self, tenant_id: str, limit: int, next_token: str | None) -> Page:
+        items, token = self._query(_tenant_pk(tenant_id), "TARGET#", limit, next_token)
+        return Page([target_from_item(i).public() for i in items], token)
+
+    def delete_target(self, tenant_id: str, target_id: str) -> None:
+        with aws_call("DeleteItem"):
+            self._table.delete_item(Key={"pk": _tenant_pk(tenant_id), "sk": f"TARGET#{target_id}"})
+
+    # -- deployments -----------------------------------------------------------------------------
+
+    def create_deployment(self, deployment: Deployment, request: OperationRequest) -> None:
+        claim = {**_claim_key(deployment), "deployment_id": deployment.deployment_id}
+        try:
+            with aws_call("TransactWriteItems"):
+                try:
+                    self._table.meta.client.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Put": {
+                                    "TableName": self._name,
+                                    "Item": claim,
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            },
+                            {
+                                "Put": {
+                                    "TableName": self._name,
+                                    "Item": deployment_to_item(deployment),
+                                }
+                            },
+                            {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
+                        ]
+                    )
+                except ClientError as error:
+                    if _condition_failed(error):
+                        raise _ConditionFailed() from error
+                    raise
+        except _ConditionFailed:
+            holder = self._get(**_claim_key(deployment)) or {}
+            raise Conflict(
+                f"Stack {deployment.stack_name} already has a live deployment on target "
+                f"{deployment.target_id} in {deployment.region}.",
+                code="STACK_ALREADY_DEPLOYED",
+                hint="Update it with PUT /deployments/{deployment_id} instead of creating it again.",
+                details={"deployment_id": holder.get("deployment_id")},
+            ) from None
+
+    def begin_operation(self, deployment: Deployment, request: OperationRequest) -> None:
+        item = deployment_to_item(deployment)
+        try:
+            with aws_call("TransactWriteItems"):
+                try:
+                    self._table.meta.client.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Put": {
+                                    "TableName": self._name,
+                                    "Item": item,
+                                    "ConditionExpression": "attribute_exists(pk) AND op_running = :no",
+                                    "ExpressionAttributeValues": {":no": False},
+                                }
+                            },
+                            {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
+                        ]
+                    )
+                except ClientError as error:
+                    if _condition_failed(error):
+                        raise _ConditionFailed() from error
+                    raise
+        except _ConditionFailed:
+            raise Conflict(
+                f"Deployment {deployment.deployment_id} already has an operation running.",
+                code="OPERATION_IN_PROGRESS",
+                hint="Wait until GET /deployments/{id} shows the operation ended, then retry.",
+            ) from None
+
+    def save_deployment(self, deployment: Deployment) -> None:
+        with aws_call("PutItem"):
+            try:
+                self._table.put_item(
+                    Item=deployment_to_item(deployment),
+                    ConditionExpression=Attr("op_id").eq(deployment.operation.operation_id),
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    raise DeployerError(
+                        f"Operation {deployment.operation.operation_id} is no longer current.",
+                        code="STALE_OPERATION",
+                    ) from error
+                raise
+
+    def release_stack_name(self, deployment: Deployment) -> None:
+        with aws_call("DeleteItem"):
+            try:
+                self._table.delete_item(
+                    Key=_claim_key(deployment),
+                    ConditionExpression=Attr("deployment_id").eq(deployment.deployment_id),
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":  # released already
+                    raise
+
+    def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None:
+        item = self._get(_tenant_pk(tenant_id), f"DEPLOYMENT#{deployment_id}")
+        return deployment_from_item(item) if item else None
+
+    def get_request(self, deployment_id: str, operation_id: str) -> OperationRequest | None:
+        item = self._get(f"DEPLOYMENT#{deployment_id}", f"REQUEST#{operation_id}")
+        if not item:
+            return None
+        return OperationRequest(
+            deployment_id=deployment_id,
+            operation_id=operation_id,
+            action=Action(item["action"]),
+            template_body=_opt(item.get("template_body")),
+            parameters={str(k): str(v) for k, v in (item.get("parameters") or {}).items()},
+            tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
+        )
+
+    def list_deployments(
+        self,
+        tenant_id: str,
+        *,
+        target_id: str | None,
+        status: str | None,
+        limit: int,
+        next_token: str | None,
+    ) -> Page:
+        condition: ConditionBase | None = None
+        if target_id is not None:
+            condition = Attr("target_id").eq(target_id)
+        if status is not None:
+            by_status = Attr("status").eq(status)
+            condition = by_status if condition is None else condition & by_status
+        items, token = self._query(_tenant_pk(tenant_id), "DEPLOYMENT#", limit, next_token, condition)
+        return Page([deployment_from_item(i).public() for i in items], token)
+
+    def count_live_deployments(self, tenant_id: str, target_id: str) -> int:
+        items, _ = self._query(
+            _tenant_pk(tenant_id),
+            "DEPLOYMENT#",
+            10_000,
+            None,
+            Attr("target_id").eq(target_id) & Attr("live").eq(True),
+        )
+        return len(items)
+
+    def append_events(self, deployment_id: str, events: list[DeploymentEvent]) -> None:
+        base = time.time_ns()
+        with aws_call("BatchWriteItem"), self._table.batch_writer() as batch:
+            for n, event in enumerate(events):
+                batch.put_item(
+                    Item={
+                        "pk": f"DEPLOYMENT#{deployment_id}",
+                        "sk": f"EVENT#{base:020d}#{n:05d}",
+                        "kind": "event",
+                        "timestamp": event.timestamp,
+                        "source": event.source.value,
+                        "status": event.status,
+                        "resource": event.resource,
+                        "message": event.message,
+                    }
+                )
+
+    def list_events(self, deployment_id: str, limit: int, next_token: str | None) -> Page:
+        items, token = self._query(f"DEPLOYMENT#{deployment_id}", "EVENT#", limit, next_token)
+        events = [
+            DeploymentEvent(
+                str(i["timestamp"]),
+                EventSource(i["source"]),
+                str(i["status"]),
+                str(i["resource"]),
+                str(i["message"]),
+            ).public()
+            for i in items
+        ]
+        return Page(list(events), token)
+
+    # -- locks -----------------------------------------------------------------------------------
+
+    def acquire_lock(self, key: str, owner: str, lease_seconds: int) -> bool:
+        now = int(self._clock())
+        with aws_call("PutItem"):
+            try:
+                self._table.put_item(
+                    Item={
+                        "pk": f"LOCK#{key}",
+                        "sk": "LOCK",
+                        "owner": owner,
+                        TTL_ATTRIBUTE: now + lease_seconds,
+                    },
+                    ConditionExpression=Attr("pk").not_exists()
+                    | Attr("owner").eq(owner)
+                    | Attr(TTL_ATTRIBUTE).lt(now),
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def release_lock(self, key: str, owner: str) -> None:
+        with aws_call("DeleteItem"):
+            try:
+                self._table.delete_item(
+                    Key={"pk": f"LOCK#{key}", "sk": "LOCK"}, ConditionExpression=Attr("owner").eq(owner)
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":  # not ours, or gone
+                    raise
+
+    def lock_holder(self, key: str) -> str | None:
+        item = self._get(f"LOCK#{key}", "LOCK")
+        if not item or int(item.get(TTL_ATTRIBUTE, 0)) < int(self._clock()):
+            return None
+        return str(item["owner"])
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def tenant_for_token_hash(self, token_sha256: str) -> str | None:
+        item = self._get(f"TOKEN#{token_sha256}", "TOKEN")
+        return str(item["tenant_id"]) if item else None
+
+    def put_token(self, token_sha256: str, tenant_id: str, label: str) -> None:
+        with aws_call("PutItem"):
+            self._table.put_item(
+                Item={"pk": f"TOKEN#{token_sha256}", "sk": "TOKEN", "tenant_id": tenant_id, "label": label}
+            )
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        with aws_call("GetItem"):
+            item = self._table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
+        return dict(item) if item else None
+
+    def _query(
+        self, pk: str, prefix: str, limit: int, next_token: str | None, condition: Any = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(prefix),
+            "ConsistentRead": True,
+        }
+        if condition is not None:
+            kwargs["FilterExpression"] = condition
+        if next_token:
+            start = decode_token(next_token, pk)
+            if not start["sk"].startswith(prefix):
+                raise InvalidRequest("next_token does not belong to this listing.", code="INVALID_NEXT_TOKEN")
+            kwargs["ExclusiveStartKey"] = start
+        found: list[dict[str, Any]] = []
+        with aws_call("Query"):
+            while True:
+                page = self._table.query(**kwargs)
+                items = page.get("Items", [])
+                last_key = page.get("LastEvaluatedKey")
+                for index, item in enumerate(items):
+                    found.append(dict(item))
+                    if len(found) == limit:
+                        more = index < len(items) - 1 or last_key is not None
+                        return found, encode_token({"pk": pk, "sk": str(item["sk"])}) if more else None
+                if not last_key:
+                    return found, None
+                kwargs["ExclusiveStartKey"] = last_key
+
+
+class _ConditionFailed(Exception):
+    """Internal signal: a transaction's condition failed."""

@@ -1,0 +1,74 @@
+"""HTTP ``Idempotency-Key`` on top of Powertools' idempotency utility.
+
+Powertools stores each key's result in DynamoDB, replays it for the same payload, refuses a
+different payload under the same key (IdempotencyValidationError), and refuses a key whose first
+request is still running. We feed it ``{"key", "fingerprint"}``: the key scoped to tenant and route,
+the fingerprint a hash of the canonical body. Its import is heavy, so only this adapter pays for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from chalicelib.domain.errors import Conflict
+
+
+class PowertoolsIdempotency:
+    def __init__(self, table_name: str, session: boto3.Session, ttl_seconds: int) -> None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+        )
+
+        self._persistence = DynamoDBPersistenceLayer(
+            table_name=table_name,
+            key_attr="pk",
+            sort_key_attr="sk",
+            static_pk_value="IDEMPOTENCY",
+            expiry_attr="expires_at",
+            boto3_session=session,
+        )
+        self._config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="fingerprint",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=ttl_seconds,
+        )
+
+    def run(
+        self, key: str, fingerprint: str, produce: Callable[[], dict[str, Any]], lambda_context: Any = None
+    ) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.idempotency import idempotent_function
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
+
+        if lambda_context is not None:
+            # Lets Powertools expire an in-progress record when the function times out mid-request.
+            self._config.register_lambda_context(lambda_context)
+
+        def call(request: dict[str, str]) -> dict[str, Any]:
+            return produce()
+
+        guarded = idempotent_function(
+            data_keyword_argument="request", persistence_store=self._persistence, config=self._config
+        )(call)
+        try:
+            result: dict[str, Any] = guarded(request={"key": key, "fingerprint": fingerprint})
+        except IdempotencyValidationError:
+            raise Conflict(
+                "This Idempotency-Key was already used with a different request body.",
+                code="IDEMPOTENCY_KEY_REUSED",
+                hint="Use a new Idempotency-Key for a different request; reuse a key only to retry the same one.",
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise Conflict(
+                "The first request with this Idempotency-Key is still being processed.",
+                code="IDEMPOTENCY_KEY_IN_PROGRESS",
+                hint="Retry in a moment with the same key and body to get its answer.",
+            ) from None
+        return result

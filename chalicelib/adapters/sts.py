@@ -1,0 +1,54 @@
+"""Sessions in target accounts: AssumeRole with the target's external ID, per workflow step.
+
+Credentials live only inside the boto3 session this returns and die with the step; they are never
+returned to the caller, logged or stored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.adapters.cloudformation import CloudFormationGateway
+from chalicelib.adapters.errors import aws_call
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
+
+MAX_SESSION_SECONDS = 3600  # a Lambda function is itself a role: AWS refuses more than an hour
+
+
+class StsTargetAccess:
+    def __init__(self, sts: STSClient, client_config: Config, session_seconds: int = 900) -> None:
+        self._sts = sts
+        self._config = client_config
+        self._seconds = min(session_seconds, MAX_SESSION_SECONDS)
+
+    def session(
+        self, *, role_arn: str, external_id: str | None, session_name: str, region: str
+    ) -> boto3.Session:
+        kwargs: dict[str, object] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "DurationSeconds": self._seconds,
+        }
+        if external_id is not None:
+            kwargs["ExternalId"] = external_id
+        with aws_call("AssumeRole"):
+            credentials = self._sts.assume_role(**kwargs)["Credentials"]  # type: ignore[arg-type]
+        return boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+
+    def stacks(
+        self, *, role_arn: str, external_id: str, session_name: str, region: str
+    ) -> CloudFormationGateway:
+        session = self.session(
+            role_arn=role_arn, external_id=external_id, session_name=session_name, region=region
+        )
+        return CloudFormationGateway(session.client("cloudformation", config=self._config))

@@ -1,0 +1,1 @@
+"""HTTP layer: request models, authentication, the error mapping and the routes (a Chalice Blueprint)."""

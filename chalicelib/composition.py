@@ -1,0 +1,102 @@
+"""The composition root: the only place that reads settings and creates AWS clients.
+
+``build_services`` wires adapters into services. ``Container`` builds them on first use (so nothing
+happens at import, and a cold start pays only for what its first request needs) and lets tests and
+local mode hand in their own settings or session. boto3 is imported here, lazily, to keep it off
+the import path of the HTTP handler module.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from chalicelib.service.auth import AuthService
+from chalicelib.service.deployments import DeploymentService, PollSettings
+from chalicelib.service.ports import IdempotencyGuard
+from chalicelib.service.targets import TargetService
+from chalicelib.service.workflow import WorkflowService, WorkflowSettings
+from chalicelib.settings import Settings
+
+if TYPE_CHECKING:
+    import boto3
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    auth: AuthService
+    targets: TargetService
+    deployments: DeploymentService
+    workflow: WorkflowService
+    idempotency: IdempotencyGuard
+
+
+def build_services(settings: Settings, session: boto3.Session | None = None) -> Services:
+    import boto3
+    from botocore.config import Config
+
+    from chalicelib.adapters.dynamodb import DynamoStore
+    from chalicelib.adapters.idempotency import PowertoolsIdempotency
+    from chalicelib.adapters.stepfunctions import StepFunctionsStarter
+    from chalicelib.adapters.sts import StsTargetAccess
+
+    session = session or boto3.Session(region_name=settings.region)
+    config = Config(retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts})
+    table = session.resource("dynamodb", region_name=settings.region, config=config).Table(
+        settings.table_name
+    )
+    store = DynamoStore(table)
+    targets = TargetService(store, store, settings.service_principal_arn)
+    deployments = DeploymentService(
+        store,
+        store,
+        StepFunctionsStarter(
+            session.client("stepfunctions", region_name=settings.region, config=config),
+            settings.state_machine_arn,
+        ),
+        targets,
+        PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
+    )
+    workflow = WorkflowService(
+        store,
+        store,
+        targets,
+        StsTargetAccess(
+            session.client("sts", region_name=settings.region, config=config),
+            config,
+            settings.assume_role_seconds,
+        ),
+        WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
+    )
+    return Services(
+        settings=settings,
+        auth=AuthService(store),
+        targets=targets,
+        deployments=deployments,
+        workflow=workflow,
+        idempotency=PowertoolsIdempotency(settings.table_name, session, settings.idempotency_ttl_seconds),
+    )
+
+
+class Container:
+    """Holds the services of one process; built on first use from the environment."""
+
+    def __init__(self) -> None:
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def get(self, environ: Mapping[str, str] | None = None) -> Services:
+        if self._services is None:
+            with self._lock:
+                if self._services is None:
+                    self._services = build_services(Settings.from_env(environ or os.environ))
+        return self._services
+
+    def configure(self, services: Services | None) -> None:
+        """Install services built elsewhere (tests, local mode); None resets to lazy building."""
+        with self._lock:
+            self._services = services

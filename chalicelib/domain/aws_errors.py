@@ -1,0 +1,94 @@
+"""AWS error codes into the guide's troubleshooting answers: one table for the API, workflow and CLI.
+
+The product guide names four cases a user must be able to fix alone: ACCESS_DENIED,
+INVALID_ROLE_ARN, SESSION_EXPIRED and MFA_REQUIRED. Every STS and IAM error code the service can
+meet maps to one of those or to a clear transient or internal code; none reaches a user raw.
+This module works on plain strings so it needs no AWS library.
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.errors import DeployerError, StackOperationError, TargetAccessError, TransientAwsError
+
+HINT_ACCESS_DENIED = (
+    "Check that the credentials are right and the deployment policy is attached to the role or user; "
+    "check resource permissions; look for an explicit Deny in an SCP or permission boundary."
+)
+HINT_ASSUME_DENIED = (
+    "The target role's trust policy must name the service's role as Principal and require this target's "
+    "external ID (sts:ExternalId); compare it with the target's trust_policy and fix it in the target account."
+)
+HINT_INVALID_ROLE_ARN = (
+    "Use the format arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME; check that the role exists in that account "
+    "and that its trust policy allows assumption by the service."
+)
+HINT_SESSION_EXPIRED = (
+    "Sign in again to get fresh credentials; ADFS and assumed-role sessions last one hour by default."
+)
+HINT_MFA_REQUIRED = (
+    "Enable MFA for the user, then pass the MFA device serial and the current 6-digit code; or use a role "
+    "whose trust policy has an MFA condition you can satisfy."
+)
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "IDPCommunicationError",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "ServiceFailure",
+    }
+)
+EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
+DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
+     "SignatureDoesNotMatch", "UnrecognizedClientException", "AuthFailure", "OptInRequired"}
+)  # fmt: skip
+NOT_FOUND_ROLE_CODES = frozenset({"NoSuchEntity", "NoSuchEntityException"})
+INTERNAL_CODES = frozenset({"MalformedPolicyDocument", "PackedPolicyTooLarge"})
+
+
+def _mentions_mfa(message: str) -> bool:
+    lowered = message.lower()
+    return "multifactor" in lowered or "mfa" in lowered or "multi-factor" in lowered
+
+
+def translate(code: str, message: str, *, operation: str) -> DeployerError:
+    """Translate one AWS error (code and message from the response) for ``operation``."""
+    text = f"{operation} failed: {code}: {message}"
+    if code in THROTTLING_CODES:
+        return TransientAwsError(text)
+    if code in EXPIRED_CODES:
+        return TargetAccessError(text, code="SESSION_EXPIRED", hint=HINT_SESSION_EXPIRED)
+    if code in DENIED_CODES:
+        if _mentions_mfa(message):
+            return TargetAccessError(text, code="MFA_REQUIRED", hint=HINT_MFA_REQUIRED)
+        hint = HINT_ASSUME_DENIED if operation.startswith("AssumeRole") else HINT_ACCESS_DENIED
+        return TargetAccessError(text, code="ACCESS_DENIED", hint=hint)
+    if code in NOT_FOUND_ROLE_CODES:
+        return TargetAccessError(text, code="INVALID_ROLE_ARN", hint=HINT_INVALID_ROLE_ARN)
+    if code == "ValidationError" and operation.startswith("AssumeRole") and "arn" in message.lower():
+        return TargetAccessError(text, code="INVALID_ROLE_ARN", hint=HINT_INVALID_ROLE_ARN)
+    if code == "RegionDisabledException":
+        return TargetAccessError(
+            text,
+            code="REGION_DISABLED",
+            hint="Activate STS for this region in the target account (IAM > Account settings), "
+            "or deploy to another region.",
+        )
+    if code in INTERNAL_CODES:
+        return DeployerError(text, code="INTERNAL_ERROR")
+    if operation.startswith(("AssumeRole", "GetCallerIdentity", "GetSessionToken")):
+        return TargetAccessError(text, code="ACCESS_DENIED", hint=HINT_ACCESS_DENIED)
+    return StackOperationError(
+        text,
+        code="AWS_REQUEST_FAILED",
+        hint="CloudFormation refused the request; fix what the message names, then retry.",
+    )

@@ -1,0 +1,1 @@
+"""Use cases. Services speak to AWS only through the ports in ``ports.py``."""

@@ -1,0 +1,46 @@
+"""Settings, read from the environment once, when the composition root asks; never at import.
+
+A missing or malformed variable fails fast with its name, so a misconfigured function says why at
+its first invocation instead of failing somewhere inside a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    table_name: str = Field(alias="NEXUS_TABLE_NAME", min_length=3)
+    state_machine_arn: str = Field(default="", alias="NEXUS_STATE_MACHINE_ARN")
+    # The principal target roles must trust: the service's Lambda role in the cloud template.
+    service_principal_arn: str = Field(alias="NEXUS_SERVICE_ROLE_ARN", min_length=20)
+    region: str = Field(alias="AWS_REGION", min_length=5)
+    auth_mode: Literal["token", "iam"] = Field(default="token", alias="NEXUS_AUTH_MODE")
+    poll_initial_seconds: int = Field(default=5, ge=0, le=60, alias="NEXUS_POLL_INITIAL_SECONDS")
+    poll_max_seconds: int = Field(default=60, ge=0, le=300, alias="NEXUS_POLL_MAX_SECONDS")
+    assume_role_seconds: int = Field(default=900, ge=900, le=3600, alias="NEXUS_ASSUME_ROLE_SECONDS")
+    lock_lease_seconds: int = Field(default=900, ge=60, alias="NEXUS_LOCK_LEASE_SECONDS")
+    operation_timeout_seconds: int = Field(default=6 * 3600, ge=60, alias="NEXUS_OPERATION_TIMEOUT_SECONDS")
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, alias="NEXUS_IDEMPOTENCY_TTL_SECONDS")
+    aws_max_attempts: int = Field(default=5, ge=1, le=10, alias="NEXUS_AWS_MAX_ATTEMPTS")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        values = dict(environ)
+        values.setdefault("AWS_REGION", values.get("AWS_DEFAULT_REGION", ""))
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+            )
+            raise SettingsError(f"NexusAI Deployer is misconfigured: {problems}") from None

@@ -1,0 +1,1 @@
+"""Workflow layer: the Lambda steps of ``statemachine/deployment.asl.json``, one per Task state."""

@@ -1,0 +1,49 @@
+"""Step handlers: parse the state, one WorkflowService call, return the next state fragment.
+
+A DeployerError leaves a step with its class name as the Lambda ``errorType`` (the definition's
+``Retry`` matches ``TransientAwsError`` by that name) and its code, message and hint as a JSON
+``errorMessage``, which the ``RecordFailure`` step reads back into the deployment's ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.composition import Services
+from chalicelib.domain.errors import DeployerError
+from chalicelib.service.workflow import StepInput, WorkflowService
+
+Step = Callable[[WorkflowService, StepInput], dict[str, Any]]
+
+
+def run_step(services: Services, event: dict[str, Any], step: Step) -> dict[str, Any]:
+    parsed = StepInput.from_event(event)
+    try:
+        return step(services.workflow, parsed)
+    except DeployerError as error:
+        raise type(error)(
+            json.dumps(error.as_dict()), code=error.code, hint=error.hint, details=error.details
+        ) from error
+
+
+def acquire_lock(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    return run_step(services, event, WorkflowService.acquire_lock)
+
+
+def start_stack_operation(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    return run_step(services, event, WorkflowService.start_stack_operation)
+
+
+def poll_stack(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    return run_step(services, event, WorkflowService.poll_stack)
+
+
+def release_lock(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    return run_step(services, event, WorkflowService.release_lock)
+
+
+def record_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    error = event.get("error") or {}
+    return run_step(services, event, lambda workflow, step: workflow.record_failure(step, error))

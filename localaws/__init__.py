@@ -1,0 +1,1 @@
+"""Embedded local AWS (moto-based) used by tests and local mode."""

@@ -1,0 +1,104 @@
+"""Run the project's own Lambda handlers in-process when moto invokes a function.
+
+moto runs every Lambda invocation (Invoke API, Step Functions tasks, event triggers) through one
+private method, ``LambdaFunction._invoke_lambda(self, event)``, which wants Docker. This replaces
+it: the function's name picks a handler from a registry, the handler runs in this process, and the
+result or the error comes back in the Lambda runtime's shape (``errorType``/``errorMessage``), so
+the definition's ``Retry`` and ``Catch`` match exactly as on AWS. ``check_moto_internals`` fails
+loudly when moto changes that method.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_handlers: dict[str, Handler] = {}
+_installed = False
+
+
+class MotoInternalsChanged(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class FakeContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    aws_request_id: str = "local"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def check_moto_internals() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    method = getattr(LambdaFunction, "_invoke_lambda", None)
+    if method is None:
+        raise MotoInternalsChanged("moto.awslambda.models.LambdaFunction._invoke_lambda no longer exists")
+    params = list(inspect.signature(method).parameters)
+    if params[:2] != ["self", "event"]:
+        raise MotoInternalsChanged(f"LambdaFunction._invoke_lambda signature changed: {params}")
+
+
+def register(handlers: Mapping[str, Handler]) -> None:
+    """Route invocations of these function names (plain or ``<app>-<stage>-<name>``) to handlers."""
+    with _lock:
+        _handlers.update(handlers)
+
+
+def _resolve(function_name: str) -> Handler | None:
+    if function_name in _handlers:
+        return _handlers[function_name]
+    short = function_name.rsplit("-", 1)[-1]
+    return _handlers.get(short)
+
+
+def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
+    handler = _resolve(function.function_name)
+    if handler is None:
+        missing = {
+            "errorType": "ResourceNotFoundException",
+            "errorMessage": f"no local handler for {function.function_name}",
+        }
+        return json.dumps(missing), True, ""
+    payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
+    try:
+        result = handler(
+            payload, FakeContext(function.function_name, invoked_function_arn=function.function_arn)
+        )
+    except Exception as error:
+        logger.info("local lambda %s raised %s", function.function_name, type(error).__name__)
+        body: dict[str, Any] = {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "stackTrace": traceback.format_exception(error)[-3:],
+        }
+        return json.dumps(body), True, ""
+    return json.dumps(result), False, ""
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        check_moto_internals()
+        from moto.awslambda.models import LambdaFunction
+
+        setattr(LambdaFunction, "_invoke_lambda", _invoke)  # noqa: B010 - a deliberate monkeypatch
+        _installed = True

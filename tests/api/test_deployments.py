@@ -1,0 +1,227 @@
+"""Deployments through Chalice's test client: validation, conflicts, idempotency, listing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import TARGET_ACCOUNT, call, register_target, stacks_in, wait_for
+
+QUEUE = json.dumps(
+    {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"Url": {"Value": {"Ref": "Q"}}}}
+)
+
+
+def deployment_body(target: str, **overrides):
+    return {
+        "target_id": target,
+        "region": "us-east-1",
+        "stack_name": "queue",
+        "template_body": QUEUE,
+        **overrides,
+    }
+
+
+@pytest.fixture
+def target(client, tenant, local_aws):
+    return register_target(client, tenant, local_aws)
+
+
+def error_of(response):
+    body = json.loads(response.body)
+    assert set(body["error"]) == {"code", "message", "hint", "details"}
+    return body["error"]
+
+
+def test_deployment_shape(client, tenant, target):
+    response = call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"]))
+    assert response.status_code == 202
+    deployment = json.loads(response.body)
+    assert set(deployment) >= {
+        "deployment_id", "target_id", "account_id", "region", "stack_name", "status", "stack_status",
+        "stack_id", "outputs", "parameters", "error", "created_at", "updated_at", "operation",
+    }  # fmt: skip
+    assert deployment["account_id"] == TARGET_ACCOUNT
+    assert set(deployment["operation"]) == {"operation_id", "action", "status", "started_at", "ended_at"}
+    assert deployment["operation"]["action"] == "create"
+    done = wait_for(client, tenant, deployment["deployment_id"])
+    assert done["status"] == "ACTIVE"
+    assert done["outputs"]["Url"].startswith("https://")
+
+
+def test_second_post_for_live_stack_is_409_with_put_hint(client, tenant, target):
+    first = call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"]))
+    wait_for(client, tenant, json.loads(first.body)["deployment_id"])
+    again = call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"]))
+    assert again.status_code == 409
+    error = error_of(again)
+    assert error["code"] == "STACK_ALREADY_DEPLOYED"
+    assert "PUT" in error["hint"]
+    assert error["details"]["deployment_id"] == json.loads(first.body)["deployment_id"]
+
+
+def test_operation_while_one_runs_is_409(client, tenant, target, services):
+    created = json.loads(
+        call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"])).body
+    )
+    # The create's execution may still be running; hold the stack lock as a running operation would.
+    services.deployments._locks.acquire_lock(f"{TARGET_ACCOUNT}#us-east-1#queue", "op-other", 900)
+    refused = call(client, "DELETE", f"/deployments/{created['deployment_id']}", tenant)
+    assert refused.status_code == 409
+    assert error_of(refused)["code"] in {"STACK_LOCKED", "OPERATION_IN_PROGRESS"}
+    assert error_of(refused)["hint"]
+
+
+def test_idempotency_key_replays_and_starts_one_operation(client, tenant, target, aws_calls):
+    body = deployment_body(target["target_id"])
+    first = call(client, "POST", "/deployments", tenant, body, Idempotency_Key="k-1")
+    second = call(client, "POST", "/deployments", tenant, body, Idempotency_Key="k-1")
+    assert first.status_code == second.status_code == 202
+    assert json.loads(first.body) == json.loads(second.body)
+    assert aws_calls.count("stepfunctions", "StartExecution") == 1
+    other = call(
+        client, "POST", "/deployments", tenant, {**body, "stack_name": "other"}, Idempotency_Key="k-1"
+    )
+    assert other.status_code == 409
+    assert error_of(other)["code"] == "IDEMPOTENCY_KEY_REUSED"
+    listing = json.loads(call(client, "GET", "/deployments", tenant).body)
+    assert len(listing["items"]) == 1
+
+
+def test_template_over_51200_bytes_is_413(client, tenant, target, aws_calls):
+    padding = "x" * 51_200
+    big = json.dumps({"Description": padding, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    aws_calls.clear()
+    response = call(
+        client, "POST", "/deployments", tenant, deployment_body(target["target_id"], template_body=big)
+    )
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "TEMPLATE_TOO_LARGE"
+    assert aws_calls.calls == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"stack_name": "9starts-with-digit"}, "stack_name"),
+        ({"stack_name": "has_underscore"}, "stack_name"),
+        ({"stack_name": "a" * 129}, "stack_name"),
+        ({"region": "mars-north-1"}, "region"),
+        ({"parameters": {"P": 5}}, "parameters.P"),
+        ({"parameters": {f"P{n}": "v" for n in range(201)}}, "parameters"),
+        ({"tags": {"k": 1}}, "tags.k"),
+        ({"unknown": "field"}, "unknown"),
+        ({"target_id": "not-a-target"}, "target_id"),
+    ],
+)
+def test_invalid_deployment_bodies_are_refused_before_any_aws_call(
+    client, tenant, target, aws_calls, overrides, field
+):
+    aws_calls.clear()
+    response = call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"], **overrides))
+    assert response.status_code == 422, response.body
+    assert field in {d["field"] for d in error_of(response)["details"]}
+    assert aws_calls.calls == []
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "not a template at all: [",
+        "[1, 2, 3]",
+        json.dumps({"Resources": {}}),
+        json.dumps({"Resources": {"A": {}}}),
+    ],
+)
+def test_templates_that_are_not_cloudformation_are_422(client, tenant, target, template):
+    response = call(
+        client, "POST", "/deployments", tenant, deployment_body(target["target_id"], template_body=template)
+    )
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "INVALID_TEMPLATE"
+
+
+def test_yaml_template_with_short_tags_is_accepted(client, tenant, target, local_aws):
+    yaml_template = (
+        "Resources:\n  Q:\n    Type: AWS::SQS::Queue\nOutputs:\n  Arn:\n    Value: !GetAtt Q.Arn\n"
+    )
+    response = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        deployment_body(target["target_id"], template_body=yaml_template),
+    )
+    assert response.status_code == 202, response.body
+    done = wait_for(client, tenant, json.loads(response.body)["deployment_id"])
+    assert done["status"] == "ACTIVE", done
+    assert done["outputs"]["Arn"].startswith("arn:aws:sqs:us-east-1:111111111111:")
+
+
+def test_parameters_must_match_the_template(client, tenant, target):
+    template = json.dumps(
+        {"Parameters": {"Need": {"Type": "String"}}, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
+    )
+    response = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        deployment_body(target["target_id"], template_body=template, parameters={"Other": "x"}),
+    )
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "PARAMETERS_MISMATCH"
+    assert error["details"] == {"undeclared": ["Other"], "missing": ["Need"]}
+
+
+def test_region_not_enabled_on_target_is_422(client, tenant, target):
+    response = call(
+        client, "POST", "/deployments", tenant, deployment_body(target["target_id"], region="ap-south-1")
+    )
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "REGION_NOT_ENABLED"
+
+
+def test_unknown_target_is_404(client, tenant, services):
+    response = call(client, "POST", "/deployments", tenant, deployment_body("tgt-" + "0" * 24))
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "TARGET_NOT_FOUND"
+
+
+def test_list_filters_and_events_oldest_first(client, tenant, target, local_aws):
+    ids = []
+    for name in ("a", "b"):
+        created = call(
+            client, "POST", "/deployments", tenant, deployment_body(target["target_id"], stack_name=name)
+        )
+        ids.append(json.loads(created.body)["deployment_id"])
+        wait_for(client, tenant, ids[-1])
+    call(client, "DELETE", f"/deployments/{ids[0]}", tenant)
+    wait_for(client, tenant, ids[0])
+    active = json.loads(call(client, "GET", "/deployments?status=ACTIVE", tenant).body)["items"]
+    assert [d["deployment_id"] for d in active] == [ids[1]]
+    by_target = json.loads(call(client, "GET", f"/deployments?target_id={target['target_id']}", tenant).body)
+    assert {d["deployment_id"] for d in by_target["items"]} == set(ids)
+    bad = call(client, "GET", "/deployments?status=SLEEPING", tenant)
+    assert bad.status_code == 422
+    events = json.loads(call(client, "GET", f"/deployments/{ids[0]}/events", tenant).body)["items"]
+    assert events[0]["status"] == "ACCEPTED"
+    assert events[-1]["status"] == "SUCCEEDED"
+    assert {e["source"] for e in events} == {"orchestrator", "stack"}
+    assert all(set(e) == {"timestamp", "source", "status", "resource", "message"} for e in events)
+    assert [s["StackName"] for s in stacks_in(local_aws, TARGET_ACCOUNT)] == ["b"]
+
+
+def test_deleted_deployment_frees_the_stack_name(client, tenant, target):
+    first = json.loads(
+        call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"])).body
+    )
+    wait_for(client, tenant, first["deployment_id"])
+    call(client, "DELETE", f"/deployments/{first['deployment_id']}", tenant)
+    assert wait_for(client, tenant, first["deployment_id"])["status"] == "DELETED"
+    again = call(client, "DELETE", f"/deployments/{first['deployment_id']}", tenant)
+    assert again.status_code == 409
+    second = call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"]))
+    assert second.status_code == 202

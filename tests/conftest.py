@@ -1,0 +1,208 @@
+"""Shared fixtures: the embedded local AWS, the app wired to it, a tenant token, a target account.
+
+Every test that touches AWS gets a fresh ``LocalAws`` (moto, with the project's realism patches) in
+which the real ``statemachine/deployment.asl.json`` executes and its Lambda tasks run the app's own
+step handlers in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.composition import Services, build_services
+from chalicelib.settings import Settings
+from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+
+TARGET_ACCOUNT = "111111111111"
+OTHER_ACCOUNT = "222222222222"
+TARGET_ROLE = "NexusDeploymentRole"
+
+
+@pytest.fixture(autouse=True)
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_fake_credentials(monkeypatch)
+
+
+def _set_fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def step_handlers() -> dict[str, Any]:
+    return {fn.name: fn for fn in app_module.app.pure_lambda_functions}
+
+
+@contextmanager
+def wired(aws: LocalAws) -> Iterator[Services]:
+    """The app's container pointed at ``aws``, polling with no wait, as the service runs there."""
+    settings = Settings.from_env(aws.settings_env(NEXUS_POLL_INITIAL_SECONDS="0", NEXUS_POLL_MAX_SECONDS="0"))
+    built = build_services(settings, aws.service_session())
+    app_module.container.configure(built)
+    try:
+        yield built
+    finally:
+        app_module.container.configure(None)
+
+
+@pytest.fixture
+def local_aws() -> Iterator[LocalAws]:
+    with LocalAws(step_handlers()) as aws:
+        yield aws
+
+
+@pytest.fixture
+def services(local_aws: LocalAws) -> Iterator[Services]:
+    with wired(local_aws) as built:
+        yield built
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[Client]:
+    with Client(app_module.app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def module_client() -> Iterator[tuple[Client, Services]]:
+    """One local AWS for a whole module: for tests that only read, or write nothing that others see."""
+    with pytest.MonkeyPatch.context() as patch:
+        _set_fake_credentials(patch)
+        with LocalAws(step_handlers()) as aws, wired(aws) as built, Client(app_module.app) as test_client:
+            yield test_client, built
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def tenant(services: Services) -> Tenant:
+    return Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+
+
+@pytest.fixture
+def other_tenant(services: Services) -> Tenant:
+    return Tenant("tenant-b", services.auth.issue("tenant-b", "tests"))
+
+
+def call(
+    client: Client, method: str, path: str, tenant: Tenant | None, body: Any = None, **headers: str
+) -> Any:
+    all_headers = dict(tenant.headers) if tenant else {"Content-Type": "application/json"}
+    all_headers.update({k.replace("_", "-"): v for k, v in headers.items()})
+    payload = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+    data = payload.encode() if isinstance(payload, str) else payload
+    return client.http.request(method, path, headers=all_headers, body=data or b"")
+
+
+def create_target_role(aws: LocalAws, trust_policy: dict[str, Any], account_id: str = TARGET_ACCOUNT) -> str:
+    """Do what the target account's admin does with the trust policy the API returned."""
+    iam = aws.account_session(account_id).client("iam")
+    return iam.create_role(RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(trust_policy))["Role"][
+        "Arn"
+    ]
+
+
+def register_target(
+    client: Client, tenant: Tenant, aws: LocalAws, *, with_role: bool = True
+) -> dict[str, Any]:
+    response = call(
+        client,
+        "POST",
+        "/targets",
+        tenant,
+        {
+            "name": "team-a-prod",
+            "account_id": TARGET_ACCOUNT,
+            "role_arn": f"arn:aws:iam::{TARGET_ACCOUNT}:role/{TARGET_ROLE}",
+            "regions": ["us-east-1", "eu-west-1"],
+        },
+    )
+    assert response.status_code == 201, response.body
+    target: dict[str, Any] = json.loads(response.body)
+    if with_role:
+        create_target_role(aws, target["trust_policy"])
+    return target
+
+
+def wait_for(client: Client, tenant: Tenant, deployment_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll the public API until the deployment's current operation has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = call(client, "GET", f"/deployments/{deployment_id}", tenant)
+        body: dict[str, Any] = json.loads(response.body)
+        if body["operation"]["status"] in ("SUCCEEDED", "FAILED"):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deployment did not settle: {body}")
+        time.sleep(0.02)
+
+
+def stacks_in(aws: LocalAws, account_id: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+    cfn = aws.account_session(account_id).client("cloudformation", region_name=region)
+    return [dict(s) for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
+
+
+def execution_history(aws: LocalAws, operation_id: str) -> list[dict[str, Any]]:
+    sfn = aws.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+    arn = aws.central.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{operation_id}"
+    deadline = time.monotonic() + 10
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [dict(e) for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]]
+
+
+def boto3_session_for(aws: LocalAws, account: str) -> boto3.Session:
+    return aws.account_session(account)
+
+
+@dataclass
+class AwsCalls:
+    """Every botocore API call made in this process (any thread), as (service, operation)."""
+
+    calls: list[tuple[str, str]]
+
+    def count(self, service: str, operation: str | None = None) -> int:
+        return sum(1 for s, o in self.calls if s == service and (operation is None or o == operation))
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    from botocore.client import BaseClient
+
+    recorded = AwsCalls([])
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def counting(self: Any, operation_name: str, api_params: Any) -> Any:
+        recorded.calls.append((self.meta.service_model.service_name, operation_name))
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counting)
+    return recorded
