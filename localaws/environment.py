@@ -5,10 +5,20 @@ Entering it starts moto with state-machine execution on, installs the project's 
 provisions the central account from the cloud template's own definitions. The service then runs
 as the central ``NexusDeployerService`` role, as its Lambda functions do on AWS, so target trust
 policies name that role exactly as they would in production.
+
+Two modes share that provisioning and that identity. In-process (the default, for tests) moto is
+``mock_aws``: botocore never leaves the process. Server mode (``serve_on=(host, port)``, for local
+mode) runs a ``moto.server.ThreadedMotoServer`` in this process instead, because the patches must
+live beside the server that runs them; while it runs, this process's ``AWS_ENDPOINT_URL`` points at
+it (so the service reaches it exactly as it would reach AWS) and ``MOTO_PORT`` names its port (moto's
+Step Functions interpreter invokes Lambda tasks through boto3 at ``localhost:$MOTO_PORT``).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -17,7 +27,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 
-from localaws import cloudformation, lambda_runner, sts
+from localaws import cloudformation, iam, lambda_runner, sts
 from localaws.provision import SERVICE_ROLE_NAME, CentralResources, provision_central
 
 CENTRAL_ACCOUNT = "123456789012"
@@ -32,11 +42,15 @@ class LocalAws:
         *,
         region: str = DEFAULT_REGION,
         simulation: cloudformation.StackSimulation | None = None,
+        serve_on: tuple[str, int] | None = None,
     ) -> None:
         self._handlers = dict(handlers)
         self.region = region
         self.simulation = simulation or cloudformation.StackSimulation(stack_seconds=0)
+        self._serve_on = serve_on
         self._mock: Any = None
+        self._server: Any = None
+        self._saved_environ: dict[str, str | None] = {}
         self._central: CentralResources | None = None
         self._loader = botocore.loaders.create_loader()  # shared: service models are parsed once
 
@@ -47,11 +61,20 @@ class LocalAws:
 
         install_patches(self.simulation)
         lambda_runner.register(self._handlers)
-        self._mock = mock_aws(config=MOTO_CONFIG)
-        self._mock.start()
-        self._central = provision_central(
-            self.account_session(CENTRAL_ACCOUNT), account_id=CENTRAL_ACCOUNT, function_names=self._handlers
-        )
+        try:
+            if self._serve_on is None:
+                self._mock = mock_aws(config=MOTO_CONFIG)
+                self._mock.start()
+            else:
+                self._start_server(*self._serve_on)
+            self._central = provision_central(
+                self.account_session(CENTRAL_ACCOUNT),
+                account_id=CENTRAL_ACCOUNT,
+                function_names=self._handlers,
+            )
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
@@ -60,6 +83,43 @@ class LocalAws:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            for name, value in self._saved_environ.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def _start_server(self, host: str, port: int) -> None:
+        from moto.server import ThreadedMotoServer
+
+        url = f"http://{host}:{port}"
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._server.start()
+        # MOTO_ACCOUNT_ID would override every caller's account, so it goes while the server runs.
+        for name, value in {"AWS_ENDPOINT_URL": url, "MOTO_PORT": str(port), "MOTO_ACCOUNT_ID": None}.items():
+            self._saved_environ[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        # Through the server's own config endpoint, as documented, so this also proves the server answers.
+        body = json.dumps(MOTO_CONFIG).encode()
+        request = urllib.request.Request(f"{url}/moto-api/config", data=body, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own http:// URL
+            pass
+        # The endpoint's answer leaves the stepfunctions section out; read what it set instead.
+        from moto.core.config import default_user_config
+
+        if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
+            raise RuntimeError(f"the moto server at {url} did not turn on state machine execution")
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The server's URL in server mode; None in-process."""
+        return None if self._serve_on is None else f"http://{self._serve_on[0]}:{self._serve_on[1]}"
 
     # -- what the service needs ------------------------------------------------------------------
 
@@ -74,21 +134,39 @@ class LocalAws:
         return self._session(**sts.account_credentials(account_id).boto3_kwargs())
 
     def service_session(self) -> boto3.Session:
-        """The service's own identity: the central NexusDeployerService role, as on AWS Lambda."""
-        client = self.account_session(CENTRAL_ACCOUNT).client("sts")
-        credentials = client.assume_role(
-            RoleArn=self.central.service_role_arn, RoleSessionName="nexus-service", DurationSeconds=3600
-        )["Credentials"]
-        return self._session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
+        """The service's own identity: the central NexusDeployerService role, as on AWS Lambda.
+
+        Its credentials refresh themselves before they expire, as Lambda's do, so a long-running
+        local mode keeps working after the role session's hour is up.
+        """
+        from botocore.credentials import RefreshableCredentials
+
+        sts_client = self.account_session(CENTRAL_ACCOUNT).client("sts")
+
+        def assume() -> dict[str, str]:
+            credentials = sts_client.assume_role(
+                RoleArn=self.central.service_role_arn, RoleSessionName="nexus-service", DurationSeconds=3600
+            )["Credentials"]
+            return {
+                "access_key": credentials["AccessKeyId"],
+                "secret_key": credentials["SecretAccessKey"],
+                "token": credentials["SessionToken"],
+                "expiry_time": credentials["Expiration"].isoformat(),
+            }
+
+        core = self._core_session()
+        core._credentials = RefreshableCredentials.create_from_metadata(  # type: ignore[attr-defined]
+            assume(), assume, "assume-role"
         )
+        return boto3.Session(botocore_session=core, region_name=self.region)
 
     def _session(self, **credentials: str) -> boto3.Session:
+        return boto3.Session(botocore_session=self._core_session(), region_name=self.region, **credentials)
+
+    def _core_session(self) -> botocore.session.Session:
         core = botocore.session.Session()
         core.register_component("data_loader", self._loader)
-        return boto3.Session(botocore_session=core, region_name=self.region, **credentials)
+        return core
 
     def settings_env(self, **overrides: str) -> dict[str, str]:
         """The environment the service's settings read, pointing at the provisioned resources."""
@@ -104,6 +182,7 @@ class LocalAws:
 def install_patches(simulation: cloudformation.StackSimulation) -> None:
     lambda_runner.install()
     sts.install()
+    iam.install()
     cloudformation.install(simulation)
 
 

@@ -24,7 +24,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
-_installed = False
+_original: Any = None
 
 
 class MotoInternalsChanged(RuntimeError):
@@ -47,7 +47,7 @@ class FakeContext:
 def check_moto_internals() -> None:
     from moto.awslambda.models import LambdaFunction
 
-    method = getattr(LambdaFunction, "_invoke_lambda", None)
+    method = _original if _original is not None else getattr(LambdaFunction, "_invoke_lambda", None)
     if method is None:
         raise MotoInternalsChanged("moto.awslambda.models.LambdaFunction._invoke_lambda no longer exists")
     params = list(inspect.signature(method).parameters)
@@ -93,12 +93,13 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
 
 
 def install() -> None:
-    global _installed
+    global _original
     with _lock:
-        if _installed:
+        if _original is not None:
             return
         check_moto_internals()
         from moto.awslambda.models import LambdaFunction
 
+        _original = LambdaFunction._invoke_lambda
         setattr(LambdaFunction, "_invoke_lambda", _invoke)  # noqa: B010 - a deliberate monkeypatch
         _installed = True

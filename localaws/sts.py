@@ -27,8 +27,9 @@ moto, process-wide, so that:
    clock skew accepted). ``GetSessionToken`` returns unique credentials that act as the calling user, carry
    the MFA flag into ``aws:MultiFactorAuthPresent`` and expire.
 
-The patches live at moto's response/model level (``TokenResponse``, ``BaseResponse.setup_class``,
-``STSBackend.get_caller_identity``, ``AssumedRole``/``Token`` constructors), so they apply both to the
+The patches live at moto's response/model level (``TokenResponse.assume_role``/``get_session_token``,
+``BaseResponse.setup_class``, ``STSBackend.get_caller_identity``, ``IAMBackend.enable_mfa_device``,
+``AssumedRole``/``Token`` constructors), so they apply both to the
 in-process ``moto.mock_aws()`` and to a ``moto.server.ThreadedMotoServer`` running in the same process.
 ``check_moto_internals()`` fails loudly if those internals change; ``install()`` calls it first.
 
@@ -85,13 +86,23 @@ from werkzeug.exceptions import HTTPException
 
 __all__ = [
     "CLOCK",
+    "MFA_INVALID_CODE",
+    "MFA_UNKNOWN_DEVICE",
+    "MOTO_VERSION",
     "AccountCredentials",
+    "Caller",
     "Clock",
     "account_credentials",
+    "as_list",
     "check_moto_internals",
+    "conditions_match",
     "enable_virtual_mfa",
+    "identify_caller",
     "install",
+    "load_policy",
     "totp_code",
+    "trust_policy_allows",
+    "wildcard",
 ]
 
 #: The only moto version these patches were written and verified against.

@@ -81,12 +81,12 @@ def client(services: Services) -> Iterator[Client]:
 
 
 @pytest.fixture(scope="module")
-def module_client() -> Iterator[tuple[Client, Services]]:
+def module_client() -> Iterator[tuple[Client, Services, LocalAws]]:
     """One local AWS for a whole module: for tests that only read, or write nothing that others see."""
     with pytest.MonkeyPatch.context() as patch:
         _set_fake_credentials(patch)
         with LocalAws(step_handlers()) as aws, wired(aws) as built, Client(app_module.app) as test_client:
-            yield test_client, built
+            yield test_client, built, aws
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", "Basic dXNlcjpwYXNz", "Bearer "])
 def test_missing_or_wrong_token_is_401(module_client, method, path, body, authorization):
-    client, _ = module_client
+    client, _, _ = module_client
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization

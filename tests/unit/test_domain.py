@@ -1,0 +1,163 @@
+"""Domain rules without AWS: statuses, regions, templates, error translation, settings."""
+
+from __future__ import annotations
+
+import json
+
+import botocore.session
+import pytest
+
+from chalicelib.domain.aws_errors import translate
+from chalicelib.domain.errors import ErrorKind, UnprocessableRequest
+from chalicelib.domain.model import new_external_id, trust_policy_for
+from chalicelib.domain.regions import REGIONS_BY_PARTITION
+from chalicelib.domain.stack_status import STACK_PHASES, StackPhase, phase_of
+from chalicelib.domain.templates import parse_template
+from chalicelib.service.workflow import error_from_state
+from chalicelib.settings import Settings, SettingsError
+
+
+def test_every_stack_status_in_botocore_has_a_phase():
+    model = botocore.session.get_session().get_service_model("cloudformation")
+    statuses = set(model.shape_for("StackStatus").enum)  # type: ignore[attr-defined]
+    assert len(statuses) == 23
+    assert statuses == set(STACK_PHASES)
+
+
+@pytest.mark.parametrize(
+    ("status", "phase"),
+    [
+        ("CREATE_COMPLETE", StackPhase.SUCCEEDED),
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", StackPhase.IN_PROGRESS),
+        ("ROLLBACK_COMPLETE", StackPhase.FAILED),
+        ("UPDATE_ROLLBACK_COMPLETE", StackPhase.FAILED),
+        ("UPDATE_ROLLBACK_FAILED", StackPhase.STUCK),
+        ("DELETE_FAILED", StackPhase.STUCK),
+        ("DELETE_COMPLETE", StackPhase.GONE),
+        ("SOMETHING_NEW", StackPhase.STUCK),
+    ],
+)
+def test_stack_phases(status, phase):
+    assert phase_of(status) is phase
+
+
+def test_regions_match_botocore_partitions():
+    endpoints = botocore.session.get_session().get_data("endpoints")
+    for partition in endpoints["partitions"]:
+        if partition["partition"] in REGIONS_BY_PARTITION:
+            assert set(partition["regions"]) == REGIONS_BY_PARTITION[partition["partition"]], partition[
+                "partition"
+            ]
+
+
+def test_external_ids_are_long_random_and_valid_for_sts():
+    ids = {new_external_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    import re
+
+    assert all(len(i) >= 32 and re.fullmatch(r"[\w+=,.@:/-]{2,1224}", i) for i in ids)
+
+
+def test_trust_policy_names_the_principal_and_requires_the_external_id():
+    policy = trust_policy_for("arn:aws:iam::123456789012:role/Svc", "nx-abc")
+    statement = policy["Statement"][0]
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/Svc"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "nx-abc"}}
+
+
+def test_yaml_short_tags_and_parameters():
+    summary = parse_template(
+        "Parameters:\n  Env:\n    Type: String\n  Size:\n    Type: Number\n    Default: 1\n"
+        "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Sub '${Env}-b'\n"
+        "Outputs:\n  A:\n    Value: !GetAtt [B, Arn]\n"
+    )
+    assert summary.resource_count == 1
+    assert summary.parameters == {"Env": False, "Size": True}
+    summary.check_parameters({"Env": "dev"})
+    with pytest.raises(UnprocessableRequest) as caught:
+        summary.check_parameters({"Size": "2"})
+    assert caught.value.details == {"undeclared": [], "missing": ["Env"]}
+
+
+@pytest.mark.parametrize("body", ["", "null", "[]", "{", "Resources: [", json.dumps({"Resources": "x"})])
+def test_not_a_template(body):
+    with pytest.raises(UnprocessableRequest) as caught:
+        parse_template(body)
+    assert caught.value.code == "INVALID_TEMPLATE"
+
+
+# Every STS and IAM error code named in aws-rules.md, and what the user is told.
+@pytest.mark.parametrize(
+    ("code", "message", "operation", "expected"),
+    [
+        (
+            "AccessDenied",
+            "User: x is not authorized to perform: sts:AssumeRole",
+            "AssumeRole",
+            "ACCESS_DENIED",
+        ),
+        ("AccessDenied", "MultiFactorAuthentication failed", "AssumeRole", "MFA_REQUIRED"),
+        ("AccessDenied", "not authorized", "CreateStack", "ACCESS_DENIED"),
+        (
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            "CreateStack",
+            "SESSION_EXPIRED",
+        ),
+        ("ExpiredTokenException", "expired", "DescribeStacks", "SESSION_EXPIRED"),
+        ("RegionDisabledException", "STS is not activated", "AssumeRole", "REGION_DISABLED"),
+        ("MalformedPolicyDocument", "bad", "AssumeRole", "INTERNAL_ERROR"),
+        ("PackedPolicyTooLarge", "big", "AssumeRole", "INTERNAL_ERROR"),
+        ("Throttling", "Rate exceeded", "DescribeStacks", "AWS_THROTTLED"),
+        ("IDPCommunicationError", "idp down", "AssumeRoleWithSAML", "AWS_THROTTLED"),
+        ("NoSuchEntity", "role not found", "GetRole", "INVALID_ROLE_ARN"),
+        ("ValidationError", "Request ARN is invalid", "AssumeRole", "INVALID_ROLE_ARN"),
+        (
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid",
+            "GetCallerIdentity",
+            "ACCESS_DENIED",
+        ),
+        ("ValidationError", "Template format error", "CreateStack", "AWS_REQUEST_FAILED"),
+    ],
+)
+def test_aws_errors_translate_to_the_guides_cases(code, message, operation, expected):
+    error = translate(code, message, operation=operation)
+    assert error.code == expected
+    assert error.hint
+    assert code in error.message
+    if expected == "AWS_THROTTLED":
+        assert error.kind is ErrorKind.TRANSIENT
+
+
+def test_error_from_state_reads_a_step_error_back():
+    cause = json.dumps(
+        {
+            "errorType": "TargetAccessError",
+            "errorMessage": json.dumps({"code": "ACCESS_DENIED", "message": "m", "hint": "h", "details": {}}),
+        }
+    )
+    info = error_from_state({"Error": "TargetAccessError", "Cause": cause})
+    assert (info.code, info.message, info.hint) == ("ACCESS_DENIED", "m", "h")
+    unknown = error_from_state({"Error": "KeyError", "Cause": json.dumps({"errorMessage": "'x'"})})
+    assert unknown.code == "INTERNAL_ERROR"
+    assert "KeyError" in unknown.message
+    assert error_from_state({"Error": "States.Timeout", "Cause": ""}).code == "STEP_TIMED_OUT"
+
+
+def test_settings_name_what_is_missing():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"AWS_REGION": "us-east-1"})
+    assert "NEXUS_TABLE_NAME" in str(caught.value)
+    assert "NEXUS_SERVICE_ROLE_ARN" in str(caught.value)
+    settings = Settings.from_env(
+        {
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "NEXUS_TABLE_NAME": "t-1",
+            "NEXUS_SERVICE_ROLE_ARN": "arn:aws:iam::123456789012:role/Svc",
+            "NEXUS_POLL_INITIAL_SECONDS": "0",
+        }
+    )
+    assert settings.region == "eu-west-1"
+    assert settings.poll_initial_seconds == 0

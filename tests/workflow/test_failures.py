@@ -1,0 +1,211 @@
+"""Faults end in a recorded, explained state: denied roles, failed stacks, repeated steps, no leaks."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.domain.model import DeploymentStatus
+from chalicelib.service.deployments import DeploymentService, NewDeployment, PollSettings
+from tests.conftest import (
+    TARGET_ACCOUNT,
+    call,
+    create_target_role,
+    execution_history,
+    register_target,
+    stacks_in,
+    wait_for,
+)
+
+QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+BROKEN = json.dumps(
+    {
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue"},
+            "Subnet": {
+                "Type": "AWS::EC2::Subnet",
+                "DependsOn": "Queue",
+                "Properties": {"VpcId": "vpc-00000000deadbeef0", "CidrBlock": "10.0.0.0/24"},
+            },
+        }
+    }
+)
+
+
+def deploy(client, tenant, target, template=QUEUE, stack_name="s"):
+    body = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": stack_name,
+        "template_body": template,
+    }
+    response = call(client, "POST", "/deployments", tenant, body)
+    assert response.status_code == 202, response.body
+    return json.loads(response.body)
+
+
+def test_wrong_external_id_fails_after_one_assume_role_and_no_stack_call(
+    client, tenant, local_aws, aws_calls
+):
+    target = register_target(client, tenant, local_aws, with_role=False)
+    wrong = json.loads(json.dumps(target["trust_policy"]))
+    wrong["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] = "somebody-elses-external-id"
+    create_target_role(local_aws, wrong)
+    aws_calls.clear()
+    deployment = deploy(client, tenant, target)
+    done = wait_for(client, tenant, deployment["deployment_id"])
+    assert done["status"] == "FAILED"
+    assert done["error"]["code"] == "ACCESS_DENIED"
+    assert "sts:ExternalId" in done["error"]["hint"]
+    assert "trust policy" in done["error"]["hint"]
+    assert "not authorized to perform: sts:AssumeRole" in done["error"]["message"]
+    assert aws_calls.count("sts", "AssumeRole") == 1
+    assert aws_calls.count("cloudformation") == 0
+    assert stacks_in(local_aws, TARGET_ACCOUNT) == []
+    history = execution_history(local_aws, done["operation"]["operation_id"])
+    assert history[-1]["type"] == "ExecutionFailed"
+    # The stack is free again: a fixed role lets the next operation through.
+    assert call(client, "DELETE", f"/deployments/{done['deployment_id']}", tenant).status_code == 202
+
+
+def test_missing_role_fails_with_access_denied(client, tenant, local_aws):
+    target = register_target(client, tenant, local_aws, with_role=False)
+    done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"])
+    assert done["status"] == "FAILED"
+    assert done["error"]["code"] == "ACCESS_DENIED"
+
+
+def test_failed_create_names_the_resource_and_reason(client, tenant, local_aws):
+    target = register_target(client, tenant, local_aws)
+    done = wait_for(client, tenant, deploy(client, tenant, target, BROKEN)["deployment_id"])
+    assert done["status"] == "FAILED", done
+    assert done["stack_status"] == "ROLLBACK_COMPLETE"
+    assert done["error"]["code"] == "STACK_CREATE_FAILED"
+    assert "Subnet" in done["error"]["message"]
+    assert "AWS::EC2::Subnet" in done["error"]["message"]
+    assert "vpc-00000000deadbeef0" in done["error"]["message"]
+    assert "delete and create again" in done["error"]["hint"]
+    events = json.loads(call(client, "GET", f"/deployments/{done['deployment_id']}/events", tenant).body)[
+        "items"
+    ]
+    statuses = [(e["resource"], e["status"]) for e in events if e["source"] == "stack"]
+    assert ("Subnet", "CREATE_FAILED") in statuses
+    assert ("s", "ROLLBACK_COMPLETE") in statuses
+    # A stack whose first create rolled back cannot be updated: the API says what to do instead.
+    put = call(client, "PUT", f"/deployments/{done['deployment_id']}", tenant, {"template_body": QUEUE})
+    assert put.status_code == 202
+    again = wait_for(client, tenant, done["deployment_id"])
+    assert again["status"] == "FAILED"
+    assert again["error"]["code"] == "STACK_NOT_UPDATABLE"
+
+
+def test_unsupported_resource_fails_with_a_readable_reason(client, tenant, local_aws):
+    target = register_target(client, tenant, local_aws)
+    template = json.dumps({"Resources": {"Cdn": {"Type": "AWS::CloudFront::Distribution", "Properties": {}}}})
+    done = wait_for(client, tenant, deploy(client, tenant, target, template)["deployment_id"])
+    assert done["status"] == "FAILED"
+    assert (
+        "resource type AWS::CloudFront::Distribution is not emulated by the local AWS"
+        in done["error"]["message"]
+    )
+
+
+def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aws, services, aws_calls):
+    """Lambda may run a step more than once; the stack call must happen once."""
+    target = register_target(client, tenant, local_aws)
+    store = DynamoStore(local_aws.service_session().resource("dynamodb").Table(local_aws.central.table_name))
+
+    class NotStarted:
+        def start(self, execution_name, execution_input):
+            return "not-started"  # the test drives the steps itself
+
+    quiet = DeploymentService(store, store, NotStarted(), services.targets, PollSettings(0, 0))
+    deployment = quiet.create(
+        tenant.tenant_id, NewDeployment(target["target_id"], "us-east-1", "twice", QUEUE, {}, {})
+    )
+    event = {
+        "tenant_id": tenant.tenant_id,
+        "deployment_id": deployment.deployment_id,
+        "operation_id": deployment.operation.operation_id,
+        "wait_seconds": 0,
+        "max_wait_seconds": 0,
+    }
+    aws_calls.clear()
+    client.lambda_.invoke("AcquireLock", event)
+    first = client.lambda_.invoke("StartStackOperation", event)
+    second = client.lambda_.invoke("StartStackOperation", event)
+    assert first.payload == second.payload == {"done": False, "succeeded": False, "wait_seconds": 0}
+    # And when the first attempt's record was lost, the repeat finds its own stack instead of creating one.
+    lost = store.get_deployment(tenant.tenant_id, deployment.deployment_id)
+    assert lost is not None
+    from dataclasses import replace
+
+    store.save_deployment(replace(lost, operation=replace(lost.operation, phase="pending")))
+    client.lambda_.invoke("StartStackOperation", event)
+    assert aws_calls.count("cloudformation", "CreateStack") == 1
+    assert [s["StackName"] for s in stacks_in(local_aws, TARGET_ACCOUNT)] == ["twice"]
+    polled = client.lambda_.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
+    assert polled.payload["done"] is True
+    final = store.get_deployment(tenant.tenant_id, deployment.deployment_id)
+    assert final is not None
+    assert final.status is DeploymentStatus.ACTIVE
+
+
+def test_no_credentials_in_dynamodb_or_execution_history(client, tenant, local_aws, aws_calls, monkeypatch):
+    issued: list[str] = []
+    from botocore.client import BaseClient
+
+    counting = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def capture(self, operation_name, api_params):
+        result = counting(self, operation_name, api_params)
+        if operation_name == "AssumeRole":
+            creds = result["Credentials"]
+            issued.extend([creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]])
+        return result
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", capture)
+    target = register_target(client, tenant, local_aws)
+    deployment = deploy(client, tenant, target)
+    wait_for(client, tenant, deployment["deployment_id"])
+    call(client, "PUT", f"/deployments/{deployment['deployment_id']}", tenant, {"tags": {"k": "v"}})
+    wait_for(client, tenant, deployment["deployment_id"])
+    call(client, "DELETE", f"/deployments/{deployment['deployment_id']}", tenant)
+    done = wait_for(client, tenant, deployment["deployment_id"])
+    assert done["status"] == "DELETED"
+    assert len(issued) >= 9  # at least three steps per operation assumed the role
+    table = local_aws.service_session().client("dynamodb")
+    items = json.dumps(table.scan(TableName=local_aws.central.table_name)["Items"])
+    sfn = local_aws.service_session().client("stepfunctions")
+    histories = ""
+    for execution in sfn.list_executions(stateMachineArn=local_aws.central.state_machine_arn)["executions"]:
+        histories += json.dumps(execution_history(local_aws, execution["name"]), default=str)
+    assert histories.count("ExecutionSucceeded") == 3
+    for haystack in (items, histories):
+        assert not re.search(r"(AKIA|ASIA)[A-Z0-9]{16}", haystack)
+        for secret in issued:
+            assert secret not in haystack
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_events_paginate_oldest_first(client, tenant, local_aws, limit):
+    target = register_target(client, tenant, local_aws)
+    done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"])
+    everything = json.loads(call(client, "GET", f"/deployments/{done['deployment_id']}/events", tenant).body)[
+        "items"
+    ]
+    paged, token = [], None
+    while True:
+        suffix = f"?limit={limit}" + (f"&next_token={token}" if token else "")
+        page = json.loads(
+            call(client, "GET", f"/deployments/{done['deployment_id']}/events{suffix}", tenant).body
+        )
+        paged += page["items"]
+        token = page["next_token"]
+        if not token:
+            break
+    assert paged == everything
+    assert len(everything) >= 5
