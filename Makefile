@@ -26,5 +26,40 @@ unit: venv
 
 test: lint typecheck unit
 
+# Local mode (localaws/run.py), in the foreground: HTTP API on NEXUS_PORT (8000), embedded AWS on NEXUS_AWS_PORT (5000).
+run: venv
+	$(BIN)/python -m localaws.run
+
+# The end-to-end demo (localaws/demo.py): starts local mode, deploys through the HTTP API, checks, stops.
+demo: venv
+	$(BIN)/python -m localaws.demo
+
+bench: venv
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# The cloud template (infra/package.py): build/sam.json + build/deployment.zip from `chalice package`
+# merged with infra/merge-template.json, then checked. See the README for deploying it.
+PACKAGE_STAGE ?= dev
+NODE_STAMP := node_modules/.installed
+
+.PHONY: node-tools lint-template check-package
+
+# asl-validator, pinned exactly in package.json / package-lock.json (node_modules/ is git-ignored).
+node-tools: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+package: venv
+	$(BIN)/python -m infra.package --stage $(PACKAGE_STAGE)
+
+# No --ignore-checks: the packaged template lints clean (errors and warnings alike).
+lint-template: package node-tools
+	$(BIN)/cfn-lint build/sam.json
+	node_modules/.bin/asl-validator --json-path statemachine/deployment.asl.json
+
+check-package: lint-template

@@ -255,7 +255,7 @@ def _check_instance_attributes() -> list[str]:
             account_id="123456789012",
             region_name="us-east-1",
         )
-    except Exception as exc:  # the constructors themselves changed
+    except Exception as exc:  # noqa: BLE001 - the constructors themselves changed
         return [f"cannot build a CloudFormationBackend/Stack any more ({type(exc).__name__}: {exc})"]
     objects = {"CloudFormationBackend": backend, "Stack": stack, "ResourceMap": stack.resource_map}
     return [
@@ -510,7 +510,7 @@ def _is_service_error(exc: BaseException) -> bool:
 def _physical_id(resource: Any) -> str:
     try:
         value = resource.physical_resource_id
-    except Exception:  # moto models compute this lazily; never let it break an event
+    except Exception:  # noqa: BLE001 - moto models compute this lazily; never let it break an event
         return ""
     return "" if value is None else str(value)
 
@@ -754,7 +754,7 @@ def _delete_resources(
             name, resource, resource_json = item
             try:
                 warning = _delete_one(rm, resource, resource_json)
-            except Exception as exc:  # retried: another resource may still depend on it
+            except Exception as exc:  # noqa: BLE001 - retried: another resource may still depend on it
                 errors[name] = exc
                 continue
             pending.remove(item)
@@ -844,7 +844,7 @@ def _run_create(backend: Any, stack: Any, token: str | None) -> bool:
                         raise _ResourceFailure(name, resource_type, _describe(exc)) from exc
             outputs, exports = _compute_outputs(stack, op)
             _register_exports(backend, stack, exports)
-        except Exception as exc:  # never let moto's exception escape: AWS reports it on the stack
+        except Exception as exc:  # noqa: BLE001 - never let moto's exception escape: AWS reports it on the stack
             failure = exc
     steps.extend(op.steps)
     _created_order(stack).extend(op.created)
@@ -882,7 +882,7 @@ def _pristine_template(stack: Any) -> dict[str, Any]:
     """The stack's template as submitted (moto mutates ``template_dict`` while creating resources)."""
     try:
         return _parse_template(stack.template)
-    except Exception:  # fall back to moto's copy
+    except Exception:  # noqa: BLE001 - fall back to moto's copy
         template: dict[str, Any] = stack.template_dict
         return template
 
@@ -1001,7 +1001,7 @@ def _update_modified(op: _Op, rm: Any, names: list[str]) -> list[str]:
             properties = _properties(resource_json)
             try:
                 new = original(name, copy.deepcopy(resource_json), rm, rm._account_id, rm._region_name)
-            except Exception as exc:  # retried in the next pass, as moto does for dependency order
+            except Exception as exc:  # noqa: BLE001 - retried in the next pass, as moto does for dependency order
                 errors[name] = exc
                 continue
             pending.remove(name)
@@ -1073,7 +1073,7 @@ def _run_update(
             stack.output_map = stack._create_output_map()
             outputs, exports = _compute_outputs(stack, op)
             _register_exports(backend, stack, exports)
-        except Exception as exc:  # reported on the stack, never raised out of UpdateStack
+        except Exception as exc:  # noqa: BLE001 - reported on the stack, never raised out of UpdateStack
             failure = exc
     steps.extend(op.steps)
     if failure is None:
@@ -1143,7 +1143,7 @@ def _run_delete(backend: Any, stack: Any, token: str | None) -> None:
     known = [n for n in reversed(_created_order(stack)) if n in rm._resource_json_map]
     try:
         everything = list(reversed(_dependency_order(rm)))
-    except Exception:  # e.g. a DependsOn cycle: any order will do, deletion is retried
+    except Exception:  # noqa: BLE001 - e.g. a DependsOn cycle: any order will do, deletion is retried
         everything = list(rm._resource_json_map)
     others = [n for n in everything if n not in known]
     items = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
@@ -27,7 +28,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 
-from localaws import cloudformation, iam, lambda_runner, sts
+from localaws import cloudformation, concurrency, iam, lambda_runner, sts
 from localaws.provision import SERVICE_ROLE_NAME, CentralResources, provision_central
 
 CENTRAL_ACCOUNT = "123456789012"
@@ -80,6 +81,8 @@ class LocalAws:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._central is not None and self._mock is not None:
+            self._drain_executions()  # in-process (tests); local mode's Ctrl-C should not wait
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -91,6 +94,17 @@ class LocalAws:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+    def _drain_executions(self, timeout: float = 15.0) -> None:
+        """Let running executions end before the backends go, so none fails half-way in a torn-down AWS."""
+        sfn = self.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        arn = self.central.state_machine_arn
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            if not running:
+                return
+            time.sleep(0.05)
 
     def _start_server(self, host: str, port: int) -> None:
         from moto.server import ThreadedMotoServer
@@ -180,6 +194,7 @@ class LocalAws:
 
 
 def install_patches(simulation: cloudformation.StackSimulation) -> None:
+    concurrency.install()
     lambda_runner.install()
     sts.install()
     iam.install()

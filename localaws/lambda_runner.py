@@ -81,7 +81,7 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         result = handler(
             payload, FakeContext(function.function_name, invoked_function_arn=function.function_arn)
         )
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - reported in the Lambda runtime's error shape
         logger.info("local lambda %s raised %s", function.function_name, type(error).__name__)
         body: dict[str, Any] = {
             "errorType": type(error).__name__,

@@ -762,7 +762,7 @@ def _protocol_of(response: Any) -> str:
 
     try:
         return str(get_service_model(response.boto3_service_name).protocol)
-    except Exception:  # an unknown service model: answer in the query protocol's shape
+    except Exception:  # noqa: BLE001 - an unknown service model: answer in the query protocol's shape
         return "query"
 
 

@@ -101,7 +101,7 @@ def api_blueprint(container: Container) -> Blueprint:
     def run(handler: Callable[[], Response]) -> Response:
         try:
             return handler()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the one place errors become HTTP answers
             return error_response(error)
 
     def tenant_and_services(authorization: str) -> tuple[str, Services]:

@@ -69,7 +69,7 @@ def parse_template(body: str) -> TemplateSummary:
         errors.append(f"not JSON: {json_error}")
         try:
             document = _load_yaml(body)
-        except Exception as yaml_error:
+        except Exception as yaml_error:  # noqa: BLE001 - any YAML failure means "not a template"
             errors.append(f"not YAML: {str(yaml_error).splitlines()[0]}")
             document = None
     if not isinstance(document, dict):

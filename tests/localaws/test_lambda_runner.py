@@ -58,3 +58,32 @@ def test_state_machine_execution_is_on(local_aws):
     types = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
     assert "LambdaFunctionFailed" in types  # AcquireLock really ran our handler, which found no deployment
     assert types[-1] == "ExecutionFailed"
+
+
+def test_concurrent_transactions_do_not_break_the_local_dynamodb(local_aws):
+    """moto's DynamoDB is not thread-safe; localaws.concurrency serialises its actions."""
+    import threading
+
+    client = local_aws.account_session("123456789012").client("dynamodb")
+    table = local_aws.central.table_name
+    errors: list[Exception] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(40):
+                client.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": table, "Item": {"pk": {"S": f"T{n}"}, "sk": {"S": f"{i}"}}}},
+                        {"Put": {"TableName": table, "Item": {"pk": {"S": f"U{n}"}, "sk": {"S": f"{i}"}}}},
+                    ]
+                )
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert client.scan(TableName=table, Select="COUNT")["Count"] >= 480

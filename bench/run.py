@@ -1,0 +1,294 @@
+"""``make bench``: the figures behind BENCHMARKS.md, measured side by side in one run.
+
+Absolute times on shared machines are noisy, so every figure that is a time is reported as a ratio
+against a baseline measured in the same run, interleaved with it:
+
+1. Cold import of the HTTP handler module (``app``) against a bare ``import boto3``, each in fresh
+   interpreters, alternating.
+2. p50/p99 latency of ``POST /deployments`` and ``GET /deployments/{id}`` through Chalice's test
+   client against the local AWS, against ``GET /health`` in the same loop.
+3. Step Functions state transitions and CloudFormation API calls per stack create, counted from the
+   execution history and a botocore call counter, for 0 s and 3 s simulated stacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORT_PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+
+
+def import_seconds(module: str) -> float:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run(  # noqa: S603 - our own interpreter and a fixed probe
+        [sys.executable, "-c", IMPORT_PROBE.format(module=module)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+    )
+    return float(out.stdout.strip())
+
+
+def bench_imports(rounds: int = 21) -> dict[str, float]:
+    import_seconds("app")  # warm the bytecode cache once
+    app_times, boto_times = [], []
+    for _ in range(rounds):
+        app_times.append(import_seconds("app"))
+        boto_times.append(import_seconds("boto3"))
+    app_median, boto_median = statistics.median(app_times), statistics.median(boto_times)
+    return {"app_ms": app_median * 1000, "boto3_ms": boto_median * 1000, "ratio": app_median / boto_median}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@contextmanager
+def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[tuple[Any, Any, Any]]:
+    """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.composition import build_services
+    from chalicelib.settings import Settings
+    from localaws.cloudformation import StackSimulation
+    from localaws.environment import LocalAws
+
+    handlers = {fn.name: fn for fn in app_module.app.pure_lambda_functions}
+    with LocalAws(handlers, simulation=StackSimulation(stack_seconds=stack_seconds)) as aws:
+        settings = Settings.from_env(
+            aws.settings_env(
+                NEXUS_POLL_INITIAL_SECONDS=str(poll_seconds),
+                NEXUS_POLL_MAX_SECONDS=str(max(poll_seconds, 1) * 12),
+            )
+        )
+        services = build_services(settings, aws.service_session())
+        app_module.container.configure(services)
+        try:
+            with Client(app_module.app) as client:
+                yield client, services, aws
+        finally:
+            app_module.container.configure(None)
+
+
+def _setup_target(client: Any, token: str, aws: Any) -> str:
+    response = client.http.post(
+        "/targets",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        body=json.dumps(
+            {
+                "name": "bench",
+                "account_id": "111111111111",
+                "role_arn": "arn:aws:iam::111111111111:role/NexusDeploymentRole",
+                "regions": ["us-east-1"],
+            }
+        ).encode(),
+    )
+    target = json.loads(response.body)
+    aws.account_session("111111111111").client("iam").create_role(
+        RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
+    )
+    return str(target["target_id"])
+
+
+QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+
+
+def wait_settled(
+    client: Any, headers: dict[str, str], deployment_id: str, timeout: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = json.loads(
+            client.http.get(f"/deployments/{deployment_id}", headers=headers).body
+        )
+        if body["operation"]["status"] in ("SUCCEEDED", "FAILED"):
+            return body
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"deployment {deployment_id} did not settle")
+        time.sleep(0.02)
+
+
+def bench_latency(rounds: int = 150) -> dict[str, float]:
+    with local_service() as (client, services, aws):
+        token = services.auth.issue("bench", "bench")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        target_id = _setup_target(client, token, aws)
+        timings: dict[str, list[float]] = {"health": [], "post": [], "get": []}
+
+        def timed(key: str, action: Callable[[], Any]) -> Any:
+            start = time.perf_counter()
+            result = action()
+            timings[key].append(time.perf_counter() - start)
+            return result
+
+        ids: list[str] = []
+        for n in range(rounds):
+            timed("health", lambda: client.http.get("/health"))
+            body = json.dumps(
+                {"target_id": target_id, "region": "us-east-1", "stack_name": f"s{n}", "template_body": QUEUE}
+            ).encode()
+            response = timed("post", partial(client.http.post, "/deployments", headers=headers, body=body))
+            if response.status_code != 202:
+                raise RuntimeError(response.body)
+            ids.append(json.loads(response.body)["deployment_id"])
+            timed("get", lambda: client.http.get(f"/deployments/{ids[-1]}", headers=headers))
+            # Untimed: let the workflow finish so background executions don't compete with the next round.
+            wait_settled(client, headers, ids[-1])
+    result: dict[str, float] = {}
+    for key, values in timings.items():
+        result[f"{key}_p50_ms"] = percentile(values, 50) * 1000
+        result[f"{key}_p99_ms"] = percentile(values, 99) * 1000
+    for key in ("post", "get"):
+        result[f"{key}_p50_ratio"] = result[f"{key}_p50_ms"] / result["health_p50_ms"]
+        result[f"{key}_p99_ratio"] = result[f"{key}_p99_ms"] / result["health_p99_ms"]
+    result["rounds"] = rounds
+    return result
+
+
+def bench_create_cost(stack_seconds: float, poll_seconds: int) -> dict[str, float]:
+    from botocore.client import BaseClient
+
+    calls: list[str] = []
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        if self.meta.service_model.service_name == "cloudformation":
+            calls.append(operation)
+        return original(self, operation, params)
+
+    with local_service(stack_seconds=stack_seconds, poll_seconds=poll_seconds) as (client, services, aws):
+        token = services.auth.issue("bench", "bench")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        target_id = _setup_target(client, token, aws)
+        body = json.dumps(
+            {"target_id": target_id, "region": "us-east-1", "stack_name": "cost", "template_body": QUEUE}
+        ).encode()
+        BaseClient._make_api_call = counting  # type: ignore[attr-defined]
+        try:
+            started = time.perf_counter()
+            created = json.loads(client.http.post("/deployments", headers=headers, body=body).body)
+            done = wait_settled(client, headers, created["deployment_id"])
+            elapsed = time.perf_counter() - started
+        finally:
+            BaseClient._make_api_call = original  # type: ignore[attr-defined]
+        if done["status"] != "ACTIVE":
+            raise RuntimeError(done)
+        sfn = aws.account_session("123456789012").client("stepfunctions")
+        arn = (
+            aws.central.state_machine_arn.replace(":stateMachine:", ":execution:")
+            + ":"
+            + created["operation"]["operation_id"]
+        )
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.02)
+        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e for e in history if e["type"].endswith("StateEntered")]
+    return {
+        "stack_seconds": stack_seconds,
+        "poll_seconds": poll_seconds,
+        "state_transitions": len(entered),
+        "history_events": len(history),
+        "cloudformation_calls": len(calls),
+        "describe_stacks": calls.count("DescribeStacks"),
+        "describe_stack_events": calls.count("DescribeStackEvents"),
+        "wall_seconds": elapsed,
+    }
+
+
+def write_report(imports: dict[str, float], latency: dict[str, float], costs: list[dict[str, float]]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores. Times are ratios measured side by side in one run; absolute times are shown "
+        "for context only (shared machines are noisy).",
+        "",
+        "## 1. Import cost of the HTTP handler module",
+        "",
+        "Median of 21 fresh interpreters each, alternating `import app` and `import boto3`.",
+        "",
+        "| module | median | ratio to `import boto3` | target |",
+        "|---|---|---|---|",
+        f"| `import boto3` | {imports['boto3_ms']:.0f} ms | 1.00 | |",
+        f"| `import app` | {imports['app_ms']:.0f} ms | **{imports['ratio']:.2f}** | <= 1.5 |",
+        "",
+        "## 2. API latency through Chalice's test client against the local AWS",
+        "",
+        f"{int(latency['rounds'])} rounds, each `GET /health`, `POST /deployments`, `GET /deployments/{{id}}` in turn; "
+        "between rounds (untimed) the round's workflow execution runs to its end, so executions don't compete "
+        "with the measured requests. Each authenticated request reads its token's hash from DynamoDB; POST also "
+        "validates and parses the template, writes three items in one transaction and starts an execution.",
+        "",
+        "| route | p50 | p99 | p50 / health p50 | p99 / health p99 |",
+        "|---|---|---|---|---|",
+        f"| `GET /health` | {latency['health_p50_ms']:.2f} ms | {latency['health_p99_ms']:.2f} ms | 1 | 1 |",
+        f"| `POST /deployments` | {latency['post_p50_ms']:.2f} ms | {latency['post_p99_ms']:.2f} ms | "
+        f"{latency['post_p50_ratio']:.1f} | {latency['post_p99_ratio']:.1f} |",
+        f"| `GET /deployments/{{id}}` | {latency['get_p50_ms']:.2f} ms | {latency['get_p99_ms']:.2f} ms | "
+        f"{latency['get_p50_ratio']:.1f} | {latency['get_p99_ratio']:.1f} |",
+        "",
+        "## 3. Orchestration cost of one stack create",
+        "",
+        "From the execution history (states entered) and a botocore counter of CloudFormation calls.",
+        "",
+        "| simulated stack duration | first poll wait | state transitions | history events | CloudFormation calls "
+        "| of which DescribeStacks | DescribeStackEvents | wall time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for cost in costs:
+        lines.append(
+            f"| {cost['stack_seconds']:g} s | {cost['poll_seconds']:g} s | {cost['state_transitions']:.0f} | "
+            f"{cost['history_events']:.0f} | {cost['cloudformation_calls']:.0f} | {cost['describe_stacks']:.0f} | "
+            f"{cost['describe_stack_events']:.0f} | {cost['wall_seconds']:.1f} s |"
+        )
+    lines += [
+        "",
+        "Step Functions Standard bills $0.025 per 1,000 state transitions: "
+        + "; ".join(
+            f"{c['stack_seconds']:g} s stack = ${c['state_transitions'] * 0.025 / 1000 * 1000:.4f} per 1,000 creates"
+            for c in costs
+        )
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    imports = bench_imports()
+    print(f"imports: {imports}", flush=True)
+    latency = bench_latency()
+    print(f"latency: {latency}", flush=True)
+    costs = [bench_create_cost(0, 0), bench_create_cost(3, 1)]
+    print(f"costs: {costs}", flush=True)
+    (ROOT / "BENCHMARKS.md").write_text(write_report(imports, latency, costs))
+    print("wrote BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()

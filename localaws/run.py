@@ -1,0 +1,157 @@
+"""Local mode (``make run``): the whole service and its AWS in one foreground process.
+
+Why one process: the embedded AWS is moto plus this project's patches (in-process Lambda, STS
+trust-policy enforcement, CloudFormation that takes time and fails like AWS), and those patches
+only act on a moto server running in the same interpreter. So this process runs
+
+* the embedded AWS on ``127.0.0.1:$NEXUS_AWS_PORT`` (default 5000): a ``ThreadedMotoServer`` with
+  state machine execution on and the central account (123456789012) provisioned from the cloud
+  template's own files (``localaws.environment.LocalAws`` in server mode);
+* the HTTP API on ``127.0.0.1:$NEXUS_PORT`` (default 8000): Chalice's dev server. The service talks
+  to the embedded AWS only through ``AWS_ENDPOINT_URL``, as the central ``NexusDeployerService``
+  role, exactly as its Lambda functions talk to AWS. The workflow's Lambda tasks run the app's own
+  step handlers inside the moto server's threads, with the same services (``app.container``).
+
+The HTTP server starts last, so ``GET /health`` answering 200 means everything is ready. The tenant
+token comes from ``NEXUS_API_TOKEN`` or is generated and printed once. ``NEXUS_LOCAL_STACK_SECONDS``
+(default 3) sets how long stack operations stay in progress; ``NEXUS_LOCAL_SKIP_UNSUPPORTED=1`` skips
+resource types moto does not emulate instead of failing them. A busy port is a one-line error and
+exit code 2; SIGINT or SIGTERM stops both servers and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from localaws.cloudformation import StackSimulation
+
+HOST = "127.0.0.1"
+TENANT_ID = "local"
+EXIT_PORT_IN_USE = 2
+EXIT_BAD_CONFIG = 2
+# Stacks take seconds here, not minutes: poll often so progress shows as it happens.
+LOCAL_SETTINGS = {"NEXUS_POLL_INITIAL_SECONDS": "1", "NEXUS_POLL_MAX_SECONDS": "2"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    aws_port: int
+    api_port: int
+    token: str | None  # None: generate one
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> LocalConfig:
+        return cls(
+            aws_port=_port(environ, "NEXUS_AWS_PORT", 5000),
+            api_port=_port(environ, "NEXUS_PORT", 8000),
+            token=environ.get("NEXUS_API_TOKEN", "").strip() or None,
+        )
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name} must be a TCP port number (1-65535), got {raw!r}")
+    return int(raw)
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    from localaws.cloudformation import StackSimulation
+    from localaws.server import port_in_use
+
+    try:
+        config = LocalConfig.from_env(environ)
+        simulation = StackSimulation.from_env(environ)
+    except ValueError as error:
+        print(f"nexus local: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if config.aws_port == config.api_port:
+        print(f"nexus local: NEXUS_PORT and NEXUS_AWS_PORT are both {config.api_port}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    for name, port in (("NEXUS_AWS_PORT", config.aws_port), ("NEXUS_PORT", config.api_port)):
+        if port_in_use(HOST, port):
+            print(
+                f"nexus local: port {port} on {HOST} is already in use; stop what holds it or set {name}",
+                file=sys.stderr,
+            )
+            return EXIT_PORT_IN_USE
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    serve(config, simulation, stop)
+    return 0
+
+
+def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Event) -> None:
+    """Start the embedded AWS, wire the service to it, then serve HTTP until ``stop`` is set."""
+    import app as app_module
+    from chalicelib.composition import build_services
+    from chalicelib.service.auth import new_token
+    from chalicelib.settings import Settings
+    from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+    from localaws.server import ApiServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request log lines
+    handlers = {fn.name: fn for fn in app_module.app.pure_lambda_functions}
+    with LocalAws(handlers, simulation=simulation, serve_on=(HOST, config.aws_port)) as aws:
+        settings = Settings.from_env(settings_env(os.environ, aws.settings_env()))
+        services = build_services(settings, aws.service_session())
+        app_module.container.configure(services)
+        token = config.token or new_token()
+        services.auth.issue(TENANT_ID, "local mode", token)
+        api = ApiServer(app_module.app, HOST, config.api_port)
+        api.start()
+        try:
+            source = "from NEXUS_API_TOKEN" if config.token else f"{token}  (generated; set NEXUS_API_TOKEN)"
+            print(banner(aws.endpoint_url or "", api.url, source, CENTRAL_ACCOUNT, simulation), flush=True)
+            stop.wait()
+            print("nexus local: stopping", flush=True)
+        finally:
+            api.stop()
+            app_module.container.configure(None)
+
+
+def settings_env(environ: Mapping[str, str], provisioned: Mapping[str, str]) -> dict[str, str]:
+    """The service's settings: local polling defaults, then any ``NEXUS_*`` tuning from the
+    environment, then the provisioned resources (which nothing may override)."""
+    tuning = {name: value for name, value in environ.items() if name.startswith("NEXUS_")}
+    return {**LOCAL_SETTINGS, **tuning, **provisioned}
+
+
+def banner(aws_url: str, api_url: str, token: str, account: str, simulation: StackSimulation) -> str:
+    return "\n".join(
+        [
+            "NexusAI Deployer, local mode: ready",
+            f"  HTTP API:         {api_url}   (GET /health)",
+            f"  Embedded AWS:     {aws_url}   (use it as AWS_ENDPOINT_URL)",
+            f"  Central account:  {account}",
+            f"  Tenant token:     {token}",
+            f"  Stack operations: {simulation.stack_seconds:g} s each (NEXUS_LOCAL_STACK_SECONDS)",
+            "  Ctrl-C stops both servers.",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

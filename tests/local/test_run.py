@@ -1,0 +1,168 @@
+"""Local mode as a user runs it: the real ``python -m localaws.run`` process, over real sockets.
+
+The in-process tests drive the app through Chalice's test client and moto's ``mock_aws``; these
+prove the other wiring: the service reaching the embedded AWS through ``AWS_ENDPOINT_URL`` as the
+central role, the workflow's Lambda tasks running inside the moto server's threads, readiness,
+the busy-port error and a clean stop on SIGINT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localaws.demo import AccountAdmin, Api, target_body, wait_until_healthy
+from localaws.server import free_port, port_in_use
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_STACK = (ROOT / "examples" / "app-stack.json").read_text()
+TOKEN = "nxs_local_test_token"
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    api: Api
+    aws_url: str
+    api_port: int
+    aws_port: int
+
+
+def start(api_port: int, aws_port: int, **extra: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "NEXUS_PORT": str(api_port),
+        "NEXUS_AWS_PORT": str(aws_port),
+        "NEXUS_LOCAL_STACK_SECONDS": "0",
+        "NEXUS_API_TOKEN": TOKEN,
+        **extra,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "localaws.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=10)
+    return process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Running]:
+    api_port, aws_port = free_port(), free_port()
+    process = start(api_port, aws_port)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{api_port}", process)
+        yield Running(
+            process,
+            Api(f"http://127.0.0.1:{api_port}", TOKEN),
+            f"http://127.0.0.1:{aws_port}",
+            api_port,
+            aws_port,
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def deploy_and_wait(api: Api, target_id: str, stack_name: str, timeout: float = 30.0) -> dict[str, Any]:
+    body = {
+        "target_id": target_id,
+        "region": "us-east-1",
+        "stack_name": stack_name,
+        "template_body": APP_STACK,
+    }
+    deployment_id = api.ok("POST", "/deployments", body, status=202)["deployment_id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deployment: dict[str, Any] = api.ok("GET", f"/deployments/{deployment_id}", status=200)
+        if deployment["operation"]["status"] in ("SUCCEEDED", "FAILED"):
+            return deployment
+        time.sleep(0.1)
+    raise AssertionError(f"{deployment_id} did not settle")
+
+
+def test_health_and_authentication(running: Running) -> None:
+    assert running.api.call("GET", "/health", auth=False) == (200, {"status": "ok"})
+    status, body = running.api.call("GET", "/targets", auth=False)
+    assert status == 401
+    assert body["error"]["code"] == "MISSING_TOKEN"
+    assert running.api.call("GET", "/targets")[0] == 200
+
+
+def test_create_reaches_active_in_the_target_account(running: Running) -> None:
+    target = running.api.ok("POST", "/targets", target_body("team-a", "111111111111"), status=201)
+    admin = AccountAdmin(running.aws_url, "111111111111")
+    admin.create_role(target["trust_policy"])
+
+    deployment = deploy_and_wait(running.api, target["target_id"], "app")
+
+    assert deployment["status"] == "ACTIVE", deployment
+    assert deployment["account_id"] == "111111111111"
+    assert set(deployment["outputs"]) >= {"BucketName", "QueueUrl", "TableName"}
+    assert admin.stacks() == {"app": "CREATE_COMPLETE"}
+    assert AccountAdmin(running.aws_url, "123456789012").stacks() == {}
+
+
+def test_wrong_external_id_fails_with_access_denied_and_no_stack(running: Running) -> None:
+    target = running.api.ok("POST", "/targets", target_body("team-b", "222222222222"), status=201)
+    trust = json.loads(json.dumps(target["trust_policy"]).replace(target["external_id"], "wrong-external-id"))
+    admin = AccountAdmin(running.aws_url, "222222222222")
+    admin.create_role(trust)
+
+    deployment = deploy_and_wait(running.api, target["target_id"], "app")
+
+    assert deployment["status"] == "FAILED", deployment
+    assert deployment["error"]["code"] == "ACCESS_DENIED"
+    assert "sts:ExternalId" in deployment["error"]["hint"]
+    assert admin.stacks() == {}
+
+
+@pytest.mark.parametrize("busy", ["NEXUS_PORT", "NEXUS_AWS_PORT"])
+def test_busy_port_is_a_one_line_error_and_exit_code_2(running: Running, busy: str) -> None:
+    taken = running.api_port if busy == "NEXUS_PORT" else running.aws_port
+    ports = {"NEXUS_PORT": free_port(), "NEXUS_AWS_PORT": free_port(), busy: taken}
+    process = start(ports["NEXUS_PORT"], ports["NEXUS_AWS_PORT"])
+    output, _ = process.communicate(timeout=20)
+
+    assert process.returncode == 2
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert f"port {taken}" in lines[0]
+    assert "already in use" in lines[0]
+    assert busy in lines[0]
+
+
+def test_sigint_stops_both_servers_and_exits_0() -> None:
+    api_port, aws_port = free_port(), free_port()
+    process = start(api_port, aws_port)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{api_port}", process)
+        began = time.monotonic()
+        code, output = stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, output
+    assert time.monotonic() - began < 5
+    assert "ready" in output
+    assert TOKEN not in output  # a token from NEXUS_API_TOKEN is never echoed
+    assert not port_in_use("127.0.0.1", api_port)
+    assert not port_in_use("127.0.0.1", aws_port)
