@@ -24,7 +24,7 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck check-package unit
 
 # Local mode (localaws/run.py), in the foreground: HTTP API on NEXUS_PORT (8000), embedded AWS on NEXUS_AWS_PORT (5000).
 run: venv

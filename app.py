@@ -11,13 +11,14 @@ from typing import Any
 
 from chalice.app import Chalice
 
-from chalicelib.api.routes import api_blueprint
+from chalicelib.api.blueprints import all_blueprints
 from chalicelib.composition import Container
 from chalicelib.steps import handlers
 
 app = Chalice(app_name="nexus-deployer")
 container = Container()
-app.register_blueprint(api_blueprint(container))
+for blueprint in all_blueprints(container):
+    app.register_blueprint(blueprint)
 
 
 # Workflow steps: each function's name is the name of its Task state in statemachine/deployment.asl.json.

@@ -1,0 +1,12 @@
+"""Every route module's Blueprint, in one list, so ``app.py`` registers them without knowing each."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint
+
+from chalicelib.api.routes import api_blueprint
+from chalicelib.composition import Container
+
+
+def all_blueprints(container: Container) -> list[Blueprint]:
+    return [api_blueprint(container)]

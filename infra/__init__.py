@@ -1,0 +1,1 @@
+"""Build tooling for the cloud template (``make package``); never imported by the deployed service."""

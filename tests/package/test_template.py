@@ -1,0 +1,298 @@
+"""What the packaged template (build/sam.json) must hold for the service to work on real AWS.
+
+The state machine runs statemachine/deployment.asl.json with each placeholder bound to the chalice
+function of that name; every function gets the settings chalicelib/settings.py requires; and IAM
+is least privilege: checked on the statements themselves and by evaluating the policies (moto's
+IAM policy evaluator) against the ARNs CloudFormation would give the resources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from moto.iam.access_control import IAMPolicy, PermissionResult
+
+import app as app_module
+from chalicelib.settings import Settings
+from infra.package import (
+    DEFINITION_PATH,
+    MERGE_TEMPLATE_PATH,
+    PackageError,
+    check_packaged,
+    function_runtime,
+    placeholders,
+    render_merge_template,
+)
+from localaws.provision import table_properties
+from tests.package.conftest import ACCOUNT, REGION, ROOT, Packaged
+
+STEPS = {f.name: f for f in app_module.app.pure_lambda_functions}
+TARGET = "111122223333"
+# The steps that call sts:AssumeRole (chalicelib/service/workflow.py, via WorkflowService._stacks).
+ASSUMING_STEPS = ("StartStackOperation", "PollStack")
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    found = document["Statement"]
+    return found if isinstance(found, list) else [found]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def permission_policies(packaged: Packaged) -> dict[str, list[dict[str, Any]]]:
+    """Each role's inline policy documents, as written in the template (intrinsics unresolved)."""
+    return {
+        name: [policy["PolicyDocument"] for policy in role["Properties"].get("Policies", [])]
+        for name, role in packaged.of_type("AWS::IAM::Role").items()
+    }
+
+
+def permitted(packaged: Packaged, role: str, action: str, resource: str) -> bool:
+    documents = [packaged.resolve(d) for d in permission_policies(packaged)[role]]
+    return any(
+        IAMPolicy(json.dumps(d)).is_action_permitted(action, resource) == PermissionResult.PERMITTED
+        for d in documents
+    )
+
+
+# -- the workflow -------------------------------------------------------------------------------
+
+
+def test_state_machine_runs_the_asl_file_with_one_substitution_per_placeholder(packaged: Packaged) -> None:
+    machine = packaged.of_type("AWS::StepFunctions::StateMachine")
+    assert list(machine) == ["DeploymentStateMachine"]
+    properties = machine["DeploymentStateMachine"]["Properties"]
+    text = DEFINITION_PATH.read_text()
+
+    assert properties["Definition"] == json.loads(text)
+    assert "DefinitionString" not in properties
+    assert "DefinitionS3Location" not in properties
+    assert set(properties["DefinitionSubstitutions"]) == placeholders(text) == set(STEPS)
+    for name, value in properties["DefinitionSubstitutions"].items():
+        assert value == {"Fn::GetAtt": [name, "Arn"]}
+        function = packaged.resources[name]
+        assert function["Type"] == "AWS::Serverless::Function"
+        assert function["Properties"]["Handler"] == STEPS[name].handler_string
+
+
+def test_state_machine_logs_to_a_log_group_with_retention(packaged: Packaged) -> None:
+    properties = packaged.resources["DeploymentStateMachine"]["Properties"]
+    assert properties["StateMachineType"] == "STANDARD"
+    logging = properties["LoggingConfiguration"]
+    assert logging["Level"] in {"ERROR", "ALL", "FATAL"}
+    (destination,) = logging["Destinations"]
+    group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert packaged.resources[group]["Type"] == "AWS::Logs::LogGroup"
+    assert packaged.resolve(packaged.resources[group]["Properties"]["RetentionInDays"]) == "30"
+
+
+def test_rendering_refuses_substitutions_that_do_not_match_the_placeholders() -> None:
+    merge = json.loads(MERGE_TEMPLATE_PATH.read_text())
+    text = DEFINITION_PATH.read_text()
+    substitutions = merge["Resources"]["DeploymentStateMachine"]["Properties"]["DefinitionSubstitutions"]
+
+    rendered = render_merge_template(merge, text)
+    assert rendered["Resources"]["DeploymentStateMachine"]["Properties"]["Definition"] == json.loads(text)
+    assert "Definition" not in merge["Resources"]["DeploymentStateMachine"]["Properties"]  # not mutated
+
+    missing = json.loads(json.dumps(merge))
+    del missing["Resources"]["DeploymentStateMachine"]["Properties"]["DefinitionSubstitutions"]["PollStack"]
+    with pytest.raises(PackageError, match="PollStack"):
+        render_merge_template(missing, text)
+
+    extra = json.loads(json.dumps(merge))
+    extra["Resources"]["DeploymentStateMachine"]["Properties"]["DefinitionSubstitutions"]["Ghost"] = "x"
+    with pytest.raises(PackageError, match="Ghost"):
+        render_merge_template(extra, text)
+
+    pasted = json.loads(json.dumps(merge))
+    pasted["Resources"]["DeploymentStateMachine"]["Properties"]["DefinitionString"] = text
+    with pytest.raises(PackageError, match="must not carry a definition"):
+        render_merge_template(pasted, text)
+    assert len(substitutions) == len(STEPS)
+
+
+# -- the functions ------------------------------------------------------------------------------
+
+
+def test_every_function_gets_the_settings_the_code_requires(packaged: Packaged) -> None:
+    functions = packaged.of_type("AWS::Serverless::Function")
+    assert set(functions) == {"APIHandler", *STEPS}
+    for name, function in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["NEXUS_TABLE_NAME"] == {"Ref": "DeploymentsTable"}
+        assert variables["NEXUS_SERVICE_ROLE_ARN"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
+        # What chalicelib/settings.py makes of them, with the AWS_REGION Lambda sets.
+        settings = Settings.from_env({**packaged.resolve(variables), "AWS_REGION": REGION})
+        assert settings.table_name == packaged.physical_name("DeploymentsTable"), name
+        assert settings.service_principal_arn == f"arn:aws:iam::{ACCOUNT}:role/nexus-ServiceRole"
+    api = functions["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api["NEXUS_STATE_MACHINE_ARN"] == {"Ref": "DeploymentStateMachine"}
+
+
+def test_the_principal_targets_trust_is_the_role_of_the_steps_that_assume(packaged: Packaged) -> None:
+    for name in ASSUMING_STEPS:
+        properties = packaged.resources[name]["Properties"]
+        assert properties["Role"] == properties["Environment"]["Variables"]["NEXUS_SERVICE_ROLE_ARN"]
+    outputs = packaged.template["Outputs"]
+    assert outputs["ServiceRoleArn"]["Value"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
+
+
+def test_functions_run_the_python_of_their_native_dependencies(packaged: Packaged) -> None:
+    runtime = function_runtime(json.loads(MERGE_TEMPLATE_PATH.read_text()))
+    check_packaged(packaged.template, runtime)
+    version = runtime.removeprefix("python").replace(".", "")
+    names = packaged.zip_names()
+    assert {"app.py", "chalicelib/settings.py", "chalicelib/steps/handlers.py"} <= set(names)
+    native = [n for n in names if n.endswith(".so")]
+    assert any(n.startswith("pydantic_core/") for n in native)
+    wrong = [n for n in native if f"cpython-{version}-x86_64-linux-gnu" not in n and ".abi3." not in n]
+    assert wrong == []
+
+
+def test_check_packaged_refuses_a_function_left_on_chalice_placeholder_role(packaged: Packaged) -> None:
+    template = json.loads(json.dumps(packaged.template))
+    template["Resources"]["PollStack"]["Properties"]["Role"] = "arn:aws:iam::000000000000:role/placeholder"
+    with pytest.raises(PackageError, match="PollStack kept the role"):
+        check_packaged(template, "python3.12")
+
+
+def test_every_function_logs_to_its_own_log_group_with_retention(packaged: Packaged) -> None:
+    groups = []
+    for function in packaged.of_type("AWS::Serverless::Function").values():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert packaged.resources[group]["Type"] == "AWS::Logs::LogGroup"
+        assert "RetentionInDays" in packaged.resources[group]["Properties"]
+        groups.append(group)
+    assert len(set(groups)) == len(groups)
+
+
+def test_chalice_config_autogenerates_no_policy_and_sets_no_environment() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["app_name"] == app_module.app.app_name == "nexus-deployer"
+    assert config["autogen_policy"] is False
+    assert "dev" in config["stages"]
+    # chalice.test.Client overwrites os.environ with these: tests must stay free to set their own.
+    assert "environment_variables" not in json.dumps(config)
+
+
+# -- the table and the events rule --------------------------------------------------------------
+
+
+def test_table_is_the_one_local_mode_provisions_with_recovery_and_ttl(packaged: Packaged) -> None:
+    table = packaged.resources["DeploymentsTable"]
+    assert table["DeletionPolicy"] == "Retain"
+    properties = table["Properties"]
+    assert properties == table_properties()
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_stack_status_changes_rule_listens_on_the_default_bus(packaged: Packaged) -> None:
+    (rule,) = packaged.of_type("AWS::Events::Rule").values()
+    properties = rule["Properties"]
+    assert properties["EventBusName"] == "default"
+    assert properties["EventPattern"] == {
+        "source": ["aws.cloudformation"],
+        "detail-type": ["CloudFormation Stack Status Change"],
+    }
+
+
+# -- IAM ----------------------------------------------------------------------------------------
+
+
+def test_all_permissions_are_inline_policies_of_the_templates_roles(packaged: Packaged) -> None:
+    kinds = {r["Type"] for r in packaged.resources.values() if r["Type"].startswith("AWS::IAM::")}
+    assert kinds == {"AWS::IAM::Role"}
+    assert set(permission_policies(packaged)) == {"ServiceRole", "ApiRole", "StateMachineRole"}
+    for function in packaged.of_type("AWS::Serverless::Function").values():
+        assert "Policies" not in function["Properties"]  # no SAM policy templates on the side
+
+
+def test_no_iam_or_sts_action_is_allowed_on_every_resource(packaged: Packaged) -> None:
+    checked = 0
+    for role, documents in permission_policies(packaged).items():
+        for document in documents:
+            for statement in statements(document):
+                actions = [a.lower() for a in as_list(statement.get("Action", []))]
+                assert "NotAction" not in statement, role
+                assert "NotResource" not in statement, role
+                assert "*" not in actions, role
+                if not any(a.startswith(("iam:", "sts:")) for a in actions):
+                    continue
+                checked += 1
+                assert not any(a in {"iam:*", "sts:*"} for a in actions), role
+                for resource in as_list(packaged.resolve(statement["Resource"])):
+                    assert resource != "*", (role, statement)
+                    assert not re.fullmatch(r"arn:aws:iam::\*:role/\**", resource), (role, statement)
+    assert checked == 1
+
+
+def test_only_the_service_role_assumes_roles_and_only_target_roles(packaged: Packaged) -> None:
+    assumers = [
+        (role, statement)
+        for role, documents in permission_policies(packaged).items()
+        for document in documents
+        for statement in statements(document)
+        if "sts:assumerole" in [a.lower() for a in as_list(statement["Action"])]
+    ]
+    assert [role for role, _ in assumers] == ["ServiceRole"]
+    assert packaged.resolve(assumers[0][1]["Resource"]) == "arn:aws:iam::*:role/NexusDeploymentRole*"
+
+    pattern = packaged.template["Parameters"]["TargetRoleNamePattern"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "NexusDeploymentRole*")
+    assert re.fullmatch(pattern, "deployers/Nexus*")
+    for refused in ("*", "", "/*", "**"):
+        assert not re.fullmatch(pattern, refused), refused
+
+    assert permitted(
+        packaged, "ServiceRole", "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/NexusDeploymentRole"
+    )
+    assert permitted(
+        packaged, "ServiceRole", "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/NexusDeploymentRole-b"
+    )
+    assert not permitted(
+        packaged, "ServiceRole", "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/OrganizationAccountAccessRole"
+    )
+    for role in ("ApiRole", "StateMachineRole"):
+        assert not permitted(
+            packaged, role, "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/NexusDeploymentRole"
+        )
+
+
+@pytest.mark.parametrize("role", ["ServiceRole", "ApiRole"])
+def test_lambda_roles_reach_the_table_and_nothing_else(packaged: Packaged, role: str) -> None:
+    table = packaged.arn("DeploymentsTable")
+    other_table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/someone-elses"
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert permitted(packaged, role, action, table)
+        assert not permitted(packaged, role, action, other_table)
+    assert permitted(packaged, role, "dynamodb:Query", table)
+    assert not permitted(packaged, role, "dynamodb:DeleteTable", table)
+    assert not permitted(packaged, role, "iam:PassRole", packaged.arn(role))
+    assert not permitted(packaged, role, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/anything")
+
+
+def test_only_the_api_starts_the_workflow_and_only_this_one(packaged: Packaged) -> None:
+    machine = packaged.arn("DeploymentStateMachine")
+    other = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:other"
+    assert permitted(packaged, "ApiRole", "states:StartExecution", machine)
+    assert not permitted(packaged, "ApiRole", "states:StartExecution", other)
+    assert not permitted(packaged, "ApiRole", "states:StopExecution", machine)
+    assert not permitted(packaged, "ServiceRole", "states:StartExecution", machine)
+
+
+def test_the_workflow_invokes_the_steps_and_not_the_api(packaged: Packaged) -> None:
+    for step in STEPS:
+        assert permitted(packaged, "StateMachineRole", "lambda:InvokeFunction", packaged.arn(step))
+    assert not permitted(packaged, "StateMachineRole", "lambda:InvokeFunction", packaged.arn("APIHandler"))
+    assert not permitted(
+        packaged, "StateMachineRole", "lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:x"
+    )
+    trust = packaged.resources["StateMachineRole"]["Properties"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in statements(trust)] == [{"Service": "states.amazonaws.com"}]
