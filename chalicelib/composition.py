@@ -50,7 +50,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         settings.table_name
     )
     store = DynamoStore(table)
-    targets = TargetService(store, store, settings.service_principal_arn)
+    targets = TargetService(store, store, settings.service_principal_arn, settings.target_role_pattern)
     deployments = DeploymentService(
         store,
         store,

@@ -25,6 +25,10 @@ class Settings(BaseModel):
     service_principal_arn: str = Field(alias="NEXUS_SERVICE_ROLE_ARN", min_length=20)
     region: str = Field(alias="AWS_REGION", min_length=5)
     auth_mode: Literal["token", "iam"] = Field(default="token", alias="NEXUS_AUTH_MODE")
+    # Role names (after "role/", path included) the service may assume; the cloud template's
+    # TargetRoleNamePattern, so a target whose role the service's IAM policy can't assume is refused
+    # when it registers rather than failing its first deployment.
+    target_role_pattern: str = Field(default="*", alias="NEXUS_TARGET_ROLE_PATTERN", min_length=1)
     poll_initial_seconds: int = Field(default=5, ge=0, le=60, alias="NEXUS_POLL_INITIAL_SECONDS")
     poll_max_seconds: int = Field(default=60, ge=0, le=300, alias="NEXUS_POLL_MAX_SECONDS")
     assume_role_seconds: int = Field(default=900, ge=900, le=3600, alias="NEXUS_ASSUME_ROLE_SECONDS")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound, UnprocessableRequest
 from chalicelib.domain.model import Page, Target, new_external_id, new_id, trust_policy_for, utc_now
 from chalicelib.service.ports import DeploymentStore, TargetStore
 
@@ -19,13 +20,27 @@ class NewTarget:
 
 class TargetService:
     def __init__(
-        self, targets: TargetStore, deployments: DeploymentStore, service_principal_arn: str
+        self,
+        targets: TargetStore,
+        deployments: DeploymentStore,
+        service_principal_arn: str,
+        role_pattern: str = "*",
     ) -> None:
         self._targets = targets
         self._deployments = deployments
         self._principal = service_principal_arn
+        self._role_pattern = role_pattern
 
     def register(self, tenant_id: str, new: NewTarget) -> Target:
+        role_name = new.role_arn.split(":role/", 1)[1]
+        if not fnmatch.fnmatchcase(role_name, self._role_pattern):
+            raise UnprocessableRequest(
+                f"The service may only assume target roles named {self._role_pattern}; got {role_name}.",
+                code="ROLE_NAME_NOT_ALLOWED",
+                hint=f"Create the deployment role in the target account with a name matching "
+                f"{self._role_pattern} (the bootstrap template does), then register that ARN.",
+                details={"field": "role_arn", "pattern": self._role_pattern},
+            )
         external_id = new_external_id()
         target = Target(
             tenant_id=tenant_id,
