@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chalicelib.observability import configure_logging
 from chalicelib.service.auth import AuthService
 from chalicelib.service.deployments import DeploymentService, PollSettings
 from chalicelib.service.ports import IdempotencyGuard
@@ -44,6 +45,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.stepfunctions import StepFunctionsStarter
     from chalicelib.adapters.sts import StsTargetAccess
 
+    configure_logging(settings.log_level)
     session = session or boto3.Session(region_name=settings.region)
     config = Config(retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts})
     table = session.resource("dynamodb", region_name=settings.region, config=config).Table(

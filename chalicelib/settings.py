@@ -24,7 +24,6 @@ class Settings(BaseModel):
     # The principal target roles must trust: the service's Lambda role in the cloud template.
     service_principal_arn: str = Field(alias="NEXUS_SERVICE_ROLE_ARN", min_length=20)
     region: str = Field(alias="AWS_REGION", min_length=5)
-    auth_mode: Literal["token", "iam"] = Field(default="token", alias="NEXUS_AUTH_MODE")
     # Role names (after "role/", path included) the service may assume; the cloud template's
     # TargetRoleNamePattern, so a target whose role the service's IAM policy can't assume is refused
     # when it registers rather than failing its first deployment.
@@ -35,6 +34,7 @@ class Settings(BaseModel):
     lock_lease_seconds: int = Field(default=900, ge=60, alias="NEXUS_LOCK_LEASE_SECONDS")
     operation_timeout_seconds: int = Field(default=6 * 3600, ge=60, alias="NEXUS_OPERATION_TIMEOUT_SECONDS")
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, alias="NEXUS_IDEMPOTENCY_TTL_SECONDS")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="NEXUS_LOG_LEVEL")
     aws_max_attempts: int = Field(default=5, ge=1, le=10, alias="NEXUS_AWS_MAX_ATTEMPTS")
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import pytest
@@ -154,7 +155,11 @@ def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aw
     assert final.status is DeploymentStatus.ACTIVE
 
 
-def test_no_credentials_in_dynamodb_or_execution_history(client, tenant, local_aws, aws_calls, monkeypatch):
+def test_no_credentials_in_dynamodb_execution_history_or_logs(
+    client, tenant, local_aws, aws_calls, monkeypatch, caplog, capsys
+):
+    caplog.set_level(logging.DEBUG, logger="chalicelib")
+    caplog.set_level(logging.INFO, logger="localaws")
     issued: list[str] = []
     from botocore.client import BaseClient
 
@@ -184,7 +189,8 @@ def test_no_credentials_in_dynamodb_or_execution_history(client, tenant, local_a
     for execution in sfn.list_executions(stateMachineArn=local_aws.central.state_machine_arn)["executions"]:
         histories += json.dumps(execution_history(local_aws, execution["name"]), default=str)
     assert histories.count("ExecutionSucceeded") == 3
-    for haystack in (items, histories):
+    logs = caplog.text + capsys.readouterr().out
+    for haystack in (items, histories, logs):
         assert not re.search(r"(AKIA|ASIA)[A-Z0-9]{16}", haystack)
         for secret in issued:
             assert secret not in haystack
