@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip<26.3"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# The `nexus` operator CLI (pyproject [project.scripts]); compat mode puts the project root on sys.path.
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
 	touch $(STAMP)
 
 lint: venv
@@ -21,8 +23,10 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# Two workers for everything but the package tests, which build into build/ and so run alone.
 unit: venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --ignore=tests/package
+	$(BIN)/pytest -q tests/package
 
 test: lint typecheck check-package unit
 

@@ -1,4 +1,4 @@
-"""NexusAI Deployer's Chalice app: HTTP routes and the workflow's Lambda steps, nothing else.
+"""NexusAI Deployer's Chalice app: HTTP routes, the workflows' Lambda steps and event handlers, nothing else.
 
 Everything here is registration; the code lives in ``chalicelib`` (see its package docstring for
 the layers). Services are built on first use by the ``Container``, so importing this module creates
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice
+from chalice.app import Chalice, CloudWatchEvent, Rate, SNSEvent
 
 from chalicelib.api.blueprints import all_blueprints
 from chalicelib.composition import Container
-from chalicelib.steps import handlers
+from chalicelib.events import handlers as event_handlers
+from chalicelib.steps import handlers, rollout_handlers
 
 app = Chalice(app_name="nexus-deployer")
 container = Container()
@@ -45,3 +46,53 @@ def release_lock(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="RecordFailure")
 def record_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handlers.record_failure(container.get(), event)
+
+
+# Fleet rollout steps: each name is the name of its Task state in statemachine/rollout.asl.json.
+@app.lambda_function(name="NextWave")
+def next_wave(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return rollout_handlers.next_wave(container.get(), event)
+
+
+@app.lambda_function(name="StartItem")
+def start_item(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return rollout_handlers.start_item(container.get(), event)
+
+
+@app.lambda_function(name="PollItem")
+def poll_item(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return rollout_handlers.poll_item(container.get(), event)
+
+
+@app.lambda_function(name="RecordItemFailure")
+def record_item_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return rollout_handlers.record_item_failure(container.get(), event)
+
+
+@app.lambda_function(name="RecordRolloutFailure")
+def record_rollout_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return rollout_handlers.record_rollout_failure(container.get(), event)
+
+
+# Event-driven automation (chalicelib/events/handlers.py): each handler returns normally whatever the
+# event holds, so a bad event is logged and dropped, never retried.
+@app.on_cw_event(event_handlers.REDEPLOY_PATTERN, name="RedeployRequested")
+def redeploy_requested(event: CloudWatchEvent) -> dict[str, Any]:
+    return event_handlers.guarded(event_handlers.redeploy_requested, container.get(), event.to_dict())
+
+
+@app.on_sns_message(topic=event_handlers.REDEPLOY_TOPIC, name="RedeployMessage")
+def redeploy_message(event: SNSEvent) -> dict[str, Any]:
+    return event_handlers.guarded(
+        event_handlers.redeploy_message, container.get(), event.to_dict()["Records"][0]
+    )
+
+
+@app.on_cw_event(event_handlers.OBJECT_CREATED_PATTERN, name="TemplateObjectCreated")
+def template_object_created(event: CloudWatchEvent) -> dict[str, Any]:
+    return event_handlers.guarded(event_handlers.object_created, container.get(), event.to_dict())
+
+
+@app.schedule(Rate(6, unit=Rate.HOURS), name="DriftCheck", description="Record each ACTIVE stack's drift")
+def drift_check(event: CloudWatchEvent) -> dict[str, Any]:
+    return event_handlers.guarded(event_handlers.drift_check, container.get())

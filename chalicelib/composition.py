@@ -15,15 +15,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.observability import configure_logging
+from chalicelib.service.access import AccessService
 from chalicelib.service.auth import AuthService
 from chalicelib.service.deployments import DeploymentService, PollSettings
+from chalicelib.service.drift import DriftService, DriftSettings
+from chalicelib.service.notifications import NotificationService, NotificationSettings
 from chalicelib.service.ports import IdempotencyGuard
+from chalicelib.service.redeploys import RedeployService, RedeploySettings
+from chalicelib.service.rollouts import RolloutService
+from chalicelib.service.sources import DeploymentSources
 from chalicelib.service.targets import TargetService
 from chalicelib.service.workflow import WorkflowService, WorkflowSettings
 from chalicelib.settings import Settings
 
 if TYPE_CHECKING:
     import boto3
+    from botocore.config import Config
+    from mypy_boto3_dynamodb.service_resource import Table
+
+    from chalicelib.adapters.automation_store import AutomationDynamoStore
 
 
 @dataclass(frozen=True)
@@ -34,14 +44,23 @@ class Services:
     deployments: DeploymentService
     workflow: WorkflowService
     idempotency: IdempotencyGuard
+    access: AccessService
+    rollouts: RolloutService
+    # Event-driven automation (chalicelib/events, service/redeploys.py, drift.py, notifications.py).
+    redeploys: RedeployService
+    drift: DriftService
+    notifications: NotificationService
 
 
 def build_services(settings: Settings, session: boto3.Session | None = None) -> Services:
     import boto3
     from botocore.config import Config
 
-    from chalicelib.adapters.dynamodb import DynamoStore
+    from chalicelib.adapters.automation_store import NotifyingDynamoStore
+    from chalicelib.adapters.drift import StsDriftAccess
+    from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
+    from chalicelib.adapters.rollouts import DynamoRolloutStore
     from chalicelib.adapters.stepfunctions import StepFunctionsStarter
     from chalicelib.adapters.sts import StsTargetAccess
 
@@ -51,7 +70,9 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     table = session.resource("dynamodb", region_name=settings.region, config=config).Table(
         settings.table_name
     )
-    store = DynamoStore(table)
+    automation = build_automation(settings, session, config, table)
+    # Every save of an ended operation notifies its owner (chalicelib/service/notifications.py).
+    store = NotifyingDynamoStore(table, automation.notifications.on_saved)
     targets = TargetService(store, store, settings.service_principal_arn, settings.target_role_pattern)
     deployments = DeploymentService(
         store,
@@ -62,16 +83,18 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         ),
         targets,
         PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
+        sources=automation.sources,
+    )
+    target_access = StsTargetAccess(
+        session.client("sts", region_name=settings.region, config=config),
+        config,
+        settings.assume_role_seconds,
     )
     workflow = WorkflowService(
         store,
         store,
         targets,
-        StsTargetAccess(
-            session.client("sts", region_name=settings.region, config=config),
-            config,
-            settings.assume_role_seconds,
-        ),
+        target_access,
         WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
     )
     return Services(
@@ -81,7 +104,56 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         deployments=deployments,
         workflow=workflow,
         idempotency=PowertoolsIdempotency(settings.table_name, session, settings.idempotency_ttl_seconds),
+        access=AccessService(targets, IamRoleProbe(target_access, config, settings.region)),
+        rollouts=RolloutService(
+            DynamoRolloutStore(table),
+            deployments,
+            targets,
+            StepFunctionsStarter(
+                session.client("stepfunctions", region_name=settings.region, config=config),
+                settings.rollout_state_machine_arn,
+            ),
+            PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
+        ),
+        redeploys=RedeployService(
+            deployments,
+            automation.store,
+            store,
+            automation.sources,
+            RedeploySettings(settings.redeploy_claim_ttl_seconds),
+        ),
+        drift=DriftService(
+            automation.store,
+            targets,
+            StsDriftAccess(target_access, config),
+            DriftSettings(settings.drift_poll_seconds, settings.drift_budget_seconds),
+        ),
+        notifications=automation.notifications,
     )
+
+
+@dataclass(frozen=True)
+class Automation:
+    store: AutomationDynamoStore
+    sources: DeploymentSources
+    notifications: NotificationService
+
+
+def build_automation(settings: Settings, session: boto3.Session, config: Config, table: Table) -> Automation:
+    """The adapters of event-driven automation: the redeploy ledger, S3 templates, notifications."""
+    from chalicelib.adapters.automation_store import AutomationDynamoStore
+    from chalicelib.adapters.notify import SecretsManagerStore, SnsTopicPublisher, UrllibWebhookPoster
+    from chalicelib.adapters.s3 import S3TemplateObjects
+
+    store = AutomationDynamoStore(table)
+    notifications = NotificationService(
+        SecretsManagerStore(session.client("secretsmanager", region_name=settings.region, config=config)),
+        SnsTopicPublisher(session, config),
+        UrllibWebhookPoster(allow_local=settings.allow_local_webhooks),
+        NotificationSettings(settings.webhook_secret_prefix, settings.allow_local_webhooks),
+    )
+    objects = S3TemplateObjects(session.client("s3", region_name=settings.region, config=config))
+    return Automation(store, DeploymentSources(objects, store, notifications), notifications)
 
 
 class Container:

@@ -21,6 +21,7 @@ class Settings(BaseModel):
 
     table_name: str = Field(alias="NEXUS_TABLE_NAME", min_length=3)
     state_machine_arn: str = Field(default="", alias="NEXUS_STATE_MACHINE_ARN")
+    rollout_state_machine_arn: str = Field(default="", alias="NEXUS_ROLLOUT_STATE_MACHINE_ARN")
     # The principal target roles must trust: the service's Lambda role in the cloud template.
     service_principal_arn: str = Field(alias="NEXUS_SERVICE_ROLE_ARN", min_length=20)
     region: str = Field(alias="AWS_REGION", min_length=5)
@@ -36,6 +37,19 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, alias="NEXUS_IDEMPOTENCY_TTL_SECONDS")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="NEXUS_LOG_LEVEL")
     aws_max_attempts: int = Field(default=5, ge=1, le=10, alias="NEXUS_AWS_MAX_ATTEMPTS")
+    # Event-driven automation (chalicelib/service/redeploys.py, drift.py, notifications.py).
+    redeploy_claim_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, alias="NEXUS_REDEPLOY_CLAIM_TTL_SECONDS"
+    )
+    drift_poll_seconds: float = Field(default=5.0, ge=0, le=60, alias="NEXUS_DRIFT_POLL_SECONDS")
+    drift_budget_seconds: float = Field(default=600.0, ge=0, le=840, alias="NEXUS_DRIFT_BUDGET_SECONDS")
+    webhook_secret_prefix: str = Field(
+        default="nexus-deployer/webhooks/",
+        pattern=r"^[\w/+=.@-]{1,200}/$",
+        alias="NEXUS_WEBHOOK_SECRET_PREFIX",
+    )
+    # Local mode and tests only: webhooks may be http:// and loopback (the SSRF guard is off).
+    allow_local_webhooks: bool = Field(default=False, alias="NEXUS_ALLOW_LOCAL_WEBHOOKS")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -45,9 +45,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION_PATH = ROOT / "statemachine" / "deployment.asl.json"
+ROLLOUT_DEFINITION_PATH = ROOT / "statemachine" / "rollout.asl.json"
 MERGE_TEMPLATE_PATH = ROOT / "infra" / "merge-template.json"
 REQUIREMENTS_PATH = ROOT / "requirements.txt"
 STATE_MACHINE = "DeploymentStateMachine"
+ROLLOUT_STATE_MACHINE = "RolloutStateMachine"
 # Lambda's x86_64 Python runtimes (Amazon Linux 2023, glibc 2.34) run manylinux2014 wheels.
 WHEEL_PLATFORM = "manylinux2014_x86_64"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -64,14 +66,24 @@ def placeholders(definition_text: str) -> set[str]:
     return set(PLACEHOLDER.findall(definition_text))
 
 
-def render_merge_template(merge_template: dict[str, Any], definition_text: str) -> dict[str, Any]:
-    """The merge template with the state machine's Definition taken from the ASL file's text."""
+def render_merge_template(
+    merge_template: dict[str, Any], definition_text: str, rollout_definition_text: str | None = None
+) -> dict[str, Any]:
+    """The merge template with each state machine's Definition taken from its ASL file's text."""
     rendered: dict[str, Any] = json.loads(json.dumps(merge_template))
-    properties: dict[str, Any] = rendered["Resources"][STATE_MACHINE]["Properties"]
+    _inline_definition(rendered, STATE_MACHINE, DEFINITION_PATH, definition_text)
+    if ROLLOUT_STATE_MACHINE in rendered["Resources"]:
+        rollout_text = rollout_definition_text
+        if rollout_text is None:
+            rollout_text = ROLLOUT_DEFINITION_PATH.read_text()
+        _inline_definition(rendered, ROLLOUT_STATE_MACHINE, ROLLOUT_DEFINITION_PATH, rollout_text)
+    return rendered
+
+
+def _inline_definition(rendered: dict[str, Any], machine: str, path: Path, definition_text: str) -> None:
+    properties: dict[str, Any] = rendered["Resources"][machine]["Properties"]
     if {"Definition", "DefinitionString", "DefinitionS3Location"} & set(properties):
-        raise PackageError(
-            f"{STATE_MACHINE} must not carry a definition: it comes from {DEFINITION_PATH.name}"
-        )
+        raise PackageError(f"{machine} must not carry a definition: it comes from {path.name}")
     wanted = placeholders(definition_text)
     given = set(properties.get("DefinitionSubstitutions", {}))
     if wanted != given:
@@ -80,7 +92,6 @@ def render_merge_template(merge_template: dict[str, Any], definition_text: str) 
             f"placeholders {sorted(wanted)}"
         )
     properties["Definition"] = json.loads(definition_text)
-    return rendered
 
 
 def function_runtime(merge_template: dict[str, Any]) -> str:

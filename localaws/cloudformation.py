@@ -7,7 +7,11 @@ exactly the behaviour the deployer has to handle (see ``/work/shared/notes/local
 * a failing resource makes ``CreateStack`` itself raise (often a raw ``KeyError``/``AttributeError``) and
   leaves the stack ``CREATE_IN_PROGRESS`` forever, instead of ``CREATE_FAILED`` + rollback;
 * resource types moto does not emulate are silently dropped;
-* ``ClientRequestToken`` is ignored, identical updates succeed, deleted stacks stay describable by name.
+* ``ClientRequestToken`` is ignored, identical updates succeed, deleted stacks stay describable by name;
+* ``CancelUpdateStack`` and ``ContinueUpdateRollback`` do not exist, ``RetainResources`` is ignored,
+  ``DescribeStackEvents`` never paginates and change sets carry no ``Replacement`` (see the "Stack
+  lifecycle" section at the end: those are added here, each with a canary in
+  ``tests/localaws/test_lifecycle_patches.py``).
 
 :func:`install` patches moto once per process (classes and module functions, so it covers ``mock_aws`` and
 a ``moto.server.ThreadedMotoServer`` running in the same process alike). The real work is still done by
@@ -1092,6 +1096,10 @@ def _run_update(
         order = _created_order(stack)
         order[:] = [n for n in order if n not in gone and n not in diff["Remove"]] + op.created
         steps.append(_stack_step(stack, "UPDATE_COMPLETE", outputs=outputs or None))
+        stack.__dict__["_nexus_last_update"] = _UpdateRecord(
+            snapshot, updated, list(op.created), dict(rm._parsed_resources), dict(rm._resource_json_map),
+            old_outputs, dict(stack.tags or {}),
+        )  # fmt: skip
         stack.role_arn = role_arn
         stack.parameters = parameters
         if tags is not None:
@@ -1118,6 +1126,7 @@ def _run_update(
     ]
     delete_steps, failed, _gone = _delete_resources(rm, items)
     steps.extend(delete_steps)
+    stack.__dict__["_nexus_rollback_pending"] = [item for item in items if item[0] in failed]
     steps.append(
         _stack_step(
             stack, "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE", reason, old_outputs
@@ -1147,7 +1156,15 @@ def _run_delete(backend: Any, stack: Any, token: str | None) -> None:
         everything = list(rm._resource_json_map)
     others = [n for n in everything if n not in known]
     items = []
+    retain = set(getattr(_LOCAL, "retain", None) or ())
     for name, resource, resource_json in _live_resources(rm, known + others):
+        if name in retain:
+            steps.append(
+                _Step(name, _physical_id(resource), str(resource_json.get("Type")), "DELETE_SKIPPED",
+                      "Resource retained (RetainResources)")
+            )  # fmt: skip
+            rm._parsed_resources.pop(name, None)
+            continue
         if resource_json.get("DeletionPolicy") == "Retain":
             steps.append(
                 _Step(name, _physical_id(resource), str(resource_json.get("Type")), "DELETE_SKIPPED")
@@ -1305,6 +1322,11 @@ def _backend_delete_stack(self: Any, name_or_stack_id: str) -> None:
         phases = _phases(stack)
         if phases and phases[-1].status in ("DELETE_IN_PROGRESS", "DELETE_COMPLETE"):
             return  # already being deleted: a retry
+        if getattr(_LOCAL, "retain", None) and stack.status != "DELETE_FAILED":
+            raise _validation_error(
+                f"Invalid operation on stack [{stack.stack_id}]. RetainResources can only be specified "
+                "when the stack is in the DELETE_FAILED state"
+            )
         if token:
             _tokens(stack).add(("DeleteStack", token))
         _run_delete(self, stack, token)
@@ -1370,8 +1392,13 @@ def _backend_execute_change_set(self: Any, change_set_name: str, stack_name: str
 def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
     with _LOCK:
         _settle(self)
+        review = _review_stack(self, kwargs)
         change_set_id, stack_id = _ORIGINALS["create_change_set"](self, *args, **kwargs)
         change_set = self.change_sets[change_set_id]
+        if review is not None:  # AWS reuses a stack in REVIEW_IN_PROGRESS; moto made a second one
+            self.stacks.pop(stack_id, None)
+            change_set.stack, change_set.stack_id = review, review.stack_id
+            stack_id = review.stack_id
         if change_set.change_set_type != "UPDATE":
             return str(change_set_id), str(stack_id)
         stack = change_set.stack
@@ -1388,11 +1415,33 @@ def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[st
             for action in ("Add", "Modify", "Remove")
             for name in diff[action]
         ]
+        before = _effective_parameters(_pristine_template(stack), stack.parameters)
+        after = _effective_parameters(change_set.template_dict, parameters)
+        for change in change_set.changes:
+            if change.action == "Modify":
+                name = change.logical_resource_id
+                change.replacement = _replacement(
+                    old_resources[name], new_resources[name], before, after, set(new_resources)
+                )
         if change_set.status != "FAILED" and _noop(stack, change_set.template_dict, parameters, None):
             change_set.status = "FAILED"
             change_set.execution_status = "UNAVAILABLE"
             change_set.status_reason = _NO_CHANGES_REASON
         return str(change_set_id), str(stack_id)
+
+
+def _review_stack(backend: Any, kwargs: Mapping[str, Any]) -> Any:
+    """For a CREATE change set: the stack of that name left in REVIEW_IN_PROGRESS by an earlier one."""
+    if kwargs.get("change_set_type") != "CREATE":
+        return None
+    for stack in backend.stacks.values():
+        if stack.name == kwargs.get("stack_name"):
+            if stack.status != "REVIEW_IN_PROGRESS":
+                raise _moto().exceptions.AlreadyExistsException(
+                    f"Stack [{stack.name}] already exists and cannot be created again with the changeSet"
+                )
+            return stack
+    return None
 
 
 def _settling(name: str) -> Callable[..., Any]:
@@ -1564,3 +1613,261 @@ def _patch() -> None:
     for name in ("create_stack", "update_stack", "delete_stack", "execute_change_set"):
         setattr(response_cls, name, _with_token(name))
     response_cls._validate_different_update = _skip_moto_update_check
+    _patch_lifecycle(backend_cls, response_cls)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stack lifecycle: CancelUpdateStack, ContinueUpdateRollback, RetainResources, paginated events, and
+# Replacement in change sets (moto has none of them). Canaries: tests/localaws/test_lifecycle_patches.py.
+# --------------------------------------------------------------------------------------------------------
+
+_EVENTS_PAGE = 100  # DescribeStackEvents page size on AWS
+
+# Properties whose change replaces the resource (AWS's resource reference, "Update requires: Replacement"),
+# for the types moto emulates. A type not listed here is answered "Conditional": the local AWS does not
+# know, and "Conditional" is what a reviewer should then treat with care.
+_REPLACING_PROPERTIES: dict[str, frozenset[str]] = {
+    "AWS::DynamoDB::Table": frozenset({"TableName", "KeySchema", "LocalSecondaryIndexes"}),
+    "AWS::SQS::Queue": frozenset({"QueueName", "FifoQueue"}),
+    "AWS::SNS::Topic": frozenset({"TopicName", "FifoTopic"}),
+    "AWS::S3::Bucket": frozenset({"BucketName", "ObjectLockEnabled"}),
+    "AWS::IAM::Role": frozenset({"RoleName", "Path"}),
+    "AWS::IAM::Policy": frozenset(),
+    "AWS::IAM::ManagedPolicy": frozenset({"ManagedPolicyName", "Path"}),
+    "AWS::Logs::LogGroup": frozenset({"LogGroupName"}),
+    "AWS::ECR::Repository": frozenset({"RepositoryName", "EncryptionConfiguration"}),
+    "AWS::ECS::Cluster": frozenset({"ClusterName"}),
+    "AWS::ECS::Service": frozenset({"ServiceName", "Cluster", "LaunchType", "Role", "LoadBalancers"}),
+    "AWS::EC2::VPC": frozenset({"CidrBlock", "Ipv4IpamPoolId", "Ipv4NetmaskLength"}),
+    "AWS::EC2::Subnet": frozenset({"VpcId", "CidrBlock", "AvailabilityZone", "AvailabilityZoneId"}),
+    "AWS::EC2::SecurityGroup": frozenset({"GroupDescription", "GroupName", "VpcId"}),
+    "AWS::EC2::InternetGateway": frozenset(),
+    "AWS::EC2::RouteTable": frozenset({"VpcId"}),
+    "AWS::EC2::NatGateway": frozenset({"SubnetId", "AllocationId", "ConnectivityType"}),
+    "AWS::Route53::RecordSet": frozenset({"Name", "HostedZoneId", "HostedZoneName"}),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": frozenset({"Name", "Scheme", "Type"}),
+    "AWS::Lambda::Function": frozenset({"FunctionName"}),
+}
+_ALWAYS_REPLACED = frozenset({"AWS::ECS::TaskDefinition"})  # every property change makes a new revision
+
+
+def _resolve_static(value: Any, parameters: Mapping[str, str], resources: set[str]) -> tuple[bool, Any]:
+    """(known, value) with parameter Refs resolved; unknown when it depends on a resource or a function."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            name = value["Ref"]
+            if name in resources or name not in parameters:
+                return False, value
+            return True, parameters[name]
+        if any(key.startswith("Fn::") for key in value):
+            return False, value
+        resolved = {}
+        for key, item in value.items():
+            known, resolved[key] = _resolve_static(item, parameters, resources)
+            if not known:
+                return False, value
+        return True, resolved
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            known, resolved_item = _resolve_static(item, parameters, resources)
+            if not known:
+                return False, value
+            items.append(resolved_item)
+        return True, items
+    return True, value
+
+
+def _replacement(
+    old_json: Mapping[str, Any],
+    new_json: Mapping[str, Any],
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    resources: set[str],
+) -> str:
+    """AWS's ``Replacement`` for a modified resource: "True", "False" or "Conditional"."""
+    resource_type = str(new_json.get("Type"))
+    if resource_type != str(old_json.get("Type")) or resource_type in _ALWAYS_REPLACED:
+        return "True"
+    replacing = _REPLACING_PROPERTIES.get(resource_type)
+    if replacing is None:
+        return "Conditional"
+    old_props = old_json.get("Properties") or {}
+    new_props = new_json.get("Properties") or {}
+    answer = "False"
+    for name in replacing:
+        old_known, old_value = _resolve_static(old_props.get(name), before, resources)
+        new_known, new_value = _resolve_static(new_props.get(name), after, resources)
+        if old_known and new_known:
+            if old_value != new_value:
+                return "True"
+        elif old_props.get(name) != new_props.get(name):
+            answer = "Conditional"  # depends on a value only known while the update runs
+    return answer
+
+
+@dataclass
+class _UpdateRecord:
+    """What the last successful update changed, so a CancelUpdateStack can roll it back."""
+
+    snapshot: _MapSnapshot
+    updated: list[str]
+    created: list[str]
+    parsed_after: dict[str, Any]
+    json_after: dict[str, Any]
+    old_outputs: list[dict[str, Any]] | None
+    old_tags: dict[str, str]
+
+
+def _truncate_future(stack: Any) -> None:
+    """Forget the scheduled, not yet visible part of the timeline (a cancel interrupts it)."""
+    now = _now()
+    stack.events[:] = [event for event in stack.events if event.timestamp <= now]
+    stack.__dict__["_nexus_phases"] = [phase for phase in _phases(stack) if phase.at <= now]
+
+
+def _backend_cancel_update_stack(self: Any, stack_name: str) -> None:
+    with _LOCK:
+        stack = self.get_stack(stack_name)
+        token = _token()
+        if token and ("CancelUpdateStack", token) in _tokens(stack):
+            return
+        record: _UpdateRecord | None = stack.__dict__.get("_nexus_last_update")
+        if stack.status != "UPDATE_IN_PROGRESS" or record is None:
+            raise _validation_error(
+                f"CancelUpdateStack cannot be called from current stack status {stack.status}"
+            )
+        if token:
+            _tokens(stack).add(("CancelUpdateStack", token))
+        _truncate_future(stack)
+        simulation = _SETTINGS["simulation"]
+        rm = stack.resource_map
+        reason = "Stack update cancelled"
+        steps = [_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason, record.old_outputs)]
+        record.snapshot.restore(stack)
+        stack.tags = record.old_tags
+        rollback_op = _Op(rm, simulation)
+        for name in record.updated:
+            rm._parsed_resources[name] = record.parsed_after.get(name)
+        with _active(rollback_op), contextlib.suppress(_ResourceFailure):
+            _update_modified(rollback_op, rm, [n for n in record.updated if n in rm._resource_json_map])
+        steps.extend(rollback_op.steps)
+        steps.append(
+            _stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=record.old_outputs)
+        )
+        items = [
+            (n, record.parsed_after[n], record.json_after[n])
+            for n in reversed(record.created)
+            if record.parsed_after.get(n) is not None and n in record.json_after
+        ]
+        delete_steps, failed, _gone = _delete_resources(rm, items)
+        steps.extend(delete_steps)
+        stack.__dict__["_nexus_rollback_pending"] = [item for item in items if item[0] in failed]
+        stack.__dict__.pop("_nexus_last_update", None)
+        final = "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE"
+        steps.append(_stack_step(stack, final, reason, record.old_outputs))
+        _schedule(stack, steps, token, simulation.stack_seconds)
+
+
+def _backend_continue_update_rollback(self: Any, stack_name: str, resources_to_skip: list[str]) -> None:
+    with _LOCK:
+        stack = self.get_stack(stack_name)
+        token = _token()
+        if token and ("ContinueUpdateRollback", token) in _tokens(stack):
+            return
+        if stack.status != "UPDATE_ROLLBACK_FAILED":
+            raise _validation_error(
+                f"Stack {stack.stack_id} is in {stack.status} state and can not continue update rollback."
+            )
+        pending: list[tuple[str, Any, dict[str, Any]]] = stack.__dict__.get("_nexus_rollback_pending") or []
+        unknown = sorted(set(resources_to_skip) - {name for name, _r, _j in pending})
+        if unknown:
+            raise _validation_error(
+                f"Resources {unknown} cannot be skipped: they are not in a failed state in the rollback"
+            )
+        if token:
+            _tokens(stack).add(("ContinueUpdateRollback", token))
+        simulation = _SETTINGS["simulation"]
+        outputs = _final_outputs(stack)
+        steps = [_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "User Initiated", outputs)]
+        retry = []
+        for name, resource, resource_json in pending:
+            if name in resources_to_skip:
+                steps.append(
+                    _Step(name, _physical_id(resource), str(resource_json.get("Type")), "DELETE_SKIPPED",
+                          "Resource skipped during rollback (ResourcesToSkip)")
+                )  # fmt: skip
+                continue
+            retry.append((name, resource, resource_json))
+        steps.append(_stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=outputs))
+        delete_steps, failed, _gone = _delete_resources(stack.resource_map, retry)
+        steps.extend(delete_steps)
+        stack.__dict__["_nexus_rollback_pending"] = [item for item in retry if item[0] in failed]
+        final = "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE"
+        steps.append(_stack_step(stack, final, None, outputs))
+        _schedule(stack, steps, token, simulation.stack_seconds)
+
+
+def _token_scope(response: Any) -> contextlib.AbstractContextManager[None]:
+    """Publish the request's ClientRequestToken to the backend (as ``_with_token`` does)."""
+
+    @contextlib.contextmanager
+    def scope() -> Iterator[None]:
+        token = response._get_param("ClientRequestToken")
+        if token is not None and not _TOKEN_PATTERN.match(str(token)):
+            raise _validation_error(f"Value '{token}' at 'clientRequestToken' failed to satisfy constraint")
+        previous = getattr(_LOCAL, "token", None)
+        _LOCAL.token = token
+        try:
+            yield
+        finally:
+            _LOCAL.token = previous
+
+    return scope()
+
+
+def _patch_lifecycle(backend_cls: Any, response_cls: Any) -> None:
+    from moto.core.responses import ActionResult, EmptyResult
+
+    def cancel_update_stack(self: Any) -> Any:
+        with _token_scope(self):
+            self.cloudformation_backend.cancel_update_stack(self._get_param("StackName"))
+        return EmptyResult()
+
+    def continue_update_rollback(self: Any) -> Any:
+        with _token_scope(self):
+            self.cloudformation_backend.continue_update_rollback(
+                self._get_param("StackName"), list(self._get_param("ResourcesToSkip") or [])
+            )
+        return EmptyResult()
+
+    token_delete = response_cls.delete_stack
+
+    def delete_stack(self: Any) -> Any:
+        previous = getattr(_LOCAL, "retain", None)
+        _LOCAL.retain = list(self._get_param("RetainResources") or [])
+        try:
+            return token_delete(self)
+        finally:
+            _LOCAL.retain = previous
+
+    def describe_stack_events(self: Any) -> Any:
+        events = self.cloudformation_backend.describe_stack_events(self._get_param("StackName"))[::-1]
+        after = self._get_param("NextToken")
+        start = 0
+        if after:
+            ids = [str(event.event_id) for event in events]
+            start = ids.index(after) + 1 if after in ids else len(ids)
+        page = events[start : start + _EVENTS_PAGE]
+        more = start + _EVENTS_PAGE < len(events)
+        return ActionResult(
+            {"StackEvents": page, "NextToken": str(page[-1].event_id) if more and page else None}
+        )
+
+    delete_stack.__nexus_original__ = token_delete  # type: ignore[attr-defined]
+    backend_cls.cancel_update_stack = _backend_cancel_update_stack
+    backend_cls.continue_update_rollback = _backend_continue_update_rollback
+    response_cls.cancel_update_stack = cancel_update_stack
+    response_cls.continue_update_rollback = continue_update_rollback
+    response_cls.delete_stack = delete_stack
+    response_cls.describe_stack_events = describe_stack_events

@@ -28,7 +28,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 
-from localaws import cloudformation, concurrency, iam, lambda_runner, sts
+from localaws import cloudformation, concurrency, drift, iam, lambda_runner, saml, sts
 from localaws.provision import SERVICE_ROLE_NAME, CentralResources, provision_central
 
 CENTRAL_ACCOUNT = "123456789012"
@@ -82,7 +82,7 @@ class LocalAws:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._central is not None and self._mock is not None:
-            self._drain_executions()  # in-process (tests); local mode's Ctrl-C should not wait
+            self.drain_executions()  # in-process (tests); local mode's Ctrl-C should not wait
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -95,13 +95,17 @@ class LocalAws:
                 else:
                     os.environ[name] = value
 
-    def _drain_executions(self, timeout: float = 15.0) -> None:
+    def drain_executions(self, timeout: float = 15.0) -> None:
         """Let running executions end before the backends go, so none fails half-way in a torn-down AWS."""
         sfn = self.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
         deadline = time.monotonic() + timeout
-        arn = self.central.state_machine_arn
+        arns = [self.central.state_machine_arn, self.central.rollout_state_machine_arn]
         while time.monotonic() < deadline:
-            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            running = [
+                e
+                for arn in arns
+                for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            ]
             if not running:
                 return
             time.sleep(0.05)
@@ -188,6 +192,7 @@ class LocalAws:
             "AWS_REGION": self.region,
             "NEXUS_TABLE_NAME": self.central.table_name,
             "NEXUS_STATE_MACHINE_ARN": self.central.state_machine_arn,
+            "NEXUS_ROLLOUT_STATE_MACHINE_ARN": self.central.rollout_state_machine_arn,
             "NEXUS_SERVICE_ROLE_ARN": self.central.service_role_arn,
             **overrides,
         }
@@ -198,7 +203,9 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     lambda_runner.install()
     sts.install()
     iam.install()
+    saml.install()
     cloudformation.install(simulation)
+    drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
 
 
 __all__ = ["CENTRAL_ACCOUNT", "SERVICE_ROLE_NAME", "LocalAws", "install_patches"]

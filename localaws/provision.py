@@ -1,9 +1,9 @@
 """Create the central resources in the local AWS from the same files the cloud template uses.
 
 The table comes from ``infra/merge-template.json`` (the resource `chalice package` merges in), the
-workflow from ``statemachine/deployment.asl.json`` with its ``${Name}`` placeholders filled with the
-step functions' ARNs, as ``DefinitionSubstitutions`` does on AWS. So local mode and the tests run
-exactly the definition and table that deploy.
+workflows from ``statemachine/deployment.asl.json`` and ``statemachine/rollout.asl.json`` with their
+``${Name}`` placeholders filled with the step functions' ARNs, as ``DefinitionSubstitutions`` does on
+AWS. So local mode and the tests run exactly the definitions and table that deploy.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION_PATH = ROOT / "statemachine" / "deployment.asl.json"
+ROLLOUT_DEFINITION_PATH = ROOT / "statemachine" / "rollout.asl.json"
 MERGE_TEMPLATE_PATH = ROOT / "infra" / "merge-template.json"
 SERVICE_ROLE_NAME = "NexusDeployerService"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
@@ -34,6 +35,7 @@ class CentralResources:
     state_machine_arn: str
     service_role_arn: str
     function_arns: dict[str, str]
+    rollout_state_machine_arn: str = ""
 
 
 def definition_placeholders(text: str) -> set[str]:
@@ -115,4 +117,11 @@ def provision_central(
     state_machine_arn = session.client("stepfunctions").create_state_machine(
         name=f"{prefix}-deployment", definition=definition, roleArn=role_arn
     )["stateMachineArn"]
-    return CentralResources(account_id, region, table_name, state_machine_arn, role_arn, function_arns)
+    # The fleet rollout workflow: its Map iterations start deployments of the machine above.
+    rollout_definition = render_definition(ROLLOUT_DEFINITION_PATH.read_text(), function_arns)
+    rollout_state_machine_arn = session.client("stepfunctions").create_state_machine(
+        name=f"{prefix}-rollout", definition=rollout_definition, roleArn=role_arn
+    )["stateMachineArn"]
+    return CentralResources(
+        account_id, region, table_name, state_machine_arn, role_arn, function_arns, rollout_state_machine_arn
+    )

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import hmac
 import inspect
@@ -383,6 +384,7 @@ def _find_role(role_arn: str) -> Any | None:
 
 
 # --------------------------------------------------------------------------------------- trust policy
+@functools.lru_cache(maxsize=4096)  # policy evaluation compiles the same few patterns thousands of times
 def wildcard(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
     """IAM wildcard (``*`` any run, ``?`` one character) as a regex for ``fullmatch``."""
     regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)

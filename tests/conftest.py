@@ -59,6 +59,7 @@ def wired(aws: LocalAws) -> Iterator[Services]:
     try:
         yield built
     finally:
+        aws.drain_executions()  # the steps of executions still running need the services
         app_module.container.configure(None)
 
 

@@ -1,7 +1,10 @@
 """CloudFormation in one target account and region, as the workflow needs it.
 
 Stack events are read newest first and only until the last event already recorded, or the first
-event of another operation (another ClientRequestToken): old history is never paged through.
+event of another operation (another ClientRequestToken): old history is never paged through. One
+operation may send several requests (a recreate deletes then creates, a cancel rolls back): their tokens
+are the operation's token plus a suffix (``nexus-op-...-cancel``), and all of them count as this
+operation's.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_call, error_code, error_message
+from chalicelib.domain.plans import PlannedChange, replacement_of
 from chalicelib.service.ports import ChangeSetInfo, StackEventInfo, StackInfo, StackSpec
 
 if TYPE_CHECKING:
@@ -19,6 +23,12 @@ if TYPE_CHECKING:
 
 CAPABILITIES: list[Any] = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 MAX_EVENT_PAGES = 10
+MAX_CHANGE_SET_PAGES = 50  # 500 resources per template: a change set never needs more
+
+
+def belongs_to(token: str | None, operation_token: str) -> bool:
+    """True for the operation's own token and the tokens derived from it (``<token>-<suffix>``)."""
+    return token is not None and (token == operation_token or token.startswith(operation_token + "-"))
 
 
 def _iso(value: datetime | str) -> str:
@@ -67,13 +77,15 @@ class CloudFormationGateway:
             )
         return response["StackId"]
 
-    def create_change_set(self, spec: StackSpec, change_set_name: str) -> None:
+    def create_change_set(
+        self, spec: StackSpec, change_set_name: str, change_set_type: str = "UPDATE"
+    ) -> None:
         with aws_call("CreateChangeSet"):
             try:
                 self._cfn.create_change_set(
                     StackName=spec.stack_name,
                     ChangeSetName=change_set_name,
-                    ChangeSetType="UPDATE",
+                    ChangeSetType=change_set_type,  # type: ignore[arg-type]
                     TemplateBody=spec.template_body,
                     Parameters=_parameters(spec.parameters),
                     Tags=_tags(spec.tags),
@@ -84,13 +96,35 @@ class CloudFormationGateway:
                     raise
 
     def describe_change_set(self, stack: str, change_set_name: str) -> ChangeSetInfo:
+        changes: list[PlannedChange] = []
+        kwargs: dict[str, Any] = {"StackName": stack, "ChangeSetName": change_set_name}
         with aws_call("DescribeChangeSet"):
-            found = self._cfn.describe_change_set(StackName=stack, ChangeSetName=change_set_name)
+            for _ in range(MAX_CHANGE_SET_PAGES):
+                found = self._cfn.describe_change_set(**kwargs)
+                for change in found.get("Changes", []):
+                    resource = change.get("ResourceChange") or {}
+                    if change.get("Type", "Resource") != "Resource" or not resource:
+                        continue
+                    action = str(resource.get("Action", ""))
+                    changes.append(
+                        PlannedChange(
+                            action=action,
+                            logical_id=str(resource.get("LogicalResourceId", "")),
+                            resource_type=str(resource.get("ResourceType", "")),
+                            replacement=replacement_of(resource.get("Replacement"))
+                            if action == "Modify"
+                            else False,
+                        )
+                    )
+                if not found.get("NextToken") or found["Status"] != "CREATE_COMPLETE":
+                    break
+                kwargs["NextToken"] = found["NextToken"]
         return ChangeSetInfo(
             status=found["Status"],
             status_reason=found.get("StatusReason"),
             execution_status=found.get("ExecutionStatus"),
-            has_changes=bool(found.get("Changes")),
+            has_changes=bool(changes),
+            changes=tuple(changes),
         )
 
     def execute_change_set(self, stack: str, change_set_name: str, client_request_token: str) -> None:
@@ -108,9 +142,27 @@ class CloudFormationGateway:
         with aws_call("DeleteChangeSet"):
             self._cfn.delete_change_set(StackName=stack, ChangeSetName=change_set_name)
 
-    def delete_stack(self, stack_id: str, client_request_token: str) -> None:
+    def delete_stack(
+        self, stack_id: str, client_request_token: str, retain_resources: tuple[str, ...] = ()
+    ) -> None:
+        kwargs: dict[str, Any] = {"StackName": stack_id, "ClientRequestToken": client_request_token}
+        if retain_resources:  # AWS accepts it only for a stack in DELETE_FAILED
+            kwargs["RetainResources"] = list(retain_resources)
         with aws_call("DeleteStack"):
-            self._cfn.delete_stack(StackName=stack_id, ClientRequestToken=client_request_token)
+            self._cfn.delete_stack(**kwargs)
+
+    def cancel_update_stack(self, stack_id: str, client_request_token: str) -> None:
+        with aws_call("CancelUpdateStack"):
+            self._cfn.cancel_update_stack(StackName=stack_id, ClientRequestToken=client_request_token)
+
+    def continue_update_rollback(
+        self, stack_id: str, client_request_token: str, resources_to_skip: tuple[str, ...] = ()
+    ) -> None:
+        kwargs: dict[str, Any] = {"StackName": stack_id, "ClientRequestToken": client_request_token}
+        if resources_to_skip:
+            kwargs["ResourcesToSkip"] = list(resources_to_skip)
+        with aws_call("ContinueUpdateRollback"):
+            self._cfn.continue_update_rollback(**kwargs)
 
     def new_events(
         self, stack_id: str, client_request_token: str, since_event_id: str | None, not_before: str
@@ -125,7 +177,7 @@ class CloudFormationGateway:
                     timestamp = _iso(raw["Timestamp"])
                     if raw["EventId"] == since_event_id:
                         return collected[::-1]
-                    if token and token != client_request_token:
+                    if token and not belongs_to(token, client_request_token):
                         return collected[::-1]  # an earlier operation's history
                     if not token and timestamp < not_before:
                         return collected[::-1]

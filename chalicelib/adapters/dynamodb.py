@@ -5,10 +5,13 @@
     TENANT#<tenant>                 DEPLOYMENT#<id>       a deployment and its current operation
     DEPLOYMENT#<id>                 REQUEST#<op>          an operation's template, parameters, tags
     DEPLOYMENT#<id>                 EVENT#<ns>#<n>        the deployment's events, oldest first
+    DEPLOYMENT#<id>                 CANCEL#<op>           a cancel requested for that operation (TTL)
     CLAIM#<target>#<region>#<stack> CLAIM                 one live deployment per stack name
     LOCK#<account>#<region>#<stack> LOCK                  the per-stack lock, with a lease (TTL)
     TOKEN#<sha256>                  TOKEN                 an API token's hash and its tenant
     IDEMPOTENCY                     <key hash>            Powertools idempotency records (TTL)
+    TEMPLATE#s3://<bucket>/<key>    DEPLOYMENT#<id>       deployments whose template_url is that object
+    REDEPLOY#<deployment id>        REV#<sha256[:32]>     one claim per (deployment, revision) (TTL)
 
 Every key a query uses begins with the caller's tenant or an id looked up under it, so another
 tenant's ids answer "not found". Pagination tokens are checked to belong to the query they resume.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +30,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.domain.automation import DriftInfo, Notifications
 from chalicelib.domain.errors import Conflict, DeployerError, InvalidRequest
 from chalicelib.domain.model import (
     Action,
@@ -35,11 +40,13 @@ from chalicelib.domain.model import (
     ErrorInfo,
     EventSource,
     Operation,
+    OperationMode,
     OperationRequest,
     OperationStatus,
     Page,
     Target,
 )
+from chalicelib.domain.plans import Plan
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -90,6 +97,7 @@ def target_to_item(target: Target) -> dict[str, Any]:
         "regions": list(target.regions),
         "external_id": target.external_id,
         "trust_policy": json.dumps(target.trust_policy),
+        "permission_profile": target.permission_profile,
         "created_at": target.created_at,
     }
 
@@ -105,6 +113,7 @@ def target_from_item(item: dict[str, Any]) -> Target:
         external_id=str(item["external_id"]),
         trust_policy=json.loads(str(item["trust_policy"])),
         created_at=str(item["created_at"]),
+        permission_profile=str(item.get("permission_profile", "default")),  # items written before profiles
     )
 
 
@@ -133,6 +142,9 @@ def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
             "phase": op.phase,
             "change_set_name": op.change_set_name,
             "last_event_id": op.last_event_id,
+            "mode": op.mode.value,
+            "resources": list(op.resources),
+            "adopt": op.adopt,
         },
         "created_at": deployment.created_at,
         "updated_at": deployment.updated_at,
@@ -143,6 +155,12 @@ def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
         "outputs": dict(deployment.outputs),
         "error": deployment.error.as_dict() if deployment.error else None,
         "ever_active": deployment.ever_active,
+        "config_hash": deployment.config_hash,
+        "last_success_hash": deployment.last_success_hash,
+        "plan": deployment.plan.as_item() if deployment.plan else None,
+        "template_url": deployment.template_url,
+        "notifications": deployment.notifications.as_item() if deployment.notifications else None,
+        "drift": deployment.drift.as_item() if deployment.drift else None,
     }
 
 
@@ -170,6 +188,9 @@ def deployment_from_item(item: dict[str, Any]) -> Deployment:
             phase=str(op.get("phase") or "pending"),
             change_set_name=_opt(op.get("change_set_name")),
             last_event_id=_opt(op.get("last_event_id")),
+            mode=OperationMode(op.get("mode") or OperationMode.DEPLOY.value),
+            resources=tuple(str(r) for r in op.get("resources") or ()),
+            adopt=bool(op.get("adopt", False)),
         ),
         created_at=str(item["created_at"]),
         updated_at=str(item["updated_at"]),
@@ -180,6 +201,12 @@ def deployment_from_item(item: dict[str, Any]) -> Deployment:
         outputs={str(k): str(v) for k, v in (item.get("outputs") or {}).items()},
         error=ErrorInfo(str(error["code"]), str(error["message"]), str(error["hint"])) if error else None,
         ever_active=bool(item.get("ever_active", False)),
+        config_hash=_opt(item.get("config_hash")),
+        last_success_hash=_opt(item.get("last_success_hash")),
+        plan=Plan.from_item(dict(item["plan"])) if item.get("plan") else None,
+        template_url=_opt(item.get("template_url")),
+        notifications=Notifications.from_item(item.get("notifications")),
+        drift=DriftInfo.from_item(item.get("drift")),
     )
 
 
@@ -203,11 +230,40 @@ def _condition_failed(error: ClientError) -> bool:
     )
 
 
+class _SerializedTable:
+    """A Table whose calls run one at a time.
+
+    boto3 turns ``Key()``/``Attr()`` conditions into expressions with one builder per client, and
+    that builder's placeholder counter is not thread-safe: two threads building conditions at once
+    can send ``#n0`` names that point at the wrong attribute. Lambda runs one request at a time, but
+    local mode and the tests run many executions' steps in one process, so calls are serialised here.
+    """
+
+    _CALLS = frozenset({"put_item", "get_item", "query", "scan", "delete_item", "update_item"})
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self._lock = threading.RLock()
+        self.name = table.name
+        self.meta = table.meta
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._table, name)
+        if name not in self._CALLS:
+            return attribute
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return locked
+
+
 class DynamoStore:
     """Implements TargetStore, DeploymentStore, LockStore and TokenStore on one table."""
 
     def __init__(self, table: Table, clock: Any = time.time) -> None:
-        self._table = table
+        self._table: Any = _SerializedTable(table)
         self._name = table.name
         self._clock = clock
 
@@ -311,6 +367,24 @@ class DynamoStore:
                         code="STALE_OPERATION",
                     ) from error
                 raise
+
+    def request_cancel(self, deployment_id: str, operation_id: str) -> None:
+        with aws_call("PutItem"):
+            self._table.put_item(
+                Item={
+                    "pk": f"DEPLOYMENT#{deployment_id}",
+                    "sk": f"CANCEL#{operation_id}",
+                    "kind": "cancel",
+                    TTL_ATTRIBUTE: int(self._clock()) + 7 * 24 * 3600,
+                }
+            )
+
+    def cancel_requested(self, deployment_id: str, operation_id: str) -> bool:
+        return self._get(f"DEPLOYMENT#{deployment_id}", f"CANCEL#{operation_id}") is not None
+
+    def claimed_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:
+        item = self._get(f"CLAIM#{target_id}#{region}#{stack_name}", "CLAIM")
+        return str(item["deployment_id"]) if item else None
 
     def release_stack_name(self, deployment: Deployment) -> None:
         with aws_call("DeleteItem"):

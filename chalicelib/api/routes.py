@@ -9,7 +9,9 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.errors import json_response
 from chalicelib.api.http import ALL_CONTENT_TYPES, Http
+from chalicelib.api.lifecycle_routes import accepted
 from chalicelib.api.schemas import (
+    DeleteQuery,
     DeploymentCreate,
     DeploymentQuery,
     DeploymentUpdate,
@@ -17,7 +19,9 @@ from chalicelib.api.schemas import (
     TargetCreate,
 )
 from chalicelib.composition import Container
+from chalicelib.domain.model import OperationMode
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
+from chalicelib.service.notifications import NotificationRequest
 from chalicelib.service.targets import NewTarget
 
 
@@ -37,7 +41,9 @@ def api_blueprint(container: Container) -> Blueprint:
             auth = bearer()
             new = body(TargetCreate)
             tenant, services = tenant_and_services(auth)
-            target = NewTarget(new.name, new.account_id, new.role_arn, tuple(new.regions))
+            target = NewTarget(
+                new.name, new.account_id, new.role_arn, tuple(new.regions), new.permission_profile
+            )
             return idempotent(
                 tenant,
                 services,
@@ -88,19 +94,29 @@ def api_blueprint(container: Container) -> Blueprint:
             auth = bearer()
             new = body(DeploymentCreate)
             tenant, services = tenant_and_services(auth)
+            notify = new.notifications
             spec = NewDeployment(
                 new.target_id,
                 new.region,
                 new.stack_name,
-                new.template_body,
+                new.template_body or "",
                 dict(new.parameters),
                 dict(new.tags),
+                template_url=new.template_url,
+                notify=NotificationRequest(notify.sns_topic_arn, notify.webhook_url, notify.webhook_secret)
+                if notify
+                else None,
+                adopt=new.adopt,
             )
             return idempotent(
                 tenant,
                 services,
                 new.model_dump(),
-                lambda: json_response(202, services.deployments.create(tenant, spec).public()),
+                lambda: accepted(
+                    services.deployments.create(
+                        tenant, spec, skip_unchanged=new.skip_unchanged, mode=OperationMode(new.mode)
+                    )
+                ),
             )
 
         return run(handle)
@@ -148,7 +164,15 @@ def api_blueprint(container: Container) -> Blueprint:
                 tenant,
                 services,
                 change.model_dump(),
-                lambda: json_response(202, services.deployments.update(tenant, did, spec).public()),
+                lambda: accepted(
+                    services.deployments.update(
+                        tenant,
+                        did,
+                        spec,
+                        skip_unchanged=change.skip_unchanged,
+                        mode=OperationMode(change.mode),
+                    )
+                ),
             )
 
         return run(handle)
@@ -158,12 +182,13 @@ def api_blueprint(container: Container) -> Blueprint:
         def handle() -> Response:
             auth = bearer()
             did = path_id("dep", deployment_id)
+            retain = query(DeleteQuery).retained
             tenant, services = tenant_and_services(auth)
             return idempotent(
                 tenant,
                 services,
-                {"deployment_id": did},
-                lambda: json_response(202, services.deployments.delete(tenant, did).public()),
+                {"deployment_id": did, "retain": list(retain)},
+                lambda: json_response(202, services.deployments.delete(tenant, did, retain).public()),
             )
 
         return run(handle)

@@ -8,12 +8,13 @@ checks only minimum lengths.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictStr,
     StringConstraints,
     field_validator,
@@ -21,6 +22,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.model import DeploymentStatus
+from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
 from chalicelib.domain.templates import MAX_PARAMETERS
 
@@ -52,6 +54,12 @@ class TargetCreate(_Strict):
     account_id: ACCOUNT_ID
     role_arn: Annotated[str, StringConstraints(max_length=2048, strict=True)]
     regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)]
+    permission_profile: StrictStr = DEFAULT_PROFILE
+
+    @field_validator("permission_profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        return check_profile_name(value)
 
     @field_validator("role_arn")
     @classmethod
@@ -80,30 +88,95 @@ class TargetCreate(_Strict):
         return self
 
 
+class NotificationsCreate(_Strict):
+    """Where outcomes go (chalicelib/service/notifications.py); the secret is stored in Secrets Manager."""
+
+    sns_topic_arn: Annotated[str, StringConstraints(max_length=1024, strict=True)] | None = None
+    webhook_url: Annotated[str, StringConstraints(min_length=8, max_length=2048, strict=True)] | None = None
+    webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=512, strict=True)] | None = (
+        None
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.sns_topic_arn is None and self.webhook_url is None:
+            raise ValueError("send sns_topic_arn, webhook_url, or both")
+        return self
+
+    def __repr__(self) -> str:  # never show the secret in a log line or a traceback
+        return f"NotificationsCreate(sns_topic_arn={self.sns_topic_arn!r}, webhook_url={self.webhook_url!r})"
+
+
 class DeploymentCreate(_Strict):
     target_id: TARGET_ID
     region: StrictStr
     stack_name: STACK_NAME
-    template_body: Annotated[str, StringConstraints(min_length=1, strict=True)]
+    # Exactly one of template_body and template_url (s3://bucket/key, read at create and on new versions).
+    template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
+    template_url: (
+        Annotated[str, StringConstraints(pattern=r"^s3://[^/]+/.+$", max_length=1100, strict=True)] | None
+    ) = None
     parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
+    notifications: NotificationsCreate | None = None
+    mode: Literal["deploy", "plan"] = "deploy"  # plan: compute the change set only; apply it later
+    adopt: StrictBool = False  # take over an existing stack of that name that this service did not create
+    skip_unchanged: StrictBool = False  # 200 + outcome SKIPPED when the stack already has this configuration
 
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
         return _check_region(value)
 
+    @model_validator(mode="after")
+    def _one_template(self) -> Self:
+        if (self.template_body is None) == (self.template_url is None):
+            raise ValueError("send exactly one of template_body and template_url")
+        return self
+
 
 class DeploymentUpdate(_Strict):
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
     parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] | None = None
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] | None = None
+    mode: Literal["deploy", "plan"] = "deploy"
+    skip_unchanged: StrictBool = False
 
     @model_validator(mode="after")
     def _something(self) -> Self:
         if self.template_body is None and self.parameters is None and self.tags is None:
             raise ValueError("send at least one of template_body, parameters, tags")
         return self
+
+
+LOGICAL_ID = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{1,255}$", strict=True)]
+
+
+class ApplyPlan(_Strict):
+    # The plan's config_hash as the reviewer saw it: apply refuses (PLAN_STALE) if it is not the plan's.
+    config_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", strict=True)] | None = None
+
+
+class ContinueRollback(_Strict):
+    resources_to_skip: Annotated[list[LOGICAL_ID], Field(max_length=500)] = []
+
+
+class DeleteQuery(_Strict):
+    retain: (
+        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]+(,[a-zA-Z0-9]+)*$", max_length=128_000)]
+        | None
+    ) = None
+
+    @field_validator("retain")
+    @classmethod
+    def _retain(cls, value: str | None) -> str | None:
+        if value is not None and (len(value.split(",")) > 500 or max(map(len, value.split(","))) > 255):
+            raise ValueError("retain takes at most 500 logical ids of at most 255 characters")
+        return value
+
+    @property
+    def retained(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.retain.split(","))) if self.retain else ()
 
 
 class PageQuery(_Strict):
@@ -114,3 +187,12 @@ class PageQuery(_Strict):
 class DeploymentQuery(PageQuery):
     target_id: TARGET_ID | None = None
     status: DeploymentStatus | None = None
+
+
+class PermissionsQuery(_Strict):
+    profile: StrictStr = DEFAULT_PROFILE
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        return check_profile_name(value)

@@ -16,7 +16,30 @@ HINT_ACCESS_DENIED = (
 )
 HINT_ASSUME_DENIED = (
     "The target role's trust policy must name the service's role as Principal and require this target's "
-    "external ID (sts:ExternalId); compare it with the target's trust_policy and fix it in the target account."
+    "external ID (sts:ExternalId); compare it with the target's trust_policy and fix it in the target account "
+    "(GET /targets/{id}/bootstrap-template creates a correct role). AWS answers this same AccessDenied when "
+    "no role exists at role_arn: check that it exists there, spelled exactly "
+    "(arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME), and that no SCP denies sts:AssumeRole."
+)
+HINT_EXTERNAL_ID_NOT_ENFORCED = (
+    "The role can be assumed without the external ID, so any AWS customer who learns its ARN could make "
+    "a shared service act in this account (the confused deputy). Add Condition StringEquals sts:ExternalId "
+    "= this target's external_id to the trust policy statement that names the service's role, exactly as "
+    "in the target's trust_policy."
+)
+HINT_SIMULATE_DENIED = (
+    "The role may not simulate its own policies: allow iam:SimulatePrincipalPolicy on the role's own ARN "
+    "(the bootstrap template does); then check that the deployment policy is attached to the role and look "
+    "for an explicit Deny in an SCP or permission boundary."
+)
+HINT_MISSING_PERMISSIONS = (
+    "Attach the deployment policy (GET /permissions?profile=NAME) to the role, or add the missing actions "
+    "listed in missing_actions; some actions need specific resources; look for an explicit Deny in an SCP "
+    "or permission boundary."
+)
+HINT_ACCOUNT_MISMATCH = (
+    "The role lives in another account than the target's account_id: register the target again with the "
+    "account id and role ARN of the same account."
 )
 HINT_INVALID_ROLE_ARN = (
     "Use the format arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME; check that the role exists in that account "
@@ -41,6 +64,9 @@ THROTTLING_CODES = frozenset(
         "RequestThrottled",
         "IDPCommunicationError",
         "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ConcurrentModification",
+        "EntityTemporarilyUnmodifiable",
         "InternalFailure",
         "InternalError",
         "ServiceFailure",
@@ -49,10 +75,18 @@ THROTTLING_CODES = frozenset(
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
-     "SignatureDoesNotMatch", "UnrecognizedClientException", "AuthFailure", "OptInRequired"}
+     "SignatureDoesNotMatch", "UnrecognizedClientException", "AuthFailure", "OptInRequired",
+     "IDPRejectedClaim", "InvalidIdentityToken", "IncompleteSignature", "MissingAuthenticationToken"}
 )  # fmt: skip
+MFA_CODES = frozenset({"InvalidAuthenticationCode"})
 NOT_FOUND_ROLE_CODES = frozenset({"NoSuchEntity", "NoSuchEntityException"})
-INTERNAL_CODES = frozenset({"MalformedPolicyDocument", "PackedPolicyTooLarge"})
+# Our own bad request: a policy, session name or simulation input the service built wrongly.
+INTERNAL_CODES = frozenset(
+    {"MalformedPolicyDocument", "MalformedPolicyDocumentException", "PackedPolicyTooLarge",
+     "PackedPolicyTooLargeException", "InvalidInput", "PolicyEvaluation",
+     "PolicyEvaluationException"}
+)  # fmt: skip
+IAM_OPERATIONS = ("SimulatePrincipalPolicy", "SimulateCustomPolicy", "GetRole", "ListRoles")
 
 
 def _mentions_mfa(message: str) -> bool:
@@ -67,10 +101,17 @@ def translate(code: str, message: str, *, operation: str) -> DeployerError:
         return TransientAwsError(text)
     if code in EXPIRED_CODES:
         return TargetAccessError(text, code="SESSION_EXPIRED", hint=HINT_SESSION_EXPIRED)
+    if code in MFA_CODES:
+        return TargetAccessError(text, code="MFA_REQUIRED", hint=HINT_MFA_REQUIRED)
     if code in DENIED_CODES:
         if _mentions_mfa(message):
             return TargetAccessError(text, code="MFA_REQUIRED", hint=HINT_MFA_REQUIRED)
-        hint = HINT_ASSUME_DENIED if operation.startswith("AssumeRole") else HINT_ACCESS_DENIED
+        if operation.startswith("AssumeRole"):
+            hint = HINT_ASSUME_DENIED
+        elif operation.startswith("Simulate"):
+            hint = HINT_SIMULATE_DENIED
+        else:
+            hint = HINT_ACCESS_DENIED
         return TargetAccessError(text, code="ACCESS_DENIED", hint=hint)
     if code in NOT_FOUND_ROLE_CODES:
         return TargetAccessError(text, code="INVALID_ROLE_ARN", hint=HINT_INVALID_ROLE_ARN)
@@ -87,6 +128,12 @@ def translate(code: str, message: str, *, operation: str) -> DeployerError:
         return DeployerError(text, code="INTERNAL_ERROR")
     if operation.startswith(("AssumeRole", "GetCallerIdentity", "GetSessionToken")):
         return TargetAccessError(text, code="ACCESS_DENIED", hint=HINT_ACCESS_DENIED)
+    if operation.startswith(IAM_OPERATIONS):
+        return TargetAccessError(
+            text,
+            code="AWS_REQUEST_FAILED",
+            hint="IAM refused the request; fix what the message names in the target account, then retry.",
+        )
     return StackOperationError(
         text,
         code="AWS_REQUEST_FAILED",

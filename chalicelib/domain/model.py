@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.automation import DriftInfo, Notifications
+from chalicelib.domain.plans import Plan
+
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -34,12 +37,29 @@ class DeploymentStatus(StrEnum):
     ACTIVE = "ACTIVE"
     FAILED = "FAILED"
     DELETED = "DELETED"
+    PLANNED = "PLANNED"  # a create was planned (change set computed, REVIEW_IN_PROGRESS), not yet applied
 
 
 class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    CONTINUE_ROLLBACK = "continue_rollback"
+
+
+class OperationMode(StrEnum):
+    """How a create/update runs: deploy at once, only plan (change set, no execution), or apply a plan."""
+
+    DEPLOY = "deploy"
+    PLAN = "plan"
+    APPLY = "apply"
+
+
+class Outcome(StrEnum):
+    """What a create/update call did; returned to the caller, never stored."""
+
+    STARTED = "STARTED"  # an operation was accepted and its execution started
+    SKIPPED = "SKIPPED"  # skip_unchanged: the configuration equals the last successful one; nothing ran
 
 
 class OperationStatus(StrEnum):
@@ -47,6 +67,8 @@ class OperationStatus(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    PLANNED = "PLANNED"  # mode=plan ended: the change set is computed and waits for apply
+    CANCELLED = "CANCELLED"  # CancelUpdateStack: the update was rolled back on request
 
 
 RUNNING_OPERATION_STATUSES = frozenset({OperationStatus.PENDING, OperationStatus.IN_PROGRESS})
@@ -73,6 +95,7 @@ class Target:
     external_id: str
     trust_policy: dict[str, Any]
     created_at: str
+    permission_profile: str = "default"  # a name in chalicelib/domain/permissions.py PROFILE_NAMES
 
     def public(self) -> dict[str, Any]:
         return {
@@ -83,6 +106,7 @@ class Target:
             "regions": list(self.regions),
             "external_id": self.external_id,
             "trust_policy": self.trust_policy,
+            "permission_profile": self.permission_profile,
             "created_at": self.created_at,
         }
 
@@ -113,6 +137,10 @@ class Operation:
     phase: str = "pending"
     change_set_name: str | None = None
     last_event_id: str | None = None
+    mode: OperationMode = OperationMode.DEPLOY
+    # Logical ids: RetainResources of a delete, ResourcesToSkip of a continue-rollback.
+    resources: tuple[str, ...] = ()
+    adopt: bool = False  # a create that may take over an existing stack this service did not make
 
     @property
     def running(self) -> bool:
@@ -130,6 +158,9 @@ class Operation:
             "status": self.status.value,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
+            "mode": self.mode.value,
+            "resources": list(self.resources),
+            "adopt": self.adopt,
         }
 
 
@@ -152,6 +183,14 @@ class Deployment:
     outputs: dict[str, str] = field(default_factory=dict)
     error: ErrorInfo | None = None
     ever_active: bool = False
+    config_hash: str | None = None  # fingerprint of the current operation's configuration
+    last_success_hash: str | None = None  # fingerprint of the last create/update that succeeded
+    plan: Plan | None = None  # the last plan, until applied or replaced
+    outcome: Outcome | None = field(default=None, compare=False)  # set on returned values, never stored
+    # Event-driven automation (chalicelib/domain/automation.py).
+    template_url: str | None = None
+    notifications: Notifications | None = None
+    drift: DriftInfo | None = None
 
     @property
     def live(self) -> bool:
@@ -174,6 +213,14 @@ class Deployment:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "operation": self.operation.public(),
+            "config_hash": self.config_hash,
+            "last_success_hash": self.last_success_hash,
+            "changes": [c.public() for c in self.plan.changes] if self.plan else [],
+            "plan": self.plan.public() if self.plan else None,
+            **({"outcome": self.outcome.value} if self.outcome else {}),
+            "template_url": self.template_url,
+            "notifications": self.notifications.public() if self.notifications else None,
+            "drift": self.drift.public() if self.drift else None,
         }
 
 

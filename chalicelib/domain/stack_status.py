@@ -1,7 +1,10 @@
-"""What each CloudFormation stack status means to a deployment.
+"""What each CloudFormation stack status means to a deployment, and what the next deploy does about it.
 
-AWS defines 23 stack statuses. Every one is classified here; a unit test loads the list from
-botocore's CloudFormation model, so a status AWS adds fails a test rather than hanging a workflow.
+AWS defines 23 stack statuses. Every one is classified twice here: its *phase* (is an operation still
+running, did it succeed, is the stack stuck) and its *remedy* (what the next create/update/delete of the
+deployment must do with a stack found in that status). Unit tests load the list from botocore's
+CloudFormation model and require both maps to cover it exactly, so a status AWS adds fails a test rather
+than hanging a workflow or being handled by accident.
 """
 
 from __future__ import annotations
@@ -71,3 +74,42 @@ def phase_of(stack_status: str) -> StackPhase:
 
 def is_failure_event(resource_status: str) -> bool:
     return resource_status.endswith("_FAILED")
+
+
+class Remedy(Enum):
+    """What the deployer does with a stack it finds in a given status when the next operation starts."""
+
+    WAIT = "wait"  # an operation is running on the stack: poll until it settles
+    UPDATE = "update"  # the stack is usable: update it through a change set
+    CREATE = "create"  # there is no stack: create it
+    EXECUTE_REVIEW = "execute_review"  # only a CREATE change set exists (a plan): create via a change set
+    RECREATE = "recreate"  # ROLLBACK_COMPLETE after a first create: delete it and create it again
+    CONTINUE_ROLLBACK = "continue_rollback"  # POST /deployments/{id}/continue-rollback first
+    DELETE_RETAINING = "delete_retaining"  # DELETE /deployments/{id}?retain=... the blocking resources
+    DELETE = "delete"  # the stack can only be deleted
+    OPERATOR = "operator"  # needs a person in the target account (no API can fix it)
+
+
+STACK_REMEDIES: dict[str, Remedy] = {
+    **{s: Remedy.WAIT for s, p in STACK_PHASES.items() if p is StackPhase.IN_PROGRESS},
+    "REVIEW_IN_PROGRESS": Remedy.EXECUTE_REVIEW,
+    "CREATE_COMPLETE": Remedy.UPDATE,
+    "UPDATE_COMPLETE": Remedy.UPDATE,
+    "IMPORT_COMPLETE": Remedy.UPDATE,
+    "UPDATE_ROLLBACK_COMPLETE": Remedy.UPDATE,
+    "IMPORT_ROLLBACK_COMPLETE": Remedy.UPDATE,
+    "UPDATE_FAILED": Remedy.UPDATE,  # rollback disabled: a new update (or a rollback) is allowed
+    "ROLLBACK_COMPLETE": Remedy.RECREATE,
+    "UPDATE_ROLLBACK_FAILED": Remedy.CONTINUE_ROLLBACK,
+    "DELETE_FAILED": Remedy.DELETE_RETAINING,
+    "ROLLBACK_FAILED": Remedy.DELETE_RETAINING,
+    "CREATE_FAILED": Remedy.DELETE,
+    "IMPORT_ROLLBACK_FAILED": Remedy.OPERATOR,
+    "DELETE_COMPLETE": Remedy.CREATE,
+}
+
+
+def remedy_of(stack_status: str | None) -> Remedy:
+    if stack_status is None:
+        return Remedy.CREATE
+    return STACK_REMEDIES.get(stack_status, Remedy.OPERATOR)

@@ -3,14 +3,29 @@
 Every write here happens only after the whole request was validated, and every operation is one
 execution of the state machine, named after the operation id. The execution input holds ids and
 poll settings only; the template and parameters stay in the store.
+
+Lifecycle decisions made here, before any AWS call (the workflow re-checks the live stack):
+- ``skip_unchanged``: each create/update carries a ``config_hash`` (chalicelib/domain/fingerprint.py);
+  when it equals the deployment's ``last_success_hash`` and the stack is at that configuration (ACTIVE,
+  or FAILED with the stack rolled back to it), nothing is written and no execution starts: the caller
+  gets the deployment back with ``outcome=SKIPPED``. For a create, "the stack's last success" is the
+  live deployment that already holds the same (target, region, stack name).
+- ``mode=plan``: the operation computes a change set and stops (operation PLANNED); an update plan
+  leaves the deployment's status as it was (the stack did not change), a create plan leaves it PLANNED.
+  ``apply`` executes exactly that change set, and only while nothing else ran on the deployment since
+  the plan and the configuration is still the planned one (else 409 PLAN_STALE).
+- a stack in a status that only one action can fix is refused with that action as the hint
+  (chalicelib/domain/stack_status.py ``Remedy``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.automation import Notifications
 from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
+from chalicelib.domain.fingerprint import config_hash
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -19,16 +34,23 @@ from chalicelib.domain.model import (
     ErrorInfo,
     EventSource,
     Operation,
+    OperationMode,
     OperationRequest,
     OperationStatus,
+    Outcome,
     Page,
     Target,
     new_id,
     utc_now,
 )
+from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import parse_template
 from chalicelib.service.ports import DeploymentStore, LockStore, WorkflowStarter
 from chalicelib.service.targets import TargetService
+
+if TYPE_CHECKING:
+    from chalicelib.service.notifications import NotificationRequest
+    from chalicelib.service.sources import DeploymentSources
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,13 @@ class NewDeployment:
     template_body: str
     parameters: dict[str, str]
     tags: dict[str, str]
+    # Automation (chalicelib/service/sources.py): read template_url into template_body ("" until then);
+    # ``notify`` is the caller's request, replaced by the stored ``notifications`` settings.
+    template_url: str | None = None
+    notify: NotificationRequest | None = None
+    notifications: Notifications | None = None
+    # Take over a stack of that name that this service did not create (updated by change set from then on).
+    adopt: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,7 +95,9 @@ class DeploymentService:
         workflow: WorkflowStarter,
         targets: TargetService,
         poll: PollSettings,
+        sources: DeploymentSources | None = None,
     ) -> None:
+        self._sources = sources
         self._store = deployments
         self._locks = locks
         self._workflow = workflow
@@ -94,13 +125,32 @@ class DeploymentService:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def create(self, tenant_id: str, new: NewDeployment) -> Deployment:
+    def create(
+        self,
+        tenant_id: str,
+        new: NewDeployment,
+        *,
+        skip_unchanged: bool = False,
+        mode: OperationMode = OperationMode.DEPLOY,
+    ) -> Deployment:
+        if mode is OperationMode.APPLY:
+            raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
         target = self._targets.get(tenant_id, new.target_id)
         self._check_region(target, new.region)
+        if self._sources is not None:  # hook: template_url, notifications (chalicelib/service/sources.py)
+            new = self._sources.prepare(tenant_id, target, new)
         parse_template(new.template_body).check_parameters(new.parameters)
+        fingerprint = config_hash(new.template_body, new.parameters, new.tags, target.role_arn)
+        if skip_unchanged:
+            holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
+            existing = self._store.get_deployment(tenant_id, holder) if holder else None
+            if existing is not None and self._unchanged(existing, fingerprint):
+                return replace(existing, outcome=Outcome.SKIPPED)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
         now = utc_now()
-        operation = Operation(new_id("op"), Action.CREATE, OperationStatus.PENDING, now)
+        operation = Operation(
+            new_id("op"), Action.CREATE, OperationStatus.PENDING, now, mode=mode, adopt=new.adopt
+        )
         deployment = Deployment(
             tenant_id=tenant_id,
             deployment_id=new_id("dep"),
@@ -114,6 +164,9 @@ class DeploymentService:
             updated_at=now,
             parameters=dict(new.parameters),
             tags=dict(new.tags),
+            template_url=new.template_url,
+            notifications=new.notifications,
+            config_hash=fingerprint,
         )
         request = OperationRequest(
             deployment.deployment_id,
@@ -124,9 +177,21 @@ class DeploymentService:
             dict(new.tags),
         )
         self._store.create_deployment(deployment, request)
+        if self._sources is not None:
+            self._sources.created(deployment)
         return self._start(deployment)
 
-    def update(self, tenant_id: str, deployment_id: str, change: DeploymentChange) -> Deployment:
+    def update(
+        self,
+        tenant_id: str,
+        deployment_id: str,
+        change: DeploymentChange,
+        *,
+        skip_unchanged: bool = False,
+        mode: OperationMode = OperationMode.DEPLOY,
+    ) -> Deployment:
+        if mode is OperationMode.APPLY:
+            raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
         deployment = self._runnable(tenant_id, deployment_id)
         if not deployment.live:
             raise Conflict(
@@ -134,6 +199,7 @@ class DeploymentService:
                 code="DEPLOYMENT_DELETED",
                 hint="Create a new deployment with POST /deployments.",
             )
+        self._check_updatable(deployment)
         previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
         template = change.template_body or (previous.template_body if previous else None)
         if template is None:
@@ -145,9 +211,120 @@ class DeploymentService:
         parameters = change.parameters if change.parameters is not None else deployment.parameters
         tags = change.tags if change.tags is not None else deployment.tags
         parse_template(template).check_parameters(parameters)
-        return self._begin(deployment, Action.UPDATE, template, parameters, tags)
+        target = self._targets.get(tenant_id, deployment.target_id)
+        fingerprint = config_hash(template, parameters, tags, target.role_arn)
+        if skip_unchanged and self._unchanged(deployment, fingerprint):
+            return replace(deployment, outcome=Outcome.SKIPPED)
+        return self._begin(
+            deployment, Action.UPDATE, template, parameters, tags, mode=mode, fingerprint=fingerprint
+        )
 
-    def delete(self, tenant_id: str, deployment_id: str) -> Deployment:
+    def apply(self, tenant_id: str, deployment_id: str, expected_hash: str | None = None) -> Deployment:
+        """Execute the deployment's plan: exactly its change set, only if nothing changed since."""
+        deployment = self._runnable(tenant_id, deployment_id)
+        plan = deployment.plan
+        if plan is None or not deployment.live:
+            raise Conflict(
+                f"Deployment {deployment_id} has no plan to apply.",
+                code="NO_PLAN",
+                hint='Plan first: PUT /deployments/{id} (or POST /deployments) with "mode": "plan".',
+            )
+        stale = (
+            deployment.operation.operation_id != plan.operation_id
+            or deployment.operation.status is not OperationStatus.PLANNED
+            or deployment.last_success_hash != plan.base_hash
+            or (expected_hash is not None and expected_hash != plan.config_hash)
+        )
+        if stale:
+            raise Conflict(
+                f"The plan of deployment {deployment_id} no longer matches its stack or configuration.",
+                code="PLAN_STALE",
+                hint="Something ran on this deployment, or the template or parameters changed, since the "
+                "plan: plan again and review the new changes.",
+                details={
+                    "plan_config_hash": plan.config_hash,
+                    "plan_operation_id": plan.operation_id,
+                    "current_operation_id": deployment.operation.operation_id,
+                },
+            )
+        if not plan.changes:
+            raise Conflict(
+                "The plan has no changes to apply.",
+                code="PLAN_EMPTY",
+                hint="The stack already matches the planned configuration; nothing to do.",
+            )
+        request = self._store.get_request(deployment_id, plan.operation_id)
+        if request is None:
+            raise DeployerError(f"Plan {plan.operation_id} has no stored request.")
+        return self._begin(
+            deployment,
+            Action(plan.action),
+            request.template_body,
+            request.parameters,
+            request.tags,
+            mode=OperationMode.APPLY,
+            fingerprint=plan.config_hash,
+            change_set_name=plan.change_set_name,
+        )
+
+    def cancel(self, tenant_id: str, deployment_id: str) -> Deployment:
+        """Ask the running update to stop; its next poll sends CancelUpdateStack (or drops the change set).
+
+        The API never assumes target roles (only the workflow's role is trusted by them), so the request is
+        recorded here and carried out by the workflow; the operation then ends CANCELLED.
+        """
+        deployment = self.get(tenant_id, deployment_id)
+        operation = deployment.operation
+        if (
+            not operation.running
+            or operation.action is not Action.UPDATE
+            or operation.mode is OperationMode.PLAN
+        ):
+            raise Conflict(
+                f"Deployment {deployment_id} has no stack update running that can be cancelled.",
+                code="NOT_CANCELLABLE",
+                hint="Only a running update (PUT /deployments/{id}, or an apply of an update plan) can be "
+                "cancelled.",
+                details={"operation": operation.public()},
+            )
+        self._store.request_cancel(deployment_id, operation.operation_id)
+        self._store.append_events(
+            deployment_id,
+            [
+                DeploymentEvent(
+                    utc_now(),
+                    EventSource.ORCHESTRATOR,
+                    "CANCEL_REQUESTED",
+                    deployment.stack_name,
+                    f"cancel of {operation.operation_id} requested; the update is rolled back",
+                )
+            ],
+        )
+        return deployment
+
+    def continue_rollback(
+        self, tenant_id: str, deployment_id: str, resources_to_skip: tuple[str, ...] = ()
+    ) -> Deployment:
+        """ContinueUpdateRollback for a stack left in UPDATE_ROLLBACK_FAILED."""
+        deployment = self._runnable(tenant_id, deployment_id)
+        if not deployment.live or deployment.stack_status != "UPDATE_ROLLBACK_FAILED":
+            raise Conflict(
+                f"Stack {deployment.stack_name} is in {deployment.stack_status}, not UPDATE_ROLLBACK_FAILED.",
+                code="NOT_IN_UPDATE_ROLLBACK_FAILED",
+                hint="Only a stack whose update rollback failed can continue its rollback.",
+            )
+        previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
+        return self._begin(
+            deployment,
+            Action.CONTINUE_ROLLBACK,
+            previous.template_body if previous else None,
+            deployment.parameters,
+            deployment.tags,
+            resources=resources_to_skip,
+            fingerprint=deployment.last_success_hash,
+        )
+
+    def delete(self, tenant_id: str, deployment_id: str, retain: tuple[str, ...] = ()) -> Deployment:
         deployment = self._runnable(tenant_id, deployment_id)
         if not deployment.live:
             raise Conflict(
@@ -155,7 +332,16 @@ class DeploymentService:
                 code="DEPLOYMENT_DELETED",
                 hint="Nothing to do; the stack is gone.",
             )
-        return self._begin(deployment, Action.DELETE, None, deployment.parameters, deployment.tags)
+        if retain and remedy_of(deployment.stack_status) is not Remedy.DELETE_RETAINING:
+            raise Conflict(
+                f"retain is only accepted for a stack whose delete failed; {deployment.stack_name} is in "
+                f"{deployment.stack_status}.",
+                code="RETAIN_NOT_ALLOWED",
+                hint="Delete without retain; if the delete fails, its error names the resources to retain.",
+            )
+        return self._begin(
+            deployment, Action.DELETE, None, deployment.parameters, deployment.tags, resources=retain
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -178,17 +364,32 @@ class DeploymentService:
         template: str | None,
         parameters: dict[str, str],
         tags: dict[str, str],
+        *,
+        mode: OperationMode = OperationMode.DEPLOY,
+        resources: tuple[str, ...] = (),
+        fingerprint: str | None = None,
+        change_set_name: str | None = None,
     ) -> Deployment:
         now = utc_now()
-        operation = Operation(new_id("op"), action, OperationStatus.PENDING, now)
+        operation = Operation(
+            new_id("op"),
+            action,
+            OperationStatus.PENDING,
+            now,
+            mode=mode,
+            resources=tuple(resources),
+            change_set_name=change_set_name,
+        )
         updated = replace(
             deployment,
             operation=operation,
-            status=DeploymentStatus.PENDING,
+            # A plan changes nothing on the stack: the deployment keeps the status it had.
+            status=deployment.status if mode is OperationMode.PLAN else DeploymentStatus.PENDING,
             parameters=dict(parameters),
             tags=dict(tags),
             error=None,
             updated_at=now,
+            config_hash=fingerprint if fingerprint is not None else deployment.config_hash,
         )
         request = OperationRequest(
             deployment.deployment_id, operation.operation_id, action, template, dict(parameters), dict(tags)
@@ -232,11 +433,66 @@ class DeploymentService:
                     EventSource.ORCHESTRATOR,
                     "ACCEPTED",
                     deployment.stack_name,
-                    f"{deployment.operation.action.value} accepted as {deployment.operation.operation_id}",
+                    f"{deployment.operation.action.value} ({deployment.operation.mode.value}) accepted as "
+                    f"{deployment.operation.operation_id}",
                 )
             ],
         )
-        return deployment
+        return replace(deployment, outcome=Outcome.STARTED)
+
+    @staticmethod
+    def _unchanged(deployment: Deployment, fingerprint: str) -> bool:
+        """True when the stack is known to be at exactly this configuration, so a deploy would be a no-op.
+
+        No AWS call is made: drift made outside the service is not seen here (that is drift detection's
+        job). A failed update whose stack rolled back is at its last successful configuration again.
+        """
+        if not deployment.live or deployment.operation.running or deployment.last_success_hash != fingerprint:
+            return False
+        if deployment.status is DeploymentStatus.ACTIVE:
+            return True
+        return deployment.status is DeploymentStatus.FAILED and deployment.stack_status in (
+            "UPDATE_ROLLBACK_COMPLETE",
+            "UPDATE_COMPLETE",
+            "CREATE_COMPLETE",
+        )
+
+    @staticmethod
+    def _check_updatable(deployment: Deployment) -> None:
+        """Refuse, with the one action that helps, an update of a stack recorded in a stuck status."""
+        remedy = remedy_of(deployment.stack_status)
+        status, name = deployment.stack_status, deployment.stack_name
+        if remedy is Remedy.RECREATE and deployment.ever_active:
+            raise Conflict(
+                f"Stack {name} is in ROLLBACK_COMPLETE but this deployment once succeeded: it is never "
+                "deleted and recreated automatically.",
+                code="STACK_NOT_UPDATABLE",
+                hint="Look at the stack in the target account; delete the deployment yourself "
+                "(DELETE /deployments/{id}) when you are sure, then create it again.",
+            )
+        hints = {
+            Remedy.CONTINUE_ROLLBACK: (
+                "ROLLBACK_REQUIRED",
+                "Continue the rollback first: POST /deployments/{id}/continue-rollback, optionally with "
+                '{"resources_to_skip": [...]} naming the resources that block it.',
+            ),
+            Remedy.DELETE_RETAINING: (
+                "STACK_NOT_UPDATABLE",
+                "The stack can only be deleted: DELETE /deployments/{id}?retain=LogicalId,... naming the "
+                "resources that blocked the delete.",
+            ),
+            Remedy.DELETE: (
+                "STACK_NOT_UPDATABLE",
+                "The stack can only be deleted: DELETE /deployments/{id}.",
+            ),
+            Remedy.OPERATOR: (
+                "STACK_NOT_UPDATABLE",
+                "Fix the stack in the target account (see its events), then retry.",
+            ),
+        }
+        if remedy in hints:
+            code, hint = hints[remedy]
+            raise Conflict(f"Stack {name} is in {status} and cannot be updated.", code=code, hint=hint)
 
     def _check_region(self, target: Target, region: str) -> None:
         if region not in target.regions:

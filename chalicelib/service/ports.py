@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.domain.model import Deployment, DeploymentEvent, OperationRequest, Page, Target
+from chalicelib.domain.plans import PlannedChange
+from chalicelib.domain.rollouts import Rollout, RolloutItem, RolloutSpec
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class ChangeSetInfo:
     status_reason: str | None
     execution_status: str | None
     has_changes: bool
+    changes: tuple[PlannedChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ class DeploymentStore(Protocol):
         """Persist progress of the deployment's current operation; refused for a stale operation."""
 
     def release_stack_name(self, deployment: Deployment) -> None: ...
+    def claimed_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:
+        """The live deployment that holds (target, region, stack name), if any."""
+
+    def request_cancel(self, deployment_id: str, operation_id: str) -> None:
+        """Record that the operation should be cancelled (its own item: the workflow's writes keep it)."""
+
+    def cancel_requested(self, deployment_id: str, operation_id: str) -> bool: ...
+
     def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None: ...
     def get_request(self, deployment_id: str, operation_id: str) -> OperationRequest | None: ...
     def list_deployments(
@@ -107,11 +118,23 @@ class StackGateway(Protocol):
 
     def describe_stack(self, stack: str) -> StackInfo | None: ...
     def create_stack(self, spec: StackSpec, client_request_token: str) -> str: ...
-    def create_change_set(self, spec: StackSpec, change_set_name: str) -> None: ...
-    def describe_change_set(self, stack: str, change_set_name: str) -> ChangeSetInfo: ...
+    def create_change_set(
+        self, spec: StackSpec, change_set_name: str, change_set_type: str = "UPDATE"
+    ) -> None:
+        """CREATE for a stack that does not exist yet (it appears in REVIEW_IN_PROGRESS), else UPDATE."""
+
+    def describe_change_set(self, stack: str, change_set_name: str) -> ChangeSetInfo:
+        """The change set's status and, once computed, all its resource changes (every page)."""
+
     def execute_change_set(self, stack: str, change_set_name: str, client_request_token: str) -> None: ...
     def delete_change_set(self, stack: str, change_set_name: str) -> None: ...
-    def delete_stack(self, stack_id: str, client_request_token: str) -> None: ...
+    def delete_stack(
+        self, stack_id: str, client_request_token: str, retain_resources: tuple[str, ...] = ()
+    ) -> None: ...
+    def cancel_update_stack(self, stack_id: str, client_request_token: str) -> None: ...
+    def continue_update_rollback(
+        self, stack_id: str, client_request_token: str, resources_to_skip: tuple[str, ...] = ()
+    ) -> None: ...
     def new_events(
         self, stack_id: str, client_request_token: str, since_event_id: str | None, not_before: str
     ) -> list[StackEventInfo]:
@@ -129,3 +152,51 @@ class IdempotencyGuard(Protocol):
         self, key: str, fingerprint: str, produce: Callable[[], dict[str, Any]], lambda_context: Any = None
     ) -> dict[str, Any]:
         """Run ``produce`` once per key; replay its result; Conflict when the fingerprint differs."""
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    account: str
+    arn: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ActionDecision:
+    action: str
+    decision: str  # IAM's EvalDecision: allowed | implicitDeny | explicitDeny
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allowed"
+
+
+class RoleSession(Protocol):
+    """A role assumed in a target account; its credentials never leave the adapter."""
+
+    def caller_identity(self) -> CallerIdentity: ...
+    def simulate(self, actions: list[str]) -> list[ActionDecision]:
+        """``iam:SimulatePrincipalPolicy`` on the assumed role itself, one decision per action."""
+
+
+class RoleProbe(Protocol):
+    """Assumes target roles to check them, with or without the external ID."""
+
+    def assume(self, *, role_arn: str, external_id: str | None, session_name: str) -> RoleSession: ...
+
+
+class RolloutStore(Protocol):
+    """Rollouts, their items and their spec (``chalicelib/adapters/rollouts.py``)."""
+
+    def create_rollout(self, rollout: Rollout, items: list[RolloutItem], spec: RolloutSpec) -> None: ...
+    def get_rollout(self, tenant_id: str, rollout_id: str) -> Rollout | None: ...
+    def save_rollout(self, rollout: Rollout) -> None:
+        """Write progress; leaves the ``failed`` counter and ``cancel_requested`` as they are."""
+
+    def request_cancel(self, tenant_id: str, rollout_id: str) -> None: ...
+    def get_spec(self, rollout_id: str) -> RolloutSpec | None: ...
+    def get_item(self, rollout_id: str, index: int) -> RolloutItem | None: ...
+    def list_items(self, rollout_id: str) -> list[RolloutItem]: ...
+    def save_item(self, item: RolloutItem) -> None: ...
+    def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
+        """Record the item's final status once (False if it had ended); FAILED adds 1 to ``failed``."""

@@ -16,6 +16,7 @@ class NewTarget:
     account_id: str
     role_arn: str
     regions: tuple[str, ...]
+    permission_profile: str = "default"
 
 
 class TargetService:
@@ -52,6 +53,7 @@ class TargetService:
             external_id=external_id,
             trust_policy=trust_policy_for(self._principal, external_id),
             created_at=utc_now(),
+            permission_profile=new.permission_profile,
         )
         self._targets.put_target(target)
         return target

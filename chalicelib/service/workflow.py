@@ -4,6 +4,21 @@ Each step re-reads the deployment from the store and re-assumes the target role;
 and the poll interval travels in the execution's state. Every step is safe to run twice (Lambda may
 retry): the lock is re-entrant for its owner, stack calls carry a ClientRequestToken derived from the
 operation id, and a create that finds its own stack already started takes it up instead of failing.
+
+An operation moves through phases kept on its record (``Operation.phase``), so one execution can make
+several stack calls without new states in the definition:
+
+    pending --create/delete/continue-rollback/apply--> executing --stack settles--> done
+    pending --CreateChangeSet--> changeset --computed--> executing (deploy) | done, PLANNED (plan)
+    pending --DeleteStack (ROLLBACK_COMPLETE, never ACTIVE)--> recreate_delete --gone--> executing
+    changeset --cancel requested--> done, CANCELLED (the change set is deleted, nothing ran)
+    executing --cancel requested: CancelUpdateStack--> cancelling --UPDATE_ROLLBACK_COMPLETE--> CANCELLED
+
+A cancel is requested through the API (``DeploymentService.cancel``), which never assumes target roles:
+it records the request in the store, and the next poll of an update carries it out.
+
+What the start does with a stack it finds is decided by its status's ``Remedy``
+(chalicelib/domain/stack_status.py), never by string matching here.
 """
 
 from __future__ import annotations
@@ -22,18 +37,38 @@ from chalicelib.domain.model import (
     DeploymentStatus,
     ErrorInfo,
     EventSource,
+    OperationMode,
     OperationRequest,
     OperationStatus,
     Target,
     utc_now,
 )
-from chalicelib.domain.stack_status import STUCK_HINTS, StackPhase, is_failure_event, phase_of
+from chalicelib.domain.plans import Plan
+from chalicelib.domain.stack_status import (
+    STUCK_HINTS,
+    Remedy,
+    StackPhase,
+    is_failure_event,
+    phase_of,
+    remedy_of,
+)
 from chalicelib.service.deployments import lock_key
-from chalicelib.service.ports import DeploymentStore, LockStore, StackGateway, StackSpec, TargetAccess
+from chalicelib.service.ports import (
+    DeploymentStore,
+    LockStore,
+    StackEventInfo,
+    StackGateway,
+    StackInfo,
+    StackSpec,
+    TargetAccess,
+)
 from chalicelib.service.targets import TargetService
 
 DEPLOYMENT_TAG = "nexus:deployment-id"
 NO_CHANGES_MARKERS = ("didn't contain changes", "No updates are to be performed")
+STACK_TYPE = "AWS::CloudFormation::Stack"
+CANCEL_SUFFIX = "-cancel"  # ClientRequestToken suffixes: one operation, several stack requests
+RECREATE_SUFFIX = "-recreate"
 
 
 @dataclass(frozen=True)
@@ -93,9 +128,13 @@ class WorkflowService:
                 f"is locked by operation {holder}.",
                 details={"operation_id": holder},
             )
+        planning = (
+            deployment.operation.mode is OperationMode.PLAN and deployment.operation.action is Action.UPDATE
+        )
         started = replace(
             deployment,
-            status=DeploymentStatus.IN_PROGRESS,
+            # An update plan changes nothing on the stack: the deployment keeps its status throughout.
+            status=deployment.status if planning else DeploymentStatus.IN_PROGRESS,
             operation=replace(deployment.operation, status=OperationStatus.IN_PROGRESS),
             updated_at=utc_now(),
         )
@@ -108,57 +147,169 @@ class WorkflowService:
         if deployment.operation.phase != "pending":
             # A repeated invocation: the stack call was already made; go on polling.
             return _progress(False, False, step.wait_seconds)
-        request = self._request(deployment)
         stacks = self._stacks(deployment)
         operation = deployment.operation
         token = operation.client_request_token
         existing = stacks.describe_stack(deployment.stack_id or deployment.stack_name)
-        if operation.action is Action.CREATE:
-            if existing is not None and existing.tags.get(DEPLOYMENT_TAG) == deployment.deployment_id:
-                stack_id = existing.stack_id  # our own create, repeated: take it up
-            elif existing is not None and phase_of(existing.status) is not StackPhase.GONE:
-                raise StackOperationError(
-                    f"A stack named {deployment.stack_name} already exists in {deployment.account_id}/"
-                    f"{deployment.region} and was not created by this service.",
-                    code="STACK_EXISTS",
-                    hint="Choose another stack_name, or delete the existing stack first.",
+        gone = existing is None or phase_of(existing.status) is StackPhase.GONE
+        mine = existing is not None and (
+            existing.tags.get(DEPLOYMENT_TAG) == deployment.deployment_id
+            or existing.stack_id == deployment.stack_id
+        )
+        if mine and existing is not None and existing.status != deployment.stack_status:
+            # Record what was found, so a refusal below is also refused up front next time.
+            deployment = replace(deployment, stack_status=existing.status)
+            self._store.save_deployment(deployment)
+        if operation.action is Action.DELETE:
+            if existing is None or gone:
+                return self._finish_deleted(deployment, "the stack was already gone", step)
+            if existing.tags.get(DEPLOYMENT_TAG) != deployment.deployment_id and (
+                existing.stack_id != deployment.stack_id
+            ):
+                # Never delete a stack this deployment neither created nor adopted (e.g. a create that was
+                # refused with STACK_EXISTS): the deployment goes, the stack stays.
+                return self._finish_deleted(
+                    deployment, f"stack {existing.stack_name} is not this deployment's: left in place", step
                 )
-            else:
-                stack_id = stacks.create_stack(self._spec(deployment, request), token)
-            updated = replace(deployment, stack_id=stack_id, operation=replace(operation, phase="executing"))
-            message = f"CreateStack started ({token})"
-        elif operation.action is Action.UPDATE:
-            if existing is None or phase_of(existing.status) is StackPhase.GONE:
+            stacks.delete_stack(existing.stack_id, token, operation.resources)
+            retained = f", retaining {', '.join(operation.resources)}" if operation.resources else ""
+            return self._started(
+                deployment, existing.stack_id, "executing", f"DeleteStack started ({token}){retained}", step
+            )
+        if operation.action is Action.CONTINUE_ROLLBACK:
+            if existing is None or existing.status != "UPDATE_ROLLBACK_FAILED":
+                raise StackOperationError(
+                    f"Stack {deployment.stack_name} is in {existing.status if existing else 'no status'}, "
+                    "not UPDATE_ROLLBACK_FAILED.",
+                    code="NOT_IN_UPDATE_ROLLBACK_FAILED",
+                    hint="Only a stack whose update rollback failed can continue its rollback.",
+                )
+            stacks.continue_update_rollback(existing.stack_id, token, operation.resources)
+            skipped = f", skipping {', '.join(operation.resources)}" if operation.resources else ""
+            return self._started(
+                deployment,
+                existing.stack_id,
+                "executing",
+                f"ContinueUpdateRollback started ({token}){skipped}",
+                step,
+            )
+        request = self._request(deployment)
+        if operation.mode is OperationMode.APPLY:
+            name = operation.change_set_name or ""
+            stack_ref = deployment.stack_id or deployment.stack_name
+            stacks.execute_change_set(stack_ref, name, token)
+            return self._started(
+                deployment, stack_ref, "executing", f"planned change set {name} executing ({token})", step
+            )
+        ours = existing is not None and existing.tags.get(DEPLOYMENT_TAG) == deployment.deployment_id
+        if existing is None or gone:
+            if operation.action is Action.UPDATE and deployment.ever_active:
                 raise StackOperationError(
                     f"Stack {deployment.stack_name} no longer exists in {deployment.account_id}/"
                     f"{deployment.region}.",
                     code="STACK_NOT_FOUND",
                     hint="Delete this deployment and create it again.",
                 )
-            if existing.status == "ROLLBACK_COMPLETE":
-                raise StackOperationError(
-                    f"Stack {deployment.stack_name} is in ROLLBACK_COMPLETE: its first create failed, "
-                    "so it cannot be updated.",
-                    code="STACK_NOT_UPDATABLE",
-                    hint="Delete this deployment (DELETE /deployments/{id}), then create it again.",
-                )
+            return self._start_create(deployment, stacks, request, step, None)
+        if operation.action is Action.CREATE and not ours and not operation.adopt:
+            raise StackOperationError(
+                f"A stack named {deployment.stack_name} already exists in {deployment.account_id}/"
+                f"{deployment.region} and was not created by this service.",
+                code="STACK_EXISTS",
+                hint='Choose another stack_name, or send "adopt": true to take the existing stack over '
+                "(it is then updated through change sets).",
+            )
+        remedy = remedy_of(existing.status)
+        repeated = operation.action is Action.CREATE and ours and operation.mode is OperationMode.DEPLOY
+        if repeated and remedy is not Remedy.EXECUTE_REVIEW:  # our own create, repeated: take it up
+            return self._started(
+                deployment, existing.stack_id, "executing", f"CreateStack started ({token})", step
+            )
+        if remedy is Remedy.RECREATE:
+            return self._start_recreate(deployment, stacks, existing, ours, step)
+        if remedy is Remedy.EXECUTE_REVIEW:
+            return self._start_create(deployment, stacks, request, step, existing)
+        if remedy is not Remedy.UPDATE:
+            raise StackOperationError(
+                f"Stack {deployment.stack_name} is in {existing.status} and cannot be updated.",
+                code="STACK_BUSY" if remedy is Remedy.WAIT else "STACK_NOT_UPDATABLE",
+                hint="Another operation is running on the stack outside this service; retry when it ends."
+                if remedy is Remedy.WAIT
+                else STUCK_HINTS.get(existing.status, "Fix the stack in the target account, then retry."),
+            )
+        change_set = f"nexus-{operation.operation_id}"
+        stacks.create_change_set(self._spec(deployment, request), change_set, "UPDATE")
+        return self._started(
+            replace(deployment, operation=replace(operation, change_set_name=change_set)),
+            existing.stack_id,
+            "changeset",
+            f"change set {change_set} requested"
+            + (" (adopting a stack this service did not create)" if not ours else ""),
+            step,
+        )
+
+    def _start_create(
+        self,
+        deployment: Deployment,
+        stacks: StackGateway,
+        request: OperationRequest,
+        step: StepInput,
+        review: StackInfo | None,
+    ) -> dict[str, Any]:
+        """CreateStack, or a CREATE change set when planning or when a plan left the stack in review."""
+        operation = deployment.operation
+        if operation.mode is OperationMode.PLAN or review is not None:
             change_set = f"nexus-{operation.operation_id}"
-            stacks.create_change_set(self._spec(deployment, request), change_set)
-            updated = replace(
-                deployment,
-                stack_id=existing.stack_id,
-                operation=replace(operation, phase="changeset", change_set_name=change_set),
+            stacks.create_change_set(self._spec(deployment, request), change_set, "CREATE")
+            return self._started(
+                replace(deployment, operation=replace(operation, change_set_name=change_set)),
+                review.stack_id if review else deployment.stack_name,
+                "changeset",
+                f"change set {change_set} (CREATE) requested",
+                step,
             )
-            message = f"change set {change_set} requested"
-        else:
-            if existing is None or phase_of(existing.status) is StackPhase.GONE:
-                return self._finish_deleted(deployment, "the stack was already gone", step)
-            stacks.delete_stack(existing.stack_id, token)
-            updated = replace(
-                deployment, stack_id=existing.stack_id, operation=replace(operation, phase="executing")
+        stack_id = stacks.create_stack(self._spec(deployment, request), operation.client_request_token)
+        return self._started(
+            deployment, stack_id, "executing", f"CreateStack started ({operation.client_request_token})", step
+        )
+
+    def _start_recreate(
+        self, deployment: Deployment, stacks: StackGateway, existing: StackInfo, ours: bool, step: StepInput
+    ) -> dict[str, Any]:
+        """ROLLBACK_COMPLETE: delete and create again, but only a stack of ours that never succeeded."""
+        if deployment.ever_active or not ours:
+            raise StackOperationError(
+                f"Stack {deployment.stack_name} is in ROLLBACK_COMPLETE and "
+                + ("this deployment once succeeded" if ours else "was not created by this deployment")
+                + ": it is never deleted automatically.",
+                code="STACK_NOT_UPDATABLE",
+                hint="Look at the stack in the target account; delete it yourself when you are sure, "
+                "then deploy again.",
             )
-            message = f"DeleteStack started ({token})"
-        self._store.save_deployment(replace(updated, updated_at=utc_now()))
+        if deployment.operation.mode is OperationMode.PLAN:
+            raise StackOperationError(
+                f"Stack {deployment.stack_name} is in ROLLBACK_COMPLETE: there is nothing to plan against.",
+                code="STACK_NOT_UPDATABLE",
+                hint="Deploy without mode=plan: the failed stack is deleted and created again.",
+            )
+        token = deployment.operation.client_request_token + RECREATE_SUFFIX
+        stacks.delete_stack(existing.stack_id, token)
+        return self._started(
+            deployment,
+            existing.stack_id,
+            "recreate_delete",
+            f"stack is in ROLLBACK_COMPLETE from its failed first create: DeleteStack ({token}), "
+            "then CreateStack",
+            step,
+        )
+
+    def _started(
+        self, deployment: Deployment, stack_id: str, phase: str, message: str, step: StepInput
+    ) -> dict[str, Any]:
+        operation = replace(deployment.operation, phase=phase)
+        self._store.save_deployment(
+            replace(deployment, stack_id=stack_id, operation=operation, updated_at=utc_now())
+        )
         self._event(deployment, "STARTED", message)
         return _progress(False, False, step.wait_seconds)
 
@@ -171,6 +322,8 @@ class WorkflowService:
         stacks = self._stacks(deployment)
         if deployment.operation.phase == "changeset":
             return self._poll_change_set(deployment, stacks, step, next_wait)
+        if deployment.operation.phase == "recreate_delete":
+            return self._poll_recreate(deployment, stacks, step, next_wait)
         return self._poll_stack_status(deployment, stacks, step, next_wait)
 
     def release_lock(self, step: StepInput) -> dict[str, Any]:
@@ -201,6 +354,12 @@ class WorkflowService:
         operation = deployment.operation
         name = operation.change_set_name or f"nexus-{operation.operation_id}"
         stack = deployment.stack_id or deployment.stack_name
+        if self._cancel_requested(deployment):
+            stacks.delete_change_set(stack, name)
+            current = stacks.describe_stack(stack)
+            return self._cancelled(
+                deployment, current.outputs if current else {}, "change set deleted before it ran"
+            )
         change_set = stacks.describe_change_set(stack, name)
         if change_set.status in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
             return _progress(False, False, next_wait)
@@ -208,6 +367,10 @@ class WorkflowService:
             reason = change_set.status_reason or "the change set failed"
             if any(marker in reason for marker in NO_CHANGES_MARKERS):
                 stacks.delete_change_set(stack, name)
+                if operation.mode is OperationMode.PLAN:
+                    return self._planned(
+                        deployment, stacks, change_set.changes, "no changes: nothing to apply"
+                    )
                 current = stacks.describe_stack(stack)
                 return self._succeed(deployment, current.outputs if current else {}, "no changes to apply")
             raise StackOperationError(
@@ -215,6 +378,8 @@ class WorkflowService:
                 code="CHANGE_SET_FAILED",
                 hint="Fix the template or parameters as the reason says, then update again.",
             )
+        if operation.mode is OperationMode.PLAN:
+            return self._planned(deployment, stacks, change_set.changes, f"change set {name} ready to apply")
         stacks.execute_change_set(stack, name, operation.client_request_token)
         self._store.save_deployment(
             replace(deployment, operation=replace(operation, phase="executing"), updated_at=utc_now())
@@ -227,6 +392,119 @@ class WorkflowService:
     ) -> dict[str, Any]:
         operation = deployment.operation
         stack_ref = deployment.stack_id or deployment.stack_name
+        events = self._record_new_events(deployment, stacks, stack_ref)
+        if events:
+            deployment = replace(deployment, operation=replace(operation, last_event_id=events[-1].event_id))
+        stack = stacks.describe_stack(stack_ref)
+        status = stack.status if stack else "DELETE_COMPLETE"
+        phase = phase_of(status)
+        deployment = replace(deployment, stack_status=status, updated_at=utc_now())
+        if status == "UPDATE_IN_PROGRESS" and stack is not None and self._cancel_requested(deployment):
+            stacks.cancel_update_stack(stack.stack_id, operation.client_request_token + CANCEL_SUFFIX)
+            operation = replace(deployment.operation, phase="cancelling")
+            deployment = replace(deployment, operation=operation)
+            self._event(deployment, "CANCELLING", "CancelUpdateStack sent; the update rolls back")
+        if phase is StackPhase.IN_PROGRESS:
+            self._store.save_deployment(deployment)
+            return _progress(False, False, next_wait)
+        if operation.phase == "cancelling" and status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
+            return self._cancelled(deployment, stack.outputs, "update cancelled and rolled back")
+        if operation.action is Action.CONTINUE_ROLLBACK:
+            if status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
+                return self._succeed(deployment, stack.outputs, "update rollback completed")
+            blockers = self._blockers(deployment, stacks, stack_ref)
+            self._store.save_deployment(deployment)
+            raise StackOperationError(
+                f"ContinueUpdateRollback ended in {status}; blocked by {self._describe_blockers(blockers)}",
+                code="STACK_ROLLBACK_FAILED",
+                hint="Continue again, skipping the blocking resources: POST /deployments/{id}/"
+                f'continue-rollback with {{"resources_to_skip": {json.dumps(list(blockers))}}}.',
+                details={"blocking_resources": list(blockers)},
+            )
+        if operation.action is Action.DELETE:
+            if phase is StackPhase.GONE:
+                return self._finish_deleted(deployment, "stack deleted", step)
+            blockers = self._blockers(deployment, stacks, stack_ref)
+            self._store.save_deployment(deployment)
+            raise StackOperationError(
+                f"DeleteStack ended in {status}; blocked by {self._describe_blockers(blockers)}",
+                code="STACK_DELETE_FAILED",
+                hint="Empty or release those resources and delete again, or keep them out of the delete: "
+                f"DELETE /deployments/{{id}}?retain={','.join(blockers)}",
+                details={"blocking_resources": list(blockers)},
+            )
+        if status == "UPDATE_ROLLBACK_FAILED":
+            blockers = self._blockers(deployment, stacks, stack_ref)
+            self._store.save_deployment(deployment)
+            raise StackOperationError(
+                f"Stack update failed and its rollback failed too ({status}); blocked by "
+                f"{self._describe_blockers(blockers)}",
+                code="STACK_UPDATE_FAILED",
+                hint="POST /deployments/{id}/continue-rollback, with "
+                f'{{"resources_to_skip": {json.dumps(list(blockers))}}} if they cannot be rolled back.',
+                details={"blocking_resources": list(blockers)},
+            )
+        if phase is StackPhase.SUCCEEDED and stack is not None:
+            return self._succeed(deployment, stack.outputs, f"stack {status}")
+        reason = self._failure_reason(events, stack.status_reason if stack else None)
+        verb = "create" if operation.action is Action.CREATE else "update"
+        self._store.save_deployment(deployment)
+        raise StackOperationError(
+            f"Stack {verb} ended in {status}: {reason}",
+            code="STACK_CREATE_FAILED" if operation.action is Action.CREATE else "STACK_UPDATE_FAILED",
+            hint=STUCK_HINTS.get(
+                status,
+                "Fix the failing resource in the template (see the deployment's events), then "
+                + (
+                    "deploy again (PUT /deployments/{id}): the failed stack is deleted and created again."
+                    if status == "ROLLBACK_COMPLETE" and not deployment.ever_active
+                    else "update again."
+                ),
+            ),
+        )
+
+    def _poll_recreate(
+        self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
+    ) -> dict[str, Any]:
+        """The delete half of a recreate: when the failed stack is gone, create it again."""
+        stack_ref = deployment.stack_id or deployment.stack_name
+        events = self._record_new_events(deployment, stacks, stack_ref)
+        if events:
+            deployment = replace(
+                deployment, operation=replace(deployment.operation, last_event_id=events[-1].event_id)
+            )
+        stack = stacks.describe_stack(stack_ref)
+        status = stack.status if stack else "DELETE_COMPLETE"
+        if phase_of(status) is StackPhase.IN_PROGRESS:
+            self._store.save_deployment(replace(deployment, stack_status=status, updated_at=utc_now()))
+            return _progress(False, False, next_wait)
+        if phase_of(status) is not StackPhase.GONE:
+            blockers = self._blockers(deployment, stacks, stack_ref)
+            raise StackOperationError(
+                f"Deleting the failed stack before creating it again ended in {status}; blocked by "
+                f"{self._describe_blockers(blockers)}",
+                code="STACK_DELETE_FAILED",
+                hint="Release those resources in the target account, then deploy again.",
+                details={"blocking_resources": list(blockers)},
+            )
+        request = self._request(deployment)
+        token = deployment.operation.client_request_token
+        stack_id = stacks.create_stack(self._spec(deployment, request), token)
+        deployment = replace(
+            deployment,
+            stack_id=stack_id,
+            stack_status="CREATE_IN_PROGRESS",
+            operation=replace(deployment.operation, phase="executing", last_event_id=None),
+            updated_at=utc_now(),
+        )
+        self._store.save_deployment(deployment)
+        self._event(deployment, "STARTED", f"failed stack deleted; CreateStack started ({token})")
+        return _progress(False, False, next_wait)
+
+    def _record_new_events(
+        self, deployment: Deployment, stacks: StackGateway, stack_ref: str
+    ) -> list[StackEventInfo]:
+        operation = deployment.operation
         events = stacks.new_events(
             stack_ref, operation.client_request_token, operation.last_event_id, operation.started_at
         )
@@ -244,36 +522,35 @@ class WorkflowService:
                     for e in events
                 ],
             )
-            deployment = replace(deployment, operation=replace(operation, last_event_id=events[-1].event_id))
-        stack = stacks.describe_stack(stack_ref)
-        status = stack.status if stack else "DELETE_COMPLETE"
-        phase = phase_of(status)
-        deployment = replace(deployment, stack_status=status, updated_at=utc_now())
-        if phase is StackPhase.IN_PROGRESS:
-            self._store.save_deployment(deployment)
-            return _progress(False, False, next_wait)
-        if operation.action is Action.DELETE:
-            if phase is StackPhase.GONE:
-                return self._finish_deleted(deployment, "stack deleted", step)
-            raise StackOperationError(
-                f"DeleteStack ended in {status}: {self._failure_reason(events, stack.status_reason if stack else None)}",
-                code="STACK_DELETE_FAILED",
-                hint=STUCK_HINTS.get(status, "Read the stack events, fix what blocks the delete, retry."),
-            )
-        if phase is StackPhase.SUCCEEDED and stack is not None:
-            return self._succeed(deployment, stack.outputs, f"stack {status}")
-        reason = self._failure_reason(events, stack.status_reason if stack else None)
-        verb = "create" if operation.action is Action.CREATE else "update"
-        self._store.save_deployment(deployment)
-        raise StackOperationError(
-            f"Stack {verb} ended in {status}: {reason}",
-            code="STACK_CREATE_FAILED" if operation.action is Action.CREATE else "STACK_UPDATE_FAILED",
-            hint=STUCK_HINTS.get(
-                status,
-                "Fix the failing resource in the template (see the deployment's events), then "
-                + ("delete and create again." if status == "ROLLBACK_COMPLETE" else "update again."),
-            ),
-        )
+        return events
+
+    def _blockers(self, deployment: Deployment, stacks: StackGateway, stack_ref: str) -> dict[str, str]:
+        """Resources that failed in the last phase of this operation (its delete, or its rollback).
+
+        Reads this operation's events again (they stop at the first event of an earlier operation), so
+        resources that failed in an earlier poll of the same operation are named too; failures before
+        the last stack-level phase (the resource that made an update fail) are not what blocks now.
+        """
+        operation = deployment.operation
+        events = stacks.new_events(stack_ref, operation.client_request_token, None, operation.started_at)
+        latest: dict[str, StackEventInfo] = {}
+        for event in events:
+            stack_level = event.resource_type == STACK_TYPE and event.logical_id == deployment.stack_name
+            if stack_level and event.status.endswith("_IN_PROGRESS") and "CLEANUP" not in event.status:
+                latest.clear()  # a new phase begins (DELETE_IN_PROGRESS, UPDATE_ROLLBACK_IN_PROGRESS)
+            elif not stack_level and event.logical_id:
+                latest[event.logical_id] = event
+        return {
+            name: event.reason or event.status
+            for name, event in latest.items()
+            if is_failure_event(event.status)
+        }
+
+    @staticmethod
+    def _describe_blockers(blockers: dict[str, str]) -> str:
+        if not blockers:
+            return "no resource named by CloudFormation"
+        return "; ".join(f"{name} ({reason})" for name, reason in blockers.items())
 
     @staticmethod
     def _failure_reason(events: list[Any], stack_reason: str | None) -> str:
@@ -286,17 +563,74 @@ class WorkflowService:
 
     def _succeed(self, deployment: Deployment, outputs: dict[str, str], message: str) -> dict[str, Any]:
         self._release(deployment)
+        operation = deployment.operation
+        deployed = operation.action in (Action.CREATE, Action.UPDATE)
         done = replace(
             deployment,
             status=DeploymentStatus.ACTIVE,
             outputs=dict(outputs),
             error=None,
             ever_active=True,
-            operation=replace(deployment.operation, status=OperationStatus.SUCCEEDED, ended_at=utc_now()),
+            operation=replace(operation, status=OperationStatus.SUCCEEDED, ended_at=utc_now()),
             updated_at=utc_now(),
+            last_success_hash=deployment.config_hash if deployed else deployment.last_success_hash,
+            plan=None if operation.mode is OperationMode.APPLY else deployment.plan,
         )
         self._store.save_deployment(done)
         self._event(deployment, "SUCCEEDED", message)
+        return _progress(True, True, 0)
+
+    def _planned(
+        self, deployment: Deployment, stacks: StackGateway, changes: Any, message: str
+    ) -> dict[str, Any]:
+        """mode=plan: keep the change set, record its changes, end PLANNED; the stack is untouched."""
+        self._release(deployment)
+        operation = deployment.operation
+        stack = stacks.describe_stack(deployment.stack_id or deployment.stack_name)
+        plan = Plan(
+            operation_id=operation.operation_id,
+            action=operation.action.value,
+            change_set_name=operation.change_set_name or f"nexus-{operation.operation_id}",
+            config_hash=deployment.config_hash or "",
+            base_hash=deployment.last_success_hash,
+            created_at=utc_now(),
+            changes=tuple(changes),
+        )
+        done = replace(
+            deployment,
+            # A create plan has no stack yet (REVIEW_IN_PROGRESS); an update plan leaves the status as it was.
+            status=DeploymentStatus.PLANNED if operation.action is Action.CREATE else deployment.status,
+            stack_id=stack.stack_id if stack else deployment.stack_id,
+            stack_status=stack.status if stack else deployment.stack_status,
+            plan=plan,
+            operation=replace(operation, status=OperationStatus.PLANNED, ended_at=utc_now()),
+            updated_at=utc_now(),
+        )
+        self._store.save_deployment(done)
+        self._event(deployment, "PLANNED", f"{message}: {len(plan.changes)} change(s)")
+        return _progress(True, True, 0)
+
+    def _cancel_requested(self, deployment: Deployment) -> bool:
+        operation = deployment.operation
+        if operation.action is not Action.UPDATE or operation.mode is OperationMode.PLAN:
+            return False
+        if operation.phase == "cancelling":
+            return False  # sent already
+        return self._store.cancel_requested(deployment.deployment_id, operation.operation_id)
+
+    def _cancelled(self, deployment: Deployment, outputs: dict[str, str], message: str) -> dict[str, Any]:
+        """The update was cancelled: the stack is at its last successful configuration."""
+        self._release(deployment)
+        done = replace(
+            deployment,
+            status=DeploymentStatus.ACTIVE if deployment.ever_active else DeploymentStatus.FAILED,
+            outputs=dict(outputs),
+            error=None,
+            operation=replace(deployment.operation, status=OperationStatus.CANCELLED, ended_at=utc_now()),
+            updated_at=utc_now(),
+        )
+        self._store.save_deployment(done)
+        self._event(deployment, "CANCELLED", message)
         return _progress(True, True, 0)
 
     def _finish_deleted(self, deployment: Deployment, message: str, step: StepInput) -> dict[str, Any]:
@@ -316,9 +650,12 @@ class WorkflowService:
         return _progress(True, True, 0)
 
     def _fail(self, deployment: Deployment, info: ErrorInfo) -> None:
+        operation = deployment.operation
+        # A failed update plan changed nothing: the deployment keeps its status (the error says why).
+        keep = operation.mode is OperationMode.PLAN and operation.action is Action.UPDATE
         failed = replace(
             deployment,
-            status=DeploymentStatus.FAILED,
+            status=deployment.status if keep else DeploymentStatus.FAILED,
             error=info,
             operation=replace(deployment.operation, status=OperationStatus.FAILED, ended_at=utc_now()),
             updated_at=utc_now(),

@@ -43,7 +43,9 @@ def test_deployment_shape(client, tenant, target):
         "stack_id", "outputs", "parameters", "error", "created_at", "updated_at", "operation",
     }  # fmt: skip
     assert deployment["account_id"] == TARGET_ACCOUNT
-    assert set(deployment["operation"]) == {"operation_id", "action", "status", "started_at", "ended_at"}
+    assert set(deployment["operation"]) == {
+        "operation_id", "action", "status", "started_at", "ended_at", "mode", "resources", "adopt"
+    }  # fmt: skip
     assert deployment["operation"]["action"] == "create"
     done = wait_for(client, tenant, deployment["deployment_id"])
     assert done["status"] == "ACTIVE"

@@ -32,6 +32,7 @@ def test_register_returns_generated_external_id_and_exact_trust_policy(client, t
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": first["external_id"]}}
     assert set(first) == {
         "target_id", "name", "account_id", "role_arn", "regions", "external_id", "trust_policy", "created_at",
+        "permission_profile",
     }  # fmt: skip
     fetched = json.loads(call(client, "GET", f"/targets/{first['target_id']}", tenant).body)
     assert fetched == first

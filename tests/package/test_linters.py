@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from infra.package import DEFINITION_PATH
+from infra.package import DEFINITION_PATH, ROLLOUT_DEFINITION_PATH, placeholders
 from localaws.provision import render_definition
 from tests.package.conftest import CFN_LINT, Packaged
 
@@ -67,6 +67,21 @@ def test_asl_validator_accepts_the_definition_as_written_and_as_deployed(
         for name in json.loads(text)["States"]
     }
     deployed = tmp_path / "deployed.asl.json"
+    deployed.write_text(render_definition(text, arns))
+    result = asl_validate(asl_validator, deployed)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_asl_validator_accepts_the_rollout_definition_as_written_and_as_deployed(
+    asl_validator: Path, tmp_path: Path
+) -> None:
+    as_written = asl_validate(asl_validator, ROLLOUT_DEFINITION_PATH)
+    assert as_written.returncode == 0, as_written.stdout + as_written.stderr
+    text = ROLLOUT_DEFINITION_PATH.read_text()
+    arns = {
+        name: f"arn:aws:lambda:eu-west-1:123456789012:function:nexus-{name}" for name in placeholders(text)
+    }
+    deployed = tmp_path / "rollout.asl.json"
     deployed.write_text(render_definition(text, arns))
     result = asl_validate(asl_validator, deployed)
     assert result.returncode == 0, result.stdout + result.stderr

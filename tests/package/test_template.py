@@ -20,6 +20,7 @@ from chalicelib.settings import Settings
 from infra.package import (
     DEFINITION_PATH,
     MERGE_TEMPLATE_PATH,
+    ROLLOUT_DEFINITION_PATH,
     PackageError,
     check_packaged,
     function_runtime,
@@ -30,6 +31,9 @@ from localaws.provision import table_properties
 from tests.package.conftest import ACCOUNT, REGION, ROOT, Packaged
 
 STEPS = {f.name: f for f in app_module.app.pure_lambda_functions}
+# Event handlers (chalicelib/events/handlers.py): EventBridge rules, the SNS subscription, the schedule.
+EVENT_HANDLERS = {source.name: source for source in app_module.app.event_sources}
+MACHINES = {"DeploymentStateMachine": DEFINITION_PATH, "RolloutStateMachine": ROLLOUT_DEFINITION_PATH}
 TARGET = "111122223333"
 # The steps that call sts:AssumeRole (chalicelib/service/workflow.py, via WorkflowService._stacks).
 ASSUMING_STEPS = ("StartStackOperation", "PollStack")
@@ -65,19 +69,23 @@ def permitted(packaged: Packaged, role: str, action: str, resource: str) -> bool
 
 def test_state_machine_runs_the_asl_file_with_one_substitution_per_placeholder(packaged: Packaged) -> None:
     machine = packaged.of_type("AWS::StepFunctions::StateMachine")
-    assert list(machine) == ["DeploymentStateMachine"]
-    properties = machine["DeploymentStateMachine"]["Properties"]
-    text = DEFINITION_PATH.read_text()
+    assert sorted(machine) == ["DeploymentStateMachine", "RolloutStateMachine"]
+    named: set[str] = set()
+    for logical_id, path in MACHINES.items():
+        properties = machine[logical_id]["Properties"]
+        text = path.read_text()
 
-    assert properties["Definition"] == json.loads(text)
-    assert "DefinitionString" not in properties
-    assert "DefinitionS3Location" not in properties
-    assert set(properties["DefinitionSubstitutions"]) == placeholders(text) == set(STEPS)
-    for name, value in properties["DefinitionSubstitutions"].items():
-        assert value == {"Fn::GetAtt": [name, "Arn"]}
-        function = packaged.resources[name]
-        assert function["Type"] == "AWS::Serverless::Function"
-        assert function["Properties"]["Handler"] == STEPS[name].handler_string
+        assert properties["Definition"] == json.loads(text)
+        assert "DefinitionString" not in properties
+        assert "DefinitionS3Location" not in properties
+        assert set(properties["DefinitionSubstitutions"]) == placeholders(text)
+        named |= placeholders(text)
+        for name, value in properties["DefinitionSubstitutions"].items():
+            assert value == {"Fn::GetAtt": [name, "Arn"]}
+            function = packaged.resources[name]
+            assert function["Type"] == "AWS::Serverless::Function"
+            assert function["Properties"]["Handler"] == STEPS[name].handler_string
+    assert named == set(STEPS)
 
 
 def test_state_machine_logs_to_a_log_group_with_retention(packaged: Packaged) -> None:
@@ -114,7 +122,7 @@ def test_rendering_refuses_substitutions_that_do_not_match_the_placeholders() ->
     pasted["Resources"]["DeploymentStateMachine"]["Properties"]["DefinitionString"] = text
     with pytest.raises(PackageError, match="must not carry a definition"):
         render_merge_template(pasted, text)
-    assert len(substitutions) == len(STEPS)
+    assert len(substitutions) == len(placeholders(text))
 
 
 # -- the functions ------------------------------------------------------------------------------
@@ -122,7 +130,7 @@ def test_rendering_refuses_substitutions_that_do_not_match_the_placeholders() ->
 
 def test_every_function_gets_the_settings_the_code_requires(packaged: Packaged) -> None:
     functions = packaged.of_type("AWS::Serverless::Function")
-    assert set(functions) == {"APIHandler", *STEPS}
+    assert set(functions) == {"APIHandler", *STEPS, *EVENT_HANDLERS}
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["NEXUS_TABLE_NAME"] == {"Ref": "DeploymentsTable"}
@@ -209,7 +217,13 @@ def test_stack_status_changes_rule_listens_on_the_default_bus(packaged: Packaged
 def test_all_permissions_are_inline_policies_of_the_templates_roles(packaged: Packaged) -> None:
     kinds = {r["Type"] for r in packaged.resources.values() if r["Type"].startswith("AWS::IAM::")}
     assert kinds == {"AWS::IAM::Role"}
-    assert set(permission_policies(packaged)) == {"ServiceRole", "ApiRole", "StateMachineRole"}
+    assert set(permission_policies(packaged)) == {
+        "ServiceRole",
+        "ApiRole",
+        "StateMachineRole",
+        "RolloutRole",
+        "RolloutStateMachineRole",
+    }
     for function in packaged.of_type("AWS::Serverless::Function").values():
         assert "Policies" not in function["Properties"]  # no SAM policy templates on the side
 
@@ -265,7 +279,7 @@ def test_only_the_service_role_assumes_roles_and_only_target_roles(packaged: Pac
         )
 
 
-@pytest.mark.parametrize("role", ["ServiceRole", "ApiRole"])
+@pytest.mark.parametrize("role", ["ServiceRole", "ApiRole", "RolloutRole"])
 def test_lambda_roles_reach_the_table_and_nothing_else(packaged: Packaged, role: str) -> None:
     table = packaged.arn("DeploymentsTable")
     other_table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/someone-elses"
@@ -287,12 +301,106 @@ def test_only_the_api_starts_the_workflow_and_only_this_one(packaged: Packaged) 
     assert not permitted(packaged, "ServiceRole", "states:StartExecution", machine)
 
 
-def test_the_workflow_invokes_the_steps_and_not_the_api(packaged: Packaged) -> None:
+@pytest.mark.parametrize(
+    ("role", "machine"),
+    [("StateMachineRole", "DeploymentStateMachine"), ("RolloutStateMachineRole", "RolloutStateMachine")],
+)
+def test_each_workflow_invokes_its_own_steps_and_not_the_api(
+    packaged: Packaged, role: str, machine: str
+) -> None:
+    own = placeholders(MACHINES[machine].read_text())
     for step in STEPS:
-        assert permitted(packaged, "StateMachineRole", "lambda:InvokeFunction", packaged.arn(step))
-    assert not permitted(packaged, "StateMachineRole", "lambda:InvokeFunction", packaged.arn("APIHandler"))
+        assert permitted(packaged, role, "lambda:InvokeFunction", packaged.arn(step)) == (step in own), step
+    assert not permitted(packaged, role, "lambda:InvokeFunction", packaged.arn("APIHandler"))
     assert not permitted(
-        packaged, "StateMachineRole", "lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:x"
+        packaged, role, "lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:x"
     )
-    trust = packaged.resources["StateMachineRole"]["Properties"]["AssumeRolePolicyDocument"]
+    trust = packaged.resources[role]["Properties"]["AssumeRolePolicyDocument"]
     assert [s["Principal"] for s in statements(trust)] == [{"Service": "states.amazonaws.com"}]
+
+
+def test_the_rollout_workflow_runs_its_distributed_map_and_starts_nothing_else(packaged: Packaged) -> None:
+    properties = packaged.resources["RolloutStateMachine"]["Properties"]
+    # Named, so its role can name it without a circular reference (the Map starts its own children).
+    assert packaged.resolve(properties["StateMachineName"]) == "nexus-rollout"
+    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:nexus-rollout"
+    (run_wave,) = [s for s in properties["Definition"]["States"].values() if s["Type"] == "Map"]
+    assert run_wave["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    execution = machine.replace(":stateMachine:", ":execution:") + "/a1b2"
+    assert permitted(packaged, "RolloutStateMachineRole", "states:StartExecution", machine)
+    assert permitted(packaged, "RolloutStateMachineRole", "states:DescribeExecution", execution)
+    assert not permitted(
+        packaged, "RolloutStateMachineRole", "states:StartExecution", packaged.arn("DeploymentStateMachine")
+    )
+    # The rollout steps start one deployment per item; the API starts rollouts; nothing else starts them.
+    assert permitted(packaged, "RolloutRole", "states:StartExecution", packaged.arn("DeploymentStateMachine"))
+    referenced = packaged.arn("RolloutStateMachine")  # what Ref gives in this fake account
+    assert not permitted(packaged, "RolloutRole", "states:StartExecution", referenced)
+    assert permitted(packaged, "ApiRole", "states:StartExecution", referenced)
+    assert not permitted(packaged, "ServiceRole", "states:StartExecution", referenced)
+
+
+# -- event-driven automation ---------------------------------------------------------------------
+
+
+def test_event_handlers_are_wired_to_their_rules_topic_and_schedule(packaged: Packaged) -> None:
+    from chalicelib.events.handlers import OBJECT_CREATED_PATTERN, REDEPLOY_PATTERN
+
+    assert set(EVENT_HANDLERS) == {
+        "RedeployRequested",
+        "RedeployMessage",
+        "TemplateObjectCreated",
+        "DriftCheck",
+    }
+    events = {name: packaged.resources[name]["Properties"]["Events"] for name in EVENT_HANDLERS}
+    assert events["RedeployRequested"]["RedeployRequestedEvent"]["Properties"]["Pattern"] == REDEPLOY_PATTERN
+    assert (
+        events["TemplateObjectCreated"]["TemplateObjectCreatedEvent"]["Properties"]["Pattern"]
+        == OBJECT_CREATED_PATTERN
+    )
+    assert events["DriftCheck"]["DriftCheckEvent"] == {
+        "Type": "Schedule",
+        "Properties": {"Schedule": "rate(6 hours)"},
+    }
+    subscription = events["RedeployMessage"]["RedeployMessageSnsSubscription"]
+    assert subscription["Type"] == "SNS"
+    topic = packaged.resources["RedeployRequestTopic"]
+    assert packaged.resolve(subscription["Properties"]["Topic"]).endswith(
+        f":{topic['Properties']['TopicName']}"
+    )
+    # SAM hands the function's DependsOn to the function, which the subscription refers to: the topic
+    # exists before anything subscribes to it.
+    assert packaged.resources["RedeployMessage"]["DependsOn"] == ["RedeployRequestTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert "TopicPolicy" not in json.dumps(packaged.template)  # default policy: only this account publishes
+
+
+def test_event_handlers_roles_redeploy_without_assuming_and_drift_check_assumes(packaged: Packaged) -> None:
+    machine = packaged.arn("DeploymentStateMachine")
+    for name in ("RedeployRequested", "RedeployMessage", "TemplateObjectCreated"):
+        assert packaged.resources[name]["Properties"]["Role"] == {"Fn::GetAtt": ["ApiRole", "Arn"]}
+        variables = packaged.resources[name]["Properties"]["Environment"]["Variables"]
+        assert variables["NEXUS_STATE_MACHINE_ARN"] == {"Ref": "DeploymentStateMachine"}
+    assert permitted(packaged, "ApiRole", "states:StartExecution", machine)
+    assert permitted(packaged, "ApiRole", "s3:GetObjectVersion", "arn:aws:s3:::team-templates/app.json")
+    drift = packaged.resources["DriftCheck"]["Properties"]
+    assert drift["Role"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
+    assert drift["Timeout"] > Settings.model_fields["drift_budget_seconds"].default
+    assert permitted(packaged, "ServiceRole", "dynamodb:Scan", packaged.arn("DeploymentsTable"))
+    assert not permitted(packaged, "ApiRole", "dynamodb:Scan", packaged.arn("DeploymentsTable"))
+
+
+def test_webhook_secrets_are_reachable_only_under_the_service_prefix(packaged: Packaged) -> None:
+    prefix = Settings.model_fields["webhook_secret_prefix"].default
+    mine = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{prefix}tenant-a/0123-AbCdEf"
+    other = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:database/password-AbCdEf"
+    assert permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", mine)
+    assert not permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", other)
+    for role in ("ApiRole", "ServiceRole"):
+        assert permitted(packaged, role, "secretsmanager:GetSecretValue", mine)
+        assert not permitted(packaged, role, "secretsmanager:GetSecretValue", other)
+        assert permitted(packaged, role, "sns:Publish", "arn:aws:sns:us-east-1:111122223333:deployments")
+    assert not permitted(packaged, "ServiceRole", "secretsmanager:CreateSecret", mine)

@@ -9,9 +9,17 @@ import pytest
 
 from chalicelib.domain.aws_errors import translate
 from chalicelib.domain.errors import ErrorKind, UnprocessableRequest
+from chalicelib.domain.fingerprint import config_hash
 from chalicelib.domain.model import new_external_id, trust_policy_for
 from chalicelib.domain.regions import REGIONS_BY_PARTITION
-from chalicelib.domain.stack_status import STACK_PHASES, StackPhase, phase_of
+from chalicelib.domain.stack_status import (
+    STACK_PHASES,
+    STACK_REMEDIES,
+    Remedy,
+    StackPhase,
+    phase_of,
+    remedy_of,
+)
 from chalicelib.domain.templates import parse_template
 from chalicelib.service.workflow import error_from_state
 from chalicelib.settings import Settings, SettingsError
@@ -39,6 +47,45 @@ def test_every_stack_status_in_botocore_has_a_phase():
 )
 def test_stack_phases(status, phase):
     assert phase_of(status) is phase
+
+
+def test_every_stack_status_in_botocore_has_a_remedy():
+    model = botocore.session.get_session().get_service_model("cloudformation")
+    statuses = set(model.shape_for("StackStatus").enum)  # type: ignore[attr-defined]
+    assert statuses == set(STACK_REMEDIES)
+    assert remedy_of("SOMETHING_NEW") is Remedy.OPERATOR  # never guessed
+
+
+@pytest.mark.parametrize(
+    ("status", "remedy"),
+    [
+        ("ROLLBACK_COMPLETE", Remedy.RECREATE),
+        ("UPDATE_ROLLBACK_FAILED", Remedy.CONTINUE_ROLLBACK),
+        ("DELETE_FAILED", Remedy.DELETE_RETAINING),
+        ("REVIEW_IN_PROGRESS", Remedy.EXECUTE_REVIEW),
+        ("UPDATE_ROLLBACK_COMPLETE", Remedy.UPDATE),
+        ("UPDATE_IN_PROGRESS", Remedy.WAIT),
+        ("DELETE_COMPLETE", Remedy.CREATE),
+        (None, Remedy.CREATE),
+    ],
+)
+def test_stack_remedies(status, remedy):
+    assert remedy_of(status) is remedy
+
+
+def test_config_hash_ignores_json_formatting_and_sees_every_input():
+    base = config_hash('{"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}', {"A": "1"}, {"t": "x"}, "arn:r")
+    pretty = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}, indent=4)
+    assert config_hash(pretty, {"A": "1"}, {"t": "x"}, "arn:r") == base
+    assert len(base) == 64
+    others = {
+        config_hash(pretty, {"A": "2"}, {"t": "x"}, "arn:r"),
+        config_hash(pretty, {"A": "1"}, {"t": "y"}, "arn:r"),
+        config_hash(pretty, {"A": "1"}, {"t": "x"}, "arn:other"),
+        config_hash("Resources: {}", {"A": "1"}, {"t": "x"}, "arn:r"),
+    }
+    assert base not in others
+    assert len(others) == 4
 
 
 def test_regions_match_botocore_partitions():

@@ -1,0 +1,297 @@
+"""Rollouts in the service's one DynamoDB table, beside the records of ``adapters/dynamodb.py``.
+
+    pk                   sk                    what
+    TENANT#<tenant>      ROLLOUT#<id>          a rollout: its waves, progress, and two counters
+    ROLLOUT#<id>         SPEC                  the template, parameters and tags every item deploys
+    ROLLOUT#<id>         ITEM#<index:05d>      one (target, region) item and its deployment
+
+Why the rollout record is updated field by field rather than put whole: three writers share it.
+The workflow's steps move its progress (``data``), items that fail ``ADD`` one to ``failed`` in the
+same transaction that ends them (so a step retried by Lambda cannot count a failure twice), and
+``POST /rollouts/{id}/cancel`` sets ``cancel_requested`` while the workflow runs. A whole-item put
+by one would erase the others' writes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.domain.model import ErrorInfo
+from chalicelib.domain.rollouts import (
+    ENDED_ITEM,
+    ItemStatus,
+    Rollout,
+    RolloutItem,
+    RolloutMode,
+    RolloutSpec,
+    RolloutStatus,
+    Strategy,
+    Wave,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back into ints (every number stored here is an integer)."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _rollout_key(tenant_id: str, rollout_id: str) -> dict[str, str]:
+    return {"pk": f"TENANT#{tenant_id}", "sk": f"ROLLOUT#{rollout_id}"}
+
+
+def _item_key(rollout_id: str, index: int) -> dict[str, str]:
+    return {"pk": f"ROLLOUT#{rollout_id}", "sk": f"ITEM#{index:05d}"}
+
+
+def rollout_data(rollout: Rollout) -> dict[str, Any]:
+    strategy = rollout.strategy
+    return {
+        "stack_name": rollout.stack_name,
+        "mode": rollout.mode.value,
+        "strategy": {
+            "canary": strategy.canary,
+            "max_concurrent": strategy.max_concurrent,
+            "failure_tolerance": strategy.failure_tolerance,
+            "region_order": list(strategy.region_order) if strategy.region_order is not None else None,
+        },
+        "waves": [[w.name, w.first, w.end] for w in rollout.waves],
+        "item_count": rollout.item_count,
+        "created_at": rollout.created_at,
+        "next_wave": rollout.next_wave,
+        "running_wave": rollout.running_wave,
+        "attempt": rollout.attempt,
+        "accepted_failures": rollout.accepted_failures,
+        "planned": rollout.planned,
+        "error": rollout.error.as_dict() if rollout.error else None,
+    }
+
+
+def rollout_from_item(item: dict[str, Any]) -> Rollout:
+    data = _plain(item["data"])
+    strategy = data["strategy"]
+    error = data.get("error")
+    return Rollout(
+        tenant_id=str(item["tenant_id"]),
+        rollout_id=str(item["rollout_id"]),
+        stack_name=str(data["stack_name"]),
+        mode=RolloutMode(data["mode"]),
+        strategy=Strategy(
+            canary=int(strategy["canary"]),
+            max_concurrent=strategy["max_concurrent"],
+            failure_tolerance=strategy["failure_tolerance"],
+            region_order=tuple(strategy["region_order"]) if strategy["region_order"] is not None else None,
+        ),
+        status=RolloutStatus(item["status"]),
+        waves=tuple(
+            Wave(n, str(name), int(first), int(end)) for n, (name, first, end) in enumerate(data["waves"])
+        ),
+        item_count=int(data["item_count"]),
+        created_at=str(data["created_at"]),
+        updated_at=str(item["updated_at"]),
+        next_wave=int(data["next_wave"]),
+        running_wave=None if data.get("running_wave") is None else int(data["running_wave"]),
+        attempt=int(data["attempt"]),
+        failed=int(_plain(item.get("failed", 0))),
+        accepted_failures=int(data["accepted_failures"]),
+        cancel_requested=bool(item.get("cancel_requested", False)),
+        planned=bool(data.get("planned", False)),
+        error=ErrorInfo(str(error["code"]), str(error["message"]), str(error["hint"])) if error else None,
+    )
+
+
+def item_to_record(item: RolloutItem) -> dict[str, Any]:
+    return {
+        **_item_key(item.rollout_id, item.index),
+        "kind": "rollout_item",
+        "index": item.index,
+        "target_id": item.target_id,
+        "account_id": item.account_id,
+        "region": item.region,
+        "wave": item.wave,
+        "status": item.status.value,
+        "deployment_id": item.deployment_id,
+        "operation_id": item.operation_id,
+        "error": item.error,
+        "changes": item.changes,
+        "updated_at": item.updated_at,
+    }
+
+
+def item_from_record(rollout_id: str, record: dict[str, Any]) -> RolloutItem:
+    return RolloutItem(
+        rollout_id=rollout_id,
+        index=int(_plain(record["index"])),
+        target_id=str(record["target_id"]),
+        account_id=str(record["account_id"]),
+        region=str(record["region"]),
+        wave=int(_plain(record["wave"])),
+        status=ItemStatus(record["status"]),
+        deployment_id=record.get("deployment_id"),
+        operation_id=record.get("operation_id"),
+        error=_plain(record["error"]) if record.get("error") else None,
+        changes=_plain(record["changes"]) if record.get("changes") is not None else None,
+        updated_at=str(record.get("updated_at") or ""),
+    )
+
+
+class DynamoRolloutStore:
+    """Implements RolloutStore (``chalicelib/service/ports.py``)."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self._name = table.name
+
+    def create_rollout(self, rollout: Rollout, items: list[RolloutItem], spec: RolloutSpec) -> None:
+        with aws_call("BatchWriteItem"), self._table.batch_writer() as batch:
+            batch.put_item(
+                Item={
+                    "pk": f"ROLLOUT#{rollout.rollout_id}",
+                    "sk": "SPEC",
+                    "kind": "rollout_spec",
+                    "stack_name": spec.stack_name,
+                    "template_body": spec.template_body,
+                    "parameters": dict(spec.parameters),
+                    "tags": dict(spec.tags),
+                }
+            )
+            for item in items:
+                batch.put_item(Item=item_to_record(item))
+        # The rollout record last: it is what makes the rollout visible, so it never names missing items.
+        with aws_call("PutItem"):
+            self._table.put_item(
+                Item={
+                    **_rollout_key(rollout.tenant_id, rollout.rollout_id),
+                    "kind": "rollout",
+                    "tenant_id": rollout.tenant_id,
+                    "rollout_id": rollout.rollout_id,
+                    "status": rollout.status.value,
+                    "updated_at": rollout.updated_at,
+                    "data": rollout_data(rollout),
+                    "failed": 0,
+                    "cancel_requested": False,
+                }
+            )
+
+    def get_rollout(self, tenant_id: str, rollout_id: str) -> Rollout | None:
+        with aws_call("GetItem"):
+            found = self._table.get_item(Key=_rollout_key(tenant_id, rollout_id), ConsistentRead=True).get(
+                "Item"
+            )
+        return rollout_from_item(dict(found)) if found else None
+
+    def save_rollout(self, rollout: Rollout) -> None:
+        """Write the rollout's progress; leaves the ``failed`` and ``cancel_requested`` attributes alone."""
+        with aws_call("UpdateItem"):
+            self._table.update_item(
+                Key=_rollout_key(rollout.tenant_id, rollout.rollout_id),
+                UpdateExpression="SET #d = :d, #s = :s, updated_at = :u",
+                ExpressionAttributeNames={"#d": "data", "#s": "status"},
+                ExpressionAttributeValues={
+                    ":d": rollout_data(rollout),
+                    ":s": rollout.status.value,
+                    ":u": rollout.updated_at,
+                },
+            )
+
+    def request_cancel(self, tenant_id: str, rollout_id: str) -> None:
+        with aws_call("UpdateItem"):
+            self._table.update_item(
+                Key=_rollout_key(tenant_id, rollout_id),
+                UpdateExpression="SET cancel_requested = :yes",
+                ExpressionAttributeValues={":yes": True},
+            )
+
+    def get_spec(self, rollout_id: str) -> RolloutSpec | None:
+        with aws_call("GetItem"):
+            found = self._table.get_item(
+                Key={"pk": f"ROLLOUT#{rollout_id}", "sk": "SPEC"}, ConsistentRead=True
+            ).get("Item")
+        if not found:
+            return None
+        return RolloutSpec(
+            stack_name=str(found["stack_name"]),
+            template_body=str(found["template_body"]),
+            parameters={str(k): str(v) for k, v in _plain(found.get("parameters") or {}).items()},
+            tags={str(k): str(v) for k, v in _plain(found.get("tags") or {}).items()},
+        )
+
+    def get_item(self, rollout_id: str, index: int) -> RolloutItem | None:
+        with aws_call("GetItem"):
+            found = self._table.get_item(Key=_item_key(rollout_id, index), ConsistentRead=True).get("Item")
+        return item_from_record(rollout_id, dict(found)) if found else None
+
+    def list_items(self, rollout_id: str) -> list[RolloutItem]:
+        # A plain expression string: boto3's Key()/Attr() builder is shared by every thread using the
+        # table and is not thread-safe (its placeholder counter), which the local AWS's many
+        # in-process executions would hit.
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": f"ROLLOUT#{rollout_id}", ":prefix": "ITEM#"},
+            "ConsistentRead": True,
+        }
+        found: list[RolloutItem] = []
+        with aws_call("Query"):
+            while True:
+                page = self._table.query(**kwargs)
+                found.extend(item_from_record(rollout_id, dict(i)) for i in page.get("Items", []))
+                if not page.get("LastEvaluatedKey"):
+                    return found
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def save_item(self, item: RolloutItem) -> None:
+        """Progress of an item that has not ended (PENDING -> IN_PROGRESS, its deployment id)."""
+        with aws_call("PutItem"):
+            self._table.put_item(Item=item_to_record(item))
+
+    def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
+        """Record the item's final status once; a FAILED one adds 1 to the rollout's ``failed``.
+
+        False when the item had already ended (a retried step): nothing is written or counted.
+        """
+        ended = [status.value for status in ENDED_ITEM]
+        names = {f":e{n}": value for n, value in enumerate(ended)}
+        put: dict[str, Any] = {
+            "Put": {
+                "TableName": self._name,
+                "Item": item_to_record(item),
+                "ConditionExpression": f"NOT (#s IN ({', '.join(names)}))",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": names,
+            }
+        }
+        transact: list[dict[str, Any]] = [put]
+        if item.status is ItemStatus.FAILED:
+            transact.append(
+                {
+                    "Update": {
+                        "TableName": self._name,
+                        "Key": _rollout_key(tenant_id, item.rollout_id),
+                        "UpdateExpression": "ADD failed :one",
+                        "ExpressionAttributeValues": {":one": 1},
+                    }
+                }
+            )
+        with aws_call("TransactWriteItems"):
+            try:
+                self._table.meta.client.transact_write_items(TransactItems=transact)  # type: ignore[arg-type]
+            except ClientError as error:
+                reasons = error.response.get("CancellationReasons") or []
+                if error_code(error) == "TransactionCanceledException" and any(
+                    r.get("Code") == "ConditionalCheckFailed" for r in reasons
+                ):
+                    return False
+                raise
+        return True

@@ -1,0 +1,83 @@
+"""Template objects in S3, read with the service's identity and the bucket owner pinned.
+
+``ExpectedBucketOwner`` makes S3 refuse the read (403) when the bucket belongs to any other account
+than the deployment's target account, which is what keeps one tenant from naming another tenant's
+template (see ``chalicelib/service/sources.py``). The size is checked before the body is read.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.domain.automation import S3Location
+from chalicelib.domain.errors import NotFound, PayloadTooLarge, UnprocessableRequest
+from chalicelib.service.event_ports import TemplateObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "404"})
+REFUSED = frozenset({"AccessDenied", "403"})
+
+
+class S3TemplateObjects:
+    def __init__(self, client: S3Client) -> None:
+        self._s3 = client
+
+    def read(
+        self, location: S3Location, *, version_id: str | None, expected_owner: str, max_bytes: int
+    ) -> TemplateObject:
+        kwargs: dict[str, Any] = {
+            "Bucket": location.bucket,
+            "Key": location.key,
+            "ExpectedBucketOwner": expected_owner,
+        }
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with aws_call("GetObject"):
+            try:
+                response = self._s3.get_object(**kwargs)
+            except ClientError as error:
+                if error_code(error) in MISSING:
+                    raise NotFound(
+                        f"{location.url} (version {version_id or 'latest'}) does not exist.",
+                        code="TEMPLATE_OBJECT_NOT_FOUND",
+                        hint="Upload the template first, or fix template_url.",
+                        details={"field": "template_url"},
+                    ) from None
+                if error_code(error) in REFUSED:
+                    raise UnprocessableRequest(
+                        f"{location.url} cannot be read by the service for account {expected_owner}.",
+                        code="TEMPLATE_OBJECT_REFUSED",
+                        hint="The bucket must belong to the target's account and grant the service "
+                        "role s3:GetObject and s3:GetObjectVersion.",
+                        details={"field": "template_url"},
+                    ) from None
+                raise
+            size = int(response.get("ContentLength", 0))
+            if size > max_bytes:
+                response["Body"].close()
+                raise PayloadTooLarge(
+                    f"{location.url} is {size} bytes; the limit is {max_bytes}.",
+                    code="TEMPLATE_TOO_LARGE",
+                    details={"field": "template_url", "limit": max_bytes},
+                )
+            raw = response["Body"].read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise PayloadTooLarge(
+                f"{location.url} is larger than {max_bytes} bytes.",
+                code="TEMPLATE_TOO_LARGE",
+                details={"field": "template_url", "limit": max_bytes},
+            )
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnprocessableRequest(
+                f"{location.url} is not UTF-8 text.",
+                code="INVALID_TEMPLATE",
+                details={"field": "template_url"},
+            ) from None
+        return TemplateObject(body, response.get("VersionId"))

@@ -1,0 +1,75 @@
+"""Request bodies of the rollout routes, validated with pydantic before anything else happens.
+
+Shapes only (no I/O): whether the targets exist, belong to the caller and enable the regions is
+checked next by ``RolloutService.create``, still before anything is written.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StrictInt, StrictStr, StringConstraints, field_validator, model_validator
+
+from chalicelib.api.schemas import (
+    PARAM_KEY,
+    STACK_NAME,
+    TAG_KEY,
+    TAG_VALUE,
+    TARGET_ID,
+    _check_region,
+    _Strict,
+)
+from chalicelib.domain.rollouts import MAX_ROLLOUT_ITEMS
+from chalicelib.domain.templates import MAX_PARAMETERS
+
+CONCURRENCY_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9][0-9]?)%$", strict=True)]
+TOLERANCE_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$", strict=True)]
+
+
+def _unique_regions(values: list[str]) -> list[str]:
+    for region in values:
+        _check_region(region)
+    if len(set(values)) != len(values):
+        raise ValueError("regions must not repeat")
+    return values
+
+
+class RolloutTarget(_Strict):
+    target_id: TARGET_ID
+    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | None = None
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique_regions(value)
+
+
+class RolloutStrategy(_Strict):
+    canary: Annotated[StrictInt, Field(ge=0, le=100)] = 0
+    max_concurrent: Annotated[StrictInt, Field(ge=1, le=MAX_ROLLOUT_ITEMS)] | CONCURRENCY_PERCENT = 10
+    failure_tolerance: Annotated[StrictInt, Field(ge=0, le=MAX_ROLLOUT_ITEMS)] | TOLERANCE_PERCENT = 0
+    region_order: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | Literal["parallel"] = (
+        "parallel"
+    )
+
+    @field_validator("region_order")
+    @classmethod
+    def _order(cls, value: list[str] | str) -> list[str] | str:
+        return value if isinstance(value, str) else _unique_regions(value)
+
+
+class RolloutCreate(_Strict):
+    stack_name: STACK_NAME
+    template_body: Annotated[str, StringConstraints(min_length=1, strict=True)]
+    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
+    tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
+    targets: Annotated[list[RolloutTarget], Field(min_length=1, max_length=MAX_ROLLOUT_ITEMS)]
+    strategy: RolloutStrategy = RolloutStrategy()
+    mode: Literal["apply", "plan"] = "apply"
+
+    @model_validator(mode="after")
+    def _distinct_targets(self) -> Self:
+        ids = [t.target_id for t in self.targets]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each target may appear once in targets; list its regions instead")
+        return self

@@ -1,0 +1,1 @@
+"""Event handlers' code: parse an EventBridge event, SNS message or schedule tick, one service call."""

@@ -1,0 +1,179 @@
+"""What ``app.py``'s event handlers run: check where the event came from, parse it, one service call.
+
+Every handler returns normally, whatever the event holds: a malformed event, one from another
+account, or one naming unknown deployments is logged as one structured warning (JSON through chalicelib/observability.py) and dropped,
+so EventBridge, SNS and Lambda never retry it. The warning holds the event's id, source and the
+names of the fields that failed, never their values (parameters may carry secrets).
+
+Trust model: EventBridge's default bus and the redeploy SNS topic accept events only from principals
+of the service's own account unless their resource policies say otherwise, so an event whose
+``account`` (or whose topic's account) is not the service's own is dropped. ``tenant_id`` in the
+event is then trusted as the operator's choice, and every deployment id or selector is looked up
+under that tenant only. S3 "Object Created" events (source ``aws.s3``, which only AWS can emit)
+name no tenant: they reach the deployments subscribed to that object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from chalicelib.api.schemas import PARAM_KEY, STACK_NAME, TAG_KEY, TAG_VALUE, TARGET_ID
+from chalicelib.composition import Services
+from chalicelib.domain.automation import RedeployRequest, S3Location, Selector
+from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.templates import MAX_PARAMETERS
+
+logger = logging.getLogger(__name__)
+
+REDEPLOY_SOURCE = "nexus.deployer"
+REDEPLOY_DETAIL_TYPE = "Redeploy Requested"
+REDEPLOY_PATTERN = {"source": [REDEPLOY_SOURCE], "detail-type": [REDEPLOY_DETAIL_TYPE]}
+OBJECT_CREATED_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+REDEPLOY_TOPIC = "nexus-deployer-redeploy-requests"
+DEPLOYMENT_ID = Annotated[str, StringConstraints(pattern=r"^dep-[0-9a-f]{24}$", strict=True)]
+
+
+class RedeployDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$", strict=True)]
+    deployment_ids: Annotated[list[DEPLOYMENT_ID], Field(max_length=100)] = []
+    target_id: TARGET_ID | None = None
+    stack_name: STACK_NAME | None = None
+    tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
+    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
+    reason: Annotated[str, StringConstraints(max_length=512, strict=True)] = ""
+    revision: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> Self:
+        selector = self.target_id is not None or self.stack_name is not None or bool(self.tags)
+        if bool(self.deployment_ids) == selector:
+            raise ValueError("name either deployment_ids or a selector (target_id, stack_name, tags)")
+        return self
+
+    def request(self, revision: str, origin: str) -> RedeployRequest:
+        return RedeployRequest(
+            tenant_id=self.tenant_id,
+            revision=self.revision or revision,
+            deployment_ids=tuple(dict.fromkeys(self.deployment_ids)),
+            selector=Selector(self.target_id, self.stack_name, dict(self.tags)),
+            parameters=dict(self.parameters),
+            reason=self.reason,
+            origin=origin,
+        )
+
+
+class _S3Bucket(BaseModel):
+    name: StrictStr
+
+
+class _S3Object(BaseModel):
+    key: StrictStr
+    version_id: StrictStr | None = Field(default=None, alias="version-id")
+
+
+class ObjectCreatedDetail(BaseModel):
+    bucket: _S3Bucket
+    object: _S3Object
+
+
+def _service_account(services: Services) -> str:
+    return services.settings.service_principal_arn.split(":")[4]
+
+
+def _drop(reason: str, **fields: Any) -> dict[str, Any]:
+    logger.warning("event dropped", extra={"reason": reason, **fields})
+    return {"dropped": reason}
+
+
+def _invalid_fields(error: ValidationError) -> list[str]:
+    return sorted(
+        {".".join(str(p) for p in e["loc"]) or "(detail)" for e in error.errors(include_input=False)}
+    )
+
+
+def redeploy_requested(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge: source ``nexus.deployer``, detail-type ``Redeploy Requested``."""
+    event_id = str(event.get("id", ""))
+    if str(event.get("account", "")) != _service_account(services):
+        return _drop("foreign-account", event_id=event_id, account=str(event.get("account", ""))[:12])
+    return _redeploy(services, event.get("detail"), event_id, "eventbridge")
+
+
+def redeploy_message(services: Services, record: dict[str, Any]) -> dict[str, Any]:
+    """SNS: the message is the same JSON as the EventBridge event's detail."""
+    sns: dict[str, Any] = record["Sns"] if isinstance(record.get("Sns"), dict) else record
+    message_id = str(sns.get("MessageId", ""))
+    topic_arn = str(sns.get("TopicArn", ""))
+    parts = topic_arn.split(":")
+    if len(parts) < 6 or parts[4] != _service_account(services):
+        return _drop("foreign-topic", event_id=message_id)
+    try:
+        detail = json.loads(sns.get("Message") or "")
+    except (TypeError, ValueError):
+        return _drop("malformed-json", event_id=message_id)
+    return _redeploy(services, detail, message_id, "sns")
+
+
+def _redeploy(services: Services, detail: Any, event_id: str, origin: str) -> dict[str, Any]:
+    if not event_id:
+        return _drop("no-event-id", origin=origin)
+    try:
+        parsed = RedeployDetail.model_validate(detail)
+    except ValidationError as error:
+        return _drop("malformed-detail", origin=origin, event_id=event_id, fields=_invalid_fields(error))
+    try:
+        report = services.redeploys.redeploy(parsed.request(f"{origin}:{event_id}", origin))
+    except DeployerError as error:
+        return _drop("refused", origin=origin, event_id=event_id, error_code=error.code)
+    if report.not_found:
+        _drop("unknown-deployments", origin=origin, event_id=event_id, deployment_ids=report.not_found)
+    return report.public()
+
+
+def object_created(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge: source ``aws.s3``, detail-type ``Object Created`` (the bucket's EventBridge
+    notifications on, and events forwarded to the service's bus when the bucket is elsewhere)."""
+    event_id = str(event.get("id", ""))
+    try:
+        detail = ObjectCreatedDetail.model_validate(event.get("detail"))
+    except ValidationError as error:
+        return _drop("malformed-detail", origin="s3", event_id=event_id, fields=_invalid_fields(error))
+    if not event_id:
+        return _drop("no-event-id", origin="s3")
+    location = S3Location(detail.bucket.name, detail.object.key)
+    try:
+        report = services.redeploys.template_changed(location, detail.object.version_id, event_id)
+    except DeployerError as error:
+        return _drop("refused", origin="s3", event_id=event_id, error_code=error.code)
+    return report.public()
+
+
+def drift_check(services: Services) -> dict[str, Any]:
+    try:
+        return {"drift": services.drift.check_all().counts}
+    except DeployerError as error:
+        return _drop("drift-check-failed", origin="schedule", error_code=error.code)
+
+
+def guarded(run: Any, *args: Any) -> dict[str, Any]:
+    """The last line: a bug in one event must not make Lambda retry it, or EventBridge resend it."""
+    try:
+        result: dict[str, Any] = run(*args)
+        return result
+    except Exception as error:
+        logger.exception("event handler failed", extra={"error_type": type(error).__name__})
+        return {"dropped": "internal-error"}

@@ -1,0 +1,176 @@
+"""Checking a target's access before anything is deployed: the guide's "Test Credentials", in depth.
+
+``validate`` runs five checks, in this order, and reports every one of them:
+
+1. ``assume_role``: AssumeRole with the target's external ID succeeds;
+2. ``external_id_enforced``: AssumeRole *without* the external ID is refused (the confused-deputy
+   guard: a role that skips the condition fails this check even though deployments would work);
+3. ``caller_identity``: STS GetCallerIdentity as the role (its ARN is the detail);
+4. ``account_match``: that identity's account is the target's account;
+5. ``permissions``: IAM simulates every action of the target's permission profile on the role;
+   refused actions are listed, grouped by service, in ``missing_actions``.
+
+A check that cannot run because an earlier one failed is reported failed, "skipped", with the root
+cause's hint. Each failure's code and hint come from ``chalicelib/domain/aws_errors.py``, the table
+the workflow uses too, so a deployment that fails on AssumeRole says what ``assume_role`` says.
+Validation writes nothing and the assumed sessions never leave the adapter.
+
+AWS answers AccessDenied both for a role that does not exist and for a trust policy or external ID
+that refuses the service; without credentials in the target account nobody can tell them apart, so
+``assume_role`` reports ACCESS_DENIED with a hint that covers both, never a guessed INVALID_ROLE_ARN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.domain.aws_errors import (
+    HINT_ACCOUNT_MISMATCH,
+    HINT_EXTERNAL_ID_NOT_ENFORCED,
+    HINT_MISSING_PERMISSIONS,
+)
+from chalicelib.domain.bootstrap import bootstrap_template
+from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.permissions import group_by_service, load_profile
+from chalicelib.service.ports import CallerIdentity, RoleProbe, RoleSession
+from chalicelib.service.targets import TargetService
+
+CHECK_NAMES = ("assume_role", "external_id_enforced", "caller_identity", "account_match", "permissions")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+    code: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "code": self.code, "detail": self.detail, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    target_id: str
+    account_id: str
+    permission_profile: str
+    checks: tuple[Check, ...]
+    missing_actions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "target_id": self.target_id,
+            "ok": self.ok,
+            "account_id": self.account_id,
+            "permission_profile": self.permission_profile,
+            "checks": [check.public() for check in self.checks],
+            "missing_actions": self.missing_actions,
+        }
+
+
+def _failed(name: str, error: DeployerError) -> Check:
+    return Check(name, False, error.message, error.hint, error.code)
+
+
+def _skipped(name: str, cause: Check) -> Check:
+    return Check(name, False, f"skipped: {cause.name} failed ({cause.code})", cause.hint, "SKIPPED")
+
+
+class AccessService:
+    def __init__(self, targets: TargetService, probe: RoleProbe) -> None:
+        self._targets = targets
+        self._probe = probe
+
+    def permissions(self, profile_name: str) -> dict[str, Any]:
+        return load_profile(profile_name).policy()
+
+    def bootstrap_template(self, tenant_id: str, target_id: str) -> dict[str, Any]:
+        target = self._targets.get(tenant_id, target_id)
+        return bootstrap_template(target, load_profile(target.permission_profile))
+
+    def validate(self, tenant_id: str, target_id: str) -> AccessReport:
+        target = self._targets.get(tenant_id, target_id)
+        profile = load_profile(target.permission_profile)
+        checks: list[Check] = []
+        missing: list[dict[str, Any]] = []
+
+        role: RoleSession | None = None
+        try:
+            role = self._probe.assume(
+                role_arn=target.role_arn,
+                external_id=target.external_id,
+                session_name=f"nexus-validate-{target.target_id}",
+            )
+            checks.append(Check("assume_role", True, f"assumed {target.role_arn} with the external ID"))
+        except DeployerError as error:
+            checks.append(_failed("assume_role", error))
+        if role is None:
+            cause = checks[0]
+            checks.extend(_skipped(name, cause) for name in CHECK_NAMES[1:])
+            return AccessReport(target.target_id, target.account_id, profile.name, tuple(checks))
+
+        checks.append(self._external_id_enforced(target.role_arn, target.target_id))
+
+        identity: CallerIdentity | None = None
+        try:
+            identity = role.caller_identity()
+            checks.append(Check("caller_identity", True, identity.arn))
+        except DeployerError as error:
+            checks.append(_failed("caller_identity", error))
+        if identity is None:
+            checks.append(_skipped("account_match", checks[-1]))
+        elif identity.account == target.account_id:
+            checks.append(Check("account_match", True, f"account {identity.account} is the target's account"))
+        else:
+            checks.append(
+                Check(
+                    "account_match",
+                    False,
+                    f"the role acts in account {identity.account}, the target is account {target.account_id}",
+                    HINT_ACCOUNT_MISMATCH,
+                    "ACCOUNT_MISMATCH",
+                )
+            )
+
+        actions = profile.actions()
+        try:
+            decisions = {d.action: d.decision for d in role.simulate(actions)}
+        except DeployerError as error:
+            checks.append(_failed("permissions", error))
+        else:
+            refused = [a for a in actions if decisions.get(a) != "allowed"]
+            denied = sum(1 for a in refused if decisions.get(a) == "explicitDeny")
+            missing = group_by_service(refused)
+            if refused:
+                detail = f"{len(refused)} of {len(actions)} actions of profile {profile.name} are refused"
+                if denied:
+                    detail += f" ({denied} by an explicit Deny)"
+                checks.append(
+                    Check("permissions", False, detail, HINT_MISSING_PERMISSIONS, "MISSING_PERMISSIONS")
+                )
+            else:
+                detail = f"all {len(actions)} actions of profile {profile.name} are allowed"
+                checks.append(Check("permissions", True, detail))
+        return AccessReport(target.target_id, target.account_id, profile.name, tuple(checks), missing)
+
+    def _external_id_enforced(self, role_arn: str, target_id: str) -> Check:
+        name = "external_id_enforced"
+        try:
+            self._probe.assume(role_arn=role_arn, external_id=None, session_name=f"nexus-noextid-{target_id}")
+        except DeployerError as error:
+            if error.code == "ACCESS_DENIED":
+                return Check(name, True, "AssumeRole without the external ID was refused")
+            return _failed(name, error)
+        return Check(
+            name,
+            False,
+            "AssumeRole without the external ID succeeded: the trust policy does not require sts:ExternalId",
+            HINT_EXTERNAL_ID_NOT_ENFORCED,
+            "EXTERNAL_ID_NOT_ENFORCED",
+        )

@@ -1,0 +1,240 @@
+"""Tell a deployment's owner how each operation ended: an SNS message and/or a signed HTTPS webhook.
+
+Why signed: a webhook receiver must be able to tell our messages from anyone's POST. Each delivery
+carries ``X-Nexus-Timestamp`` (Unix seconds) and ``X-Nexus-Signature: sha256=<hex>``, the HMAC-SHA256,
+keyed with the deployment's webhook secret, of ``<timestamp>.<raw body>``. Signing the timestamp with
+the body stops replays: a receiver refuses timestamps older than a few minutes (see
+``verify_signature``), and an attacker cannot move the timestamp without the secret.
+
+Where the secret lives: the caller sends it once, with POST /deployments; it goes straight into
+Secrets Manager (``SecretStore``) under the service's own prefix, and the deployment record keeps only
+that secret's name. It is never logged, never returned and never in DynamoDB or an execution's state.
+
+A notification never fails an operation: every delivery error is logged (without the secret, the
+signature or the URL's query string) and dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib.domain.automation import Notifications, topic_account
+from chalicelib.domain.errors import DeployerError, UnprocessableRequest
+from chalicelib.domain.model import Action, Deployment, OperationStatus, utc_now
+from chalicelib.service.event_ports import SecretStore, TopicPublisher, WebhookPoster
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Nexus-Signature"
+TIMESTAMP_HEADER = "X-Nexus-Timestamp"
+DELIVERY_HEADER = "X-Nexus-Delivery"
+MAX_SKEW_SECONDS = 300
+MIN_SECRET_CHARS = 16
+
+
+class NotificationFailed(DeployerError):
+    code = "NOTIFICATION_FAILED"
+    hint = "Check that the webhook URL answers 2xx and the SNS topic lets the service publish."
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify_signature(
+    secret: str, body: bytes, timestamp: str, signature: str, now: float, max_skew: int = MAX_SKEW_SECONDS
+) -> bool:
+    """What a receiver does: constant-time compare, and refuse stale or future timestamps."""
+    try:
+        age = abs(now - int(timestamp))
+    except ValueError:
+        return False
+    return age <= max_skew and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+@dataclass(frozen=True)
+class NotificationRequest:
+    """As the caller sends it; ``webhook_secret`` is stored by ``configure`` and then forgotten."""
+
+    sns_topic_arn: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    secret_prefix: str = "nexus-deployer/webhooks/"  # noqa: S105 - a name prefix, not a secret
+    # Local mode and tests only: allow http:// and loopback webhook hosts (SSRF guard off).
+    allow_local_webhooks: bool = False
+
+
+def check_webhook_url(url: str, allow_local: bool) -> None:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    problem = None
+    if parts.scheme not in ("https", "http") or not host:
+        problem = "must be an https:// URL"
+    elif parts.username or parts.password:
+        problem = "must not carry credentials"
+    elif not allow_local and (parts.scheme != "https" or _is_local(host)):
+        problem = "must be https:// to a public host"
+    if problem or len(url) > 2048:
+        raise UnprocessableRequest(
+            f"webhook_url {problem or 'is longer than 2048 characters'}.",
+            code="INVALID_WEBHOOK_URL",
+            hint="Send an https:// URL on a public host; the service POSTs signed JSON to it.",
+            details={"field": "notifications.webhook_url"},
+        )
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+def outcome_message(deployment: Deployment, outcome: str) -> dict[str, Any]:
+    """The JSON every channel sends. No parameters (they may hold secrets), no notification settings."""
+    public = deployment.public()
+    return {
+        "type": f"deployment.{outcome}",
+        "sent_at": utc_now(),
+        "deployment": {
+            key: public[key]
+            for key in (
+                "deployment_id",
+                "target_id",
+                "account_id",
+                "region",
+                "stack_name",
+                "status",
+                "stack_status",
+                "stack_id",
+                "outputs",
+                "error",
+                "operation",
+            )
+        },
+    }
+
+
+class NotificationService:
+    def __init__(
+        self,
+        secrets_store: SecretStore,
+        topics: TopicPublisher,
+        webhooks: WebhookPoster,
+        settings: NotificationSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secrets = secrets_store
+        self._topics = topics
+        self._webhooks = webhooks
+        self._settings = settings
+        self._clock = clock
+
+    def configure(self, tenant_id: str, account_id: str, request: NotificationRequest) -> Notifications:
+        """Validate the request and store the webhook secret; the result holds only its reference."""
+        if request.sns_topic_arn is not None:
+            owner = topic_account(request.sns_topic_arn)
+            # The service role may publish to many topics; only the target account's own are allowed, so
+            # one tenant cannot point the service's messages at a topic of another.
+            if owner != account_id:
+                raise UnprocessableRequest(
+                    "sns_topic_arn must be a topic in the target's account.",
+                    code="INVALID_SNS_TOPIC",
+                    hint=f"Use an SNS topic in account {account_id} whose policy lets the service publish.",
+                    details={"field": "notifications.sns_topic_arn"},
+                )
+        reference = None
+        if request.webhook_url is not None:
+            check_webhook_url(request.webhook_url, self._settings.allow_local_webhooks)
+            if request.webhook_secret is None or len(request.webhook_secret) < MIN_SECRET_CHARS:
+                raise UnprocessableRequest(
+                    f"webhook_secret of at least {MIN_SECRET_CHARS} characters is required with webhook_url.",
+                    code="WEBHOOK_SECRET_REQUIRED",
+                    hint="Send a random secret; your receiver uses it to check X-Nexus-Signature.",
+                    details={"field": "notifications.webhook_secret"},
+                )
+            name = f"{self._settings.secret_prefix}{tenant_id}/{secrets.token_hex(12)}"
+            reference = self._secrets.put(name, request.webhook_secret)
+        elif request.webhook_secret is not None:
+            raise UnprocessableRequest(
+                "webhook_secret was sent without webhook_url.",
+                code="WEBHOOK_URL_REQUIRED",
+                details={"field": "notifications.webhook_secret"},
+            )
+        return Notifications(request.sns_topic_arn, request.webhook_url, reference)
+
+    def on_saved(self, deployment: Deployment) -> None:
+        """Called with every saved deployment: notify when its operation has just ended."""
+        operation = deployment.operation
+        if deployment.notifications is None or operation.ended_at is None:
+            return
+        if operation.status is OperationStatus.SUCCEEDED:
+            self.notify(deployment, "deleted" if operation.action is Action.DELETE else "succeeded")
+        elif operation.status is OperationStatus.FAILED:
+            self.notify(deployment, "failed")
+
+    def notify(self, deployment: Deployment, outcome: str) -> None:
+        """Send ``deployment.<outcome>`` on every configured channel; never raises."""
+        config = deployment.notifications
+        if config is None:
+            return
+        body = json.dumps(outcome_message(deployment, outcome), sort_keys=True).encode("utf-8")
+        if config.sns_topic_arn:
+            self._deliver(
+                deployment,
+                "sns",
+                lambda: self._topics.publish(
+                    config.sns_topic_arn or "",
+                    f"NexusAI Deployer: {deployment.stack_name} {outcome}"[:100],
+                    body.decode("utf-8"),
+                    {"type": f"deployment.{outcome}", "deployment_id": deployment.deployment_id},
+                ),
+            )
+        if config.webhook_url:
+            self._deliver(deployment, "webhook", lambda: self._post(config, body))
+
+    def _post(self, config: Notifications, body: bytes) -> None:
+        timestamp = str(int(self._clock()))
+        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp}
+        headers[DELIVERY_HEADER] = secrets.token_hex(16)
+        if config.webhook_secret_ref:
+            headers[SIGNATURE_HEADER] = sign(self._secrets.get(config.webhook_secret_ref), timestamp, body)
+        status = self._webhooks.post(config.webhook_url or "", body, headers)
+        if status >= 300:
+            raise NotificationFailed(f"the webhook answered HTTP {status}")
+
+    def _deliver(self, deployment: Deployment, channel: str, send: Callable[[], None]) -> None:
+        try:
+            send()
+        except Exception as error:  # noqa: BLE001 - a notification must never fail the operation
+            # Our own messages only: a foreign exception's text could carry a URL's query or a header.
+            code = error.code if isinstance(error, DeployerError) else type(error).__name__
+            detail = error.message if isinstance(error, DeployerError) else ""
+            logger.warning(
+                "notification dropped",
+                extra={
+                    "channel": channel,
+                    "deployment_id": deployment.deployment_id,
+                    "operation_id": deployment.operation.operation_id,
+                    "error_code": code,
+                    "error": detail,
+                },
+            )

@@ -1,0 +1,211 @@
+"""Redeploys started by events: a "Redeploy Requested" event or message, or a new template version in S3.
+
+Every redeploy is ``DeploymentService.update`` (so it takes the same checks, lock and workflow as
+PUT /deployments/{id}), preceded by a claim: a DynamoDB conditional put keyed by (deployment,
+revision), with a TTL. The revision is the event's explicit ``revision``, else the S3 object's version
+id, else the event's or message's id, so EventBridge's at-least-once delivery, SNS retries and a
+client that sends the same request a thousand times start one redeploy. A claim whose update is
+refused (an operation already running, a template that no longer fits) is released, so a later
+delivery of the same revision may try again.
+
+Trust model (see ``chalicelib/events/handlers.py`` for the checks at the edge): a redeploy request
+names its tenant (``tenant_id``) and everything it names is looked up under that tenant only; the
+event must come from the service's own account (its default bus, its own SNS topic), whose IAM
+policies decide who may send one. An S3 event names no tenant: it only says "look again" to the
+deployments subscribed to that object, and each reads the new version with the bucket owner pinned
+to its own target account.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from chalicelib.domain.automation import RedeployRequest, S3Location, revision_key
+from chalicelib.domain.errors import DeployerError, InvalidRequest, NotFound
+from chalicelib.domain.model import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
+    EventSource,
+    Outcome,
+    utc_now,
+)
+from chalicelib.service.deployments import DeploymentChange, DeploymentService
+from chalicelib.service.event_ports import AutomationStore
+from chalicelib.service.ports import DeploymentStore
+from chalicelib.service.sources import DeploymentSources
+
+logger = logging.getLogger(__name__)
+
+MAX_DEPLOYMENTS_PER_EVENT = 200
+MAX_REASON_CHARS = 256
+
+# Builds the change only once the claim is held: reading S3 is not free.
+ChangeFactory = Callable[[], DeploymentChange]
+
+
+def _fixed(change: DeploymentChange) -> ChangeFactory:
+    return lambda: change
+
+
+@dataclass(frozen=True)
+class RedeploySettings:
+    claim_ttl_seconds: int = 7 * 24 * 3600
+
+
+@dataclass
+class RedeployReport:
+    started: dict[str, str] = field(default_factory=dict)  # deployment id -> operation id
+    duplicates: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # deployment id -> error code
+    unchanged: list[str] = field(default_factory=list)  # S3: the new version is the deployed template
+
+    def public(self) -> dict[str, object]:
+        return {
+            "started": dict(self.started),
+            "duplicates": list(self.duplicates),
+            "not_found": list(self.not_found),
+            "refused": dict(self.refused),
+            "unchanged": list(self.unchanged),
+        }
+
+
+class RedeployService:
+    def __init__(
+        self,
+        deployments: DeploymentService,
+        store: AutomationStore,
+        history: DeploymentStore,
+        sources: DeploymentSources,
+        settings: RedeploySettings,
+    ) -> None:
+        self._deployments = deployments
+        self._store = store
+        self._history = history
+        self._sources = sources
+        self._settings = settings
+
+    def redeploy(self, request: RedeployRequest) -> RedeployReport:
+        if not request.deployment_ids and request.selector.empty:
+            raise InvalidRequest("A redeploy must name deployment_ids or a selector.", code="NO_SELECTION")
+        report = RedeployReport()
+        for deployment in self._matching(request, report):
+            change = DeploymentChange(
+                None, {**deployment.parameters, **request.parameters} if request.parameters else None, None
+            )
+            self._redeploy_one(
+                deployment,
+                request.revision,
+                request.origin,
+                _fixed(change),
+                request.reason,
+                report,
+            )
+        return report
+
+    def template_changed(self, location: S3Location, version_id: str | None, event_id: str) -> RedeployReport:
+        """A new object landed at ``location``: redeploy every live deployment built from it."""
+        report = RedeployReport()
+        revision = f"s3:{version_id}" if version_id else f"event:{event_id}"
+        for subscriber in self._store.template_subscribers(location.url):
+            try:
+                deployment = self._deployments.get(subscriber.tenant_id, subscriber.deployment_id)
+            except NotFound:
+                deployment = None
+            if deployment is None or not deployment.live or deployment.template_url != location.url:
+                self._store.unsubscribe_template(location.url, subscriber.deployment_id)
+                report.not_found.append(subscriber.deployment_id)
+                continue
+
+            def change(deployment: Deployment = deployment) -> DeploymentChange:
+                body = self._sources.read(location.url, deployment.account_id, version_id).body
+                return DeploymentChange(body, None, None)
+
+            self._redeploy_one(
+                deployment,
+                revision,
+                "s3",
+                change,
+                f"new version {version_id or '(unversioned)'} of {location.url}",
+                report,
+                skip_unchanged=True,
+            )
+        return report
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _redeploy_one(
+        self,
+        deployment: Deployment,
+        revision: str,
+        origin: str,
+        change: ChangeFactory,
+        reason: str,
+        report: RedeployReport,
+        *,
+        skip_unchanged: bool = False,
+    ) -> None:
+        key = revision_key(revision)
+        if not self._store.claim_revision(
+            deployment.deployment_id, key, self._settings.claim_ttl_seconds, origin
+        ):
+            report.duplicates.append(deployment.deployment_id)
+            return
+        try:
+            updated = self._deployments.update(
+                deployment.tenant_id, deployment.deployment_id, change(), skip_unchanged=skip_unchanged
+            )
+        except DeployerError as error:
+            self._store.release_revision(deployment.deployment_id, key)
+            report.refused[deployment.deployment_id] = error.code
+            logger.warning(
+                "redeploy refused",
+                extra={
+                    "origin": origin,
+                    "deployment_id": deployment.deployment_id,
+                    "error_code": error.code,
+                    "error": error.message,
+                },
+            )
+            return
+        if updated.outcome is Outcome.SKIPPED:
+            report.unchanged.append(deployment.deployment_id)
+            return
+        report.started[deployment.deployment_id] = updated.operation.operation_id
+        text = f"redeploy requested by {origin} (revision key {key})"
+        if reason:
+            text += f": {reason[:MAX_REASON_CHARS]}"
+        self._history.append_events(
+            deployment.deployment_id,
+            [DeploymentEvent(utc_now(), EventSource.ORCHESTRATOR, "REDEPLOY", deployment.stack_name, text)],
+        )
+
+    def _matching(self, request: RedeployRequest, report: RedeployReport) -> Iterator[Deployment]:
+        if request.deployment_ids:
+            for deployment_id in request.deployment_ids[:MAX_DEPLOYMENTS_PER_EVENT]:
+                try:
+                    yield self._deployments.get(request.tenant_id, deployment_id)
+                except NotFound:
+                    report.not_found.append(deployment_id)
+            return
+        selector, count, token = request.selector, 0, None
+        while True:
+            page = self._deployments.list(
+                request.tenant_id, target_id=selector.target_id, status=None, limit=100, next_token=token
+            )
+            for item in page.items:
+                if item["status"] == DeploymentStatus.DELETED.value:
+                    continue
+                if not selector.matches(item["target_id"], item["stack_name"], item["tags"]):
+                    continue
+                count += 1
+                if count > MAX_DEPLOYMENTS_PER_EVENT:
+                    logger.warning("selector truncated", extra={"limit": count - 1})
+                    return
+                yield self._deployments.get(request.tenant_id, item["deployment_id"])
+            token = page.next_token
+            if token is None:
+                return

@@ -1,0 +1,550 @@
+"""Fleet rollouts: one template to many (target, region) items, in waves, as ordinary deployments.
+
+Why each item is an ordinary deployment: ``DeploymentService.create``/``update`` already hold the
+per-stack lock, the one-live-deployment-per-stack claim, the idempotent stack calls and the
+explained failures. A rollout only decides *when* each item starts and *whether* it may start,
+and reads back how it ended. So a rollout item's failure is exactly the failure its deployment
+records (account, region, resource, reason), and ``GET /deployments/{id}`` shows each item too.
+
+How it runs (``statemachine/rollout.asl.json``): ``NextWave`` closes the wave that just ran and
+picks the next; a Map runs that wave's item ids, each iteration ``StartItem`` (which refuses to
+start once the rollout is cancelled or over its failure tolerance), then ``PollItem`` on the
+deployment record until its operation ends. A failed canary wave pauses the rollout and ends the
+execution; ``resume`` starts a new execution at the next wave. Nothing but ids and poll intervals
+travels in the execution's state.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
+from chalicelib.domain.model import Deployment, ErrorInfo, OperationMode, new_id, utc_now
+from chalicelib.domain.rollouts import (
+    MAX_ROLLOUT_ITEMS,
+    RUNNING_ROLLOUT,
+    ItemPlan,
+    ItemStatus,
+    Rollout,
+    RolloutItem,
+    RolloutMode,
+    RolloutSpec,
+    RolloutStatus,
+    RolloutView,
+    Strategy,
+    Wave,
+    item_error,
+    plan_waves,
+)
+from chalicelib.domain.templates import parse_template
+from chalicelib.service.deployments import DeploymentChange, DeploymentService, NewDeployment, PollSettings
+from chalicelib.service.ports import RolloutStore, WorkflowStarter
+from chalicelib.service.targets import TargetService
+
+TARGET_PAGE = 100
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    target_id: str
+    regions: tuple[str, ...] | None  # None: every region the target enables
+
+
+@dataclass(frozen=True)
+class NewRollout:
+    stack_name: str
+    template_body: str
+    parameters: dict[str, str]
+    tags: dict[str, str]
+    targets: tuple[TargetChoice, ...]
+    strategy: Strategy
+    mode: RolloutMode
+
+
+@dataclass(frozen=True)
+class _KnownTarget:
+    target_id: str
+    account_id: str
+    regions: tuple[str, ...]
+
+
+def _accepts(method: Callable[..., Any], parameter: str) -> bool:
+    try:
+        return parameter in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _skipped(deployment: Deployment) -> bool:
+    """skip_unchanged's answer: the returned deployment's ``outcome`` says nothing was started."""
+    outcome = getattr(deployment, "outcome", None)
+    return str(getattr(outcome, "value", outcome)) == "SKIPPED"
+
+
+def _done(done: bool, wait_seconds: int) -> dict[str, Any]:
+    return {"done": done, "wait_seconds": wait_seconds}
+
+
+class RolloutService:
+    def __init__(
+        self,
+        store: RolloutStore,
+        deployments: DeploymentService,
+        targets: TargetService,
+        workflow: WorkflowStarter,
+        poll: PollSettings,
+    ) -> None:
+        self._store = store
+        self._deployments = deployments
+        self._targets = targets
+        self._workflow = workflow
+        # At least 1 s between reads of an item's deployment record: the deployment's own execution
+        # does the fast polling of CloudFormation; a 0 s loop here per running item would only spin.
+        self._poll = PollSettings(
+            max(1, poll.initial_seconds), max(1, poll.initial_seconds, poll.max_seconds)
+        )
+        # Skip-unchanged and plan/apply are DeploymentService features; use them where they exist.
+        self.can_skip = _accepts(deployments.create, "skip_unchanged")
+        self.can_plan = _accepts(deployments.create, "mode") and hasattr(deployments, "apply")
+
+    # -- API ---------------------------------------------------------------------------------------
+
+    def get(self, tenant_id: str, rollout_id: str) -> RolloutView:
+        rollout = self._rollout(tenant_id, rollout_id)
+        return RolloutView(rollout, self._store.list_items(rollout_id))
+
+    def create(self, tenant_id: str, new: NewRollout) -> RolloutView:
+        if new.mode is RolloutMode.PLAN and not self.can_plan:
+            raise UnprocessableRequest(
+                "Plan mode is not available in this version of the service.",
+                code="PLAN_NOT_AVAILABLE",
+                hint='Send "mode": "apply".',
+                details={"field": "mode"},
+            )
+        parse_template(new.template_body).check_parameters(new.parameters)
+        plans = self._item_plans(tenant_id, new)
+        ordered, waves = plan_waves(plans, new.strategy)
+        now = utc_now()
+        rollout = Rollout(
+            tenant_id=tenant_id,
+            rollout_id=new_id("rol"),
+            stack_name=new.stack_name,
+            mode=new.mode,
+            strategy=new.strategy,
+            status=RolloutStatus.PENDING,
+            waves=tuple(waves),
+            item_count=len(ordered),
+            created_at=now,
+            updated_at=now,
+        )
+        wave_of = {index: w.index for w in waves for index in w.item_ids()}
+        items = [
+            RolloutItem(
+                rollout.rollout_id, n, p.target_id, p.account_id, p.region, wave_of[n], updated_at=now
+            )
+            for n, p in enumerate(ordered)
+        ]
+        spec = RolloutSpec(new.stack_name, new.template_body, dict(new.parameters), dict(new.tags))
+        self._store.create_rollout(rollout, items, spec)
+        self._start(rollout)
+        return RolloutView(rollout, items)
+
+    def cancel(self, tenant_id: str, rollout_id: str) -> RolloutView:
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status in RUNNING_ROLLOUT:
+            # The workflow sees the flag: running items finish, nothing new starts.
+            self._store.request_cancel(tenant_id, rollout_id)
+        elif rollout.status in (RolloutStatus.PAUSED, RolloutStatus.PLANNED):
+            self._store.request_cancel(tenant_id, rollout_id)  # no execution runs: end it here
+            self._finish(replace(rollout, cancel_requested=True), RolloutStatus.CANCELLED)
+        else:
+            raise Conflict(
+                f"Rollout {rollout_id} has ended ({rollout.status.value}); there is nothing to cancel.",
+                code="ROLLOUT_ENDED",
+                hint="Start a new rollout to deploy again.",
+            )
+        return self.get(tenant_id, rollout_id)
+
+    def resume(self, tenant_id: str, rollout_id: str) -> RolloutView:
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status is not RolloutStatus.PAUSED:
+            raise Conflict(
+                f"Rollout {rollout_id} is {rollout.status.value}, not PAUSED.",
+                code="ROLLOUT_NOT_PAUSED",
+                hint="Only a rollout paused by a failed canary can be resumed.",
+            )
+        # Resuming accepts the failures so far: the tolerance counts only those that come after.
+        resumed = replace(
+            rollout,
+            status=RolloutStatus.PENDING,
+            attempt=rollout.attempt + 1,
+            accepted_failures=rollout.failed,
+            updated_at=utc_now(),
+        )
+        self._store.save_rollout(resumed)
+        self._start(resumed)
+        return self.get(tenant_id, rollout_id)
+
+    def apply(self, tenant_id: str, rollout_id: str) -> RolloutView:
+        """Execute the change sets a PLANNED rollout made, item by item, in the same waves."""
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status is not RolloutStatus.PLANNED:
+            raise Conflict(
+                f"Rollout {rollout_id} is {rollout.status.value}, not PLANNED.",
+                code="ROLLOUT_NOT_PLANNED",
+                hint='Create the rollout with "mode": "plan", wait for PLANNED, then apply it.',
+            )
+        items = self._store.list_items(rollout_id)
+        stale = []
+        for item in items:
+            if item.status is not ItemStatus.PLANNED or not item.changes or item.deployment_id is None:
+                continue
+            deployment = self._deployments.get(tenant_id, item.deployment_id)
+            if (
+                deployment.operation.operation_id != item.operation_id
+                or deployment.operation.status.value != ("PLANNED")
+            ):
+                stale.append({"item_id": item.index, "deployment_id": item.deployment_id})
+        if stale:
+            raise Conflict(
+                f"{len(stale)} item(s) changed since the plan was made.",
+                code="PLAN_STALE",
+                hint="Create a new plan rollout and review it again.",
+                details={"items": stale},
+            )
+        now = utc_now()
+        for item in items:
+            if item.status is ItemStatus.PLANNED:
+                self._store.save_item(replace(item, status=ItemStatus.PENDING, updated_at=now))
+        applying = replace(
+            rollout,
+            mode=RolloutMode.APPLY_PLAN,
+            status=RolloutStatus.PENDING,
+            next_wave=0,
+            running_wave=None,
+            attempt=rollout.attempt + 1,
+            accepted_failures=rollout.failed,
+            updated_at=now,
+        )
+        self._store.save_rollout(applying)
+        self._start(applying)
+        return self.get(tenant_id, rollout_id)
+
+    # -- workflow steps ----------------------------------------------------------------------------
+
+    def next_wave(self, tenant_id: str, rollout_id: str, last_wave: int | None) -> dict[str, Any]:
+        """Close the wave that ran (``last_wave``), then start the next one or end the rollout."""
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status not in RUNNING_ROLLOUT:
+            return {"run": False}
+        rollout = replace(rollout, status=RolloutStatus.IN_PROGRESS)
+        if rollout.running_wave is not None:
+            if last_wave != rollout.running_wave:  # this step ran before and started that wave
+                return self._run(rollout.waves[rollout.running_wave], rollout)
+            wave = rollout.waves[rollout.running_wave]
+            rollout = replace(rollout, running_wave=None, next_wave=wave.index + 1)
+            if wave.canary and not rollout.cancel_requested:
+                failed = [
+                    i
+                    for i in self._store.list_items(rollout_id)
+                    if i.wave == wave.index and i.status is ItemStatus.FAILED
+                ]
+                if failed:
+                    self._store.save_rollout(
+                        replace(rollout, status=RolloutStatus.PAUSED, updated_at=utc_now())
+                    )
+                    return {"run": False}
+        if rollout.cancel_requested:
+            self._finish(rollout, RolloutStatus.CANCELLED)
+            return {"run": False}
+        if rollout.over_tolerance:
+            self._finish(rollout, RolloutStatus.FAILED)
+            return {"run": False}
+        if rollout.next_wave >= len(rollout.waves):
+            final = RolloutStatus.PLANNED if rollout.mode is RolloutMode.PLAN else RolloutStatus.SUCCEEDED
+            self._finish(rollout, final)
+            return {"run": False}
+        wave = rollout.waves[rollout.next_wave]
+        rollout = replace(rollout, running_wave=wave.index, updated_at=utc_now())
+        self._store.save_rollout(rollout)
+        return self._run(wave, rollout)
+
+    def start_item(self, tenant_id: str, rollout_id: str, index: int) -> dict[str, Any]:
+        item = self._item(rollout_id, index)
+        wait = self._poll.initial_seconds
+        if item.ended:
+            return _done(True, 0)
+        if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
+            return _done(False, wait)
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
+            reason = (
+                "the rollout was cancelled"
+                if rollout.cancel_requested or rollout.status is RolloutStatus.CANCELLED
+                else f"more items failed than the rollout's failure tolerance ({rollout.tolerance})"
+            )
+            info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
+            self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
+            return _done(True, 0)
+        try:
+            deployment = self._deploy(rollout, item)
+        except DeployerError as error:
+            info = ErrorInfo(error.code, error.message, error.hint)
+            self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
+            return _done(True, 0)
+        if deployment is None or _skipped(deployment):
+            self._end(
+                tenant_id,
+                item,
+                ItemStatus.SKIPPED,
+                deployment_id=deployment.deployment_id if deployment else item.deployment_id,
+            )
+            return _done(True, 0)
+        self._store.save_item(
+            replace(
+                item,
+                status=ItemStatus.IN_PROGRESS,
+                deployment_id=deployment.deployment_id,
+                operation_id=deployment.operation.operation_id,
+                updated_at=utc_now(),
+            )
+        )
+        return _done(False, wait)
+
+    def poll_item(self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int) -> dict[str, Any]:
+        item = self._item(rollout_id, index)
+        if item.ended:
+            return _done(True, 0)
+        if item.deployment_id is None:
+            raise DeployerError(f"Rollout item {index} of {rollout_id} has no deployment to poll.")
+        deployment = self._deployments.get(tenant_id, item.deployment_id)
+        operation = deployment.operation
+        if operation.operation_id != item.operation_id:
+            info = ErrorInfo(
+                "OPERATION_SUPERSEDED",
+                f"deployment {deployment.deployment_id} started another operation before this one was seen "
+                "to end",
+                "Look at the deployment; start a new rollout if it needs this template.",
+            )
+            self._end(
+                tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
+            )
+            return _done(True, 0)
+        if operation.running:
+            return _done(False, min(self._poll.max_seconds, math.ceil(wait_seconds * 1.5)))
+        outcome = operation.status.value
+        if outcome == "FAILED":
+            info = deployment.error or ErrorInfo(
+                "DEPLOYMENT_FAILED", "the deployment failed", "See its events."
+            )
+            self._end(
+                tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
+            )
+        elif outcome in ("PLANNED", "SKIPPED"):
+            changes = deployment.public().get("changes") or []
+            self._end(tenant_id, item, ItemStatus(outcome), changes=[dict(c) for c in changes])
+        else:
+            self._end(tenant_id, item, ItemStatus.SUCCEEDED)
+        return _done(True, 0)
+
+    def record_item_failure(
+        self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo
+    ) -> dict[str, Any]:
+        item = self._item(rollout_id, index)
+        if not item.ended:
+            self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
+        return {"recorded": info.code}
+
+    def record_rollout_failure(self, tenant_id: str, rollout_id: str, info: ErrorInfo) -> dict[str, Any]:
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status in RUNNING_ROLLOUT:
+            self._finish(replace(rollout, error=info), RolloutStatus.FAILED)
+        return {"recorded": info.code}
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _rollout(self, tenant_id: str, rollout_id: str) -> Rollout:
+        rollout = self._store.get_rollout(tenant_id, rollout_id)
+        if rollout is None:
+            raise NotFound(f"Rollout {rollout_id} does not exist.", code="ROLLOUT_NOT_FOUND")
+        return rollout
+
+    def _item(self, rollout_id: str, index: int) -> RolloutItem:
+        item = self._store.get_item(rollout_id, index)
+        if item is None:
+            raise DeployerError(f"Rollout {rollout_id} has no item {index}.")
+        return item
+
+    def _item_plans(self, tenant_id: str, new: NewRollout) -> list[ItemPlan]:
+        known = self._all_targets(tenant_id)
+        unknown = [c.target_id for c in new.targets if c.target_id not in known]
+        if unknown:
+            raise UnprocessableRequest(
+                f"{len(unknown)} target(s) do not exist: {', '.join(unknown[:10])}.",
+                code="TARGET_NOT_FOUND",
+                hint="Register the targets first (POST /targets), or leave them out.",
+                details={"field": "targets", "unknown": unknown},
+            )
+        plans: list[ItemPlan] = []
+        disabled: list[dict[str, str]] = []
+        for choice in new.targets:
+            target = known[choice.target_id]
+            for region in choice.regions if choice.regions is not None else target.regions:
+                if region not in target.regions:
+                    disabled.append({"target_id": target.target_id, "region": region})
+                plans.append(ItemPlan(target.target_id, target.account_id, region))
+        if disabled:
+            raise UnprocessableRequest(
+                f"{len(disabled)} region(s) are not enabled on their target.",
+                code="REGION_NOT_ENABLED",
+                hint="Use only regions the target was registered with, or register it with them.",
+                details={"field": "targets", "not_enabled": disabled},
+            )
+        if len(plans) > MAX_ROLLOUT_ITEMS:
+            raise UnprocessableRequest(
+                f"The rollout has {len(plans)} (target, region) items; the limit is {MAX_ROLLOUT_ITEMS}.",
+                code="TOO_MANY_ITEMS",
+                hint="Split the fleet into several rollouts.",
+                details={"field": "targets", "items": len(plans), "limit": MAX_ROLLOUT_ITEMS},
+            )
+        order = new.strategy.region_order
+        if order is not None:
+            used = {p.region for p in plans}
+            missing, extra = sorted(used - set(order)), sorted(set(order) - used)
+            if missing or extra:
+                raise UnprocessableRequest(
+                    "strategy.region_order must list exactly the regions the rollout deploys to.",
+                    code="REGION_ORDER_MISMATCH",
+                    hint='List every region once, or send "parallel".',
+                    details={"field": "strategy.region_order", "missing": missing, "extra": extra},
+                )
+        return plans
+
+    def _all_targets(self, tenant_id: str) -> dict[str, _KnownTarget]:
+        found: dict[str, _KnownTarget] = {}
+        token: str | None = None
+        while True:
+            page = self._targets.list(tenant_id, TARGET_PAGE, token)
+            for t in page.items:
+                found[str(t["target_id"])] = _KnownTarget(
+                    str(t["target_id"]), str(t["account_id"]), tuple(str(r) for r in t["regions"])
+                )
+            token = page.next_token
+            if token is None:
+                return found
+
+    def _deploy(self, rollout: Rollout, item: RolloutItem) -> Deployment | None:
+        """Start the item's deployment operation; None when there is nothing to do."""
+        tenant_id = rollout.tenant_id
+        if rollout.mode is RolloutMode.APPLY_PLAN:
+            if not item.changes or item.deployment_id is None:
+                return None  # the plan found no changes
+            apply: Callable[[str, str], Deployment] = getattr(self._deployments, "apply")  # noqa: B009
+            return apply(tenant_id, item.deployment_id)
+        spec = self._store.get_spec(rollout.rollout_id)
+        if spec is None:
+            raise DeployerError(f"Rollout {rollout.rollout_id} has no stored spec.")
+        options: dict[str, Any] = {}
+        if rollout.mode is RolloutMode.PLAN:
+            options["mode"] = OperationMode.PLAN
+        elif self.can_skip:
+            options["skip_unchanged"] = True
+        new = NewDeployment(
+            item.target_id, item.region, spec.stack_name, spec.template_body, spec.parameters, spec.tags
+        )
+        try:
+            return self._deployments.create(tenant_id, new, **options)
+        except Conflict as error:
+            existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
+            if error.code != "STACK_ALREADY_DEPLOYED" or not existing:
+                raise
+        change = DeploymentChange(spec.template_body, dict(spec.parameters), dict(spec.tags))
+        return self._deployments.update(tenant_id, str(existing), change, **options)
+
+    def _end(
+        self,
+        tenant_id: str,
+        item: RolloutItem,
+        status: ItemStatus,
+        *,
+        error: dict[str, Any] | None = None,
+        changes: list[dict[str, Any]] | None = None,
+        deployment_id: str | None = None,
+    ) -> None:
+        self._store.end_item(
+            tenant_id,
+            replace(
+                item,
+                status=status,
+                error=error,
+                changes=changes if changes is not None else item.changes,
+                deployment_id=deployment_id or item.deployment_id,
+                updated_at=utc_now(),
+            ),
+        )
+
+    def _finish(self, rollout: Rollout, status: RolloutStatus) -> None:
+        """End the rollout; items that never started are CANCELLED, with the reason."""
+        items = self._store.list_items(rollout.rollout_id)
+        error = rollout.error
+        if status is RolloutStatus.FAILED and error is None:
+            failed = [i for i in items if i.status is ItemStatus.FAILED]
+            named = "; ".join(str(i.error["message"]) for i in failed[:10] if i.error)
+            error = ErrorInfo(
+                "FAILURE_TOLERANCE_EXCEEDED",
+                f"{len(failed)} item(s) failed, more than the {rollout.tolerance} tolerated: {named}",
+                "Fix the failed items (see each item's error and its deployment's events), then start "
+                "the rollout again: items already up to date are skipped.",
+            )
+        if status in (RolloutStatus.FAILED, RolloutStatus.CANCELLED):
+            reason = (
+                "the rollout was cancelled" if status is RolloutStatus.CANCELLED else "the rollout failed"
+            )
+            info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
+            for item in items:
+                if item.status is ItemStatus.PENDING:
+                    self._end(
+                        rollout.tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None)
+                    )
+        self._store.save_rollout(
+            replace(
+                rollout,
+                status=status,
+                running_wave=None,
+                planned=rollout.planned or status is RolloutStatus.PLANNED,
+                error=error,
+                updated_at=utc_now(),
+            )
+        )
+
+    def _run(self, wave: Wave, rollout: Rollout) -> dict[str, Any]:
+        return {
+            "run": True,
+            "index": wave.index,
+            "item_ids": wave.item_ids(),
+            "max_concurrency": rollout.strategy.concurrency(wave.end - wave.first),
+        }
+
+    def _start(self, rollout: Rollout) -> None:
+        execution_input = {
+            "tenant_id": rollout.tenant_id,
+            "rollout_id": rollout.rollout_id,
+            "wait_seconds": self._poll.initial_seconds,
+            "max_wait_seconds": self._poll.max_seconds,
+        }
+        try:
+            self._workflow.start(rollout.execution_name, execution_input)
+        except DeployerError as error:
+            self._store.save_rollout(
+                replace(
+                    rollout,
+                    status=RolloutStatus.FAILED,
+                    error=ErrorInfo(error.code, error.message, error.hint),
+                    updated_at=utc_now(),
+                )
+            )
+            raise

@@ -1,0 +1,66 @@
+"""What POST /deployments adds for automation: a template read from S3, and notification settings.
+
+``DeploymentService.create`` calls ``prepare`` before it validates the template and ``created`` after
+the record is written (its one hook). ``prepare`` reads ``template_url`` into ``template_body`` and
+turns the caller's notification request into stored settings (the webhook secret goes to Secrets
+Manager); ``created`` subscribes the deployment to its template object, so a new version redeploys it.
+
+Trust: the template is read with the service's identity, but with S3's ``ExpectedBucketOwner`` set
+to the target's account, so a tenant can only name templates in buckets of an account it deploys to,
+never another tenant's bucket that happens to grant the service read access. The text is capped at
+CloudFormation's TemplateBody limit (51,200 bytes), because the workflow passes a TemplateBody and
+keeps it in the operation's DynamoDB item (400 KB at most); TemplateURL's 1 MB is not offered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.automation import parse_s3_url
+from chalicelib.domain.errors import UnprocessableRequest
+from chalicelib.domain.model import Deployment, Target
+from chalicelib.domain.templates import MAX_TEMPLATE_BYTES
+from chalicelib.service.event_ports import AutomationStore, TemplateObject, TemplateObjects
+from chalicelib.service.notifications import NotificationRequest, NotificationService
+
+if TYPE_CHECKING:
+    from chalicelib.service.deployments import NewDeployment
+
+
+class DeploymentSources:
+    def __init__(
+        self, objects: TemplateObjects, store: AutomationStore, notifications: NotificationService
+    ) -> None:
+        self._objects = objects
+        self._store = store
+        self._notifications = notifications
+
+    def prepare(self, tenant_id: str, target: Target, new: NewDeployment) -> NewDeployment:
+        body = new.template_body
+        if new.template_url is not None:
+            body = self.read(new.template_url, target.account_id, None).body
+        if not body:
+            raise UnprocessableRequest(
+                "Send template_body or template_url.",
+                code="TEMPLATE_REQUIRED",
+                details={"field": "template_body"},
+            )
+        notifications = None
+        if new.notify is not None:
+            notifications = self._notifications.configure(tenant_id, target.account_id, new.notify)
+        return replace(new, template_body=body, notify=None, notifications=notifications)
+
+    def created(self, deployment: Deployment) -> None:
+        if deployment.template_url is not None:
+            self._store.subscribe_template(
+                deployment.template_url, deployment.tenant_id, deployment.deployment_id
+            )
+
+    def read(self, url: str, account_id: str, version_id: str | None) -> TemplateObject:
+        return self._objects.read(
+            parse_s3_url(url), version_id=version_id, expected_owner=account_id, max_bytes=MAX_TEMPLATE_BYTES
+        )
+
+
+__all__ = ["DeploymentSources", "NotificationRequest"]

@@ -1,0 +1,150 @@
+"""Fixtures for the ``nexus`` CLI: a target account (111111111111) set up as its administrator would.
+
+The CLI runs in-process through Typer's ``CliRunner`` against the in-process local AWS (``LocalAws``):
+its boto3 clients reach moto with the project's STS/IAM/SAML patches, and the ADFS provider is a real
+HTTP server in a thread. The operator is another account (222222222222) for role assumption, or an
+IAM user of the target account for keys, profiles and MFA.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from chalicelib.domain.permissions import load_profile
+from localaws.adfs import AdfsProvider, AdfsUser
+from localaws.environment import LocalAws
+from localaws.sts import CLOCK, account_credentials
+from nexus_cli.main import app
+
+TARGET = "111111111111"
+OPERATOR_ACCOUNT = "222222222222"
+EXTERNAL_ID = "nexus-ext-3f9a1c"
+ROLE = f"arn:aws:iam::{TARGET}:role/NexusDeploymentRole"
+PARTIAL_ROLE = f"arn:aws:iam::{TARGET}:role/NexusPartialRole"
+MFA_ROLE = f"arn:aws:iam::{TARGET}:role/NexusMfaRole"
+SAML_PROVIDER = f"arn:aws:iam::{TARGET}:saml-provider/corp-adfs"
+ADFS_ROLE = f"arn:aws:iam::{TARGET}:role/AdfsDeployer"
+ADFS_READONLY_ROLE = f"arn:aws:iam::{TARGET}:role/AdfsReadOnly"
+KEY_ID_RE = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}")
+
+
+def without_statement(document: dict[str, Any], sid: str) -> dict[str, Any]:
+    return {**document, "Statement": [s for s in document["Statement"] if s.get("Sid") != sid]}
+
+
+@dataclass
+class Operator:
+    key: str
+    secret: str
+    user_arn: str
+
+
+@dataclass
+class TargetAccount:
+    aws: LocalAws
+    operator: Operator  # an IAM user of the target account with the deployment policy
+    adfs: AdfsProvider
+
+    def env(self, key: str, secret: str) -> dict[str, str | None]:
+        return {
+            "AWS_ACCESS_KEY_ID": key,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_SESSION_TOKEN": None,
+            "AWS_SECURITY_TOKEN": None,
+            "AWS_PROFILE": None,
+            "AWS_ENDPOINT_URL": None,
+        }
+
+    def operator_env(self) -> dict[str, str | None]:
+        """Credentials of an administrator of the operator's own account (222222222222)."""
+        return self.env(*account_credentials(OPERATOR_ACCOUNT))
+
+
+def _trust(principal: str, condition: dict[str, Any] | None = None, action: str = "sts:AssumeRole") -> str:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": action}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+@pytest.fixture
+def target(local_aws: LocalAws) -> Iterator[TargetAccount]:
+    iam = local_aws.account_session(TARGET).client("iam")
+    policy = load_profile().policy()
+    external = {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+    iam.create_role(
+        RoleName="NexusDeploymentRole",
+        AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{OPERATOR_ACCOUNT}:root", external),
+    )
+    iam.put_role_policy(
+        RoleName="NexusDeploymentRole", PolicyName="deploy", PolicyDocument=json.dumps(policy)
+    )
+    iam.create_role(
+        RoleName="NexusPartialRole",
+        AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{OPERATOR_ACCOUNT}:root", external),
+    )
+    iam.put_role_policy(
+        RoleName="NexusPartialRole",
+        PolicyName="deploy",
+        PolicyDocument=json.dumps(without_statement(policy, "ECSPermissions")),
+    )
+    iam.create_role(
+        RoleName="NexusMfaRole",
+        AssumeRolePolicyDocument=_trust(
+            f"arn:aws:iam::{TARGET}:root", {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+        ),
+    )
+    iam.put_role_policy(RoleName="NexusMfaRole", PolicyName="deploy", PolicyDocument=json.dumps(policy))
+    user = iam.create_user(UserName="ops")["User"]
+    iam.put_user_policy(UserName="ops", PolicyName="deploy", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="ops")["AccessKey"]
+    operator = Operator(key["AccessKeyId"], key["SecretAccessKey"], user["Arn"])
+
+    saml_trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": SAML_PROVIDER},
+                    "Action": "sts:AssumeRoleWithSAML",
+                    "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
+                }
+            ],
+        }
+    )
+    for name in ("AdfsDeployer", "AdfsReadOnly"):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=saml_trust)
+    iam.put_role_policy(RoleName="AdfsDeployer", PolicyName="deploy", PolicyDocument=json.dumps(policy))
+    users = {
+        "alice": AdfsUser("correct horse", [(ADFS_ROLE, SAML_PROVIDER), (ADFS_READONLY_ROLE, SAML_PROVIDER)]),
+    }
+    with AdfsProvider(users) as adfs:
+        iam.create_saml_provider(Name="corp-adfs", SAMLMetadataDocument=adfs.metadata_xml())
+        try:
+            yield TargetAccount(local_aws, operator, adfs)
+        finally:
+            CLOCK.reset()
+
+
+def run(args: list[str], env: Mapping[str, str | None] | None = None, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(app, args, env=dict(env) if env is not None else None, input=stdin)
+
+
+def report_of(result: Result) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def assert_no_secrets(result: Result, *secrets: str) -> None:
+    text = result.output
+    assert not KEY_ID_RE.search(text), text
+    for secret in secrets:
+        assert secret not in text

@@ -1,0 +1,56 @@
+"""The scheduled drift check, through the target role, recorded on each ACTIVE deployment.
+
+The local AWS emulates DetectStackDrift (moto has none, see localaws/drift.py): a resource deleted
+outside CloudFormation (S3 bucket, SQS queue, SNS topic) makes its stack DRIFTED.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import TARGET_ACCOUNT, call, register_target
+from tests.events.conftest import deploy
+
+
+def tick(client):
+    """What EventBridge Scheduler's rule sends the DriftCheck function."""
+    event = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, ["arn:aws:events:::rule/x"])
+    return client.lambda_.invoke("DriftCheck", event).payload
+
+
+def test_drift_check_records_in_sync_then_drifted(client, tenant, local_aws, aws_calls):
+    target = register_target(client, tenant, local_aws)
+    deployment = deploy(client, tenant, target, "app")
+    deployment_id = deployment["deployment_id"]
+    assert deployment["drift"] is None
+    aws_calls.clear()
+
+    result = tick(client)
+    assert result == {"drift": {"IN_SYNC": 1}}
+    assert aws_calls.count("sts", "AssumeRole") == 1
+    assert aws_calls.count("cloudformation", "DetectStackDrift") == 1
+    drift = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)["drift"]
+    assert drift["status"] == "IN_SYNC"
+    assert drift["drifted_resources"] == 0
+    assert drift["checked_at"]
+
+    # Someone deletes the stack's bucket by hand in the target account.
+    s3 = local_aws.account_session(TARGET_ACCOUNT).client("s3")
+    s3.delete_bucket(Bucket=deployment["outputs"]["BucketName"])
+    assert tick(client) == {"drift": {"DRIFTED": 1}}
+    after = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
+    assert after["drift"]["status"] == "DRIFTED"
+    assert after["drift"]["drifted_resources"] == 1
+    assert after["status"] == "ACTIVE"  # drift is reported, never acted on
+
+
+def test_a_stack_that_cannot_be_checked_is_recorded_unknown_with_the_reason(client, tenant, local_aws):
+    target = register_target(client, tenant, local_aws)
+    deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
+    iam = local_aws.account_session(TARGET_ACCOUNT).client("iam")
+    iam.delete_role(RoleName="NexusDeploymentRole")  # the target account removed the service's access
+
+    assert tick(client) == {"drift": {"UNKNOWN": 1}}
+    drift = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)["drift"]
+    assert drift["status"] == "UNKNOWN"
+    assert drift["reason"]

@@ -1,0 +1,212 @@
+"""Outcome notifications: a signed webhook to a real HTTP server on 127.0.0.1, and SNS through moto.
+
+The webhook receiver checks the signature exactly as a customer's would (``verify_signature``); the
+SNS topic has an SQS queue subscribed, and the test reads the message from the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.composition import Services
+from chalicelib.service.notifications import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from localaws.environment import LocalAws
+from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target, wait_for
+from tests.events.conftest import APP_STACK
+
+SECRET = "whsec-0123456789abcdef-do-not-log"
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"headers": dict(self.headers), "body": body, "path": self.path})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/nexus?team=a", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def local_client(local_services: Services) -> Iterator[tuple[Client, Tenant]]:
+    with Client(app_module.app) as test_client:
+        yield test_client, Tenant("tenant-a", local_services.auth.issue("tenant-a", "tests"))
+
+
+def test_webhook_and_sns_get_signed_outcomes_of_success_and_failure(
+    local_client, local_aws: LocalAws, receiver
+):
+    client, tenant = local_client
+    url, received = receiver
+    session = local_aws.account_session(TARGET_ACCOUNT)
+    topic_arn = session.client("sns").create_topic(Name="deployments")["TopicArn"]
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName="deployment-outcomes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    session.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    target = register_target(client, tenant, local_aws)
+
+    created = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        {
+            "target_id": target["target_id"],
+            "region": "us-east-1",
+            "stack_name": "app",
+            "template_body": APP_STACK,
+            "notifications": {"sns_topic_arn": topic_arn, "webhook_url": url, "webhook_secret": SECRET},
+        },
+    )
+    assert created.status_code == 202, created.body
+    assert SECRET not in created.body.decode()
+    deployment_id = json.loads(created.body)["deployment_id"]
+    done = wait_for(client, tenant, deployment_id)
+    assert done["status"] == "ACTIVE"
+    assert done["notifications"] == {"sns_topic_arn": topic_arn, "webhook_url": url, "webhook_signed": True}
+
+    # The webhook: one signed delivery, verifiable with the secret, fresh.
+    _wait_until(lambda: len(received) >= 1)  # sent right after the final state is saved
+    (delivery,) = received
+    headers = {k.lower(): v for k, v in delivery["headers"].items()}
+    assert headers["x-nexus-signature"].startswith("sha256=")
+    assert verify_signature(
+        SECRET,
+        delivery["body"],
+        headers[TIMESTAMP_HEADER.lower()],
+        headers[SIGNATURE_HEADER.lower()],
+        time.time(),
+    )
+    assert not verify_signature(
+        SECRET,
+        delivery["body"] + b" ",
+        headers[TIMESTAMP_HEADER.lower()],
+        headers[SIGNATURE_HEADER.lower()],
+        time.time(),
+    )
+    assert not verify_signature(  # a replay ten minutes later is refused
+        SECRET,
+        delivery["body"],
+        headers[TIMESTAMP_HEADER.lower()],
+        headers[SIGNATURE_HEADER.lower()],
+        time.time() + 600,
+    )
+    message = json.loads(delivery["body"])
+    assert message["type"] == "deployment.succeeded"
+    assert message["deployment"]["deployment_id"] == deployment_id
+    assert message["deployment"]["operation"]["status"] == "SUCCEEDED"
+    assert "parameters" not in message["deployment"]
+    assert delivery["path"] == "/hooks/nexus?team=a"
+
+    # SNS: the same message, read from the subscribed queue.
+    sns_message = _next_message(sqs, queue_url)
+    assert json.loads(sns_message["Message"])["type"] == "deployment.succeeded"
+    assert sns_message["MessageAttributes"]["deployment_id"]["Value"] == deployment_id
+
+    # A failure is told too: the target account removes the role, then an update fails.
+    session.client("iam").delete_role(RoleName="NexusDeploymentRole")
+    assert (
+        call(client, "PUT", f"/deployments/{deployment_id}", tenant, {"tags": {"x": "y"}}).status_code == 202
+    )
+    failed = wait_for(client, tenant, deployment_id)
+    assert failed["status"] == "FAILED"
+    _wait_until(lambda: len(received) >= 2)
+    assert [json.loads(d["body"])["type"] for d in received] == ["deployment.succeeded", "deployment.failed"]
+    failure = json.loads(received[1]["body"])["deployment"]["error"]
+    assert failure["code"] == failed["error"]["code"]
+    assert json.loads(_next_message(sqs, queue_url)["Message"])["type"] == "deployment.failed"
+
+    # The secret is in Secrets Manager, never in the table.
+    table = local_aws.account_session("123456789012").resource("dynamodb").Table(local_aws.central.table_name)
+    assert SECRET not in json.dumps(table.scan()["Items"], default=str)
+
+
+def test_notification_settings_are_validated(local_client, local_aws: LocalAws):
+    client, tenant = local_client
+    target = register_target(client, tenant, local_aws)
+    base = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": "app",
+        "template_body": APP_STACK,
+    }
+    cases = {
+        "topic in another account": {"sns_topic_arn": "arn:aws:sns:us-east-1:222222222222:theirs"},
+        "webhook without secret": {"webhook_url": "https://example.com/hook"},
+        "short secret": {"webhook_url": "https://example.com/hook", "webhook_secret": "short"},
+        "ftp webhook": {"webhook_url": "ftp://example.com/hook", "webhook_secret": SECRET},
+        "credentials in url": {"webhook_url": "https://u:p@example.com/hook", "webhook_secret": SECRET},
+        "nothing": {},
+    }
+    for name, notifications in cases.items():
+        response = call(client, "POST", "/deployments", tenant, {**base, "notifications": notifications})
+        assert response.status_code == 422, (name, response.body)
+        assert SECRET not in response.body.decode()
+
+
+def test_a_failing_webhook_never_fails_the_operation(local_client, local_aws: LocalAws, caplog):
+    client, tenant = local_client
+    target = register_target(client, tenant, local_aws)
+    created = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        {
+            "target_id": target["target_id"],
+            "region": "us-east-1",
+            "stack_name": "app",
+            "template_body": APP_STACK,
+            "notifications": {"webhook_url": "http://127.0.0.1:9/closed", "webhook_secret": SECRET},
+        },
+    )
+    assert created.status_code == 202, created.body
+    done = wait_for(client, tenant, json.loads(created.body)["deployment_id"])
+    assert done["status"] == "ACTIVE"
+    assert SECRET not in caplog.text
+
+
+def _next_message(sqs: Any, queue_url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1).get("Messages", [])
+        if messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            body: dict[str, Any] = json.loads(messages[0]["Body"])
+            return body
+        time.sleep(0.05)
+    raise AssertionError("no message arrived on the queue")
+
+
+def _wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)

@@ -1,0 +1,118 @@
+"""POST /deployments with template_url, and redeploys when a new version of that S3 object lands.
+
+The bucket lives in the target account, with versioning on, as a tenant would keep its templates; the
+"Object Created" events are what S3 sends to EventBridge, given to the app's own handler.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from localaws.environment import LocalAws
+from tests.conftest import TARGET_ACCOUNT, call, register_target, wait_for
+from tests.events.conftest import APP_STACK, deploy, events_of, object_created_event
+
+BUCKET = "team-a-templates"
+KEY = "stacks/app.json"
+
+
+def template_bucket(aws: LocalAws) -> Any:
+    s3 = aws.account_session(TARGET_ACCOUNT).client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+def with_output(name: str, value: str) -> str:
+    template = json.loads(APP_STACK)
+    template["Outputs"][name] = {"Value": value}
+    return json.dumps(template)
+
+
+def invoke(client: Any, event: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = client.lambda_.invoke("TemplateObjectCreated", event).payload
+    return payload
+
+
+def test_a_new_object_version_redeploys_once_and_identical_content_is_skipped(
+    client, tenant, local_aws, aws_calls
+):
+    s3 = template_bucket(local_aws)
+    first = s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())["VersionId"]
+    target = register_target(client, tenant, local_aws)
+    deployment = deploy(client, tenant, target, "app", template_url=f"s3://{BUCKET}/{KEY}")
+    deployment_id = deployment["deployment_id"]
+    assert deployment["template_url"] == f"s3://{BUCKET}/{KEY}"
+    assert "Release" not in deployment["outputs"]
+
+    second = s3.put_object(Bucket=BUCKET, Key=KEY, Body=with_output("Release", "two").encode())["VersionId"]
+    assert second != first
+    aws_calls.clear()
+    event = object_created_event(BUCKET, KEY, second)
+    result = invoke(client, event)
+    assert list(result["started"]) == [deployment_id], result
+    again = invoke(client, object_created_event(BUCKET, KEY, second))  # another delivery, another event id
+    assert again["duplicates"] == [deployment_id]
+    assert aws_calls.count("stepfunctions", "StartExecution") == 1
+    done = wait_for(client, tenant, deployment_id)
+    assert done["status"] == "ACTIVE", done
+    assert done["outputs"]["Release"] == "two"
+    assert any(
+        second in e["message"] for e in events_of(client, tenant, deployment_id) if e["status"] == "REDEPLOY"
+    )
+
+    # The same content uploaded again is a new version but no change: nothing runs.
+    third = s3.put_object(Bucket=BUCKET, Key=KEY, Body=with_output("Release", "two").encode())["VersionId"]
+    unchanged = invoke(client, object_created_event(BUCKET, KEY, third))
+    assert unchanged["unchanged"] == [deployment_id], unchanged
+    assert aws_calls.count("stepfunctions", "StartExecution") == 1
+
+
+def test_events_for_other_objects_or_malformed_ones_start_nothing(client, tenant, local_aws, aws_calls):
+    s3 = template_bucket(local_aws)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())
+    target = register_target(client, tenant, local_aws)
+    deploy(client, tenant, target, "app", template_url=f"s3://{BUCKET}/{KEY}")
+    aws_calls.clear()
+
+    other = invoke(client, object_created_event(BUCKET, "stacks/other.json", "v1"))
+    malformed = invoke(client, {**object_created_event(BUCKET, KEY, "v1"), "detail": {"bucket": "x"}})
+    missing_version = invoke(client, object_created_event(BUCKET, KEY, "no-such-version"))
+
+    assert other == {"started": {}, "duplicates": [], "not_found": [], "refused": {}, "unchanged": []}
+    assert malformed["dropped"] == "malformed-detail"
+    assert list(missing_version["refused"].values()) == ["TEMPLATE_OBJECT_NOT_FOUND"]
+    assert aws_calls.count("stepfunctions", "StartExecution") == 0
+
+
+def test_template_url_rules_on_create(client, tenant, local_aws):
+    s3 = template_bucket(local_aws)
+    target = register_target(client, tenant, local_aws)
+    base = {"target_id": target["target_id"], "region": "us-east-1", "stack_name": "app"}
+
+    both = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        {**base, "template_body": APP_STACK, "template_url": f"s3://{BUCKET}/{KEY}"},
+    )
+    neither = call(client, "POST", "/deployments", tenant, base)
+    assert both.status_code == neither.status_code == 422
+
+    missing = call(
+        client, "POST", "/deployments", tenant, {**base, "template_url": f"s3://{BUCKET}/nothing.json"}
+    )
+    assert missing.status_code == 404
+    assert json.loads(missing.body)["error"]["code"] == "TEMPLATE_OBJECT_NOT_FOUND"
+
+    # Above CloudFormation's TemplateBody limit (what the workflow passes): refused before anything runs.
+    big = json.loads(APP_STACK)
+    big["Metadata"] = {"Padding": "x" * 60_000}
+    s3.put_object(Bucket=BUCKET, Key="big.json", Body=json.dumps(big).encode())
+    too_large = call(
+        client, "POST", "/deployments", tenant, {**base, "template_url": f"s3://{BUCKET}/big.json"}
+    )
+    assert too_large.status_code == 413
+    assert json.loads(too_large.body)["error"]["code"] == "TEMPLATE_TOO_LARGE"

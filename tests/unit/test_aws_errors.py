@@ -1,0 +1,71 @@
+"""Every STS and IAM error code named in the AWS rules maps to one of the guide's cases or a clear class."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.aws_errors import (
+    HINT_ACCESS_DENIED,
+    HINT_ASSUME_DENIED,
+    HINT_INVALID_ROLE_ARN,
+    HINT_MFA_REQUIRED,
+    HINT_SESSION_EXPIRED,
+    HINT_SIMULATE_DENIED,
+    translate,
+)
+from chalicelib.domain.errors import ErrorKind, TransientAwsError
+
+DENIED = "User: arn:aws:sts::1:assumed-role/S/s is not authorized to perform: sts:AssumeRole on resource: r"
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "operation", "expected_code", "hint"),
+    [
+        # STS (aws-rules.md)
+        ("AccessDenied", DENIED, "AssumeRole", "ACCESS_DENIED", HINT_ASSUME_DENIED),
+        ("AccessDenied", "MultiFactorAuthentication failed", "AssumeRole", "MFA_REQUIRED", HINT_MFA_REQUIRED),
+        ("ExpiredToken", "The security token included in the request is expired", "GetCallerIdentity",
+         "SESSION_EXPIRED", HINT_SESSION_EXPIRED),
+        ("ExpiredTokenException", "expired", "AssumeRoleWithSAML", "SESSION_EXPIRED", HINT_SESSION_EXPIRED),
+        ("RegionDisabledException", "STS is not activated", "AssumeRole", "REGION_DISABLED", None),
+        ("MalformedPolicyDocument", "bad", "AssumeRole", "INTERNAL_ERROR", None),
+        ("PackedPolicyTooLarge", "big", "AssumeRole", "INTERNAL_ERROR", None),
+        ("ValidationError", "Request ARN is invalid", "AssumeRole", "INVALID_ROLE_ARN", HINT_INVALID_ROLE_ARN),
+        ("IDPRejectedClaim", "rejected", "AssumeRoleWithSAML", "ACCESS_DENIED", HINT_ASSUME_DENIED),
+        ("InvalidIdentityToken", "bad token", "AssumeRoleWithSAML", "ACCESS_DENIED", HINT_ASSUME_DENIED),
+        ("InvalidClientTokenId", "The security token included in the request is invalid", "GetCallerIdentity",
+         "ACCESS_DENIED", HINT_ACCESS_DENIED),
+        # IAM, as validate calls it
+        ("AccessDenied", "not authorized to perform: iam:SimulatePrincipalPolicy", "SimulatePrincipalPolicy",
+         "ACCESS_DENIED", HINT_SIMULATE_DENIED),
+        ("NoSuchEntity", "Role R not found", "SimulatePrincipalPolicy", "INVALID_ROLE_ARN", HINT_INVALID_ROLE_ARN),
+        ("InvalidInput", "Invalid Entity Arn", "SimulatePrincipalPolicy", "INTERNAL_ERROR", None),
+        ("PolicyEvaluation", "could not evaluate", "SimulatePrincipalPolicy", "INTERNAL_ERROR", None),
+        ("InvalidAuthenticationCode", "Authentication code for device is not valid.", "EnableMFADevice",
+         "MFA_REQUIRED", HINT_MFA_REQUIRED),
+        ("LimitExceeded", "too many", "SimulatePrincipalPolicy", "AWS_REQUEST_FAILED", None),
+    ],
+)  # fmt: skip
+def test_sts_and_iam_codes(code, message, operation, expected_code, hint):
+    error = translate(code, message, operation=operation)
+    assert error.code == expected_code
+    if hint is not None:
+        assert error.hint == hint
+    assert error.message == f"{operation} failed: {code}: {message}"  # AWS's words are kept
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["Throttling", "IDPCommunicationError", "ServiceFailure", "ConcurrentModification", "ServiceUnavailable"],
+)
+def test_transient_codes_are_retried(code):
+    error = translate(code, "slow down", operation="SimulatePrincipalPolicy")
+    assert isinstance(error, TransientAwsError)
+    assert error.kind is ErrorKind.TRANSIENT
+
+
+def test_assume_hint_carries_the_guides_steps():
+    for step in ("trust policy", "sts:ExternalId", "exists", "arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME", "SCP"):
+        assert step in HINT_ASSUME_DENIED
+    for step in ("policy is attached", "resource permissions", "explicit Deny"):
+        assert step in HINT_ACCESS_DENIED

@@ -1,0 +1,94 @@
+"""Helpers shared by the stack-lifecycle and plan/apply tests (templates, deploy, settle)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chalice.test import Client
+
+from chalicelib.adapters.dynamodb import DynamoStore
+from localaws.environment import LocalAws
+from tests.conftest import TARGET_ACCOUNT, Tenant, call
+
+ENDED = {"SUCCEEDED", "FAILED", "PLANNED", "CANCELLED"}
+
+QUEUE: dict[str, Any] = {
+    "Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 30}}}
+}
+PROTECTED_TABLE: dict[str, Any] = {
+    "Type": "AWS::DynamoDB::Table",
+    "Properties": {
+        "TableName": "protected-orders",
+        "BillingMode": "PAY_PER_REQUEST",
+        "DeletionProtectionEnabled": True,
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    },
+}
+FAILING_SUBNET: dict[str, Any] = {
+    "Type": "AWS::EC2::Subnet",
+    "Properties": {"VpcId": "vpc-00000000deadbeef0", "CidrBlock": "10.0.0.0/24"},
+}
+
+
+def with_resources(base: dict[str, Any], **resources: dict[str, Any]) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(json.dumps(base))
+    template["Resources"].update(json.loads(json.dumps(resources)))
+    return template
+
+
+def create(client: Client, tenant: Tenant, target: dict[str, Any], template: Any, **extra: Any) -> Any:
+    body = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": extra.pop("stack_name", "s"),
+        "template_body": template if isinstance(template, str) else json.dumps(template),
+        **extra,
+    }
+    return call(client, "POST", "/deployments", tenant, body)
+
+
+def put(client: Client, tenant: Tenant, deployment_id: str, **body: Any) -> Any:
+    if "template" in body:
+        body["template_body"] = json.dumps(body.pop("template"))
+    return call(client, "PUT", f"/deployments/{deployment_id}", tenant, body)
+
+
+def settle(client: Client, tenant: Tenant, deployment_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll the public API until the current operation has ended (including PLANNED and CANCELLED)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
+        if body["operation"]["status"] in ENDED:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deployment did not settle: {body}")
+        time.sleep(0.02)
+
+
+def accepted(response: Any, status: int = 202) -> dict[str, Any]:
+    assert response.status_code == status, response.body
+    body: dict[str, Any] = json.loads(response.body)
+    return body
+
+
+def cfn(aws: LocalAws, account: str = TARGET_ACCOUNT) -> Any:
+    return aws.account_session(account).client("cloudformation", region_name="us-east-1")
+
+
+def store(aws: LocalAws) -> DynamoStore:
+    return DynamoStore(aws.service_session().resource("dynamodb").Table(aws.central.table_name))
+
+
+def stack_events(aws: LocalAws, stack: str) -> list[dict[str, Any]]:
+    client = cfn(aws)
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"StackName": stack}
+    while True:
+        page = client.describe_stack_events(**kwargs)
+        events.extend(page["StackEvents"])
+        if not page.get("NextToken"):
+            return events
+        kwargs["NextToken"] = page["NextToken"]
