@@ -91,6 +91,7 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
             with Client(app_module.app) as client:
                 yield client, services, aws
         finally:
+            aws.drain_executions()  # the steps of executions still running need the services
             app_module.container.configure(None)
 
 

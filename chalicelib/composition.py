@@ -14,26 +14,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.observability import configure_logging
-from chalicelib.service.access import AccessService
-from chalicelib.service.auth import AuthService
-from chalicelib.service.deployments import DeploymentService, PollSettings
-from chalicelib.service.drift import DriftService, DriftSettings
-from chalicelib.service.notifications import NotificationService, NotificationSettings
-from chalicelib.service.ports import IdempotencyGuard
-from chalicelib.service.redeploys import RedeployService, RedeploySettings
-from chalicelib.service.rollouts import RolloutService
-from chalicelib.service.sources import DeploymentSources
-from chalicelib.service.targets import TargetService
-from chalicelib.service.workflow import WorkflowService, WorkflowSettings
-from chalicelib.settings import Settings
-
 if TYPE_CHECKING:
+    # Only for annotations: the services (and pydantic's settings model) are imported when
+    # build_services runs, so importing the HTTP handler module does not pay for all of them.
     import boto3
     from botocore.config import Config
     from mypy_boto3_dynamodb.service_resource import Table
 
     from chalicelib.adapters.automation_store import AutomationDynamoStore
+    from chalicelib.service.access import AccessService
+    from chalicelib.service.auth import AuthService
+    from chalicelib.service.deployments import DeploymentService
+    from chalicelib.service.drift import DriftService
+    from chalicelib.service.notifications import NotificationService
+    from chalicelib.service.ports import IdempotencyGuard
+    from chalicelib.service.redeploys import RedeployService
+    from chalicelib.service.rollouts import RolloutService
+    from chalicelib.service.sources import DeploymentSources
+    from chalicelib.service.targets import TargetService
+    from chalicelib.service.workflow import WorkflowService
+    from chalicelib.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,15 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.rollouts import DynamoRolloutStore
     from chalicelib.adapters.stepfunctions import StepFunctionsStarter
     from chalicelib.adapters.sts import StsTargetAccess
+    from chalicelib.observability import configure_logging
+    from chalicelib.service.access import AccessService
+    from chalicelib.service.auth import AuthService
+    from chalicelib.service.deployments import DeploymentService, PollSettings
+    from chalicelib.service.drift import DriftService, DriftSettings
+    from chalicelib.service.redeploys import RedeployService, RedeploySettings
+    from chalicelib.service.rollouts import RolloutService
+    from chalicelib.service.targets import TargetService
+    from chalicelib.service.workflow import WorkflowService, WorkflowSettings
 
     configure_logging(settings.log_level)
     session = session or boto3.Session(region_name=settings.region)
@@ -144,6 +153,8 @@ def build_automation(settings: Settings, session: boto3.Session, config: Config,
     from chalicelib.adapters.automation_store import AutomationDynamoStore
     from chalicelib.adapters.notify import SecretsManagerStore, SnsTopicPublisher, UrllibWebhookPoster
     from chalicelib.adapters.s3 import S3TemplateObjects
+    from chalicelib.service.notifications import NotificationService, NotificationSettings
+    from chalicelib.service.sources import DeploymentSources
 
     store = AutomationDynamoStore(table)
     notifications = NotificationService(
@@ -167,6 +178,8 @@ class Container:
         if self._services is None:
             with self._lock:
                 if self._services is None:
+                    from chalicelib.settings import Settings
+
                     self._services = build_services(Settings.from_env(environ or os.environ))
         return self._services
 
