@@ -38,6 +38,11 @@ def poll_stack(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handlers.poll_stack(container.get(), event)
 
 
+@app.lambda_function(name="AwaitStackEvent")
+def await_stack_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handlers.await_stack_event(container.get(), event)
+
+
 @app.lambda_function(name="ReleaseLock")
 def release_lock(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handlers.release_lock(container.get(), event)
@@ -86,6 +91,12 @@ def redeploy_message(event: SNSEvent) -> dict[str, Any]:
     return event_handlers.guarded(
         event_handlers.redeploy_message, container.get(), event.to_dict()["Records"][0]
     )
+
+
+# CloudFormation's events, forwarded from the target accounts: they release WaitForStackEvent.
+@app.on_cw_event(event_handlers.STACK_STATUS_PATTERN, name="StackStatusChanged")
+def stack_status_changed(event: CloudWatchEvent) -> dict[str, Any]:
+    return event_handlers.guarded(event_handlers.stack_status_changed, container.get(), event.to_dict())
 
 
 @app.on_cw_event(event_handlers.OBJECT_CREATED_PATTERN, name="TemplateObjectCreated")

@@ -75,10 +75,11 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
     from chalicelib.composition import build_services
     from chalicelib.settings import Settings
     from localaws.cloudformation import StackSimulation
-    from localaws.environment import LocalAws
+    from localaws.environment import LocalAws, chalice_functions
 
-    handlers = {fn.name: fn for fn in app_module.app.pure_lambda_functions}
-    with LocalAws(handlers, simulation=StackSimulation(stack_seconds=stack_seconds)) as aws:
+    handlers, event_rules = chalice_functions(app_module.app)
+    simulation = StackSimulation(stack_seconds=stack_seconds)
+    with LocalAws(handlers, simulation=simulation, event_rules=event_rules) as aws:
         settings = Settings.from_env(
             aws.settings_env(
                 NEXUS_POLL_INITIAL_SECONDS=str(poll_seconds),
@@ -112,7 +113,18 @@ def _setup_target(client: Any, token: str, aws: Any) -> str:
     aws.account_session("111111111111").client("iam").create_role(
         RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
     )
+    forward_stack_events(aws, "111111111111")
     return str(target["target_id"])
+
+
+def forward_stack_events(aws: Any, account_id: str) -> None:
+    """The bootstrap template's forwarding rule: the account's stack events go to the service's bus."""
+    from chalicelib.domain.bootstrap import FORWARDING_RULE, STACK_STATUS_PATTERN
+
+    events = aws.account_session(account_id).client("events")
+    events.put_rule(Name=FORWARDING_RULE, EventPattern=json.dumps(STACK_STATUS_PATTERN))
+    bus = f"arn:aws:events:{aws.region}:{aws.central.account_id}:event-bus/default"
+    events.put_targets(Rule=FORWARDING_RULE, Targets=[{"Id": "bus", "Arn": bus}])
 
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
@@ -240,6 +252,7 @@ def _fleet(client: Any, token: str, aws: Any, count: int) -> list[str]:
         aws.account_session(account).client("iam").create_role(
             RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
         )
+        forward_stack_events(aws, account)
         ids.append(str(target["target_id"]))
     return ids
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.automation_store import AutomationDynamoStore
     from chalicelib.service.access import AccessService
     from chalicelib.service.auth import AuthService
+    from chalicelib.service.completion import CompletionService
     from chalicelib.service.deployments import DeploymentService
     from chalicelib.service.drift import DriftService
     from chalicelib.service.notifications import NotificationService
@@ -50,6 +51,8 @@ class Services:
     redeploys: RedeployService
     drift: DriftService
     notifications: NotificationService
+    # Completion without polling: stack events release waiting workflows (service/completion.py).
+    completion: CompletionService
 
 
 def build_services(settings: Settings, session: boto3.Session | None = None) -> Services:
@@ -61,11 +64,13 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
     from chalicelib.adapters.rollouts import DynamoRolloutStore
-    from chalicelib.adapters.stepfunctions import StepFunctionsStarter
+    from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsStarter
     from chalicelib.adapters.sts import StsTargetAccess
+    from chalicelib.adapters.waiters import DynamoCompletionWaiters
     from chalicelib.observability import configure_logging
     from chalicelib.service.access import AccessService
     from chalicelib.service.auth import AuthService
+    from chalicelib.service.completion import CompletionService
     from chalicelib.service.deployments import DeploymentService, PollSettings
     from chalicelib.service.drift import DriftService, DriftSettings
     from chalicelib.service.redeploys import RedeployService, RedeploySettings
@@ -82,17 +87,24 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     automation = build_automation(settings, session, config, table)
     # Every save of an ended operation notifies its owner (chalicelib/service/notifications.py).
     store = NotifyingDynamoStore(table, automation.notifications.on_saved)
+    sfn = session.client("stepfunctions", region_name=settings.region, config=config)
+    waiters = DynamoCompletionWaiters(table)
+    callbacks = StepFunctionsCallbacks(sfn)
+    completion = CompletionService(waiters, callbacks)
     targets = TargetService(store, store, settings.service_principal_arn, settings.target_role_pattern)
     deployments = DeploymentService(
         store,
         store,
-        StepFunctionsStarter(
-            session.client("stepfunctions", region_name=settings.region, config=config),
-            settings.state_machine_arn,
-        ),
+        StepFunctionsStarter(sfn, settings.state_machine_arn),
         targets,
-        PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
+        PollSettings(
+            settings.poll_initial_seconds,
+            settings.poll_max_seconds,
+            settings.completion_mode,
+            settings.event_timeout_seconds,
+        ),
         sources=automation.sources,
+        on_cancel=completion.wake,
     )
     target_access = StsTargetAccess(
         session.client("sts", region_name=settings.region, config=config),
@@ -105,6 +117,8 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         targets,
         target_access,
         WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
+        waiters,
+        callbacks,
     )
     return Services(
         settings=settings,
@@ -113,16 +127,16 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         deployments=deployments,
         workflow=workflow,
         idempotency=PowertoolsIdempotency(settings.table_name, session, settings.idempotency_ttl_seconds),
-        access=AccessService(targets, IamRoleProbe(target_access, config, settings.region)),
+        access=AccessService(
+            targets, IamRoleProbe(target_access, config, settings.region), settings.event_bus_arn
+        ),
         rollouts=RolloutService(
             DynamoRolloutStore(table),
             deployments,
             targets,
-            StepFunctionsStarter(
-                session.client("stepfunctions", region_name=settings.region, config=config),
-                settings.rollout_state_machine_arn,
-            ),
+            StepFunctionsStarter(sfn, settings.rollout_state_machine_arn),
             PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
+            notifications=automation.notifications,
         ),
         redeploys=RedeployService(
             deployments,
@@ -138,6 +152,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
             DriftSettings(settings.drift_poll_seconds, settings.drift_budget_seconds),
         ),
         notifications=automation.notifications,
+        completion=completion,
     )
 
 

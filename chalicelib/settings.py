@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class SettingsError(RuntimeError):
@@ -29,6 +29,12 @@ class Settings(BaseModel):
     # TargetRoleNamePattern, so a target whose role the service's IAM policy can't assume is refused
     # when it registers rather than failing its first deployment.
     target_role_pattern: str = Field(default="*", alias="NEXUS_TARGET_ROLE_PATTERN", min_length=1)
+    # How the workflow learns that a stack operation ended (statemachine/deployment.asl.json):
+    # "events": a .waitForTaskToken task released by CloudFormation's "Stack Status Change" events, which
+    # the bootstrap template forwards from each target account, with one DescribeStacks reconcile when no
+    # event comes within event_timeout_seconds; "poll": the Wait/PollStack loop below.
+    completion_mode: Literal["events", "poll"] = Field(default="events", alias="NEXUS_COMPLETION_MODE")
+    event_timeout_seconds: int = Field(default=600, ge=1, le=3600, alias="NEXUS_EVENT_TIMEOUT_SECONDS")
     poll_initial_seconds: int = Field(default=5, ge=0, le=60, alias="NEXUS_POLL_INITIAL_SECONDS")
     poll_max_seconds: int = Field(default=60, ge=0, le=300, alias="NEXUS_POLL_MAX_SECONDS")
     assume_role_seconds: int = Field(default=900, ge=900, le=3600, alias="NEXUS_ASSUME_ROLE_SECONDS")
@@ -50,6 +56,25 @@ class Settings(BaseModel):
     )
     # Local mode and tests only: webhooks may be http:// and loopback (the SSRF guard is off).
     allow_local_webhooks: bool = Field(default=False, alias="NEXUS_ALLOW_LOCAL_WEBHOOKS")
+
+    @property
+    def event_bus_arn(self) -> str:
+        """The service account's default bus in its region: where target accounts forward stack events."""
+        partition, account = (
+            self.service_principal_arn.split(":")[1],
+            self.service_principal_arn.split(":")[4],
+        )
+        return f"arn:{partition}:events:{self.region}:{account}:event-bus/default"
+
+    @model_validator(mode="after")
+    def _lease_outlasts_event_wait(self) -> Settings:
+        # The lock's lease is renewed by each step; a wait for an event must end (and reconcile) first.
+        if self.event_timeout_seconds >= self.lock_lease_seconds:
+            raise ValueError(
+                "NEXUS_EVENT_TIMEOUT_SECONDS must be shorter than NEXUS_LOCK_LEASE_SECONDS "
+                f"({self.event_timeout_seconds} >= {self.lock_lease_seconds})"
+            )
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

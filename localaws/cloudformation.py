@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from localaws import eventbridge
+
 __all__ = ["StackSimulation", "check_moto_internals", "install"]
 
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -463,8 +465,22 @@ def _schedule(stack: Any, steps: list[_Step], token: str | None, seconds: float)
         with contextlib.suppress(Exception):  # a missing notification topic must not break the stack
             event.sendToSns(stack.account_id, stack.region_name, stack.notification_arns)
         if step.stack_level:
-            new_phases.append(_Phase(at, step.status, step.reason, step.outputs))
+            phase = _Phase(at, step.status, step.reason, step.outputs)
+            new_phases.append(phase)
+            eventbridge.stack_status_changed(
+                stack, at, step.status, step.reason, token, _still_scheduled(stack, phase)
+            )
     stack.__dict__["_nexus_phases"] = new_phases
+
+
+def _still_scheduled(stack: Any, phase: _Phase) -> Callable[[], bool]:
+    """For the event of ``phase``: false once the timeline dropped it (CancelUpdateStack truncates it)."""
+
+    def check() -> bool:
+        with _LOCK:
+            return any(p is phase for p in _phases(stack))
+
+    return check
 
 
 # --------------------------------------------------------------------------------------------------------

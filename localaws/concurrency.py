@@ -47,3 +47,8 @@ def install() -> None:
             return original(self)
 
     setattr(BaseResponse, "call_action", call_action)  # noqa: B010 - a deliberate monkeypatch
+
+
+def lock() -> threading.RLock:
+    """The lock itself, for local AWS code that calls a moto backend directly (outside ``call_action``)."""
+    return _lock

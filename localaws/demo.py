@@ -15,13 +15,24 @@ public HTTP API only:
 7. deploy ``examples/broken-stack.json`` and show FAILED with the error's reason and hint;
 8. register a second target whose role trusts a wrong external ID: validate fails at assume_role
    with the fix, and a deployment is FAILED with the same ACCESS_DENIED and no stack in that account;
-9. delete the first stack and show DELETED; 10. stop the service (SIGINT, which must exit 0).
+9. delete the first stack and show DELETED;
+10. a fleet of three accounts: 111111111111 already runs ``demo-fleet`` with exactly the rollout's
+    configuration, 333333333333 (registered and bootstrapped like the first target) runs an older
+    one, 444444444444 none;
+11. POST /rollouts with ``"mode": "plan"`` and a canary of 1: each item's change set (Add, Modify,
+    Remove, replacements, IAM) and the fleet summary; nothing is applied yet;
+12. POST /rollouts/{id}/apply: the waves as they run (the canary alone, then the rest), then each
+    item: 111111111111 SKIPPED (its plan had no changes: CloudFormation itself found the stack already
+    at that configuration), the others SUCCEEDED, and DescribeStacks in each account;
+13. stop the service (SIGINT, which must exit 0).
 
 Why it checks as it goes: a demo that prints green while the stacks are not where it says proves
 nothing, so it asks CloudFormation in the target account (DescribeStacks against the embedded AWS)
-that the stack exists after the create and is gone after the delete, and exits 0 only when every
-step behaved as expected. ``NEXUS_LOCAL_STACK_SECONDS`` (default 3) sets how long each stack
-operation takes; the wall time is printed at the end.
+that the stack exists after the create and is gone after the delete (and, for the rollout, that the
+skipped stack was never updated and the others are at the new configuration), checks that no later
+wave started before the canary ended, and exits 0 only when every step behaved as expected.
+``NEXUS_LOCAL_STACK_SECONDS`` (default 3) sets how long each stack operation takes; the wall time
+is printed at the end.
 
 The target account's admin reaches the embedded AWS with the ``x-moto-account-id`` header (added
 by a botocore ``before-sign`` hook): moto picks the account from it, and no STS call is involved.
@@ -42,7 +53,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -64,8 +75,14 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 TARGET_ACCOUNT = "111111111111"
 MISCONFIGURED_ACCOUNT = "222222222222"
+UPDATED_ACCOUNT = "333333333333"  # fleet: runs an older demo-fleet, so the rollout updates it (the canary)
+NEW_ACCOUNT = "444444444444"  # fleet: no demo-fleet yet, so the rollout creates it
 ROLE_NAME = "NexusDeploymentRole"
 SETTLED = ("SUCCEEDED", "FAILED")
+FLEET_STACK = "demo-fleet"
+ITEM_ENDED = ("PLANNED", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED")
+ROLLOUT_ENDED = ("PLANNED", "PAUSED", "SUCCEEDED", "FAILED", "CANCELLED")
+STOP_STEP = 13
 
 
 class DemoFailed(Exception):
@@ -143,12 +160,18 @@ class AccountAdmin:
 
     def deploy_bootstrap(self, template: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]:
         """Create the bootstrap stack, wait for CREATE_COMPLETE, return its outputs."""
-        cfn = self.client("cloudformation")
-        cfn.create_stack(
+        self.start_bootstrap(template)
+        return self.wait_bootstrap(timeout)
+
+    def start_bootstrap(self, template: Mapping[str, Any]) -> None:
+        self.client("cloudformation").create_stack(
             StackName="nexus-bootstrap",
             TemplateBody=json.dumps(template),
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
+
+    def wait_bootstrap(self, timeout: float = 60.0) -> dict[str, str]:
+        cfn = self.client("cloudformation")
         deadline = time.monotonic() + timeout
         while True:
             stack = cfn.describe_stacks(StackName="nexus-bootstrap")["Stacks"][0]
@@ -158,6 +181,16 @@ class AccountAdmin:
             time.sleep(0.25)
         expect(stack["StackStatus"] == "CREATE_COMPLETE", f"the bootstrap stack ended {stack['StackStatus']}")
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def stack(self, name: str) -> tuple[str, dict[str, str]]:
+        """One stack's status and outputs (DescribeStacks); ("", {}) when the account has none of that name."""
+        found = [
+            s for s in self.client("cloudformation").describe_stacks()["Stacks"] if s["StackName"] == name
+        ]
+        live = [s for s in found if s["StackStatus"] != "DELETE_COMPLETE"]
+        if not live:
+            return "", {}
+        return live[0]["StackStatus"], {o["OutputKey"]: o["OutputValue"] for o in live[0].get("Outputs", [])}
 
     def stacks(self) -> dict[str, str]:
         """Live stacks in the account's demo region, name -> status."""
@@ -352,6 +385,220 @@ def run_story(console: Console, api: Api, aws_url: str) -> None:
     expect("demo-app" not in stacks, f"demo-app is still in account {TARGET_ACCOUNT}: {stacks}")
     console.print(f"  DELETED; DescribeStacks in {TARGET_ACCOUNT}: demo-app is gone")
 
+    run_fleet_story(console, api, aws_url, target, step)
+
+
+def run_fleet_story(
+    console: Console, api: Api, aws_url: str, team_a: Mapping[str, Any], step: Callable[[int, str], None]
+) -> None:
+    """Steps 10-12: a rollout of demo-fleet to 3 accounts: plan, review, apply, canary first."""
+    app_template = (EXAMPLES / "app-stack.json").read_text()
+    config = {
+        "template_body": app_template,
+        "parameters": {"Environment": "prod"},
+        "tags": {"app": FLEET_STACK},
+    }
+    targets = {TARGET_ACCOUNT: dict(team_a)}
+    admins = {a: AccountAdmin(aws_url, a) for a in (TARGET_ACCOUNT, UPDATED_ACCOUNT, NEW_ACCOUNT)}
+
+    step(10, f"A fleet: {FLEET_STACK} runs in {TARGET_ACCOUNT}; {UPDATED_ACCOUNT} and {NEW_ACCOUNT} join")
+    existing: dict[str, str] = {}  # account -> the deployment_id of its demo-fleet before the rollout
+
+    def deploy_before(account: str, environment: str, note: str) -> None:
+        body = {
+            "target_id": targets[account]["target_id"],
+            "region": REGION,
+            "stack_name": FLEET_STACK,
+            **config,
+            "parameters": {"Environment": environment},
+        }
+        existing[account] = api.ok("POST", "/deployments", body, status=202)["deployment_id"]
+        console.print(f"  {account}: POST /deployments {FLEET_STACK} Environment={environment} ({note})")
+
+    deploy_before(TARGET_ACCOUNT, "prod", "exactly what the rollout will deploy")
+    for name, account in (("team-c", UPDATED_ACCOUNT), ("team-d", NEW_ACCOUNT)):
+        targets[account] = api.ok("POST", "/targets", target_body(name, account), status=201)
+        template = api.ok("GET", f"/targets/{targets[account]['target_id']}/bootstrap-template", status=200)
+        admins[account].start_bootstrap(template)  # both admins at once
+    for account in (UPDATED_ACCOUNT, NEW_ACCOUNT):
+        target = targets[account]
+        outputs = admins[account].wait_bootstrap()
+        expect(
+            outputs.get("DeploymentRoleArn") == target["role_arn"], f"{account} bootstrap outputs: {outputs}"
+        )
+        console.print(f"  {account}: registered as {target['name']}, its admin deployed nexus-bootstrap")
+        if account == UPDATED_ACCOUNT:  # start it now: Test Credentials below run while it deploys
+            deploy_before(UPDATED_ACCOUNT, "dev", "an older configuration")
+    for account in (UPDATED_ACCOUNT, NEW_ACCOUNT):
+        report = api.ok("POST", f"/targets/{targets[account]['target_id']}/validate", status=200)
+        expect(report["ok"], f"validate failed for {account}: {report}")
+        console.print(f"  {account}: Test Credentials: [green]all checks passed[/green]")
+    for account, deployment_id in existing.items():
+        done = wait_deployment(api, deployment_id)
+        expect(
+            done["status"] == "ACTIVE", f"{FLEET_STACK} in {account} ended {done['status']}: {done['error']}"
+        )
+        console.print(f"  {account}: {FLEET_STACK} ACTIVE, Environment={done['outputs'].get('Environment')}")
+    console.print(f"  {NEW_ACCOUNT}: no {FLEET_STACK}")
+
+    step(11, f"Plan a rollout of {FLEET_STACK} (Environment=prod) to the 3 accounts, canary first")
+    order = (UPDATED_ACCOUNT, TARGET_ACCOUNT, NEW_ACCOUNT)  # the first one is the canary
+    body = {
+        "stack_name": FLEET_STACK,
+        **config,
+        "targets": [{"target_id": targets[a]["target_id"], "regions": [REGION]} for a in order],
+        "strategy": {"canary": 1, "max_concurrent": 2, "failure_tolerance": 0},
+        "mode": "plan",
+    }
+    rollout = api.ok("POST", "/rollouts", body, status=202)
+    rollout_id = rollout["rollout_id"]
+    waves = [(w["name"], w["items"]) for w in rollout["waves"]]
+    expect(waves == [("canary", 1), ("all", 2)], f"waves: {waves}")
+    console.print(
+        f"  {rollout_id}: waves " + ", then ".join(f"{n} ({k} item{'s' * (k > 1)})" for n, k in waves)
+    )
+    planned = wait_rollout(api, rollout_id)
+    expect(planned["status"] == "PLANNED", f"the plan ended {planned['status']}: {planned['summary']}")
+    print_plan(console, planned)
+    console.print(f"  fleet: [bold]{planned['summary']}[/bold]")
+    changes = {
+        i["account_id"]: sorted((c["action"], c["logical_id"]) for c in i["changes"] or [])
+        for i in planned["items"]
+    }
+    added = sorted(("Add", name) for name in json.loads(app_template)["Resources"])
+    expected = {TARGET_ACCOUNT: [], UPDATED_ACCOUNT: [("Modify", "WorkQueue")], NEW_ACCOUNT: added}
+    expect(changes == expected, f"plan changes: {changes}, expected {expected}")
+    expect("2 with changes" in planned["summary"] and "1 no-ops" in planned["summary"], planned["summary"])
+    status, outputs = admins[UPDATED_ACCOUNT].stack(FLEET_STACK)
+    expect(
+        status == "CREATE_COMPLETE" and outputs.get("Environment") == "dev",
+        f"the plan changed {status} {outputs}",
+    )
+    status, _ = admins[NEW_ACCOUNT].stack(FLEET_STACK)
+    expect(status in ("", "REVIEW_IN_PROGRESS"), f"the plan left {FLEET_STACK} {status} in {NEW_ACCOUNT}")
+    console.print(f"  nothing applied yet: {UPDATED_ACCOUNT} is still dev, {NEW_ACCOUNT} has no resources")
+
+    step(12, "Apply the plan: the canary wave, then the rest")
+    applying = api.ok("POST", f"/rollouts/{rollout_id}/apply", status=202)
+    done = watch_rollout(console, api, applying)
+    expect(done["status"] == "SUCCEEDED", f"the rollout ended {done['status']}: {done['summary']}")
+    for item in done["items"]:
+        colour = (
+            "yellow" if item["status"] == "SKIPPED" else "green" if item["status"] == "SUCCEEDED" else "red"
+        )
+        why = "  [dim](its plan had no changes: nothing ran)[/dim]" if item["status"] == "SKIPPED" else ""
+        console.print(
+            f"  {item['account_id']}/{item['region']}  [{colour}]{item['status']:<9}[/{colour}] "
+            f"{item['deployment_id']}{why}"
+        )
+    console.print(f"  fleet: [bold]{done['summary']}[/bold]")
+    got = {i["account_id"]: i["status"] for i in done["items"]}
+    want = {UPDATED_ACCOUNT: "SUCCEEDED", TARGET_ACCOUNT: "SKIPPED", NEW_ACCOUNT: "SUCCEEDED"}
+    expect(got == want, f"item statuses {got}, expected {want}")
+    skipped = next(i for i in done["items"] if i["status"] == "SKIPPED")
+    expect(
+        skipped["deployment_id"] == existing[TARGET_ACCOUNT],
+        f"the skipped item names {skipped['deployment_id']}, not {existing[TARGET_ACCOUNT]}",
+    )
+    # The skipped stack was never updated (still CREATE_COMPLETE); the others are at prod.
+    for account, wanted in (
+        (UPDATED_ACCOUNT, "UPDATE_COMPLETE"),
+        (TARGET_ACCOUNT, "CREATE_COMPLETE"),
+        (NEW_ACCOUNT, "CREATE_COMPLETE"),
+    ):
+        status, outputs = admins[account].stack(FLEET_STACK)
+        expect(
+            status == wanted and outputs.get("Environment") == "prod",
+            f"{FLEET_STACK} in {account} is {status or 'missing'} {outputs}, expected {wanted} at prod",
+        )
+        console.print(
+            f"  DescribeStacks in {account}: {FLEET_STACK} {status}, Environment={outputs['Environment']}"
+        )
+
+
+def wait_deployment(api: Api, deployment_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        deployment: dict[str, Any] = api.ok("GET", f"/deployments/{deployment_id}", status=200)
+        if deployment["operation"]["status"] in SETTLED:
+            return deployment
+        expect(time.monotonic() < deadline, f"{deployment_id}: no result after {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def wait_rollout(api: Api, rollout_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rollout: dict[str, Any] = api.ok("GET", f"/rollouts/{rollout_id}", status=200)
+        if rollout["status"] in ROLLOUT_ENDED:
+            return rollout
+        expect(time.monotonic() < deadline, f"{rollout_id}: still {rollout['status']} after {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def print_plan(console: Console, rollout: Mapping[str, Any]) -> None:
+    """Each item's change set: what it adds, modifies or removes, what it replaces, what touches IAM."""
+    names = {w["index"]: w["name"] for w in rollout["waves"]}
+    for item in rollout["items"]:
+        changes = item["changes"] or []
+        replacements = sum(1 for c in changes if c["replacement"] is not False)
+        iam = sum(1 for c in changes if c["iam"])
+        where = f"{item['account_id']}/{item['region']} ({names[item['wave']]})"
+        if not changes:
+            console.print(
+                f"  {where}: [yellow]no changes[/yellow] (the stack already has this configuration)"
+            )
+            continue
+        console.print(f"  {where}: {len(changes)} change(s), {replacements} replacement(s), {iam} IAM")
+        for change in changes:
+            colour = {"Add": "green", "Modify": "yellow", "Remove": "red"}.get(change["action"], "white")
+            extra = f"  replacement: {change['replacement']}" if change["action"] == "Modify" else ""
+            extra += "  [bold]IAM[/bold]" if change["iam"] else ""
+            console.print(
+                f"      [{colour}]{change['action']:<6}[/{colour}] {change['logical_id']:<16} "
+                f"{change['resource_type']:<22}{extra}".rstrip()
+            )
+
+
+def watch_rollout(
+    console: Console, api: Api, rollout: Mapping[str, Any], timeout: float = 90.0
+) -> dict[str, Any]:
+    """Print each wave's and item's status as it changes, until the rollout ends.
+
+    Checks the canary as it goes: no item of a later wave may leave PENDING before the canary ended.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    seen: dict[str, str] = {}
+    current: dict[str, Any] = dict(rollout)
+    while True:
+        clock = f"{time.monotonic() - started:5.1f} s"
+        for wave in current["waves"]:
+            key, status = f"wave {wave['index']}", wave["status"]
+            items = [i for i in current["items"] if i["wave"] == wave["index"]]
+            moved = [i for i in items if seen.get(f"item {i['item_id']}", "PENDING") != i["status"]]
+            if key not in seen and (status != "PENDING" or moved):
+                console.print(f"  {clock}  wave {wave['name']:<6} started")
+                seen[key] = "IN_PROGRESS"
+            for item in moved:
+                seen[f"item {item['item_id']}"] = item["status"]
+                console.print(f"  {clock}    {item['account_id']}/{item['region']}  {item['status']}")
+            if status not in ("PENDING", "IN_PROGRESS") and seen.get(key) != status:
+                console.print(f"  {clock}  wave {wave['name']:<6} {status}")
+                seen[key] = status
+        canary = [i for i in current["items"] if i["wave"] == 0]
+        later = [i for i in current["items"] if i["wave"] > 0]
+        expect(
+            all(i["status"] in ITEM_ENDED for i in canary) or all(i["status"] == "PENDING" for i in later),
+            f"a later wave started before the canary ended: {current['items']}",
+        )
+        if current["status"] in ROLLOUT_ENDED:
+            console.print(f"  {clock}  rollout {current['status']}")
+            return current
+        expect(time.monotonic() < deadline, f"the rollout is still {current['status']} after {timeout:.0f} s")
+        time.sleep(0.25)
+        current = api.ok("GET", f"/rollouts/{rollout['rollout_id']}", status=200)
+
 
 def target_body(name: str, account: str) -> dict[str, Any]:
     return {
@@ -454,7 +701,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         except (DemoFailed, OSError, ValueError, KeyError) as error:
             failure = f"{type(error).__name__}: {error}"
         finally:
-            console.rule("[bold]10. Stop the service")
+            console.rule(f"[bold]{STOP_STEP}. Stop the service")
             code = stop_service(service)
         console.print(f"  local mode exited with code {code}")
         if code != 0 and failure is None:

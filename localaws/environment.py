@@ -28,7 +28,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 
-from localaws import cloudformation, concurrency, drift, iam, lambda_runner, saml, sts
+from localaws import cloudformation, concurrency, drift, eventbridge, iam, lambda_runner, saml, sts
 from localaws.provision import SERVICE_ROLE_NAME, CentralResources, provision_central
 
 CENTRAL_ACCOUNT = "123456789012"
@@ -44,8 +44,10 @@ class LocalAws:
         region: str = DEFAULT_REGION,
         simulation: cloudformation.StackSimulation | None = None,
         serve_on: tuple[str, int] | None = None,
+        event_rules: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._handlers = dict(handlers)
+        self._event_rules = dict(event_rules or {})
         self.region = region
         self.simulation = simulation or cloudformation.StackSimulation(stack_seconds=0)
         self._serve_on = serve_on
@@ -72,6 +74,7 @@ class LocalAws:
                 self.account_session(CENTRAL_ACCOUNT),
                 account_id=CENTRAL_ACCOUNT,
                 function_names=self._handlers,
+                event_rules=self._event_rules,
             )
         except BaseException:
             self.__exit__(None, None, None)
@@ -83,6 +86,7 @@ class LocalAws:
     ) -> None:
         if self._central is not None and self._mock is not None:
             self.drain_executions()  # in-process (tests); local mode's Ctrl-C should not wait
+        eventbridge.reset()  # scheduled stack events belong to this AWS only
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -198,6 +202,27 @@ class LocalAws:
         }
 
 
+def chalice_functions(app: Any) -> tuple[dict[str, lambda_runner.Handler], dict[str, dict[str, Any]]]:
+    """A Chalice app's Lambda functions by name, and the EventBridge patterns of its ``on_cw_event`` ones.
+
+    What ``chalice package`` deploys: each ``@app.lambda_function`` and each ``@app.on_cw_event`` handler
+    as a function (the latter with a rule on the default bus). Other event sources (SNS, schedules)
+    are left to the tests that drive them through ``chalice.test.Client``.
+    """
+    import sys
+
+    handlers: dict[str, lambda_runner.Handler] = {fn.name: fn for fn in app.pure_lambda_functions}
+    rules: dict[str, dict[str, Any]] = {}
+    for source in app.event_sources:
+        pattern = getattr(source, "event_pattern", None)
+        if pattern is None:
+            continue
+        module_name, _, attribute = source.handler_string.rpartition(".")
+        handlers[source.name] = getattr(sys.modules[module_name], attribute)
+        rules[source.name] = dict(pattern)
+    return handlers, rules
+
+
 def install_patches(simulation: cloudformation.StackSimulation) -> None:
     concurrency.install()
     lambda_runner.install()
@@ -206,6 +231,11 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     saml.install()
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
+    eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
+    from localaws import dynamodb, stepfunctions
+
+    dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
+    stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
 
 
-__all__ = ["CENTRAL_ACCOUNT", "SERVICE_ROLE_NAME", "LocalAws", "install_patches"]
+__all__ = ["CENTRAL_ACCOUNT", "SERVICE_ROLE_NAME", "LocalAws", "chalice_functions", "install_patches"]

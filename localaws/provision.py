@@ -68,6 +68,7 @@ def provision_central(
     account_id: str,
     function_names: Iterable[str],
     prefix: str = "nexus-deployer-local",
+    event_rules: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CentralResources:
     region = session.region_name or "us-east-1"
     iam = session.client("iam")
@@ -112,6 +113,12 @@ def provision_central(
             Code={"ZipFile": code},
             Timeout=300,
         )["FunctionArn"]
+
+    # The rules `chalice package` makes for @app.on_cw_event handlers, on the default bus.
+    events = session.client("events")
+    for name, pattern in (event_rules or {}).items():
+        events.put_rule(Name=f"{prefix}-{name}", EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=f"{prefix}-{name}", Targets=[{"Id": name, "Arn": function_arns[name]}])
 
     definition = render_definition(DEFINITION_PATH.read_text(), function_arns)
     state_machine_arn = session.client("stepfunctions").create_state_machine(

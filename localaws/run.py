@@ -39,7 +39,13 @@ TENANT_ID = "local"
 EXIT_PORT_IN_USE = 2
 EXIT_BAD_CONFIG = 2
 # Stacks take seconds here, not minutes: poll often so progress shows as it happens.
-LOCAL_SETTINGS = {"NEXUS_POLL_INITIAL_SECONDS": "1", "NEXUS_POLL_MAX_SECONDS": "2"}
+# Polls (change sets, and NEXUS_COMPLETION_MODE=poll) every 1-2 s; a stack event not seen within 15 s
+# (a target account without the bootstrap template's forwarding rule) is reconciled then.
+LOCAL_SETTINGS = {
+    "NEXUS_POLL_INITIAL_SECONDS": "1",
+    "NEXUS_POLL_MAX_SECONDS": "2",
+    "NEXUS_EVENT_TIMEOUT_SECONDS": "15",
+}
 
 
 class ConfigError(ValueError):
@@ -109,12 +115,14 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
     from chalicelib.composition import build_services
     from chalicelib.service.auth import new_token
     from chalicelib.settings import Settings
-    from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+    from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
     from localaws.server import ApiServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request log lines
-    handlers = {fn.name: fn for fn in app_module.app.pure_lambda_functions}
-    with LocalAws(handlers, simulation=simulation, serve_on=(HOST, config.aws_port)) as aws:
+    handlers, event_rules = chalice_functions(app_module.app)
+    with LocalAws(
+        handlers, simulation=simulation, serve_on=(HOST, config.aws_port), event_rules=event_rules
+    ) as aws:
         settings = Settings.from_env(settings_env(os.environ, aws.settings_env()))
         services = build_services(settings, aws.service_session())
         app_module.container.configure(services)

@@ -8,6 +8,7 @@ step handlers in-process.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,12 +21,17 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.composition import Services, build_services
+from chalicelib.domain.bootstrap import FORWARDING_RULE, STACK_STATUS_PATTERN
 from chalicelib.settings import Settings
-from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
 
 TARGET_ACCOUNT = "111111111111"
 OTHER_ACCOUNT = "222222222222"
 TARGET_ROLE = "NexusDeploymentRole"
+TARGET_REGIONS = ("us-east-1", "eu-west-1")
+# The wait for a stack event before the workflow reconciles anyway: short, so that a missed event
+# shows as a slow test (and in the tests that count reconciles), never as a hang.
+EVENT_TIMEOUT_SECONDS = 5
 
 
 @pytest.fixture(autouse=True)
@@ -47,13 +53,30 @@ def _set_fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def step_handlers() -> dict[str, Any]:
-    return {fn.name: fn for fn in app_module.app.pure_lambda_functions}
+    """The app's Lambda functions (workflow steps and EventBridge handlers) by name."""
+    return chalice_functions(app_module.app)[0]
+
+
+def local_aws_for_app(**kwargs: Any) -> LocalAws:
+    """A LocalAws running this app's functions, with the central rules of its EventBridge handlers."""
+    handlers, rules = chalice_functions(app_module.app)
+    return LocalAws(handlers, event_rules=rules, **kwargs)
 
 
 @contextmanager
-def wired(aws: LocalAws) -> Iterator[Services]:
-    """The app's container pointed at ``aws``, polling with no wait, as the service runs there."""
-    settings = Settings.from_env(aws.settings_env(NEXUS_POLL_INITIAL_SECONDS="0", NEXUS_POLL_MAX_SECONDS="0"))
+def wired(aws: LocalAws, **overrides: str) -> Iterator[Services]:
+    """The app's container pointed at ``aws``, as the service runs there: completion by stack events
+    (the default), with a short wait before the fallback reconcile and polls with no wait."""
+    settings = Settings.from_env(
+        aws.settings_env(
+            **{
+                "NEXUS_POLL_INITIAL_SECONDS": "0",
+                "NEXUS_POLL_MAX_SECONDS": "0",
+                "NEXUS_EVENT_TIMEOUT_SECONDS": str(EVENT_TIMEOUT_SECONDS),
+                **overrides,
+            }
+        )
+    )
     built = build_services(settings, aws.service_session())
     app_module.container.configure(built)
     try:
@@ -65,7 +88,7 @@ def wired(aws: LocalAws) -> Iterator[Services]:
 
 @pytest.fixture
 def local_aws() -> Iterator[LocalAws]:
-    with LocalAws(step_handlers()) as aws:
+    with local_aws_for_app() as aws:
         yield aws
 
 
@@ -86,7 +109,7 @@ def module_client() -> Iterator[tuple[Client, Services, LocalAws]]:
     """One local AWS for a whole module: for tests that only read, or write nothing that others see."""
     with pytest.MonkeyPatch.context() as patch:
         _set_fake_credentials(patch)
-        with LocalAws(step_handlers()) as aws, wired(aws) as built, Client(app_module.app) as test_client:
+        with local_aws_for_app() as aws, wired(aws) as built, Client(app_module.app) as test_client:
             yield test_client, built, aws
 
 
@@ -120,12 +143,27 @@ def call(
     return client.http.request(method, path, headers=all_headers, body=data or b"")
 
 
-def create_target_role(aws: LocalAws, trust_policy: dict[str, Any], account_id: str = TARGET_ACCOUNT) -> str:
-    """Do what the target account's admin does with the trust policy the API returned."""
+def create_target_role(
+    aws: LocalAws, trust_policy: dict[str, Any], account_id: str = TARGET_ACCOUNT, *, forward: bool = True
+) -> str:
+    """Do what the target account's admin does with the trust policy the API returned (and what the
+    bootstrap template does besides: forward the account's stack events to the service's bus)."""
     iam = aws.account_session(account_id).client("iam")
-    return iam.create_role(RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(trust_policy))["Role"][
-        "Arn"
-    ]
+    arn: str = iam.create_role(RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(trust_policy))[
+        "Role"
+    ]["Arn"]
+    if forward:
+        forward_stack_events(aws, account_id)
+    return arn
+
+
+def forward_stack_events(aws: LocalAws, account_id: str, regions: tuple[str, ...] = TARGET_REGIONS) -> None:
+    """The bootstrap template's forwarding rule (chalicelib/domain/bootstrap.py), in each region."""
+    bus = f"arn:aws:events:{aws.region}:{CENTRAL_ACCOUNT}:event-bus/default"
+    for region in regions:
+        events = aws.account_session(account_id).client("events", region_name=region)
+        events.put_rule(Name=FORWARDING_RULE, EventPattern=json.dumps(STACK_STATUS_PATTERN), State="ENABLED")
+        events.put_targets(Rule=FORWARDING_RULE, Targets=[{"Id": "NexusDeployerBus", "Arn": bus}])
 
 
 def register_target(
@@ -207,3 +245,31 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)
     return recorded
+
+
+@contextmanager
+def webhook_receiver(path: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP server on 127.0.0.1 recording each POST: headers (lower-case names), body, path."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            received.append({"headers": headers, "body": body, "path": self.path})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}", received
+    finally:
+        server.shutdown()
+        server.server_close()

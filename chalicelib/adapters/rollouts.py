@@ -4,12 +4,17 @@
     TENANT#<tenant>      ROLLOUT#<id>          a rollout: its waves, progress, and two counters
     ROLLOUT#<id>         SPEC                  the template, parameters and tags every item deploys
     ROLLOUT#<id>         ITEM#<index:05d>      one (target, region) item and its deployment
+    ROLLOUT#<id>         NOTICE#<attempt>#<st> the claim to announce one status change (see below)
 
 Why the rollout record is updated field by field rather than put whole: three writers share it.
 The workflow's steps move its progress (``data``), items that fail ``ADD`` one to ``failed`` in the
 same transaction that ends them (so a step retried by Lambda cannot count a failure twice), and
 ``POST /rollouts/{id}/cancel`` sets ``cancel_requested`` while the workflow runs. A whole-item put
 by one would erase the others' writes.
+
+Why a notice is a record of its own: a status change is announced by whoever first *creates* its
+``NOTICE#`` record (a conditional PutItem), so a step that Lambda retries after the message went out
+finds the claim taken and sends nothing, while a retry after a lost announcement still sends it.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.dynamodb import DynamoStore
 from chalicelib.adapters.errors import aws_call, error_code
-from chalicelib.domain.model import ErrorInfo
+from chalicelib.domain.automation import Notifications
+from chalicelib.domain.model import ErrorInfo, utc_now
 from chalicelib.domain.rollouts import (
     ENDED_ITEM,
     ItemStatus,
@@ -76,6 +83,8 @@ def rollout_data(rollout: Rollout) -> dict[str, Any]:
         "accepted_failures": rollout.accepted_failures,
         "planned": rollout.planned,
         "error": rollout.error.as_dict() if rollout.error else None,
+        # Only the topic, the URL and the secret's *name* (Notifications never holds the secret).
+        "notifications": rollout.notifications.as_item() if rollout.notifications else None,
     }
 
 
@@ -109,6 +118,7 @@ def rollout_from_item(item: dict[str, Any]) -> Rollout:
         cancel_requested=bool(item.get("cancel_requested", False)),
         planned=bool(data.get("planned", False)),
         error=ErrorInfo(str(error["code"]), str(error["message"]), str(error["hint"])) if error else None,
+        notifications=Notifications.from_item(data.get("notifications")),
     )
 
 
@@ -127,6 +137,7 @@ def item_to_record(item: RolloutItem) -> dict[str, Any]:
         "error": item.error,
         "changes": item.changes,
         "updated_at": item.updated_at,
+        "start_attempted_at": item.start_attempted_at,
     }
 
 
@@ -144,6 +155,7 @@ def item_from_record(rollout_id: str, record: dict[str, Any]) -> RolloutItem:
         error=_plain(record["error"]) if record.get("error") else None,
         changes=_plain(record["changes"]) if record.get("changes") is not None else None,
         updated_at=str(record.get("updated_at") or ""),
+        start_attempted_at=str(record["start_attempted_at"]) if record.get("start_attempted_at") else None,
     )
 
 
@@ -153,6 +165,8 @@ class DynamoRolloutStore:
     def __init__(self, table: Table) -> None:
         self._table = table
         self._name = table.name
+        # The deployments' own adapter answers which deployment holds a stack (its key layout stays there).
+        self._deployments = DynamoStore(table)
 
     def create_rollout(self, rollout: Rollout, items: list[RolloutItem], spec: RolloutSpec) -> None:
         with aws_call("BatchWriteItem"), self._table.batch_writer() as batch:
@@ -292,6 +306,29 @@ class DynamoRolloutStore:
                 if error_code(error) == "TransactionCanceledException" and any(
                     r.get("Code") == "ConditionalCheckFailed" for r in reasons
                 ):
+                    return False
+                raise
+        return True
+
+    def stack_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:
+        """The live deployment holding (target, region, stack name), if any."""
+        return self._deployments.claimed_deployment_id(target_id, region, stack_name)
+
+    def claim_notice(self, rollout_id: str, key: str) -> bool:
+        """Take the right to announce one status change; False when it was taken before (a retry)."""
+        with aws_call("PutItem"):
+            try:
+                self._table.put_item(
+                    Item={
+                        "pk": f"ROLLOUT#{rollout_id}",
+                        "sk": f"NOTICE#{key}",
+                        "kind": "rollout_notice",
+                        "claimed_at": utc_now(),
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
                     return False
                 raise
         return True

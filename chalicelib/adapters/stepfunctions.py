@@ -1,4 +1,5 @@
-"""Starting the deployment workflow: one execution per operation, named after the operation id."""
+"""Step Functions: starting the workflows (one execution per operation, named after its id) and
+releasing a task that waits for a stack event."""
 
 from __future__ import annotations
 
@@ -30,3 +31,23 @@ class StepFunctionsStarter:
                 # Started already (a retried request): the name is the operation id, so it is ours.
                 return self._arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"
         return response["executionArn"]
+
+
+class StepFunctionsCallbacks:
+    """Releases a ``.waitForTaskToken`` task (the deployment workflow's WaitForStackEvent)."""
+
+    # The task ended already (released by the other side of a race, or timed out and reconciled).
+    _GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+
+    def __init__(self, client: SFNClient) -> None:
+        self._sfn = client
+
+    def release(self, task_token: str, output: dict[str, Any]) -> bool:
+        with aws_call("SendTaskSuccess"):
+            try:
+                self._sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+            except ClientError as error:
+                if error_code(error) in self._GONE:
+                    return False
+                raise
+        return True

@@ -15,6 +15,7 @@ from chalicelib.api.http import ALL_CONTENT_TYPES, Http
 from chalicelib.api.rollout_schemas import RolloutCreate
 from chalicelib.composition import Container, Services
 from chalicelib.domain.rollouts import RolloutMode, RolloutView, Strategy
+from chalicelib.service.notifications import NotificationRequest
 from chalicelib.service.rollouts import NewRollout, TargetChoice
 
 
@@ -31,6 +32,7 @@ def rollout_blueprint(container: Container) -> Blueprint:
             new = body(RolloutCreate)
             tenant, services = tenant_and_services(auth)
             order = new.strategy.region_order
+            notify = new.notifications
             spec = NewRollout(
                 stack_name=new.stack_name,
                 template_body=new.template_body,
@@ -47,6 +49,9 @@ def rollout_blueprint(container: Container) -> Blueprint:
                     region_order=None if isinstance(order, str) else tuple(order),
                 ),
                 mode=RolloutMode(new.mode),
+                notify=NotificationRequest(notify.sns_topic_arn, notify.webhook_url, notify.webhook_secret)
+                if notify
+                else None,
             )
             return idempotent(
                 tenant,

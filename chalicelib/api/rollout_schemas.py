@@ -1,7 +1,8 @@
 """Request bodies of the rollout routes, validated with pydantic before anything else happens.
 
 Shapes only (no I/O): whether the targets exist, belong to the caller and enable the regions is
-checked next by ``RolloutService.create``, still before anything is written.
+checked next by ``RolloutService.create``, still before anything is written; so are the
+notification settings' rules (``NotificationService.check``), before any AWS call of the service.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from chalicelib.api.schemas import (
     TAG_KEY,
     TAG_VALUE,
     TARGET_ID,
+    NotificationsCreate,
     _check_region,
     _Strict,
 )
@@ -66,6 +68,9 @@ class RolloutCreate(_Strict):
     targets: Annotated[list[RolloutTarget], Field(min_length=1, max_length=MAX_ROLLOUT_ITEMS)]
     strategy: RolloutStrategy = RolloutStrategy()
     mode: Literal["apply", "plan"] = "apply"
+    # Exactly POST /deployments' field: an SNS topic (in one of the rollout's target accounts) and/or a
+    # signed webhook, told when the rollout ends, pauses or is planned (chalicelib/service/rollouts.py).
+    notifications: NotificationsCreate | None = None
 
     @model_validator(mode="after")
     def _distinct_targets(self) -> Self:

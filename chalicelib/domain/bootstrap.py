@@ -10,10 +10,17 @@ An administrator of the target account deploys it once (``CAPABILITY_NAMED_IAM``
 * a CloudFormation service role (trusted by ``cloudformation.amazonaws.com``) with the same
   permissions, which the deployment role may pass to CloudFormation and nothing else;
 * on the deployment role, ``iam:SimulatePrincipalPolicy`` on itself, so that
-  ``POST /targets/{id}/validate`` can check its permissions without any broader IAM read.
+  ``POST /targets/{id}/validate`` can check its permissions without any broader IAM read;
+* when the service gives its event bus, a rule that forwards CloudFormation's "Stack Status Change"
+  events of the deployer's own operations (ClientRequestToken ``nexus-...``) from this account's
+  default bus to the service's, through a role EventBridge assumes that may only PutEvents there.
+  Those events end the workflow's waits (chalicelib/service/completion.py). EventBridge rules are
+  regional: the stack forwards the events of the region it is deployed in; in any other region the
+  workflow still finishes, by its wait's timeout and one reconcile.
 
-Only resource types the local AWS really creates are used (``AWS::IAM::Role`` and
-``AWS::IAM::ManagedPolicy`` with ``Roles``; moto ignores a role's ``ManagedPolicyArns``), so the
+Only resource types the local AWS really creates are used (``AWS::IAM::Role``,
+``AWS::IAM::ManagedPolicy`` with ``Roles``, as moto ignores a role's ``ManagedPolicyArns``, and
+``AWS::Events::Rule``), so the
 same template that passes cfn-lint is proven by deploying it there.
 """
 
@@ -21,12 +28,69 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.model import Target
+from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Target
 from chalicelib.domain.permissions import PermissionProfile, split_policy
 
 DEPLOYMENT_ROLE = "DeploymentRole"
 SERVICE_ROLE = "CloudFormationServiceRole"
+FORWARDER_ROLE = "StackEventsForwarderRole"
+FORWARDING_RULE = "StackStatusForwarding"
 CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
+# CloudFormation's events of the deployer's own operations: the forwarding rule's pattern here, and the
+# pattern of the central StackStatusChanged handler (app.py).
+STACK_STATUS_PATTERN: dict[str, Any] = {
+    "source": ["aws.cloudformation"],
+    "detail-type": ["CloudFormation Stack Status Change"],
+    "detail": {"client-request-token": [{"prefix": REQUEST_TOKEN_PREFIX}]},
+}
+
+
+def stack_events_forwarding(event_bus_arn: str) -> dict[str, Any]:
+    """The rule (and its role) that forwards this account's stack events of ours to ``event_bus_arn``."""
+    return {
+        FORWARDER_ROLE: {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": "EventBridge forwards NexusAI Deployer's stack events to the service's bus",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "PutEventsOnTheServiceBus",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "events:PutEvents", "Resource": event_bus_arn}
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        FORWARDING_RULE: {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": "NexusAI Deployer: stack status changes of its operations, to the service",
+                "EventPattern": STACK_STATUS_PATTERN,
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": "NexusDeployerBus",
+                        "Arn": event_bus_arn,
+                        "RoleArn": {"Fn::GetAtt": [FORWARDER_ROLE, "Arn"]},
+                    }
+                ],
+            },
+        },
+    }
 
 
 def role_path_and_name(role_arn: str) -> tuple[str, str]:
@@ -37,7 +101,9 @@ def role_path_and_name(role_arn: str) -> tuple[str, str]:
     return f"{path}/", name
 
 
-def bootstrap_template(target: Target, profile: PermissionProfile) -> dict[str, Any]:
+def bootstrap_template(
+    target: Target, profile: PermissionProfile, event_bus_arn: str | None = None
+) -> dict[str, Any]:
     path, name = role_path_and_name(target.role_arn)
     documents = split_policy(profile.document)
     resources: dict[str, Any] = {}
@@ -114,6 +180,8 @@ def bootstrap_template(target: Target, profile: PermissionProfile) -> dict[str, 
             },
         },
     }
+    if event_bus_arn:
+        resources.update(stack_events_forwarding(event_bus_arn))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"NexusAI Deployer bootstrap for target {target.target_id} in account "

@@ -31,6 +31,10 @@ def new_external_id() -> str:
     return "nx-" + secrets.token_urlsafe(36).replace("_", "=")[:45]
 
 
+# Every CloudFormation request of ours carries ClientRequestToken nexus-<operation id>[-suffix].
+REQUEST_TOKEN_PREFIX = "nexus-"  # noqa: S105 - a name prefix, not a secret
+
+
 class DeploymentStatus(StrEnum):
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"
@@ -149,7 +153,7 @@ class Operation:
     @property
     def client_request_token(self) -> str:
         # Same operation, same token: a step that runs twice repeats the same request.
-        return f"nexus-{self.operation_id}"
+        return f"{REQUEST_TOKEN_PREFIX}{self.operation_id}"
 
     def public(self) -> dict[str, Any]:
         return {

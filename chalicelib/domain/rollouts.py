@@ -11,6 +11,11 @@ or one wave with everything left when it is ``"parallel"``. ``max_concurrent`` b
 items of a wave run at once; ``failure_tolerance`` is how many failed items the whole rollout
 accepts before it starts nothing new. Both take a count or a percentage ("NN%"), as StackSets does,
 rounded down (a concurrency of at least 1).
+
+Telling an owner: a rollout may carry ``Notifications`` (the same settings a deployment carries). Each
+time it reaches a status an operator cares about (``ANNOUNCED_ROLLOUT``) it is announced once, keyed by
+``notice_key`` (the execution attempt and the status), with ``RolloutView.outcome_message``: ids,
+counts, the summary and the failed items, never the template, parameters or notification settings.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.model import ErrorInfo
+from chalicelib.domain.automation import Notifications
+from chalicelib.domain.model import ErrorInfo, utc_now
 
 MAX_ROLLOUT_ITEMS = 2_000
 
@@ -52,6 +58,17 @@ class RolloutMode(StrEnum):
 
 
 RUNNING_ROLLOUT = frozenset({RolloutStatus.PENDING, RolloutStatus.IN_PROGRESS})
+# Where a rollout stops and someone should hear of it (PAUSED and PLANNED wait for an operator).
+ANNOUNCED_ROLLOUT = frozenset(
+    {
+        RolloutStatus.SUCCEEDED,
+        RolloutStatus.FAILED,
+        RolloutStatus.CANCELLED,
+        RolloutStatus.PLANNED,
+        RolloutStatus.PAUSED,
+    }
+)
+MAX_NOTIFIED_FAILURES = 50  # failed items named in one message (an SNS message holds at most 256 KB)
 ENDED_ITEM = frozenset(
     {ItemStatus.PLANNED, ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.CANCELLED}
 )
@@ -163,6 +180,7 @@ class Rollout:
     cancel_requested: bool = False
     planned: bool = False  # a plan ran: items hold change sets that apply executes
     error: ErrorInfo | None = None
+    notifications: Notifications | None = None  # told of each ANNOUNCED_ROLLOUT status
 
     @property
     def tolerance(self) -> int:
@@ -175,6 +193,11 @@ class Rollout:
     @property
     def execution_name(self) -> str:
         return f"{self.rollout_id}-{self.attempt}"
+
+    @property
+    def notice_key(self) -> str:
+        """One per status change: an execution (``attempt``) reaches each status at most once."""
+        return f"{self.attempt:05d}#{self.status.value}"
 
 
 @dataclass(frozen=True)
@@ -191,6 +214,10 @@ class RolloutItem:
     error: dict[str, Any] | None = None
     changes: list[dict[str, Any]] | None = None
     updated_at: str = ""
+    # Written by StartItem just before it starts the item's deployment operation: a run of the step
+    # that finds it set (Lambda retried the step, the save of the started ids was lost) looks for the
+    # operation started since then and takes it up instead of starting another.
+    start_attempted_at: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -220,6 +247,18 @@ def item_error(item: RolloutItem, info: ErrorInfo, deployment_id: str | None) ->
         "region": item.region,
         "target_id": item.target_id,
         "deployment_id": deployment_id,
+    }
+
+
+def _failed_item(item: RolloutItem) -> dict[str, Any]:
+    error = item.error or {}
+    return {
+        "item_id": item.index,
+        "target_id": item.target_id,
+        "account_id": item.account_id,
+        "region": item.region,
+        "deployment_id": item.deployment_id,
+        "error": {key: error.get(key) for key in ("code", "message", "hint")},
     }
 
 
@@ -259,22 +298,49 @@ class RolloutView:
                 text += f"; and {len(failures) - 5} more"
         return text
 
-    def public(self) -> dict[str, Any]:
+    def _overview(self) -> dict[str, Any]:
+        """What both the API's Rollout and a rollout's notification say about it."""
         rollout = self.rollout
         return {
             "rollout_id": rollout.rollout_id,
             "stack_name": rollout.stack_name,
             "mode": "plan" if rollout.mode is RolloutMode.PLAN else "apply",
             "status": rollout.status.value,
-            "strategy": rollout.strategy.public(),
-            "waves": [{**w.public(), "status": self._wave_status(w)} for w in rollout.waves],
             "counts": self.counts(),
             "summary": self.summary(),
             "failure_tolerance": rollout.tolerance,
             "error": rollout.error.as_dict() if rollout.error else None,
             "created_at": rollout.created_at,
             "updated_at": rollout.updated_at,
+        }
+
+    def public(self) -> dict[str, Any]:
+        rollout = self.rollout
+        return {
+            **self._overview(),
+            "strategy": rollout.strategy.public(),
+            "waves": [{**w.public(), "status": self._wave_status(w)} for w in rollout.waves],
+            "notifications": rollout.notifications.public() if rollout.notifications else None,
             "items": [item.public() for item in self.items],
+        }
+
+    def outcome_message(self) -> dict[str, Any]:
+        """The JSON a rollout's notification carries: what ended and which items failed, and where.
+
+        Nothing from the spec (template, parameters, tags) and no notification settings: only ids,
+        statuses, counts, the summary and each failed item's target, account, region and error.
+        """
+        rollout = self.rollout
+        failed = [item for item in self.items if item.status is ItemStatus.FAILED]
+        return {
+            "type": f"rollout.{rollout.status.value.lower()}",
+            "sent_at": utc_now(),
+            "rollout": {
+                **self._overview(),
+                "attempt": rollout.attempt,
+                "failed_items": [_failed_item(item) for item in failed[:MAX_NOTIFIED_FAILURES]],
+                "failed_items_not_listed": max(0, len(failed) - MAX_NOTIFIED_FAILURES),
+            },
         }
 
     def _wave_status(self, wave: Wave) -> str:

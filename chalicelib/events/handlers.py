@@ -31,9 +31,12 @@ from pydantic import (
 
 from chalicelib.api.schemas import PARAM_KEY, STACK_NAME, TAG_KEY, TAG_VALUE, TARGET_ID
 from chalicelib.composition import Services
+from chalicelib.domain import bootstrap
 from chalicelib.domain.automation import RedeployRequest, S3Location, Selector
 from chalicelib.domain.errors import DeployerError
 from chalicelib.domain.templates import MAX_PARAMETERS
+from chalicelib.service.completion import StackRef
+from chalicelib.service.ports import StackStatusEvent
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ REDEPLOY_SOURCE = "nexus.deployer"
 REDEPLOY_DETAIL_TYPE = "Redeploy Requested"
 REDEPLOY_PATTERN = {"source": [REDEPLOY_SOURCE], "detail-type": [REDEPLOY_DETAIL_TYPE]}
 OBJECT_CREATED_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+# Only our operations' events; the bootstrap template's forwarding rule uses the same pattern, so
+# other stacks' events do not even leave their account.
+STACK_STATUS_PATTERN = bootstrap.STACK_STATUS_PATTERN
 REDEPLOY_TOPIC = "nexus-deployer-redeploy-requests"
 DEPLOYMENT_ID = Annotated[str, StringConstraints(pattern=r"^dep-[0-9a-f]{24}$", strict=True)]
 
@@ -74,6 +80,23 @@ class RedeployDetail(BaseModel):
             reason=self.reason,
             origin=origin,
         )
+
+
+class _StatusDetails(BaseModel):
+    status: Annotated[str, StringConstraints(pattern=r"^[A-Z_]{4,64}$", strict=True)]
+    status_reason: Annotated[str, StringConstraints(max_length=4096)] = Field(
+        default="", alias="status-reason"
+    )
+
+
+class StackStatusDetail(BaseModel):
+    """The detail of CloudFormation's "Stack Status Change" event."""
+
+    stack_id: StrictStr = Field(alias="stack-id")
+    status_details: _StatusDetails = Field(alias="status-details")
+    client_request_token: Annotated[str, StringConstraints(max_length=128)] = Field(
+        default="", alias="client-request-token"
+    )
 
 
 class _S3Bucket(BaseModel):
@@ -160,6 +183,31 @@ def object_created(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     except DeployerError as error:
         return _drop("refused", origin="s3", event_id=event_id, error_code=error.code)
     return report.public()
+
+
+def stack_status_changed(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge: CloudFormation's "Stack Status Change", forwarded from a target account.
+
+    It can only wake a waiting workflow for one reconcile (see chalicelib/service/completion.py), so
+    any account's event is taken; one whose stack-id is not a stack ARN is dropped.
+    """
+    event_id = str(event.get("id", ""))
+    try:
+        detail = StackStatusDetail.model_validate(event.get("detail"))
+    except ValidationError as error:
+        return _drop(
+            "malformed-detail", origin="cloudformation", event_id=event_id, fields=_invalid_fields(error)
+        )
+    stack = StackRef.from_stack_id(detail.stack_id)
+    if stack is None:
+        return _drop("malformed-detail", origin="cloudformation", event_id=event_id, fields=["stack-id"])
+    outcome = services.completion.stack_status_changed(
+        stack,
+        StackStatusEvent(
+            detail.client_request_token, detail.status_details.status, detail.status_details.status_reason
+        ),
+    )
+    return {"stack_event": outcome}
 
 
 def drift_check(services: Services) -> dict[str, Any]:

@@ -83,16 +83,18 @@ def _skipped(name: str, cause: Check) -> Check:
 
 
 class AccessService:
-    def __init__(self, targets: TargetService, probe: RoleProbe) -> None:
+    def __init__(self, targets: TargetService, probe: RoleProbe, event_bus_arn: str | None = None) -> None:
         self._targets = targets
         self._probe = probe
+        # The central bus the bootstrap template forwards stack events to (completion without polling).
+        self._event_bus_arn = event_bus_arn
 
     def permissions(self, profile_name: str) -> dict[str, Any]:
         return load_profile(profile_name).policy()
 
     def bootstrap_template(self, tenant_id: str, target_id: str) -> dict[str, Any]:
         target = self._targets.get(tenant_id, target_id)
-        return bootstrap_template(target, load_profile(target.permission_profile))
+        return bootstrap_template(target, load_profile(target.permission_profile), self._event_bus_arn)
 
     def validate(self, tenant_id: str, target_id: str) -> AccessReport:
         target = self._targets.get(tenant_id, target_id)

@@ -20,6 +20,7 @@ Lifecycle decisions made here, before any AWS call (the workflow re-checks the l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +56,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PollSettings:
+    """How an operation's execution waits for its stack (carried in the execution's input)."""
+
     initial_seconds: int = 5
     max_seconds: int = 60
+    completion: str = "poll"  # "events": wait for Stack Status Change events (see WorkflowService)
+    event_timeout_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,11 @@ class DeploymentService:
         targets: TargetService,
         poll: PollSettings,
         sources: DeploymentSources | None = None,
+        on_cancel: Callable[[Deployment, str], bool] | None = None,
     ) -> None:
         self._sources = sources
+        # Wakes an execution waiting for a stack event, so that the cancel is carried out now.
+        self._on_cancel = on_cancel
         self._store = deployments
         self._locks = locks
         self._workflow = workflow
@@ -300,6 +308,8 @@ class DeploymentService:
                 )
             ],
         )
+        if self._on_cancel is not None:
+            self._on_cancel(deployment, "cancel")
         return deployment
 
     def continue_rollback(
@@ -404,6 +414,8 @@ class DeploymentService:
             "operation_id": deployment.operation.operation_id,
             "wait_seconds": self._poll.initial_seconds,
             "max_wait_seconds": self._poll.max_seconds,
+            "completion": self._poll.completion,
+            "event_timeout_seconds": self._poll.event_timeout_seconds,
         }
         try:
             self._workflow.start(deployment.operation.operation_id, execution_input)

@@ -12,6 +12,11 @@ that secret's name. It is never logged, never returned and never in DynamoDB or 
 
 A notification never fails an operation: every delivery error is logged (without the secret, the
 signature or the URL's query string) and dropped.
+
+Fleet rollouts (chalicelib/service/rollouts.py) take the same settings and are told through the same
+channels, signing and guards: ``check`` refuses a bad request before any I/O, ``configure_fleet``
+accepts a topic in any of the rollout's target accounts, and ``send`` delivers a message built by the
+caller under a delivery id the caller chooses, so that a receiver can drop a repeat of one announcement.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,18 +155,31 @@ class NotificationService:
 
     def configure(self, tenant_id: str, account_id: str, request: NotificationRequest) -> Notifications:
         """Validate the request and store the webhook secret; the result holds only its reference."""
-        if request.sns_topic_arn is not None:
-            owner = topic_account(request.sns_topic_arn)
-            # The service role may publish to many topics; only the target account's own are allowed, so
-            # one tenant cannot point the service's messages at a topic of another.
-            if owner != account_id:
-                raise UnprocessableRequest(
-                    "sns_topic_arn must be a topic in the target's account.",
-                    code="INVALID_SNS_TOPIC",
-                    hint=f"Use an SNS topic in account {account_id} whose policy lets the service publish.",
-                    details={"field": "notifications.sns_topic_arn"},
-                )
+        self.check(request)
+        # The service role may publish to many topics; only the target account's own are allowed, so
+        # one tenant cannot point the service's messages at a topic of another.
+        if request.sns_topic_arn is not None and topic_account(request.sns_topic_arn) != account_id:
+            raise UnprocessableRequest(
+                "sns_topic_arn must be a topic in the target's account.",
+                code="INVALID_SNS_TOPIC",
+                hint=f"Use an SNS topic in account {account_id} whose policy lets the service publish.",
+                details={"field": "notifications.sns_topic_arn"},
+            )
         reference = None
+        if request.webhook_url is not None and request.webhook_secret is not None:  # both, by check()
+            name = f"{self._settings.secret_prefix}{tenant_id}/{secrets.token_hex(12)}"
+            reference = self._secrets.put(name, request.webhook_secret)
+        return Notifications(request.sns_topic_arn, request.webhook_url, reference)
+
+    def check(self, request: NotificationRequest) -> None:
+        """Every rule of ``configure`` that needs no I/O and no target; raises what it raises."""
+        if request.sns_topic_arn is not None and topic_account(request.sns_topic_arn) is None:
+            raise UnprocessableRequest(
+                "sns_topic_arn is not an SNS topic ARN.",
+                code="INVALID_SNS_TOPIC",
+                hint="Send arn:aws:sns:REGION:ACCOUNT_ID:TOPIC_NAME.",
+                details={"field": "notifications.sns_topic_arn"},
+            )
         if request.webhook_url is not None:
             check_webhook_url(request.webhook_url, self._settings.allow_local_webhooks)
             if request.webhook_secret is None or len(request.webhook_secret) < MIN_SECRET_CHARS:
@@ -171,15 +189,56 @@ class NotificationService:
                     hint="Send a random secret; your receiver uses it to check X-Nexus-Signature.",
                     details={"field": "notifications.webhook_secret"},
                 )
-            name = f"{self._settings.secret_prefix}{tenant_id}/{secrets.token_hex(12)}"
-            reference = self._secrets.put(name, request.webhook_secret)
         elif request.webhook_secret is not None:
             raise UnprocessableRequest(
                 "webhook_secret was sent without webhook_url.",
                 code="WEBHOOK_URL_REQUIRED",
                 details={"field": "notifications.webhook_secret"},
             )
-        return Notifications(request.sns_topic_arn, request.webhook_url, reference)
+
+    def configure_fleet(
+        self, tenant_id: str, account_ids: Collection[str], request: NotificationRequest
+    ) -> Notifications:
+        """``configure`` for a rollout: the topic may be in any account the rollout deploys to."""
+        self.check(request)
+        owner = topic_account(request.sns_topic_arn) if request.sns_topic_arn is not None else None
+        if request.sns_topic_arn is not None and owner not in account_ids:
+            shown = ", ".join(sorted(account_ids)[:5]) + (", ..." if len(account_ids) > 5 else "")
+            raise UnprocessableRequest(
+                "sns_topic_arn must be a topic in one of the rollout's target accounts.",
+                code="INVALID_SNS_TOPIC",
+                hint=f"Use an SNS topic in one of {shown} whose policy lets the service publish.",
+                details={"field": "notifications.sns_topic_arn"},
+            )
+        # Checked above; ``configure`` stores the webhook secret (its account only matters for a topic,
+        # whose owner is one of the fleet's accounts by now).
+        return self.configure(tenant_id, owner or "", request)
+
+    def send(
+        self,
+        config: Notifications,
+        message: dict[str, Any],
+        *,
+        subject: str,
+        attributes: dict[str, str],
+        delivery_id: str,
+        log_fields: dict[str, str],
+    ) -> None:
+        """Send ``message`` on every configured channel, signed like ``notify``'s; never raises.
+
+        ``delivery_id`` becomes the webhook's ``X-Nexus-Delivery``: the same for every attempt to
+        deliver one announcement, so a receiver can recognise a repeat.
+        """
+        body = json.dumps(message, sort_keys=True).encode("utf-8")
+        if config.sns_topic_arn:
+            topic = config.sns_topic_arn
+            self._guarded(
+                "sns",
+                log_fields,
+                lambda: self._topics.publish(topic, subject[:100], body.decode("utf-8"), attributes),
+            )
+        if config.webhook_url:
+            self._guarded("webhook", log_fields, lambda: self._post(config, body, delivery_id))
 
     def on_saved(self, deployment: Deployment) -> None:
         """Called with every saved deployment: notify when its operation has just ended."""
@@ -211,10 +270,10 @@ class NotificationService:
         if config.webhook_url:
             self._deliver(deployment, "webhook", lambda: self._post(config, body))
 
-    def _post(self, config: Notifications, body: bytes) -> None:
+    def _post(self, config: Notifications, body: bytes, delivery_id: str | None = None) -> None:
         timestamp = str(int(self._clock()))
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp}
-        headers[DELIVERY_HEADER] = secrets.token_hex(16)
+        headers[DELIVERY_HEADER] = delivery_id or secrets.token_hex(16)
         if config.webhook_secret_ref:
             headers[SIGNATURE_HEADER] = sign(self._secrets.get(config.webhook_secret_ref), timestamp, body)
         status = self._webhooks.post(config.webhook_url or "", body, headers)
@@ -222,6 +281,13 @@ class NotificationService:
             raise NotificationFailed(f"the webhook answered HTTP {status}")
 
     def _deliver(self, deployment: Deployment, channel: str, send: Callable[[], None]) -> None:
+        fields = {
+            "deployment_id": deployment.deployment_id,
+            "operation_id": deployment.operation.operation_id,
+        }
+        self._guarded(channel, fields, send)
+
+    def _guarded(self, channel: str, fields: dict[str, str], send: Callable[[], None]) -> None:
         try:
             send()
         except Exception as error:  # noqa: BLE001 - a notification must never fail the operation
@@ -230,11 +296,5 @@ class NotificationService:
             detail = error.message if isinstance(error, DeployerError) else ""
             logger.warning(
                 "notification dropped",
-                extra={
-                    "channel": channel,
-                    "deployment_id": deployment.deployment_id,
-                    "operation_id": deployment.operation.operation_id,
-                    "error_code": code,
-                    "error": detail,
-                },
+                extra={"channel": channel, **fields, "error_code": code, "error": detail},
             )

@@ -104,6 +104,39 @@ class LockStore(Protocol):
     def lock_holder(self, key: str) -> str | None: ...
 
 
+@dataclass(frozen=True)
+class StackStatusEvent:
+    """One CloudFormation "Stack Status Change" event, as the completion waiter needs it."""
+
+    client_request_token: str
+    status: str
+    reason: str = ""
+
+
+class CompletionWaiters(Protocol):
+    """Where a waiting execution's task token meets the stack events that release it (one per stack).
+
+    Events and waiters race: an event may arrive before its waiter registers. Each side does one
+    atomic write that also reads what the other left, so whichever comes second releases the task.
+    """
+
+    def wait(
+        self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]
+    ) -> StackStatusEvent | None:
+        """Register the waiter; answer an event for ``tokens`` recorded before it (consuming it)."""
+
+    def signal(self, key: str, event: StackStatusEvent) -> str | None:
+        """The task token this event releases (then no longer waiting); else keep it for the next waiter."""
+
+    def wake(self, key: str, operation_id: str) -> str | None:
+        """Take the task token of ``operation_id``'s waiter, if it is waiting."""
+
+
+class TaskCallbacks(Protocol):
+    def release(self, task_token: str, output: dict[str, Any]) -> bool:
+        """SendTaskSuccess; False when the task is no longer waiting (released already, or timed out)."""
+
+
 class TokenStore(Protocol):
     def tenant_for_token_hash(self, token_sha256: str) -> str | None: ...
     def put_token(self, token_sha256: str, tenant_id: str, label: str) -> None: ...

@@ -12,19 +12,47 @@ start once the rollout is cancelled or over its failure tolerance), then ``PollI
 deployment record until its operation ends. A failed canary wave pauses the rollout and ends the
 execution; ``resume`` starts a new execution at the next wave. Nothing but ids and poll intervals
 travels in the execution's state.
+
+Notifications: POST /rollouts takes the ``notifications`` a deployment takes, checked (no I/O)
+before anything else and stored (the webhook secret in Secrets Manager) only once the whole rollout
+is valid. Every status in ``ANNOUNCED_ROLLOUT`` is then announced through ``NotificationService``:
+once per ``Rollout.notice_key``, claimed by a conditional write *after* the status is saved. A step
+that Lambda retries after the message went out finds the claim taken; one retried because the
+announcement was lost (the status saved, the claim not made) re-reads the final status, and
+``next_wave``/``record_rollout_failure`` announce it then.
+
+Why StartItem writes ``start_attempted_at`` before it starts the item's deployment: starting an
+operation (``DeploymentService.create``/``update``/``apply``) and recording its ids on the item are
+two writes. When Lambda retries the step between them, the retry must not start a second operation
+(it would be refused with OPERATION_IN_PROGRESS or STACK_LOCKED, or would deploy twice): it looks up
+the deployment that holds the item's stack and takes up its current operation if that began after
+the marker, in the rollout's mode, with the rollout's configuration (``config_hash``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
-from chalicelib.domain.model import Deployment, ErrorInfo, OperationMode, new_id, utc_now
+from chalicelib.domain.fingerprint import config_hash
+from chalicelib.domain.model import (
+    Action,
+    Deployment,
+    ErrorInfo,
+    OperationMode,
+    OperationStatus,
+    new_id,
+    utc_now,
+)
 from chalicelib.domain.rollouts import (
+    ANNOUNCED_ROLLOUT,
     MAX_ROLLOUT_ITEMS,
     RUNNING_ROLLOUT,
     ItemPlan,
@@ -42,10 +70,26 @@ from chalicelib.domain.rollouts import (
 )
 from chalicelib.domain.templates import parse_template
 from chalicelib.service.deployments import DeploymentChange, DeploymentService, NewDeployment, PollSettings
+from chalicelib.service.notifications import NotificationRequest, NotificationService
 from chalicelib.service.ports import RolloutStore, WorkflowStarter
 from chalicelib.service.targets import TargetService
 
+logger = logging.getLogger(__name__)
+
 TARGET_PAGE = 100
+# An item's operation still PENDING this long after it began was never picked up by its execution
+# (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
+NOT_STARTED_AFTER_SECONDS = 15 * 60
+
+
+class RolloutRecords(RolloutStore, Protocol):
+    """What the service needs of the store beyond ``RolloutStore`` (``adapters/rollouts.py``)."""
+
+    def stack_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:
+        """The live deployment holding (target, region, stack name), if any."""
+
+    def claim_notice(self, rollout_id: str, key: str) -> bool:
+        """Conditional write: True for the first claim of ``key`` (one status change of the rollout)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +107,7 @@ class NewRollout:
     targets: tuple[TargetChoice, ...]
     strategy: Strategy
     mode: RolloutMode
+    notify: NotificationRequest | None = None  # as the caller sent it; the secret is stored by create
 
 
 @dataclass(frozen=True)
@@ -89,19 +134,33 @@ def _done(done: bool, wait_seconds: int) -> dict[str, Any]:
     return {"done": done, "wait_seconds": wait_seconds}
 
 
+def _age_seconds(timestamp: str) -> float:
+    started = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - started).total_seconds()
+
+
+_OPERATION_MODE = {
+    RolloutMode.APPLY: OperationMode.DEPLOY,
+    RolloutMode.PLAN: OperationMode.PLAN,
+    RolloutMode.APPLY_PLAN: OperationMode.APPLY,
+}
+
+
 class RolloutService:
     def __init__(
         self,
-        store: RolloutStore,
+        store: RolloutRecords,
         deployments: DeploymentService,
         targets: TargetService,
         workflow: WorkflowStarter,
         poll: PollSettings,
+        notifications: NotificationService | None = None,
     ) -> None:
         self._store = store
         self._deployments = deployments
         self._targets = targets
         self._workflow = workflow
+        self._notifications = notifications
         # At least 1 s between reads of an item's deployment record: the deployment's own execution
         # does the fast polling of CloudFormation; a 0 s loop here per running item would only spin.
         self._poll = PollSettings(
@@ -125,9 +184,16 @@ class RolloutService:
                 hint='Send "mode": "apply".',
                 details={"field": "mode"},
             )
+        notifier = self._notifier(new.notify)
+        if notifier is not None and new.notify is not None:
+            notifier.check(new.notify)  # before any I/O: a malformed request costs no AWS call
         parse_template(new.template_body).check_parameters(new.parameters)
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
+        notifications = None
+        if notifier is not None and new.notify is not None:  # last: stores the webhook secret
+            accounts = {p.account_id for p in plans}
+            notifications = notifier.configure_fleet(tenant_id, accounts, new.notify)
         now = utc_now()
         rollout = Rollout(
             tenant_id=tenant_id,
@@ -140,6 +206,7 @@ class RolloutService:
             item_count=len(ordered),
             created_at=now,
             updated_at=now,
+            notifications=notifications,
         )
         wave_of = {index: w.index for w in waves for index in w.item_ids()}
         items = [
@@ -201,7 +268,8 @@ class RolloutService:
         items = self._store.list_items(rollout_id)
         stale = []
         for item in items:
-            if item.status is not ItemStatus.PLANNED or not item.changes or item.deployment_id is None:
+            # Items whose plan found no changes too: a stack changed since then is no longer "no changes".
+            if item.status is not ItemStatus.PLANNED or item.deployment_id is None:
                 continue
             deployment = self._deployments.get(tenant_id, item.deployment_id)
             if (
@@ -219,7 +287,9 @@ class RolloutService:
         now = utc_now()
         for item in items:
             if item.status is ItemStatus.PLANNED:
-                self._store.save_item(replace(item, status=ItemStatus.PENDING, updated_at=now))
+                self._store.save_item(
+                    replace(item, status=ItemStatus.PENDING, start_attempted_at=None, updated_at=now)
+                )
         applying = replace(
             rollout,
             mode=RolloutMode.APPLY_PLAN,
@@ -240,6 +310,8 @@ class RolloutService:
         """Close the wave that ran (``last_wave``), then start the next one or end the rollout."""
         rollout = self._rollout(tenant_id, rollout_id)
         if rollout.status not in RUNNING_ROLLOUT:
+            # A retry of the run that ended the rollout: announce the end unless that run did.
+            self._announce(rollout)
             return {"run": False}
         rollout = replace(rollout, status=RolloutStatus.IN_PROGRESS)
         if rollout.running_wave is not None:
@@ -254,9 +326,9 @@ class RolloutService:
                     if i.wave == wave.index and i.status is ItemStatus.FAILED
                 ]
                 if failed:
-                    self._store.save_rollout(
-                        replace(rollout, status=RolloutStatus.PAUSED, updated_at=utc_now())
-                    )
+                    paused = replace(rollout, status=RolloutStatus.PAUSED, updated_at=utc_now())
+                    self._store.save_rollout(paused)
+                    self._announce(paused)  # an operator must resume or cancel it
                     return {"run": False}
         if rollout.cancel_requested:
             self._finish(rollout, RolloutStatus.CANCELLED)
@@ -281,6 +353,13 @@ class RolloutService:
         if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
             return _done(False, wait)
         rollout = self._rollout(tenant_id, rollout_id)
+        if item.start_attempted_at is not None:
+            # An earlier run of this step began to start the item and its save of what it started was
+            # lost (Lambda retried the step): take up that operation rather than start another.
+            earlier = self._started_since(rollout, item, item.start_attempted_at)
+            if earlier is not None:
+                self._store.save_item(self._in_progress(item, earlier))
+                return _done(False, wait)
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
             reason = (
                 "the rollout was cancelled"
@@ -290,6 +369,8 @@ class RolloutService:
             info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
             return _done(True, 0)
+        item = replace(item, start_attempted_at=utc_now(), updated_at=utc_now())
+        self._store.save_item(item)  # before the start, so a retry of this step can find what it started
         try:
             deployment = self._deploy(rollout, item)
         except DeployerError as error:
@@ -304,15 +385,7 @@ class RolloutService:
                 deployment_id=deployment.deployment_id if deployment else item.deployment_id,
             )
             return _done(True, 0)
-        self._store.save_item(
-            replace(
-                item,
-                status=ItemStatus.IN_PROGRESS,
-                deployment_id=deployment.deployment_id,
-                operation_id=deployment.operation.operation_id,
-                updated_at=utc_now(),
-            )
-        )
+        self._store.save_item(self._in_progress(item, deployment))
         return _done(False, wait)
 
     def poll_item(self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int) -> dict[str, Any]:
@@ -329,6 +402,19 @@ class RolloutService:
                 f"deployment {deployment.deployment_id} started another operation before this one was seen "
                 "to end",
                 "Look at the deployment; start a new rollout if it needs this template.",
+            )
+            self._end(
+                tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
+            )
+            return _done(True, 0)
+        if operation.status is OperationStatus.PENDING and (
+            _age_seconds(operation.started_at) > NOT_STARTED_AFTER_SECONDS
+        ):
+            info = ErrorInfo(
+                "OPERATION_NOT_STARTED",
+                f"operation {operation.operation_id} of deployment {deployment.deployment_id} was accepted "
+                f"but its workflow did not pick it up within {NOT_STARTED_AFTER_SECONDS // 60} minutes",
+                "Look at the deployment; start a new rollout to deploy it again.",
             )
             self._end(
                 tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
@@ -363,6 +449,8 @@ class RolloutService:
         rollout = self._rollout(tenant_id, rollout_id)
         if rollout.status in RUNNING_ROLLOUT:
             self._finish(replace(rollout, error=info), RolloutStatus.FAILED)
+        else:
+            self._announce(rollout)  # ended by the failed step itself, maybe before it announced that
         return {"recorded": info.code}
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -510,16 +598,94 @@ class RolloutService:
                     self._end(
                         rollout.tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None)
                     )
-        self._store.save_rollout(
-            replace(
-                rollout,
-                status=status,
-                running_wave=None,
-                planned=rollout.planned or status is RolloutStatus.PLANNED,
-                error=error,
-                updated_at=utc_now(),
-            )
+        ended = replace(
+            rollout,
+            status=status,
+            running_wave=None,
+            planned=rollout.planned or status is RolloutStatus.PLANNED,
+            error=error,
+            updated_at=utc_now(),
         )
+        self._store.save_rollout(ended)
+        self._announce(ended)
+
+    @staticmethod
+    def _in_progress(item: RolloutItem, deployment: Deployment) -> RolloutItem:
+        return replace(
+            item,
+            status=ItemStatus.IN_PROGRESS,
+            deployment_id=deployment.deployment_id,
+            operation_id=deployment.operation.operation_id,
+            updated_at=utc_now(),
+        )
+
+    def _started_since(self, rollout: Rollout, item: RolloutItem, since: str) -> Deployment | None:
+        """The item's operation that an earlier run of StartItem started at or after ``since``, if any."""
+        if rollout.mode is RolloutMode.APPLY_PLAN:
+            deployment_id = item.deployment_id
+        else:
+            deployment_id = self._store.stack_deployment_id(item.target_id, item.region, rollout.stack_name)
+        if deployment_id is None:
+            return None
+        try:
+            deployment = self._deployments.get(rollout.tenant_id, deployment_id)
+        except NotFound:
+            return None
+        operation = deployment.operation
+        if (
+            operation.started_at < since
+            or operation.mode is not _OPERATION_MODE[rollout.mode]
+            or operation.action not in (Action.CREATE, Action.UPDATE)
+        ):
+            return None
+        if rollout.mode is not RolloutMode.APPLY_PLAN:
+            # Same configuration as this rollout deploys: not someone else's change made meanwhile.
+            spec = self._store.get_spec(rollout.rollout_id)
+            if spec is None:
+                return None
+            role_arn = self._targets.get(rollout.tenant_id, item.target_id).role_arn
+            if deployment.config_hash != config_hash(
+                spec.template_body, spec.parameters, spec.tags, role_arn
+            ):
+                return None
+        return deployment
+
+    def _notifier(self, request: NotificationRequest | None) -> NotificationService | None:
+        if request is None:
+            return None
+        if self._notifications is None:
+            raise UnprocessableRequest(
+                "Rollout notifications are not available in this version of the service.",
+                code="NOTIFICATIONS_NOT_AVAILABLE",
+                hint="Leave notifications out.",
+                details={"field": "notifications"},
+            )
+        return self._notifications
+
+    def _announce(self, rollout: Rollout) -> None:
+        """Tell the rollout's owner of its status, once per status change (``Rollout.notice_key``).
+
+        The items are read before the claim is taken, so a failure here (raised, and the step
+        retried) leaves the claim free; delivery itself never raises.
+        """
+        config = rollout.notifications
+        if config is None or self._notifications is None or rollout.status not in ANNOUNCED_ROLLOUT:
+            return
+        view = RolloutView(rollout, self._store.list_items(rollout.rollout_id))
+        key = rollout.notice_key
+        if not self._store.claim_notice(rollout.rollout_id, key):
+            return  # announced by an earlier run of this step
+        message = view.outcome_message()
+        kind = str(message["type"])
+        self._notifications.send(
+            config,
+            message,
+            subject=f"NexusAI Deployer: rollout of {rollout.stack_name} {rollout.status.value.lower()}",
+            attributes={"type": kind, "rollout_id": rollout.rollout_id},
+            delivery_id=hashlib.sha256(f"{rollout.rollout_id}#{key}".encode()).hexdigest()[:32],
+            log_fields={"rollout_id": rollout.rollout_id, "notice": key},
+        )
+        logger.info("rollout announced", extra={"rollout_id": rollout.rollout_id, "notice": key})
 
     def _run(self, wave: Wave, rollout: Rollout) -> dict[str, Any]:
         return {
@@ -539,12 +705,15 @@ class RolloutService:
         try:
             self._workflow.start(rollout.execution_name, execution_input)
         except DeployerError as error:
-            self._store.save_rollout(
-                replace(
-                    rollout,
-                    status=RolloutStatus.FAILED,
-                    error=ErrorInfo(error.code, error.message, error.hint),
-                    updated_at=utc_now(),
-                )
+            failed = replace(
+                rollout,
+                status=RolloutStatus.FAILED,
+                error=ErrorInfo(error.code, error.message, error.hint),
+                updated_at=utc_now(),
             )
+            self._store.save_rollout(failed)
+            try:
+                self._announce(failed)
+            except DeployerError as announce_error:  # the start's error is the one to report
+                logger.warning("rollout not announced", extra={"error_code": announce_error.code})
             raise

@@ -1,4 +1,4 @@
-"""The steps of ``statemachine/deployment.asl.json``: lock, start, poll, release, record failure.
+"""The steps of ``statemachine/deployment.asl.json``: lock, start, wait/poll, release, record failure.
 
 Each step re-reads the deployment from the store and re-assumes the target role; nothing but ids
 and the poll interval travels in the execution's state. Every step is safe to run twice (Lambda may
@@ -16,6 +16,15 @@ several stack calls without new states in the definition:
 
 A cancel is requested through the API (``DeploymentService.cancel``), which never assumes target roles:
 it records the request in the store, and the next poll of an update carries it out.
+
+Between stack calls the execution waits in one of two ways, chosen by the execution's input
+(``completion``, from ``NEXUS_COMPLETION_MODE``) and returned in every step's ``progress``:
+
+* ``poll``: ``WaitForStack`` (interval x1.5, capped) then ``PollStack``;
+* ``events``: ``WaitForStackEvent``, a ``.waitForTaskToken`` task whose Lambda (:meth:`await_stack_event`)
+  parks its token until the stack's "Stack Status Change" event releases it
+  (chalicelib/service/completion.py), or its timeout passes; either way ``PollStack`` then reconciles
+  once. A change set being computed emits no stack events, so that phase polls in both modes.
 
 What the start does with a stack it finds is decided by its status's ``Remedy``
 (chalicelib/domain/stack_status.py), never by string matching here.
@@ -52,8 +61,10 @@ from chalicelib.domain.stack_status import (
     phase_of,
     remedy_of,
 )
+from chalicelib.service.completion import released_by
 from chalicelib.service.deployments import lock_key
 from chalicelib.service.ports import (
+    CompletionWaiters,
     DeploymentStore,
     LockStore,
     StackEventInfo,
@@ -61,6 +72,7 @@ from chalicelib.service.ports import (
     StackInfo,
     StackSpec,
     TargetAccess,
+    TaskCallbacks,
 )
 from chalicelib.service.targets import TargetService
 
@@ -78,6 +90,8 @@ class StepInput:
     operation_id: str
     wait_seconds: int
     max_wait_seconds: int
+    completion: str = "poll"  # "events": wait in WaitForStackEvent (see chalicelib/service/completion.py)
+    event_timeout_seconds: int = 600
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> StepInput:
@@ -88,6 +102,8 @@ class StepInput:
             operation_id=str(event["operation_id"]),
             wait_seconds=int(progress.get("wait_seconds", event.get("wait_seconds", 5))),
             max_wait_seconds=int(event.get("max_wait_seconds", 60)),
+            completion="events" if event.get("completion") == "events" else "poll",
+            event_timeout_seconds=int(event.get("event_timeout_seconds", 600)),
         )
 
 
@@ -97,8 +113,38 @@ class WorkflowSettings:
     operation_timeout_seconds: int = 6 * 3600
 
 
-def _progress(done: bool, succeeded: bool, wait_seconds: int) -> dict[str, Any]:
-    return {"done": done, "succeeded": succeeded, "wait_seconds": wait_seconds}
+def _progress(
+    done: bool, succeeded: bool, wait_seconds: int, completion: str = "poll", event_timeout_seconds: int = 0
+) -> dict[str, Any]:
+    """The state's ``progress``: IsOperationDone reads ``done``, then ``completion`` ("events" waits in
+    WaitForStackEvent for at most ``event_timeout_seconds``, "poll" in WaitForStack for ``wait_seconds``)."""
+    return {
+        "done": done,
+        "succeeded": succeeded,
+        "wait_seconds": wait_seconds,
+        "completion": completion,
+        "event_timeout_seconds": event_timeout_seconds,
+    }
+
+
+def _waiting(step: StepInput, phase: str, wait_seconds: int) -> dict[str, Any]:
+    """Not done yet. A change set being computed emits no stack events, so that phase always polls."""
+    completion = "poll" if phase == "changeset" else step.completion
+    return _progress(False, False, wait_seconds, completion, step.event_timeout_seconds)
+
+
+def _executing_status(before: str | None) -> str:
+    """A change set executing: a stack in review (a CREATE change set) is being created, else updated."""
+    return "CREATE_IN_PROGRESS" if before in (None, "REVIEW_IN_PROGRESS") else "UPDATE_IN_PROGRESS"
+
+
+def expected_tokens(operation_token: str, phase: str) -> tuple[str, ...]:
+    """The ClientRequestTokens whose stack events end the wait of an operation in ``phase``."""
+    if phase == "recreate_delete":
+        return (operation_token + RECREATE_SUFFIX,)
+    if phase == "cancelling":
+        return (operation_token, operation_token + CANCEL_SUFFIX)
+    return (operation_token,)
 
 
 class WorkflowService:
@@ -109,12 +155,16 @@ class WorkflowService:
         targets: TargetService,
         access: TargetAccess,
         settings: WorkflowSettings,
+        waiters: CompletionWaiters,
+        callbacks: TaskCallbacks,
     ) -> None:
         self._store = deployments
         self._locks = locks
         self._targets = targets
         self._access = access
         self._settings = settings
+        self._waiters = waiters
+        self._callbacks = callbacks
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -145,8 +195,8 @@ class WorkflowService:
     def start_stack_operation(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
         if deployment.operation.phase != "pending":
-            # A repeated invocation: the stack call was already made; go on polling.
-            return _progress(False, False, step.wait_seconds)
+            # A repeated invocation: the stack call was already made; go on waiting.
+            return _waiting(step, deployment.operation.phase, step.wait_seconds)
         stacks = self._stacks(deployment)
         operation = deployment.operation
         token = operation.client_request_token
@@ -174,7 +224,12 @@ class WorkflowService:
             stacks.delete_stack(existing.stack_id, token, operation.resources)
             retained = f", retaining {', '.join(operation.resources)}" if operation.resources else ""
             return self._started(
-                deployment, existing.stack_id, "executing", f"DeleteStack started ({token}){retained}", step
+                deployment,
+                existing.stack_id,
+                "executing",
+                f"DeleteStack started ({token}){retained}",
+                step,
+                "DELETE_IN_PROGRESS",
             )
         if operation.action is Action.CONTINUE_ROLLBACK:
             if existing is None or existing.status != "UPDATE_ROLLBACK_FAILED":
@@ -192,6 +247,7 @@ class WorkflowService:
                 "executing",
                 f"ContinueUpdateRollback started ({token}){skipped}",
                 step,
+                "UPDATE_ROLLBACK_IN_PROGRESS",
             )
         request = self._request(deployment)
         if operation.mode is OperationMode.APPLY:
@@ -199,7 +255,12 @@ class WorkflowService:
             stack_ref = deployment.stack_id or deployment.stack_name
             stacks.execute_change_set(stack_ref, name, token)
             return self._started(
-                deployment, stack_ref, "executing", f"planned change set {name} executing ({token})", step
+                deployment,
+                stack_ref,
+                "executing",
+                f"planned change set {name} executing ({token})",
+                step,
+                _executing_status(existing.status if existing else None),
             )
         ours = existing is not None and existing.tags.get(DEPLOYMENT_TAG) == deployment.deployment_id
         if existing is None or gone:
@@ -223,7 +284,12 @@ class WorkflowService:
         repeated = operation.action is Action.CREATE and ours and operation.mode is OperationMode.DEPLOY
         if repeated and remedy is not Remedy.EXECUTE_REVIEW:  # our own create, repeated: take it up
             return self._started(
-                deployment, existing.stack_id, "executing", f"CreateStack started ({token})", step
+                deployment,
+                existing.stack_id,
+                "executing",
+                f"CreateStack started ({token})",
+                step,
+                existing.status,
             )
         if remedy is Remedy.RECREATE:
             return self._start_recreate(deployment, stacks, existing, ours, step)
@@ -246,6 +312,7 @@ class WorkflowService:
             f"change set {change_set} requested"
             + (" (adopting a stack this service did not create)" if not ours else ""),
             step,
+            existing.status,
         )
 
     def _start_create(
@@ -267,10 +334,16 @@ class WorkflowService:
                 "changeset",
                 f"change set {change_set} (CREATE) requested",
                 step,
+                "REVIEW_IN_PROGRESS",  # what a CREATE change set leaves a new stack in
             )
         stack_id = stacks.create_stack(self._spec(deployment, request), operation.client_request_token)
         return self._started(
-            deployment, stack_id, "executing", f"CreateStack started ({operation.client_request_token})", step
+            deployment,
+            stack_id,
+            "executing",
+            f"CreateStack started ({operation.client_request_token})",
+            step,
+            "CREATE_IN_PROGRESS",
         )
 
     def _start_recreate(
@@ -301,17 +374,32 @@ class WorkflowService:
             f"stack is in ROLLBACK_COMPLETE from its failed first create: DeleteStack ({token}), "
             "then CreateStack",
             step,
+            "DELETE_IN_PROGRESS",
         )
 
     def _started(
-        self, deployment: Deployment, stack_id: str, phase: str, message: str, step: StepInput
+        self,
+        deployment: Deployment,
+        stack_id: str,
+        phase: str,
+        message: str,
+        step: StepInput,
+        stack_status: str | None = None,
     ) -> dict[str, Any]:
+        """Record the stack call made. ``stack_status``: the status CloudFormation puts the stack in as
+        it accepts that call, so that the record shows it while the workflow waits for an event."""
         operation = replace(deployment.operation, phase=phase)
         self._store.save_deployment(
-            replace(deployment, stack_id=stack_id, operation=operation, updated_at=utc_now())
+            replace(
+                deployment,
+                stack_id=stack_id,
+                stack_status=stack_status or deployment.stack_status,
+                operation=operation,
+                updated_at=utc_now(),
+            )
         )
         self._event(deployment, "STARTED", message)
-        return _progress(False, False, step.wait_seconds)
+        return _waiting(step, phase, step.wait_seconds)
 
     def poll_stack(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
@@ -325,6 +413,26 @@ class WorkflowService:
         if deployment.operation.phase == "recreate_delete":
             return self._poll_recreate(deployment, stacks, step, next_wait)
         return self._poll_stack_status(deployment, stacks, step, next_wait)
+
+    def await_stack_event(self, step: StepInput, task_token: str) -> dict[str, Any]:
+        """WaitForStackEvent's Lambda: park the task token where the stack's events will find it.
+
+        Renews the lock's lease (the wait is shorter than the lease: see Settings). If the event this
+        wait is for came first, or a cancel was requested meanwhile, the task is released right away.
+        """
+        deployment = self._current(step)
+        operation = deployment.operation
+        key = lock_key(deployment.account_id, deployment.region, deployment.stack_name)
+        self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds)
+        tokens = expected_tokens(operation.client_request_token, operation.phase)
+        recorded = self._waiters.wait(key, step.operation_id, task_token, tokens)
+        if recorded is not None:
+            self._callbacks.release(task_token, released_by("recorded-event", recorded.status))
+            return {"waiting": False}
+        if self._cancel_requested(deployment):
+            self._callbacks.release(task_token, released_by("cancel", ""))
+            return {"waiting": False}
+        return {"waiting": True}
 
     def release_lock(self, step: StepInput) -> dict[str, Any]:
         """Also released before the final state is written; this step makes sure, whatever happened."""
@@ -362,7 +470,7 @@ class WorkflowService:
             )
         change_set = stacks.describe_change_set(stack, name)
         if change_set.status in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
-            return _progress(False, False, next_wait)
+            return _waiting(step, "changeset", next_wait)
         if change_set.status == "FAILED":
             reason = change_set.status_reason or "the change set failed"
             if any(marker in reason for marker in NO_CHANGES_MARKERS):
@@ -382,10 +490,15 @@ class WorkflowService:
             return self._planned(deployment, stacks, change_set.changes, f"change set {name} ready to apply")
         stacks.execute_change_set(stack, name, operation.client_request_token)
         self._store.save_deployment(
-            replace(deployment, operation=replace(operation, phase="executing"), updated_at=utc_now())
+            replace(
+                deployment,
+                stack_status=_executing_status(deployment.stack_status),
+                operation=replace(operation, phase="executing"),
+                updated_at=utc_now(),
+            )
         )
         self._event(deployment, "EXECUTING", f"change set {name} executing")
-        return _progress(False, False, next_wait)
+        return _waiting(step, "executing", next_wait)
 
     def _poll_stack_status(
         self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
@@ -406,7 +519,7 @@ class WorkflowService:
             self._event(deployment, "CANCELLING", "CancelUpdateStack sent; the update rolls back")
         if phase is StackPhase.IN_PROGRESS:
             self._store.save_deployment(deployment)
-            return _progress(False, False, next_wait)
+            return _waiting(step, deployment.operation.phase, next_wait)
         if operation.phase == "cancelling" and status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
             return self._cancelled(deployment, stack.outputs, "update cancelled and rolled back")
         if operation.action is Action.CONTINUE_ROLLBACK:
@@ -477,7 +590,7 @@ class WorkflowService:
         status = stack.status if stack else "DELETE_COMPLETE"
         if phase_of(status) is StackPhase.IN_PROGRESS:
             self._store.save_deployment(replace(deployment, stack_status=status, updated_at=utc_now()))
-            return _progress(False, False, next_wait)
+            return _waiting(step, "recreate_delete", next_wait)
         if phase_of(status) is not StackPhase.GONE:
             blockers = self._blockers(deployment, stacks, stack_ref)
             raise StackOperationError(
@@ -499,7 +612,7 @@ class WorkflowService:
         )
         self._store.save_deployment(deployment)
         self._event(deployment, "STARTED", f"failed stack deleted; CreateStack started ({token})")
-        return _progress(False, False, next_wait)
+        return _waiting(step, "executing", next_wait)
 
     def _record_new_events(
         self, deployment: Deployment, stacks: StackGateway, stack_ref: str

@@ -47,3 +47,11 @@ def release_lock(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 def record_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     error = event.get("error") or {}
     return run_step(services, event, lambda workflow, step: workflow.record_failure(step, error))
+
+
+def await_stack_event(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """WaitForStackEvent's Lambda (``lambda:invoke.waitForTaskToken``): its payload adds the task token."""
+    task_token = str(event.get("task_token") or "")
+    if not task_token:
+        raise ValueError("WaitForStackEvent's payload carries no task_token")
+    return run_step(services, event, lambda workflow, step: workflow.await_stack_event(step, task_token))

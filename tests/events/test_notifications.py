@@ -7,10 +7,8 @@ SNS topic has an SQS queue subscribed, and the test reads the message from the q
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ import app as app_module
 from chalicelib.composition import Services
 from chalicelib.service.notifications import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from localaws.environment import LocalAws
-from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target, wait_for
+from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target, wait_for, webhook_receiver
 from tests.events.conftest import APP_STACK
 
 SECRET = "whsec-0123456789abcdef-do-not-log"
@@ -28,26 +26,8 @@ SECRET = "whsec-0123456789abcdef-do-not-log"
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"headers": dict(self.headers), "body": body, "path": self.path})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/nexus?team=a", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with webhook_receiver("/hooks/nexus?team=a") as served:
+        yield served
 
 
 @pytest.fixture
@@ -94,7 +74,7 @@ def test_webhook_and_sns_get_signed_outcomes_of_success_and_failure(
     # The webhook: one signed delivery, verifiable with the secret, fresh.
     _wait_until(lambda: len(received) >= 1)  # sent right after the final state is saved
     (delivery,) = received
-    headers = {k.lower(): v for k, v in delivery["headers"].items()}
+    headers = delivery["headers"]
     assert headers["x-nexus-signature"].startswith("sha256=")
     assert verify_signature(
         SECRET,

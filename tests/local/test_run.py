@@ -110,14 +110,26 @@ def test_health_and_authentication(running: Running) -> None:
 def test_create_reaches_active_in_the_target_account(running: Running) -> None:
     target = running.api.ok("POST", "/targets", target_body("team-a", "111111111111"), status=201)
     admin = AccountAdmin(running.aws_url, "111111111111")
-    admin.create_role(target["trust_policy"])
+    # The bootstrap template: the role, and the rule that forwards stack events to the service's bus.
+    template = running.api.ok("GET", f"/targets/{target['target_id']}/bootstrap-template", status=200)
+    admin.deploy_bootstrap(template)
 
     deployment = deploy_and_wait(running.api, target["target_id"], "app")
 
     assert deployment["status"] == "ACTIVE", deployment
     assert deployment["account_id"] == "111111111111"
     assert set(deployment["outputs"]) >= {"BucketName", "QueueUrl", "TableName"}
-    assert admin.stacks() == {"app": "CREATE_COMPLETE"}
+    assert admin.stacks() == {"nexus-bootstrap": "CREATE_COMPLETE", "app": "CREATE_COMPLETE"}
+    # Completed by the forwarded stack event, not by the wait's timeout (15 s in local mode).
+    sfn = AccountAdmin(running.aws_url, "123456789012").client("stepfunctions")
+    (machine,) = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"].endswith("-deployment")]
+    execution = machine["stateMachineArn"].replace(":stateMachine:", ":execution:")
+    history = sfn.get_execution_history(executionArn=f"{execution}:{deployment['operation']['operation_id']}")
+    states = [
+        e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e
+    ]
+    assert "WaitForStackEvent" in states
+    assert "TaskTimedOut" not in [e["type"] for e in history["events"]]
     assert AccountAdmin(running.aws_url, "123456789012").stacks() == {}
 
 

@@ -63,8 +63,7 @@ def test_asl_validator_accepts_the_definition_as_written_and_as_deployed(
     # With the placeholders bound to Lambda ARNs, as DefinitionSubstitutions does: the ARN check bites.
     text = DEFINITION_PATH.read_text()
     arns = {
-        name: f"arn:aws:lambda:eu-west-1:123456789012:function:nexus-{name}"
-        for name in json.loads(text)["States"]
+        name: f"arn:aws:lambda:eu-west-1:123456789012:function:nexus-{name}" for name in placeholders(text)
     }
     deployed = tmp_path / "deployed.asl.json"
     deployed.write_text(render_definition(text, arns))

@@ -201,13 +201,31 @@ def test_table_is_the_one_local_mode_provisions_with_recovery_and_ttl(packaged: 
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
-def test_stack_status_changes_rule_listens_on_the_default_bus(packaged: Packaged) -> None:
-    (rule,) = packaged.of_type("AWS::Events::Rule").values()
-    properties = rule["Properties"]
-    assert properties["EventBusName"] == "default"
-    assert properties["EventPattern"] == {
-        "source": ["aws.cloudformation"],
-        "detail-type": ["CloudFormation Stack Status Change"],
+def test_stack_status_changes_reach_their_handler_and_release_only_the_deployment_workflow(
+    packaged: Packaged,
+) -> None:
+    """Completion without polling: the central rule (from @app.on_cw_event) and what it may do."""
+    from chalicelib.domain.bootstrap import STACK_STATUS_PATTERN
+
+    function = packaged.resources["StackStatusChanged"]["Properties"]
+    assert function["Events"]["StackStatusChangedEvent"]["Properties"]["Pattern"] == STACK_STATUS_PATTERN
+    assert function["Role"] == {"Fn::GetAtt": ["ApiRole", "Arn"]}
+    machine = packaged.arn("DeploymentStateMachine")
+    elsewhere = f"arn:aws:states:{REGION}:{TARGET}:stateMachine:theirs"
+    for role in ("ApiRole", "ServiceRole"):  # the event handler / the cancel, and AwaitStackEvent
+        assert permitted(packaged, role, "states:SendTaskSuccess", machine)
+        assert not permitted(packaged, role, "states:SendTaskSuccess", elsewhere)
+        assert not permitted(packaged, role, "states:SendTaskFailure", machine)
+    # The API names the machine; the steps' role cannot (the machine refers to the steps, which use it).
+    assert not permitted(packaged, "ApiRole", "states:SendTaskSuccess", packaged.arn("RolloutStateMachine"))
+    assert not permitted(packaged, "RolloutRole", "states:SendTaskSuccess", machine)
+    # Target accounts may forward to the default bus when the operator names their organization.
+    policy = packaged.resources["StackEventsBusPolicy"]
+    assert policy["Condition"] == "StackEventsFromOrganization"
+    statement = policy["Properties"]["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "StackEventsOrganizationId"}}
     }
 
 
@@ -352,6 +370,7 @@ def test_event_handlers_are_wired_to_their_rules_topic_and_schedule(packaged: Pa
     assert set(EVENT_HANDLERS) == {
         "RedeployRequested",
         "RedeployMessage",
+        "StackStatusChanged",
         "TemplateObjectCreated",
         "DriftCheck",
     }
@@ -399,8 +418,9 @@ def test_webhook_secrets_are_reachable_only_under_the_service_prefix(packaged: P
     other = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:database/password-AbCdEf"
     assert permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", mine)
     assert not permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", other)
-    for role in ("ApiRole", "ServiceRole"):
+    for role in ("ApiRole", "ServiceRole", "RolloutRole"):  # RolloutRole: rollout notifications
         assert permitted(packaged, role, "secretsmanager:GetSecretValue", mine)
         assert not permitted(packaged, role, "secretsmanager:GetSecretValue", other)
         assert permitted(packaged, role, "sns:Publish", "arn:aws:sns:us-east-1:111122223333:deployments")
     assert not permitted(packaged, "ServiceRole", "secretsmanager:CreateSecret", mine)
+    assert not permitted(packaged, "RolloutRole", "secretsmanager:CreateSecret", mine)

@@ -139,7 +139,17 @@ def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aw
     client.lambda_.invoke("AcquireLock", event)
     first = client.lambda_.invoke("StartStackOperation", event)
     second = client.lambda_.invoke("StartStackOperation", event)
-    assert first.payload == second.payload == {"done": False, "succeeded": False, "wait_seconds": 0}
+    assert (
+        first.payload
+        == second.payload
+        == {
+            "done": False,
+            "succeeded": False,
+            "wait_seconds": 0,
+            "completion": "poll",  # an input without "completion" polls
+            "event_timeout_seconds": 600,
+        }
+    )
     # And when the first attempt's record was lost, the repeat finds its own stack instead of creating one.
     lost = store.get_deployment(tenant.tenant_id, deployment.deployment_id)
     assert lost is not None

@@ -235,8 +235,6 @@ def test_cancel_lets_running_items_finish_and_starts_nothing_new(
 def test_rerunning_an_unchanged_rollout_writes_nothing_to_cloudformation(
     client: Client, local_aws: LocalAws, tenant: Tenant, services: Services, aws_calls: AwsCalls
 ) -> None:
-    if not services.rollouts.can_skip:
-        pytest.skip("DeploymentService.create has no skip_unchanged yet")
     fleet = register_fleet(client, tenant, local_aws, 5)
     body = rollout_body(fleet, max_concurrent="100%")
     first = wait_rollout(client, tenant, start(client, tenant, body)["rollout_id"])
@@ -252,8 +250,6 @@ def test_rerunning_an_unchanged_rollout_writes_nothing_to_cloudformation(
 def test_plan_reports_per_item_changes_and_a_fleet_summary_then_apply_executes_them(
     client: Client, local_aws: LocalAws, tenant: Tenant, services: Services
 ) -> None:
-    if not services.rollouts.can_plan:
-        pytest.skip("DeploymentService has no plan mode / apply yet")
     fleet = register_fleet(client, tenant, local_aws, 4)
     body = {**rollout_body(fleet), "mode": "plan"}
     body["targets"] = [{"target_id": t["target_id"], "regions": ["eu-west-1"]} for t in fleet]
@@ -273,6 +269,34 @@ def test_plan_reports_per_item_changes_and_a_fleet_summary_then_apply_executes_t
     assert done["status"] == "SUCCEEDED", done["summary"]
     assert all(stack_count(local_aws, n, "eu-west-1") == 1 for n in range(4))
     assert call(client, "POST", f"/rollouts/{planned['rollout_id']}/apply", tenant).status_code == 409
+
+
+def test_a_plan_that_found_no_changes_is_stale_once_its_stack_changed(
+    client: Client, local_aws: LocalAws, tenant: Tenant
+) -> None:
+    fleet = register_fleet(client, tenant, local_aws, 1)
+    body = rollout_body(fleet)
+    body["targets"] = [{"target_id": fleet[0]["target_id"], "regions": ["us-east-1"]}]
+    assert wait_rollout(client, tenant, start(client, tenant, body)["rollout_id"])["status"] == "SUCCEEDED"
+    planned = wait_rollout(client, tenant, start(client, tenant, {**body, "mode": "plan"})["rollout_id"])
+    assert planned["status"] == "PLANNED", planned["summary"]
+    (item,) = planned["items"]
+    assert item["changes"] == []
+    # The stack changes after the plan: "no changes" no longer holds, so the plan may not be applied.
+    changed = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}
+    put = call(
+        client, "PUT", f"/deployments/{item['deployment_id']}", tenant, {"template_body": json.dumps(changed)}
+    )
+    assert put.status_code == 202, put.body
+    deadline = time.monotonic() + 30
+    while json.loads(call(client, "GET", f"/deployments/{item['deployment_id']}", tenant).body)["operation"][
+        "status"
+    ] not in ("SUCCEEDED", "FAILED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    refused = call(client, "POST", f"/rollouts/{planned['rollout_id']}/apply", tenant)
+    assert refused.status_code == 409, refused.body
+    assert json.loads(refused.body)["error"]["code"] == "PLAN_STALE"
 
 
 # -- tenancy and validation ------------------------------------------------------------------------

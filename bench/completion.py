@@ -1,0 +1,216 @@
+"""Benchmarks 2 and 3: what waiting for a stack costs, by stack duration and by way of waiting.
+
+For simulated stacks of 5, 30 and 120 s, one create in each of three modes runs side by side on the
+same local AWS (real definition, real timings: moto's Wait state and the simulated stack both take
+real seconds):
+
+* ``events``: completion by CloudFormation's Stack Status Change events (``NEXUS_COMPLETION_MODE=events``,
+  the default), forwarded from the target account as the bootstrap template's rule does;
+* ``polled``: the poll loop (5 s, x1.5, capped at 60 s: ``NEXUS_COMPLETION_MODE=poll``);
+* ``fixed 10 s``: the poll loop at a fixed 10 s, what a plain poll-every-10-seconds tool does.
+
+Measured per operation: state transitions (states entered, from the execution's history) and the
+DescribeStacks calls made for that stack (every botocore call in the process is counted by stack).
+Benchmark 3 prices the transitions at Step Functions' $0.025 per 1,000.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+PRICE_PER_TRANSITION = 0.025 / 1000
+MODES: dict[str, dict[str, str]] = {
+    "events": {
+        "NEXUS_COMPLETION_MODE": "events",
+        "NEXUS_POLL_INITIAL_SECONDS": "5",
+        "NEXUS_POLL_MAX_SECONDS": "60",
+    },
+    "polled": {
+        "NEXUS_COMPLETION_MODE": "poll",
+        "NEXUS_POLL_INITIAL_SECONDS": "5",
+        "NEXUS_POLL_MAX_SECONDS": "60",
+    },
+    "fixed 10 s": {
+        "NEXUS_COMPLETION_MODE": "poll",
+        "NEXUS_POLL_INITIAL_SECONDS": "10",
+        "NEXUS_POLL_MAX_SECONDS": "10",
+    },
+}
+TARGET_ACCOUNT = "111111111111"
+QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+
+
+@contextmanager
+def _counting_describe_stacks() -> Iterator[Counter[str]]:
+    """DescribeStacks calls by stack name, from any thread, while the block runs."""
+    from botocore.client import BaseClient
+
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        if operation == "DescribeStacks":
+            name = str(params.get("StackName", ""))
+            name = name.split(":stack/")[1].split("/")[0] if ":stack/" in name else name
+            with lock:
+                counts[name] += 1
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = counting  # type: ignore[attr-defined]
+    try:
+        yield counts
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[attr-defined]
+
+
+def measure(stack_seconds: float) -> list[dict[str, Any]]:
+    """One create per mode, side by side, on one local AWS whose stacks take ``stack_seconds``."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    import app as app_module
+    from chalicelib.composition import build_services
+    from chalicelib.domain.bootstrap import FORWARDING_RULE, STACK_STATUS_PATTERN
+    from chalicelib.service.deployments import NewDeployment
+    from chalicelib.service.targets import NewTarget
+    from chalicelib.settings import Settings
+    from localaws.cloudformation import StackSimulation
+    from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
+
+    handlers, rules = chalice_functions(app_module.app)
+    simulation = StackSimulation(stack_seconds=stack_seconds)
+    with LocalAws(handlers, simulation=simulation, event_rules=rules) as aws:
+        by_mode = {
+            mode: build_services(Settings.from_env(aws.settings_env(**env)), aws.service_session())
+            for mode, env in MODES.items()
+        }
+        app_module.container.configure(by_mode["events"])  # the steps: the mode travels in the input
+        try:
+            services = by_mode["events"]
+            target = services.targets.register(
+                "bench",
+                NewTarget(
+                    name="bench",
+                    account_id=TARGET_ACCOUNT,
+                    role_arn=f"arn:aws:iam::{TARGET_ACCOUNT}:role/NexusDeploymentRole",
+                    regions=("us-east-1",),
+                ),
+            )
+            admin = aws.account_session(TARGET_ACCOUNT)
+            admin.client("iam").create_role(
+                RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target.trust_policy)
+            )
+            events = admin.client("events")  # the bootstrap template's forwarding rule
+            events.put_rule(Name=FORWARDING_RULE, EventPattern=json.dumps(STACK_STATUS_PATTERN))
+            bus = f"arn:aws:events:{aws.region}:{CENTRAL_ACCOUNT}:event-bus/default"
+            events.put_targets(Rule=FORWARDING_RULE, Targets=[{"Id": "bus", "Arn": bus}])
+            with _counting_describe_stacks() as describe_stacks:
+                started = {
+                    mode: by_mode[mode].deployments.create(
+                        "bench",
+                        NewDeployment(
+                            target_id=target.target_id,
+                            region="us-east-1",
+                            stack_name=f"wait-{index}",
+                            template_body=QUEUE,
+                            parameters={},
+                            tags={},
+                        ),
+                    )
+                    for index, mode in enumerate(MODES)
+                }
+                histories = {mode: _history(aws, d.operation.operation_id) for mode, d in started.items()}
+            results = []
+            for index, (mode, deployment) in enumerate(started.items()):
+                history = histories[mode]
+                final = services.deployments.get("bench", deployment.deployment_id)
+                if final.status.value != "ACTIVE":
+                    raise RuntimeError(f"{mode}: the create ended {final.status.value}: {final.error}")
+                results.append(
+                    {
+                        "stack_seconds": stack_seconds,
+                        "mode": mode,
+                        "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
+                        "describe_stacks": describe_stacks[f"wait-{index}"],
+                        "timeouts": sum(1 for e in history if e["type"] == "TaskTimedOut"),
+                    }
+                )
+            return results
+        finally:
+            aws.drain_executions()
+            app_module.container.configure(None)
+
+
+def _history(aws: Any, operation_id: str, timeout: float = 600) -> list[dict[str, Any]]:
+    sfn = aws.account_session("123456789012").client("stepfunctions")
+    arn = aws.central.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{operation_id}"
+    deadline = time.monotonic() + timeout
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"execution {operation_id} still running after {timeout} s")
+        time.sleep(0.2)
+    return [dict(e) for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]]
+
+
+def bench_completion(durations: tuple[float, ...] = (5, 30, 120)) -> list[dict[str, Any]]:
+    return [row for seconds in durations for row in measure(seconds)]
+
+
+def completion_report(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "## 2. State transitions and DescribeStacks per stack operation",
+        "",
+        "One create per mode, the three modes side by side on one local AWS, for each simulated stack "
+        "duration (`bench/completion.py`). *events*: completion by Stack Status Change events "
+        "(`NEXUS_COMPLETION_MODE=events`, the default); *polled*: the poll loop (5 s, x1.5, capped at 60 s); "
+        "*fixed 10 s*: a poll every 10 s. Transitions are the states entered (the execution's history); "
+        "DescribeStacks counts every call for that stack in the process. Target for *events*: at most 15 "
+        "transitions and 2 DescribeStacks whatever the duration.",
+        "",
+        "| stack duration | mode | state transitions | DescribeStacks | fallback reconciles | vs events (transitions) |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    events = {r["stack_seconds"]: r for r in rows if r["mode"] == "events"}
+    for r in rows:
+        ratio = r["transitions"] / events[r["stack_seconds"]]["transitions"]
+        lines.append(
+            f"| {r['stack_seconds']:g} s | {r['mode']} | {r['transitions']} | {r['describe_stacks']} | "
+            f"{r['timeouts']} | {ratio:.2f}x |"
+        )
+    lines += [
+        "",
+        "## 3. Orchestration cost per 1,000 stack operations",
+        "",
+        "Step Functions Standard at $0.025 per 1,000 state transitions, from the transitions measured above "
+        "(Lambda and API calls not included).",
+        "",
+        "| stack duration | " + " | ".join(MODES) + " |",
+        "|---:|" + "---:|" * len(MODES),
+    ]
+    for seconds in sorted(events):
+        cells = [
+            f"${r['transitions'] * PRICE_PER_TRANSITION * 1000:.3f}"
+            for mode in MODES
+            for r in rows
+            if r["stack_seconds"] == seconds and r["mode"] == mode
+        ]
+        lines.append(f"| {seconds:g} s | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    durations = tuple(float(a) for a in sys.argv[1:]) or (5, 30, 120)
+    print(completion_report(bench_completion(durations)))

@@ -1,0 +1,124 @@
+"""Completion waiters on the deployments table: one item per stack, ``WAIT#<account>#<region>#<stack>``.
+
+The item holds the task token of the execution waiting for that stack (with the ClientRequestTokens
+whose events may release it) or, when an event came first, that event. Both sides use single
+conditional UpdateItems, so the race between "the waiter registers" and "the event arrives" has no
+window in which both miss each other:
+
+* ``wait`` sets the task token and removes any recorded event in one write, reading the old item:
+  an event for this operation's tokens recorded earlier releases the waiter at once, and is used up.
+* ``signal`` first takes the task token if one waits for this event's token (conditional REMOVE);
+  if none does, it records the event, on condition that still no waiter for that token arrived in
+  between, and tries again otherwise.
+
+An event is therefore used at most once, which matters when CloudFormation reports more than one
+settled status for one token (``CREATE_FAILED`` then ``ROLLBACK_COMPLETE``): each one leads to at most
+one reconcile, never to a loop. Expressions are plain strings (no boto3 condition builder, which is
+not thread-safe; see ``_SerializedTable``). Items expire a day after their last write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.service.ports import StackStatusEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+TTL_SECONDS = 24 * 3600
+_ATTEMPTS = 5
+
+
+class DynamoCompletionWaiters:
+    def __init__(self, table: Table, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
+        self._clock = clock
+
+    @staticmethod
+    def _key(key: str) -> dict[str, str]:
+        return {"pk": f"WAIT#{key}", "sk": "WAIT"}
+
+    def _expires(self) -> int:
+        return int(self._clock()) + TTL_SECONDS
+
+    def wait(
+        self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]
+    ) -> StackStatusEvent | None:
+        with aws_call("UpdateItem"):
+            old = self._table.update_item(
+                Key=self._key(key),
+                UpdateExpression="SET operation_id = :op, task_token = :task, tokens = :tokens, "
+                "expires_at = :ttl REMOVE event_token, event_status, event_reason",
+                ExpressionAttributeValues={
+                    ":op": operation_id,
+                    ":task": task_token,
+                    ":tokens": list(tokens),
+                    ":ttl": self._expires(),
+                },
+                ReturnValues="ALL_OLD",
+            ).get("Attributes", {})
+        recorded = str(old.get("event_token", ""))
+        if recorded and recorded in tokens:
+            return StackStatusEvent(
+                recorded, str(old.get("event_status", "")), str(old.get("event_reason", ""))
+            )
+        return None
+
+    def signal(self, key: str, event: StackStatusEvent) -> str | None:
+        for _ in range(_ATTEMPTS):
+            taken = self._take(
+                key,
+                "attribute_exists(task_token) AND contains(tokens, :token)",
+                {":token": event.client_request_token},
+            )
+            if taken is not None:
+                return taken
+            if self._record(key, event):
+                return None
+        return None  # a waiter kept arriving and leaving: its own timeout reconciles
+
+    def wake(self, key: str, operation_id: str) -> str | None:
+        return self._take(key, "attribute_exists(task_token) AND operation_id = :op", {":op": operation_id})
+
+    def _take(self, key: str, condition: str, values: dict[str, Any]) -> str | None:
+        with aws_call("UpdateItem"):
+            try:
+                old = self._table.update_item(
+                    Key=self._key(key),
+                    UpdateExpression="REMOVE task_token",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_OLD",
+                )["Attributes"]
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return None
+                raise
+        return str(old["task_token"])
+
+    def _record(self, key: str, event: StackStatusEvent) -> bool:
+        with aws_call("UpdateItem"):
+            try:
+                self._table.update_item(
+                    Key=self._key(key),
+                    UpdateExpression="SET event_token = :token, event_status = :status, "
+                    "event_reason = :reason, expires_at = :ttl",
+                    ConditionExpression="attribute_not_exists(task_token) OR NOT contains(tokens, :token)",
+                    ExpressionAttributeValues={
+                        ":token": event.client_request_token,
+                        ":status": event.status,
+                        ":reason": event.reason[:1000],
+                        ":ttl": self._expires(),
+                    },
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True

@@ -1,0 +1,195 @@
+"""EventBridge in the local AWS: CloudFormation's "Stack Status Change" events, and Lambda targets.
+
+Why this exists: on AWS, CloudFormation puts a "CloudFormation Stack Status Change" event on the
+stack account's default bus at every stack status change, and EventBridge invokes Lambda targets
+asynchronously. moto 5.2.5 does neither: its CloudFormation emits no events, and its
+``Rule.send_to_targets`` raises NotImplementedError for a Lambda target. The deployer's event-driven
+completion depends on both (a rule in the target account forwards the event to the central bus,
+whose rule invokes the ``StackStatusChanged`` function), so this module adds them:
+
+* :func:`stack_status_changed` schedules the event for the moment the simulated stack reaches that
+  status (``localaws/cloudformation.py`` calls it for every stack-level status of its timeline) and
+  puts it on the stack account's default bus then, unless the status was taken back meanwhile
+  (CancelUpdateStack truncates a timeline). moto's own rules and targets route it from there, across
+  accounts through an event-bus target as on AWS;
+* a Lambda target is invoked through moto's Lambda backend (so the function must exist, and runs the
+  project's handler in-process, see ``localaws/lambda_runner.py``) on the delivery thread, after the
+  PutEvents that matched it has returned: asynchronously, as EventBridge does.
+
+One daemon thread delivers everything in time order. Deliveries never raise into moto: a failure
+is logged, as EventBridge would record a failed invocation. :func:`reset` drops what is pending
+when a ``LocalAws`` stops, so no event reaches the next one.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import heapq
+import inspect
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from localaws import concurrency
+
+logger = logging.getLogger(__name__)
+
+STACK_STATUS_DETAIL_TYPE = "CloudFormation Stack Status Change"
+
+_original_send: Callable[..., Any] | None = None
+
+
+class _Delivery:
+    """A time-ordered queue of deliveries, run one at a time on a daemon thread."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, int, Callable[[], None]]] = []
+        self._condition = threading.Condition()
+        self._sequence = itertools.count()
+        self._generation = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, at: datetime | None, action: Callable[[], None]) -> None:
+        due = (at or datetime.now(UTC)).timestamp()
+        with self._condition:
+            heapq.heappush(self._heap, (due, next(self._sequence), self._generation, action))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="localaws-eventbridge", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def reset(self) -> None:
+        with self._condition:
+            self._heap.clear()
+            self._generation += 1
+
+    def idle(self) -> bool:
+        """Nothing due now or earlier is waiting (later deliveries may be scheduled)."""
+        now = datetime.now(UTC).timestamp()
+        with self._condition:
+            return not self._heap or self._heap[0][0] > now
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._heap or self._heap[0][0] > datetime.now(UTC).timestamp():
+                    timeout = self._heap[0][0] - datetime.now(UTC).timestamp() if self._heap else None
+                    self._condition.wait(timeout)
+                _due, _n, generation, action = heapq.heappop(self._heap)
+                if generation != self._generation:
+                    continue
+            try:
+                action()
+            except Exception:
+                logger.exception("local EventBridge delivery failed")
+
+
+_DELIVERY = _Delivery()
+
+
+def reset() -> None:
+    _DELIVERY.reset()
+
+
+def idle() -> bool:
+    return _DELIVERY.idle()
+
+
+def stack_status_changed(
+    stack: Any,
+    at: datetime,
+    status: str,
+    reason: str | None,
+    client_request_token: str | None,
+    still_current: Callable[[], bool],
+) -> None:
+    """Put CloudFormation's event for ``stack`` reaching ``status`` on its account's default bus at ``at``."""
+    entry = {
+        "Source": "aws.cloudformation",
+        "DetailType": STACK_STATUS_DETAIL_TYPE,
+        "Resources": [stack.stack_id],
+        "Detail": json.dumps(
+            {
+                "stack-id": stack.stack_id,
+                "status-details": {"status": status, "status-reason": reason or ""},
+                "client-request-token": client_request_token or "",
+            }
+        ),
+    }
+    account_id, region = stack.account_id, stack.region_name
+
+    def put() -> None:
+        if not still_current():
+            return
+        from moto.events.models import events_backends
+
+        with concurrency.lock():
+            events_backends[account_id][region].put_events([entry])
+
+    _DELIVERY.submit(at, put)
+
+
+def check_moto_internals() -> None:
+    from moto.events.models import Rule
+
+    method = _original_send or getattr(Rule, "send_to_targets", None)
+    if method is None or list(inspect.signature(method).parameters)[:3] != [
+        "self",
+        "original_event",
+        "transform_input",
+    ]:
+        raise RuntimeError("moto.events.models.Rule.send_to_targets changed; update localaws.eventbridge")
+    from moto.awslambda.utils import get_backend
+
+    if "function_name" not in inspect.signature(get_backend("123456789012", "us-east-1").invoke).parameters:
+        raise RuntimeError("moto's LambdaBackend.invoke changed; update localaws.eventbridge")
+
+
+def _is_lambda(target: dict[str, Any]) -> bool:
+    return str(target.get("Arn", "")).split(":")[2:3] == ["lambda"]
+
+
+def _invoke(function_arn: str, event: dict[str, Any]) -> None:
+    from moto.awslambda.utils import get_backend
+
+    _, _, _, region, account_id, *_ = function_arn.split(":")
+    get_backend(account_id, region).invoke(
+        function_name=function_arn, qualifier=None, body=json.dumps(event), headers={}, response_headers={}
+    )
+
+
+def install() -> None:
+    global _original_send
+    if _original_send is not None:
+        return
+    check_moto_internals()
+    from moto.events.models import Rule
+
+    original: Any = Rule.send_to_targets
+    _original_send = original
+
+    def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        functions = [t for t in self.targets if _is_lambda(t)]
+        if not functions:
+            original(self, original_event, transform_input)
+            return
+        if self.event_pattern.matches_event(original_event):
+            for target in functions:
+                _DELIVERY.submit(
+                    None, functools.partial(_invoke, str(target["Arn"]), copy.deepcopy(original_event))
+                )
+        others = [t for t in self.targets if not _is_lambda(t)]
+        if not others:
+            return
+        saved, self.targets = self.targets, others  # moto's own targets, as moto delivers them
+        try:
+            original(self, original_event, transform_input)
+        finally:
+            self.targets = saved
+
+    setattr(Rule, "send_to_targets", send_to_targets)  # noqa: B010 - a deliberate monkeypatch

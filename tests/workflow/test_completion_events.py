@@ -1,0 +1,266 @@
+"""Completion without polling, on the real definition: stack events release WaitForStackEvent.
+
+The target accounts forward CloudFormation's "Stack Status Change" events to the central bus as the
+bootstrap template's rule does (``create_target_role``); the local AWS emits them from its simulated
+stacks and invokes the app's StackStatusChanged function through the central rule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.adapters.waiters import DynamoCompletionWaiters
+from chalicelib.domain.model import DeploymentStatus
+from chalicelib.service.completion import StackRef
+from chalicelib.service.ports import StackStatusEvent
+from localaws.cloudformation import StackSimulation
+from tests.conftest import (
+    TARGET_ACCOUNT,
+    AwsCalls,
+    call,
+    create_target_role,
+    execution_history,
+    local_aws_for_app,
+    register_target,
+    wait_for,
+    wired,
+)
+from tests.workflow.lifecycle_helpers import settle
+
+QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+TWO_QUEUES = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}, "R": {"Type": "AWS::SQS::Queue"}}})
+
+
+def entered(history: list[dict[str, Any]]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def timed_out(history: list[dict[str, Any]]) -> int:
+    return sum(1 for e in history if e["type"] == "TaskTimedOut")
+
+
+def deploy(client, tenant, target, template=QUEUE, method="POST", deployment_id=None):
+    body = {"template_body": template}
+    if method == "POST":
+        body |= {"target_id": target["target_id"], "region": "us-east-1", "stack_name": "events"}
+    path = "/deployments" if method == "POST" else f"/deployments/{deployment_id}"
+    response = call(client, method, path, tenant, body)
+    assert response.status_code == 202, response.body
+    return json.loads(response.body)
+
+
+def describe_stacks_of(aws_calls: AwsCalls) -> int:
+    return aws_calls.count("cloudformation", "DescribeStacks")
+
+
+def test_create_update_delete_end_by_stack_events_with_two_describe_stacks_each(
+    client, tenant, local_aws, aws_calls
+):
+    target = register_target(client, tenant, local_aws)
+    aws_calls.clear()
+    created = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"])
+    assert created["status"] == "ACTIVE", created
+    history = execution_history(local_aws, created["operation"]["operation_id"])
+    states = entered(history)
+    assert "WaitForStackEvent" in states, states
+    assert "WaitForStack" not in states, states
+    assert timed_out(history) == 0  # released by the event, not by the fallback
+    assert len(states) <= 15
+    assert describe_stacks_of(aws_calls) == 2
+
+    deployment_id = created["deployment_id"]
+    aws_calls.clear()
+    deploy(client, tenant, target, TWO_QUEUES, "PUT", deployment_id)
+    updated = wait_for(client, tenant, deployment_id)
+    assert updated["operation"]["status"] == "SUCCEEDED", updated
+    history = execution_history(local_aws, updated["operation"]["operation_id"])
+    assert timed_out(history) == 0
+    assert "WaitForStackEvent" in entered(history)
+    assert describe_stacks_of(aws_calls) <= 2
+
+    aws_calls.clear()
+    assert call(client, "DELETE", f"/deployments/{deployment_id}", tenant).status_code == 202
+    deleted = wait_for(client, tenant, deployment_id)
+    assert deleted["status"] == "DELETED", deleted
+    history = execution_history(local_aws, deleted["operation"]["operation_id"])
+    assert timed_out(history) == 0
+    assert "WaitForStackEvent" in entered(history)
+    assert describe_stacks_of(aws_calls) == 2
+
+
+def test_a_lost_completion_event_is_reconciled_after_the_wait_times_out():
+    """No forwarding rule in the target account: no event ever arrives; one reconcile ends the operation."""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=0.5)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="1") as services,
+        Client(app_module.app) as client,
+    ):
+        from tests.conftest import Tenant
+
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws, with_role=False)
+        create_target_role(aws, target["trust_policy"], forward=False)
+        done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"])
+        assert done["status"] == "ACTIVE", done
+        history = execution_history(aws, done["operation"]["operation_id"])
+        assert timed_out(history) == 1
+        states = entered(history)
+        assert states.count("WaitForStackEvent") == 1, states
+        assert states.count("PollStack") == 1, states
+
+
+def test_polling_stays_available_as_a_setting():
+    with (
+        local_aws_for_app() as aws,
+        wired(aws, NEXUS_COMPLETION_MODE="poll") as services,
+        Client(app_module.app) as client,
+    ):
+        from tests.conftest import Tenant
+
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws)
+        done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"])
+        assert done["status"] == "ACTIVE", done
+        states = entered(execution_history(aws, done["operation"]["operation_id"]))
+        assert "WaitForStack" in states, states
+        assert "WaitForStackEvent" not in states, states
+
+
+def test_a_failed_create_reports_its_resource_after_events(client, tenant, local_aws):
+    broken = json.dumps(
+        {
+            "Resources": {
+                "Subnet": {
+                    "Type": "AWS::EC2::Subnet",
+                    "Properties": {"VpcId": "vpc-00000000deadbeef0", "CidrBlock": "10.0.0.0/24"},
+                }
+            }
+        }
+    )
+    target = register_target(client, tenant, local_aws)
+    done = wait_for(client, tenant, deploy(client, tenant, target, broken)["deployment_id"])
+    assert done["status"] == DeploymentStatus.FAILED.value
+    assert done["error"]["code"] == "STACK_CREATE_FAILED"
+    assert "Subnet" in done["error"]["message"]
+    history = execution_history(local_aws, done["operation"]["operation_id"])
+    assert timed_out(history) == 0
+
+
+# -- the handler, through chalice.test.Client ------------------------------------------------------
+
+
+def stack_event(stack_id: str, status: str, token: str, account: str = TARGET_ACCOUNT) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"evt-{status}-{token}",
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": account,
+        "time": "2026-11-28T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [stack_id],
+        "detail": {
+            "stack-id": stack_id,
+            "status-details": {"status": status, "status-reason": ""},
+            "client-request-token": token,
+        },
+    }
+
+
+STACK_ID = (
+    f"arn:aws:cloudformation:us-east-1:{TARGET_ACCOUNT}:stack/events/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
+)
+
+
+def invoke(client: Client, event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = client.lambda_.invoke("StackStatusChanged", event).payload
+    return result
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "not an object",
+        {"stack-id": STACK_ID},
+        {"stack-id": STACK_ID, "status-details": {"status": "lower_case"}},
+        {"stack-id": "not-an-arn", "status-details": {"status": "CREATE_COMPLETE"}},
+        {"stack-id": 42, "status-details": {"status": "CREATE_COMPLETE"}},
+    ],
+)
+def test_malformed_stack_events_are_dropped(client, detail):
+    event = stack_event(STACK_ID, "CREATE_COMPLETE", "nexus-op-1") | {"detail": detail}
+    assert invoke(client, event) == {"dropped": "malformed-detail"}
+
+
+def test_events_of_other_stacks_and_unsettled_statuses_are_ignored(client, services):
+    assert invoke(client, stack_event(STACK_ID, "CREATE_IN_PROGRESS", "nexus-op-1")) == {
+        "stack_event": "in-progress"
+    }
+    assert invoke(client, stack_event(STACK_ID, "CREATE_COMPLETE", "Console-CreateStack-1")) == {
+        "stack_event": "not-ours"
+    }
+    # Ours, settled, but nobody waits: kept for the waiter of that operation only.
+    assert invoke(client, stack_event(STACK_ID, "CREATE_COMPLETE", "nexus-op-1")) == {
+        "stack_event": "recorded"
+    }
+
+
+def test_a_waiter_and_its_event_meet_whichever_comes_first(services):
+    table = services.workflow._store._table._table  # the deployments table the service writes to
+    waiters = DynamoCompletionWaiters(table)
+    key = StackRef.from_stack_id(STACK_ID).key  # type: ignore[union-attr]
+    done = StackStatusEvent("nexus-op-1", "CREATE_COMPLETE")
+
+    # Event first: recorded, then handed to the waiter of that operation, once.
+    assert waiters.signal(key, done) is None
+    assert waiters.wait(key, "op-1", "task-1", ("nexus-op-1",)) == done
+    assert waiters.wait(key, "op-1", "task-2", ("nexus-op-1",)) is None  # used up
+
+    # Waiter first: the event takes its task token, once; a duplicate event finds none.
+    assert waiters.signal(key, done) == "task-2"
+    assert waiters.signal(key, done) is None
+
+    # An earlier operation's (late) event never releases the next operation's waiter.
+    assert waiters.wait(key, "op-2", "task-3", ("nexus-op-2",)) is None  # consumes the duplicate
+    assert waiters.signal(key, StackStatusEvent("nexus-op-1", "UPDATE_COMPLETE")) is None
+    assert waiters.wake(key, "op-1") is None  # another operation's waiter is not woken
+    assert waiters.wake(key, "op-2") == "task-3"
+
+
+def test_the_cancel_is_carried_out_before_the_update_would_end():
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=4)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="60", NEXUS_LOCK_LEASE_SECONDS="120") as services,
+        Client(app_module.app) as client,
+    ):
+        from tests.conftest import Tenant
+
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws)
+        created = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=60)
+        deployment_id = created["deployment_id"]
+        deploy(client, tenant, target, TWO_QUEUES, "PUT", deployment_id)
+        cfn = aws.account_session(TARGET_ACCOUNT).client("cloudformation")
+        deadline = time.monotonic() + 10
+        while cfn.describe_stacks(StackName="events")["Stacks"][0]["StackStatus"] != "UPDATE_IN_PROGRESS":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert call(client, "POST", f"/deployments/{deployment_id}/cancel", tenant).status_code == 202
+        done = settle(client, tenant, deployment_id, timeout=60)
+        assert done["operation"]["status"] == "CANCELLED", done
+        history = execution_history(aws, done["operation"]["operation_id"])
+        assert timed_out(history) == 0  # woken by the cancel, then by the rollback's event
+        assert "cancel" in released_by(history), released_by(history)
+
+
+def released_by(history: list[dict[str, Any]]) -> list[str]:
+    outputs = [
+        json.loads(e["taskSucceededEventDetails"]["output"]) for e in history if e["type"] == "TaskSucceeded"
+    ]
+    return [o["released_by"] for o in outputs if isinstance(o, dict) and "released_by" in o]
