@@ -232,10 +232,11 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
-    from localaws import dynamodb, stepfunctions
+    from localaws import dynamodb, serialization, stepfunctions
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
+    serialization.install()  # response serializer: a dict member's aliases derived once per shape
 
 
 __all__ = ["CENTRAL_ACCOUNT", "SERVICE_ROLE_NAME", "LocalAws", "chalice_functions", "install_patches"]

@@ -109,6 +109,15 @@ def _options(**given: Any) -> SignInOptions:
     return SignInOptions(**given)
 
 
+def _checked_options(**fields: Any) -> SignInOptions:
+    """The command line's sign-in options, checked (exactly one method), with the ADFS password asked."""
+    from nexus_cli.signin import validate
+
+    options = _options(**fields)
+    validate(options)
+    return _adfs_password(options)
+
+
 def _adfs_password(options: SignInOptions) -> SignInOptions:
     if options.adfs_url and not options.password:
         from dataclasses import replace
@@ -218,16 +227,12 @@ def credentials_test(
     if list_roles and not adfs_url:
         raise _usage(ValueError("--list-roles goes with --adfs-url"))
     try:
-        options = _options(
+        options = _checked_options(
             role_arn=role_arn, external_id=external_id, source_profile=source_profile,
             access_key_id=access_key_id, session_token=session_token, profile=profile, adfs_url=adfs_url,
             username=username, adfs_role=role, mfa_serial=mfa_serial, mfa_code=mfa_code, region=region,
             endpoint_url=endpoint_url,
         )  # fmt: skip
-        from nexus_cli.signin import validate
-
-        validate(options)
-        options = _adfs_password(options)
         out = Output(options.secrets(), as_json)
         if list_roles:
             _list_roles(options, out)
@@ -305,16 +310,12 @@ def targets_bootstrap(
     if not token:
         raise _usage(ValueError("set NEXUS_API_TOKEN to a tenant token (nexus tokens create)"))
     try:
-        options = _options(
+        options = _checked_options(
             role_arn=role_arn, external_id=external_id, source_profile=source_profile,
             access_key_id=access_key_id, session_token=session_token, profile=profile, adfs_url=adfs_url,
             username=username, adfs_role=role, mfa_serial=mfa_serial, mfa_code=mfa_code, region=region,
             endpoint_url=endpoint_url,
         )  # fmt: skip
-        from nexus_cli.signin import validate
-
-        validate(options)
-        options = _adfs_password(options)
         out = Output([*options.secrets(), token], as_json)
         api = ApiClient(api_url or os.environ.get("NEXUS_API_URL") or DEFAULT_API_URL, token)
         try:

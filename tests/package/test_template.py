@@ -424,3 +424,39 @@ def test_webhook_secrets_are_reachable_only_under_the_service_prefix(packaged: P
         assert permitted(packaged, role, "sns:Publish", "arn:aws:sns:us-east-1:111122223333:deployments")
     assert not permitted(packaged, "ServiceRole", "secretsmanager:CreateSecret", mine)
     assert not permitted(packaged, "RolloutRole", "secretsmanager:CreateSecret", mine)
+
+
+def test_api_gateway_answers_its_own_refusals_in_the_services_error_shape(packaged: Packaged) -> None:
+    """Unknown routes (API Gateway's MISSING_AUTHENTICATION_TOKEN) and its other 4xx/5xx never reach
+    the app: their bodies come from these gateway responses, rendered here with sample context values."""
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in packaged.of_type("AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    sample = {
+        "$context.httpMethod": "GET",
+        "$context.path": "/no/such/route",
+        "$context.requestId": "c0ffee",
+        "$context.error.responseType": "THROTTLED",
+        "$context.error.messageString": '"Too Many Requests"',
+    }
+    for response_type, properties in responses.items():
+        assert packaged.resolve(properties["RestApiId"]) == packaged.resolve({"Ref": "RestAPI"})
+        body = properties["ResponseTemplates"]["application/json"]
+        for variable, value in sample.items():
+            body = body.replace(variable, value)
+        error = json.loads(body)["error"]
+        assert set(error) == {"code", "message", "hint", "details"}, response_type
+        assert error["message"], response_type
+        assert error["hint"], response_type
+        assert error["details"] == {"request_id": "c0ffee"}
+    missing = json.loads(
+        responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]
+        .replace("$context.httpMethod", "GET")
+        .replace("$context.path", "/nope")
+        .replace("$context.requestId", "r")
+    )
+    assert missing["error"]["code"] == "NOT_FOUND"
+    assert missing["error"]["message"] == "No route GET /nope."
