@@ -17,7 +17,6 @@ Benchmark 3 prices the transitions at Step Functions' $0.025 per 1,000.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -73,20 +72,16 @@ def _counting_describe_stacks() -> Iterator[Counter[str]]:
 
 def measure(stack_seconds: float) -> list[dict[str, Any]]:
     """One create per mode, side by side, on one local AWS whose stacks take ``stack_seconds``."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(name, value)
+    from bench.run import forward_stack_events, local_credentials
+
+    local_credentials()
     import app as app_module
     from chalicelib.composition import build_services
-    from chalicelib.domain.bootstrap import FORWARDING_RULE, STACK_STATUS_PATTERN
     from chalicelib.service.deployments import NewDeployment
     from chalicelib.service.targets import NewTarget
     from chalicelib.settings import Settings
     from localaws.cloudformation import StackSimulation
-    from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
+    from localaws.environment import LocalAws, chalice_functions
 
     handlers, rules = chalice_functions(app_module.app)
     simulation = StackSimulation(stack_seconds=stack_seconds)
@@ -111,10 +106,7 @@ def measure(stack_seconds: float) -> list[dict[str, Any]]:
             admin.client("iam").create_role(
                 RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target.trust_policy)
             )
-            events = admin.client("events")  # the bootstrap template's forwarding rule
-            events.put_rule(Name=FORWARDING_RULE, EventPattern=json.dumps(STACK_STATUS_PATTERN))
-            bus = f"arn:aws:events:{aws.region}:{CENTRAL_ACCOUNT}:event-bus/default"
-            events.put_targets(Rule=FORWARDING_RULE, Targets=[{"Id": "bus", "Arn": bus}])
+            forward_stack_events(aws, TARGET_ACCOUNT)
             with _counting_describe_stacks() as describe_stacks:
                 started = {
                     mode: by_mode[mode].deployments.create(
@@ -169,7 +161,7 @@ def bench_completion(durations: tuple[float, ...] = (5, 30, 120)) -> list[dict[s
 
 def completion_report(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "## 2. State transitions and DescribeStacks per stack operation",
+        "## 3. State transitions and DescribeStacks per stack operation (issue 5, benchmark 2)",
         "",
         "One create per mode, the three modes side by side on one local AWS, for each simulated stack "
         "duration (`bench/completion.py`). *events*: completion by Stack Status Change events "
@@ -190,7 +182,7 @@ def completion_report(rows: list[dict[str, Any]]) -> str:
         )
     lines += [
         "",
-        "## 3. Orchestration cost per 1,000 stack operations",
+        "## 4. Orchestration cost per 1,000 stack operations (issue 5, benchmark 3)",
         "",
         "Step Functions Standard at $0.025 per 1,000 state transitions, from the transitions measured above "
         "(Lambda and API calls not included).",

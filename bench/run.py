@@ -7,9 +7,10 @@ against a baseline measured in the same run, interleaved with it:
    interpreters, alternating.
 2. p50/p99 latency of ``POST /deployments`` and ``GET /deployments/{id}`` through Chalice's test
    client against the local AWS, against ``GET /health`` in the same loop.
-3. Step Functions state transitions and CloudFormation API calls per stack create, counted from the
-   execution history and a botocore call counter, for 0 s and 3 s simulated stacks.
-4. Fan-out: one ``POST /rollouts`` to N targets x 1 region (``NEXUS_BENCH_FANOUT_TARGETS``, default
+3. and 4. (``bench/completion.py``) State transitions and DescribeStacks calls per stack create for 5,
+   30 and 120 s stacks, completion by stack events against the poll loop and a fixed 10 s poll, side by
+   side on one local AWS; and their orchestration cost per 1,000 operations.
+5. Fan-out: one ``POST /rollouts`` to N targets x 1 region (``NEXUS_BENCH_FANOUT_TARGETS``, default
    the issue's 1,000) against the same N deployments posted one at a time: items started per second,
    makespan, CPU and peak memory, each side in its own fresh process.
 """
@@ -63,15 +64,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-@contextmanager
-def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[tuple[Any, Any, Any]]:
-    """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
+def local_credentials() -> None:
+    """Dummy credentials for botocore: the local AWS checks no signature (never real keys)."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         os.environ.setdefault(name, value)
+
+
+@contextmanager
+def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[tuple[Any, Any, Any]]:
+    """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
+    local_credentials()
     from chalice.test import Client
 
     import app as app_module
@@ -183,56 +189,6 @@ def bench_latency(rounds: int = 150) -> dict[str, float]:
         result[f"{key}_p99_ratio"] = result[f"{key}_p99_ms"] / result["health_p99_ms"]
     result["rounds"] = rounds
     return result
-
-
-def bench_create_cost(stack_seconds: float, poll_seconds: int) -> dict[str, float]:
-    from botocore.client import BaseClient
-
-    calls: list[str] = []
-    original = BaseClient._make_api_call  # type: ignore[attr-defined]
-
-    def counting(self: Any, operation: str, params: Any) -> Any:
-        if self.meta.service_model.service_name == "cloudformation":
-            calls.append(operation)
-        return original(self, operation, params)
-
-    with local_service(stack_seconds=stack_seconds, poll_seconds=poll_seconds) as (client, services, aws):
-        token = services.auth.issue("bench", "bench")
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        target_id = _setup_target(client, token, aws)
-        body = json.dumps(
-            {"target_id": target_id, "region": "us-east-1", "stack_name": "cost", "template_body": QUEUE}
-        ).encode()
-        BaseClient._make_api_call = counting  # type: ignore[attr-defined]
-        try:
-            started = time.perf_counter()
-            created = json.loads(client.http.post("/deployments", headers=headers, body=body).body)
-            done = wait_settled(client, headers, created["deployment_id"])
-            elapsed = time.perf_counter() - started
-        finally:
-            BaseClient._make_api_call = original  # type: ignore[attr-defined]
-        if done["status"] != "ACTIVE":
-            raise RuntimeError(done)
-        sfn = aws.account_session("123456789012").client("stepfunctions")
-        arn = (
-            aws.central.state_machine_arn.replace(":stateMachine:", ":execution:")
-            + ":"
-            + created["operation"]["operation_id"]
-        )
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            time.sleep(0.02)
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    entered = [e for e in history if e["type"].endswith("StateEntered")]
-    return {
-        "stack_seconds": stack_seconds,
-        "poll_seconds": poll_seconds,
-        "state_transitions": len(entered),
-        "history_events": len(history),
-        "cloudformation_calls": len(calls),
-        "describe_stacks": calls.count("DescribeStacks"),
-        "describe_stack_events": calls.count("DescribeStackEvents"),
-        "wall_seconds": elapsed,
-    }
 
 
 # Fan-out (section 4). N is the issue's fleet, 1,000 targets x 1 region; NEXUS_BENCH_FANOUT_TARGETS
@@ -400,14 +356,13 @@ def bench_rollout(
 def rollout_report(r: dict[str, float]) -> str:
     n = int(r["targets"])
 
-    def row(label: str, key: str, unit: str, digits: int, ratio_key: str | None = None) -> str:
+    def row(label: str, key: str, unit: str, digits: int) -> str:
         rollout, single = r[f"rollout_{key}"], r[f"single_{key}"]
-        ratio = r[ratio_key] if ratio_key else rollout / single
-        return f"| {label} | {rollout:.{digits}f}{unit} | {single:.{digits}f}{unit} | **{ratio:.3g}** |"
+        return f"| {label} | {rollout:.{digits}f}{unit} | {single:.{digits}f}{unit} | **{rollout / single:.3g}** |"
 
     return "\n".join(
         [
-            "## 4. Fleet rollout against the same deployments one POST at a time",
+            "## 5. Fan-out: one rollout against the same deployments one POST at a time (issue 5, benchmark 1)",
             "",
             f"N = {n:,} targets x 1 region (`NEXUS_BENCH_FANOUT_TARGETS`, default 1,000), 0 s stacks. The rollout "
             f"is one `POST /rollouts` (no canary, max_concurrent {int(r['max_concurrent'])}) run by "
@@ -417,8 +372,9 @@ def rollout_report(r: dict[str, float]) -> str:
             "local AWS and its N executions' histories) is its own. Every item's executions, Lambda steps and "
             "moto backends share that one Python process and its GIL on 2 shared cores, so these figures are a "
             "floor, not what AWS would do. An item has started when its deployment execution started (Step "
-            "Functions' startDate); the caller polls one cheap call every "
-            f"{FANOUT_POLL_SECONDS:g} s.",
+            "Functions' startDate). The caller looks every "
+            f"{FANOUT_POLL_SECONDS:g} s with one cheap call (ListExecutions of the rollout machine; GET of the "
+            "next unsettled deployment), not a listing of N items.",
             "",
             "| | rollout | one at a time | ratio rollout / one at a time |",
             "|---|---|---|---|",
@@ -437,7 +393,7 @@ def rollout_report(r: dict[str, float]) -> str:
     )
 
 
-def write_report(imports: dict[str, float], latency: dict[str, float], costs: list[dict[str, float]]) -> str:
+def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -469,45 +425,24 @@ def write_report(imports: dict[str, float], latency: dict[str, float], costs: li
         f"| `GET /deployments/{{id}}` | {latency['get_p50_ms']:.2f} ms | {latency['get_p99_ms']:.2f} ms | "
         f"{latency['get_p50_ratio']:.1f} | {latency['get_p99_ratio']:.1f} |",
         "",
-        "## 3. Orchestration cost of one stack create",
-        "",
-        "From the execution history (states entered) and a botocore counter of CloudFormation calls.",
-        "",
-        "| simulated stack duration | first poll wait | state transitions | history events | CloudFormation calls "
-        "| of which DescribeStacks | DescribeStackEvents | wall time |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for cost in costs:
-        lines.append(
-            f"| {cost['stack_seconds']:g} s | {cost['poll_seconds']:g} s | {cost['state_transitions']:.0f} | "
-            f"{cost['history_events']:.0f} | {cost['cloudformation_calls']:.0f} | {cost['describe_stacks']:.0f} | "
-            f"{cost['describe_stack_events']:.0f} | {cost['wall_seconds']:.1f} s |"
-        )
-    lines += [
-        "",
-        "Step Functions Standard bills $0.025 per 1,000 state transitions: "
-        + "; ".join(
-            f"{c['stack_seconds']:g} s stack = ${c['state_transitions'] * 0.025 / 1000 * 1000:.4f} per 1,000 creates"
-            for c in costs
-        )
-        + ".",
-        "",
     ]
     return "\n".join(lines)
 
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    from bench.completion import bench_completion, completion_report
+
     imports = bench_imports()
     print(f"imports: {imports}", flush=True)
     latency = bench_latency()
     print(f"latency: {latency}", flush=True)
-    costs = [bench_create_cost(0, 0), bench_create_cost(3, 1)]
-    print(f"costs: {costs}", flush=True)
+    completion = bench_completion()
+    print(f"completion: {completion}", flush=True)
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
     (ROOT / "BENCHMARKS.md").write_text(
-        write_report(imports, latency, costs) + "\n" + rollout_report(rollout)
+        write_report(imports, latency) + "\n" + completion_report(completion) + "\n" + rollout_report(rollout)
     )
     print("wrote BENCHMARKS.md")
 
