@@ -64,6 +64,6 @@ package: venv
 # No --ignore-checks: the packaged template lints clean (errors and warnings alike).
 lint-template: package node-tools
 	$(BIN)/cfn-lint build/sam.json
-	node_modules/.bin/asl-validator --json-path statemachine/deployment.asl.json
+	node_modules/.bin/asl-validator --json-path statemachine/deployment.asl.json --json-path statemachine/rollout.asl.json
 
 check-package: lint-template

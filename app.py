@@ -69,6 +69,11 @@ def poll_item(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return rollout_handlers.poll_item(container.get(), event)
 
 
+@app.lambda_function(name="AwaitItem")
+def await_item(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return rollout_handlers.await_item(container.get(), event)
+
+
 @app.lambda_function(name="RecordItemFailure")
 def record_item_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return rollout_handlers.record_item_failure(container.get(), event)

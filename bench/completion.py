@@ -72,7 +72,7 @@ def _counting_describe_stacks() -> Iterator[Counter[str]]:
 
 def measure(stack_seconds: float) -> list[dict[str, Any]]:
     """One create per mode, side by side, on one local AWS whose stacks take ``stack_seconds``."""
-    from bench.run import forward_stack_events, local_credentials
+    from bench.run import local_credentials
 
     local_credentials()
     import app as app_module
@@ -106,7 +106,7 @@ def measure(stack_seconds: float) -> list[dict[str, Any]]:
             admin.client("iam").create_role(
                 RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target.trust_policy)
             )
-            forward_stack_events(aws, TARGET_ACCOUNT)
+            aws.forward_stack_events(TARGET_ACCOUNT)
             with _counting_describe_stacks() as describe_stacks:
                 started = {
                     mode: by_mode[mode].deployments.create(

@@ -122,18 +122,8 @@ def _setup_target(client: Any, token: str, aws: Any) -> str:
     aws.account_session("111111111111").client("iam").create_role(
         RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
     )
-    forward_stack_events(aws, "111111111111")
+    aws.forward_stack_events("111111111111")
     return str(target["target_id"])
-
-
-def forward_stack_events(aws: Any, account_id: str) -> None:
-    """The bootstrap template's forwarding rule: the account's stack events go to the service's bus."""
-    from chalicelib.domain.bootstrap import FORWARDING_RULE, STACK_STATUS_PATTERN
-
-    events = aws.account_session(account_id).client("events")
-    events.put_rule(Name=FORWARDING_RULE, EventPattern=json.dumps(STACK_STATUS_PATTERN))
-    bus = f"arn:aws:events:{aws.region}:{aws.central.account_id}:event-bus/default"
-    events.put_targets(Rule=FORWARDING_RULE, Targets=[{"Id": "bus", "Arn": bus}])
 
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
@@ -216,7 +206,7 @@ def _fleet(client: Any, token: str, aws: Any, count: int) -> list[str]:
         aws.account_session(account).client("iam").create_role(
             RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
         )
-        forward_stack_events(aws, account)
+        aws.forward_stack_events(account)
         ids.append(str(target["target_id"]))
     return ids
 

@@ -119,6 +119,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
         waiters,
         callbacks,
+        on_operation_end=completion.operation_ended,
     )
     return Services(
         settings=settings,
@@ -135,8 +136,14 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
             deployments,
             targets,
             StepFunctionsStarter(sfn, settings.rollout_state_machine_arn),
-            PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
+            PollSettings(
+                settings.poll_initial_seconds,
+                settings.poll_max_seconds,
+                settings.completion_mode,
+                settings.event_timeout_seconds,
+            ),
             notifications=automation.notifications,
+            completion=completion,
         ),
         redeploys=RedeployService(
             deployments,

@@ -20,7 +20,7 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -189,6 +189,51 @@ class LocalAws:
         core = botocore.session.Session()
         core.register_component("data_loader", self._loader)
         return core
+
+    @property
+    def event_bus_arn(self) -> str:
+        """The central account's default bus: where target accounts forward their stack events."""
+        return f"arn:aws:events:{self.region}:{self.central.account_id}:event-bus/default"
+
+    def forward_stack_events(self, account_id: str, regions: Iterable[str] = ()) -> None:
+        """Set up, in ``account_id``, what the bootstrap template's forwarding resources are.
+
+        Built from the template's own resources (``stack_events_forwarding``), so the tests and the
+        benchmarks forward exactly what a bootstrapped account forwards, without deploying a stack
+        per account. One rule per region (``regions``, default the local AWS's region).
+        """
+        from chalicelib.domain.bootstrap import FORWARDER_ROLE, FORWARDING_RULE, stack_events_forwarding
+
+        resources = stack_events_forwarding(self.event_bus_arn)
+        session = self.account_session(account_id)
+        role = resources[FORWARDER_ROLE]["Properties"]
+        iam_client = session.client("iam")
+        try:
+            role_arn = iam_client.get_role(RoleName=FORWARDER_ROLE)["Role"]["Arn"]
+        except iam_client.exceptions.NoSuchEntityException:
+            role_arn = iam_client.create_role(
+                RoleName=FORWARDER_ROLE, AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"])
+            )["Role"]["Arn"]
+            for policy in role["Policies"]:
+                iam_client.put_role_policy(
+                    RoleName=FORWARDER_ROLE,
+                    PolicyName=policy["PolicyName"],
+                    PolicyDocument=json.dumps(policy["PolicyDocument"]),
+                )
+        rule = resources[FORWARDING_RULE]["Properties"]
+        (target,) = rule["Targets"]  # the service's bus
+        for region in tuple(regions) or (self.region,):
+            events = session.client("events", region_name=region)
+            events.put_rule(
+                Name=FORWARDING_RULE,
+                EventPattern=json.dumps(rule["EventPattern"]),
+                State=rule["State"],
+                Description=rule["Description"],
+            )
+            events.put_targets(
+                Rule=FORWARDING_RULE,
+                Targets=[{"Id": target["Id"], "Arn": target["Arn"], "RoleArn": role_arn}],
+            )
 
     def settings_env(self, **overrides: str) -> dict[str, str]:
         """The environment the service's settings read, pointing at the provisioned resources."""

@@ -41,10 +41,15 @@ class ApiServer:
 
     def __init__(self, app: Any, host: str, port: int) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
 
         # Binds the socket now, so a port taken since the check fails here, before serving.
-        self._dev_server = create_local_server(app, Config.create(), host, port)
+        if isinstance(app, CustomLocalChalice):
+            # Served before in this process: create_local_server already mixed chalice's local class
+            # into the app's, and doing it again would make the class its own base.
+            self._dev_server = LocalDevServer(app, Config.create(), host, port)
+        else:
+            self._dev_server = create_local_server(app, Config.create(), host, port)
         self._thread: threading.Thread | None = None
         self.url = f"http://{host}:{port}"
 

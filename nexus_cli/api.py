@@ -54,8 +54,8 @@ class ApiClient:
         result: dict[str, Any] = self._call("GET", f"/targets/{target_id}")
         return result
 
-    def bootstrap_template(self, target_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/targets/{target_id}/bootstrap-template")
+    def bootstrap_template(self, target_id: str, part: str = "account") -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/targets/{target_id}/bootstrap-template?part={part}")
         return result
 
     def validate(self, target_id: str) -> dict[str, Any]:

@@ -45,8 +45,9 @@ def deploy_stack(
     progress: Callable[[str], None] | None,
     timeout: float = 900.0,
     poll_seconds: float = POLL_SECONDS,
+    parameters: dict[str, str] | None = None,
 ) -> str:
-    """Create or update ``stack_name``; the final status, or BootstrapFailed with the reason."""
+    """Create or update ``stack_name`` in ``options.region``; the final status, or BootstrapFailed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from chalicelib.domain.stack_status import StackPhase, phase_of
@@ -54,6 +55,7 @@ def deploy_stack(
 
     cfn = client(session, "cloudformation", options)
     body = json.dumps(template)
+    given = [{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()]
     seen: set[str] = set()
     try:
         existing = [
@@ -64,7 +66,9 @@ def deploy_stack(
             _events_since(cfn, old["StackId"], seen)
         if existing:
             try:
-                cfn.update_stack(StackName=stack_name, TemplateBody=body, Capabilities=CAPABILITIES)
+                cfn.update_stack(
+                    StackName=stack_name, TemplateBody=body, Parameters=given, Capabilities=CAPABILITIES
+                )
             except ClientError as error:
                 if "No updates are to be performed" in str(error):
                     if progress:
@@ -72,7 +76,9 @@ def deploy_stack(
                     return str(existing[0]["StackStatus"])
                 raise
         else:
-            cfn.create_stack(StackName=stack_name, TemplateBody=body, Capabilities=CAPABILITIES)
+            cfn.create_stack(
+                StackName=stack_name, TemplateBody=body, Parameters=given, Capabilities=CAPABILITIES
+            )
         deadline = time.monotonic() + timeout
         while True:
             for event in _events_since(cfn, stack_name, seen):
@@ -97,3 +103,17 @@ def deploy_stack(
     except (ClientError, BotoCoreError) as error:
         translated = aws_error(error, "CreateStack")
         raise BootstrapFailed(translated.message, code=translated.code, hint=translated.hint) from None
+
+
+def stack_output(session: boto3.Session, options: SignInOptions, stack_name: str, key: str) -> str | None:
+    """One output of a settled stack (None when it has no such output)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from nexus_cli.signin import aws_error, client
+
+    try:
+        stack = client(session, "cloudformation", options).describe_stacks(StackName=stack_name)["Stacks"][0]
+    except (ClientError, BotoCoreError) as error:
+        translated = aws_error(error, "DescribeStacks")
+        raise BootstrapFailed(translated.message, code=translated.code, hint=translated.hint) from None
+    return next((str(o["OutputValue"]) for o in stack.get("Outputs", []) if o["OutputKey"] == key), None)

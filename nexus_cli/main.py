@@ -7,10 +7,13 @@ which scrubs access key IDs and the run's secrets as a last line of defence; not
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import click
@@ -118,6 +121,45 @@ def _checked_options(**fields: Any) -> SignInOptions:
     return _adfs_password(options)
 
 
+# The sign-in options of every command that signs in, declared once. Typer reads a command's options
+# from its signature, so ``_with_sign_in`` adds these to the command's signature (after its arguments)
+# and hands their values to the command as one ``sign_in`` dict, the keyword arguments of
+# ``_checked_options``.
+_SIGN_IN: tuple[tuple[str, Any], ...] = (
+    ("role_arn", RoleArn),
+    ("external_id", ExternalId),
+    ("source_profile", SourceProfile),
+    ("access_key_id", AccessKeyId),
+    ("session_token", SessionToken),
+    ("profile", Profile),
+    ("adfs_url", AdfsUrl),
+    ("username", Username),
+    ("adfs_role", AdfsRole),
+    ("mfa_serial", MfaSerial),
+    ("mfa_code", MfaCode),
+    ("region", Region),
+    ("endpoint_url", EndpointUrl),
+)
+
+
+def _with_sign_in(command: Callable[..., None]) -> Callable[..., None]:
+    own = inspect.signature(command, eval_str=True)
+    arguments = [p for p in own.parameters.values() if p.default is p.empty and p.name != "sign_in"]
+    options = [p for p in own.parameters.values() if p.default is not p.empty]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation)
+        for name, annotation in _SIGN_IN
+    ]
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        sign_in = {name: kwargs.pop(name) for name, _ in _SIGN_IN}
+        command(*args, sign_in=sign_in, **kwargs)
+
+    run.__signature__ = own.replace(parameters=[*arguments, *shared, *options])  # type: ignore[attr-defined]
+    return run
+
+
 def _adfs_password(options: SignInOptions) -> SignInOptions:
     if options.adfs_url and not options.password:
         from dataclasses import replace
@@ -198,21 +240,10 @@ def _signed_in_or_report(options: SignInOptions, out: Output) -> tuple[Any, Any]
 
 
 @credentials_app.command("test")
+@_with_sign_in
 def credentials_test(
-    role_arn: RoleArn = None,
-    external_id: ExternalId = None,
-    source_profile: SourceProfile = None,
-    access_key_id: AccessKeyId = None,
-    session_token: SessionToken = None,
-    profile: Profile = None,
-    adfs_url: AdfsUrl = None,
-    username: Username = None,
-    role: AdfsRole = None,
+    sign_in: dict[str, Any],
     list_roles: ListRoles = False,
-    mfa_serial: MfaSerial = None,
-    mfa_code: MfaCode = None,
-    region: Region = None,
-    endpoint_url: EndpointUrl = None,
     expect_account: ExpectAccount = None,
     permission_profile: PermissionProfile = "default",
     as_json: AsJson = False,
@@ -224,15 +255,10 @@ def credentials_test(
         raise _usage(ValueError("--expect-account must be a 12-digit account ID"))
     if permission_profile not in PROFILE_NAMES:
         raise _usage(ValueError(f"--permission-profile must be one of {', '.join(PROFILE_NAMES)}"))
-    if list_roles and not adfs_url:
+    if list_roles and not sign_in["adfs_url"]:
         raise _usage(ValueError("--list-roles goes with --adfs-url"))
     try:
-        options = _checked_options(
-            role_arn=role_arn, external_id=external_id, source_profile=source_profile,
-            access_key_id=access_key_id, session_token=session_token, profile=profile, adfs_url=adfs_url,
-            username=username, adfs_role=role, mfa_serial=mfa_serial, mfa_code=mfa_code, region=region,
-            endpoint_url=endpoint_url,
-        )  # fmt: skip
+        options = _checked_options(**sign_in)
         out = Output(options.secrets(), as_json)
         if list_roles:
             _list_roles(options, out)
@@ -282,21 +308,10 @@ Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait for t
 
 
 @targets_app.command("bootstrap")
+@_with_sign_in
 def targets_bootstrap(
     target_id: Annotated[str, typer.Argument(help="The target's id.")],
-    role_arn: RoleArn = None,
-    external_id: ExternalId = None,
-    source_profile: SourceProfile = None,
-    access_key_id: AccessKeyId = None,
-    session_token: SessionToken = None,
-    profile: Profile = None,
-    adfs_url: AdfsUrl = None,
-    username: Username = None,
-    role: AdfsRole = None,
-    mfa_serial: MfaSerial = None,
-    mfa_code: MfaCode = None,
-    region: Region = None,
-    endpoint_url: EndpointUrl = None,
+    sign_in: dict[str, Any],
     api_url: ApiUrl = None,
     stack_name: StackName = "nexus-deployer-bootstrap",
     timeout: Timeout = 900.0,
@@ -310,12 +325,7 @@ def targets_bootstrap(
     if not token:
         raise _usage(ValueError("set NEXUS_API_TOKEN to a tenant token (nexus tokens create)"))
     try:
-        options = _checked_options(
-            role_arn=role_arn, external_id=external_id, source_profile=source_profile,
-            access_key_id=access_key_id, session_token=session_token, profile=profile, adfs_url=adfs_url,
-            username=username, adfs_role=role, mfa_serial=mfa_serial, mfa_code=mfa_code, region=region,
-            endpoint_url=endpoint_url,
-        )  # fmt: skip
+        options = _checked_options(**sign_in)
         out = Output([*options.secrets(), token], as_json)
         api = ApiClient(api_url or os.environ.get("NEXUS_API_URL") or DEFAULT_API_URL, token)
         try:
@@ -338,16 +348,22 @@ def targets_bootstrap(
         raise typer.Exit(EXIT_FAILED)
     if not as_json:
         out.print(f"Deploying stack {stack_name} into account {target['account_id']} ({options.region})")
+    progress = None if as_json else out.print
     try:
         status = deploy_stack(
-            signed_in.session, options, stack_name, template,
-            progress=None if as_json else out.print, timeout=timeout,
-        )  # fmt: skip
+            signed_in.session, options, stack_name, template, progress=progress, timeout=timeout
+        )
+        forwarding = _forward_other_regions(
+            api, signed_in.session, options, target, stack_name, timeout, progress
+        )
     except BootstrapFailed as failure:
         if as_json:
             out.json({"ok": False, "stack": stack_name, "error": failure.as_dict()})
         else:
             out.print(f"[red]{failure.code}[/red]: {failure.message}\n{failure.hint}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except ApiError as error:
+        out.print(f"[red]{error.code}[/red]: {error.message} {error.hint or ''}")
         raise typer.Exit(EXIT_FAILED) from None
     try:
         report = api.validate(target_id)
@@ -358,13 +374,62 @@ def targets_bootstrap(
         api.close()
     if as_json:
         out.json(
-            {"stack": stack_name, "stack_status": status, "validation": report, "ok": bool(report.get("ok"))}
+            {
+                "stack": stack_name,
+                "stack_status": status,
+                "forwarding_stacks": forwarding,
+                "validation": report,
+                "ok": bool(report.get("ok")),
+            }
         )
     else:
         out.print(f"Stack {stack_name}: {status}")
+        for region, region_status in forwarding.items():
+            out.print(f"Stack {stack_name}-events ({region}): {region_status}")
         _render(report, out, f"Validation of target {target_id}")
     if not report.get("ok"):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _forward_other_regions(
+    api: Any,
+    session: Any,
+    options: SignInOptions,
+    target: dict[str, Any],
+    stack_name: str,
+    timeout: float,
+    progress: Any,
+) -> dict[str, str]:
+    """The stack-event forwarding rule in each of the target's regions but the bootstrap stack's own.
+
+    EventBridge rules are regional: without one in a region, operations there learn of their stack's
+    end only by the event wait's timeout. Each region gets ``<stack>-events``, which reuses the
+    bootstrap stack's forwarder role. Returns each region's stack status.
+    """
+    from dataclasses import replace
+
+    from chalicelib.domain.bootstrap import FORWARDER_OUTPUT, FORWARDER_ROLE_PARAMETER
+    from nexus_cli.bootstrap import deploy_stack, stack_output
+
+    regions = [str(r) for r in target.get("regions", []) if r != options.region]
+    role_arn = stack_output(session, options, stack_name, FORWARDER_OUTPUT) if regions else None
+    if role_arn is None:  # one region, or a service that takes no stack events
+        return {}
+    template = api.bootstrap_template(str(target["target_id"]), part="region")
+    statuses: dict[str, str] = {}
+    for region in regions:
+        if progress:
+            progress(f"Deploying stack {stack_name}-events into {region} (stack events to the service)")
+        statuses[region] = deploy_stack(
+            session,
+            replace(options, region=region),
+            f"{stack_name}-events",
+            template,
+            progress=progress,
+            timeout=timeout,
+            parameters={FORWARDER_ROLE_PARAMETER: role_arn},
+        )
+    return statuses
 
 
 # -- tokens create -----------------------------------------------------------------------------------

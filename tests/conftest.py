@@ -21,7 +21,6 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.composition import Services, build_services
-from chalicelib.domain.bootstrap import FORWARDING_RULE, STACK_STATUS_PATTERN
 from chalicelib.settings import Settings
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
 
@@ -153,17 +152,8 @@ def create_target_role(
         "Role"
     ]["Arn"]
     if forward:
-        forward_stack_events(aws, account_id)
+        aws.forward_stack_events(account_id, TARGET_REGIONS)
     return arn
-
-
-def forward_stack_events(aws: LocalAws, account_id: str, regions: tuple[str, ...] = TARGET_REGIONS) -> None:
-    """The bootstrap template's forwarding rule (chalicelib/domain/bootstrap.py), in each region."""
-    bus = f"arn:aws:events:{aws.region}:{CENTRAL_ACCOUNT}:event-bus/default"
-    for region in regions:
-        events = aws.account_session(account_id).client("events", region_name=region)
-        events.put_rule(Name=FORWARDING_RULE, EventPattern=json.dumps(STACK_STATUS_PATTERN), State="ENABLED")
-        events.put_targets(Rule=FORWARDING_RULE, Targets=[{"Id": "NexusDeployerBus", "Arn": bus}])
 
 
 def register_target(

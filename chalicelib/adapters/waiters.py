@@ -13,7 +13,8 @@ window in which both miss each other:
 
 An event is therefore used at most once, which matters when CloudFormation reports more than one
 settled status for one token (``CREATE_FAILED`` then ``ROLLBACK_COMPLETE``): each one leads to at most
-one reconcile, never to a loop. Expressions are plain strings (no boto3 condition builder, which is
+one reconcile, never to a loop. ``EVENTS_LOST#<account>#<region>`` marks an account and region whose
+events did not arrive (``WorkflowService._completion_for``). Expressions are plain strings (no boto3 condition builder, which is
 not thread-safe; see ``_SerializedTable``). Items expire a day after their last write.
 """
 
@@ -122,3 +123,21 @@ class DynamoCompletionWaiters:
                     return False
                 raise
         return True
+
+    # -- regions whose events do not arrive --------------------------------------------------------
+
+    @staticmethod
+    def _lost_key(account_id: str, region: str) -> dict[str, str]:
+        return {"pk": f"EVENTS_LOST#{account_id}#{region}", "sk": "EVENTS_LOST"}
+
+    def mark_events_lost(self, account_id: str, region: str, seconds: int) -> None:
+        until = int(self._clock()) + seconds
+        with aws_call("PutItem"):
+            self._table.put_item(
+                Item={**self._lost_key(account_id, region), "lost_until": until, "expires_at": until}
+            )
+
+    def events_lost(self, account_id: str, region: str) -> bool:
+        with aws_call("GetItem"):
+            item = self._table.get_item(Key=self._lost_key(account_id, region)).get("Item")
+        return item is not None and int(str(item["lost_until"])) > self._clock()

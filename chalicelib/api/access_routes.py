@@ -6,7 +6,9 @@
   ``chalicelib/service/access.py``); answers 200 with the report whether the checks pass or not,
   because a failing check is a finding about the target account, not a failed request.
 * ``GET /targets/{target_id}/bootstrap-template``: a CloudFormation template that creates the
-  target's deployment role exactly as registered (``chalicelib/domain/bootstrap.py``).
+  target's deployment role exactly as registered (``chalicelib/domain/bootstrap.py``), and the rule
+  that forwards the stack events of the region it is deployed in. ``?part=region``: that rule alone,
+  for each further region of the target (``nexus targets bootstrap`` deploys both).
 
 None of them writes anything, so none takes an Idempotency-Key.
 """
@@ -17,7 +19,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.errors import json_response
 from chalicelib.api.http import ALL_CONTENT_TYPES, Http
-from chalicelib.api.schemas import PermissionsQuery
+from chalicelib.api.schemas import BootstrapQuery, PermissionsQuery
 from chalicelib.composition import Container
 
 
@@ -57,7 +59,10 @@ def access_blueprint(container: Container) -> Blueprint:
         def handle() -> Response:
             auth = bearer()
             tid = path_id("tgt", target_id)
+            q = query(BootstrapQuery)
             tenant, services = tenant_and_services(auth)
+            if q.part == "region":
+                return json_response(200, services.access.region_forwarding_template(tenant, tid))
             return json_response(200, services.access.bootstrap_template(tenant, tid))
 
         return run(handle)

@@ -189,6 +189,12 @@ class DeploymentQuery(PageQuery):
     status: DeploymentStatus | None = None
 
 
+class BootstrapQuery(_Strict):
+    # account: the whole bootstrap stack (roles, policies, the forwarding rule of its own region);
+    # region: the forwarding rule alone, for each further region of the target.
+    part: Literal["account", "region"] = "account"
+
+
 class PermissionsQuery(_Strict):
     profile: StrictStr = DEFAULT_PROFILE
 

@@ -15,8 +15,11 @@ An administrator of the target account deploys it once (``CAPABILITY_NAMED_IAM``
   events of the deployer's own operations (ClientRequestToken ``nexus-...``) from this account's
   default bus to the service's, through a role EventBridge assumes that may only PutEvents there.
   Those events end the workflow's waits (chalicelib/service/completion.py). EventBridge rules are
-  regional: the stack forwards the events of the region it is deployed in; in any other region the
-  workflow still finishes, by its wait's timeout and one reconcile.
+  regional: the stack forwards the events of the region it is deployed in, and
+  ``region_forwarding_template`` (the rule alone, reusing this stack's forwarder role) covers each
+  other region of the target; ``nexus targets bootstrap`` deploys both. In a region without the rule
+  the workflow still finishes, by its wait's timeout and one reconcile, after which operations in
+  that region poll for an hour (``WorkflowService._completion_for``).
 
 Only resource types the local AWS really creates are used (``AWS::IAM::Role``,
 ``AWS::IAM::ManagedPolicy`` with ``Roles``, as moto ignores a role's ``ManagedPolicyArns``, and
@@ -35,6 +38,8 @@ DEPLOYMENT_ROLE = "DeploymentRole"
 SERVICE_ROLE = "CloudFormationServiceRole"
 FORWARDER_ROLE = "StackEventsForwarderRole"
 FORWARDING_RULE = "StackStatusForwarding"
+FORWARDER_OUTPUT = "StackEventsForwarderRoleArn"
+FORWARDER_ROLE_PARAMETER = "ForwarderRoleArn"
 CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
 # CloudFormation's events of the deployer's own operations: the forwarding rule's pattern here, and the
 # pattern of the central StackStatusChanged handler (app.py).
@@ -75,21 +80,55 @@ def stack_events_forwarding(event_bus_arn: str) -> dict[str, Any]:
                 ],
             },
         },
-        FORWARDING_RULE: {
-            "Type": "AWS::Events::Rule",
-            "Properties": {
-                "Description": "NexusAI Deployer: stack status changes of its operations, to the service",
-                "EventPattern": STACK_STATUS_PATTERN,
-                "State": "ENABLED",
-                "Targets": [
-                    {
-                        "Id": "NexusDeployerBus",
-                        "Arn": event_bus_arn,
-                        "RoleArn": {"Fn::GetAtt": [FORWARDER_ROLE, "Arn"]},
-                    }
-                ],
-            },
+        FORWARDING_RULE: _forwarding_rule(event_bus_arn, {"Fn::GetAtt": [FORWARDER_ROLE, "Arn"]}),
+    }
+
+
+def _forwarding_rule(event_bus_arn: str, role_arn: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Description": "NexusAI Deployer: stack status changes of its operations, to the service",
+            "EventPattern": STACK_STATUS_PATTERN,
+            "State": "ENABLED",
+            "Targets": [{"Id": "NexusDeployerBus", "Arn": event_bus_arn, "RoleArn": role_arn}],
         },
+    }
+
+
+def region_forwarding_template(target: Target, event_bus_arn: str) -> dict[str, Any]:
+    """The forwarding rule alone, for each of the target's regions but the bootstrap stack's own.
+
+    EventBridge rules are regional and IAM roles are global: this stack reuses the bootstrap stack's
+    forwarder role (its ``StackEventsForwarderRoleArn`` output) and adds the rule in its region, which
+    sends that region's stack events of ours to the service's bus (a cross-region target).
+    """
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"NexusAI Deployer: forward this region's stack events of target {target.target_id} "
+        "to the service (completion without polling).",
+        "Parameters": {
+            FORWARDER_ROLE_PARAMETER: {
+                "Type": "String",
+                "Description": "The bootstrap stack's StackEventsForwarderRoleArn output",
+                "AllowedPattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
+            }
+        },
+        "Rules": _only_in(target),
+        "Resources": {FORWARDING_RULE: _forwarding_rule(event_bus_arn, {"Ref": FORWARDER_ROLE_PARAMETER})},
+    }
+
+
+def _only_in(target: Target) -> dict[str, Any]:
+    return {
+        "OnlyInTheTargetAccount": {
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, target.account_id]},
+                    "AssertDescription": f"Deploy this template in account {target.account_id}.",
+                }
+            ]
+        }
     }
 
 
@@ -180,31 +219,27 @@ def bootstrap_template(
             },
         },
     }
+    outputs: dict[str, Any] = {
+        "DeploymentRoleArn": {
+            "Description": "Register this ARN as the target's role_arn",
+            "Value": {"Fn::GetAtt": [DEPLOYMENT_ROLE, "Arn"]},
+        },
+        "CloudFormationServiceRoleArn": {
+            "Description": "The role CloudFormation may use for this target's stacks",
+            "Value": {"Fn::GetAtt": [SERVICE_ROLE, "Arn"]},
+        },
+    }
     if event_bus_arn:
         resources.update(stack_events_forwarding(event_bus_arn))
+        outputs[FORWARDER_OUTPUT] = {
+            "Description": "The role of the forwarding rule; the other regions' forwarding stacks use it",
+            "Value": {"Fn::GetAtt": [FORWARDER_ROLE, "Arn"]},
+        }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"NexusAI Deployer bootstrap for target {target.target_id} in account "
         f"{target.account_id}: deployment role {target.role_arn} (profile {profile.name}).",
-        "Rules": {
-            "OnlyInTheTargetAccount": {
-                "Assertions": [
-                    {
-                        "Assert": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, target.account_id]},
-                        "AssertDescription": f"Deploy this template in account {target.account_id}.",
-                    }
-                ]
-            }
-        },
+        "Rules": _only_in(target),
         "Resources": resources,
-        "Outputs": {
-            "DeploymentRoleArn": {
-                "Description": "Register this ARN as the target's role_arn",
-                "Value": {"Fn::GetAtt": [DEPLOYMENT_ROLE, "Arn"]},
-            },
-            "CloudFormationServiceRoleArn": {
-                "Description": "The role CloudFormation may use for this target's stacks",
-                "Value": {"Fn::GetAtt": [SERVICE_ROLE, "Arn"]},
-            },
-        },
+        "Outputs": outputs,
     }

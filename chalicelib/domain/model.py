@@ -168,6 +168,11 @@ class Operation:
         }
 
 
+def stack_key(account_id: str, region: str, stack_name: str) -> str:
+    """One stack, wherever it is named: a stack name is unique per account and region."""
+    return f"{account_id}#{region}#{stack_name}"
+
+
 @dataclass(frozen=True)
 class Deployment:
     tenant_id: str
@@ -199,6 +204,11 @@ class Deployment:
     @property
     def live(self) -> bool:
         return self.status is not DeploymentStatus.DELETED
+
+    @property
+    def stack_key(self) -> str:
+        """The key of this deployment's stack: its lock, its completion waiter, its name claim."""
+        return stack_key(self.account_id, self.region, self.stack_name)
 
     def public(self) -> dict[str, Any]:
         return {

@@ -30,8 +30,8 @@ from chalicelib.domain.aws_errors import (
     HINT_EXTERNAL_ID_NOT_ENFORCED,
     HINT_MISSING_PERMISSIONS,
 )
-from chalicelib.domain.bootstrap import bootstrap_template
-from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.bootstrap import bootstrap_template, region_forwarding_template
+from chalicelib.domain.errors import Conflict, DeployerError
 from chalicelib.domain.permissions import group_by_service, load_profile
 from chalicelib.service.ports import CallerIdentity, RoleProbe, RoleSession
 from chalicelib.service.targets import TargetService
@@ -95,6 +95,16 @@ class AccessService:
     def bootstrap_template(self, tenant_id: str, target_id: str) -> dict[str, Any]:
         target = self._targets.get(tenant_id, target_id)
         return bootstrap_template(target, load_profile(target.permission_profile), self._event_bus_arn)
+
+    def region_forwarding_template(self, tenant_id: str, target_id: str) -> dict[str, Any]:
+        target = self._targets.get(tenant_id, target_id)
+        if not self._event_bus_arn:
+            raise Conflict(
+                "This service does not take stack events: there is nothing to forward.",
+                code="EVENTS_NOT_TAKEN",
+                hint="Deploy the bootstrap template alone; operations poll their stacks.",
+            )
+        return region_forwarding_template(target, self._event_bus_arn)
 
     def validate(self, tenant_id: str, target_id: str) -> AccessReport:
         target = self._targets.get(tenant_id, target_id)

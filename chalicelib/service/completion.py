@@ -14,6 +14,12 @@ if the stack is still busy, the workflow waits again. So an event that is forged
 out of order or from an earlier operation costs at most one early reconcile, and a lost event is
 covered by the wait's timeout, after which the same reconcile runs. Events of stacks that are not
 ours (no ``nexus-`` ClientRequestToken) and events of statuses still in progress are ignored.
+
+Rollout items wait the same way, one level up: a rollout's Map iteration parks its task token on the
+operation it started (``await_operation``, key ``OPERATION#<operation id>``) and the deployment
+workflow's last step announces that the operation ended (``operation_ended``). The item then
+reconciles once (``PollItem`` reads the deployment record). A lost announcement is covered by the
+item wait's timeout, as a lost stack event is.
 """
 
 from __future__ import annotations
@@ -22,8 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Deployment
-from chalicelib.service.deployments import lock_key
+from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Deployment, stack_key
 from chalicelib.service.ports import CompletionWaiters, StackStatusEvent, TaskCallbacks
 
 STACK_ARN = re.compile(
@@ -47,7 +52,7 @@ class StackRef:
 
     @property
     def key(self) -> str:
-        return lock_key(self.account_id, self.region, self.stack_name)
+        return stack_key(self.account_id, self.region, self.stack_name)
 
 
 class CompletionService:
@@ -69,9 +74,39 @@ class CompletionService:
 
     def wake(self, deployment: Deployment, reason: str) -> bool:
         """Release ``deployment``'s waiting task (if it waits) so that its workflow reconciles now."""
-        key = lock_key(deployment.account_id, deployment.region, deployment.stack_name)
-        task_token = self._waiters.wake(key, deployment.operation.operation_id)
+        task_token = self._waiters.wake(deployment.stack_key, deployment.operation.operation_id)
         return task_token is not None and self._callbacks.release(task_token, released_by(reason, ""))
+
+    # -- rollout items: released when the operation they started has ended -----------------------
+
+    def await_operation(self, operation_id: str, task_token: str) -> bool:
+        """Park ``task_token`` until ``operation_id`` ends; False when it already had (released now)."""
+        recorded = self._waiters.wait(_operation_key(operation_id), operation_id, task_token, (operation_id,))
+        if recorded is None:
+            return True
+        self._callbacks.release(task_token, released_by("operation-ended", recorded.status))
+        return False
+
+    def operation_ended(self, operation_id: str, status: str) -> bool:
+        """Release the task waiting for ``operation_id`` (or keep the news for a waiter still to come)."""
+        ended = StackStatusEvent(operation_id, status)
+        task_token = self._waiters.signal(_operation_key(operation_id), ended)
+        return task_token is not None and self._callbacks.release(
+            task_token, released_by("operation-ended", status)
+        )
+
+    def release(self, task_token: str, reason: str) -> bool:
+        """Release a task that has nothing to wait for."""
+        return self._callbacks.release(task_token, released_by(reason, ""))
+
+    def stop_waiting(self, operation_id: str, reason: str) -> bool:
+        """Release the task waiting for ``operation_id`` now, if it waits (its waiter found it ended)."""
+        task_token = self._waiters.wake(_operation_key(operation_id), operation_id)
+        return task_token is not None and self._callbacks.release(task_token, released_by(reason, ""))
+
+
+def _operation_key(operation_id: str) -> str:
+    return f"OPERATION#{operation_id}"
 
 
 def released_by(reason: str, status: str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from chalicelib.domain.model import (
     Page,
     Target,
     new_id,
+    stack_key,
     utc_now,
 )
 from chalicelib.domain.stack_status import Remedy, remedy_of
@@ -86,10 +87,6 @@ class DeploymentChange:
     template_body: str | None
     parameters: dict[str, str] | None
     tags: dict[str, str] | None
-
-
-def lock_key(account_id: str, region: str, stack_name: str) -> str:
-    return f"{account_id}#{region}#{stack_name}"
 
 
 class DeploymentService:
@@ -516,7 +513,7 @@ class DeploymentService:
             )
 
     def _check_unlocked(self, account_id: str, region: str, stack_name: str) -> None:
-        holder = self._locks.lock_holder(lock_key(account_id, region, stack_name))
+        holder = self._locks.lock_holder(stack_key(account_id, region, stack_name))
         if holder is not None:
             raise Conflict(
                 f"Stack {stack_name} in {account_id}/{region} is locked by operation {holder}.",

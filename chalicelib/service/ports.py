@@ -131,6 +131,12 @@ class CompletionWaiters(Protocol):
     def wake(self, key: str, operation_id: str) -> str | None:
         """Take the task token of ``operation_id``'s waiter, if it is waiting."""
 
+    def mark_events_lost(self, account_id: str, region: str, seconds: int) -> None:
+        """No stack event came from this account and region when it should have: poll there a while."""
+
+    def events_lost(self, account_id: str, region: str) -> bool:
+        """Whether ``mark_events_lost`` marked this account and region and its time has not run out."""
+
 
 class TaskCallbacks(Protocol):
     def release(self, task_token: str, output: dict[str, Any]) -> bool:

@@ -8,8 +8,12 @@ records (account, region, resource, reason), and ``GET /deployments/{id}`` shows
 
 How it runs (``statemachine/rollout.asl.json``): ``NextWave`` closes the wave that just ran and
 picks the next; a Map runs that wave's item ids, each iteration ``StartItem`` (which refuses to
-start once the rollout is cancelled or over its failure tolerance), then ``PollItem`` on the
-deployment record until its operation ends. A failed canary wave pauses the rollout and ends the
+start once the rollout is cancelled or over its failure tolerance), then waits for the operation
+to end and ``PollItem`` reads the deployment record. With completion by events (the default) the
+iteration waits in ``WaitForItemEnd`` until the deployment workflow's last step releases it
+(``await_item``; ``CompletionService.operation_ended``), so a Map slot costs no transitions while
+its stack works; the wait's timeout reconciles if the release is lost. With ``poll`` it reads the
+record every 1 s x 1.5 up to the poll maximum. A failed canary wave pauses the rollout and ends the
 execution; ``resume`` starts a new execution at the next wave. Nothing but ids and poll intervals
 travels in the execution's state.
 
@@ -32,10 +36,8 @@ the marker, in the rollout's mode, with the rollout's configuration (``config_ha
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -48,6 +50,7 @@ from chalicelib.domain.model import (
     ErrorInfo,
     OperationMode,
     OperationStatus,
+    Outcome,
     new_id,
     utc_now,
 )
@@ -69,6 +72,7 @@ from chalicelib.domain.rollouts import (
     plan_waves,
 )
 from chalicelib.domain.templates import parse_template
+from chalicelib.service.completion import CompletionService
 from chalicelib.service.deployments import DeploymentChange, DeploymentService, NewDeployment, PollSettings
 from chalicelib.service.notifications import NotificationRequest, NotificationService
 from chalicelib.service.ports import RolloutStore, WorkflowStarter
@@ -117,21 +121,9 @@ class _KnownTarget:
     regions: tuple[str, ...]
 
 
-def _accepts(method: Callable[..., Any], parameter: str) -> bool:
-    try:
-        return parameter in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _skipped(deployment: Deployment) -> bool:
     """skip_unchanged's answer: the returned deployment's ``outcome`` says nothing was started."""
-    outcome = getattr(deployment, "outcome", None)
-    return str(getattr(outcome, "value", outcome)) == "SKIPPED"
-
-
-def _done(done: bool, wait_seconds: int) -> dict[str, Any]:
-    return {"done": done, "wait_seconds": wait_seconds}
+    return deployment.outcome is Outcome.SKIPPED
 
 
 def _age_seconds(timestamp: str) -> float:
@@ -155,6 +147,7 @@ class RolloutService:
         workflow: WorkflowStarter,
         poll: PollSettings,
         notifications: NotificationService | None = None,
+        completion: CompletionService | None = None,
     ) -> None:
         self._store = store
         self._deployments = deployments
@@ -164,11 +157,14 @@ class RolloutService:
         # At least 1 s between reads of an item's deployment record: the deployment's own execution
         # does the fast polling of CloudFormation; a 0 s loop here per running item would only spin.
         self._poll = PollSettings(
-            max(1, poll.initial_seconds), max(1, poll.initial_seconds, poll.max_seconds)
+            max(1, poll.initial_seconds),
+            max(1, poll.initial_seconds, poll.max_seconds),
+            poll.completion,
+            poll.event_timeout_seconds,
         )
-        # Skip-unchanged and plan/apply are DeploymentService features; use them where they exist.
-        self.can_skip = _accepts(deployments.create, "skip_unchanged")
-        self.can_plan = _accepts(deployments.create, "mode") and hasattr(deployments, "apply")
+        # With it (and completion "events"), a running item waits for its operation's end instead
+        # of reading its deployment record every few seconds.
+        self._completion = completion
 
     # -- API ---------------------------------------------------------------------------------------
 
@@ -177,13 +173,6 @@ class RolloutService:
         return RolloutView(rollout, self._store.list_items(rollout_id))
 
     def create(self, tenant_id: str, new: NewRollout) -> RolloutView:
-        if new.mode is RolloutMode.PLAN and not self.can_plan:
-            raise UnprocessableRequest(
-                "Plan mode is not available in this version of the service.",
-                code="PLAN_NOT_AVAILABLE",
-                hint='Send "mode": "apply".',
-                details={"field": "mode"},
-            )
         notifier = self._notifier(new.notify)
         if notifier is not None and new.notify is not None:
             notifier.check(new.notify)  # before any I/O: a malformed request costs no AWS call
@@ -349,9 +338,9 @@ class RolloutService:
         item = self._item(rollout_id, index)
         wait = self._poll.initial_seconds
         if item.ended:
-            return _done(True, 0)
+            return self._done(True, 0)
         if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
-            return _done(False, wait)
+            return self._done(False, wait)
         rollout = self._rollout(tenant_id, rollout_id)
         if item.start_attempted_at is not None:
             # An earlier run of this step began to start the item and its save of what it started was
@@ -359,7 +348,7 @@ class RolloutService:
             earlier = self._started_since(rollout, item, item.start_attempted_at)
             if earlier is not None:
                 self._store.save_item(self._in_progress(item, earlier))
-                return _done(False, wait)
+                return self._done(False, wait)
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
             reason = (
                 "the rollout was cancelled"
@@ -368,7 +357,7 @@ class RolloutService:
             )
             info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
-            return _done(True, 0)
+            return self._done(True, 0)
         item = replace(item, start_attempted_at=utc_now(), updated_at=utc_now())
         self._store.save_item(item)  # before the start, so a retry of this step can find what it started
         try:
@@ -376,7 +365,7 @@ class RolloutService:
         except DeployerError as error:
             info = ErrorInfo(error.code, error.message, error.hint)
             self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
-            return _done(True, 0)
+            return self._done(True, 0)
         if deployment is None or _skipped(deployment):
             self._end(
                 tenant_id,
@@ -384,14 +373,14 @@ class RolloutService:
                 ItemStatus.SKIPPED,
                 deployment_id=deployment.deployment_id if deployment else item.deployment_id,
             )
-            return _done(True, 0)
+            return self._done(True, 0)
         self._store.save_item(self._in_progress(item, deployment))
-        return _done(False, wait)
+        return self._done(False, wait)
 
     def poll_item(self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int) -> dict[str, Any]:
         item = self._item(rollout_id, index)
         if item.ended:
-            return _done(True, 0)
+            return self._done(True, 0)
         if item.deployment_id is None:
             raise DeployerError(f"Rollout item {index} of {rollout_id} has no deployment to poll.")
         deployment = self._deployments.get(tenant_id, item.deployment_id)
@@ -406,7 +395,7 @@ class RolloutService:
             self._end(
                 tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
             )
-            return _done(True, 0)
+            return self._done(True, 0)
         if operation.status is OperationStatus.PENDING and (
             _age_seconds(operation.started_at) > NOT_STARTED_AFTER_SECONDS
         ):
@@ -419,9 +408,9 @@ class RolloutService:
             self._end(
                 tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
             )
-            return _done(True, 0)
+            return self._done(True, 0)
         if operation.running:
-            return _done(False, min(self._poll.max_seconds, math.ceil(wait_seconds * 1.5)))
+            return self._done(False, min(self._poll.max_seconds, math.ceil(wait_seconds * 1.5)))
         outcome = operation.status.value
         if outcome == "FAILED":
             info = deployment.error or ErrorInfo(
@@ -435,7 +424,40 @@ class RolloutService:
             self._end(tenant_id, item, ItemStatus(outcome), changes=[dict(c) for c in changes])
         else:
             self._end(tenant_id, item, ItemStatus.SUCCEEDED)
-        return _done(True, 0)
+        return self._done(True, 0)
+
+    def await_item(self, tenant_id: str, rollout_id: str, index: int, task_token: str) -> dict[str, Any]:
+        """WaitForItemEnd's Lambda: park the Map iteration until the item's operation ends.
+
+        The deployment workflow's last step announces the end (``CompletionService.operation_ended``).
+        If the operation ended before this wait was registered, the announcement was kept and releases
+        the task at once; if the record shows it ended without one (a workflow that died), this step
+        releases it too. Either way ``PollItem`` then reads the record and ends the item.
+        """
+        if self._completion is None:
+            raise DeployerError("Rollout items cannot wait for events without the completion service.")
+        item = self._item(rollout_id, index)
+        if item.ended or item.operation_id is None or item.deployment_id is None:
+            self._completion.release(task_token, "nothing-to-wait-for")
+            return {"waiting": False}
+        if not self._completion.await_operation(item.operation_id, task_token):
+            return {"waiting": False}
+        operation = self._deployments.get(tenant_id, item.deployment_id).operation
+        if operation.operation_id != item.operation_id or not operation.running:
+            self._completion.stop_waiting(item.operation_id, "record-ended")
+            return {"waiting": False}
+        return {"waiting": True}
+
+    def _done(self, done: bool, wait_seconds: int) -> dict[str, Any]:
+        """The item's ``progress``: IsItemDone reads ``done``, then ``completion`` ("events": wait in
+        WaitForItemEnd, at most ``event_timeout_seconds``, for the operation's end; else poll)."""
+        events = self._completion is not None and self._poll.completion == "events"
+        return {
+            "done": done,
+            "wait_seconds": wait_seconds,
+            "completion": "events" if events else "poll",
+            "event_timeout_seconds": self._poll.event_timeout_seconds,
+        }
 
     def record_item_failure(
         self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo
@@ -531,27 +553,24 @@ class RolloutService:
         if rollout.mode is RolloutMode.APPLY_PLAN:
             if not item.changes or item.deployment_id is None:
                 return None  # the plan found no changes
-            apply: Callable[[str, str], Deployment] = getattr(self._deployments, "apply")  # noqa: B009
-            return apply(tenant_id, item.deployment_id)
+            return self._deployments.apply(tenant_id, item.deployment_id)
         spec = self._store.get_spec(rollout.rollout_id)
         if spec is None:
             raise DeployerError(f"Rollout {rollout.rollout_id} has no stored spec.")
-        options: dict[str, Any] = {}
-        if rollout.mode is RolloutMode.PLAN:
-            options["mode"] = OperationMode.PLAN
-        elif self.can_skip:
-            options["skip_unchanged"] = True
+        # A plan previews every item; an apply skips the items whose configuration already succeeded.
+        plan = rollout.mode is RolloutMode.PLAN
+        mode = OperationMode.PLAN if plan else OperationMode.DEPLOY
         new = NewDeployment(
             item.target_id, item.region, spec.stack_name, spec.template_body, spec.parameters, spec.tags
         )
         try:
-            return self._deployments.create(tenant_id, new, **options)
+            return self._deployments.create(tenant_id, new, skip_unchanged=not plan, mode=mode)
         except Conflict as error:
             existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
             if error.code != "STACK_ALREADY_DEPLOYED" or not existing:
                 raise
         change = DeploymentChange(spec.template_body, dict(spec.parameters), dict(spec.tags))
-        return self._deployments.update(tenant_id, str(existing), change, **options)
+        return self._deployments.update(tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode)
 
     def _end(
         self,

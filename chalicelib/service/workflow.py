@@ -33,7 +33,9 @@ What the start does with a stack it finds is decided by its status's ``Remedy``
 from __future__ import annotations
 
 import json
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +64,6 @@ from chalicelib.domain.stack_status import (
     remedy_of,
 )
 from chalicelib.service.completion import released_by
-from chalicelib.service.deployments import lock_key
 from chalicelib.service.ports import (
     CompletionWaiters,
     DeploymentStore,
@@ -83,6 +84,9 @@ CANCEL_SUFFIX = "-cancel"  # ClientRequestToken suffixes: one operation, several
 RECREATE_SUFFIX = "-recreate"
 
 
+logger = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class StepInput:
     tenant_id: str
@@ -92,6 +96,7 @@ class StepInput:
     max_wait_seconds: int
     completion: str = "poll"  # "events": wait in WaitForStackEvent (see chalicelib/service/completion.py)
     event_timeout_seconds: int = 600
+    timed_out: bool = False  # this PollStack follows a WaitForStackEvent that no event released
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> StepInput:
@@ -104,6 +109,7 @@ class StepInput:
             max_wait_seconds=int(event.get("max_wait_seconds", 60)),
             completion="events" if event.get("completion") == "events" else "poll",
             event_timeout_seconds=int(event.get("event_timeout_seconds", 600)),
+            timed_out=(event.get("released") or {}).get("Error") == "States.Timeout",
         )
 
 
@@ -111,6 +117,9 @@ class StepInput:
 class WorkflowSettings:
     lock_lease_seconds: int = 900
     operation_timeout_seconds: int = 6 * 3600
+    # After a wait that no stack event released although the operation had ended, operations in that
+    # account and region poll for this long (see ``_completion_for``).
+    events_lost_seconds: int = 3600
 
 
 def _progress(
@@ -157,6 +166,7 @@ class WorkflowService:
         settings: WorkflowSettings,
         waiters: CompletionWaiters,
         callbacks: TaskCallbacks,
+        on_operation_end: Callable[[str, str], object] | None = None,
     ) -> None:
         self._store = deployments
         self._locks = locks
@@ -165,12 +175,14 @@ class WorkflowService:
         self._settings = settings
         self._waiters = waiters
         self._callbacks = callbacks
+        # Told (operation id, final status) by the workflow's last step: a rollout item waits for it.
+        self._on_operation_end = on_operation_end
 
     # -- steps -----------------------------------------------------------------------------------
 
     def acquire_lock(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
-        key = lock_key(deployment.account_id, deployment.region, deployment.stack_name)
+        key = deployment.stack_key
         if not self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds):
             holder = self._locks.lock_holder(key)
             raise StackLocked(
@@ -194,6 +206,7 @@ class WorkflowService:
 
     def start_stack_operation(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
+        step = self._completion_for(step, deployment)
         if deployment.operation.phase != "pending":
             # A repeated invocation: the stack call was already made; go on waiting.
             return _waiting(step, deployment.operation.phase, step.wait_seconds)
@@ -403,16 +416,51 @@ class WorkflowService:
 
     def poll_stack(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
-        key = lock_key(deployment.account_id, deployment.region, deployment.stack_name)
+        key = deployment.stack_key
         self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds)  # renew lease
         next_wait = min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5))
         self._check_deadline(deployment)
+        step = self._completion_for(step, deployment)
         stacks = self._stacks(deployment)
         if deployment.operation.phase == "changeset":
-            return self._poll_change_set(deployment, stacks, step, next_wait)
-        if deployment.operation.phase == "recreate_delete":
-            return self._poll_recreate(deployment, stacks, step, next_wait)
-        return self._poll_stack_status(deployment, stacks, step, next_wait)
+            progress = self._poll_change_set(deployment, stacks, step, next_wait)
+        elif deployment.operation.phase == "recreate_delete":
+            progress = self._poll_recreate(deployment, stacks, step, next_wait)
+        else:
+            progress = self._poll_stack_status(deployment, stacks, step, next_wait)
+        if step.timed_out and progress["done"]:
+            self._events_lost(deployment)
+        return progress
+
+    def _completion_for(self, step: StepInput, deployment: Deployment) -> StepInput:
+        """Poll where stack events were found lost lately, rather than wait for them in vain.
+
+        A region whose forwarding rule is missing (the bootstrap template forwards the events of the
+        region it was deployed in) or whose events the service's bus refuses would otherwise cost
+        every operation there the whole event wait. One lost event marks the account and region for
+        ``events_lost_seconds``; after that, one operation waits for events again, and so finds out
+        whether they arrive now.
+        """
+        if step.completion != "events":
+            return step
+        if self._waiters.events_lost(deployment.account_id, deployment.region):
+            return replace(step, completion="poll")
+        return step
+
+    def _events_lost(self, deployment: Deployment) -> None:
+        """The operation ended, yet no stack event released its wait: it was lost, or never sent."""
+        self._waiters.mark_events_lost(
+            deployment.account_id, deployment.region, self._settings.events_lost_seconds
+        )
+        logger.warning(
+            "no Stack Status Change event released the wait of operation %s in account %s, region %s; "
+            "operations there poll for %d s. Deploy the bootstrap template's forwarding rule in that "
+            "region and allow the account to put events on the service's bus.",
+            deployment.operation.operation_id,
+            deployment.account_id,
+            deployment.region,
+            self._settings.events_lost_seconds,
+        )
 
     def await_stack_event(self, step: StepInput, task_token: str) -> dict[str, Any]:
         """WaitForStackEvent's Lambda: park the task token where the stack's events will find it.
@@ -422,7 +470,7 @@ class WorkflowService:
         """
         deployment = self._current(step)
         operation = deployment.operation
-        key = lock_key(deployment.account_id, deployment.region, deployment.stack_name)
+        key = deployment.stack_key
         self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds)
         tokens = expected_tokens(operation.client_request_token, operation.phase)
         recorded = self._waiters.wait(key, step.operation_id, task_token, tokens)
@@ -437,9 +485,8 @@ class WorkflowService:
     def release_lock(self, step: StepInput) -> dict[str, Any]:
         """Also released before the final state is written; this step makes sure, whatever happened."""
         deployment = self._deployment(step)
-        self._locks.release_lock(
-            lock_key(deployment.account_id, deployment.region, deployment.stack_name), step.operation_id
-        )
+        self._locks.release_lock(deployment.stack_key, step.operation_id)
+        self._announce_end(deployment, step)
         return {}
 
     def record_failure(self, step: StepInput, error: dict[str, Any]) -> dict[str, Any]:
@@ -447,12 +494,24 @@ class WorkflowService:
         info = error_from_state(error)
         deployment = self._deployment(step)
         # Conditional on the owner: frees the lock only if this operation holds it.
-        self._locks.release_lock(
-            lock_key(deployment.account_id, deployment.region, deployment.stack_name), step.operation_id
-        )
+        self._locks.release_lock(deployment.stack_key, step.operation_id)
         if deployment.operation.operation_id == step.operation_id and deployment.operation.running:
             self._fail(deployment, info)
+            deployment = self._deployment(step)
+        self._announce_end(deployment, step)
         return {"recorded": info.code}
+
+    def _announce_end(self, deployment: Deployment, step: StepInput) -> None:
+        """The execution's last step: whoever waits for this operation's end may stop waiting.
+
+        Runs again when the step is retried; a second announcement finds no waiter, or one whose
+        reconcile sees the same ended record.
+        """
+        operation = deployment.operation
+        if self._on_operation_end is None or operation.operation_id != step.operation_id:
+            return
+        if not operation.running:
+            self._on_operation_end(operation.operation_id, operation.status.value)
 
     # -- polling ---------------------------------------------------------------------------------
 
@@ -779,7 +838,7 @@ class WorkflowService:
     def _release(self, deployment: Deployment) -> None:
         # Before the final state is written, so a client that sees the operation ended can act at once.
         self._locks.release_lock(
-            lock_key(deployment.account_id, deployment.region, deployment.stack_name),
+            deployment.stack_key,
             deployment.operation.operation_id,
         )
 

@@ -47,6 +47,12 @@ def poll_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     return _run(services, lambda r: r.poll_item(tenant, rollout, int(event["item_id"]), wait))
 
 
+def await_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    tenant, rollout = _ids(event)
+    token = str(event["task_token"])
+    return _run(services, lambda r: r.await_item(tenant, rollout, int(event["item_id"]), token))
+
+
 def record_item_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
     info = error_from_state(event.get("error") or {})

@@ -181,8 +181,11 @@ def test_bootstrap_template_trusts_only_the_service_with_the_external_id(client,
     assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
     service_attached = iam.list_attached_role_policies(RoleName=service_roles[0]["RoleName"])
     assert service_attached["AttachedPolicies"] == attached
-    # And it lints clean, warnings included.
-    path = tmp_path / "bootstrap.json"
+    assert_lints_clean(template, tmp_path / "bootstrap.json")
+
+
+def assert_lints_clean(template: dict[str, Any], path: Path) -> None:
+    """cfn-lint finds nothing in ``template``, warnings included."""
     path.write_text(json.dumps(template, indent=2))
     lint = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), str(path)],
@@ -192,6 +195,27 @@ def test_bootstrap_template_trusts_only_the_service_with_the_external_id(client,
         timeout=120,
     )
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-1000:]
+
+
+def test_region_forwarding_template_is_the_rule_alone_and_lints_clean(client, tenant, local_aws, tmp_path):
+    target = register_target(client, tenant, local_aws, with_role=False)
+    path = f"/targets/{target['target_id']}/bootstrap-template"
+    account = json.loads(call(client, "GET", path, tenant).body)
+    response = call(client, "GET", f"{path}?part=region", tenant)
+    assert response.status_code == 200, response.body
+    template: dict[str, Any] = json.loads(response.body)
+    (rule,) = template["Resources"].values()
+    assert rule["Type"] == "AWS::Events::Rule"
+    # The same rule as the bootstrap stack's, with the role that stack outputs as a parameter.
+    own = account["Resources"]["StackStatusForwarding"]["Properties"]
+    assert rule["Properties"]["EventPattern"] == own["EventPattern"]
+    assert rule["Properties"]["Targets"][0]["Arn"] == own["Targets"][0]["Arn"] == local_aws.event_bus_arn
+    assert rule["Properties"]["Targets"][0]["RoleArn"] == {"Ref": "ForwarderRoleArn"}
+    assert "StackEventsForwarderRoleArn" in account["Outputs"]
+    assert_lints_clean(template, tmp_path / "region.json")
+    refused = call(client, "GET", f"{path}?part=everything", tenant)
+    assert refused.status_code == 422, refused.body
+    assert json.loads(refused.body)["error"]["details"][0]["field"] == "part", refused.body
 
 
 # -- validate -----------------------------------------------------------------------------------------

@@ -56,6 +56,13 @@ class Packaged:
             return archive.namelist()
 
     def physical_name(self, logical_id: str) -> str:
+        """The name CloudFormation gives: the template's own for a named state machine, else generated."""
+        resource = self.resources[logical_id]
+        if (
+            resource["Type"] == "AWS::StepFunctions::StateMachine"
+            and "StateMachineName" in resource["Properties"]
+        ):
+            return str(self.resolve(resource["Properties"]["StateMachineName"]))
         return f"{STACK}-{logical_id}"
 
     def arn(self, logical_id: str) -> str:

@@ -229,6 +229,20 @@ def test_stack_status_changes_reach_their_handler_and_release_only_the_deploymen
     }
 
 
+def test_rollout_items_are_released_by_the_end_of_their_operation(packaged: Packaged) -> None:
+    """WaitForItemEnd: AwaitItem parks the token; the deployment workflow's last step releases it."""
+    function = packaged.resources["AwaitItem"]["Properties"]
+    assert function["Role"] == {"Fn::GetAtt": ["RolloutRole", "Arn"]}
+    rollout_machine = packaged.arn("RolloutStateMachine")
+    map_child = f"{rollout_machine}/RunWave"  # a Distributed Map's child executions run under it
+    for machine in (rollout_machine, map_child):
+        assert permitted(packaged, "RolloutRole", "states:SendTaskSuccess", machine)  # ended already
+        assert permitted(packaged, "ServiceRole", "states:SendTaskSuccess", machine)  # ReleaseLock
+    substitutions = packaged.resources["RolloutStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["AwaitItem"] == {"Fn::GetAtt": ["AwaitItem", "Arn"]}
+    assert permitted(packaged, "RolloutStateMachineRole", "lambda:InvokeFunction", packaged.arn("AwaitItem"))
+
+
 # -- IAM ----------------------------------------------------------------------------------------
 
 

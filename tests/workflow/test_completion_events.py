@@ -114,6 +114,31 @@ def test_a_lost_completion_event_is_reconciled_after_the_wait_times_out():
         assert states.count("WaitForStackEvent") == 1, states
         assert states.count("PollStack") == 1, states
 
+        # The lost event marked the account and region: the next operation there polls instead of
+        # waiting in vain, and the mark is the only thing that changed.
+        updated = deploy(client, tenant, target, TWO_QUEUES, "PUT", done["deployment_id"])
+        after = wait_for(client, tenant, updated["deployment_id"])
+        assert after["operation"]["status"] == "SUCCEEDED", after
+        history = execution_history(aws, after["operation"]["operation_id"])
+        assert timed_out(history) == 0
+        states = entered(history)
+        assert "WaitForStackEvent" not in states, states
+        assert "WaitForStack" in states, states
+
+
+def test_events_lost_marks_expire_and_the_next_operation_waits_for_events_again():
+    with local_aws_for_app() as aws, wired(aws) as services:
+        table = aws.service_session().resource("dynamodb").Table(services.settings.table_name)
+        now = [1_000_000.0]
+        waiters = DynamoCompletionWaiters(table, clock=lambda: now[0])
+        assert not waiters.events_lost(TARGET_ACCOUNT, "eu-west-1")
+        waiters.mark_events_lost(TARGET_ACCOUNT, "eu-west-1", 3600)
+        assert waiters.events_lost(TARGET_ACCOUNT, "eu-west-1")
+        assert not waiters.events_lost(TARGET_ACCOUNT, "us-east-1")  # per region
+        assert not waiters.events_lost("444444444444", "eu-west-1")  # per account
+        now[0] += 3601
+        assert not waiters.events_lost(TARGET_ACCOUNT, "eu-west-1")
+
 
 def test_polling_stays_available_as_a_setting():
     with (

@@ -122,7 +122,10 @@ def test_start_item_invoked_again_after_a_lost_save_starts_nothing_new(
             rollout_handlers.start_item(services, event)
         (started,) = lost_save
         assert started.deployment_id is not None
-        assert rollout_handlers.start_item(services, event) == {"done": False, "wait_seconds": 1}
+        progress = rollout_handlers.start_item(services, event)
+        assert (progress["done"], progress["wait_seconds"]) == (False, 1), (
+            progress
+        )  # takes the started one up
         assert rollout_handlers.start_item(services, event)["done"] is False  # and again: still one
         held_lock.set()
 

@@ -1,0 +1,95 @@
+"""A running rollout item waits for its operation's end instead of polling its deployment record.
+
+The real rollout.asl.json and deployment.asl.json, executed by the local AWS: the item's Map iteration
+parks its task token in ``WaitForItemEnd`` and the deployment workflow's last step releases it; a lost
+release ends by the wait's timeout, and ``NEXUS_COMPLETION_MODE=poll`` keeps the poll loop. Stacks take
+2 s, so a polling item would read its record more than once (1 s, then 2 s apart at least).
+
+moto runs the Distributed Map's iterations without listing them as executions, so the steps are
+counted where they run: each Lambda invocation of the app's functions, by function name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.composition import Services
+from localaws.cloudformation import StackSimulation
+from localaws.environment import LocalAws, chalice_functions
+from localaws.lambda_runner import Handler
+from tests.conftest import Tenant, wired
+from tests.workflow.test_rollouts import QUEUE, register_fleet, start, wait_rollout
+
+FLEET = 3
+
+
+def counted(handlers: dict[str, Handler], invocations: Counter[str]) -> dict[str, Handler]:
+    def wrap(name: str, handler: Handler) -> Handler:
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            invocations[name] += 1
+            return handler(event, context)
+
+        return invoke
+
+    return {name: wrap(name, handler) for name, handler in handlers.items()}
+
+
+@contextmanager
+def fleet_service(**overrides: str) -> Iterator[tuple[Client, Tenant, LocalAws, Services, Counter[str]]]:
+    invocations: Counter[str] = Counter()
+    handlers, rules = chalice_functions(app_module.app)
+    with (
+        LocalAws(
+            counted(handlers, invocations), event_rules=rules, simulation=StackSimulation(stack_seconds=2)
+        ) as aws,
+        wired(aws, **overrides) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        yield client, tenant, aws, services, invocations
+
+
+def run_rollout(client: Client, tenant: Tenant, aws: LocalAws) -> dict[str, Any]:
+    fleet = register_fleet(client, tenant, aws, FLEET)
+    body = {
+        "stack_name": "fleet",
+        "template_body": QUEUE,
+        "targets": [{"target_id": t["target_id"], "regions": ["us-east-1"]} for t in fleet],
+        "strategy": {"max_concurrent": FLEET},
+    }
+    return wait_rollout(client, tenant, start(client, tenant, body)["rollout_id"], timeout=120)
+
+
+def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None:
+    with fleet_service() as (client, tenant, aws, _, invocations):
+        ended = run_rollout(client, tenant, aws)
+    assert ended["status"] == "SUCCEEDED", ended
+    assert ended["counts"]["SUCCEEDED"] == FLEET
+    assert invocations["StartItem"] == FLEET, invocations
+    assert invocations["AwaitItem"] == FLEET, invocations  # one wait each: released, not timed out
+    assert invocations["PollItem"] == FLEET, invocations  # the one reconcile after the release
+
+
+def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
+    """The deployment workflow announces nothing: each item still ends, through the timeout's reconcile."""
+    with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="3") as (client, tenant, aws, services, invocations):
+        services.workflow._on_operation_end = None  # the announcement is what this test loses
+        ended = run_rollout(client, tenant, aws)
+    assert ended["status"] == "SUCCEEDED", ended
+    assert ended["counts"]["SUCCEEDED"] == FLEET
+    assert invocations["AwaitItem"] >= FLEET, invocations
+    assert invocations["PollItem"] == invocations["AwaitItem"], invocations  # each timeout reconciled once
+
+
+def test_poll_mode_keeps_the_items_poll_loop() -> None:
+    with fleet_service(NEXUS_COMPLETION_MODE="poll") as (client, tenant, aws, _, invocations):
+        ended = run_rollout(client, tenant, aws)
+    assert ended["status"] == "SUCCEEDED", ended
+    assert invocations["AwaitItem"] == 0, invocations
+    assert invocations["PollItem"] > FLEET, invocations  # a 2 s stack takes more than one read 1 s apart
