@@ -11,6 +11,7 @@ counted where they run: each Lambda invocation of the app's functions, by functi
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,8 +68,12 @@ def run_rollout(client: Client, tenant: Tenant, aws: LocalAws) -> dict[str, Any]
 
 
 def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None:
-    with fleet_service() as (client, tenant, aws, _, invocations):
+    # A 60 s wait: an item that ends sooner was released by its operation's end, not by the timeout.
+    with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
+        started = time.monotonic()
         ended = run_rollout(client, tenant, aws)
+        elapsed = time.monotonic() - started
+    assert elapsed < 45, elapsed
     assert ended["status"] == "SUCCEEDED", ended
     assert ended["counts"]["SUCCEEDED"] == FLEET
     assert invocations["StartItem"] == FLEET, invocations
