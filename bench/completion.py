@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,13 +144,10 @@ def measure(stack_seconds: float) -> list[dict[str, Any]]:
 
 
 def _history(aws: Any, operation_id: str, timeout: float = 600) -> list[dict[str, Any]]:
-    sfn = aws.account_session("123456789012").client("stepfunctions")
-    arn = aws.central.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{operation_id}"
-    deadline = time.monotonic() + timeout
-    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"execution {operation_id} still running after {timeout} s")
-        time.sleep(0.2)
+    from bench.run import wait_execution_ended
+
+    arn = wait_execution_ended(aws, operation_id, timeout, poll=0.2)
+    sfn = aws.account_session(aws.central.account_id).client("stepfunctions")
     return [dict(e) for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]]
 
 

@@ -146,15 +146,16 @@ def wait_settled(
         time.sleep(0.02)
 
 
-def wait_execution_ended(aws: Any, operation_id: str, timeout: float = 120) -> None:
-    """Until the operation's execution has ended (its record settles before its last step runs)."""
+def wait_execution_ended(aws: Any, operation_id: str, timeout: float = 120, poll: float = 0.02) -> str:
+    """Until the operation's execution has ended (its record settles before its last step runs); its ARN."""
     sfn = aws.account_session(aws.central.account_id).client("stepfunctions")
     arn = aws.central.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{operation_id}"
     deadline = time.monotonic() + timeout
     while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
         if time.monotonic() > deadline:
-            raise RuntimeError(f"execution {operation_id} did not end")
-        time.sleep(0.02)
+            raise RuntimeError(f"execution {operation_id} still running after {timeout} s")
+        time.sleep(poll)
+    return str(arn)
 
 
 def bench_latency(rounds: int = 150) -> dict[str, float]:
