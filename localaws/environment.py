@@ -277,7 +277,9 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
-    from localaws import dynamodb, serialization, stepfunctions
+    from localaws import admission, dynamodb, serialization, stepfunctions
+
+    admission.install()  # at most 64 running executions per state machine (localaws/admission.py)
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
