@@ -233,11 +233,19 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def _execution_starts(aws: Any, state_machine_arn: str) -> list[float]:
-    """Start times (epoch seconds) of a state machine's executions: when each item really started."""
+def _execution_runs(aws: Any, state_machine_arn: str) -> tuple[list[float], int]:
+    """When each execution of a machine began running (epoch seconds of its ExecutionStarted event:
+    an execution waiting for the local AWS's admission has not started), and how many task waits
+    in them timed out (TaskTimedOut: a stack event or release that never came)."""
     sfn = aws.account_session(aws.central.account_id).client("stepfunctions")
     pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
-    return sorted(e["startDate"].timestamp() for page in pages for e in page["executions"])
+    starts, timeouts = [], 0
+    for execution in (e for page in pages for e in page["executions"]):
+        history = sfn.get_paginator("get_execution_history").paginate(executionArn=execution["executionArn"])
+        events = [event for page in history for event in page["events"]]
+        starts.append(next(e["timestamp"] for e in events if e["type"] == "ExecutionStarted").timestamp())
+        timeouts += sum(1 for e in events if e["type"] == "TaskTimedOut")
+    return sorted(starts), timeouts
 
 
 def _wait_rollout_execution(aws: Any, timeout: float) -> None:
@@ -271,6 +279,8 @@ def _wait_deployments(client: Any, headers: dict[str, str], ids: list[str], time
 
 def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRENT) -> dict[str, float]:
     """One side of the fan-out benchmark, in this process: one rollout, or ``count`` single POSTs."""
+    from localaws import admission
+
     timeout = 600 + 10 * count
     with local_service() as (client, services, aws):
         token = services.auth.issue("bench", "bench")
@@ -322,7 +332,9 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
                 codes = {code: failures.count(code) for code in sorted(set(failures))}
                 print(f"FANOUT-FAILURES single {json.dumps(codes)}", flush=True)
         result["cpu_s"] = time.process_time() - cpu
-        starts = _execution_starts(aws, aws.central.state_machine_arn)
+        starts, timeouts = _execution_runs(aws, aws.central.state_machine_arn)
+        result["task_timeouts"] = timeouts + _execution_runs(aws, aws.central.rollout_state_machine_arn)[1]
+        result["peak_running"] = admission.admission.peak(aws.central.state_machine_arn)
         if len(starts) != count:
             raise RuntimeError(f"{len(starts)} deployment executions for {count} items")
         result["last_start_s"] = starts[-1] - epoch
@@ -372,6 +384,8 @@ def bench_rollout(
 
 
 def rollout_report(r: dict[str, float]) -> str:
+    from localaws import admission
+
     n = int(r["targets"])
 
     def row(label: str, key: str, unit: str, digits: int) -> str:
@@ -389,8 +403,10 @@ def rollout_report(r: dict[str, float]) -> str:
             "runs in its own fresh process with its own local AWS, so its peak RSS (maxrss, which includes the "
             "local AWS and its N executions' histories) is its own. Every item's executions, Lambda steps and "
             "moto backends share that one Python process and its GIL on 2 shared cores, so these figures are a "
-            "floor, not what AWS would do. An item has started when its deployment execution started (Step "
-            "Functions' startDate). The caller looks every "
+            "floor, not what AWS would do. For the same reason the local AWS runs at most "
+            f"{admission.DEFAULT_LIMIT} executions of one state machine at once (localaws/admission.py); the "
+            "others wait, RUNNING, for a slot. An item has started when its deployment execution began to run "
+            "(its ExecutionStarted event), not when it was queued. The caller looks every "
             f"{FANOUT_POLL_SECONDS:g} s with one cheap call (ListExecutions of the rollout machine; GET of the "
             "next unsettled deployment), not a listing of N items.",
             "",
@@ -404,6 +420,10 @@ def rollout_report(r: dict[str, float]) -> str:
             row("process CPU per item", "cpu_per_item_s", " s", 3),
             row("peak RSS of the service process", "peak_rss_mb", " MB", 0),
             f"| deployments that did not succeed | {int(r['rollout_failed'])} | {int(r['single_failed'])} | |",
+            f"| most deployment executions running at once | {int(r['rollout_peak_running'])} | "
+            f"{int(r['single_peak_running'])} | |",
+            f"| task waits that timed out (TaskTimedOut, each then one reconcile) | "
+            f"{int(r['rollout_task_timeouts'])} | {int(r['single_task_timeouts'])} | |",
             "",
             *[
                 f"Failures of the {side} side (error code: count): {r[f'{side}_failures']}\n"
