@@ -117,9 +117,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         targets,
         target_access,
         WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
-        waiters,
-        callbacks,
-        on_operation_end=completion.operation_ended,
+        completion,
     )
     return Services(
         settings=settings,

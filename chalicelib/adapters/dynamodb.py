@@ -19,8 +19,6 @@ tenant's ids answer "not found". Pagination tokens are checked to belong to the 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import threading
 import time
@@ -46,6 +44,7 @@ from chalicelib.domain.model import (
     Page,
     Target,
 )
+from chalicelib.domain.paging import decode_token, encode_token
 from chalicelib.domain.plans import Plan
 
 if TYPE_CHECKING:
@@ -63,22 +62,6 @@ def _claim_key(deployment: Deployment) -> dict[str, str]:
         "pk": f"CLAIM#{deployment.target_id}#{deployment.region}#{deployment.stack_name}",
         "sk": "CLAIM",
     }
-
-
-def encode_token(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
-
-
-def decode_token(token: str, pk: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error) as error:
-        raise InvalidRequest(
-            "next_token is not a token this API issued.", code="INVALID_NEXT_TOKEN"
-        ) from error
-    if not isinstance(key, dict) or key.get("pk") != pk or not isinstance(key.get("sk"), str):
-        raise InvalidRequest("next_token does not belong to this listing.", code="INVALID_NEXT_TOKEN")
-    return {"pk": key["pk"], "sk": key["sk"]}
 
 
 # -- records <-> items -------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.errors import json_response
 from chalicelib.api.http import ALL_CONTENT_TYPES, Http
-from chalicelib.api.rollout_schemas import RolloutCreate
+from chalicelib.api.rollout_schemas import RolloutCreate, RolloutItemsQuery
 from chalicelib.composition import Container, Services
-from chalicelib.domain.rollouts import RolloutMode, RolloutView, Strategy
+from chalicelib.domain.rollouts import RolloutMode, RolloutView, Strategy, item_cursor
 from chalicelib.service.notifications import NotificationRequest
 from chalicelib.service.rollouts import NewRollout, TargetChoice
 
@@ -22,7 +22,7 @@ from chalicelib.service.rollouts import NewRollout, TargetChoice
 def rollout_blueprint(container: Container) -> Blueprint:
     bp = Blueprint(__name__)
     http = Http(bp, container)
-    bearer, body, path_id, run = http.bearer, http.body, http.path_id, http.run
+    bearer, body, path_id, query, run = http.bearer, http.body, http.path_id, http.query, http.run
     tenant_and_services, idempotent = http.tenant_and_services, http.idempotent
 
     @bp.route("/rollouts", methods=["POST"], content_types=ALL_CONTENT_TYPES)
@@ -67,8 +67,11 @@ def rollout_blueprint(container: Container) -> Blueprint:
         def handle() -> Response:
             auth = bearer()
             rid = path_id("rol", rollout_id)
+            q = query(RolloutItemsQuery)
+            after = item_cursor(rid, q.next_token)  # a bad token is refused before any AWS call
             tenant, services = tenant_and_services(auth)
-            return json_response(200, services.rollouts.get(tenant, rid).public())
+            view = services.rollouts.get(tenant, rid, limit=q.limit, after=after, status=q.status)
+            return json_response(200, view.public())
 
         return run(handle)
 

@@ -18,10 +18,11 @@ from chalicelib.api.schemas import (
     TAG_VALUE,
     TARGET_ID,
     NotificationsCreate,
+    PageQuery,
     _check_region,
     _Strict,
 )
-from chalicelib.domain.rollouts import MAX_ROLLOUT_ITEMS
+from chalicelib.domain.rollouts import MAX_ROLLOUT_ITEMS, ItemStatus
 from chalicelib.domain.templates import MAX_PARAMETERS
 
 CONCURRENCY_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9][0-9]?)%$", strict=True)]
@@ -78,3 +79,10 @@ class RolloutCreate(_Strict):
         if len(set(ids)) != len(ids):
             raise ValueError("each target may appear once in targets; list its regions instead")
         return self
+
+
+class RolloutItemsQuery(PageQuery):
+    """``GET /rollouts/{id}``: which of its items to list. Counts and summary always cover them all."""
+
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    status: ItemStatus | None = None

@@ -26,7 +26,9 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.automation import Notifications
+from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.model import ErrorInfo, utc_now
+from chalicelib.domain.paging import decode_token, encode_token
 
 MAX_ROLLOUT_ITEMS = 2_000
 
@@ -263,9 +265,50 @@ def _failed_item(item: RolloutItem) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ItemPage:
+    """The items a response shows (a page, maybe filtered by status) and the token for the next page."""
+
+    items: list[RolloutItem]
+    next_token: str | None = None
+
+
+def item_cursor(rollout_id: str, next_token: str | None) -> int:
+    """The index of the last item the token's page showed (-1: from the start); a 400 if it is not
+    a token of this rollout's items. Checked before anything is read."""
+    if not next_token:
+        return -1
+    sk = decode_token(next_token, f"ROLLOUT#{rollout_id}")["sk"]
+    number = sk.removeprefix("ITEM#")
+    if not (sk.startswith("ITEM#") and number.isdigit()):
+        raise InvalidRequest("next_token does not belong to this listing.", code="INVALID_NEXT_TOKEN")
+    return int(number)
+
+
+def page_items(
+    rollout_id: str, items: list[RolloutItem], limit: int, after: int = -1, status: ItemStatus | None = None
+) -> ItemPage:
+    """Up to ``limit`` items in item order after index ``after``, of ``status`` if given.
+
+    A rollout's counts and summary need every item, so the items are read whole and paged here; the
+    token has the same form as every other listing's (chalicelib/domain/paging.py).
+    """
+    chosen = [
+        item
+        for item in sorted(items, key=lambda i: i.index)
+        if item.index > after and (status is None or item.status is status)
+    ]
+    shown = chosen[:limit]
+    if len(chosen) <= limit:
+        return ItemPage(shown)
+    return ItemPage(shown, encode_token({"pk": f"ROLLOUT#{rollout_id}", "sk": f"ITEM#{shown[-1].index:05d}"}))
+
+
+@dataclass(frozen=True)
 class RolloutView:
     rollout: Rollout
     items: list[RolloutItem] = field(default_factory=list)
+    # What public() lists; None: every item. counts() and summary() always cover every item.
+    page: ItemPage | None = None
 
     def counts(self) -> dict[str, int]:
         found = Counter(item.status.value for item in self.items)
@@ -321,7 +364,8 @@ class RolloutView:
             "strategy": rollout.strategy.public(),
             "waves": [{**w.public(), "status": self._wave_status(w)} for w in rollout.waves],
             "notifications": rollout.notifications.public() if rollout.notifications else None,
-            "items": [item.public() for item in self.items],
+            "items": [item.public() for item in (self.page.items if self.page else self.items)],
+            "next_token": self.page.next_token if self.page else None,
         }
 
     def outcome_message(self) -> dict[str, Any]:

@@ -72,6 +72,22 @@ class CompletionService:
         released = self._callbacks.release(task_token, released_by("event", event.status))
         return "released" if released else "already-released"
 
+    def await_stack(self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]) -> bool:
+        """WaitForStackEvent: park ``task_token`` on the stack ``key`` until an event of one of ``tokens``
+        (the operation's ClientRequestTokens) comes; False when one came first (released now)."""
+        recorded = self._waiters.wait(key, operation_id, task_token, tokens)
+        if recorded is None:
+            return True
+        self._callbacks.release(task_token, released_by("recorded-event", recorded.status))
+        return False
+
+    def events_lost(self, account_id: str, region: str) -> bool:
+        """Whether a recent operation in this account and region waited in vain for its stack events."""
+        return self._waiters.events_lost(account_id, region)
+
+    def mark_events_lost(self, account_id: str, region: str, seconds: int) -> None:
+        self._waiters.mark_events_lost(account_id, region, seconds)
+
     def wake(self, deployment: Deployment, reason: str) -> bool:
         """Release ``deployment``'s waiting task (if it waits) so that its workflow reconciles now."""
         task_token = self._waiters.wake(deployment.stack_key, deployment.operation.operation_id)

@@ -137,6 +137,7 @@ class DeploymentService:
         *,
         skip_unchanged: bool = False,
         mode: OperationMode = OperationMode.DEPLOY,
+        announce_end: bool = False,
     ) -> Deployment:
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
@@ -184,7 +185,7 @@ class DeploymentService:
         self._store.create_deployment(deployment, request)
         if self._sources is not None:
             self._sources.created(deployment)
-        return self._start(deployment)
+        return self._start(deployment, announce_end)
 
     def update(
         self,
@@ -194,6 +195,7 @@ class DeploymentService:
         *,
         skip_unchanged: bool = False,
         mode: OperationMode = OperationMode.DEPLOY,
+        announce_end: bool = False,
     ) -> Deployment:
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
@@ -221,10 +223,24 @@ class DeploymentService:
         if skip_unchanged and self._unchanged(deployment, fingerprint):
             return replace(deployment, outcome=Outcome.SKIPPED)
         return self._begin(
-            deployment, Action.UPDATE, template, parameters, tags, mode=mode, fingerprint=fingerprint
+            deployment,
+            Action.UPDATE,
+            template,
+            parameters,
+            tags,
+            mode=mode,
+            fingerprint=fingerprint,
+            announce_end=announce_end,
         )
 
-    def apply(self, tenant_id: str, deployment_id: str, expected_hash: str | None = None) -> Deployment:
+    def apply(
+        self,
+        tenant_id: str,
+        deployment_id: str,
+        expected_hash: str | None = None,
+        *,
+        announce_end: bool = False,
+    ) -> Deployment:
         """Execute the deployment's plan: exactly its change set, only if nothing changed since."""
         deployment = self._runnable(tenant_id, deployment_id)
         plan = deployment.plan
@@ -270,6 +286,7 @@ class DeploymentService:
             mode=OperationMode.APPLY,
             fingerprint=plan.config_hash,
             change_set_name=plan.change_set_name,
+            announce_end=announce_end,
         )
 
     def cancel(self, tenant_id: str, deployment_id: str) -> Deployment:
@@ -376,6 +393,7 @@ class DeploymentService:
         resources: tuple[str, ...] = (),
         fingerprint: str | None = None,
         change_set_name: str | None = None,
+        announce_end: bool = False,
     ) -> Deployment:
         now = utc_now()
         operation = Operation(
@@ -402,9 +420,11 @@ class DeploymentService:
             deployment.deployment_id, operation.operation_id, action, template, dict(parameters), dict(tags)
         )
         self._store.begin_operation(updated, request)
-        return self._start(updated)
+        return self._start(updated, announce_end)
 
-    def _start(self, deployment: Deployment) -> Deployment:
+    def _start(self, deployment: Deployment, announce_end: bool = False) -> Deployment:
+        """Start the operation's execution. ``announce_end``: something (a rollout item's
+        ``WaitForItemEnd``) waits for its end, so its last step announces it (two conditional writes)."""
         execution_input: dict[str, Any] = {
             "tenant_id": deployment.tenant_id,
             "deployment_id": deployment.deployment_id,
@@ -413,6 +433,7 @@ class DeploymentService:
             "max_wait_seconds": self._poll.max_seconds,
             "completion": self._poll.completion,
             "event_timeout_seconds": self._poll.event_timeout_seconds,
+            "announce_end": announce_end,
         }
         try:
             self._workflow.start(deployment.operation.operation_id, execution_input)

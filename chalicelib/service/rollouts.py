@@ -69,6 +69,7 @@ from chalicelib.domain.rollouts import (
     Strategy,
     Wave,
     item_error,
+    page_items,
     plan_waves,
 )
 from chalicelib.domain.templates import parse_template
@@ -168,9 +169,21 @@ class RolloutService:
 
     # -- API ---------------------------------------------------------------------------------------
 
-    def get(self, tenant_id: str, rollout_id: str) -> RolloutView:
+    def get(
+        self,
+        tenant_id: str,
+        rollout_id: str,
+        limit: int | None = None,
+        after: int = -1,
+        status: ItemStatus | None = None,
+    ) -> RolloutView:
+        """The rollout with its counts over every item; with ``limit``, one page of its items: those
+        after item index ``after`` (from ``item_cursor``), of ``status`` if given."""
         rollout = self._rollout(tenant_id, rollout_id)
-        return RolloutView(rollout, self._store.list_items(rollout_id))
+        items = self._store.list_items(rollout_id)
+        if limit is None:
+            return RolloutView(rollout, items)
+        return RolloutView(rollout, items, page_items(rollout_id, items, limit, after, status))
 
     def create(self, tenant_id: str, new: NewRollout) -> RolloutView:
         notifier = self._notifier(new.notify)
@@ -553,7 +566,7 @@ class RolloutService:
         if rollout.mode is RolloutMode.APPLY_PLAN:
             if not item.changes or item.deployment_id is None:
                 return None  # the plan found no changes
-            return self._deployments.apply(tenant_id, item.deployment_id)
+            return self._deployments.apply(tenant_id, item.deployment_id, announce_end=True)
         spec = self._store.get_spec(rollout.rollout_id)
         if spec is None:
             raise DeployerError(f"Rollout {rollout.rollout_id} has no stored spec.")
@@ -564,13 +577,17 @@ class RolloutService:
             item.target_id, item.region, spec.stack_name, spec.template_body, spec.parameters, spec.tags
         )
         try:
-            return self._deployments.create(tenant_id, new, skip_unchanged=not plan, mode=mode)
+            return self._deployments.create(
+                tenant_id, new, skip_unchanged=not plan, mode=mode, announce_end=True
+            )
         except Conflict as error:
             existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
             if error.code != "STACK_ALREADY_DEPLOYED" or not existing:
                 raise
         change = DeploymentChange(spec.template_body, dict(spec.parameters), dict(spec.tags))
-        return self._deployments.update(tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode)
+        return self._deployments.update(
+            tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode, announce_end=True
+        )
 
     def _end(
         self,

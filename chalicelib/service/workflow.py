@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -63,9 +62,8 @@ from chalicelib.domain.stack_status import (
     phase_of,
     remedy_of,
 )
-from chalicelib.service.completion import released_by
+from chalicelib.service.completion import CompletionService
 from chalicelib.service.ports import (
-    CompletionWaiters,
     DeploymentStore,
     LockStore,
     StackEventInfo,
@@ -73,7 +71,6 @@ from chalicelib.service.ports import (
     StackInfo,
     StackSpec,
     TargetAccess,
-    TaskCallbacks,
 )
 from chalicelib.service.targets import TargetService
 
@@ -97,6 +94,9 @@ class StepInput:
     completion: str = "poll"  # "events": wait in WaitForStackEvent (see chalicelib/service/completion.py)
     event_timeout_seconds: int = 600
     timed_out: bool = False  # this PollStack follows a WaitForStackEvent that no event released
+    # A rollout item waits for this operation's end (WaitForItemEnd): the last step announces it.
+    # Absent from the input of an execution started before the flag existed: announce, as then.
+    announce_end: bool = True
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> StepInput:
@@ -110,6 +110,7 @@ class StepInput:
             completion="events" if event.get("completion") == "events" else "poll",
             event_timeout_seconds=int(event.get("event_timeout_seconds", 600)),
             timed_out=(event.get("released") or {}).get("Error") == "States.Timeout",
+            announce_end=event.get("announce_end") is not False,
         )
 
 
@@ -164,19 +165,16 @@ class WorkflowService:
         targets: TargetService,
         access: TargetAccess,
         settings: WorkflowSettings,
-        waiters: CompletionWaiters,
-        callbacks: TaskCallbacks,
-        on_operation_end: Callable[[str, str], object] | None = None,
+        completion: CompletionService,
     ) -> None:
         self._store = deployments
         self._locks = locks
         self._targets = targets
         self._access = access
         self._settings = settings
-        self._waiters = waiters
-        self._callbacks = callbacks
-        # Told (operation id, final status) by the workflow's last step: a rollout item waits for it.
-        self._on_operation_end = on_operation_end
+        # Where WaitForStackEvent parks its task token, where lost events are marked, and whom the last
+        # step tells that the operation ended (a rollout item waits for it): service/completion.py.
+        self._completion = completion
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -443,13 +441,13 @@ class WorkflowService:
         """
         if step.completion != "events":
             return step
-        if self._waiters.events_lost(deployment.account_id, deployment.region):
+        if self._completion.events_lost(deployment.account_id, deployment.region):
             return replace(step, completion="poll")
         return step
 
     def _events_lost(self, deployment: Deployment) -> None:
         """The operation ended, yet no stack event released its wait: it was lost, or never sent."""
-        self._waiters.mark_events_lost(
+        self._completion.mark_events_lost(
             deployment.account_id, deployment.region, self._settings.events_lost_seconds
         )
         logger.warning(
@@ -473,12 +471,10 @@ class WorkflowService:
         key = deployment.stack_key
         self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds)
         tokens = expected_tokens(operation.client_request_token, operation.phase)
-        recorded = self._waiters.wait(key, step.operation_id, task_token, tokens)
-        if recorded is not None:
-            self._callbacks.release(task_token, released_by("recorded-event", recorded.status))
-            return {"waiting": False}
+        if not self._completion.await_stack(key, step.operation_id, task_token, tokens):
+            return {"waiting": False}  # the event it waits for came first: released already
         if self._cancel_requested(deployment):
-            self._callbacks.release(task_token, released_by("cancel", ""))
+            self._completion.release(task_token, "cancel")
             return {"waiting": False}
         return {"waiting": True}
 
@@ -502,16 +498,15 @@ class WorkflowService:
         return {"recorded": info.code}
 
     def _announce_end(self, deployment: Deployment, step: StepInput) -> None:
-        """The execution's last step: whoever waits for this operation's end may stop waiting.
+        """The execution's last step: the rollout item waiting for this operation's end may stop waiting.
 
-        Runs again when the step is retried; a second announcement finds no waiter, or one whose
-        reconcile sees the same ended record.
+        Only operations a rollout started announce (``announce_end``, two conditional writes). Runs
+        again when the step is retried; a second announcement finds no waiter, or one whose reconcile
+        sees the same ended record.
         """
         operation = deployment.operation
-        if self._on_operation_end is None or operation.operation_id != step.operation_id:
-            return
-        if not operation.running:
-            self._on_operation_end(operation.operation_id, operation.status.value)
+        if step.announce_end and operation.operation_id == step.operation_id and not operation.running:
+            self._completion.operation_ended(operation.operation_id, operation.status.value)
 
     # -- polling ---------------------------------------------------------------------------------
 
@@ -748,8 +743,9 @@ class WorkflowService:
             last_success_hash=deployment.config_hash if deployed else deployment.last_success_hash,
             plan=None if operation.mode is OperationMode.APPLY else deployment.plan,
         )
-        self._store.save_deployment(done)
+        # The final event first: a client that sees the operation ended finds its events complete.
         self._event(deployment, "SUCCEEDED", message)
+        self._store.save_deployment(done)
         return _progress(True, True, 0)
 
     def _planned(
@@ -778,8 +774,8 @@ class WorkflowService:
             operation=replace(operation, status=OperationStatus.PLANNED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
+        self._event(deployment, "PLANNED", f"{message}: {len(plan.changes)} change(s)")  # first: see _succeed
         self._store.save_deployment(done)
-        self._event(deployment, "PLANNED", f"{message}: {len(plan.changes)} change(s)")
         return _progress(True, True, 0)
 
     def _cancel_requested(self, deployment: Deployment) -> bool:
@@ -801,8 +797,8 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.CANCELLED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
+        self._event(deployment, "CANCELLED", message)  # first: see _succeed
         self._store.save_deployment(done)
-        self._event(deployment, "CANCELLED", message)
         return _progress(True, True, 0)
 
     def _finish_deleted(self, deployment: Deployment, message: str, step: StepInput) -> dict[str, Any]:
@@ -816,9 +812,9 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.SUCCEEDED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
+        self._event(deployment, "SUCCEEDED", message)  # first: see _succeed
         self._store.save_deployment(done)
         self._store.release_stack_name(done)
-        self._event(deployment, "SUCCEEDED", message)
         return _progress(True, True, 0)
 
     def _fail(self, deployment: Deployment, info: ErrorInfo) -> None:
@@ -832,8 +828,8 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.FAILED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
+        self._event(deployment, "FAILED", f"{info.code}: {info.message}")  # first: see _succeed
         self._store.save_deployment(failed)
-        self._event(deployment, "FAILED", f"{info.code}: {info.message}")
 
     def _release(self, deployment: Deployment) -> None:
         # Before the final state is written, so a client that sees the operation ended can act at once.

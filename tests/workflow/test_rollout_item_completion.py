@@ -11,6 +11,7 @@ counted where they run: each Lambda invocation of the app's functions, by functi
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from chalicelib.composition import Services
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws, chalice_functions
 from localaws.lambda_runner import Handler
-from tests.conftest import Tenant, wired
+from tests.conftest import Tenant, call, wait_for, wired
 from tests.workflow.test_rollouts import QUEUE, register_fleet, start, wait_rollout
 
 FLEET = 3
@@ -84,7 +85,8 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
 def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
     """The deployment workflow announces nothing: each item still ends, through the timeout's reconcile."""
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="3") as (client, tenant, aws, services, invocations):
-        services.workflow._on_operation_end = None  # the announcement is what this test loses
+        # The announcement is what this test loses.
+        services.completion.operation_ended = lambda operation_id, status: False  # type: ignore[method-assign]
         ended = run_rollout(client, tenant, aws)
     assert ended["status"] == "SUCCEEDED", ended
     assert ended["counts"]["SUCCEEDED"] == FLEET
@@ -98,3 +100,34 @@ def test_poll_mode_keeps_the_items_poll_loop() -> None:
     assert ended["status"] == "SUCCEEDED", ended
     assert invocations["AwaitItem"] == 0, invocations
     assert invocations["PollItem"] > FLEET, invocations  # a 2 s stack takes more than one read 1 s apart
+
+
+def _announced(aws: LocalAws) -> set[str]:
+    """Operation ids with an end announcement (or a waiter) on record: ``WAIT#OPERATION#<id>`` items."""
+    table = aws.account_session(aws.central.account_id).resource("dynamodb").Table(aws.central.table_name)
+    prefix = "WAIT#OPERATION#"
+    items = table.scan(ProjectionExpression="pk")["Items"]
+    return {str(i["pk"]).removeprefix(prefix) for i in items if str(i["pk"]).startswith(prefix)}
+
+
+def test_only_operations_a_rollout_waits_for_announce_their_end() -> None:
+    """A rollout item's operation writes its end for the item's wait; a deployment of its own does not."""
+    with fleet_service() as (client, tenant, aws, _, _invocations):
+        ended = run_rollout(client, tenant, aws)
+        assert ended["status"] == "SUCCEEDED", ended
+        item_operations = set()
+        for item in ended["items"]:
+            deployment = call(client, "GET", f"/deployments/{item['deployment_id']}", tenant)
+            item_operations.add(json.loads(deployment.body)["operation"]["operation_id"])
+        assert _announced(aws) == item_operations
+
+        body = {
+            "target_id": ended["items"][0]["target_id"],
+            "region": "us-east-1",
+            "stack_name": "solo",
+            "template_body": QUEUE,
+        }
+        solo = json.loads(call(client, "POST", "/deployments", tenant, body).body)
+        settled = wait_for(client, tenant, solo["deployment_id"])
+        assert settled["status"] == "ACTIVE", settled
+        assert _announced(aws) == item_operations  # nothing was written for the solo deployment

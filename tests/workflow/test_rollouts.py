@@ -17,6 +17,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.composition import Services
+from chalicelib.domain.paging import encode_token
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, create_target_role
 
@@ -226,6 +227,55 @@ def test_cancel_lets_running_items_finish_and_starts_nothing_new(
     again = call(client, "POST", f"/rollouts/{started['rollout_id']}/cancel", tenant)
     assert again.status_code == 409
     assert json.loads(again.body)["error"]["code"] == "ROLLOUT_ENDED"
+
+
+def test_items_come_in_pages_while_counts_cover_every_item(
+    client: Client, local_aws: LocalAws, tenant: Tenant, aws_calls: AwsCalls
+) -> None:
+    fleet = register_fleet(client, tenant, local_aws, 4)
+    break_account(local_aws, 1)
+    body = rollout_body(fleet, max_concurrent="100%", failure_tolerance="100%")
+    rid = start(client, tenant, body)["rollout_id"]
+    whole = wait_rollout(client, tenant, rid)
+    assert [i["item_id"] for i in whole["items"]] == list(range(8))  # the default page holds all 8
+    assert whole["next_token"] is None
+    assert whole["counts"]["FAILED"] == 1
+
+    pages: list[list[int]] = []
+    token = None
+    while True:
+        path = f"/rollouts/{rid}?limit=3" + (f"&next_token={token}" if token else "")
+        page = json.loads(call(client, "GET", path, tenant).body)
+        assert page["counts"] == whole["counts"]  # every page counts every item
+        assert page["summary"] == whole["summary"]
+        pages.append([i["item_id"] for i in page["items"]])
+        token = page["next_token"]
+        if token is None:
+            break
+    assert pages == [[0, 1, 2], [3, 4, 5], [6, 7]]
+
+    failed = json.loads(call(client, "GET", f"/rollouts/{rid}?status=FAILED", tenant).body)
+    assert [(i["account_id"], i["region"]) for i in failed["items"]] == [(account(1), "us-east-1")]
+    first = json.loads(call(client, "GET", f"/rollouts/{rid}?status=SUCCEEDED&limit=4", tenant).body)
+    rest = json.loads(
+        call(client, "GET", f"/rollouts/{rid}?status=SUCCEEDED&next_token={first['next_token']}", tenant).body
+    )
+    assert [i["item_id"] for i in first["items"] + rest["items"]] == [0, 1, 3, 4, 5, 6, 7]
+
+    another_rollout = encode_token({"pk": "ROLLOUT#rol-" + "0" * 24, "sk": "ITEM#00001"})
+    a_deployment_listing = encode_token({"pk": f"ROLLOUT#{rid}", "sk": "DEPLOYMENT#dep-1"})
+    aws_calls.clear()
+    for query, status, code in [
+        ("limit=0", 422, "VALIDATION_FAILED"),
+        ("limit=1001", 422, "VALIDATION_FAILED"),
+        ("status=DONE", 422, "VALIDATION_FAILED"),
+        ("next_token=garbage", 400, "INVALID_NEXT_TOKEN"),
+        (f"next_token={another_rollout}", 400, "INVALID_NEXT_TOKEN"),
+        (f"next_token={a_deployment_listing}", 400, "INVALID_NEXT_TOKEN"),
+    ]:
+        response = call(client, "GET", f"/rollouts/{rid}?{query}", tenant)
+        assert (response.status_code, json.loads(response.body)["error"]["code"]) == (status, code), query
+    assert aws_calls.calls == []  # refused before anything was read
 
 
 # -- skip unchanged, plan and apply ----------------------------------------------------------------
