@@ -14,7 +14,10 @@ slots free up. No thread is held by a waiting execution.
 The limit is per state machine, so a rollout's executions (whose Map items wait for deployment
 executions) never hold the slots that those deployments need. The deployment workflow never waits
 for another deployment execution (a held stack lock fails the step, it does not wait), so waiting
-executions cannot deadlock.
+executions cannot deadlock. Waiting is not free, though: a deployment whose execution waits keeps
+its operation PENDING, and a rollout item whose operation has not started after 15 minutes fails
+``OPERATION_NOT_STARTED`` (chalicelib/service/rollouts.py). With 64 slots and stacks of seconds that
+takes thousands of executions queued at once; real Step Functions has no such queue.
 
 Two more things make a waiting execution behave as a real one:
 
@@ -22,8 +25,12 @@ Two more things make a waiting execution behave as a real one:
   thread. moto's ``SendTaskSuccess``/``SendTaskFailure``/``SendTaskHeartbeat`` walk every running
   execution's ``exec_worker.env``; one still ``None`` raised ``AttributeError`` for an unrelated
   token. (Unpatched moto has the same gap for the milliseconds before a new execution's thread runs.)
+  ``StartExecution`` and those calls are serialised by localaws/concurrency.py's lock, so none of them
+  can see an execution between "RUNNING" and "has an environment".
 * ``StopExecution`` on a waiting execution takes it out of the queue and ends it ``ABORTED`` at once,
-  with the history moto writes for a stopped execution, having run no state.
+  with the history moto writes for a stopped execution, having run no state. One admitted but whose
+  program has not begun (moto's ``Environment.set_stop`` ignores a program not yet running) is
+  stopped once its program begins, a few milliseconds later.
 
 Everything moto-internal this relies on is checked by :func:`check_moto_internals`, which
 :func:`install` calls first, so a moto upgrade fails loudly.
@@ -35,13 +42,16 @@ import hashlib
 import importlib
 import inspect
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["DEFAULT_LIMIT", "Admission", "admission", "check_moto_internals", "install"]
 
-DEFAULT_LIMIT = 64  # a rollout's max_concurrent is at most 100 in practice; 64 executions fit two cores
+DEFAULT_LIMIT = (
+    64  # executions of one machine at once: enough to keep two cores busy, few enough not to thrash
+)
 
 _WORKER = "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker"
 
@@ -81,8 +91,8 @@ class Admission:
         with self._lock:
             self._limit = limit
             for key in list(self._waiting):
-                while (work := self._next(key)) is not None:
-                    ready.append((key, work))
+                while (entry := self._next(key)) is not None:
+                    ready.append((key, entry[1]))
         for key, work in ready:
             self._start(key, work)
 
@@ -118,23 +128,29 @@ class Admission:
             return self._running.get(key, 0)
 
     def peak(self, key: str) -> int:
-        """The most ``key`` ever ran at once (how a test or benchmark tells the limit held)."""
+        """The most ``key`` ran at once since ``reset_peak`` (how a test or benchmark tells the limit held)."""
         with self._lock:
             return self._peak.get(key, 0)
 
-    def _next(self, key: str) -> Callable[[], None] | None:
+    def reset_peak(self, key: str) -> None:
+        with self._lock:
+            self._peak[key] = self._running.get(key, 0)
+
+    def _next(self, key: str) -> tuple[object, Callable[[], None]] | None:
         """Under the lock: take a slot for the next waiting work, if there is room and work."""
         queue = self._waiting.get(key)
         if not queue or self._running.get(key, 0) >= self._limit:
             return None
-        _, work = queue.popleft()
+        entry = queue.popleft()
         if not queue:
             del self._waiting[key]
         self._running[key] = self._running.get(key, 0) + 1
         self._peak[key] = max(self._peak.get(key, 0), self._running[key])
-        return work
+        return entry
 
     def _start(self, key: str, work: Callable[[], None]) -> None:
+        """Run admitted work on a thread; if no thread can be started, give its slot back and raise."""
+
         def run() -> None:
             try:
                 work()
@@ -143,9 +159,21 @@ class Admission:
                     self._running[key] -= 1
                     following = self._next(key)
                 if following is not None:
-                    self._start(key, following)
+                    try:
+                        self._start(key, following[1])
+                    except RuntimeError:  # no thread to be had: it waits, first in line, for the next end
+                        with self._lock:
+                            self._waiting.setdefault(key, deque()).appendleft(following)
 
-        threading.Thread(target=run, name=f"localaws-execution-{key.rpartition(':')[2]}", daemon=True).start()
+        thread = threading.Thread(
+            target=run, name=f"localaws-execution-{key.rpartition(':')[2]}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:
+            with self._lock:
+                self._running[key] -= 1
+            raise
 
 
 admission = Admission()
@@ -198,9 +226,20 @@ def _get_evaluation_environment(self: Any) -> Any:
 def _stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
     """moto's ``stop``; an execution still waiting for admission ends ``ABORTED`` here, having run nothing."""
     if admission.withdraw(_key(self), self):
+        self.__dict__.pop("_localaws_ready_env", None)
         _abort_unstarted(self, stop_date, error, cause)
         return
+    _wait_for_program(self.env)
     _originals["stop"](self, stop_date, error, cause)
+
+
+def _wait_for_program(env: Any, seconds: float = 5.0) -> None:
+    """Until an admitted execution's program has begun (``Program.eval`` names its first state), which
+    takes milliseconds after admission: ``Environment.set_stop`` ignores a program not yet begun. Its
+    thread needs no lock held here (parsing and starting take none of localaws/concurrency.py's)."""
+    deadline = time.monotonic() + seconds
+    while getattr(env, "_program_state", True) is None and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def _abort_unstarted(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:

@@ -22,7 +22,7 @@ from chalicelib.adapters.dynamodb import TTL_ATTRIBUTE, DynamoStore, deployment_
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import DriftInfo
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.model import Deployment, DeploymentStatus
+from chalicelib.domain.model import Deployment, DeploymentEvent, DeploymentStatus
 from chalicelib.service.event_ports import TemplateSubscriber
 
 if TYPE_CHECKING:
@@ -135,6 +135,6 @@ class NotifyingDynamoStore(DynamoStore):
         super().__init__(table)
         self._on_saved = on_saved
 
-    def save_deployment(self, deployment: Deployment) -> None:
-        super().save_deployment(deployment)
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
+        super().save_deployment(deployment, final_event)
         self._on_saved(deployment)

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import DriftInfo, Notifications
-from chalicelib.domain.errors import Conflict, DeployerError, InvalidRequest
+from chalicelib.domain.errors import Conflict, DeployerError
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -205,6 +205,26 @@ def request_to_item(request: OperationRequest) -> dict[str, Any]:
     }
 
 
+def _event_item(deployment_id: str, event: DeploymentEvent, base_ns: int, n: int) -> dict[str, Any]:
+    """An event's item: its sort key orders events by write time (``n`` orders one batch)."""
+    return {
+        "pk": f"DEPLOYMENT#{deployment_id}",
+        "sk": f"EVENT#{base_ns:020d}#{n:05d}",
+        "kind": "event",
+        "timestamp": event.timestamp,
+        "source": event.source.value,
+        "status": event.status,
+        "resource": event.resource,
+        "message": event.message,
+    }
+
+
+def _stale(deployment: Deployment) -> DeployerError:
+    return DeployerError(
+        f"Operation {deployment.operation.operation_id} is no longer current.", code="STALE_OPERATION"
+    )
+
+
 def _condition_failed(error: ClientError) -> bool:
     """A transaction refused because a condition did not hold (not for any other reason)."""
     reasons = error.response.get("CancellationReasons") or []
@@ -273,30 +293,24 @@ class DynamoStore:
     def create_deployment(self, deployment: Deployment, request: OperationRequest) -> None:
         claim = {**_claim_key(deployment), "deployment_id": deployment.deployment_id}
         try:
-            with aws_call("TransactWriteItems"):
-                try:
-                    self._table.meta.client.transact_write_items(
-                        TransactItems=[
-                            {
-                                "Put": {
-                                    "TableName": self._name,
-                                    "Item": claim,
-                                    "ConditionExpression": "attribute_not_exists(pk)",
-                                }
-                            },
-                            {
-                                "Put": {
-                                    "TableName": self._name,
-                                    "Item": deployment_to_item(deployment),
-                                }
-                            },
-                            {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
-                        ]
-                    )
-                except ClientError as error:
-                    if _condition_failed(error):
-                        raise _ConditionFailed() from error
-                    raise
+            self._transact(
+                [
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": claim,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": deployment_to_item(deployment),
+                        }
+                    },
+                    {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
+                ]
+            )
         except _ConditionFailed:
             holder = self._get(**_claim_key(deployment)) or {}
             raise Conflict(
@@ -310,25 +324,19 @@ class DynamoStore:
     def begin_operation(self, deployment: Deployment, request: OperationRequest) -> None:
         item = deployment_to_item(deployment)
         try:
-            with aws_call("TransactWriteItems"):
-                try:
-                    self._table.meta.client.transact_write_items(
-                        TransactItems=[
-                            {
-                                "Put": {
-                                    "TableName": self._name,
-                                    "Item": item,
-                                    "ConditionExpression": "attribute_exists(pk) AND op_running = :no",
-                                    "ExpressionAttributeValues": {":no": False},
-                                }
-                            },
-                            {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
-                        ]
-                    )
-                except ClientError as error:
-                    if _condition_failed(error):
-                        raise _ConditionFailed() from error
-                    raise
+            self._transact(
+                [
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": item,
+                            "ConditionExpression": "attribute_exists(pk) AND op_running = :no",
+                            "ExpressionAttributeValues": {":no": False},
+                        }
+                    },
+                    {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
+                ]
+            )
         except _ConditionFailed:
             raise Conflict(
                 f"Deployment {deployment.deployment_id} already has an operation running.",
@@ -336,7 +344,20 @@ class DynamoStore:
                 hint="Wait until GET /deployments/{id} shows the operation ended, then retry.",
             ) from None
 
-    def save_deployment(self, deployment: Deployment) -> None:
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        """One TransactWriteItems; ``_ConditionFailed`` when a condition of it did not hold."""
+        with aws_call("TransactWriteItems"):
+            try:
+                self._table.meta.client.transact_write_items(TransactItems=items)
+            except ClientError as error:
+                if _condition_failed(error):
+                    raise _ConditionFailed() from error
+                raise
+
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
+        if final_event is not None:
+            self._finish_operation(deployment, final_event)
+            return
         with aws_call("PutItem"):
             try:
                 self._table.put_item(
@@ -345,11 +366,43 @@ class DynamoStore:
                 )
             except ClientError as error:
                 if error_code(error) == "ConditionalCheckFailedException":
-                    raise DeployerError(
-                        f"Operation {deployment.operation.operation_id} is no longer current.",
-                        code="STALE_OPERATION",
-                    ) from error
+                    raise _stale(deployment) from error
                 raise
+
+    def _finish_operation(self, deployment: Deployment, event: DeploymentEvent) -> None:
+        """The ended operation's record and its final event in one transaction, on condition that the
+        operation is still current and running: a retried step that already finished it writes nothing."""
+        record = deployment_to_item(deployment)
+        try:
+            self._transact(
+                [
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": record,
+                            "ConditionExpression": "op_id = :op AND op_running = :yes",
+                            "ExpressionAttributeValues": {
+                                ":op": deployment.operation.operation_id,
+                                ":yes": True,
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": _event_item(deployment.deployment_id, event, time.time_ns(), 0),
+                        }
+                    },
+                ]
+            )
+        except _ConditionFailed:
+            current = self._get(str(record["pk"]), str(record["sk"])) or {}
+            if (
+                current.get("op_id") == deployment.operation.operation_id
+                and current.get("op_running") is False
+            ):
+                return  # finished already, by an earlier run of this step
+            raise _stale(deployment) from None
 
     def request_cancel(self, deployment_id: str, operation_id: str) -> None:
         with aws_call("PutItem"):
@@ -429,18 +482,7 @@ class DynamoStore:
         base = time.time_ns()
         with aws_call("BatchWriteItem"), self._table.batch_writer() as batch:
             for n, event in enumerate(events):
-                batch.put_item(
-                    Item={
-                        "pk": f"DEPLOYMENT#{deployment_id}",
-                        "sk": f"EVENT#{base:020d}#{n:05d}",
-                        "kind": "event",
-                        "timestamp": event.timestamp,
-                        "source": event.source.value,
-                        "status": event.status,
-                        "resource": event.resource,
-                        "message": event.message,
-                    }
-                )
+                batch.put_item(Item=_event_item(deployment_id, event, base, n))
 
     def list_events(self, deployment_id: str, limit: int, next_token: str | None) -> Page:
         items, token = self._query(f"DEPLOYMENT#{deployment_id}", "EVENT#", limit, next_token)
@@ -524,10 +566,7 @@ class DynamoStore:
         if condition is not None:
             kwargs["FilterExpression"] = condition
         if next_token:
-            start = decode_token(next_token, pk)
-            if not start["sk"].startswith(prefix):
-                raise InvalidRequest("next_token does not belong to this listing.", code="INVALID_NEXT_TOKEN")
-            kwargs["ExclusiveStartKey"] = start
+            kwargs["ExclusiveStartKey"] = decode_token(next_token, pk, prefix)
         found: list[dict[str, Any]] = []
         with aws_call("Query"):
             while True:

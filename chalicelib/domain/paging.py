@@ -22,14 +22,20 @@ def encode_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str, pk: str) -> dict[str, Any]:
-    """The key in ``token``; a 400 ``INVALID_NEXT_TOKEN`` if it is not one, or not ``pk``'s."""
+def decode_token(token: str, pk: str, sk_prefix: str = "") -> dict[str, Any]:
+    """The key in ``token``; a 400 ``INVALID_NEXT_TOKEN`` if it is not one, or not of ``pk`` and of a
+    sort key starting with ``sk_prefix`` (the listing's items)."""
     try:
         key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, binascii.Error) as error:
         raise InvalidRequest(
             "next_token is not a token this API issued.", code="INVALID_NEXT_TOKEN"
         ) from error
-    if not isinstance(key, dict) or key.get("pk") != pk or not isinstance(key.get("sk"), str):
+    if (
+        not isinstance(key, dict)
+        or key.get("pk") != pk
+        or not isinstance(key.get("sk"), str)
+        or not key["sk"].startswith(sk_prefix)
+    ):
         raise InvalidRequest("next_token does not belong to this listing.", code="INVALID_NEXT_TOKEN")
     return {"pk": key["pk"], "sk": key["sk"]}

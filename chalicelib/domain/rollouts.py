@@ -20,6 +20,7 @@ counts, the summary and the failed items, never the template, parameters or noti
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -272,16 +273,20 @@ class ItemPage:
     next_token: str | None = None
 
 
+def _items_pk(rollout_id: str) -> str:
+    return f"ROLLOUT#{rollout_id}"
+
+
 def item_cursor(rollout_id: str, next_token: str | None) -> int:
     """The index of the last item the token's page showed (-1: from the start); a 400 if it is not
     a token of this rollout's items. Checked before anything is read."""
     if not next_token:
         return -1
-    sk = decode_token(next_token, f"ROLLOUT#{rollout_id}")["sk"]
-    number = sk.removeprefix("ITEM#")
-    if not (sk.startswith("ITEM#") and number.isdigit()):
+    sk = decode_token(next_token, _items_pk(rollout_id), "ITEM#")["sk"]
+    number = re.fullmatch(r"ITEM#([0-9]{1,9})", sk)
+    if number is None:
         raise InvalidRequest("next_token does not belong to this listing.", code="INVALID_NEXT_TOKEN")
-    return int(number)
+    return int(number.group(1))
 
 
 def page_items(
@@ -300,7 +305,7 @@ def page_items(
     shown = chosen[:limit]
     if len(chosen) <= limit:
         return ItemPage(shown)
-    return ItemPage(shown, encode_token({"pk": f"ROLLOUT#{rollout_id}", "sk": f"ITEM#{shown[-1].index:05d}"}))
+    return ItemPage(shown, encode_token({"pk": _items_pk(rollout_id), "sk": f"ITEM#{shown[-1].index:05d}"}))
 
 
 @dataclass(frozen=True)

@@ -445,15 +445,10 @@ class DeploymentService:
                 operation=replace(deployment.operation, status=OperationStatus.FAILED, ended_at=utc_now()),
                 error=ErrorInfo(error.code, error.message, error.hint),
             )
-            self._store.save_deployment(failed)
-            self._store.append_events(
-                deployment.deployment_id,
-                [
-                    DeploymentEvent(
-                        utc_now(), EventSource.ORCHESTRATOR, "FAILED", deployment.stack_name, error.message
-                    )
-                ],
+            event = DeploymentEvent(
+                utc_now(), EventSource.ORCHESTRATOR, "FAILED", deployment.stack_name, error.message
             )
+            self._store.save_deployment(failed, final_event=event)
             raise
         self._store.append_events(
             deployment.deployment_id,

@@ -68,8 +68,11 @@ class DeploymentStore(Protocol):
     def begin_operation(self, deployment: Deployment, request: OperationRequest) -> None:
         """Replace the deployment's operation; Conflict if its current operation still runs."""
 
-    def save_deployment(self, deployment: Deployment) -> None:
-        """Persist progress of the deployment's current operation; refused for a stale operation."""
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
+        """Persist progress of the deployment's current operation; refused for a stale operation.
+
+        With ``final_event`` (the operation has ended): the record and that event are written together,
+        once; a retried step that finds the operation already ended writes nothing."""
 
     def release_stack_name(self, deployment: Deployment) -> None: ...
     def claimed_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:

@@ -656,7 +656,11 @@ class RolloutService:
         )
 
     def _started_since(self, rollout: Rollout, item: RolloutItem, since: str) -> Deployment | None:
-        """The item's operation that an earlier run of StartItem started at or after ``since``, if any."""
+        """The item's operation that an earlier run of StartItem started at or after ``since``, if any.
+
+        It may, rarely, be one a plain ``POST``/``PUT`` of the same configuration started meanwhile;
+        that one does not announce its end, so the item's wait for it ends by its timeout and one
+        reconcile (correct, only slower)."""
         if rollout.mode is RolloutMode.APPLY_PLAN:
             deployment_id = item.deployment_id
         else:

@@ -1,9 +1,11 @@
 """The steps of ``statemachine/deployment.asl.json``: lock, start, wait/poll, release, record failure.
 
-Each step re-reads the deployment from the store and re-assumes the target role; nothing but ids
-and the poll interval travels in the execution's state. Every step is safe to run twice (Lambda may
-retry): the lock is re-entrant for its owner, stack calls carry a ClientRequestToken derived from the
-operation id, and a create that finds its own stack already started takes it up instead of failing.
+Each step re-reads the deployment from the store and re-assumes the target role; only ids and
+settings travel in the execution's state (poll intervals, ``completion``, the event wait's timeout,
+``announce_end``: see ``StepInput``), never a credential or a template. Every step is safe to run
+twice (Lambda may retry): the lock is re-entrant for its owner, stack calls carry a ClientRequestToken
+derived from the operation id, a create that finds its own stack already started takes it up instead
+of failing, and the operation's end (its record and final event, one transaction) is written once.
 
 An operation moves through phases kept on its record (``Operation.phase``), so one execution can make
 several stack calls without new states in the definition:
@@ -743,9 +745,7 @@ class WorkflowService:
             last_success_hash=deployment.config_hash if deployed else deployment.last_success_hash,
             plan=None if operation.mode is OperationMode.APPLY else deployment.plan,
         )
-        # The final event first: a client that sees the operation ended finds its events complete.
-        self._event(deployment, "SUCCEEDED", message)
-        self._store.save_deployment(done)
+        self._finish(done, "SUCCEEDED", message)
         return _progress(True, True, 0)
 
     def _planned(
@@ -774,8 +774,7 @@ class WorkflowService:
             operation=replace(operation, status=OperationStatus.PLANNED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
-        self._event(deployment, "PLANNED", f"{message}: {len(plan.changes)} change(s)")  # first: see _succeed
-        self._store.save_deployment(done)
+        self._finish(done, "PLANNED", f"{message}: {len(plan.changes)} change(s)")
         return _progress(True, True, 0)
 
     def _cancel_requested(self, deployment: Deployment) -> bool:
@@ -797,8 +796,7 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.CANCELLED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
-        self._event(deployment, "CANCELLED", message)  # first: see _succeed
-        self._store.save_deployment(done)
+        self._finish(done, "CANCELLED", message)
         return _progress(True, True, 0)
 
     def _finish_deleted(self, deployment: Deployment, message: str, step: StepInput) -> dict[str, Any]:
@@ -812,8 +810,7 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.SUCCEEDED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
-        self._event(deployment, "SUCCEEDED", message)  # first: see _succeed
-        self._store.save_deployment(done)
+        self._finish(done, "SUCCEEDED", message)
         self._store.release_stack_name(done)
         return _progress(True, True, 0)
 
@@ -828,8 +825,7 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.FAILED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
-        self._event(deployment, "FAILED", f"{info.code}: {info.message}")  # first: see _succeed
-        self._store.save_deployment(failed)
+        self._finish(failed, "FAILED", f"{info.code}: {info.message}")
 
     def _release(self, deployment: Deployment) -> None:
         # Before the final state is written, so a client that sees the operation ended can act at once.
@@ -890,6 +886,12 @@ class WorkflowService:
                 code="OPERATION_TIMED_OUT",
                 hint="Look at the stack in the target account; when it settles, retry the operation.",
             )
+
+    def _finish(self, ended: Deployment, status: str, message: str) -> None:
+        """The ended operation's record with its final event, in one write: a client that sees the
+        operation ended finds its events complete, and a retried step writes neither twice."""
+        event = DeploymentEvent(utc_now(), EventSource.ORCHESTRATOR, status, ended.stack_name, message)
+        self._store.save_deployment(ended, final_event=event)
 
     def _event(self, deployment: Deployment, status: str, message: str) -> None:
         self._store.append_events(

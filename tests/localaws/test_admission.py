@@ -28,34 +28,61 @@ def test_canary_moto_execution_worker_is_what_admission_wraps() -> None:
     admission.check_moto_internals()  # still checks moto's originals after the swap
 
 
-def test_admission_runs_at_most_the_limit_per_key_in_order() -> None:
+def _until(condition: Any, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_admission_runs_at_most_the_limit_per_key() -> None:
     gate = admission.Admission(limit=2)
     release = threading.Event()
     started: list[str] = []
-    done = threading.Semaphore(0)
 
     def work(name: str) -> Any:
         def run() -> None:
             started.append(name)
             release.wait(5)
-            done.release()
 
         return run
 
     for n in range(5):
         gate.submit("machine-a", n, work(f"a{n}"))
     gate.submit("machine-b", "b", work("b0"))  # another key has its own slots
-    time.sleep(0.2)
+    _until(lambda: len(started) == 3)
+    time.sleep(0.1)  # room for a wrongly admitted fourth to show up
     assert sorted(started) == ["a0", "a1", "b0"]
     assert (gate.running("machine-a"), gate.waiting("machine-a")) == (2, 3)
     release.set()
-    for _ in range(6):
-        assert done.acquire(timeout=5)
+    _until(lambda: gate.running("machine-a") == gate.running("machine-b") == 0)
     assert sorted(started[3:]) == ["a2", "a3", "a4"]
     assert gate.peak("machine-a") == 2
-    assert (gate.running("machine-a"), gate.waiting("machine-a")) == (0, 0)
+    assert gate.waiting("machine-a") == 0
     with pytest.raises(ValueError, match="at least 1"):
         admission.Admission(limit=0)
+
+
+def test_admission_starts_waiting_work_in_order_and_can_withdraw_it() -> None:
+    gate = admission.Admission(limit=1)
+    release = threading.Event()
+    started: list[int] = []
+
+    def work(n: int) -> Any:
+        def run() -> None:
+            started.append(n)
+            release.wait(5)
+
+        return run
+
+    for n in range(5):
+        gate.submit("machine", n, work(n))
+    assert gate.withdraw("machine", 3) is True
+    assert gate.withdraw("machine", 3) is False  # no longer waiting
+    assert gate.withdraw("machine", 0) is False  # running, not waiting
+    release.set()
+    _until(lambda: gate.running("machine") == 0)
+    assert started == [0, 1, 2, 4]
 
 
 @pytest.fixture
@@ -66,6 +93,7 @@ def limited(local_aws: LocalAws) -> Iterator[tuple[Any, str]]:
         name="admission-probe", definition=WAIT_THEN_SUCCEED, roleArn=local_aws.central.service_role_arn
     )["stateMachineArn"]
     admission.admission.set_limit(2)
+    admission.admission.reset_peak(arn)  # the same ARN in every LocalAws: count this test's runs only
     try:
         yield sfn, arn
     finally:
@@ -121,9 +149,9 @@ def test_stopping_a_waiting_execution_aborts_it_at_once(limited: tuple[Any, str]
 def test_task_token_calls_pass_waiting_executions_by(limited: tuple[Any, str]) -> None:
     """moto walks every running execution's environment: one not yet admitted must not break the call."""
     sfn, machine = limited
-    for n in range(4):
-        sfn.start_execution(stateMachineArn=machine, name=f"t{n}")
+    arns = [sfn.start_execution(stateMachineArn=machine, name=f"t{n}")["executionArn"] for n in range(4)]
     assert admission.admission.waiting(machine) == 2
     with pytest.raises(ClientError) as raised:
         sfn.send_task_success(taskToken="not-a-token", output="{}")
     assert raised.value.response["Error"]["Code"] in {"InvalidToken", "TaskDoesNotExist"}
+    _wait_ended(sfn, arns)  # nothing left running into the next test

@@ -164,6 +164,12 @@ def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aw
     final = store.get_deployment(tenant.tenant_id, deployment.deployment_id)
     assert final is not None
     assert final.status is DeploymentStatus.ACTIVE
+    # PollStack run again after it finished the operation (Lambda retried it): no second final write.
+    again = client.lambda_.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
+    assert (again.payload["done"], again.payload["succeeded"]) == (True, True)
+    events = store.list_events(deployment.deployment_id, 100, None).items
+    assert [e["status"] for e in events].count("SUCCEEDED") == 1, events
+    assert store.get_deployment(tenant.tenant_id, deployment.deployment_id) == final
 
 
 def test_no_credentials_in_dynamodb_execution_history_or_logs(

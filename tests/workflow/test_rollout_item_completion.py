@@ -25,7 +25,7 @@ from chalicelib.composition import Services
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws, chalice_functions
 from localaws.lambda_runner import Handler
-from tests.conftest import Tenant, call, wait_for, wired
+from tests.conftest import Tenant, call, execution_history, wait_for, wired
 from tests.workflow.test_rollouts import QUEUE, register_fleet, start, wait_rollout
 
 FLEET = 3
@@ -110,19 +110,14 @@ def _announced(aws: LocalAws) -> set[str]:
     return {str(i["pk"]).removeprefix(prefix) for i in items if str(i["pk"]).startswith(prefix)}
 
 
-def test_only_operations_a_rollout_waits_for_announce_their_end() -> None:
-    """A rollout item's operation writes its end for the item's wait; a deployment of its own does not."""
+def test_an_operation_no_rollout_waits_for_announces_nothing() -> None:
+    """Only a rollout's operations write their end (their items wait for it; see the first test); a
+    deployment of its own does not: no ``WAIT#OPERATION#`` item once its execution, last step
+    included, has ended."""
     with fleet_service() as (client, tenant, aws, _, _invocations):
-        ended = run_rollout(client, tenant, aws)
-        assert ended["status"] == "SUCCEEDED", ended
-        item_operations = set()
-        for item in ended["items"]:
-            deployment = call(client, "GET", f"/deployments/{item['deployment_id']}", tenant)
-            item_operations.add(json.loads(deployment.body)["operation"]["operation_id"])
-        assert _announced(aws) == item_operations
-
+        (target,) = register_fleet(client, tenant, aws, 1)
         body = {
-            "target_id": ended["items"][0]["target_id"],
+            "target_id": target["target_id"],
             "region": "us-east-1",
             "stack_name": "solo",
             "template_body": QUEUE,
@@ -130,4 +125,8 @@ def test_only_operations_a_rollout_waits_for_announce_their_end() -> None:
         solo = json.loads(call(client, "POST", "/deployments", tenant, body).body)
         settled = wait_for(client, tenant, solo["deployment_id"])
         assert settled["status"] == "ACTIVE", settled
-        assert _announced(aws) == item_operations  # nothing was written for the solo deployment
+        history = execution_history(aws, settled["operation"]["operation_id"])  # waits for its end
+        assert history[-1]["type"] == "ExecutionSucceeded"
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        assert "ReleaseLock" in entered  # the step that announces, had anything waited
+        assert _announced(aws) == set()

@@ -264,6 +264,7 @@ def test_items_come_in_pages_while_counts_cover_every_item(
 
     another_rollout = encode_token({"pk": "ROLLOUT#rol-" + "0" * 24, "sk": "ITEM#00001"})
     a_deployment_listing = encode_token({"pk": f"ROLLOUT#{rid}", "sk": "DEPLOYMENT#dep-1"})
+    not_a_number = encode_token({"pk": f"ROLLOUT#{rid}", "sk": "ITEM#\u00b2"})  # str.isdigit() says yes
     aws_calls.clear()
     for query, status, code in [
         ("limit=0", 422, "VALIDATION_FAILED"),
@@ -272,6 +273,7 @@ def test_items_come_in_pages_while_counts_cover_every_item(
         ("next_token=garbage", 400, "INVALID_NEXT_TOKEN"),
         (f"next_token={another_rollout}", 400, "INVALID_NEXT_TOKEN"),
         (f"next_token={a_deployment_listing}", 400, "INVALID_NEXT_TOKEN"),
+        (f"next_token={not_a_number}", 400, "INVALID_NEXT_TOKEN"),
     ]:
         response = call(client, "GET", f"/rollouts/{rid}?{query}", tenant)
         assert (response.status_code, json.loads(response.body)["error"]["code"]) == (status, code), query
