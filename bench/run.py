@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from localaws.admission import DEFAULT_LIMIT
+from localaws.admission import DEFAULT_LIMIT, admission
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -287,8 +287,6 @@ def _wait_deployments(client: Any, headers: dict[str, str], ids: list[str], time
 
 def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRENT) -> dict[str, float]:
     """One side of the fan-out benchmark, in this process: one rollout, or ``count`` single POSTs."""
-    from localaws import admission
-
     timeout = 600 + 10 * count
     with local_service() as (client, services, aws):
         token = services.auth.issue("bench", "bench")
@@ -342,7 +340,7 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
         result["cpu_s"] = time.process_time() - cpu
         starts, timeouts = _execution_runs(aws, aws.central.state_machine_arn)
         result["task_timeouts"] = timeouts + _execution_runs(aws, aws.central.rollout_state_machine_arn)[1]
-        result["peak_running"] = admission.admission.peak(aws.central.state_machine_arn)
+        result["peak_running"] = admission.peak(aws.central.state_machine_arn)
         if len(starts) != count:
             raise RuntimeError(f"{len(starts)} deployment executions for {count} items")
         result["last_start_s"] = starts[-1] - epoch

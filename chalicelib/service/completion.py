@@ -75,10 +75,17 @@ class CompletionService:
     def await_stack(self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]) -> bool:
         """WaitForStackEvent: park ``task_token`` on the stack ``key`` until an event of one of ``tokens``
         (the operation's ClientRequestTokens) comes; False when one came first (released now)."""
+        return self._park(key, operation_id, task_token, tokens, "recorded-event")
+
+    def _park(
+        self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...], reason: str
+    ) -> bool:
+        """Park ``task_token`` at ``key``; if the news it waits for was recorded first, release it now
+        (output ``released_by(reason, status)``) and answer False."""
         recorded = self._waiters.wait(key, operation_id, task_token, tokens)
         if recorded is None:
             return True
-        self._callbacks.release(task_token, released_by("recorded-event", recorded.status))
+        self._callbacks.release(task_token, released_by(reason, recorded.status))
         return False
 
     def events_lost(self, account_id: str, region: str) -> bool:
@@ -97,11 +104,9 @@ class CompletionService:
 
     def await_operation(self, operation_id: str, task_token: str) -> bool:
         """Park ``task_token`` until ``operation_id`` ends; False when it already had (released now)."""
-        recorded = self._waiters.wait(_operation_key(operation_id), operation_id, task_token, (operation_id,))
-        if recorded is None:
-            return True
-        self._callbacks.release(task_token, released_by("operation-ended", recorded.status))
-        return False
+        return self._park(
+            _operation_key(operation_id), operation_id, task_token, (operation_id,), "operation-ended"
+        )
 
     def operation_ended(self, operation_id: str, status: str) -> bool:
         """Release the task waiting for ``operation_id`` (or keep the news for a waiter still to come)."""

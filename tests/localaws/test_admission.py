@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -35,17 +35,24 @@ def _until(condition: Any, seconds: float = 5) -> None:
         time.sleep(0.01)
 
 
-def test_admission_runs_at_most_the_limit_per_key() -> None:
-    gate = admission.Admission(limit=2)
-    release = threading.Event()
-    started: list[str] = []
+def _blocking(started: list[Any], release: threading.Event) -> Callable[[Any], Callable[[], None]]:
+    """Work that records its name when it starts, then holds its slot until ``release`` is set."""
 
-    def work(name: str) -> Any:
+    def work(name: Any) -> Callable[[], None]:
         def run() -> None:
             started.append(name)
             release.wait(5)
 
         return run
+
+    return work
+
+
+def test_admission_runs_at_most_the_limit_per_key() -> None:
+    gate = admission.Admission(limit=2)
+    release = threading.Event()
+    started: list[str] = []
+    work = _blocking(started, release)
 
     for n in range(5):
         gate.submit("machine-a", n, work(f"a{n}"))
@@ -67,13 +74,7 @@ def test_admission_starts_waiting_work_in_order_and_can_withdraw_it() -> None:
     gate = admission.Admission(limit=1)
     release = threading.Event()
     started: list[int] = []
-
-    def work(n: int) -> Any:
-        def run() -> None:
-            started.append(n)
-            release.wait(5)
-
-        return run
+    work = _blocking(started, release)
 
     for n in range(5):
         gate.submit("machine", n, work(n))
