@@ -47,6 +47,7 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.noecho import ParameterSplit, split_parameters
+from chalicelib.domain.parameters import check_values
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
 from chalicelib.service.ports import DeploymentStore, LockStore, ParameterSecrets, WorkflowStarter
@@ -166,6 +167,11 @@ class DeploymentService:
             tenant_id, target_id=target_id, status=status, limit=limit, next_token=next_token
         )
 
+    def template(self, tenant_id: str, deployment_id: str) -> str:
+        """The template of the deployment's current operation (what an update without one reuses)."""
+        deployment = self.get(tenant_id, deployment_id)
+        return self._template_for(deployment, DeploymentChange(None, None, None)).body
+
     def events(self, tenant_id: str, deployment_id: str, limit: int, next_token: str | None) -> Page:
         self.get(tenant_id, deployment_id)
         return self._store.list_events(deployment_id, limit, next_token)
@@ -191,6 +197,7 @@ class DeploymentService:
         summary = parse_template(new.template_body)
         split = split_parameters(summary, new.parameters, previous=())
         summary.check_parameters(split.public)
+        check_values(new.template_body, new.parameters)
         fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
         if skip_unchanged and not split.has_new_secrets:
             holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
@@ -260,6 +267,7 @@ class DeploymentService:
         summary = parse_template(template.body)
         split = split_parameters(summary, parameters, self._previous_parameters(deployment))
         summary.check_parameters(split.public)
+        check_values(template.body, parameters)
         target = self._targets.get(tenant_id, deployment.target_id)
         self._targets.check_external_id(target)
         fingerprint = config_hash(template.body, split.public, tags, target.role_arn)
