@@ -20,7 +20,7 @@ from chalicelib.steps import handlers, rollout_handlers
 app = Chalice(app_name="nexus-deployer")
 container = Container()
 ROUTES.register(app, container)  # every HTTP route: chalicelib/api/table.py
-for blueprint in all_blueprints(container):  # the console's files, and routes still to move into the table
+for blueprint in all_blueprints():  # the console's files (not JSON API routes): chalicelib/api/blueprints.py
     app.register_blueprint(blueprint)
 
 

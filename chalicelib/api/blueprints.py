@@ -1,7 +1,8 @@
-"""The routes not yet in the route table (chalicelib/api/table.py), as Blueprints ``app.py`` registers.
+"""What ``app.py`` registers beside the route table: the console's files, which are not JSON API routes.
 
-The console's files (``console_routes``) stay a Blueprint: they are not JSON API routes. The template
-and onboarding routes are to move into the route table.
+They answer HTML, scripts and styles under a strict Content-Security-Policy, need no token (the page
+asks for one and sends it to the API), and have no answer model, so they stay out of the route table
+(``chalicelib/api/table.py``) and out of the OpenAPI document generated from it.
 """
 
 from __future__ import annotations
@@ -9,10 +10,7 @@ from __future__ import annotations
 from chalice.app import Blueprint
 
 from chalicelib.api.console_routes import console_blueprint
-from chalicelib.api.onboarding_routes import onboarding_blueprint
-from chalicelib.api.template_routes import template_blueprint
-from chalicelib.composition import Container
 
 
-def all_blueprints(container: Container) -> list[Blueprint]:
-    return [template_blueprint(container), onboarding_blueprint(container), console_blueprint()]
+def all_blueprints() -> list[Blueprint]:
+    return [console_blueprint()]

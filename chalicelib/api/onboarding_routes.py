@@ -1,80 +1,98 @@
 """Connecting an account with credentials typed into the console: test them, Fetch Roles, bootstrap.
 
-* ``POST /credentials/test`` ``{access_keys | adfs, target_id?}``: the guide's Test Credentials on the
-  entered credentials, before anything is created (account access, identity, account ID, permission
-  to create the bootstrap stack); 200 with the checklist whether it passes or not.
-* ``POST /saml/roles`` ``{adfs_url, username, password}``: the guide's Fetch Roles (SSRF-guarded).
-* ``POST /targets/{id}/bootstrap`` ``{access_keys | adfs}``: deploy the target's bootstrap stacks with
-  those credentials; 200 once they settled, 202 while some are still in progress.
-* ``GET /targets/{id}/bootstrap``: follow them (through the target's deployment role).
+Credentials are used within the request and forgotten (``chalicelib/service/onboarding.py``). None of
+these routes takes an Idempotency-Key, so no fingerprint of a secret is ever stored; each route: one
+``OnboardingService`` call, dump.
 
-Credentials are used within the request and forgotten; none of these routes takes an Idempotency-Key,
-so no fingerprint of a secret is ever stored. See ``chalicelib/service/onboarding.py``.
+Credentials that AWS or ADFS refuse are the request's fault: 400 with the guide's code (ACCESS_DENIED,
+INVALID_ROLE_ARN, SESSION_EXPIRED, MFA_REQUIRED) and its troubleshooting hint.
 """
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
-
-from chalicelib.api.errors import json_response
-from chalicelib.api.http import ALL_CONTENT_TYPES, Http
+from chalicelib.api import answers
 from chalicelib.api.onboarding_schemas import AdfsSignIn, CredentialsTest, SignInBody
-from chalicelib.composition import Container
+from chalicelib.api.routing import Call, Reply, RouteTable
+
+routes = RouteTable()
+
+# An ADFS URL the SSRF guard refuses, or ADFS refusing the sign-in (chalicelib/adapters/adfs_http.py).
+ADFS_REFUSED = ("ADFS_URL_REFUSED", "ACCESS_DENIED")
+ADFS_UNREACHABLE = {503: ("ADFS_UNREACHABLE", "AWS_THROTTLED")}
+# What signing in with typed credentials can answer (chalicelib/domain/aws_errors.translate).
+SIGN_IN_REFUSED = (
+    *ADFS_REFUSED,
+    "ROLE_NOT_OFFERED",
+    "INVALID_ROLE_ARN",
+    "SESSION_EXPIRED",
+    "MFA_REQUIRED",
+    "REGION_DISABLED",
+    "AWS_REQUEST_FAILED",
+)
 
 
-def onboarding_blueprint(container: Container) -> Blueprint:
-    bp = Blueprint(__name__)
-    http = Http(bp, container)
-    bearer, body, path_id, run, tenant_and_services = (
-        http.bearer,
-        http.body,
-        http.path_id,
-        http.run,
-        http.tenant_and_services,
+@routes.post(
+    "/credentials/test",
+    body=CredentialsTest,
+    responses={200: answers.CredentialReport},
+    errors={404: ("TARGET_NOT_FOUND",)},
+)
+def test_credentials(call: Call[CredentialsTest, None]) -> Reply:
+    """Test typed credentials (access keys or an ADFS role) before anything is created.
+
+    The guide's Test Credentials: account access, STS identity, the account ID against target_id's, and
+    whether the identity may create the bootstrap stack. 200 whether the checks pass or not.
+    """
+    b = call.body
+    return Reply(
+        200, call.services.onboarding.test_credentials(call.tenant, b.target_id, b.credentials()).public()
     )
 
-    @bp.route("/credentials/test", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def test_credentials() -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            request = body(CredentialsTest)
-            tenant, services = tenant_and_services(auth)
-            report = services.onboarding.test_credentials(tenant, request.target_id, request.credentials())
-            return json_response(200, report.public())
 
-        return run(handle)
+@routes.post(
+    "/saml/roles",
+    body=AdfsSignIn,
+    responses={200: answers.SamlRoles},
+    errors={400: ADFS_REFUSED, **ADFS_UNREACHABLE},
+)
+def saml_roles(call: Call[AdfsSignIn, None]) -> Reply:
+    """Fetch Roles: sign in at the ADFS URL and list the AWS roles its SAML assertion offers.
 
-    @bp.route("/saml/roles", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def saml_roles() -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            request = body(AdfsSignIn)
-            _, services = tenant_and_services(auth)
-            roles = services.onboarding.saml_roles(request.login())
-            return json_response(200, {"roles": [r.public() for r in roles]})
+    The URL must be https:// on a host of the operator's allow-list (NEXUS_ADFS_HOSTS); no redirect to
+    another host is followed, and the answer is read with a short timeout and a size cap.
+    """
+    roles = call.services.onboarding.saml_roles(call.body.login())
+    return Reply(200, {"roles": [role.public() for role in roles]})
 
-        return run(handle)
 
-    @bp.route("/targets/{target_id}/bootstrap", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def bootstrap(target_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            tid = path_id("tgt", target_id)
-            request = body(SignInBody)
-            tenant, services = tenant_and_services(auth)
-            report = services.onboarding.bootstrap(tenant, tid, request.credentials())
-            return json_response(200 if report.settled else 202, report.public())
+@routes.post(
+    "/targets/{target_id}/bootstrap",
+    body=SignInBody,
+    responses={200: answers.BootstrapReport, 202: answers.BootstrapReport},
+    errors={
+        400: SIGN_IN_REFUSED,
+        404: ("TARGET_NOT_FOUND",),
+        409: ("ACCOUNT_MISMATCH", "EVENTS_NOT_TAKEN"),
+        # CloudFormation refusing the typed credentials' calls (a failed stack is in the report instead).
+        502: ("ACCESS_DENIED", "MFA_REQUIRED", "SESSION_EXPIRED", "AWS_REQUEST_FAILED"),
+        **ADFS_UNREACHABLE,
+    },
+)
+def bootstrap_target(call: Call[SignInBody, None]) -> Reply:
+    """Deploy the target's bootstrap stacks with typed credentials, used once and forgotten.
 
-        return run(handle)
+    The credentials must act in the target's account (409 ACCOUNT_MISMATCH). 200 once every stack
+    settled (see ok and each stack), 202 while some are still in progress: follow them with GET.
+    """
+    report = call.services.onboarding.bootstrap(call.tenant, call.ids["target_id"], call.body.credentials())
+    return Reply(200 if report.settled else 202, report.public())
 
-    @bp.route("/targets/{target_id}/bootstrap", methods=["GET"])
-    def bootstrap_status(target_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            tid = path_id("tgt", target_id)
-            tenant, services = tenant_and_services(auth)
-            return json_response(200, services.onboarding.bootstrap_status(tenant, tid).public())
 
-        return run(handle)
-
-    return bp
+@routes.get(
+    "/targets/{target_id}/bootstrap",
+    responses={200: answers.BootstrapReport},
+    errors={404: ("TARGET_NOT_FOUND",)},
+)
+def bootstrap_status(call: Call[None, None]) -> Reply:
+    """The target's bootstrap stacks, read through its deployment role (WAITING_FOR_ROLE until it exists)."""
+    return Reply(200, call.services.onboarding.bootstrap_status(call.tenant, call.ids["target_id"]).public())
