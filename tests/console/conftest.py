@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
 
 from localaws.demo import AccountAdmin, Api, stop_service, wait_until_healthy
 from localaws.server import free_port
@@ -44,6 +44,9 @@ CHROMIUM_FLAGS = [
 ]
 TOKEN = "nxs_console_test_token"
 ADFS_PASSWORD = "local-adfs-pass-7319"  # local mode's ADFS user alice (localaws/local_adfs.py)
+# How long an action or an expect() waits for the page: the local AWS answers in milliseconds when the
+# machine is idle, but a change set or a stack may take seconds while other test workers load its CPUs.
+PAGE_TIMEOUT_MS = 20_000
 # An HTTP error status is the API answering as designed (a wrong token is a 401); Chromium logs it.
 EXPECTED_CONSOLE_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
 
@@ -102,6 +105,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
     finally:
         stop_service(running.process)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _patient_expect() -> None:
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +177,7 @@ class ConsolePage:
 @pytest.fixture
 def console(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iterator[ConsolePage]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     wrapper = ConsolePage(page, server, name)
