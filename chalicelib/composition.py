@@ -70,6 +70,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
     from chalicelib.adapters.rollouts import DynamoRolloutStore
+    from chalicelib.adapters.s3 import S3TemplatePublisher
     from chalicelib.adapters.secrets import SecretsManagerParameters
     from chalicelib.adapters.signin import Boto3AccountSignIn, GuardedAdfsClient
     from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsStarter
@@ -146,8 +147,17 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         completion,
         secrets,
     )
+    publisher = (
+        S3TemplatePublisher(
+            session.client("s3", region_name=settings.region, config=config),
+            settings.bootstrap_bucket,
+            settings.region,
+        )
+        if settings.bootstrap_bucket
+        else None
+    )
     access = AccessService(
-        targets, IamRoleProbe(target_access, config, settings.region), settings.event_bus_arn
+        targets, IamRoleProbe(target_access, config, settings.region), settings.event_bus_arn, publisher
     )
     onboarding = OnboardingService(
         targets,

@@ -80,6 +80,10 @@ class Settings(BaseModel):
     adfs_hosts: str = Field(default="", alias="NEXUS_ADFS_HOSTS")
     adfs_ca_bundle: str | None = Field(default=None, alias="NEXUS_ADFS_CA_BUNDLE")
     bootstrap_wait_seconds: float = Field(default=25.0, ge=0, le=28, alias="NEXUS_BOOTSTRAP_WAIT_SECONDS")
+    # The cloud template's bucket for quick-create bootstrap templates; empty (local mode): no link.
+    bootstrap_bucket: str = Field(
+        default="", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$", alias="NEXUS_BOOTSTRAP_BUCKET"
+    )
 
     @property
     def adfs_allowed_hosts(self) -> frozenset[str]:

@@ -257,6 +257,19 @@ class PolicyDocument(Answer):
     statement: list[dict[str, Any]] = Field(alias="Statement")
 
 
+class QuickCreateLink(Answer):
+    """CloudFormation's quick-create link for the target's bootstrap stack."""
+
+    url: str = Field(
+        description="The AWS console's Create stack page (at most 1,024 characters), with the template, "
+        "the stack name and param_ExternalId and param_ServiceRoleArn filled in."
+    )
+    template_url: str = Field(description="The template's https:// URL in the service's S3 bucket.")
+    region: str = Field(description="The target's first region, where the bootstrap stack goes.")
+    stack_name: str
+    parameters: dict[str, str] = Field(description="The values the link passes, by parameter name.")
+
+
 class CloudFormationTemplate(Answer):
     """A CloudFormation template (JSON) to deploy in the target account."""
 

@@ -179,7 +179,29 @@ async function runBootstrap(target, body, out, signal) {
   }
 }
 
-function roleMethod(target) {
+// CloudFormation's quick-create link (POST /targets/{id}/quick-create-link): the service puts the
+// target's bootstrap template in its bucket and answers the AWS console link with the external ID and
+// its role filled in. Local mode has no bucket (409 QUICK_CREATE_NOT_AVAILABLE): the command instead.
+const AWS_CONSOLE = /^https:\/\/[a-z0-9-]+\.console\.aws\.amazon\.com\/cloudformation\//;
+
+async function quickCreate(target, out, signal) {
+  try {
+    const { data } = await post(`/targets/${target.target_id}/quick-create-link`, {}, { signal });
+    if (!AWS_CONSOLE.test(data.url)) throw new Error('The service answered a link that is not the AWS console.');
+    replace(out, h('p', {},
+      h('a', { href: data.url, target: '_blank', rel: 'noopener noreferrer' }, 'Launch the bootstrap stack in the AWS console'),
+      ` (quick-create in ${data.region}: the template, the external ID and the service's role are filled in; sign in to account ${target.account_id}, acknowledge CAPABILITY_NAMED_IAM, then Create stack).`));
+  } catch (error) {
+    if (error.name === 'AbortError') return;
+    if (error.code === 'QUICK_CREATE_NOT_AVAILABLE') {
+      replace(out, h('p', { class: 'help' }, 'No quick-create link here (local mode keeps no template bucket): run the command below.'));
+    } else {
+      replace(out, errorBox(error, 'No quick-create link'));
+    }
+  }
+}
+
+function roleMethod(target, signal) {
   const command = `NEXUS_API_URL=${window.location.origin}${window.location.pathname.replace(/\/console.*$/, '')} NEXUS_API_TOKEN=<your token> nexus targets bootstrap ${target.target_id} --profile <admin profile of ${target.account_id}>`;
   const download = button('Download bootstrap template', async () => {
     const template = await get(`/targets/${target.target_id}/bootstrap-template`);
@@ -189,13 +211,16 @@ function roleMethod(target) {
     a.click();
     a.remove();
   }, { class: 'secondary' });
+  const quick = h('div', { class: 'quick-create' }, h('p', { role: 'status' }, 'Preparing the quick-create link…'));
+  quickCreate(target, quick, signal);
   return h('div', {},
     h('p', {}, 'Recommended. In account ', target.account_id, ', the role ', h('code', {}, target.role_arn),
       ' must trust the service with this external ID. Deploy the bootstrap template there (it creates the role exactly so), or set the trust policy yourself.'),
     h('h3', {}, 'External ID'), code(target.external_id), copyButton('Copy external ID', () => target.external_id),
     h('h3', {}, 'Trust policy'), code(JSON.stringify(target.trust_policy, null, 2)), copyButton('Copy trust policy', () => JSON.stringify(target.trust_policy, null, 2)),
     h('h3', {}, 'Bootstrap template'),
-    h('p', {}, 'Deploy it as a CloudFormation stack in ', target.regions[0], ' with CAPABILITY_NAMED_IAM, or run:'),
+    quick,
+    h('p', {}, 'Or deploy it as a CloudFormation stack in ', target.regions[0], ' with CAPABILITY_NAMED_IAM, or run:'),
     code(command), h('div', { class: 'actions' }, copyButton('Copy command', () => command), download));
 }
 
@@ -329,7 +354,7 @@ export async function detail(main, { id, signal }) {
         h('dt', {}, 'Permission profile'), h('dd', {}, target.permission_profile))),
     section('Connect the account',
       tabs('Authentication method', [
-        ['IAM Role ARN (recommended)', roleMethod(target)],
+        ['IAM Role ARN (recommended)', roleMethod(target, signal)],
         ['Access keys', keysMethod(target, signal)],
         ['AWS CLI profile', profileMethod(target)],
         ['ADFS/SAML', adfsMethod(target, signal)],

@@ -14,13 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.domain.bootstrap import BOOTSTRAP_STACK
 from chalicelib.domain.errors import StackOperationError
 from chalicelib.domain.stack_status import StackPhase, phase_of
 from chalicelib.service.onboarding_ports import BootstrapStacks
 from chalicelib.service.ports import StackEventInfo
 
 POLL_SECONDS = 2.0
-BOOTSTRAP_STACK = "nexus-deployer-bootstrap"
+
+
+__all__ = ["BOOTSTRAP_STACK", "BootstrapFailed", "StackOutcome", "deploy_stack"]
 
 
 class BootstrapFailed(StackOperationError):

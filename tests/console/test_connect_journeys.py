@@ -15,11 +15,14 @@ from typing import Any
 
 from playwright.sync_api import Locator, expect
 
+from chalicelib.domain.bootstrap import quick_create_link
+from chalicelib.domain.model import Target
 from chalicelib.domain.permissions import load_profile
 from localaws.demo import target_body
 from localaws.environment import CENTRAL_ACCOUNT
 from tests.console.conftest import ADFS_PASSWORD, ConsolePage, Server
 
+QUICK_CREATE = "Launch the bootstrap stack in the AWS console"
 XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
 
@@ -81,6 +84,12 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
     console.check("connect-register")
     page.get_by_role("button", name="Register target").click()
     expect(page.get_by_role("heading", level=1, name="Account keys-team")).to_be_visible()
+    # Local mode keeps no template bucket: no quick-create link, the nexus targets bootstrap command.
+    role_panel = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)")
+    expect(role_panel.get_by_text("No quick-create link here")).to_be_visible()
+    expect(role_panel.get_by_role("link", name=QUICK_CREATE)).to_have_count(0)
+    target_id = page.url.rsplit("/", 1)[1]
+    expect(role_panel.get_by_text(f"nexus targets bootstrap {target_id} --profile")).to_be_visible()
     console.check("connect-role-arn-method")
 
     page.get_by_role("tab", name="Access keys").click()
@@ -191,6 +200,46 @@ def test_adfs_fetch_roles_pick_bootstrap_then_test(console: ConsolePage) -> None
     assert ADFS_PASSWORD not in json.dumps(
         server.api.ok("GET", f"/targets/{target['target_id']}", status=200)
     )
+
+
+def test_on_aws_the_role_method_links_to_quick_create_and_only_to_the_aws_console(
+    console: ConsolePage,
+) -> None:
+    """Local mode has no bucket, so the service's answer on AWS is fed to the page: the link the domain
+    builds (chalicelib/domain/bootstrap.py) for this very target; the API side is tests/api/test_quick_create.py."""
+    server, page = console.server, console.page
+    registered = register(server, "quick-team", "220000000005")
+    fields = {
+        name: registered[name] for name in ("target_id", "name", "account_id", "role_arn", "external_id")
+    }
+    target = Target(
+        tenant_id="console",
+        regions=tuple(registered["regions"]),
+        trust_policy=registered["trust_policy"],
+        created_at=registered["created_at"],
+        **fields,
+    )
+    answer = quick_create_link(
+        target, "https://templates.s3.us-east-1.amazonaws.com/bootstrap/0123.json"
+    ).public()
+    path = f"**/targets/{target.target_id}/quick-create-link"
+    page.route(path, lambda route: route.fulfill(status=200, json=answer))
+    open_target(console, registered)
+    link = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)").get_by_role(
+        "link", name=QUICK_CREATE
+    )
+    expect(link).to_have_attribute("href", answer["url"])
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    console.check("connect-quick-create-link")
+
+    page.unroute(path)
+    page.route(
+        path, lambda route: route.fulfill(status=200, json={**answer, "url": "javascript:window.__xss=3"})
+    )
+    page.reload()
+    panel = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)")
+    expect(panel.get_by_role("alert")).to_contain_text("not the AWS console")
+    expect(panel.get_by_role("link", name=QUICK_CREATE)).to_have_count(0)
 
 
 def test_a_target_name_made_of_markup_is_shown_as_text(console: ConsolePage) -> None:
