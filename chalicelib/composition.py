@@ -92,6 +92,11 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     callbacks = StepFunctionsCallbacks(sfn)
     completion = CompletionService(waiters, callbacks)
     targets = TargetService(store, store, settings.service_principal_arn, settings.target_role_pattern)
+    target_access = StsTargetAccess(
+        session.client("sts", region_name=settings.region, config=config),
+        config,
+        settings.assume_role_seconds,
+    )
     deployments = DeploymentService(
         store,
         store,
@@ -105,11 +110,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         ),
         sources=automation.sources,
         on_cancel=completion.wake,
-    )
-    target_access = StsTargetAccess(
-        session.client("sts", region_name=settings.region, config=config),
-        config,
-        settings.assume_role_seconds,
+        stacks=target_access,
     )
     workflow = WorkflowService(
         store,

@@ -217,6 +217,25 @@ class Rollout(Answer):
     next_token: str | None
 
 
+class RolloutSummary(Answer):
+    rollout_id: str
+    stack_name: str
+    mode: Literal["plan", "apply"]
+    status: RolloutStatus
+    item_count: int
+    failed: int = Field(description="Items FAILED so far.")
+    failure_tolerance: int
+    strategy: Strategy
+    error: ErrorInfo | None
+    created_at: str
+    updated_at: str
+
+
+class RolloutPage(Answer):
+    items: list[RolloutSummary]
+    next_token: str | None
+
+
 class Check(Answer):
     name: str
     ok: bool

@@ -25,12 +25,19 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.automation import Notifications
-from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
+from chalicelib.domain.errors import (
+    Conflict,
+    DeployerError,
+    NotFound,
+    TargetAccessError,
+    UnprocessableRequest,
+)
 from chalicelib.domain.fingerprint import config_hash
 from chalicelib.domain.model import (
     Action,
     Deployment,
     DeploymentEvent,
+    DeploymentFilter,
     DeploymentStatus,
     ErrorInfo,
     EventSource,
@@ -47,7 +54,7 @@ from chalicelib.domain.model import (
 )
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import parse_template
-from chalicelib.service.ports import DeploymentStore, LockStore, WorkflowStarter
+from chalicelib.service.ports import DeploymentStore, LockStore, StackInfo, TargetAccess, WorkflowStarter
 from chalicelib.service.targets import TargetService
 
 if TYPE_CHECKING:
@@ -99,7 +106,10 @@ class DeploymentService:
         poll: PollSettings,
         sources: DeploymentSources | None = None,
         on_cancel: Callable[[Deployment, str], bool] | None = None,
+        stacks: TargetAccess | None = None,
     ) -> None:
+        # Reads a target's stack for ``forget``; the workflow does every other stack call.
+        self._stacks = stacks
         self._sources = sources
         # Wakes an execution waiting for a stack event, so that the cancel is carried out now.
         self._on_cancel = on_cancel
@@ -117,12 +127,8 @@ class DeploymentService:
             raise NotFound(f"Deployment {deployment_id} does not exist.", code="DEPLOYMENT_NOT_FOUND")
         return deployment
 
-    def list(
-        self, tenant_id: str, *, target_id: str | None, status: str | None, limit: int, next_token: str | None
-    ) -> Page:
-        return self._store.list_deployments(
-            tenant_id, target_id=target_id, status=status, limit=limit, next_token=next_token
-        )
+    def list(self, tenant_id: str, filters: DeploymentFilter, *, limit: int, next_token: str | None) -> Page:
+        return self._store.list_deployments(tenant_id, filters, limit=limit, next_token=next_token)
 
     def events(self, tenant_id: str, deployment_id: str, limit: int, next_token: str | None) -> Page:
         self.get(tenant_id, deployment_id)
@@ -147,11 +153,12 @@ class DeploymentService:
             new = self._sources.prepare(tenant_id, target, new)
         parse_template(new.template_body).check_parameters(new.parameters)
         fingerprint = config_hash(new.template_body, new.parameters, new.tags, target.role_arn)
-        if skip_unchanged:
-            holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
-            existing = self._store.get_deployment(tenant_id, holder) if holder else None
-            if existing is not None and self._unchanged(existing, fingerprint):
-                return replace(existing, outcome=Outcome.SKIPPED)
+        holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
+        existing = self._store.get_deployment(tenant_id, holder) if holder else None
+        if existing is not None and skip_unchanged and self._unchanged(existing, fingerprint):
+            return replace(existing, outcome=Outcome.SKIPPED)
+        if existing is not None and _never_made_a_stack(existing):
+            return self._create_again(existing, new, mode, fingerprint, announce_end)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
         now = utc_now()
         operation = Operation(
@@ -186,6 +193,33 @@ class DeploymentService:
         if self._sources is not None:
             self._sources.created(deployment)
         return self._start(deployment, announce_end)
+
+    def _create_again(
+        self,
+        existing: Deployment,
+        new: NewDeployment,
+        mode: OperationMode,
+        fingerprint: str,
+        announce_end: bool,
+    ) -> Deployment:
+        """A new create on a deployment whose create failed before any stack existed (say, the role
+        was not there yet): the caller re-posts once the cause is fixed, and the same deployment runs."""
+        self._check_unlocked(existing.account_id, existing.region, existing.stack_name)
+        renewed = replace(existing, template_url=new.template_url, notifications=new.notifications)
+        started = self._begin(
+            renewed,
+            Action.CREATE,
+            new.template_body,
+            new.parameters,
+            new.tags,
+            mode=mode,
+            fingerprint=fingerprint,
+            adopt=new.adopt,
+            announce_end=announce_end,
+        )
+        if self._sources is not None:
+            self._sources.created(started)
+        return started
 
     def update(
         self,
@@ -363,9 +397,83 @@ class DeploymentService:
                 code="RETAIN_NOT_ALLOWED",
                 hint="Delete without retain; if the delete fails, its error names the resources to retain.",
             )
+        # The delete carries the template on, so that after a failed delete (the stack still there) an
+        # update that sends only parameters finds it.
+        previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
+        template = previous.template_body if previous else None
         return self._begin(
-            deployment, Action.DELETE, None, deployment.parameters, deployment.tags, resources=retain
+            deployment, Action.DELETE, template, deployment.parameters, deployment.tags, resources=retain
         )
+
+    def forget(self, tenant_id: str, deployment_id: str) -> Deployment:
+        """Drop the record of a deployment whose stack never existed or is gone (DELETE_COMPLETE), so its
+        stack name and its target are free; refused while the stack exists. No stack call is made."""
+        deployment = self._runnable(tenant_id, deployment_id)
+        if not deployment.live:
+            raise Conflict(
+                f"Deployment {deployment_id} is already deleted.",
+                code="DEPLOYMENT_DELETED",
+                hint="Nothing to do; the stack is gone.",
+            )
+        stack, why = self._stack_of(deployment)
+        if stack is not None:
+            raise Conflict(
+                f"Stack {stack.stack_name} still exists in {deployment.account_id}/{deployment.region} "
+                f"({stack.status}).",
+                code="STACK_STILL_EXISTS",
+                hint="Delete it with DELETE /deployments/{id}; forget only drops the record of a stack that "
+                "is gone.",
+                details={"stack_id": stack.stack_id, "stack_status": stack.status},
+            )
+        now = utc_now()
+        forgotten = replace(
+            deployment,
+            status=DeploymentStatus.DELETED,
+            operation=Operation(new_id("op"), Action.FORGET, OperationStatus.SUCCEEDED, now, ended_at=now),
+            outputs={},
+            error=None,
+            updated_at=now,
+        )
+        previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
+        request = OperationRequest(
+            deployment_id,
+            forgotten.operation.operation_id,
+            Action.FORGET,
+            previous.template_body if previous else None,
+            dict(deployment.parameters),
+            dict(deployment.tags),
+        )
+        self._store.begin_operation(forgotten, request)
+        self._store.release_stack_name(forgotten)
+        event = DeploymentEvent(now, EventSource.ORCHESTRATOR, "FORGOTTEN", deployment.stack_name, why)
+        self._store.append_events(deployment_id, [event])
+        return forgotten
+
+    def _stack_of(self, deployment: Deployment) -> tuple[StackInfo | None, str]:
+        """The deployment's stack if it exists (not DELETE_COMPLETE), read through the target's role,
+        and what was found, for the record."""
+        if self._stacks is None:
+            raise DeployerError("forget needs the target access adapter.")
+        target = self._targets.get(deployment.tenant_id, deployment.target_id)
+        try:
+            gateway = self._stacks.stacks(
+                role_arn=target.role_arn,
+                external_id=target.external_id,
+                session_name=f"nexus-forget-{deployment.deployment_id}",
+                region=deployment.region,
+            )
+            stack = gateway.describe_stack(deployment.stack_id or deployment.stack_name)
+        except TargetAccessError as error:
+            if deployment.stack_id is not None:
+                raise  # this deployment made a stack: only the stack itself can say it is gone
+            return None, (
+                f"forgotten: no stack was ever recorded, and the role cannot look ({error.code}: "
+                f"{error.message})"
+            )
+        if stack is None or stack.status == "DELETE_COMPLETE":
+            found = "DELETE_COMPLETE" if stack is not None else "no stack of that name"
+            return None, f"forgotten: CloudFormation has {found}; the stack name is free"
+        return stack, ""
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -393,6 +501,7 @@ class DeploymentService:
         resources: tuple[str, ...] = (),
         fingerprint: str | None = None,
         change_set_name: str | None = None,
+        adopt: bool = False,
         announce_end: bool = False,
     ) -> Deployment:
         now = utc_now()
@@ -404,6 +513,7 @@ class DeploymentService:
             mode=mode,
             resources=tuple(resources),
             change_set_name=change_set_name,
+            adopt=adopt,
         )
         updated = replace(
             deployment,
@@ -537,3 +647,15 @@ class DeploymentService:
                 hint="Another operation is running on this stack; wait for it to finish, then retry.",
                 details={"operation_id": holder},
             )
+
+
+def _never_made_a_stack(deployment: Deployment) -> bool:
+    """A create that failed before CloudFormation had a stack for it: nothing exists to update."""
+    return (
+        deployment.live
+        and deployment.status is DeploymentStatus.FAILED
+        and deployment.operation.action is Action.CREATE
+        and not deployment.operation.running
+        and deployment.stack_id is None
+        and not deployment.ever_active
+    )
