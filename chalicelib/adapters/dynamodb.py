@@ -289,10 +289,22 @@ class DynamoStore:
         with aws_call("PutItem"):
             self._table.put_item(Item=target_to_item(target), ConditionExpression=Attr("pk").not_exists())
 
-    def replace_target(self, target: Target) -> None:
-        with aws_call("PutItem"):
+    def edit_target(self, target: Target) -> None:
+        """Only the fields PATCH may change, and only while the target exists: never a whole-item write
+        racing the external-ID check's record."""
+        with aws_call("UpdateItem"):
             try:
-                self._table.put_item(Item=target_to_item(target), ConditionExpression=Attr("pk").exists())
+                self._table.update_item(
+                    Key={"pk": _tenant_pk(target.tenant_id), "sk": f"TARGET#{target.target_id}"},
+                    UpdateExpression="SET #n = :n, regions = :r, permission_profile = :p",
+                    ConditionExpression=Attr("pk").exists(),
+                    ExpressionAttributeNames={"#n": "name"},
+                    ExpressionAttributeValues={
+                        ":n": target.name,
+                        ":r": list(target.regions),
+                        ":p": target.permission_profile,
+                    },
+                )
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise

@@ -60,6 +60,10 @@ class Target(Answer):
     trust_policy: dict[str, Any] = Field(description="The exact trust policy to put on the target's role.")
     permission_profile: str
     created_at: str
+    external_id_enforced: bool | None = Field(
+        description="Whether AssumeRole without the external ID was refused when last tried (null: not yet)."
+    )
+    external_id_checked_at: str | None
 
 
 class TargetPage(Answer):

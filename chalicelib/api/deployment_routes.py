@@ -24,8 +24,16 @@ TARGET_ACCESS_ERRORS = (
     "AWS_REQUEST_FAILED",
 )
 # Why an operation cannot start on a deployment now.
-BUSY = ("OPERATION_IN_PROGRESS", "STACK_LOCKED")
-TEMPLATE_ERRORS = ("INVALID_TEMPLATE", "PARAMETERS_MISMATCH")
+# (EXTERNAL_ID_NOT_ENFORCED: the target's last check found its role assumable without the external ID.)
+BUSY = ("OPERATION_IN_PROGRESS", "STACK_LOCKED", "EXTERNAL_ID_NOT_ENFORCED")
+# What a template and its parameters can be refused for (chalicelib/domain/templates.py, noecho.py).
+TEMPLATE_ERRORS = (
+    "INVALID_TEMPLATE",
+    "TEMPLATE_LIMIT_EXCEEDED",
+    "PARAMETERS_MISMATCH",
+    "NOECHO_VALUE_REQUIRED",
+    "NOECHO_NOT_AVAILABLE",
+)
 
 
 def accepted(deployment: Deployment) -> Reply:
@@ -39,7 +47,7 @@ def accepted(deployment: Deployment) -> Reply:
     responses={202: answers.Deployment, 200: answers.Deployment},
     errors={
         404: ("TARGET_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
-        409: ("STACK_ALREADY_DEPLOYED", "STACK_LOCKED"),
+        409: ("STACK_ALREADY_DEPLOYED", "STACK_LOCKED", "EXTERNAL_ID_NOT_ENFORCED"),
         413: ("TEMPLATE_TOO_LARGE",),
         422: (
             "REGION_NOT_ENABLED",
@@ -94,9 +102,10 @@ def get_deployment(call: Call[None, None]) -> Reply:
     body=DeploymentUpdate,
     responses={202: answers.Deployment, 200: answers.Deployment},
     errors={
-        404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
+        404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
         409: (*BUSY, "DEPLOYMENT_DELETED", "STACK_NOT_UPDATABLE", "ROLLBACK_REQUIRED"),
-        422: (*TEMPLATE_ERRORS, "TEMPLATE_REQUIRED"),
+        413: ("TEMPLATE_TOO_LARGE",),
+        422: (*TEMPLATE_ERRORS, "TEMPLATE_REQUIRED", "TEMPLATE_OBJECT_REFUSED"),
         **AWS_ERRORS,
     },
     idempotent=True,

@@ -7,6 +7,7 @@ checked by the service, still before anything is written.
 from __future__ import annotations
 
 from chalicelib.api import answers
+from chalicelib.api.deployment_routes import TEMPLATE_ERRORS
 from chalicelib.api.rollout_schemas import RolloutCreate, RolloutItemsQuery, RolloutQuery
 from chalicelib.api.routing import Call, Reply, RouteTable
 
@@ -26,8 +27,7 @@ START_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTL
             "REGION_NOT_ENABLED",
             "TOO_MANY_ITEMS",
             "REGION_ORDER_MISMATCH",
-            "INVALID_TEMPLATE",
-            "PARAMETERS_MISMATCH",
+            *TEMPLATE_ERRORS,
             "NOTIFICATIONS_NOT_AVAILABLE",
             "INVALID_SNS_TOPIC",
             "INVALID_WEBHOOK_URL",

@@ -83,8 +83,8 @@ class ParameterSecrets(Protocol):
 
 class TargetStore(Protocol):
     def put_target(self, target: Target) -> None: ...
-    def replace_target(self, target: Target) -> None:
-        """Overwrite an existing target; NotFound if it was deleted meanwhile."""
+    def edit_target(self, target: Target) -> None:
+        """Write the target's name, regions and profile; NotFound if it was deleted meanwhile."""
 
     def get_target(self, tenant_id: str, target_id: str) -> Target | None: ...
     def list_targets(self, tenant_id: str, limit: int, next_token: str | None) -> Page: ...

@@ -181,7 +181,7 @@ class TargetService:
             regions=change.regions if change.regions is not None else target.regions,
             permission_profile=change.permission_profile or target.permission_profile,
         )
-        self._targets.replace_target(updated)
+        self._targets.edit_target(updated)
         return updated
 
     def list(self, tenant_id: str, limit: int, next_token: str | None) -> Page:
