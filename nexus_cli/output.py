@@ -8,6 +8,7 @@ the run's secrets as a last line of defence; nothing is logged.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from typing import Any
@@ -16,8 +17,10 @@ import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 EXIT_FAILED = 1
+PIPE_WIDTH = 200
 _KEY_ID_RE = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
 _MARK = {True: "[green]✔[/green]", False: "[red]✘[/red]", None: "[yellow]-[/yellow]"}
 
@@ -29,6 +32,9 @@ class Output:
         self._secrets = [s for s in secrets if len(s) >= 4]
         self.as_json = as_json
         self.console = Console(highlight=False, soft_wrap=True)
+        if not self.console.is_terminal and "COLUMNS" not in os.environ:
+            self.console.width = PIPE_WIDTH  # ids in tables stay whole in logs and pipes
+        self.errors = Console(highlight=False, soft_wrap=True, stderr=True)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -37,6 +43,14 @@ class Output:
 
     def print(self, text: str = "") -> None:
         self.console.print(self.scrub(text))
+
+    def line(self, text: str, style: str | None = None) -> None:
+        """Plain text (user or AWS text: never read as markup), scrubbed."""
+        self.console.print(Text(self.scrub(text), style=style or ""), soft_wrap=True)
+
+    def err(self, text: str) -> None:
+        """A line on stderr (errors, hints), so stdout stays the command's result."""
+        self.errors.print(self.scrub(text))
 
     def json(self, document: Any) -> None:
         sys.stdout.write(self.scrub(json.dumps(document, indent=2, default=str)) + "\n")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
+from nexus_cli.commands.common import api_session, ok_or_exit
 from nexus_cli.commands.sign_in import AsJson, checked_options, signed_in_or_report, with_sign_in
+from nexus_cli.config import ConfigProblem, check_url, load
 from nexus_cli.output import EXIT_FAILED, Output, render, usage
 from nexus_cli.signin import SignInOptions, UsageProblem
 
@@ -15,7 +20,7 @@ app = typer.Typer(help="Set up target accounts.", no_args_is_help=True)
 
 # -- targets bootstrap ------------------------------------------------------------------------------
 ApiUrl = Annotated[
-    str | None, typer.Option("--api-url", help="Default NEXUS_API_URL or http://127.0.0.1:8000.")
+    str | None, typer.Option("--api-url", help="Default: NEXUS_API_URL, then nexus configure's URL.")
 ]
 StackName = Annotated[str, typer.Option("--stack-name", help="Bootstrap stack name in the target account.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the stack.")]
@@ -32,16 +37,19 @@ def targets_bootstrap(
     as_json: AsJson = False,
 ) -> None:
     """Deploy the target's bootstrap template into its account with your credentials, then validate it."""
-    from nexus_cli.api import DEFAULT_API_URL, ApiClient, ApiError
+    from nexus_cli.api import ApiClient, ApiError
     from nexus_cli.bootstrap import BootstrapFailed, deploy_stack
 
-    token = os.environ.get("NEXUS_API_TOKEN", "")
-    if not token:
-        raise usage(ValueError("set NEXUS_API_TOKEN to a tenant token (nexus tokens create)"))
+    try:
+        connection = load(os.environ)
+        base_url = check_url(api_url) if api_url else connection.api_url
+    except ConfigProblem as problem:
+        raise usage(problem) from None
+    token = connection.token
     try:
         options = checked_options(**sign_in)
         out = Output([*options.secrets(), token], as_json)
-        api = ApiClient(api_url or os.environ.get("NEXUS_API_URL") or DEFAULT_API_URL, token)
+        api = ApiClient(base_url, token)
         try:
             target = api.target(target_id)
             template = api.bootstrap_template(target_id)
@@ -144,3 +152,186 @@ def _forward_other_regions(
             parameters={FORWARDER_ROLE_PARAMETER: role_arn},
         )
     return statuses
+
+
+# -- register, list, show, update, delete, validate (the API's /targets routes) ----------------------
+TargetId = Annotated[str, typer.Argument(help="The target's id (tgt-...).")]
+Regions = Annotated[
+    list[str] | None, typer.Option("--region", help="A region deployments may use; repeatable.")
+]
+
+
+@app.command("create")
+def targets_create(
+    name: Annotated[str, typer.Option("--name", help="A name for the target.")],
+    account_id: Annotated[str, typer.Option("--account-id", help="The 12-digit AWS account ID.")],
+    region: Regions = None,
+    role_name: Annotated[
+        str, typer.Option("--role-name", help="The deployment role's name in that account.")
+    ] = "NexusDeploymentRole",
+    role_arn: Annotated[
+        str | None, typer.Option("--role-arn", help="The role's full ARN (instead of --role-name).")
+    ] = None,
+    permission_profile: Annotated[
+        str | None, typer.Option("--permission-profile", help="default or cloudformation-only.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Register a target account: prints its external ID, the role's trust policy and the next command.
+
+    Example:
+
+        nexus targets create --name team-a --account-id 111111111111 --region us-east-1 --region eu-west-1
+
+        TARGET_ID=$(nexus targets create --name team-a --account-id 111111111111 --region us-east-1 --json | jq -r .target_id)
+    """
+    if not region:
+        raise usage(ValueError("name at least one --region"))
+    body: dict[str, Any] = {
+        "name": name,
+        "account_id": account_id,
+        "role_arn": role_arn or f"arn:aws:iam::{account_id}:role/{role_name}",
+        "regions": region,
+    }
+    if permission_profile:
+        body["permission_profile"] = permission_profile
+    with api_session(as_json) as (api, out):
+        target = api.post("/targets", body)
+    if as_json:
+        out.json(target)
+        return
+    target_id = target["target_id"]
+    out.line(
+        f"Target {target_id} ({target['name']}): account {target['account_id']}, role {target['role_arn']}"
+    )
+    out.line(f"External ID: {target['external_id']}")
+    out.line("Trust policy for the role (the bootstrap template puts it there for you):")
+    out.line(json.dumps(target["trust_policy"], indent=2))
+    out.line(
+        "Next, as an administrator of the target account (any sign-in method of nexus credentials test):"
+    )
+    out.line(f"  nexus targets bootstrap {target_id} --profile ADMIN_PROFILE", style="bold")
+    out.line(
+        f"or create the role with the trust policy above yourself, then: nexus targets validate {target_id}"
+    )
+
+
+@app.command("list")
+def targets_list(as_json: AsJson = False) -> None:
+    """List your targets (every page).
+
+    Example:
+
+        nexus targets list --json | jq -r '.items[].target_id'
+    """
+    with api_session(as_json) as (api, out):
+        targets = list(api.pages("/targets", limit=100))
+    if as_json:
+        out.json({"items": targets})
+        return
+    table = Table()
+    for column in ("target_id", "name", "account_id", "regions", "permission_profile"):
+        table.add_column(column)
+    for target in targets:
+        table.add_row(
+            *[Text(str(target[c])) for c in ("target_id", "name", "account_id")],
+            Text(", ".join(target["regions"])),
+            Text(str(target.get("permission_profile", ""))),
+        )
+    out.console.print(table)
+
+
+@app.command("show")
+def targets_show(target_id: TargetId, as_json: AsJson = False) -> None:
+    """Show one target, with its external ID and trust policy.
+
+    Example:
+
+        nexus targets show "$TARGET_ID"
+    """
+    with api_session(as_json) as (api, out):
+        target = api.target(target_id)
+    if as_json:
+        out.json(target)
+        return
+    for key in (
+        "target_id",
+        "name",
+        "account_id",
+        "role_arn",
+        "external_id",
+        "permission_profile",
+        "created_at",
+    ):
+        out.line(f"{key + ':':<20}{target.get(key)}")
+    out.line(f"{'regions:':<20}{', '.join(target['regions'])}")
+    out.line("trust_policy:")
+    out.line(json.dumps(target["trust_policy"], indent=2))
+
+
+@app.command("update")
+def targets_update(
+    target_id: TargetId,
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    region: Annotated[
+        list[str] | None, typer.Option("--region", help="The new region list (replaces it); repeatable.")
+    ] = None,
+    permission_profile: Annotated[
+        str | None, typer.Option("--permission-profile", help="default or cloudformation-only.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Change a target's name, regions or permission profile (PATCH /targets/{id}); the external ID stays.
+
+    Example:
+
+        nexus targets update "$TARGET_ID" --region us-east-1 --region eu-west-1
+    """
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if region:
+        body["regions"] = region
+    if permission_profile is not None:
+        body["permission_profile"] = permission_profile
+    if not body:
+        raise usage(ValueError("give at least one of --name, --region, --permission-profile"))
+    with api_session(as_json) as (api, out):
+        target = api.call("PATCH", f"/targets/{target_id}", body)
+    if as_json:
+        out.json(target)
+    else:
+        out.line(
+            f"Target {target['target_id']}: {target['name']}, regions {', '.join(target['regions'])}, "
+            f"profile {target.get('permission_profile')}"
+        )
+
+
+@app.command("delete")
+def targets_delete(target_id: TargetId, as_json: AsJson = False) -> None:
+    """Forget a target (refused while it has live deployments).
+
+    Example:
+
+        nexus targets delete "$TARGET_ID"
+    """
+    with api_session(as_json) as (api, out):
+        api.call("DELETE", f"/targets/{target_id}")
+    if as_json:
+        out.json({"target_id": target_id, "deleted": True})
+    else:
+        out.line(f"Target {target_id} deleted.")
+
+
+@app.command("validate")
+def targets_validate(target_id: TargetId, as_json: AsJson = False) -> None:
+    """Test Credentials: the service assumes the target's role and checks it (exit 1 if a check fails).
+
+    Example:
+
+        nexus targets validate "$TARGET_ID"
+    """
+    with api_session(as_json) as (api, out):
+        report = api.validate(target_id)
+    render(report, out, f"Test Credentials: target {target_id}")
+    ok_or_exit(bool(report.get("ok")))
