@@ -14,9 +14,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from nexus_cli.config import DEFAULT_API_URL
-
-__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError"]
+__all__ = ["ApiClient", "ApiError"]
 
 RETRIED_STATUSES = (429, 502, 503, 504)
 ATTEMPTS = 3

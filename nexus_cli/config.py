@@ -4,7 +4,8 @@ The file is JSON, ``{"api_url": ..., "token": ...}``, at ``$NEXUS_CONFIG_FILE`` 
 ``$XDG_CONFIG_HOME/nexus/config.json`` (``~/.config/nexus/config.json``). It holds a bearer token, so it
 is created with mode 0600 (its folder 0700) and rewritten with that mode whatever it had before.
 ``NEXUS_API_URL`` and ``NEXUS_API_TOKEN`` override the file, value by value; without either, the URL is
-``http://127.0.0.1:8000`` (what ``make run`` serves) and a missing token is a usage error.
+local mode's, ``http://127.0.0.1:$NEXUS_PORT`` (8000: what ``make run`` serves), and a missing token
+is a usage error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 FILE_MODE = 0o600
 
 
@@ -42,6 +42,11 @@ class Connection:
             "token": mask(self.token) if self.token else None,
             "token_from": self.token_from or None,
         }
+
+
+def default_api_url(environ: Mapping[str, str]) -> str:
+    """Local mode's API: ``make run`` serves it on ``$NEXUS_PORT`` (8000)."""
+    return f"http://127.0.0.1:{environ.get('NEXUS_PORT') or 8000}"
 
 
 def mask(token: str) -> str:
@@ -85,7 +90,7 @@ def resolve(environ: Mapping[str, str]) -> Connection:
     elif stored.get("api_url"):
         url, url_from = stored["api_url"], "file"
     else:
-        url, url_from = DEFAULT_API_URL, "default"
+        url, url_from = default_api_url(environ), "default"
     if environ.get("NEXUS_API_TOKEN"):
         token, token_from = environ["NEXUS_API_TOKEN"], "env"
     elif stored.get("token"):

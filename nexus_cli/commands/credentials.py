@@ -31,7 +31,12 @@ def credentials_test(
     permission_profile: PermissionProfile = "default",
     as_json: AsJson = False,
 ) -> None:
-    """Sign in with exactly one method and run the guide's checklist."""
+    """Sign in with exactly one method and run the guide's checklist (exit 0 all pass, 1 a check fails).
+
+    Example:
+
+        nexus credentials test --profile target-admin --expect-account 111111111111
+    """
     from chalicelib.domain.permissions import PROFILE_NAMES
 
     if expect_account is not None and not re.fullmatch(r"\d{12}", expect_account):

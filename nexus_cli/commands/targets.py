@@ -36,7 +36,12 @@ def targets_bootstrap(
     timeout: Timeout = 900.0,
     as_json: AsJson = False,
 ) -> None:
-    """Deploy the target's bootstrap template into its account with your credentials, then validate it."""
+    """Deploy the target's bootstrap template into its account with your credentials, then validate it.
+
+    Example:
+
+        nexus targets bootstrap "$TARGET_ID" --profile target-admin
+    """
     from nexus_cli.api import ApiClient, ApiError
     from nexus_cli.bootstrap import BootstrapFailed, deploy_stack
 

@@ -19,7 +19,12 @@ def tokens_create(
     tenant: Annotated[str, typer.Option("--tenant", help="Tenant id the token acts for.")],
     label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "nexus-cli",
 ) -> None:
-    """Store a new tenant token's SHA-256 in the service table; print the token once."""
+    """Store a new tenant token's SHA-256 in the service table; print the token once.
+
+    Example:
+
+        NEXUS_TABLE_NAME=nexus-table NEXUS_SERVICE_ROLE_ARN=arn:aws:iam::123456789012:role/svc nexus tokens create --tenant team-a
+    """
     from chalicelib.composition import build_services
     from chalicelib.settings import Settings, SettingsError
 
