@@ -46,15 +46,16 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def local_mode(
-    token: str, command: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+    token: str | None, command: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Iterator[LocalMode]:
-    """Run ``command`` (default ``python -m localaws.run``) on free ports until the block ends."""
+    """Run ``command`` (default ``python -m localaws.run``) on free ports until the block ends; ``token``
+    (``NEXUS_API_TOKEN``) None leaves it to the command."""
     api_port, aws_port = free_port(), free_port()
     environ = {
         **(env if env is not None else clean_env()),
         "NEXUS_PORT": str(api_port),
         "NEXUS_AWS_PORT": str(aws_port),
-        "NEXUS_API_TOKEN": token,
+        **({"NEXUS_API_TOKEN": token} if token is not None else {}),
     }
     with tempfile.NamedTemporaryFile("w+b", prefix="local-mode-", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
