@@ -64,6 +64,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
     from chalicelib.adapters.rollouts import DynamoRolloutStore
+    from chalicelib.adapters.secrets import SecretsManagerParameters
     from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsStarter
     from chalicelib.adapters.sts import StsTargetAccess
     from chalicelib.adapters.waiters import DynamoCompletionWaiters
@@ -75,7 +76,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.service.drift import DriftService, DriftSettings
     from chalicelib.service.redeploys import RedeployService, RedeploySettings
     from chalicelib.service.rollouts import RolloutService
-    from chalicelib.service.targets import TargetService
+    from chalicelib.service.targets import TargetGuards, TargetService
     from chalicelib.service.workflow import WorkflowService, WorkflowSettings
 
     configure_logging(settings.log_level)
@@ -88,10 +89,25 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     # Every save of an ended operation notifies its owner (chalicelib/service/notifications.py).
     store = NotifyingDynamoStore(table, automation.notifications.on_saved)
     sfn = session.client("stepfunctions", region_name=settings.region, config=config)
+    secrets = SecretsManagerParameters(
+        session.client("secretsmanager", region_name=settings.region, config=config),
+        settings.parameter_secret_prefix,
+    )
     waiters = DynamoCompletionWaiters(table)
     callbacks = StepFunctionsCallbacks(sfn)
     completion = CompletionService(waiters, callbacks)
-    targets = TargetService(store, store, settings.service_principal_arn, settings.target_role_pattern)
+    targets = TargetService(
+        store,
+        store,
+        settings.service_principal_arn,
+        settings.target_role_pattern,
+        TargetGuards(
+            central_account=settings.central_account,
+            central_account_allowed=bool(settings.central_account_target),
+            allow_unenforced_external_id=settings.allow_unenforced_external_id,
+            external_id_recheck_seconds=settings.external_id_recheck_seconds,
+        ),
+    )
     deployments = DeploymentService(
         store,
         store,
@@ -105,6 +121,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         ),
         sources=automation.sources,
         on_cancel=completion.wake,
+        secrets=secrets,
     )
     target_access = StsTargetAccess(
         session.client("sts", region_name=settings.region, config=config),
@@ -118,6 +135,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         target_access,
         WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
         completion,
+        secrets,
     )
     return Services(
         settings=settings,
@@ -142,6 +160,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
             ),
             notifications=automation.notifications,
             completion=completion,
+            secrets=secrets,
         ),
         redeploys=RedeployService(
             deployments,

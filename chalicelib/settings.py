@@ -54,8 +54,31 @@ class Settings(BaseModel):
         pattern=r"^[\w/+=.@-]{1,200}/$",
         alias="NEXUS_WEBHOOK_SECRET_PREFIX",
     )
+    # The central account (the service's own) is refused as a target unless named here, and then only
+    # with a role that is not the service's own.
+    central_account_target: str = Field(
+        default="", pattern=r"^([0-9]{12})?$", alias="NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET"
+    )
+    # A role that can be assumed *without* the external ID (the confused-deputy hole) blocks deployments
+    # to its target until its trust policy is fixed; 1 lets them through (the check is still reported).
+    allow_unenforced_external_id: bool = Field(default=False, alias="NEXUS_ALLOW_UNENFORCED_EXTERNAL_ID")
+    # How long a passed external-ID check holds before the workflow tries AssumeRole without it again.
+    external_id_recheck_seconds: int = Field(
+        default=24 * 3600, ge=0, le=30 * 24 * 3600, alias="NEXUS_EXTERNAL_ID_RECHECK_SECONDS"
+    )
+    # NoEcho parameter values wait here, one secret per operation, until their stack call.
+    parameter_secret_prefix: str = Field(
+        default="nexus-deployer/parameters/",
+        pattern=r"^[\w/+=.@-]{1,200}/$",
+        alias="NEXUS_PARAMETER_SECRET_PREFIX",
+    )
     # Local mode and tests only: webhooks may be http:// and loopback (the SSRF guard is off).
     allow_local_webhooks: bool = Field(default=False, alias="NEXUS_ALLOW_LOCAL_WEBHOOKS")
+
+    @property
+    def central_account(self) -> str:
+        """The service's own account: the one its roles live in."""
+        return self.service_principal_arn.split(":")[4]
 
     @property
     def event_bus_arn(self) -> str:
@@ -65,6 +88,15 @@ class Settings(BaseModel):
             self.service_principal_arn.split(":")[4],
         )
         return f"arn:{partition}:events:{self.region}:{account}:event-bus/default"
+
+    @model_validator(mode="after")
+    def _central_target_is_the_central_account(self) -> Settings:
+        if self.central_account_target and self.central_account_target != self.central_account:
+            raise ValueError(
+                f"NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET names {self.central_account_target}, but the service's "
+                f"account is {self.central_account}; name the service's own account, or leave it empty"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_event_wait(self) -> Settings:

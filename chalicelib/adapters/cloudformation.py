@@ -69,8 +69,8 @@ class CloudFormationGateway:
         with aws_call("CreateStack"):
             response = self._cfn.create_stack(
                 StackName=spec.stack_name,
-                TemplateBody=spec.template_body,
-                Parameters=_parameters(spec.parameters),
+                **spec.template_argument(),  # type: ignore[arg-type]
+                Parameters=_parameters(spec.parameters, spec.use_previous),
                 Tags=_tags(spec.tags),
                 Capabilities=CAPABILITIES,
                 ClientRequestToken=client_request_token,
@@ -86,8 +86,8 @@ class CloudFormationGateway:
                     StackName=spec.stack_name,
                     ChangeSetName=change_set_name,
                     ChangeSetType=change_set_type,  # type: ignore[arg-type]
-                    TemplateBody=spec.template_body,
-                    Parameters=_parameters(spec.parameters),
+                    **spec.template_argument(),  # type: ignore[arg-type]
+                    Parameters=_parameters(spec.parameters, spec.use_previous),
                     Tags=_tags(spec.tags),
                     Capabilities=CAPABILITIES,
                 )
@@ -199,8 +199,13 @@ class CloudFormationGateway:
         return collected[::-1]
 
 
-def _parameters(parameters: dict[str, str]) -> list[Any]:
-    return [{"ParameterKey": key, "ParameterValue": value} for key, value in sorted(parameters.items())]
+def _parameters(parameters: dict[str, str], use_previous: tuple[str, ...] = ()) -> list[Any]:
+    given: list[Any] = [
+        {"ParameterKey": key, "ParameterValue": value}
+        for key, value in sorted(parameters.items())
+        if key not in use_previous
+    ]
+    return given + [{"ParameterKey": key, "UsePreviousValue": True} for key in sorted(use_previous)]
 
 
 def _tags(tags: dict[str, str]) -> list[Any]:

@@ -82,6 +82,8 @@ def target_to_item(target: Target) -> dict[str, Any]:
         "trust_policy": json.dumps(target.trust_policy),
         "permission_profile": target.permission_profile,
         "created_at": target.created_at,
+        "external_id_enforced": target.external_id_enforced,
+        "external_id_checked_at": target.external_id_checked_at,
     }
 
 
@@ -97,6 +99,10 @@ def target_from_item(item: dict[str, Any]) -> Target:
         trust_policy=json.loads(str(item["trust_policy"])),
         created_at=str(item["created_at"]),
         permission_profile=str(item.get("permission_profile", "default")),  # items written before profiles
+        external_id_enforced=None
+        if item.get("external_id_enforced") is None
+        else bool(item["external_id_enforced"]),
+        external_id_checked_at=_opt(item.get("external_id_checked_at")),
     )
 
 
@@ -128,6 +134,7 @@ def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
             "mode": op.mode.value,
             "resources": list(op.resources),
             "adopt": op.adopt,
+            "holds_secrets": op.holds_secrets,
         },
         "created_at": deployment.created_at,
         "updated_at": deployment.updated_at,
@@ -174,6 +181,7 @@ def deployment_from_item(item: dict[str, Any]) -> Deployment:
             mode=OperationMode(op.get("mode") or OperationMode.DEPLOY.value),
             resources=tuple(str(r) for r in op.get("resources") or ()),
             adopt=bool(op.get("adopt", False)),
+            holds_secrets=bool(op.get("holds_secrets", False)),
         ),
         created_at=str(item["created_at"]),
         updated_at=str(item["updated_at"]),
@@ -202,6 +210,10 @@ def request_to_item(request: OperationRequest) -> dict[str, Any]:
         "template_body": request.template_body,
         "parameters": dict(request.parameters),
         "tags": dict(request.tags),
+        "secret_parameters": list(request.secret_parameters),
+        "previous_parameters": list(request.previous_parameters),
+        "template_location": request.template_location,
+        "template_version": request.template_version,
     }
 
 
@@ -283,6 +295,21 @@ class DynamoStore:
     def list_targets(self, tenant_id: str, limit: int, next_token: str | None) -> Page:
         items, token = self._query(_tenant_pk(tenant_id), "TARGET#", limit, next_token)
         return Page([target_from_item(i).public() for i in items], token)
+
+    def record_external_id_check(self, target: Target, enforced: bool, checked_at: str) -> None:
+        """Only these two attributes, and only while the target exists: never a whole-item write
+        racing an edit of the target."""
+        with aws_call("UpdateItem"):
+            try:
+                self._table.update_item(
+                    Key={"pk": _tenant_pk(target.tenant_id), "sk": f"TARGET#{target.target_id}"},
+                    UpdateExpression="SET external_id_enforced = :e, external_id_checked_at = :t",
+                    ConditionExpression=Attr("pk").exists(),
+                    ExpressionAttributeValues={":e": enforced, ":t": checked_at},
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":  # deleted meanwhile
+                    raise
 
     def delete_target(self, tenant_id: str, target_id: str) -> None:
         with aws_call("DeleteItem"):
@@ -448,6 +475,10 @@ class DynamoStore:
             template_body=_opt(item.get("template_body")),
             parameters={str(k): str(v) for k, v in (item.get("parameters") or {}).items()},
             tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
+            secret_parameters=tuple(str(n) for n in item.get("secret_parameters") or ()),
+            previous_parameters=tuple(str(n) for n in item.get("previous_parameters") or ()),
+            template_location=_opt(item.get("template_location")),
+            template_version=_opt(item.get("template_version")),
         )
 
     def list_deployments(

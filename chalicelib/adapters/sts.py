@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from chalicelib.adapters.cloudformation import CloudFormationGateway
 from chalicelib.adapters.errors import aws_call
+from chalicelib.domain.errors import DeployerError
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
@@ -54,6 +55,18 @@ class StsTargetAccess:
             aws_session_token=credentials["SessionToken"],
             region_name=region,
         )
+
+    def refuses_without_external_id(self, *, role_arn: str, session_name: str) -> bool:
+        """The confused-deputy check: AssumeRole with no ExternalId must be AccessDenied. The session
+        of a role that accepts it is dropped at once, unused."""
+        try:
+            with aws_call("AssumeRole"):
+                self._sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=900)
+        except DeployerError as error:
+            if error.code == "ACCESS_DENIED":
+                return True
+            raise
+        return False
 
     def stacks(
         self, *, role_arn: str, external_id: str, session_name: str, region: str

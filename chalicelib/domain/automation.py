@@ -3,9 +3,9 @@
 Three small values that ride on the ``Deployment`` record, and the rules that need no I/O:
 
 * ``template_url`` (``s3://bucket/key``): the deployment's template lives in S3; a new version of
-  that object redeploys it. Only the parsed pointer is kept on the record; the fetched text is stored
-  as the operation's template, capped at CloudFormation's TemplateBody limit (51,200 bytes), because
-  the workflow hands CloudFormation a TemplateBody and a DynamoDB item holds at most 400 KB.
+  that object redeploys it. Only the parsed pointer is kept on the record; the fetched text (at most
+  TemplateURL's 1 MB) is stored as the operation's template up to TemplateBody's 51,200 bytes; a
+  larger one is handed to CloudFormation as a TemplateURL at the version read.
 * ``Notifications``: an SNS topic and/or an HTTPS webhook told of every operation's outcome. The
   webhook's signing secret is never on the record: only the name of the Secrets Manager secret that
   holds it (``webhook_secret_ref``).
@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from chalicelib.domain.errors import UnprocessableRequest
 
@@ -36,6 +37,13 @@ class S3Location:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    def https_url(self, region: str, version_id: str | None) -> str:
+        """The object as CloudFormation's TemplateURL takes it (path style, which also works for
+        bucket names with dots), at ``version_id`` when the bucket is versioned."""
+        suffix = ".cn" if region.startswith("cn-") else ""
+        query = f"?versionId={quote(version_id, safe='')}" if version_id else ""
+        return f"https://s3.{region}.amazonaws.com{suffix}/{self.bucket}/{quote(self.key)}{query}"
 
 
 def parse_s3_url(url: str) -> S3Location:

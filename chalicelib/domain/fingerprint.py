@@ -6,7 +6,10 @@ must be applied only to the configuration it was computed from. Both compare thi
 What goes in, and why:
 - the template, canonicalised when it is JSON (key order and whitespace do not change a stack) and
   taken as text otherwise (YAML comments can matter to nobody, but re-serialising YAML is not safe);
-- the parameters and tags exactly as sent (a changed default arrives through the template anyway);
+- the parameters and tags exactly as sent (a changed default arrives through the template anyway),
+  except NoEcho values, which are never kept (chalicelib/domain/noecho.py): a masked one (``****``) is
+  left out, so a request that sends a NoEcho value is never "unchanged" by accident: the caller of
+  skip_unchanged deploys it whatever the hash says;
 - the target's role ARN: a different role may hold different permissions, so a role change redeploys.
 The external ID is left out on purpose: it is a per-target anti-confused-deputy value, not part of what
 is deployed, and rotating it must not redeploy a fleet. Stack name, account and region are the identity
@@ -19,8 +22,9 @@ import hashlib
 import json
 
 from chalicelib.domain.model import canonical_json
+from chalicelib.domain.templates import NO_ECHO_MASK
 
-FINGERPRINT_VERSION = 1  # bump when the inputs change, so old hashes never match new ones by accident
+FINGERPRINT_VERSION = 2  # bump when the inputs change, so old hashes never match new ones by accident
 
 
 def canonical_template(template_body: str) -> str:
@@ -35,7 +39,7 @@ def config_hash(template_body: str, parameters: dict[str, str], tags: dict[str, 
     payload = {
         "v": FINGERPRINT_VERSION,
         "template": canonical_template(template_body),
-        "parameters": dict(parameters),
+        "parameters": {k: v for k, v in parameters.items() if v != NO_ECHO_MASK},
         "tags": dict(tags),
         "role_arn": role_arn,
     }

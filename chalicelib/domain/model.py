@@ -100,6 +100,10 @@ class Target:
     trust_policy: dict[str, Any]
     created_at: str
     permission_profile: str = "default"  # a name in chalicelib/domain/permissions.py PROFILE_NAMES
+    # The confused-deputy guard (chalicelib/service/targets.py): whether AssumeRole *without* the external
+    # ID was refused when last tried (None: not tried yet), and when.
+    external_id_enforced: bool | None = None
+    external_id_checked_at: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -112,6 +116,8 @@ class Target:
             "trust_policy": self.trust_policy,
             "permission_profile": self.permission_profile,
             "created_at": self.created_at,
+            "external_id_enforced": self.external_id_enforced,
+            "external_id_checked_at": self.external_id_checked_at,
         }
 
 
@@ -145,6 +151,9 @@ class Operation:
     # Logical ids: RetainResources of a delete, ResourcesToSkip of a continue-rollback.
     resources: tuple[str, ...] = ()
     adopt: bool = False  # a create that may take over an existing stack this service did not make
+    # NoEcho values of this operation wait in the secret store (chalicelib/domain/noecho.py) until its
+    # stack call; the steps delete them then, and at the operation's end in any case.
+    holds_secrets: bool = False
 
     @property
     def running(self) -> bool:
@@ -246,8 +255,15 @@ class OperationRequest:
     operation_id: str
     action: Action
     template_body: str | None
-    parameters: dict[str, str]
+    parameters: dict[str, str]  # NoEcho values masked (****): see chalicelib/domain/noecho.py
     tags: dict[str, str]
+    # NoEcho parameters whose values wait in the secret store, and those kept with UsePreviousValue.
+    secret_parameters: tuple[str, ...] = ()
+    previous_parameters: tuple[str, ...] = ()
+    # A template_url template too large for TemplateBody (51,200 bytes) is not kept: CloudFormation
+    # reads it from S3 (TemplateURL) at this version.
+    template_location: str | None = None
+    template_version: str | None = None
 
 
 class EventSource(StrEnum):

@@ -14,14 +14,27 @@ from typing import Any
 
 from chalicelib.domain.errors import UnprocessableRequest
 
-MAX_TEMPLATE_BYTES = 51_200
+MAX_TEMPLATE_BYTES = 51_200  # CloudFormation's TemplateBody
+MAX_TEMPLATE_URL_BYTES = 1_048_576  # CloudFormation's TemplateURL (an S3 object)
+MAX_RESOURCES = 500
 MAX_PARAMETERS = 200
+MAX_OUTPUTS = 200
+MAX_MAPPINGS = 200
+# Bounds of our own, far above any real template, below what could exhaust the service or the local AWS:
+# how deep mappings and lists nest, and how many YAML nodes a template has once its aliases are expanded
+# (a 456-byte "billion laughs" document expands to millions).
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 200_000
+NO_ECHO_MASK = "****"  # what CloudFormation shows for a NoEcho parameter, and what we answer
+
+_SECTION_LIMITS = (("Resources", MAX_RESOURCES), ("Parameters", MAX_PARAMETERS), ("Outputs", MAX_OUTPUTS))
 
 
 @dataclass(frozen=True)
 class TemplateSummary:
     resource_count: int
     parameters: dict[str, bool]  # name -> has a default
+    no_echo: frozenset[str] = frozenset()  # parameters declared NoEcho: never stored, never answered
 
     def check_parameters(self, given: dict[str, str]) -> None:
         undeclared = sorted(set(given) - set(self.parameters))
@@ -36,7 +49,25 @@ class TemplateSummary:
             )
 
 
-def _load_yaml(text: str) -> Any:
+def _invalid(message: str, errors: list[str], **details: Any) -> UnprocessableRequest:
+    return UnprocessableRequest(
+        message,
+        code="INVALID_TEMPLATE",
+        hint="Send the template text itself: a JSON or YAML document with a Resources section.",
+        details={"field": "template_body", "errors": errors, **details},
+    )
+
+
+def _too_deep() -> UnprocessableRequest:
+    return UnprocessableRequest(
+        f"Template format error: the template nests mappings and lists more than {MAX_DEPTH} deep.",
+        code="TEMPLATE_LIMIT_EXCEEDED",
+        hint="Flatten the template; no CloudFormation template needs this depth.",
+        details={"field": "template_body", "limit": MAX_DEPTH, "what": "depth"},
+    )
+
+
+def _yaml_loader() -> type[Any]:
     import yaml  # only templates that are not JSON pay for the YAML parser
 
     class CfnLoader(yaml.SafeLoader):
@@ -56,29 +87,130 @@ def _load_yaml(text: str) -> Any:
         return {f"Fn::{suffix}": value}
 
     CfnLoader.add_multi_constructor("!", short_form)
-    return yaml.load(text, Loader=CfnLoader)  # noqa: S506 - CfnLoader derives from SafeLoader
+    return CfnLoader
+
+
+def _children(node: Any) -> list[Any]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: Any) -> None:
+    """Refuse a YAML node graph whose aliases expand past MAX_EXPANDED_NODES, nest past MAX_DEPTH, or
+    refer to themselves. Aliases share nodes, so sizes are memoized per node; no recursion is used."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            on_path.discard(key)
+            if size[key] > MAX_EXPANDED_NODES:
+                raise UnprocessableRequest(
+                    f"Template format error: the YAML expands to more than {MAX_EXPANDED_NODES:,} nodes "
+                    "through its aliases.",
+                    code="TEMPLATE_LIMIT_EXCEEDED",
+                    hint="Write the template without deeply repeated YAML aliases (&anchor / *alias).",
+                    details={"field": "template_body", "limit": MAX_EXPANDED_NODES, "what": "yaml_nodes"},
+                )
+            if depth[key] > MAX_DEPTH:
+                raise _too_deep()
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _invalid("The template's YAML refers to itself through an alias.", ["recursive alias"])
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _yaml_loader()(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_expansion(root)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _check_depth(document: Any) -> None:
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, level = stack.pop()
+        if level > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            stack.extend((child, level + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, level + 1) for child in value)
+
+
+def _check_limits(document: dict[str, Any]) -> None:
+    for section, limit in (*_SECTION_LIMITS, ("Mappings", MAX_MAPPINGS)):
+        declared = document.get(section)
+        if isinstance(declared, dict) and len(declared) > limit:
+            noun = section.lower()
+            raise UnprocessableRequest(
+                f"Template format error: Number of {noun}, {len(declared)}, is greater than the maximum "
+                f"allowed, {limit}.",
+                code="TEMPLATE_LIMIT_EXCEEDED",
+                hint=f"CloudFormation allows at most {limit} {noun} in one template: split the stack "
+                "(nested stacks or several deployments).",
+                details={"field": "template_body", "what": noun, "count": len(declared), "limit": limit},
+            )
 
 
 def parse_template(body: str) -> TemplateSummary:
-    """Parse a JSON or YAML template and return what the service needs to know of it."""
+    """Parse a JSON or YAML template and return what the service needs to know of it.
+
+    Refused before any AWS call, as CloudFormation would refuse them (or worse, accept them into a
+    failure much later): text that is not Unicode, documents nested or alias-expanded past our bounds,
+    and sections over CloudFormation's limits (500 resources; 200 parameters, outputs, mappings).
+    """
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _invalid(
+            "template_body is not valid Unicode text.",
+            [f"unpaired surrogate at character {error.start}"],
+        ) from None
     errors: list[str] = []
     document: Any = None
     try:
         document = json.loads(body)
+    except RecursionError:
+        raise _too_deep() from None
     except ValueError as json_error:
         errors.append(f"not JSON: {json_error}")
         try:
             document = _load_yaml(body)
+        except UnprocessableRequest:
+            raise
+        except RecursionError:
+            raise _too_deep() from None
         except Exception as yaml_error:  # noqa: BLE001 - any YAML failure means "not a template"
             errors.append(f"not YAML: {str(yaml_error).splitlines()[0]}")
             document = None
     if not isinstance(document, dict):
-        raise UnprocessableRequest(
+        raise _invalid(
             "template_body is not a JSON or YAML CloudFormation template.",
-            code="INVALID_TEMPLATE",
-            hint="Send the template text itself: a JSON or YAML document with a Resources section.",
-            details={"field": "template_body", "errors": errors or ["the document is not a mapping"]},
+            errors or ["the document is not a mapping"],
         )
+    _check_depth(document)
     resources = document.get("Resources")
     if not isinstance(resources, dict) or not resources:
         raise UnprocessableRequest(
@@ -87,6 +219,7 @@ def parse_template(body: str) -> TemplateSummary:
             hint="A CloudFormation template needs a Resources mapping with at least one resource.",
             details={"field": "template_body"},
         )
+    _check_limits(document)
     bad = sorted(
         name for name, spec in resources.items() if not isinstance(spec, dict) or not spec.get("Type")
     )
@@ -106,4 +239,9 @@ def parse_template(body: str) -> TemplateSummary:
             details={"field": "template_body"},
         )
     parameters = {str(name): isinstance(spec, dict) and "Default" in spec for name, spec in declared.items()}
-    return TemplateSummary(resource_count=len(resources), parameters=parameters)
+    no_echo = frozenset(
+        str(name)
+        for name, spec in declared.items()
+        if isinstance(spec, dict) and str(spec.get("NoEcho", "")).lower() == "true"
+    )
+    return TemplateSummary(resource_count=len(resources), parameters=parameters, no_echo=no_echo)

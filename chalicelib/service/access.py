@@ -13,7 +13,8 @@
 A check that cannot run because an earlier one failed is reported failed, "skipped", with the root
 cause's hint. Each failure's code and hint come from ``chalicelib/domain/aws_errors.py``, the table
 the workflow uses too, so a deployment that fails on AssumeRole says what ``assume_role`` says.
-Validation writes nothing and the assumed sessions never leave the adapter.
+Validation writes one thing: the outcome of ``external_id_enforced`` on the target, which blocks or
+unblocks its deployments (chalicelib/service/targets.py). The assumed sessions never leave the adapter.
 
 AWS answers AccessDenied both for a role that does not exist and for a trust policy or external ID
 that refuses the service; without credentials in the target account nobody can tell them apart, so
@@ -127,7 +128,10 @@ class AccessService:
             checks.extend(_skipped(name, cause) for name in CHECK_NAMES[1:])
             return AccessReport(target.target_id, target.account_id, profile.name, tuple(checks))
 
-        checks.append(self._external_id_enforced(target.role_arn, target.target_id))
+        guard = self._external_id_enforced(target.role_arn, target.target_id)
+        checks.append(guard)
+        if guard.ok or guard.code == "EXTERNAL_ID_NOT_ENFORCED":  # a conclusive answer: deployments obey it
+            self._targets.record_external_id_check(target, guard.ok)
 
         identity: CallerIdentity | None = None
         try:

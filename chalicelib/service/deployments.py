@@ -20,7 +20,8 @@ Lifecycle decisions made here, before any AWS call (the workflow re-checks the l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +46,10 @@ from chalicelib.domain.model import (
     stack_key,
     utc_now,
 )
+from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.stack_status import Remedy, remedy_of
-from chalicelib.domain.templates import parse_template
-from chalicelib.service.ports import DeploymentStore, LockStore, WorkflowStarter
+from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
+from chalicelib.service.ports import DeploymentStore, LockStore, ParameterSecrets, WorkflowStarter
 from chalicelib.service.targets import TargetService
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class NewDeployment:
     # Automation (chalicelib/service/sources.py): read template_url into template_body ("" until then);
     # ``notify`` is the caller's request, replaced by the stored ``notifications`` settings.
     template_url: str | None = None
+    template_version: str | None = None  # the S3 object version read into template_body
     notify: NotificationRequest | None = None
     notifications: Notifications | None = None
     # Take over a stack of that name that this service did not create (updated by change set from then on).
@@ -87,6 +90,37 @@ class DeploymentChange:
     template_body: str | None
     parameters: dict[str, str] | None
     tags: dict[str, str] | None
+    # Set when template_body was read from the deployment's template_url, at this version.
+    template_version: str | None = None
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A template as an operation keeps it: the text up to TemplateBody's limit, else its S3 object."""
+
+    body: str
+    location: str | None = None
+    version: str | None = None
+
+    def request_fields(self) -> dict[str, Any]:
+        if self.location is not None and len(self.body.encode("utf-8")) > MAX_TEMPLATE_BYTES:
+            return {
+                "template_body": None,
+                "template_location": self.location,
+                "template_version": self.version,
+            }
+        return {"template_body": self.body}
+
+
+def _carried(request: OperationRequest | None) -> dict[str, Any]:
+    """An earlier operation's template, carried over as it was kept."""
+    if request is None:
+        return {}
+    return {
+        "template_body": request.template_body,
+        "template_location": request.template_location,
+        "template_version": request.template_version,
+    }
 
 
 class DeploymentService:
@@ -99,8 +133,12 @@ class DeploymentService:
         poll: PollSettings,
         sources: DeploymentSources | None = None,
         on_cancel: Callable[[Deployment, str], bool] | None = None,
+        secrets: ParameterSecrets | None = None,
     ) -> None:
         self._sources = sources
+        # Where NoEcho values wait for their stack call (chalicelib/domain/noecho.py); without it a
+        # request that sends one is refused.
+        self._secrets = secrets
         # Wakes an execution waiting for a stack event, so that the cancel is carried out now.
         self._on_cancel = on_cancel
         self._store = deployments
@@ -143,11 +181,14 @@ class DeploymentService:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
         target = self._targets.get(tenant_id, new.target_id)
         self._check_region(target, new.region)
+        self._targets.check_external_id(target)
         if self._sources is not None:  # hook: template_url, notifications (chalicelib/service/sources.py)
             new = self._sources.prepare(tenant_id, target, new)
-        parse_template(new.template_body).check_parameters(new.parameters)
-        fingerprint = config_hash(new.template_body, new.parameters, new.tags, target.role_arn)
-        if skip_unchanged:
+        summary = parse_template(new.template_body)
+        split = split_parameters(summary, new.parameters, previous=())
+        summary.check_parameters(split.public)
+        fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
+        if skip_unchanged and not split.has_new_secrets:
             holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
             existing = self._store.get_deployment(tenant_id, holder) if holder else None
             if existing is not None and self._unchanged(existing, fingerprint):
@@ -155,7 +196,13 @@ class DeploymentService:
         self._check_unlocked(target.account_id, new.region, new.stack_name)
         now = utc_now()
         operation = Operation(
-            new_id("op"), Action.CREATE, OperationStatus.PENDING, now, mode=mode, adopt=new.adopt
+            new_id("op"),
+            Action.CREATE,
+            OperationStatus.PENDING,
+            now,
+            mode=mode,
+            adopt=new.adopt,
+            holds_secrets=split.has_new_secrets,
         )
         deployment = Deployment(
             tenant_id=tenant_id,
@@ -168,21 +215,17 @@ class DeploymentService:
             operation=operation,
             created_at=now,
             updated_at=now,
-            parameters=dict(new.parameters),
+            parameters=split.public,
             tags=dict(new.tags),
             template_url=new.template_url,
             notifications=new.notifications,
             config_hash=fingerprint,
         )
-        request = OperationRequest(
-            deployment.deployment_id,
-            operation.operation_id,
-            Action.CREATE,
-            new.template_body,
-            dict(new.parameters),
-            dict(new.tags),
+        request = self._request(
+            deployment, _Template(new.template_body, new.template_url, new.template_version), split
         )
-        self._store.create_deployment(deployment, request)
+        with self._secrets_kept(operation.operation_id, split):
+            self._store.create_deployment(deployment, request)
         if self._sources is not None:
             self._sources.created(deployment)
         return self._start(deployment, announce_end)
@@ -207,26 +250,22 @@ class DeploymentService:
                 hint="Create a new deployment with POST /deployments.",
             )
         self._check_updatable(deployment)
-        previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
-        template = change.template_body or (previous.template_body if previous else None)
-        if template is None:
-            raise UnprocessableRequest(
-                "This deployment has no stored template to reuse.",
-                code="TEMPLATE_REQUIRED",
-                hint="Send template_body with the update.",
-            )
+        template = self._template_for(deployment, change)
         parameters = change.parameters if change.parameters is not None else deployment.parameters
         tags = change.tags if change.tags is not None else deployment.tags
-        parse_template(template).check_parameters(parameters)
+        summary = parse_template(template.body)
+        split = split_parameters(summary, parameters, self._previous_parameters(deployment))
+        summary.check_parameters(split.public)
         target = self._targets.get(tenant_id, deployment.target_id)
-        fingerprint = config_hash(template, parameters, tags, target.role_arn)
-        if skip_unchanged and self._unchanged(deployment, fingerprint):
+        self._targets.check_external_id(target)
+        fingerprint = config_hash(template.body, split.public, tags, target.role_arn)
+        if skip_unchanged and not split.has_new_secrets and self._unchanged(deployment, fingerprint):
             return replace(deployment, outcome=Outcome.SKIPPED)
         return self._begin(
             deployment,
             Action.UPDATE,
             template,
-            parameters,
+            split,
             tags,
             mode=mode,
             fingerprint=fingerprint,
@@ -242,7 +281,7 @@ class DeploymentService:
         announce_end: bool = False,
     ) -> Deployment:
         """Execute the deployment's plan: exactly its change set, only if nothing changed since."""
-        deployment = self._runnable(tenant_id, deployment_id)
+        deployment = self._runnable(tenant_id, deployment_id, check_target=True)
         plan = deployment.plan
         if plan is None or not deployment.live:
             raise Conflict(
@@ -280,8 +319,8 @@ class DeploymentService:
         return self._begin(
             deployment,
             Action(plan.action),
-            request.template_body,
-            request.parameters,
+            _carried(request),
+            ParameterSplit(request.parameters),  # the change set holds the values
             request.tags,
             mode=OperationMode.APPLY,
             fingerprint=plan.config_hash,
@@ -330,7 +369,7 @@ class DeploymentService:
         self, tenant_id: str, deployment_id: str, resources_to_skip: tuple[str, ...] = ()
     ) -> Deployment:
         """ContinueUpdateRollback for a stack left in UPDATE_ROLLBACK_FAILED."""
-        deployment = self._runnable(tenant_id, deployment_id)
+        deployment = self._runnable(tenant_id, deployment_id, check_target=True)
         if not deployment.live or deployment.stack_status != "UPDATE_ROLLBACK_FAILED":
             raise Conflict(
                 f"Stack {deployment.stack_name} is in {deployment.stack_status}, not UPDATE_ROLLBACK_FAILED.",
@@ -341,15 +380,15 @@ class DeploymentService:
         return self._begin(
             deployment,
             Action.CONTINUE_ROLLBACK,
-            previous.template_body if previous else None,
-            deployment.parameters,
+            _carried(previous),
+            ParameterSplit(deployment.parameters),
             deployment.tags,
             resources=resources_to_skip,
             fingerprint=deployment.last_success_hash,
         )
 
     def delete(self, tenant_id: str, deployment_id: str, retain: tuple[str, ...] = ()) -> Deployment:
-        deployment = self._runnable(tenant_id, deployment_id)
+        deployment = self._runnable(tenant_id, deployment_id, check_target=True)
         if not deployment.live:
             raise Conflict(
                 f"Deployment {deployment_id} is already deleted.",
@@ -364,13 +403,22 @@ class DeploymentService:
                 hint="Delete without retain; if the delete fails, its error names the resources to retain.",
             )
         return self._begin(
-            deployment, Action.DELETE, None, deployment.parameters, deployment.tags, resources=retain
+            deployment,
+            Action.DELETE,
+            {},
+            ParameterSplit(deployment.parameters),
+            deployment.tags,
+            resources=retain,
         )
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _runnable(self, tenant_id: str, deployment_id: str) -> Deployment:
+    def _runnable(self, tenant_id: str, deployment_id: str, *, check_target: bool = False) -> Deployment:
+        """The deployment, when no operation runs on it or its stack; ``check_target``: and its target
+        takes work (chalicelib/service/targets.py, the external-ID guard)."""
         deployment = self.get(tenant_id, deployment_id)
+        if check_target:
+            self._targets.check_external_id(self._targets.get(tenant_id, deployment.target_id))
         if deployment.operation.running:
             raise Conflict(
                 f"Deployment {deployment_id} has a {deployment.operation.action.value} operation running.",
@@ -385,8 +433,8 @@ class DeploymentService:
         self,
         deployment: Deployment,
         action: Action,
-        template: str | None,
-        parameters: dict[str, str],
+        template: _Template | dict[str, Any],
+        split: ParameterSplit,
         tags: dict[str, str],
         *,
         mode: OperationMode = OperationMode.DEPLOY,
@@ -404,23 +452,90 @@ class DeploymentService:
             mode=mode,
             resources=tuple(resources),
             change_set_name=change_set_name,
+            holds_secrets=split.has_new_secrets,
         )
         updated = replace(
             deployment,
             operation=operation,
             # A plan changes nothing on the stack: the deployment keeps the status it had.
             status=deployment.status if mode is OperationMode.PLAN else DeploymentStatus.PENDING,
-            parameters=dict(parameters),
+            parameters=dict(split.public),
             tags=dict(tags),
             error=None,
             updated_at=now,
             config_hash=fingerprint if fingerprint is not None else deployment.config_hash,
         )
-        request = OperationRequest(
-            deployment.deployment_id, operation.operation_id, action, template, dict(parameters), dict(tags)
-        )
-        self._store.begin_operation(updated, request)
+        request = self._request(updated, template, split)
+        with self._secrets_kept(operation.operation_id, split):
+            self._store.begin_operation(updated, request)
         return self._start(updated, announce_end)
+
+    @staticmethod
+    def _request(
+        deployment: Deployment, template: _Template | dict[str, Any], split: ParameterSplit
+    ) -> OperationRequest:
+        """What the operation deploys, as kept beside its record: never a NoEcho value."""
+        fields = template.request_fields() if isinstance(template, _Template) else template
+        return OperationRequest(
+            deployment.deployment_id,
+            deployment.operation.operation_id,
+            deployment.operation.action,
+            parameters=dict(split.public),
+            tags=dict(deployment.tags),
+            secret_parameters=tuple(sorted(split.secret)),
+            previous_parameters=split.previous,
+            **{"template_body": None, **fields},
+        )
+
+    @contextmanager
+    def _secrets_kept(self, operation_id: str, split: ParameterSplit) -> Iterator[None]:
+        """Keep the request's NoEcho values for its stack call while its records are written; when the
+        write fails, nothing of them stays behind."""
+        if not split.has_new_secrets:
+            yield
+            return
+        if self._secrets is None:
+            raise UnprocessableRequest(
+                "This service keeps no NoEcho values: it cannot deploy them.",
+                code="NOECHO_NOT_AVAILABLE",
+                hint="Deploy with the service's parameter store configured.",
+            )
+        self._secrets.put(operation_id, split.secret)
+        try:
+            yield
+        except BaseException:
+            self._secrets.delete(operation_id)
+            raise
+
+    def _template_for(self, deployment: Deployment, change: DeploymentChange) -> _Template:
+        """The template of an update: the one sent (or read from template_url), else the last one."""
+        if change.template_body is not None:
+            return _Template(change.template_body, deployment.template_url, change.template_version)
+        previous = self._store.get_request(deployment.deployment_id, deployment.operation.operation_id)
+        if previous is not None and previous.template_body is not None:
+            return _Template(previous.template_body, deployment.template_url)
+        if previous is not None and previous.template_location is not None and self._sources is not None:
+            body = self._sources.read(
+                previous.template_location, deployment.account_id, previous.template_version
+            ).body
+            return _Template(body, previous.template_location, previous.template_version)
+        raise UnprocessableRequest(
+            "This deployment has no stored template to reuse.",
+            code="TEMPLATE_REQUIRED",
+            hint="Send template_body with the update.",
+        )
+
+    @staticmethod
+    def _previous_parameters(deployment: Deployment) -> set[str]:
+        """The parameters the live stack has values for: what UsePreviousValue can keep. None when the
+        stack is missing, is about to be created again (ROLLBACK_COMPLETE), or was never created (a
+        planned create waiting in REVIEW_IN_PROGRESS)."""
+        if deployment.stack_id is None or remedy_of(deployment.stack_status) in (
+            Remedy.RECREATE,
+            Remedy.EXECUTE_REVIEW,
+        ):
+            return set()
+        return set(deployment.parameters)
 
     def _start(self, deployment: Deployment, announce_end: bool = False) -> Deployment:
         """Start the operation's execution. ``announce_end``: something (a rollout item's

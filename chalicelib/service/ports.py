@@ -52,6 +52,26 @@ class StackSpec:
     template_body: str
     parameters: dict[str, str]
     tags: dict[str, str]
+    use_previous: tuple[str, ...] = ()  # parameters sent as UsePreviousValue (NoEcho values never kept)
+    template_url: str | None = None  # instead of template_body: an S3 object CloudFormation reads itself
+
+    def template_argument(self) -> dict[str, str]:
+        return (
+            {"TemplateURL": self.template_url} if self.template_url else {"TemplateBody": self.template_body}
+        )
+
+
+class ParameterSecrets(Protocol):
+    """Where NoEcho values wait between the request and the stack call (chalicelib/domain/noecho.py)."""
+
+    def put(self, owner_id: str, values: dict[str, str]) -> None:
+        """Keep ``values`` for ``owner_id`` (an operation or a rollout id)."""
+
+    def get(self, owner_id: str) -> dict[str, str] | None:
+        """The values kept for ``owner_id``; None when there are none (never kept, or deleted)."""
+
+    def delete(self, owner_id: str) -> None:
+        """Forget them now; nothing happens when there are none."""
 
 
 class TargetStore(Protocol):
@@ -59,6 +79,7 @@ class TargetStore(Protocol):
     def get_target(self, tenant_id: str, target_id: str) -> Target | None: ...
     def list_targets(self, tenant_id: str, limit: int, next_token: str | None) -> Page: ...
     def delete_target(self, tenant_id: str, target_id: str) -> None: ...
+    def record_external_id_check(self, target: Target, enforced: bool, checked_at: str) -> None: ...
 
 
 class DeploymentStore(Protocol):
@@ -187,6 +208,8 @@ class TargetAccess(Protocol):
     """Opens a session in a target account; credentials stay inside the returned gateway."""
 
     def stacks(self, *, role_arn: str, external_id: str, session_name: str, region: str) -> StackGateway: ...
+    def refuses_without_external_id(self, *, role_arn: str, session_name: str) -> bool:
+        """True when AssumeRole *without* an external ID is refused (AccessDenied), as it must be."""
 
 
 class IdempotencyGuard(Protocol):

@@ -54,6 +54,7 @@ from chalicelib.domain.model import (
     new_id,
     utc_now,
 )
+from chalicelib.domain.noecho import split_parameters
 from chalicelib.domain.rollouts import (
     ANNOUNCED_ROLLOUT,
     MAX_ROLLOUT_ITEMS,
@@ -72,11 +73,11 @@ from chalicelib.domain.rollouts import (
     page_items,
     plan_waves,
 )
-from chalicelib.domain.templates import parse_template
+from chalicelib.domain.templates import NO_ECHO_MASK, parse_template
 from chalicelib.service.completion import CompletionService
 from chalicelib.service.deployments import DeploymentChange, DeploymentService, NewDeployment, PollSettings
 from chalicelib.service.notifications import NotificationRequest, NotificationService
-from chalicelib.service.ports import RolloutStore, WorkflowStarter
+from chalicelib.service.ports import ParameterSecrets, RolloutStore, WorkflowStarter
 from chalicelib.service.targets import TargetService
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,9 @@ class RolloutService:
         poll: PollSettings,
         notifications: NotificationService | None = None,
         completion: CompletionService | None = None,
+        secrets: ParameterSecrets | None = None,
     ) -> None:
+        self._secrets = secrets
         self._store = store
         self._deployments = deployments
         self._targets = targets
@@ -189,7 +192,11 @@ class RolloutService:
         notifier = self._notifier(new.notify)
         if notifier is not None and new.notify is not None:
             notifier.check(new.notify)  # before any I/O: a malformed request costs no AWS call
-        parse_template(new.template_body).check_parameters(new.parameters)
+        summary = parse_template(new.template_body)
+        # NoEcho values go to the secret store under the rollout's id until its items have started;
+        # a value left out is each item's business: an update keeps the stack's, a create needs one.
+        split = split_parameters(summary, new.parameters, (), strict=False)
+        summary.check_parameters({**split.public, **dict.fromkeys(summary.no_echo, NO_ECHO_MASK)})
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
         notifications = None
@@ -217,8 +224,21 @@ class RolloutService:
             )
             for n, p in enumerate(ordered)
         ]
-        spec = RolloutSpec(new.stack_name, new.template_body, dict(new.parameters), dict(new.tags))
-        self._store.create_rollout(rollout, items, spec)
+        spec = RolloutSpec(new.stack_name, new.template_body, split.public, dict(new.tags))
+        if split.has_new_secrets:
+            if self._secrets is None:
+                raise UnprocessableRequest(
+                    "This service keeps no NoEcho values: it cannot deploy them.",
+                    code="NOECHO_NOT_AVAILABLE",
+                    hint="Deploy with the service's parameter store configured.",
+                )
+            self._secrets.put(rollout.rollout_id, split.secret)
+        try:
+            self._store.create_rollout(rollout, items, spec)
+        except BaseException:
+            if split.has_new_secrets and self._secrets is not None:
+                self._secrets.delete(rollout.rollout_id)
+            raise
         self._start(rollout)
         return RolloutView(rollout, items)
 
@@ -573,8 +593,11 @@ class RolloutService:
         # A plan previews every item; an apply skips the items whose configuration already succeeded.
         plan = rollout.mode is RolloutMode.PLAN
         mode = OperationMode.PLAN if plan else OperationMode.DEPLOY
+        parameters = dict(spec.parameters)
+        if NO_ECHO_MASK in parameters.values() and self._secrets is not None:
+            parameters.update(self._secrets.get(rollout.rollout_id) or {})
         new = NewDeployment(
-            item.target_id, item.region, spec.stack_name, spec.template_body, spec.parameters, spec.tags
+            item.target_id, item.region, spec.stack_name, spec.template_body, parameters, spec.tags
         )
         try:
             return self._deployments.create(
@@ -584,7 +607,7 @@ class RolloutService:
             existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
             if error.code != "STACK_ALREADY_DEPLOYED" or not existing:
                 raise
-        change = DeploymentChange(spec.template_body, dict(spec.parameters), dict(spec.tags))
+        change = DeploymentChange(spec.template_body, parameters, dict(spec.tags))
         return self._deployments.update(
             tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode, announce_end=True
         )
@@ -613,6 +636,8 @@ class RolloutService:
 
     def _finish(self, rollout: Rollout, status: RolloutStatus) -> None:
         """End the rollout; items that never started are CANCELLED, with the reason."""
+        if self._secrets is not None:  # its NoEcho values, if it had any: no item starts any more
+            self._secrets.delete(rollout.rollout_id)
         items = self._store.list_items(rollout.rollout_id)
         error = rollout.error
         if status is RolloutStatus.FAILED and error is None:

@@ -8,8 +8,10 @@ Manager); ``created`` subscribes the deployment to its template object, so a new
 Trust: the template is read with the service's identity, but with S3's ``ExpectedBucketOwner`` set
 to the target's account, so a tenant can only name templates in buckets of an account it deploys to,
 never another tenant's bucket that happens to grant the service read access. The text is capped at
-CloudFormation's TemplateBody limit (51,200 bytes), because the workflow passes a TemplateBody and
-keeps it in the operation's DynamoDB item (400 KB at most); TemplateURL's 1 MB is not offered.
+CloudFormation's TemplateURL limit (1 MB). One up to TemplateBody's 51,200 bytes is kept with the
+operation and sent as TemplateBody; a larger one is read here only to be validated, and the workflow
+sends CloudFormation its S3 location and version (TemplateURL), which CloudFormation reads with the
+target role's identity (so that role needs s3:GetObject and s3:GetObjectVersion on it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING
 from chalicelib.domain.automation import parse_s3_url
 from chalicelib.domain.errors import UnprocessableRequest
 from chalicelib.domain.model import Deployment, Target
-from chalicelib.domain.templates import MAX_TEMPLATE_BYTES
+from chalicelib.domain.templates import MAX_TEMPLATE_URL_BYTES
 from chalicelib.service.event_ports import AutomationStore, TemplateObject, TemplateObjects
 from chalicelib.service.notifications import NotificationRequest, NotificationService
 
@@ -37,9 +39,10 @@ class DeploymentSources:
         self._notifications = notifications
 
     def prepare(self, tenant_id: str, target: Target, new: NewDeployment) -> NewDeployment:
-        body = new.template_body
+        body, version = new.template_body, None
         if new.template_url is not None:
-            body = self.read(new.template_url, target.account_id, None).body
+            read = self.read(new.template_url, target.account_id, None)
+            body, version = read.body, read.version_id
         if not body:
             raise UnprocessableRequest(
                 "Send template_body or template_url.",
@@ -49,7 +52,9 @@ class DeploymentSources:
         notifications = None
         if new.notify is not None:
             notifications = self._notifications.configure(tenant_id, target.account_id, new.notify)
-        return replace(new, template_body=body, notify=None, notifications=notifications)
+        return replace(
+            new, template_body=body, template_version=version, notify=None, notifications=notifications
+        )
 
     def created(self, deployment: Deployment) -> None:
         if deployment.template_url is not None:
@@ -59,7 +64,10 @@ class DeploymentSources:
 
     def read(self, url: str, account_id: str, version_id: str | None) -> TemplateObject:
         return self._objects.read(
-            parse_s3_url(url), version_id=version_id, expected_owner=account_id, max_bytes=MAX_TEMPLATE_BYTES
+            parse_s3_url(url),
+            version_id=version_id,
+            expected_owner=account_id,
+            max_bytes=MAX_TEMPLATE_URL_BYTES,
         )
 
 

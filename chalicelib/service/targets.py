@@ -1,13 +1,34 @@
-"""Registering target accounts: the service generates each target's external ID and trust policy."""
+"""Registering target accounts: the service generates each target's external ID and trust policy.
+
+Two refusals guard the service's own identity:
+- the central account (the service's own) is not a target, unless an operator names it
+  (``NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET``), and then never through the service's own role: a tenant
+  must not be able to have the service act in its own account with its own permissions;
+- a target whose role can be assumed *without* the external ID (the confused deputy the external ID
+  exists to stop) takes no deployment until its trust policy is fixed, unless
+  ``NEXUS_ALLOW_UNENFORCED_EXTERNAL_ID`` says otherwise. The workflow tries that AssumeRole before a
+  target's first stack call and again once a recheck interval has passed; Test Credentials (validate)
+  records its own check too, which is how a fixed trust policy unblocks the target.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
+from chalicelib.domain.aws_errors import HINT_EXTERNAL_ID_NOT_ENFORCED
 from chalicelib.domain.errors import Conflict, NotFound, UnprocessableRequest
 from chalicelib.domain.model import Page, Target, new_external_id, new_id, trust_policy_for, utc_now
 from chalicelib.service.ports import DeploymentStore, TargetStore
+
+
+@dataclass(frozen=True)
+class TargetGuards:
+    central_account: str = ""  # the service's own account
+    central_account_allowed: bool = False  # NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET names it
+    allow_unenforced_external_id: bool = False
+    external_id_recheck_seconds: int = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -26,13 +47,16 @@ class TargetService:
         deployments: DeploymentStore,
         service_principal_arn: str,
         role_pattern: str = "*",
+        guards: TargetGuards | None = None,
     ) -> None:
+        self._guards = guards or TargetGuards()
         self._targets = targets
         self._deployments = deployments
         self._principal = service_principal_arn
         self._role_pattern = role_pattern
 
     def register(self, tenant_id: str, new: NewTarget) -> Target:
+        self._check_not_the_service(new)
         role_name = new.role_arn.split(":role/", 1)[1]
         if not fnmatch.fnmatchcase(role_name, self._role_pattern):
             raise UnprocessableRequest(
@@ -57,6 +81,50 @@ class TargetService:
         )
         self._targets.put_target(target)
         return target
+
+    def _check_not_the_service(self, new: NewTarget) -> None:
+        central = self._guards.central_account
+        if not central or new.account_id != central:
+            return
+        if not self._guards.central_account_allowed:
+            raise UnprocessableRequest(
+                f"Account {central} is NexusAI Deployer's own account and cannot be a target.",
+                code="CENTRAL_ACCOUNT_NOT_ALLOWED",
+                hint="Register the accounts you deploy to. An operator who really wants stacks in the "
+                f"service's own account sets NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET={central} and gives the "
+                "target a deployment role of its own (never the service's role).",
+                details={"field": "account_id"},
+            )
+        if new.role_arn == self._principal:
+            raise UnprocessableRequest(
+                "The service's own role cannot be a target's deployment role.",
+                code="SERVICE_ROLE_NOT_ALLOWED",
+                hint="Create a deployment role in the account (the bootstrap template does) and register it.",
+                details={"field": "role_arn"},
+            )
+
+    def check_external_id(self, target: Target) -> None:
+        """Refuse work for a target whose last check found the external ID not enforced."""
+        if target.external_id_enforced is False and not self._guards.allow_unenforced_external_id:
+            raise Conflict(
+                f"Target {target.target_id}'s role {target.role_arn} can be assumed without its external ID: "
+                "no deployment runs there until its trust policy requires it.",
+                code="EXTERNAL_ID_NOT_ENFORCED",
+                hint=HINT_EXTERNAL_ID_NOT_ENFORCED + " Then run Test Credentials "
+                "(POST /targets/{id}/validate) to record the fix.",
+                details={"target_id": target.target_id, "checked_at": target.external_id_checked_at},
+            )
+
+    def external_id_check_due(self, target: Target) -> bool:
+        if target.external_id_enforced is not True or target.external_id_checked_at is None:
+            return True
+        checked = datetime.fromisoformat(target.external_id_checked_at.replace("Z", "+00:00"))
+        return (datetime.now(UTC) - checked).total_seconds() >= self._guards.external_id_recheck_seconds
+
+    def record_external_id_check(self, target: Target, enforced: bool) -> Target:
+        checked = replace(target, external_id_enforced=enforced, external_id_checked_at=utc_now())
+        self._targets.record_external_id_check(target, enforced, str(checked.external_id_checked_at))
+        return checked
 
     def get(self, tenant_id: str, target_id: str) -> Target:
         target = self._targets.get_target(tenant_id, target_id)

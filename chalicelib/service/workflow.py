@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.automation import parse_s3_url
 from chalicelib.domain.errors import DeployerError, StackLocked, StackOperationError
 from chalicelib.domain.model import (
     Action,
@@ -68,6 +69,7 @@ from chalicelib.service.completion import CompletionService
 from chalicelib.service.ports import (
     DeploymentStore,
     LockStore,
+    ParameterSecrets,
     StackEventInfo,
     StackGateway,
     StackInfo,
@@ -168,7 +170,9 @@ class WorkflowService:
         access: TargetAccess,
         settings: WorkflowSettings,
         completion: CompletionService,
+        secrets: ParameterSecrets | None = None,
     ) -> None:
+        self._secrets = secrets
         self._store = deployments
         self._locks = locks
         self._targets = targets
@@ -210,7 +214,9 @@ class WorkflowService:
         if deployment.operation.phase != "pending":
             # A repeated invocation: the stack call was already made; go on waiting.
             return _waiting(step, deployment.operation.phase, step.wait_seconds)
-        stacks = self._stacks(deployment)
+        target = self._target(deployment)
+        stacks = self._stacks(deployment, target)
+        self._guard_external_id(deployment, target)
         operation = deployment.operation
         token = operation.client_request_token
         existing = stacks.describe_stack(deployment.stack_id or deployment.stack_name)
@@ -411,6 +417,8 @@ class WorkflowService:
                 updated_at=utc_now(),
             )
         )
+        if phase != "recreate_delete":  # a recreate sends the parameters with its CreateStack, later
+            self._forget_secrets(deployment)
         self._event(deployment, "STARTED", message)
         return _waiting(step, phase, step.wait_seconds)
 
@@ -484,6 +492,8 @@ class WorkflowService:
         """Also released before the final state is written; this step makes sure, whatever happened."""
         deployment = self._deployment(step)
         self._locks.release_lock(deployment.stack_key, step.operation_id)
+        if deployment.operation.operation_id == step.operation_id:
+            self._forget_secrets(deployment)
         self._announce_end(deployment, step)
         return {}
 
@@ -496,6 +506,8 @@ class WorkflowService:
         if deployment.operation.operation_id == step.operation_id and deployment.operation.running:
             self._fail(deployment, info)
             deployment = self._deployment(step)
+        if deployment.operation.operation_id == step.operation_id:
+            self._forget_secrets(deployment)
         self._announce_end(deployment, step)
         return {"recorded": info.code}
 
@@ -667,6 +679,7 @@ class WorkflowService:
             updated_at=utc_now(),
         )
         self._store.save_deployment(deployment)
+        self._forget_secrets(deployment)
         self._event(deployment, "STARTED", f"failed stack deleted; CreateStack started ({token})")
         return _waiting(step, "executing", next_wait)
 
@@ -860,8 +873,8 @@ class WorkflowService:
     def _target(self, deployment: Deployment) -> Target:
         return self._targets.get(deployment.tenant_id, deployment.target_id)
 
-    def _stacks(self, deployment: Deployment) -> StackGateway:
-        target = self._target(deployment)
+    def _stacks(self, deployment: Deployment, target: Target | None = None) -> StackGateway:
+        target = target or self._target(deployment)
         return self._access.stacks(
             role_arn=target.role_arn,
             external_id=target.external_id,
@@ -869,14 +882,50 @@ class WorkflowService:
             region=deployment.region,
         )
 
-    @staticmethod
-    def _spec(deployment: Deployment, request: OperationRequest) -> StackSpec:
+    def _spec(self, deployment: Deployment, request: OperationRequest) -> StackSpec:
+        """The stack call's arguments: NoEcho values fetched from the secret store for this call only,
+        the ones left out kept with UsePreviousValue, a large S3 template by its URL."""
+        parameters = {k: v for k, v in request.parameters.items() if k not in request.previous_parameters}
+        if request.secret_parameters:
+            values = self._secrets.get(deployment.operation.operation_id) if self._secrets else None
+            if values is None:
+                raise StackOperationError(
+                    "The NoEcho parameter values of this operation are no longer kept.",
+                    code="NOECHO_VALUE_REQUIRED",
+                    hint="Send the operation again with the NoEcho values: they are kept only until the "
+                    "stack call that uses them.",
+                    details={"parameters": list(request.secret_parameters)},
+                )
+            parameters.update(values)
+        template_url = None
+        if request.template_location is not None:
+            template_url = parse_s3_url(request.template_location).https_url(
+                deployment.region, request.template_version
+            )
         return StackSpec(
             stack_name=deployment.stack_name,
             template_body=request.template_body or "",
-            parameters=request.parameters,
+            parameters=parameters,
             tags={**request.tags, DEPLOYMENT_TAG: deployment.deployment_id},
+            use_previous=request.previous_parameters,
+            template_url=template_url,
         )
+
+    def _forget_secrets(self, deployment: Deployment) -> None:
+        """Delete the operation's NoEcho values: once its stack call was made and recorded, and again
+        (a no-op by then) when it ends, whatever happened in between."""
+        if deployment.operation.holds_secrets and self._secrets is not None:
+            self._secrets.delete(deployment.operation.operation_id)
+
+    def _guard_external_id(self, deployment: Deployment, target: Target) -> None:
+        """Before the stack call: AssumeRole without the external ID must be refused (the confused
+        deputy), tried once per target and recheck interval (chalicelib/service/targets.py)."""
+        if self._targets.external_id_check_due(target):
+            refused = self._access.refuses_without_external_id(
+                role_arn=target.role_arn, session_name=f"nexus-noextid-{deployment.operation.operation_id}"
+            )
+            target = self._targets.record_external_id_check(target, refused)
+        self._targets.check_external_id(target)
 
     def _check_deadline(self, deployment: Deployment) -> None:
         started = datetime.fromisoformat(deployment.operation.started_at.replace("Z", "+00:00"))

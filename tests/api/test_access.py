@@ -358,7 +358,7 @@ def test_cloudformation_only_profile_checks_only_its_actions(client, tenant, loc
     )
 
 
-def test_validate_writes_nothing_and_leaks_no_credential(
+def test_validate_writes_only_the_external_id_check_and_leaks_no_credential(
     client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     from botocore.client import BaseClient
@@ -387,7 +387,14 @@ def test_validate_writes_nothing_and_leaks_no_credential(
     assert json.loads(response.body)["ok"] is True
     assert len(issued) == 3  # one session, with the external ID; the one without it was refused
     after = table.scan()["Items"]
-    assert sorted(map(str, after)) == sorted(map(str, before))
+    # The one write: the external-ID check's outcome on the target (it gates deployments).
+    written = [item for item in after if item not in before]
+    assert [(i["sk"], i["external_id_enforced"]) for i in written] == [
+        (f"TARGET#{target['target_id']}", True)
+    ]
+    assert sorted(map(str, [i for i in after if i not in written])) == sorted(
+        map(str, [i for i in before if i["sk"] != f"TARGET#{target['target_id']}"])
+    )
     stored = json.dumps(after, default=str)
     # The service's own log records at every level; botocore's DEBUG wire dump is botocore's, not ours.
     ours = "\n".join(

@@ -32,8 +32,9 @@ def test_register_returns_generated_external_id_and_exact_trust_policy(client, t
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": first["external_id"]}}
     assert set(first) == {
         "target_id", "name", "account_id", "role_arn", "regions", "external_id", "trust_policy", "created_at",
-        "permission_profile",
+        "permission_profile", "external_id_enforced", "external_id_checked_at",
     }  # fmt: skip
+    assert first["external_id_enforced"] is None  # not tried yet
     fetched = json.loads(call(client, "GET", f"/targets/{first['target_id']}", tenant).body)
     assert fetched == first
 

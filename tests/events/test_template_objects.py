@@ -87,7 +87,7 @@ def test_events_for_other_objects_or_malformed_ones_start_nothing(client, tenant
 
 
 def test_template_url_rules_on_create(client, tenant, local_aws):
-    s3 = template_bucket(local_aws)
+    template_bucket(local_aws)
     target = register_target(client, tenant, local_aws)
     base = {"target_id": target["target_id"], "region": "us-east-1", "stack_name": "app"}
 
@@ -107,12 +107,64 @@ def test_template_url_rules_on_create(client, tenant, local_aws):
     assert missing.status_code == 404
     assert json.loads(missing.body)["error"]["code"] == "TEMPLATE_OBJECT_NOT_FOUND"
 
-    # Above CloudFormation's TemplateBody limit (what the workflow passes): refused before anything runs.
-    big = json.loads(APP_STACK)
-    big["Metadata"] = {"Padding": "x" * 60_000}
-    s3.put_object(Bucket=BUCKET, Key="big.json", Body=json.dumps(big).encode())
-    too_large = call(
-        client, "POST", "/deployments", tenant, {**base, "template_url": f"s3://{BUCKET}/big.json"}
-    )
-    assert too_large.status_code == 413
-    assert json.loads(too_large.body)["error"]["code"] == "TEMPLATE_TOO_LARGE"
+
+def test_a_template_larger_than_template_body_allows_is_sent_as_its_url(client, tenant, local_aws, aws_calls):
+    """Over 51,200 bytes (TemplateBody's limit) and up to 1 MB (TemplateURL's): CloudFormation reads it
+    from S3 itself; the service keeps only its location and version."""
+    template = json.loads(with_output("Release", "big"))
+    template["Metadata"] = {"Padding": "x" * 80_000}
+    body = json.dumps(template)
+    assert 51_200 < len(body) < 1_048_576
+    s3 = template_bucket(local_aws)
+    version = s3.put_object(Bucket=BUCKET, Key=KEY, Body=body.encode())["VersionId"]
+    target = register_target(client, tenant, local_aws)
+    aws_calls.clear()
+    from botocore.client import BaseClient
+
+    sent: list[dict[str, Any]] = []
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def recording(self: Any, operation: str, params: Any) -> Any:
+        if operation == "CreateStack":
+            sent.append(dict(params))
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = recording  # type: ignore[attr-defined]
+    try:
+        done = deploy(client, tenant, target, "big", template_url=f"s3://{BUCKET}/{KEY}")
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[attr-defined]
+    assert done["outputs"]["Release"] == "big"
+    assert len(sent) == 1
+    assert "TemplateBody" not in sent[0]
+    assert sent[0]["TemplateURL"] == f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{KEY}?versionId={version}"
+    items = local_aws.service_session().client("dynamodb").scan(TableName=local_aws.central.table_name)
+    assert "Padding" not in json.dumps(items["Items"])  # the text itself is not kept
+
+    # An update that sends only parameters reuses that template, read again at its version.
+    response = call(client, "PUT", f"/deployments/{done['deployment_id']}", tenant, {"tags": {"t": "1"}})
+    assert response.status_code == 202, response.body
+    assert wait_for(client, tenant, done["deployment_id"])["status"] == "ACTIVE"
+
+
+def test_a_template_over_one_megabyte_is_refused(client, tenant, local_aws, aws_calls):
+    template = json.loads(APP_STACK)
+    template["Metadata"] = {"Padding": "x" * 1_100_000}
+    s3 = template_bucket(local_aws)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(template).encode())
+    target = register_target(client, tenant, local_aws)
+    body = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": "huge",
+        "template_url": f"s3://{BUCKET}/{KEY}",
+        "parameters": {"Environment": "dev"},
+    }
+    aws_calls.clear()
+    response = call(client, "POST", "/deployments", tenant, body)
+    assert response.status_code == 413, response.body
+    error = json.loads(response.body)["error"]
+    assert error["code"] == "TEMPLATE_TOO_LARGE"
+    assert error["details"]["limit"] == 1_048_576
+    assert aws_calls.count("stepfunctions") == 0
+    assert aws_calls.count("cloudformation") == 0

@@ -173,7 +173,9 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
         if process.poll() is None:
             process.kill()
     assert code == 0, output
-    assert time.monotonic() - began < 5
+    # A hang is what this bounds, not speed (shutdown takes well under a second on a quiet machine; the
+    # bound leaves room for a loaded one).
+    assert time.monotonic() - began < 15
     assert "ready" in output
     assert TOKEN not in output  # a token from NEXUS_API_TOKEN is never echoed
     assert not port_in_use("127.0.0.1", api_port)
