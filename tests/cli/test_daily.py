@@ -393,6 +393,9 @@ def test_deployments_list_filters(cli: Cli, target_id: str) -> None:
     )  # fmt: skip
     assert failed.returncode == 1
 
+    cli.json(
+        "deploy", "--target", target_id, "--region", "us-east-1", "--stack-name", "list-a", "--template", APP
+    )
     of_other = cli.json("deployments", "list", "--target", other["target_id"])["items"]
     assert {d["stack_name"] for d in of_other} == {"f-app", "f-broken"}
     failed_ones = cli.json("deployments", "list", "--target", other["target_id"], "--status", "FAILED")[
