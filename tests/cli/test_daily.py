@@ -287,9 +287,14 @@ def test_deploy_on_a_terminal_draws_the_live_view(cli: Cli, target_id: str) -> N
     assert "Outputs:" in text
 
 
-def test_plan_shows_the_change_table_and_apply_runs_exactly_it(cli: Cli, target_id: str) -> None:
+def test_plan_shows_the_change_table_and_apply_runs_exactly_it(
+    cli: Cli, target_id: str, tmp_path: Path
+) -> None:
     base = ["--target", target_id, "--region", "us-east-1", "--stack-name", "daily-plan"]
-    created = cli.json("deploy", *base, "--template", APP, "--parameter", "Environment=dev")
+    parameters = tmp_path / "parameters.json"  # the AWS CLI's create-stack format
+    parameters.write_text(json.dumps([{"ParameterKey": "Environment", "ParameterValue": "dev"}]))
+    created = cli.json("deploy", *base, "--template", APP, "--parameters-file", str(parameters))
+    assert created["parameters"] == {"Environment": "dev"}
     assert created["status"] == "ACTIVE"
 
     planned = cli.ok("deploy", *base, "--template", APP, "--parameter", "Environment=prod", "--plan")
