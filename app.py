@@ -11,15 +11,14 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SNSEvent
 
-from chalicelib.api.blueprints import all_blueprints
+from chalicelib.api.table import ROUTES
 from chalicelib.composition import Container
 from chalicelib.events import handlers as event_handlers
 from chalicelib.steps import handlers, rollout_handlers
 
 app = Chalice(app_name="nexus-deployer")
 container = Container()
-for blueprint in all_blueprints(container):
-    app.register_blueprint(blueprint)
+ROUTES.register(app, container)  # every HTTP route: chalicelib/api/table.py
 
 
 # Workflow steps: each function's name is the name of its Task state in statemachine/deployment.asl.json.

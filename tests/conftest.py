@@ -23,6 +23,7 @@ import app as app_module
 from chalicelib.composition import Services, build_services
 from chalicelib.settings import Settings
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
+from tests.contract import check_answer
 
 TARGET_ACCOUNT = "111111111111"
 OTHER_ACCOUNT = "222222222222"
@@ -139,7 +140,9 @@ def call(
     all_headers.update({k.replace("_", "-"): v for k, v in headers.items()})
     payload = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
     data = payload.encode() if isinstance(payload, str) else payload
-    return client.http.request(method, path, headers=all_headers, body=data or b"")
+    response = client.http.request(method, path, headers=all_headers, body=data or b"")
+    check_answer(method, path, response.status_code, response.body)
+    return response
 
 
 def create_target_role(

@@ -15,56 +15,42 @@ None of them writes anything, so none takes an Idempotency-Key.
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
-
-from chalicelib.api.errors import json_response
-from chalicelib.api.http import ALL_CONTENT_TYPES, Http
+from chalicelib.api import answers
+from chalicelib.api.routing import Call, Reply, RouteTable
 from chalicelib.api.schemas import BootstrapQuery, PermissionsQuery
-from chalicelib.composition import Container
+
+routes = RouteTable()
 
 
-def access_blueprint(container: Container) -> Blueprint:
-    bp = Blueprint(__name__)
-    http = Http(bp, container)
-    bearer, query, path_id, run, tenant_and_services = (
-        http.bearer,
-        http.query,
-        http.path_id,
-        http.run,
-        http.tenant_and_services,
-    )
+@routes.get("/permissions", query=PermissionsQuery, responses={200: answers.PolicyDocument})
+def permissions(call: Call[None, PermissionsQuery]) -> Reply:
+    """The permission profile's IAM policy document (default: the guide's policy)."""
+    return Reply(200, call.services.access.permissions(call.query.profile))
 
-    @bp.route("/permissions", methods=["GET"])
-    def permissions() -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            q = query(PermissionsQuery)
-            _, services = tenant_and_services(auth)
-            return json_response(200, services.access.permissions(q.profile))
 
-        return run(handle)
+@routes.post(
+    "/targets/{target_id}/validate",
+    responses={200: answers.AccessReport},
+    errors={404: ("TARGET_NOT_FOUND",)},
+)
+def validate_target(call: Call[None, None]) -> Reply:
+    """Test the target's credentials: assume role, external ID enforced, identity, account, permissions.
 
-    @bp.route("/targets/{target_id}/validate", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def validate(target_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            tid = path_id("tgt", target_id)
-            tenant, services = tenant_and_services(auth)
-            return json_response(200, services.access.validate(tenant, tid).public())
+    Answers 200 whether the checks pass or not (see ok and each check); writes nothing.
+    """
+    return Reply(200, call.services.access.validate(call.tenant, call.ids["target_id"]).public())
 
-        return run(handle)
 
-    @bp.route("/targets/{target_id}/bootstrap-template", methods=["GET"])
-    def bootstrap_template(target_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            tid = path_id("tgt", target_id)
-            q = query(BootstrapQuery)
-            tenant, services = tenant_and_services(auth)
-            if q.part == "region":
-                return json_response(200, services.access.region_forwarding_template(tenant, tid))
-            return json_response(200, services.access.bootstrap_template(tenant, tid))
-
-        return run(handle)
-
-    return bp
+@routes.get(
+    "/targets/{target_id}/bootstrap-template",
+    query=BootstrapQuery,
+    responses={200: answers.CloudFormationTemplate},
+    errors={404: ("TARGET_NOT_FOUND",), 409: ("EVENTS_NOT_TAKEN",)},
+)
+def bootstrap_template(call: Call[None, BootstrapQuery]) -> Reply:
+    """A CloudFormation template for the target account: its deployment role, or (?part=region) the
+    stack-event forwarding rule of a further region."""
+    access, tid = call.services.access, call.ids["target_id"]
+    if call.query.part == "region":
+        return Reply(200, access.region_forwarding_template(call.tenant, tid))
+    return Reply(200, access.bootstrap_template(call.tenant, tid))

@@ -2,82 +2,58 @@
 
 Why separate endpoints rather than flags on PUT: each one acts on a specific stack state (a computed
 plan, UPDATE_ROLLBACK_FAILED, an update in progress) and is refused with 409 and the reason when the
-deployment is not in it. Each handler: validate, one service call, dump.
+deployment is not in it.
 """
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
-
-from chalicelib.api.errors import json_response
-from chalicelib.api.http import ALL_CONTENT_TYPES, Http
+from chalicelib.api import answers
+from chalicelib.api.deployment_routes import AWS_ERRORS, BUSY, accepted
+from chalicelib.api.routing import Call, Reply, RouteTable
 from chalicelib.api.schemas import ApplyPlan, ContinueRollback
-from chalicelib.composition import Container
-from chalicelib.domain.model import Deployment, Outcome
+
+routes = RouteTable()
 
 
-def accepted(deployment: Deployment) -> Response:
-    """202 when an operation started; 200 when skip_unchanged found nothing to do (outcome SKIPPED)."""
-    return json_response(200 if deployment.outcome is Outcome.SKIPPED else 202, deployment.public())
-
-
-def lifecycle_blueprint(container: Container) -> Blueprint:
-    bp = Blueprint(__name__)
-    http = Http(bp, container)
-    bearer, body, path_id, run = http.bearer, http.body, http.path_id, http.run
-    tenant_and_services, idempotent = http.tenant_and_services, http.idempotent
-
-    def optional_body() -> bool:
-        return bool(bp.current_request.raw_body)
-
-    @bp.route("/deployments/{deployment_id}/apply", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def apply_plan(deployment_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            did = path_id("dep", deployment_id)
-            request = body(ApplyPlan) if optional_body() else ApplyPlan()
-            tenant, services = tenant_and_services(auth)
-            return idempotent(
-                tenant,
-                services,
-                {"deployment_id": did, **request.model_dump()},
-                lambda: accepted(services.deployments.apply(tenant, did, request.config_hash)),
-            )
-
-        return run(handle)
-
-    @bp.route(
-        "/deployments/{deployment_id}/continue-rollback", methods=["POST"], content_types=ALL_CONTENT_TYPES
+@routes.post(
+    "/deployments/{deployment_id}/apply",
+    body=ApplyPlan,
+    body_optional=True,
+    responses={202: answers.Deployment},
+    errors={
+        404: ("DEPLOYMENT_NOT_FOUND",),
+        409: (*BUSY, "NO_PLAN", "PLAN_STALE", "PLAN_EMPTY"),
+        **AWS_ERRORS,
+    },
+    idempotent=True,
+)
+def apply_plan(call: Call[ApplyPlan, None]) -> Reply:
+    """Execute exactly the deployment's planned change set (optionally only if its config_hash matches)."""
+    return accepted(
+        call.services.deployments.apply(call.tenant, call.ids["deployment_id"], call.body.config_hash)
     )
-    def continue_rollback(deployment_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            did = path_id("dep", deployment_id)
-            request = body(ContinueRollback) if optional_body() else ContinueRollback()
-            tenant, services = tenant_and_services(auth)
-            skip = tuple(dict.fromkeys(request.resources_to_skip))
-            return idempotent(
-                tenant,
-                services,
-                {"deployment_id": did, **request.model_dump()},
-                lambda: accepted(services.deployments.continue_rollback(tenant, did, skip)),
-            )
 
-        return run(handle)
 
-    @bp.route("/deployments/{deployment_id}/cancel", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def cancel_update(deployment_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            did = path_id("dep", deployment_id)
-            tenant, services = tenant_and_services(auth)
-            return idempotent(
-                tenant,
-                services,
-                {"deployment_id": did},
-                lambda: json_response(202, services.deployments.cancel(tenant, did).public()),
-            )
+@routes.post(
+    "/deployments/{deployment_id}/continue-rollback",
+    body=ContinueRollback,
+    body_optional=True,
+    responses={202: answers.Deployment},
+    errors={404: ("DEPLOYMENT_NOT_FOUND",), 409: (*BUSY, "NOT_IN_UPDATE_ROLLBACK_FAILED"), **AWS_ERRORS},
+    idempotent=True,
+)
+def continue_rollback(call: Call[ContinueRollback, None]) -> Reply:
+    """ContinueUpdateRollback for a stack left in UPDATE_ROLLBACK_FAILED, skipping the named resources."""
+    skip = tuple(dict.fromkeys(call.body.resources_to_skip))
+    return accepted(call.services.deployments.continue_rollback(call.tenant, call.ids["deployment_id"], skip))
 
-        return run(handle)
 
-    return bp
+@routes.post(
+    "/deployments/{deployment_id}/cancel",
+    responses={202: answers.Deployment},
+    errors={404: ("DEPLOYMENT_NOT_FOUND",), 409: ("NOT_CANCELLABLE",)},
+    idempotent=True,
+)
+def cancel_update(call: Call[None, None]) -> Reply:
+    """Cancel a running stack update (CancelUpdateStack); the operation ends CANCELLED."""
+    return Reply(202, call.services.deployments.cancel(call.tenant, call.ids["deployment_id"]).public())

@@ -1,99 +1,83 @@
-"""The rollout routes: start a fleet rollout, watch it, cancel, resume or apply it.
+"""Fleet rollouts: start one, watch it a page of items at a time, cancel, resume or apply it.
 
-Each handler validates, makes one ``RolloutService`` call and dumps the result; parsing, auth,
-idempotency and the error mapping live in ``chalicelib/api/http.py``.
+Each route: one ``RolloutService`` call, dump. Whether the targets exist and enable the regions is
+checked by the service, still before anything is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from chalice.app import Blueprint, Response
-
-from chalicelib.api.errors import json_response
-from chalicelib.api.http import ALL_CONTENT_TYPES, Http
+from chalicelib.api import answers
 from chalicelib.api.rollout_schemas import RolloutCreate, RolloutItemsQuery
-from chalicelib.composition import Container, Services
-from chalicelib.domain.rollouts import RolloutMode, RolloutView, Strategy, item_cursor
-from chalicelib.service.notifications import NotificationRequest
-from chalicelib.service.rollouts import NewRollout, TargetChoice
+from chalicelib.api.routing import Call, Reply, RouteTable
+
+routes = RouteTable()
+
+NOT_FOUND = {404: ("ROLLOUT_NOT_FOUND",)}
+START_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTLED",)}
 
 
-def rollout_blueprint(container: Container) -> Blueprint:
-    bp = Blueprint(__name__)
-    http = Http(bp, container)
-    bearer, body, path_id, query, run = http.bearer, http.body, http.path_id, http.query, http.run
-    tenant_and_services, idempotent = http.tenant_and_services, http.idempotent
+@routes.post(
+    "/rollouts",
+    body=RolloutCreate,
+    responses={202: answers.Rollout},
+    errors={
+        422: (
+            "TARGET_NOT_FOUND",
+            "REGION_NOT_ENABLED",
+            "TOO_MANY_ITEMS",
+            "REGION_ORDER_MISMATCH",
+            "INVALID_TEMPLATE",
+            "PARAMETERS_MISMATCH",
+            "NOTIFICATIONS_NOT_AVAILABLE",
+            "INVALID_SNS_TOPIC",
+            "INVALID_WEBHOOK_URL",
+            "WEBHOOK_SECRET_REQUIRED",
+            "WEBHOOK_URL_REQUIRED",
+        ),
+        **START_ERRORS,
+    },
+    idempotent=True,
+)
+def create_rollout(call: Call[RolloutCreate, None]) -> Reply:
+    """Start a fleet rollout: one deployment per (target, region), canary first, then waves."""
+    return Reply(202, call.services.rollouts.create(call.tenant, call.body.spec()).public())
 
-    @bp.route("/rollouts", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def create_rollout() -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            new = body(RolloutCreate)
-            tenant, services = tenant_and_services(auth)
-            order = new.strategy.region_order
-            notify = new.notifications
-            spec = NewRollout(
-                stack_name=new.stack_name,
-                template_body=new.template_body,
-                parameters=dict(new.parameters),
-                tags=dict(new.tags),
-                targets=tuple(
-                    TargetChoice(t.target_id, tuple(t.regions) if t.regions is not None else None)
-                    for t in new.targets
-                ),
-                strategy=Strategy(
-                    canary=new.strategy.canary,
-                    max_concurrent=new.strategy.max_concurrent,
-                    failure_tolerance=new.strategy.failure_tolerance,
-                    region_order=None if isinstance(order, str) else tuple(order),
-                ),
-                mode=RolloutMode(new.mode),
-                notify=NotificationRequest(notify.sns_topic_arn, notify.webhook_url, notify.webhook_secret)
-                if notify
-                else None,
-            )
-            return idempotent(
-                tenant,
-                services,
-                new.model_dump(),
-                lambda: json_response(202, services.rollouts.create(tenant, spec).public()),
-            )
 
-        return run(handle)
+@routes.get(
+    "/rollouts/{rollout_id}", query=RolloutItemsQuery, responses={200: answers.Rollout}, errors=NOT_FOUND
+)
+def get_rollout(call: Call[None, RolloutItemsQuery]) -> Reply:
+    """Show a rollout with counts and summary over every item, and one page of its items."""
+    rid, q = call.ids["rollout_id"], call.query
+    view = call.services.rollouts.get(call.tenant, rid, limit=q.limit, after=q.cursor(rid), status=q.status)
+    return Reply(200, view.public())
 
-    @bp.route("/rollouts/{rollout_id}", methods=["GET"])
-    def get_rollout(rollout_id: str) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            rid = path_id("rol", rollout_id)
-            q = query(RolloutItemsQuery)
-            after = item_cursor(rid, q.next_token)  # a bad token is refused before any AWS call
-            tenant, services = tenant_and_services(auth)
-            view = services.rollouts.get(tenant, rid, limit=q.limit, after=after, status=q.status)
-            return json_response(200, view.public())
 
-        return run(handle)
+@routes.post(
+    "/rollouts/{rollout_id}/cancel",
+    responses={202: answers.Rollout},
+    errors={**NOT_FOUND, 409: ("ROLLOUT_ENDED",)},
+)
+def cancel_rollout(call: Call[None, None]) -> Reply:
+    """Cancel a rollout: nothing new starts; running items finish."""
+    return Reply(202, call.services.rollouts.cancel(call.tenant, call.ids["rollout_id"]).public())
 
-    def action(rollout_id: str, act: Callable[[Services, str, str], RolloutView]) -> Response:
-        def handle() -> Response:
-            auth = bearer()
-            rid = path_id("rol", rollout_id)
-            tenant, services = tenant_and_services(auth)
-            return json_response(202, act(services, tenant, rid).public())
 
-        return run(handle)
+@routes.post(
+    "/rollouts/{rollout_id}/resume",
+    responses={202: answers.Rollout},
+    errors={**NOT_FOUND, 409: ("ROLLOUT_NOT_PAUSED",), **START_ERRORS},
+)
+def resume_rollout(call: Call[None, None]) -> Reply:
+    """Resume a PAUSED rollout (its failed canary accepted)."""
+    return Reply(202, call.services.rollouts.resume(call.tenant, call.ids["rollout_id"]).public())
 
-    @bp.route("/rollouts/{rollout_id}/cancel", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def cancel_rollout(rollout_id: str) -> Response:
-        return action(rollout_id, lambda s, tenant, rid: s.rollouts.cancel(tenant, rid))
 
-    @bp.route("/rollouts/{rollout_id}/resume", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def resume_rollout(rollout_id: str) -> Response:
-        return action(rollout_id, lambda s, tenant, rid: s.rollouts.resume(tenant, rid))
-
-    @bp.route("/rollouts/{rollout_id}/apply", methods=["POST"], content_types=ALL_CONTENT_TYPES)
-    def apply_rollout(rollout_id: str) -> Response:
-        return action(rollout_id, lambda s, tenant, rid: s.rollouts.apply(tenant, rid))
-
-    return bp
+@routes.post(
+    "/rollouts/{rollout_id}/apply",
+    responses={202: answers.Rollout},
+    errors={**NOT_FOUND, 409: ("ROLLOUT_NOT_PLANNED", "PLAN_STALE"), **START_ERRORS},
+)
+def apply_rollout(call: Call[None, None]) -> Reply:
+    """Execute exactly the change sets a PLANNED rollout computed; 409 PLAN_STALE if any item changed since."""
+    return Reply(202, call.services.rollouts.apply(call.tenant, call.ids["rollout_id"]).public())

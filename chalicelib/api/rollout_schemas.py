@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, StrictInt, StrictStr, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.api.schemas import (
     PARAM_KEY,
@@ -22,8 +30,9 @@ from chalicelib.api.schemas import (
     _check_region,
     _Strict,
 )
-from chalicelib.domain.rollouts import MAX_ROLLOUT_ITEMS, ItemStatus
+from chalicelib.domain.rollouts import MAX_ROLLOUT_ITEMS, ItemStatus, RolloutMode, Strategy, item_cursor
 from chalicelib.domain.templates import MAX_PARAMETERS
+from chalicelib.service.rollouts import NewRollout, TargetChoice
 
 CONCURRENCY_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9][0-9]?)%$", strict=True)]
 TOLERANCE_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$", strict=True)]
@@ -60,6 +69,15 @@ class RolloutStrategy(_Strict):
     def _order(cls, value: list[str] | str) -> list[str] | str:
         return value if isinstance(value, str) else _unique_regions(value)
 
+    def spec(self) -> Strategy:
+        order = self.region_order
+        return Strategy(
+            canary=self.canary,
+            max_concurrent=self.max_concurrent,
+            failure_tolerance=self.failure_tolerance,
+            region_order=None if isinstance(order, str) else tuple(order),
+        )
+
 
 class RolloutCreate(_Strict):
     stack_name: STACK_NAME
@@ -80,9 +98,36 @@ class RolloutCreate(_Strict):
             raise ValueError("each target may appear once in targets; list its regions instead")
         return self
 
+    def spec(self) -> NewRollout:
+        return NewRollout(
+            stack_name=self.stack_name,
+            template_body=self.template_body,
+            parameters=dict(self.parameters),
+            tags=dict(self.tags),
+            targets=tuple(
+                TargetChoice(t.target_id, tuple(t.regions) if t.regions is not None else None)
+                for t in self.targets
+            ),
+            strategy=self.strategy.spec(),
+            mode=RolloutMode(self.mode),
+            notify=self.notifications.spec() if self.notifications else None,
+        )
+
 
 class RolloutItemsQuery(PageQuery):
     """``GET /rollouts/{id}``: which of its items to list. Counts and summary always cover them all."""
 
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
     status: ItemStatus | None = None
+
+    @model_validator(mode="after")
+    def _token_of_this_rollout(self, info: ValidationInfo) -> Self:
+        # A bad token is refused with the query, before the token's tenant is even looked up.
+        ids = (info.context or {}).get("ids", {})
+        if "rollout_id" in ids:
+            self.cursor(ids["rollout_id"])
+        return self
+
+    def cursor(self, rollout_id: str) -> int:
+        """The index of the last item the token's page showed (-1: from the start)."""
+        return item_cursor(rollout_id, self.next_token)

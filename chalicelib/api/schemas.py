@@ -25,6 +25,9 @@ from chalicelib.domain.model import DeploymentStatus
 from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
 from chalicelib.domain.templates import MAX_PARAMETERS
+from chalicelib.service.deployments import DeploymentChange, NewDeployment
+from chalicelib.service.notifications import NotificationRequest
+from chalicelib.service.targets import NewTarget
 
 ROLE_ARN_PATTERN = re.compile(
     r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/([\x21-\x7E]{0,510}/)?[\w+=,.@-]{1,64}$"
@@ -87,6 +90,11 @@ class TargetCreate(_Strict):
             raise ValueError(f"regions {foreign} are not in the role's partition {partition}")
         return self
 
+    def spec(self) -> NewTarget:
+        return NewTarget(
+            self.name, self.account_id, self.role_arn, tuple(self.regions), self.permission_profile
+        )
+
 
 class NotificationsCreate(_Strict):
     """Where outcomes go (chalicelib/service/notifications.py); the secret is stored in Secrets Manager."""
@@ -105,6 +113,9 @@ class NotificationsCreate(_Strict):
 
     def __repr__(self) -> str:  # never show the secret in a log line or a traceback
         return f"NotificationsCreate(sns_topic_arn={self.sns_topic_arn!r}, webhook_url={self.webhook_url!r})"
+
+    def spec(self) -> NotificationRequest:
+        return NotificationRequest(self.sns_topic_arn, self.webhook_url, self.webhook_secret)
 
 
 class DeploymentCreate(_Strict):
@@ -134,6 +145,19 @@ class DeploymentCreate(_Strict):
             raise ValueError("send exactly one of template_body and template_url")
         return self
 
+    def spec(self) -> NewDeployment:
+        return NewDeployment(
+            self.target_id,
+            self.region,
+            self.stack_name,
+            self.template_body or "",
+            dict(self.parameters),
+            dict(self.tags),
+            template_url=self.template_url,
+            notify=self.notifications.spec() if self.notifications else None,
+            adopt=self.adopt,
+        )
+
 
 class DeploymentUpdate(_Strict):
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
@@ -147,6 +171,13 @@ class DeploymentUpdate(_Strict):
         if self.template_body is None and self.parameters is None and self.tags is None:
             raise ValueError("send at least one of template_body, parameters, tags")
         return self
+
+    def spec(self) -> DeploymentChange:
+        return DeploymentChange(
+            self.template_body,
+            dict(self.parameters) if self.parameters is not None else None,
+            dict(self.tags) if self.tags is not None else None,
+        )
 
 
 LOGICAL_ID = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{1,255}$", strict=True)]

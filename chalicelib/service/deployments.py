@@ -155,6 +155,10 @@ class DeploymentService:
             raise NotFound(f"Deployment {deployment_id} does not exist.", code="DEPLOYMENT_NOT_FOUND")
         return deployment
 
+    def holder(self, target_id: str, region: str, stack_name: str) -> str | None:
+        """The live deployment that holds this stack of the target, if any."""
+        return self._store.claimed_deployment_id(target_id, region, stack_name)
+
     def list(
         self, tenant_id: str, *, target_id: str | None, status: str | None, limit: int, next_token: str | None
     ) -> Page:

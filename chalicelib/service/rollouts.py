@@ -599,14 +599,18 @@ class RolloutService:
         new = NewDeployment(
             item.target_id, item.region, spec.stack_name, spec.template_body, parameters, spec.tags
         )
-        try:
-            return self._deployments.create(
-                tenant_id, new, skip_unchanged=not plan, mode=mode, announce_end=True
-            )
-        except Conflict as error:
-            existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
-            if error.code != "STACK_ALREADY_DEPLOYED" or not existing:
-                raise
+        # An item whose stack already has a live deployment updates it (so, among others, a NoEcho value
+        # left out is kept there); any other creates its stack. The create's own check covers a race.
+        existing = self._deployments.holder(item.target_id, item.region, spec.stack_name)
+        if existing is None:
+            try:
+                return self._deployments.create(
+                    tenant_id, new, skip_unchanged=not plan, mode=mode, announce_end=True
+                )
+            except Conflict as error:
+                existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
+                if error.code != "STACK_ALREADY_DEPLOYED" or not existing:
+                    raise
         change = DeploymentChange(spec.template_body, parameters, dict(spec.tags))
         return self._deployments.update(
             tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode, announce_end=True

@@ -214,6 +214,7 @@ class WorkflowService:
         if deployment.operation.phase != "pending":
             # A repeated invocation: the stack call was already made; go on waiting.
             return _waiting(step, deployment.operation.phase, step.wait_seconds)
+        self._renew_lease(deployment, step)  # the lock is still this operation's before any stack call
         target = self._target(deployment)
         stacks = self._stacks(deployment, target)
         self._guard_external_id(deployment, target)
@@ -424,8 +425,7 @@ class WorkflowService:
 
     def poll_stack(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
-        key = deployment.stack_key
-        self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds)  # renew lease
+        self._renew_lease(deployment, step)
         next_wait = min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5))
         self._check_deadline(deployment)
         step = self._completion_for(step, deployment)
@@ -479,7 +479,7 @@ class WorkflowService:
         deployment = self._current(step)
         operation = deployment.operation
         key = deployment.stack_key
-        self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds)
+        self._renew_lease(deployment, step)
         tokens = expected_tokens(operation.client_request_token, operation.phase)
         if not self._completion.await_stack(key, step.operation_id, task_token, tokens):
             return {"waiting": False}  # the event it waits for came first: released already
@@ -487,6 +487,24 @@ class WorkflowService:
             self._completion.release(task_token, "cancel")
             return {"waiting": False}
         return {"waiting": True}
+
+    def _renew_lease(self, deployment: Deployment, step: StepInput) -> None:
+        """Extend this operation's hold on the stack. When the lease ran out and another operation took
+        the stack meanwhile, this one stops here, with no further stack call: two operations must never
+        drive one stack, and the other one holds it now."""
+        key = deployment.stack_key
+        if not self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds):
+            holder = self._locks.lock_holder(key)
+            raise StackOperationError(
+                f"The lock of operation {step.operation_id} on stack {deployment.stack_name} in "
+                f"{deployment.account_id}/{deployment.region} expired ({self._settings.lock_lease_seconds} s "
+                f"lease) and operation {holder} took the stack; this operation stops without another "
+                "stack call.",
+                code="LOCK_LOST",
+                hint="Look at the stack's events in the target account: the other operation owns the stack "
+                "now. When it has ended, run this one again.",
+                details={"operation_id": holder},
+            )
 
     def release_lock(self, step: StepInput) -> dict[str, Any]:
         """Also released before the final state is written; this step makes sure, whatever happened."""

@@ -6,6 +6,8 @@ SNS topic has an SQS queue subscribed, and the test reads the message from the q
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterator
@@ -83,6 +85,12 @@ def test_webhook_and_sns_get_signed_outcomes_of_success_and_failure(
         headers[SIGNATURE_HEADER.lower()],
         time.time(),
     )
+    # The README's formula, computed here independently of the product's sign():
+    # X-Nexus-Signature = "sha256=" + hex(HMAC-SHA256(secret, "<timestamp>.<body>")).
+    timestamp = headers["x-nexus-timestamp"]
+    expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + delivery["body"], hashlib.sha256)
+    assert headers["x-nexus-signature"] == "sha256=" + expected.hexdigest()
+    assert abs(int(timestamp) - time.time()) < 300
     assert not verify_signature(
         SECRET,
         delivery["body"] + b" ",

@@ -157,3 +157,50 @@ def test_an_update_whose_template_adds_a_noecho_parameter_needs_its_value(client
     )
     assert response.status_code == 202, response.body
     assert wait_for(client, tenant, deployment_id)["status"] == "ACTIVE"
+
+
+def test_a_rollout_keeps_its_noecho_values_only_until_it_ends(client, tenant, local_aws):
+    from tests.workflow.test_rollouts import account, register_fleet, start, wait_rollout
+
+    fleet = register_fleet(client, tenant, local_aws, 2)
+    body = {
+        "stack_name": "db",
+        "template_body": TEMPLATE,
+        "parameters": {"DbPassword": SECRET},
+        "targets": [{"target_id": t["target_id"], "regions": ["us-east-1"]} for t in fleet],
+        "strategy": {"max_concurrent": 2},
+    }
+    rollout = start(client, tenant, body)
+    done = wait_rollout(client, tenant, rollout["rollout_id"])
+    assert done["status"] == "SUCCEEDED", done
+    for n in range(2):
+        ssm = local_aws.account_session(account(n)).client("ssm", region_name="us-east-1")
+        assert ssm.get_parameter(Name="db-password")["Parameter"]["Value"] == SECRET
+
+    # A second rollout leaving the value out: each item updates its stack and keeps the value.
+    kept = start(client, tenant, {**body, "parameters": {"Env": "prod"}})
+    assert wait_rollout(client, tenant, kept["rollout_id"])["status"] == "SUCCEEDED"
+    for n in range(2):
+        ssm = local_aws.account_session(account(n)).client("ssm", region_name="us-east-1")
+        assert ssm.get_parameter(Name="db-password")["Parameter"]["Value"] == SECRET
+
+    session = local_aws.service_session()
+    items = json.dumps(session.client("dynamodb").scan(TableName=local_aws.central.table_name)["Items"])
+    assert SECRET not in items
+    left = session.client("secretsmanager").list_secrets()["SecretList"]
+    assert [s["Name"] for s in left if "parameters/" in s["Name"]] == []
+
+
+def test_a_rollout_item_that_creates_its_stack_without_the_value_fails_saying_so(client, tenant, local_aws):
+    from tests.workflow.test_rollouts import register_fleet, start, wait_rollout
+
+    fleet = register_fleet(client, tenant, local_aws, 1)
+    body = {
+        "stack_name": "db",
+        "template_body": TEMPLATE,
+        "targets": [{"target_id": fleet[0]["target_id"], "regions": ["us-east-1"]}],
+    }
+    done = wait_rollout(client, tenant, start(client, tenant, body)["rollout_id"])
+    assert done["status"] == "FAILED", done
+    [item] = done["items"]
+    assert item["error"]["code"] == "NOECHO_VALUE_REQUIRED", item

@@ -1,0 +1,117 @@
+"""The webhook SSRF guard, with local webhooks NOT allowed (as deployed): loopback, link-local, private
+and metadata addresses are refused, by address and through a DNS name that resolves to them, both when
+the URL is registered and when a message is posted, and nothing connects to them."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.notify import UrllibWebhookPoster
+from chalicelib.domain.errors import UnprocessableRequest
+from chalicelib.service.notifications import NotificationFailed, check_webhook_url
+from tests.conftest import call, register_target
+
+INTERNAL = [
+    "https://127.0.0.1/hook",
+    "https://127.8.9.10/hook",
+    "https://[::1]/hook",
+    "https://[::ffff:127.0.0.1]/hook",
+    "https://169.254.169.254/latest/meta-data/",  # instance metadata
+    "https://[fd00:ec2::254]/latest/meta-data/",  # instance metadata over IPv6
+    "https://10.1.2.3/hook",
+    "https://172.16.0.1/hook",
+    "https://192.168.0.10/hook",
+    "https://100.64.0.1/hook",  # carrier-grade NAT
+    "https://0.0.0.0/hook",
+    "https://localhost/hook",
+    "https://metadata.internal/hook",
+]
+# Names an attacker controls whose DNS answers point inside (the test resolves them itself).
+REBOUND = {
+    "loopback.attacker.example": "127.0.0.1",
+    "metadata.attacker.example": "169.254.169.254",
+    "private.attacker.example": "10.0.0.7",
+    "v6.attacker.example": "::1",
+}
+
+
+@pytest.fixture
+def attacker_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in REBOUND:
+            address = REBOUND[host]
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (address, port or 443))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+
+
+@pytest.fixture
+def no_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every connection attempt the poster makes, refused and recorded."""
+    attempts: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(args)
+        raise AssertionError("the guard let a connection through")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("url", INTERNAL + [f"https://{name}/hook" for name in REBOUND])
+def test_posting_to_an_internal_address_is_refused_without_connecting(url, attacker_dns, no_connections):
+    poster = UrllibWebhookPoster(allow_local=False)
+    with pytest.raises(NotificationFailed):
+        poster.post(url, b"{}", {"Content-Type": "application/json"})
+    assert no_connections == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://example.com/hook", "ftp://example.com/x", "https://user:pw@example.com/"]
+)
+def test_only_plain_https_urls_are_taken(url, no_connections):
+    with pytest.raises(UnprocessableRequest):
+        check_webhook_url(url, allow_local=False)
+    with pytest.raises(NotificationFailed):
+        UrllibWebhookPoster(allow_local=False).post(url, b"{}", {})
+    assert no_connections == []
+
+
+@pytest.mark.parametrize("url", INTERNAL)
+def test_registering_an_internal_address_is_refused(url):
+    with pytest.raises(UnprocessableRequest) as caught:
+        check_webhook_url(url, allow_local=False)
+    assert caught.value.code == "INVALID_WEBHOOK_URL"
+
+
+def test_the_api_refuses_an_internal_webhook_before_any_write(client, tenant, local_aws, aws_calls):
+    target = register_target(client, tenant, local_aws)
+    aws_calls.clear()
+    response = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        {
+            "target_id": target["target_id"],
+            "region": "us-east-1",
+            "stack_name": "app",
+            "template_body": json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+            "notifications": {
+                "webhook_url": "https://169.254.169.254/latest/meta-data/",
+                "webhook_secret": "s" * 32,
+            },
+        },
+    )
+    assert response.status_code == 422, response.body
+    assert json.loads(response.body)["error"]["code"] == "INVALID_WEBHOOK_URL"
+    assert aws_calls.count("secretsmanager") == 0
+    assert aws_calls.count("stepfunctions") == 0

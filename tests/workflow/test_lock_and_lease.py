@@ -1,0 +1,178 @@
+"""The per-stack lock itself, its lease, and the operation deadline, through the real deployment.asl.json.
+
+The API refuses a second operation on a locked stack up front (STACK_LOCKED); these tests take that
+check away, so that what they prove is the workflow's own lock: a conditional write in DynamoDB.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.service.deployments import DeploymentService
+from localaws.cloudformation import StackSimulation
+from tests.conftest import (
+    TARGET_ACCOUNT,
+    Tenant,
+    call,
+    create_target_role,
+    local_aws_for_app,
+    stacks_in,
+    wait_for,
+    wired,
+)
+
+QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+
+
+@pytest.fixture
+def slow_aws():
+    """Stacks that stay in progress for 2 s, so that operations overlap."""
+    with local_aws_for_app(simulation=StackSimulation(stack_seconds=2)) as aws:
+        yield aws
+
+
+def target_in(client: Client, tenant: Tenant, name: str) -> dict[str, Any]:
+    """A target of the one target account: two targets may name one account (two teams, one account)."""
+    body = {
+        "name": name,
+        "account_id": TARGET_ACCOUNT,
+        "role_arn": f"arn:aws:iam::{TARGET_ACCOUNT}:role/NexusDeploymentRole",
+        "regions": ["us-east-1"],
+    }
+    response = call(client, "POST", "/targets", tenant, body)
+    assert response.status_code == 201, response.body
+    return dict(json.loads(response.body))
+
+
+def test_two_operations_reaching_the_lock_at_once_make_one_stack_call(
+    slow_aws, aws_calls, monkeypatch: pytest.MonkeyPatch
+):
+    # Past the API's checks: its STACK_LOCKED pre-check is taken away.
+    monkeypatch.setattr(DeploymentService, "_check_unlocked", lambda self, *args: None)
+    # Both executions reach the lock's conditional write at the same moment.
+    barrier = threading.Barrier(2, timeout=20)
+    original = DynamoStore.acquire_lock
+    first_calls: set[str] = set()
+
+    def together(self: DynamoStore, key: str, owner: str, lease_seconds: int) -> bool:
+        if owner not in first_calls:
+            first_calls.add(owner)
+            barrier.wait()
+        return original(self, key, owner, lease_seconds)
+
+    monkeypatch.setattr(DynamoStore, "acquire_lock", together)
+    with wired(slow_aws) as services, Client(app_module.app) as client:
+        tenant = Tenant("t", services.auth.issue("t", "tests"))
+        one, two = target_in(client, tenant, "team-one"), target_in(client, tenant, "team-two")
+        # One role serves both targets here: the account trusts the service with either external ID.
+        trust = json.loads(json.dumps(one["trust_policy"]))
+        trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] = [
+            one["external_id"],
+            two["external_id"],
+        ]
+        create_target_role(slow_aws, trust)
+        aws_calls.clear()
+        ids = []
+        for target in (one, two):
+            body = {"target_id": target["target_id"], "region": "us-east-1", "stack_name": "shared"}
+            response = call(client, "POST", "/deployments", tenant, {**body, "template_body": QUEUE})
+            assert response.status_code == 202, response.body
+            ids.append(json.loads(response.body)["deployment_id"])
+        outcomes = [wait_for(client, tenant, d, timeout=60) for d in ids]
+    assert sorted(o["status"] for o in outcomes) == ["ACTIVE", "FAILED"], outcomes
+    [failed] = [o for o in outcomes if o["status"] == "FAILED"]
+    assert failed["error"]["code"] == "STACK_LOCKED"
+    assert aws_calls.count("cloudformation", "CreateStack") == 1
+    assert len(stacks_in(slow_aws, TARGET_ACCOUNT)) == 1
+
+
+def lock_item(aws, key_suffix: str) -> dict[str, Any] | None:
+    table = aws.service_session().resource("dynamodb").Table(aws.central.table_name)
+    items = table.scan()["Items"]
+    found = [i for i in items if str(i["pk"]).startswith("LOCK#") and str(i["pk"]).endswith(key_suffix)]
+    return dict(found[0]) if found else None
+
+
+def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_aws, aws_calls):
+    with (
+        wired(slow_aws, NEXUS_COMPLETION_MODE="poll", NEXUS_POLL_INITIAL_SECONDS="1") as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("t", services.auth.issue("t", "tests"))
+        target = target_in(client, tenant, "team")
+        create_target_role(slow_aws, target["trust_policy"])
+        body = {
+            "target_id": target["target_id"],
+            "region": "us-east-1",
+            "stack_name": "s",
+            "template_body": QUEUE,
+        }
+        deployment_id = json.loads(call(client, "POST", "/deployments", tenant, body).body)["deployment_id"]
+        # Once the stack call was made and the workflow waits on the stack ...
+        store = services.workflow._store
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            current = store.get_deployment("t", deployment_id)
+            if current is not None and current.operation.phase == "executing":
+                break
+            time.sleep(0.05)
+        held = lock_item(slow_aws, "#s")
+        assert held is not None
+        # ... the lease ran out and another operation took the stack (what a lease expiry allows).
+        table = slow_aws.service_session().resource("dynamodb").Table(slow_aws.central.table_name)
+        table.put_item(Item={**held, "owner": "op-someone-else", "ttl": int(time.time()) + 900})
+        aws_calls.clear()
+        done = wait_for(client, tenant, deployment_id, timeout=30)
+    assert done["status"] == "FAILED", done
+    assert done["error"]["code"] == "LOCK_LOST"
+    assert "op-someone-else" in done["error"]["message"]
+    # No stack call after the takeover, and the other operation's lock is left alone.
+    assert aws_calls.count("cloudformation") == 0
+    assert (lock_item(slow_aws, "#s") or {}).get("owner") == "op-someone-else"
+
+
+def test_an_operation_past_its_deadline_ends_operation_timed_out(slow_aws):
+    with (
+        wired(
+            slow_aws,
+            NEXUS_COMPLETION_MODE="poll",
+            NEXUS_POLL_INITIAL_SECONDS="1",
+            NEXUS_OPERATION_TIMEOUT_SECONDS="3600",
+        ) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("t", services.auth.issue("t", "tests"))
+        target = target_in(client, tenant, "team")
+        create_target_role(slow_aws, target["trust_policy"])
+        body = {
+            "target_id": target["target_id"],
+            "region": "us-east-1",
+            "stack_name": "s",
+            "template_body": QUEUE,
+        }
+        deployment_id = json.loads(call(client, "POST", "/deployments", tenant, body).body)["deployment_id"]
+        store = services.workflow._store  # the operation started two hours ago, as far as the record says
+        deadline = time.monotonic() + 20
+        while True:
+            current = store.get_deployment("t", deployment_id)
+            assert current is not None
+            if current.operation.phase != "pending" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        from dataclasses import replace
+
+        past = (datetime.now(UTC) - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+        store.save_deployment(replace(current, operation=replace(current.operation, started_at=past)))
+        done = wait_for(client, tenant, deployment_id, timeout=30)
+    assert done["status"] == "FAILED", done
+    assert done["error"]["code"] == "OPERATION_TIMED_OUT"
+    assert "3600 s" in done["error"]["message"]
