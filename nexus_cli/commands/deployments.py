@@ -43,7 +43,7 @@ def deployments_list(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
     as_json: AsJson = False,
 ) -> None:
-    """List deployments, newest pages first, filtered by target, account, region, stack name and status.
+    """List deployments, filtered by target, account, region, stack name and status.
 
     Example:
 
@@ -215,3 +215,21 @@ def deployments_continue_rollback(
             wait=not no_wait,
             timeout=timeout,
         )
+
+
+@app.command("forget")
+def deployments_forget(deployment_id: DeploymentId, as_json: AsJson = False) -> None:
+    """Forget a deployment whose stack never existed or is gone (no stack call); refused while it exists.
+
+    It ends DELETED, frees the stack name and, once none is left, lets the target be deleted.
+
+    Example:
+
+        nexus deployments forget "$DEPLOYMENT_ID"
+    """
+    with api_session(as_json) as (api, out):
+        forgotten = api.post(f"/deployments/{deployment_id}/forget", {})
+    if as_json:
+        out.json(forgotten)
+    else:
+        out.line(f"{deployment_id}: forgotten ({forgotten['status']}).")

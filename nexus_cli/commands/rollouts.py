@@ -100,18 +100,24 @@ def rollouts_create(
 def rollouts_list(
     status: Annotated[str | None, typer.Option("--status", help="Only rollouts in this status.")] = None,
     stack_name: Annotated[str | None, typer.Option("--stack-name", help="Only this stack's.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Only rollouts to this target.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
     as_json: AsJson = False,
 ) -> None:
-    """List your rollouts (GET /rollouts).
+    """List your rollouts, filtered by status, stack name and target.
 
     Example:
 
         nexus rollouts list --status PAUSED
+
+        nexus rollouts list --stack-name fleet --json | jq -r '.items[].rollout_id'
     """
     with api_session(as_json) as (api, out):
         found: list[dict[str, Any]] = []
-        for rollout in api.pages("/rollouts", status=status, stack_name=stack_name, limit=min(limit, 100)):
+        pages = api.pages(
+            "/rollouts", status=status, stack_name=stack_name, target_id=target, limit=min(limit, 100)
+        )
+        for rollout in pages:
             found.append(rollout)
             if len(found) >= limit:
                 break
@@ -119,7 +125,7 @@ def rollouts_list(
         out.json({"items": found})
         return
     table = Table()
-    for column in ("rollout_id", "stack_name", "mode", "status", "summary", "created_at"):
+    for column in ("rollout_id", "stack_name", "mode", "status", "items", "failed", "created_at"):
         table.add_column(column)
     for rollout in found:
         state = str(rollout["status"])
@@ -128,7 +134,8 @@ def rollouts_list(
             Text(str(rollout["stack_name"])),
             Text(str(rollout.get("mode", ""))),
             Text(state, style=status_style(state)),
-            Text(str(rollout.get("summary", ""))),
+            Text(str(rollout.get("item_count", ""))),
+            Text(str(rollout.get("failed", ""))),
             Text(str(rollout.get("created_at", ""))),
         )
     out.console.print(table)
