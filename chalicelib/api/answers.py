@@ -60,6 +60,11 @@ class Target(Answer):
     trust_policy: dict[str, Any] = Field(description="The exact trust policy to put on the target's role.")
     permission_profile: str
     created_at: str
+    external_id_enforced: bool | None = Field(
+        description="Whether AssumeRole without the external ID was refused when last tried (null: not "
+        "tried yet). false blocks the target's deployments (EXTERNAL_ID_NOT_ENFORCED)."
+    )
+    external_id_checked_at: str | None
 
 
 class TargetPage(Answer):

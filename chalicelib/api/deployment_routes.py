@@ -15,8 +15,14 @@ routes = RouteTable()
 # What starting an operation's execution (Step Functions) or reading a template_url (S3) can answer.
 AWS_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTLED",)}
 # Why an operation cannot start on a deployment now.
-BUSY = ("OPERATION_IN_PROGRESS", "STACK_LOCKED")
-TEMPLATE_ERRORS = ("INVALID_TEMPLATE", "PARAMETERS_MISMATCH")
+BUSY = ("OPERATION_IN_PROGRESS", "STACK_LOCKED", "EXTERNAL_ID_NOT_ENFORCED")
+TEMPLATE_ERRORS = (
+    "INVALID_TEMPLATE",
+    "PARAMETERS_MISMATCH",
+    "TEMPLATE_LIMIT_EXCEEDED",
+    "NOECHO_VALUE_REQUIRED",
+    "NOECHO_NOT_AVAILABLE",
+)
 
 
 def accepted(deployment: Deployment) -> Reply:
@@ -30,7 +36,7 @@ def accepted(deployment: Deployment) -> Reply:
     responses={202: answers.Deployment, 200: answers.Deployment},
     errors={
         404: ("TARGET_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
-        409: ("STACK_ALREADY_DEPLOYED", "STACK_LOCKED"),
+        409: ("STACK_ALREADY_DEPLOYED", "STACK_LOCKED", "EXTERNAL_ID_NOT_ENFORCED"),
         413: ("TEMPLATE_TOO_LARGE",),
         422: (
             "REGION_NOT_ENABLED",
@@ -86,9 +92,10 @@ def get_deployment(call: Call[None, None]) -> Reply:
     body=DeploymentUpdate,
     responses={202: answers.Deployment, 200: answers.Deployment},
     errors={
-        404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
+        404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
         409: (*BUSY, "DEPLOYMENT_DELETED", "STACK_NOT_UPDATABLE", "ROLLBACK_REQUIRED"),
-        422: (*TEMPLATE_ERRORS, "TEMPLATE_REQUIRED"),
+        413: ("TEMPLATE_TOO_LARGE",),
+        422: (*TEMPLATE_ERRORS, "TEMPLATE_REQUIRED", "TEMPLATE_OBJECT_REFUSED"),
         **AWS_ERRORS,
     },
     idempotent=True,

@@ -13,7 +13,7 @@ routes = RouteTable()
     "/targets",
     body=TargetCreate,
     responses={201: answers.Target},
-    errors={422: ("ROLE_NAME_NOT_ALLOWED",)},
+    errors={422: ("ROLE_NAME_NOT_ALLOWED", "CENTRAL_ACCOUNT_NOT_ALLOWED", "SERVICE_ROLE_NOT_ALLOWED")},
     idempotent=True,
 )
 def create_target(call: Call[TargetCreate, None]) -> Reply:
