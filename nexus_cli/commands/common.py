@@ -24,6 +24,7 @@ from nexus_cli.output import EXIT_FAILED, Output, usage
 from nexus_cli.signin import UsageProblem
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C
 DEFAULT_TIMEOUT = 3600.0
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document (no live view).")]
@@ -90,6 +91,12 @@ def timed_out(timeout: WaitTimedOut, out: Output) -> typer.Exit:
         follow = "deployments events {} --follow" if last.get("deployment_id") else "rollouts watch {}"
         out.err("Follow it with: nexus " + follow.format(ident))
     return typer.Exit(EXIT_FAILED)
+
+
+def stopped_watching(out: Output, follow: str) -> typer.Exit:
+    """Ctrl-C while watching stops the watching, not the work: say how to pick it up again."""
+    out.err(f"\nStopped watching; the work goes on. Pick it up with: nexus {follow}")
+    return typer.Exit(EXIT_INTERRUPTED)
 
 
 def ok_or_exit(ok: bool) -> None:

@@ -17,6 +17,7 @@ from nexus_cli.commands.common import (
     deployment_succeeded,
     deployments_table,
     print_deployment,
+    stopped_watching,
 )
 from nexus_cli.commands.operations import run_operation
 from nexus_cli.live import (
@@ -126,7 +127,10 @@ def deployments_events(
         deployment = api.get(f"/deployments/{deployment_id}")
         board = ResourceBoard(str(deployment["stack_name"]))
         lines = _JsonLines() if as_json else PlainDeploymentView(out.console, board)
-        final = follow_deployment(api, deployment_id, cursor, board, lines, timeout=timeout)
+        try:
+            final = follow_deployment(api, deployment_id, cursor, board, lines, timeout=timeout)
+        except KeyboardInterrupt:
+            raise stopped_watching(out, f"deployments events {deployment_id} --follow") from None
     if not as_json:
         print_deployment(out, final, board.failed)
     if not deployment_succeeded(final):

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from nexus_cli.api import ApiClient
-from nexus_cli.commands.common import deployment_succeeded, print_deployment
+from nexus_cli.commands.common import deployment_succeeded, print_deployment, stopped_watching
 from nexus_cli.live import EventCursor, ResourceBoard, deployment_view, follow_deployment
 from nexus_cli.output import EXIT_FAILED, Output
 
@@ -62,8 +62,11 @@ def follow_started(
         f"{operation['action']} {started['stack_name']} "
         f"({deployment_id}, {started['account_id']}/{started['region']})"
     )
-    with deployment_view(out.console, board, title, quiet=out.as_json) as view:
-        final = follow_deployment(api, deployment_id, cursor, board, view, timeout=timeout)
+    try:
+        with deployment_view(out.console, board, title, quiet=out.as_json) as view:
+            final = follow_deployment(api, deployment_id, cursor, board, view, timeout=timeout)
+    except KeyboardInterrupt:
+        raise stopped_watching(out, f"deployments events {deployment_id} --follow") from None
     if out.as_json:
         out.json({**final, "failed_resource": board.failed})
     else:

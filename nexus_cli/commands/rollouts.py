@@ -18,6 +18,7 @@ from nexus_cli.commands.common import (
     Tag,
     Timeout,
     api_session,
+    stopped_watching,
 )
 from nexus_cli.inputs import (
     count_or_percent,
@@ -235,8 +236,11 @@ def _watch(api: ApiClient, out: Output, started: dict[str, Any], *, wait: bool, 
             out.line(f"Rollout {rollout_id}: {started['status']}")
             out.line(f"Watch it with: nexus rollouts watch {rollout_id}")
         return
-    with rollout_view(out.console, quiet=out.as_json) as view:
-        final = follow_rollout(api, rollout_id, view, timeout=timeout, first=started)
+    try:
+        with rollout_view(out.console, quiet=out.as_json) as view:
+            final = follow_rollout(api, rollout_id, view, timeout=timeout, first=started)
+    except KeyboardInterrupt:
+        raise stopped_watching(out, f"rollouts watch {rollout_id}") from None
     if out.as_json:
         out.json(final)
     else:

@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import select
+import signal
 import stat
 import subprocess
 import time
@@ -285,6 +286,28 @@ def test_deploy_on_a_terminal_draws_the_live_view(cli: Cli, target_id: str) -> N
     assert "\x1b[" in text  # drawn with terminal control sequences, not plain lines
     assert "3/3 resources" in text
     assert "Outputs:" in text
+
+
+def test_ctrl_c_stops_the_watching_not_the_deployment(cli: Cli, target_id: str) -> None:
+    args = [
+        str(BIN / "nexus"), "deploy", "--target", target_id, "--region", "us-east-1",
+        "--stack-name", "daily-interrupted", "--template", APP,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli.env, cwd=ROOT
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # the operation's first event: it is being watched
+    assert "ACCEPTED" in first, first
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    deployment_id = stderr.split("nexus deployments events ")[1].split()[0]
+    assert deployment_id.startswith("dep-"), stderr
+    followed = cli.run("deployments", "events", deployment_id, "--follow", "--json", timeout=90)
+    assert followed.returncode == 0  # the deployment went on to ACTIVE without the watcher
+    assert json.loads(followed.stdout.splitlines()[-1])["status"] == "SUCCEEDED"
 
 
 def test_plan_shows_the_change_table_and_apply_runs_exactly_it(
