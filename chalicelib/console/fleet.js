@@ -7,26 +7,39 @@ import { targetNames } from './deployments.js';
 
 const RUNNING = new Set(['PENDING', 'IN_PROGRESS']);
 
+const STATUSES = ['', 'PENDING', 'IN_PROGRESS', 'PLANNED', 'PAUSED', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+// The rollouts list: GET /rollouts, newest first, filtered by status and stack name on the server.
 export async function list(main, { signal }) {
+  const status = h('select', {}, STATUSES.map((s) => h('option', { value: s }, s || 'Any status')));
+  const stack = h('input', { type: 'search', spellcheck: 'false', placeholder: 'exact stack name' });
   const body = h('div');
-  const more = button('Load more', () => load(), { class: 'secondary', hidden: true });
-  title(main, 'Fleet', h('div', { class: 'actions' }, link('#/rollouts/new', 'New rollout')), body, more);
+  const more = button('Load more', () => load(false), { class: 'secondary', hidden: true });
+  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter rollouts', novalidate: true },
+    field('Status', status), field('Stack name', stack), h('button', { type: 'submit', class: 'secondary' }, 'Filter'));
+  title(main, 'Fleet', h('div', { class: 'actions' }, link('#/rollouts/new', 'New rollout')), filters, body, more);
   let items = [];
   let token = null;
-  async function load() {
+  async function load(fresh) {
+    const name = stack.value.trim();
+    setProblem(stack, !name || /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/.test(name) ? '' : 'A stack name: letters, digits and hyphens, starting with a letter.');
+    if (stack.getAttribute('aria-invalid')) return;
     try {
-      const page = await get(`/rollouts${query({ limit: 25, next_token: token })}`, { signal });
-      items = items.concat(page.items);
+      const page = await get(`/rollouts${query({ status: status.value, stack_name: name, limit: 25, next_token: fresh ? null : token })}`, { signal });
+      items = fresh ? page.items : items.concat(page.items);
       token = page.next_token;
-      replace(body, table('Rollouts', ['Stack', 'Status', 'Mode', 'Items', 'Last change'],
+      replace(body, table(`${items.length} rollout${items.length === 1 ? '' : 's'}${token ? ' (more to load)' : ''}`,
+        ['Stack', 'Status', 'Mode', 'Items', 'Failed', 'Last change'],
         items.map((r) => row(link(`#/rollouts/${r.rollout_id}`, r.stack_name), badge(r.status), r.mode,
-          Object.entries(r.counts || {}).filter(([, n]) => n).map(([s, n]) => `${s} ${n}`).join(', '), ago(r.updated_at)))));
+          String(r.item_count), `${r.failed} (tolerated ${r.failure_tolerance})`, ago(r.updated_at)))));
       more.hidden = !token;
     } catch (error) {
       if (error.name !== 'AbortError') replace(body, errorBox(error, 'The rollouts could not be listed'));
     }
   }
-  await load();
+  status.addEventListener('change', () => load(true));
+  filters.addEventListener('submit', (event) => { event.preventDefault(); load(true); });
+  await load(true);
 }
 
 export async function create(main, { signal }) {
