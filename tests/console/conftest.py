@@ -142,8 +142,8 @@ class ConsolePage:
 
     def sign_in(self) -> None:
         self.open("#/signin")
-        self.page.get_by_label("API token").fill(self.server.token)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_label("API token", exact=True).fill(self.server.token)
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
         self.page.get_by_role("heading", level=1, name="Deployments").wait_for()
 
     def check(self, label: str) -> None:

@@ -47,7 +47,7 @@ def open_target(console: ConsolePage, target: dict[str, Any]) -> None:
 
 def role_checklist(console: ConsolePage) -> Locator:
     region = console.page.get_by_role("region", name="Test the deployment role")
-    region.get_by_role("button", name="Test Credentials").click()
+    region.get_by_role("button", name="Test Credentials", exact=True).click()
     checklist = region.get_by_role("list", name="Test Credentials checklist")
     expect(checklist).to_be_visible()
     return region
@@ -80,7 +80,9 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
     page.get_by_label("Target name").fill("keys-team")
     page.get_by_label("Account ID").fill(account)
     page.get_by_label("Regions").fill("us-east-1, eu-west-1")
-    expect(page.get_by_label("Role ARN")).to_have_value(f"arn:aws:iam::{account}:role/NexusDeploymentRole")
+    expect(page.get_by_label("Role ARN", exact=True)).to_have_value(
+        f"arn:aws:iam::{account}:role/NexusDeploymentRole"
+    )
     console.check("connect-register")
     page.get_by_role("button", name="Register target").click()
     expect(page.get_by_role("heading", level=1, name="Account keys-team")).to_be_visible()
@@ -94,9 +96,11 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
 
     page.get_by_role("tab", name="Access keys").click()
     panel = page.get_by_role("tabpanel", name="Access keys")
-    panel.get_by_label("Access Key ID").fill(key["AccessKeyId"])
-    panel.get_by_label("Secret Access Key").fill(key["SecretAccessKey"])
-    panel.get_by_role("button", name="Test Credentials").click()
+    # The guide's optional MFA for access keys (GetSessionToken): a field named exactly "MFA code".
+    expect(panel.get_by_role("textbox", name="MFA code", exact=True)).to_be_editable()
+    panel.get_by_label("Access Key ID", exact=True).fill(key["AccessKeyId"])
+    panel.get_by_label("Secret Access Key", exact=True).fill(key["SecretAccessKey"])
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
     expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
     assert marks(panel) == {
         "AWS account access": "passed",
@@ -178,19 +182,19 @@ def test_adfs_fetch_roles_pick_bootstrap_then_test(console: ConsolePage) -> None
     open_target(console, target)
     page.get_by_role("tab", name="ADFS/SAML").click()
     panel = page.get_by_role("tabpanel", name="ADFS/SAML")
-    panel.get_by_label("ADFS URL").fill(adfs_url.group(1))
-    panel.get_by_label("Username").fill("alice")
-    panel.get_by_label("Password").fill("not the password")
-    panel.get_by_role("button", name="Fetch Roles").click()
+    panel.get_by_label("ADFS URL", exact=True).fill(adfs_url.group(1))
+    panel.get_by_label("Username", exact=True).fill("alice")
+    panel.get_by_label("Password", exact=True).fill("not the password")
+    panel.get_by_role("button", name="Fetch Roles", exact=True).click()
     expect(panel.get_by_role("alert")).to_contain_text("Incorrect user ID or password")
-    panel.get_by_label("Password").fill(ADFS_PASSWORD)
-    panel.get_by_role("button", name="Fetch Roles").click()
+    panel.get_by_label("Password", exact=True).fill(ADFS_PASSWORD)
+    panel.get_by_role("button", name="Fetch Roles", exact=True).click()
     admin_role = panel.get_by_label("arn:aws:iam::111111111111:role/AdfsAdmin")
     expect(admin_role).to_be_visible()
     expect(panel.get_by_label("arn:aws:iam::111111111111:role/AdfsReadOnly")).to_be_visible()
     console.check("connect-adfs-roles")
     admin_role.check()
-    panel.get_by_role("button", name="Test Credentials").click()
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
     expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
     panel.get_by_role("button", name="Bootstrap with this role").click()
     expect(panel.get_by_text("Bootstrapped: the deployment role exists.")).to_be_visible(timeout=60_000)
@@ -250,6 +254,7 @@ def test_a_target_name_made_of_markup_is_shown_as_text(console: ConsolePage) -> 
     expect(page.get_by_role("link", name=XSS_NAME)).to_be_visible()
     assert page.locator("img[src='x']").count() == 0
     assert page.locator("main script").count() == 0
+    console.check("accounts-list")
     page.get_by_role("link", name=XSS_NAME).click()
     expect(page.get_by_role("heading", level=1, name=f"Account {XSS_NAME}")).to_be_visible()
     assert page.locator("img[src='x']").count() == 0

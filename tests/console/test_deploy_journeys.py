@@ -40,16 +40,16 @@ def test_sign_in_wrong_token_then_right_one_and_sign_out(console: ConsolePage) -
     assert "unsafe-inline" not in csp
     assert "unsafe-eval" not in csp
 
-    page.get_by_label("API token").fill("nxs_not_the_token")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("API token", exact=True).fill("nxs_not_the_token")
+    page.get_by_role("button", name="Sign in", exact=True).click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("The token was not accepted")
     expect(alert).to_contain_text("copy it again")
     assert page.evaluate("sessionStorage.getItem('nexus.token')") is None
     console.check("sign-in-refused")
 
-    page.get_by_label("API token").fill(console.server.token)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("API token", exact=True).fill(console.server.token)
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", level=1, name="Deployments")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('nexus.token')") == console.server.token
     assert page.evaluate("localStorage.length") == 0
@@ -57,21 +57,28 @@ def test_sign_in_wrong_token_then_right_one_and_sign_out(console: ConsolePage) -
     console.check("deployments-empty")
 
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('nexus.token')") is None
     page.goto(console.server.console_url + "#/deployments")
-    expect(page.get_by_label("API token")).to_be_visible()  # signed out: back to the sign-in page
+    expect(page.get_by_label("API token", exact=True)).to_be_visible()  # signed out: back to the sign-in page
 
 
-def wizard_to_parameters(console: ConsolePage, target: dict[str, Any], stack: str, template: str) -> None:
+def wizard_to_parameters(
+    console: ConsolePage, target: dict[str, Any], stack: str, template: str, *, check: bool = False
+) -> None:
+    """Steps 1 and 2 of the wizard (axe-core on each when ``check``)."""
     page = console.page
     page.get_by_role("link", name="New deployment").first.click()
     expect(page.get_by_role("heading", level=1, name="New deployment")).to_be_visible()
     page.get_by_label("Target account").select_option(target["target_id"])
     page.get_by_label("Region", exact=True).select_option("us-east-1")
     page.get_by_label("Stack name").fill(stack)
+    if check:
+        console.check("wizard-target")
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Template body").fill(template)
+    if check:
+        console.check("wizard-template")
     page.get_by_role("button", name="Next").click()
 
 
@@ -86,7 +93,7 @@ def test_wizard_deploys_with_a_generated_form(console: ConsolePage) -> None:
     target = ready_target(server, "wizard-team", "210000000001")
     console.sign_in()
     page = console.page
-    wizard_to_parameters(console, target, "wizard-app", WIZARD_APP)
+    wizard_to_parameters(console, target, "wizard-app", WIZARD_APP, check=True)
 
     # The form: labels and groups from the Interface, a select for AllowedValues, a password for NoEcho.
     expect(page.get_by_role("group", name="Application")).to_be_visible()
@@ -121,7 +128,7 @@ def test_wizard_deploys_with_a_generated_form(console: ConsolePage) -> None:
     expect(plan.get_by_role("row")).to_have_count(3)  # header + 2 resources
     console.check("wizard-plan")
 
-    page.get_by_role("button", name="Deploy").click()
+    page.get_by_role("button", name="Deploy", exact=True).click()
     expect(page.get_by_role("heading", level=1, name="Deployment wizard-app")).to_be_visible()
     wait_for_status(console, "ACTIVE")
     outputs = page.get_by_role("table", name="Outputs")
@@ -142,7 +149,7 @@ def test_broken_template_shows_the_failing_resource_and_reason(console: ConsoleP
     wizard_to_parameters(console, target, "broken", BROKEN)
     page.get_by_role("button", name="Next").click()  # no parameters
     expect(page.get_by_role("table", name="Planned changes")).to_contain_text("AWS::EC2::Subnet")
-    page.get_by_role("button", name="Deploy").click()
+    page.get_by_role("button", name="Deploy", exact=True).click()
     wait_for_status(console, "FAILED")
     alert = page.get_by_role("region", name="Status").get_by_role("alert")
     expect(alert).to_contain_text("Subnet")
@@ -171,6 +178,8 @@ def test_update_through_plan_and_apply_then_delete(console: ConsolePage) -> None
         time.sleep(0.2)
     console.sign_in()
     page = console.page
+    expect(page.get_by_role("link", name="update-me")).to_be_visible()
+    console.check("deployments-list")
     page.get_by_role("link", name="update-me").click()
     wait_for_status(console, "ACTIVE")
     page.get_by_role("button", name="Edit parameters").click()
@@ -187,10 +196,10 @@ def test_update_through_plan_and_apply_then_delete(console: ConsolePage) -> None
     expect(page.get_by_role("table", name=re.compile("Parameters"))).to_contain_text("prod")
     assert SECRET not in page.content()
 
-    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete", exact=True).click()
     expect(page.get_by_text("Type update-me exactly to confirm.")).to_be_visible()
     page.get_by_label(re.compile("Type the stack name")).fill("update-me")
-    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete", exact=True).click()
     wait_for_status(console, "DELETED")
     console.check("deleted")
 
