@@ -20,7 +20,6 @@ as a second line of defence, since AWS and ADFS choose their error texts.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from chalicelib.domain.adfs import AdfsError, SamlRole, roles_in
 from chalicelib.domain.aws_errors import HINT_ACCOUNT_MISMATCH, translate
 from chalicelib.domain.bootstrap import FORWARDER_OUTPUT, FORWARDER_ROLE_PARAMETER
 from chalicelib.domain.errors import Conflict, DeployerError, ErrorKind, InvalidRequest
-from chalicelib.domain.permissions import group_by_service
+from chalicelib.domain.permissions import group_by_service, simulation_principal
 from chalicelib.domain.stack_status import StackPhase, phase_of
 from chalicelib.service.access import AccessService, Check
 from chalicelib.service.bootstrap import BOOTSTRAP_STACK, BootstrapFailed, StackOutcome, deploy_stack
@@ -62,7 +61,6 @@ BOOTSTRAP_ACTIONS = (
     "events:PutTargets",
 )
 CHECK_NAMES = ("account_access", "caller_identity", "account_match", "bootstrap_permissions")
-_CALLER = re.compile(r"arn:(aws[\w-]*):(sts|iam)::(\d{12}):(.+)")
 
 
 @dataclass(frozen=True)
@@ -132,20 +130,6 @@ def _refused(error: DeployerError) -> DeployerError:
     if error.kind is not ErrorKind.UPSTREAM:
         return error
     return SignInRefused(error.message, code=error.code, hint=error.hint, details=error.details)
-
-
-def principal_for_simulation(arn: str) -> str | None:
-    """The IAM ARN to simulate for a caller: the user, or the role behind an assumed-role session."""
-    match = _CALLER.fullmatch(arn)
-    if not match:
-        return None
-    partition, service, account, resource = match.groups()
-    if service == "iam":
-        return arn if resource.startswith("user/") else None  # root: nothing to simulate
-    kind, _, rest = resource.partition("/")
-    if kind != "assumed-role":
-        return None
-    return f"arn:{partition}:iam::{account}:role/{rest.split('/')[0]}"
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
@@ -252,7 +236,8 @@ class OnboardingService:
         checks.append(Check("caller_identity", True, identity.arn))
         checks.append(self._account_check(identity, expected))
         missing: list[dict[str, Any]] = []
-        principal = principal_for_simulation(identity.arn)
+        found = simulation_principal(identity.arn)
+        principal = found.arn if found else None
         if principal is None:
             checks.append(
                 Check(

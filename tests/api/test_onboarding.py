@@ -19,13 +19,28 @@ EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action
 MISSING_ID = "tgt-000000000000000000000000"
 
 
-def admin_keys(local_aws: Any, account_id: str, user: str = "admin") -> dict[str, str]:
-    """Access keys of an IAM user allowed everything in ``account_id`` (what an administrator types)."""
+def user_keys(local_aws: Any, account_id: str, user: str, policy: dict[str, Any]) -> dict[str, str]:
+    """Access keys of a new IAM user of ``account_id`` with ``policy``, as the console's fields take them."""
     iam = local_aws.account_session(account_id).client("iam")
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="admin", PolicyDocument=json.dumps(EVERYTHING))
+    iam.put_user_policy(UserName=user, PolicyName="keys", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName=user)["AccessKey"]
     return {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+
+def admin_keys(local_aws: Any, account_id: str) -> dict[str, str]:
+    """What an administrator types: keys allowed everything in ``account_id``."""
+    return user_keys(local_aws, account_id, "admin", EVERYTHING)
+
+
+def credentials_test(client: Any, tenant: Any, keys: dict[str, str], target_id: str) -> dict[str, Any]:
+    """POST /credentials/test with typed keys for a target: the checklist (always 200)."""
+    response = call(
+        client, "POST", "/credentials/test", tenant, {"access_keys": keys, "target_id": target_id}
+    )
+    assert response.status_code == 200, response.body
+    assert keys["secret_access_key"] not in response.body.decode()
+    return answer(response)
 
 
 def answer(response: Any) -> dict[str, Any]:
@@ -36,11 +51,7 @@ def answer(response: Any) -> dict[str, Any]:
 def test_typed_keys_pass_every_check_and_are_never_answered(client, tenant, local_aws) -> None:
     target = register_target(client, tenant, local_aws, with_role=False)
     keys = admin_keys(local_aws, TARGET_ACCOUNT)
-    response = call(
-        client, "POST", "/credentials/test", tenant, {"access_keys": keys, "target_id": target["target_id"]}
-    )
-    assert response.status_code == 200, response.body
-    report = answer(response)
+    report = credentials_test(client, tenant, keys, target["target_id"])
     assert report["ok"] is True
     assert report["account_id"] == TARGET_ACCOUNT
     assert report["arn"] == f"arn:aws:iam::{TARGET_ACCOUNT}:user/admin"
@@ -50,21 +61,12 @@ def test_typed_keys_pass_every_check_and_are_never_answered(client, tenant, loca
         ("account_match", True),
         ("bootstrap_permissions", True),
     ]
-    assert keys["secret_access_key"] not in response.body.decode()
 
 
 def test_keys_of_another_account_fail_the_account_check(client, tenant, local_aws) -> None:
     target = register_target(client, tenant, local_aws, with_role=False)
     keys = admin_keys(local_aws, OTHER_ACCOUNT)
-    tested = answer(
-        call(
-            client,
-            "POST",
-            "/credentials/test",
-            tenant,
-            {"access_keys": keys, "target_id": target["target_id"]},
-        )
-    )
+    tested = credentials_test(client, tenant, keys, target["target_id"])
     assert tested["ok"] is False
     mismatch = next(c for c in tested["checks"] if c["name"] == "account_match")
     assert (mismatch["ok"], mismatch["code"]) == (False, "ACCOUNT_MISMATCH")
@@ -79,26 +81,14 @@ def test_keys_of_another_account_fail_the_account_check(client, tenant, local_aw
 
 def test_a_user_missing_bootstrap_actions_is_told_which_by_service(client, tenant, local_aws) -> None:
     target = register_target(client, tenant, local_aws, with_role=False)
-    iam = local_aws.account_session(TARGET_ACCOUNT).client("iam")
-    iam.create_user(UserName="reader")
     reader = {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "iam:Simulate*"], "Resource": "*"}
         ],
     }
-    iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps(reader))
-    key = iam.create_access_key(UserName="reader")["AccessKey"]
-    keys = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
-    report = answer(
-        call(
-            client,
-            "POST",
-            "/credentials/test",
-            tenant,
-            {"access_keys": keys, "target_id": target["target_id"]},
-        )
-    )
+    keys = user_keys(local_aws, TARGET_ACCOUNT, "reader", reader)
+    report = credentials_test(client, tenant, keys, target["target_id"])
     assert report["ok"] is False
     permissions = report["checks"][-1]
     assert (permissions["name"], permissions["ok"], permissions["code"]) == (

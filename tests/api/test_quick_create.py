@@ -18,7 +18,6 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.composition import Services
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
 from tests.api.test_access import assert_lints_clean, validate
 from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target, wired
@@ -27,22 +26,11 @@ BUCKET = "nexus-bootstrap-templates-test"
 
 
 @pytest.fixture
-def with_bucket(local_aws: LocalAws) -> Iterator[Services]:
-    """The service as the cloud template configures it: NEXUS_BOOTSTRAP_BUCKET names its bucket."""
+def bucketed(local_aws: LocalAws) -> Iterator[tuple[Client, Tenant]]:
+    """The API as the cloud template configures it (NEXUS_BOOTSTRAP_BUCKET names its bucket) and a tenant."""
     local_aws.account_session(CENTRAL_ACCOUNT).client("s3").create_bucket(Bucket=BUCKET)
-    with wired(local_aws, NEXUS_BOOTSTRAP_BUCKET=BUCKET) as built:
-        yield built
-
-
-@pytest.fixture
-def bucket_client(with_bucket: Services) -> Iterator[Client]:
-    with Client(app_module.app) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def bucket_tenant(with_bucket: Services) -> Tenant:
-    return Tenant("tenant-a", with_bucket.auth.issue("tenant-a", "tests"))
+    with wired(local_aws, NEXUS_BOOTSTRAP_BUCKET=BUCKET) as built, Client(app_module.app) as test_client:
+        yield test_client, Tenant("tenant-a", built.auth.issue("tenant-a", "tests"))
 
 
 def link_of(client: Client, tenant: Tenant, target_id: str) -> dict[str, Any]:
@@ -62,9 +50,8 @@ def template_object(local_aws: LocalAws, template_url: str) -> tuple[str, str]:
     return key, s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
 
 
-def test_the_link_opens_create_stack_with_the_template_and_both_parameters(
-    bucket_client, bucket_tenant, local_aws
-) -> None:
+def test_the_link_opens_create_stack_with_the_template_and_both_parameters(bucketed, local_aws) -> None:
+    bucket_client, bucket_tenant = bucketed
     target = register_target(bucket_client, bucket_tenant, local_aws, with_role=False)
     link = link_of(bucket_client, bucket_tenant, target["target_id"])
     url = urlsplit(link["url"])
@@ -91,9 +78,8 @@ def test_the_link_opens_create_stack_with_the_template_and_both_parameters(
     assert (link["region"], link["stack_name"]) == ("us-east-1", "nexus-deployer-bootstrap")
 
 
-def test_the_object_takes_both_values_as_parameters_and_lints_clean(
-    bucket_client, bucket_tenant, local_aws, tmp_path
-) -> None:
+def test_the_object_takes_both_values_as_parameters_and_lints_clean(bucketed, local_aws, tmp_path) -> None:
+    bucket_client, bucket_tenant = bucketed
     target = register_target(bucket_client, bucket_tenant, local_aws, with_role=False)
     link = link_of(bucket_client, bucket_tenant, target["target_id"])
     key, body = template_object(local_aws, link["template_url"])
@@ -112,9 +98,8 @@ def test_the_object_takes_both_values_as_parameters_and_lints_clean(
     assert_lints_clean(template, tmp_path / "quick-create.json")
 
 
-def test_asking_again_writes_the_same_object_and_answers_the_same_link(
-    bucket_client, bucket_tenant, local_aws
-) -> None:
+def test_asking_again_writes_the_same_object_and_answers_the_same_link(bucketed, local_aws) -> None:
+    bucket_client, bucket_tenant = bucketed
     target = register_target(bucket_client, bucket_tenant, local_aws, with_role=False)
     first = link_of(bucket_client, bucket_tenant, target["target_id"])
     second = link_of(bucket_client, bucket_tenant, target["target_id"])
@@ -125,8 +110,9 @@ def test_asking_again_writes_the_same_object_and_answers_the_same_link(
 
 
 def test_the_stack_the_link_creates_gives_the_service_a_role_that_passes_every_check(
-    bucket_client, bucket_tenant, local_aws
+    bucketed, local_aws
 ) -> None:
+    bucket_client, bucket_tenant = bucketed
     target = register_target(bucket_client, bucket_tenant, local_aws, with_role=False)
     link = link_of(bucket_client, bucket_tenant, target["target_id"])
     _, body = template_object(local_aws, link["template_url"])

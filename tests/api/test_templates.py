@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import call, register_target, wait_for
+from tests.conftest import call, deploy, deployment_request, register_target, wait_for
 
 WIZARD_APP = (Path(__file__).parents[1] / "console" / "templates" / "wizard-app.yaml").read_text()
 IAM_TEMPLATE = json.dumps(
@@ -132,13 +132,7 @@ def test_deploy_checks_the_same_constraints_before_writing(
     client, tenant, local_aws, parameters, problem
 ) -> None:
     target = register_target(client, tenant, local_aws)
-    body = {
-        "target_id": target["target_id"],
-        "region": "us-east-1",
-        "stack_name": "constrained",
-        "template_body": WIZARD_APP,
-        "parameters": parameters,
-    }
+    body = deployment_request(target["target_id"], "constrained", WIZARD_APP, parameters=parameters)
     response = call(client, "POST", "/deployments", tenant, body)
     assert response.status_code == 422, response.body
     error = json.loads(response.body)["error"]
@@ -154,21 +148,14 @@ def test_template_summary_of_a_deployment_and_an_update_that_keeps_the_secret(
     client, tenant, local_aws
 ) -> None:
     target = register_target(client, tenant, local_aws)
-    created = call(
+    deployment_id = deploy(
         client,
-        "POST",
-        "/deployments",
         tenant,
-        {
-            "target_id": target["target_id"],
-            "region": "us-east-1",
-            "stack_name": "summarised",
-            "template_body": WIZARD_APP,
-            "parameters": {"ApiSecret": "first-secret"},
-        },
+        target["target_id"],
+        "summarised",
+        WIZARD_APP,
+        parameters={"ApiSecret": "first-secret"},
     )
-    assert created.status_code == 202, created.body
-    deployment_id = json.loads(created.body)["deployment_id"]
     assert wait_for(client, tenant, deployment_id)["status"] == "ACTIVE"
 
     response = call(client, "GET", f"/deployments/{deployment_id}/template-summary", tenant)
@@ -196,19 +183,8 @@ def test_template_summary_of_a_deployment_and_an_update_that_keeps_the_secret(
 
 def test_events_answer_a_cursor_that_reads_only_new_events(client, tenant, local_aws) -> None:
     target = register_target(client, tenant, local_aws)
-    created = call(
-        client,
-        "POST",
-        "/deployments",
-        tenant,
-        {
-            "target_id": target["target_id"],
-            "region": "us-east-1",
-            "stack_name": "followed",
-            "template_body": json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
-        },
-    )
-    deployment_id = json.loads(created.body)["deployment_id"]
+    queue = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    deployment_id = deploy(client, tenant, target["target_id"], "followed", queue)
     wait_for(client, tenant, deployment_id)
     first = json.loads(call(client, "GET", f"/deployments/{deployment_id}/events?limit=100", tenant).body)
     assert first["items"]

@@ -7,13 +7,12 @@ account and installs the bootstrap stack there as the account's administrator wo
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from localaws.demo import target_body
+from localaws.demo import target_body, wait_deployment
 from tests.console.conftest import ConsolePage, Server
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -157,25 +156,25 @@ def test_broken_template_shows_the_failing_resource_and_reason(console: ConsoleP
     console.check("deployment-failed")
 
 
+def deploy_through_api(
+    server: Server, target: dict[str, Any], stack: str, template: str, **fields: Any
+) -> dict[str, Any]:
+    """POST /deployments in us-east-1, as a portal would (202): the deployment."""
+    body = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": stack,
+        "template_body": template,
+    }
+    created: dict[str, Any] = server.api.ok("POST", "/deployments", {**body, **fields}, status=202)
+    return created
+
+
 def test_update_through_plan_and_apply_then_delete(console: ConsolePage) -> None:
     server = console.server
     target = ready_target(server, "update-team", "210000000003")
-    created = server.api.ok(
-        "POST",
-        "/deployments",
-        {
-            "target_id": target["target_id"],
-            "region": "us-east-1",
-            "stack_name": "update-me",
-            "template_body": WIZARD_APP,
-            "parameters": {"ApiSecret": SECRET},
-        },
-        status=202,
-    )
-    deadline = time.monotonic() + 30
-    while server.api.ok("GET", f"/deployments/{created['deployment_id']}", status=200)["status"] != "ACTIVE":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    created = deploy_through_api(server, target, "update-me", WIZARD_APP, parameters={"ApiSecret": SECRET})
+    assert wait_deployment(server.api, created["deployment_id"], timeout=30)["status"] == "ACTIVE"
     console.sign_in()
     page = console.page
     expect(page.get_by_role("link", name="update-me")).to_be_visible()
@@ -211,18 +210,7 @@ def test_a_tag_value_and_a_stack_event_message_made_of_markup_are_shown_as_text(
     server = console.server
     target = ready_target(server, "xss-team", "210000000004")
     broken = BROKEN.replace("vpc-0123456789abcdef0", f"vpc-{XSS}".replace('"', '\\"'))
-    created = server.api.ok(
-        "POST",
-        "/deployments",
-        {
-            "target_id": target["target_id"],
-            "region": "us-east-1",
-            "stack_name": "markup",
-            "template_body": broken,
-            "tags": {"note": XSS},
-        },
-        status=202,
-    )
+    created = deploy_through_api(server, target, "markup", broken, tags={"note": XSS})
     console.sign_in()
     page = console.page
     console.open(f"#/deployments/{created['deployment_id']}")

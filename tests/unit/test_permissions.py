@@ -27,6 +27,7 @@ from chalicelib.domain.permissions import (
     group_by_service,
     load_profile,
     policy_chars,
+    simulation_principal,
     split_policy,
 )
 
@@ -202,3 +203,21 @@ def test_quick_create_object_is_named_by_its_content():
     assert quick_create_body(json.loads(body)) == (body, key)
     other = quick_create_template(target("arn:aws:iam::111111111111:role/Other"), load_profile())
     assert quick_create_body(other)[1] != key
+
+
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        ("arn:aws:iam::111111111111:user/ops/alice", ("arn:aws:iam::111111111111:user/ops/alice", None)),
+        (
+            "arn:aws-us-gov:sts::111111111111:assumed-role/AdfsAdmin/alice@corp",
+            ("arn:aws-us-gov:iam::111111111111:role/AdfsAdmin", "AdfsAdmin"),
+        ),
+        ("arn:aws:iam::111111111111:root", None),
+        ("arn:aws:sts::111111111111:federated-user/bob", None),
+        ("not an arn", None),
+    ],
+)
+def test_simulation_principal_of_a_caller(caller, expected):
+    found = simulation_principal(caller)
+    assert (None if found is None else (found.arn, found.role_name)) == expected
