@@ -161,6 +161,7 @@ export async function detail(main, { id, signal }) {
         rollout.error ? errorBox(rollout.error, 'The rollout stopped') : null),
       section('Grid', grid(rollout, names)));
     const buttons = [];
+    if (RUNNING.has(rollout.status)) buttons.push(act('Pause', 'pause'));
     if (rollout.status === 'PAUSED') buttons.push(act('Resume', 'resume'));
     if (rollout.status === 'PLANNED') buttons.push(act('Apply', 'apply'));
     if (RUNNING.has(rollout.status) || rollout.status === 'PAUSED') buttons.push(act('Cancel rollout', 'cancel'));
