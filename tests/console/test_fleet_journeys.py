@@ -55,7 +55,8 @@ def test_three_targets_with_a_canary_then_a_failing_canary_pauses_until_resume(c
 
     # Filtered on the server by status: only the paused rollout; its link leads back to it.
     page.get_by_role("link", name="Fleet").click()
-    page.get_by_label("Status").select_option("PAUSED")
+    # The list's own filter (the rollout page it leaves also has a region named Status).
+    page.get_by_role("search", name="Filter rollouts").get_by_label("Status").select_option("PAUSED")
     paused = page.get_by_role("table", name="1 rollout")
     expect(paused.get_by_role("link", name="fleet-canary")).to_be_visible()
     expect(paused.get_by_role("link", name="fleet-app")).to_have_count(0)
