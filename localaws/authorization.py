@@ -47,8 +47,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,17 +176,6 @@ def current_principal() -> Principal | None:
     """The restricted principal of the request this thread is serving (None: unrestricted)."""
     principal: Principal | None = getattr(_LOCAL, "principal", None)
     return principal
-
-
-@contextmanager
-def acting(principal: Principal | None) -> Iterator[None]:
-    """Run code as ``principal`` (what :func:`current_principal` answers meanwhile)."""
-    previous = getattr(_LOCAL, "principal", None)
-    _LOCAL.principal = principal
-    try:
-        yield
-    finally:
-        _LOCAL.principal = previous
 
 
 # -------------------------------------------------------------------------------------------- decisions
