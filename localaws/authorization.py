@@ -48,7 +48,7 @@ import collections
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from localaws.patching import Patcher, params
@@ -113,16 +113,13 @@ class Principal:
     account: str
     partition: str
     mfa: bool = False
-    context: Mapping[str, str] = field(default_factory=dict)
 
     def condition_context(self) -> dict[str, str]:
-        context = {
+        return {
             "aws:principalarn": self.entity_arn,
             "aws:principalaccount": self.account,
             "aws:multifactorauthpresent": "true" if self.mfa else "false",
         }
-        context.update({k.lower(): v for k, v in self.context.items()})
-        return context
 
 
 def _iam(account: str, partition: str) -> Any:
@@ -399,7 +396,3 @@ def install(exempt_accounts: frozenset[str] = frozenset()) -> None:
         _PATCHER.wrap(
             ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _authenticate_and_authorize_action
         )
-
-
-def exempt_accounts() -> frozenset[str]:
-    return _SETTINGS["exempt_accounts"]
