@@ -248,6 +248,16 @@ class RoleSession(Protocol):
         """``iam:SimulatePrincipalPolicy`` on the assumed role itself, one decision per action."""
 
 
+class TemplatePublisher(Protocol):
+    """Where bootstrap templates wait for CloudFormation's quick-create link (the service's S3 bucket)."""
+
+    def url(self, key: str) -> str:
+        """The https:// URL CloudFormation reads the object at ``key`` from (no I/O)."""
+
+    def publish(self, key: str, body: str) -> None:
+        """Write ``body`` at ``key``; writing the same key again writes the same object."""
+
+
 class RoleProbe(Protocol):
     """Assumes target roles to check them, with or without the external ID."""
 

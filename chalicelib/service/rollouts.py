@@ -56,6 +56,7 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.noecho import split_parameters
+from chalicelib.domain.parameters import check_values
 from chalicelib.domain.rollouts import (
     ANNOUNCED_ROLLOUT,
     MAX_ROLLOUT_ITEMS,
@@ -205,6 +206,7 @@ class RolloutService:
         # a value left out is each item's business: an update keeps the stack's, a create needs one.
         split = split_parameters(summary, new.parameters, (), strict=False)
         summary.check_parameters({**split.public, **dict.fromkeys(summary.no_echo, NO_ECHO_MASK)})
+        check_values(new.template_body, new.parameters)
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
         notifications = None
