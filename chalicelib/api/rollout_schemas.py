@@ -21,6 +21,8 @@ from pydantic import (
 
 from chalicelib.api.schemas import (
     PARAM_KEY,
+    PARAM_VALUE,
+    QUERY_INT,
     STACK_NAME,
     TAG_KEY,
     TAG_VALUE,
@@ -82,7 +84,7 @@ class RolloutStrategy(_Strict):
 class RolloutCreate(_Strict):
     stack_name: STACK_NAME
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)]
-    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
+    parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
     targets: Annotated[list[RolloutTarget], Field(min_length=1, max_length=MAX_ROLLOUT_ITEMS)]
     strategy: RolloutStrategy = RolloutStrategy()
@@ -117,7 +119,7 @@ class RolloutCreate(_Strict):
 class RolloutItemsQuery(PageQuery):
     """``GET /rollouts/{id}``: which of its items to list. Counts and summary always cover them all."""
 
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    limit: Annotated[QUERY_INT, Field(ge=1, le=1000)] = 100
     status: ItemStatus | None = None
 
     @model_validator(mode="after")

@@ -3,6 +3,12 @@
 Unknown fields are refused (``extra="forbid"``); every rule that AWS would enforce later (account
 ids, role ARNs, regions, stack names, parameter counts) is enforced here first, because botocore
 checks only minimum lengths.
+
+Patterns use ASCII classes (``[0-9]``, never ``\\d``, which matches any Unicode digit) and match
+whole values: pydantic runs ``pattern=`` with Rust's regex engine, where ``$`` is the end of the text
+(Python's ``re`` would also accept a trailing newline, so Python patterns here use ``fullmatch``).
+Free text (names, tags, parameter values, URLs, secrets) holds no control character and no unpaired
+surrogate (``chalicelib/domain/text.py``); a parameter value may hold line breaks and tabs.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ import re
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -25,21 +33,37 @@ from chalicelib.domain.model import DeploymentFilter, DeploymentStatus
 from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
 from chalicelib.domain.templates import MAX_PARAMETERS
+from chalicelib.domain.text import multi_line, single_line, whole_number
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
 from chalicelib.service.notifications import NotificationRequest
 from chalicelib.service.targets import NewTarget, TargetChange
 
+# STS's RoleArn pattern, with AWS's \\d and \\w spelled in ASCII (fullmatch).
 ROLE_ARN_PATTERN = re.compile(
-    r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/([\x21-\x7E]{0,510}/)?[\w+=,.@-]{1,64}$"
+    r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\x21-\x7E]{0,510}/)?[A-Za-z0-9_+=,.@-]{1,64}"
 )
-ACCOUNT_ID = Annotated[str, StringConstraints(pattern=r"^\d{12}$", strict=True)]
+ACCOUNT_ID = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$", strict=True)]
 STACK_NAME = Annotated[
     str, StringConstraints(pattern=r"^[a-zA-Z][-a-zA-Z0-9]*$", max_length=128, strict=True)
 ]
 TARGET_ID = Annotated[str, StringConstraints(pattern=r"^tgt-[0-9a-f]{24}$", strict=True)]
-TAG_KEY = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
-TAG_VALUE = Annotated[str, StringConstraints(max_length=256, strict=True)]
+
+
+def _tag_key(value: str) -> str:
+    if value.lower().startswith("aws:"):
+        raise ValueError("tag keys starting with aws: are reserved for AWS")
+    return single_line(value)
+
+
+TAG_KEY = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, strict=True), AfterValidator(_tag_key)
+]
+TAG_VALUE = Annotated[str, StringConstraints(max_length=256, strict=True), AfterValidator(single_line)]
 PARAM_KEY = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{1,255}$", strict=True)]
+# CloudFormation takes a parameter value of up to 4,096 bytes.
+PARAM_VALUE = Annotated[str, StringConstraints(max_length=4096, strict=True), AfterValidator(multi_line)]
+# A query string's whole number: ASCII digits only.
+QUERY_INT = Annotated[int, BeforeValidator(whole_number)]
 
 
 class _Strict(BaseModel):
@@ -61,7 +85,9 @@ def _unique_regions(values: list[str]) -> list[str]:
 
 
 TARGET_NAME = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, strict=True)
+    str,
+    StringConstraints(min_length=1, max_length=128, strip_whitespace=True, strict=True),
+    AfterValidator(single_line),
 ]
 
 
@@ -80,7 +106,7 @@ class TargetCreate(_Strict):
     @field_validator("role_arn")
     @classmethod
     def _role_arn(cls, value: str) -> str:
-        if not ROLE_ARN_PATTERN.match(value):
+        if not ROLE_ARN_PATTERN.fullmatch(value):
             raise ValueError("role_arn must look like arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME")
         return value
 
@@ -137,11 +163,21 @@ class TargetPatch(_Strict):
 class NotificationsCreate(_Strict):
     """Where outcomes go (chalicelib/service/notifications.py); the secret is stored in Secrets Manager."""
 
-    sns_topic_arn: Annotated[str, StringConstraints(max_length=1024, strict=True)] | None = None
-    webhook_url: Annotated[str, StringConstraints(min_length=8, max_length=2048, strict=True)] | None = None
-    webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=512, strict=True)] | None = (
-        None
-    )
+    sns_topic_arn: (
+        Annotated[str, StringConstraints(max_length=1024, strict=True), AfterValidator(single_line)] | None
+    ) = None
+    webhook_url: (
+        Annotated[
+            str, StringConstraints(min_length=8, max_length=2048, strict=True), AfterValidator(single_line)
+        ]
+        | None
+    ) = None
+    webhook_secret: (
+        Annotated[
+            str, StringConstraints(min_length=16, max_length=512, strict=True), AfterValidator(single_line)
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -163,9 +199,14 @@ class DeploymentCreate(_Strict):
     # Exactly one of template_body and template_url (s3://bucket/key, read at create and on new versions).
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
     template_url: (
-        Annotated[str, StringConstraints(pattern=r"^s3://[^/]+/.+$", max_length=1100, strict=True)] | None
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^s3://[^/]+/.+$", max_length=1100, strict=True),
+            AfterValidator(single_line),
+        ]
+        | None
     ) = None
-    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
+    parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
     notifications: NotificationsCreate | None = None
     mode: Literal["deploy", "plan"] = "deploy"  # plan: compute the change set only; apply it later
@@ -199,7 +240,7 @@ class DeploymentCreate(_Strict):
 
 class DeploymentUpdate(_Strict):
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
-    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] | None = None
+    parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] | None = None
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] | None = None
     mode: Literal["deploy", "plan"] = "deploy"
     skip_unchanged: StrictBool = False
@@ -249,7 +290,7 @@ class DeleteQuery(_Strict):
 
 
 class PageQuery(_Strict):
-    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    limit: Annotated[QUERY_INT, Field(ge=1, le=100)] = 50
     next_token: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
 
 
