@@ -38,14 +38,14 @@ Everything moto-internal this relies on is checked by :func:`check_moto_internal
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import inspect
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from localaws.patching import MotoInternalsChanged, source_digest
 
 __all__ = ["DEFAULT_LIMIT", "Admission", "admission", "check_moto_internals", "install"]
 
@@ -61,10 +61,6 @@ _SOURCE_SHA256 = {
     "_execution_logic": "baa3e2a48fd228d951b7b443e34acffcd060721f17c184df43db83ec0c0ffd25",
     "stop": "dc18be1944e1abeb084fccc7a90918d5c2f8856b4f7523722ac9d228766d2b4d",
 }
-
-
-class MotoInternalsChanged(RuntimeError):
-    pass
 
 
 class Admission:
@@ -181,10 +177,6 @@ _originals: dict[str, Any] = {}
 _install_lock = threading.Lock()
 
 
-def _source_digest(function: Any) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
-
-
 def check_moto_internals() -> None:
     problems: list[str] = []
     try:
@@ -195,7 +187,7 @@ def check_moto_internals() -> None:
         method = _originals.get(name) or getattr(ExecutionWorker, name, None)
         if method is None:
             problems.append(f"{_WORKER}.{name} is missing")
-        elif _source_digest(method) != expected:
+        elif source_digest(method) != expected:
             problems.append(f"{_WORKER}.{name} changed upstream: re-compare it with localaws/admission.py")
     if not callable(getattr(ExecutionWorker, "_get_evaluation_environment", None)):
         problems.append(f"{_WORKER}._get_evaluation_environment is missing")

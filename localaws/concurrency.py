@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from localaws.patching import MotoInternalsChanged
+
 _lock = threading.RLock()
 _original: Callable[..., Any] | None = None
 
@@ -24,7 +26,7 @@ def check_moto_internals() -> None:
 
     method = _original or getattr(BaseResponse, "call_action", None)
     if method is None or list(inspect.signature(method).parameters) != ["self"]:
-        raise RuntimeError(
+        raise MotoInternalsChanged(
             "moto.core.responses.BaseResponse.call_action(self) changed; update localaws.concurrency"
         )
 

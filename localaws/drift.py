@@ -19,9 +19,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from localaws.patching import MotoInternalsChanged, Patcher
+
 _LOCK = threading.Lock()
 _DETECTIONS: dict[str, dict[str, Any]] = {}
-_PATCH_MARK = "_nexus_drift_patch"
+_PATCHER = Patcher("localaws.drift")
 
 
 def _exists(resource: Any, account_id: str, region: str) -> bool | None:
@@ -85,14 +87,11 @@ _OPERATIONS = {
 
 def check_moto_internals() -> None:
     """Fail loudly when moto grows its own drift detection or moves what this module relies on."""
-    import inspect
-
     from moto.cloudformation.responses import CloudFormationResponse
 
     for name in _OPERATIONS:
-        current = inspect.getattr_static(CloudFormationResponse, name, None)
-        if current is not None and not getattr(current, _PATCH_MARK, False):
-            raise RuntimeError(f"moto now implements CloudFormation {name}: drop localaws/drift.py")
+        if not _PATCHER.lacks(CloudFormationResponse, name):
+            raise MotoInternalsChanged(f"moto now implements CloudFormation {name}: drop localaws/drift.py")
     from moto.s3.models import FakeBucket  # noqa: F401 - imported to prove it is still there
     from moto.sns.models import Topic  # noqa: F401
     from moto.sqs.models import Queue  # noqa: F401
@@ -102,7 +101,7 @@ def install() -> None:
     """Add the two drift operations to moto's CloudFormation responses (process-wide, idempotent)."""
     from moto.cloudformation.responses import CloudFormationResponse
 
-    check_moto_internals()
-    for name, operation in _OPERATIONS.items():
-        setattr(operation, _PATCH_MARK, True)
-        setattr(CloudFormationResponse, name, operation)
+    with _PATCHER.lock:
+        check_moto_internals()
+        for name, operation in _OPERATIONS.items():
+            _PATCHER.add(CloudFormationResponse, name, operation)

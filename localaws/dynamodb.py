@@ -25,11 +25,12 @@ any change to it upstream must be looked at, so a moto upgrade fails loudly here
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+from localaws.patching import MotoInternalsChanged, missing_internals, source_digest
 
 __all__ = ["check_moto_internals", "install"]
 
@@ -99,34 +100,16 @@ _lock = threading.Lock()
 _original: Any = None
 
 
-class MotoInternalsChanged(RuntimeError):
-    pass
-
-
 def check_moto_internals() -> None:
     """Fail loudly when a moto internal this module replaces or calls has moved or changed."""
-    import importlib
-
-    problems: list[str] = []
-    for module_name, dotted, params in _REQUIRED_INTERNALS:
-        try:
-            obj: Any = importlib.import_module(module_name)
-            for part in dotted.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
-            problems.append(f"{module_name}.{dotted} is missing ({exc})")
-            continue
-        if dotted == "DynamoDBBackend.transact_write_items" and _original is not None:
-            obj = _original
-        if params is not None:
-            names = list(inspect.signature(obj).parameters)
-            if names[: len(params)] != list(params):
-                problems.append(f"{module_name}.{dotted} signature changed: expected {params}, found {names}")
+    problems = missing_internals(
+        _REQUIRED_INTERNALS, {"DynamoDBBackend.transact_write_items": _original} if _original else None
+    )
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard, Table
 
     original = _original or DynamoDBBackend.transact_write_items
-    if hashlib.sha256(inspect.getsource(original).encode()).hexdigest() != _ORIGINAL_SOURCE_SHA256:
+    if source_digest(original) != _ORIGINAL_SOURCE_SHA256:
         problems.append(
             "DynamoDBBackend.transact_write_items changed upstream: re-compare it with this module"
         )

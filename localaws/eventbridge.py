@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localaws import concurrency
+from localaws.patching import MotoInternalsChanged
 
 logger = logging.getLogger(__name__)
 
@@ -143,11 +144,13 @@ def check_moto_internals() -> None:
         "original_event",
         "transform_input",
     ]:
-        raise RuntimeError("moto.events.models.Rule.send_to_targets changed; update localaws.eventbridge")
+        raise MotoInternalsChanged(
+            "moto.events.models.Rule.send_to_targets changed; update localaws.eventbridge"
+        )
     from moto.awslambda.utils import get_backend
 
     if "function_name" not in inspect.signature(get_backend("123456789012", "us-east-1").invoke).parameters:
-        raise RuntimeError("moto's LambdaBackend.invoke changed; update localaws.eventbridge")
+        raise MotoInternalsChanged("moto's LambdaBackend.invoke changed; update localaws.eventbridge")
 
 
 def _is_lambda(target: dict[str, Any]) -> bool:

@@ -12,12 +12,12 @@ What is evaluated
 -----------------
 For a role: its inline and attached managed policies; for a user: its inline and managed policies and those
 of its groups; for a group: its own. ``PolicyInputList`` documents are added to them. Each
-``ActionNames`` x ``ResourceArns`` pair (resource default ``*``) is evaluated as IAM does for identity
-policies: an explicit ``Deny`` wins (``explicitDeny``), else an ``Allow`` (``allowed``), else
+``ActionNames`` x ``ResourceArns`` pair (resource default ``*``) is evaluated by :mod:`localaws.policy`,
+the evaluator STS and SAML use too, as IAM does for identity policies: an explicit ``Deny`` wins (``explicitDeny``), else an ``Allow`` (``allowed``), else
 ``implicitDeny``; ``Action``/``NotAction`` and ``Resource``/``NotResource`` wildcards are honoured
 (actions case-insensitively); a permissions boundary (the role's or user's, or
-``PermissionsBoundaryPolicyInputList``) must also allow. ``Condition`` blocks use the same operators as
-``localaws.sts`` (String*, Arn*, Bool, Null, ...IfExists) against ``ContextEntries`` (first value of each
+``PermissionsBoundaryPolicyInputList``) must also allow. ``Condition`` blocks use its
+operators (String*, Arn*, Bool, Null, ...IfExists) against ``ContextEntries`` (first value of each
 key); keys a matching statement needs but the request does not give are reported in
 ``MissingContextValues``. When the simulated resource is ``*`` any ``Resource`` element matches, as the
 question is then "is this action allowed on some resource".
@@ -31,115 +31,16 @@ statement positions, policy variables (``${aws:username}``) and multi-valued con
 from __future__ import annotations
 
 import inspect
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from localaws.sts import MOTO_VERSION, as_list, conditions_match, load_policy, wildcard
+from localaws.patching import Patcher
+from localaws.policy import PolicySource, as_list, evaluate
 
-__all__ = ["PolicySource", "check_moto_internals", "evaluate", "install"]
+__all__ = ["PolicySource", "check_moto_internals", "evaluate", "install", "principal_sources"]
 
-_PATCH_MARK = "_localaws_iam_patched"
-_INSTALL_LOCK = threading.Lock()
+_PATCHER = Patcher("localaws.iam")
 DEFAULT_MAX_ITEMS = 100
-
-
-@dataclass(frozen=True)
-class PolicySource:
-    """One policy document and where it comes from (``SourcePolicyId``/``SourcePolicyType``)."""
-
-    policy_id: str
-    policy_type: str  # "user", "group", "role", "aws-managed", "user-managed" or "none"
-    document: Any
-
-
-@dataclass
-class Evaluation:
-    decision: str
-    matched: list[PolicySource] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-
-
-def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
-    if "Action" in statement:
-        return any(wildcard(str(p), ignore_case=True).fullmatch(action) for p in as_list(statement["Action"]))
-    if "NotAction" in statement:
-        return not any(
-            wildcard(str(p), ignore_case=True).fullmatch(action) for p in as_list(statement["NotAction"])
-        )
-    return False
-
-
-def _resource_matches(statement: Mapping[str, Any], resource: str) -> bool:
-    if "Resource" in statement:
-        patterns = [str(p) for p in as_list(statement["Resource"])]
-        return resource == "*" or any(wildcard(p).fullmatch(resource) for p in patterns)
-    if "NotResource" in statement:
-        patterns = [str(p) for p in as_list(statement["NotResource"])]
-        if resource == "*":
-            return "*" not in patterns
-        return not any(wildcard(p).fullmatch(resource) for p in patterns)
-    return False
-
-
-def _condition_keys(block: object) -> list[str]:
-    if not isinstance(block, Mapping):
-        return []
-    keys: list[str] = []
-    for operator, entries in block.items():
-        if isinstance(entries, Mapping) and not str(operator).endswith("IfExists") and operator != "Null":
-            keys.extend(str(key) for key in entries)
-    return keys
-
-
-def _statements(document: object) -> list[Mapping[str, Any]]:
-    policy = load_policy(document)
-    if policy is None:
-        return []
-    return [s for s in as_list(policy.get("Statement")) if isinstance(s, Mapping)]
-
-
-def evaluate(
-    sources: Iterable[PolicySource],
-    action: str,
-    resource: str = "*",
-    context: Mapping[str, str] | None = None,
-    boundary: Iterable[PolicySource] | None = None,
-) -> Evaluation:
-    """Decide ``action`` on ``resource`` under identity policies ``sources`` (and an optional boundary)."""
-    ctx = {k.lower(): v for k, v in (context or {}).items()}
-    allows: list[PolicySource] = []
-    denies: list[PolicySource] = []
-    missing: list[str] = []
-    for source in sources:
-        for statement in _statements(source.document):
-            if not _action_matches(statement, action) or not _resource_matches(statement, resource):
-                continue
-            condition = statement.get("Condition")
-            missing.extend(k for k in _condition_keys(condition) if k.lower() not in ctx and k not in missing)
-            outcome = conditions_match(condition, ctx)
-            if statement.get("Effect") == "Deny" and outcome is not False:
-                denies.append(source)
-            elif statement.get("Effect") == "Allow" and outcome is True:
-                allows.append(source)
-    if denies:
-        return Evaluation("explicitDeny", _unique(denies), missing)
-    if allows and boundary is not None:
-        limit = evaluate(boundary, action, resource, context)
-        if limit.decision != "allowed":
-            return Evaluation(limit.decision, limit.matched, missing + limit.missing)
-    if allows:
-        return Evaluation("allowed", _unique(allows), missing)
-    return Evaluation("implicitDeny", [], missing)
-
-
-def _unique(sources: list[PolicySource]) -> list[PolicySource]:
-    seen: list[PolicySource] = []
-    for source in sources:
-        if source not in seen:
-            seen.append(source)
-    return seen
 
 
 def _managed_document(policy: Any) -> Any:
@@ -281,14 +182,6 @@ _OPERATIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise RuntimeError(
-            f"localaws.iam: moto internals changed ({what}). These patches were written for moto "
-            f"{MOTO_VERSION}; re-check localaws/iam.py against the installed moto before using it."
-        )
-
-
 def check_moto_internals() -> None:
     """Raise RuntimeError with a clear message if a moto internal that ``install()`` relies on changed."""
     from moto.core.responses import ActionResult
@@ -296,32 +189,30 @@ def check_moto_internals() -> None:
     from moto.iam.responses import IamResponse
 
     for name in _OPERATIONS:
-        current = inspect.getattr_static(IamResponse, name, None)
-        _expect(
-            current is None or getattr(current, _PATCH_MARK, False),
+        _PATCHER.expect(
+            _PATCHER.lacks(IamResponse, name),
             f"IamResponse.{name} now exists in moto: compare it with localaws/iam.py and drop ours",
         )
-    _expect(hasattr(IamResponse, "_get_param"), "IamResponse._get_param")
-    _expect(callable(ActionResult), "moto.core.responses.ActionResult")
+    _PATCHER.expect(hasattr(IamResponse, "_get_param"), "IamResponse._get_param")
+    _PATCHER.expect(callable(ActionResult), "moto.core.responses.ActionResult")
     for name in ("get_roles", "get_user", "get_group", "get_groups_for_user", "get_policy"):
-        _expect(hasattr(IAMBackend, name), f"IAMBackend.{name} is missing")
+        _PATCHER.expect(hasattr(IAMBackend, name), f"IAMBackend.{name} is missing")
     for model in (Role, User, Group):
         init = inspect.getsource(model.__init__)
-        _expect("self.policies" in init, f"{model.__name__}.policies (inline policies)")
-        _expect("self.managed_policies" in init, f"{model.__name__}.managed_policies")
-    _expect("self.versions" in inspect.getsource(Policy.__init__), "ManagedPolicy.versions")
+        _PATCHER.expect("self.policies" in init, f"{model.__name__}.policies (inline policies)")
+        _PATCHER.expect("self.managed_policies" in init, f"{model.__name__}.managed_policies")
+    _PATCHER.expect("self.versions" in inspect.getsource(Policy.__init__), "ManagedPolicy.versions")
     version_init = inspect.getsource(PolicyVersion.__init__)
-    _expect("self.document" in version_init and "self.is_default" in version_init, "PolicyVersion fields")
+    _PATCHER.expect(
+        "self.document" in version_init and "self.is_default" in version_init, "PolicyVersion fields"
+    )
 
 
 def install() -> None:
     """Add SimulatePrincipalPolicy/SimulateCustomPolicy to moto's IAM (process-wide, idempotent)."""
-    with _INSTALL_LOCK:
+    with _PATCHER.lock:
         check_moto_internals()
         from moto.iam.responses import IamResponse
 
         for name, operation in _OPERATIONS.items():
-            if getattr(inspect.getattr_static(IamResponse, name, None), _PATCH_MARK, False):
-                continue
-            setattr(operation, _PATCH_MARK, True)
-            setattr(IamResponse, name, operation)
+            _PATCHER.add(IamResponse, name, operation)

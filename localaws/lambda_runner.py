@@ -19,16 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from localaws.patching import MotoInternalsChanged
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
 _original: Any = None
-
-
-class MotoInternalsChanged(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

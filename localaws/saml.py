@@ -32,25 +32,16 @@ from __future__ import annotations
 import base64
 import datetime
 import inspect
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from localaws.sts import (
-    CLOCK,
-    MOTO_VERSION,
-    AwsHttpError,
-    _find_role,
-    as_list,
-    conditions_match,
-    load_policy,
-    wildcard,
-)
+from localaws.patching import Patcher
+from localaws.policy import federated_trust_allows
+from localaws.sts import CLOCK, AwsHttpError, _find_role
 
 __all__ = ["check_moto_internals", "install"]
 
-_PATCH_MARK = "_localaws_saml_patched"
-_INSTALL_LOCK = threading.Lock()
+_PATCHER = Patcher("localaws.saml")
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -162,29 +153,6 @@ def _role_pair_present(values: list[str], role_arn: str, principal_arn: str) -> 
     return False
 
 
-def _trust_allows_saml(document: object, principal_arn: str, context: dict[str, str]) -> bool:
-    policy = load_policy(document)
-    if policy is None:
-        return False
-    allowed = False
-    for statement in as_list(policy.get("Statement")):
-        if not isinstance(statement, dict):
-            continue
-        principal = statement.get("Principal")
-        federated = as_list(principal.get("Federated")) if isinstance(principal, dict) else []
-        if principal != "*" and principal_arn not in [str(f) for f in federated]:
-            continue
-        actions = [str(a) for a in as_list(statement.get("Action"))]
-        if not any(wildcard(a, ignore_case=True).fullmatch("sts:AssumeRoleWithSAML") for a in actions):
-            continue
-        outcome = conditions_match(statement.get("Condition"), context)
-        if statement.get("Effect") == "Deny" and outcome is not False:
-            return False
-        if statement.get("Effect") == "Allow" and outcome is True:
-            allowed = True
-    return allowed
-
-
 def _assume_role_with_saml(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     del original  # replaced entirely: moto verifies nothing (see the module docstring)
 
@@ -209,7 +177,9 @@ def _assume_role_with_saml(original: Callable[[Any], Any]) -> Callable[[Any], An
         subject = assertion.findtext(f"{{{SAML}}}Subject/{{{SAML}}}NameID") or ""
         context = {"saml:aud": "https://signin.aws.amazon.com/saml", "saml:iss": issuer, "saml:sub": subject}
         role = _find_role(role_arn)
-        if role is None or not _trust_allows_saml(role.assume_role_policy_document, principal_arn, context):
+        if role is None or not federated_trust_allows(
+            role.assume_role_policy_document, principal_arn, context
+        ):
             raise _not_authorized()
         durations = _attribute_values(assertion, SESSION_DURATION_ATTRIBUTE)
         duration = int(duration_param or (durations[0] if durations else DEFAULT_DURATION))
@@ -237,14 +207,6 @@ def _assume_role_with_saml(original: Callable[[Any], Any]) -> Callable[[Any], An
     return assume_role_with_saml
 
 
-def _expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise RuntimeError(
-            f"localaws.saml: moto internals changed ({what}). These patches were written for moto "
-            f"{MOTO_VERSION}; re-check localaws/saml.py against the installed moto before using it."
-        )
-
-
 def check_moto_internals() -> None:
     """Raise RuntimeError with a clear message if a moto internal that ``install()`` relies on changed."""
     from moto.iam.models import IAMBackend, SAMLProvider
@@ -252,33 +214,25 @@ def check_moto_internals() -> None:
     from moto.sts.responses import TokenResponse
 
     current = inspect.getattr_static(TokenResponse, "assume_role_with_saml", None)
-    _expect(current is not None, "TokenResponse.assume_role_with_saml is missing")
-    _expect(
+    _PATCHER.expect(current is not None, "TokenResponse.assume_role_with_saml is missing")
+    _PATCHER.expect(
         list(inspect.signature(current).parameters) == ["self"],
         "TokenResponse.assume_role_with_saml(self) signature",
     )
-    _expect(
+    _PATCHER.expect(
         list(inspect.signature(STSBackend.assume_role).parameters)
         == ["self", "region_name", "role_session_name", "role_arn", "policy", "duration", "external_id"],
         "STSBackend.assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id)",
     )
-    _expect(hasattr(IAMBackend, "list_saml_providers"), "IAMBackend.list_saml_providers")
+    _PATCHER.expect(hasattr(IAMBackend, "list_saml_providers"), "IAMBackend.list_saml_providers")
     init = inspect.getsource(SAMLProvider.__init__)
-    _expect("self.saml_metadata_document" in init, "SAMLProvider.saml_metadata_document")
+    _PATCHER.expect("self.saml_metadata_document" in init, "SAMLProvider.saml_metadata_document")
 
 
 def install() -> None:
     """Replace moto's AssumeRoleWithSAML with the checking one (process-wide, idempotent)."""
-    with _INSTALL_LOCK:
+    with _PATCHER.lock:
         check_moto_internals()
         from moto.sts.responses import TokenResponse
 
-        current = inspect.getattr_static(TokenResponse, "assume_role_with_saml")
-        if getattr(current, _PATCH_MARK, False):
-            return
-        replacement = _assume_role_with_saml(current)
-        replacement.__name__ = "assume_role_with_saml"
-        replacement.__qualname__ = "TokenResponse.assume_role_with_saml"
-        replacement.__wrapped__ = current  # type: ignore[attr-defined]
-        setattr(replacement, _PATCH_MARK, True)
-        setattr(TokenResponse, "assume_role_with_saml", replacement)  # noqa: B010 - mypy: no method-assign
+        _PATCHER.wrap(TokenResponse, "assume_role_with_saml", _assume_role_with_saml)

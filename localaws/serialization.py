@@ -24,10 +24,10 @@ upgrade fails loudly.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import threading
 from typing import Any
+
+from localaws.patching import MotoInternalsChanged, source_digest
 
 __all__ = ["check_moto_internals", "install"]
 
@@ -63,10 +63,6 @@ _candidates: dict[tuple[Any, str], tuple[str, ...]] = {}  # (shape, key) -> name
 _moto: Any = None  # moto.core.serialize, bound by install() (moto is imported only when patching)
 
 
-class MotoInternalsChanged(RuntimeError):
-    pass
-
-
 def _lookup(dotted: str) -> Any:
     import importlib
 
@@ -85,7 +81,7 @@ def check_moto_internals() -> None:
         except AttributeError as exc:
             problems.append(f"{_MODULE}.{dotted} is missing ({exc})")
             continue
-        if hashlib.sha256(inspect.getsource(obj).encode()).hexdigest() != expected:
+        if source_digest(obj) != expected:
             problems.append(
                 f"{_MODULE}.{dotted} changed upstream: re-compare it with localaws/serialization.py"
             )
@@ -101,7 +97,7 @@ def check_moto_internals() -> None:
             (_lookup("get_value"), _GET_VALUE_SHA256),
             (utils._get_value_for_key, _KEY_SHA256),
         ):
-            if hashlib.sha256(inspect.getsource(function).encode()).hexdigest() != expected:
+            if source_digest(function) != expected:
                 problems.append(
                     f"moto.core.utils.{function.__name__} changed: re-check the plain-dict lookup"
                 )

@@ -28,12 +28,13 @@ Everything moto-internal this relies on is checked by :func:`check_moto_internal
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import inspect
 import sys
 import threading
 from typing import Any
+
+from localaws.patching import MotoInternalsChanged, source_digest
 
 __all__ = ["check_moto_internals", "install"]
 
@@ -62,10 +63,6 @@ _MAX_TREES = 64
 _originals: dict[str, Any] = {}
 
 
-class MotoInternalsChanged(RuntimeError):
-    pass
-
-
 def _resolve(dotted: str) -> Any:
     module_name, _, attribute = dotted.rpartition(".")
     try:
@@ -73,10 +70,6 @@ def _resolve(dotted: str) -> Any:
     except ImportError:
         owner_module, _, owner = module_name.rpartition(".")
         return getattr(getattr(importlib.import_module(owner_module), owner), attribute)
-
-
-def _source_digest(function: Any) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
 
 
 def check_moto_internals() -> None:
@@ -88,7 +81,7 @@ def check_moto_internals() -> None:
         except (ImportError, AttributeError) as exc:
             problems.append(f"{dotted} is missing ({exc})")
             continue
-        if _source_digest(function) != expected:
+        if source_digest(function) != expected:
             problems.append(f"{dotted} changed upstream: re-compare it with localaws/stepfunctions.py")
     try:
         boto_client = importlib.import_module(_BOTO_CLIENT)

@@ -59,6 +59,8 @@ Bootstrapping an account
 role there before the code under test assumes it. They never expire. They are made directly in moto's
 backends, so they work in-process and with a ``ThreadedMotoServer`` in the same interpreter.
 
+Trust policies are evaluated by :mod:`localaws.policy` (``trust_policy_allows``, re-exported here).
+
 Not modelled: identity policies of the caller (moto's ``enable_iam_authentication`` does that), SCPs,
 session policies, session tags, ``AssumeRoleWithWebIdentity``/``AssumeRoleWithSAML`` trust policies,
 ``GetFederationToken`` (still moto's fixed keys), and TOTP replay protection.
@@ -68,22 +70,27 @@ from __future__ import annotations
 
 import base64
 import datetime
-import functools
 import hashlib
 import hmac
 import inspect
 import json
 import re
 import struct
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import HTTPException
+
+from localaws.patching import MOTO_VERSION, Patcher, params
+from localaws.policy import (
+    ACCOUNT_RE,
+    ARN_RE,
+    Caller,
+    trust_policy_allows,
+)
 
 __all__ = [
     "CLOCK",
@@ -94,25 +101,17 @@ __all__ = [
     "Caller",
     "Clock",
     "account_credentials",
-    "as_list",
     "check_moto_internals",
-    "conditions_match",
     "enable_virtual_mfa",
     "identify_caller",
     "install",
-    "load_policy",
     "totp_code",
     "trust_policy_allows",
-    "wildcard",
 ]
 
-#: The only moto version these patches were written and verified against.
-MOTO_VERSION = "5.2.5"
-
-_PATCH_MARK = "_localaws_sts_patched"
 _MFA_ATTR = "_localaws_mfa"
 _SESSIONS_ATTR = "_localaws_sessions"
-_INSTALL_LOCK = threading.Lock()
+_PATCHER = Patcher("localaws.sts")
 
 _ROLE_ARN_RE = re.compile(
     r"arn:aws(-cn|-us-gov)?:iam::(\d{12}):role/([\x21-\x7E]{0,510}/)?([\w+=,.@-]{1,64})", re.ASCII
@@ -121,8 +120,6 @@ _EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]*", re.ASCII)
 _SESSION_NAME_RE = re.compile(r"[\w+=,.@-]*", re.ASCII)
 _SERIAL_RE = re.compile(r"[\w+=/:,.@-]*", re.ASCII)
 _TOKEN_CODE_RE = re.compile(r"\d{6}", re.ASCII)
-_ACCOUNT_RE = re.compile(r"\d{12}", re.ASCII)
-_ARN_RE = re.compile(r"arn:([^:]+):([^:]+):[^:]*:(\d{12}):(.+)")
 
 MIN_DURATION = 900
 MAX_DURATION = 43200
@@ -282,25 +279,6 @@ def _check_mfa_fields(errors: list[str], serial: str | None, token_code: str | N
 
 
 # --------------------------------------------------------------------------------------------- caller
-@dataclass(frozen=True)
-class Caller:
-    """Who signed the request, as STS ``GetCallerIdentity`` would answer, plus what conditions need."""
-
-    user_id: str
-    arn: str
-    account: str
-    kind: str  # "user", "assumed-role", "federated-user", "root" or "unknown"
-    name: str  # user name, role name (for assumed-role), or ""
-    temporary: bool
-    mfa: bool
-    role_arn: str | None = None  # for assumed-role callers: the IAM role ARN
-
-    @property
-    def principal_arn(self) -> str:
-        """``aws:PrincipalArn``: the role ARN for a role session, else the caller ARN."""
-        return self.role_arn or self.arn
-
-
 @dataclass
 class SessionCredentials:
     """A GetSessionToken session: acts as the user who asked for it."""
@@ -324,7 +302,7 @@ def _sessions(sts_backend: Any) -> dict[str, SessionCredentials]:
 
 def _describe_arn(arn: str) -> tuple[str, str]:
     """(kind, name) of a caller ARN."""
-    match = _ARN_RE.fullmatch(arn)
+    match = ARN_RE.fullmatch(arn)
     if not match:
         return "unknown", ""
     resource = match.group(4)
@@ -383,174 +361,6 @@ def _find_role(role_arn: str) -> Any | None:
     return None
 
 
-# --------------------------------------------------------------------------------------- trust policy
-@functools.lru_cache(maxsize=4096)  # policy evaluation compiles the same few patterns thousands of times
-def wildcard(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
-    """IAM wildcard (``*`` any run, ``?`` one character) as a regex for ``fullmatch``."""
-    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-
-def as_list(value: object) -> list[Any]:
-    """A policy element that may be a single value or a list, as a list."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _cond_str(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _principal_value_matches(value: str, caller: Caller) -> bool:
-    if value == "*":
-        return True
-    if _ACCOUNT_RE.fullmatch(value):
-        return value == caller.account
-    match = _ARN_RE.fullmatch(value)
-    if not match or match.group(3) != caller.account:
-        return False
-    service, resource = match.group(2), match.group(4)
-    if service == "sts":
-        return value == caller.arn
-    if service != "iam":
-        return False
-    if resource == "root":
-        return True
-    kind, _, rest = resource.partition("/")
-    name = rest.rsplit("/", 1)[-1]
-    if kind == "user":
-        return caller.kind == "user" and caller.name == name
-    if kind == "role":
-        return caller.kind == "assumed-role" and caller.name == name
-    return False
-
-
-def _principal_matches(principal: object, caller: Caller) -> bool:
-    if principal == "*":
-        return True
-    if not isinstance(principal, Mapping):
-        return False
-    return any(_principal_value_matches(str(value), caller) for value in as_list(principal.get("AWS")))
-
-
-def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
-    if "Action" in statement:
-        return any(wildcard(str(p), ignore_case=True).fullmatch(action) for p in as_list(statement["Action"]))
-    if "NotAction" in statement:
-        return not any(
-            wildcard(str(p), ignore_case=True).fullmatch(action) for p in as_list(statement["NotAction"])
-        )
-    return False
-
-
-_NEGATED_OPERATORS = {
-    "StringNotEquals",
-    "StringNotEqualsIgnoreCase",
-    "StringNotLike",
-    "ArnNotEquals",
-    "ArnNotLike",
-}
-
-
-def _condition_matches(operator: str, key: str, expected: object, context: Mapping[str, str]) -> bool | None:
-    """One condition key: True/False, or None when the operator is not supported here."""
-    values = [_cond_str(v) for v in as_list(expected)]
-    actual = context.get(key.lower())
-    if operator == "Null":
-        return any((actual is None) == (v.lower() == "true") for v in values)
-    if_exists = operator.endswith("IfExists")
-    base = operator.removesuffix("IfExists")
-    if ":" in base:
-        return None  # ForAnyValue:/ForAllValues: set operators
-    if actual is None:
-        return True if if_exists else base in _NEGATED_OPERATORS
-    tests: dict[str, Callable[[], bool]] = {
-        "StringEquals": lambda: actual in values,
-        "StringNotEquals": lambda: actual not in values,
-        "StringEqualsIgnoreCase": lambda: actual.lower() in (v.lower() for v in values),
-        "StringNotEqualsIgnoreCase": lambda: actual.lower() not in (v.lower() for v in values),
-        "StringLike": lambda: any(wildcard(v).fullmatch(actual) for v in values),
-        "StringNotLike": lambda: not any(wildcard(v).fullmatch(actual) for v in values),
-        "ArnEquals": lambda: any(wildcard(v).fullmatch(actual) for v in values),
-        "ArnLike": lambda: any(wildcard(v).fullmatch(actual) for v in values),
-        "ArnNotEquals": lambda: not any(wildcard(v).fullmatch(actual) for v in values),
-        "ArnNotLike": lambda: not any(wildcard(v).fullmatch(actual) for v in values),
-        "Bool": lambda: actual.lower() in (v.lower() for v in values),
-    }
-    test = tests.get(base)
-    return None if test is None else test()
-
-
-def conditions_match(block: object, context: Mapping[str, str]) -> bool | None:
-    """All operators and keys must match (AND); None when something is not supported."""
-    if not block:
-        return True
-    if not isinstance(block, Mapping):
-        return None
-    result: bool | None = True
-    for operator, keys in block.items():
-        if not isinstance(keys, Mapping):
-            return None
-        for key, expected in keys.items():
-            outcome = _condition_matches(str(operator), str(key), expected, context)
-            if outcome is False:
-                return False
-            if outcome is None:
-                result = None
-    return result
-
-
-def load_policy(document: object) -> dict[str, Any] | None:
-    """A policy document as a dict, whether moto stored it as a dict, JSON or URL-encoded JSON."""
-    if isinstance(document, Mapping):
-        return dict(document)
-    if not isinstance(document, str):
-        return None
-    for text in (document, unquote(document)):
-        try:
-            loaded = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(loaded, dict):
-            return loaded
-    return None
-
-
-def trust_policy_allows(
-    document: object, caller: Caller, context: Mapping[str, str], action: str = "sts:AssumeRole"
-) -> bool:
-    """Evaluate a role's trust policy for ``caller``: an explicit Deny wins, else any Allow, else deny.
-
-    ``context`` maps lower-case condition keys (``sts:externalid``, ...) to values. A statement whose
-    condition cannot be evaluated here never allows, and (failing closed) always denies.
-    """
-    policy = load_policy(document)
-    if policy is None:
-        return False
-    allowed = False
-    for statement in as_list(policy.get("Statement")):
-        if not isinstance(statement, Mapping):
-            continue
-        if "Principal" in statement:
-            principal_ok = _principal_matches(statement["Principal"], caller)
-        elif "NotPrincipal" in statement:
-            principal_ok = not _principal_matches(statement["NotPrincipal"], caller)
-        else:
-            principal_ok = False
-        if not principal_ok or not _action_matches(statement, action):
-            continue
-        conditions = conditions_match(statement.get("Condition"), context)
-        effect = statement.get("Effect")
-        if effect == "Deny" and conditions is not False:
-            return False
-        if effect == "Allow" and conditions is True:
-            allowed = True
-    return allowed
-
-
 # ------------------------------------------------------------------------------------------------ MFA
 def _verify_mfa(caller: Caller, serial: str | None, token_code: str | None) -> None:
     """Raise AccessDenied unless ``token_code`` is the current code of ``serial``, the caller's device."""
@@ -558,7 +368,7 @@ def _verify_mfa(caller: Caller, serial: str | None, token_code: str | None) -> N
 
     if not serial or not token_code:
         raise _access_denied(MFA_UNKNOWN_DEVICE)
-    match = _ARN_RE.fullmatch(serial)
+    match = ARN_RE.fullmatch(serial)
     if not match or match.group(3) != caller.account:
         raise _access_denied(MFA_UNKNOWN_DEVICE)
     device = iam_backends[caller.account][match.group(1)].virtual_mfa_devices.get(serial)
@@ -782,7 +592,7 @@ def _setup_class(original: Callable[..., Any]) -> Callable[..., Any]:
         result = original(self, *args, **kwargs)
         access_key = getattr(self, "access_key", None)
         account = getattr(self, "current_account", None)
-        if access_key and account and _ACCOUNT_RE.fullmatch(str(account)):
+        if access_key and account and ACCOUNT_RE.fullmatch(str(account)):
             expiration = _expiration_of(str(account), str(self.partition), str(access_key))
             if expiration is not None and CLOCK.now() >= expiration:
                 raise _expired_token(_protocol_of(self))
@@ -803,18 +613,6 @@ def _clocked_init(original: Callable[..., None], signature: inspect.Signature) -
 
 
 # ------------------------------------------------------------------------------------- installation
-def _expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise RuntimeError(
-            f"localaws.sts: moto internals changed ({what}). These patches were written for moto "
-            f"{MOTO_VERSION}; re-check localaws/sts.py against the installed moto before using it."
-        )
-
-
-def _params(func: object) -> list[str]:
-    return list(inspect.signature(func).parameters)  # type: ignore[arg-type]
-
-
 def check_moto_internals() -> None:
     """Raise RuntimeError with a clear message if a moto internal that ``install()`` relies on changed."""
     from moto.core.responses import ActionResult, BaseResponse
@@ -823,65 +621,55 @@ def check_moto_internals() -> None:
     from moto.sts.responses import TokenResponse
 
     for name in ("assume_role", "get_session_token", "get_caller_identity", "backend", "get_access_key"):
-        _expect(hasattr(TokenResponse, name), f"TokenResponse.{name} is missing")
-    _expect(_params(TokenResponse.assume_role) == ["self"], "TokenResponse.assume_role(self) signature")
-    _expect(
-        _params(BaseResponse.setup_class)[:4] == ["self", "request", "full_url", "headers"],
+        _PATCHER.expect(hasattr(TokenResponse, name), f"TokenResponse.{name} is missing")
+    _PATCHER.expect(
+        params(TokenResponse.assume_role) == ["self"], "TokenResponse.assume_role(self) signature"
+    )
+    _PATCHER.expect(
+        params(BaseResponse.setup_class)[:4] == ["self", "request", "full_url", "headers"],
         "BaseResponse.setup_class(self, request, full_url, headers, ...) signature",
     )
-    _expect(
+    _PATCHER.expect(
         isinstance(inspect.getattr_static(ActionResult, "result"), property), "ActionResult.result property"
     )
-    _expect(
-        _params(STSBackend.get_caller_identity) == ["self", "access_key_id", "region"],
+    _PATCHER.expect(
+        params(STSBackend.get_caller_identity) == ["self", "access_key_id", "region"],
         "STSBackend.get_caller_identity(self, access_key_id, region) signature",
     )
-    _expect(
+    _PATCHER.expect(
         hasattr(STSBackend, "get_assumed_role_from_access_key"), "STSBackend.get_assumed_role_from_access_key"
     )
-    _expect("duration" in _params(AssumedRole.__init__), "AssumedRole.__init__(..., duration, ...)")
-    _expect("duration" in _params(Token.__init__), "Token.__init__(duration, ...)")
+    _PATCHER.expect("duration" in params(AssumedRole.__init__), "AssumedRole.__init__(..., duration, ...)")
+    _PATCHER.expect("duration" in params(Token.__init__), "Token.__init__(duration, ...)")
     for name in ("get_roles", "create_temp_access_key", "get_user_from_access_key_id"):
-        _expect(hasattr(IAMBackend, name), f"IAMBackend.{name} is missing")
-    _expect(
-        _params(IAMBackend.enable_mfa_device)
+        _PATCHER.expect(hasattr(IAMBackend, name), f"IAMBackend.{name} is missing")
+    _PATCHER.expect(
+        params(IAMBackend.enable_mfa_device)
         == ["self", "user_name", "serial_number", "authentication_code_1", "authentication_code_2"],
         "IAMBackend.enable_mfa_device(self, user_name, serial_number, code_1, code_2) signature",
     )
-    _expect(
-        _params(VirtualMfaDevice.__init__) == ["self", "account_id", "region_name", "device_name"],
+    _PATCHER.expect(
+        params(VirtualMfaDevice.__init__) == ["self", "account_id", "region_name", "device_name"],
         "VirtualMfaDevice.__init__ signature",
     )
 
 
-def _patch(owner: type, name: str, factory: Callable[[Any], Any]) -> None:
-    current = inspect.getattr_static(owner, name)
-    if getattr(current, _PATCH_MARK, False):
-        return
-    replacement = factory(current)
-    replacement.__name__ = name
-    replacement.__qualname__ = f"{owner.__name__}.{name}"
-    replacement.__wrapped__ = current  # keeps check_moto_internals() reading the original signature
-    setattr(replacement, _PATCH_MARK, True)
-    setattr(owner, name, replacement)
-
-
 def install() -> None:
     """Patch moto (process-wide, idempotent) so that STS behaves like AWS; see the module docstring."""
-    with _INSTALL_LOCK:
+    with _PATCHER.lock:
         check_moto_internals()
         from moto.core.responses import BaseResponse
         from moto.iam.models import IAMBackend
         from moto.sts.models import AssumedRole, STSBackend, Token
         from moto.sts.responses import TokenResponse
 
-        _patch(TokenResponse, "assume_role", _assume_role)
-        _patch(TokenResponse, "get_session_token", _get_session_token)
-        _patch(STSBackend, "get_caller_identity", _get_caller_identity)
-        _patch(BaseResponse, "setup_class", _setup_class)
-        _patch(IAMBackend, "enable_mfa_device", _enable_mfa_device)
+        _PATCHER.wrap(TokenResponse, "assume_role", _assume_role)
+        _PATCHER.wrap(TokenResponse, "get_session_token", _get_session_token)
+        _PATCHER.wrap(STSBackend, "get_caller_identity", _get_caller_identity)
+        _PATCHER.wrap(BaseResponse, "setup_class", _setup_class)
+        _PATCHER.wrap(IAMBackend, "enable_mfa_device", _enable_mfa_device)
         for model in (AssumedRole, Token):
-            _patch(model, "__init__", lambda init: _clocked_init(init, inspect.signature(init)))
+            _PATCHER.wrap(model, "__init__", lambda init: _clocked_init(init, inspect.signature(init)))
 
 
 class AccountCredentials(NamedTuple):

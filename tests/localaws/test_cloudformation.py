@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from localaws import cloudformation as local_cfn
 from localaws.cloudformation import StackSimulation, install
+from localaws.cloudformation.resources import _is_emulated
 
 TEMPLATES = Path(__file__).parent / "templates"
 REGION = "us-east-1"
@@ -413,9 +414,9 @@ def test_emulated_types_come_from_motos_model_map() -> None:
 
     known = get_model_map()
     assert "AWS::SQS::Queue" in known
-    assert local_cfn._is_emulated("AWS::SQS::Queue")
+    assert _is_emulated("AWS::SQS::Queue")
     assert "AWS::CloudFront::Distribution" not in known
-    assert not local_cfn._is_emulated("AWS::CloudFront::Distribution")
+    assert not _is_emulated("AWS::CloudFront::Distribution")
 
 
 # ------------------------------------------------------------------------------ 5. ClientRequestToken

@@ -1,0 +1,49 @@
+"""What CloudFormation checks synchronously in the API call: template format, parameters, state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localaws.cloudformation.state import _NOT_UPDATABLE_STATES, _moto, _validation_error
+
+
+def _check_updatable(stack: Any) -> None:
+    status = stack.status
+    if status.endswith("_IN_PROGRESS") or status in _NOT_UPDATABLE_STATES:
+        raise _validation_error(f"Stack:{stack.stack_id} is in {status} state and can not be updated.")
+
+
+def _param_str(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _resolve_parameters(stack: Any, incoming: list[dict[str, Any]]) -> dict[str, str]:
+    """UpdateStack parameters as AWS resolves them (UsePreviousValue works for defaulted parameters too)."""
+    resolved: dict[str, str] = {}
+    previous = {**stack.resource_map.resolved_parameters, **(stack.parameters or {})}
+    for parameter in incoming:
+        key = parameter["ParameterKey"]
+        if parameter.get("UsePreviousValue"):
+            if key not in previous:
+                raise _validation_error(
+                    f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true for a "
+                    "parameter key not in the previous template"
+                )
+            resolved[key] = _param_str(previous[key])
+        elif "ParameterValue" in parameter:
+            resolved[key] = _param_str(parameter["ParameterValue"])
+    return resolved
+
+
+def _parse_template(template: Any) -> dict[str, Any]:
+    if isinstance(template, dict):
+        return template
+    try:
+        parsed = _moto().models.Stack.parse_template(template)
+    except Exception as exc:
+        raise _validation_error(f"Template format error: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise _validation_error("Template format error: the template is not a JSON or YAML object")
+    return parsed
