@@ -243,7 +243,7 @@ def test_surrogates_in_templates_are_refused(module_client, route, surrogate, at
     body = {**BODIES[route], "template_body": template[:at] + surrogate + template[at:]}
     body.pop("template_url", None)
     text = json.dumps(body).encode()
-    response, calls = _call(client, _token(services), *route, text)
+    response, calls = _call(client, _token(services), route[0], route[1], text)
     assert _refused_before_any_aws_call(response, calls, (route, at))["code"] == "MALFORMED_JSON"
 
 
