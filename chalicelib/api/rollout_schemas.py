@@ -12,7 +12,6 @@ from typing import Annotated, Literal, Self
 from pydantic import (
     Field,
     StrictInt,
-    StrictStr,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -23,6 +22,7 @@ from chalicelib.api.schemas import (
     PARAM_KEY,
     PARAM_VALUE,
     QUERY_INT,
+    REGION,
     STACK_NAME,
     TAG_KEY,
     TAG_VALUE,
@@ -50,7 +50,7 @@ TOLERANCE_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9]
 
 class RolloutTarget(_Strict):
     target_id: TARGET_ID
-    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | None = None
+    regions: Annotated[list[REGION], Field(min_length=1, max_length=40)] | None = None
 
     @field_validator("regions")
     @classmethod
@@ -62,7 +62,7 @@ class RolloutStrategy(_Strict):
     canary: Annotated[StrictInt, Field(ge=0, le=100)] = 0
     max_concurrent: Annotated[StrictInt, Field(ge=1, le=MAX_ROLLOUT_ITEMS)] | CONCURRENCY_PERCENT = 10
     failure_tolerance: Annotated[StrictInt, Field(ge=0, le=MAX_ROLLOUT_ITEMS)] | TOLERANCE_PERCENT = 0
-    region_order: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | Literal["parallel"] = (
+    region_order: Annotated[list[REGION], Field(min_length=1, max_length=40)] | Literal["parallel"] = (
         "parallel"
     )
 

@@ -25,6 +25,7 @@ from pydantic import (
     StrictBool,
     StrictStr,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -66,6 +67,10 @@ PARAM_VALUE = Annotated[str, StringConstraints(max_length=4096, strict=True), Af
 QUERY_INT = Annotated[int, BeforeValidator(whole_number)]
 
 
+# Any region botocore knows (the field validators check it); the document lists them.
+REGION = Annotated[StrictStr, WithJsonSchema({"type": "string", "enum": sorted(ALL_REGIONS)})]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -94,8 +99,12 @@ TARGET_NAME = Annotated[
 class TargetCreate(_Strict):
     name: TARGET_NAME
     account_id: ACCOUNT_ID
-    role_arn: Annotated[str, StringConstraints(max_length=2048, strict=True)]
-    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)]
+    role_arn: Annotated[
+        str,
+        StringConstraints(max_length=2048, strict=True),
+        WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": f"^{ROLE_ARN_PATTERN.pattern}$"}),
+    ]
+    regions: Annotated[list[REGION], Field(min_length=1, max_length=40)]
     permission_profile: StrictStr = DEFAULT_PROFILE
 
     @field_validator("permission_profile")
@@ -136,7 +145,7 @@ class TargetPatch(_Strict):
     deployments (409 REGION_IN_USE); a region must be in the partition of the target's role."""
 
     name: TARGET_NAME | None = None
-    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | None = None
+    regions: Annotated[list[REGION], Field(min_length=1, max_length=40)] | None = None
     permission_profile: StrictStr | None = None
 
     @field_validator("permission_profile")
@@ -194,7 +203,7 @@ class NotificationsCreate(_Strict):
 
 class DeploymentCreate(_Strict):
     target_id: TARGET_ID
-    region: StrictStr
+    region: REGION
     stack_name: STACK_NAME
     # Exactly one of template_body and template_url (s3://bucket/key, read at create and on new versions).
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
@@ -272,9 +281,10 @@ class ContinueRollback(_Strict):
 
 
 class DeleteQuery(_Strict):
+    # A query string, so bounded by a URL's length (API Gateway takes about 8 KiB): 4,096 characters
+    # name about 250 logical ids of 15 characters; a stack that needs more is fixed in its account.
     retain: (
-        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]+(,[a-zA-Z0-9]+)*$", max_length=128_000)]
-        | None
+        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]+(,[a-zA-Z0-9]+)*$", max_length=4096)] | None
     ) = None
 
     @field_validator("retain")
@@ -299,7 +309,7 @@ class DeploymentQuery(PageQuery):
     status: DeploymentStatus | None = None
     stack_name: STACK_NAME | None = None
     account_id: ACCOUNT_ID | None = None
-    region: StrictStr | None = None
+    region: REGION | None = None
 
     @field_validator("region")
     @classmethod

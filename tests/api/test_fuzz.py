@@ -52,25 +52,8 @@ def test_malformed_bodies_never_5xx_never_write(module_client, route, body):
     token = _token(services)
     dynamodb = aws.service_session().client("dynamodb")
     before = table_size(dynamodb, aws.central.table_name)
-    calls: list[str] = []
-    original = BaseClient._make_api_call  # type: ignore[attr-defined]
-
-    def counting(self: Any, operation: str, params: Any) -> Any:
-        calls.append(operation)
-        return original(self, operation, params)
-
-    BaseClient._make_api_call = counting  # type: ignore[attr-defined]
-    try:
-        response = client.http.request(
-            route[0],
-            route[1],
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            body=body.encode("utf-8", "surrogatepass"),
-        )
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[attr-defined]
+    response, calls = _call(client, token, route[0], route[1], body.encode("utf-8", "surrogatepass"))
     assert 400 <= response.status_code < 500, (response.status_code, body, response.body)
-    check_answer(route[0], route[1], response.status_code, response.body)
     error = json.loads(response.body)["error"]
     assert set(error) == {"code", "message", "hint", "details"}
     assert set(calls) <= {"GetItem"}  # at most the token lookup, after validation passed
