@@ -135,7 +135,8 @@ def _seed(served: Served) -> dict[str, list[str]]:
     and a PLANNED rollout."""
     api, aws = served.api, served.running.aws_url
     with_role = api.ok("POST", "/targets", target_body("st-a", "111111111111"), status=201)
-    AccountAdmin(aws, "111111111111").create_role(with_role["trust_policy"])
+    template = api.ok("GET", f"/targets/{with_role['target_id']}/bootstrap-template", status=200)
+    AccountAdmin(aws, "111111111111").deploy_bootstrap(template)  # the role, with the profile's permissions
     without_role = api.ok("POST", "/targets", target_body("st-b", "222222222222"), status=201)
     deployments = [
         api.ok(
