@@ -13,6 +13,8 @@ against a baseline measured in the same run, interleaved with it:
 5. Fan-out: one ``POST /rollouts`` to N targets x 1 region (``NEXUS_BENCH_FANOUT_TARGETS``, default
    the issue's 1,000) against the same N deployments posted one at a time: items started per second,
    makespan, CPU and peak memory, each side in its own fresh process.
+6. (``bench/local_server.py``) Local mode's HTTP server under bursts: 200 concurrent ``GET /deployments``
+   and 50 concurrent ``POST /targets``, answered / reset / p50 / p99, against one request at a time.
 """
 
 from __future__ import annotations
@@ -480,6 +482,24 @@ def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def main_server() -> None:
+    """``python -m bench.run server``: benchmark 6 alone, rewriting section 6 of BENCHMARKS.md."""
+    from bench.local_server import bench_local_server, local_server_report
+
+    server = bench_local_server()
+    print(f"server: {server}", flush=True)
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text()
+    if "## 6. " in text:
+        start = text.index("## 6. ")
+        following = text.find("\n## ", start + 1)
+        text = text[:start] + local_server_report(server) + (text[following + 1 :] if following >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + local_server_report(server)
+    path.write_text(text)
+    print("wrote section 6 of BENCHMARKS.md")
+
+
 def main_fanout() -> None:
     """``python -m bench.run fanout``: benchmark 1 alone, rewriting section 5 of BENCHMARKS.md."""
     rollout = bench_rollout()
@@ -487,13 +507,15 @@ def main_fanout() -> None:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
     head = text[: text.index("## 5. ")] if "## 5. " in text else text + "\n"
-    path.write_text(head + rollout_report(rollout))
+    tail = text[text.index("## 6. ") :] if "## 6. " in text else ""
+    path.write_text(head + rollout_report(rollout) + ("\n" + tail if tail else ""))
     print("wrote section 5 of BENCHMARKS.md")
 
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bench.completion import bench_completion, completion_report
+    from bench.local_server import bench_local_server, local_server_report
 
     imports = bench_imports()
     print(f"imports: {imports}", flush=True)
@@ -503,8 +525,16 @@ def main() -> None:
     print(f"completion: {completion}", flush=True)
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
+    server = bench_local_server()
+    print(f"server: {server}", flush=True)
     (ROOT / "BENCHMARKS.md").write_text(
-        write_report(imports, latency) + "\n" + completion_report(completion) + "\n" + rollout_report(rollout)
+        write_report(imports, latency)
+        + "\n"
+        + completion_report(completion)
+        + "\n"
+        + rollout_report(rollout)
+        + "\n"
+        + local_server_report(server)
     )
     print("wrote BENCHMARKS.md")
 
@@ -512,5 +542,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["fanout"]:
         main_fanout()
+    elif sys.argv[1:] == ["server"]:
+        main_server()
     else:
         main()

@@ -51,7 +51,7 @@ class Settings(BaseModel):
     drift_budget_seconds: float = Field(default=600.0, ge=0, le=840, alias="NEXUS_DRIFT_BUDGET_SECONDS")
     webhook_secret_prefix: str = Field(
         default="nexus-deployer/webhooks/",
-        pattern=r"^[\w/+=.@-]{1,200}/$",
+        pattern=r"^[A-Za-z0-9_/+=.@-]{1,200}/$",
         alias="NEXUS_WEBHOOK_SECRET_PREFIX",
     )
     # The central account (the service's own) is refused as a target unless named here, and then only
@@ -69,7 +69,7 @@ class Settings(BaseModel):
     # NoEcho parameter values wait here, one secret per operation, until their stack call.
     parameter_secret_prefix: str = Field(
         default="nexus-deployer/parameters/",
-        pattern=r"^[\w/+=.@-]{1,200}/$",
+        pattern=r"^[A-Za-z0-9_/+=.@-]{1,200}/$",
         alias="NEXUS_PARAMETER_SECRET_PREFIX",
     )
     # Local mode and tests only: webhooks may be http:// and loopback (the SSRF guard is off).

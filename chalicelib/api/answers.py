@@ -33,6 +33,16 @@ class Health(Answer):
     status: Literal["ok"]
 
 
+class OpenApiDocument(Answer):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    openapi: Literal["3.1.0"]
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+    security: list[dict[str, list[str]]]
+
+
 class ErrorDetail(Answer):
     code: str = Field(
         description="Stable, machine-readable; the route's possible codes are listed per status."

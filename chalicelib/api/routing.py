@@ -153,7 +153,7 @@ def common_errors(
     if has_ids:
         add(404, "NOT_FOUND")
     if body is not None:
-        add(400, "MALFORMED_JSON", "EXTERNAL_ID_NOT_ALLOWED")
+        add(400, "MALFORMED_JSON", "BODY_TOO_DEEP", "EXTERNAL_ID_NOT_ALLOWED")
         add(413, "BODY_TOO_LARGE", "TEMPLATE_TOO_LARGE")
         add(422, "VALIDATION_FAILED")
     if query is not None:
