@@ -12,6 +12,7 @@ from localaws.cloudformation.diff import (
     _replacement,
     _resource_diff,
 )
+from localaws.cloudformation.intake import prepare
 from localaws.cloudformation.operations import _run_create, _run_update, _settle
 from localaws.cloudformation.state import (
     _ERRORS,
@@ -22,7 +23,7 @@ from localaws.cloudformation.state import (
     _validation_error,
 )
 from localaws.cloudformation.timeline import _token, _tokens
-from localaws.cloudformation.validation import _check_updatable, _param_str, _parse_template
+from localaws.cloudformation.validation import _check_updatable, _param_str, _parse_template, template_error
 
 
 def _find_change_set(backend: Any, change_set_name: str, stack_name: str | None) -> Any:
@@ -65,7 +66,7 @@ def _backend_execute_change_set(self: Any, change_set_name: str, stack_name: str
             except _ERRORS["CloudFormationError"]:
                 raise
             except Exception as exc:
-                raise _validation_error(f"Template format error: {type(exc).__name__}: {exc}") from exc
+                raise _validation_error(template_error(exc)) from exc
             ok = _run_create(self, stack, token)
         else:
             _check_updatable(stack)
@@ -86,7 +87,15 @@ def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[st
     with _LOCK:
         _settle(self)
         review = _review_stack(self, kwargs)
-        change_set_id, stack_id = _ORIGINALS["create_change_set"](self, *args, **kwargs)
+        kwargs["template"], _template = prepare(
+            kwargs.get("template"), kwargs.get("parameters") or {}, self.region_name
+        )
+        try:
+            change_set_id, stack_id = _ORIGINALS["create_change_set"](self, *args, **kwargs)
+        except _ERRORS["CloudFormationError"]:
+            raise
+        except Exception as exc:  # moto failed to read the template: never answer with its exception
+            raise _validation_error(template_error(exc)) from exc
         change_set = self.change_sets[change_set_id]
         if review is not None:  # AWS reuses a stack in REVIEW_IN_PROGRESS; moto made a second one
             self.stacks.pop(stack_id, None)
@@ -114,7 +123,12 @@ def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[st
             if change.action == "Modify":
                 name = change.logical_resource_id
                 change.replacement = _replacement(
-                    old_resources[name], new_resources[name], before, after, set(new_resources)
+                    old_resources[name],
+                    new_resources[name],
+                    before,
+                    after,
+                    set(new_resources),
+                    self.region_name,
                 )
         if change_set.status != "FAILED" and _noop(stack, change_set.template_dict, parameters, None):
             change_set.status = "FAILED"

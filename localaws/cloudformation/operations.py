@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from localaws.cloudformation.diff import _noop, _resource_diff
+from localaws.cloudformation.diff import _effective_parameters, _noop, _pristine_template, _resource_diff
+from localaws.cloudformation.intake import prepare
 from localaws.cloudformation.outputs import _compute_outputs, _drop_exports, _register_exports
+from localaws.cloudformation.replacement import update_resources
 from localaws.cloudformation.resources import (
     _delete_resources,
     _dependency_order,
@@ -42,7 +44,11 @@ from localaws.cloudformation.timeline import (
     _token,
     _tokens,
 )
-from localaws.cloudformation.validation import _check_updatable, _parse_template, _resolve_parameters
+from localaws.cloudformation.validation import (
+    _check_updatable,
+    _resolve_parameters,
+    template_error,
+)
 
 
 def _created_order(stack: Any) -> list[str]:
@@ -186,6 +192,8 @@ def _run_update(
     if "Resources" not in template_dict:
         raise _validation_error("Template format error: At least one Resources member must be defined.")
     diff = _resource_diff(stack, template_dict, parameters)
+    before = _effective_parameters(_pristine_template(stack), stack.parameters)
+    after = _effective_parameters(template_dict, parameters)
     try:  # parameter and condition errors are rejected synchronously, as AWS validates them first
         rm._template = template_dict
         rm.input_parameters = parameters
@@ -197,7 +205,7 @@ def _run_update(
         snapshot.restore(stack)
         if isinstance(exc, _ERRORS["CloudFormationError"]):
             raise
-        raise _validation_error(f"Template error: {type(exc).__name__}: {exc}") from exc
+        raise _validation_error(template_error(exc)) from exc
     rm._resource_json_map = template_dict["Resources"]
     op = _Op(rm, simulation)
     steps = [_stack_step(stack, "UPDATE_IN_PROGRESS", "User Initiated", old_outputs)]
@@ -209,7 +217,8 @@ def _run_update(
             order = _dependency_order(rm)
             for name in [n for n in order if n in diff["Add"]]:
                 _ = rm[name]
-            updated = _update_modified(op, rm, [n for n in order if n in diff["Modify"]])
+            modified = [n for n in order if n in diff["Modify"]]
+            updated = update_resources(op, rm, modified, snapshot.resource_json_map, before, after)
             stack.template = template
             stack.template_dict = template_dict
             stack.description = template_dict.get("Description")
@@ -228,6 +237,7 @@ def _run_update(
             for name in removed
             if snapshot.parsed.get(name) is not None and not isinstance(snapshot.parsed.get(name), str)
         ]
+        steps.extend(_delete_replaced(rm, op, snapshot.resource_json_map))
         delete_steps, _failed, gone = _delete_resources(rm, items)
         for name in diff["Remove"]:
             rm._parsed_resources.pop(name, None)
@@ -260,7 +270,7 @@ def _run_update(
     steps.append(_stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=old_outputs))
     items = [
         (n, current[n], new_json[n])
-        for n in reversed(op.created)
+        for n in [*reversed(op.created), *reversed(op.replaced)]
         if current.get(n) is not None and n in new_json
     ]
     delete_steps, failed, _gone = _delete_resources(rm, items)
@@ -273,6 +283,13 @@ def _run_update(
     )
     _schedule(stack, steps, token, simulation.stack_seconds)
     return False
+
+
+def _delete_replaced(rm: Any, op: _Op, old_json: dict[str, Any]) -> list[_Step]:
+    """The cleanup of a successful update: the old physical resources of replaced ones go."""
+    items = [(name, old, old_json[name]) for name, old in op.replaced.items() if old is not None]
+    steps, _failed, _gone = _delete_resources(rm, items)
+    return steps
 
 
 def _verb(op: _Op, failure: Exception) -> str:
@@ -353,6 +370,7 @@ def _backend_create_stack(
                 if token and ("CreateStack", token) in _tokens(existing):
                     return existing
                 raise m.exceptions.AlreadyExistsException(f"Stack [{name}] already exists")
+        template, _template_dict = prepare(template, parameters, self.region_name)
         stack_id = m.models.generate_stack_id(name, self.region_name, self.account_id)
         try:
             stack = m.models.Stack(
@@ -373,7 +391,7 @@ def _backend_create_stack(
         except m.exceptions.CloudFormationError:
             raise
         except Exception as exc:  # AWS rejects a broken template with a ValidationError
-            raise _validation_error(f"Template format error: {type(exc).__name__}: {exc}") from exc
+            raise _validation_error(template_error(exc)) from exc
         self.stacks[stack_id] = stack
         if token:
             _tokens(stack).add(("CreateStack", token))
@@ -399,7 +417,7 @@ def _backend_update_stack(
             return stack  # a retry of an update that was already accepted
         _check_updatable(stack)
         resolved = _resolve_parameters(stack, parameters)
-        template_dict = _parse_template(template)
+        template, template_dict = prepare(template, resolved, self.region_name)
         if _noop(stack, template_dict, resolved, tags):
             raise _validation_error("No updates are to be performed.")
         if token:

@@ -28,6 +28,8 @@ from localaws.cloudformation.state import (
     _moto,
     _validation_error,
 )
+from localaws.cloudformation.templates import MOTO_MODULES_USING_YAML
+from localaws.cloudformation.templates import install as install_safe_yaml
 from localaws.cloudformation.timeline import _outputs_get, _status_get, _status_reason_get, _status_set
 from localaws.patching import MotoInternalsChanged, missing_internals
 
@@ -135,6 +137,8 @@ _REQUIRED_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.ec2.models", "EC2Backend.delete_internet_gateway", ("self", "internet_gateway_id")),
     ("moto.ec2.models", "EC2Backend.delete_nat_gateway", ("self", "nat_gateway_id")),
     ("moto.core.utils", "utcnow", ()),
+    # every module that parses templates with PyYAML gets the safe stand-in (localaws.cloudformation.templates)
+    *((module, "yaml", None) for module in MOTO_MODULES_USING_YAML),
 )
 
 
@@ -268,6 +272,9 @@ def _patch() -> None:
     for replacement, replaced in replacements.items():
         replacement.__nexus_original__ = replaced  # type: ignore[attr-defined]
 
+    safe_yaml_problems = install_safe_yaml()
+    if safe_yaml_problems:
+        raise MotoInternalsChanged("; ".join(safe_yaml_problems))
     _create_resource.__nexus_original__ = parsing.parse_and_create_resource  # type: ignore[attr-defined]
     parsing.parse_and_create_resource = _create_resource
     parsing.ResourceMap.validate_outputs = _validate_outputs
