@@ -34,6 +34,7 @@ from typing import Any
 from localaws.admission import DEFAULT_LIMIT, admission
 
 ROOT = Path(__file__).resolve().parent.parent
+CORPUS_SECTION = "## 6. "  # written by `python -m bench.corpus`; kept when this module rewrites the file
 IMPORT_PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 
 
@@ -79,7 +80,9 @@ def local_credentials() -> None:
 
 
 @contextmanager
-def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[tuple[Any, Any, Any]]:
+def local_service(
+    stack_seconds: float = 0, poll_seconds: int = 0, unsupported: str = "fail"
+) -> Iterator[tuple[Any, Any, Any]]:
     """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
     local_credentials()
     from chalice.test import Client
@@ -91,7 +94,7 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
     from localaws.environment import LocalAws, chalice_functions
 
     handlers, event_rules = chalice_functions(app_module.app)
-    simulation = StackSimulation(stack_seconds=stack_seconds)
+    simulation = StackSimulation(stack_seconds=stack_seconds, unsupported=unsupported)
     with LocalAws(handlers, simulation=simulation, event_rules=event_rules) as aws:
         settings = Settings.from_env(
             aws.settings_env(
@@ -491,7 +494,8 @@ def main_fanout() -> None:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
     head = text[: text.index("## 5. ")] if "## 5. " in text else text + "\n"
-    path.write_text(head + rollout_report(rollout))
+    kept = text[text.index(CORPUS_SECTION) :] if CORPUS_SECTION in text else ""  # bench.corpus's section
+    path.write_text(head + rollout_report(rollout) + ("\n" + kept if kept else ""))
     print("wrote section 5 of BENCHMARKS.md")
 
 
@@ -507,9 +511,13 @@ def main() -> None:
     print(f"completion: {completion}", flush=True)
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
-    (ROOT / "BENCHMARKS.md").write_text(
+    path = ROOT / "BENCHMARKS.md"
+    previous = path.read_text() if path.exists() else ""
+    kept = previous[previous.index(CORPUS_SECTION) :] if CORPUS_SECTION in previous else ""  # bench.corpus's
+    path.write_text(
         write_report(imports, latency) + "\n" + completion_report(completion) + "\n" + rollout_report(rollout)
-    )
+        + ("\n" + kept if kept else "")
+    )  # fmt: skip
     print("wrote BENCHMARKS.md")
 
 

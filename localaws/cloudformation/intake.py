@@ -15,7 +15,7 @@ from typing import Any
 from localaws.cloudformation.checks import check_parameter_values, check_template
 from localaws.cloudformation.state import _validation_error
 from localaws.cloudformation.templates import load_template
-from localaws.cloudformation.transforms import expand
+from localaws.cloudformation.transforms import declared_transforms, expand
 
 
 def read_template(text: Any) -> dict[str, Any]:
@@ -36,3 +36,15 @@ def prepare(text: Any, parameters: Mapping[str, Any], region: str) -> tuple[str,
     check_template(template, region)
     check_parameter_values(template, parameters)
     return str(text), template
+
+
+def _backend_validate_template(self: Any, template: str) -> list[Any]:
+    """ValidateTemplate: the same reading and checks as a create (transforms are declared, not applied).
+
+    Replaces moto's, which runs cfn-lint on a ``file.tmp`` it writes into the working directory and
+    answers a YAML error as ``Stack with id Template could not be parsed ... does not exist``.
+    """
+    document = read_template(template)
+    if not declared_transforms(document):
+        check_template(document, self.region_name)
+    return []

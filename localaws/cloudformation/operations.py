@@ -192,7 +192,8 @@ def _run_update(
     if "Resources" not in template_dict:
         raise _validation_error("Template format error: At least one Resources member must be defined.")
     diff = _resource_diff(stack, template_dict, parameters)
-    before = _effective_parameters(_pristine_template(stack), stack.parameters)
+    old_template = _pristine_template(stack)
+    before = _effective_parameters(old_template, stack.parameters)
     after = _effective_parameters(template_dict, parameters)
     try:  # parameter and condition errors are rejected synchronously, as AWS validates them first
         rm._template = template_dict
@@ -215,10 +216,9 @@ def _run_update(
     with _active(op):
         try:
             order = _dependency_order(rm)
-            for name in [n for n in order if n in diff["Add"]]:
-                _ = rm[name]
-            modified = [n for n in order if n in diff["Modify"]]
-            updated = update_resources(op, rm, modified, snapshot.resource_json_map, before, after)
+            changing = [n for n in order if n in diff["Add"] or n in diff["Modify"]]
+            old_resources = old_template.get("Resources") or {}
+            update_resources(op, rm, changing, old_resources, before, after, updated)
             stack.template = template
             stack.template_dict = template_dict
             stack.description = template_dict.get("Description")

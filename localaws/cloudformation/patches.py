@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from localaws.cloudformation.changesets import _backend_create_change_set, _backend_execute_change_set
+from localaws.cloudformation.intake import _backend_validate_template
 from localaws.cloudformation.lifecycle import _patch_lifecycle
 from localaws.cloudformation.operations import (
     _backend_create_stack,
@@ -113,6 +114,7 @@ _REQUIRED_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.cloudformation.models", "CloudFormationBackend.list_stacks", ("self", "status_filter")),
     ("moto.cloudformation.models", "CloudFormationBackend.get_stack", ("self", "name_or_stack_id")),
     ("moto.cloudformation.models", "CloudFormationBackend.describe_stack_events", ("self", "stack_name")),
+    ("moto.cloudformation.models", "CloudFormationBackend.validate_template", ("self", "template")),
     ("moto.cloudformation.models", "generate_stack_id", ("stack_name", "region", "account")),
     ("moto.cloudformation.responses", "CloudFormationResponse.create_stack", ("self",)),
     ("moto.cloudformation.responses", "CloudFormationResponse.update_stack", ("self",)),
@@ -266,6 +268,7 @@ def _patch() -> None:
         _backend_execute_change_set: backend_cls.execute_change_set,
         _backend_create_change_set: backend_cls.create_change_set,
         _backend_describe_stack_events: backend_cls.describe_stack_events,
+        _backend_validate_template: backend_cls.validate_template,
         _validate_outputs: parsing.ResourceMap.validate_outputs,
         _skip_moto_update_check: response_cls._validate_different_update,
     }
@@ -291,6 +294,7 @@ def _patch() -> None:
     backend_cls.execute_change_set = _backend_execute_change_set
     backend_cls.create_change_set = _backend_create_change_set
     backend_cls.describe_stack_events = _backend_describe_stack_events
+    backend_cls.validate_template = _backend_validate_template
     for name in ("get_stack", "describe_stacks", "list_stacks"):
         setattr(backend_cls, name, _settling(name))
 

@@ -139,22 +139,21 @@ def replace(op: _Op, rm: Any, name: str, old_json: Mapping[str, Any], before: Ma
 
 def update_resources(
     op: _Op, rm: Any, names: list[str], old_resources: Mapping[str, Any], before: Mapping[str, str],
-    after: Mapping[str, str],
-) -> list[str]:  # fmt: skip
-    """Update ``names`` in dependency order, replacing those whose create-only properties change.
+    after: Mapping[str, str], updated: list[str],
+) -> None:  # fmt: skip
+    """Add and update ``names`` in dependency order, replacing those whose create-only properties change.
 
-    Returns the names updated in place (what a rollback re-applies); replaced ones are in ``op.replaced``.
+    A name not in ``old_resources`` is added. ``updated`` receives the names updated in place as they are
+    (what a rollback re-applies, also when a later resource fails); replaced ones are in ``op.replaced``,
+    added ones in ``op.created``.
     """
-    updated: list[str] = []
-    in_place: list[str] = []
     resources = set(rm._resource_json_map)
-    for name in names:
+    for name in names:  # one at a time, so that ``updated`` is exact when one fails
+        if name not in old_resources:
+            _ = rm[name]  # created through the patched factory, which records it in op.created
+            continue
         old_json, new_json = old_resources[name], rm._resource_json_map[name]
         if needs_replacement(old_json, new_json, before, after, resources, set(op.replaced), rm._region_name):
-            updated += _update_modified(op, rm, in_place)
-            in_place = []
             replace(op, rm, name, old_json, before, after)
         else:
-            in_place.append(name)
-    updated += _update_modified(op, rm, in_place)
-    return updated
+            updated += _update_modified(op, rm, [name])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -73,6 +74,7 @@ def _serverless(template: dict[str, Any], parameters: Mapping[str, Any], region:
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics nag on every translation
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     try:
         processed: dict[str, Any] = translator.translate(
@@ -80,7 +82,12 @@ def _serverless(template: dict[str, Any], parameters: Mapping[str, Any], region:
             parameter_values=dict(parameters),
             get_managed_policy_map=_managed_policies,
         )
-    except (InvalidDocumentException, InvalidTemplateException) as error:
+    except InvalidDocumentException as error:
+        causes = " ".join(str(cause.message) for cause in error.causes)
+        raise _validation_error(
+            f"Transform {SERVERLESS} failed with: {error.message} {causes}".strip()
+        ) from None
+    except InvalidTemplateException as error:
         raise _validation_error(f"Transform {SERVERLESS} failed with: {error.message}") from None
     except Exception:  # noqa: BLE001 - what CloudFormation answers for a transform's own crash
         raise _validation_error(f"Transform {SERVERLESS} failed with: Internal transform failure.") from None
