@@ -108,6 +108,11 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
             external_id_recheck_seconds=settings.external_id_recheck_seconds,
         ),
     )
+    target_access = StsTargetAccess(
+        session.client("sts", region_name=settings.region, config=config),
+        config,
+        settings.assume_role_seconds,
+    )
     deployments = DeploymentService(
         store,
         store,
@@ -121,12 +126,8 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         ),
         sources=automation.sources,
         on_cancel=completion.wake,
+        stacks=target_access,
         secrets=secrets,
-    )
-    target_access = StsTargetAccess(
-        session.client("sts", region_name=settings.region, config=config),
-        config,
-        settings.assume_role_seconds,
     )
     workflow = WorkflowService(
         store,

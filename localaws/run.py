@@ -156,6 +156,7 @@ def banner(aws_url: str, api_url: str, token: str, account: str, simulation: Sta
             f"  Central account:  {account}",
             f"  Tenant token:     {token}",
             f"  Stack operations: {simulation.stack_seconds:g} s each (NEXUS_LOCAL_STACK_SECONDS)",
+            "  State lives in memory: stopping local mode forgets every target, deployment and stack.",
             "  Ctrl-C stops both servers.",
         ]
     )

@@ -29,11 +29,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import DriftInfo, Notifications
-from chalicelib.domain.errors import Conflict, DeployerError
+from chalicelib.domain.errors import Conflict, DeployerError, NotFound
 from chalicelib.domain.model import (
     Action,
     Deployment,
     DeploymentEvent,
+    DeploymentFilter,
     DeploymentStatus,
     ErrorInfo,
     EventSource,
@@ -288,6 +289,29 @@ class DynamoStore:
         with aws_call("PutItem"):
             self._table.put_item(Item=target_to_item(target), ConditionExpression=Attr("pk").not_exists())
 
+    def edit_target(self, target: Target) -> None:
+        """Only the fields PATCH may change, and only while the target exists: never a whole-item write
+        racing the external-ID check's record."""
+        with aws_call("UpdateItem"):
+            try:
+                self._table.update_item(
+                    Key={"pk": _tenant_pk(target.tenant_id), "sk": f"TARGET#{target.target_id}"},
+                    UpdateExpression="SET #n = :n, regions = :r, permission_profile = :p",
+                    ConditionExpression=Attr("pk").exists(),
+                    ExpressionAttributeNames={"#n": "name"},
+                    ExpressionAttributeValues={
+                        ":n": target.name,
+                        ":r": list(target.regions),
+                        ":p": target.permission_profile,
+                    },
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                raise NotFound(
+                    f"Target {target.target_id} does not exist.", code="TARGET_NOT_FOUND"
+                ) from None
+
     def get_target(self, tenant_id: str, target_id: str) -> Target | None:
         item = self._get(_tenant_pk(tenant_id), f"TARGET#{target_id}")
         return target_from_item(item) if item else None
@@ -482,30 +506,15 @@ class DynamoStore:
         )
 
     def list_deployments(
-        self,
-        tenant_id: str,
-        *,
-        target_id: str | None,
-        status: str | None,
-        limit: int,
-        next_token: str | None,
+        self, tenant_id: str, filters: DeploymentFilter, *, limit: int, next_token: str | None
     ) -> Page:
-        condition: ConditionBase | None = None
-        if target_id is not None:
-            condition = Attr("target_id").eq(target_id)
-        if status is not None:
-            by_status = Attr("status").eq(status)
-            condition = by_status if condition is None else condition & by_status
+        condition = _deployment_condition(filters)
         items, token = self._query(_tenant_pk(tenant_id), "DEPLOYMENT#", limit, next_token, condition)
         return Page([deployment_from_item(i).public() for i in items], token)
 
-    def count_live_deployments(self, tenant_id: str, target_id: str) -> int:
+    def count_deployments(self, tenant_id: str, filters: DeploymentFilter) -> int:
         items, _ = self._query(
-            _tenant_pk(tenant_id),
-            "DEPLOYMENT#",
-            10_000,
-            None,
-            Attr("target_id").eq(target_id) & Attr("live").eq(True),
+            _tenant_pk(tenant_id), "DEPLOYMENT#", 100_000, None, _deployment_condition(filters)
         )
         return len(items)
 
@@ -590,28 +599,54 @@ class DynamoStore:
     def _query(
         self, pk: str, prefix: str, limit: int, next_token: str | None, condition: Any = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(prefix),
-            "ConsistentRead": True,
-        }
-        if condition is not None:
-            kwargs["FilterExpression"] = condition
-        if next_token:
-            kwargs["ExclusiveStartKey"] = decode_token(next_token, pk, prefix)
-        found: list[dict[str, Any]] = []
-        with aws_call("Query"):
-            while True:
-                page = self._table.query(**kwargs)
-                items = page.get("Items", [])
-                last_key = page.get("LastEvaluatedKey")
-                for index, item in enumerate(items):
-                    found.append(dict(item))
-                    if len(found) == limit:
-                        more = index < len(items) - 1 or last_key is not None
-                        return found, encode_token({"pk": pk, "sk": str(item["sk"])}) if more else None
-                if not last_key:
-                    return found, None
-                kwargs["ExclusiveStartKey"] = last_key
+        return query_page(self._table, pk, prefix, limit, next_token, condition)
+
+
+def _deployment_condition(filters: DeploymentFilter) -> ConditionBase | None:
+    """A FilterExpression for the filters that are set (each stored as a top-level attribute)."""
+    wanted: dict[str, Any] = {
+        "target_id": filters.target_id,
+        "status": filters.status.value if filters.status is not None else None,
+        "stack_name": filters.stack_name,
+        "account_id": filters.account_id,
+        "region": filters.region,
+        "live": filters.live,
+    }
+    condition: ConditionBase | None = None
+    for name, value in wanted.items():
+        if value is not None:
+            one = Attr(name).eq(value)
+            condition = one if condition is None else condition & one
+    return condition
+
+
+def query_page(
+    table: Table, pk: str, prefix: str, limit: int, next_token: str | None, condition: Any = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to ``limit`` items of ``pk`` whose sort key starts with ``prefix`` (and that match
+    ``condition``), and the token of the next page (None on the last); every listing pages with it."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(prefix),
+        "ConsistentRead": True,
+    }
+    if condition is not None:
+        kwargs["FilterExpression"] = condition
+    if next_token:
+        kwargs["ExclusiveStartKey"] = decode_token(next_token, pk, prefix)
+    found: list[dict[str, Any]] = []
+    with aws_call("Query"):
+        while True:
+            page = table.query(**kwargs)
+            items = page.get("Items", [])
+            last_key = page.get("LastEvaluatedKey")
+            for index, item in enumerate(items):
+                found.append(dict(item))
+                if len(found) == limit:
+                    more = index < len(items) - 1 or last_key is not None
+                    return found, encode_token({"pk": pk, "sk": str(item["sk"])}) if more else None
+            if not last_key:
+                return found, None
+            kwargs["ExclusiveStartKey"] = last_key
 
 
 class _ConditionFailed(Exception):

@@ -22,9 +22,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.adapters.dynamodb import DynamoStore, query_page
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import Notifications
 from chalicelib.domain.model import ErrorInfo, utc_now
@@ -32,6 +33,7 @@ from chalicelib.domain.rollouts import (
     ENDED_ITEM,
     ItemStatus,
     Rollout,
+    RolloutFilter,
     RolloutItem,
     RolloutMode,
     RolloutSpec,
@@ -196,6 +198,8 @@ class DynamoRolloutStore:
                     "data": rollout_data(rollout),
                     "failed": 0,
                     "cancel_requested": False,
+                    # For GET /rollouts?target_id=: the distinct targets of its items.
+                    "target_ids": sorted({item.target_id for item in items}),
                 }
             )
 
@@ -205,6 +209,22 @@ class DynamoRolloutStore:
                 "Item"
             )
         return rollout_from_item(dict(found)) if found else None
+
+    def list_rollouts(
+        self, tenant_id: str, filters: RolloutFilter, *, limit: int, next_token: str | None
+    ) -> tuple[list[Rollout], str | None]:
+        condition: ConditionBase | None = None
+        for one in (
+            Attr("status").eq(filters.status.value) if filters.status is not None else None,
+            Attr("data.stack_name").eq(filters.stack_name) if filters.stack_name is not None else None,
+            Attr("target_ids").contains(filters.target_id) if filters.target_id is not None else None,
+        ):
+            if one is not None:
+                condition = one if condition is None else condition & one
+        items, token = query_page(
+            self._table, f"TENANT#{tenant_id}", "ROLLOUT#", limit, next_token, condition
+        )
+        return [rollout_from_item(item) for item in items], token
 
     def save_rollout(self, rollout: Rollout) -> None:
         """Write the rollout's progress; leaves the ``failed`` and ``cancel_requested`` attributes alone."""

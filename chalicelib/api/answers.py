@@ -61,8 +61,7 @@ class Target(Answer):
     permission_profile: str
     created_at: str
     external_id_enforced: bool | None = Field(
-        description="Whether AssumeRole without the external ID was refused when last tried (null: not "
-        "tried yet). false blocks the target's deployments (EXTERNAL_ID_NOT_ENFORCED)."
+        description="Whether AssumeRole without the external ID was refused when last tried (null: not yet)."
     )
     external_id_checked_at: str | None
 
@@ -219,6 +218,25 @@ class Rollout(Answer):
     waves: list[Wave]
     notifications: Notifications | None
     items: list[RolloutItem] = Field(description="One page of the items (?limit, ?status, ?next_token).")
+    next_token: str | None
+
+
+class RolloutSummary(Answer):
+    rollout_id: str
+    stack_name: str
+    mode: Literal["plan", "apply"]
+    status: RolloutStatus
+    item_count: int
+    failed: int = Field(description="Items FAILED so far.")
+    failure_tolerance: int
+    strategy: Strategy
+    error: ErrorInfo | None
+    created_at: str
+    updated_at: str
+
+
+class RolloutPage(Answer):
+    items: list[RolloutSummary]
     next_token: str | None
 
 

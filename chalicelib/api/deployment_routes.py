@@ -14,12 +14,23 @@ routes = RouteTable()
 
 # What starting an operation's execution (Step Functions) or reading a template_url (S3) can answer.
 AWS_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTLED",)}
+# What a call through a target's role can answer (chalicelib/domain/aws_errors.py).
+TARGET_ACCESS_ERRORS = (
+    "ACCESS_DENIED",
+    "INVALID_ROLE_ARN",
+    "SESSION_EXPIRED",
+    "MFA_REQUIRED",
+    "REGION_DISABLED",
+    "AWS_REQUEST_FAILED",
+)
 # Why an operation cannot start on a deployment now.
+# (EXTERNAL_ID_NOT_ENFORCED: the target's last check found its role assumable without the external ID.)
 BUSY = ("OPERATION_IN_PROGRESS", "STACK_LOCKED", "EXTERNAL_ID_NOT_ENFORCED")
+# What a template and its parameters can be refused for (chalicelib/domain/templates.py, noecho.py).
 TEMPLATE_ERRORS = (
     "INVALID_TEMPLATE",
-    "PARAMETERS_MISMATCH",
     "TEMPLATE_LIMIT_EXCEEDED",
+    "PARAMETERS_MISMATCH",
     "NOECHO_VALUE_REQUIRED",
     "NOECHO_NOT_AVAILABLE",
 )
@@ -57,7 +68,9 @@ def create_deployment(call: Call[DeploymentCreate, None]) -> Reply:
     """Deploy a stack into a target account and region (202: the workflow runs in the background).
 
     409 with a hint to PUT when the stack already has a live deployment; 200 with outcome SKIPPED when
-    skip_unchanged finds the stack already at this configuration.
+    skip_unchanged finds the stack already at this configuration. When the stack name is held by a
+    deployment whose create failed before any stack existed (say, the role was missing), a new create
+    runs on that same deployment.
     """
     new = call.body
     deployment = call.services.deployments.create(
@@ -68,12 +81,9 @@ def create_deployment(call: Call[DeploymentCreate, None]) -> Reply:
 
 @routes.get("/deployments", query=DeploymentQuery, responses={200: answers.DeploymentPage})
 def list_deployments(call: Call[None, DeploymentQuery]) -> Reply:
-    """List the tenant's deployments, filtered and a page at a time."""
+    """List the tenant's deployments: filters target_id, status, stack_name, account_id, region; paged."""
     q = call.query
-    status = q.status.value if q.status else None
-    page = call.services.deployments.list(
-        call.tenant, target_id=q.target_id, status=status, limit=q.limit, next_token=q.next_token
-    )
+    page = call.services.deployments.list(call.tenant, q.filters(), limit=q.limit, next_token=q.next_token)
     return Reply(200, page.public())
 
 

@@ -7,7 +7,8 @@ checked by the service, still before anything is written.
 from __future__ import annotations
 
 from chalicelib.api import answers
-from chalicelib.api.rollout_schemas import RolloutCreate, RolloutItemsQuery
+from chalicelib.api.deployment_routes import TEMPLATE_ERRORS
+from chalicelib.api.rollout_schemas import RolloutCreate, RolloutItemsQuery, RolloutQuery
 from chalicelib.api.routing import Call, Reply, RouteTable
 
 routes = RouteTable()
@@ -26,10 +27,7 @@ START_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTL
             "REGION_NOT_ENABLED",
             "TOO_MANY_ITEMS",
             "REGION_ORDER_MISMATCH",
-            "INVALID_TEMPLATE",
-            "PARAMETERS_MISMATCH",
-            "TEMPLATE_LIMIT_EXCEEDED",
-            "NOECHO_NOT_AVAILABLE",
+            *TEMPLATE_ERRORS,
             "NOTIFICATIONS_NOT_AVAILABLE",
             "INVALID_SNS_TOPIC",
             "INVALID_WEBHOOK_URL",
@@ -43,6 +41,16 @@ START_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTL
 def create_rollout(call: Call[RolloutCreate, None]) -> Reply:
     """Start a fleet rollout: one deployment per (target, region), canary first, then waves."""
     return Reply(202, call.services.rollouts.create(call.tenant, call.body.spec()).public())
+
+
+@routes.get("/rollouts", query=RolloutQuery, responses={200: answers.RolloutPage})
+def list_rollouts(call: Call[None, RolloutQuery]) -> Reply:
+    """List the tenant's rollouts (filters status, stack_name, target_id), a page at a time."""
+    q = call.query
+    page = call.services.rollouts.list_rollouts(
+        call.tenant, q.filters(), limit=q.limit, next_token=q.next_token
+    )
+    return Reply(200, page.public())
 
 
 @routes.get(

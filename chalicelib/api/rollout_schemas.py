@@ -27,23 +27,23 @@ from chalicelib.api.schemas import (
     TARGET_ID,
     NotificationsCreate,
     PageQuery,
-    _check_region,
     _Strict,
+    _unique_regions,
 )
-from chalicelib.domain.rollouts import MAX_ROLLOUT_ITEMS, ItemStatus, RolloutMode, Strategy, item_cursor
+from chalicelib.domain.rollouts import (
+    MAX_ROLLOUT_ITEMS,
+    ItemStatus,
+    RolloutFilter,
+    RolloutMode,
+    RolloutStatus,
+    Strategy,
+    item_cursor,
+)
 from chalicelib.domain.templates import MAX_PARAMETERS
 from chalicelib.service.rollouts import NewRollout, TargetChoice
 
 CONCURRENCY_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9][0-9]?)%$", strict=True)]
 TOLERANCE_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$", strict=True)]
-
-
-def _unique_regions(values: list[str]) -> list[str]:
-    for region in values:
-        _check_region(region)
-    if len(set(values)) != len(values):
-        raise ValueError("regions must not repeat")
-    return values
 
 
 class RolloutTarget(_Strict):
@@ -131,3 +131,14 @@ class RolloutItemsQuery(PageQuery):
     def cursor(self, rollout_id: str) -> int:
         """The index of the last item the token's page showed (-1: from the start)."""
         return item_cursor(rollout_id, self.next_token)
+
+
+class RolloutQuery(PageQuery):
+    """``GET /rollouts``: which of the tenant's rollouts to list."""
+
+    status: RolloutStatus | None = None
+    stack_name: STACK_NAME | None = None
+    target_id: TARGET_ID | None = None
+
+    def filters(self) -> RolloutFilter:
+        return RolloutFilter(self.status, self.stack_name, self.target_id)

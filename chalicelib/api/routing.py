@@ -14,7 +14,8 @@ is valid (only step 5 does I/O before the route function runs):
 3. the body, into the route's body model (``http.body``);
 4. the query string, into the route's query model (``http.query``; its validators see the path ids);
 5. the token's tenant (one DynamoDB read);
-6. the route function, under the ``Idempotency-Key`` when the route is idempotent;
+6. the route function, under the ``Idempotency-Key`` when the route is idempotent (an answer
+   replayed for a key seen before carries ``Idempotent-Replayed: true``);
 
 and any exception becomes an answer in ``chalicelib/api/errors.py``, the one error mapping.
 
@@ -64,6 +65,7 @@ BodyT = TypeVar("BodyT")
 QueryT = TypeVar("QueryT")
 # The content type is checked by http.body, so a wrong one gets our error body, not Chalice's 415.
 ALL_CONTENT_TYPES = ["*/*"]
+REPLAYED_HEADER = "Idempotent-Replayed"
 _PATH_PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -266,8 +268,10 @@ def _answer(app: Chalice, container: Container, route: Route, params: Mapping[st
     query = http.query(request, route.query, ids) if route.query else None
     tenant = container.get().auth.tenant_for(authorization) if authorization else ""
     call: Call[Any, Any] = Call(tenant, ids, body, query, container)
+    ran: list[bool] = []
 
     def produce() -> dict[str, Any]:
+        ran.append(True)
         reply = route.function(call)
         return {"status": reply.status, "body": reply.body}
 
@@ -282,6 +286,8 @@ def _answer(app: Chalice, container: Container, route: Route, params: Mapping[st
         )
     else:
         record = produce()
+    # The first answer to an Idempotency-Key, given again: the route did not run this time.
+    headers: dict[str, str] = {REPLAYED_HEADER: "true"} if not ran else {}
     if record["body"] is None:
-        return Response(body="", status_code=record["status"])
-    return json_response(record["status"], record["body"])
+        return Response(body="", status_code=record["status"], headers=dict(headers))
+    return json_response(record["status"], record["body"], headers)

@@ -21,13 +21,13 @@ from pydantic import (
     model_validator,
 )
 
-from chalicelib.domain.model import DeploymentStatus
+from chalicelib.domain.model import DeploymentFilter, DeploymentStatus
 from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
 from chalicelib.domain.templates import MAX_PARAMETERS
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
 from chalicelib.service.notifications import NotificationRequest
-from chalicelib.service.targets import NewTarget
+from chalicelib.service.targets import NewTarget, TargetChange
 
 ROLE_ARN_PATTERN = re.compile(
     r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/([\x21-\x7E]{0,510}/)?[\w+=,.@-]{1,64}$"
@@ -52,8 +52,21 @@ def _check_region(region: str) -> str:
     return region
 
 
+def _unique_regions(values: list[str]) -> list[str]:
+    for region in values:
+        _check_region(region)
+    if len(set(values)) != len(values):
+        raise ValueError("regions must not repeat")
+    return values
+
+
+TARGET_NAME = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, strict=True)
+]
+
+
 class TargetCreate(_Strict):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, strict=True)]
+    name: TARGET_NAME
     account_id: ACCOUNT_ID
     role_arn: Annotated[str, StringConstraints(max_length=2048, strict=True)]
     regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)]
@@ -74,11 +87,7 @@ class TargetCreate(_Strict):
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        for region in value:
-            _check_region(region)
-        if len(set(value)) != len(value):
-            raise ValueError("regions must not repeat")
-        return value
+        return _unique_regions(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -94,6 +103,35 @@ class TargetCreate(_Strict):
         return NewTarget(
             self.name, self.account_id, self.role_arn, tuple(self.regions), self.permission_profile
         )
+
+
+class TargetPatch(_Strict):
+    """``PATCH /targets/{id}``: the fields to change. A region can only be removed once it has no live
+    deployments (409 REGION_IN_USE); a region must be in the partition of the target's role."""
+
+    name: TARGET_NAME | None = None
+    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | None = None
+    permission_profile: StrictStr | None = None
+
+    @field_validator("permission_profile")
+    @classmethod
+    def _profile(cls, value: str | None) -> str | None:
+        return None if value is None else check_profile_name(value)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique_regions(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.name is None and self.regions is None and self.permission_profile is None:
+            raise ValueError("send at least one of name, regions, permission_profile")
+        return self
+
+    def spec(self) -> TargetChange:
+        regions = tuple(self.regions) if self.regions is not None else None
+        return TargetChange(self.name, regions, self.permission_profile)
 
 
 class NotificationsCreate(_Strict):
@@ -218,6 +256,17 @@ class PageQuery(_Strict):
 class DeploymentQuery(PageQuery):
     target_id: TARGET_ID | None = None
     status: DeploymentStatus | None = None
+    stack_name: STACK_NAME | None = None
+    account_id: ACCOUNT_ID | None = None
+    region: StrictStr | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return None if value is None else _check_region(value)
+
+    def filters(self) -> DeploymentFilter:
+        return DeploymentFilter(self.target_id, self.status, self.stack_name, self.account_id, self.region)
 
 
 class BootstrapQuery(_Strict):

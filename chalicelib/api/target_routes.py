@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.api import answers
 from chalicelib.api.routing import Call, Reply, RouteTable
-from chalicelib.api.schemas import PageQuery, TargetCreate
+from chalicelib.api.schemas import PageQuery, TargetCreate, TargetPatch
 
 routes = RouteTable()
 
@@ -36,6 +36,24 @@ def list_targets(call: Call[None, PageQuery]) -> Reply:
 def get_target(call: Call[None, None]) -> Reply:
     """Show a target."""
     return Reply(200, call.services.targets.get(call.tenant, call.ids["target_id"]).public())
+
+
+@routes.patch(
+    "/targets/{target_id}",
+    body=TargetPatch,
+    responses={200: answers.Target},
+    errors={404: ("TARGET_NOT_FOUND",), 409: ("REGION_IN_USE",), 422: ("REGION_NOT_IN_PARTITION",)},
+    idempotent=True,
+)
+def update_target(call: Call[TargetPatch, None]) -> Reply:
+    """Change a target's name, regions or permission profile.
+
+    The account, role and external ID never change (a body with external_id is 400). Removing a region
+    that still has live deployments is 409 REGION_IN_USE. After a profile change, deploy the target's
+    bootstrap template again so that the role gets the profile's permissions.
+    """
+    target = call.services.targets.update(call.tenant, call.ids["target_id"], call.body.spec())
+    return Reply(200, target.public())
 
 
 @routes.delete(

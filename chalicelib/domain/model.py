@@ -49,6 +49,7 @@ class Action(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     CONTINUE_ROLLBACK = "continue_rollback"
+    FORGET = "forget"  # the record of a stack that is gone was dropped; never runs in the workflow
 
 
 class OperationMode(StrEnum):
@@ -245,6 +246,18 @@ class Deployment:
             "notifications": self.notifications.public() if self.notifications else None,
             "drift": self.drift.public() if self.drift else None,
         }
+
+
+@dataclass(frozen=True)
+class DeploymentFilter:
+    """Which of a tenant's deployments a listing shows; None matches anything."""
+
+    target_id: str | None = None
+    status: DeploymentStatus | None = None
+    stack_name: str | None = None
+    account_id: str | None = None
+    region: str | None = None
+    live: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,22 @@ class Rollout:
     def tolerance(self) -> int:
         return self.strategy.tolerance(self.item_count)
 
+    def public(self) -> dict[str, Any]:
+        """The rollout as ``GET /rollouts`` lists it: no items (``GET /rollouts/{id}`` has them)."""
+        return {
+            "rollout_id": self.rollout_id,
+            "stack_name": self.stack_name,
+            "mode": "plan" if self.mode is RolloutMode.PLAN else "apply",
+            "status": self.status.value,
+            "item_count": self.item_count,
+            "failed": self.failed,
+            "failure_tolerance": self.tolerance,
+            "strategy": self.strategy.public(),
+            "error": self.error.as_dict() if self.error else None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
     @property
     def over_tolerance(self) -> bool:
         return self.failed - self.accepted_failures > self.tolerance
@@ -201,6 +217,15 @@ class Rollout:
     def notice_key(self) -> str:
         """One per status change: an execution (``attempt``) reaches each status at most once."""
         return f"{self.attempt:05d}#{self.status.value}"
+
+
+@dataclass(frozen=True)
+class RolloutFilter:
+    """Which of a tenant's rollouts ``GET /rollouts`` lists; None matches anything."""
+
+    status: RolloutStatus | None = None
+    stack_name: str | None = None
+    target_id: str | None = None  # rollouts with at least one item on that target
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,19 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.automation import Notifications
-from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
+from chalicelib.domain.errors import (
+    Conflict,
+    DeployerError,
+    NotFound,
+    TargetAccessError,
+    UnprocessableRequest,
+)
 from chalicelib.domain.fingerprint import config_hash
 from chalicelib.domain.model import (
     Action,
     Deployment,
     DeploymentEvent,
+    DeploymentFilter,
     DeploymentStatus,
     ErrorInfo,
     EventSource,
@@ -49,7 +56,14 @@ from chalicelib.domain.model import (
 from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
-from chalicelib.service.ports import DeploymentStore, LockStore, ParameterSecrets, WorkflowStarter
+from chalicelib.service.ports import (
+    DeploymentStore,
+    LockStore,
+    ParameterSecrets,
+    StackInfo,
+    TargetAccess,
+    WorkflowStarter,
+)
 from chalicelib.service.targets import TargetService
 
 if TYPE_CHECKING:
@@ -134,7 +148,10 @@ class DeploymentService:
         sources: DeploymentSources | None = None,
         on_cancel: Callable[[Deployment, str], bool] | None = None,
         secrets: ParameterSecrets | None = None,
+        stacks: TargetAccess | None = None,
     ) -> None:
+        # Reads a target's stack for ``forget``; the workflow does every other stack call.
+        self._stacks = stacks
         self._sources = sources
         # Where NoEcho values wait for their stack call (chalicelib/domain/noecho.py); without it a
         # request that sends one is refused.
@@ -159,12 +176,8 @@ class DeploymentService:
         """The live deployment that holds this stack of the target, if any."""
         return self._store.claimed_deployment_id(target_id, region, stack_name)
 
-    def list(
-        self, tenant_id: str, *, target_id: str | None, status: str | None, limit: int, next_token: str | None
-    ) -> Page:
-        return self._store.list_deployments(
-            tenant_id, target_id=target_id, status=status, limit=limit, next_token=next_token
-        )
+    def list(self, tenant_id: str, filters: DeploymentFilter, *, limit: int, next_token: str | None) -> Page:
+        return self._store.list_deployments(tenant_id, filters, limit=limit, next_token=next_token)
 
     def events(self, tenant_id: str, deployment_id: str, limit: int, next_token: str | None) -> Page:
         self.get(tenant_id, deployment_id)
@@ -192,11 +205,13 @@ class DeploymentService:
         split = split_parameters(summary, new.parameters, previous=())
         summary.check_parameters(split.public)
         fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
-        if skip_unchanged and not split.has_new_secrets:
-            holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
-            existing = self._store.get_deployment(tenant_id, holder) if holder else None
-            if existing is not None and self._unchanged(existing, fingerprint):
-                return replace(existing, outcome=Outcome.SKIPPED)
+        holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
+        existing = self._store.get_deployment(tenant_id, holder) if holder else None
+        unchanged = existing is not None and skip_unchanged and self._unchanged(existing, fingerprint)
+        if existing is not None and unchanged and not split.has_new_secrets:
+            return replace(existing, outcome=Outcome.SKIPPED)
+        if existing is not None and _never_made_a_stack(existing):
+            return self._create_again(existing, new, split, mode, fingerprint, announce_end)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
         now = utc_now()
         operation = Operation(
@@ -233,6 +248,34 @@ class DeploymentService:
         if self._sources is not None:
             self._sources.created(deployment)
         return self._start(deployment, announce_end)
+
+    def _create_again(
+        self,
+        existing: Deployment,
+        new: NewDeployment,
+        split: ParameterSplit,
+        mode: OperationMode,
+        fingerprint: str,
+        announce_end: bool,
+    ) -> Deployment:
+        """A new create on a deployment whose create failed before any stack existed (say, the role
+        was not there yet): the caller re-posts once the cause is fixed, and the same deployment runs."""
+        self._check_unlocked(existing.account_id, existing.region, existing.stack_name)
+        renewed = replace(existing, template_url=new.template_url, notifications=new.notifications)
+        started = self._begin(
+            renewed,
+            Action.CREATE,
+            _Template(new.template_body, new.template_url, new.template_version),
+            split,
+            new.tags,
+            mode=mode,
+            fingerprint=fingerprint,
+            adopt=new.adopt,
+            announce_end=announce_end,
+        )
+        if self._sources is not None:
+            self._sources.created(started)
+        return started
 
     def update(
         self,
@@ -406,14 +449,80 @@ class DeploymentService:
                 code="RETAIN_NOT_ALLOWED",
                 hint="Delete without retain; if the delete fails, its error names the resources to retain.",
             )
+        # The delete carries the template on, so that after a failed delete (the stack still there) an
+        # update that sends only parameters finds it.
+        previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
         return self._begin(
             deployment,
             Action.DELETE,
-            {},
+            _carried(previous),
             ParameterSplit(deployment.parameters),
             deployment.tags,
             resources=retain,
         )
+
+    def forget(self, tenant_id: str, deployment_id: str) -> Deployment:
+        """Drop the record of a deployment whose stack never existed or is gone (DELETE_COMPLETE), so its
+        stack name and its target are free; refused while the stack exists. No stack call is made."""
+        deployment = self._runnable(tenant_id, deployment_id)
+        if not deployment.live:
+            raise Conflict(
+                f"Deployment {deployment_id} is already deleted.",
+                code="DEPLOYMENT_DELETED",
+                hint="Nothing to do; the stack is gone.",
+            )
+        stack, why = self._stack_of(deployment)
+        if stack is not None:
+            raise Conflict(
+                f"Stack {stack.stack_name} still exists in {deployment.account_id}/{deployment.region} "
+                f"({stack.status}).",
+                code="STACK_STILL_EXISTS",
+                hint="Delete it with DELETE /deployments/{id}; forget only drops the record of a stack that "
+                "is gone.",
+                details={"stack_id": stack.stack_id, "stack_status": stack.status},
+            )
+        now = utc_now()
+        forgotten = replace(
+            deployment,
+            status=DeploymentStatus.DELETED,
+            operation=Operation(new_id("op"), Action.FORGET, OperationStatus.SUCCEEDED, now, ended_at=now),
+            outputs={},
+            error=None,
+            updated_at=now,
+        )
+        previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
+        request = self._request(forgotten, _carried(previous), ParameterSplit(deployment.parameters))
+        self._store.begin_operation(forgotten, request)
+        self._store.release_stack_name(forgotten)
+        event = DeploymentEvent(now, EventSource.ORCHESTRATOR, "FORGOTTEN", deployment.stack_name, why)
+        self._store.append_events(deployment_id, [event])
+        return forgotten
+
+    def _stack_of(self, deployment: Deployment) -> tuple[StackInfo | None, str]:
+        """The deployment's stack if it exists (not DELETE_COMPLETE), read through the target's role,
+        and what was found, for the record."""
+        if self._stacks is None:
+            raise DeployerError("forget needs the target access adapter.")
+        target = self._targets.get(deployment.tenant_id, deployment.target_id)
+        try:
+            gateway = self._stacks.stacks(
+                role_arn=target.role_arn,
+                external_id=target.external_id,
+                session_name=f"nexus-forget-{deployment.deployment_id}",
+                region=deployment.region,
+            )
+            stack = gateway.describe_stack(deployment.stack_id or deployment.stack_name)
+        except TargetAccessError as error:
+            if deployment.stack_id is not None:
+                raise  # this deployment made a stack: only the stack itself can say it is gone
+            return None, (
+                f"forgotten: no stack was ever recorded, and the role cannot look ({error.code}: "
+                f"{error.message})"
+            )
+        if stack is None or stack.status == "DELETE_COMPLETE":
+            found = "DELETE_COMPLETE" if stack is not None else "no stack of that name"
+            return None, f"forgotten: CloudFormation has {found}; the stack name is free"
+        return stack, ""
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -445,6 +554,7 @@ class DeploymentService:
         resources: tuple[str, ...] = (),
         fingerprint: str | None = None,
         change_set_name: str | None = None,
+        adopt: bool = False,
         announce_end: bool = False,
     ) -> Deployment:
         now = utc_now()
@@ -457,6 +567,7 @@ class DeploymentService:
             resources=tuple(resources),
             change_set_name=change_set_name,
             holds_secrets=split.has_new_secrets,
+            adopt=adopt,
         )
         updated = replace(
             deployment,
@@ -656,3 +767,15 @@ class DeploymentService:
                 hint="Another operation is running on this stack; wait for it to finish, then retry.",
                 details={"operation_id": holder},
             )
+
+
+def _never_made_a_stack(deployment: Deployment) -> bool:
+    """A create that failed before CloudFormation had a stack for it: nothing exists to update."""
+    return (
+        deployment.live
+        and deployment.status is DeploymentStatus.FAILED
+        and deployment.operation.action is Action.CREATE
+        and not deployment.operation.running
+        and deployment.stack_id is None
+        and not deployment.ever_active
+    )

@@ -11,9 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.domain.model import Deployment, DeploymentEvent, OperationRequest, Page, Target
+from chalicelib.domain.model import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentFilter,
+    OperationRequest,
+    Page,
+    Target,
+)
 from chalicelib.domain.plans import PlannedChange
-from chalicelib.domain.rollouts import Rollout, RolloutItem, RolloutSpec
+from chalicelib.domain.rollouts import Rollout, RolloutFilter, RolloutItem, RolloutSpec
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,9 @@ class ParameterSecrets(Protocol):
 
 class TargetStore(Protocol):
     def put_target(self, target: Target) -> None: ...
+    def edit_target(self, target: Target) -> None:
+        """Write the target's name, regions and profile; NotFound if it was deleted meanwhile."""
+
     def get_target(self, tenant_id: str, target_id: str) -> Target | None: ...
     def list_targets(self, tenant_id: str, limit: int, next_token: str | None) -> Page: ...
     def delete_target(self, tenant_id: str, target_id: str) -> None: ...
@@ -107,15 +117,9 @@ class DeploymentStore(Protocol):
     def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None: ...
     def get_request(self, deployment_id: str, operation_id: str) -> OperationRequest | None: ...
     def list_deployments(
-        self,
-        tenant_id: str,
-        *,
-        target_id: str | None,
-        status: str | None,
-        limit: int,
-        next_token: str | None,
+        self, tenant_id: str, filters: DeploymentFilter, *, limit: int, next_token: str | None
     ) -> Page: ...
-    def count_live_deployments(self, tenant_id: str, target_id: str) -> int: ...
+    def count_deployments(self, tenant_id: str, filters: DeploymentFilter) -> int: ...
     def append_events(self, deployment_id: str, events: list[DeploymentEvent]) -> None: ...
     def list_events(self, deployment_id: str, limit: int, next_token: str | None) -> Page: ...
 
@@ -255,6 +259,11 @@ class RolloutStore(Protocol):
 
     def create_rollout(self, rollout: Rollout, items: list[RolloutItem], spec: RolloutSpec) -> None: ...
     def get_rollout(self, tenant_id: str, rollout_id: str) -> Rollout | None: ...
+    def list_rollouts(
+        self, tenant_id: str, filters: RolloutFilter, *, limit: int, next_token: str | None
+    ) -> tuple[list[Rollout], str | None]:
+        """A page of the tenant's rollouts (oldest id first) and the next page's token."""
+
     def save_rollout(self, rollout: Rollout) -> None:
         """Write progress; leaves the ``failed`` counter and ``cancel_requested`` as they are."""
 

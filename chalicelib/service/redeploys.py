@@ -27,6 +27,7 @@ from chalicelib.domain.errors import DeployerError, InvalidRequest, NotFound
 from chalicelib.domain.model import (
     Deployment,
     DeploymentEvent,
+    DeploymentFilter,
     DeploymentStatus,
     EventSource,
     Outcome,
@@ -194,7 +195,10 @@ class RedeployService:
         selector, count, token = request.selector, 0, None
         while True:
             page = self._deployments.list(
-                request.tenant_id, target_id=selector.target_id, status=None, limit=100, next_token=token
+                request.tenant_id,
+                DeploymentFilter(target_id=selector.target_id, stack_name=selector.stack_name, live=True),
+                limit=100,
+                next_token=token,
             )
             for item in page.items:
                 if item["status"] == DeploymentStatus.DELETED.value:

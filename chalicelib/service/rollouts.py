@@ -51,6 +51,7 @@ from chalicelib.domain.model import (
     OperationMode,
     OperationStatus,
     Outcome,
+    Page,
     new_id,
     utc_now,
 )
@@ -62,6 +63,7 @@ from chalicelib.domain.rollouts import (
     ItemPlan,
     ItemStatus,
     Rollout,
+    RolloutFilter,
     RolloutItem,
     RolloutMode,
     RolloutSpec,
@@ -187,6 +189,12 @@ class RolloutService:
         if limit is None:
             return RolloutView(rollout, items)
         return RolloutView(rollout, items, page_items(rollout_id, items, limit, after, status))
+
+    def list_rollouts(
+        self, tenant_id: str, filters: RolloutFilter, *, limit: int, next_token: str | None
+    ) -> Page:
+        rollouts, token = self._store.list_rollouts(tenant_id, filters, limit=limit, next_token=next_token)
+        return Page([rollout.public() for rollout in rollouts], token)
 
     def create(self, tenant_id: str, new: NewRollout) -> RolloutView:
         notifier = self._notifier(new.notify)

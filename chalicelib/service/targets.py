@@ -19,8 +19,27 @@ from datetime import UTC, datetime
 
 from chalicelib.domain.aws_errors import HINT_EXTERNAL_ID_NOT_ENFORCED
 from chalicelib.domain.errors import Conflict, NotFound, UnprocessableRequest
-from chalicelib.domain.model import Page, Target, new_external_id, new_id, trust_policy_for, utc_now
+from chalicelib.domain.model import (
+    DeploymentFilter,
+    Page,
+    Target,
+    new_external_id,
+    new_id,
+    trust_policy_for,
+    utc_now,
+)
+from chalicelib.domain.regions import partition_of
 from chalicelib.service.ports import DeploymentStore, TargetStore
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    """What ``PATCH /targets/{id}`` may change; None keeps the value. Never the account, role or
+    external ID: the trust policy the target's admin installed names them."""
+
+    name: str | None = None
+    regions: tuple[str, ...] | None = None
+    permission_profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,12 +151,47 @@ class TargetService:
             raise NotFound(f"Target {target_id} does not exist.", code="TARGET_NOT_FOUND")
         return target
 
+    def update(self, tenant_id: str, target_id: str, change: TargetChange) -> Target:
+        target = self.get(tenant_id, target_id)
+        if change.regions is not None:
+            partition = target.role_arn.split(":")[1]
+            foreign = [r for r in change.regions if partition_of(r) != partition]
+            if foreign:
+                raise UnprocessableRequest(
+                    f"Regions {foreign} are not in the partition {partition} of the target's role.",
+                    code="REGION_NOT_IN_PARTITION",
+                    hint="A target's regions must all be in its role's partition (aws, aws-cn, aws-us-gov).",
+                    details={"field": "regions", "regions": foreign},
+                )
+            for region in sorted(set(target.regions) - set(change.regions)):
+                live = self._deployments.count_deployments(
+                    tenant_id, DeploymentFilter(target_id=target_id, region=region, live=True)
+                )
+                if live:
+                    raise Conflict(
+                        f"Region {region} of target {target_id} still has {live} live deployment(s).",
+                        code="REGION_IN_USE",
+                        hint="Delete (or forget) the deployments in that region first "
+                        "(GET /deployments?target_id=...&region=...), then remove the region.",
+                        details={"region": region, "live_deployments": live},
+                    )
+        updated = replace(
+            target,
+            name=change.name if change.name is not None else target.name,
+            regions=change.regions if change.regions is not None else target.regions,
+            permission_profile=change.permission_profile or target.permission_profile,
+        )
+        self._targets.edit_target(updated)
+        return updated
+
     def list(self, tenant_id: str, limit: int, next_token: str | None) -> Page:
         return self._targets.list_targets(tenant_id, limit, next_token)
 
     def delete(self, tenant_id: str, target_id: str) -> None:
         self.get(tenant_id, target_id)
-        live = self._deployments.count_live_deployments(tenant_id, target_id)
+        live = self._deployments.count_deployments(
+            tenant_id, DeploymentFilter(target_id=target_id, live=True)
+        )
         if live:
             raise Conflict(
                 f"Target {target_id} still has {live} live deployment(s).",

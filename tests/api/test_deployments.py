@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from tests.conftest import TARGET_ACCOUNT, call, register_target, stacks_in, wait_for
+from tests.conftest import (
+    OTHER_ACCOUNT,
+    TARGET_ACCOUNT,
+    TARGET_ROLE,
+    call,
+    create_target_role,
+    register_target,
+    stacks_in,
+    wait_for,
+)
 
 QUEUE = json.dumps(
     {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"Url": {"Value": {"Ref": "Q"}}}}
@@ -227,3 +236,54 @@ def test_deleted_deployment_frees_the_stack_name(client, tenant, target):
     assert again.status_code == 409
     second = call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"]))
     assert second.status_code == 202
+
+
+def test_list_filters_by_stack_name_account_and_region(client, tenant, target, local_aws):
+    other = json.loads(
+        call(
+            client,
+            "POST",
+            "/targets",
+            tenant,
+            {
+                "name": "team-b",
+                "account_id": OTHER_ACCOUNT,
+                "role_arn": f"arn:aws:iam::{OTHER_ACCOUNT}:role/{TARGET_ROLE}",
+                "regions": ["us-east-1"],
+            },
+        ).body
+    )
+    create_target_role(local_aws, other["trust_policy"], OTHER_ACCOUNT)
+    made = {
+        key: json.loads(
+            call(
+                client,
+                "POST",
+                "/deployments",
+                tenant,
+                deployment_body(tid, stack_name=name, region=region),
+            ).body
+        )["deployment_id"]
+        for key, tid, name, region in [
+            ("a-east", target["target_id"], "a", "us-east-1"),
+            ("b-west", target["target_id"], "b", "eu-west-1"),
+            ("a-other", other["target_id"], "a", "us-east-1"),
+        ]
+    }
+
+    def listed(query: str) -> set[str]:
+        response = call(client, "GET", f"/deployments?{query}", tenant)
+        assert response.status_code == 200, response.body
+        return {d["deployment_id"] for d in json.loads(response.body)["items"]}
+
+    assert listed("stack_name=a") == {made["a-east"], made["a-other"]}
+    assert listed(f"account_id={OTHER_ACCOUNT}") == {made["a-other"]}
+    assert listed("region=eu-west-1") == {made["b-west"]}
+    assert listed(f"account_id={TARGET_ACCOUNT}&region=us-east-1") == {made["a-east"]}
+    assert listed(f"target_id={target['target_id']}&stack_name=a") == {made["a-east"]}
+    assert listed("stack_name=nothing") == set()
+    for wrong in ("region=mars-1", "account_id=12345", "stack_name=has%20space", "account_id=%D9%A1" * 1):
+        refused = call(client, "GET", f"/deployments?{wrong}", tenant)
+        assert refused.status_code == 422, wrong
+    for deployment_id in made.values():
+        wait_for(client, tenant, deployment_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from tests.conftest import TARGET_ACCOUNT, call, register_target
+from tests.conftest import TARGET_ACCOUNT, call, register_target, wait_for
 
 VALID = {
     "name": "team-a",
@@ -146,3 +147,54 @@ def test_role_names_outside_the_services_pattern_are_refused(local_aws, monkeypa
     assert error["code"] == "ROLE_NAME_NOT_ALLOWED"
     assert error["details"]["pattern"] == "NexusDeploymentRole*"
     assert accepted.status_code == 201
+
+
+def test_patch_changes_name_regions_and_profile_never_the_external_id(client, tenant):
+    target = json.loads(call(client, "POST", "/targets", tenant, VALID).body)
+    path = f"/targets/{target['target_id']}"
+    change = {
+        "name": "team-a-renamed",
+        "regions": ["us-east-1", "eu-west-1"],
+        "permission_profile": "cloudformation-only",
+    }
+    patched = call(client, "PATCH", path, tenant, change)
+    assert patched.status_code == 200, patched.body
+    shown = json.loads(call(client, "GET", path, tenant).body)
+    assert shown == {**target, **change}  # external_id, trust_policy, account, role: unchanged
+    refused = call(client, "PATCH", path, tenant, {"external_id": "mine"})
+    assert refused.status_code == 400
+    assert json.loads(refused.body)["error"]["code"] == "EXTERNAL_ID_NOT_ALLOWED"
+    bad_changes: list[dict[str, Any]] = [{}, {"account_id": "222222222222"}, {"regions": ["mars-east-1"]},
+        {"regions": []}, {"permission_profile": "admin"}, {"name": ""}]  # fmt: skip
+    for bad in bad_changes:
+        assert call(client, "PATCH", path, tenant, bad).status_code == 422, bad
+    other_partition = call(client, "PATCH", path, tenant, {"regions": ["cn-north-1"]})
+    assert other_partition.status_code == 422
+    assert json.loads(other_partition.body)["error"]["code"] == "REGION_NOT_IN_PARTITION"
+    assert json.loads(call(client, "GET", path, tenant).body) == {**target, **change}
+    assert call(client, "PATCH", "/targets/tgt-000000000000000000000000", tenant, change).status_code == 404
+
+
+def test_patch_refuses_to_remove_a_region_with_live_deployments(client, tenant, local_aws):
+    target = register_target(client, tenant, local_aws)  # us-east-1 and eu-west-1
+    template = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    body = {
+        "target_id": target["target_id"],
+        "region": "eu-west-1",
+        "stack_name": "q",
+        "template_body": template,
+    }
+    deployment = json.loads(call(client, "POST", "/deployments", tenant, body).body)
+    path = f"/targets/{target['target_id']}"
+    refused = call(client, "PATCH", path, tenant, {"regions": ["us-east-1"]})
+    assert refused.status_code == 409
+    error = json.loads(refused.body)["error"]
+    assert error["code"] == "REGION_IN_USE"
+    assert error["details"] == {"region": "eu-west-1", "live_deployments": 1}
+    assert call(client, "PATCH", path, tenant, {"regions": ["eu-west-1"]}).status_code == 200  # keeps it
+    wait_for(client, tenant, deployment["deployment_id"])
+    call(client, "DELETE", f"/deployments/{deployment['deployment_id']}", tenant)
+    assert wait_for(client, tenant, deployment["deployment_id"])["status"] == "DELETED"
+    moved = call(client, "PATCH", path, tenant, {"regions": ["us-east-1"]})
+    assert moved.status_code == 200
+    assert json.loads(moved.body)["regions"] == ["us-east-1"]

@@ -374,6 +374,47 @@ def test_rollouts_are_invisible_to_other_tenants(
     assert wait_rollout(client, tenant, rid)["status"] == "SUCCEEDED"
 
 
+def test_rollouts_are_listed_with_filters_and_pages(
+    client: Client, local_aws: LocalAws, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    fleet = register_fleet(client, tenant, local_aws, 2)
+    planned = start(client, tenant, {**rollout_body(fleet), "mode": "plan"})["rollout_id"]
+    applied = start(client, tenant, {**rollout_body(fleet[1:]), "stack_name": "other"})["rollout_id"]
+    assert wait_rollout(client, tenant, planned)["status"] == "PLANNED"
+    assert wait_rollout(client, tenant, applied)["status"] == "SUCCEEDED"
+
+    def listed(query: str, who: Tenant = tenant) -> dict[str, Any]:
+        response = call(client, "GET", f"/rollouts?{query}", who)
+        assert response.status_code == 200, response.body
+        page: dict[str, Any] = json.loads(response.body)
+        return page
+
+    everything = listed("")
+    assert {r["rollout_id"] for r in everything["items"]} == {planned, applied}
+    assert everything["next_token"] is None
+    summary = next(r for r in everything["items"] if r["rollout_id"] == planned)
+    assert summary["item_count"] == 4
+    assert summary["mode"] == "plan"
+    assert "items" not in summary  # GET /rollouts/{id} pages them
+    assert [r["rollout_id"] for r in listed("status=PLANNED")["items"]] == [planned]
+    assert [r["rollout_id"] for r in listed("stack_name=other")["items"]] == [applied]
+    assert [r["rollout_id"] for r in listed(f"target_id={fleet[0]['target_id']}")["items"]] == [planned]
+    assert {r["rollout_id"] for r in listed(f"target_id={fleet[1]['target_id']}")["items"]} == {
+        planned,
+        applied,
+    }
+    first = listed("limit=1")
+    assert len(first["items"]) == 1
+    second = listed(f"limit=1&next_token={first['next_token']}")
+    assert {first["items"][0]["rollout_id"], second["items"][0]["rollout_id"]} == {planned, applied}
+    assert second["next_token"] is None
+    assert listed("", other_tenant)["items"] == []
+    stolen = call(client, "GET", f"/rollouts?next_token={first['next_token']}", other_tenant)
+    assert stolen.status_code == 400
+    for wrong in ("status=DONE", "limit=0", "target_id=tgt-1", "stack_name=1bad"):
+        assert call(client, "GET", f"/rollouts?{wrong}", tenant).status_code == 422, wrong
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -1,0 +1,1 @@
+"""The command groups of ``nexus``, one module each."""
