@@ -51,18 +51,38 @@ _CANDIDATES = (
     "nexus-corpus", "nexuscorpus", "ab", "dev", "1", "10", "10.0.0.0/16", "10.0.0.0/24", "0.0.0.0/0",
     "admin@example.com", "t3.micro", "Password1234", "corpus", "a",
 )  # fmt: skip
-_TYPED = {
-    "AWS::EC2::KeyPair::KeyName": "nexus-corpus-key",
-    "AWS::EC2::VPC::Id": "vpc-0123456789abcdef0",
-    "AWS::EC2::Subnet::Id": "subnet-0123456789abcdef0",
-    "AWS::EC2::SecurityGroup::Id": "sg-0123456789abcdef0",
-    "AWS::EC2::Image::Id": "ami-0123456789abcdef0",
-    "AWS::EC2::AvailabilityZone::Name": "us-east-1a",
-    "AWS::Route53::HostedZone::Id": "Z0123456789ABCDEFGHIJ",
-    "List<AWS::EC2::Subnet::Id>": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
-    "List<AWS::EC2::SecurityGroup::Id>": "sg-0123456789abcdef0",
-    "List<AWS::EC2::AvailabilityZone::Name>": "us-east-1a,us-east-1b",
-}
+TARGET_ACCOUNT = "111111111111"
+
+
+def existing_resources(aws: Any) -> dict[str, str]:
+    """What a user passes for AWS-typed parameters: resources that already exist in the target account
+    (a VPC with three subnets, a security group, a key pair, an image, a hosted zone), made once."""
+    session = aws.account_session(TARGET_ACCOUNT)
+    ec2 = session.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"172.31.{n}.0/24", AvailabilityZone=f"us-east-1{zone}")[
+            "Subnet"
+        ]["SubnetId"]
+        for n, zone in enumerate("abc")
+    ]
+    group = ec2.create_security_group(GroupName="corpus", Description="corpus", VpcId=vpc)["GroupId"]
+    ec2.create_key_pair(KeyName="nexus-corpus-key")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    zone = session.client("route53").create_hosted_zone(Name="corpus.example.com", CallerReference="corpus")
+    return {
+        "AWS::EC2::KeyPair::KeyName": "nexus-corpus-key",
+        "AWS::EC2::VPC::Id": vpc,
+        "AWS::EC2::Subnet::Id": subnets[0],
+        "AWS::EC2::SecurityGroup::Id": group,
+        "AWS::EC2::Image::Id": image,
+        "AWS::EC2::AvailabilityZone::Name": "us-east-1a",
+        "AWS::Route53::HostedZone::Id": zone["HostedZone"]["Id"].split("/")[-1],
+        "List<AWS::EC2::Subnet::Id>": ",".join(subnets),
+        "List<AWS::EC2::SecurityGroup::Id>": group,
+        "List<AWS::EC2::AvailabilityZone::Name>": "us-east-1a,us-east-1b,us-east-1c",
+        "List<AWS::EC2::VPC::Id>": vpc,
+    }
 
 
 @dataclass
@@ -101,9 +121,10 @@ def _allowed(name: str, declaration: dict[str, Any], value: str) -> bool:
     return parameter_violation(name, declaration, value) is None
 
 
-def parameter_values(text: str) -> dict[str, str]:
+def parameter_values(text: str, existing: dict[str, str]) -> dict[str, str]:
     """Values for the parameters a template requires (no Default), that its own constraints accept."""
     values: dict[str, str] = {}
+    subnets = existing.get("List<AWS::EC2::Subnet::Id>", "").split(",")
     for name, declaration in (_document(text).get("Parameters") or {}).items():
         if not isinstance(declaration, dict) or "Default" in declaration:
             continue
@@ -112,8 +133,11 @@ def parameter_values(text: str) -> dict[str, str]:
         if isinstance(allowed, list) and allowed:
             values[name] = str(allowed[0])
             continue
-        if kind in _TYPED:
-            values[name] = _TYPED[kind]
+        if kind == "AWS::EC2::Subnet::Id" and len(subnets) > 1:  # several subnet parameters: distinct ones
+            values[name] = subnets[sum(1 for v in values.values() if v in subnets) % len(subnets)]
+            continue
+        if kind in existing:
+            values[name] = existing[kind]
             continue
         candidates = [str(declaration.get("MinValue", 1))] if kind == "Number" else list(_CANDIDATES)
         values[name] = next((c for c in candidates if _allowed(name, declaration, c)), candidates[0])
@@ -133,14 +157,25 @@ def changed_parameter(text: str, given: dict[str, str]) -> dict[str, str] | None
     return None
 
 
+@dataclass
+class Session:
+    """The API and a target account on a fresh local AWS, with resources to pass as parameters."""
+
+    client: Any
+    headers: dict[str, str]
+    target_id: str
+    existing: dict[str, str]
+
+
 @contextmanager
-def _service(mode: str) -> Iterator[tuple[Any, dict[str, str], str]]:
+def session(mode: str) -> Iterator[Session]:
     from bench.run import _setup_target, local_service
 
     with local_service(unsupported=mode) as (client, services, aws):
         token = services.auth.issue("corpus", "corpus")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        yield client, headers, _setup_target(client, token, aws)
+        target_id = _setup_target(client, token, aws)
+        yield Session(client, headers, target_id, existing_resources(aws))
 
 
 def _wait(client: Any, headers: dict[str, str], deployment_id: str, timeout: float) -> dict[str, Any] | None:
@@ -171,13 +206,12 @@ def _answer_outcome(status: int) -> str | None:
     return None
 
 
-def deploy_one(
-    client: Any, headers: dict[str, str], target_id: str, path: Path, mode: str, index: int
-) -> Result:
+def deploy_one(api: Session, path: Path, mode: str, index: int) -> Result:
     """Create, update and delete one template through the API; the outcome of the first step that ends."""
+    client, headers, target_id = api.client, api.headers, api.target_id
     text = path.read_text(encoding="utf-8")
     name = str(path.relative_to(CORPUS))
-    parameters = parameter_values(text)
+    parameters = parameter_values(text, api.existing)
     stack = f"corpus-{index}"
     created = client.http.post(
         "/deployments",
@@ -224,12 +258,12 @@ def deploy_one(
     return result
 
 
-def run(paths: Iterable[Path], modes: Iterable[str] = MODES) -> list[Result]:
+def run(paths: list[Path], modes: Iterable[str] = MODES) -> list[Result]:
     results: list[Result] = []
     for mode in modes:
-        with _service(mode) as (client, headers, target_id):
+        with session(mode) as api:
             for index, path in enumerate(paths):
-                results.append(deploy_one(client, headers, target_id, path, mode, index))
+                results.append(deploy_one(api, path, mode, index))
     return results
 
 

@@ -36,13 +36,43 @@ PSEUDO_PARAMETERS = frozenset(
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
+# The functions CloudFormation knows, in the order its "Encountered unsupported function" message lists them.
+FUNCTIONS = (
+    "Fn::Base64", "Fn::GetAtt", "Fn::GetAZs", "Fn::ImportValue", "Fn::Join", "Fn::Split", "Fn::FindInMap",
+    "Fn::Select", "Ref", "Fn::Equals", "Fn::If", "Fn::Not", "Condition", "Fn::And", "Fn::Or", "Fn::Contains",
+    "Fn::EachMemberEquals", "Fn::EachMemberIn", "Fn::ValueOf", "Fn::ValueOfAll", "Fn::RefAll", "Fn::Sub",
+    "Fn::Cidr",
+)  # fmt: skip
+_ALSO_KNOWN = frozenset({"Fn::Transform", "Fn::Length", "Fn::ToJsonString", "Fn::GetStackOutput"})
+
+
 def check_template(template: Mapping[str, Any], region: str) -> None:
-    """Refuse a template CloudFormation would refuse as a whole (types, dependencies)."""
+    """Refuse a template CloudFormation would refuse as a whole (functions, types, dependencies)."""
     resources = template.get("Resources")
     if not isinstance(resources, Mapping):
         return  # moto's own parsing reports a template without Resources
+    check_functions(template)
     check_resource_types(resources, region)
     check_dependencies(template)
+
+
+def check_functions(template: Mapping[str, Any]) -> None:
+    """``Template format error: Encountered unsupported function: Fn::X Supported functions are: [...]``."""
+    known = set(FUNCTIONS) | _ALSO_KNOWN
+    pending: list[Any] = [template.get(section) for section in ("Resources", "Outputs", "Conditions")]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, str) and key.startswith("Fn::") and key not in known:
+                    if not key.startswith("Fn::ForEach::"):
+                        raise _validation_error(
+                            f"Template format error: Encountered unsupported function: {key} Supported "
+                            f"functions are: [{', '.join(FUNCTIONS)}]"
+                        )
+                pending.append(item)
 
 
 def check_resource_types(resources: Mapping[str, Any], region: str) -> None:
