@@ -81,7 +81,7 @@ def local_credentials() -> None:
 
 @contextmanager
 def local_service(
-    stack_seconds: float = 0, poll_seconds: int = 0, unsupported: str = "fail"
+    stack_seconds: float = 0, poll_seconds: int = 0, unsupported: str = "fail", **settings: str
 ) -> Iterator[tuple[Any, Any, Any]]:
     """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
     local_credentials()
@@ -98,8 +98,11 @@ def local_service(
     with LocalAws(handlers, simulation=simulation, event_rules=event_rules) as aws:
         settings = Settings.from_env(
             aws.settings_env(
-                NEXUS_POLL_INITIAL_SECONDS=str(poll_seconds),
-                NEXUS_POLL_MAX_SECONDS=str(max(poll_seconds, 1) * 12),
+                **{
+                    "NEXUS_POLL_INITIAL_SECONDS": str(poll_seconds),
+                    "NEXUS_POLL_MAX_SECONDS": str(max(poll_seconds, 1) * 12),
+                    **settings,
+                },
             )
         )
         services = build_services(settings, aws.service_session())
