@@ -66,12 +66,12 @@ def check_functions(template: Mapping[str, Any]) -> None:
             pending.extend(value)
         elif isinstance(value, Mapping):
             for key, item in value.items():
-                if isinstance(key, str) and key.startswith("Fn::") and key not in known:
-                    if not key.startswith("Fn::ForEach::"):
-                        raise _validation_error(
-                            f"Template format error: Encountered unsupported function: {key} Supported "
-                            f"functions are: [{', '.join(FUNCTIONS)}]"
-                        )
+                unknown = isinstance(key, str) and key.startswith("Fn::") and key not in known
+                if unknown and not key.startswith("Fn::ForEach::"):
+                    raise _validation_error(
+                        f"Template format error: Encountered unsupported function: {key} Supported "
+                        f"functions are: [{', '.join(FUNCTIONS)}]"
+                    )
                 pending.append(item)
 
 
