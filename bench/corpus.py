@@ -173,7 +173,7 @@ def session(mode: str = "fail") -> Iterator[Session]:
 
     # Change sets are polled: at once, as the tests do; a stack event not seen within 5 s is reconciled.
     fast = {"NEXUS_POLL_MAX_SECONDS": "0", "NEXUS_EVENT_TIMEOUT_SECONDS": "5"}
-    with local_service(unsupported=mode, **fast) as (client, services, aws):
+    with local_service(unsupported=mode, tuning=fast) as (client, services, aws):
         token = services.auth.issue("corpus", "corpus")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         target_id = _setup_target(client, token, aws)

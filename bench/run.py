@@ -81,7 +81,10 @@ def local_credentials() -> None:
 
 @contextmanager
 def local_service(
-    stack_seconds: float = 0, poll_seconds: int = 0, unsupported: str = "fail", **settings: str
+    stack_seconds: float = 0,
+    poll_seconds: int = 0,
+    unsupported: str = "fail",
+    tuning: dict[str, str] | None = None,
 ) -> Iterator[tuple[Any, Any, Any]]:
     """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
     local_credentials()
@@ -101,7 +104,7 @@ def local_service(
                 **{
                     "NEXUS_POLL_INITIAL_SECONDS": str(poll_seconds),
                     "NEXUS_POLL_MAX_SECONDS": str(max(poll_seconds, 1) * 12),
-                    **settings,
+                    **(tuning or {}),
                 },
             )
         )
