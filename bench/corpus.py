@@ -49,7 +49,7 @@ PYTHON_EXCEPTION = re.compile(
 # Values tried, in order, for a required parameter without AllowedValues: the first its constraints accept.
 _CANDIDATES = (
     "nexus-corpus", "nexuscorpus", "ab", "dev", "1", "10", "10.0.0.0/16", "10.0.0.0/24", "0.0.0.0/0",
-    "admin@example.com", "t3.micro", "Password1234", "corpus", "a",
+    "admin@example.com", "t3.micro", "Password1234", "corpus", "a", "",
 )  # fmt: skip
 TARGET_ACCOUNT = "111111111111"
 
