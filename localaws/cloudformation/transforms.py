@@ -54,9 +54,27 @@ def _managed_policies() -> dict[str, str]:
         return _POLICIES["map"]
 
 
+def inline_transforms(template: Mapping[str, Any]) -> list[str]:
+    """The names of the ``Fn::Transform`` snippets anywhere in the template (macros, ``AWS::Include``)."""
+    names: list[str] = []
+    pending: list[Any] = [template]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if key == "Fn::Transform":
+                    names.extend(n for n in declared_transforms({"Transform": item}) if n not in names)
+                else:
+                    pending.append(item)
+    return names
+
+
 def expand(template: dict[str, Any], parameters: Mapping[str, Any], region: str) -> dict[str, Any] | None:
     """The processed template when ``template`` declares transforms, else None (nothing to do)."""
     names = declared_transforms(template)
+    names += [name for name in inline_transforms(template) if name not in names]
     if not names:
         return None
     others = [name for name in names if name != SERVERLESS]

@@ -7,7 +7,9 @@ BENCHMARKS.md): each template is created, updated and deleted through the API, i
 
 from __future__ import annotations
 
-from bench.corpus import CORPUS, NEVER, Result, run
+import re
+
+from bench.corpus import CORPUS, NEVER, Result, run, templates
 
 SUBSET = (
     "aws-cloudformation-templates/AppRunner/AppRunnerServiceFromECR.yaml",
@@ -45,3 +47,10 @@ def test_real_templates_never_hang_5xx_or_quote_python() -> None:
         assert fail[f"aws-cloudformation-templates/{name}"] == "failed"
         assert simulate[f"aws-cloudformation-templates/{name}"] == "deployed"
     assert fail["aws-cloudformation-templates/CloudFormation/fn-foreach-ddb.yaml"] == "refused"
+
+
+def test_every_corpus_template_names_its_source_commit() -> None:
+    listed = dict(
+        re.findall(r"^\| `([^`]+)` \| ([0-9a-f]{40}) \|$", (CORPUS / "README.md").read_text(), re.M)
+    )
+    assert sorted(listed) == sorted(str(path.relative_to(CORPUS)) for path in templates())

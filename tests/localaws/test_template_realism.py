@@ -529,6 +529,31 @@ def test_transforms_the_local_aws_lacks_are_said_plainly(cfn: Any) -> None:
     )
 
 
+def test_inline_macros_are_said_plainly_too(cfn: Any) -> None:
+    template = {
+        "Resources": {
+            "T": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {"TopicName": {"Fn::Transform": {"Name": "Upper"}}},
+            }
+        }
+    }
+    assert refusal(cfn.create_stack, StackName="macro", TemplateBody=body(template)) == (
+        "The local AWS does not emulate the transform Upper: deploy this template to AWS, or expand it before "
+        "sending it"
+    )
+
+
+def test_unknown_functions_are_refused_as_aws_does(cfn: Any) -> None:
+    template = (
+        "Resources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Rain::Embed x\n"
+    )
+    assert refusal(cfn.create_stack, StackName="fn", TemplateBody=template).startswith(
+        "Template format error: Encountered unsupported function: Fn::Rain::Embed Supported functions are: "
+        "[Fn::Base64, Fn::GetAtt,"
+    )
+
+
 def test_malformed_templates_get_aws_format_errors_not_exceptions(cfn: Any) -> None:
     assert refusal(cfn.create_stack, StackName="j", TemplateBody='{"Resources": {') == (
         "Template format error: JSON not well-formed. (line 1, column 16)"
