@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.permissions import PermissionProfile
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "bench" / "corpus"
 SECTION = "## 6. Real public templates on the local AWS"
@@ -52,6 +54,13 @@ _CANDIDATES = (
     "admin@example.com", "t3.micro", "Password1234", "corpus", "a", "",
 )  # fmt: skip
 TARGET_ACCOUNT = "111111111111"
+# The corpus measures how templates are handled, not what a permission profile allows: its target role may
+# do anything (a profile that lacks a resource's handler permissions ends it ACCESS_DENIED, as on AWS).
+FULL_ACCESS = PermissionProfile(
+    "corpus",
+    "every action",
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+)
 
 
 def existing_resources(aws: Any) -> dict[str, str]:
@@ -176,7 +185,7 @@ def session(mode: str = "fail") -> Iterator[Session]:
     with local_service(unsupported=mode, tuning=fast) as (client, services, aws):
         token = services.auth.issue("corpus", "corpus")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        target_id = _setup_target(client, token, aws)
+        target_id = _setup_target(client, token, aws, profile=FULL_ACCESS)
         yield Session(client, headers, target_id, existing_resources(aws))
 
 

@@ -118,7 +118,9 @@ def local_service(
             app_module.container.configure(None)
 
 
-def _setup_target(client: Any, token: str, aws: Any) -> str:
+def _setup_target(client: Any, token: str, aws: Any, profile: Any = "default") -> str:
+    """Register the target account 111111111111 and bootstrap its role (trust policy and ``profile``'s
+    permissions, which the local AWS enforces), forwarding its stack events."""
     response = client.http.post(
         "/targets",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -132,9 +134,7 @@ def _setup_target(client: Any, token: str, aws: Any) -> str:
         ).encode(),
     )
     target = json.loads(response.body)
-    aws.account_session("111111111111").client("iam").create_role(
-        RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
-    )
+    aws.bootstrap_role(target["role_arn"], target["trust_policy"], profile=profile)
     aws.forward_stack_events("111111111111")
     return str(target["target_id"])
 
@@ -233,9 +233,7 @@ def _fleet(client: Any, token: str, aws: Any, count: int) -> list[str]:
         target = json.loads(
             client.http.post("/targets", headers=headers, body=json.dumps(body).encode()).body
         )
-        aws.account_session(account).client("iam").create_role(
-            RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
-        )
+        aws.bootstrap_role(target["role_arn"], target["trust_policy"])
         aws.forward_stack_events(account)
         ids.append(str(target["target_id"]))
     return ids

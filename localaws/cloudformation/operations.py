@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localaws.cloudformation.diff import _effective_parameters, _noop, _pristine_template, _resource_diff
+from localaws.cloudformation.handlers import acting_for
 from localaws.cloudformation.intake import prepare
 from localaws.cloudformation.outputs import _compute_outputs, _drop_exports, _register_exports
 from localaws.cloudformation.replacement import update_resources
@@ -45,6 +46,7 @@ from localaws.cloudformation.timeline import (
     _tokens,
 )
 from localaws.cloudformation.validation import (
+    _check_service_role,
     _check_updatable,
     _resolve_parameters,
     template_error,
@@ -67,6 +69,11 @@ def _failure_reason(verb: str, failure: Exception) -> str:
 
 def _run_create(backend: Any, stack: Any, token: str | None) -> bool:
     """Create every resource of ``stack`` now and schedule the AWS-like timeline. True on success."""
+    with acting_for(stack.role_arn):
+        return _create_now(backend, stack, token)
+
+
+def _create_now(backend: Any, stack: Any, token: str | None) -> bool:
     m = _moto()
     simulation = _SETTINGS["simulation"]
     rm = stack.resource_map
@@ -184,7 +191,25 @@ def _run_update(
     tags: dict[str, str] | None,
     token: str | None,
 ) -> bool:
-    """Update ``stack`` now and schedule the AWS-like timeline (with rollback on failure)."""
+    """Update ``stack`` now and schedule the AWS-like timeline (with rollback on failure).
+
+    Without a ``role_arn`` the stack keeps the service role it has, as on AWS.
+    """
+    role_arn = role_arn or stack.role_arn
+    with acting_for(role_arn):
+        return _update_now(backend, stack, template, template_dict, parameters, role_arn, tags, token)
+
+
+def _update_now(
+    backend: Any,
+    stack: Any,
+    template: str,
+    template_dict: dict[str, Any],
+    parameters: dict[str, Any],
+    role_arn: str | None,
+    tags: dict[str, str] | None,
+    token: str | None,
+) -> bool:
     simulation = _SETTINGS["simulation"]
     rm = stack.resource_map
     snapshot = _MapSnapshot.take(stack)
@@ -301,6 +326,11 @@ def _verb(op: _Op, failure: Exception) -> str:
 
 
 def _run_delete(backend: Any, stack: Any, token: str | None) -> None:
+    with acting_for(stack.role_arn):
+        _delete_now(backend, stack, token)
+
+
+def _delete_now(backend: Any, stack: Any, token: str | None) -> None:
     simulation = _SETTINGS["simulation"]
     rm = stack.resource_map
     outputs = _final_outputs(stack)
@@ -370,6 +400,7 @@ def _backend_create_stack(
                 if token and ("CreateStack", token) in _tokens(existing):
                     return existing
                 raise m.exceptions.AlreadyExistsException(f"Stack [{name}] already exists")
+        _check_service_role(role_arn)
         template, _template_dict = prepare(template, parameters, self.region_name)
         stack_id = m.models.generate_stack_id(name, self.region_name, self.account_id)
         try:
@@ -416,6 +447,7 @@ def _backend_update_stack(
         if token and ("UpdateStack", token) in _tokens(stack):
             return stack  # a retry of an update that was already accepted
         _check_updatable(stack)
+        _check_service_role(role_arn)
         resolved = _resolve_parameters(stack, parameters)
         template, template_dict = prepare(template, resolved, self.region_name)
         if _noop(stack, template_dict, resolved, tags):

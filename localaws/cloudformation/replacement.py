@@ -25,6 +25,7 @@ from typing import Any
 
 from localaws.cloudformation import simulated
 from localaws.cloudformation.diff import _refers_to, _replacement, _resolve_static
+from localaws.cloudformation.handlers import handling
 from localaws.cloudformation.properties import property_failure, resolved_parameters
 from localaws.cloudformation.resources import (
     _describe,
@@ -118,9 +119,10 @@ def replace(op: _Op, rm: Any, name: str, old_json: Mapping[str, Any], before: Ma
             if simulated.is_simulated(old):
                 new = old.replaced(simulated.resolve_properties(new_json, rm), str(rm["AWS::StackName"]))
             else:
-                new = _ORIGINALS["parse_and_create_resource"](
-                    name, copy.deepcopy(new_json), rm, rm._account_id, rm._region_name
-                )
+                with handling(resource_type, "create", rm._account_id, rm._region_name):
+                    new = _ORIGINALS["parse_and_create_resource"](
+                        name, copy.deepcopy(new_json), rm, rm._account_id, rm._region_name
+                    )
             if new is None:
                 raise RuntimeError("moto returned no resource")
         except _ResourceFailure:

@@ -121,6 +121,11 @@ class TypeSchema:
     def primary_identifier(self) -> tuple[tuple[str, ...], ...]:
         return _paths(self.raw, "primaryIdentifier")
 
+    def handler_permissions(self, handler: str) -> frozenset[str]:
+        """The permissions the type's ``handler`` (create, read, update, delete, list) declares."""
+        declared = ((self.raw.get("handlers") or {}).get(handler) or {}).get("permissions") or []
+        return frozenset(str(permission) for permission in declared)
+
     def violations(self, properties: Any) -> list[str]:
         """What the type's handler would refuse in ``properties``, in the registry validator's words.
 
