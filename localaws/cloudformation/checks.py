@@ -20,6 +20,7 @@ from typing import Any
 
 from localaws.cloudformation.schemas import region_types
 from localaws.cloudformation.state import _validation_error
+from localaws.cloudformation.templates import mapping_items
 
 PSEUDO_PARAMETERS = frozenset(
     {
@@ -59,20 +60,14 @@ def check_template(template: Mapping[str, Any], region: str) -> None:
 def check_functions(template: Mapping[str, Any]) -> None:
     """``Template format error: Encountered unsupported function: Fn::X Supported functions are: [...]``."""
     known = set(FUNCTIONS) | _ALSO_KNOWN
-    pending: list[Any] = [template.get(section) for section in ("Resources", "Outputs", "Conditions")]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, list):
-            pending.extend(value)
-        elif isinstance(value, Mapping):
-            for key, item in value.items():
-                unknown = isinstance(key, str) and key.startswith("Fn::") and key not in known
-                if unknown and not key.startswith("Fn::ForEach::"):
-                    raise _validation_error(
-                        f"Template format error: Encountered unsupported function: {key} Supported "
-                        f"functions are: [{', '.join(FUNCTIONS)}]"
-                    )
-                pending.append(item)
+    sections = [template.get(section) for section in ("Resources", "Outputs", "Conditions")]
+    for key, _item in mapping_items(sections):
+        unknown = isinstance(key, str) and key.startswith("Fn::") and key not in known
+        if unknown and not key.startswith("Fn::ForEach::"):
+            raise _validation_error(
+                f"Template format error: Encountered unsupported function: {key} Supported "
+                f"functions are: [{', '.join(FUNCTIONS)}]"
+            )
 
 
 def check_resource_types(resources: Mapping[str, Any], region: str) -> None:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
 
+from chalicelib.domain.templates import short_form
 from localaws.cloudformation.state import _validation_error
 
 MAX_EXPANDED_VALUES = 200_000  # far above any real template; a "billion laughs" document goes past it
@@ -30,24 +32,7 @@ class _CloudFormationLoader(yaml.SafeLoader):
     """PyYAML's safe loader plus CloudFormation's short-form tags; timestamps stay text."""
 
 
-def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _short_form)
+_CloudFormationLoader.add_multi_constructor("!", short_form)  # the service reads short tags the same way
 _CloudFormationLoader.add_constructor(
     "tag:yaml.org,2002:timestamp",
     lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
@@ -107,6 +92,19 @@ def load_template(text: Any) -> Any:
             "its aliases"
         )
     return document
+
+
+def mapping_items(value: Any) -> Iterator[tuple[Any, Any]]:
+    """Every (key, value) of every mapping inside ``value``, depth first, without recursion."""
+    pending: list[Any] = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, list):
+            pending.extend(current)
+        elif isinstance(current, Mapping):
+            for key, item in current.items():
+                yield key, item
+                pending.append(item)
 
 
 def _load(stream: Any, Loader: Any = None) -> Any:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from localaws.cloudformation.state import _validation_error
+from localaws.cloudformation.templates import mapping_items
 
 SERVERLESS = "AWS::Serverless-2016-10-31"
 _POLICIES: dict[str, dict[str, str]] = {}
@@ -57,17 +58,9 @@ def _managed_policies() -> dict[str, str]:
 def inline_transforms(template: Mapping[str, Any]) -> list[str]:
     """The names of the ``Fn::Transform`` snippets anywhere in the template (macros, ``AWS::Include``)."""
     names: list[str] = []
-    pending: list[Any] = [template]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, list):
-            pending.extend(value)
-        elif isinstance(value, Mapping):
-            for key, item in value.items():
-                if key == "Fn::Transform":
-                    names.extend(n for n in declared_transforms({"Transform": item}) if n not in names)
-                else:
-                    pending.append(item)
+    for key, item in mapping_items(template):
+        if key == "Fn::Transform":
+            names.extend(name for name in declared_transforms({"Transform": item}) if name not in names)
     return names
 
 
