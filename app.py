@@ -11,6 +11,7 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SNSEvent
 
+from chalicelib.api.blueprints import all_blueprints
 from chalicelib.api.table import ROUTES
 from chalicelib.composition import Container
 from chalicelib.events import handlers as event_handlers
@@ -19,6 +20,8 @@ from chalicelib.steps import handlers, rollout_handlers
 app = Chalice(app_name="nexus-deployer")
 container = Container()
 ROUTES.register(app, container)  # every HTTP route: chalicelib/api/table.py
+for blueprint in all_blueprints():  # the console's files (not JSON API routes): chalicelib/api/blueprints.py
+    app.register_blueprint(blueprint)
 
 
 # Workflow steps: each function's name is the name of its Task state in statemachine/deployment.asl.json.

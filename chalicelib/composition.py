@@ -28,11 +28,13 @@ if TYPE_CHECKING:
     from chalicelib.service.deployments import DeploymentService
     from chalicelib.service.drift import DriftService
     from chalicelib.service.notifications import NotificationService
+    from chalicelib.service.onboarding import OnboardingService
     from chalicelib.service.ports import IdempotencyGuard
     from chalicelib.service.redeploys import RedeployService
     from chalicelib.service.rollouts import RolloutService
     from chalicelib.service.sources import DeploymentSources
     from chalicelib.service.targets import TargetService
+    from chalicelib.service.templates import TemplateService
     from chalicelib.service.workflow import WorkflowService
     from chalicelib.settings import Settings
 
@@ -53,6 +55,10 @@ class Services:
     notifications: NotificationService
     # Completion without polling: stack events release waiting workflows (service/completion.py).
     completion: CompletionService
+    # Describing templates for the console's forms (service/templates.py).
+    templates: TemplateService
+    # Connecting accounts with typed credentials: test them, Fetch Roles, bootstrap (service/onboarding.py).
+    onboarding: OnboardingService
 
 
 def build_services(settings: Settings, session: boto3.Session | None = None) -> Services:
@@ -64,7 +70,9 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
     from chalicelib.adapters.rollouts import DynamoRolloutStore
+    from chalicelib.adapters.s3 import S3TemplatePublisher
     from chalicelib.adapters.secrets import SecretsManagerParameters
+    from chalicelib.adapters.signin import Boto3AccountSignIn, GuardedAdfsClient
     from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsStarter
     from chalicelib.adapters.sts import StsTargetAccess
     from chalicelib.adapters.waiters import DynamoCompletionWaiters
@@ -74,9 +82,11 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.service.completion import CompletionService
     from chalicelib.service.deployments import DeploymentService, PollSettings
     from chalicelib.service.drift import DriftService, DriftSettings
+    from chalicelib.service.onboarding import OnboardingService, OnboardingSettings
     from chalicelib.service.redeploys import RedeployService, RedeploySettings
     from chalicelib.service.rollouts import RolloutService
     from chalicelib.service.targets import TargetGuards, TargetService
+    from chalicelib.service.templates import TemplateService
     from chalicelib.service.workflow import WorkflowService, WorkflowSettings
 
     configure_logging(settings.log_level)
@@ -138,6 +148,26 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         completion,
         secrets,
     )
+    publisher = (
+        S3TemplatePublisher(
+            session.client("s3", region_name=settings.region, config=config),
+            settings.bootstrap_bucket,
+            settings.region,
+        )
+        if settings.bootstrap_bucket
+        else None
+    )
+    access = AccessService(
+        targets, IamRoleProbe(target_access, config, settings.region), settings.event_bus_arn, publisher
+    )
+    onboarding = OnboardingService(
+        targets,
+        access,
+        Boto3AccountSignIn(config, settings.region),
+        GuardedAdfsClient(settings.adfs_allowed_hosts, settings.adfs_ca_bundle),
+        target_access,
+        OnboardingSettings(wait_seconds=settings.bootstrap_wait_seconds),
+    )
     return Services(
         settings=settings,
         auth=AuthService(store),
@@ -145,9 +175,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         deployments=deployments,
         workflow=workflow,
         idempotency=PowertoolsIdempotency(settings.table_name, session, settings.idempotency_ttl_seconds),
-        access=AccessService(
-            targets, IamRoleProbe(target_access, config, settings.region), settings.event_bus_arn
-        ),
+        access=access,
         rollouts=RolloutService(
             DynamoRolloutStore(table),
             deployments,
@@ -178,6 +206,8 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         ),
         notifications=automation.notifications,
         completion=completion,
+        templates=TemplateService(deployments, targets, automation.sources),
+        onboarding=onboarding,
     )
 
 

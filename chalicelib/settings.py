@@ -74,6 +74,20 @@ class Settings(BaseModel):
     )
     # Local mode and tests only: webhooks may be http:// and loopback (the SSRF guard is off).
     allow_local_webhooks: bool = Field(default=False, alias="NEXUS_ALLOW_LOCAL_WEBHOOKS")
+    # Onboarding from the console (chalicelib/service/onboarding.py). The ADFS hosts (host or host:port,
+    # comma-separated) the service may sign in at for Fetch Roles: nothing else is fetched; a CA bundle for
+    # an ADFS whose certificate a private CA signed; how long POST /targets/{id}/bootstrap waits.
+    adfs_hosts: str = Field(default="", alias="NEXUS_ADFS_HOSTS")
+    adfs_ca_bundle: str | None = Field(default=None, alias="NEXUS_ADFS_CA_BUNDLE")
+    bootstrap_wait_seconds: float = Field(default=25.0, ge=0, le=28, alias="NEXUS_BOOTSTRAP_WAIT_SECONDS")
+    # The cloud template's bucket for quick-create bootstrap templates; empty (local mode): no link.
+    bootstrap_bucket: str = Field(
+        default="", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$", alias="NEXUS_BOOTSTRAP_BUCKET"
+    )
+
+    @property
+    def adfs_allowed_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower().rstrip(".") for h in self.adfs_hosts.split(",") if h.strip())
 
     @property
     def central_account(self) -> str:

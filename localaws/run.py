@@ -65,13 +65,20 @@ class LocalConfig:
     aws_port: int
     api_port: int
     token: str | None  # None: generate one
+    adfs_account: str = "111111111111"  # where the local ADFS's roles live (localaws/local_adfs.py)
+    adfs_password: str = ""  # "": generated and printed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LocalConfig:
+        account = environ.get("NEXUS_LOCAL_ADFS_ACCOUNT", "").strip() or "111111111111"
+        if not (account.isdigit() and len(account) == 12) or account == "123456789012":
+            raise ConfigError("NEXUS_LOCAL_ADFS_ACCOUNT must be a 12-digit target account (not 123456789012)")
         return cls(
             aws_port=_port(environ, "NEXUS_AWS_PORT", 5000),
             api_port=_port(environ, "NEXUS_PORT", 8000),
             token=environ.get("NEXUS_API_TOKEN", "").strip() or None,
+            adfs_account=account,
+            adfs_password=environ.get("NEXUS_LOCAL_ADFS_PASSWORD", ""),
         )
 
 
@@ -124,14 +131,19 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
     from chalicelib.service.auth import new_token
     from chalicelib.settings import Settings
     from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
+    from localaws.local_adfs import USER, LocalAdfs
     from localaws.server import ApiServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request log lines
     handlers, event_rules = chalice_functions(app_module.app)
-    with LocalAws(
-        handlers, simulation=simulation, serve_on=(HOST, config.aws_port), event_rules=event_rules
-    ) as aws:
-        settings = Settings.from_env(settings_env(os.environ, aws.settings_env()))
+    with (
+        LocalAws(
+            handlers, simulation=simulation, serve_on=(HOST, config.aws_port), event_rules=event_rules
+        ) as aws,
+        LocalAdfs(aws, config.adfs_account, config.adfs_password) as adfs,
+    ):
+        provisioned = {**aws.settings_env(), **adfs.settings_env()}
+        settings = Settings.from_env(settings_env(os.environ, provisioned))
         services = build_services(settings, aws.service_session())
         app_module.container.configure(services)
         token = config.token or new_token()
@@ -141,6 +153,12 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
         try:
             source = "from NEXUS_API_TOKEN" if config.token else f"{token}  (generated; set NEXUS_API_TOKEN)"
             print(banner(aws.endpoint_url or "", api.url, source, CENTRAL_ACCOUNT, simulation), flush=True)
+            print(f"  Console:          {api.url}/console   (sign in with the tenant token)", flush=True)
+            print(
+                f"  Local ADFS:       {adfs.url}   user {USER}, password {adfs.password},"
+                f" roles in account {config.adfs_account}",
+                flush=True,
+            )
             stop.wait()
             print("nexus local: stopping", flush=True)
         finally:

@@ -223,6 +223,33 @@ def register_target(
     return target
 
 
+def deployment_request(target_id: str, stack_name: str, template_body: str, **fields: Any) -> dict[str, Any]:
+    """The body of ``POST /deployments`` in us-east-1; ``fields`` adds or replaces the rest."""
+    body = {
+        "target_id": target_id,
+        "region": "us-east-1",
+        "stack_name": stack_name,
+        "template_body": template_body,
+    }
+    return {**body, **fields}
+
+
+def deploy(
+    client: Client, tenant: Tenant, target_id: str, stack_name: str, template_body: str, **fields: Any
+) -> str:
+    """``POST /deployments`` (202 asserted): the new deployment's id."""
+    response = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        deployment_request(target_id, stack_name, template_body, **fields),
+    )
+    assert response.status_code == 202, response.body
+    deployment_id: str = json.loads(response.body)["deployment_id"]
+    return deployment_id
+
+
 def wait_for(client: Client, tenant: Tenant, deployment_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Poll the public API until the deployment's current operation has ended."""
     deadline = time.monotonic() + timeout

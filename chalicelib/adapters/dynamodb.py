@@ -525,7 +525,9 @@ class DynamoStore:
                 batch.put_item(Item=_event_item(deployment_id, event, base, n))
 
     def list_events(self, deployment_id: str, limit: int, next_token: str | None) -> Page:
-        items, token = self._query(f"DEPLOYMENT#{deployment_id}", "EVENT#", limit, next_token)
+        pk = f"DEPLOYMENT#{deployment_id}"
+        items, token = self._query(pk, "EVENT#", limit, next_token)
+        cursor = encode_token({"pk": pk, "sk": str(items[-1]["sk"])}) if items else next_token
         events = [
             DeploymentEvent(
                 str(i["timestamp"]),
@@ -536,7 +538,7 @@ class DynamoStore:
             ).public()
             for i in items
         ]
-        return Page(list(events), token)
+        return Page(list(events), token, cursor or encode_token({"pk": pk, "sk": "EVENT#"}))
 
     # -- locks -----------------------------------------------------------------------------------
 

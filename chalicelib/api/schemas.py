@@ -282,3 +282,21 @@ class PermissionsQuery(_Strict):
     @classmethod
     def _profile(cls, value: str) -> str:
         return check_profile_name(value)
+
+
+class TemplateDescribe(_Strict):
+    """POST /templates/describe: the template text, or an s3:// URL in a bucket of the target's account."""
+
+    template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
+    template_url: (
+        Annotated[str, StringConstraints(pattern=r"^s3://[^/]+/.+$", max_length=1100, strict=True)] | None
+    ) = None
+    target_id: TARGET_ID | None = None
+
+    @model_validator(mode="after")
+    def _one_template(self) -> Self:
+        if (self.template_body is None) == (self.template_url is None):
+            raise ValueError("send exactly one of template_body and template_url")
+        if self.template_url is not None and self.target_id is None:
+            raise ValueError("template_url needs target_id (the bucket belongs to the target's account)")
+        return self

@@ -11,8 +11,10 @@ from chalicelib.api import (
     answers,
     deployment_routes,
     lifecycle_routes,
+    onboarding_routes,
     rollout_routes,
     target_routes,
+    template_routes,
 )
 from chalicelib.api.routing import Call, Reply, RouteTable
 
@@ -32,4 +34,6 @@ ROUTES = (
     + lifecycle_routes.routes
     + access_routes.routes
     + rollout_routes.routes
+    + template_routes.routes
+    + onboarding_routes.routes
 )

@@ -54,6 +54,7 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.noecho import ParameterSplit, split_parameters
+from chalicelib.domain.parameters import check_values
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
 from chalicelib.service.ports import (
@@ -179,6 +180,11 @@ class DeploymentService:
     def list(self, tenant_id: str, filters: DeploymentFilter, *, limit: int, next_token: str | None) -> Page:
         return self._store.list_deployments(tenant_id, filters, limit=limit, next_token=next_token)
 
+    def template(self, tenant_id: str, deployment_id: str) -> str:
+        """The template of the deployment's current operation (what an update without one reuses)."""
+        deployment = self.get(tenant_id, deployment_id)
+        return self._template_for(deployment, DeploymentChange(None, None, None)).body
+
     def events(self, tenant_id: str, deployment_id: str, limit: int, next_token: str | None) -> Page:
         self.get(tenant_id, deployment_id)
         return self._store.list_events(deployment_id, limit, next_token)
@@ -204,6 +210,7 @@ class DeploymentService:
         summary = parse_template(new.template_body)
         split = split_parameters(summary, new.parameters, previous=())
         summary.check_parameters(split.public)
+        check_values(new.template_body, new.parameters)
         fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
         holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
         existing = self._store.get_deployment(tenant_id, holder) if holder else None
@@ -303,6 +310,7 @@ class DeploymentService:
         summary = parse_template(template.body)
         split = split_parameters(summary, parameters, self._previous_parameters(deployment))
         summary.check_parameters(split.public)
+        check_values(template.body, parameters)
         target = self._targets.get(tenant_id, deployment.target_id)
         self._targets.check_external_id(target)
         fingerprint = config_hash(template.body, split.public, tags, target.role_arn)

@@ -248,6 +248,16 @@ class RoleSession(Protocol):
         """``iam:SimulatePrincipalPolicy`` on the assumed role itself, one decision per action."""
 
 
+class TemplatePublisher(Protocol):
+    """Where bootstrap templates wait for CloudFormation's quick-create link (the service's S3 bucket)."""
+
+    def url(self, key: str) -> str:
+        """The https:// URL CloudFormation reads the object at ``key`` from (no I/O)."""
+
+    def publish(self, key: str, body: str) -> None:
+        """Write ``body`` at ``key``; writing the same key again writes the same object."""
+
+
 class RoleProbe(Protocol):
     """Assumes target roles to check them, with or without the external ID."""
 
@@ -268,6 +278,9 @@ class RolloutStore(Protocol):
         """Write progress; leaves the ``failed`` counter and ``cancel_requested`` as they are."""
 
     def request_cancel(self, tenant_id: str, rollout_id: str) -> None: ...
+    def request_pause(self, tenant_id: str, rollout_id: str, requested: bool) -> None:
+        """Set (or clear) the flag the workflow reads between waves."""
+
     def get_spec(self, rollout_id: str) -> RolloutSpec | None: ...
     def get_item(self, rollout_id: str, index: int) -> RolloutItem | None: ...
     def list_items(self, rollout_id: str) -> list[RolloutItem]: ...

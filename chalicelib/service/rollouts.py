@@ -56,6 +56,7 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.noecho import split_parameters
+from chalicelib.domain.parameters import check_values
 from chalicelib.domain.rollouts import (
     ANNOUNCED_ROLLOUT,
     MAX_ROLLOUT_ITEMS,
@@ -205,6 +206,7 @@ class RolloutService:
         # a value left out is each item's business: an update keeps the stack's, a create needs one.
         split = split_parameters(summary, new.parameters, (), strict=False)
         summary.check_parameters({**split.public, **dict.fromkeys(summary.no_echo, NO_ECHO_MASK)})
+        check_values(new.template_body, new.parameters)
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
         notifications = None
@@ -266,13 +268,30 @@ class RolloutService:
             )
         return self.get(tenant_id, rollout_id)
 
+    def pause(self, tenant_id: str, rollout_id: str) -> RolloutView:
+        """Stop starting waves: the running wave's items finish, then the rollout waits PAUSED until
+        resumed (or cancelled). Asking again, or asking a paused rollout, changes nothing."""
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status is RolloutStatus.PAUSED:
+            return self.get(tenant_id, rollout_id)
+        if rollout.status not in RUNNING_ROLLOUT or rollout.cancel_requested:
+            raise Conflict(
+                f"Rollout {rollout_id} is {rollout.status.value}"
+                + (" and being cancelled" if rollout.cancel_requested else "")
+                + "; only a running rollout can be paused.",
+                code="ROLLOUT_NOT_RUNNING",
+                hint="A paused rollout is resumed with POST /rollouts/{id}/resume; an ended one cannot pause.",
+            )
+        self._store.request_pause(tenant_id, rollout_id, True)
+        return self.get(tenant_id, rollout_id)
+
     def resume(self, tenant_id: str, rollout_id: str) -> RolloutView:
         rollout = self._rollout(tenant_id, rollout_id)
         if rollout.status is not RolloutStatus.PAUSED:
             raise Conflict(
                 f"Rollout {rollout_id} is {rollout.status.value}, not PAUSED.",
                 code="ROLLOUT_NOT_PAUSED",
-                hint="Only a rollout paused by a failed canary can be resumed.",
+                hint="Only a paused rollout (by a failed canary, or on request) can be resumed.",
             )
         # Resuming accepts the failures so far: the tolerance counts only those that come after.
         resumed = replace(
@@ -365,6 +384,15 @@ class RolloutService:
             return {"run": False}
         if rollout.over_tolerance:
             self._finish(rollout, RolloutStatus.FAILED)
+            return {"run": False}
+        if rollout.pause_requested and rollout.next_wave < len(rollout.waves):
+            # Between waves, as asked: the flag is spent; resume starts the next wave.
+            paused = replace(
+                rollout, status=RolloutStatus.PAUSED, pause_requested=False, updated_at=utc_now()
+            )
+            self._store.request_pause(tenant_id, rollout_id, False)
+            self._store.save_rollout(paused)
+            self._announce(paused)
             return {"run": False}
         if rollout.next_wave >= len(rollout.waves):
             final = RolloutStatus.PLANNED if rollout.mode is RolloutMode.PLAN else RolloutStatus.SUCCEEDED

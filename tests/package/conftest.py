@@ -63,6 +63,8 @@ class Packaged:
             and "StateMachineName" in resource["Properties"]
         ):
             return str(self.resolve(resource["Properties"]["StateMachineName"]))
+        if resource["Type"] == "AWS::S3::Bucket":  # generated bucket names are lower case
+            return f"{STACK}-{logical_id}".lower()
         return f"{STACK}-{logical_id}"
 
     def arn(self, logical_id: str) -> str:
@@ -73,6 +75,7 @@ class Packaged:
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
         }[self.resources[logical_id]["Type"]]
 
     def ref(self, name: str) -> str:
