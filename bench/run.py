@@ -33,6 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.sections import write_sections
 from localaws.admission import DEFAULT_LIMIT, admission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,12 @@ def local_credentials() -> None:
 
 
 @contextmanager
-def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[tuple[Any, Any, Any]]:
+def local_service(
+    stack_seconds: float = 0,
+    poll_seconds: int = 0,
+    unsupported: str = "fail",
+    tuning: dict[str, str] | None = None,
+) -> Iterator[tuple[Any, Any, Any]]:
     """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
     local_credentials()
     from chalice.test import Client
@@ -93,12 +99,15 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
     from localaws.environment import LocalAws, chalice_functions
 
     handlers, event_rules = chalice_functions(app_module.app)
-    simulation = StackSimulation(stack_seconds=stack_seconds)
+    simulation = StackSimulation(stack_seconds=stack_seconds, unsupported=unsupported)
     with LocalAws(handlers, simulation=simulation, event_rules=event_rules) as aws:
         settings = Settings.from_env(
             aws.settings_env(
-                NEXUS_POLL_INITIAL_SECONDS=str(poll_seconds),
-                NEXUS_POLL_MAX_SECONDS=str(max(poll_seconds, 1) * 12),
+                **{
+                    "NEXUS_POLL_INITIAL_SECONDS": str(poll_seconds),
+                    "NEXUS_POLL_MAX_SECONDS": str(max(poll_seconds, 1) * 12),
+                    **(tuning or {}),
+                },
             )
         )
         services = build_services(settings, aws.service_session())
@@ -111,7 +120,9 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
             app_module.container.configure(None)
 
 
-def _setup_target(client: Any, token: str, aws: Any) -> str:
+def _setup_target(client: Any, token: str, aws: Any, profile: Any = "default") -> str:
+    """Register the target account 111111111111 and bootstrap its role (trust policy and ``profile``'s
+    permissions, which the local AWS enforces), forwarding its stack events."""
     response = client.http.post(
         "/targets",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -125,7 +136,7 @@ def _setup_target(client: Any, token: str, aws: Any) -> str:
         ).encode(),
     )
     target = json.loads(response.body)
-    aws.bootstrap_role(target["role_arn"], target["trust_policy"])  # as its admin would
+    aws.bootstrap_role(target["role_arn"], target["trust_policy"], profile=profile)  # as its admin would
     aws.forward_stack_events("111111111111")
     return str(target["target_id"])
 
@@ -488,15 +499,7 @@ def main_server() -> None:
 
     server = bench_local_server()
     print(f"server: {server}", flush=True)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    if "## 6. " in text:
-        start = text.index("## 6. ")
-        following = text.find("\n## ", start + 1)
-        text = text[:start] + local_server_report(server) + (text[following + 1 :] if following >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + local_server_report(server)
-    path.write_text(text)
+    write_sections(local_server_report(server), ROOT / "BENCHMARKS.md")
     print("wrote section 6 of BENCHMARKS.md")
 
 
@@ -504,11 +507,7 @@ def main_fanout() -> None:
     """``python -m bench.run fanout``: benchmark 1 alone, rewriting section 5 of BENCHMARKS.md."""
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    head = text[: text.index("## 5. ")] if "## 5. " in text else text + "\n"
-    tail = text[text.index("## 6. ") :] if "## 6. " in text else ""
-    path.write_text(head + rollout_report(rollout) + ("\n" + tail if tail else ""))
+    write_sections(rollout_report(rollout), ROOT / "BENCHMARKS.md")
     print("wrote section 5 of BENCHMARKS.md")
 
 
@@ -527,15 +526,8 @@ def main() -> None:
     print(f"rollout: {rollout}", flush=True)
     server = bench_local_server()
     print(f"server: {server}", flush=True)
-    (ROOT / "BENCHMARKS.md").write_text(
-        write_report(imports, latency)
-        + "\n"
-        + completion_report(completion)
-        + "\n"
-        + rollout_report(rollout)
-        + "\n"
-        + local_server_report(server)
-    )
+    reports = (write_report(imports, latency), completion_report(completion), rollout_report(rollout))
+    write_sections("\n".join((*reports, local_server_report(server))), ROOT / "BENCHMARKS.md")
     print("wrote BENCHMARKS.md")
 
 

@@ -14,8 +14,8 @@ only act on a moto server running in the same interpreter. So this process runs
 
 The HTTP server starts last, so ``GET /health`` answering 200 means everything is ready. The tenant
 token comes from ``NEXUS_API_TOKEN`` or is generated and printed once. ``NEXUS_LOCAL_STACK_SECONDS``
-(default 3) sets how long stack operations stay in progress; ``NEXUS_LOCAL_SKIP_UNSUPPORTED=1`` skips
-resource types moto does not emulate instead of failing them. A busy port is a one-line error and
+(default 3) sets how long stack operations stay in progress; ``NEXUS_LOCAL_UNSUPPORTED`` (``fail``, the
+default; ``skip``; ``simulate``) what happens to resource types moto does not emulate. A busy port is a one-line error and
 exit code 2; SIGINT or SIGTERM stops both servers and exits 0.
 """
 
@@ -45,6 +45,14 @@ LOCAL_SETTINGS = {
     "NEXUS_POLL_INITIAL_SECONDS": "1",
     "NEXUS_POLL_MAX_SECONDS": "2",
     "NEXUS_EVENT_TIMEOUT_SECONDS": "15",
+}
+
+
+# What the banner says each NEXUS_LOCAL_UNSUPPORTED mode does with a resource type moto does not emulate.
+UNSUPPORTED_WORDS = {
+    "fail": "their stacks fail",
+    "skip": "skipped, with a WARNING event",
+    "simulate": "simulated (schema-checked, no real resource; every event says so)",
 }
 
 
@@ -174,6 +182,8 @@ def banner(aws_url: str, api_url: str, token: str, account: str, simulation: Sta
             f"  Central account:  {account}",
             f"  Tenant token:     {token}",
             f"  Stack operations: {simulation.stack_seconds:g} s each (NEXUS_LOCAL_STACK_SECONDS)",
+            f"  Unemulated types: {UNSUPPORTED_WORDS[simulation.unsupported]} (NEXUS_LOCAL_UNSUPPORTED="
+            f"{simulation.unsupported}; fail|skip|simulate)",
             "  State lives in memory: stopping local mode forgets every target, deployment and stack.",
             "  Ctrl-C stops both servers.",
         ]
