@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
 from chalicelib.domain.fingerprint import config_hash
+from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -76,10 +77,11 @@ from chalicelib.domain.rollouts import (
     plan_waves,
 )
 from chalicelib.domain.templates import NO_ECHO_MASK, parse_template
+from chalicelib.observability import correlation_id
 from chalicelib.service.completion import CompletionService
 from chalicelib.service.deployments import DeploymentChange, DeploymentService, NewDeployment, PollSettings
 from chalicelib.service.notifications import NotificationRequest, NotificationService
-from chalicelib.service.ports import ParameterSecrets, RolloutStore, WorkflowStarter
+from chalicelib.service.ports import Metrics, NoMetrics, ParameterSecrets, RolloutStore, WorkflowStarter
 from chalicelib.service.targets import TargetService
 
 logger = logging.getLogger(__name__)
@@ -153,7 +155,9 @@ class RolloutService:
         notifications: NotificationService | None = None,
         completion: CompletionService | None = None,
         secrets: ParameterSecrets | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         self._secrets = secrets
         self._store = store
         self._deployments = deployments
@@ -418,7 +422,13 @@ class RolloutService:
         self._store.save_item(self._in_progress(item, deployment))
         return self._done(False, wait)
 
-    def poll_item(self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int) -> dict[str, Any]:
+    def poll_item(
+        self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False
+    ) -> dict[str, Any]:
+        """Read the item's deployment and end the item if its operation ended. ``timed_out``: this
+        poll follows a WaitForItemEnd that no announcement of the operation's end released."""
+        if timed_out:
+            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
         item = self._item(rollout_id, index)
         if item.ended:
             return self._done(True, 0)
@@ -634,7 +644,7 @@ class RolloutService:
         changes: list[dict[str, Any]] | None = None,
         deployment_id: str | None = None,
     ) -> None:
-        self._store.end_item(
+        ended = self._store.end_item(
             tenant_id,
             replace(
                 item,
@@ -645,6 +655,8 @@ class RolloutService:
                 updated_at=utc_now(),
             ),
         )
+        if ended:  # once per item: a retried step finds it ended and writes nothing
+            self._metrics.add(Metric.ROLLOUT_ITEMS, status=status.value)
 
     def _finish(self, rollout: Rollout, status: RolloutStatus) -> None:
         """End the rollout; items that never started are CANCELLED, with the reason."""
@@ -778,6 +790,7 @@ class RolloutService:
             "rollout_id": rollout.rollout_id,
             "wait_seconds": self._poll.initial_seconds,
             "max_wait_seconds": self._poll.max_seconds,
+            "correlation_id": correlation_id() or rollout.rollout_id,
         }
         try:
             self._workflow.start(rollout.execution_name, execution_input)

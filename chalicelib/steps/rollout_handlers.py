@@ -44,7 +44,8 @@ def start_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 def poll_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
     wait = int((event.get("progress") or {}).get("wait_seconds", 0))
-    return _run(services, lambda r: r.poll_item(tenant, rollout, int(event["item_id"]), wait))
+    timed_out = (event.get("released") or {}).get("Error") == "States.Timeout"
+    return _run(services, lambda r: r.poll_item(tenant, rollout, int(event["item_id"]), wait, timed_out))
 
 
 def await_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:

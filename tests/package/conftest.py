@@ -73,6 +73,8 @@ class Packaged:
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+            "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
         }[self.resources[logical_id]["Type"]]
 
     def ref(self, name: str) -> str:
@@ -85,6 +87,8 @@ class Packaged:
         return self.physical_name(name)
 
     def get_att(self, name: str, attribute: str) -> str:
+        if attribute == "QueueName" and self.resources[name]["Type"] == "AWS::SQS::Queue":
+            return self.physical_name(name)
         assert attribute == "Arn", f"no fake value for {name}.{attribute}"
         return self.arn(name)
 
