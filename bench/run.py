@@ -13,6 +13,10 @@ against a baseline measured in the same run, interleaved with it:
 5. Fan-out: one ``POST /rollouts`` to N targets x 1 region (``NEXUS_BENCH_FANOUT_TARGETS``, default
    the issue's 1,000) against the same N deployments posted one at a time: items started per second,
    makespan, CPU and peak memory, each side in its own fresh process.
+6. and 7. (``bench/cost.py``, ``bench/fleet_model.py``) What one operation costs at AWS list prices,
+   counted from real runs, and a fleet model for real AWS built on the per-item counts.
+
+``python -m bench.run imports|fanout|cost`` rewrites one section (1, 5, or 6 and 7) and keeps the others.
 """
 
 from __future__ import annotations
@@ -59,7 +63,12 @@ def bench_imports(rounds: int = 21) -> dict[str, float]:
         app_times.append(import_seconds("app"))
         boto_times.append(import_seconds("boto3"))
     app_median, boto_median = statistics.median(app_times), statistics.median(boto_times)
-    return {"app_ms": app_median * 1000, "boto3_ms": boto_median * 1000, "ratio": app_median / boto_median}
+    return {
+        "app_ms": app_median * 1000,
+        "boto3_ms": boto_median * 1000,
+        "ratio": app_median / boto_median,
+        "rounds": rounds,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -448,6 +457,21 @@ def rollout_report(r: dict[str, float]) -> str:
     )
 
 
+def imports_section(imports: dict[str, float]) -> list[str]:
+    return [
+        "## 1. Import cost of the HTTP handler module",
+        "",
+        f"Median of {int(imports.get('rounds', 21))} fresh interpreters each, alternating `import app` and "
+        "`import boto3`.",
+        "",
+        "| module | median | ratio to `import boto3` | target |",
+        "|---|---|---|---|",
+        f"| `import boto3` | {imports['boto3_ms']:.0f} ms | 1.00 | |",
+        f"| `import app` | {imports['app_ms']:.0f} ms | **{imports['ratio']:.2f}** | <= 1.5 |",
+        "",
+    ]
+
+
 def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
     lines = [
         "# Benchmarks",
@@ -456,15 +480,7 @@ def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
         f"{os.cpu_count()} cores. Times are ratios measured side by side in one run; absolute times are shown "
         "for context only (shared machines are noisy).",
         "",
-        "## 1. Import cost of the HTTP handler module",
-        "",
-        "Median of 21 fresh interpreters each, alternating `import app` and `import boto3`.",
-        "",
-        "| module | median | ratio to `import boto3` | target |",
-        "|---|---|---|---|",
-        f"| `import boto3` | {imports['boto3_ms']:.0f} ms | 1.00 | |",
-        f"| `import app` | {imports['app_ms']:.0f} ms | **{imports['ratio']:.2f}** | <= 1.5 |",
-        "",
+        *imports_section(imports),
         "## 2. API latency through Chalice's test client against the local AWS",
         "",
         f"{int(latency['rounds'])} rounds, each `GET /health`, `POST /deployments`, `GET /deployments/{{id}}` in turn; "
@@ -484,15 +500,55 @@ def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def replace_section(number: int, text: str) -> None:
+    """Rewrite section ``number`` of BENCHMARKS.md (up to the next section), keeping the others."""
+    path = ROOT / "BENCHMARKS.md"
+    current = path.read_text()
+    start = current.find(f"## {number}. ")
+    if start < 0:
+        path.write_text(current.rstrip("\n") + "\n\n" + text)
+        return
+    following = current.find("\n## ", start + 1)
+    tail = current[following + 1 :] if following >= 0 else ""
+    path.write_text(current[:start] + text.rstrip("\n") + "\n\n" + tail)
+
+
+def cost_and_fleet() -> str:
+    """Sections 6 and 7: the cost per operation (bench/cost.py) and the fleet model built on it."""
+    from bench.cost import bench_cost, cost_report, measure_rollout
+    from bench.fleet_model import fleet_report
+
+    cost = bench_cost()
+    print(f"cost: {json.dumps(cost, default=str)}", flush=True)
+    items = measure_rollout(4)
+    print(f"rollout items: {json.dumps(items)}", flush=True)
+    measured = f"one rollout to {items['items']} targets, `bench/cost.py` measure_rollout"
+    return cost_report(cost) + "\n" + fleet_report(items["start"], items["end"]["lambda"], measured)
+
+
 def main_fanout() -> None:
     """``python -m bench.run fanout``: benchmark 1 alone, rewriting section 5 of BENCHMARKS.md."""
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    head = text[: text.index("## 5. ")] if "## 5. " in text else text + "\n"
-    path.write_text(head + rollout_report(rollout))
+    replace_section(5, rollout_report(rollout))
     print("wrote section 5 of BENCHMARKS.md")
+
+
+def main_imports() -> None:
+    """``python -m bench.run imports``: section 1 alone (the import cost of the HTTP handler module)."""
+    imports = bench_imports()
+    print(f"imports: {imports}", flush=True)
+    replace_section(1, "\n".join(imports_section(imports)))
+    print("wrote section 1 of BENCHMARKS.md")
+
+
+def main_cost() -> None:
+    """``python -m bench.run cost``: sections 6 and 7 alone."""
+    text = cost_and_fleet()
+    sixth, seventh = text.split("## 7. ", 1)
+    replace_section(6, sixth)
+    replace_section(7, "## 7. " + seventh)
+    print("wrote sections 6 and 7 of BENCHMARKS.md")
 
 
 def main() -> None:
@@ -507,14 +563,19 @@ def main() -> None:
     print(f"completion: {completion}", flush=True)
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
+    costs = cost_and_fleet()
     (ROOT / "BENCHMARKS.md").write_text(
-        write_report(imports, latency) + "\n" + completion_report(completion) + "\n" + rollout_report(rollout)
+        write_report(imports, latency)
+        + "\n"
+        + completion_report(completion)
+        + "\n"
+        + rollout_report(rollout)
+        + "\n"
+        + costs
     )
     print("wrote BENCHMARKS.md")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["fanout"]:
-        main_fanout()
-    else:
-        main()
+    commands = {"fanout": main_fanout, "imports": main_imports, "cost": main_cost}
+    commands.get(sys.argv[1] if len(sys.argv) == 2 else "", main)()
