@@ -18,21 +18,38 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.loaders
 import botocore.session
 
-from localaws import cloudformation, concurrency, drift, eventbridge, iam, lambda_runner, saml, sts
+from localaws import (
+    authorization,
+    cloudformation,
+    concurrency,
+    drift,
+    eventbridge,
+    iam,
+    lambda_runner,
+    saml,
+    sts,
+)
 from localaws.provision import SERVICE_ROLE_NAME, CentralResources, provision_central
+
+if TYPE_CHECKING:
+    from chalicelib.domain.permissions import PermissionProfile
 
 CENTRAL_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
+# Where bootstrap_role deploys a target account's bootstrap stack (the admin's sign-in region): not a
+# region the tests or the benchmarks deploy to, so theirs hold only the stacks under test.
+BOOTSTRAP_REGION = "us-west-2"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
 
 
@@ -190,6 +207,58 @@ class LocalAws:
         core.register_component("data_loader", self._loader)
         return core
 
+    def bootstrap_role(
+        self,
+        role_arn: str,
+        trust_policy: Mapping[str, Any],
+        *,
+        profile: str | PermissionProfile = "default",
+        region: str = BOOTSTRAP_REGION,
+    ) -> str:
+        """Do what a target account's administrator does: deploy the bootstrap template for ``role_arn``.
+
+        The template is the one ``GET /targets/{id}/bootstrap-template`` serves (the deployment role with
+        ``trust_policy`` and the profile's permissions, and the CloudFormation service role), deployed in
+        the role's account as its administrator would, so a test's deployment role has exactly the
+        permissions a bootstrapped role has. ``profile`` names a permission profile, or is one (a test's
+        own document). Event forwarding is left to :meth:`forward_stack_events`. Returns the stack's id.
+        """
+        from chalicelib.domain.bootstrap import bootstrap_template
+        from chalicelib.domain.model import Target
+        from chalicelib.domain.permissions import load_profile
+
+        account = role_arn.split(":")[4]
+        name = role_arn.rsplit("/", 1)[-1]
+        granted = load_profile(profile) if isinstance(profile, str) else profile
+        target = Target(
+            tenant_id="local",
+            target_id=f"local-{name}",
+            name=name,
+            account_id=account,
+            role_arn=role_arn,
+            regions=(self.region,),
+            external_id="",
+            trust_policy=dict(trust_policy),
+            created_at="",
+            permission_profile=granted.name,
+        )
+        cfn = self.account_session(account).client("cloudformation", region_name=region)
+        stack_id: str = cfn.create_stack(
+            StackName=self.bootstrap_stack_name(role_arn),
+            TemplateBody=json.dumps(bootstrap_template(target, granted)),
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )["StackId"]
+        return stack_id
+
+    def remove_bootstrap(self, role_arn: str, region: str = BOOTSTRAP_REGION) -> None:
+        """The administrator deletes the bootstrap stack: the role and its permissions are gone."""
+        cfn = self.account_session(role_arn.split(":")[4]).client("cloudformation", region_name=region)
+        cfn.delete_stack(StackName=self.bootstrap_stack_name(role_arn))
+
+    @staticmethod
+    def bootstrap_stack_name(role_arn: str) -> str:
+        return "nexus-bootstrap-" + re.sub(r"[^A-Za-z0-9-]", "-", role_arn.rsplit("/", 1)[-1])
+
     @property
     def event_bus_arn(self) -> str:
         """The central account's default bus: where target accounts forward their stack events."""
@@ -285,6 +354,9 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     sts.install()
     iam.install()
     saml.install()
+    # Identity policies of role sessions and IAM users, everywhere but the central account: the service's
+    # own functions all run as one role there until each runs under its own (localaws/authorization.py).
+    authorization.install(exempt_accounts=frozenset({CENTRAL_ACCOUNT}))
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
@@ -297,4 +369,11 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     serialization.install()  # response serializer: a dict member's aliases derived once per shape
 
 
-__all__ = ["CENTRAL_ACCOUNT", "SERVICE_ROLE_NAME", "LocalAws", "chalice_functions", "install_patches"]
+__all__ = [
+    "BOOTSTRAP_REGION",
+    "CENTRAL_ACCOUNT",
+    "SERVICE_ROLE_NAME",
+    "LocalAws",
+    "chalice_functions",
+    "install_patches",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,8 +36,8 @@ QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 
 @pytest.fixture
 def slow_aws():
-    """Stacks that stay in progress for 2 s, so that operations overlap."""
-    with local_aws_for_app(simulation=StackSimulation(stack_seconds=2)) as aws:
+    """Stacks that stay in progress for 6 s, so that operations overlap even on a loaded machine."""
+    with local_aws_for_app(simulation=StackSimulation(stack_seconds=6)) as aws:
         yield aws
 
 
@@ -102,14 +103,16 @@ def lock_item(aws, key_suffix: str) -> dict[str, Any] | None:
     return dict(found[0]) if found else None
 
 
-def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_aws, aws_calls):
+def deploy_on_a_slow_stack(aws, **settings: str):
+    """A deployment whose stack call was made and whose workflow now waits on the stack (poll mode):
+    yields the test client, the tenant, the deployment id and a store on the service's table."""
     with (
-        wired(slow_aws, NEXUS_COMPLETION_MODE="poll", NEXUS_POLL_INITIAL_SECONDS="1") as services,
+        wired(aws, NEXUS_COMPLETION_MODE="poll", NEXUS_POLL_INITIAL_SECONDS="1", **settings) as services,
         Client(app_module.app) as client,
     ):
         tenant = Tenant("t", services.auth.issue("t", "tests"))
         target = target_in(client, tenant, "team")
-        create_target_role(slow_aws, target["trust_policy"])
+        create_target_role(aws, target["trust_policy"])
         body = {
             "target_id": target["target_id"],
             "region": "us-east-1",
@@ -117,17 +120,21 @@ def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_
             "template_body": QUEUE,
         }
         deployment_id = json.loads(call(client, "POST", "/deployments", tenant, body).body)["deployment_id"]
-        # Once the stack call was made and the workflow waits on the stack ...
-        store = services.workflow._store
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            current = store.get_deployment("t", deployment_id)
-            if current is not None and current.operation.phase == "executing":
+            shown = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
+            if shown["stack_status"] == "CREATE_IN_PROGRESS":  # recorded once CreateStack was sent
                 break
             time.sleep(0.05)
+        store = DynamoStore(aws.service_session().resource("dynamodb").Table(aws.central.table_name))
+        yield client, tenant, deployment_id, store
+
+
+def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_aws, aws_calls):
+    for client, tenant, deployment_id, _ in deploy_on_a_slow_stack(slow_aws):
         held = lock_item(slow_aws, "#s")
         assert held is not None
-        # ... the lease ran out and another operation took the stack (what a lease expiry allows).
+        # The lease ran out and another operation took the stack (what a lease expiry allows).
         table = slow_aws.service_session().resource("dynamodb").Table(slow_aws.central.table_name)
         table.put_item(Item={**held, "owner": "op-someone-else", "ttl": int(time.time()) + 900})
         aws_calls.clear()
@@ -141,35 +148,12 @@ def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_
 
 
 def test_an_operation_past_its_deadline_ends_operation_timed_out(slow_aws):
-    with (
-        wired(
-            slow_aws,
-            NEXUS_COMPLETION_MODE="poll",
-            NEXUS_POLL_INITIAL_SECONDS="1",
-            NEXUS_OPERATION_TIMEOUT_SECONDS="3600",
-        ) as services,
-        Client(app_module.app) as client,
+    for client, tenant, deployment_id, store in deploy_on_a_slow_stack(
+        slow_aws, NEXUS_OPERATION_TIMEOUT_SECONDS="3600"
     ):
-        tenant = Tenant("t", services.auth.issue("t", "tests"))
-        target = target_in(client, tenant, "team")
-        create_target_role(slow_aws, target["trust_policy"])
-        body = {
-            "target_id": target["target_id"],
-            "region": "us-east-1",
-            "stack_name": "s",
-            "template_body": QUEUE,
-        }
-        deployment_id = json.loads(call(client, "POST", "/deployments", tenant, body).body)["deployment_id"]
-        store = services.workflow._store  # the operation started two hours ago, as far as the record says
-        deadline = time.monotonic() + 20
-        while True:
-            current = store.get_deployment("t", deployment_id)
-            assert current is not None
-            if current.operation.phase != "pending" or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        from dataclasses import replace
-
+        # The record says the operation started two hours ago.
+        current = store.get_deployment("t", deployment_id)
+        assert current is not None
         past = (datetime.now(UTC) - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
         store.save_deployment(replace(current, operation=replace(current.operation, started_at=past)))
         done = wait_for(client, tenant, deployment_id, timeout=30)
