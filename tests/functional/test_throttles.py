@@ -4,10 +4,9 @@ answers DynamoDB's throttling errors, in the composition root's retry mode."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
@@ -18,6 +17,7 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.metrics import InMemoryMetrics
 from chalicelib.adapters.retries import ThrottleCounter
 from chalicelib.domain.metrics import Metric
+from tests.support.http_server import serving
 
 THROTTLED = (
     400,
@@ -55,14 +55,8 @@ def dynamodb_answering(answers: list[tuple[int, dict[str, Any]]]) -> Iterator[tu
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, received
 
 
 def observed_client(endpoint: str, metrics: InMemoryMetrics, attempts: int) -> Any:
