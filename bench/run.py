@@ -443,8 +443,9 @@ def rollout_report(r: dict[str, float]) -> str:
                 for side in FANOUT_SIDES
                 if f"{side}_failures" in r
             ],
-            "Per item the rollout does more than the baseline: a Map iteration and its StartItem, AwaitItem "
-            "and PollItem Lambda steps, on top of the item's own deployment execution. What that buys is one "
+            "Per item the rollout does more than the baseline: a Map iteration and its StartItem (which "
+            "starts the item's deployment and waits for its end) and PollItem Lambda steps, on top of the "
+            "item's own deployment execution. What that buys is one "
             "request for the whole fleet, waves with a canary, a failure tolerance and skip-unchanged. The "
             "timed-out waits counted are the deployment executions' (and the rollout execution's own); moto "
             "keeps no history for a Distributed Map's iterations, so an item wait that timed out is not "
