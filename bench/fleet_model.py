@@ -128,6 +128,17 @@ def fleet_report(per_item_start: dict[str, float], end_seconds: float, measured:
             f"{row['binding']} | {row['start_seconds']:,.0f} s | **{_minutes(row['makespan_seconds'])}** | "
             f"{row['stacksets']['waves']:,} waves: **{_minutes(row['stacksets']['makespan_seconds'])}** |"
         )
+    faster = {**per_item_start, "lambda": 1.0}
+    lines += [
+        "",
+        "The same model with 1 s of Lambda per item start (what its ~20 AWS calls take on AWS at ~50 ms "
+        "each, instead of this loaded machine's time): "
+        + "; ".join(
+            f"{row['accounts']:,} accounts: {row['binding']} binds, {_minutes(row['makespan_seconds'])}"
+            for row in fleet(faster, end_seconds)
+        )
+        + ".",
+    ]
     lines += [
         "",
         "What the model leaves out: CloudFormation's own pace in each target account (unpublished read "
