@@ -29,19 +29,22 @@ if TYPE_CHECKING:
     from chalicelib.service.drift import DriftService
     from chalicelib.service.notifications import NotificationService
     from chalicelib.service.onboarding import OnboardingService
-    from chalicelib.service.ports import IdempotencyGuard
+    from chalicelib.service.ports import IdempotencyGuard, Metrics
     from chalicelib.service.redeploys import RedeployService
     from chalicelib.service.rollouts import RolloutService
     from chalicelib.service.sources import DeploymentSources
     from chalicelib.service.targets import TargetService
     from chalicelib.service.templates import TemplateService
     from chalicelib.service.workflow import WorkflowService
-    from chalicelib.settings import Settings
+    from chalicelib.settings import Settings, TelemetrySettings
+
+from chalicelib.observability import Telemetry
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
+    telemetry: Telemetry  # the tracer and the metrics (chalicelib/observability.py)
     auth: AuthService
     targets: TargetService
     deployments: DeploymentService
@@ -61,7 +64,20 @@ class Services:
     onboarding: OnboardingService
 
 
-def build_services(settings: Settings, session: boto3.Session | None = None) -> Services:
+def build_telemetry(settings: TelemetrySettings) -> Telemetry:
+    """Metrics in CloudWatch's embedded format on stdout; traces only when tracing is on, so that
+    local mode and the tests never import the X-Ray SDK."""
+    from chalicelib.adapters.metrics import EmfMetrics
+    from chalicelib.adapters.tracing import NoTracing, XRayTracing
+    from chalicelib.observability import SERVICE_NAME
+
+    tracing = NoTracing() if settings.trace_disabled else XRayTracing(SERVICE_NAME)
+    return Telemetry(tracing, EmfMetrics(settings.metrics_namespace, SERVICE_NAME))
+
+
+def build_services(
+    settings: Settings, session: boto3.Session | None = None, telemetry: Telemetry | None = None
+) -> Services:
     import boto3
     from botocore.config import Config
 
@@ -69,6 +85,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.drift import StsDriftAccess
     from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
+    from chalicelib.adapters.retries import ThrottleCounter
     from chalicelib.adapters.rollouts import DynamoRolloutStore
     from chalicelib.adapters.s3 import S3TemplatePublisher
     from chalicelib.adapters.secrets import SecretsManagerParameters
@@ -90,12 +107,16 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.service.workflow import WorkflowService, WorkflowSettings
 
     configure_logging(settings.log_level)
-    session = session or boto3.Session(region_name=settings.region)
+    telemetry = telemetry or build_telemetry(settings.telemetry)
+    metrics = telemetry.metrics
+    throttles = ThrottleCounter(metrics)
+    # Observed before any client is made from it: each client copies the session's event handlers.
+    session = throttles.observe(session or boto3.Session(region_name=settings.region))
     config = Config(retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts})
     table = session.resource("dynamodb", region_name=settings.region, config=config).Table(
         settings.table_name
     )
-    automation = build_automation(settings, session, config, table)
+    automation = build_automation(settings, session, config, table, metrics)
     # Every save of an ended operation notifies its owner (chalicelib/service/notifications.py).
     store = NotifyingDynamoStore(table, automation.notifications.on_saved)
     sfn = session.client("stepfunctions", region_name=settings.region, config=config)
@@ -122,6 +143,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         session.client("sts", region_name=settings.region, config=config),
         config,
         settings.assume_role_seconds,
+        observe=throttles.observe,
     )
     deployments = DeploymentService(
         store,
@@ -138,6 +160,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         on_cancel=completion.wake,
         stacks=target_access,
         secrets=secrets,
+        metrics=metrics,
     )
     workflow = WorkflowService(
         store,
@@ -147,6 +170,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
         completion,
         secrets,
+        metrics=metrics,
     )
     publisher = (
         S3TemplatePublisher(
@@ -170,6 +194,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     )
     return Services(
         settings=settings,
+        telemetry=telemetry,
         auth=AuthService(store),
         targets=targets,
         deployments=deployments,
@@ -190,6 +215,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
             notifications=automation.notifications,
             completion=completion,
             secrets=secrets,
+            metrics=metrics,
         ),
         redeploys=RedeployService(
             deployments,
@@ -218,7 +244,9 @@ class Automation:
     notifications: NotificationService
 
 
-def build_automation(settings: Settings, session: boto3.Session, config: Config, table: Table) -> Automation:
+def build_automation(
+    settings: Settings, session: boto3.Session, config: Config, table: Table, metrics: Metrics
+) -> Automation:
     """The adapters of event-driven automation: the redeploy ledger, S3 templates, notifications."""
     from chalicelib.adapters.automation_store import AutomationDynamoStore
     from chalicelib.adapters.notify import SecretsManagerStore, SnsTopicPublisher, UrllibWebhookPoster
@@ -232,6 +260,7 @@ def build_automation(settings: Settings, session: boto3.Session, config: Config,
         SnsTopicPublisher(session, config),
         UrllibWebhookPoster(allow_local=settings.allow_local_webhooks),
         NotificationSettings(settings.webhook_secret_prefix, settings.allow_local_webhooks),
+        metrics=metrics,
     )
     objects = S3TemplateObjects(session.client("s3", region_name=settings.region, config=config))
     return Automation(store, DeploymentSources(objects, store, notifications), notifications)
@@ -242,16 +271,32 @@ class Container:
 
     def __init__(self) -> None:
         self._services: Services | None = None
+        self._telemetry: Telemetry | None = None
         self._lock = threading.Lock()
 
     def get(self, environ: Mapping[str, str] | None = None) -> Services:
         if self._services is None:
+            telemetry = self.telemetry(environ)
             with self._lock:
                 if self._services is None:
                     from chalicelib.settings import Settings
 
-                    self._services = build_services(Settings.from_env(environ or os.environ))
+                    settings = Settings.from_env(environ or os.environ)
+                    self._services = build_services(settings, telemetry=telemetry)
         return self._services
+
+    def telemetry(self, environ: Mapping[str, str] | None = None) -> Telemetry:
+        """The tracer and metrics of every handler (its middleware): the services' once they exist,
+        else built from the telemetry settings alone (GET /health needs no other)."""
+        services = self._services
+        if services is not None:
+            return services.telemetry
+        with self._lock:
+            if self._telemetry is None:
+                from chalicelib.settings import TelemetrySettings
+
+                self._telemetry = build_telemetry(TelemetrySettings.from_env(environ or os.environ))
+            return self._telemetry
 
     def configure(self, services: Services | None) -> None:
         """Install services built elsewhere (tests, local mode); None resets to lazy building."""

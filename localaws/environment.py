@@ -305,8 +305,10 @@ class LocalAws:
             )
 
     def settings_env(self, **overrides: str) -> dict[str, str]:
-        """The environment the service's settings read, pointing at the provisioned resources."""
+        """The environment the service's settings read, pointing at the provisioned resources.
+        Tracing is off (there is no X-Ray here) unless an override turns it on."""
         return {
+            "POWERTOOLS_TRACE_DISABLED": "true",
             "AWS_REGION": self.region,
             "NEXUS_TABLE_NAME": self.central.table_name,
             "NEXUS_STATE_MACHINE_ARN": self.central.state_machine_arn,
@@ -321,20 +323,29 @@ def chalice_functions(app: Any) -> tuple[dict[str, lambda_runner.Handler], dict[
 
     What ``chalice package`` deploys: each ``@app.lambda_function`` and each ``@app.on_cw_event`` handler
     as a function (the latter with a rule on the default bus). Other event sources (SNS, schedules)
-    are left to the tests that drive them through ``chalice.test.Client``.
+    are left to the tests that drive them through ``chalice.test.Client``. Each runs as Lambda runs it:
+    the module attribute its handler string names, with the app's middleware around it.
     """
-    import sys
-
-    handlers: dict[str, lambda_runner.Handler] = {fn.name: fn for fn in app.pure_lambda_functions}
+    handlers: dict[str, lambda_runner.Handler] = {
+        fn.name: _entry_point(fn.handler_string) for fn in app.pure_lambda_functions
+    }
     rules: dict[str, dict[str, Any]] = {}
     for source in app.event_sources:
         pattern = getattr(source, "event_pattern", None)
         if pattern is None:
             continue
-        module_name, _, attribute = source.handler_string.rpartition(".")
-        handlers[source.name] = getattr(sys.modules[module_name], attribute)
+        handlers[source.name] = _entry_point(source.handler_string)
         rules[source.name] = dict(pattern)
     return handlers, rules
+
+
+def _entry_point(handler_string: str) -> lambda_runner.Handler:
+    """What Lambda calls for ``app.<name>``: the decorated module attribute (middleware included)."""
+    import sys
+
+    module_name, _, attribute = handler_string.rpartition(".")
+    handler: lambda_runner.Handler = getattr(sys.modules[module_name], attribute)
+    return handler
 
 
 def install_patches(simulation: cloudformation.StackSimulation) -> None:

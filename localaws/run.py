@@ -168,9 +168,11 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
 
 def settings_env(environ: Mapping[str, str], provisioned: Mapping[str, str]) -> dict[str, str]:
     """The service's settings: local polling defaults, then any ``NEXUS_*`` tuning from the
-    environment, then the provisioned resources (which nothing may override)."""
+    environment, then the provisioned resources (which nothing may override), then
+    ``POWERTOOLS_TRACE_DISABLED`` if set (tracing is off locally unless it says false)."""
     tuning = {name: value for name, value in environ.items() if name.startswith("NEXUS_")}
-    return {**LOCAL_SETTINGS, **tuning, **provisioned}
+    tracing = {name: environ[name] for name in ("POWERTOOLS_TRACE_DISABLED",) if name in environ}
+    return {**LOCAL_SETTINGS, **tuning, **provisioned, **tracing}
 
 
 def banner(aws_url: str, api_url: str, token: str, account: str, simulation: StackSimulation) -> str:

@@ -25,6 +25,7 @@ from chalicelib.domain.permissions import PermissionProfile, load_profile
 from chalicelib.settings import Settings
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
 from tests.contract import check_answer
+from tests.support.http_server import serving
 
 TARGET_ACCOUNT = "111111111111"
 OTHER_ACCOUNT = "222222222222"
@@ -314,7 +315,7 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
 @contextmanager
 def webhook_receiver(path: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A real HTTP server on 127.0.0.1 recording each POST: headers (lower-case names), body, path."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     received: list[dict[str, Any]] = []
 
@@ -329,11 +330,5 @@ def webhook_receiver(path: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}{path}", received

@@ -405,10 +405,9 @@ class DynamoStore:
                     raise _ConditionFailed() from error
                 raise
 
-    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:
         if final_event is not None:
-            self._finish_operation(deployment, final_event)
-            return
+            return self._finish_operation(deployment, final_event)
         with aws_call("PutItem"):
             try:
                 self._table.put_item(
@@ -419,8 +418,9 @@ class DynamoStore:
                 if error_code(error) == "ConditionalCheckFailedException":
                     raise _stale(deployment) from error
                 raise
+        return True
 
-    def _finish_operation(self, deployment: Deployment, event: DeploymentEvent) -> None:
+    def _finish_operation(self, deployment: Deployment, event: DeploymentEvent) -> bool:
         """The ended operation's record and its final event in one transaction, on condition that the
         operation is still current and running: a retried step that already finished it writes nothing."""
         record = deployment_to_item(deployment)
@@ -452,8 +452,9 @@ class DynamoStore:
                 current.get("op_id") == deployment.operation.operation_id
                 and current.get("op_running") is False
             ):
-                return  # finished already, by an earlier run of this step
+                return False  # finished already, by an earlier run of this step
             raise _stale(deployment) from None
+        return True
 
     def request_cancel(self, deployment_id: str, operation_id: str) -> None:
         with aws_call("PutItem"):

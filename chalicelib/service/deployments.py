@@ -57,9 +57,13 @@ from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.parameters import check_values
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
+from chalicelib.observability import bind, correlation_id
+from chalicelib.service.operation_metrics import count_ended, count_started
 from chalicelib.service.ports import (
     DeploymentStore,
     LockStore,
+    Metrics,
+    NoMetrics,
     ParameterSecrets,
     StackInfo,
     TargetAccess,
@@ -150,7 +154,9 @@ class DeploymentService:
         on_cancel: Callable[[Deployment, str], bool] | None = None,
         secrets: ParameterSecrets | None = None,
         stacks: TargetAccess | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         # Reads a target's stack for ``forget``; the workflow does every other stack call.
         self._stacks = stacks
         self._sources = sources
@@ -662,7 +668,10 @@ class DeploymentService:
 
     def _start(self, deployment: Deployment, announce_end: bool = False) -> Deployment:
         """Start the operation's execution. ``announce_end``: something (a rollout item's
-        ``WaitForItemEnd``) waits for its end, so its last step announces it (two conditional writes)."""
+        ``WaitForItemEnd``) waits for its end, so its last step announces it (two conditional writes).
+        The execution carries the correlation id of what started it (chalicelib/observability.py)."""
+        operation_id = deployment.operation.operation_id
+        bind(deployment_id=deployment.deployment_id, operation_id=operation_id)
         execution_input: dict[str, Any] = {
             "tenant_id": deployment.tenant_id,
             "deployment_id": deployment.deployment_id,
@@ -672,6 +681,7 @@ class DeploymentService:
             "completion": self._poll.completion,
             "event_timeout_seconds": self._poll.event_timeout_seconds,
             "announce_end": announce_end,
+            "correlation_id": correlation_id() or operation_id,
         }
         try:
             self._workflow.start(deployment.operation.operation_id, execution_input)
@@ -686,8 +696,10 @@ class DeploymentService:
             event = DeploymentEvent(
                 utc_now(), EventSource.ORCHESTRATOR, "FAILED", deployment.stack_name, error.message
             )
-            self._store.save_deployment(failed, final_event=event)
+            if self._store.save_deployment(failed, final_event=event):
+                count_ended(self._metrics, failed)
             raise
+        count_started(self._metrics, deployment)
         self._store.append_events(
             deployment.deployment_id,
             [

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chalicelib.domain.metrics import Metric
 from chalicelib.domain.model import (
     Deployment,
     DeploymentEvent,
@@ -99,11 +100,11 @@ class DeploymentStore(Protocol):
     def begin_operation(self, deployment: Deployment, request: OperationRequest) -> None:
         """Replace the deployment's operation; Conflict if its current operation still runs."""
 
-    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:
         """Persist progress of the deployment's current operation; refused for a stale operation.
 
         With ``final_event`` (the operation has ended): the record and that event are written together,
-        once; a retried step that finds the operation already ended writes nothing."""
+        once; a retried step that finds the operation already ended writes nothing and gets False."""
 
     def release_stack_name(self, deployment: Deployment) -> None: ...
     def claimed_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:
@@ -287,3 +288,17 @@ class RolloutStore(Protocol):
     def save_item(self, item: RolloutItem) -> None: ...
     def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
         """Record the item's final status once (False if it had ended); FAILED adds 1 to ``failed``."""
+
+
+class Metrics(Protocol):
+    """Where the services count what happens (chalicelib/domain/metrics.py lists every metric)."""
+
+    def add(self, metric: Metric, value: float = 1.0, **dimensions: str) -> None:
+        """One data point; ``dimensions`` name exactly the metric's own. Never raises for I/O."""
+
+
+class NoMetrics:
+    """The ``Metrics`` of a service built without any (some tests): counts nothing."""
+
+    def add(self, metric: Metric, value: float = 1.0, **dimensions: str) -> None:
+        metric.check(dimensions)

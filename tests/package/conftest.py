@@ -76,6 +76,8 @@ class Packaged:
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+            "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
         }[self.resources[logical_id]["Type"]]
 
     def ref(self, name: str) -> str:
@@ -88,6 +90,8 @@ class Packaged:
         return self.physical_name(name)
 
     def get_att(self, name: str, attribute: str) -> str:
+        if attribute == "QueueName" and self.resources[name]["Type"] == "AWS::SQS::Queue":
+            return self.physical_name(name)
         assert attribute == "Arn", f"no fake value for {name}.{attribute}"
         return self.arn(name)
 
