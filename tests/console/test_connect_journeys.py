@@ -267,3 +267,37 @@ def test_a_target_name_made_of_markup_is_shown_as_text(console: ConsolePage) -> 
     assert page.locator("img[src='x']").count() == 0
     console.check("xss-target-name")
     assert target["name"] == XSS_NAME
+
+
+def test_edit_a_target_renames_it_adds_a_region_and_shows_a_refusal(console: ConsolePage) -> None:
+    server, page = console.server, console.page
+    target = register(server, "team-edit", "220000000005")
+    console.sign_in()
+    page.goto(f"{server.console_url}#/targets/{target['target_id']}")
+    page.get_by_text("Edit target", exact=True).click()
+    form = page.get_by_role("form", name="Edit target")
+    form.get_by_label("Target name").fill("team-edited")
+    form.get_by_label("Regions").fill("us-east-1, eu-west-1")
+    form.get_by_role("button", name="Save changes").click()
+    expect(form.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_role("heading", level=1, name="Account team-edited")).to_be_visible()
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text("us-east-1, eu-west-1")
+    stored = server.api.ok("GET", f"/targets/{target['target_id']}", status=200)
+    assert stored["name"] == "team-edited"
+    assert stored["regions"] == ["us-east-1", "eu-west-1"]
+    assert stored["external_id"] == target["external_id"]  # the account, role and external ID stay
+    console.check("target-edited")
+
+    # A region outside the role's partition: the API's 422 is shown with its code and hint; nothing changes.
+    form.get_by_label("Regions").fill("us-east-1, cn-north-1")
+    form.get_by_role("button", name="Save changes").click()
+    alert = form.get_by_role("alert")
+    expect(alert).to_contain_text("The target was not changed")
+    expect(alert).to_contain_text("REGION_NOT_IN_PARTITION")
+    assert server.api.ok("GET", f"/targets/{target['target_id']}", status=200)["regions"] == [
+        "us-east-1",
+        "eu-west-1",
+    ]
+    expect(facts).to_contain_text("us-east-1, eu-west-1")
+    console.check("target-edit-refused")
