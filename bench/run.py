@@ -85,28 +85,24 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
     from chalice.test import Client
 
     import app as app_module
-    from chalicelib.composition import build_services
-    from chalicelib.settings import Settings
     from localaws.cloudformation import StackSimulation
-    from localaws.environment import LocalAws, chalice_functions
+    from localaws.environment import LocalAws
+    from localaws.functions import FunctionHost
 
-    handlers, event_rules = chalice_functions(app_module.app)
     simulation = StackSimulation(stack_seconds=stack_seconds)
-    with LocalAws(handlers, simulation=simulation, event_rules=event_rules) as aws:
-        settings = Settings.from_env(
-            aws.settings_env(
-                NEXUS_POLL_INITIAL_SECONDS=str(poll_seconds),
-                NEXUS_POLL_MAX_SECONDS=str(max(poll_seconds, 1) * 12),
-            )
+    with LocalAws(lambda aws: FunctionHost(aws, app_module.container), simulation=simulation) as aws:
+        services = aws.host.configure(
+            {
+                "NEXUS_POLL_INITIAL_SECONDS": str(poll_seconds),
+                "NEXUS_POLL_MAX_SECONDS": str(max(poll_seconds, 1) * 12),
+            }
         )
-        services = build_services(settings, aws.service_session())
-        app_module.container.configure(services)
         try:
             with Client(app_module.app) as client:
                 yield client, services, aws
         finally:
             aws.drain_executions()  # the steps of executions still running need the services
-            app_module.container.configure(None)
+            aws.host.configure(None)
 
 
 def _setup_target(client: Any, token: str, aws: Any) -> str:

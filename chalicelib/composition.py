@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -208,13 +210,32 @@ def build_automation(settings: Settings, session: boto3.Session, config: Config,
 
 
 class Container:
-    """Holds the services of one process; built on first use from the environment."""
+    """Holds the services of one process; built on first use from the environment.
+
+    On AWS a process runs one function, with that function's environment and role, so one set of
+    services is right. The local AWS runs every function in one process, each under its own role:
+    it runs each handler inside ``serving(that function's services)``, which ``get`` answers meanwhile
+    (a context variable, so concurrent invocations on other threads keep theirs).
+    """
 
     def __init__(self) -> None:
         self._services: Services | None = None
         self._lock = threading.Lock()
+        self._serving: ContextVar[Services | None] = ContextVar("nexus_serving", default=None)
+
+    @contextmanager
+    def serving(self, services: Services) -> Iterator[None]:
+        """Answer ``services`` from ``get`` in this context until the block ends."""
+        token = self._serving.set(services)
+        try:
+            yield
+        finally:
+            self._serving.reset(token)
 
     def get(self, environ: Mapping[str, str] | None = None) -> Services:
+        serving = self._serving.get()
+        if serving is not None:
+            return serving
         if self._services is None:
             with self._lock:
                 if self._services is None:

@@ -175,8 +175,9 @@ def vendor_dependencies(vendor: Path, runtime: str) -> None:
     stamp.write_text(fingerprint)
 
 
-def stage_app(stage: Path, runtime: str) -> None:
-    """A copy of the app for chalice: same code and config, dependencies already in vendor/."""
+def stage_app(stage: Path, runtime: str, *, vendor: bool = True) -> None:
+    """A copy of the app for chalice: same code and config, dependencies already in vendor/ (or none,
+    for a template-only build: the template does not depend on them)."""
     stage.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "app.py", stage / "app.py")
     shutil.rmtree(stage / "chalicelib", ignore_errors=True)
@@ -187,7 +188,8 @@ def stage_app(stage: Path, runtime: str) -> None:
     (stage / "requirements.txt").write_text(
         "# installed for the Lambda runtime into vendor/ by infra/package.py\n"
     )
-    vendor_dependencies(stage / "vendor", runtime)
+    if vendor:
+        vendor_dependencies(stage / "vendor", runtime)
 
 
 def run_chalice_package(project_dir: Path, stage_name: str, merge_template: Path, out_dir: Path) -> None:
@@ -213,15 +215,19 @@ def run_chalice_package(project_dir: Path, stage_name: str, merge_template: Path
     )
 
 
-def build(stage_name: str, out_dir: Path, work_dir: Path) -> Path:
-    """Write ``out_dir``/sam.json and deployment.zip; return the template's path."""
+def build(stage_name: str, out_dir: Path, work_dir: Path, *, vendor: bool = True) -> Path:
+    """Write ``out_dir``/sam.json and deployment.zip; return the template's path.
+
+    ``vendor=False`` leaves the dependencies out of the zip (local mode deploys the template and runs
+    the code from this checkout): the template is the same, and no wheel is fetched.
+    """
     merge_template = json.loads(MERGE_TEMPLATE_PATH.read_text())
     runtime = function_runtime(merge_template)
     rendered = render_merge_template(merge_template, DEFINITION_PATH.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
     merge_path = out_dir / "merge-template.json"
     merge_path.write_text(json.dumps(rendered, indent=2) + "\n")
-    stage_app(work_dir, runtime)
+    stage_app(work_dir, runtime, vendor=vendor)
     run_chalice_package(work_dir, stage_name, merge_path, out_dir)
     template_path = out_dir / "sam.json"
     check_packaged(json.loads(template_path.read_text()), runtime)

@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "federated_trust_allows",
     "load_policy",
+    "service_trust_allows",
     "trust_policy_allows",
     "wildcard",
 ]
@@ -291,6 +292,22 @@ def federated_trust_allows(
         action,
         context,
     )
+
+
+def service_trust_allows(
+    document: object, service: str, context: Mapping[str, str], action: str = "sts:AssumeRole"
+) -> bool:
+    """A role's trust policy for an AWS service principal (``{"Service": "lambda.amazonaws.com"}``): what
+    Lambda checks before it runs a function under its execution role."""
+
+    def principal_ok(statement: Mapping[str, Any]) -> bool:
+        principal = statement.get("Principal")
+        if principal == "*":
+            return True
+        services = as_list(principal.get("Service")) if isinstance(principal, Mapping) else []
+        return service in [str(s) for s in services]
+
+    return _trust_decision(document, principal_ok, action, context)
 
 
 # --------------------------------------------------------------------------------- identity policies

@@ -40,7 +40,7 @@ def table_size(dynamodb: Any, table: str) -> int:
 def test_malformed_bodies_never_5xx_never_write(module_client, route, body):
     client, services, aws = module_client
     token = _token(services)
-    dynamodb = aws.service_session().client("dynamodb")
+    dynamodb = aws.central_session().client("dynamodb")
     before = table_size(dynamodb, aws.central.table_name)
     calls: list[str] = []
     original = BaseClient._make_api_call  # type: ignore[attr-defined]

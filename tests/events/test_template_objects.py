@@ -138,7 +138,7 @@ def test_a_template_larger_than_template_body_allows_is_sent_as_its_url(client, 
     assert len(sent) == 1
     assert "TemplateBody" not in sent[0]
     assert sent[0]["TemplateURL"] == f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{KEY}?versionId={version}"
-    items = local_aws.service_session().client("dynamodb").scan(TableName=local_aws.central.table_name)
+    items = local_aws.central_session().client("dynamodb").scan(TableName=local_aws.central.table_name)
     assert "Padding" not in json.dumps(items["Items"])  # the text itself is not kept
 
     # An update that sends only parameters reuses that template, read again at its version.

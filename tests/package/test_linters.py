@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.package import DEFINITION_PATH, ROLLOUT_DEFINITION_PATH, placeholders
-from localaws.provision import render_definition
+from localaws.stack_resources import render_definition
 from tests.package.conftest import CFN_LINT, Packaged
 
 

@@ -27,7 +27,6 @@ from infra.package import (
     placeholders,
     render_merge_template,
 )
-from localaws.provision import table_properties
 from tests.package.conftest import ACCOUNT, REGION, ROOT, Packaged
 
 STEPS = {f.name: f for f in app_module.app.pure_lambda_functions}
@@ -192,11 +191,10 @@ def test_chalice_config_autogenerates_no_policy_and_sets_no_environment() -> Non
 # -- the table and the events rule --------------------------------------------------------------
 
 
-def test_table_is_the_one_local_mode_provisions_with_recovery_and_ttl(packaged: Packaged) -> None:
+def test_table_keeps_its_data_with_recovery_and_ttl(packaged: Packaged) -> None:
     table = packaged.resources["DeploymentsTable"]
     assert table["DeletionPolicy"] == "Retain"
     properties = table["Properties"]
-    assert properties == table_properties()
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 

@@ -128,7 +128,7 @@ def test_a_lost_completion_event_is_reconciled_after_the_wait_times_out():
 
 def test_events_lost_marks_expire_and_the_next_operation_waits_for_events_again():
     with local_aws_for_app() as aws, wired(aws) as services:
-        table = aws.service_session().resource("dynamodb").Table(services.settings.table_name)
+        table = aws.central_session().resource("dynamodb").Table(services.settings.table_name)
         now = [1_000_000.0]
         waiters = DynamoCompletionWaiters(table, clock=lambda: now[0])
         assert not waiters.events_lost(TARGET_ACCOUNT, "eu-west-1")

@@ -118,7 +118,7 @@ def test_unsupported_resource_fails_with_a_readable_reason(client, tenant, local
 def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aws, services, aws_calls):
     """Lambda may run a step more than once; the stack call must happen once."""
     target = register_target(client, tenant, local_aws)
-    store = DynamoStore(local_aws.service_session().resource("dynamodb").Table(local_aws.central.table_name))
+    store = DynamoStore(local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name))
 
     class NotStarted:
         def start(self, execution_name, execution_input):
@@ -199,9 +199,9 @@ def test_no_credentials_in_dynamodb_execution_history_or_logs(
     done = wait_for(client, tenant, deployment["deployment_id"])
     assert done["status"] == "DELETED"
     assert len(issued) >= 9  # at least three steps per operation assumed the role
-    table = local_aws.service_session().client("dynamodb")
+    table = local_aws.central_session().client("dynamodb")
     items = json.dumps(table.scan(TableName=local_aws.central.table_name)["Items"])
-    sfn = local_aws.service_session().client("stepfunctions")
+    sfn = local_aws.central_session().client("stepfunctions")
     histories = ""
     for execution in sfn.list_executions(stateMachineArn=local_aws.central.state_machine_arn)["executions"]:
         histories += json.dumps(execution_history(local_aws, execution["name"]), default=str)

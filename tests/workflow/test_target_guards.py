@@ -67,7 +67,12 @@ def test_settings_refuse_naming_another_account_as_central(local_aws):
     from chalicelib.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError, match="NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET names 111111111111"):
-        Settings.from_env(local_aws.settings_env(NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET=TARGET_ACCOUNT))
+        Settings.from_env(
+            {
+                **local_aws.host.environment(local_aws.host.api_function),
+                "NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET": TARGET_ACCOUNT,
+            }
+        )
 
 
 def deploy(client, tenant, target, stack_name="s"):
