@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.service.completion import CompletionService
     from chalicelib.service.deployments import DeploymentService
     from chalicelib.service.drift import DriftService
+    from chalicelib.service.inspection import TargetInspection
     from chalicelib.service.notifications import NotificationService
     from chalicelib.service.ports import IdempotencyGuard
     from chalicelib.service.redeploys import RedeployService
@@ -55,6 +56,8 @@ class Services:
     notifications: NotificationService
     # Completion without polling: stack events release waiting workflows (service/completion.py).
     completion: CompletionService
+    # Looking into target accounts under the service role: what the InspectTarget function runs.
+    inspection: TargetInspection
 
 
 def build_services(settings: Settings, session: boto3.Session | None = None) -> Services:
@@ -71,11 +74,13 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.sts import StsTargetAccess
     from chalicelib.adapters.waiters import DynamoCompletionWaiters
     from chalicelib.observability import configure_logging
-    from chalicelib.service.access import AccessService
+    from chalicelib.service.access import AccessService, TargetChecks
     from chalicelib.service.auth import AuthService
     from chalicelib.service.completion import CompletionService
     from chalicelib.service.deployments import DeploymentService, PollSettings
     from chalicelib.service.drift import DriftService, DriftSettings
+    from chalicelib.service.inspection import TargetInspection
+    from chalicelib.service.ports import CredentialChecks, StackLookup
     from chalicelib.service.redeploys import RedeployService, RedeploySettings
     from chalicelib.service.rollouts import RolloutService
     from chalicelib.service.targets import TargetGuards, TargetService
@@ -115,6 +120,17 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         config,
         settings.assume_role_seconds,
     )
+    inspection = TargetInspection(
+        targets, TargetChecks(targets, IamRoleProbe(target_access, config, settings.region)), target_access
+    )
+    checks: CredentialChecks = inspection
+    lookup: StackLookup = inspection
+    if settings.inspect_function:  # the API: its role cannot assume target roles, the function's can
+        from chalicelib.adapters.inspection import InvokedInspection
+
+        checks = lookup = InvokedInspection(
+            session.client("lambda", region_name=settings.region, config=config), settings.inspect_function
+        )
     deployments = DeploymentService(
         store,
         store,
@@ -128,7 +144,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         ),
         sources=automation.sources,
         on_cancel=completion.wake,
-        stacks=target_access,
+        stacks=lookup,
         secrets=secrets,
     )
     workflow = WorkflowService(
@@ -147,9 +163,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         deployments=deployments,
         workflow=workflow,
         idempotency=PowertoolsIdempotency(settings.table_name, session, settings.idempotency_ttl_seconds),
-        access=AccessService(
-            targets, IamRoleProbe(target_access, config, settings.region), settings.event_bus_arn
-        ),
+        access=AccessService(targets, checks, settings.event_bus_arn),
         rollouts=RolloutService(
             DynamoRolloutStore(table),
             deployments,
@@ -180,6 +194,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         ),
         notifications=automation.notifications,
         completion=completion,
+        inspection=inspection,
     )
 
 
@@ -199,13 +214,24 @@ def build_automation(settings: Settings, session: boto3.Session, config: Config,
     from chalicelib.service.sources import DeploymentSources
 
     store = AutomationDynamoStore(table)
+    publisher = session
+    if settings.notifier_role_arn:  # publish as the one role topic policies name, not as this function
+        from chalicelib.adapters.sts import role_session
+
+        publisher = role_session(
+            session, settings.notifier_role_arn, "nexus-notifier", settings.region, config
+        )
     notifications = NotificationService(
         SecretsManagerStore(session.client("secretsmanager", region_name=settings.region, config=config)),
-        SnsTopicPublisher(session, config),
+        SnsTopicPublisher(publisher, config),
         UrllibWebhookPoster(allow_local=settings.allow_local_webhooks),
-        NotificationSettings(settings.webhook_secret_prefix, settings.allow_local_webhooks),
+        NotificationSettings(
+            settings.webhook_secret_prefix, settings.allow_local_webhooks, settings.notifier_role_arn
+        ),
     )
-    objects = S3TemplateObjects(session.client("s3", region_name=settings.region, config=config))
+    objects = S3TemplateObjects(
+        session.client("s3", region_name=settings.region, config=config), settings.template_reader_role_arn
+    )
     return Automation(store, DeploymentSources(objects, store, notifications), notifications)
 
 

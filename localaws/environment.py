@@ -280,10 +280,34 @@ class LocalAws:
         core.register_component("data_loader", self._loader)
         return core
 
+    def fire_schedule(self, rule_logical_id: str) -> list[Any]:
+        """What EventBridge does when a schedule rule of the stack comes due (moto never fires them):
+        each Lambda target of the rule gets a "Scheduled Event", through the Lambda API; answers their
+        results."""
+        session = self.central_session()
+        rule = self.stack.ref(rule_logical_id)
+        rule_arn = self.stack.attribute(rule_logical_id, "Arn")
+        event = {
+            "version": "0",
+            "id": f"local-{time.monotonic_ns()}",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": CENTRAL_ACCOUNT,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.region,
+            "resources": [rule_arn],
+            "detail": {},
+        }
+        results = []
+        for target in session.client("events").list_targets_by_rule(Rule=rule)["Targets"]:
+            response = session.client("lambda").invoke(FunctionName=target["Arn"], Payload=json.dumps(event))
+            results.append(json.loads(response["Payload"].read() or b"null"))
+        return results
+
     @property
     def event_bus_arn(self) -> str:
         """The central account's default bus: where target accounts forward their stack events."""
-        return f"arn:aws:events:{self.region}:{self.central.account_id}:event-bus/default"
+        return f"arn:{self.stack.partition}:events:{self.region}:{self.central.account_id}:event-bus/default"
 
     def forward_stack_events(self, account_id: str, regions: Iterable[str] = ()) -> None:
         """Set up, in ``account_id``, what the bootstrap template's forwarding resources are.

@@ -129,6 +129,15 @@ class FunctionHost:
 
         return run
 
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Run the function on ``event`` now, in this thread, as Lambda would (its role, its environment):
+        for tests that send a trigger's event many times and read each answer. The triggers themselves
+        (rules, subscription, schedule) deliver through the local AWS."""
+        function = self._functions[logical_id]
+        from localaws.lambda_runner import FakeContext
+
+        return self._handler(function)(event, FakeContext(function.name, invoked_function_arn=function.arn))
+
     @contextmanager
     def acting_as(self, logical_id: str) -> Iterator[None]:
         token = self._current.set(logical_id)

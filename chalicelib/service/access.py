@@ -19,6 +19,11 @@ unblocks its deployments (chalicelib/service/targets.py). The assumed sessions n
 AWS answers AccessDenied both for a role that does not exist and for a trust policy or external ID
 that refuses the service; without credentials in the target account nobody can tell them apart, so
 ``assume_role`` reports ACCESS_DENIED with a hint that covers both, never a guessed INVALID_ROLE_ARN.
+
+Who runs the checks: ``TargetChecks``, under the one role target trust policies name (the service
+role). The HTTP API's role cannot assume target roles, so on AWS its ``AccessService`` hands the checks
+to the ``InspectTarget`` function, which runs as the service role (``CredentialChecks`` is the port;
+``chalicelib/adapters/inspection.py`` the invoking side).
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from chalicelib.domain.aws_errors import (
 )
 from chalicelib.domain.bootstrap import bootstrap_template, region_forwarding_template
 from chalicelib.domain.errors import Conflict, DeployerError
+from chalicelib.domain.model import Target
 from chalicelib.domain.permissions import group_by_service, load_profile
-from chalicelib.service.ports import CallerIdentity, RoleProbe, RoleSession
+from chalicelib.service.ports import CallerIdentity, CredentialChecks, RoleProbe, RoleSession
 from chalicelib.service.targets import TargetService
 
 CHECK_NAMES = ("assume_role", "external_id_enforced", "caller_identity", "account_match", "permissions")
@@ -50,6 +56,12 @@ class Check:
 
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "code": self.code, "detail": self.detail, "hint": self.hint}
+
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> Check:
+        return cls(
+            str(data["name"]), bool(data["ok"]), str(data["detail"]), data.get("hint"), data.get("code")
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,17 @@ class AccessReport:
             "missing_actions": self.missing_actions,
         }
 
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> AccessReport:
+        """The report back from ``public()`` (what the InspectTarget function answers)."""
+        return cls(
+            str(data["target_id"]),
+            str(data["account_id"]),
+            str(data["permission_profile"]),
+            tuple(Check.from_public(check) for check in data["checks"]),
+            list(data.get("missing_actions", [])),
+        )
+
 
 def _failed(name: str, error: DeployerError) -> Check:
     return Check(name, False, error.message, error.hint, error.code)
@@ -84,9 +107,11 @@ def _skipped(name: str, cause: Check) -> Check:
 
 
 class AccessService:
-    def __init__(self, targets: TargetService, probe: RoleProbe, event_bus_arn: str | None = None) -> None:
+    def __init__(
+        self, targets: TargetService, checks: CredentialChecks, event_bus_arn: str | None = None
+    ) -> None:
         self._targets = targets
-        self._probe = probe
+        self._checks = checks
         # The central bus the bootstrap template forwards stack events to (completion without polling).
         self._event_bus_arn = event_bus_arn
 
@@ -108,7 +133,17 @@ class AccessService:
         return region_forwarding_template(target, self._event_bus_arn)
 
     def validate(self, tenant_id: str, target_id: str) -> AccessReport:
-        target = self._targets.get(tenant_id, target_id)
+        return self._checks.validate(self._targets.get(tenant_id, target_id))
+
+
+class TargetChecks:
+    """The checks themselves, with sessions of the target's role (run under the service role)."""
+
+    def __init__(self, targets: TargetService, probe: RoleProbe) -> None:
+        self._targets = targets
+        self._probe = probe
+
+    def validate(self, target: Target) -> AccessReport:
         profile = load_profile(target.permission_profile)
         checks: list[Check] = []
         missing: list[dict[str, Any]] = []

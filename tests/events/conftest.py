@@ -12,11 +12,13 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.composition import Services
-from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+from localaws.environment import CENTRAL_ACCOUNT, STACK_NAME, LocalAws
 from tests.conftest import Tenant, call, wait_for, wired
 
 APP_STACK = (Path(__file__).resolve().parents[2] / "examples" / "app-stack.json").read_text()
-REDEPLOY_TOPIC_ARN = f"arn:aws:sns:us-east-1:{CENTRAL_ACCOUNT}:nexus-deployer-redeploy-requests"
+REDEPLOY_TOPIC_ARN = (
+    f"arn:aws:sns:us-east-1:{CENTRAL_ACCOUNT}:{STACK_NAME}-redeploy-requests"  # the stack's topic
+)
 
 
 @pytest.fixture
