@@ -51,6 +51,11 @@ def install() -> None:
     setattr(BaseResponse, "call_action", call_action)  # noqa: B010 - a deliberate monkeypatch
 
 
+def original_call_action() -> Callable[..., Any] | None:
+    """moto's own ``BaseResponse.call_action`` once :func:`install` has wrapped it, else None."""
+    return _original
+
+
 def lock() -> threading.RLock:
     """The lock itself, for local AWS code that calls a moto backend directly (outside ``call_action``)."""
     return _lock

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -33,16 +34,30 @@ import boto3
 import botocore.loaders
 import botocore.session
 
-from localaws import cloudformation, concurrency, drift, eventbridge, iam, lambda_runner, saml, sts
+from localaws import (
+    authorization,
+    cloudformation,
+    concurrency,
+    drift,
+    eventbridge,
+    iam,
+    lambda_runner,
+    saml,
+    sts,
+)
 from localaws.stack import DeployedStack, deploy_stack
 
 if TYPE_CHECKING:
+    from chalicelib.domain.permissions import PermissionProfile
     from localaws.functions import FunctionHost
 
 CENTRAL_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 # The stack the service is deployed as; its resources' names derive from it, as CloudFormation's do.
 STACK_NAME = "nexus-deployer-local"
+# Where bootstrap_role deploys a target account's bootstrap stack (the admin's sign-in region): not a
+# region the tests or the benchmarks deploy to, so theirs hold only the stacks under test.
+BOOTSTRAP_REGION = "us-west-2"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 
@@ -247,7 +262,7 @@ class LocalAws:
             .client("iam")
             .get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
         )
-        if not service_trust_allows(trust, service, {"aws:sourceaccount": account}):
+        if not service_trust_allows(trust, service, context={"aws:sourceaccount": account}):
             raise PermissionError(f"{role_arn}'s trust policy does not let {service} assume it")
 
         def assume() -> dict[str, str]:
@@ -304,6 +319,58 @@ class LocalAws:
             results.append(json.loads(response["Payload"].read() or b"null"))
         return results
 
+    def bootstrap_role(
+        self,
+        role_arn: str,
+        trust_policy: Mapping[str, Any],
+        *,
+        profile: str | PermissionProfile = "default",
+        region: str = BOOTSTRAP_REGION,
+    ) -> str:
+        """Do what a target account's administrator does: deploy the bootstrap template for ``role_arn``.
+
+        The template is the one ``GET /targets/{id}/bootstrap-template`` serves (the deployment role with
+        ``trust_policy`` and the profile's permissions, and the CloudFormation service role), deployed in
+        the role's account as its administrator would, so a test's deployment role has exactly the
+        permissions a bootstrapped role has. ``profile`` names a permission profile, or is one (a test's
+        own document). Event forwarding is left to :meth:`forward_stack_events`. Returns the stack's id.
+        """
+        from chalicelib.domain.bootstrap import bootstrap_template
+        from chalicelib.domain.model import Target
+        from chalicelib.domain.permissions import load_profile
+
+        account = role_arn.split(":")[4]
+        name = role_arn.rsplit("/", 1)[-1]
+        granted = load_profile(profile) if isinstance(profile, str) else profile
+        target = Target(
+            tenant_id="local",
+            target_id=f"local-{name}",
+            name=name,
+            account_id=account,
+            role_arn=role_arn,
+            regions=(self.region,),
+            external_id="",
+            trust_policy=dict(trust_policy),
+            created_at="",
+            permission_profile=granted.name,
+        )
+        cfn = self.account_session(account).client("cloudformation", region_name=region)
+        stack_id: str = cfn.create_stack(
+            StackName=self.bootstrap_stack_name(role_arn),
+            TemplateBody=json.dumps(bootstrap_template(target, granted)),
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )["StackId"]
+        return stack_id
+
+    def remove_bootstrap(self, role_arn: str, region: str = BOOTSTRAP_REGION) -> None:
+        """The administrator deletes the bootstrap stack: the role and its permissions are gone."""
+        cfn = self.account_session(role_arn.split(":")[4]).client("cloudformation", region_name=region)
+        cfn.delete_stack(StackName=self.bootstrap_stack_name(role_arn))
+
+    @staticmethod
+    def bootstrap_stack_name(role_arn: str) -> str:
+        return "nexus-bootstrap-" + re.sub(r"[^A-Za-z0-9-]", "-", role_arn.rsplit("/", 1)[-1])
+
     @property
     def event_bus_arn(self) -> str:
         """The central account's default bus: where target accounts forward their stack events."""
@@ -356,6 +423,9 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     sts.install()
     iam.install()
     saml.install()
+    # Identity policies of role sessions and IAM users, everywhere but the central account: the service's
+    # own functions all run as one role there until each runs under its own (localaws/authorization.py).
+    authorization.install(exempt_accounts=frozenset({CENTRAL_ACCOUNT}))
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
@@ -368,4 +438,11 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     serialization.install()  # response serializer: a dict member's aliases derived once per shape
 
 
-__all__ = ["CENTRAL_ACCOUNT", "STACK_NAME", "CentralResources", "LocalAws", "install_patches"]
+__all__ = [
+    "BOOTSTRAP_REGION",
+    "CENTRAL_ACCOUNT",
+    "STACK_NAME",
+    "CentralResources",
+    "LocalAws",
+    "install_patches",
+]

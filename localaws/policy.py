@@ -116,14 +116,17 @@ def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
     return False
 
 
-def _resource_matches(statement: Mapping[str, Any], resource: str) -> bool:
-    """``resource == "*"`` asks "on some resource": any ``Resource`` element matches it."""
+def _resource_matches(statement: Mapping[str, Any], resource: str, any_resource: bool = True) -> bool:
+    """With ``any_resource``, ``resource == "*"`` asks "on some resource": any ``Resource`` element
+    matches it. Without, ``*`` is the resource itself (an action AWS authorizes only on ``*``)."""
     if "Resource" in statement:
         patterns = [str(p) for p in as_list(statement["Resource"])]
-        return resource == "*" or any(wildcard(p).fullmatch(resource) for p in patterns)
+        if resource == "*" and any_resource:
+            return True
+        return any(wildcard(p).fullmatch(resource) for p in patterns)
     if "NotResource" in statement:
         patterns = [str(p) for p in as_list(statement["NotResource"])]
-        if resource == "*":
+        if resource == "*" and any_resource:
             return "*" not in patterns
         return not any(wildcard(p).fullmatch(resource) for p in patterns)
     return False
@@ -161,11 +164,12 @@ def _principal_matches(principal: object, caller: Caller) -> bool:
     return any(_principal_value_matches(str(value), caller) for value in as_list(principal.get("AWS")))
 
 
-def _federated_matches(principal: object, provider_arn: str) -> bool:
+def _named_principal_matches(principal: object, kind: str, name: str) -> bool:
+    """``principal`` names ``name`` under ``kind`` (``Federated``, ``Service``), or is ``*``."""
     if principal == "*":
         return True
-    federated = as_list(principal.get("Federated")) if isinstance(principal, Mapping) else []
-    return provider_arn in [str(f) for f in federated]
+    named = as_list(principal.get(kind)) if isinstance(principal, Mapping) else []
+    return name in [str(n) for n in named]
 
 
 # ---------------------------------------------------------------------------------------- conditions
@@ -288,26 +292,22 @@ def federated_trust_allows(
     """A role's trust policy for a federated principal (``{"Federated": provider_arn}``), as above."""
     return _trust_decision(
         document,
-        lambda statement: _federated_matches(statement.get("Principal"), provider_arn),
+        lambda statement: _named_principal_matches(statement.get("Principal"), "Federated", provider_arn),
         action,
         context,
     )
 
 
 def service_trust_allows(
-    document: object, service: str, context: Mapping[str, str], action: str = "sts:AssumeRole"
+    document: object, service: str, action: str = "sts:AssumeRole", context: Mapping[str, str] | None = None
 ) -> bool:
-    """A role's trust policy for an AWS service principal (``{"Service": "lambda.amazonaws.com"}``): what
-    Lambda checks before it runs a function under its execution role."""
+    """A role's trust policy for an AWS service principal (``{"Service": "cloudformation.amazonaws.com"}``);
+    ``context``: the condition keys the service sends (``aws:SourceAccount``)."""
 
     def principal_ok(statement: Mapping[str, Any]) -> bool:
-        principal = statement.get("Principal")
-        if principal == "*":
-            return True
-        services = as_list(principal.get("Service")) if isinstance(principal, Mapping) else []
-        return service in [str(s) for s in services]
+        return _named_principal_matches(statement.get("Principal"), "Service", service)
 
-    return _trust_decision(document, principal_ok, action, context)
+    return _trust_decision(document, principal_ok, action, context or {})
 
 
 # --------------------------------------------------------------------------------- identity policies
@@ -327,6 +327,7 @@ class Evaluation:
     decision: str
     matched: list[PolicySource] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    by_boundary: bool = False  # the decision is the permissions boundary's
 
     @property
     def allowed(self) -> bool:
@@ -339,15 +340,22 @@ def evaluate(
     resource: str = "*",
     context: Mapping[str, str] | None = None,
     boundary: Iterable[PolicySource] | None = None,
+    *,
+    any_resource: bool = True,
 ) -> Evaluation:
-    """Decide ``action`` on ``resource`` under identity policies ``sources`` (and an optional boundary)."""
+    """Decide ``action`` on ``resource`` under identity policies ``sources`` (and an optional boundary).
+
+    ``any_resource``: see :func:`_resource_matches` (the simulator's reading of ``*``, the default).
+    """
     ctx = {k.lower(): v for k, v in (context or {}).items()}
     allows: list[PolicySource] = []
     denies: list[PolicySource] = []
     missing: list[str] = []
     for source in sources:
         for statement in _statements(source.document):
-            if not _action_matches(statement, action) or not _resource_matches(statement, resource):
+            if not _action_matches(statement, action) or not _resource_matches(
+                statement, resource, any_resource
+            ):
                 continue
             condition = statement.get("Condition")
             missing.extend(k for k in _condition_keys(condition) if k.lower() not in ctx and k not in missing)
@@ -359,9 +367,9 @@ def evaluate(
     if denies:
         return Evaluation("explicitDeny", _unique(denies), missing)
     if allows and boundary is not None:
-        limit = evaluate(boundary, action, resource, context)
+        limit = evaluate(boundary, action, resource, context, any_resource=any_resource)
         if limit.decision != "allowed":
-            return Evaluation(limit.decision, limit.matched, missing + limit.missing)
+            return Evaluation(limit.decision, limit.matched, missing + limit.missing, by_boundary=True)
     if allows:
         return Evaluation("allowed", _unique(allows), missing)
     return Evaluation("implicitDeny", [], missing)

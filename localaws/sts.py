@@ -300,6 +300,18 @@ def _sessions(sts_backend: Any) -> dict[str, SessionCredentials]:
     return sessions
 
 
+def session_of(account: str, partition: str, access_key: str) -> SessionCredentials | None:
+    """The GetSessionToken session of ``access_key`` in ``account``, if it is one."""
+    from moto.sts.models import sts_backends
+
+    return _sessions(sts_backends[account][partition]).get(access_key)
+
+
+def session_mfa(assumed: Any) -> bool:
+    """Whether an assumed-role session was created with MFA (``aws:MultiFactorAuthPresent``)."""
+    return bool(getattr(assumed, _MFA_ATTR, False))
+
+
 def _describe_arn(arn: str) -> tuple[str, str]:
     """(kind, name) of a caller ARN."""
     match = ARN_RE.fullmatch(arn)
@@ -332,7 +344,7 @@ def identify_caller(response: Any) -> Caller:
             kind=kind,
             name=name,
             temporary=True,
-            mfa=bool(getattr(assumed, _MFA_ATTR, False)),
+            mfa=session_mfa(assumed),
             role_arn=_canonical_role_arn(assumed.role_arn),
         )
     if session is not None:

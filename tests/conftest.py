@@ -22,6 +22,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.composition import Services
+from chalicelib.domain.permissions import PermissionProfile, load_profile
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
 from localaws.functions import FunctionHost
 from tests.contract import check_answer
@@ -175,21 +176,62 @@ def call(
 
 
 def create_target_role(
-    aws: LocalAws, trust_policy: dict[str, Any], account_id: str = TARGET_ACCOUNT, *, forward: bool = True
+    aws: LocalAws,
+    trust_policy: dict[str, Any],
+    account_id: str = TARGET_ACCOUNT,
+    *,
+    forward: bool = True,
+    profile: str | PermissionProfile = "default",
 ) -> str:
-    """Do what the target account's admin does with the trust policy the API returned (and what the
-    bootstrap template does besides: forward the account's stack events to the service's bus)."""
-    iam = aws.account_session(account_id).client("iam")
-    arn: str = iam.create_role(RoleName=TARGET_ROLE, AssumeRolePolicyDocument=json.dumps(trust_policy))[
-        "Role"
-    ]["Arn"]
-    if forward:
-        aws.forward_stack_events(account_id, TARGET_REGIONS)
+    """Do what the target account's admin does with the trust policy the API returned: deploy the
+    bootstrap template (the role with the profile's permissions) and forward the account's stack events
+    to the service's bus."""
+    arn = f"arn:aws:iam::{account_id}:role/{TARGET_ROLE}"
+    with _admin_setup():
+        aws.bootstrap_role(arn, trust_policy, profile=profile)
+        if forward:
+            aws.forward_stack_events(account_id, TARGET_REGIONS)
     return arn
 
 
+def remove_target_role(aws: LocalAws, account_id: str = TARGET_ACCOUNT) -> None:
+    """The target account's admin removes the service's access (deletes the bootstrap stack)."""
+    with _admin_setup():
+        aws.remove_bootstrap(f"arn:aws:iam::{account_id}:role/{TARGET_ROLE}")
+
+
+def policy_profile(document: dict[str, Any]) -> PermissionProfile:
+    """A test's own permissions, bootstrapped as a profile would be."""
+    return PermissionProfile("test", "a test's own permissions", document)
+
+
+def default_profile_and(sid: str, *actions: str) -> PermissionProfile:
+    """The default profile and one more statement: for a stack of resources the guide grants nothing for."""
+    document = load_profile().policy()
+    document["Statement"].append({"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": "*"})
+    return policy_profile(document)
+
+
+_ADMIN = threading.local()
+
+
+@contextmanager
+def _admin_setup() -> Iterator[None]:
+    """Calls a target account's administrator makes (its bootstrap stack): ``aws_calls`` leaves them out."""
+    _ADMIN.active = True
+    try:
+        yield
+    finally:
+        _ADMIN.active = False
+
+
 def register_target(
-    client: Client, tenant: Tenant, aws: LocalAws, *, with_role: bool = True
+    client: Client,
+    tenant: Tenant,
+    aws: LocalAws,
+    *,
+    with_role: bool = True,
+    profile: str | PermissionProfile = "default",
 ) -> dict[str, Any]:
     response = call(
         client,
@@ -206,7 +248,7 @@ def register_target(
     assert response.status_code == 201, response.body
     target: dict[str, Any] = json.loads(response.body)
     if with_role:
-        create_target_role(aws, target["trust_policy"])
+        create_target_role(aws, target["trust_policy"], profile=profile)
     return target
 
 
@@ -243,7 +285,8 @@ def boto3_session_for(aws: LocalAws, account: str) -> boto3.Session:
 
 @dataclass
 class AwsCalls:
-    """Every botocore API call made in this process (any thread), as (service, operation)."""
+    """Every botocore API call made in this process (any thread), as (service, operation), but a target
+    account administrator's setup (``create_target_role``)."""
 
     calls: list[tuple[str, str]]
 
@@ -262,7 +305,8 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def counting(self: Any, operation_name: str, api_params: Any) -> Any:
-        recorded.calls.append((self.meta.service_model.service_name, operation_name))
+        if not getattr(_ADMIN, "active", False):
+            recorded.calls.append((self.meta.service_model.service_name, operation_name))
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)

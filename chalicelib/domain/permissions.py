@@ -7,19 +7,21 @@ and what ``GET /targets/{id}/bootstrap-template`` grants, so the three can never
 Profiles are data, shipped beside the code in ``chalicelib/data`` and read when asked (a few KB of
 JSON, not at import):
 
-* ``default``: the product guide's "Minimum Required Permissions", copied verbatim (17 statements,
-  148 actions), so a portal can show exactly what the guide tells an administrator to paste.
+* ``default``: the product guide's "Minimum Required Permissions" (17 statements, 148 actions, the data
+  file a verbatim copy, so a portal can show exactly what the guide tells an administrator to paste),
+  served with ``GUIDE_CORRECTIONS``: the additions without which a role granted exactly the guide's
+  policy fails on AWS (each with its reason).
 * ``cloudformation-only``: only what the deployer itself calls in a target account
-  (``chalicelib/adapters/cloudformation.py``: stacks, change sets, events) plus
-  ``sts:GetCallerIdentity``; 14 actions. For a least-privilege deployment role whose stacks'
-  resources are created under a CloudFormation service role that the account's administrator grants
-  separately (the bootstrap template creates that service role).
+  (``chalicelib/adapters/cloudformation.py`` and ``drift.py``: stacks, change sets, events, cancel,
+  continue-rollback, drift) plus ``sts:GetCallerIdentity``; 18 actions. For a least-privilege deployment
+  role whose stacks' resources are created under a CloudFormation service role that the account's
+  administrator grants separately (the bootstrap template creates that service role).
 
-Actions are listed as written: a wildcard stays a wildcard, nothing is expanded. One exception, on
-purpose: the guide names three CloudFront actions that IAM does not have (``*OriginAccessIdentity``;
-IAM's are ``*CloudFrontOriginAccessIdentity``, as cfn-lint's W3037 and IAM Access Analyzer report).
-A role granted the guide's names could not create an origin access identity, so ``default`` serves
-the real names (``GUIDE_CORRECTIONS``); the data file stays a verbatim copy of the guide's.
+Both cover every action the deployer calls in a target account (``tests/workflow/test_profile_coverage.py``
+records the calls and fails when a profile lacks one), except ``iam:SimulatePrincipalPolicy`` on the role
+itself, which the bootstrap template grants the deployment role beside the profile.
+
+Actions are listed as written: a wildcard stays a wildcard, nothing is expanded.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ DEFAULT_PROFILE = "default"
 _PROFILES: dict[str, tuple[str, str]] = {
     "default": (
         "required-permissions.json",
-        "The product guide's Minimum Required Permissions: CloudFormation and every service its stacks use.",
+        "The product guide's Minimum Required Permissions: CloudFormation and every service its stacks use, "
+        "with the additions a role needs on AWS (GUIDE_CORRECTIONS).",
     ),
     "cloudformation-only": (
         "cloudformation-only-permissions.json",
@@ -47,11 +50,92 @@ _PROFILES: dict[str, tuple[str, str]] = {
 }
 PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILES)
 
-GUIDE_CORRECTIONS: dict[str, str] = {
-    "cloudfront:CreateOriginAccessIdentity": "cloudfront:CreateCloudFrontOriginAccessIdentity",
-    "cloudfront:DeleteOriginAccessIdentity": "cloudfront:DeleteCloudFrontOriginAccessIdentity",
-    "cloudfront:GetOriginAccessIdentity": "cloudfront:GetCloudFrontOriginAccessIdentity",
-}
+
+@dataclass(frozen=True)
+class GuideCorrection:
+    """One addition to the guide's policy that the ``default`` profile serves, and why it is needed."""
+
+    sid: str  # the guide's statement it adds to, or a new statement of its own
+    actions: tuple[str, ...]
+    reason: str
+    replaces: tuple[str, ...] = ()  # guide actions that IAM does not have, served as ``actions`` instead
+
+
+GUIDE_CORRECTIONS: tuple[GuideCorrection, ...] = (
+    GuideCorrection(
+        "CloudFrontPermissions",
+        (
+            "cloudfront:CreateCloudFrontOriginAccessIdentity",
+            "cloudfront:DeleteCloudFrontOriginAccessIdentity",
+            "cloudfront:GetCloudFrontOriginAccessIdentity",
+        ),
+        "IAM has no cloudfront:*OriginAccessIdentity actions (cfn-lint W3037, IAM Access Analyzer): a role "
+        "granted the guide's names cannot create an origin access identity",
+        replaces=(
+            "cloudfront:CreateOriginAccessIdentity",
+            "cloudfront:DeleteOriginAccessIdentity",
+            "cloudfront:GetOriginAccessIdentity",
+        ),
+    ),
+    GuideCorrection(
+        "CloudFormationPermissions",
+        (
+            "cloudformation:CreateChangeSet",
+            "cloudformation:DescribeChangeSet",
+            "cloudformation:ExecuteChangeSet",
+            "cloudformation:DeleteChangeSet",
+        ),
+        "every update and every plan goes through a change set",
+    ),
+    GuideCorrection(
+        "CloudFormationPermissions",
+        (
+            "cloudformation:CancelUpdateStack",
+            "cloudformation:ContinueUpdateRollback",
+            "cloudformation:DetectStackDrift",
+            "cloudformation:DescribeStackDriftDetectionStatus",
+        ),
+        "POST /deployments/{id}/cancel and /continue-rollback, and the drift schedule, call them",
+    ),
+    GuideCorrection(
+        "SQSPermissions",
+        (
+            "sqs:CreateQueue",
+            "sqs:GetQueueUrl",
+            "sqs:GetQueueAttributes",
+            "sqs:SetQueueAttributes",
+            "sqs:ListQueueTags",
+            "sqs:TagQueue",
+            "sqs:UntagQueue",
+            "sqs:DeleteQueue",
+        ),
+        "the guide grants no SQS action, yet the example and demo stacks create queues: these are the "
+        "permissions of AWS::SQS::Queue's create, update and delete handlers (CloudFormation's resource "
+        "provider schema), with which CloudFormation creates a queue for the caller",
+    ),
+)
+
+
+def _corrected(document: dict[str, Any]) -> dict[str, Any]:
+    """The guide's document with ``GUIDE_CORRECTIONS`` applied (replacements in place, additions after)."""
+    statements = _as_list(document.get("Statement"))
+    by_sid = {statement.get("Sid"): statement for statement in statements if isinstance(statement, dict)}
+    for correction in GUIDE_CORRECTIONS:
+        statement = by_sid.get(correction.sid)
+        if statement is None:
+            statement = {"Sid": correction.sid, "Effect": "Allow", "Action": [], "Resource": "*"}
+            statements.append(statement)
+            by_sid[correction.sid] = statement
+        actions = [str(a) for a in _as_list(statement.get("Action"))]
+        renames = (
+            dict(zip(correction.replaces, correction.actions, strict=True)) if correction.replaces else {}
+        )
+        actions = [renames.get(a, a) for a in actions]
+        actions += [a for a in correction.actions if a not in actions]
+        statement["Action"] = actions
+    document["Statement"] = statements
+    return document
+
 
 # IAM counts a managed policy's size without whitespace; AWS refuses more than 6,144 characters.
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -89,8 +173,7 @@ def load_profile(name: str = DEFAULT_PROFILE) -> PermissionProfile:
     text = resources.files("chalicelib").joinpath("data", file_name).read_text(encoding="utf-8")
     document = json.loads(text)
     if name == DEFAULT_PROFILE:
-        for statement in _as_list(document.get("Statement")):
-            statement["Action"] = [GUIDE_CORRECTIONS.get(a, a) for a in _as_list(statement.get("Action"))]
+        document = _corrected(document)
     return PermissionProfile(name, description, document)
 
 

@@ -22,7 +22,12 @@ from localaws.cloudformation.state import (
     _validation_error,
 )
 from localaws.cloudformation.timeline import _token, _tokens
-from localaws.cloudformation.validation import _check_updatable, _param_str, _parse_template
+from localaws.cloudformation.validation import (
+    _check_service_role,
+    _check_updatable,
+    _param_str,
+    _parse_template,
+)
 
 
 def _find_change_set(backend: Any, change_set_name: str, stack_name: str | None) -> Any:
@@ -56,6 +61,7 @@ def _backend_execute_change_set(self: Any, change_set_name: str, stack_name: str
         if token:
             _tokens(change_set).add(("ExecuteChangeSet", token))
         if change_set.change_set_type == "CREATE":
+            stack.role_arn = change_set.role_arn or stack.role_arn
             stack.template = change_set.template
             stack.parameters = change_set.parameters
             try:
@@ -85,6 +91,7 @@ def _backend_execute_change_set(self: Any, change_set_name: str, stack_name: str
 def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
     with _LOCK:
         _settle(self)
+        _check_service_role(kwargs.get("role_arn"))
         review = _review_stack(self, kwargs)
         change_set_id, stack_id = _ORIGINALS["create_change_set"](self, *args, **kwargs)
         change_set = self.change_sets[change_set_id]

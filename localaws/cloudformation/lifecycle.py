@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from localaws.cloudformation.handlers import acting_for
 from localaws.cloudformation.operations import _UpdateRecord
 from localaws.cloudformation.resources import (
     _delete_resources,
@@ -35,83 +36,87 @@ _EVENTS_PAGE = 100  # DescribeStackEvents page size on AWS
 def _backend_cancel_update_stack(self: Any, stack_name: str) -> None:
     with _LOCK:
         stack = self.get_stack(stack_name)
-        token = _token()
-        if token and ("CancelUpdateStack", token) in _tokens(stack):
-            return
-        record: _UpdateRecord | None = stack.__dict__.get("_nexus_last_update")
-        if stack.status != "UPDATE_IN_PROGRESS" or record is None:
-            raise _validation_error(
-                f"CancelUpdateStack cannot be called from current stack status {stack.status}"
+        with acting_for(stack.role_arn):
+            token = _token()
+            if token and ("CancelUpdateStack", token) in _tokens(stack):
+                return
+            record: _UpdateRecord | None = stack.__dict__.get("_nexus_last_update")
+            if stack.status != "UPDATE_IN_PROGRESS" or record is None:
+                raise _validation_error(
+                    f"CancelUpdateStack cannot be called from current stack status {stack.status}"
+                )
+            if token:
+                _tokens(stack).add(("CancelUpdateStack", token))
+            _truncate_future(stack)
+            simulation = _SETTINGS["simulation"]
+            rm = stack.resource_map
+            reason = "Stack update cancelled"
+            steps = [_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason, record.old_outputs)]
+            record.snapshot.restore(stack)
+            stack.tags = record.old_tags
+            rollback_op = _Op(rm, simulation)
+            for name in record.updated:
+                rm._parsed_resources[name] = record.parsed_after.get(name)
+            with _active(rollback_op), contextlib.suppress(_ResourceFailure):
+                _update_modified(rollback_op, rm, [n for n in record.updated if n in rm._resource_json_map])
+            steps.extend(rollback_op.steps)
+            steps.append(
+                _stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=record.old_outputs)
             )
-        if token:
-            _tokens(stack).add(("CancelUpdateStack", token))
-        _truncate_future(stack)
-        simulation = _SETTINGS["simulation"]
-        rm = stack.resource_map
-        reason = "Stack update cancelled"
-        steps = [_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason, record.old_outputs)]
-        record.snapshot.restore(stack)
-        stack.tags = record.old_tags
-        rollback_op = _Op(rm, simulation)
-        for name in record.updated:
-            rm._parsed_resources[name] = record.parsed_after.get(name)
-        with _active(rollback_op), contextlib.suppress(_ResourceFailure):
-            _update_modified(rollback_op, rm, [n for n in record.updated if n in rm._resource_json_map])
-        steps.extend(rollback_op.steps)
-        steps.append(
-            _stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=record.old_outputs)
-        )
-        items = [
-            (n, record.parsed_after[n], record.json_after[n])
-            for n in reversed(record.created)
-            if record.parsed_after.get(n) is not None and n in record.json_after
-        ]
-        delete_steps, failed, _gone = _delete_resources(rm, items)
-        steps.extend(delete_steps)
-        stack.__dict__["_nexus_rollback_pending"] = [item for item in items if item[0] in failed]
-        stack.__dict__.pop("_nexus_last_update", None)
-        final = "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE"
-        steps.append(_stack_step(stack, final, reason, record.old_outputs))
-        _schedule(stack, steps, token, simulation.stack_seconds)
+            items = [
+                (n, record.parsed_after[n], record.json_after[n])
+                for n in reversed(record.created)
+                if record.parsed_after.get(n) is not None and n in record.json_after
+            ]
+            delete_steps, failed, _gone = _delete_resources(rm, items)
+            steps.extend(delete_steps)
+            stack.__dict__["_nexus_rollback_pending"] = [item for item in items if item[0] in failed]
+            stack.__dict__.pop("_nexus_last_update", None)
+            final = "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE"
+            steps.append(_stack_step(stack, final, reason, record.old_outputs))
+            _schedule(stack, steps, token, simulation.stack_seconds)
 
 
 def _backend_continue_update_rollback(self: Any, stack_name: str, resources_to_skip: list[str]) -> None:
     with _LOCK:
         stack = self.get_stack(stack_name)
-        token = _token()
-        if token and ("ContinueUpdateRollback", token) in _tokens(stack):
-            return
-        if stack.status != "UPDATE_ROLLBACK_FAILED":
-            raise _validation_error(
-                f"Stack {stack.stack_id} is in {stack.status} state and can not continue update rollback."
+        with acting_for(stack.role_arn):
+            token = _token()
+            if token and ("ContinueUpdateRollback", token) in _tokens(stack):
+                return
+            if stack.status != "UPDATE_ROLLBACK_FAILED":
+                raise _validation_error(
+                    f"Stack {stack.stack_id} is in {stack.status} state and can not continue update rollback."
+                )
+            pending: list[tuple[str, Any, dict[str, Any]]] = (
+                stack.__dict__.get("_nexus_rollback_pending") or []
             )
-        pending: list[tuple[str, Any, dict[str, Any]]] = stack.__dict__.get("_nexus_rollback_pending") or []
-        unknown = sorted(set(resources_to_skip) - {name for name, _r, _j in pending})
-        if unknown:
-            raise _validation_error(
-                f"Resources {unknown} cannot be skipped: they are not in a failed state in the rollback"
-            )
-        if token:
-            _tokens(stack).add(("ContinueUpdateRollback", token))
-        simulation = _SETTINGS["simulation"]
-        outputs = _final_outputs(stack)
-        steps = [_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "User Initiated", outputs)]
-        retry = []
-        for name, resource, resource_json in pending:
-            if name in resources_to_skip:
-                steps.append(
-                    _Step(name, _physical_id(resource), str(resource_json.get("Type")), "DELETE_SKIPPED",
-                          "Resource skipped during rollback (ResourcesToSkip)")
-                )  # fmt: skip
-                continue
-            retry.append((name, resource, resource_json))
-        steps.append(_stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=outputs))
-        delete_steps, failed, _gone = _delete_resources(stack.resource_map, retry)
-        steps.extend(delete_steps)
-        stack.__dict__["_nexus_rollback_pending"] = [item for item in retry if item[0] in failed]
-        final = "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE"
-        steps.append(_stack_step(stack, final, None, outputs))
-        _schedule(stack, steps, token, simulation.stack_seconds)
+            unknown = sorted(set(resources_to_skip) - {name for name, _r, _j in pending})
+            if unknown:
+                raise _validation_error(
+                    f"Resources {unknown} cannot be skipped: they are not in a failed state in the rollback"
+                )
+            if token:
+                _tokens(stack).add(("ContinueUpdateRollback", token))
+            simulation = _SETTINGS["simulation"]
+            outputs = _final_outputs(stack)
+            steps = [_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "User Initiated", outputs)]
+            retry = []
+            for name, resource, resource_json in pending:
+                if name in resources_to_skip:
+                    steps.append(
+                        _Step(name, _physical_id(resource), str(resource_json.get("Type")), "DELETE_SKIPPED",
+                              "Resource skipped during rollback (ResourcesToSkip)")
+                    )  # fmt: skip
+                    continue
+                retry.append((name, resource, resource_json))
+            steps.append(_stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=outputs))
+            delete_steps, failed, _gone = _delete_resources(stack.resource_map, retry)
+            steps.extend(delete_steps)
+            stack.__dict__["_nexus_rollback_pending"] = [item for item in retry if item[0] in failed]
+            final = "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE"
+            steps.append(_stack_step(stack, final, None, outputs))
+            _schedule(stack, steps, token, simulation.stack_seconds)
 
 
 def _token_scope(response: Any) -> contextlib.AbstractContextManager[None]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localaws.cloudformation.diff import _noop, _resource_diff
+from localaws.cloudformation.handlers import acting_for
 from localaws.cloudformation.outputs import _compute_outputs, _drop_exports, _register_exports
 from localaws.cloudformation.resources import (
     _delete_resources,
@@ -42,7 +43,12 @@ from localaws.cloudformation.timeline import (
     _token,
     _tokens,
 )
-from localaws.cloudformation.validation import _check_updatable, _parse_template, _resolve_parameters
+from localaws.cloudformation.validation import (
+    _check_service_role,
+    _check_updatable,
+    _parse_template,
+    _resolve_parameters,
+)
 
 
 def _created_order(stack: Any) -> list[str]:
@@ -61,6 +67,11 @@ def _failure_reason(verb: str, failure: Exception) -> str:
 
 def _run_create(backend: Any, stack: Any, token: str | None) -> bool:
     """Create every resource of ``stack`` now and schedule the AWS-like timeline. True on success."""
+    with acting_for(stack.role_arn):
+        return _create_now(backend, stack, token)
+
+
+def _create_now(backend: Any, stack: Any, token: str | None) -> bool:
     m = _moto()
     simulation = _SETTINGS["simulation"]
     rm = stack.resource_map
@@ -178,7 +189,25 @@ def _run_update(
     tags: dict[str, str] | None,
     token: str | None,
 ) -> bool:
-    """Update ``stack`` now and schedule the AWS-like timeline (with rollback on failure)."""
+    """Update ``stack`` now and schedule the AWS-like timeline (with rollback on failure).
+
+    Without a ``role_arn`` the stack keeps the service role it has, as on AWS.
+    """
+    role_arn = role_arn or stack.role_arn
+    with acting_for(role_arn):
+        return _update_now(backend, stack, template, template_dict, parameters, role_arn, tags, token)
+
+
+def _update_now(
+    backend: Any,
+    stack: Any,
+    template: str,
+    template_dict: dict[str, Any],
+    parameters: dict[str, Any],
+    role_arn: str | None,
+    tags: dict[str, str] | None,
+    token: str | None,
+) -> bool:
     simulation = _SETTINGS["simulation"]
     rm = stack.resource_map
     snapshot = _MapSnapshot.take(stack)
@@ -284,6 +313,11 @@ def _verb(op: _Op, failure: Exception) -> str:
 
 
 def _run_delete(backend: Any, stack: Any, token: str | None) -> None:
+    with acting_for(stack.role_arn):
+        _delete_now(backend, stack, token)
+
+
+def _delete_now(backend: Any, stack: Any, token: str | None) -> None:
     simulation = _SETTINGS["simulation"]
     rm = stack.resource_map
     outputs = _final_outputs(stack)
@@ -353,6 +387,7 @@ def _backend_create_stack(
                 if token and ("CreateStack", token) in _tokens(existing):
                     return existing
                 raise m.exceptions.AlreadyExistsException(f"Stack [{name}] already exists")
+        _check_service_role(role_arn)
         stack_id = m.models.generate_stack_id(name, self.region_name, self.account_id)
         try:
             stack = m.models.Stack(
@@ -398,6 +433,7 @@ def _backend_update_stack(
         if token and ("UpdateStack", token) in _tokens(stack):
             return stack  # a retry of an update that was already accepted
         _check_updatable(stack)
+        _check_service_role(role_arn)
         resolved = _resolve_parameters(stack, parameters)
         template_dict = _parse_template(template)
         if _noop(stack, template_dict, resolved, tags):

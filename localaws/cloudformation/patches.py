@@ -134,6 +134,11 @@ _REQUIRED_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.ec2.models", "EC2Backend.detach_vpn_gateway", ("self", "vpn_gateway_id", "vpc_id")),
     ("moto.ec2.models", "EC2Backend.delete_internet_gateway", ("self", "internet_gateway_id")),
     ("moto.ec2.models", "EC2Backend.delete_nat_gateway", ("self", "nat_gateway_id")),
+    ("moto.iam.models", "iam_backends", None),
+    ("moto.iam.models", "IAMBackend.detach_role_policy", ("self", "policy_arn", "role_name")),
+    ("moto.iam.models", "IAMBackend.detach_user_policy", ("self", "policy_arn", "user_name")),
+    ("moto.iam.models", "IAMBackend.detach_group_policy", ("self", "policy_arn", "group_name")),
+    ("moto.iam.models", "IAMBackend.delete_policy", ("self", "policy_arn")),
     ("moto.core.utils", "utcnow", ()),
 )
 

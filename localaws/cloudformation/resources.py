@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from localaws.authorization import AccessDenied
+from localaws.cloudformation.handlers import handler_message, handling
 from localaws.cloudformation.state import _ORIGINALS, _moto
 from localaws.cloudformation.timeline import _find_op, _Op, _Step
 
@@ -42,6 +44,8 @@ def _describe(exc: BaseException) -> str:
     """A readable, AWS-like reason for an exception raised by moto while handling a resource."""
     if isinstance(exc, _ResourceFailure):
         return exc.reason
+    if isinstance(exc, AccessDenied):
+        return handler_message(exc)
     if isinstance(exc, _NestedStackFailed | _OutputFailure):
         return str(exc)
     response = getattr(exc, "response", None)
@@ -109,7 +113,8 @@ def _create_resource(
         raise _ResourceFailure(logical_id, resource_type, reason)
     properties_json = copy.deepcopy(resource_json)
     try:
-        resource = original(logical_id, resource_json, resources_map, account_id, region_name)
+        with handling(resource_type, "create", account_id, region_name):
+            resource = original(logical_id, resource_json, resources_map, account_id, region_name)
         if resource is None:
             raise RuntimeError("moto returned no resource")
     except _ResourceFailure:
@@ -172,6 +177,25 @@ _EC2_DELETERS: dict[str, Callable[[Any, Any], None]] = {
 }
 
 
+def _delete_managed_policy(iam: Any, policy: Any) -> None:
+    """Detach the policy from every role, user and group, then delete it, as its delete handler does."""
+    for role in list(iam.roles.values()):
+        if policy.arn in role.managed_policies:
+            iam.detach_role_policy(policy.arn, role.name)
+    for user in list(iam.users.values()):
+        if policy.arn in user.managed_policies:
+            iam.detach_user_policy(policy.arn, user.name)
+    for group in list(iam.groups.values()):
+        if policy.arn in group.managed_policies:
+            iam.detach_group_policy(policy.arn, group.name)
+    iam.delete_policy(policy.arn)
+
+
+# moto leaves a customer managed policy in place (and attached, so its roles cannot be deleted either):
+# delete it through the IAM backend's API-level methods, like the networking types above.
+_IAM_DELETERS: dict[str, Callable[[Any, Any], None]] = {"AWS::IAM::ManagedPolicy": _delete_managed_policy}
+
+
 def _moto_can_delete(resource_type: str) -> bool:
     model = _moto().parsing.get_model_map().get(resource_type)
     if model is None:
@@ -183,11 +207,18 @@ def _moto_can_delete(resource_type: str) -> bool:
 def _delete_one(rm: Any, resource: Any, resource_json: dict[str, Any]) -> str | None:
     """Delete one resource; returns a WARNING reason when the local AWS had to leave it in place."""
     resource_type = str(resource_json.get("Type"))
-    deleter = _EC2_DELETERS.get(resource_type)
-    if deleter is not None:
-        deleter(_moto().ec2_models.ec2_backends[rm._account_id][rm._region_name], resource)
-        return None
-    rm._delete_resource(resource, resource_json)
+    with handling(resource_type, "delete", rm._account_id, rm._region_name):
+        if resource_type in _EC2_DELETERS:
+            _EC2_DELETERS[resource_type](
+                _moto().ec2_models.ec2_backends[rm._account_id][rm._region_name], resource
+            )
+            return None
+        if resource_type in _IAM_DELETERS:
+            _IAM_DELETERS[resource_type](
+                _moto().iam_models.iam_backends[rm._account_id][resource.partition], resource
+            )
+            return None
+        rm._delete_resource(resource, resource_json)
     if _moto_can_delete(resource_type):
         return None
     return f"WARNING: the local AWS cannot delete resource type {resource_type}; it was left in place"
@@ -271,7 +302,8 @@ def _update_modified(op: _Op, rm: Any, names: list[str]) -> list[str]:
             previous = rm._parsed_resources.get(name)
             properties = _properties(resource_json)
             try:
-                new = original(name, copy.deepcopy(resource_json), rm, rm._account_id, rm._region_name)
+                with handling(resource_type, "update", rm._account_id, rm._region_name):
+                    new = original(name, copy.deepcopy(resource_json), rm, rm._account_id, rm._region_name)
             except Exception as exc:  # noqa: BLE001 - retried in the next pass, as moto does for dependency order
                 errors[name] = exc
                 continue

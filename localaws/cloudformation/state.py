@@ -73,6 +73,7 @@ def _moto() -> Any:
     from moto.core import utils as core_utils
     from moto.ec2 import models as ec2_models
     from moto.ec2.models import core as ec2_core
+    from moto.iam import models as iam_models
 
     return types.SimpleNamespace(
         parsing=parsing,
@@ -83,6 +84,7 @@ def _moto() -> Any:
         core_utils=core_utils,
         ec2_models=ec2_models,
         ec2_core=ec2_core,
+        iam_models=iam_models,
     )
 
 

@@ -7,6 +7,19 @@ from typing import Any
 from localaws.cloudformation.state import _NOT_UPDATABLE_STATES, _moto, _validation_error
 
 
+def _check_service_role(role_arn: str | None) -> None:
+    """A stack's ``RoleARN`` must name a role that CloudFormation may assume, as AWS checks first."""
+    from localaws.authorization import CLOUDFORMATION_SERVICE
+    from localaws.policy import service_trust_allows
+    from localaws.sts import _find_role
+
+    if not role_arn:
+        return
+    role = _find_role(role_arn)
+    if role is None or not service_trust_allows(role.assume_role_policy_document, CLOUDFORMATION_SERVICE):
+        raise _validation_error(f"Role {role_arn} is invalid or cannot be assumed")
+
+
 def _check_updatable(stack: Any) -> None:
     status = stack.status
     if status.endswith("_IN_PROGRESS") or status in _NOT_UPDATABLE_STATES:

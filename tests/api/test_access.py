@@ -24,6 +24,7 @@ from tests.conftest import (
     TARGET_ROLE,
     call,
     create_target_role,
+    policy_profile,
     register_target,
     stacks_in,
     wait_for,
@@ -72,13 +73,14 @@ def default_policy(client, tenant) -> dict[str, Any]:
 # -- GET /permissions -------------------------------------------------------------------------------
 
 
-def test_permissions_default_is_the_guides_policy(client, tenant):
+def test_permissions_default_is_the_guides_policy_with_its_corrections(client, tenant):
     policy = default_policy(client, tenant)
     assert policy["Version"] == "2012-10-17"
-    assert len(policy["Statement"]) == 17
+    assert len(policy["Statement"]) == 18  # the guide's 17 and SQSPermissions
     actions = [a for s in policy["Statement"] for a in s["Action"]]
-    assert len(actions) == 148
-    assert len(set(actions)) == 148
+    assert len(actions) == 164  # the guide's 148 and 16 additions
+    assert len(set(actions)) == 164
+    assert "cloudformation:CreateChangeSet" in actions
     assert "cloudformation:CreateStack" in actions
     assert json.loads(call(client, "GET", "/permissions?profile=default", tenant).body) == policy
 
@@ -86,7 +88,7 @@ def test_permissions_default_is_the_guides_policy(client, tenant):
 def test_permissions_other_profiles_and_unknown_ones(client, tenant):
     small = json.loads(call(client, "GET", "/permissions?profile=cloudformation-only", tenant).body)
     actions = [a for s in small["Statement"] for a in s["Action"]]
-    assert len(actions) == 14
+    assert len(actions) == 18
     assert {a.split(":")[0] for a in actions} == {"cloudformation", "sts"}
     unknown = call(client, "GET", "/permissions?profile=god-mode", tenant)
     assert unknown.status_code == 422
@@ -234,17 +236,16 @@ def test_bootstrapped_role_passes_every_check(client, tenant, local_aws):
     assert checks["caller_identity"]["detail"].startswith(
         f"arn:aws:sts::{TARGET_ACCOUNT}:assumed-role/{TARGET_ROLE}/"
     )
-    assert "148" in checks["permissions"]["detail"]
+    assert checks["permissions"]["detail"] == "all 164 actions of profile default are allowed"
 
 
 def test_role_missing_three_actions_lists_exactly_those(client, tenant, local_aws):
-    target = register_target(client, tenant, local_aws)
+    target = register_target(client, tenant, local_aws, with_role=False)
     policy = default_policy(client, tenant)
     removed = {"ec2:CreateNatGateway", "s3:PutBucketCORS", "ec2:DeleteVpc"}
     for statement in policy["Statement"]:
         statement["Action"] = [a for a in statement["Action"] if a not in removed]
-    iam = local_aws.account_session(TARGET_ACCOUNT).client("iam")
-    iam.put_role_policy(RoleName=TARGET_ROLE, PolicyName="deploy", PolicyDocument=json.dumps(policy))
+    create_target_role(local_aws, target["trust_policy"], profile=policy_profile(policy))
     report = validate(client, tenant, target["target_id"])
     assert report["ok"] is False
     assert report["missing_actions"] == [
@@ -254,7 +255,7 @@ def test_role_missing_three_actions_lists_exactly_those(client, tenant, local_aw
     checks = checks_of(report)
     assert [c["name"] for c in report["checks"] if not c["ok"]] == ["permissions"]
     assert checks["permissions"]["code"] == "MISSING_PERMISSIONS"
-    assert checks["permissions"]["detail"] == "3 of 148 actions of profile default are refused"
+    assert checks["permissions"]["detail"] == "3 of 164 actions of profile default are refused"
     assert "explicit Deny" in checks["permissions"]["hint"]
 
 
@@ -343,18 +344,16 @@ def test_cloudformation_only_profile_checks_only_its_actions(client, tenant, loc
         "permission_profile": "cloudformation-only",
     }
     target = json.loads(call(client, "POST", "/targets", tenant, body).body)
-    create_target_role(local_aws, target["trust_policy"])
-    iam = local_aws.account_session(TARGET_ACCOUNT).client("iam")
     grant = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "cloudformation:*", "Resource": "*"}],
     }
-    iam.put_role_policy(RoleName=TARGET_ROLE, PolicyName="cfn", PolicyDocument=json.dumps(grant))
+    create_target_role(local_aws, target["trust_policy"], profile=policy_profile(grant))
     report = validate(client, tenant, target["target_id"])
     assert report["permission_profile"] == "cloudformation-only"
     assert report["missing_actions"] == [{"service": "sts", "actions": ["sts:GetCallerIdentity"]}]
     assert checks_of(report)["permissions"]["detail"] == (
-        "1 of 14 actions of profile cloudformation-only are refused"
+        "1 of 18 actions of profile cloudformation-only are refused"
     )
 
 

@@ -74,6 +74,21 @@ def _trust(principal: str, condition: dict[str, Any] | None = None, action: str 
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+def _may_simulate_itself(iam: Any, arn: str, *, role: str = "", user: str = "") -> None:
+    """What the bootstrap template grants a deployment role: iam:SimulatePrincipalPolicy on itself,
+    which ``credentials test`` uses to check the permissions (AWS refuses it otherwise)."""
+    grant = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iam:SimulatePrincipalPolicy", "Resource": arn}],
+        }
+    )
+    if role:
+        iam.put_role_policy(RoleName=role, PolicyName="self-check", PolicyDocument=grant)
+    else:
+        iam.put_user_policy(UserName=user, PolicyName="self-check", PolicyDocument=grant)
+
+
 @pytest.fixture
 def target(local_aws: LocalAws) -> Iterator[TargetAccount]:
     iam = local_aws.account_session(TARGET).client("iam")
@@ -123,6 +138,9 @@ def target(local_aws: LocalAws) -> Iterator[TargetAccount]:
     for name in ("AdfsDeployer", "AdfsReadOnly"):
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=saml_trust)
     iam.put_role_policy(RoleName="AdfsDeployer", PolicyName="deploy", PolicyDocument=json.dumps(policy))
+    for name in ("NexusDeploymentRole", "NexusPartialRole", "NexusMfaRole", "AdfsDeployer", "AdfsReadOnly"):
+        _may_simulate_itself(iam, f"arn:aws:iam::{TARGET}:role/{name}", role=name)
+    _may_simulate_itself(iam, user["Arn"], user="ops")
     users = {
         "alice": AdfsUser("correct horse", [(ADFS_ROLE, SAML_PROVIDER), (ADFS_READONLY_ROLE, SAML_PROVIDER)]),
     }

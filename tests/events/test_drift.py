@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import TARGET_ACCOUNT, call, register_target
+from tests.conftest import TARGET_ACCOUNT, call, register_target, remove_target_role
 from tests.events.conftest import deploy
 
 
@@ -47,8 +47,7 @@ def test_drift_check_records_in_sync_then_drifted(client, tenant, local_aws, aws
 def test_a_stack_that_cannot_be_checked_is_recorded_unknown_with_the_reason(client, tenant, local_aws):
     target = register_target(client, tenant, local_aws)
     deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
-    iam = local_aws.account_session(TARGET_ACCOUNT).client("iam")
-    iam.delete_role(RoleName="NexusDeploymentRole")  # the target account removed the service's access
+    remove_target_role(local_aws)  # the target account removed the service's access
 
     assert tick(local_aws) == {"drift": {"UNKNOWN": 1}}
     drift = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)["drift"]

@@ -20,7 +20,15 @@ import app as app_module
 from chalicelib.composition import Services
 from chalicelib.service.notifications import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from localaws.environment import LocalAws
-from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target, wait_for, webhook_receiver
+from tests.conftest import (
+    TARGET_ACCOUNT,
+    Tenant,
+    call,
+    register_target,
+    remove_target_role,
+    wait_for,
+    webhook_receiver,
+)
 from tests.events.conftest import APP_STACK
 
 SECRET = "whsec-0123456789abcdef-do-not-log"
@@ -118,7 +126,7 @@ def test_webhook_and_sns_get_signed_outcomes_of_success_and_failure(
     assert sns_message["MessageAttributes"]["deployment_id"]["Value"] == deployment_id
 
     # A failure is told too: the target account removes the role, then an update fails.
-    session.client("iam").delete_role(RoleName="NexusDeploymentRole")
+    remove_target_role(local_aws)
     assert (
         call(client, "PUT", f"/deployments/{deployment_id}", tenant, {"tags": {"x": "y"}}).status_code == 202
     )

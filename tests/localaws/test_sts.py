@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from localaws import authorization
 from localaws import sts as local_sts
 from localaws.sts import CLOCK, account_credentials, install
 
@@ -34,6 +35,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     install()
+    authorization.install()  # role sessions and IAM users act within their identity policies, as on AWS
     CLOCK.reset()
     with mock_aws():
         yield
@@ -71,12 +73,34 @@ def external_id_trust(principal: Any = None) -> dict[str, Any]:
 
 
 def create_role(
-    name: str, policy: dict[str, Any], account: str = TARGET, path: str = "/", **kwargs: Any
+    name: str,
+    policy: dict[str, Any],
+    account: str = TARGET,
+    path: str = "/",
+    allow: tuple[str, ...] = ("sts:AssumeRole",),
+    **kwargs: Any,
 ) -> str:
-    """Create a role in ``account`` with credentials that belong to that account."""
+    """Create a role in ``account`` with credentials that belong to that account; its sessions may call
+    ``allow`` (by default assume other roles, which AWS requires of a chaining role's own policies)."""
     iam = client("iam", account_credentials(account).boto3_kwargs())
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy), Path=path, **kwargs)
+    if allow:
+        grant = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": list(allow), "Resource": "*"}],
+        }
+        iam.put_role_policy(RoleName=name, PolicyName="allow", PolicyDocument=json.dumps(grant))
     return str(role["Role"]["Arn"])
+
+
+def may_assume_roles(iam: Any, *users: str) -> None:
+    """Let IAM users assume roles, as AWS requires of their own policies (besides the role's trust)."""
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+    }
+    for user in users:
+        iam.put_user_policy(UserName=user, PolicyName="assume-roles", PolicyDocument=json.dumps(grant))
 
 
 def role_arn(name: str, account: str = TARGET) -> str:
@@ -105,7 +129,7 @@ def validation(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 # ------------------------------------------------------------------------------ step 1: trust policies
 def test_right_external_id_gives_credentials_that_act_in_the_target_account() -> None:
-    arn = create_role("deployer", external_id_trust())
+    arn = create_role("deployer", external_id_trust(), allow=("iam:ListRoles",))
 
     response = assume(arn, ExternalId=EXTERNAL_ID)
 
@@ -262,6 +286,7 @@ def test_iam_user_principal_matches_that_user_only() -> None:
     iam = client("iam")
     user_arn = iam.create_user(UserName="alice", Path="/people/")["User"]["Arn"]
     iam.create_user(UserName="bob")
+    may_assume_roles(iam, "alice", "bob")
     alice = iam.create_access_key(UserName="alice")["AccessKey"]
     bob = iam.create_access_key(UserName="bob")["AccessKey"]
     arn = create_role("deployer", trust({"AWS": user_arn}))
@@ -638,6 +663,7 @@ def alice() -> dict[str, Any]:
     middle_of_a_totp_step()
     iam = client("iam")
     iam.create_user(UserName="alice")
+    may_assume_roles(iam, "alice")
     key = iam.create_access_key(UserName="alice")["AccessKey"]
     creds = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
     serial, seed = local_sts.enable_virtual_mfa(iam, "alice", "alice-phone")
@@ -755,6 +781,7 @@ def test_a_wrong_code_is_refused_even_when_the_role_does_not_need_mfa(alice: dic
 def test_mfa_device_of_another_user_is_refused(alice: dict[str, Any]) -> None:
     iam = client("iam")
     iam.create_user(UserName="bob")
+    may_assume_roles(iam, "bob")
     key = iam.create_access_key(UserName="bob")["AccessKey"]
     bob = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
     arn = create_role("admin", mfa_trust())

@@ -23,7 +23,7 @@ from chalicelib.domain.permissions import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-GUIDE = Path("/work/shared/product/required-permissions.json")
+GUIDE = ROOT.parent / "shared" / "product" / "required-permissions.json"  # the guide, beside the repository
 PRINCIPAL = "arn:aws:iam::123456789012:role/NexusDeployerService"
 
 
@@ -41,25 +41,37 @@ def target(role_arn: str = "arn:aws:iam::111111111111:role/NexusDeploymentRole")
     )
 
 
-def test_default_profile_is_the_guides_17_statements_and_148_actions():
+def test_default_profile_is_the_guides_17_statements_and_148_actions_with_the_corrections():
     profile = load_profile()
     assert profile.name == "default"
-    assert len(profile.document["Statement"]) == 17
-    assert len(profile.actions()) == 148
+    assert len(profile.document["Statement"]) == 18  # the guide's 17, then SQSPermissions
+    assert len(profile.actions()) == 148 + 16
     assert [s["Sid"] for s in profile.document["Statement"]][:2] == [
         "CloudFormationPermissions",
         "IAMPermissions",
     ]
+    assert profile.document["Statement"][-1]["Sid"] == "SQSPermissions"
 
 
-def test_data_file_is_a_verbatim_copy_and_only_the_three_unknown_actions_are_corrected():
+def test_data_file_is_a_verbatim_copy_and_the_profile_is_the_guide_plus_the_listed_corrections():
     shipped = (ROOT / "chalicelib/data/required-permissions.json").read_text()
-    if GUIDE.exists():
-        assert shipped == GUIDE.read_text()
+    assert shipped == GUIDE.read_text()
     guide_actions = actions_of(json.loads(shipped))
     served = load_profile().actions()
-    changed = {a: b for a, b in zip(guide_actions, served, strict=True) if a != b}
-    assert changed == GUIDE_CORRECTIONS
+    renamed = {
+        old: new
+        for c in GUIDE_CORRECTIONS
+        if c.replaces
+        for old, new in zip(c.replaces, c.actions, strict=True)
+    }
+    added = [a for c in GUIDE_CORRECTIONS for a in c.actions if a not in renamed.values()]
+    assert renamed == {
+        "cloudfront:CreateOriginAccessIdentity": "cloudfront:CreateCloudFrontOriginAccessIdentity",
+        "cloudfront:DeleteOriginAccessIdentity": "cloudfront:DeleteCloudFrontOriginAccessIdentity",
+        "cloudfront:GetOriginAccessIdentity": "cloudfront:GetCloudFrontOriginAccessIdentity",
+    }
+    assert sorted(served) == sorted([renamed.get(a, a) for a in guide_actions] + added)
+    assert all(c.reason for c in GUIDE_CORRECTIONS)
 
 
 def test_every_profile_loads_and_is_small_enough_for_iam():
@@ -67,7 +79,7 @@ def test_every_profile_loads_and_is_small_enough_for_iam():
         profile = load_profile(name)
         assert profile.actions()
         assert all(":" in a for a in profile.actions())
-    assert len(load_profile("cloudformation-only").actions()) == 14
+    assert len(load_profile("cloudformation-only").actions()) == 18
     with pytest.raises(UnknownProfile):
         load_profile("root")
 
@@ -75,7 +87,7 @@ def test_every_profile_loads_and_is_small_enough_for_iam():
 def test_policy_is_a_copy():
     profile = load_profile()
     profile.policy()["Statement"].clear()
-    assert len(profile.document["Statement"]) == 17
+    assert len(profile.document["Statement"]) == 18
 
 
 def test_actions_keep_wildcards_and_skip_denies():
@@ -96,8 +108,8 @@ def test_actions_keep_wildcards_and_skip_denies():
 def test_default_profile_grouped_by_service():
     groups = load_profile().by_service()
     assert [g["service"] for g in groups][:3] == ["cloudformation", "iam", "ec2"]
-    assert len(groups) == 17
-    assert sum(len(g["actions"]) for g in groups) == 148
+    assert len(groups) == 18
+    assert sum(len(g["actions"]) for g in groups) == 164
 
 
 def test_split_keeps_every_statement_under_the_limit_and_grants_the_same():
@@ -162,7 +174,7 @@ def test_bootstrap_template_shape():
     ]
     policy = resources["DeploymentPolicy"]["Properties"]
     assert policy["Roles"] == [{"Ref": "DeploymentRole"}, {"Ref": "CloudFormationServiceRole"}]
-    assert len(actions_of(policy["PolicyDocument"])) == 148
+    assert len(actions_of(policy["PolicyDocument"])) == 164
     passing = role["Policies"][0]["PolicyDocument"]["Statement"][0]
     assert passing["Action"] == "iam:PassRole"
     assert passing["Resource"] == {"Fn::GetAtt": ["CloudFormationServiceRole", "Arn"]}

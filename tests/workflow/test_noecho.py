@@ -13,6 +13,7 @@ import logging
 from tests.conftest import (
     TARGET_ACCOUNT,
     call,
+    default_profile_and,
     execution_history,
     register_target,
     wait_for,
@@ -37,6 +38,17 @@ TEMPLATE = json.dumps(
 )
 
 
+# The guide's policy grants no SSM action: the roles here may manage the parameter that holds the value.
+SSM_PARAMETERS = default_profile_and(
+    "SsmParameters",
+    "ssm:PutParameter",
+    "ssm:GetParameters",
+    "ssm:AddTagsToResource",
+    "ssm:RemoveTagsFromResource",
+    "ssm:DeleteParameter",
+)
+
+
 def stack_value(local_aws, name: str) -> str:
     ssm = local_aws.account_session(TARGET_ACCOUNT).client("ssm", region_name="us-east-1")
     return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
@@ -51,7 +63,7 @@ def test_noecho_value_is_masked_kept_on_update_and_found_nowhere(client, tenant,
         answers.append(response.body.decode() if isinstance(response.body, bytes) else str(response.body))
         return response
 
-    target = register_target(client, tenant, local_aws)
+    target = register_target(client, tenant, local_aws, profile=SSM_PARAMETERS)
     created = api(
         "POST",
         "/deployments",
@@ -106,7 +118,7 @@ def test_noecho_value_is_masked_kept_on_update_and_found_nowhere(client, tenant,
 
 
 def test_a_stack_to_create_needs_the_noecho_value(client, tenant, local_aws, aws_calls):
-    target = register_target(client, tenant, local_aws)
+    target = register_target(client, tenant, local_aws, profile=SSM_PARAMETERS)
     aws_calls.clear()
     for parameters in ({}, {"DbPassword": "****"}):
         response = call(
@@ -134,7 +146,7 @@ def test_a_stack_to_create_needs_the_noecho_value(client, tenant, local_aws, aws
 
 
 def test_an_update_whose_template_adds_a_noecho_parameter_needs_its_value(client, tenant, local_aws):
-    target = register_target(client, tenant, local_aws)
+    target = register_target(client, tenant, local_aws, profile=SSM_PARAMETERS)
     plain = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
     created = call(
         client,
@@ -162,7 +174,7 @@ def test_an_update_whose_template_adds_a_noecho_parameter_needs_its_value(client
 def test_a_rollout_keeps_its_noecho_values_only_until_it_ends(client, tenant, local_aws):
     from tests.workflow.test_rollouts import account, register_fleet, start, wait_rollout
 
-    fleet = register_fleet(client, tenant, local_aws, 2)
+    fleet = register_fleet(client, tenant, local_aws, 2, SSM_PARAMETERS)
     body = {
         "stack_name": "db",
         "template_body": TEMPLATE,
@@ -194,7 +206,7 @@ def test_a_rollout_keeps_its_noecho_values_only_until_it_ends(client, tenant, lo
 def test_a_rollout_item_that_creates_its_stack_without_the_value_fails_saying_so(client, tenant, local_aws):
     from tests.workflow.test_rollouts import register_fleet, start, wait_rollout
 
-    fleet = register_fleet(client, tenant, local_aws, 1)
+    fleet = register_fleet(client, tenant, local_aws, 1, SSM_PARAMETERS)
     body = {
         "stack_name": "db",
         "template_body": TEMPLATE,

@@ -18,6 +18,7 @@ from chalice.test import Client
 
 from chalicelib.composition import Services
 from chalicelib.domain.paging import encode_token
+from chalicelib.domain.permissions import PermissionProfile
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, create_target_role
 
@@ -46,7 +47,9 @@ def account(n: int) -> str:
     return f"{300000000000 + n}"
 
 
-def register_fleet(client: Client, tenant: Tenant, aws: LocalAws, count: int) -> list[dict[str, Any]]:
+def register_fleet(
+    client: Client, tenant: Tenant, aws: LocalAws, count: int, profile: str | PermissionProfile = "default"
+) -> list[dict[str, Any]]:
     fleet = []
     for n in range(count):
         response = call(
@@ -63,7 +66,7 @@ def register_fleet(client: Client, tenant: Tenant, aws: LocalAws, count: int) ->
         )
         assert response.status_code == 201, response.body
         target = json.loads(response.body)
-        create_target_role(aws, target["trust_policy"], account(n))
+        create_target_role(aws, target["trust_policy"], account(n), profile=profile)
         fleet.append(target)
     return fleet
 
