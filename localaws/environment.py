@@ -423,9 +423,10 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     sts.install()
     iam.install()
     saml.install()
-    # Identity policies of role sessions and IAM users, everywhere but the central account: the service's
-    # own functions all run as one role there until each runs under its own (localaws/authorization.py).
-    authorization.install(exempt_accounts=frozenset({CENTRAL_ACCOUNT}))
+    # Identity policies of role sessions and IAM users, in every account: the service's functions run
+    # under the roles its template gives them, so a call the template does not allow is refused
+    # (localaws/authorization.py).
+    authorization.install()
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
