@@ -487,13 +487,28 @@ def main_fanout() -> None:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
     head = text[: text.index("## 5. ")] if "## 5. " in text else text + "\n"
-    path.write_text(head + rollout_report(rollout))
+    tail = "\n" + text[text.index("## 6. ") :] if "## 6. " in text else ""
+    path.write_text(head + rollout_report(rollout) + tail)
     print("wrote section 5 of BENCHMARKS.md")
+
+
+def main_rollout_steps() -> None:
+    """``python -m bench.run rollout-steps``: benchmark 6 alone, rewriting section 6 of BENCHMARKS.md."""
+    from bench.rollout_steps import measure, report
+
+    steps = measure()
+    print(f"rollout steps: {steps}", flush=True)
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text()
+    head = text[: text.index("## 6. ")] if "## 6. " in text else text.rstrip("\n") + "\n\n"
+    path.write_text(head + report(steps))
+    print("wrote section 6 of BENCHMARKS.md")
 
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bench.completion import bench_completion, completion_report
+    from bench.rollout_steps import measure, report
 
     imports = bench_imports()
     print(f"imports: {imports}", flush=True)
@@ -503,8 +518,16 @@ def main() -> None:
     print(f"completion: {completion}", flush=True)
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
+    steps = measure()
+    print(f"rollout steps: {steps}", flush=True)
     (ROOT / "BENCHMARKS.md").write_text(
-        write_report(imports, latency) + "\n" + completion_report(completion) + "\n" + rollout_report(rollout)
+        write_report(imports, latency)
+        + "\n"
+        + completion_report(completion)
+        + "\n"
+        + rollout_report(rollout)
+        + "\n"
+        + report(steps)
     )
     print("wrote BENCHMARKS.md")
 
@@ -512,5 +535,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["fanout"]:
         main_fanout()
+    elif sys.argv[1:] == ["rollout-steps"]:
+        main_rollout_steps()
     else:
         main()

@@ -108,6 +108,7 @@ class LocalAws:
         self._template = template
         self._stack_parameters = dict(stack_parameters or {})
         self._stack: DeployedStack | None = None
+        self._iam_admins: dict[str, Any] = {}  # an IAM client per account, to read roles' trust policies
         self.region = region
         self.simulation = simulation or cloudformation.StackSimulation(stack_seconds=0)
         self._serve_on = serve_on
@@ -257,11 +258,9 @@ class LocalAws:
 
         account, partition = role_arn.split(":")[4], role_arn.split(":")[1]
         role_name = role_arn.rsplit("/", 1)[-1]
-        trust = (
-            self._session(**sts.account_credentials(account).boto3_kwargs())
-            .client("iam")
-            .get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
-        )
+        if account not in self._iam_admins:
+            self._iam_admins[account] = self.account_session(account).client("iam")
+        trust = self._iam_admins[account].get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
         if not service_trust_allows(trust, service, context={"aws:sourceaccount": account}):
             raise PermissionError(f"{role_arn}'s trust policy does not let {service} assume it")
 

@@ -26,9 +26,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import boto3
+import boto3
 
+if TYPE_CHECKING:
     from chalicelib.composition import Container, Services
     from localaws.environment import LocalAws
     from localaws.stack import DeployedFunction
@@ -55,6 +55,7 @@ class FunctionHost:
         self.api_function = aws.stack.api_function()
         self._tuning: dict[str, str] = {}
         self._services: dict[tuple[str, tuple[tuple[str, str], ...]], Services] = {}
+        self._role_sessions: dict[str, boto3.Session] = {}
         self._lock = threading.Lock()
         self._current: ContextVar[str | None] = ContextVar("local_function", default=None)
         self.calls: collections.Counter[tuple[str, str, str]] = collections.Counter()
@@ -70,6 +71,7 @@ class FunctionHost:
         """
         with self._lock:
             self._services.clear()
+            self._role_sessions.clear()
             self._tuning = dict(tuning or {})
         if tuning is None:
             self._container.configure(None)
@@ -97,8 +99,12 @@ class FunctionHost:
         with self._lock:
             built = self._services.get(key)
             if built is None:
-                session = self._aws.role_session(function.role_arn)
-                self._record_calls(session, function)
+                session = self._role_sessions.get(function.role_arn)
+                if session is None:
+                    session = self._role_sessions[function.role_arn] = _shared_clients(
+                        self._aws.role_session(function.role_arn)
+                    )
+                    self._record_calls(session, function)
                 built = self._services[key] = self._build(environment, session)
             return built
 
@@ -165,3 +171,23 @@ class FunctionHost:
 
     def close(self) -> None:
         self.configure(None)
+
+
+def _shared_clients(session: boto3.Session) -> boto3.Session:
+    """``session``, its clients made once: the functions of one role (warm containers of several
+    functions, here) share them, as clients are thread-safe. Client creation is most of the cost of
+    building a function's services, and tests start many. (``resource`` makes its client through
+    ``client``, so it shares them too.)"""
+    make = session.client
+    made: dict[tuple[str, str | None, str], Any] = {}
+    lock = threading.Lock()
+
+    def client(service_name: str, region_name: str | None = None, **kwargs: Any) -> Any:
+        key = (service_name, region_name, repr(getattr(kwargs.get("config"), "retries", None)))
+        with lock:
+            if key not in made:
+                made[key] = make(service_name, region_name, **kwargs)  # type: ignore[call-overload]
+            return made[key]
+
+    session.client = client  # type: ignore[method-assign,assignment]
+    return session

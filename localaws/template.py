@@ -159,9 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default=STAGE)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--template",
+        type=Path,
+        help="transform this packaged template (make package's) instead of building one",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_DEFAULT_REGION", args.region)
-    build_transformed(args.stage, args.region, args.out.resolve())
+    if args.template is None:
+        build_transformed(args.stage, args.region, args.out.resolve())
+    else:
+        transformed = transform(package_code(json.loads(args.template.read_text())), args.region)
+        args.out.write_text(json.dumps(transformed, indent=1, sort_keys=True) + "\n")
     return 0
 
 

@@ -136,12 +136,12 @@ def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aw
         "max_wait_seconds": 0,
     }
     aws_calls.clear()
-    client.lambda_.invoke("AcquireLock", event)
-    first = client.lambda_.invoke("StartStackOperation", event)
-    second = client.lambda_.invoke("StartStackOperation", event)
+    local_aws.host.invoke("AcquireLock", event)
+    first = local_aws.host.invoke("StartStackOperation", event)
+    second = local_aws.host.invoke("StartStackOperation", event)
     assert (
-        first.payload
-        == second.payload
+        first
+        == second
         == {
             "done": False,
             "succeeded": False,
@@ -156,17 +156,17 @@ def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aw
     from dataclasses import replace
 
     store.save_deployment(replace(lost, operation=replace(lost.operation, phase="pending")))
-    client.lambda_.invoke("StartStackOperation", event)
+    local_aws.host.invoke("StartStackOperation", event)
     assert aws_calls.count("cloudformation", "CreateStack") == 1
     assert [s["StackName"] for s in stacks_in(local_aws, TARGET_ACCOUNT)] == ["twice"]
-    polled = client.lambda_.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
-    assert polled.payload["done"] is True
+    polled = local_aws.host.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
+    assert polled["done"] is True
     final = store.get_deployment(tenant.tenant_id, deployment.deployment_id)
     assert final is not None
     assert final.status is DeploymentStatus.ACTIVE
     # PollStack run again after it finished the operation (Lambda retried it): no second final write.
-    again = client.lambda_.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
-    assert (again.payload["done"], again.payload["succeeded"]) == (True, True)
+    again = local_aws.host.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
+    assert (again["done"], again["succeeded"]) == (True, True)
     events = store.list_events(deployment.deployment_id, 100, None).items
     assert [e["status"] for e in events].count("SUCCEEDED") == 1, events
     assert store.get_deployment(tenant.tenant_id, deployment.deployment_id) == final
