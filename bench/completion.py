@@ -97,10 +97,7 @@ def measure(stack_seconds: float) -> list[dict[str, Any]]:
                     regions=("us-east-1",),
                 ),
             )
-            admin = aws.account_session(TARGET_ACCOUNT)
-            admin.client("iam").create_role(
-                RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target.trust_policy)
-            )
+            aws.bootstrap_role(target.role_arn, target.trust_policy)
             aws.forward_stack_events(TARGET_ACCOUNT)
             with _counting_describe_stacks() as describe_stacks:
                 started = {

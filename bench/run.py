@@ -119,9 +119,7 @@ def _setup_target(client: Any, token: str, aws: Any) -> str:
         ).encode(),
     )
     target = json.loads(response.body)
-    aws.account_session("111111111111").client("iam").create_role(
-        RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
-    )
+    aws.bootstrap_role(target["role_arn"], target["trust_policy"])  # as its admin would
     aws.forward_stack_events("111111111111")
     return str(target["target_id"])
 
@@ -220,9 +218,7 @@ def _fleet(client: Any, token: str, aws: Any, count: int) -> list[str]:
         target = json.loads(
             client.http.post("/targets", headers=headers, body=json.dumps(body).encode()).body
         )
-        aws.account_session(account).client("iam").create_role(
-            RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(target["trust_policy"])
-        )
+        aws.bootstrap_role(target["role_arn"], target["trust_policy"])
         aws.forward_stack_events(account)
         ids.append(str(target["target_id"]))
     return ids

@@ -49,9 +49,8 @@ from __future__ import annotations
 import collections
 import re
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from localaws.patching import Patcher, params
@@ -118,16 +117,13 @@ class Principal:
     account: str
     partition: str
     mfa: bool = False
-    context: Mapping[str, str] = field(default_factory=dict)
 
     def condition_context(self) -> dict[str, str]:
-        context = {
+        return {
             "aws:principalarn": self.entity_arn,
             "aws:principalaccount": self.account,
             "aws:multifactorauthpresent": "true" if self.mfa else "false",
         }
-        context.update({k.lower(): v for k, v in self.context.items()})
-        return context
 
 
 def _iam(account: str, partition: str) -> Any:
@@ -181,17 +177,6 @@ def current_principal() -> Principal | None:
     """The restricted principal of the request this thread is serving (None: unrestricted)."""
     principal: Principal | None = getattr(_LOCAL, "principal", None)
     return principal
-
-
-@contextmanager
-def acting(principal: Principal | None) -> Iterator[None]:
-    """Run code as ``principal`` (what :func:`current_principal` answers meanwhile)."""
-    previous = getattr(_LOCAL, "principal", None)
-    _LOCAL.principal = principal
-    try:
-        yield
-    finally:
-        _LOCAL.principal = previous
 
 
 # -------------------------------------------------------------------------------------------- decisions
@@ -432,7 +417,3 @@ def install(exempt_accounts: frozenset[str] = frozenset()) -> None:
         _PATCHER.wrap(
             ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _authenticate_and_authorize_action
         )
-
-
-def exempt_accounts() -> frozenset[str]:
-    return _SETTINGS["exempt_accounts"]

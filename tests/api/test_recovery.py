@@ -7,10 +7,10 @@ import json
 
 from tests.conftest import (
     TARGET_ACCOUNT,
-    TARGET_ROLE,
     call,
     create_target_role,
     register_target,
+    remove_target_role,
     stacks_in,
     wait_for,
 )
@@ -90,8 +90,7 @@ def test_an_update_after_a_failed_delete_reuses_the_template(client, tenant, loc
     created = wait_for(client, tenant, post(client, tenant, body_for(target))["deployment_id"])
     assert created["status"] == "ACTIVE"
     did = created["deployment_id"]
-    iam = local_aws.account_session(TARGET_ACCOUNT).client("iam")
-    iam.delete_role(RoleName=TARGET_ROLE)  # the delete cannot reach the account
+    remove_target_role(local_aws)  # the delete cannot reach the account
     deleting = call(client, "DELETE", f"/deployments/{did}", tenant)
     assert deleting.status_code == 202
     failed = wait_for(client, tenant, did)
@@ -161,7 +160,7 @@ def test_forget_is_refused_while_the_stack_exists_and_allowed_once_it_is_gone(
 def test_forget_of_a_deployment_whose_stack_was_made_needs_the_role_to_look(client, tenant, local_aws):
     target = register_target(client, tenant, local_aws)
     done = wait_for(client, tenant, post(client, tenant, body_for(target))["deployment_id"])
-    local_aws.account_session(TARGET_ACCOUNT).client("iam").delete_role(RoleName=TARGET_ROLE)
+    remove_target_role(local_aws)
     refused = call(client, "POST", f"/deployments/{done['deployment_id']}/forget", tenant)
     assert refused.status_code == 502
     assert code_of(refused) == "ACCESS_DENIED"

@@ -34,15 +34,8 @@ CFN = "cloudformation.amazonaws.com"
 
 
 @pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "MOTO_ACCOUNT_ID", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
+def aws() -> Iterator[None]:
+    """moto with the local AWS's patches (the root conftest sets the fake default credentials)."""
     sts.install()
     iam.install()
     authorization.install()
