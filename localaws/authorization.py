@@ -25,8 +25,8 @@ role's permissions boundary: an explicit Deny wins, else an Allow, else the impl
 key (moto's default identity, the ``testing`` keys, ``localaws.sts.account_credentials`` keys, and
 unsigned requests, which moto answers as that identity) is the account's root user and is not
 restricted, as root is not on AWS without SCPs. Principals of the accounts passed as ``exempt_accounts``
-(the central account, until each of the service's functions runs under its own role) are not checked
-either. ``sts:GetCallerIdentity`` and ``sts:GetSessionToken`` need no permission, as on AWS.
+are not checked either (the local AWS exempts none: the service's own functions run under their template
+roles in the central account, ``localaws/functions.py``). ``sts:GetCallerIdentity`` and ``sts:GetSessionToken`` need no permission, as on AWS.
 
 Resources: the CloudFormation stack (``arn:...:stack/<name>/*``, or the stack id given) for stack and
 change-set actions, ``*`` for the ones AWS authorizes only on ``*`` (``ListStacks``, ``ValidateTemplate``,
