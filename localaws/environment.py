@@ -43,6 +43,7 @@ from localaws import (
     iam,
     lambda_runner,
     saml,
+    sns,
     sts,
 )
 from localaws.stack import DeployedStack, deploy_stack
@@ -429,6 +430,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
+    sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
     from localaws import admission, dynamodb, serialization, stepfunctions
 
     admission.install()  # at most 64 running executions per state machine (localaws/admission.py)

@@ -74,7 +74,7 @@ def test_a_selector_redeploys_the_matching_deployments_with_parameter_overrides(
     deploy(client, tenant, target, "db", tags={"tier": "db"})
 
     result = invoke(
-        client,
+        local_aws,
         "RedeployRequested",
         redeploy_event(
             {"tenant_id": tenant.tenant_id, "tags": {"tier": "web"}, "parameters": {"Environment": "prod"}}

@@ -58,7 +58,7 @@ def test_named_central_account_takes_a_role_of_its_own_never_the_services(local_
         assert refused.status_code == 422, refused.body
         assert json.loads(refused.body)["error"]["code"] == "SERVICE_ROLE_NOT_ALLOWED"
         own = client.http.post(
-            "/targets", headers=headers, body=json.dumps(central_target("CentralDeployer"))
+            "/targets", headers=headers, body=json.dumps(central_target("NexusDeploymentRole-central"))
         )
         assert own.status_code == 201, own.body
 
