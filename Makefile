@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo run bench package clean
+.PHONY: venv test lint typecheck unit demo run bench package clean browser
 
 venv: $(STAMP)
 
@@ -23,8 +23,15 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+
+browser:
+	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
+
 # Two workers for everything but the package tests, which build into build/ and so run alone.
-unit: venv
+# node-tools: axe-core for the console's accessibility checks; browser: Chromium for its journeys.
+unit: venv node-tools browser
 	$(BIN)/pytest -q -n 2 --ignore=tests/package
 	$(BIN)/pytest -q tests/package
 

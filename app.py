@@ -2,7 +2,8 @@
 
 Everything here is registration; the code lives in ``chalicelib`` (see its package docstring for
 the layers). Services are built on first use by the ``Container``, so importing this module creates
-no AWS client and reads no environment.
+no AWS client and reads no environment. One middleware runs around every handler: log keys, the
+correlation id, the trace and the cold-start metric (chalicelib/observability.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SNSEvent
 
+from chalicelib import observability
+from chalicelib.api.blueprints import all_blueprints
 from chalicelib.api.table import ROUTES
 from chalicelib.composition import Container
 from chalicelib.events import handlers as event_handlers
@@ -18,7 +21,10 @@ from chalicelib.steps import handlers, inspection_handlers, rollout_handlers
 
 app = Chalice(app_name="nexus-deployer")
 container = Container()
+app.register_middleware(observability.middleware(container.telemetry), "all")
 ROUTES.register(app, container)  # every HTTP route: chalicelib/api/table.py
+for blueprint in all_blueprints():  # the console's files (not JSON API routes): chalicelib/api/blueprints.py
+    app.register_blueprint(blueprint)
 
 
 # Workflow steps: each function's name is the name of its Task state in statemachine/deployment.asl.json.

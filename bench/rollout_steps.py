@@ -1,4 +1,4 @@
-"""Benchmark 6: each rollout step with a fleet of 2,000 items, against the timeout the template gives it.
+"""Benchmark 10 (section 10): each rollout step with 2,000 items, against the timeout the template gives it.
 
 The service is deployed from its template as local mode deploys it, except that both state machines
 hold (one Wait state), so no workflow runs on its own: the benchmark invokes each step itself, through
@@ -176,7 +176,7 @@ def measure(items: int = ITEMS) -> list[dict[str, Any]]:
 
 def report(rows: list[dict[str, Any]], items: int = ITEMS) -> str:
     lines = [
-        f"## 6. Rollout steps with {items:,} items, against their timeouts",
+        f"## 10. Rollout steps with {items:,} items, against their timeouts",
         "",
         "Each step invoked once as its deployed function (handler, template role and environment) on a "
         f"rollout of {items:,} items ({items // 2:,} targets x 2 regions, one wave), the state machines held so "

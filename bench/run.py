@@ -13,6 +13,14 @@ against a baseline measured in the same run, interleaved with it:
 5. Fan-out: one ``POST /rollouts`` to N targets x 1 region (``NEXUS_BENCH_FANOUT_TARGETS``, default
    the issue's 1,000) against the same N deployments posted one at a time: items started per second,
    makespan, CPU and peak memory, each side in its own fresh process.
+6. (``bench/local_server.py``) Local mode's HTTP server under bursts: 200 concurrent ``GET /deployments``
+   and 50 concurrent ``POST /targets``, answered / reset / p50 / p99, against one request at a time.
+7. (``bench/corpus.py``, run on its own) Real public templates on the local AWS.
+8. and 9. (``bench/cost.py``, ``bench/fleet_model.py``) What one operation costs at AWS list prices,
+   counted from real runs, and a fleet model for real AWS built on the per-item counts.
+
+``python -m bench.run imports|fanout|server|cost`` rewrites its sections (1, 5, 6, or 8 and 9) and keeps
+the others (``bench/sections.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.sections import write_sections
 from localaws.admission import DEFAULT_LIMIT, admission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +68,12 @@ def bench_imports(rounds: int = 21) -> dict[str, float]:
         app_times.append(import_seconds("app"))
         boto_times.append(import_seconds("boto3"))
     app_median, boto_median = statistics.median(app_times), statistics.median(boto_times)
-    return {"app_ms": app_median * 1000, "boto3_ms": boto_median * 1000, "ratio": app_median / boto_median}
+    return {
+        "app_ms": app_median * 1000,
+        "boto3_ms": boto_median * 1000,
+        "ratio": app_median / boto_median,
+        "rounds": rounds,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -79,7 +93,12 @@ def local_credentials() -> None:
 
 
 @contextmanager
-def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[tuple[Any, Any, Any]]:
+def local_service(
+    stack_seconds: float = 0,
+    poll_seconds: int = 0,
+    unsupported: str = "fail",
+    tuning: dict[str, str] | None = None,
+) -> Iterator[tuple[Any, Any, Any]]:
     """The app wired to a fresh local AWS, as the tests do; yields (client, services, aws)."""
     local_credentials()
     from chalice.test import Client
@@ -89,12 +108,13 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
     from localaws.environment import LocalAws
     from localaws.functions import FunctionHost
 
-    simulation = StackSimulation(stack_seconds=stack_seconds)
+    simulation = StackSimulation(stack_seconds=stack_seconds, unsupported=unsupported)
     with LocalAws(lambda aws: FunctionHost(aws, app_module.container), simulation=simulation) as aws:
         services = aws.host.configure(
             {
                 "NEXUS_POLL_INITIAL_SECONDS": str(poll_seconds),
                 "NEXUS_POLL_MAX_SECONDS": str(max(poll_seconds, 1) * 12),
+                **(tuning or {}),
             }
         )
         try:
@@ -105,7 +125,9 @@ def local_service(stack_seconds: float = 0, poll_seconds: int = 0) -> Iterator[t
             aws.host.configure(None)
 
 
-def _setup_target(client: Any, token: str, aws: Any) -> str:
+def _setup_target(client: Any, token: str, aws: Any, profile: Any = "default") -> str:
+    """Register the target account 111111111111 and bootstrap its role (trust policy and ``profile``'s
+    permissions, which the local AWS enforces), forwarding its stack events."""
     response = client.http.post(
         "/targets",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -119,7 +141,7 @@ def _setup_target(client: Any, token: str, aws: Any) -> str:
         ).encode(),
     )
     target = json.loads(response.body)
-    aws.bootstrap_role(target["role_arn"], target["trust_policy"])  # as its admin would
+    aws.bootstrap_role(target["role_arn"], target["trust_policy"], profile=profile)  # as its admin would
     aws.forward_stack_events("111111111111")
     return str(target["target_id"])
 
@@ -426,8 +448,9 @@ def rollout_report(r: dict[str, float]) -> str:
                 for side in FANOUT_SIDES
                 if f"{side}_failures" in r
             ],
-            "Per item the rollout does more than the baseline: a Map iteration and its StartItem, AwaitItem "
-            "and PollItem Lambda steps, on top of the item's own deployment execution. What that buys is one "
+            "Per item the rollout does more than the baseline: a Map iteration and its StartItem (which "
+            "starts the item's deployment and waits for its end) and PollItem Lambda steps, on top of the "
+            "item's own deployment execution. What that buys is one "
             "request for the whole fleet, waves with a canary, a failure tolerance and skip-unchanged. The "
             "timed-out waits counted are the deployment executions' (and the rollout execution's own); moto "
             "keeps no history for a Distributed Map's iterations, so an item wait that timed out is not "
@@ -440,6 +463,21 @@ def rollout_report(r: dict[str, float]) -> str:
     )
 
 
+def imports_section(imports: dict[str, float]) -> list[str]:
+    return [
+        "## 1. Import cost of the HTTP handler module",
+        "",
+        f"Median of {int(imports.get('rounds', 21))} fresh interpreters each, alternating `import app` and "
+        "`import boto3`.",
+        "",
+        "| module | median | ratio to `import boto3` | target |",
+        "|---|---|---|---|",
+        f"| `import boto3` | {imports['boto3_ms']:.0f} ms | 1.00 | |",
+        f"| `import app` | {imports['app_ms']:.0f} ms | **{imports['ratio']:.2f}** | <= 1.5 |",
+        "",
+    ]
+
+
 def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
     lines = [
         "# Benchmarks",
@@ -448,15 +486,7 @@ def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
         f"{os.cpu_count()} cores. Times are ratios measured side by side in one run; absolute times are shown "
         "for context only (shared machines are noisy).",
         "",
-        "## 1. Import cost of the HTTP handler module",
-        "",
-        "Median of 21 fresh interpreters each, alternating `import app` and `import boto3`.",
-        "",
-        "| module | median | ratio to `import boto3` | target |",
-        "|---|---|---|---|",
-        f"| `import boto3` | {imports['boto3_ms']:.0f} ms | 1.00 | |",
-        f"| `import app` | {imports['app_ms']:.0f} ms | **{imports['ratio']:.2f}** | <= 1.5 |",
-        "",
+        *imports_section(imports),
         "## 2. API latency through Chalice's test client against the local AWS",
         "",
         f"{int(latency['rounds'])} rounds, each `GET /health`, `POST /deployments`, `GET /deployments/{{id}}` in turn; "
@@ -476,34 +506,65 @@ def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def main_server() -> None:
+    """``python -m bench.run server``: benchmark 6 alone, rewriting section 6 of BENCHMARKS.md."""
+    from bench.local_server import bench_local_server, local_server_report
+
+    server = bench_local_server()
+    print(f"server: {server}", flush=True)
+    write_sections(local_server_report(server), ROOT / "BENCHMARKS.md")
+    print("wrote section 6 of BENCHMARKS.md")
+
+
+def cost_and_fleet() -> str:
+    """Sections 8 and 9: the cost per operation (bench/cost.py) and the fleet model built on it."""
+    from bench.cost import bench_cost, cost_report, measure_rollout
+    from bench.fleet_model import fleet_report
+
+    cost = bench_cost()
+    print(f"cost: {json.dumps(cost, default=str)}", flush=True)
+    items = measure_rollout(4)
+    print(f"rollout items: {json.dumps(items)}", flush=True)
+    measured = f"one rollout to {items['items']} targets, `bench/cost.py` measure_rollout"
+    return cost_report(cost) + "\n" + fleet_report(items["start"], items["end"]["lambda"], measured)
+
+
 def main_fanout() -> None:
     """``python -m bench.run fanout``: benchmark 1 alone, rewriting section 5 of BENCHMARKS.md."""
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    head = text[: text.index("## 5. ")] if "## 5. " in text else text + "\n"
-    tail = "\n" + text[text.index("## 6. ") :] if "## 6. " in text else ""
-    path.write_text(head + rollout_report(rollout) + tail)
+    write_sections(rollout_report(rollout), ROOT / "BENCHMARKS.md")
     print("wrote section 5 of BENCHMARKS.md")
 
 
 def main_rollout_steps() -> None:
-    """``python -m bench.run rollout-steps``: benchmark 6 alone, rewriting section 6 of BENCHMARKS.md."""
+    """``python -m bench.run rollout-steps``: section 10 alone (each rollout step at 2,000 items)."""
     from bench.rollout_steps import measure, report
 
     steps = measure()
     print(f"rollout steps: {steps}", flush=True)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    head = text[: text.index("## 6. ")] if "## 6. " in text else text.rstrip("\n") + "\n\n"
-    path.write_text(head + report(steps))
-    print("wrote section 6 of BENCHMARKS.md")
+    write_sections(report(steps), ROOT / "BENCHMARKS.md")
+    print("wrote section 10 of BENCHMARKS.md")
+
+
+def main_imports() -> None:
+    """``python -m bench.run imports``: section 1 alone (the import cost of the HTTP handler module)."""
+    imports = bench_imports()
+    print(f"imports: {imports}", flush=True)
+    write_sections("\n".join(imports_section(imports)), ROOT / "BENCHMARKS.md")
+    print("wrote section 1 of BENCHMARKS.md")
+
+
+def main_cost() -> None:
+    """``python -m bench.run cost``: sections 8 and 9 alone."""
+    write_sections(cost_and_fleet(), ROOT / "BENCHMARKS.md")
+    print("wrote sections 8 and 9 of BENCHMARKS.md")
 
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bench.completion import bench_completion, completion_report
+    from bench.local_server import bench_local_server, local_server_report
     from bench.rollout_steps import measure, report
 
     imports = bench_imports()
@@ -516,22 +577,21 @@ def main() -> None:
     print(f"rollout: {rollout}", flush=True)
     steps = measure()
     print(f"rollout steps: {steps}", flush=True)
-    (ROOT / "BENCHMARKS.md").write_text(
-        write_report(imports, latency)
-        + "\n"
-        + completion_report(completion)
-        + "\n"
-        + rollout_report(rollout)
-        + "\n"
-        + report(steps)
-    )
+    server = bench_local_server()
+    print(f"server: {server}", flush=True)
+    costs = cost_and_fleet()
+    reports = (write_report(imports, latency), completion_report(completion), rollout_report(rollout))
+    sections = (*reports, local_server_report(server), costs, report(steps))
+    write_sections("\n".join(sections), ROOT / "BENCHMARKS.md")
     print("wrote BENCHMARKS.md")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["fanout"]:
-        main_fanout()
-    elif sys.argv[1:] == ["rollout-steps"]:
-        main_rollout_steps()
-    else:
-        main()
+    commands = {
+        "fanout": main_fanout,
+        "imports": main_imports,
+        "server": main_server,
+        "cost": main_cost,
+        "rollout-steps": main_rollout_steps,
+    }
+    commands.get(sys.argv[1] if len(sys.argv) == 2 else "", main)()

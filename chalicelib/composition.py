@@ -31,18 +31,23 @@ if TYPE_CHECKING:
     from chalicelib.service.drift import DriftService
     from chalicelib.service.inspection import TargetInspection
     from chalicelib.service.notifications import NotificationService
-    from chalicelib.service.ports import IdempotencyGuard
+    from chalicelib.service.onboarding import OnboardingService
+    from chalicelib.service.ports import IdempotencyGuard, Metrics
     from chalicelib.service.redeploys import RedeployService
     from chalicelib.service.rollouts import RolloutService
     from chalicelib.service.sources import DeploymentSources
     from chalicelib.service.targets import TargetService
+    from chalicelib.service.templates import TemplateService
     from chalicelib.service.workflow import WorkflowService
-    from chalicelib.settings import Settings
+    from chalicelib.settings import Settings, TelemetrySettings
+
+from chalicelib.observability import Telemetry
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
+    telemetry: Telemetry  # the tracer and the metrics (chalicelib/observability.py)
     auth: AuthService
     targets: TargetService
     deployments: DeploymentService
@@ -58,9 +63,26 @@ class Services:
     completion: CompletionService
     # Looking into target accounts under the service role: what the InspectTarget function runs.
     inspection: TargetInspection
+    # Describing templates for the console's forms (service/templates.py).
+    templates: TemplateService
+    # Connecting accounts with typed credentials: test them, Fetch Roles, bootstrap (service/onboarding.py).
+    onboarding: OnboardingService
 
 
-def build_services(settings: Settings, session: boto3.Session | None = None) -> Services:
+def build_telemetry(settings: TelemetrySettings) -> Telemetry:
+    """Metrics in CloudWatch's embedded format on stdout; traces only when tracing is on, so that
+    local mode and the tests never import the X-Ray SDK."""
+    from chalicelib.adapters.metrics import EmfMetrics
+    from chalicelib.adapters.tracing import NoTracing, XRayTracing
+    from chalicelib.observability import SERVICE_NAME
+
+    tracing = NoTracing() if settings.trace_disabled else XRayTracing(SERVICE_NAME)
+    return Telemetry(tracing, EmfMetrics(settings.metrics_namespace, SERVICE_NAME))
+
+
+def build_services(
+    settings: Settings, session: boto3.Session | None = None, telemetry: Telemetry | None = None
+) -> Services:
     import boto3
     from botocore.config import Config
 
@@ -68,8 +90,11 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.adapters.drift import StsDriftAccess
     from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
+    from chalicelib.adapters.retries import ThrottleCounter
     from chalicelib.adapters.rollouts import DynamoRolloutStore
+    from chalicelib.adapters.s3 import S3TemplatePublisher
     from chalicelib.adapters.secrets import SecretsManagerParameters
+    from chalicelib.adapters.signin import Boto3AccountSignIn, GuardedAdfsClient
     from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks, StepFunctionsStarter
     from chalicelib.adapters.sts import StsTargetAccess
     from chalicelib.adapters.waiters import DynamoCompletionWaiters
@@ -80,19 +105,25 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
     from chalicelib.service.deployments import DeploymentService, PollSettings
     from chalicelib.service.drift import DriftService, DriftSettings
     from chalicelib.service.inspection import TargetInspection
+    from chalicelib.service.onboarding import OnboardingService, OnboardingSettings
     from chalicelib.service.ports import CredentialChecks, StackLookup
     from chalicelib.service.redeploys import RedeployService, RedeploySettings
     from chalicelib.service.rollouts import RolloutService
     from chalicelib.service.targets import TargetGuards, TargetService
+    from chalicelib.service.templates import TemplateService
     from chalicelib.service.workflow import WorkflowService, WorkflowSettings
 
     configure_logging(settings.log_level)
-    session = session or boto3.Session(region_name=settings.region)
+    telemetry = telemetry or build_telemetry(settings.telemetry)
+    metrics = telemetry.metrics
+    throttles = ThrottleCounter(metrics)
+    # Observed before any client is made from it: each client copies the session's event handlers.
+    session = throttles.observe(session or boto3.Session(region_name=settings.region))
     config = Config(retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts})
     table = session.resource("dynamodb", region_name=settings.region, config=config).Table(
         settings.table_name
     )
-    automation = build_automation(settings, session, config, table)
+    automation = build_automation(settings, session, config, table, metrics)
     # Every save of an ended operation notifies its owner (chalicelib/service/notifications.py).
     store = NotifyingDynamoStore(table, automation.notifications.on_saved)
     sfn = session.client("stepfunctions", region_name=settings.region, config=config)
@@ -119,6 +150,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         session.client("sts", region_name=settings.region, config=config),
         config,
         settings.assume_role_seconds,
+        observe=throttles.observe,
     )
     inspection = TargetInspection(
         targets, TargetChecks(targets, IamRoleProbe(target_access, config, settings.region)), target_access
@@ -146,6 +178,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         on_cancel=completion.wake,
         stacks=lookup,
         secrets=secrets,
+        metrics=metrics,
     )
     workflow = WorkflowService(
         store,
@@ -155,15 +188,35 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
         completion,
         secrets,
+        metrics=metrics,
+    )
+    publisher = (
+        S3TemplatePublisher(
+            session.client("s3", region_name=settings.region, config=config),
+            settings.bootstrap_bucket,
+            settings.region,
+        )
+        if settings.bootstrap_bucket
+        else None
+    )
+    access = AccessService(targets, checks, settings.event_bus_arn, publisher)
+    onboarding = OnboardingService(
+        targets,
+        access,
+        Boto3AccountSignIn(config, settings.region),
+        GuardedAdfsClient(settings.adfs_allowed_hosts, settings.adfs_ca_bundle),
+        lookup,
+        OnboardingSettings(wait_seconds=settings.bootstrap_wait_seconds),
     )
     return Services(
         settings=settings,
+        telemetry=telemetry,
         auth=AuthService(store),
         targets=targets,
         deployments=deployments,
         workflow=workflow,
         idempotency=PowertoolsIdempotency(settings.table_name, session, settings.idempotency_ttl_seconds),
-        access=AccessService(targets, checks, settings.event_bus_arn),
+        access=access,
         rollouts=RolloutService(
             DynamoRolloutStore(table),
             deployments,
@@ -178,6 +231,7 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
             notifications=automation.notifications,
             completion=completion,
             secrets=secrets,
+            metrics=metrics,
         ),
         redeploys=RedeployService(
             deployments,
@@ -195,6 +249,8 @@ def build_services(settings: Settings, session: boto3.Session | None = None) -> 
         notifications=automation.notifications,
         completion=completion,
         inspection=inspection,
+        templates=TemplateService(deployments, targets, automation.sources),
+        onboarding=onboarding,
     )
 
 
@@ -205,7 +261,9 @@ class Automation:
     notifications: NotificationService
 
 
-def build_automation(settings: Settings, session: boto3.Session, config: Config, table: Table) -> Automation:
+def build_automation(
+    settings: Settings, session: boto3.Session, config: Config, table: Table, metrics: Metrics
+) -> Automation:
     """The adapters of event-driven automation: the redeploy ledger, S3 templates, notifications."""
     from chalicelib.adapters.automation_store import AutomationDynamoStore
     from chalicelib.adapters.notify import SecretsManagerStore, SnsTopicPublisher, UrllibWebhookPoster
@@ -228,6 +286,7 @@ def build_automation(settings: Settings, session: boto3.Session, config: Config,
         NotificationSettings(
             settings.webhook_secret_prefix, settings.allow_local_webhooks, settings.notifier_role_arn
         ),
+        metrics=metrics,
     )
     objects = S3TemplateObjects(
         session.client("s3", region_name=settings.region, config=config), settings.template_reader_role_arn
@@ -246,6 +305,7 @@ class Container:
 
     def __init__(self) -> None:
         self._services: Services | None = None
+        self._telemetry: Telemetry | None = None
         self._lock = threading.Lock()
         self._serving: ContextVar[Services | None] = ContextVar("nexus_serving", default=None)
 
@@ -263,12 +323,27 @@ class Container:
         if serving is not None:
             return serving
         if self._services is None:
+            telemetry = self.telemetry(environ)
             with self._lock:
                 if self._services is None:
                     from chalicelib.settings import Settings
 
-                    self._services = build_services(Settings.from_env(environ or os.environ))
+                    settings = Settings.from_env(environ or os.environ)
+                    self._services = build_services(settings, telemetry=telemetry)
         return self._services
+
+    def telemetry(self, environ: Mapping[str, str] | None = None) -> Telemetry:
+        """The tracer and metrics of every handler (its middleware): the services' once they exist,
+        else built from the telemetry settings alone (GET /health needs no other)."""
+        services = self._serving.get() or self._services
+        if services is not None:
+            return services.telemetry
+        with self._lock:
+            if self._telemetry is None:
+                from chalicelib.settings import TelemetrySettings
+
+                self._telemetry = build_telemetry(TelemetrySettings.from_env(environ or os.environ))
+            return self._telemetry
 
     def configure(self, services: Services | None) -> None:
         """Install services built elsewhere (tests, local mode); None resets to lazy building."""

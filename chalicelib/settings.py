@@ -7,13 +7,52 @@ its first invocation instead of failing somewhere inside a request.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chalicelib.domain.metrics import DEFAULT_NAMESPACE
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class SettingsError(RuntimeError):
     pass
+
+
+def _validated(model: type[ModelT], values: Mapping[str, object]) -> ModelT:
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise SettingsError(f"NexusAI Deployer is misconfigured: {problems}") from None
+
+
+class TelemetrySettings(BaseModel):
+    """What the handlers' middleware needs (chalicelib/observability.py): readable on its own, so a
+    function whose other settings are wrong still traces and counts its invocations."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    # CloudWatch's namespace rules; AWS/ is reserved for AWS's own metrics.
+    metrics_namespace: str = Field(
+        default=DEFAULT_NAMESPACE, pattern=r"^[A-Za-z0-9._/#: -]{1,255}$", alias="NEXUS_METRICS_NAMESPACE"
+    )
+    # Powertools' own switch: unset in the cloud (tracing on), true in local mode and the tests.
+    trace_disabled: bool = Field(default=False, alias="POWERTOOLS_TRACE_DISABLED")
+
+    @field_validator("metrics_namespace")
+    @classmethod
+    def _not_aws_namespace(cls, value: str) -> str:
+        if not value.strip() or value.startswith("AWS/"):
+            raise ValueError("a CloudWatch namespace of your own: not blank, not under AWS/")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TelemetrySettings:
+        return _validated(cls, environ)
 
 
 class Settings(BaseModel):
@@ -51,7 +90,7 @@ class Settings(BaseModel):
     drift_budget_seconds: float = Field(default=600.0, ge=0, le=840, alias="NEXUS_DRIFT_BUDGET_SECONDS")
     webhook_secret_prefix: str = Field(
         default="nexus-deployer/webhooks/",
-        pattern=r"^[\w/+=.@-]{1,200}/$",
+        pattern=r"^[A-Za-z0-9_/+=.@-]{1,200}/$",
         alias="NEXUS_WEBHOOK_SECRET_PREFIX",
     )
     # The central account (the service's own) is refused as a target unless named here, and then only
@@ -69,7 +108,7 @@ class Settings(BaseModel):
     # NoEcho parameter values wait here, one secret per operation, until their stack call.
     parameter_secret_prefix: str = Field(
         default="nexus-deployer/parameters/",
-        pattern=r"^[\w/+=.@-]{1,200}/$",
+        pattern=r"^[A-Za-z0-9_/+=.@-]{1,200}/$",
         alias="NEXUS_PARAMETER_SECRET_PREFIX",
     )
     # The one principal that publishes to customers' SNS topics (the template's NotifierRole): every
@@ -82,6 +121,21 @@ class Settings(BaseModel):
     inspect_function: str = Field(default="", alias="NEXUS_INSPECT_FUNCTION")
     # Local mode and tests only: webhooks may be http:// and loopback (the SSRF guard is off).
     allow_local_webhooks: bool = Field(default=False, alias="NEXUS_ALLOW_LOCAL_WEBHOOKS")
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    # Onboarding from the console (chalicelib/service/onboarding.py). The ADFS hosts (host or host:port,
+    # comma-separated) the service may sign in at for Fetch Roles: nothing else is fetched; a CA bundle for
+    # an ADFS whose certificate a private CA signed; how long POST /targets/{id}/bootstrap waits.
+    adfs_hosts: str = Field(default="", alias="NEXUS_ADFS_HOSTS")
+    adfs_ca_bundle: str | None = Field(default=None, alias="NEXUS_ADFS_CA_BUNDLE")
+    bootstrap_wait_seconds: float = Field(default=25.0, ge=0, le=28, alias="NEXUS_BOOTSTRAP_WAIT_SECONDS")
+    # The cloud template's bucket for quick-create bootstrap templates; empty (local mode): no link.
+    bootstrap_bucket: str = Field(
+        default="", pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$", alias="NEXUS_BOOTSTRAP_BUCKET"
+    )
+
+    @property
+    def adfs_allowed_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower().rstrip(".") for h in self.adfs_hosts.split(",") if h.strip())
 
     @property
     def central_account(self) -> str:
@@ -118,12 +172,7 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        values = dict(environ)
+        values: dict[str, object] = dict(environ)
         values.setdefault("AWS_REGION", values.get("AWS_DEFAULT_REGION", ""))
-        try:
-            return cls.model_validate(values)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
-            )
-            raise SettingsError(f"NexusAI Deployer is misconfigured: {problems}") from None
+        values["telemetry"] = TelemetrySettings.from_env(environ)
+        return _validated(cls, values)

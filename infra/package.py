@@ -14,6 +14,9 @@ Why a script rather than a bare ``chalice package --merge-template infra/merge-t
   ``DefinitionSubstitutions`` names exactly the definition's ``${...}`` placeholders. Inline rather
   than ``DefinitionS3Location`` so that cfn-lint validates the definition with the rest, and
   ``aws cloudformation package`` has only the code zip to upload.
+* The alarms and the dashboard are built by infra/observability.py from the merge template's
+  functions and state machines and from the metric catalogue (chalicelib/domain/metrics.py), and
+  added to ``build/merge-template.json`` with the definitions.
 * The functions run on the ``Runtime`` the merge template sets (python3.12), while the venv that
   runs chalice may be another Python: chalice takes the runtime from its own interpreter, and its
   dependency builder cannot fetch wheels for another Python version (it asks pip for the target ABI
@@ -45,6 +48,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from infra import observability
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION_PATH = ROOT / "statemachine" / "deployment.asl.json"
@@ -81,6 +86,13 @@ def render_merge_template(
         if rollout_text is None:
             rollout_text = ROLLOUT_DEFINITION_PATH.read_text()
         _inline_definition(rendered, ROLLOUT_STATE_MACHINE, ROLLOUT_DEFINITION_PATH, rollout_text)
+        # The alarms and the dashboard (infra/observability.py) watch both workflows.
+        monitoring = observability.resources(rendered)
+        taken = sorted(set(monitoring) & set(rendered["Resources"]))
+        if taken:
+            raise PackageError(f"the merge template already has resources named {taken}")
+        rendered["Resources"].update(monitoring)
+        rendered.setdefault("Outputs", {})["DashboardName"] = {"Value": {"Ref": observability.DASHBOARD}}
     return rendered
 
 

@@ -77,7 +77,10 @@ class SigningIdentity:
     cert_pem: bytes
 
     @classmethod
-    def generate(cls, common_name: str) -> SigningIdentity:
+    def generate(cls, common_name: str, ip_names: tuple[str, ...] = ()) -> SigningIdentity:
+        """A fresh key and self-signed certificate; ``ip_names`` makes it a TLS server certificate for them."""
+        import ipaddress
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -86,7 +89,7 @@ class SigningIdentity:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = datetime.datetime.now(datetime.UTC)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(name)
             .issuer_name(name)
@@ -94,8 +97,13 @@ class SigningIdentity:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=365))
-            .sign(key, hashes.SHA256())
         )
+        if ip_names:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_names]),
+                critical=False,
+            ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        cert = builder.sign(key, hashes.SHA256())
         return cls(
             key_pem=key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -135,11 +143,16 @@ class AdfsProvider:
         port: int = 0,
         assertion_seconds: int = 300,
         signing: SigningIdentity | None = None,
+        tls_dir: str | None = None,
     ) -> None:
         self.users = users
         self.assertion_seconds = assertion_seconds
         self._host, self._port = host, port
         self.signing = signing or SigningIdentity.generate("ADFS Signing - localaws")
+        # With tls_dir: HTTPS, with a certificate for the host written there (ca_file), as a service that
+        # fetches only https:// ADFS URLs needs; without: plain HTTP, as the CLI's tests use it.
+        self._tls_dir = tls_dir
+        self.ca_file: str | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.sign_ins: list[str] = []  # user names that signed in successfully, in order
@@ -153,6 +166,24 @@ class AdfsProvider:
 
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
         self._port = self._server.server_address[1]
+        if self._tls_dir is not None:
+            import os
+            import ssl
+
+            identity = SigningIdentity.generate(self._host, ip_names=(self._host,))
+            cert, key = (
+                os.path.join(self._tls_dir, "adfs-cert.pem"),
+                os.path.join(self._tls_dir, "adfs-key.pem"),
+            )
+            with open(cert, "wb") as out:
+                out.write(identity.cert_pem)
+            with open(key, "wb") as out:
+                out.write(identity.key_pem)
+            os.chmod(key, 0o600)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.ca_file = cert
         self._thread = threading.Thread(target=self._server.serve_forever, name="localaws-adfs", daemon=True)
         self._thread.start()
         return self
@@ -176,7 +207,12 @@ class AdfsProvider:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        scheme = "https" if self._tls_dir is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    @property
+    def host_port(self) -> str:
+        return f"{self._host}:{self._port}"
 
     @property
     def sign_on_url(self) -> str:

@@ -6,7 +6,7 @@ function runs in one process, so ``FunctionHost`` does per invocation what Lambd
 
 * the handler is the function's ``Handler`` (``app.acquire_lock``), imported from this checkout;
 * its services are built (once per role and environment, then reused, as a warm container would) from
-  the function's template environment, with local tuning (short polls and waits) underneath, and a
+  the function's template environment, with local tuning (short polls and waits, tracing off) underneath, and a
   session of the function's role, minted as Lambda mints it (``LocalAws.role_session``);
 * the handler runs inside ``container.serving(those services)``, so ``container.get()`` answers them for
   that invocation only. The HTTP API runs in-process the same way, as the function the API's routes
@@ -81,12 +81,14 @@ class FunctionHost:
         return api
 
     def environment(self, logical_id: str) -> dict[str, str]:
-        """What the function's settings read: Lambda's variables, local tuning, then the template's."""
+        """What the function's settings read: Lambda's variables, tracing off (there is no X-Ray daemon
+        here; tuning may turn it on), local tuning, then the template's."""
         function = self._functions[logical_id]
         region = self._aws.region
         return {
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
             **{k: v for k, v in self._tuning.items() if k not in _LAMBDA_VARIABLES},
             **function.environment,
         }

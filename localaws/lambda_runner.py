@@ -6,6 +6,10 @@ it: the function's name picks a handler from a registry, the handler runs in thi
 result or the error comes back in the Lambda runtime's shape (``errorType``/``errorMessage``), so
 the definition's ``Retry`` and ``Catch`` match exactly as on AWS. ``check_moto_internals`` fails
 loudly when moto changes that method.
+
+``recording()`` lists every invocation and its handler's wall time (what Lambda bills), and
+``current_function()`` names the function whose handler runs on this thread: the cost benchmark
+(bench/cost.py) prices invocations and attributes AWS calls with them.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import inspect
 import json
 import logging
 import threading
+import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +33,34 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
 _original: Any = None
+_recorders: list[list[Invocation]] = []
+_running = threading.local()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    function: str  # the short name (AcquireLock), as the cloud template names the function
+    seconds: float  # the handler's wall time
+    errored: bool
+
+
+@contextmanager
+def recording() -> Iterator[list[Invocation]]:
+    """Every invocation (any thread) while the block runs, in the order they ended."""
+    invocations: list[Invocation] = []
+    with _lock:
+        _recorders.append(invocations)
+    try:
+        yield invocations
+    finally:
+        with _lock:
+            _recorders.remove(invocations)
+
+
+def current_function() -> str | None:
+    """The function whose handler runs on this thread, if one does."""
+    name: str | None = getattr(_running, "function", None)
+    return name
 
 
 @dataclass(frozen=True)
@@ -75,11 +109,16 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         }
         return json.dumps(missing), True, ""
     payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
+    short = function.function_name.rsplit("-", 1)[-1]
+    outer = current_function()
+    _running.function = short
+    started = time.perf_counter()
     try:
         result = handler(
             payload, FakeContext(function.function_name, invoked_function_arn=function.function_arn)
         )
     except Exception as error:  # noqa: BLE001 - reported in the Lambda runtime's error shape
+        _record(short, started, errored=True, outer=outer)
         logger.info("local lambda %s raised %s", function.function_name, type(error).__name__)
         body: dict[str, Any] = {
             "errorType": type(error).__name__,
@@ -87,7 +126,17 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
             "stackTrace": traceback.format_exception(error)[-3:],
         }
         return json.dumps(body), True, ""
+    _record(short, started, errored=False, outer=outer)
     return json.dumps(result), False, ""
+
+
+def _record(function: str, started: float, *, errored: bool, outer: str | None) -> None:
+    invocation = Invocation(function, time.perf_counter() - started, errored)
+    _running.function = outer
+    if _recorders:
+        with _lock:
+            for invocations in _recorders:
+                invocations.append(invocation)
 
 
 def install() -> None:

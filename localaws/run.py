@@ -15,8 +15,8 @@ only act on a moto server running in the same interpreter. So this process runs
 
 The HTTP server starts last, so ``GET /health`` answering 200 means everything is ready. The tenant
 token comes from ``NEXUS_API_TOKEN`` or is generated and printed once. ``NEXUS_LOCAL_STACK_SECONDS``
-(default 3) sets how long stack operations stay in progress; ``NEXUS_LOCAL_SKIP_UNSUPPORTED=1`` skips
-resource types moto does not emulate instead of failing them. A busy port is a one-line error and
+(default 3) sets how long stack operations stay in progress; ``NEXUS_LOCAL_UNSUPPORTED`` (``fail``, the
+default; ``skip``; ``simulate``) what happens to resource types moto does not emulate. A busy port is a one-line error and
 exit code 2; SIGINT or SIGTERM stops both servers and exits 0.
 """
 
@@ -49,6 +49,14 @@ LOCAL_SETTINGS = {
 }
 
 
+# What the banner says each NEXUS_LOCAL_UNSUPPORTED mode does with a resource type moto does not emulate.
+UNSUPPORTED_WORDS = {
+    "fail": "their stacks fail",
+    "skip": "skipped, with a WARNING event",
+    "simulate": "simulated (schema-checked, no real resource; every event says so)",
+}
+
+
 class ConfigError(ValueError):
     pass
 
@@ -58,13 +66,20 @@ class LocalConfig:
     aws_port: int
     api_port: int
     token: str | None  # None: generate one
+    adfs_account: str = "111111111111"  # where the local ADFS's roles live (localaws/local_adfs.py)
+    adfs_password: str = ""  # "": generated and printed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LocalConfig:
+        account = environ.get("NEXUS_LOCAL_ADFS_ACCOUNT", "").strip() or "111111111111"
+        if not (account.isdigit() and len(account) == 12) or account == "123456789012":
+            raise ConfigError("NEXUS_LOCAL_ADFS_ACCOUNT must be a 12-digit target account (not 123456789012)")
         return cls(
             aws_port=_port(environ, "NEXUS_AWS_PORT", 5000),
             api_port=_port(environ, "NEXUS_PORT", 8000),
             token=environ.get("NEXUS_API_TOKEN", "").strip() or None,
+            adfs_account=account,
+            adfs_password=environ.get("NEXUS_LOCAL_ADFS_PASSWORD", ""),
         )
 
 
@@ -116,15 +131,19 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
     from chalicelib.service.auth import new_token
     from localaws.environment import CENTRAL_ACCOUNT, LocalAws
     from localaws.functions import FunctionHost
+    from localaws.local_adfs import USER, LocalAdfs
     from localaws.server import ApiServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request log lines
-    with LocalAws(
-        lambda aws: FunctionHost(aws, app_module.container),
-        simulation=simulation,
-        serve_on=(HOST, config.aws_port),
-    ) as aws:
-        services = aws.host.configure(tuning(os.environ))
+    with (
+        LocalAws(
+            lambda aws: FunctionHost(aws, app_module.container),
+            simulation=simulation,
+            serve_on=(HOST, config.aws_port),
+        ) as aws,
+        LocalAdfs(aws, config.adfs_account, config.adfs_password) as adfs,
+    ):
+        services = aws.host.configure(tuning(os.environ, adfs.settings_env()))
         assert services is not None
         token = config.token or new_token()
         services.auth.issue(TENANT_ID, "local mode", token)
@@ -133,30 +152,41 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
         try:
             source = "from NEXUS_API_TOKEN" if config.token else f"{token}  (generated; set NEXUS_API_TOKEN)"
             print(banner(aws.endpoint_url or "", api.url, source, CENTRAL_ACCOUNT, simulation), flush=True)
+            print(f"  Console:          {api.url}/console   (sign in with the tenant token)", flush=True)
+            print(
+                f"  Local ADFS:       {adfs.url}   user {USER}, password {adfs.password},"
+                f" roles in account {config.adfs_account}",
+                flush=True,
+            )
             stop.wait()
             print("nexus local: stopping", flush=True)
         finally:
             api.stop()
 
 
-# Local mode's own variables: not the service's settings (the token is a secret besides).
+# Local mode's own variables: not the service's settings (the token and the ADFS password are secrets).
 _LOCAL_MODE_VARIABLES = frozenset(
     {
         "NEXUS_PORT",
         "NEXUS_AWS_PORT",
         "NEXUS_API_TOKEN",
         "NEXUS_LOCAL_STACK_SECONDS",
-        "NEXUS_LOCAL_SKIP_UNSUPPORTED",
+        "NEXUS_LOCAL_UNSUPPORTED",
+        "NEXUS_LOCAL_ADFS_ACCOUNT",
+        "NEXUS_LOCAL_ADFS_PASSWORD",
     }
 )
 
 
-def tuning(environ: Mapping[str, str]) -> dict[str, str]:
+def tuning(environ: Mapping[str, str], provisioned: Mapping[str, str] | None = None) -> dict[str, str]:
     """What every deployed function's environment gets besides the template's: local polling defaults,
-    then any ``NEXUS_*`` setting from this environment. The template's own variables (the table, the
-    roles, the state machines) win over both."""
+    then any ``NEXUS_*`` setting from this environment, then what local mode provisioned beside the
+    stack (the local ADFS's host and certificate), then ``POWERTOOLS_TRACE_DISABLED`` if set (the
+    functions run with tracing off locally unless it says false, ``localaws/functions.py``). The
+    template's own variables (the table, the roles, the state machines) win over all of them."""
     given = {k: v for k, v in environ.items() if k.startswith("NEXUS_") and k not in _LOCAL_MODE_VARIABLES}
-    return {**LOCAL_SETTINGS, **given}
+    tracing = {name: environ[name] for name in ("POWERTOOLS_TRACE_DISABLED",) if name in environ}
+    return {**LOCAL_SETTINGS, **given, **(provisioned or {}), **tracing}
 
 
 def banner(aws_url: str, api_url: str, token: str, account: str, simulation: StackSimulation) -> str:
@@ -168,6 +198,8 @@ def banner(aws_url: str, api_url: str, token: str, account: str, simulation: Sta
             f"  Central account:  {account}",
             f"  Tenant token:     {token}",
             f"  Stack operations: {simulation.stack_seconds:g} s each (NEXUS_LOCAL_STACK_SECONDS)",
+            f"  Unemulated types: {UNSUPPORTED_WORDS[simulation.unsupported]} (NEXUS_LOCAL_UNSUPPORTED="
+            f"{simulation.unsupported}; fail|skip|simulate)",
             "  State lives in memory: stopping local mode forgets every target, deployment and stack.",
             "  Ctrl-C stops both servers.",
         ]

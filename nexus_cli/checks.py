@@ -10,13 +10,12 @@ after it are skipped (``ok`` is None), as they could only repeat its failure.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.aws_errors import HINT_ACCESS_DENIED
 from chalicelib.domain.errors import DeployerError
-from chalicelib.domain.permissions import group_by_service, load_profile
+from chalicelib.domain.permissions import group_by_service, load_profile, simulation_principal
 from nexus_cli.signin import SignedIn, SignInOptions, aws_error, client
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ STS_IDENTITY = "STS identity verification"
 ACCOUNT_ID = "Account ID confirmation"
 PERMISSIONS = "Required IAM permissions"
 CHECK_NAMES = (ACCOUNT_ACCESS, STS_IDENTITY, ACCOUNT_ID, PERMISSIONS)
-_CALLER_RE = re.compile(r"arn:(aws[\w-]*):(sts|iam)::(\d{12}):(.+)")
 
 
 @dataclass
@@ -79,22 +77,16 @@ def principal_for_simulation(
     session: boto3.Session, options: SignInOptions, arn: str, role_arn: str | None
 ) -> str | None:
     """The IAM ARN to simulate for a caller ARN: the user, or the role behind an assumed-role session."""
-    match = _CALLER_RE.fullmatch(arn)
-    if not match:
-        return None
-    partition, service, account, resource = match.groups()
-    if service == "iam":
-        return arn if resource.startswith("user/") else None  # root: nothing to simulate
-    kind, _, rest = resource.partition("/")
-    if kind != "assumed-role":
-        return None  # federated users have no IAM entity of their own
-    name = rest.split("/")[0]
+    found = simulation_principal(arn)
+    if found is None or found.role_name is None:
+        return found.arn if found else None  # federated users have no IAM entity of their own
+    name = found.role_name
     if role_arn and role_arn.rsplit("/", 1)[-1] == name:
         return role_arn
     try:  # the exact ARN (with its path, as SSO roles have); the role may not be allowed to read itself
         return str(client(session, "iam", options).get_role(RoleName=name)["Role"]["Arn"])
     except Exception:  # noqa: BLE001 - any refusal: fall back to the path-less ARN
-        return f"arn:{partition}:iam::{account}:role/{name}"
+        return found.arn
 
 
 def simulate(session: boto3.Session, options: SignInOptions, principal: str, actions: list[str]) -> list[str]:

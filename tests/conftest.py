@@ -26,6 +26,7 @@ from chalicelib.domain.permissions import PermissionProfile, load_profile
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
 from localaws.functions import FunctionHost
 from tests.contract import check_answer
+from tests.support.http_server import serving
 
 TARGET_ACCOUNT = "111111111111"
 OTHER_ACCOUNT = "222222222222"
@@ -252,6 +253,33 @@ def register_target(
     return target
 
 
+def deployment_request(target_id: str, stack_name: str, template_body: str, **fields: Any) -> dict[str, Any]:
+    """The body of ``POST /deployments`` in us-east-1; ``fields`` adds or replaces the rest."""
+    body = {
+        "target_id": target_id,
+        "region": "us-east-1",
+        "stack_name": stack_name,
+        "template_body": template_body,
+    }
+    return {**body, **fields}
+
+
+def deploy(
+    client: Client, tenant: Tenant, target_id: str, stack_name: str, template_body: str, **fields: Any
+) -> str:
+    """``POST /deployments`` (202 asserted): the new deployment's id."""
+    response = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        deployment_request(target_id, stack_name, template_body, **fields),
+    )
+    assert response.status_code == 202, response.body
+    deployment_id: str = json.loads(response.body)["deployment_id"]
+    return deployment_id
+
+
 def wait_for(client: Client, tenant: Tenant, deployment_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Poll the public API until the deployment's current operation has ended."""
     deadline = time.monotonic() + timeout
@@ -316,7 +344,7 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
 @contextmanager
 def webhook_receiver(path: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A real HTTP server on 127.0.0.1 recording each POST: headers (lower-case names), body, path."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     received: list[dict[str, Any]] = []
 
@@ -331,11 +359,5 @@ def webhook_receiver(path: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}{path}", received

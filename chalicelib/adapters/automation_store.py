@@ -135,6 +135,7 @@ class NotifyingDynamoStore(DynamoStore):
         super().__init__(table)
         self._on_saved = on_saved
 
-    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
-        super().save_deployment(deployment, final_event)
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:
+        written = super().save_deployment(deployment, final_event)
         self._on_saved(deployment)
+        return written

@@ -405,10 +405,9 @@ class DynamoStore:
                     raise _ConditionFailed() from error
                 raise
 
-    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:
         if final_event is not None:
-            self._finish_operation(deployment, final_event)
-            return
+            return self._finish_operation(deployment, final_event)
         with aws_call("PutItem"):
             try:
                 self._table.put_item(
@@ -419,8 +418,9 @@ class DynamoStore:
                 if error_code(error) == "ConditionalCheckFailedException":
                     raise _stale(deployment) from error
                 raise
+        return True
 
-    def _finish_operation(self, deployment: Deployment, event: DeploymentEvent) -> None:
+    def _finish_operation(self, deployment: Deployment, event: DeploymentEvent) -> bool:
         """The ended operation's record and its final event in one transaction, on condition that the
         operation is still current and running: a retried step that already finished it writes nothing."""
         record = deployment_to_item(deployment)
@@ -452,8 +452,9 @@ class DynamoStore:
                 current.get("op_id") == deployment.operation.operation_id
                 and current.get("op_running") is False
             ):
-                return  # finished already, by an earlier run of this step
+                return False  # finished already, by an earlier run of this step
             raise _stale(deployment) from None
+        return True
 
     def request_cancel(self, deployment_id: str, operation_id: str) -> None:
         with aws_call("PutItem"):
@@ -525,7 +526,9 @@ class DynamoStore:
                 batch.put_item(Item=_event_item(deployment_id, event, base, n))
 
     def list_events(self, deployment_id: str, limit: int, next_token: str | None) -> Page:
-        items, token = self._query(f"DEPLOYMENT#{deployment_id}", "EVENT#", limit, next_token)
+        pk = f"DEPLOYMENT#{deployment_id}"
+        items, token = self._query(pk, "EVENT#", limit, next_token)
+        cursor = encode_token({"pk": pk, "sk": str(items[-1]["sk"])}) if items else next_token
         events = [
             DeploymentEvent(
                 str(i["timestamp"]),
@@ -536,7 +539,7 @@ class DynamoStore:
             ).public()
             for i in items
         ]
-        return Page(list(events), token)
+        return Page(list(events), token, cursor or encode_token({"pk": pk, "sk": "EVENT#"}))
 
     # -- locks -----------------------------------------------------------------------------------
 

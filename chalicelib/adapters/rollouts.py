@@ -122,6 +122,7 @@ def rollout_from_item(item: dict[str, Any]) -> Rollout:
         failed=int(_plain(item.get("failed", 0))),
         accepted_failures=int(data["accepted_failures"]),
         cancel_requested=bool(item.get("cancel_requested", False)),
+        pause_requested=bool(item.get("pause_requested", False)),
         planned=bool(data.get("planned", False)),
         error=ErrorInfo(str(error["code"]), str(error["message"]), str(error["hint"])) if error else None,
         notifications=Notifications.from_item(data.get("notifications")),
@@ -202,6 +203,7 @@ class DynamoRolloutStore:
                     "data": rollout_data(rollout),
                     "failed": 0,
                     "cancel_requested": False,
+                    "pause_requested": False,
                     # For GET /rollouts?target_id=: the distinct targets of its items.
                     "target_ids": sorted({item.target_id for item in items}),
                 }
@@ -231,7 +233,7 @@ class DynamoRolloutStore:
         return [rollout_from_item(item) for item in items], token
 
     def save_rollout(self, rollout: Rollout) -> None:
-        """Write the rollout's progress; leaves the ``failed`` and ``cancel_requested`` attributes alone."""
+        """Write the rollout's progress; leaves ``failed``, ``cancel_requested`` and ``pause_requested`` alone."""
         with aws_call("UpdateItem"):
             self._table.update_item(
                 Key=_rollout_key(rollout.tenant_id, rollout.rollout_id),
@@ -250,6 +252,14 @@ class DynamoRolloutStore:
                 Key=_rollout_key(tenant_id, rollout_id),
                 UpdateExpression="SET cancel_requested = :yes",
                 ExpressionAttributeValues={":yes": True},
+            )
+
+    def request_pause(self, tenant_id: str, rollout_id: str, requested: bool) -> None:
+        with aws_call("UpdateItem"):
+            self._table.update_item(
+                Key=_rollout_key(tenant_id, rollout_id),
+                UpdateExpression="SET pause_requested = :p",
+                ExpressionAttributeValues={":p": requested},
             )
 
     def get_spec(self, rollout_id: str) -> RolloutSpec | None:

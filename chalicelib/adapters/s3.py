@@ -8,6 +8,7 @@ template (see ``chalicelib/service/sources.py``). The size is checked before the
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -21,6 +22,30 @@ if TYPE_CHECKING:
 
 MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "404"})
 REFUSED = frozenset({"AccessDenied", "403"})
+
+
+class S3TemplatePublisher:
+    """Bootstrap templates in the service's own bucket, for CloudFormation's quick-create link.
+
+    The cloud template's bucket policy lets anyone (or, with StackEventsOrganizationId, only the
+    organization's accounts) GetObject under ``bootstrap/``, because CloudFormation reads a template
+    with the permissions of whoever opens the link in the target account; keys are content hashes,
+    never listed, so an object is found only through its link.
+    """
+
+    def __init__(self, client: S3Client, bucket: str, region: str) -> None:
+        self._s3 = client
+        self._bucket = bucket
+        self._region = region
+
+    def url(self, key: str) -> str:
+        return f"https://{self._bucket}.s3.{self._region}.amazonaws.com/{quote(key)}"
+
+    def publish(self, key: str, body: str) -> None:
+        with aws_call("PutObject"):
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/json"
+            )
 
 
 class S3TemplateObjects:

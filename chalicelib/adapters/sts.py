@@ -10,6 +10,7 @@ was most of the CPU (1.14 s -> 0.46 s measured locally) and of the memory of con
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import boto3
@@ -54,11 +55,19 @@ def role_session(
 
 
 class StsTargetAccess:
-    def __init__(self, sts: STSClient, client_config: Config, session_seconds: int = 900) -> None:
+    def __init__(
+        self,
+        sts: STSClient,
+        client_config: Config,
+        session_seconds: int = 900,
+        observe: Callable[[boto3.Session], boto3.Session] | None = None,
+    ) -> None:
         self._sts = sts
         self._config = client_config
         self._seconds = min(session_seconds, MAX_SESSION_SECONDS)
         self._loader = botocore.loaders.create_loader()
+        # Hooks each new session before its clients are made (counting throttles: adapters/retries.py).
+        self._observe = observe
 
     def session(
         self, *, role_arn: str, external_id: str | None, session_name: str, region: str
@@ -74,13 +83,14 @@ class StsTargetAccess:
             credentials = self._sts.assume_role(**kwargs)["Credentials"]  # type: ignore[arg-type]
         core = botocore.session.Session()
         core.register_component("data_loader", self._loader)
-        return boto3.Session(
+        session = boto3.Session(
             botocore_session=core,
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
             region_name=region,
         )
+        return self._observe(session) if self._observe is not None else session
 
     def refuses_without_external_id(self, *, role_arn: str, session_name: str) -> bool:
         """The confused-deputy check: AssumeRole with no ExternalId must be AccessDenied. The session

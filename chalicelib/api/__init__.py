@@ -1,1 +1,2 @@
-"""HTTP layer: request models, authentication, the error mapping and the routes (a Chalice Blueprint)."""
+"""HTTP layer: the route table (``routing.py``, ``table.py``), request and answer models, the error
+mapping, and the console's files (``console_routes.py``, registered apart: ``blueprints.py``)."""

@@ -33,6 +33,16 @@ class Health(Answer):
     status: Literal["ok"]
 
 
+class OpenApiDocument(Answer):
+    """An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)."""
+
+    openapi: Literal["3.1.0"]
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+    security: list[dict[str, list[str]]]
+
+
 class ErrorDetail(Answer):
     code: str = Field(
         description="Stable, machine-readable; the route's possible codes are listed per status."
@@ -165,6 +175,10 @@ class Event(Answer):
 class EventPage(Answer):
     items: list[Event]
     next_token: str | None
+    cursor: str = Field(
+        description="Where to read on from, on the last page too: ?next_token=<cursor> answers only the "
+        "events recorded since (the console follows a running operation with it)."
+    )
 
 
 class Strategy(Answer):
@@ -271,6 +285,19 @@ class PolicyDocument(Answer):
     statement: list[dict[str, Any]] = Field(alias="Statement")
 
 
+class QuickCreateLink(Answer):
+    """CloudFormation's quick-create link for the target's bootstrap stack."""
+
+    url: str = Field(
+        description="The AWS console's Create stack page (at most 1,024 characters), with the template, "
+        "the stack name and param_ExternalId and param_ServiceRoleArn filled in."
+    )
+    template_url: str = Field(description="The template's https:// URL in the service's S3 bucket.")
+    region: str = Field(description="The target's first region, where the bootstrap stack goes.")
+    stack_name: str
+    parameters: dict[str, str] = Field(description="The values the link passes, by parameter name.")
+
+
 class CloudFormationTemplate(Answer):
     """A CloudFormation template (JSON) to deploy in the target account."""
 
@@ -282,3 +309,84 @@ class CloudFormationTemplate(Answer):
     rules: dict[str, Any] | None = Field(default=None, alias="Rules")
     resources: dict[str, Any] = Field(alias="Resources")
     outputs: dict[str, Any] | None = Field(default=None, alias="Outputs")
+
+
+class TemplateParameter(Answer):
+    name: str
+    type: str = Field(
+        description="CloudFormation's parameter type, e.g. String, Number, AWS::EC2::KeyPair::KeyName"
+    )
+    default: str | None
+    allowed_values: list[str]
+    allowed_pattern: str | None
+    min_length: int | None
+    max_length: int | None
+    min_value: int | float | None
+    max_value: int | float | None
+    no_echo: bool
+    description: str | None
+    constraint_description: str | None
+    label: str | None = Field(description="From Metadata AWS::CloudFormation::Interface ParameterLabels.")
+
+
+class ParameterGroup(Answer):
+    label: str
+    parameters: list[str]
+
+
+class TemplateOutput(Answer):
+    name: str
+    description: str | None
+    export_name: str | None
+
+
+class TemplateSummary(Answer):
+    """A template described as CloudFormation's GetTemplateSummary would, without calling AWS."""
+
+    description: str | None
+    parameters: list[TemplateParameter] = Field(description="In the template's order.")
+    parameter_groups: list[ParameterGroup]
+    parameter_labels: dict[str, str]
+    resource_count: int
+    resource_types: dict[str, int]
+    capabilities: list[Literal["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]]
+    outputs: list[TemplateOutput]
+
+
+class CredentialReport(Answer):
+    """Test Credentials on typed credentials: 200 whether the checks pass or not."""
+
+    ok: bool
+    method: Literal["access-keys", "adfs"]
+    account_id: str | None
+    arn: str | None
+    checks: list[Check]
+    missing_actions: list[MissingActions]
+
+
+class SamlRole(Answer):
+    role_arn: str
+    principal_arn: str
+
+
+class SamlRoles(Answer):
+    roles: list[SamlRole]
+
+
+class BootstrapStack(Answer):
+    stack_name: str
+    region: str
+    status: str = Field(description="The stack's status, or WAITING_FOR_ROLE / NOT_FOUND")
+    settled: bool
+    changed: bool
+    failed_resource: str | None
+    reason: str | None
+
+
+class BootstrapReport(Answer):
+    target_id: str
+    account_id: str
+    ok: bool
+    settled: bool = Field(description="false: some stack is still in progress; follow with GET.")
+    stacks: list[BootstrapStack]
+    error: ErrorDetail | None

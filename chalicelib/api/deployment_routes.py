@@ -33,6 +33,7 @@ TEMPLATE_ERRORS = (
     "PARAMETERS_MISMATCH",
     "NOECHO_VALUE_REQUIRED",
     "NOECHO_NOT_AVAILABLE",
+    "PARAMETER_CONSTRAINT",
 )
 
 
@@ -124,7 +125,7 @@ def update_deployment(call: Call[DeploymentUpdate, None]) -> Reply:
     query=DeleteQuery,
     responses={202: answers.Deployment},
     errors={
-        404: ("DEPLOYMENT_NOT_FOUND",),
+        404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
         409: (*BUSY, "DEPLOYMENT_DELETED", "RETAIN_NOT_ALLOWED"),
         **AWS_ERRORS,
     },

@@ -16,6 +16,7 @@ from chalice.app import Response
 from pydantic import ValidationError
 
 from chalicelib.domain.errors import DeployerError, ErrorKind
+from chalicelib.domain.text import shown
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def error_response(error: Exception) -> Response:
 def validation_error_body(error: ValidationError) -> dict[str, Any]:
     problems = [
         {
-            "field": ".".join(str(part) for part in e["loc"]) or "(body)",
+            "field": shown(".".join(str(part) for part in e["loc"])) or "(body)",
             "problem": e["msg"],
             "type": e["type"],
         }

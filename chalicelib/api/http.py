@@ -19,15 +19,19 @@ from pydantic import BaseModel
 from chalicelib.domain.errors import InvalidRequest, NotFound, PayloadTooLarge, Unauthenticated
 from chalicelib.domain.model import canonical_json
 from chalicelib.domain.templates import MAX_TEMPLATE_BYTES
+from chalicelib.domain.text import first_surrogate, shown
 from chalicelib.service.ports import IdempotencyGuard
 
 MAX_BODY_BYTES = 256 * 1024
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7E]{1,128}$")
+# No request body of this API nests deeper than 4 levels; a template is a string, parsed on its own.
+MAX_BODY_DEPTH = 32
+# Matched whole (fullmatch): ``$`` would let a trailing newline through.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7E]{1,128}")
 # A path parameter's name gives the kind of id it holds; an id of another shape is answered 404.
 ID_PATTERNS: dict[str, re.Pattern[str]] = {
-    "target_id": re.compile(r"^tgt-[0-9a-f]{24}$"),
-    "deployment_id": re.compile(r"^dep-[0-9a-f]{24}$"),
-    "rollout_id": re.compile(r"^rol-[0-9a-f]{24}$"),
+    "target_id": re.compile(r"tgt-[0-9a-f]{24}"),
+    "deployment_id": re.compile(r"dep-[0-9a-f]{24}"),
+    "rollout_id": re.compile(r"rol-[0-9a-f]{24}"),
 }
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -49,7 +53,7 @@ def bearer(request: Request) -> str:
 
 def path_ids(params: Mapping[str, str]) -> dict[str, str]:
     for name, value in params.items():
-        if not ID_PATTERNS[name].match(value):
+        if not ID_PATTERNS[name].fullmatch(value):
             raise NotFound(f"{value!r} is not an id this API issued.", code="NOT_FOUND")
     return dict(params)
 
@@ -72,6 +76,9 @@ def body(request: Request, model: type[ModelT], *, optional: bool = False) -> Mo
             code="MALFORMED_JSON",
             hint="Send a JSON object with Content-Type: application/json.",
         ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    _check_plain(data)
     if not isinstance(data, dict):
         raise InvalidRequest(
             "The request body must be a JSON object.",
@@ -95,6 +102,45 @@ def body(request: Request, model: type[ModelT], *, optional: bool = False) -> Mo
     return model.model_validate(data)
 
 
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"The request body nests deeper than {MAX_BODY_DEPTH} levels.",
+        code="BODY_TOO_DEEP",
+        hint="No field of this API nests that deep; send the documented shape.",
+        details={"limit": MAX_BODY_DEPTH},
+    )
+
+
+def _check_plain(data: Any) -> None:
+    """Refuse absurd nesting and unpaired surrogates anywhere in the body, walking it without recursion."""
+    pending: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while pending:
+        value, depth, where = pending.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, f"{where}.{key}" if where else "(a key)")
+                pending.append((item, depth + 1, f"{where}.{key}" if where else str(key)))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1, f"{where}[{n}]") for n, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, where or "(body)")
+
+
+def _check_text(value: str, where: str) -> None:
+    index = first_surrogate(value)
+    if index is not None:
+        where = shown(where[:200])
+        raise InvalidRequest(
+            f"The request body holds an unpaired surrogate escape in {where} (at index {index}): "
+            "it is not Unicode text.",
+            code="MALFORMED_JSON",
+            hint="Send text as UTF-8; a \\uD800-\\uDFFF escape must be half of a surrogate pair.",
+            details={"field": where},
+        )
+
+
 def query(request: Request, model: type[ModelT], ids: Mapping[str, str]) -> ModelT:
     """The query string, validated by ``model``; its validators see the path ids as ``context["ids"]``."""
     return model.model_validate(dict(request.query_params or {}), context={"ids": ids})
@@ -114,7 +160,7 @@ def idempotent(
     key = request_headers(request).get("idempotency-key")
     if key is None:
         return produce()
-    if not IDEMPOTENCY_KEY.match(key):
+    if not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidRequest(
             "Idempotency-Key must be 1 to 128 printable ASCII characters.", code="INVALID_IDEMPOTENCY_KEY"
         )

@@ -21,7 +21,7 @@ routes = RouteTable()
     body_optional=True,
     responses={202: answers.Deployment},
     errors={
-        404: ("DEPLOYMENT_NOT_FOUND",),
+        404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
         409: (*BUSY, "NO_PLAN", "PLAN_STALE", "PLAN_EMPTY"),
         **AWS_ERRORS,
     },
@@ -39,7 +39,11 @@ def apply_plan(call: Call[ApplyPlan, None]) -> Reply:
     body=ContinueRollback,
     body_optional=True,
     responses={202: answers.Deployment},
-    errors={404: ("DEPLOYMENT_NOT_FOUND",), 409: (*BUSY, "NOT_IN_UPDATE_ROLLBACK_FAILED"), **AWS_ERRORS},
+    errors={
+        404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
+        409: (*BUSY, "NOT_IN_UPDATE_ROLLBACK_FAILED"),
+        **AWS_ERRORS,
+    },
     idempotent=True,
 )
 def continue_rollback(call: Call[ContinueRollback, None]) -> Reply:

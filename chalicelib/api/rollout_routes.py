@@ -74,12 +74,22 @@ def cancel_rollout(call: Call[None, None]) -> Reply:
 
 
 @routes.post(
+    "/rollouts/{rollout_id}/pause",
+    responses={202: answers.Rollout},
+    errors={**NOT_FOUND, 409: ("ROLLOUT_NOT_RUNNING",)},
+)
+def pause_rollout(call: Call[None, None]) -> Reply:
+    """Pause a running rollout: the running wave's items finish, then it waits PAUSED for resume."""
+    return Reply(202, call.services.rollouts.pause(call.tenant, call.ids["rollout_id"]).public())
+
+
+@routes.post(
     "/rollouts/{rollout_id}/resume",
     responses={202: answers.Rollout},
     errors={**NOT_FOUND, 409: ("ROLLOUT_NOT_PAUSED",), **START_ERRORS},
 )
 def resume_rollout(call: Call[None, None]) -> Reply:
-    """Resume a PAUSED rollout (its failed canary accepted)."""
+    """Resume a PAUSED rollout (a failed canary's failures accepted)."""
     return Reply(202, call.services.rollouts.resume(call.tenant, call.ids["rollout_id"]).public())
 
 

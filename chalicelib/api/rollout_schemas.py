@@ -12,7 +12,6 @@ from typing import Annotated, Literal, Self
 from pydantic import (
     Field,
     StrictInt,
-    StrictStr,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -21,6 +20,9 @@ from pydantic import (
 
 from chalicelib.api.schemas import (
     PARAM_KEY,
+    PARAM_VALUE,
+    QUERY_INT,
+    REGION,
     STACK_NAME,
     TAG_KEY,
     TAG_VALUE,
@@ -48,7 +50,7 @@ TOLERANCE_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9]
 
 class RolloutTarget(_Strict):
     target_id: TARGET_ID
-    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | None = None
+    regions: Annotated[list[REGION], Field(min_length=1, max_length=40)] | None = None
 
     @field_validator("regions")
     @classmethod
@@ -60,7 +62,7 @@ class RolloutStrategy(_Strict):
     canary: Annotated[StrictInt, Field(ge=0, le=100)] = 0
     max_concurrent: Annotated[StrictInt, Field(ge=1, le=MAX_ROLLOUT_ITEMS)] | CONCURRENCY_PERCENT = 10
     failure_tolerance: Annotated[StrictInt, Field(ge=0, le=MAX_ROLLOUT_ITEMS)] | TOLERANCE_PERCENT = 0
-    region_order: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | Literal["parallel"] = (
+    region_order: Annotated[list[REGION], Field(min_length=1, max_length=40)] | Literal["parallel"] = (
         "parallel"
     )
 
@@ -82,7 +84,7 @@ class RolloutStrategy(_Strict):
 class RolloutCreate(_Strict):
     stack_name: STACK_NAME
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)]
-    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
+    parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
     targets: Annotated[list[RolloutTarget], Field(min_length=1, max_length=MAX_ROLLOUT_ITEMS)]
     strategy: RolloutStrategy = RolloutStrategy()
@@ -117,7 +119,7 @@ class RolloutCreate(_Strict):
 class RolloutItemsQuery(PageQuery):
     """``GET /rollouts/{id}``: which of its items to list. Counts and summary always cover them all."""
 
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    limit: Annotated[QUERY_INT, Field(ge=1, le=1000)] = 100
     status: ItemStatus | None = None
 
     @model_validator(mode="after")

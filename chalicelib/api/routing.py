@@ -55,6 +55,7 @@ from typing import Any, Generic, TypeVar
 from chalice.app import Chalice, Response
 from pydantic import BaseModel
 
+from chalicelib import observability
 from chalicelib.api import http
 from chalicelib.api.errors import error_response, json_response
 from chalicelib.api.schemas import PageQuery
@@ -153,7 +154,7 @@ def common_errors(
     if has_ids:
         add(404, "NOT_FOUND")
     if body is not None:
-        add(400, "MALFORMED_JSON", "EXTERNAL_ID_NOT_ALLOWED")
+        add(400, "MALFORMED_JSON", "BODY_TOO_DEEP", "EXTERNAL_ID_NOT_ALLOWED")
         add(413, "BODY_TOO_LARGE", "TEMPLATE_TOO_LARGE")
         add(422, "VALIDATION_FAILED")
     if query is not None:
@@ -267,6 +268,7 @@ def _answer(app: Chalice, container: Container, route: Route, params: Mapping[st
     body = http.body(request, route.body, optional=route.body_optional) if route.body else None
     query = http.query(request, route.query, ids) if route.query else None
     tenant = container.get().auth.tenant_for(authorization) if authorization else ""
+    observability.bind(tenant_id=tenant or None)  # on every log line of this request from here on
     call: Call[Any, Any] = Call(tenant, ids, body, query, container)
     ran: list[bool] = []
 

@@ -3,6 +3,12 @@
 Unknown fields are refused (``extra="forbid"``); every rule that AWS would enforce later (account
 ids, role ARNs, regions, stack names, parameter counts) is enforced here first, because botocore
 checks only minimum lengths.
+
+Patterns use ASCII classes (``[0-9]``, never ``\\d``, which matches any Unicode digit) and match
+whole values: pydantic runs ``pattern=`` with Rust's regex engine, where ``$`` is the end of the text
+(Python's ``re`` would also accept a trailing newline, so Python patterns here use ``fullmatch``).
+Free text (names, tags, parameter values, URLs, secrets) holds no control character and no unpaired
+surrogate (``chalicelib/domain/text.py``); a parameter value may hold line breaks and tabs.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import re
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictStr,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -25,21 +34,41 @@ from chalicelib.domain.model import DeploymentFilter, DeploymentStatus
 from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
 from chalicelib.domain.templates import MAX_PARAMETERS
+from chalicelib.domain.text import multi_line, single_line, whole_number
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
 from chalicelib.service.notifications import NotificationRequest
 from chalicelib.service.targets import NewTarget, TargetChange
 
+# STS's RoleArn pattern, with AWS's \\d and \\w spelled in ASCII (fullmatch).
 ROLE_ARN_PATTERN = re.compile(
-    r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/([\x21-\x7E]{0,510}/)?[\w+=,.@-]{1,64}$"
+    r"arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\x21-\x7E]{0,510}/)?[A-Za-z0-9_+=,.@-]{1,64}"
 )
-ACCOUNT_ID = Annotated[str, StringConstraints(pattern=r"^\d{12}$", strict=True)]
+ACCOUNT_ID = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$", strict=True)]
 STACK_NAME = Annotated[
     str, StringConstraints(pattern=r"^[a-zA-Z][-a-zA-Z0-9]*$", max_length=128, strict=True)
 ]
 TARGET_ID = Annotated[str, StringConstraints(pattern=r"^tgt-[0-9a-f]{24}$", strict=True)]
-TAG_KEY = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
-TAG_VALUE = Annotated[str, StringConstraints(max_length=256, strict=True)]
+
+
+def _tag_key(value: str) -> str:
+    if value.lower().startswith("aws:"):
+        raise ValueError("tag keys starting with aws: are reserved for AWS")
+    return single_line(value)
+
+
+TAG_KEY = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, strict=True), AfterValidator(_tag_key)
+]
+TAG_VALUE = Annotated[str, StringConstraints(max_length=256, strict=True), AfterValidator(single_line)]
 PARAM_KEY = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{1,255}$", strict=True)]
+# CloudFormation takes a parameter value of up to 4,096 bytes.
+PARAM_VALUE = Annotated[str, StringConstraints(max_length=4096, strict=True), AfterValidator(multi_line)]
+# A query string's whole number: ASCII digits only.
+QUERY_INT = Annotated[int, BeforeValidator(whole_number)]
+
+
+# Any region botocore knows (the field validators check it); the document lists them.
+REGION = Annotated[StrictStr, WithJsonSchema({"type": "string", "enum": sorted(ALL_REGIONS)})]
 
 
 class _Strict(BaseModel):
@@ -61,15 +90,21 @@ def _unique_regions(values: list[str]) -> list[str]:
 
 
 TARGET_NAME = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, strict=True)
+    str,
+    StringConstraints(min_length=1, max_length=128, strip_whitespace=True, strict=True),
+    AfterValidator(single_line),
 ]
 
 
 class TargetCreate(_Strict):
     name: TARGET_NAME
     account_id: ACCOUNT_ID
-    role_arn: Annotated[str, StringConstraints(max_length=2048, strict=True)]
-    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)]
+    role_arn: Annotated[
+        str,
+        StringConstraints(max_length=2048, strict=True),
+        WithJsonSchema({"type": "string", "maxLength": 2048, "pattern": f"^{ROLE_ARN_PATTERN.pattern}$"}),
+    ]
+    regions: Annotated[list[REGION], Field(min_length=1, max_length=40)]
     permission_profile: StrictStr = DEFAULT_PROFILE
 
     @field_validator("permission_profile")
@@ -80,7 +115,7 @@ class TargetCreate(_Strict):
     @field_validator("role_arn")
     @classmethod
     def _role_arn(cls, value: str) -> str:
-        if not ROLE_ARN_PATTERN.match(value):
+        if not ROLE_ARN_PATTERN.fullmatch(value):
             raise ValueError("role_arn must look like arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME")
         return value
 
@@ -110,7 +145,7 @@ class TargetPatch(_Strict):
     deployments (409 REGION_IN_USE); a region must be in the partition of the target's role."""
 
     name: TARGET_NAME | None = None
-    regions: Annotated[list[StrictStr], Field(min_length=1, max_length=40)] | None = None
+    regions: Annotated[list[REGION], Field(min_length=1, max_length=40)] | None = None
     permission_profile: StrictStr | None = None
 
     @field_validator("permission_profile")
@@ -137,11 +172,21 @@ class TargetPatch(_Strict):
 class NotificationsCreate(_Strict):
     """Where outcomes go (chalicelib/service/notifications.py); the secret is stored in Secrets Manager."""
 
-    sns_topic_arn: Annotated[str, StringConstraints(max_length=1024, strict=True)] | None = None
-    webhook_url: Annotated[str, StringConstraints(min_length=8, max_length=2048, strict=True)] | None = None
-    webhook_secret: Annotated[str, StringConstraints(min_length=16, max_length=512, strict=True)] | None = (
-        None
-    )
+    sns_topic_arn: (
+        Annotated[str, StringConstraints(max_length=1024, strict=True), AfterValidator(single_line)] | None
+    ) = None
+    webhook_url: (
+        Annotated[
+            str, StringConstraints(min_length=8, max_length=2048, strict=True), AfterValidator(single_line)
+        ]
+        | None
+    ) = None
+    webhook_secret: (
+        Annotated[
+            str, StringConstraints(min_length=16, max_length=512, strict=True), AfterValidator(single_line)
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -158,14 +203,19 @@ class NotificationsCreate(_Strict):
 
 class DeploymentCreate(_Strict):
     target_id: TARGET_ID
-    region: StrictStr
+    region: REGION
     stack_name: STACK_NAME
     # Exactly one of template_body and template_url (s3://bucket/key, read at create and on new versions).
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
     template_url: (
-        Annotated[str, StringConstraints(pattern=r"^s3://[^/]+/.+$", max_length=1100, strict=True)] | None
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^s3://[^/]+/.+$", max_length=1100, strict=True),
+            AfterValidator(single_line),
+        ]
+        | None
     ) = None
-    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
+    parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
     notifications: NotificationsCreate | None = None
     mode: Literal["deploy", "plan"] = "deploy"  # plan: compute the change set only; apply it later
@@ -199,7 +249,7 @@ class DeploymentCreate(_Strict):
 
 class DeploymentUpdate(_Strict):
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
-    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] | None = None
+    parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] | None = None
     tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] | None = None
     mode: Literal["deploy", "plan"] = "deploy"
     skip_unchanged: StrictBool = False
@@ -231,9 +281,10 @@ class ContinueRollback(_Strict):
 
 
 class DeleteQuery(_Strict):
+    # A query string, so bounded by a URL's length (API Gateway takes about 8 KiB): 4,096 characters
+    # name about 250 logical ids of 15 characters; a stack that needs more is fixed in its account.
     retain: (
-        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]+(,[a-zA-Z0-9]+)*$", max_length=128_000)]
-        | None
+        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]+(,[a-zA-Z0-9]+)*$", max_length=4096)] | None
     ) = None
 
     @field_validator("retain")
@@ -249,7 +300,7 @@ class DeleteQuery(_Strict):
 
 
 class PageQuery(_Strict):
-    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    limit: Annotated[QUERY_INT, Field(ge=1, le=100)] = 50
     next_token: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
 
 
@@ -258,7 +309,7 @@ class DeploymentQuery(PageQuery):
     status: DeploymentStatus | None = None
     stack_name: STACK_NAME | None = None
     account_id: ACCOUNT_ID | None = None
-    region: StrictStr | None = None
+    region: REGION | None = None
 
     @field_validator("region")
     @classmethod
@@ -282,3 +333,21 @@ class PermissionsQuery(_Strict):
     @classmethod
     def _profile(cls, value: str) -> str:
         return check_profile_name(value)
+
+
+class TemplateDescribe(_Strict):
+    """POST /templates/describe: the template text, or an s3:// URL in a bucket of the target's account."""
+
+    template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
+    template_url: (
+        Annotated[str, StringConstraints(pattern=r"^s3://[^/]+/.+$", max_length=1100, strict=True)] | None
+    ) = None
+    target_id: TARGET_ID | None = None
+
+    @model_validator(mode="after")
+    def _one_template(self) -> Self:
+        if (self.template_body is None) == (self.template_url is None):
+            raise ValueError("send exactly one of template_body and template_url")
+        if self.template_url is not None and self.target_id is None:
+            raise ValueError("template_url needs target_id (the bucket belongs to the target's account)")
+        return self

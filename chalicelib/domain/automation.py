@@ -25,8 +25,11 @@ from urllib.parse import quote
 
 from chalicelib.domain.errors import UnprocessableRequest
 
-S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\x00-\x1f]{1,1024})$")
-SNS_TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:(?P<account>\d{12}):[A-Za-z0-9_-]{1,256}$")
+# Matched whole (fullmatch: ``$`` would take a trailing newline), in ASCII classes.
+S3_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\x00-\x1f\x7f]{1,1024})")
+SNS_TOPIC_ARN = re.compile(
+    r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:(?P<account>[0-9]{12}):[A-Za-z0-9_-]{1,256}"
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class S3Location:
 
 
 def parse_s3_url(url: str) -> S3Location:
-    match = S3_URL.match(url)
+    match = S3_URL.fullmatch(url)
     if match is None:
         raise UnprocessableRequest(
             f"template_url {url!r} is not an s3://bucket/key URL.",
@@ -59,7 +62,7 @@ def parse_s3_url(url: str) -> S3Location:
 
 
 def topic_account(topic_arn: str) -> str | None:
-    match = SNS_TOPIC_ARN.match(topic_arn)
+    match = SNS_TOPIC_ARN.fullmatch(topic_arn)
     return match["account"] if match else None
 
 

@@ -21,6 +21,12 @@ An administrator of the target account deploys it once (``CAPABILITY_NAMED_IAM``
   the workflow still finishes, by its wait's timeout and one reconcile, after which operations in
   that region poll for an hour (``WorkflowService._completion_for``).
 
+``quick_create_template`` is the same stack for CloudFormation's quick-create link, which opens the
+AWS console's "Create stack" page with the template and its parameter values filled in: there, the
+trust policy's principal and external ID are ``Parameters`` without defaults (a link can pass only
+parameters, and only those that are not NoEcho), and ``quick_create_link`` builds the link that
+passes them as ``param_`` values.
+
 Only resource types the local AWS really creates are used (``AWS::IAM::Role``,
 ``AWS::IAM::ManagedPolicy`` with ``Roles``, as moto ignores a role's ``ManagedPolicyArns``, and
 ``AWS::Events::Rule``), so the
@@ -29,8 +35,13 @@ same template that passes cfn-lint is proven by deploying it there.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Target
 from chalicelib.domain.permissions import PermissionProfile, split_policy
 
@@ -243,3 +254,120 @@ def bootstrap_template(
         "Resources": resources,
         "Outputs": outputs,
     }
+
+
+# -- CloudFormation's quick-create link ----------------------------------------------------------------
+
+EXTERNAL_ID_PARAMETER = "ExternalId"
+SERVICE_ROLE_PARAMETER = "ServiceRoleArn"
+QUICK_CREATE_MAX_URL = 1024  # what CloudFormation's console accepts
+QUICK_CREATE_KEY_PREFIX = "bootstrap/"
+# The bootstrap stack's name wherever it is deployed: quick-create, nexus targets bootstrap, the console.
+BOOTSTRAP_STACK = "nexus-deployer-bootstrap"
+
+
+def quick_create_template(
+    target: Target, profile: PermissionProfile, event_bus_arn: str | None = None
+) -> dict[str, Any]:
+    """``bootstrap_template`` whose trust policy takes the service's role and the external ID as
+    Parameters: the quick-create link passes them, so the object in S3 holds neither value."""
+    template = bootstrap_template(target, profile, event_bus_arn)
+    trust = json.loads(json.dumps(target.trust_policy))
+    statement = trust["Statement"][0]
+    statement["Principal"]["AWS"] = {"Ref": SERVICE_ROLE_PARAMETER}
+    statement["Condition"]["StringEquals"]["sts:ExternalId"] = {"Ref": EXTERNAL_ID_PARAMETER}
+    template["Resources"][DEPLOYMENT_ROLE]["Properties"]["AssumeRolePolicyDocument"] = trust
+    parameters = {
+        EXTERNAL_ID_PARAMETER: {
+            "Type": "String",
+            "Description": "The external ID NexusAI Deployer generated for this target (not a secret); "
+            "the deployment role refuses AssumeRole without it",
+            "AllowedPattern": r"^[\w+=,.@:/-]{2,1224}$",
+            "ConstraintDescription": "2 to 1224 letters, digits or +=,.@:/-_",
+        },
+        SERVICE_ROLE_PARAMETER: {
+            "Type": "String",
+            "Description": "NexusAI Deployer's service role: the only principal the deployment role trusts",
+            "AllowedPattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+            "ConstraintDescription": "an IAM role ARN",
+        },
+    }
+    interface = {
+        "ParameterGroups": [
+            {
+                "Label": {"default": "Filled in by NexusAI Deployer's link: leave them as they are"},
+                "Parameters": [EXTERNAL_ID_PARAMETER, SERVICE_ROLE_PARAMETER],
+            }
+        ],
+        "ParameterLabels": {
+            EXTERNAL_ID_PARAMETER: {"default": "External ID"},
+            SERVICE_ROLE_PARAMETER: {"default": "NexusAI Deployer service role"},
+        },
+    }
+    ordered = {
+        "AWSTemplateFormatVersion": template.pop("AWSTemplateFormatVersion"),
+        "Description": template.pop("Description"),
+        "Metadata": {"AWS::CloudFormation::Interface": interface},
+        "Parameters": parameters,
+    }
+    return {**ordered, **template}
+
+
+def quick_create_body(template: dict[str, Any]) -> tuple[str, str]:
+    """The object's text and its key: named by its content's SHA-256, so writing it again is a no-op,
+    a changed target or profile gets a new object, and the key cannot be guessed (it covers the
+    target's random id)."""
+    body = json.dumps(template, indent=2)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return body, f"{QUICK_CREATE_KEY_PREFIX}{digest}.json"
+
+
+@dataclass(frozen=True)
+class QuickCreateLink:
+    url: str
+    template_url: str
+    region: str
+    stack_name: str
+    parameters: dict[str, str]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "template_url": self.template_url,
+            "region": self.region,
+            "stack_name": self.stack_name,
+            "parameters": dict(self.parameters),
+        }
+
+
+def quick_create_link(target: Target, template_url: str) -> QuickCreateLink:
+    """The AWS console's "Create stack" page in the target's first region (where ``nexus targets
+    bootstrap`` puts the stack), with the template and both parameters filled in."""
+    region = target.regions[0]
+    statement = target.trust_policy["Statement"][0]
+    parameters = {
+        EXTERNAL_ID_PARAMETER: target.external_id,
+        SERVICE_ROLE_PARAMETER: str(statement["Principal"]["AWS"]),
+    }
+    fragment = urlencode(
+        {
+            "templateURL": template_url,
+            "stackName": BOOTSTRAP_STACK,
+            **{f"param_{name}": value for name, value in parameters.items()},
+        },
+        quote_via=quote,
+        safe="",
+    )
+    url = (
+        f"https://{region}.console.aws.amazon.com/cloudformation/home?region={region}"
+        f"#/stacks/create/review?{fragment}"
+    )
+    if len(url) > QUICK_CREATE_MAX_URL:
+        raise Conflict(
+            f"The quick-create link would be {len(url)} characters; CloudFormation's console takes "
+            f"at most {QUICK_CREATE_MAX_URL}.",
+            code="QUICK_CREATE_URL_TOO_LONG",
+            hint=f"Deploy the bootstrap template with `nexus targets bootstrap {target.target_id}`, "
+            "or download it and create the stack in the AWS console.",
+        )
+    return QuickCreateLink(url, template_url, region, BOOTSTRAP_STACK, parameters)

@@ -306,9 +306,13 @@ class DeploymentEvent:
 class Page:
     items: list[dict[str, Any]]
     next_token: str | None
+    # Listings that grow at their end (a deployment's events): where the next look should start, on
+    # the last page too, so a client that follows them reads only what is new.
+    cursor: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"items": self.items, "next_token": self.next_token}
+        answer = {"items": self.items, "next_token": self.next_token}
+        return answer if self.cursor is None else {**answer, "cursor": self.cursor}
 
 
 def canonical_json(value: Any) -> str:

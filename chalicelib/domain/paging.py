@@ -27,7 +27,7 @@ def decode_token(token: str, pk: str, sk_prefix: str = "") -> dict[str, Any]:
     sort key starting with ``sk_prefix`` (the listing's items)."""
     try:
         key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error) as error:
+    except (ValueError, binascii.Error, RecursionError) as error:  # RecursionError: absurd nesting
         raise InvalidRequest(
             "next_token is not a token this API issued.", code="INVALID_NEXT_TOKEN"
         ) from error

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -195,6 +196,33 @@ def actions_of(document: dict[str, Any]) -> list[str]:
 
 def service_of(action: str) -> str:
     return action.split(":", 1)[0].lower()
+
+
+_CALLER = re.compile(r"arn:(aws[\w-]*):(sts|iam)::(\d{12}):(.+)")
+
+
+@dataclass(frozen=True)
+class SimulationPrincipal:
+    """What ``iam:SimulatePrincipalPolicy`` can be asked about for a caller (GetCallerIdentity's ARN)."""
+
+    arn: str  # an IAM user's own ARN, or the role's ARN without its path (the caller ARN omits it)
+    role_name: str | None = None  # set for an assumed-role session: whoever can read IAM may find the path
+
+
+def simulation_principal(caller_arn: str) -> SimulationPrincipal | None:
+    """The IAM user, or the role behind an assumed-role session; None for the root user and federated
+    users, which have no IAM entity to simulate."""
+    match = _CALLER.fullmatch(caller_arn)
+    if not match:
+        return None
+    partition, service, account, resource = match.groups()
+    if service == "iam":
+        return SimulationPrincipal(caller_arn) if resource.startswith("user/") else None
+    kind, _, rest = resource.partition("/")
+    if kind != "assumed-role":
+        return None
+    name = rest.split("/")[0]
+    return SimulationPrincipal(f"arn:{partition}:iam::{account}:role/{name}", name)
 
 
 def group_by_service(actions: list[str]) -> list[dict[str, Any]]:

@@ -181,6 +181,7 @@ class Rollout:
     failed: int = 0  # items FAILED so far (an atomic counter in the store)
     accepted_failures: int = 0  # failures a resume accepted; the tolerance counts those after them
     cancel_requested: bool = False
+    pause_requested: bool = False  # POST /rollouts/{id}/pause: stop between waves, until resumed
     planned: bool = False  # a plan ran: items hold change sets that apply executes
     error: ErrorInfo | None = None
     notifications: Notifications | None = None  # told of each ANNOUNCED_ROLLOUT status

@@ -67,24 +67,29 @@ def _too_deep() -> UnprocessableRequest:
     )
 
 
+def short_form(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+    """A YAML constructor for CloudFormation's short tags (``!Ref``, ``!GetAtt A.B``, ``!Sub``, ...): the long
+    form, over a scalar, a sequence or a mapping. Shared with the local AWS's own template reader."""
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
 def _yaml_loader() -> type[Any]:
     import yaml  # only templates that are not JSON pay for the YAML parser
 
     class CfnLoader(yaml.SafeLoader):
         pass
-
-    def short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        if suffix == "Ref":
-            return {"Ref": value}
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-        return {f"Fn::{suffix}": value}
 
     CfnLoader.add_multi_constructor("!", short_form)
     return CfnLoader

@@ -36,11 +36,24 @@ from chalicelib.domain.aws_errors import (
     HINT_EXTERNAL_ID_NOT_ENFORCED,
     HINT_MISSING_PERMISSIONS,
 )
-from chalicelib.domain.bootstrap import bootstrap_template, region_forwarding_template
+from chalicelib.domain.bootstrap import (
+    QuickCreateLink,
+    bootstrap_template,
+    quick_create_body,
+    quick_create_link,
+    quick_create_template,
+    region_forwarding_template,
+)
 from chalicelib.domain.errors import Conflict, DeployerError
 from chalicelib.domain.model import Target
 from chalicelib.domain.permissions import group_by_service, load_profile
-from chalicelib.service.ports import CallerIdentity, CredentialChecks, RoleProbe, RoleSession
+from chalicelib.service.ports import (
+    CallerIdentity,
+    CredentialChecks,
+    RoleProbe,
+    RoleSession,
+    TemplatePublisher,
+)
 from chalicelib.service.targets import TargetService
 
 CHECK_NAMES = ("assume_role", "external_id_enforced", "caller_identity", "account_match", "permissions")
@@ -108,12 +121,18 @@ def _skipped(name: str, cause: Check) -> Check:
 
 class AccessService:
     def __init__(
-        self, targets: TargetService, checks: CredentialChecks, event_bus_arn: str | None = None
+        self,
+        targets: TargetService,
+        checks: CredentialChecks,
+        event_bus_arn: str | None = None,
+        publisher: TemplatePublisher | None = None,
     ) -> None:
         self._targets = targets
         self._checks = checks
         # The central bus the bootstrap template forwards stack events to (completion without polling).
         self._event_bus_arn = event_bus_arn
+        # The service's bucket for quick-create templates; None in local mode (no link, the CLI instead).
+        self._publisher = publisher
 
     def permissions(self, profile_name: str) -> dict[str, Any]:
         return load_profile(profile_name).policy()
@@ -121,6 +140,27 @@ class AccessService:
     def bootstrap_template(self, tenant_id: str, target_id: str) -> dict[str, Any]:
         target = self._targets.get(tenant_id, target_id)
         return bootstrap_template(target, load_profile(target.permission_profile), self._event_bus_arn)
+
+    def quick_create_link(self, tenant_id: str, target_id: str) -> QuickCreateLink:
+        """Put the target's quick-create template in the service's bucket; the link that deploys it.
+
+        Idempotent: the object is named by its content, so a second call writes the same object and
+        answers the same link. The link's length is checked before anything is written.
+        """
+        target = self._targets.get(tenant_id, target_id)
+        if self._publisher is None:
+            raise Conflict(
+                "This service has no bucket for bootstrap templates (local mode has none), so it offers "
+                "no CloudFormation quick-create link.",
+                code="QUICK_CREATE_NOT_AVAILABLE",
+                hint=f"Run `nexus targets bootstrap {target.target_id} --profile NAME` with an administrator "
+                f"profile of account {target.account_id}, or download the bootstrap template.",
+            )
+        template = quick_create_template(target, load_profile(target.permission_profile), self._event_bus_arn)
+        body, key = quick_create_body(template)
+        link = quick_create_link(target, self._publisher.url(key))
+        self._publisher.publish(key, body)
+        return link
 
     def region_forwarding_template(self, tenant_id: str, target_id: str) -> dict[str, Any]:
         target = self._targets.get(tenant_id, target_id)

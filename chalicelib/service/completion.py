@@ -32,8 +32,8 @@ from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Deployment, stack_key
 from chalicelib.service.ports import CompletionWaiters, StackStatusEvent, TaskCallbacks
 
 STACK_ARN = re.compile(
-    r"^arn:aws[a-z-]*:cloudformation:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):stack/"
-    r"(?P<name>[A-Za-z][-A-Za-z0-9]{0,127})/[-a-f0-9]+$"
+    r"arn:aws[a-z-]*:cloudformation:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):stack/"
+    r"(?P<name>[A-Za-z][-A-Za-z0-9]{0,127})/[-a-f0-9]+"
 )
 
 
@@ -45,7 +45,7 @@ class StackRef:
 
     @classmethod
     def from_stack_id(cls, stack_id: str) -> StackRef | None:
-        match = STACK_ARN.match(stack_id)
+        match = STACK_ARN.fullmatch(stack_id)
         if match is None:
             return None
         return cls(match["account"], match["region"], match["name"])

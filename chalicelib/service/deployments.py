@@ -54,11 +54,16 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.noecho import ParameterSplit, split_parameters
+from chalicelib.domain.parameters import check_values
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
+from chalicelib.observability import bind, correlation_id
+from chalicelib.service.operation_metrics import count_ended, count_started
 from chalicelib.service.ports import (
     DeploymentStore,
     LockStore,
+    Metrics,
+    NoMetrics,
     ParameterSecrets,
     StackInfo,
     StackLookup,
@@ -149,7 +154,9 @@ class DeploymentService:
         on_cancel: Callable[[Deployment, str], bool] | None = None,
         secrets: ParameterSecrets | None = None,
         stacks: StackLookup | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         # Reads a target's stack for ``forget`` (under the service role: the InspectTarget function when
         # this runs in the API); the workflow does every other stack call.
         self._stacks = stacks
@@ -180,6 +187,11 @@ class DeploymentService:
     def list(self, tenant_id: str, filters: DeploymentFilter, *, limit: int, next_token: str | None) -> Page:
         return self._store.list_deployments(tenant_id, filters, limit=limit, next_token=next_token)
 
+    def template(self, tenant_id: str, deployment_id: str) -> str:
+        """The template of the deployment's current operation (what an update without one reuses)."""
+        deployment = self.get(tenant_id, deployment_id)
+        return self._template_for(deployment, DeploymentChange(None, None, None)).body
+
     def events(self, tenant_id: str, deployment_id: str, limit: int, next_token: str | None) -> Page:
         self.get(tenant_id, deployment_id)
         return self._store.list_events(deployment_id, limit, next_token)
@@ -205,6 +217,7 @@ class DeploymentService:
         summary = parse_template(new.template_body)
         split = split_parameters(summary, new.parameters, previous=())
         summary.check_parameters(split.public)
+        check_values(new.template_body, new.parameters)
         fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
         holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
         existing = self._store.get_deployment(tenant_id, holder) if holder else None
@@ -304,6 +317,7 @@ class DeploymentService:
         summary = parse_template(template.body)
         split = split_parameters(summary, parameters, self._previous_parameters(deployment))
         summary.check_parameters(split.public)
+        check_values(template.body, parameters)
         target = self._targets.get(tenant_id, deployment.target_id)
         self._targets.check_external_id(target)
         fingerprint = config_hash(template.body, split.public, tags, target.role_arn)
@@ -654,7 +668,10 @@ class DeploymentService:
 
     def _start(self, deployment: Deployment, announce_end: bool = False) -> Deployment:
         """Start the operation's execution. ``announce_end``: something (a rollout item's
-        ``WaitForItemEnd``) waits for its end, so its last step announces it (two conditional writes)."""
+        ``WaitForItemEnd``) waits for its end, so its last step announces it (two conditional writes).
+        The execution carries the correlation id of what started it (chalicelib/observability.py)."""
+        operation_id = deployment.operation.operation_id
+        bind(deployment_id=deployment.deployment_id, operation_id=operation_id)
         execution_input: dict[str, Any] = {
             "tenant_id": deployment.tenant_id,
             "deployment_id": deployment.deployment_id,
@@ -664,6 +681,7 @@ class DeploymentService:
             "completion": self._poll.completion,
             "event_timeout_seconds": self._poll.event_timeout_seconds,
             "announce_end": announce_end,
+            "correlation_id": correlation_id() or operation_id,
         }
         try:
             self._workflow.start(deployment.operation.operation_id, execution_input)
@@ -678,8 +696,10 @@ class DeploymentService:
             event = DeploymentEvent(
                 utc_now(), EventSource.ORCHESTRATOR, "FAILED", deployment.stack_name, error.message
             )
-            self._store.save_deployment(failed, final_event=event)
+            if self._store.save_deployment(failed, final_event=event):
+                count_ended(self._metrics, failed)
             raise
+        count_started(self._metrics, deployment)
         self._store.append_events(
             deployment.deployment_id,
             [

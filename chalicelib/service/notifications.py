@@ -35,8 +35,10 @@ from urllib.parse import urlsplit
 
 from chalicelib.domain.automation import Notifications, topic_account
 from chalicelib.domain.errors import DeployerError, UnprocessableRequest
+from chalicelib.domain.metrics import Metric
 from chalicelib.domain.model import Action, Deployment, OperationStatus, utc_now
 from chalicelib.service.event_ports import SecretStore, TopicPublisher, WebhookPoster
+from chalicelib.service.ports import Metrics, NoMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +159,9 @@ class NotificationService:
         webhooks: WebhookPoster,
         settings: NotificationSettings,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         self._secrets = secrets_store
         self._topics = topics
         self._webhooks = webhooks
@@ -305,6 +309,7 @@ class NotificationService:
             # Our own messages only: a foreign exception's text could carry a URL's query or a header.
             code = error.code if isinstance(error, DeployerError) else type(error).__name__
             detail = error.message if isinstance(error, DeployerError) else ""
+            self._metrics.add(Metric.NOTIFICATIONS_FAILED, channel=channel)
             logger.warning(
                 "notification dropped",
                 extra={"channel": channel, **fields, "error_code": code, "error": detail},

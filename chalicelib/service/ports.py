@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.metrics import Metric
 from chalicelib.domain.model import (
     Deployment,
     DeploymentEvent,
@@ -102,11 +103,11 @@ class DeploymentStore(Protocol):
     def begin_operation(self, deployment: Deployment, request: OperationRequest) -> None:
         """Replace the deployment's operation; Conflict if its current operation still runs."""
 
-    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> None:
+    def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:
         """Persist progress of the deployment's current operation; refused for a stale operation.
 
         With ``final_event`` (the operation has ended): the record and that event are written together,
-        once; a retried step that finds the operation already ended writes nothing."""
+        once; a retried step that finds the operation already ended writes nothing and gets False."""
 
     def release_stack_name(self, deployment: Deployment) -> None: ...
     def claimed_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:
@@ -251,6 +252,16 @@ class RoleSession(Protocol):
         """``iam:SimulatePrincipalPolicy`` on the assumed role itself, one decision per action."""
 
 
+class TemplatePublisher(Protocol):
+    """Where bootstrap templates wait for CloudFormation's quick-create link (the service's S3 bucket)."""
+
+    def url(self, key: str) -> str:
+        """The https:// URL CloudFormation reads the object at ``key`` from (no I/O)."""
+
+    def publish(self, key: str, body: str) -> None:
+        """Write ``body`` at ``key``; writing the same key again writes the same object."""
+
+
 class RoleProbe(Protocol):
     """Assumes target roles to check them, with or without the external ID."""
 
@@ -287,6 +298,9 @@ class RolloutStore(Protocol):
         """Write progress; leaves the ``failed`` counter and ``cancel_requested`` as they are."""
 
     def request_cancel(self, tenant_id: str, rollout_id: str) -> None: ...
+    def request_pause(self, tenant_id: str, rollout_id: str, requested: bool) -> None:
+        """Set (or clear) the flag the workflow reads between waves."""
+
     def get_spec(self, rollout_id: str) -> RolloutSpec | None: ...
     def get_item(self, rollout_id: str, index: int) -> RolloutItem | None: ...
     def list_items(self, rollout_id: str) -> list[RolloutItem]: ...
@@ -296,3 +310,17 @@ class RolloutStore(Protocol):
 
     def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
         """Record the item's final status once (False if it had ended); FAILED adds 1 to ``failed``."""
+
+
+class Metrics(Protocol):
+    """Where the services count what happens (chalicelib/domain/metrics.py lists every metric)."""
+
+    def add(self, metric: Metric, value: float = 1.0, **dimensions: str) -> None:
+        """One data point; ``dimensions`` name exactly the metric's own. Never raises for I/O."""
+
+
+class NoMetrics:
+    """The ``Metrics`` of a service built without any (some tests): counts nothing."""
+
+    def add(self, metric: Metric, value: float = 1.0, **dimensions: str) -> None:
+        metric.check(dimensions)

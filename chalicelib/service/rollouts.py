@@ -38,12 +38,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
 from chalicelib.domain.fingerprint import config_hash
+from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -56,6 +58,7 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.noecho import split_parameters
+from chalicelib.domain.parameters import check_values
 from chalicelib.domain.rollouts import (
     ANNOUNCED_ROLLOUT,
     MAX_ROLLOUT_ITEMS,
@@ -76,10 +79,11 @@ from chalicelib.domain.rollouts import (
     plan_waves,
 )
 from chalicelib.domain.templates import NO_ECHO_MASK, parse_template
+from chalicelib.observability import correlation_id
 from chalicelib.service.completion import CompletionService
 from chalicelib.service.deployments import DeploymentChange, DeploymentService, NewDeployment, PollSettings
 from chalicelib.service.notifications import NotificationRequest, NotificationService
-from chalicelib.service.ports import ParameterSecrets, RolloutStore, WorkflowStarter
+from chalicelib.service.ports import Metrics, NoMetrics, ParameterSecrets, RolloutStore, WorkflowStarter
 from chalicelib.service.targets import TargetService
 
 logger = logging.getLogger(__name__)
@@ -88,6 +92,9 @@ TARGET_PAGE = 100
 # An item's operation still PENDING this long after it began was never picked up by its execution
 # (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
 NOT_STARTED_AFTER_SECONDS = 15 * 60
+# What StartItem's own work may take before its wait begins: its Lambda timeout (.chalice/config.json).
+START_SECONDS = 30
+SPECS_KEPT = 64  # rollout specs a process keeps (each holds a template: at most 1 MB)
 
 
 class RolloutRecords(RolloutStore, Protocol):
@@ -153,7 +160,9 @@ class RolloutService:
         notifications: NotificationService | None = None,
         completion: CompletionService | None = None,
         secrets: ParameterSecrets | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         self._secrets = secrets
         self._store = store
         self._deployments = deployments
@@ -171,6 +180,9 @@ class RolloutService:
         # With it (and completion "events"), a running item waits for its operation's end instead
         # of reading its deployment record every few seconds.
         self._completion = completion
+        # A rollout's spec never changes once written: each process reads it once, not once per item.
+        self._specs: dict[str, RolloutSpec] = {}
+        self._specs_lock = threading.Lock()  # local mode runs many steps of one process at once
 
     # -- API ---------------------------------------------------------------------------------------
 
@@ -205,6 +217,7 @@ class RolloutService:
         # a value left out is each item's business: an update keeps the stack's, a create needs one.
         split = split_parameters(summary, new.parameters, (), strict=False)
         summary.check_parameters({**split.public, **dict.fromkeys(summary.no_echo, NO_ECHO_MASK)})
+        check_values(new.template_body, new.parameters)
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
         notifications = None
@@ -266,13 +279,30 @@ class RolloutService:
             )
         return self.get(tenant_id, rollout_id)
 
+    def pause(self, tenant_id: str, rollout_id: str) -> RolloutView:
+        """Stop starting waves: the running wave's items finish, then the rollout waits PAUSED until
+        resumed (or cancelled). Asking again, or asking a paused rollout, changes nothing."""
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status is RolloutStatus.PAUSED:
+            return self.get(tenant_id, rollout_id)
+        if rollout.status not in RUNNING_ROLLOUT or rollout.cancel_requested:
+            raise Conflict(
+                f"Rollout {rollout_id} is {rollout.status.value}"
+                + (" and being cancelled" if rollout.cancel_requested else "")
+                + "; only a running rollout can be paused.",
+                code="ROLLOUT_NOT_RUNNING",
+                hint="A paused rollout is resumed with POST /rollouts/{id}/resume; an ended one cannot pause.",
+            )
+        self._store.request_pause(tenant_id, rollout_id, True)
+        return self.get(tenant_id, rollout_id)
+
     def resume(self, tenant_id: str, rollout_id: str) -> RolloutView:
         rollout = self._rollout(tenant_id, rollout_id)
         if rollout.status is not RolloutStatus.PAUSED:
             raise Conflict(
                 f"Rollout {rollout_id} is {rollout.status.value}, not PAUSED.",
                 code="ROLLOUT_NOT_PAUSED",
-                hint="Only a rollout paused by a failed canary can be resumed.",
+                hint="Only a paused rollout (by a failed canary, or on request) can be resumed.",
             )
         # Resuming accepts the failures so far: the tolerance counts only those that come after.
         resumed = replace(
@@ -366,6 +396,15 @@ class RolloutService:
         if rollout.over_tolerance:
             self._finish(rollout, RolloutStatus.FAILED)
             return {"run": False}
+        if rollout.pause_requested and rollout.next_wave < len(rollout.waves):
+            # Between waves, as asked: the flag is spent; resume starts the next wave.
+            paused = replace(
+                rollout, status=RolloutStatus.PAUSED, pause_requested=False, updated_at=utc_now()
+            )
+            self._store.request_pause(tenant_id, rollout_id, False)
+            self._store.save_rollout(paused)
+            self._announce(paused)
+            return {"run": False}
         if rollout.next_wave >= len(rollout.waves):
             final = RolloutStatus.PLANNED if rollout.mode is RolloutMode.PLAN else RolloutStatus.SUCCEEDED
             self._finish(rollout, final)
@@ -375,13 +414,31 @@ class RolloutService:
         self._store.save_rollout(rollout)
         return self._run(wave, rollout)
 
-    def start_item(self, tenant_id: str, rollout_id: str, index: int) -> dict[str, Any]:
+    def start_item(
+        self, tenant_id: str, rollout_id: str, index: int, task_token: str | None = None
+    ) -> dict[str, Any]:
+        """Start the item's operation. With ``task_token`` (StartItem is a ``.waitForTaskToken`` task):
+        park the token until the operation ends (the deployment workflow's last step releases it, as it
+        releases WaitForItemEnd's), or release it at once when there is nothing to wait for (the item
+        ended already, or completion polls); PollItem then reads the record either way. One step per
+        item rather than StartItem, then AwaitItem: one Lambda invocation and two reads fewer."""
+        progress, operation_id = self._begin_item(tenant_id, rollout_id, index)
+        if task_token is None or self._completion is None:
+            return progress
+        if not progress["done"] and progress["completion"] == "events" and operation_id is not None:
+            waiting = self._completion.await_operation(operation_id, task_token)
+            return {"waiting": waiting}  # False: it had ended already, and released the token
+        self._completion.release(task_token, "started" if not progress["done"] else "item-ended")
+        return progress
+
+    def _begin_item(self, tenant_id: str, rollout_id: str, index: int) -> tuple[dict[str, Any], str | None]:
+        """The item's progress after the start, and the operation it waits for (if any)."""
         item = self._item(rollout_id, index)
         wait = self._poll.initial_seconds
         if item.ended:
-            return self._done(True, 0)
+            return self._done(True, 0), None
         if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
-            return self._done(False, wait)
+            return self._done(False, wait), item.operation_id
         rollout = self._rollout(tenant_id, rollout_id)
         if item.start_attempted_at is not None:
             # An earlier run of this step began to start the item and its save of what it started was
@@ -389,7 +446,7 @@ class RolloutService:
             earlier = self._started_since(rollout, item, item.start_attempted_at)
             if earlier is not None:
                 self._store.save_item(self._in_progress(item, earlier))
-                return self._done(False, wait)
+                return self._done(False, wait), earlier.operation.operation_id
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
             reason = (
                 "the rollout was cancelled"
@@ -398,7 +455,7 @@ class RolloutService:
             )
             info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
-            return self._done(True, 0)
+            return self._done(True, 0), None
         item = replace(item, start_attempted_at=utc_now(), updated_at=utc_now())
         self._store.save_item(item)  # before the start, so a retry of this step can find what it started
         try:
@@ -406,7 +463,7 @@ class RolloutService:
         except DeployerError as error:
             info = ErrorInfo(error.code, error.message, error.hint)
             self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
-            return self._done(True, 0)
+            return self._done(True, 0), None
         if deployment is None or _skipped(deployment):
             self._end(
                 tenant_id,
@@ -414,11 +471,17 @@ class RolloutService:
                 ItemStatus.SKIPPED,
                 deployment_id=deployment.deployment_id if deployment else item.deployment_id,
             )
-            return self._done(True, 0)
+            return self._done(True, 0), None
         self._store.save_item(self._in_progress(item, deployment))
-        return self._done(False, wait)
+        return self._done(False, wait), deployment.operation.operation_id
 
-    def poll_item(self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int) -> dict[str, Any]:
+    def poll_item(
+        self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False
+    ) -> dict[str, Any]:
+        """Read the item's deployment and end the item if its operation ended. ``timed_out``: this
+        poll follows a WaitForItemEnd that no announcement of the operation's end released."""
+        if timed_out:
+            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
         item = self._item(rollout_id, index)
         if item.ended:
             return self._done(True, 0)
@@ -524,6 +587,17 @@ class RolloutService:
             raise NotFound(f"Rollout {rollout_id} does not exist.", code="ROLLOUT_NOT_FOUND")
         return rollout
 
+    def _spec(self, rollout_id: str) -> RolloutSpec | None:
+        spec = self._specs.get(rollout_id)
+        if spec is None:
+            spec = self._store.get_spec(rollout_id)
+            if spec is not None:
+                with self._specs_lock:
+                    if len(self._specs) >= SPECS_KEPT:
+                        self._specs.pop(next(iter(self._specs)))  # the oldest
+                    self._specs[rollout_id] = spec
+        return spec
+
     def _item(self, rollout_id: str, index: int) -> RolloutItem:
         item = self._store.get_item(rollout_id, index)
         if item is None:
@@ -595,7 +669,7 @@ class RolloutService:
             if not item.changes or item.deployment_id is None:
                 return None  # the plan found no changes
             return self._deployments.apply(tenant_id, item.deployment_id, announce_end=True)
-        spec = self._store.get_spec(rollout.rollout_id)
+        spec = self._spec(rollout.rollout_id)
         if spec is None:
             raise DeployerError(f"Rollout {rollout.rollout_id} has no stored spec.")
         # A plan previews every item; an apply skips the items whose configuration already succeeded.
@@ -634,7 +708,7 @@ class RolloutService:
         changes: list[dict[str, Any]] | None = None,
         deployment_id: str | None = None,
     ) -> None:
-        self._store.end_item(
+        ended = self._store.end_item(
             tenant_id,
             replace(
                 item,
@@ -645,6 +719,8 @@ class RolloutService:
                 updated_at=utc_now(),
             ),
         )
+        if ended:  # once per item: a retried step finds it ended and writes nothing
+            self._metrics.add(Metric.ROLLOUT_ITEMS, status=status.value)
 
     def _finish(self, rollout: Rollout, status: RolloutStatus) -> None:
         """End the rollout; items that never started are CANCELLED, with the reason."""
@@ -724,7 +800,7 @@ class RolloutService:
             return None
         if rollout.mode is not RolloutMode.APPLY_PLAN:
             # Same configuration as this rollout deploys: not someone else's change made meanwhile.
-            spec = self._store.get_spec(rollout.rollout_id)
+            spec = self._spec(rollout.rollout_id)
             if spec is None:
                 return None
             role_arn = self._targets.get(rollout.tenant_id, item.target_id).role_arn
@@ -785,6 +861,9 @@ class RolloutService:
             "rollout_id": rollout.rollout_id,
             "wait_seconds": self._poll.initial_seconds,
             "max_wait_seconds": self._poll.max_seconds,
+            "correlation_id": correlation_id() or rollout.rollout_id,
+            # StartItem waits for its operation's end (or this timeout): the wait plus the start itself.
+            "start_timeout_seconds": self._poll.event_timeout_seconds + START_SECONDS,
         }
         try:
             self._workflow.start(rollout.execution_name, execution_input)

@@ -43,6 +43,7 @@ from typing import Any
 
 from chalicelib.domain.automation import parse_s3_url
 from chalicelib.domain.errors import DeployerError, StackLocked, StackOperationError
+from chalicelib.domain.metrics import WAIT_STACK_EVENT, Metric
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -66,9 +67,12 @@ from chalicelib.domain.stack_status import (
     remedy_of,
 )
 from chalicelib.service.completion import CompletionService
+from chalicelib.service.operation_metrics import count_ended
 from chalicelib.service.ports import (
     DeploymentStore,
     LockStore,
+    Metrics,
+    NoMetrics,
     ParameterSecrets,
     StackEventInfo,
     StackGateway,
@@ -171,7 +175,9 @@ class WorkflowService:
         settings: WorkflowSettings,
         completion: CompletionService,
         secrets: ParameterSecrets | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         self._secrets = secrets
         self._store = deployments
         self._locks = locks
@@ -429,6 +435,8 @@ class WorkflowService:
         next_wait = min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5))
         self._check_deadline(deployment)
         step = self._completion_for(step, deployment)
+        if step.timed_out:  # no event ended the wait: this reconcile is the fallback (a lost event?)
+            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_STACK_EVENT)
         stacks = self._stacks(deployment)
         if deployment.operation.phase == "changeset":
             progress = self._poll_change_set(deployment, stacks, step, next_wait)
@@ -958,7 +966,8 @@ class WorkflowService:
         """The ended operation's record with its final event, in one write: a client that sees the
         operation ended finds its events complete, and a retried step writes neither twice."""
         event = DeploymentEvent(utc_now(), EventSource.ORCHESTRATOR, status, ended.stack_name, message)
-        self._store.save_deployment(ended, final_event=event)
+        if self._store.save_deployment(ended, final_event=event):
+            count_ended(self._metrics, ended)
 
     def _event(self, deployment: Deployment, status: str, message: str) -> None:
         self._store.append_events(

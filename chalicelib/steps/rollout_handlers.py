@@ -37,14 +37,21 @@ def next_wave(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """StartItem's Lambda (``lambda:invoke.waitForTaskToken``): its payload adds the task token."""
     tenant, rollout = _ids(event)
-    return _run(services, lambda r: r.start_item(tenant, rollout, int(event["item_id"])))
+    token = event.get("task_token")
+    return _run(
+        services,
+        lambda r: r.start_item(tenant, rollout, int(event["item_id"]), str(token) if token else None),
+    )
 
 
 def poll_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
-    wait = int((event.get("progress") or {}).get("wait_seconds", 0))
-    return _run(services, lambda r: r.poll_item(tenant, rollout, int(event["item_id"]), wait))
+    # The last poll's interval, or (the first poll, right after StartItem) the rollout's initial one.
+    wait = int((event.get("progress") or {}).get("wait_seconds", event.get("wait_seconds", 0)))
+    timed_out = (event.get("released") or {}).get("Error") == "States.Timeout"
+    return _run(services, lambda r: r.poll_item(tenant, rollout, int(event["item_id"]), wait, timed_out))
 
 
 def await_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from localaws.cloudformation.diff import (
     _replacement,
     _resource_diff,
 )
+from localaws.cloudformation.intake import prepare
 from localaws.cloudformation.operations import _run_create, _run_update, _settle
 from localaws.cloudformation.state import (
     _ERRORS,
@@ -27,6 +28,7 @@ from localaws.cloudformation.validation import (
     _check_updatable,
     _param_str,
     _parse_template,
+    template_error,
 )
 
 
@@ -71,7 +73,7 @@ def _backend_execute_change_set(self: Any, change_set_name: str, stack_name: str
             except _ERRORS["CloudFormationError"]:
                 raise
             except Exception as exc:
-                raise _validation_error(f"Template format error: {type(exc).__name__}: {exc}") from exc
+                raise _validation_error(template_error(exc)) from exc
             ok = _run_create(self, stack, token)
         else:
             _check_updatable(stack)
@@ -93,7 +95,15 @@ def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[st
         _settle(self)
         _check_service_role(kwargs.get("role_arn"))
         review = _review_stack(self, kwargs)
-        change_set_id, stack_id = _ORIGINALS["create_change_set"](self, *args, **kwargs)
+        kwargs["template"], _template = prepare(
+            kwargs.get("template"), kwargs.get("parameters") or {}, self.region_name
+        )
+        try:
+            change_set_id, stack_id = _ORIGINALS["create_change_set"](self, *args, **kwargs)
+        except _ERRORS["CloudFormationError"]:
+            raise
+        except Exception as exc:  # moto failed to read the template: never answer with its exception
+            raise _validation_error(template_error(exc)) from exc
         change_set = self.change_sets[change_set_id]
         if review is not None:  # AWS reuses a stack in REVIEW_IN_PROGRESS; moto made a second one
             self.stacks.pop(stack_id, None)
@@ -121,7 +131,12 @@ def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[st
             if change.action == "Modify":
                 name = change.logical_resource_id
                 change.replacement = _replacement(
-                    old_resources[name], new_resources[name], before, after, set(new_resources)
+                    old_resources[name],
+                    new_resources[name],
+                    before,
+                    after,
+                    set(new_resources),
+                    self.region_name,
                 )
         if change_set.status != "FAILED" and _noop(stack, change_set.template_dict, parameters, None):
             change_set.status = "FAILED"

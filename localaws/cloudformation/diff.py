@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from localaws.cloudformation.schemas import type_schema, value_at
 from localaws.cloudformation.validation import _parse_template
 
 
@@ -67,36 +68,6 @@ def _resource_diff(
     }
 
 
-# Properties whose change replaces the resource (AWS's resource reference, "Update requires: Replacement"),
-# for the types moto emulates. A type not listed here is answered "Conditional": the local AWS does not
-# know, and "Conditional" is what a reviewer should then treat with care.
-_REPLACING_PROPERTIES: dict[str, frozenset[str]] = {
-    "AWS::DynamoDB::Table": frozenset({"TableName", "KeySchema", "LocalSecondaryIndexes"}),
-    "AWS::SQS::Queue": frozenset({"QueueName", "FifoQueue"}),
-    "AWS::SNS::Topic": frozenset({"TopicName", "FifoTopic"}),
-    "AWS::S3::Bucket": frozenset({"BucketName", "ObjectLockEnabled"}),
-    "AWS::IAM::Role": frozenset({"RoleName", "Path"}),
-    "AWS::IAM::Policy": frozenset(),
-    "AWS::IAM::ManagedPolicy": frozenset({"ManagedPolicyName", "Path"}),
-    "AWS::Logs::LogGroup": frozenset({"LogGroupName"}),
-    "AWS::ECR::Repository": frozenset({"RepositoryName", "EncryptionConfiguration"}),
-    "AWS::ECS::Cluster": frozenset({"ClusterName"}),
-    "AWS::ECS::Service": frozenset({"ServiceName", "Cluster", "LaunchType", "Role", "LoadBalancers"}),
-    "AWS::EC2::VPC": frozenset({"CidrBlock", "Ipv4IpamPoolId", "Ipv4NetmaskLength"}),
-    "AWS::EC2::Subnet": frozenset({"VpcId", "CidrBlock", "AvailabilityZone", "AvailabilityZoneId"}),
-    "AWS::EC2::SecurityGroup": frozenset({"GroupDescription", "GroupName", "VpcId"}),
-    "AWS::EC2::InternetGateway": frozenset(),
-    "AWS::EC2::RouteTable": frozenset({"VpcId"}),
-    "AWS::EC2::NatGateway": frozenset({"SubnetId", "AllocationId", "ConnectivityType"}),
-    "AWS::Route53::RecordSet": frozenset({"Name", "HostedZoneId", "HostedZoneName"}),
-    "AWS::ElasticLoadBalancingV2::LoadBalancer": frozenset({"Name", "Scheme", "Type"}),
-    "AWS::Lambda::Function": frozenset({"FunctionName"}),
-}
-
-
-_ALWAYS_REPLACED = frozenset({"AWS::ECS::TaskDefinition"})  # every property change makes a new revision
-
-
 def _resolve_static(value: Any, parameters: Mapping[str, str], resources: set[str]) -> tuple[bool, Any]:
     """(known, value) with parameter Refs resolved; unknown when it depends on a resource or a function."""
     if isinstance(value, dict):
@@ -130,23 +101,30 @@ def _replacement(
     before: Mapping[str, str],
     after: Mapping[str, str],
     resources: set[str],
+    region: str,
 ) -> str:
-    """AWS's ``Replacement`` for a modified resource: "True", "False" or "Conditional"."""
+    """AWS's ``Replacement`` for a modified resource: "True", "False" or "Conditional".
+
+    A change to one of the type's ``createOnlyProperties`` (its provider schema) replaces the resource;
+    when such a property depends on a value known only while the update runs, the answer is Conditional,
+    as it is on AWS. A type without a schema is Conditional: the local AWS does not know.
+    """
     resource_type = str(new_json.get("Type"))
-    if resource_type != str(old_json.get("Type")) or resource_type in _ALWAYS_REPLACED:
+    if resource_type != str(old_json.get("Type")):
         return "True"
-    replacing = _REPLACING_PROPERTIES.get(resource_type)
-    if replacing is None:
+    schema = type_schema(resource_type, region)
+    if schema is None:
         return "Conditional"
     old_props = old_json.get("Properties") or {}
     new_props = new_json.get("Properties") or {}
     answer = "False"
-    for name in replacing:
-        old_known, old_value = _resolve_static(old_props.get(name), before, resources)
-        new_known, new_value = _resolve_static(new_props.get(name), after, resources)
+    for path in schema.create_only:
+        old_raw, new_raw = value_at(old_props, path), value_at(new_props, path)
+        old_known, old_value = _resolve_static(old_raw, before, resources)
+        new_known, new_value = _resolve_static(new_raw, after, resources)
         if old_known and new_known:
             if old_value != new_value:
                 return "True"
-        elif old_props.get(name) != new_props.get(name):
+        elif old_raw != new_raw:
             answer = "Conditional"  # depends on a value only known while the update runs
     return answer

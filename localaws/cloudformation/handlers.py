@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from localaws import authorization
+from localaws.cloudformation.schemas import type_schema
 from localaws.cloudformation.state import _moto
 
 __all__ = ["acting_for", "handler_message", "handler_permissions", "handling"]
@@ -72,34 +71,11 @@ _SDK_SERVICES = {
 
 
 # ------------------------------------------------------------------------------------------- schemas
-def _schemas() -> Path:
-    """cfn-lint's schema directory, found without importing cfn-lint (which would import much more)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("cfnlint")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("cfn-lint is not installed: the local AWS reads its resource provider schemas")
-    return Path(spec.origin).parent / "data" / "schemas"
-
-
-@functools.lru_cache(maxsize=64)
-def _provider(region: str) -> dict[str, str]:
-    path = _schemas() / "providers" / f"{region}.json"
-    if not path.exists():
-        path = _schemas() / "providers" / "us-east-1.json"
-    provider: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-    return provider
-
-
-@functools.lru_cache(maxsize=2048)
 def handler_permissions(resource_type: str, region: str, handler: str) -> frozenset[str]:
-    """The permissions the ``handler`` (create, update, delete) of ``resource_type`` declares."""
-    name = _provider(region).get(resource_type)
-    if name is None:
-        return frozenset()
-    schema = json.loads((_schemas() / "resources" / f"{name}.json").read_text(encoding="utf-8"))
-    declared = ((schema.get("handlers") or {}).get(handler) or {}).get("permissions") or []
-    return frozenset(str(permission) for permission in declared)
+    """The permissions the ``handler`` (create, update, delete) of ``resource_type`` declares (its
+    provider schema, read by :mod:`.schemas` from the installed cfn-lint)."""
+    schema = type_schema(resource_type, region)
+    return schema.handler_permissions(handler) if schema is not None else frozenset()
 
 
 # ------------------------------------------------------------------------------------------ identities

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from localaws.cloudformation.changesets import _backend_create_change_set, _backend_execute_change_set
+from localaws.cloudformation.intake import _backend_validate_template
 from localaws.cloudformation.lifecycle import _patch_lifecycle
 from localaws.cloudformation.operations import (
     _backend_create_stack,
@@ -28,6 +29,8 @@ from localaws.cloudformation.state import (
     _moto,
     _validation_error,
 )
+from localaws.cloudformation.templates import MOTO_MODULES_USING_YAML
+from localaws.cloudformation.templates import install as install_safe_yaml
 from localaws.cloudformation.timeline import _outputs_get, _status_get, _status_reason_get, _status_set
 from localaws.patching import MotoInternalsChanged, missing_internals
 
@@ -111,6 +114,7 @@ _REQUIRED_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.cloudformation.models", "CloudFormationBackend.list_stacks", ("self", "status_filter")),
     ("moto.cloudformation.models", "CloudFormationBackend.get_stack", ("self", "name_or_stack_id")),
     ("moto.cloudformation.models", "CloudFormationBackend.describe_stack_events", ("self", "stack_name")),
+    ("moto.cloudformation.models", "CloudFormationBackend.validate_template", ("self", "template")),
     ("moto.cloudformation.models", "generate_stack_id", ("stack_name", "region", "account")),
     ("moto.cloudformation.responses", "CloudFormationResponse.create_stack", ("self",)),
     ("moto.cloudformation.responses", "CloudFormationResponse.update_stack", ("self",)),
@@ -140,6 +144,8 @@ _REQUIRED_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.iam.models", "IAMBackend.detach_group_policy", ("self", "policy_arn", "group_name")),
     ("moto.iam.models", "IAMBackend.delete_policy", ("self", "policy_arn")),
     ("moto.core.utils", "utcnow", ()),
+    # every module that parses templates with PyYAML gets the safe stand-in (localaws.cloudformation.templates)
+    *((module, "yaml", None) for module in MOTO_MODULES_USING_YAML),
 )
 
 
@@ -267,12 +273,16 @@ def _patch() -> None:
         _backend_execute_change_set: backend_cls.execute_change_set,
         _backend_create_change_set: backend_cls.create_change_set,
         _backend_describe_stack_events: backend_cls.describe_stack_events,
+        _backend_validate_template: backend_cls.validate_template,
         _validate_outputs: parsing.ResourceMap.validate_outputs,
         _skip_moto_update_check: response_cls._validate_different_update,
     }
     for replacement, replaced in replacements.items():
         replacement.__nexus_original__ = replaced  # type: ignore[attr-defined]
 
+    safe_yaml_problems = install_safe_yaml()
+    if safe_yaml_problems:
+        raise MotoInternalsChanged("; ".join(safe_yaml_problems))
     _create_resource.__nexus_original__ = parsing.parse_and_create_resource  # type: ignore[attr-defined]
     parsing.parse_and_create_resource = _create_resource
     parsing.ResourceMap.validate_outputs = _validate_outputs
@@ -289,6 +299,7 @@ def _patch() -> None:
     backend_cls.execute_change_set = _backend_execute_change_set
     backend_cls.create_change_set = _backend_create_change_set
     backend_cls.describe_stack_events = _backend_describe_stack_events
+    backend_cls.validate_template = _backend_validate_template
     for name in ("get_stack", "describe_stacks", "list_stacks"):
         setattr(backend_cls, name, _settling(name))
 

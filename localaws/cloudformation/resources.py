@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from localaws.authorization import AccessDenied
+from localaws.cloudformation import simulated
 from localaws.cloudformation.handlers import handler_message, handling
+from localaws.cloudformation.properties import property_failure, resolved_parameters
 from localaws.cloudformation.state import _ORIGINALS, _moto
 from localaws.cloudformation.timeline import _find_op, _Op, _Step
+
+_LOG = logging.getLogger(__name__)
 
 
 class _ResourceFailure(Exception):
@@ -56,9 +61,12 @@ def _describe(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
     if isinstance(code, str) and message:  # moto ServiceException / RESTError
         return f'Resource handler returned message: "{message}" (HandlerErrorCode: {code})'
+    # moto itself failed (a KeyError, an AttributeError...): that is no answer AWS gives, so say plainly
+    # what the local AWS does not emulate; the exception goes to the log only.
+    _LOG.info("moto failed on a resource", exc_info=exc)
     return (
-        f"The local AWS failed on this resource ({type(exc).__name__}: {exc}); the template probably uses "
-        "a property or reference that moto does not handle"
+        "The local AWS does not emulate this resource as the template configures it: moto cannot handle "
+        "one of its properties or references"
     )
 
 
@@ -99,9 +107,10 @@ def _create_resource(
     if condition and not resources_map.lazy_condition_map[condition]:
         return None
     resource_type = str(resource_json.get("Type"))
-    if not _is_emulated(resource_type):
+    emulated = _is_emulated(resource_type)
+    if not emulated and op.simulation.unsupported != "simulate":
         reason = _unsupported_reason(resource_type)
-        if op.simulation.skip_unsupported:
+        if op.simulation.unsupported == "skip":
             if logical_id not in op.skipped:
                 op.skipped.add(logical_id)
                 op.steps.append(
@@ -111,6 +120,15 @@ def _create_resource(
         op.steps.append(_in_progress(logical_id, resource_type, "CREATE", resource_json))
         op.steps.append(_Step(logical_id, "", resource_type, "CREATE_FAILED", reason))
         raise _ResourceFailure(logical_id, resource_type, reason)
+    if not emulated:
+        simulated.simulated_ids(resources_map).add((logical_id, resource_type))
+    invalid = property_failure(logical_id, resource_json, resolved_parameters(resources_map), region_name)
+    if invalid is not None:
+        op.steps.append(_in_progress(logical_id, resource_type, "CREATE", resource_json))
+        op.steps.append(_Step(logical_id, "", resource_type, "CREATE_FAILED", invalid))
+        raise _ResourceFailure(logical_id, resource_type, invalid)
+    if not emulated:
+        return _create_simulated(op, logical_id, resource_type, resource_json, resources_map)
     properties_json = copy.deepcopy(resource_json)
     try:
         with handling(resource_type, "create", account_id, region_name):
@@ -131,6 +149,23 @@ def _create_resource(
         op.steps.append(_Step(logical_id, _physical_id(resource), resource_type, "CREATE_FAILED", reason))
         raise _ResourceFailure(logical_id, resource_type, reason)
     op.steps.append(_Step(logical_id, _physical_id(resource), resource_type, "CREATE_COMPLETE"))
+    return resource
+
+
+def _create_simulated(
+    op: _Op, logical_id: str, resource_type: str, resource_json: dict[str, Any], resources_map: Any
+) -> Any:
+    op.steps.append(_in_progress(logical_id, resource_type, "CREATE", resource_json))
+    try:
+        resource = simulated.create(logical_id, resource_json, resources_map)
+    except _ResourceFailure:
+        raise
+    except Exception as exc:
+        reason = _describe(exc)
+        op.steps.append(_Step(logical_id, "", resource_type, "CREATE_FAILED", reason))
+        raise _ResourceFailure(logical_id, resource_type, reason) from exc
+    op.created.append(logical_id)
+    op.steps.append(_Step(logical_id, resource.physical_resource_id, resource_type, "CREATE_COMPLETE"))
     return resource
 
 
@@ -207,6 +242,8 @@ def _moto_can_delete(resource_type: str) -> bool:
 def _delete_one(rm: Any, resource: Any, resource_json: dict[str, Any]) -> str | None:
     """Delete one resource; returns a WARNING reason when the local AWS had to leave it in place."""
     resource_type = str(resource_json.get("Type"))
+    if simulated.is_simulated(resource):
+        return None
     with handling(resource_type, "delete", rm._account_id, rm._region_name):
         if resource_type in _EC2_DELETERS:
             _EC2_DELETERS[resource_type](
@@ -296,14 +333,23 @@ def _update_modified(op: _Op, rm: Any, names: list[str]) -> list[str]:
         for name in list(pending):
             resource_json = rm._resource_json_map[name]
             resource_type = str(resource_json.get("Type"))
-            if not _is_emulated(resource_type):
+            previous = rm._parsed_resources.get(name)
+            invalid = property_failure(name, resource_json, resolved_parameters(rm), rm._region_name)
+            if invalid is not None:
+                errors[name] = _ResourceFailure(name, resource_type, invalid)
+                continue
+            if not _is_emulated(resource_type) and not simulated.is_simulated(previous):
                 errors[name] = _ResourceFailure(name, resource_type, _unsupported_reason(resource_type))
                 continue
-            previous = rm._parsed_resources.get(name)
             properties = _properties(resource_json)
             try:
-                with handling(resource_type, "update", rm._account_id, rm._region_name):
-                    new = original(name, copy.deepcopy(resource_json), rm, rm._account_id, rm._region_name)
+                if simulated.is_simulated(previous):
+                    new = previous.updated(simulated.resolve_properties(resource_json, rm))
+                else:
+                    with handling(resource_type, "update", rm._account_id, rm._region_name):
+                        new = original(
+                            name, copy.deepcopy(resource_json), rm, rm._account_id, rm._region_name
+                        )
             except Exception as exc:  # noqa: BLE001 - retried in the next pass, as moto does for dependency order
                 errors[name] = exc
                 continue

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+#: What the local AWS does with a resource type moto does not emulate (``NEXUS_LOCAL_UNSUPPORTED``):
+#: ``fail`` it (CREATE_FAILED, as a stack needing it cannot be trusted locally), ``skip`` it (a WARNING
+#: event, no resource), or ``simulate`` it (checked against its schema, given a physical ID and read-only
+#: attributes, replaced and deleted like any other; every event says it is simulated).
+UNSUPPORTED_MODES = ("fail", "skip", "simulate")
 
 
 @dataclass(frozen=True)
@@ -17,15 +21,19 @@ class StackSimulation:
     """How the local CloudFormation simulates AWS timing and unsupported resources."""
 
     stack_seconds: float = 3.0  # how long create/update/delete stay *_IN_PROGRESS
-    skip_unsupported: bool = False  # NEXUS_LOCAL_SKIP_UNSUPPORTED=1
+    unsupported: str = "fail"  # NEXUS_LOCAL_UNSUPPORTED: one of UNSUPPORTED_MODES
 
     def __post_init__(self) -> None:
         if self.stack_seconds < 0:
             raise ValueError(f"stack_seconds must be >= 0, got {self.stack_seconds}")
+        if self.unsupported not in UNSUPPORTED_MODES:
+            raise ValueError(
+                f"NEXUS_LOCAL_UNSUPPORTED must be one of {', '.join(UNSUPPORTED_MODES)}, got {self.unsupported!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StackSimulation:
-        """Read ``NEXUS_LOCAL_STACK_SECONDS`` (default 3) and ``NEXUS_LOCAL_SKIP_UNSUPPORTED``."""
+        """Read ``NEXUS_LOCAL_STACK_SECONDS`` (default 3) and ``NEXUS_LOCAL_UNSUPPORTED`` (default fail)."""
         raw_seconds = environ.get("NEXUS_LOCAL_STACK_SECONDS", "").strip()
         try:
             seconds = float(raw_seconds) if raw_seconds else cls.stack_seconds
@@ -33,8 +41,12 @@ class StackSimulation:
             raise ValueError(
                 f"NEXUS_LOCAL_STACK_SECONDS must be a number of seconds, got {raw_seconds!r}"
             ) from None
-        skip = environ.get("NEXUS_LOCAL_SKIP_UNSUPPORTED", "").strip().lower() in _TRUE_WORDS
-        return cls(stack_seconds=seconds, skip_unsupported=skip)
+        if environ.get("NEXUS_LOCAL_SKIP_UNSUPPORTED", "").strip():
+            raise ValueError(
+                "NEXUS_LOCAL_SKIP_UNSUPPORTED was replaced by NEXUS_LOCAL_UNSUPPORTED=fail|skip|simulate"
+            )
+        mode = environ.get("NEXUS_LOCAL_UNSUPPORTED", "").strip().lower() or cls.unsupported
+        return cls(stack_seconds=seconds, unsupported=mode)
 
 
 _LOCK = threading.RLock()  # every patched operation that mutates CloudFormation state holds it

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from localaws import eventbridge
+from localaws.cloudformation.simulated import event_note as simulated_event_note
 from localaws.cloudformation.state import _LOCAL, _LOCK, _ORIGINALS, _STACK_TYPE, StackSimulation, _moto, _now
 
 
@@ -48,6 +49,7 @@ class _Op:
     steps: list[_Step] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     skipped: set[str] = field(default_factory=set)
+    replaced: dict[str, Any] = field(default_factory=dict)  # logical id -> the old physical resource
 
 
 def _ops() -> list[_Op]:
@@ -118,7 +120,10 @@ def _schedule(stack: Any, steps: list[_Step], token: str | None, seconds: float)
     start = max([_now(), *(p.at for p in phases[-1:])])
     count = len(steps)
     new_phases = list(phases)
+    simulated = stack.resource_map.__dict__.get("_nexus_simulated") or set()
     for index, step in enumerate(steps):
+        if not step.stack_level and (step.logical_id, step.resource_type) in simulated:
+            step.reason = simulated_event_note(step.resource_type, step.reason)
         at = start + timedelta(seconds=seconds * index / (count - 1)) if count > 1 else start
         event = models.Event(
             stack_id=stack.stack_id,

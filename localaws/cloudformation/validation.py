@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localaws.cloudformation.state import _NOT_UPDATABLE_STATES, _moto, _validation_error
+from localaws.cloudformation.state import _NOT_UPDATABLE_STATES, _validation_error
 
 
 def _check_service_role(role_arn: str | None) -> None:
@@ -51,12 +51,29 @@ def _resolve_parameters(stack: Any, incoming: list[dict[str, Any]]) -> dict[str,
 
 
 def _parse_template(template: Any) -> dict[str, Any]:
+    from localaws.cloudformation.intake import read_template
+
     if isinstance(template, dict):
         return template
-    try:
-        parsed = _moto().models.Stack.parse_template(template)
-    except Exception as exc:
-        raise _validation_error(f"Template format error: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise _validation_error("Template format error: the template is not a JSON or YAML object")
-    return parsed
+    return read_template(template)
+
+
+def template_error(exc: BaseException) -> str:
+    """The ValidationError message for a template moto could not evaluate (never Python's own text).
+
+    A CloudFormationError keeps its message; anything else is moto failing on something real
+    CloudFormation may accept, and is said plainly as what the local AWS does not emulate.
+    """
+    message = getattr(exc, "message", None)
+    if isinstance(exc, _cloudformation_error()) and isinstance(message, str) and message:
+        return message
+    return (
+        "Template error: the local AWS could not evaluate this template's Parameters, Mappings, Conditions "
+        "or Outputs: it does not emulate every use of CloudFormation's intrinsic functions"
+    )
+
+
+def _cloudformation_error() -> type[Exception]:
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    return CloudFormationError

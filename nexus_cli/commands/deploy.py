@@ -140,7 +140,8 @@ def _holder(error: ApiError) -> str:
 
 
 def _find(api: ApiClient, target: str, region: str, stack_name: str) -> str:
-    for deployment in api.pages("/deployments", target_id=target, limit=100):
+    found = api.pages("/deployments", target_id=target, region=region, stack_name=stack_name, limit=100)
+    for deployment in found:
         if (
             deployment["region"] == region
             and deployment["stack_name"] == stack_name

@@ -176,6 +176,29 @@ def test_targets_create_prints_the_external_id_trust_policy_and_next_command(cli
     assert not_validated.returncode == 1  # no role in that account yet
     assert json.loads(not_validated.stdout)["checks"][0]["code"] == "ACCESS_DENIED"
 
+    updated = cli.json(
+        "targets", "update", target["target_id"], "--name", "team-x2", "--region", "us-east-1",
+        "--region", "eu-west-1", "--permission-profile", "cloudformation-only",
+    )  # fmt: skip
+    assert updated["name"] == "team-x2"
+    assert updated["regions"] == ["us-east-1", "eu-west-1"]
+    assert updated["permission_profile"] == "cloudformation-only"
+    assert updated["external_id"] == target["external_id"]  # never changes
+    assert cli.run("targets", "update", target["target_id"]).returncode == 2  # nothing to change
+
+    denied = cli.run(
+        "deploy", "--target", target["target_id"], "--region", "us-east-1", "--stack-name", "x-app",
+        "--template", APP, "--json",
+    )  # fmt: skip
+    assert denied.returncode == 1
+    failed = json.loads(denied.stdout)
+    assert failed["error"]["code"] == "ACCESS_DENIED"
+    assert failed["failed_resource"] is None  # no stack: the role could not be assumed
+    blocked = cli.run("targets", "delete", target["target_id"], "--json")
+    assert blocked.returncode == 1  # its FAILED deployment still holds it
+    forgotten = cli.json("deployments", "forget", failed["deployment_id"])
+    assert forgotten["status"] == "DELETED"
+
     cli.ok("targets", "delete", target["target_id"])
     gone = cli.run("targets", "show", target["target_id"], "--json")
     assert gone.returncode == 1
@@ -430,6 +453,16 @@ def test_deployments_list_filters(cli: Cli, target_id: str) -> None:
         "items"
     ]
     assert [d["stack_name"] for d in failed_ones] == ["f-broken"]
+    in_account = cli.json("deployments", "list", "--account", "777777777777")["items"]
+    assert {d["stack_name"] for d in in_account} == {"f-app", "f-broken"}
+    one = cli.json("deployments", "list", "--region", "us-east-1", "--stack-name", "f-app")["items"]
+    assert [(d["account_id"], d["stack_name"]) for d in one] == [("777777777777", "f-app")]
+    assert (
+        cli.json("deployments", "list", "--account", "777777777777", "--region", "eu-west-1")["items"] == []
+    )
+    active = cli.run("deployments", "forget", one[0]["deployment_id"], "--json")
+    assert active.returncode == 1  # its stack exists: delete it instead
+    assert json.loads(active.stdout)["error"]["code"] == "STACK_STILL_EXISTS"
     everything = cli.json("deployments", "list")["items"]
     assert {d["target_id"] for d in everything} >= {target_id, other["target_id"]}
     assert len(cli.json("deployments", "list", "--limit", "1")["items"]) == 1
@@ -543,6 +576,13 @@ def test_rollouts_create_watch_show(cli: Cli, target_id: str) -> None:
     assert min(others_start) >= canary_done
     assert any(line.startswith(f"Rollout {rollout_id}") and "SUCCEEDED" in line for line in lines)
 
+    listed = cli.json("rollouts", "list", "--stack-name", "daily-fleet")["items"]
+    assert [r["rollout_id"] for r in listed] == [rollout_id]
+    assert listed[0]["status"] == "SUCCEEDED"
+    assert [r["rollout_id"] for r in cli.json("rollouts", "list", "--target", targets[1])["items"]] == [
+        rollout_id
+    ]
+    assert cli.json("rollouts", "list", "--status", "FAILED", "--stack-name", "daily-fleet")["items"] == []
     shown = cli.json("rollouts", "show", rollout_id)
     assert shown["status"] == "SUCCEEDED"
     assert sorted(i["account_id"] for i in shown["items"]) == ["111111111111", "333333333333", "444444444444"]

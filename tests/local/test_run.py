@@ -177,6 +177,29 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
     # bound leaves room for a loaded one).
     assert time.monotonic() - began < 15
     assert "ready" in output
+    assert "Unemulated types: their stacks fail (NEXUS_LOCAL_UNSUPPORTED=fail; fail|skip|simulate)" in output
     assert TOKEN not in output  # a token from NEXUS_API_TOKEN is never echoed
     assert not port_in_use("127.0.0.1", api_port)
     assert not port_in_use("127.0.0.1", aws_port)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            {"NEXUS_LOCAL_UNSUPPORTED": "ignore"},
+            "NEXUS_LOCAL_UNSUPPORTED must be one of fail, skip, simulate, got 'ignore'",
+        ),
+        (
+            {"NEXUS_LOCAL_SKIP_UNSUPPORTED": "1"},
+            "NEXUS_LOCAL_SKIP_UNSUPPORTED was replaced by NEXUS_LOCAL_UNSUPPORTED=fail|skip|simulate",
+        ),
+    ],
+)
+def test_a_bad_or_retired_unsupported_setting_stops_local_mode_at_start(
+    setting: dict[str, str], message: str
+) -> None:
+    process = start(free_port(), free_port(), **setting)
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert output.strip() == f"nexus local: {message}"

@@ -16,8 +16,13 @@ def test_canary_the_subscription_delivery_it_replaces_is_still_there():
 
 def test_a_lambda_subscriber_gets_the_topic_the_message_id_and_the_attributes():
     received: list[dict[str, Any]] = []
+
+    def subscriber(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        received.append(event)
+        return {}
+
     with LocalAws() as aws:
-        arn = own_function(aws, "subscriber", lambda event, context: received.append(event) or {})
+        arn = own_function(aws, "subscriber", subscriber)
         client = aws.central_session().client("sns")
         topic = client.create_topic(Name="requests")["TopicArn"]
         subscription = client.subscribe(

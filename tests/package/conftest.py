@@ -57,6 +57,8 @@ class Packaged:
         own = {"AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::SNS::Topic": "TopicName"}
         if own.get(resource["Type"]) in resource["Properties"]:
             return str(self.resolve(resource["Properties"][own[resource["Type"]]]))
+        if resource["Type"] == "AWS::S3::Bucket":  # generated bucket names are lower case
+            return f"{STACK}-{logical_id}".lower()
         return f"{STACK}-{logical_id}"
 
     def arn(self, logical_id: str) -> str:
@@ -68,6 +70,9 @@ class Packaged:
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
             "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+            "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
         }[self.resources[logical_id]["Type"]]
 
     def ref(self, name: str) -> str:
@@ -76,6 +81,8 @@ class Packaged:
         return self.physical_name(name)
 
     def get_att(self, name: str, attribute: str) -> str:
+        if attribute == "QueueName" and self.resources[name]["Type"] == "AWS::SQS::Queue":
+            return self.physical_name(name)
         assert attribute == "Arn", f"no fake value for {name}.{attribute}"
         return self.arn(name)
 

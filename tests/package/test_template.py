@@ -497,12 +497,42 @@ def test_one_role_publishes_to_customers_topics_and_never_to_the_services_own(pa
         assert variables["NEXUS_NOTIFIER_ROLE_ARN"] == {"Fn::GetAtt": ["NotifierRole", "Arn"]}, name
 
 
+def test_quick_create_templates_are_written_by_the_api_and_read_only_under_their_prefix(
+    packaged: Packaged,
+) -> None:
+    api = packaged.resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    settings = Settings.from_env({**packaged.resolve(api), "AWS_REGION": REGION})
+    assert settings.bootstrap_bucket == packaged.physical_name("BootstrapTemplatesBucket")
+    bucket = packaged.arn("BootstrapTemplatesBucket")
+    assert permitted(packaged, "ApiRole", "s3:PutObject", f"{bucket}/bootstrap/{'0' * 64}.json")
+    assert not permitted(packaged, "ApiRole", "s3:PutObject", f"{bucket}/elsewhere.json")
+    assert not permitted(packaged, "ApiRole", "s3:DeleteObject", f"{bucket}/bootstrap/x.json")
+    for role in ("ServiceRole", "StateMachineRole", "RolloutRole", "RolloutStateMachineRole"):
+        assert not permitted(packaged, role, "s3:PutObject", f"{bucket}/bootstrap/x.json"), role
+    # CloudFormation reads a quick-create template as whoever opens the link in the target account:
+    # anyone may GetObject under bootstrap/ (only the organization's accounts, when it is given), and
+    # nothing else; keys are content hashes, never listed.
+    policy = packaged.resources["BootstrapTemplatesBucketPolicy"]["Properties"]["PolicyDocument"]
+    (read,) = [s for s in statements(policy) if s["Effect"] == "Allow"]
+    assert (read["Principal"], read["Action"]) == ("*", "s3:GetObject")
+    assert packaged.resolve(read["Resource"]) == f"{bucket}/bootstrap/*"
+    assert read["Condition"]["Fn::If"][:2] == [
+        "StackEventsFromOrganization",
+        {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "StackEventsOrganizationId"}}},
+    ]
+    (deny,) = [s for s in statements(policy) if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    blocked = packaged.resources["BootstrapTemplatesBucket"]["Properties"]["PublicAccessBlockConfiguration"]
+    assert blocked["BlockPublicAcls"] is blocked["IgnorePublicAcls"] is True
+
+
 def test_api_gateway_answers_its_own_refusals_in_the_services_error_shape(packaged: Packaged) -> None:
     """Unknown routes (API Gateway's MISSING_AUTHENTICATION_TOKEN) and its other 4xx/5xx never reach
-    the app: their bodies come from these gateway responses, rendered here with sample context values."""
-    # In the API's own definition, so each deployment of the API carries them (cfn-lint W3660).
-    assert packaged.of_type("AWS::ApiGateway::GatewayResponse") == {}
+    the app: their bodies come from these gateway responses, rendered here with sample context values.
+    They are the API's own (SAM's GatewayResponses, written into its definition), not separate
+    resources that the API's definition would not know of (cfn-lint W3660 after the transform)."""
     responses = packaged.resources["RestAPI"]["Properties"]["GatewayResponses"]
+    assert packaged.of_type("AWS::ApiGateway::GatewayResponse") == {}
     assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"}
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     sample = {

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.bootstrap import bootstrap_template, role_path_and_name
+from chalicelib.domain.bootstrap import (
+    QUICK_CREATE_MAX_URL,
+    bootstrap_template,
+    quick_create_body,
+    quick_create_link,
+    quick_create_template,
+    role_path_and_name,
+)
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import Target, trust_policy_for
 from chalicelib.domain.permissions import (
     GUIDE_CORRECTIONS,
@@ -19,6 +27,7 @@ from chalicelib.domain.permissions import (
     group_by_service,
     load_profile,
     policy_chars,
+    simulation_principal,
     split_policy,
 )
 
@@ -182,3 +191,45 @@ def test_bootstrap_template_shape():
     assert service[0]["Principal"] == {"Service": "cloudformation.amazonaws.com"}
     assert set(template["Outputs"]) == {"DeploymentRoleArn", "CloudFormationServiceRoleArn"}
     assert len(json.dumps(template)) < 51_200  # fits CloudFormation's TemplateBody
+
+
+def test_quick_create_link_refuses_a_url_over_1024_characters():
+    fits = quick_create_link(target(), "https://b.s3.us-east-1.amazonaws.com/bootstrap/x.json")
+    assert len(fits.url) <= QUICK_CREATE_MAX_URL
+    room = QUICK_CREATE_MAX_URL - len(fits.url) + 1  # "x" * room replaces the one "x" above
+    longest = quick_create_link(
+        target(), "https://b.s3.us-east-1.amazonaws.com/bootstrap/" + "x" * room + ".json"
+    )
+    assert len(longest.url) == QUICK_CREATE_MAX_URL
+    with pytest.raises(Conflict) as refused:
+        quick_create_link(
+            target(), "https://b.s3.us-east-1.amazonaws.com/bootstrap/" + "x" * (room + 1) + ".json"
+        )
+    assert refused.value.code == "QUICK_CREATE_URL_TOO_LONG"
+    assert "nexus targets bootstrap" in refused.value.hint
+
+
+def test_quick_create_object_is_named_by_its_content():
+    template = quick_create_template(target(), load_profile())
+    body, key = quick_create_body(template)
+    assert quick_create_body(json.loads(body)) == (body, key)
+    other = quick_create_template(target("arn:aws:iam::111111111111:role/Other"), load_profile())
+    assert quick_create_body(other)[1] != key
+
+
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        ("arn:aws:iam::111111111111:user/ops/alice", ("arn:aws:iam::111111111111:user/ops/alice", None)),
+        (
+            "arn:aws-us-gov:sts::111111111111:assumed-role/AdfsAdmin/alice@corp",
+            ("arn:aws-us-gov:iam::111111111111:role/AdfsAdmin", "AdfsAdmin"),
+        ),
+        ("arn:aws:iam::111111111111:root", None),
+        ("arn:aws:sts::111111111111:federated-user/bob", None),
+        ("not an arn", None),
+    ],
+)
+def test_simulation_principal_of_a_caller(caller, expected):
+    found = simulation_principal(caller)
+    assert (None if found is None else (found.arn, found.role_name)) == expected

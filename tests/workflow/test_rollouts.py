@@ -174,6 +174,33 @@ def test_failing_canary_pauses_the_fleet_and_resume_continues(
     assert call(client, "POST", f"/rollouts/{started['rollout_id']}/resume", tenant).status_code == 409
 
 
+def test_pause_on_request_stops_between_waves_until_resumed(
+    client: Client, local_aws: LocalAws, tenant: Tenant
+) -> None:
+    fleet = register_fleet(client, tenant, local_aws, 3)
+    started = start(client, tenant, rollout_body(fleet, region_order=REGIONS))
+    rollout_id = started["rollout_id"]
+    paused = call(client, "POST", f"/rollouts/{rollout_id}/pause", tenant)
+    assert paused.status_code == 202, paused.body
+    stopped = wait_rollout(client, tenant, rollout_id)
+    assert stopped["status"] == "PAUSED"
+    # Nothing of the second region's wave started (the first may have run, if it started before the ask).
+    eu = [i for i in stopped["items"] if i["region"] == "eu-west-1"]
+    assert {i["status"] for i in eu} == {"PENDING"}
+    assert all(stack_count(local_aws, n, "eu-west-1") == 0 for n in range(3))
+    again = call(client, "POST", f"/rollouts/{rollout_id}/pause", tenant)  # paused already: no change
+    assert again.status_code == 202
+    assert json.loads(again.body)["status"] == "PAUSED"
+
+    assert call(client, "POST", f"/rollouts/{rollout_id}/resume", tenant).status_code == 202
+    done = wait_rollout(client, tenant, rollout_id, timeout=120)
+    assert done["status"] == "SUCCEEDED", done["summary"]
+    assert done["counts"]["SUCCEEDED"] == 6
+    ended = call(client, "POST", f"/rollouts/{rollout_id}/pause", tenant)
+    assert ended.status_code == 409
+    assert json.loads(ended.body)["error"]["code"] == "ROLLOUT_NOT_RUNNING"
+
+
 def test_passing_canary_rolls_out_to_the_whole_fleet(
     client: Client, local_aws: LocalAws, tenant: Tenant
 ) -> None:

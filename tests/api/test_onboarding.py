@@ -1,0 +1,193 @@
+"""The console's onboarding routes through Chalice's test client against the local AWS.
+
+``POST /credentials/test``, ``POST /saml/roles``, ``POST`` and ``GET /targets/{id}/bootstrap``: typed
+credentials used once, checked against the target's account, never answered back; every answer is held
+to its route's declared contract by ``call()``. ADFS through a real IdP is the browser journey's
+(tests/console/test_connect_journeys.py); here the SSRF guard's refusals are checked at the API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, register_target, stacks_in
+
+EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+MISSING_ID = "tgt-000000000000000000000000"
+
+
+def user_keys(local_aws: Any, account_id: str, user: str, policy: dict[str, Any]) -> dict[str, str]:
+    """Access keys of a new IAM user of ``account_id`` with ``policy``, as the console's fields take them."""
+    iam = local_aws.account_session(account_id).client("iam")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="keys", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+
+def admin_keys(local_aws: Any, account_id: str) -> dict[str, str]:
+    """What an administrator types: keys allowed everything in ``account_id``."""
+    return user_keys(local_aws, account_id, "admin", EVERYTHING)
+
+
+def credentials_test(client: Any, tenant: Any, keys: dict[str, str], target_id: str) -> dict[str, Any]:
+    """POST /credentials/test with typed keys for a target: the checklist (always 200)."""
+    response = call(
+        client, "POST", "/credentials/test", tenant, {"access_keys": keys, "target_id": target_id}
+    )
+    assert response.status_code == 200, response.body
+    assert keys["secret_access_key"] not in response.body.decode()
+    return answer(response)
+
+
+def answer(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(response.body)
+    return body
+
+
+def test_typed_keys_pass_every_check_and_are_never_answered(client, tenant, local_aws) -> None:
+    target = register_target(client, tenant, local_aws, with_role=False)
+    keys = admin_keys(local_aws, TARGET_ACCOUNT)
+    report = credentials_test(client, tenant, keys, target["target_id"])
+    assert report["ok"] is True
+    assert report["account_id"] == TARGET_ACCOUNT
+    assert report["arn"] == f"arn:aws:iam::{TARGET_ACCOUNT}:user/admin"
+    assert [(c["name"], c["ok"]) for c in report["checks"]] == [
+        ("account_access", True),
+        ("caller_identity", True),
+        ("account_match", True),
+        ("bootstrap_permissions", True),
+    ]
+
+
+def test_keys_of_another_account_fail_the_account_check(client, tenant, local_aws) -> None:
+    target = register_target(client, tenant, local_aws, with_role=False)
+    keys = admin_keys(local_aws, OTHER_ACCOUNT)
+    tested = credentials_test(client, tenant, keys, target["target_id"])
+    assert tested["ok"] is False
+    mismatch = next(c for c in tested["checks"] if c["name"] == "account_match")
+    assert (mismatch["ok"], mismatch["code"]) == (False, "ACCOUNT_MISMATCH")
+    assert OTHER_ACCOUNT in mismatch["detail"]
+
+    refused = call(client, "POST", f"/targets/{target['target_id']}/bootstrap", tenant, {"access_keys": keys})
+    assert refused.status_code == 409, refused.body
+    assert answer(refused)["error"]["code"] == "ACCOUNT_MISMATCH"
+    assert stacks_in(local_aws, OTHER_ACCOUNT) == []
+    assert stacks_in(local_aws, TARGET_ACCOUNT) == []
+
+
+def test_a_user_missing_bootstrap_actions_is_told_which_by_service(client, tenant, local_aws) -> None:
+    target = register_target(client, tenant, local_aws, with_role=False)
+    reader = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "iam:Simulate*"], "Resource": "*"}
+        ],
+    }
+    keys = user_keys(local_aws, TARGET_ACCOUNT, "reader", reader)
+    report = credentials_test(client, tenant, keys, target["target_id"])
+    assert report["ok"] is False
+    permissions = report["checks"][-1]
+    assert (permissions["name"], permissions["ok"], permissions["code"]) == (
+        "bootstrap_permissions",
+        False,
+        "MISSING_PERMISSIONS",
+    )
+    assert [group["service"] for group in report["missing_actions"]] == ["cloudformation", "iam", "events"]
+
+
+def test_bootstrap_with_typed_keys_deploys_the_role_then_the_role_reads_it(client, tenant, local_aws) -> None:
+    target = register_target(client, tenant, local_aws, with_role=False)
+    tid = target["target_id"]
+    waiting = answer(call(client, "GET", f"/targets/{tid}/bootstrap", tenant))
+    assert [s["status"] for s in waiting["stacks"]] == ["WAITING_FOR_ROLE", "WAITING_FOR_ROLE"]
+    assert waiting["settled"] is False
+
+    keys = admin_keys(local_aws, TARGET_ACCOUNT)
+    response = call(client, "POST", f"/targets/{tid}/bootstrap", tenant, {"access_keys": keys})
+    assert response.status_code == 200, response.body
+    report = answer(response)
+    assert (report["ok"], report["settled"], report["error"]) == (True, True, None)
+    assert [(s["region"], s["status"]) for s in report["stacks"]] == [
+        ("us-east-1", "CREATE_COMPLETE"),
+        ("eu-west-1", "CREATE_COMPLETE"),
+    ]
+    assert keys["secret_access_key"] not in response.body.decode()
+
+    followed = answer(call(client, "GET", f"/targets/{tid}/bootstrap", tenant))
+    assert [(s["stack_name"], s["status"]) for s in followed["stacks"]] == [
+        ("nexus-deployer-bootstrap", "CREATE_COMPLETE"),
+        ("nexus-deployer-bootstrap-events", "CREATE_COMPLETE"),
+    ]
+    validated = answer(call(client, "POST", f"/targets/{tid}/validate", tenant))
+    assert validated["ok"] is True, validated["checks"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        # not https, or a host off the operator's allow-list (empty here): refused before any request
+        ({"adfs_url": "http://adfs.example.com/adfs/ls/", "username": "u", "password": "p"}, 422, None),
+        (
+            {"adfs_url": "https://adfs.example.com/adfs/ls/", "username": "u", "password": "p"},
+            400,
+            "ADFS_URL_REFUSED",
+        ),
+        (
+            {"adfs_url": "https://169.254.169.254/latest/", "username": "u", "password": "p"},
+            400,
+            "ADFS_URL_REFUSED",
+        ),
+    ],
+)
+def test_fetch_roles_refuses_urls_off_the_allow_list(client, tenant, body, status, code) -> None:
+    response = call(client, "POST", "/saml/roles", tenant, body)
+    assert response.status_code == status, response.body
+    error = answer(response)["error"]
+    assert error["code"] == (code or "VALIDATION_FAILED")
+    assert error["hint"]
+
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_keys": {"access_key_id": "lower-case-id", "secret_access_key": SECRET}},
+        {
+            "access_keys": {
+                "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                "secret_access_key": SECRET,
+                "mfa_code": "12",
+            }
+        },
+        {
+            "access_keys": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": SECRET},
+            "adfs": {"adfs_url": "https://a.example", "username": "u", "password": SECRET, "role_arn": "x"},
+        },
+        {
+            "access_keys": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": SECRET},
+            "extra": SECRET,
+        },
+    ],
+)
+def test_malformed_credentials_are_refused_without_echoing_a_secret(client, tenant, aws_calls, body) -> None:
+    aws_calls.clear()
+    response = call(client, "POST", "/credentials/test", tenant, body)
+    assert response.status_code == 422, response.body
+    assert answer(response)["error"]["code"] == "VALIDATION_FAILED"
+    assert SECRET not in response.body.decode()
+    assert aws_calls.calls == []  # refused before any AWS call, even the token's tenant read
+
+
+@pytest.mark.parametrize(("method", "body"), [("GET", None), ("POST", {"access_keys": None})])
+def test_bootstrap_of_an_unknown_target_is_404(client, tenant, method, body) -> None:
+    keys = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": SECRET}
+    payload = {"access_keys": keys} if body is not None else None
+    response = call(client, method, f"/targets/{MISSING_ID}/bootstrap", tenant, payload)
+    assert response.status_code == 404, response.body
+    assert answer(response)["error"]["code"] == "TARGET_NOT_FOUND"

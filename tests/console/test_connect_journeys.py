@@ -1,0 +1,269 @@
+"""Connecting AWS accounts through the console in Chromium, against real local mode.
+
+Access keys of a local target account (an IAM user with every action), a role missing exactly three
+actions, a role that wants another external ID, ADFS through local mode's own HTTPS test IdP, and a
+target name made of markup. After the keys journey the secret key is looked for, and must be absent,
+in local mode's whole output, in every item of the service's DynamoDB table, in every execution's
+history and in every answer the browser received.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from playwright.sync_api import Locator, expect
+
+from chalicelib.domain.bootstrap import quick_create_link
+from chalicelib.domain.model import Target
+from chalicelib.domain.permissions import load_profile
+from localaws.demo import target_body
+from localaws.environment import CENTRAL_ACCOUNT
+from tests.console.conftest import ADFS_PASSWORD, ConsolePage, Server
+
+QUICK_CREATE = "Launch the bootstrap stack in the AWS console"
+XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+def register(server: Server, name: str, account: str) -> dict[str, Any]:
+    target: dict[str, Any] = server.api.ok("POST", "/targets", target_body(name, account), status=201)
+    return target
+
+
+def create_role(server: Server, account: str, trust: dict[str, Any], policy: dict[str, Any]) -> None:
+    iam = server.admin(account).client("iam")
+    iam.create_role(RoleName="NexusDeploymentRole", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName="NexusDeploymentRole", PolicyName="deploy", PolicyDocument=json.dumps(policy)
+    )
+
+
+def open_target(console: ConsolePage, target: dict[str, Any]) -> None:
+    console.sign_in()
+    console.open(f"#/targets/{target['target_id']}")
+    expect(console.page.get_by_role("heading", level=1)).to_contain_text("Account")
+
+
+def role_checklist(console: ConsolePage) -> Locator:
+    region = console.page.get_by_role("region", name="Test the deployment role")
+    region.get_by_role("button", name="Test Credentials", exact=True).click()
+    checklist = region.get_by_role("list", name="Test Credentials checklist")
+    expect(checklist).to_be_visible()
+    return region
+
+
+def marks(scope: Locator) -> dict[str, str]:
+    found = {}
+    for item in scope.get_by_role("list", name="Test Credentials checklist").locator(":scope > li").all():
+        label = item.locator("strong").inner_text()
+        found[label] = item.locator(".mark").get_attribute("aria-label") or ""
+    return found
+
+
+def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowhere(
+    console: ConsolePage,
+) -> None:
+    server, page = console.server, console.page
+    account = "220000000001"
+    iam = server.admin(account).client("iam")
+    iam.create_user(UserName="admin")
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="admin", PolicyName="admin", PolicyDocument=json.dumps(everything))
+    key = iam.create_access_key(UserName="admin")["AccessKey"]
+    answers: list[str] = []
+    page.on("response", lambda r: answers.append(r.text()) if "/console" not in r.url else None)
+
+    console.sign_in()
+    page.get_by_role("link", name="Accounts").click()
+    page.get_by_role("link", name="Connect an AWS account").click()
+    page.get_by_label("Target name").fill("keys-team")
+    page.get_by_label("Account ID").fill(account)
+    page.get_by_label("Regions").fill("us-east-1, eu-west-1")
+    expect(page.get_by_label("Role ARN", exact=True)).to_have_value(
+        f"arn:aws:iam::{account}:role/NexusDeploymentRole"
+    )
+    console.check("connect-register")
+    page.get_by_role("button", name="Register target").click()
+    expect(page.get_by_role("heading", level=1, name="Account keys-team")).to_be_visible()
+    # Local mode keeps no template bucket: no quick-create link, the nexus targets bootstrap command.
+    role_panel = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)")
+    expect(role_panel.get_by_text("No quick-create link here")).to_be_visible()
+    expect(role_panel.get_by_role("link", name=QUICK_CREATE)).to_have_count(0)
+    target_id = page.url.rsplit("/", 1)[1]
+    expect(role_panel.get_by_text(f"nexus targets bootstrap {target_id} --profile")).to_be_visible()
+    console.check("connect-role-arn-method")
+
+    page.get_by_role("tab", name="Access keys").click()
+    panel = page.get_by_role("tabpanel", name="Access keys")
+    # The guide's optional MFA for access keys (GetSessionToken): a field named exactly "MFA code".
+    expect(panel.get_by_role("textbox", name="MFA code", exact=True)).to_be_editable()
+    panel.get_by_label("Access Key ID", exact=True).fill(key["AccessKeyId"])
+    panel.get_by_label("Secret Access Key", exact=True).fill(key["SecretAccessKey"])
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
+    assert marks(panel) == {
+        "AWS account access": "passed",
+        "STS identity verification": "passed",
+        "Account ID confirmation": "passed",
+        "Permission to create the bootstrap stack": "passed",
+    }
+    console.check("connect-keys-tested")
+
+    panel.get_by_role("button", name="Bootstrap with these keys").click()
+    stacks = panel.get_by_role("table", name="Bootstrap stacks")
+    expect(panel.get_by_text("Bootstrapped: the deployment role exists.")).to_be_visible(timeout=60_000)
+    expect(stacks.get_by_text("CREATE_COMPLETE")).to_have_count(2)  # us-east-1 and the eu-west-1 forwarding
+    region = role_checklist(console)
+    expect(region.get_by_text("✓ All checks passed.")).to_be_visible()
+    assert set(marks(region).values()) == {"passed"}
+    assert len(marks(region)) == 5
+    console.check("connect-keys-bootstrapped")
+
+    secret = key["SecretAccessKey"]
+    assert answers, "the browser received answers"
+    assert not [a for a in answers if secret in a], "an answer carried the secret"
+    assert secret not in server.output()
+    central = server.admin(CENTRAL_ACCOUNT)
+    dynamodb = central.client("dynamodb")
+    for table in dynamodb.list_tables()["TableNames"]:
+        assert secret not in json.dumps(dynamodb.scan(TableName=table)["Items"]), table
+    sfn = central.client("stepfunctions")
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+            history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+            assert secret not in json.dumps(history, default=str)
+
+
+def test_a_role_missing_three_actions_shows_them_by_service(console: ConsolePage) -> None:
+    server = console.server
+    account = "220000000002"
+    target = register(server, "partial-team", account)
+    # The account's admin deploys the served bootstrap template with three actions taken out of it.
+    missing = {"ecs:CreateCluster", "ecs:DeleteCluster", "s3:PutBucketCORS"}
+    template = server.api.ok("GET", f"/targets/{target['target_id']}/bootstrap-template", status=200)
+    trimmed = 0
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                kept = [a for a in statement["Action"] if a not in missing]
+                trimmed += len(statement["Action"]) - len(kept)
+                statement["Action"] = kept
+    assert trimmed == len(missing)
+    server.admin(account).deploy_bootstrap(template)
+    open_target(console, target)
+    region = role_checklist(console)
+    assert marks(region)["Required IAM permissions"] == "failed"
+    assert marks(region)["AWS account access"] == "passed"
+    by_service = region.get_by_role("table", name="Missing actions by service")
+    rows = [r.inner_text().split("\t") for r in by_service.locator("tbody tr").all()]
+    assert sorted((s, sorted(a.split(", "))) for s, a in rows) == [
+        ("ecs", ["ecs:CreateCluster", "ecs:DeleteCluster"]),
+        ("s3", ["s3:PutBucketCORS"]),
+    ]
+    console.check("connect-missing-actions")
+
+
+def test_a_wrong_external_id_shows_access_denied_with_the_guides_fix(console: ConsolePage) -> None:
+    server = console.server
+    account = "220000000003"
+    target = register(server, "wrong-id-team", account)
+    trust = json.loads(json.dumps(target["trust_policy"]))
+    trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] = "someone-elses-external-id"
+    create_role(server, account, trust, load_profile().policy())
+    open_target(console, target)
+    region = role_checklist(console)
+    assert marks(region)["AWS account access"] == "failed"
+    expect(region.get_by_text("ACCESS_DENIED", exact=True)).to_be_visible()
+    expect(region.get_by_text('What to do ("Access Denied" errors):')).to_be_visible()
+    expect(region.get_by_text("Verify credentials are correct")).to_be_visible()
+    expect(region.get_by_text("Check for explicit denies in SCPs or permission boundaries")).to_be_visible()
+    console.check("connect-wrong-external-id")
+
+
+def test_adfs_fetch_roles_pick_bootstrap_then_test(console: ConsolePage) -> None:
+    server, page = console.server, console.page
+    adfs_url = re.search(r"Local ADFS:\s+(\S+)", server.output())
+    assert adfs_url, server.output()
+    target = register(server, "adfs-team", "111111111111")
+    open_target(console, target)
+    page.get_by_role("tab", name="ADFS/SAML").click()
+    panel = page.get_by_role("tabpanel", name="ADFS/SAML")
+    panel.get_by_label("ADFS URL", exact=True).fill(adfs_url.group(1))
+    panel.get_by_label("Username", exact=True).fill("alice")
+    panel.get_by_label("Password", exact=True).fill("not the password")
+    panel.get_by_role("button", name="Fetch Roles", exact=True).click()
+    expect(panel.get_by_role("alert")).to_contain_text("Incorrect user ID or password")
+    panel.get_by_label("Password", exact=True).fill(ADFS_PASSWORD)
+    panel.get_by_role("button", name="Fetch Roles", exact=True).click()
+    admin_role = panel.get_by_label("arn:aws:iam::111111111111:role/AdfsAdmin")
+    expect(admin_role).to_be_visible()
+    expect(panel.get_by_label("arn:aws:iam::111111111111:role/AdfsReadOnly")).to_be_visible()
+    console.check("connect-adfs-roles")
+    admin_role.check()
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
+    panel.get_by_role("button", name="Bootstrap with this role").click()
+    expect(panel.get_by_text("Bootstrapped: the deployment role exists.")).to_be_visible(timeout=60_000)
+    region = role_checklist(console)
+    expect(region.get_by_text("✓ All checks passed.")).to_be_visible()
+    console.check("connect-adfs-bootstrapped")
+    assert ADFS_PASSWORD not in json.dumps(
+        server.api.ok("GET", f"/targets/{target['target_id']}", status=200)
+    )
+
+
+def test_on_aws_the_role_method_links_to_quick_create_and_only_to_the_aws_console(
+    console: ConsolePage,
+) -> None:
+    """Local mode has no bucket, so the service's answer on AWS is fed to the page: the link the domain
+    builds (chalicelib/domain/bootstrap.py) for this very target; the API side is tests/api/test_quick_create.py."""
+    server, page = console.server, console.page
+    registered = register(server, "quick-team", "220000000005")
+    fields = {
+        name: registered[name] for name in ("target_id", "name", "account_id", "role_arn", "external_id")
+    }
+    target = Target(
+        tenant_id="console",
+        regions=tuple(registered["regions"]),
+        trust_policy=registered["trust_policy"],
+        created_at=registered["created_at"],
+        **fields,
+    )
+    answer = quick_create_link(
+        target, "https://templates.s3.us-east-1.amazonaws.com/bootstrap/0123.json"
+    ).public()
+    path = f"**/targets/{target.target_id}/quick-create-link"
+    page.route(path, lambda route: route.fulfill(status=200, json=answer))
+    open_target(console, registered)
+    link = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)").get_by_role(
+        "link", name=QUICK_CREATE
+    )
+    expect(link).to_have_attribute("href", answer["url"])
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    console.check("connect-quick-create-link")
+
+    page.unroute(path)
+    page.route(
+        path, lambda route: route.fulfill(status=200, json={**answer, "url": "javascript:window.__xss=3"})
+    )
+    page.reload()
+    panel = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)")
+    expect(panel.get_by_role("alert")).to_contain_text("not the AWS console")
+    expect(panel.get_by_role("link", name=QUICK_CREATE)).to_have_count(0)
+
+
+def test_a_target_name_made_of_markup_is_shown_as_text(console: ConsolePage) -> None:
+    server, page = console.server, console.page
+    target = register(server, XSS_NAME, "220000000004")
+    console.sign_in()
+    page.get_by_role("link", name="Accounts").click()
+    expect(page.get_by_role("link", name=XSS_NAME)).to_be_visible()
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("main script").count() == 0
+    console.check("accounts-list")
+    page.get_by_role("link", name=XSS_NAME).click()
+    expect(page.get_by_role("heading", level=1, name=f"Account {XSS_NAME}")).to_be_visible()
+    assert page.locator("img[src='x']").count() == 0
+    console.check("xss-target-name")
+    assert target["name"] == XSS_NAME

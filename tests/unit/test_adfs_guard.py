@@ -1,0 +1,105 @@
+"""The ADFS client's SSRF guard: each refusal, before any byte is sent (no socket is opened here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.adapters.adfs_http import GuardedHttp
+from chalicelib.domain.errors import InvalidRequest
+
+
+def guard(allowed: set[str], answers: dict[str, list[str]]) -> GuardedHttp:
+    return GuardedHttp(frozenset(allowed), resolver=lambda host, port: answers[host])
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "answers", "reason"),
+    [
+        (
+            "http://adfs.example.com/adfs",
+            {"adfs.example.com"},
+            {"adfs.example.com": ["203.0.113.5"]},
+            "https",
+        ),
+        (
+            "https://evil.example.com/adfs",
+            {"adfs.example.com"},
+            {"evil.example.com": ["203.0.113.5"]},
+            "not on",
+        ),
+        ("https://adfs.example.com/", {"adfs.example.com"}, {"adfs.example.com": ["127.0.0.1"]}, "loopback"),
+        (
+            "https://adfs.example.com/",
+            {"adfs.example.com"},
+            {"adfs.example.com": ["169.254.169.254"]},
+            "metadata",
+        ),
+        ("https://adfs.example.com/", {"adfs.example.com"}, {"adfs.example.com": ["::1"]}, "loopback"),
+        ("https://adfs.example.com/", {"adfs.example.com"}, {"adfs.example.com": ["fe80::1"]}, "link-local"),
+        (
+            "https://adfs.example.com/",
+            {"adfs.example.com"},
+            {"adfs.example.com": ["203.0.113.5", "10.0.0.1", "127.0.0.1"]},
+            "loopback",
+        ),
+        (
+            "https://169.254.169.254/latest/",
+            {"adfs.example.com"},
+            {"169.254.169.254": ["169.254.169.254"]},
+            "not on",
+        ),
+        (
+            "https://user:pw@adfs.example.com/",
+            {"adfs.example.com"},
+            {"adfs.example.com": ["203.0.113.5"]},
+            "user name",
+        ),
+        (
+            "https://adfs.example.com:8443/",
+            {"adfs.example.com:443"},
+            {"adfs.example.com": ["203.0.113.5"]},
+            "not on",
+        ),
+    ],
+)
+def test_refused_before_any_connection(url, allowed, answers, reason) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        guard(allowed, answers).check(url)
+    assert refused.value.code == "ADFS_URL_REFUSED"
+    assert reason in refused.value.message
+
+
+def test_allowed_hosts_and_addresses_the_allow_list_names() -> None:
+    assert guard({"adfs.example.com"}, {"adfs.example.com": ["10.1.2.3"]}).check(
+        "https://adfs.example.com/x"
+    ) == (
+        "adfs.example.com",
+        443,
+        "10.1.2.3",
+    )
+    local = guard({"127.0.0.1:9443"}, {"127.0.0.1": ["127.0.0.1"]})
+    assert local.check("https://127.0.0.1:9443/adfs") == ("127.0.0.1", 9443, "127.0.0.1")
+
+
+def test_no_redirect_to_another_host_and_a_size_cap(monkeypatch) -> None:
+    client = guard({"adfs.example.com"}, {"adfs.example.com": ["203.0.113.5"]})
+    monkeypatch.setattr(client, "_send", lambda *a: (302, "https://evil.example.com/", ""))
+    with pytest.raises(InvalidRequest, match="redirected to another host"):
+        client.get("https://adfs.example.com/adfs")
+    hops = iter([(302, "/adfs/ls/next", ""), (200, None, "<html></html>")])
+    monkeypatch.setattr(client, "_send", lambda *a: next(hops))
+    assert client.get("https://adfs.example.com/adfs").url == "https://adfs.example.com/adfs/ls/next"
+    monkeypatch.setattr(client, "_send", lambda *a: (302, "/again", ""))
+    with pytest.raises(InvalidRequest, match="more than 3 times"):
+        client.get("https://adfs.example.com/adfs")
+
+
+def test_an_answer_over_the_cap_is_refused_over_real_tls(tmp_path) -> None:
+    from localaws.adfs import AdfsProvider
+
+    with AdfsProvider({}, tls_dir=str(tmp_path)) as adfs:
+        client = GuardedHttp(frozenset({adfs.host_port}), ca_file=adfs.ca_file, max_bytes=100)
+        with pytest.raises(InvalidRequest, match="more than 100 bytes"):
+            client.get(adfs.sign_on_url)
+        roomy = GuardedHttp(frozenset({adfs.host_port}), ca_file=adfs.ca_file)
+        assert "UserName" in roomy.get(adfs.sign_on_url).text
