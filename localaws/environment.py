@@ -42,6 +42,7 @@ from localaws import (
     eventbridge,
     iam,
     lambda_runner,
+    s3,
     saml,
     sns,
     sts,
@@ -431,6 +432,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
     sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
+    s3.install()  # bucket policies decided with their conditions (localaws/s3.py)
     from localaws import admission, dynamodb, serialization, stepfunctions
 
     admission.install()  # at most 64 running executions per state machine (localaws/admission.py)

@@ -193,6 +193,7 @@ def stub_code() -> bytes:
     "AWS::Lambda::Function",
     "FunctionName", "Code", "Handler", "Runtime", "Role", "Timeout", "MemorySize", "Environment", "Tags",
     "TracingConfig", "Architectures", "LoggingConfig", "ReservedConcurrentExecutions", "Description",
+    "DeadLetterConfig",
 )  # fmt: skip
 def _function(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
     lambda_client = context.client("lambda")
@@ -220,6 +221,8 @@ def _function(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedR
         arguments["LoggingConfig"] = p["LoggingConfig"]
     if "Description" in p:
         arguments["Description"] = p["Description"]
+    if "DeadLetterConfig" in p:
+        arguments["DeadLetterConfig"] = {"TargetArn": p["DeadLetterConfig"]["TargetArn"]}
     if "Tags" in p:
         arguments["Tags"] = {t["Key"]: t["Value"] for t in _tags(p)}
     arn = lambda_client.create_function(**arguments)["FunctionArn"]
@@ -291,7 +294,7 @@ def _logging(configuration: Mapping[str, Any]) -> dict[str, Any]:
 @creator(
     "AWS::StepFunctions::StateMachine",
     "StateMachineName", "Definition", "DefinitionString", "DefinitionSubstitutions", "RoleArn",
-    "StateMachineType", "LoggingConfiguration", "Tags",
+    "StateMachineType", "LoggingConfiguration", "TracingConfiguration", "Tags",
 )  # fmt: skip
 def _state_machine(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
     name = _name(context, logical_id, "AWS::StepFunctions::StateMachine", p.get("StateMachineName"))
@@ -306,6 +309,8 @@ def _state_machine(context: Context, logical_id: str, p: dict[str, Any]) -> Depl
     }
     if "LoggingConfiguration" in p:
         arguments["loggingConfiguration"] = _logging(p["LoggingConfiguration"])
+    if "TracingConfiguration" in p:
+        arguments["tracingConfiguration"] = {"enabled": bool(p["TracingConfiguration"].get("Enabled"))}
     if "Tags" in p:
         arguments["tags"] = [{"key": t["Key"], "value": t["Value"]} for t in _tags(p)]
     arn = context.client("stepfunctions").create_state_machine(**arguments)["stateMachineArn"]
@@ -354,6 +359,116 @@ def _bus_policy(context: Context, logical_id: str, p: dict[str, Any]) -> Deploye
     policy["Statement"] = [*kept, statement]
     events.put_permission(EventBusName=bus, Policy=json.dumps(policy))
     return DeployedResource(logical_id, "AWS::Events::EventBusPolicy", str(p["StatementId"]), {}, p)
+
+
+# -- S3, SQS --------------------------------------------------------------------------------------------
+
+
+@creator(
+    "AWS::S3::Bucket",
+    "BucketName", "OwnershipControls", "PublicAccessBlockConfiguration", "BucketEncryption",
+    "LifecycleConfiguration", "Tags",
+)  # fmt: skip
+def _bucket(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
+    s3 = context.client("s3")
+    name = str(
+        p.get("BucketName") or physical_name(context.stack_name, logical_id, "AWS::S3::Bucket").lower()
+    )
+    arguments: dict[str, Any] = {"Bucket": name}
+    if context.region != "us-east-1":
+        arguments["CreateBucketConfiguration"] = {"LocationConstraint": context.region}
+    s3.create_bucket(**arguments)
+    if "OwnershipControls" in p:
+        s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=p["OwnershipControls"])
+    if "PublicAccessBlockConfiguration" in p:
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"]
+        )
+    if "BucketEncryption" in p:
+        rules = [  # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault
+            {
+                "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+            }
+            for rule in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if "LifecycleConfiguration" in p:
+        rules = [
+            {
+                "ID": rule["Id"],
+                "Status": rule["Status"],
+                "Filter": {"Prefix": rule.get("Prefix", "")},
+                "Expiration": {"Days": int(rule["ExpirationInDays"])},
+            }
+            for rule in p["LifecycleConfiguration"]["Rules"]
+        ]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+    if "Tags" in p:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(p)})
+    arn = f"arn:{context.partition}:s3:::{name}"
+    domain = f"{name}.s3.{context.region}.amazonaws.com"
+    return DeployedResource(
+        logical_id, "AWS::S3::Bucket", name, {"Arn": arn, "RegionalDomainName": domain}, p
+    )
+
+
+@creator("AWS::S3::BucketPolicy", "Bucket", "PolicyDocument")
+def _bucket_policy(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
+    context.client("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
+    return DeployedResource(logical_id, "AWS::S3::BucketPolicy", str(p["Bucket"]), {}, p)
+
+
+@creator(
+    "AWS::SQS::Queue",
+    "QueueName", "MessageRetentionPeriod", "SqsManagedSseEnabled", "VisibilityTimeout", "Tags",
+)  # fmt: skip
+def _queue(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
+    sqs = context.client("sqs")
+    name = _name(context, logical_id, "AWS::SQS::Queue", p.get("QueueName"))
+    attributes = {
+        key: str(p[key]).lower() if isinstance(p[key], bool) else str(p[key])
+        for key in ("MessageRetentionPeriod", "SqsManagedSseEnabled", "VisibilityTimeout")
+        if key in p
+    }
+    arguments: dict[str, Any] = {"QueueName": name, "Attributes": attributes}
+    if "Tags" in p:
+        arguments["tags"] = {t["Key"]: t["Value"] for t in _tags(p)}
+    url = sqs.create_queue(**arguments)["QueueUrl"]
+    arn = context.arn("sqs", name)
+    return DeployedResource(logical_id, "AWS::SQS::Queue", url, {"Arn": arn, "QueueName": name}, p)
+
+
+# -- CloudWatch -----------------------------------------------------------------------------------------
+
+# CloudFormation's alarm properties and PutMetricAlarm's parameters share their names.
+_ALARM_PROPERTIES = (
+    "AlarmName", "AlarmDescription", "ActionsEnabled", "AlarmActions", "OKActions",
+    "InsufficientDataActions", "ComparisonOperator", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+    "ThresholdMetricId", "TreatMissingData", "MetricName", "Namespace", "Dimensions", "Period", "Statistic",
+    "ExtendedStatistic", "Unit", "Metrics",
+)  # fmt: skip
+
+
+@creator("AWS::CloudWatch::Alarm", *_ALARM_PROPERTIES)
+def _alarm(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
+    name = _name(context, logical_id, "AWS::CloudWatch::Alarm", p.get("AlarmName"))
+    arguments: dict[str, Any] = {k: v for k, v in p.items() if k != "AlarmName"}
+    for key in ("EvaluationPeriods", "DatapointsToAlarm", "Period"):
+        if key in arguments:
+            arguments[key] = int(arguments[key])
+    if "Threshold" in arguments:
+        arguments["Threshold"] = float(arguments["Threshold"])
+    context.client("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
+    arn = context.arn("cloudwatch", f"alarm:{name}")
+    return DeployedResource(logical_id, "AWS::CloudWatch::Alarm", name, {"Arn": arn}, p)
+
+
+@creator("AWS::CloudWatch::Dashboard", "DashboardName", "DashboardBody")
+def _dashboard(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
+    name = _name(context, logical_id, "AWS::CloudWatch::Dashboard", p.get("DashboardName"))
+    context.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=str(p["DashboardBody"]))
+    return DeployedResource(logical_id, "AWS::CloudWatch::Dashboard", name, {}, p)
 
 
 # -- API Gateway ----------------------------------------------------------------------------------------
@@ -409,7 +524,7 @@ def _api_deployment(context: Context, logical_id: str, p: dict[str, Any]) -> Dep
     return DeployedResource(logical_id, "AWS::ApiGateway::Deployment", deployment_id, {}, p)
 
 
-@creator("AWS::ApiGateway::Stage", "RestApiId", "DeploymentId", "StageName")
+@creator("AWS::ApiGateway::Stage", "RestApiId", "DeploymentId", "StageName", "TracingEnabled")
 def _api_stage(context: Context, logical_id: str, p: dict[str, Any]) -> DeployedResource:
     if not str(p["DeploymentId"]).startswith("local-"):
         raise StackDeployError(f"{logical_id}: the stage must deploy one of this template's deployments")
