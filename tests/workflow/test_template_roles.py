@@ -167,6 +167,10 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
     ids = {"tenant_id": tenant.tenant_id, "rollout_id": started["rollout_id"], "wait_seconds": 0}
     fault = {"Error": "States.Timeout", "Cause": "a step timed out"}
     aws.host.invoke("RecordItemFailure", {**ids, "item_id": 0, "error": fault})
+    # WaitForItemEnd's function runs only when an item's first wait ended before its operation did; as
+    # its Task state invokes it, for an item that has ended: it releases the (stale) token at once.
+    awaited = aws.host.invoke("AwaitItem", {**ids, "item_id": 1, "task_token": "stale-token"})
+    assert awaited == {"waiting": False}, awaited
     aws.host.invoke("RecordRolloutFailure", {**ids, "error": fault})
     assert call(client, "DELETE", f"/deployments/{did}", tenant).status_code == 202
     assert settle(client, tenant, did)["status"] == "DELETED"
