@@ -131,7 +131,7 @@ class AccessService:
         self._checks = checks
         # The central bus the bootstrap template forwards stack events to (completion without polling).
         self._event_bus_arn = event_bus_arn
-        # The service's bucket for quick-create templates; None in local mode (no link, the CLI instead).
+        # The service's bucket for quick-create templates (NEXUS_BOOTSTRAP_BUCKET); None: no link, the CLI instead.
         self._publisher = publisher
 
     def permissions(self, profile_name: str) -> dict[str, Any]:
@@ -150,7 +150,7 @@ class AccessService:
         target = self._targets.get(tenant_id, target_id)
         if self._publisher is None:
             raise Conflict(
-                "This service has no bucket for bootstrap templates (local mode has none), so it offers "
+                "This service has no bucket for bootstrap templates (NEXUS_BOOTSTRAP_BUCKET), so it offers "
                 "no CloudFormation quick-create link.",
                 code="QUICK_CREATE_NOT_AVAILABLE",
                 hint=f"Run `nexus targets bootstrap {target.target_id} --profile NAME` with an administrator "
