@@ -312,7 +312,7 @@ def test_no_iam_or_sts_action_is_allowed_on_every_resource(packaged: Packaged) -
                 for resource in as_list(packaged.resolve(statement["Resource"])):
                     assert resource != "*", (role, statement)
                     assert not re.fullmatch(r"arn:aws:iam::\*:role/\**", resource), (role, statement)
-    assert checked == 2  # the service role's target roles, the function roles' notifier
+    assert checked == 4  # the service role's target roles; the notifier, for each of the three function roles
 
 
 def test_only_the_service_role_assumes_roles_and_only_target_roles(packaged: Packaged) -> None:
@@ -599,14 +599,31 @@ def test_names_are_the_stacks_own(packaged: Packaged) -> None:
         variables = packaged.resolve(function["Properties"]["Environment"]["Variables"])
         for prefix in ("NEXUS_WEBHOOK_SECRET_PREFIX", "NEXUS_PARAMETER_SECRET_PREFIX"):
             assert f"/{STACK}/" in variables[prefix], (name, prefix)
-    # Only the resources CloudFormation names itself (with the stack's name) carry no name here.
+    # Every name of a resource the stack creates is its own: given with the stack's name, or generated
+    # by CloudFormation (which starts it with the stack's name). Other "...Name" properties refer to
+    # something else (the default bus, the API's own stage, a metric) or name nothing (DisplayName).
+    naming = {
+        "AWS::SNS::Topic": "TopicName",
+        "AWS::StepFunctions::StateMachine": "StateMachineName",
+        "AWS::DynamoDB::Table": "TableName",
+        "AWS::IAM::Role": "RoleName",
+        "AWS::S3::Bucket": "BucketName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::CloudWatch::Alarm": "AlarmName",
+        "AWS::CloudWatch::Dashboard": "DashboardName",
+        "AWS::Events::Rule": "Name",
+        "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::Serverless::Api": "Name",
+        "AWS::Serverless::Function": "FunctionName",
+    }
+    checked = 0
     for logical_id, resource in packaged.resources.items():
-        fixed = {
-            k: v
-            for k, v in resource.get("Properties", {}).items()
-            if k.endswith("Name") and isinstance(v, str)
-        }
-        assert not fixed or resource["Type"] == "AWS::Serverless::Function", (logical_id, fixed)
+        key = naming.get(resource["Type"])
+        if key is None or key not in resource.get("Properties", {}):
+            continue
+        checked += 1
+        assert STACK in str(packaged.resolve(resource["Properties"][key])), (logical_id, key)
+    assert checked >= 20  # the log groups, the state machines, the topic, the API
 
 
 def test_no_arn_names_the_aws_partition(packaged: Packaged) -> None:
