@@ -341,10 +341,9 @@ def run_operations(stack_seconds: float, event_timeout: int, rounds: int) -> dic
                         ).encode(),
                     ).body
                 )
-                aws.account_session(TARGET_ACCOUNT).client("iam").create_role(
-                    RoleName="NexusDeploymentRole",
-                    AssumeRolePolicyDocument=json.dumps(target["trust_policy"]),
-                )
+                # As its administrator would: the role with its trust policy and the default profile's
+                # permissions (the local AWS enforces them).
+                aws.bootstrap_role(target["role_arn"], target["trust_policy"])
                 aws.forward_stack_events(TARGET_ACCOUNT)
                 for n in range(rounds):
                     deployment_id = None

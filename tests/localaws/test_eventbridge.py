@@ -122,3 +122,32 @@ def test_a_rule_delivers_to_a_lambda_target_asynchronously_and_across_accounts()
             "CREATE_IN_PROGRESS",
             "CREATE_COMPLETE",
         }
+
+
+def test_a_schedule_rule_gets_no_event_put_on_the_bus():
+    """A rule without a pattern (the template's drift schedule) is not a catch-all, as on AWS."""
+    scheduled: list[dict[str, Any]] = []
+    matched = threading.Event()
+
+    def on_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        scheduled.append(event)
+        return {}
+
+    def on_pattern(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        matched.set()
+        return {}
+
+    with LocalAws() as aws:
+        events = aws.central_session().client("events")
+        events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
+        events.put_targets(
+            Rule="hourly", Targets=[{"Id": "s", "Arn": own_function(aws, "Hourly", on_schedule)}]
+        )
+        events.put_rule(Name="requests", EventPattern=json.dumps({"source": ["tests.local"]}))
+        events.put_targets(
+            Rule="requests", Targets=[{"Id": "p", "Arn": own_function(aws, "Requests", on_pattern)}]
+        )
+        events.put_events(Entries=[{"Source": "tests.local", "DetailType": "Ping", "Detail": "{}"}])
+        assert matched.wait(10)
+        time.sleep(0.5)  # the schedule's target would have been invoked by now
+    assert scheduled == []
