@@ -97,6 +97,12 @@ def reset() -> None:
     _DELIVERY.reset()
 
 
+def deliver(action: Callable[[], None]) -> None:
+    """Run ``action`` soon on the delivery thread: an asynchronous invocation, as AWS makes them (SNS's of
+    its Lambda subscribers too), never inside the caller's moto request and its lock."""
+    _DELIVERY.submit(None, action)
+
+
 def idle() -> bool:
     return _DELIVERY.idle()
 

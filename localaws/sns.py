@@ -7,7 +7,8 @@ the topic's account (only the service's own account may ask for redeploys) and d
 id, so with moto's record every message is dropped as foreign. ``install()`` makes a Lambda subscription's
 delivery carry AWS's record (the topic, the message id, the subscription, the subject, the time, the
 attributes, as in AWS's "Using Lambda with Amazon SNS" sample), invoked through moto's Lambda backend (so
-the function runs the project's handler in-process, under its role: ``localaws/lambda_runner.py``).
+the function runs the project's handler in-process, under its role: ``localaws/lambda_runner.py``),
+asynchronously as AWS invokes subscribers (on the local AWS's delivery thread, ``localaws/eventbridge.py``).
 Filter policies and raw delivery stay moto's; other protocols are untouched.
 """
 
@@ -70,14 +71,21 @@ def _publish(original: Any) -> Any:
             return
         from moto.awslambda.utils import get_backend
 
+        from localaws import eventbridge
+
         region = str(self.endpoint).split(":")[3]
-        get_backend(self.account_id, region).invoke(
-            function_name=str(self.endpoint),
-            qualifier=None,
-            body=json.dumps(lambda_record(self, message, message_id, subject, attributes)),
-            headers={},
-            response_headers={},
-        )
+        backend = get_backend(self.account_id, region)
+        body = json.dumps(lambda_record(self, message, message_id, subject, attributes))
+
+        def invoke() -> None:
+            backend.invoke(
+                function_name=str(self.endpoint), qualifier=None, body=body, headers={}, response_headers={}
+            )
+
+        # SNS invokes its Lambda subscribers asynchronously: Publish answers first. (Synchronously, the
+        # handler ran inside Publish's moto request and lock, and deadlocked with a handler of another
+        # thread that held a table lock while waiting for moto.)
+        eventbridge.deliver(invoke)
 
     return publish
 

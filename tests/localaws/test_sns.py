@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from localaws import sns
@@ -35,6 +36,9 @@ def test_a_lambda_subscriber_gets_the_topic_the_message_id_and_the_attributes():
             MessageAttributes={"kind": {"DataType": "String", "StringValue": "redeploy"}},
         )["MessageId"]
         second = client.publish(TopicArn=topic, Message="two")["MessageId"]
+        deadline = time.monotonic() + 10  # SNS invokes its Lambda subscribers asynchronously
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
     assert len(received) == 2
     (record,) = received[0]["Records"]
     assert record["EventSource"] == "aws:sns"
