@@ -219,7 +219,7 @@ async function runBootstrap(target, body, out, signal) {
 
 // CloudFormation's quick-create link (POST /targets/{id}/quick-create-link): the service puts the
 // target's bootstrap template in its bucket and answers the AWS console link with the external ID and
-// its role filled in. Local mode has no bucket (409 QUICK_CREATE_NOT_AVAILABLE): the command instead.
+// its role filled in. A service without a bucket answers 409 QUICK_CREATE_NOT_AVAILABLE: the command instead.
 const AWS_CONSOLE = /^https:\/\/[a-z0-9-]+\.console\.aws\.amazon\.com\/cloudformation\//;
 
 async function quickCreate(target, out, signal) {
@@ -232,7 +232,7 @@ async function quickCreate(target, out, signal) {
   } catch (error) {
     if (error.name === 'AbortError') return;
     if (error.code === 'QUICK_CREATE_NOT_AVAILABLE') {
-      replace(out, h('p', { class: 'help' }, 'No quick-create link here (local mode keeps no template bucket): run the command below.'));
+      replace(out, h('p', { class: 'help' }, 'No quick-create link here (this service keeps no template bucket): run the command below.'));
     } else {
       replace(out, errorBox(error, 'No quick-create link'));
     }
