@@ -29,10 +29,12 @@ CHROMIUM := /usr/bin/chromium
 browser:
 	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
 
-# Two workers for everything but the package tests, which build into build/ and so run alone.
+# Three workers on two cores for everything but the package tests (which build into build/ and so run
+# alone): most tests wait on local stacks and servers, so a third worker cut the suite from 540 s to
+# 463 s on this machine, both runs green.
 # node-tools: axe-core for the console's accessibility checks; browser: Chromium for its journeys.
 unit: venv node-tools browser
-	$(BIN)/pytest -q -n 2 --ignore=tests/package
+	$(BIN)/pytest -q -n 3 --ignore=tests/package
 	$(BIN)/pytest -q tests/package
 
 test: lint typecheck check-package unit
