@@ -193,6 +193,23 @@ def rollouts_apply(
         _watch(api, out, api.post(f"/rollouts/{rollout_id}/apply", {}), wait=not no_wait, timeout=timeout)
 
 
+@app.command("pause")
+def rollouts_pause(rollout_id: RolloutId, as_json: AsJson = False) -> None:
+    """Pause a running rollout: the running wave's items finish, then it waits PAUSED for resume.
+
+    Example:
+
+        nexus rollouts pause "$ROLLOUT_ID"
+    """
+    with api_session(as_json) as (api, out):
+        answer = api.post(f"/rollouts/{rollout_id}/pause", {})
+    if as_json:
+        out.json(answer)
+    else:
+        out.line(f"Rollout {rollout_id}: pause requested ({answer['status']}).")
+        out.line(f"It stops after the running wave; go on with: nexus rollouts resume {rollout_id}")
+
+
 @app.command("resume")
 def rollouts_resume(
     rollout_id: RolloutId,

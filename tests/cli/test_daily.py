@@ -585,6 +585,9 @@ def test_rollouts_create_watch_show(cli: Cli, target_id: str) -> None:
     assert cli.json("rollouts", "list", "--status", "FAILED", "--stack-name", "daily-fleet")["items"] == []
     shown = cli.json("rollouts", "show", rollout_id)
     assert shown["status"] == "SUCCEEDED"
+    ended = cli.run("rollouts", "pause", rollout_id)  # an ended rollout cannot be paused
+    assert ended.returncode == 1
+    assert "ROLLOUT_NOT_RUNNING" in ended.stderr + ended.stdout
     assert sorted(i["account_id"] for i in shown["items"]) == ["111111111111", "333333333333", "444444444444"]
     assert {i["status"] for i in shown["items"]} == {"SUCCEEDED"}
 
