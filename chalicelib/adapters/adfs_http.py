@@ -24,7 +24,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from chalicelib.domain.adfs import Page
 from chalicelib.domain.errors import InvalidRequest, TransientAwsError
@@ -50,6 +50,11 @@ def refused(message: str) -> InvalidRequest:
 
 
 def forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, link-local (the metadata service), unspecified, multicast or a metadata address, also
+    when written as an IPv4-mapped IPv6 address (::ffff:169.254.169.254)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
     return (
         address.is_loopback
         or address.is_link_local
@@ -88,7 +93,10 @@ class GuardedHttp:
     # -- the checks ---------------------------------------------------------------------------------
     def check(self, url: str) -> tuple[str, int, str]:
         """(host, port, address to connect to), or ADFS_URL_REFUSED."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise refused("The ADFS URL is not a well-formed URL.") from None
         if parts.scheme != "https":
             raise refused("The ADFS URL must start with https://.")
         host = (parts.hostname or "").lower().rstrip(".")
@@ -144,6 +152,7 @@ class GuardedHttp:
         connection = _PinnedHttps(host, port, address, context, self.timeout_seconds)
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        path = quote(path, safe="/%?&=:@!$'()*+,;~")  # a form action may hold non-ASCII text
         headers = {"Host": host if port == 443 else f"{host}:{port}", "Accept": "text/html"}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import SecretStr, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, SecretStr, StringConstraints, field_validator, model_validator
 
 from chalicelib.api.schemas import ROLE_ARN_PATTERN, TARGET_ID, _Strict
+from chalicelib.domain.text import url_text
 from chalicelib.service.onboarding_ports import AccessKeys, AdfsLogin
 
 ACCESS_KEY_ID = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{16,128}$", strict=True)]
 MFA_SERIAL = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=/:,.@-]{9,256}$", strict=True)]
-ADFS_URL = Annotated[str, StringConstraints(min_length=9, max_length=2048, strict=True)]
+ADFS_URL = Annotated[
+    str, StringConstraints(min_length=9, max_length=2048, strict=True), AfterValidator(url_text)
+]
 USERNAME = Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)]
 
 

@@ -34,7 +34,7 @@ from chalicelib.domain.model import DeploymentFilter, DeploymentStatus
 from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
 from chalicelib.domain.templates import MAX_PARAMETERS
-from chalicelib.domain.text import multi_line, single_line, whole_number
+from chalicelib.domain.text import multi_line, single_line, url_text, whole_number
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
 from chalicelib.service.notifications import NotificationRequest
 from chalicelib.service.targets import NewTarget, TargetChange
@@ -177,7 +177,7 @@ class NotificationsCreate(_Strict):
     ) = None
     webhook_url: (
         Annotated[
-            str, StringConstraints(min_length=8, max_length=2048, strict=True), AfterValidator(single_line)
+            str, StringConstraints(min_length=8, max_length=2048, strict=True), AfterValidator(url_text)
         ]
         | None
     ) = None

@@ -9,6 +9,7 @@ PEM certificate in a parameter) may keep tab, line feed and carriage return.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -28,6 +29,24 @@ def single_line(value: str) -> str:
     found = _CONTROL.search(value)
     if found is not None:
         raise ValueError(f"must not hold {_problem(found.group())} (at index {found.start()})")
+    return value
+
+
+def url_text(value: str) -> str:
+    """``value``, if it is a URL as it travels on the wire: printable ASCII without spaces (a host in
+    punycode, a path percent-encoded), with a well-formed host and port."""
+    bad = next((c for c in value if not "!" <= c <= "~"), None)
+    if bad is not None:
+        what = _problem(bad) if _CONTROL.match(bad) else f"{bad!r} (U+{ord(bad):04X})"
+        raise ValueError(
+            f"must be printable ASCII without spaces (percent-encode the path, punycode the host); "
+            f"found {what} at index {value.index(bad)}"
+        )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as error:
+        raise ValueError(f"is not a well-formed URL ({error})") from None
     return value
 
 

@@ -98,8 +98,12 @@ class NotificationSettings:
 
 
 def check_webhook_url(url: str, allow_local: bool) -> None:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts, host = urlsplit(""), ""
     problem = None
     if parts.scheme not in ("https", "http") or not host:
         problem = "must be an https:// URL"

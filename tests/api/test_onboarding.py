@@ -141,6 +141,11 @@ def test_bootstrap_with_typed_keys_deploys_the_role_then_the_role_reads_it(clien
             400,
             "ADFS_URL_REFUSED",
         ),
+        # malformed: an unclosed IPv6 bracket, a bad port, text that is not a URL on the wire
+        ({"adfs_url": "https://[adfs.example.com/", "username": "u", "password": "p"}, 422, None),
+        ({"adfs_url": "https://adfs.example.com:99999/", "username": "u", "password": "p"}, 422, None),
+        ({"adfs_url": "https://adfs.example.com/é", "username": "u", "password": "p"}, 422, None),
+        ({"adfs_url": "https://adfs.example.com/a b", "username": "u", "password": "p"}, 422, None),
     ],
 )
 def test_fetch_roles_refuses_urls_off_the_allow_list(client, tenant, body, status, code) -> None:

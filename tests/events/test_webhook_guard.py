@@ -115,3 +115,31 @@ def test_the_api_refuses_an_internal_webhook_before_any_write(client, tenant, lo
     assert json.loads(response.body)["error"]["code"] == "INVALID_WEBHOOK_URL"
     assert aws_calls.count("secretsmanager") == 0
     assert aws_calls.count("stepfunctions") == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["https://[hook.example.com/x", "https://hook.example.com:99999/x", "https://hook.example.com/é"]
+)
+def test_a_malformed_webhook_url_is_a_4xx_before_any_aws_call(client, tenant, local_aws, aws_calls, url):
+    target = register_target(client, tenant, local_aws)
+    aws_calls.clear()
+    body = {
+        "stack_name": "fleet",
+        "template_body": json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+        "targets": [{"target_id": target["target_id"]}],
+        "notifications": {"webhook_url": url, "webhook_secret": "s" * 32},
+    }
+    response = call(client, "POST", "/rollouts", tenant, body)
+    assert response.status_code == 422, response.body
+    error = json.loads(response.body)["error"]
+    assert error["code"] == "VALIDATION_FAILED"
+    assert "notifications.webhook_url" in json.dumps(error["details"])
+    assert aws_calls.count("secretsmanager") == 0
+    assert aws_calls.count("stepfunctions") == 0
+
+
+@pytest.mark.parametrize("url", ["https://[hook.example.com/x", "https://hook.example.com:99999/x"])
+def test_check_webhook_url_refuses_what_does_not_parse(url):
+    with pytest.raises(UnprocessableRequest) as caught:
+        check_webhook_url(url, allow_local=False)
+    assert caught.value.code == "INVALID_WEBHOOK_URL"

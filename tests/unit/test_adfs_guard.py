@@ -36,6 +36,20 @@ def guard(allowed: set[str], answers: dict[str, list[str]]) -> GuardedHttp:
         ),
         ("https://adfs.example.com/", {"adfs.example.com"}, {"adfs.example.com": ["::1"]}, "loopback"),
         ("https://adfs.example.com/", {"adfs.example.com"}, {"adfs.example.com": ["fe80::1"]}, "link-local"),
+        # the same addresses written as IPv4-mapped IPv6 (an AAAA record can answer them)
+        (
+            "https://adfs.example.com/",
+            {"adfs.example.com"},
+            {"adfs.example.com": ["::ffff:169.254.169.254"]},
+            "metadata",
+        ),
+        (
+            "https://adfs.example.com/",
+            {"adfs.example.com"},
+            {"adfs.example.com": ["::ffff:127.0.0.1"]},
+            "loopback",
+        ),
+        ("https://[adfs.example.com/", {"adfs.example.com"}, {}, "well-formed"),
         (
             "https://adfs.example.com/",
             {"adfs.example.com"},
