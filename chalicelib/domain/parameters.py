@@ -97,13 +97,27 @@ class ParameterSpec:
                 return f"must be at least {self.min_length} characters"
             if self.max_length is not None and len(item) > self.max_length:
                 return f"must be at most {self.max_length} characters"
-            if self.allowed_pattern is not None:
-                try:
-                    pattern = re.compile(self.allowed_pattern)
-                except re.error:
-                    continue  # a Java-only construct: CloudFormation judges it
-                if not pattern.fullmatch(item):
-                    return f"must match the pattern {self.allowed_pattern}"
+            if self.allowed_pattern is not None and pattern_matches(self.allowed_pattern, item) is False:
+                return f"must match the pattern {self.allowed_pattern}"
+        return None
+
+
+# How long one AllowedPattern may take on one value here. A template's pattern is the user's text: one
+# such as (a+)+$ backtracks exponentially on a near-miss, and must not hold an API request for hours.
+PATTERN_SECONDS = 0.05
+
+
+def pattern_matches(pattern: str, value: str) -> bool | None:
+    """Whether ``value`` wholly matches ``pattern``, or None when that cannot be decided here: a construct
+    Python's engine lacks (CloudFormation's is Java's), or a match that takes longer than
+    ``PATTERN_SECONDS``. CloudFormation judges those when the stack call is made."""
+    import regex  # the ``re`` syntax, with a time limit on a match
+
+    try:
+        return (
+            regex.compile(pattern, flags=regex.VERSION0).fullmatch(value, timeout=PATTERN_SECONDS) is not None
+        )
+    except (regex.error, TimeoutError):
         return None
 
 

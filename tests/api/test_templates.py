@@ -204,3 +204,54 @@ def test_events_answer_a_cursor_that_reads_only_new_events(client, tenant, local
     assert newer["items"], "the delete's events come after the cursor"
     assert not {json.dumps(e) for e in newer["items"]} & {json.dumps(e) for e in first["items"]}
     assert "delete" in json.dumps(newer["items"]).lower()
+
+
+RUNAWAY = json.dumps(
+    {
+        "Parameters": {
+            "Name": {"Type": "String", "AllowedPattern": "(a|aa)+$"},
+            "Code": {"Type": "String", "AllowedPattern": "[a-z]+"},
+        },
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+    }
+)
+
+
+def test_a_runaway_allowed_pattern_is_left_to_cloudformation_not_matched_for_hours(
+    client, tenant, local_aws
+) -> None:
+    """(a|aa)+$ against 40 a's and a '!' backtracks 2^40 times: matched with a time limit, the value is left
+    for CloudFormation to judge, so the request is answered (and the local AWS, which uses the same
+    limit, creates the stack) while an ordinary pattern on the same template is still checked."""
+    target = register_target(client, tenant, local_aws)
+    refused = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        deployment_request(
+            target["target_id"], "runaway", RUNAWAY, parameters={"Name": "a" * 40 + "!", "Code": "NOT-LOWER"}
+        ),
+    )
+    assert refused.status_code == 422, refused.body
+    details = json.loads(refused.body)["error"]["details"]["parameters"]
+    assert [p["parameter"] for p in details] == ["Code"]  # Name: undecided here, not refused
+
+    deployment_id = deploy(
+        client,
+        tenant,
+        target["target_id"],
+        "runaway",
+        RUNAWAY,
+        parameters={"Name": "a" * 40 + "!", "Code": "ok"},
+    )
+    assert wait_for(client, tenant, deployment_id)["status"] == "ACTIVE"
+
+
+def test_pattern_matches_decides_ordinary_patterns_and_gives_up_on_runaway_ones() -> None:
+    from chalicelib.domain.parameters import pattern_matches
+
+    assert pattern_matches("[a-z]+", "abc") is True
+    assert pattern_matches("[a-z]+", "abc1") is False  # the whole value, as CloudFormation matches
+    assert pattern_matches("(?<name", "x") is None  # not a pattern Python's engine reads
+    assert pattern_matches("(a|aa)+$", "a" * 40 + "!") is None  # would backtrack 2^40 times
