@@ -54,6 +54,16 @@ def split_parameters(
             public[name] = NO_ECHO_MASK
         elif value == NO_ECHO_MASK or not summary.parameters.get(name, False):
             lost.append(name)
+    # ``****`` is never a value: it is what was shown for a NoEcho parameter. For one the template no
+    # longer marks NoEcho (an update that left ``parameters`` out copies the stored ones, masks included),
+    # it keeps the stack's value when there is one, and must be sent again when there is none.
+    for name in sorted(set(given) - set(summary.no_echo)):
+        if given[name] != NO_ECHO_MASK:
+            continue
+        if name in previous:
+            kept.append(name)
+        else:
+            lost.append(name)
     if lost and strict:
         raise UnprocessableRequest(
             f"NoEcho parameter(s) {', '.join(lost)} must be sent again: NexusAI Deployer never keeps a "
@@ -64,4 +74,4 @@ def split_parameters(
             "its stack, or a template that adds the parameter needs the value itself.",
             details={"parameters": lost},
         )
-    return ParameterSplit(public, secret, tuple(kept))
+    return ParameterSplit(public, secret, tuple(sorted(kept)))
