@@ -249,7 +249,7 @@ def test_principal_forms_that_name_the_caller_are_allowed(principal: Any) -> Non
 def test_action_forms_that_cover_assume_role_are_allowed(action: Any) -> None:
     arn = create_role("deployer", trust({"AWS": DEFAULT_ACCOUNT_ID}, Action=action))
 
-    assume(arn)
+    assert assume(arn)["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{TARGET}:assumed-role/deployer/deploy"
 
 
 def test_statement_for_another_action_does_not_allow() -> None:
@@ -404,7 +404,9 @@ def test_malformed_external_id_is_a_validation_error(external_id: str, rule: str
 def test_external_id_with_every_allowed_character_is_accepted() -> None:
     arn = create_role("deployer", trust("*", {"StringEquals": {"sts:ExternalId": "aZ0_+=,.@:/-"}}))
 
-    assume(arn, ExternalId="aZ0_+=,.@:/-")
+    assert assume(arn, ExternalId="aZ0_+=,.@:/-")["AssumedRoleUser"]["Arn"].endswith(
+        ":assumed-role/deployer/deploy"
+    )
 
 
 def test_session_name_pattern_is_validated() -> None:

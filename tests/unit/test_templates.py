@@ -99,7 +99,8 @@ def test_deep_nesting_is_refused(depth, form):
 
 def test_nesting_within_the_bound_is_accepted():
     nested = "[" * (MAX_DEPTH - 4) + "]" * (MAX_DEPTH - 4)
-    parse_template('{"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Metadata": ' + nested + "}}}")
+    summary = parse_template('{"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Metadata": ' + nested + "}}}")
+    assert summary.resource_count == 1
 
 
 def test_an_unpaired_surrogate_is_not_a_template():
