@@ -227,6 +227,7 @@ class DeploymentService:
         if existing is not None and _never_made_a_stack(existing):
             return self._create_again(existing, new, split, mode, fingerprint, announce_end)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
+        new = self._keep_notifications(tenant_id, new)
         now = utc_now()
         operation = Operation(
             new_id("op"),
@@ -263,6 +264,9 @@ class DeploymentService:
             self._sources.created(deployment)
         return self._start(deployment, announce_end)
 
+    def _keep_notifications(self, tenant_id: str, new: NewDeployment) -> NewDeployment:
+        return self._sources.keep_notifications(tenant_id, new) if self._sources is not None else new
+
     def _create_again(
         self,
         existing: Deployment,
@@ -275,6 +279,7 @@ class DeploymentService:
         """A new create on a deployment whose create failed before any stack existed (say, the role
         was not there yet): the caller re-posts once the cause is fixed, and the same deployment runs."""
         self._check_unlocked(existing.account_id, existing.region, existing.stack_name)
+        new = self._keep_notifications(existing.tenant_id, new)
         renewed = replace(existing, template_url=new.template_url, notifications=new.notifications)
         started = self._begin(
             renewed,

@@ -174,6 +174,12 @@ class NotificationService:
 
     def configure(self, tenant_id: str, account_id: str, request: NotificationRequest) -> Notifications:
         """Validate the request and store the webhook secret; the result holds only its reference."""
+        self.check_for_account(account_id, request)
+        return self.store(tenant_id, request)
+
+    def check_for_account(self, account_id: str, request: NotificationRequest) -> None:
+        """Every rule of ``configure`` for a target in ``account_id``, without I/O: callers check it with
+        the rest of a request, and ``store`` only once nothing else can refuse it."""
         self.check(request)
         # The service role may publish to many topics; only the target account's own are allowed, so
         # one tenant cannot point the service's messages at a topic of another.
@@ -184,6 +190,9 @@ class NotificationService:
                 hint=self._settings.topic_hint(f"account {account_id}"),
                 details={"field": "notifications.sns_topic_arn"},
             )
+
+    def store(self, tenant_id: str, request: NotificationRequest) -> Notifications:
+        """Store a checked request's webhook secret; the result holds only its reference."""
         reference = None
         if request.webhook_url is not None and request.webhook_secret is not None:  # both, by check()
             name = f"{self._settings.secret_prefix}{tenant_id}/{secrets.token_hex(12)}"

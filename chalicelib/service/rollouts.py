@@ -220,6 +220,12 @@ class RolloutService:
         check_values(new.template_body, new.parameters)
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
+        if split.has_new_secrets and self._secrets is None:
+            raise UnprocessableRequest(
+                "This service keeps no NoEcho values: it cannot deploy them.",
+                code="NOECHO_NOT_AVAILABLE",
+                hint="Deploy with the service's parameter store configured.",
+            )
         notifications = None
         if notifier is not None and new.notify is not None:  # last: stores the webhook secret
             accounts = {p.account_id for p in plans}
@@ -246,13 +252,7 @@ class RolloutService:
             for n, p in enumerate(ordered)
         ]
         spec = RolloutSpec(new.stack_name, new.template_body, split.public, dict(new.tags))
-        if split.has_new_secrets:
-            if self._secrets is None:
-                raise UnprocessableRequest(
-                    "This service keeps no NoEcho values: it cannot deploy them.",
-                    code="NOECHO_NOT_AVAILABLE",
-                    hint="Deploy with the service's parameter store configured.",
-                )
+        if split.has_new_secrets and self._secrets is not None:  # checked above
             self._secrets.put(rollout.rollout_id, split.secret)
         try:
             self._store.create_rollout(rollout, items, spec)

@@ -49,12 +49,16 @@ class DeploymentSources:
                 code="TEMPLATE_REQUIRED",
                 details={"field": "template_body"},
             )
-        notifications = None
-        if new.notify is not None:
-            notifications = self._notifications.configure(tenant_id, target.account_id, new.notify)
-        return replace(
-            new, template_body=body, template_version=version, notify=None, notifications=notifications
-        )
+        if new.notify is not None:  # checked now; its webhook secret is stored by ``keep_notifications``
+            self._notifications.check_for_account(target.account_id, new.notify)
+        return replace(new, template_body=body, template_version=version)
+
+    def keep_notifications(self, tenant_id: str, new: NewDeployment) -> NewDeployment:
+        """Store the checked notifications' webhook secret: the last step before the deployment is
+        written, so that a refused or skipped request leaves no secret behind."""
+        if new.notify is None:
+            return new
+        return replace(new, notify=None, notifications=self._notifications.store(tenant_id, new.notify))
 
     def created(self, deployment: Deployment) -> None:
         if deployment.template_url is not None:

@@ -143,3 +143,32 @@ def test_check_webhook_url_refuses_what_does_not_parse(url):
     with pytest.raises(UnprocessableRequest) as caught:
         check_webhook_url(url, allow_local=False)
     assert caught.value.code == "INVALID_WEBHOOK_URL"
+
+
+def test_a_request_refused_after_its_notifications_were_checked_stores_no_webhook_secret(
+    client, tenant, local_aws, aws_calls
+):
+    """The webhook secret is stored last: a deployment refused for its parameter value leaves none."""
+    target = register_target(client, tenant, local_aws)
+    aws_calls.clear()
+    template = {
+        "Parameters": {"Env": {"Type": "String", "AllowedValues": ["dev", "prod"]}},
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+    }
+    response = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        {
+            "target_id": target["target_id"],
+            "region": "us-east-1",
+            "stack_name": "app",
+            "template_body": json.dumps(template),
+            "parameters": {"Env": "qa"},
+            "notifications": {"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32},
+        },
+    )
+    assert response.status_code == 422, response.body
+    assert json.loads(response.body)["error"]["code"] == "PARAMETER_CONSTRAINT"
+    assert aws_calls.count("secretsmanager") == 0
