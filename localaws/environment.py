@@ -40,6 +40,7 @@ from localaws import (
     saml,
     sts,
 )
+from localaws import faults as faults_module
 from localaws.provision import SERVICE_ROLE_NAME, CentralResources, provision_central
 
 if TYPE_CHECKING:
@@ -62,8 +63,10 @@ class LocalAws:
         simulation: cloudformation.StackSimulation | None = None,
         serve_on: tuple[str, int] | None = None,
         event_rules: Mapping[str, Mapping[str, Any]] | None = None,
+        faults: faults_module.FaultSettings | None = None,
     ) -> None:
         self._handlers = dict(handlers)
+        self.faults = faults or faults_module.NO_FAULTS
         self._event_rules = dict(event_rules or {})
         self.region = region
         self.simulation = simulation or cloudformation.StackSimulation(stack_seconds=0)
@@ -79,6 +82,7 @@ class LocalAws:
     def __enter__(self) -> LocalAws:
         from moto import mock_aws
 
+        self.faults.check_functions(self._handlers)
         install_patches(self.simulation)
         lambda_runner.register(self._handlers)
         try:
@@ -93,6 +97,7 @@ class LocalAws:
                 function_names=self._handlers,
                 event_rules=self._event_rules,
             )
+            faults_module.configure(self.faults)  # after provisioning: the central account's setup is spared
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -104,6 +109,7 @@ class LocalAws:
         if self._central is not None and self._mock is not None:
             self.drain_executions()  # in-process (tests); local mode's Ctrl-C should not wait
         eventbridge.reset()  # scheduled stack events belong to this AWS only
+        faults_module.configure(faults_module.NO_FAULTS)  # this AWS's faults end with it
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -360,6 +366,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
+    faults_module.install()  # NEXUS_LOCAL_FAULTS, put in force by each LocalAws (localaws/faults.py)
     from localaws import admission, dynamodb, serialization, stepfunctions
 
     admission.install()  # at most 64 running executions per state machine (localaws/admission.py)

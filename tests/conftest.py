@@ -8,6 +8,7 @@ step handlers in-process.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from chalicelib.composition import Services, build_services
 from chalicelib.domain.permissions import PermissionProfile, load_profile
 from chalicelib.settings import Settings
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
+from localaws.faults import FaultSettings
 from tests.contract import check_answer
 from tests.support.http_server import serving
 
@@ -60,8 +62,10 @@ def step_handlers() -> dict[str, Any]:
 
 
 def local_aws_for_app(**kwargs: Any) -> LocalAws:
-    """A LocalAws running this app's functions, with the central rules of its EventBridge handlers."""
+    """A LocalAws running this app's functions, with the central rules of its EventBridge handlers, and
+    the faults ``NEXUS_LOCAL_FAULTS`` asks for (none by default)."""
     handlers, rules = chalice_functions(app_module.app)
+    kwargs.setdefault("faults", FaultSettings.from_env(os.environ))
     return LocalAws(handlers, event_rules=rules, **kwargs)
 
 
