@@ -273,6 +273,43 @@ def throttle_request(response: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------ installation
+_STATE_TASK_LAMBDA = "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda"
+
+
+def _lambda_task_error(original: Any) -> Any:
+    """Name a Lambda service error of a ``Resource: <function ARN>`` Task as Step Functions does.
+
+    moto 5.2.5 names every ClientError of such a task ``Exception``; Step Functions names it after
+    Lambda's error (``Lambda.TooManyRequestsException``, ``Lambda.ServiceException``), which is what the
+    definitions' ``Retry`` matches, and what moto already does for ``arn:aws:states:::lambda:invoke``.
+    """
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        from botocore.exceptions import ClientError
+
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+            CustomErrorName,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+        error = f"Lambda.{ex.response['Error'].get('Code', 'ServiceException')}"
+        cause = str(ex.response["Error"].get("Message", ""))
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item] # moto fills one detail at a time
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
+            ),
+        )
+
+    return from_error
+
+
 def _hook(original: Any) -> Any:
     def authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         throttle_request(self)  # AWS throttles before it authorizes or runs anything
@@ -298,6 +335,18 @@ def check_moto_internals() -> None:
         callable(getattr(STSBackend, "get_assumed_role_from_access_key", None)),
         "STSBackend.get_assumed_role_from_access_key",
     )
+    import importlib
+
+    task = importlib.import_module(_STATE_TASK_LAMBDA).StateTaskLambda
+    _PATCHER.expect(
+        params(inspect.unwrap(inspect.getattr_static(task, "_from_error")))[:3] == ["self", "env", "ex"],
+        "StateTaskLambda._from_error(self, env, ex)",
+    )
+    _PATCHER.expect(
+        'error = "Exception"'
+        in inspect.getsource(inspect.unwrap(inspect.getattr_static(task, "_from_error"))),
+        "StateTaskLambda._from_error names a ClientError Exception",
+    )
 
 
 def install(settings: FaultSettings = NO_FAULTS) -> None:
@@ -307,4 +356,8 @@ def install(settings: FaultSettings = NO_FAULTS) -> None:
         from moto.core.authorization import ActionAuthenticatorMixin
 
         _PATCHER.wrap(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _hook)
+        import importlib
+
+        task = importlib.import_module(_STATE_TASK_LAMBDA).StateTaskLambda
+        _PATCHER.wrap(task, "_from_error", _lambda_task_error)
     configure(settings)
