@@ -19,7 +19,10 @@ from localaws.faults import NO_FAULTS, FaultSettings
 ROOT = Path(__file__).resolve().parents[2]
 # What each scenario's fault-free baseline is run with (a scenario whose hostile input is the fault keeps it).
 FULL_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "throttling": ({"operations": 100, "faults": NO_FAULTS}, {"operations": 100, "faults": THROTTLE}),
+    "throttling": (
+        {"operations": 100, "faults": NO_FAULTS, "workers": 25},
+        {"operations": 100, "faults": THROTTLE, "workers": 25},
+    ),
     "crashes": ({"crash": False}, {"crash": True}),
     "lost-events": (
         {"operations": 100, "faults": NO_FAULTS},
@@ -31,12 +34,12 @@ FULL_SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "malformed": ({"requests": 1000, "faults": NO_FAULTS}, {"requests": 1000, "faults": THROTTLE}),
 }
 FAULTS_WORDS = {
-    "throttling": "throttle=0.3, seed=7",
+    "throttling": "throttle=0.3, seed=7; 25 stacks at a time",
     "crashes": "crash_after=<each step in turn>, seed=7",
     "lost-events": "drop_stack_events=0.2, seed=7; NEXUS_EVENT_TIMEOUT_SECONDS=3",
     "concurrent-creates": "throttle=0.3, seed=7",
     "duplicate-redeploys": "throttle=0.3, seed=7",
-    "rollout": "throttle=0.3, seed=7; max_concurrent 10, failure_tolerance 10%",
+    "rollout": "throttle=0.3, seed=7; max_concurrent 25, failure_tolerance 10%",
     "malformed": "throttle=0.3, seed=7",
 }
 

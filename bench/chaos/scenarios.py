@@ -320,17 +320,23 @@ def duplicate_redeploys(events: int = 1000, faults: FaultSettings = THROTTLE) ->
         from bench.chaos.harness import Recorder
 
         lambda_retries = 0
-        with Recorder().recording() as recorder:
-            results: list[dict[str, Any]] = []
-            for _ in range(events):
-                for attempt in range(3):  # Lambda runs a failed asynchronous invocation twice more
-                    try:
-                        results.append(dict(h.client.lambda_.invoke("RedeployRequested", event).payload))
-                        break
-                    except Exception:
+        retries_lock = threading.Lock()
+
+        def deliver(_: int) -> dict[str, Any]:
+            nonlocal lambda_retries
+            for attempt in range(3):  # Lambda runs a failed asynchronous invocation twice more
+                try:
+                    return dict(h.client.lambda_.invoke("RedeployRequested", event).payload)
+                except Exception:
+                    with retries_lock:
                         lambda_retries += 1
-                        if attempt == 2:
-                            raise
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
+        with Recorder().recording() as recorder:
+            with ThreadPoolExecutor(8) as pool:  # duplicates arrive together, as EventBridge delivers them
+                results = list(pool.map(deliver, range(events)))
             started_ops = [
                 r["started"][deployment_id] for r in results if deployment_id in (r.get("started") or {})
             ]
@@ -355,12 +361,14 @@ def duplicate_redeploys(events: int = 1000, faults: FaultSettings = THROTTLE) ->
 
 
 # -------------------------------------------------------------------- 6: a rollout under throttling
-def _run_rollout(h: Harness, targets: list[str], stack: str, tolerance: int | str) -> dict[str, Any]:
+def _run_rollout(
+    h: Harness, targets: list[str], stack: str, tolerance: int | str, max_concurrent: int = 10
+) -> dict[str, Any]:
     body = {
         "stack_name": stack,
         "template_body": TEMPLATE,
         "targets": [{"target_id": t} for t in targets],
-        "strategy": {"max_concurrent": 10, "failure_tolerance": tolerance},
+        "strategy": {"max_concurrent": max_concurrent, "failure_tolerance": tolerance},
     }
     status, answer = h.request("POST", "/rollouts", body, key=f"rollout-{stack}")
     if status != 202:
@@ -380,7 +388,7 @@ def _run_rollout(h: Harness, targets: list[str], stack: str, tolerance: int | st
 
 
 def throttled_rollout(
-    targets: int = 100, faults: FaultSettings = THROTTLE, tolerance: str = "10%"
+    targets: int = 100, faults: FaultSettings = THROTTLE, tolerance: str = "10%", max_concurrent: int = 25
 ) -> Figures:
     figures = Figures("rollout under throttling")
     with chaos_service(faults) as h:
@@ -390,7 +398,7 @@ def throttled_rollout(
         from bench.chaos.harness import Recorder
 
         with Recorder().recording() as recorder:
-            view = _run_rollout(h, fleet, "fleet", tolerance)
+            view = _run_rollout(h, fleet, "fleet", tolerance, max_concurrent)
         figures.wall_s = time.perf_counter() - started
         counts: dict[str, int] = view["counts"]
         items = view["items"]
@@ -404,6 +412,7 @@ def throttled_rollout(
             "rollout": view["status"],
             "counts": counts,
             "failure tolerance": view["failure_tolerance"],
+            "max concurrent": max_concurrent,
             "throttles injected": _injected("throttle:"),
             "throttles retried by botocore (ThrottlesRetried)": int(
                 h.metrics.total(Metric.THROTTLES_RETRIED)
