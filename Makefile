@@ -72,9 +72,12 @@ $(NODE_STAMP): package.json package-lock.json
 package: venv
 	$(BIN)/python -m infra.package --stage $(PACKAGE_STAGE)
 
-# No --ignore-checks: the packaged template lints clean (errors and warnings alike).
+# No --ignore-checks: the packaged template lints clean (errors and warnings alike), before and after
+# the SAM transform (what CloudFormation deploys; localaws/template.py applies it as local mode does).
 lint-template: package node-tools
 	$(BIN)/cfn-lint build/sam.json
+	$(BIN)/python -m localaws.template --template build/sam.json --out build/transformed.json
+	$(BIN)/cfn-lint build/transformed.json
 	node_modules/.bin/asl-validator --json-path statemachine/deployment.asl.json --json-path statemachine/rollout.asl.json
 
 check-package: lint-template

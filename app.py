@@ -17,7 +17,7 @@ from chalicelib.api.blueprints import all_blueprints
 from chalicelib.api.table import ROUTES
 from chalicelib.composition import Container
 from chalicelib.events import handlers as event_handlers
-from chalicelib.steps import handlers, rollout_handlers
+from chalicelib.steps import handlers, inspection_handlers, rollout_handlers
 
 app = Chalice(app_name="nexus-deployer")
 container = Container()
@@ -87,6 +87,13 @@ def record_item_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="RecordRolloutFailure")
 def record_rollout_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return rollout_handlers.record_rollout_failure(container.get(), event)
+
+
+# Looking into a target account for the API (Test Credentials, forget): target roles trust only the
+# service role, which this function runs under and the API's does not (chalicelib/service/inspection.py).
+@app.lambda_function(name="InspectTarget")
+def inspect_target(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return inspection_handlers.inspect_target(container.get(), event)
 
 
 # Event-driven automation (chalicelib/events/handlers.py): each handler returns normally whatever the

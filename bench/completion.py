@@ -75,21 +75,17 @@ def measure(stack_seconds: float) -> list[dict[str, Any]]:
 
     local_credentials()
     import app as app_module
-    from chalicelib.composition import build_services
     from chalicelib.service.deployments import NewDeployment
     from chalicelib.service.targets import NewTarget
-    from chalicelib.settings import Settings
     from localaws.cloudformation import StackSimulation
-    from localaws.environment import LocalAws, chalice_functions
+    from localaws.environment import LocalAws
+    from localaws.functions import FunctionHost
 
-    handlers, rules = chalice_functions(app_module.app)
     simulation = StackSimulation(stack_seconds=stack_seconds)
-    with LocalAws(handlers, simulation=simulation, event_rules=rules) as aws:
-        by_mode = {
-            mode: build_services(Settings.from_env(aws.settings_env(**env)), aws.service_session())
-            for mode, env in MODES.items()
-        }
-        app_module.container.configure(by_mode["events"])  # the steps: the mode travels in the input
+    with LocalAws(lambda aws: FunctionHost(aws, app_module.container), simulation=simulation) as aws:
+        aws.host.configure(MODES["events"])  # the steps: the mode travels in the input
+        api = aws.host.api_function
+        by_mode = {mode: aws.host.services_with(api, **env) for mode, env in MODES.items()}
         try:
             services = by_mode["events"]
             target = services.targets.register(
@@ -137,7 +133,7 @@ def measure(stack_seconds: float) -> list[dict[str, Any]]:
             return results
         finally:
             aws.drain_executions()
-            app_module.container.configure(None)
+            aws.host.configure(None)
 
 
 def _history(aws: Any, operation_id: str, timeout: float = 600) -> list[dict[str, Any]]:

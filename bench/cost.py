@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,22 +301,27 @@ def run_operations(stack_seconds: float, event_timeout: int, rounds: int) -> dic
     from chalice.test import Client
 
     import app as app_module
-    from chalicelib.composition import build_services
-    from chalicelib.settings import Settings
     from localaws.cloudformation import StackSimulation
-    from localaws.environment import LocalAws, chalice_functions
+    from localaws.environment import CENTRAL_ACCOUNT, DEFAULT_REGION, LocalAws
+    from localaws.functions import FunctionHost, default_builder
 
-    handlers, rules = chalice_functions(app_module.app)
     found: dict[str, list[Counts]] = {"create": [], "update": [], "delete": []}
+    capacity = Capacity(CENTRAL_ACCOUNT, DEFAULT_REGION)
+    observed: list[Any] = []
+
+    def build(environment: Mapping[str, str], session: Any) -> Any:
+        """Each function's services, over its role's session, whose DynamoDB calls are metered once."""
+        if not any(session is seen for seen in observed):
+            observed.append(session)
+            capacity.observe(session)
+        return default_builder(environment, session)
+
     with LocalAws(
-        handlers, simulation=StackSimulation(stack_seconds=stack_seconds), event_rules=rules
+        lambda aws: FunctionHost(aws, app_module.container, build),
+        simulation=StackSimulation(stack_seconds=stack_seconds),
     ) as aws:
-        capacity = Capacity(aws.central.account_id, aws.region)
-        session = aws.service_session()
-        capacity.observe(session)
-        settings = Settings.from_env(aws.settings_env(NEXUS_EVENT_TIMEOUT_SECONDS=str(event_timeout)))
-        services = build_services(settings, session)
-        app_module.container.configure(services)
+        services = aws.host.configure({"NEXUS_EVENT_TIMEOUT_SECONDS": str(event_timeout)})
+        assert services is not None
         meter = Meter(capacity)
         try:
             with Client(app_module.app) as client:
@@ -336,10 +341,9 @@ def run_operations(stack_seconds: float, event_timeout: int, rounds: int) -> dic
                         ).encode(),
                     ).body
                 )
-                aws.account_session(TARGET_ACCOUNT).client("iam").create_role(
-                    RoleName="NexusDeploymentRole",
-                    AssumeRolePolicyDocument=json.dumps(target["trust_policy"]),
-                )
+                # As its administrator would: the role with its trust policy and the default profile's
+                # permissions (the local AWS enforces them).
+                aws.bootstrap_role(target["role_arn"], target["trust_policy"])
                 aws.forward_stack_events(TARGET_ACCOUNT)
                 for n in range(rounds):
                     deployment_id = None
@@ -366,7 +370,7 @@ def run_operations(stack_seconds: float, event_timeout: int, rounds: int) -> dic
                         found[action].append(counts)
         finally:
             aws.drain_executions()
-            app_module.container.configure(None)
+            aws.host.configure(None)
     return found
 
 

@@ -104,31 +104,25 @@ def local_service(
     from chalice.test import Client
 
     import app as app_module
-    from chalicelib.composition import build_services
-    from chalicelib.settings import Settings
     from localaws.cloudformation import StackSimulation
-    from localaws.environment import LocalAws, chalice_functions
+    from localaws.environment import LocalAws
+    from localaws.functions import FunctionHost
 
-    handlers, event_rules = chalice_functions(app_module.app)
     simulation = StackSimulation(stack_seconds=stack_seconds, unsupported=unsupported)
-    with LocalAws(handlers, simulation=simulation, event_rules=event_rules) as aws:
-        settings = Settings.from_env(
-            aws.settings_env(
-                **{
-                    "NEXUS_POLL_INITIAL_SECONDS": str(poll_seconds),
-                    "NEXUS_POLL_MAX_SECONDS": str(max(poll_seconds, 1) * 12),
-                    **(tuning or {}),
-                },
-            )
+    with LocalAws(lambda aws: FunctionHost(aws, app_module.container), simulation=simulation) as aws:
+        services = aws.host.configure(
+            {
+                "NEXUS_POLL_INITIAL_SECONDS": str(poll_seconds),
+                "NEXUS_POLL_MAX_SECONDS": str(max(poll_seconds, 1) * 12),
+                **(tuning or {}),
+            }
         )
-        services = build_services(settings, aws.service_session())
-        app_module.container.configure(services)
         try:
             with Client(app_module.app) as client:
                 yield client, services, aws
         finally:
             aws.drain_executions()  # the steps of executions still running need the services
-            app_module.container.configure(None)
+            aws.host.configure(None)
 
 
 def _setup_target(client: Any, token: str, aws: Any, profile: Any = "default") -> str:
@@ -543,6 +537,16 @@ def main_fanout() -> None:
     print("wrote section 5 of BENCHMARKS.md")
 
 
+def main_rollout_steps() -> None:
+    """``python -m bench.run rollout-steps``: section 10 alone (each rollout step at 2,000 items)."""
+    from bench.rollout_steps import measure, report
+
+    steps = measure()
+    print(f"rollout steps: {steps}", flush=True)
+    write_sections(report(steps), ROOT / "BENCHMARKS.md")
+    print("wrote section 10 of BENCHMARKS.md")
+
+
 def main_imports() -> None:
     """``python -m bench.run imports``: section 1 alone (the import cost of the HTTP handler module)."""
     imports = bench_imports()
@@ -561,6 +565,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bench.completion import bench_completion, completion_report
     from bench.local_server import bench_local_server, local_server_report
+    from bench.rollout_steps import measure, report
 
     imports = bench_imports()
     print(f"imports: {imports}", flush=True)
@@ -570,14 +575,23 @@ def main() -> None:
     print(f"completion: {completion}", flush=True)
     rollout = bench_rollout()
     print(f"rollout: {rollout}", flush=True)
+    steps = measure()
+    print(f"rollout steps: {steps}", flush=True)
     server = bench_local_server()
     print(f"server: {server}", flush=True)
     costs = cost_and_fleet()
     reports = (write_report(imports, latency), completion_report(completion), rollout_report(rollout))
-    write_sections("\n".join((*reports, local_server_report(server), costs)), ROOT / "BENCHMARKS.md")
+    sections = (*reports, local_server_report(server), costs, report(steps))
+    write_sections("\n".join(sections), ROOT / "BENCHMARKS.md")
     print("wrote BENCHMARKS.md")
 
 
 if __name__ == "__main__":
-    commands = {"fanout": main_fanout, "imports": main_imports, "server": main_server, "cost": main_cost}
+    commands = {
+        "fanout": main_fanout,
+        "imports": main_imports,
+        "server": main_server,
+        "cost": main_cost,
+        "rollout-steps": main_rollout_steps,
+    }
     commands.get(sys.argv[1] if len(sys.argv) == 2 else "", main)()

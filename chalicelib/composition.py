@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.service.completion import CompletionService
     from chalicelib.service.deployments import DeploymentService
     from chalicelib.service.drift import DriftService
+    from chalicelib.service.inspection import TargetInspection
     from chalicelib.service.notifications import NotificationService
     from chalicelib.service.onboarding import OnboardingService
     from chalicelib.service.ports import IdempotencyGuard, Metrics
@@ -58,6 +61,8 @@ class Services:
     notifications: NotificationService
     # Completion without polling: stack events release waiting workflows (service/completion.py).
     completion: CompletionService
+    # Looking into target accounts under the service role: what the InspectTarget function runs.
+    inspection: TargetInspection
     # Describing templates for the console's forms (service/templates.py).
     templates: TemplateService
     # Connecting accounts with typed credentials: test them, Fetch Roles, bootstrap (service/onboarding.py).
@@ -94,12 +99,14 @@ def build_services(
     from chalicelib.adapters.sts import StsTargetAccess
     from chalicelib.adapters.waiters import DynamoCompletionWaiters
     from chalicelib.observability import configure_logging
-    from chalicelib.service.access import AccessService
+    from chalicelib.service.access import AccessService, TargetChecks
     from chalicelib.service.auth import AuthService
     from chalicelib.service.completion import CompletionService
     from chalicelib.service.deployments import DeploymentService, PollSettings
     from chalicelib.service.drift import DriftService, DriftSettings
+    from chalicelib.service.inspection import TargetInspection
     from chalicelib.service.onboarding import OnboardingService, OnboardingSettings
+    from chalicelib.service.ports import CredentialChecks, StackLookup
     from chalicelib.service.redeploys import RedeployService, RedeploySettings
     from chalicelib.service.rollouts import RolloutService
     from chalicelib.service.targets import TargetGuards, TargetService
@@ -145,6 +152,17 @@ def build_services(
         settings.assume_role_seconds,
         observe=throttles.observe,
     )
+    inspection = TargetInspection(
+        targets, TargetChecks(targets, IamRoleProbe(target_access, config, settings.region)), target_access
+    )
+    checks: CredentialChecks = inspection
+    lookup: StackLookup = inspection
+    if settings.inspect_function:  # the API: its role cannot assume target roles, the function's can
+        from chalicelib.adapters.inspection import InvokedInspection
+
+        checks = lookup = InvokedInspection(
+            session.client("lambda", region_name=settings.region, config=config), settings.inspect_function
+        )
     deployments = DeploymentService(
         store,
         store,
@@ -158,7 +176,7 @@ def build_services(
         ),
         sources=automation.sources,
         on_cancel=completion.wake,
-        stacks=target_access,
+        stacks=lookup,
         secrets=secrets,
         metrics=metrics,
     )
@@ -181,15 +199,13 @@ def build_services(
         if settings.bootstrap_bucket
         else None
     )
-    access = AccessService(
-        targets, IamRoleProbe(target_access, config, settings.region), settings.event_bus_arn, publisher
-    )
+    access = AccessService(targets, checks, settings.event_bus_arn, publisher)
     onboarding = OnboardingService(
         targets,
         access,
         Boto3AccountSignIn(config, settings.region),
         GuardedAdfsClient(settings.adfs_allowed_hosts, settings.adfs_ca_bundle),
-        target_access,
+        lookup,
         OnboardingSettings(wait_seconds=settings.bootstrap_wait_seconds),
     )
     return Services(
@@ -234,6 +250,7 @@ def build_services(
         ),
         notifications=automation.notifications,
         completion=completion,
+        inspection=inspection,
         templates=TemplateService(deployments, targets, automation.sources),
         onboarding=onboarding,
     )
@@ -257,26 +274,56 @@ def build_automation(
     from chalicelib.service.sources import DeploymentSources
 
     store = AutomationDynamoStore(table)
+    publisher = session
+    if settings.notifier_role_arn:  # publish as the one role topic policies name, not as this function
+        from chalicelib.adapters.sts import role_session
+
+        publisher = role_session(
+            session, settings.notifier_role_arn, "nexus-notifier", settings.region, config
+        )
     notifications = NotificationService(
         SecretsManagerStore(session.client("secretsmanager", region_name=settings.region, config=config)),
-        SnsTopicPublisher(session, config),
+        SnsTopicPublisher(publisher, config),
         UrllibWebhookPoster(allow_local=settings.allow_local_webhooks),
-        NotificationSettings(settings.webhook_secret_prefix, settings.allow_local_webhooks),
+        NotificationSettings(
+            settings.webhook_secret_prefix, settings.allow_local_webhooks, settings.notifier_role_arn
+        ),
         metrics=metrics,
     )
-    objects = S3TemplateObjects(session.client("s3", region_name=settings.region, config=config))
+    objects = S3TemplateObjects(
+        session.client("s3", region_name=settings.region, config=config), settings.template_reader_role_arn
+    )
     return Automation(store, DeploymentSources(objects, store, notifications), notifications)
 
 
 class Container:
-    """Holds the services of one process; built on first use from the environment."""
+    """Holds the services of one process; built on first use from the environment.
+
+    On AWS a process runs one function, with that function's environment and role, so one set of
+    services is right. The local AWS runs every function in one process, each under its own role:
+    it runs each handler inside ``serving(that function's services)``, which ``get`` answers meanwhile
+    (a context variable, so concurrent invocations on other threads keep theirs).
+    """
 
     def __init__(self) -> None:
         self._services: Services | None = None
         self._telemetry: Telemetry | None = None
         self._lock = threading.Lock()
+        self._serving: ContextVar[Services | None] = ContextVar("nexus_serving", default=None)
+
+    @contextmanager
+    def serving(self, services: Services) -> Iterator[None]:
+        """Answer ``services`` from ``get`` in this context until the block ends."""
+        token = self._serving.set(services)
+        try:
+            yield
+        finally:
+            self._serving.reset(token)
 
     def get(self, environ: Mapping[str, str] | None = None) -> Services:
+        serving = self._serving.get()
+        if serving is not None:
+            return serving
         if self._services is None:
             telemetry = self.telemetry(environ)
             with self._lock:
@@ -290,7 +337,7 @@ class Container:
     def telemetry(self, environ: Mapping[str, str] | None = None) -> Telemetry:
         """The tracer and metrics of every handler (its middleware): the services' once they exist,
         else built from the telemetry settings alone (GET /health needs no other)."""
-        services = self._services
+        services = self._serving.get() or self._services
         if services is not None:
             return services.telemetry
         with self._lock:

@@ -111,6 +111,14 @@ class Settings(BaseModel):
         pattern=r"^[A-Za-z0-9_/+=.@-]{1,200}/$",
         alias="NEXUS_PARAMETER_SECRET_PREFIX",
     )
+    # The one principal that publishes to customers' SNS topics (the template's NotifierRole): every
+    # function assumes it to publish, so a topic policy names one role. Empty: publish as this function.
+    notifier_role_arn: str = Field(default="", alias="NEXUS_NOTIFIER_ROLE_ARN")
+    # The principal that reads template objects from customers' buckets (the API's role), named in hints.
+    template_reader_role_arn: str = Field(default="", alias="NEXUS_TEMPLATE_READER_ROLE_ARN")
+    # The InspectTarget function, which the API invokes to look into target accounts (Test Credentials,
+    # forget) under the service role; empty: do it in this process (the function itself, the steps).
+    inspect_function: str = Field(default="", alias="NEXUS_INSPECT_FUNCTION")
     # Local mode and tests only: webhooks may be http:// and loopback (the SSRF guard is off).
     allow_local_webhooks: bool = Field(default=False, alias="NEXUS_ALLOW_LOCAL_WEBHOOKS")
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)

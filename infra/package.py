@@ -25,6 +25,9 @@ Why a script rather than a bare ``chalice package --merge-template infra/merge-t
   empty and whose ``vendor/`` (which chalice copies into the zip as is) holds requirements.txt
   installed by pip for that runtime's CPython and manylinux; a stamp skips that install when
   neither the requirements nor the runtime changed.
+* Topics: chalice subscribes ``@app.on_sns_message`` handlers to an ARN it builds from the topic's name
+  in the code, while the template names its topic per stack; ``point_subscriptions_at_topics`` makes
+  each subscription refer to the topic resource instead.
 * Roles: the policies name resources of this same stack (the table, the state machine, the log
   groups), which static chalice policy files cannot, and the two steps that assume target roles
   must share one role, because a target's trust policy names one principal (NEXUS_SERVICE_ROLE_ARN),
@@ -54,6 +57,7 @@ ROLLOUT_DEFINITION_PATH = ROOT / "statemachine" / "rollout.asl.json"
 MERGE_TEMPLATE_PATH = ROOT / "infra" / "merge-template.json"
 REQUIREMENTS_PATH = ROOT / "requirements.txt"
 STATE_MACHINE = "DeploymentStateMachine"
+CHALICE_API = "RestAPI"  # the AWS::Serverless::Api chalice package writes
 ROLLOUT_STATE_MACHINE = "RolloutStateMachine"
 # Lambda's x86_64 Python runtimes (Amazon Linux 2023, glibc 2.34) run manylinux2014 wheels.
 WHEEL_PLATFORM = "manylinux2014_x86_64"
@@ -107,11 +111,12 @@ def _inline_definition(rendered: dict[str, Any], machine: str, path: Path, defin
 
 
 def function_runtime(merge_template: dict[str, Any]) -> str:
-    """The one Runtime the merge template gives the chalice functions (the resources it has no Type for)."""
+    """The one Runtime the merge template gives the chalice functions (the resources it has no Type for,
+    but the chalice API's, which it gives gateway responses); check_packaged checks every function has it."""
     runtimes = {
         resource.get("Properties", {}).get("Runtime")
-        for resource in merge_template["Resources"].values()
-        if "Type" not in resource
+        for name, resource in merge_template["Resources"].items()
+        if "Type" not in resource and name != CHALICE_API
     }
     if len(runtimes) != 1 or not isinstance(next(iter(runtimes)), str):
         raise PackageError(
@@ -121,6 +126,35 @@ def function_runtime(merge_template: dict[str, Any]) -> str:
     if not RUNTIME.match(runtime):
         raise PackageError(f"unsupported runtime {runtime}: expected python3.N")
     return runtime
+
+
+_TOPIC_BY_NAME = re.compile(r"^arn:\$\{AWS::Partition\}:sns:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(.+)$")
+
+
+def point_subscriptions_at_topics(template: dict[str, Any]) -> dict[str, Any]:
+    """Each ``@app.on_sns_message`` subscription on the template's own topic resource.
+
+    chalice writes a subscription's topic as an ARN built from the name in the code; the template names
+    its topic per stack (two stages in one account must not share it), so the subscription refers to
+    the resource whose ``Metadata.ChaliceTopicName`` is that name instead.
+    """
+    topics = {
+        resource.get("Metadata", {}).get("ChaliceTopicName"): name
+        for name, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::SNS::Topic"
+    }
+    for name, resource in template["Resources"].items():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "SNS" or not isinstance(event["Properties"].get("Topic"), dict):
+                continue
+            match = _TOPIC_BY_NAME.match(str(event["Properties"]["Topic"].get("Fn::Sub", "")))
+            if match is None or match.group(1) not in topics:
+                raise PackageError(
+                    f"{name} subscribes to {event['Properties']['Topic']}: give the topic resource "
+                    "Metadata.ChaliceTopicName"
+                )
+            event["Properties"]["Topic"] = {"Ref": topics[match.group(1)]}
+    return template
 
 
 def check_packaged(template: dict[str, Any], runtime: str) -> None:
@@ -187,8 +221,9 @@ def vendor_dependencies(vendor: Path, runtime: str) -> None:
     stamp.write_text(fingerprint)
 
 
-def stage_app(stage: Path, runtime: str) -> None:
-    """A copy of the app for chalice: same code and config, dependencies already in vendor/."""
+def stage_app(stage: Path, runtime: str, *, vendor: bool = True) -> None:
+    """A copy of the app for chalice: same code and config, dependencies already in vendor/ (or none,
+    for a template-only build: the template does not depend on them)."""
     stage.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "app.py", stage / "app.py")
     shutil.rmtree(stage / "chalicelib", ignore_errors=True)
@@ -199,7 +234,8 @@ def stage_app(stage: Path, runtime: str) -> None:
     (stage / "requirements.txt").write_text(
         "# installed for the Lambda runtime into vendor/ by infra/package.py\n"
     )
-    vendor_dependencies(stage / "vendor", runtime)
+    if vendor:
+        vendor_dependencies(stage / "vendor", runtime)
 
 
 def run_chalice_package(project_dir: Path, stage_name: str, merge_template: Path, out_dir: Path) -> None:
@@ -225,18 +261,24 @@ def run_chalice_package(project_dir: Path, stage_name: str, merge_template: Path
     )
 
 
-def build(stage_name: str, out_dir: Path, work_dir: Path) -> Path:
-    """Write ``out_dir``/sam.json and deployment.zip; return the template's path."""
+def build(stage_name: str, out_dir: Path, work_dir: Path, *, vendor: bool = True) -> Path:
+    """Write ``out_dir``/sam.json and deployment.zip; return the template's path.
+
+    ``vendor=False`` leaves the dependencies out of the zip (local mode deploys the template and runs
+    the code from this checkout): the template is the same, and no wheel is fetched.
+    """
     merge_template = json.loads(MERGE_TEMPLATE_PATH.read_text())
     runtime = function_runtime(merge_template)
     rendered = render_merge_template(merge_template, DEFINITION_PATH.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
     merge_path = out_dir / "merge-template.json"
     merge_path.write_text(json.dumps(rendered, indent=2) + "\n")
-    stage_app(work_dir, runtime)
+    stage_app(work_dir, runtime, vendor=vendor)
     run_chalice_package(work_dir, stage_name, merge_path, out_dir)
     template_path = out_dir / "sam.json"
-    check_packaged(json.loads(template_path.read_text()), runtime)
+    template = point_subscriptions_at_topics(json.loads(template_path.read_text()))
+    template_path.write_text(json.dumps(template, indent=2) + "\n")
+    check_packaged(template, runtime)
     return template_path
 
 

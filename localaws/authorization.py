@@ -25,8 +25,8 @@ role's permissions boundary: an explicit Deny wins, else an Allow, else the impl
 key (moto's default identity, the ``testing`` keys, ``localaws.sts.account_credentials`` keys, and
 unsigned requests, which moto answers as that identity) is the account's root user and is not
 restricted, as root is not on AWS without SCPs. Principals of the accounts passed as ``exempt_accounts``
-(the central account, until each of the service's functions runs under its own role) are not checked
-either. ``sts:GetCallerIdentity`` and ``sts:GetSessionToken`` need no permission, as on AWS.
+are not checked either (the local AWS exempts none: the service's own functions run under their template
+roles in the central account, ``localaws/functions.py``). ``sts:GetCallerIdentity`` and ``sts:GetSessionToken`` need no permission, as on AWS.
 
 Resources: the CloudFormation stack (``arn:...:stack/<name>/*``, or the stack id given) for stack and
 change-set actions, ``*`` for the ones AWS authorizes only on ``*`` (``ListStacks``, ``ValidateTemplate``,
@@ -34,7 +34,9 @@ change-set actions, ``*`` for the ones AWS authorizes only on ``*`` (``ListStack
 reads, the simulated principal for ``iam:SimulatePrincipalPolicy``. Any other action is evaluated on
 ``*`` leniently (any ``Resource`` element matches): never stricter than AWS, possibly looser for a policy
 scoped to particular resources. ``CreateStack``/``UpdateStack``/``CreateChangeSet`` with ``RoleARN`` also
-need ``iam:PassRole`` on that role (``iam:PassedToService`` is ``cloudformation.amazonaws.com``). What a
+need ``iam:PassRole`` on that role (``iam:PassedToService`` is ``cloudformation.amazonaws.com``). The services the deployer's own
+functions call (DynamoDB, Step Functions, Lambda, SNS, Secrets Manager, S3 reads) are evaluated on each
+call's real action and resource, with ``aws:ResourceAccount`` for SNS and S3 (:mod:`localaws.requested`). What a
 stack's resources need is checked by :mod:`localaws.cloudformation.handlers`, through :func:`check`.
 
 Not modelled: session policies and session tags, SCPs, resource-based policies other than trust
@@ -53,6 +55,8 @@ from typing import Any
 
 from localaws.patching import Patcher, params
 from localaws.policy import Evaluation, PolicySource, evaluate
+from localaws.requested import check_moto_internals as requested_internals
+from localaws.requested import requested
 
 __all__ = [
     "AccessDenied",
@@ -306,7 +310,7 @@ def _protocol_error(response: Any, denial: AccessDenied) -> Exception:
     return AwsHttpError(403, code, denial.message, protocol)
 
 
-def authorize_request(response: Any) -> None:
+def authorize_request(response: Any, hinted: str = "*") -> None:
     """Check one moto request against its caller's identity policies (raises AWS's AccessDenied)."""
     access_key = str(response.get_access_key())
     principal = principal_for_key(str(response.current_account), str(response.partition), access_key)
@@ -320,8 +324,24 @@ def authorize_request(response: Any) -> None:
     action = _IAM_ACTIONS.get((prefix, operation), f"{prefix}:{operation}")
     if action in _NO_PERMISSION_NEEDED or action in _UNSIGNED:
         return
-    resource, any_resource = _resource(response, prefix, operation)
     context = {"aws:requestedregion": str(response.region)}
+    precise = requested(
+        response, prefix, operation, hinted
+    )  # the service's own services: localaws/requested.py
+    if precise is not None:
+        try:
+            for asked in precise:
+                check(
+                    principal,
+                    asked.action,
+                    asked.resource,
+                    any_resource=asked.any_resource,
+                    context={**context, **asked.context},
+                )
+        except AccessDenied as denial:
+            raise _protocol_error(response, denial) from None
+        return
+    resource, any_resource = _resource(response, prefix, operation)
     try:
         check(principal, action, resource, any_resource=any_resource, context=context)
         role_arn = response._get_param("RoleARN") if prefix == "cloudformation" else None
@@ -336,7 +356,7 @@ def authorize_request(response: Any) -> None:
 def _authenticate_and_authorize_action(original: Any) -> Any:
     def authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         original(self, iam_request_cls, resource)  # moto's own (enable_iam_authentication), unchanged
-        authorize_request(self)
+        authorize_request(self, resource)
 
     return authenticate_and_authorize_action
 
@@ -377,6 +397,7 @@ def check_moto_internals() -> None:
         callable(getattr(IAMBackend, "get_user_from_access_key_id", None)),
         "IAMBackend.get_user_from_access_key_id",
     )
+    requested_internals()  # what localaws/requested.py reads to name a request's resources
 
 
 def _original_call_action(base: type) -> Any:

@@ -1,17 +1,20 @@
 """``LocalAws``: the embedded AWS as one object, for the tests and for local mode.
 
 Entering it starts moto with state-machine execution on, installs the project's realism patches
-(in-process Lambda, trust-policy enforcement, stacks that take time and fail like AWS), and
-provisions the central account from the cloud template's own definitions. The service then runs
-as the central ``NexusDeployerService`` role, as its Lambda functions do on AWS, so target trust
-policies name that role exactly as they would in production.
+(in-process Lambda, trust-policy enforcement, stacks that take time and fail like AWS), and deploys the
+service into the central account from its own cloud template: the template ``make package`` builds,
+after the SAM transform (``localaws/template.py``), created resource by resource (``localaws/stack.py``).
+Its functions then run in-process under the execution roles the template gives them
+(``localaws/functions.py``, the ``host``), its state machines are the template's with
+``DefinitionSubstitutions`` applied, and events reach handlers only through the template's rules and
+subscription. So target trust policies name the template's ``ServiceRole``, exactly as in production.
 
-Two modes share that provisioning and that identity. In-process (the default, for tests) moto is
-``mock_aws``: botocore never leaves the process. Server mode (``serve_on=(host, port)``, for local
-mode) runs a ``moto.server.ThreadedMotoServer`` in this process instead, because the patches must
-live beside the server that runs them; while it runs, this process's ``AWS_ENDPOINT_URL`` points at
-it (so the service reaches it exactly as it would reach AWS) and ``MOTO_PORT`` names its port (moto's
-Step Functions interpreter invokes Lambda tasks through boto3 at ``localhost:$MOTO_PORT``).
+Two modes share that deployment. In-process (the default, for tests) moto is ``mock_aws``: botocore
+never leaves the process. Server mode (``serve_on=(host, port)``, for local mode) runs a
+``moto.server.ThreadedMotoServer`` in this process instead, because the patches must live beside the
+server that runs them; while it runs, this process's ``AWS_ENDPOINT_URL`` points at it (so the service
+reaches it exactly as it would reach AWS) and ``MOTO_PORT`` names its port (moto's Step Functions
+interpreter invokes Lambda tasks through boto3 at ``localhost:$MOTO_PORT``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import os
 import re
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -37,37 +42,78 @@ from localaws import (
     eventbridge,
     iam,
     lambda_runner,
+    s3,
     saml,
+    sns,
     sts,
 )
 from localaws import faults as faults_module
-from localaws.provision import SERVICE_ROLE_NAME, CentralResources, provision_central
+from localaws.stack import DeployedStack, deploy_stack
 
 if TYPE_CHECKING:
     from chalicelib.domain.permissions import PermissionProfile
+    from localaws.functions import FunctionHost
 
 CENTRAL_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
+# The stack the service is deployed as; its resources' names derive from it, as CloudFormation's do.
+STACK_NAME = "nexus-deployer-local"
 # Where bootstrap_role deploys a target account's bootstrap stack (the admin's sign-in region): not a
 # region the tests or the benchmarks deploy to, so theirs hold only the stacks under test.
 BOOTSTRAP_REGION = "us-west-2"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
+LAMBDA_SERVICE = "lambda.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class CentralResources:
+    """The deployed stack's resources that tests, local mode and the benchmarks name."""
+
+    account_id: str
+    region: str
+    table_name: str
+    state_machine_arn: str
+    service_role_arn: str
+    function_arns: dict[str, str]
+    rollout_state_machine_arn: str = ""
+
+    @classmethod
+    def of(cls, stack: DeployedStack) -> CentralResources:
+        return cls(
+            account_id=stack.account_id,
+            region=stack.region,
+            table_name=stack.ref("DeploymentsTable"),
+            state_machine_arn=stack.ref("DeploymentStateMachine"),
+            service_role_arn=stack.attribute("ServiceRole", "Arn"),
+            function_arns={name: f.arn for name, f in stack.functions().items()},
+            rollout_state_machine_arn=stack.ref("RolloutStateMachine"),
+        )
+
+
+HostFactory = Callable[["LocalAws"], "FunctionHost"]
 
 
 class LocalAws:
     def __init__(
         self,
-        handlers: Mapping[str, lambda_runner.Handler],
+        host: HostFactory | None = None,
         *,
         region: str = DEFAULT_REGION,
         simulation: cloudformation.StackSimulation | None = None,
         serve_on: tuple[str, int] | None = None,
-        event_rules: Mapping[str, Mapping[str, Any]] | None = None,
+        template: Mapping[str, Any] | None = None,
+        stack_parameters: Mapping[str, str] | None = None,
         faults: faults_module.FaultSettings | None = None,
     ) -> None:
-        self._handlers = dict(handlers)
+        """``host`` runs the stack's functions (None: none runs; see ``localaws/functions.py``);
+        ``template`` replaces the service's own (a test's changed copy of it)."""
+        self._host_factory = host
         self.faults = faults or faults_module.NO_FAULTS
-        self._event_rules = dict(event_rules or {})
+        self._host: FunctionHost | None = None
+        self._template = template
+        self._stack_parameters = dict(stack_parameters or {})
+        self._stack: DeployedStack | None = None
+        self._iam_admins: dict[str, Any] = {}  # an IAM client per account, to read roles' trust policies
         self.region = region
         self.simulation = simulation or cloudformation.StackSimulation(stack_seconds=0)
         self._serve_on = serve_on
@@ -82,21 +128,29 @@ class LocalAws:
     def __enter__(self) -> LocalAws:
         from moto import mock_aws
 
-        self.faults.check_functions(self._handlers)
+        from localaws.template import service_template
+
         install_patches(self.simulation)
-        lambda_runner.register(self._handlers)
         try:
+            template = self._template if self._template is not None else service_template(region=self.region)
             if self._serve_on is None:
                 self._mock = mock_aws(config=MOTO_CONFIG)
                 self._mock.start()
             else:
                 self._start_server(*self._serve_on)
-            self._central = provision_central(
+            self._stack = deploy_stack(
                 self.account_session(CENTRAL_ACCOUNT),
+                template,
+                stack_name=STACK_NAME,
                 account_id=CENTRAL_ACCOUNT,
-                function_names=self._handlers,
-                event_rules=self._event_rules,
+                parameters=self._stack_parameters,
             )
+            self._central = CentralResources.of(self._stack)
+            if self._host_factory is not None:
+                self._host = self._host_factory(self)
+                lambda_runner.register(self._host.handlers())
+            if self._host is not None:
+                self.faults.check_functions({n.rsplit("-", 1)[-1] for n in self._host.handlers()})
             faults_module.configure(self.faults)  # after provisioning: the central account's setup is spared
         except BaseException:
             self.__exit__(None, None, None)
@@ -108,6 +162,9 @@ class LocalAws:
     ) -> None:
         if self._central is not None and self._mock is not None:
             self.drain_executions()  # in-process (tests); local mode's Ctrl-C should not wait
+        if self._host is not None:
+            self._host.close()
+            self._host = None
         eventbridge.reset()  # scheduled stack events belong to this AWS only
         faults_module.configure(faults_module.NO_FAULTS)  # this AWS's faults end with it
         if self._mock is not None:
@@ -174,29 +231,62 @@ class LocalAws:
             raise RuntimeError("LocalAws is not started")
         return self._central
 
+    @property
+    def stack(self) -> DeployedStack:
+        """The service's stack as deployed in the central account."""
+        if self._stack is None:
+            raise RuntimeError("LocalAws is not started")
+        return self._stack
+
+    @property
+    def host(self) -> FunctionHost:
+        """What runs the stack's functions (given as ``host`` when this was made)."""
+        if self._host is None:
+            raise RuntimeError("this LocalAws runs no functions: pass host=...")
+        return self._host
+
     def account_session(self, account_id: str) -> boto3.Session:
         """An administrator of ``account_id`` (to set up a target account, as its admin would)."""
         return self._session(**sts.account_credentials(account_id).boto3_kwargs())
 
-    def service_session(self) -> boto3.Session:
-        """The service's own identity: the central NexusDeployerService role, as on AWS Lambda.
+    def central_session(self) -> boto3.Session:
+        """An administrator of the central account (to look at the service's table or executions)."""
+        return self.account_session(CENTRAL_ACCOUNT)
+
+    def role_session(self, role_arn: str, service: str = LAMBDA_SERVICE) -> boto3.Session:
+        """A session of ``role_arn`` as ``service`` gets one to run code under it (Lambda: a function's
+        execution role). The role's trust policy must let that service assume it, as AWS requires.
 
         Its credentials refresh themselves before they expire, as Lambda's do, so a long-running
         local mode keeps working after the role session's hour is up.
         """
         from botocore.credentials import RefreshableCredentials
+        from moto.sts.models import sts_backends
 
-        sts_client = self.account_session(CENTRAL_ACCOUNT).client("sts")
+        from localaws.policy import service_trust_allows
+
+        account, partition = role_arn.split(":")[4], role_arn.split(":")[1]
+        role_name = role_arn.rsplit("/", 1)[-1]
+        if account not in self._iam_admins:
+            self._iam_admins[account] = self.account_session(account).client("iam")
+        trust = self._iam_admins[account].get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+        if not service_trust_allows(trust, service, context={"aws:sourceaccount": account}):
+            raise PermissionError(f"{role_arn}'s trust policy does not let {service} assume it")
 
         def assume() -> dict[str, str]:
-            credentials = sts_client.assume_role(
-                RoleArn=self.central.service_role_arn, RoleSessionName="nexus-service", DurationSeconds=3600
-            )["Credentials"]
+            session = sts_backends[account][partition].assume_role(
+                region_name=self.region,
+                role_session_name=role_name[:64],
+                role_arn=role_arn,
+                policy="",
+                duration=3600,
+                external_id="",
+            )
             return {
-                "access_key": credentials["AccessKeyId"],
-                "secret_key": credentials["SecretAccessKey"],
-                "token": credentials["SessionToken"],
-                "expiry_time": credentials["Expiration"].isoformat(),
+                "access_key": str(session.access_key_id),
+                "secret_key": str(session.secret_access_key),
+                "token": str(session.session_token),
+                "expiry_time": session.expiration.replace(tzinfo=UTC).isoformat(),  # moto's is naive UTC
             }
 
         core = self._core_session()
@@ -212,6 +302,30 @@ class LocalAws:
         core = botocore.session.Session()
         core.register_component("data_loader", self._loader)
         return core
+
+    def fire_schedule(self, rule_logical_id: str) -> list[Any]:
+        """What EventBridge does when a schedule rule of the stack comes due (moto never fires them):
+        each Lambda target of the rule gets a "Scheduled Event", through the Lambda API; answers their
+        results."""
+        session = self.central_session()
+        rule = self.stack.ref(rule_logical_id)
+        rule_arn = self.stack.attribute(rule_logical_id, "Arn")
+        event = {
+            "version": "0",
+            "id": f"local-{time.monotonic_ns()}",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": CENTRAL_ACCOUNT,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.region,
+            "resources": [rule_arn],
+            "detail": {},
+        }
+        results = []
+        for target in session.client("events").list_targets_by_rule(Rule=rule)["Targets"]:
+            response = session.client("lambda").invoke(FunctionName=target["Arn"], Payload=json.dumps(event))
+            results.append(json.loads(response["Payload"].read() or b"null"))
+        return results
 
     def bootstrap_role(
         self,
@@ -268,7 +382,7 @@ class LocalAws:
     @property
     def event_bus_arn(self) -> str:
         """The central account's default bus: where target accounts forward their stack events."""
-        return f"arn:aws:events:{self.region}:{self.central.account_id}:event-bus/default"
+        return f"arn:{self.stack.partition}:events:{self.region}:{self.central.account_id}:event-bus/default"
 
     def forward_stack_events(self, account_id: str, regions: Iterable[str] = ()) -> None:
         """Set up, in ``account_id``, what the bootstrap template's forwarding resources are.
@@ -310,49 +424,6 @@ class LocalAws:
                 Targets=[{"Id": target["Id"], "Arn": target["Arn"], "RoleArn": role_arn}],
             )
 
-    def settings_env(self, **overrides: str) -> dict[str, str]:
-        """The environment the service's settings read, pointing at the provisioned resources.
-        Tracing is off (there is no X-Ray here) unless an override turns it on."""
-        return {
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "AWS_REGION": self.region,
-            "NEXUS_TABLE_NAME": self.central.table_name,
-            "NEXUS_STATE_MACHINE_ARN": self.central.state_machine_arn,
-            "NEXUS_ROLLOUT_STATE_MACHINE_ARN": self.central.rollout_state_machine_arn,
-            "NEXUS_SERVICE_ROLE_ARN": self.central.service_role_arn,
-            **overrides,
-        }
-
-
-def chalice_functions(app: Any) -> tuple[dict[str, lambda_runner.Handler], dict[str, dict[str, Any]]]:
-    """A Chalice app's Lambda functions by name, and the EventBridge patterns of its ``on_cw_event`` ones.
-
-    What ``chalice package`` deploys: each ``@app.lambda_function`` and each ``@app.on_cw_event`` handler
-    as a function (the latter with a rule on the default bus). Other event sources (SNS, schedules)
-    are left to the tests that drive them through ``chalice.test.Client``. Each runs as Lambda runs it:
-    the module attribute its handler string names, with the app's middleware around it.
-    """
-    handlers: dict[str, lambda_runner.Handler] = {
-        fn.name: _entry_point(fn.handler_string) for fn in app.pure_lambda_functions
-    }
-    rules: dict[str, dict[str, Any]] = {}
-    for source in app.event_sources:
-        pattern = getattr(source, "event_pattern", None)
-        if pattern is None:
-            continue
-        handlers[source.name] = _entry_point(source.handler_string)
-        rules[source.name] = dict(pattern)
-    return handlers, rules
-
-
-def _entry_point(handler_string: str) -> lambda_runner.Handler:
-    """What Lambda calls for ``app.<name>``: the decorated module attribute (middleware included)."""
-    import sys
-
-    module_name, _, attribute = handler_string.rpartition(".")
-    handler: lambda_runner.Handler = getattr(sys.modules[module_name], attribute)
-    return handler
-
 
 def install_patches(simulation: cloudformation.StackSimulation) -> None:
     concurrency.install()
@@ -360,12 +431,15 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     sts.install()
     iam.install()
     saml.install()
-    # Identity policies of role sessions and IAM users, everywhere but the central account: the service's
-    # own functions all run as one role there until each runs under its own (localaws/authorization.py).
-    authorization.install(exempt_accounts=frozenset({CENTRAL_ACCOUNT}))
+    # Identity policies of role sessions and IAM users, in every account: the service's functions run
+    # under the roles its template gives them, so a call the template does not allow is refused
+    # (localaws/authorization.py).
+    authorization.install()
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
+    sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
+    s3.install()  # bucket policies decided with their conditions (localaws/s3.py)
     faults_module.install()  # NEXUS_LOCAL_FAULTS, put in force by each LocalAws (localaws/faults.py)
     from localaws import admission, dynamodb, serialization, stepfunctions
 
@@ -379,8 +453,8 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
 __all__ = [
     "BOOTSTRAP_REGION",
     "CENTRAL_ACCOUNT",
-    "SERVICE_ROLE_NAME",
+    "STACK_NAME",
+    "CentralResources",
     "LocalAws",
-    "chalice_functions",
     "install_patches",
 ]

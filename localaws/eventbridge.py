@@ -97,6 +97,12 @@ def reset() -> None:
     _DELIVERY.reset()
 
 
+def deliver(action: Callable[[], None]) -> None:
+    """Run ``action`` soon on the delivery thread: an asynchronous invocation, as AWS makes them (SNS's of
+    its Lambda subscribers too), never inside the caller's moto request and its lock."""
+    _DELIVERY.submit(None, action)
+
+
 def idle() -> bool:
     return _DELIVERY.idle()
 
@@ -177,6 +183,10 @@ def install() -> None:
     _original_send = original
 
     def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        if not self.event_pattern.get_pattern():
+            # A schedule rule has no pattern, and on AWS no event put on the bus reaches it; moto's
+            # empty pattern matches every event (the drift check ran on each stack event).
+            return
         functions = [t for t in self.targets if _is_lambda(t)]
         if not functions:
             original(self, original_event, transform_input)

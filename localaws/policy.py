@@ -298,13 +298,16 @@ def federated_trust_allows(
     )
 
 
-def service_trust_allows(document: object, service: str, action: str = "sts:AssumeRole") -> bool:
-    """A role's trust policy for an AWS service principal (``{"Service": "cloudformation.amazonaws.com"}``)."""
+def service_trust_allows(
+    document: object, service: str, action: str = "sts:AssumeRole", context: Mapping[str, str] | None = None
+) -> bool:
+    """A role's trust policy for an AWS service principal (``{"Service": "cloudformation.amazonaws.com"}``);
+    ``context``: the condition keys the service sends (``aws:SourceAccount``)."""
 
     def principal_ok(statement: Mapping[str, Any]) -> bool:
         return _named_principal_matches(statement.get("Principal"), "Service", service)
 
-    return _trust_decision(document, principal_ok, action, {})
+    return _trust_decision(document, principal_ok, action, context or {})
 
 
 # --------------------------------------------------------------------------------- identity policies

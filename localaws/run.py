@@ -5,12 +5,13 @@ trust-policy enforcement, CloudFormation that takes time and fails like AWS), an
 only act on a moto server running in the same interpreter. So this process runs
 
 * the embedded AWS on ``127.0.0.1:$NEXUS_AWS_PORT`` (default 5000): a ``ThreadedMotoServer`` with
-  state machine execution on and the central account (123456789012) provisioned from the cloud
-  template's own files (``localaws.environment.LocalAws`` in server mode);
-* the HTTP API on ``127.0.0.1:$NEXUS_PORT`` (default 8000): Chalice's dev server. The service talks
-  to the embedded AWS only through ``AWS_ENDPOINT_URL``, as the central ``NexusDeployerService``
-  role, exactly as its Lambda functions talk to AWS. The workflow's Lambda tasks run the app's own
-  step handlers inside the moto server's threads, with the same services (``app.container``).
+  state machine execution on and the service deployed into the central account (123456789012) from
+  its own cloud template (``localaws.environment.LocalAws`` in server mode);
+* the HTTP API on ``127.0.0.1:$NEXUS_PORT`` (default 8000): Chalice's dev server, running the routes
+  as the API function the template deploys, under its role (``ApiRole``). The service talks to the
+  embedded AWS only through ``AWS_ENDPOINT_URL``, exactly as its Lambda functions talk to AWS. The
+  workflows' steps and the event handlers run inside the moto server's threads, each under the role
+  the template gives its function (``localaws/functions.py``).
 
 The HTTP server starts last, so ``GET /health`` answering 200 means everything is ready. The tenant
 token comes from ``NEXUS_API_TOKEN`` or is generated and printed once. ``NEXUS_LOCAL_STACK_SECONDS``
@@ -104,9 +105,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         faults = FaultSettings.from_env(environ)
         if faults.crash_after:
             import app as app_module
-            from localaws.environment import chalice_functions
 
-            faults.check_functions(chalice_functions(app_module.app)[0])
+            chalice_app = app_module.app
+            faults.check_functions(
+                {f.name for f in chalice_app.pure_lambda_functions}
+                | {s.name for s in chalice_app.event_sources}
+            )
     except ValueError as error:
         print(f"nexus local: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -140,29 +144,24 @@ def serve(
 ) -> None:
     """Start the embedded AWS, wire the service to it, then serve HTTP until ``stop`` is set."""
     import app as app_module
-    from chalicelib.composition import build_services
     from chalicelib.service.auth import new_token
-    from chalicelib.settings import Settings
-    from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
+    from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+    from localaws.functions import FunctionHost
     from localaws.local_adfs import USER, LocalAdfs
     from localaws.server import ApiServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request log lines
-    handlers, event_rules = chalice_functions(app_module.app)
     with (
         LocalAws(
-            handlers,
+            lambda aws: FunctionHost(aws, app_module.container),
             simulation=simulation,
             serve_on=(HOST, config.aws_port),
-            event_rules=event_rules,
             faults=faults,
         ) as aws,
         LocalAdfs(aws, config.adfs_account, config.adfs_password) as adfs,
     ):
-        provisioned = {**aws.settings_env(), **adfs.settings_env()}
-        settings = Settings.from_env(settings_env(os.environ, provisioned))
-        services = build_services(settings, aws.service_session())
-        app_module.container.configure(services)
+        services = aws.host.configure(tuning(os.environ, adfs.settings_env()))
+        assert services is not None
         token = config.token or new_token()
         services.auth.issue(TENANT_ID, "local mode", token)
         api = ApiServer(app_module.app, HOST, config.api_port)
@@ -181,16 +180,31 @@ def serve(
             print("nexus local: stopping", flush=True)
         finally:
             api.stop()
-            app_module.container.configure(None)
 
 
-def settings_env(environ: Mapping[str, str], provisioned: Mapping[str, str]) -> dict[str, str]:
-    """The service's settings: local polling defaults, then any ``NEXUS_*`` tuning from the
-    environment, then the provisioned resources (which nothing may override), then
-    ``POWERTOOLS_TRACE_DISABLED`` if set (tracing is off locally unless it says false)."""
-    tuning = {name: value for name, value in environ.items() if name.startswith("NEXUS_")}
+# Local mode's own variables: not the service's settings (the token and the ADFS password are secrets).
+_LOCAL_MODE_VARIABLES = frozenset(
+    {
+        "NEXUS_PORT",
+        "NEXUS_AWS_PORT",
+        "NEXUS_API_TOKEN",
+        "NEXUS_LOCAL_STACK_SECONDS",
+        "NEXUS_LOCAL_UNSUPPORTED",
+        "NEXUS_LOCAL_ADFS_ACCOUNT",
+        "NEXUS_LOCAL_ADFS_PASSWORD",
+    }
+)
+
+
+def tuning(environ: Mapping[str, str], provisioned: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What every deployed function's environment gets besides the template's: local polling defaults,
+    then any ``NEXUS_*`` setting from this environment, then what local mode provisioned beside the
+    stack (the local ADFS's host and certificate), then ``POWERTOOLS_TRACE_DISABLED`` if set (the
+    functions run with tracing off locally unless it says false, ``localaws/functions.py``). The
+    template's own variables (the table, the roles, the state machines) win over all of them."""
+    given = {k: v for k, v in environ.items() if k.startswith("NEXUS_") and k not in _LOCAL_MODE_VARIABLES}
     tracing = {name: environ[name] for name in ("POWERTOOLS_TRACE_DISABLED",) if name in environ}
-    return {**LOCAL_SETTINGS, **tuning, **provisioned, **tracing}
+    return {**LOCAL_SETTINGS, **given, **(provisioned or {}), **tracing}
 
 
 def banner(aws_url: str, api_url: str, token: str, account: str, simulation: StackSimulation) -> str:

@@ -1,8 +1,9 @@
 """Shared fixtures: the embedded local AWS, the app wired to it, a tenant token, a target account.
 
-Every test that touches AWS gets a fresh ``LocalAws`` (moto, with the project's realism patches) in
-which the real ``statemachine/deployment.asl.json`` executes and its Lambda tasks run the app's own
-step handlers in-process.
+Every test that touches AWS gets a fresh ``LocalAws`` (moto, with the project's realism patches) into
+whose central account the service is deployed from its own cloud template: the real
+``statemachine/deployment.asl.json`` executes there, and every function (workflow steps, event handlers,
+the API) runs the app's own handler in-process under the execution role the template gives it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.composition import Services, build_services
+from chalicelib.composition import Services
 from chalicelib.domain.permissions import PermissionProfile, load_profile
-from chalicelib.settings import Settings
-from localaws.environment import CENTRAL_ACCOUNT, LocalAws, chalice_functions
+from localaws.environment import CENTRAL_ACCOUNT, LocalAws
 from localaws.faults import FaultSettings
+from localaws.functions import FunctionHost
 from tests.contract import check_answer
 from tests.support.http_server import serving
 
@@ -56,40 +57,68 @@ def _set_fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def step_handlers() -> dict[str, Any]:
-    """The app's Lambda functions (workflow steps and EventBridge handlers) by name."""
-    return chalice_functions(app_module.app)[0]
+def app_host(aws: LocalAws) -> FunctionHost:
+    """Runs the deployed functions with this app's handlers and its container."""
+    return FunctionHost(aws, app_module.container)
+
+
+def own_function(aws: LocalAws, name: str, handler: Any) -> str:
+    """A Lambda function of the test's own in the central account, running ``handler`` in-process."""
+    from localaws import lambda_runner
+    from localaws.stack_resources import stub_code
+
+    session = aws.central_session()
+    role = session.client("iam").create_role(
+        RoleName=f"test-{name}",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    arn: str = session.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="test.handler",
+        Code={"ZipFile": stub_code()},
+    )["FunctionArn"]
+    lambda_runner.register({name: handler})
+    return arn
 
 
 def local_aws_for_app(**kwargs: Any) -> LocalAws:
-    """A LocalAws running this app's functions, with the central rules of its EventBridge handlers, and
-    the faults ``NEXUS_LOCAL_FAULTS`` asks for (none by default)."""
-    handlers, rules = chalice_functions(app_module.app)
+    """A LocalAws with the service deployed from its template and its functions run by this app, and the
+    faults ``NEXUS_LOCAL_FAULTS`` asks for (none by default)."""
     kwargs.setdefault("faults", FaultSettings.from_env(os.environ))
-    return LocalAws(handlers, event_rules=rules, **kwargs)
+    return LocalAws(app_host, **kwargs)
 
 
 @contextmanager
 def wired(aws: LocalAws, **overrides: str) -> Iterator[Services]:
-    """The app's container pointed at ``aws``, as the service runs there: completion by stack events
-    (the default), with a short wait before the fallback reconcile and polls with no wait."""
-    settings = Settings.from_env(
-        aws.settings_env(
-            **{
-                "NEXUS_POLL_INITIAL_SECONDS": "0",
-                "NEXUS_POLL_MAX_SECONDS": "0",
-                "NEXUS_EVENT_TIMEOUT_SECONDS": str(EVENT_TIMEOUT_SECONDS),
-                **overrides,
-            }
-        )
-    )
-    built = build_services(settings, aws.service_session())
-    app_module.container.configure(built)
+    """The deployed functions' environments tuned for tests (completion by stack events, the default,
+    with a short wait before the fallback reconcile and polls with no wait, then ``overrides``); yields
+    the API function's services, which the HTTP routes get (under the API's role)."""
+    tuning = {
+        "NEXUS_POLL_INITIAL_SECONDS": "0",
+        "NEXUS_POLL_MAX_SECONDS": "0",
+        "NEXUS_EVENT_TIMEOUT_SECONDS": str(EVENT_TIMEOUT_SECONDS),
+        **overrides,
+    }
+    built = aws.host.configure(tuning)
+    assert built is not None
     try:
         yield built
     finally:
         aws.drain_executions()  # the steps of executions still running need the services
-        app_module.container.configure(None)
+        aws.host.configure(None)
 
 
 @pytest.fixture

@@ -193,30 +193,34 @@ def chaos_service(
     from chalicelib.observability import Telemetry
     from chalicelib.settings import Settings
     from localaws.cloudformation import StackSimulation
-    from localaws.environment import LocalAws, chalice_functions
+    from localaws.environment import LocalAws
+    from localaws.functions import FunctionHost
 
-    handlers, event_rules = chalice_functions(app_module.app)
+    metrics = InMemoryMetrics()  # every function's metrics, so the scenarios can read them
+
+    def build(environment: Any, session: Any) -> Any:
+        return build_services(Settings.from_env(environment), session, Telemetry(NoTracing(), metrics))
+
     simulation = StackSimulation(stack_seconds=stack_seconds)
-    with LocalAws(handlers, simulation=simulation, event_rules=event_rules, faults=NO_FAULTS) as aws:
-        settings = Settings.from_env(
-            aws.settings_env(
-                **{
-                    "NEXUS_POLL_INITIAL_SECONDS": "1",
-                    "NEXUS_POLL_MAX_SECONDS": "1",
-                    "NEXUS_EVENT_TIMEOUT_SECONDS": "5",
-                    **(tuning or {}),
-                }
-            )
+    host = lambda aws: FunctionHost(aws, app_module.container, build)  # noqa: E731
+    with LocalAws(host, simulation=simulation, faults=NO_FAULTS) as aws:
+        services = aws.host.configure(
+            {
+                "NEXUS_POLL_INITIAL_SECONDS": "1",
+                "NEXUS_POLL_MAX_SECONDS": "1",
+                "NEXUS_EVENT_TIMEOUT_SECONDS": "5",
+                **(tuning or {}),
+            }
         )
-        metrics = InMemoryMetrics()
-        services = build_services(settings, aws.service_session(), Telemetry(NoTracing(), metrics))
-        app_module.container.configure(services)
+        harness: Harness | None = None
         try:
             with Client(app_module.app) as client:
+                assert services is not None
                 harness = Harness(client, services, aws, metrics, faults)
                 harness.token = services.auth.issue("chaos", "reliability scenarios")
                 yield harness
         finally:
-            harness.faults_off()
+            if harness is not None:
+                harness.faults_off()
             aws.drain_executions(timeout=120)
-            app_module.container.configure(None)
+            aws.host.configure(None)

@@ -45,6 +45,10 @@ from chalicelib.domain.rollouts import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+# Items per TransactWriteItems: AWS allows 100 since 2022, the local AWS (moto 5.2.5) the former 25;
+# 25 works on both and still ends 2,000 items in 80 calls.
+TRANSACTION_ITEMS = 25
+
 
 def _plain(value: Any) -> Any:
     """DynamoDB's Decimals back into ints (every number stored here is an integer)."""
@@ -300,14 +304,10 @@ class DynamoRolloutStore:
         with aws_call("PutItem"):
             self._table.put_item(Item=item_to_record(item))
 
-    def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
-        """Record the item's final status once; a FAILED one adds 1 to the rollout's ``failed``.
-
-        False when the item had already ended (a retried step): nothing is written or counted.
-        """
-        ended = [status.value for status in ENDED_ITEM]
-        names = {f":e{n}": value for n, value in enumerate(ended)}
-        put: dict[str, Any] = {
+    def _end_put(self, item: RolloutItem) -> dict[str, Any]:
+        """The conditional put that records an item's end unless it has ended already."""
+        names = {f":e{n}": status.value for n, status in enumerate(ENDED_ITEM)}
+        return {
             "Put": {
                 "TableName": self._name,
                 "Item": item_to_record(item),
@@ -316,7 +316,32 @@ class DynamoRolloutStore:
                 "ExpressionAttributeValues": names,
             }
         }
-        transact: list[dict[str, Any]] = [put]
+
+    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> None:
+        """``end_item`` for many items that do not count as failed (a rollout ending cancels the items it
+        never started), 25 per transaction, so that ending a fleet's items takes tens of calls,
+        not thousands. A chunk where some item ended meanwhile is done one item at a time."""
+        if any(item.status is ItemStatus.FAILED for item in items):
+            raise ValueError("end_items records no failures: end a FAILED item with end_item")
+        for first in range(0, len(items), TRANSACTION_ITEMS):
+            chunk = items[first : first + TRANSACTION_ITEMS]
+            puts: list[Any] = [self._end_put(item) for item in chunk]
+            with aws_call("TransactWriteItems"):
+                try:
+                    self._table.meta.client.transact_write_items(TransactItems=puts)
+                    continue
+                except ClientError as error:
+                    if error_code(error) != "TransactionCanceledException":
+                        raise
+            for item in chunk:
+                self.end_item(tenant_id, item)
+
+    def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
+        """Record the item's final status once; a FAILED one adds 1 to the rollout's ``failed``.
+
+        False when the item had already ended (a retried step): nothing is written or counted.
+        """
+        transact: list[dict[str, Any]] = [self._end_put(item)]
         if item.status is ItemStatus.FAILED:
             transact.append(
                 {

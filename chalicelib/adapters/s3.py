@@ -49,8 +49,12 @@ class S3TemplatePublisher:
 
 
 class S3TemplateObjects:
-    def __init__(self, client: S3Client) -> None:
+    def __init__(self, client: S3Client, reader_arn: str = "") -> None:
         self._s3 = client
+        # The role that reads (the API's, output TemplateReaderRoleArn): what the bucket must grant.
+        self._reader = (
+            f"{reader_arn} (the stack's TemplateReaderRoleArn output)" if reader_arn else "the service's role"
+        )
 
     def read(
         self, location: S3Location, *, version_id: str | None, expected_owner: str, max_bytes: int
@@ -77,8 +81,8 @@ class S3TemplateObjects:
                     raise UnprocessableRequest(
                         f"{location.url} cannot be read by the service for account {expected_owner}.",
                         code="TEMPLATE_OBJECT_REFUSED",
-                        hint="The bucket must belong to the target's account and grant the service "
-                        "role s3:GetObject and s3:GetObjectVersion.",
+                        hint="The bucket must belong to the target's account, and its policy must grant "
+                        f"{self._reader} s3:GetObject and s3:GetObjectVersion on the object.",
                         details={"field": "template_url"},
                     ) from None
                 raise

@@ -28,6 +28,32 @@ if TYPE_CHECKING:
 MAX_SESSION_SECONDS = 3600  # a Lambda function is itself a role: AWS refuses more than an hour
 
 
+def role_session(
+    session: boto3.Session, role_arn: str, session_name: str, region: str, client_config: Config
+) -> boto3.Session:
+    """A session of another role of the service's own account, assumed with ``session``'s credentials on
+    its first call and again before each expiry (an hour; a Lambda role may not chain longer)."""
+    from botocore.credentials import DeferredRefreshableCredentials
+
+    sts = session.client("sts", region_name=region, config=client_config)
+
+    def assume() -> dict[str, str]:
+        with aws_call("AssumeRole"):
+            credentials = sts.assume_role(
+                RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=MAX_SESSION_SECONDS
+            )["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    core = botocore.session.Session()
+    core._credentials = DeferredRefreshableCredentials(assume, "assume-role")  # type: ignore[attr-defined]
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
 class StsTargetAccess:
     def __init__(
         self,

@@ -2,7 +2,7 @@
 // the same Test Credentials checklist (✓/✗, missing actions by service, the guide's fix for a failure).
 
 import { badge, button, code, copyButton, errorBox, field, h, link, replace, row, section, setProblem, sleep, table, title, uid } from './dom.js';
-import { get, post, query } from './api.js';
+import { get, newKey, patch, post, query } from './api.js';
 
 // The guide's "Troubleshooting Authentication", by the API's error codes.
 const FIXES = {
@@ -131,6 +131,44 @@ export async function create(main) {
     form);
 }
 
+// -- edit a target: PATCH /targets/{id} (the account, role and external ID never change) --------------
+
+function editForm(target, changed) {
+  const name = h('input', { type: 'text', autocomplete: 'off', value: target.name });
+  const regions = h('input', { type: 'text', spellcheck: 'false', value: target.regions.join(', ') });
+  const profile = h('input', { type: 'text', spellcheck: 'false', value: target.permission_profile });
+  const messages = h('div', { class: 'messages' });
+  const form = h('form', { class: 'narrow', novalidate: true, 'aria-label': 'Edit target' },
+    field('Target name', name),
+    field('Regions', regions, 'Comma-separated. A region with live deployments cannot be removed.'),
+    field('Permission profile', profile, 'After a change, deploy the bootstrap template again so the role gets it.'),
+    h('button', { type: 'submit', class: 'secondary' }, 'Save changes'),
+    messages);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    messages.replaceChildren();
+    setProblem(name, '');
+    if (!name.value.trim()) { setProblem(name, 'Give the target a name.'); name.focus(); return; }
+    const body = {};
+    const list = regions.value.split(',').map((r) => r.trim()).filter(Boolean);
+    if (name.value.trim() !== target.name) body.name = name.value.trim();
+    if (list.join(',') !== target.regions.join(',')) body.regions = list;
+    if (profile.value.trim() !== target.permission_profile) body.permission_profile = profile.value.trim();
+    if (!Object.keys(body).length) {
+      messages.append(h('p', { role: 'status' }, 'Nothing to change.'));
+      return;
+    }
+    try {
+      const { data } = await patch(`/targets/${target.target_id}`, body, { idempotencyKey: newKey() });
+      changed(data);
+      messages.append(h('p', { role: 'status' }, 'Saved.'));
+    } catch (error) {
+      messages.append(errorBox(error, 'The target was not changed'));
+    }
+  });
+  return h('details', { class: 'edit' }, h('summary', {}, 'Edit target'), form);
+}
+
 // -- a target: the four methods ---------------------------------------------------------------------
 
 function tabs(label, panels) {
@@ -181,7 +219,7 @@ async function runBootstrap(target, body, out, signal) {
 
 // CloudFormation's quick-create link (POST /targets/{id}/quick-create-link): the service puts the
 // target's bootstrap template in its bucket and answers the AWS console link with the external ID and
-// its role filled in. Local mode has no bucket (409 QUICK_CREATE_NOT_AVAILABLE): the command instead.
+// its role filled in. A service without a bucket answers 409 QUICK_CREATE_NOT_AVAILABLE: the command instead.
 const AWS_CONSOLE = /^https:\/\/[a-z0-9-]+\.console\.aws\.amazon\.com\/cloudformation\//;
 
 async function quickCreate(target, out, signal) {
@@ -194,7 +232,7 @@ async function quickCreate(target, out, signal) {
   } catch (error) {
     if (error.name === 'AbortError') return;
     if (error.code === 'QUICK_CREATE_NOT_AVAILABLE') {
-      replace(out, h('p', { class: 'help' }, 'No quick-create link here (local mode keeps no template bucket): run the command below.'));
+      replace(out, h('p', { class: 'help' }, 'No quick-create link here (this service keeps no template bucket): run the command below.'));
     } else {
       replace(out, errorBox(error, 'No quick-create link'));
     }
@@ -344,14 +382,21 @@ export async function detail(main, { id, signal }) {
       if (error.name !== 'AbortError') replace(out, errorBox(error, 'The role could not be tested'));
     }
   });
+  const facts = h('dl', { class: 'facts' });
+  const showFacts = () => replace(facts,
+    h('dt', {}, 'Name'), h('dd', {}, target.name),
+    h('dt', {}, 'Account ID'), h('dd', {}, target.account_id),
+    h('dt', {}, 'Regions'), h('dd', {}, target.regions.join(', ')),
+    h('dt', {}, 'Role ARN'), h('dd', {}, target.role_arn),
+    h('dt', {}, 'Permission profile'), h('dd', {}, target.permission_profile));
+  showFacts();
   title(main, `Account ${target.name}`,
-    section('Target',
-      h('dl', { class: 'facts' },
-        h('dt', {}, 'Name'), h('dd', {}, target.name),
-        h('dt', {}, 'Account ID'), h('dd', {}, target.account_id),
-        h('dt', {}, 'Regions'), h('dd', {}, target.regions.join(', ')),
-        h('dt', {}, 'Role ARN'), h('dd', {}, target.role_arn),
-        h('dt', {}, 'Permission profile'), h('dd', {}, target.permission_profile))),
+    section('Target', facts, editForm(target, (changed) => {
+      target = changed;
+      showFacts();
+      const heading = main.querySelector('h1');
+      if (heading) heading.textContent = `Account ${target.name}`;
+    })),
     section('Connect the account',
       tabs('Authentication method', [
         ['IAM Role ARN (recommended)', roleMethod(target, signal)],

@@ -47,6 +47,8 @@ OBJECT_CREATED_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"
 # Only our operations' events; the bootstrap template's forwarding rule uses the same pattern, so
 # other stacks' events do not even leave their account.
 STACK_STATUS_PATTERN = bootstrap.STACK_STATUS_PATTERN
+# The name chalice subscribes RedeployMessage to; the template names the topic per stack
+# (`<stack>-redeploy-requests`) and infra/package.py points the subscription at that resource.
 REDEPLOY_TOPIC = "nexus-deployer-redeploy-requests"
 DEPLOYMENT_ID = Annotated[str, StringConstraints(pattern=r"^dep-[0-9a-f]{24}$", strict=True)]
 

@@ -19,6 +19,11 @@ unblocks its deployments (chalicelib/service/targets.py). The assumed sessions n
 AWS answers AccessDenied both for a role that does not exist and for a trust policy or external ID
 that refuses the service; without credentials in the target account nobody can tell them apart, so
 ``assume_role`` reports ACCESS_DENIED with a hint that covers both, never a guessed INVALID_ROLE_ARN.
+
+Who runs the checks: ``TargetChecks``, under the one role target trust policies name (the service
+role). The HTTP API's role cannot assume target roles, so on AWS its ``AccessService`` hands the checks
+to the ``InspectTarget`` function, which runs as the service role (``CredentialChecks`` is the port;
+``chalicelib/adapters/inspection.py`` the invoking side).
 """
 
 from __future__ import annotations
@@ -40,8 +45,15 @@ from chalicelib.domain.bootstrap import (
     region_forwarding_template,
 )
 from chalicelib.domain.errors import Conflict, DeployerError
+from chalicelib.domain.model import Target
 from chalicelib.domain.permissions import group_by_service, load_profile
-from chalicelib.service.ports import CallerIdentity, RoleProbe, RoleSession, TemplatePublisher
+from chalicelib.service.ports import (
+    CallerIdentity,
+    CredentialChecks,
+    RoleProbe,
+    RoleSession,
+    TemplatePublisher,
+)
 from chalicelib.service.targets import TargetService
 
 CHECK_NAMES = ("assume_role", "external_id_enforced", "caller_identity", "account_match", "permissions")
@@ -57,6 +69,12 @@ class Check:
 
     def public(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "code": self.code, "detail": self.detail, "hint": self.hint}
+
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> Check:
+        return cls(
+            str(data["name"]), bool(data["ok"]), str(data["detail"]), data.get("hint"), data.get("code")
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,17 @@ class AccessReport:
             "missing_actions": self.missing_actions,
         }
 
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> AccessReport:
+        """The report back from ``public()`` (what the InspectTarget function answers)."""
+        return cls(
+            str(data["target_id"]),
+            str(data["account_id"]),
+            str(data["permission_profile"]),
+            tuple(Check.from_public(check) for check in data["checks"]),
+            list(data.get("missing_actions", [])),
+        )
+
 
 def _failed(name: str, error: DeployerError) -> Check:
     return Check(name, False, error.message, error.hint, error.code)
@@ -94,15 +123,15 @@ class AccessService:
     def __init__(
         self,
         targets: TargetService,
-        probe: RoleProbe,
+        checks: CredentialChecks,
         event_bus_arn: str | None = None,
         publisher: TemplatePublisher | None = None,
     ) -> None:
         self._targets = targets
-        self._probe = probe
+        self._checks = checks
         # The central bus the bootstrap template forwards stack events to (completion without polling).
         self._event_bus_arn = event_bus_arn
-        # The service's bucket for quick-create templates; None in local mode (no link, the CLI instead).
+        # The service's bucket for quick-create templates (NEXUS_BOOTSTRAP_BUCKET); None: no link, the CLI instead.
         self._publisher = publisher
 
     def permissions(self, profile_name: str) -> dict[str, Any]:
@@ -121,7 +150,7 @@ class AccessService:
         target = self._targets.get(tenant_id, target_id)
         if self._publisher is None:
             raise Conflict(
-                "This service has no bucket for bootstrap templates (local mode has none), so it offers "
+                "This service has no bucket for bootstrap templates (NEXUS_BOOTSTRAP_BUCKET), so it offers "
                 "no CloudFormation quick-create link.",
                 code="QUICK_CREATE_NOT_AVAILABLE",
                 hint=f"Run `nexus targets bootstrap {target.target_id} --profile NAME` with an administrator "
@@ -144,7 +173,17 @@ class AccessService:
         return region_forwarding_template(target, self._event_bus_arn)
 
     def validate(self, tenant_id: str, target_id: str) -> AccessReport:
-        target = self._targets.get(tenant_id, target_id)
+        return self._checks.validate(self._targets.get(tenant_id, target_id))
+
+
+class TargetChecks:
+    """The checks themselves, with sessions of the target's role (run under the service role)."""
+
+    def __init__(self, targets: TargetService, probe: RoleProbe) -> None:
+        self._targets = targets
+        self._probe = probe
+
+    def validate(self, target: Target) -> AccessReport:
         profile = load_profile(target.permission_profile)
         checks: list[Check] = []
         missing: list[dict[str, Any]] = []

@@ -68,7 +68,7 @@ from chalicelib.service.ports import (
     NoMetrics,
     ParameterSecrets,
     StackInfo,
-    TargetAccess,
+    StackLookup,
     WorkflowStarter,
 )
 from chalicelib.service.targets import TargetService
@@ -159,11 +159,12 @@ class DeploymentService:
         sources: DeploymentSources | None = None,
         on_cancel: Callable[[Deployment, str], bool] | None = None,
         secrets: ParameterSecrets | None = None,
-        stacks: TargetAccess | None = None,
+        stacks: StackLookup | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics or NoMetrics()
-        # Reads a target's stack for ``forget``; the workflow does every other stack call.
+        # Reads a target's stack for ``forget`` (under the service role: the InspectTarget function when
+        # this runs in the API); the workflow does every other stack call.
         self._stacks = stacks
         self._sources = sources
         # Where NoEcho values wait for their stack call (chalicelib/domain/noecho.py); without it a
@@ -522,16 +523,15 @@ class DeploymentService:
         """The deployment's stack if it exists (not DELETE_COMPLETE), read through the target's role,
         and what was found, for the record."""
         if self._stacks is None:
-            raise DeployerError("forget needs the target access adapter.")
+            raise DeployerError("forget needs the stack lookup adapter.")
         target = self._targets.get(deployment.tenant_id, deployment.target_id)
         try:
-            gateway = self._stacks.stacks(
-                role_arn=target.role_arn,
-                external_id=target.external_id,
-                session_name=f"nexus-forget-{deployment.deployment_id}",
+            stack = self._stacks.find_stack(
+                target,
                 region=deployment.region,
+                stack=deployment.stack_id or deployment.stack_name,
+                session_name=f"nexus-forget-{deployment.deployment_id}",
             )
-            stack = gateway.describe_stack(deployment.stack_id or deployment.stack_name)
         except TargetAccessError as error:
             if deployment.stack_id is not None:
                 raise  # this deployment made a stack: only the stack itself can say it is gone

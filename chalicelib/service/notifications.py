@@ -84,6 +84,17 @@ class NotificationSettings:
     secret_prefix: str = "nexus-deployer/webhooks/"  # noqa: S105 - a name prefix, not a secret
     # Local mode and tests only: allow http:// and loopback webhook hosts (SSRF guard off).
     allow_local_webhooks: bool = False
+    # The role that publishes (the template's NotifierRole, output NotifierRoleArn): what a topic's
+    # policy must let publish, so the hints name it.
+    publisher_arn: str = ""
+
+    def topic_hint(self, where: str) -> str:
+        who = (
+            f"{self.publisher_arn} (the stack's NotifierRoleArn output)"
+            if self.publisher_arn
+            else "the service"
+        )
+        return f"Use an SNS topic in {where} whose policy grants sns:Publish to {who}."
 
 
 def check_webhook_url(url: str, allow_local: bool) -> None:
@@ -166,7 +177,7 @@ class NotificationService:
             raise UnprocessableRequest(
                 "sns_topic_arn must be a topic in the target's account.",
                 code="INVALID_SNS_TOPIC",
-                hint=f"Use an SNS topic in account {account_id} whose policy lets the service publish.",
+                hint=self._settings.topic_hint(f"account {account_id}"),
                 details={"field": "notifications.sns_topic_arn"},
             )
         reference = None
@@ -211,7 +222,7 @@ class NotificationService:
             raise UnprocessableRequest(
                 "sns_topic_arn must be a topic in one of the rollout's target accounts.",
                 code="INVALID_SNS_TOPIC",
-                hint=f"Use an SNS topic in one of {shown} whose policy lets the service publish.",
+                hint=self._settings.topic_hint(f"one of {shown}"),
                 details={"field": "notifications.sns_topic_arn"},
             )
         # Checked above; ``configure`` stores the webhook secret (its account only matters for a topic,

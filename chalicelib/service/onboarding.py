@@ -41,7 +41,7 @@ from chalicelib.service.onboarding_ports import (
     AdfsLogin,
     Credentials,
 )
-from chalicelib.service.ports import CallerIdentity, TargetAccess
+from chalicelib.service.ports import CallerIdentity, StackLookup
 from chalicelib.service.targets import TargetService
 
 # What creating the bootstrap stack takes: CloudFormation itself, and what its resources need
@@ -162,14 +162,15 @@ class OnboardingService:
         access: AccessService,
         sign_in: AccountSignIn,
         adfs: AdfsClient,
-        target_access: TargetAccess,
+        stacks: StackLookup,
         settings: OnboardingSettings,
     ) -> None:
         self._targets = targets
         self._access = access
         self._sign_in = sign_in
         self._adfs = adfs
-        self._target_access = target_access
+        # Reads the bootstrap stacks through the target's role (the InspectTarget function from the API).
+        self._stacks = stacks
         self._settings = settings
 
     # -- Fetch Roles ---------------------------------------------------------------------------------
@@ -363,13 +364,9 @@ class OnboardingService:
         for index, region in enumerate(target.regions):
             name = BOOTSTRAP_STACK if index == 0 else f"{BOOTSTRAP_STACK}-events"
             try:
-                stacks = self._target_access.stacks(
-                    role_arn=target.role_arn,
-                    external_id=target.external_id,
-                    session_name=f"nexus-bootstrap-{target.target_id}",
-                    region=region,
+                stack = self._stacks.find_stack(
+                    target, region=region, stack=name, session_name=f"nexus-bootstrap-{target.target_id}"
                 )
-                stack = stacks.describe_stack(name)
             except DeployerError as error:
                 outcomes.append(
                     StackOutcome(name, region, "WAITING_FOR_ROLE", settled=False, reason=error.code)

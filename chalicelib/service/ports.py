@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.metrics import Metric
 from chalicelib.domain.model import (
@@ -22,6 +22,9 @@ from chalicelib.domain.model import (
 )
 from chalicelib.domain.plans import PlannedChange
 from chalicelib.domain.rollouts import Rollout, RolloutFilter, RolloutItem, RolloutSpec
+
+if TYPE_CHECKING:
+    from chalicelib.service.access import AccessReport
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,22 @@ class RoleProbe(Protocol):
     def assume(self, *, role_arn: str, external_id: str | None, session_name: str) -> RoleSession: ...
 
 
+class CredentialChecks(Protocol):
+    """Test Credentials on a target (``chalicelib/service/access.py``): run where target roles trust."""
+
+    def validate(self, target: Target) -> AccessReport: ...
+
+
+class StackLookup(Protocol):
+    """Reads one stack through the target's role; None when CloudFormation has no such stack.
+
+    Raises TargetAccessError when the role cannot be assumed."""
+
+    def find_stack(
+        self, target: Target, *, region: str, stack: str, session_name: str
+    ) -> StackInfo | None: ...
+
+
 class RolloutStore(Protocol):
     """Rollouts, their items and their spec (``chalicelib/adapters/rollouts.py``)."""
 
@@ -286,6 +305,9 @@ class RolloutStore(Protocol):
     def get_item(self, rollout_id: str, index: int) -> RolloutItem | None: ...
     def list_items(self, rollout_id: str) -> list[RolloutItem]: ...
     def save_item(self, item: RolloutItem) -> None: ...
+    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> None:
+        """``end_item`` for many items none of which FAILED, in as few writes as the store can."""
+
     def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
         """Record the item's final status once (False if it had ended); FAILED adds 1 to ``failed``."""
 

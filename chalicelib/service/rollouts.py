@@ -742,11 +742,18 @@ class RolloutService:
                 "the rollout was cancelled" if status is RolloutStatus.CANCELLED else "the rollout failed"
             )
             info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
-            for item in items:
-                if item.status is ItemStatus.PENDING:
-                    self._end(
-                        rollout.tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None)
+            now = utc_now()
+            # A fleet's worth of items in tens of writes, not one per item: NextWave has a timeout.
+            self._store.end_items(
+                rollout.tenant_id,
+                [
+                    replace(
+                        item, status=ItemStatus.CANCELLED, error=item_error(item, info, None), updated_at=now
                     )
+                    for item in items
+                    if item.status is ItemStatus.PENDING
+                ],
+            )
         ended = replace(
             rollout,
             status=status,

@@ -17,7 +17,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
         {
             "name": "x",
             "account_id": "111111111111",
-            "role_arn": "arn:aws:iam::111111111111:role/R",
+            "role_arn": "arn:aws:iam::111111111111:role/NexusDeploymentRole",
             "regions": ["us-east-1"],
         },
     ),

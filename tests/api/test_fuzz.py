@@ -50,7 +50,7 @@ def table_size(dynamodb: Any, table: str) -> int:
 def test_malformed_bodies_never_5xx_never_write(module_client, route, body):
     client, services, aws = module_client
     token = _token(services)
-    dynamodb = aws.service_session().client("dynamodb")
+    dynamodb = aws.central_session().client("dynamodb")
     before = table_size(dynamodb, aws.central.table_name)
     response, calls = _call(client, token, route[0], route[1], body.encode("utf-8", "surrogatepass"))
     assert 400 <= response.status_code < 500, (response.status_code, body, response.body)

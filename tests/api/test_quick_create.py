@@ -2,7 +2,7 @@
 
 The service writes the target's bootstrap template into its bucket and answers the AWS console link
 that deploys it with the external ID and the service's role as ``param_`` values. Here the bucket is
-the local AWS's, the object is read back, linted with cfn-lint, and deployed in the target account
+the stack's own (``BootstrapTemplatesBucket``, written by the API under ``ApiRole``), the object is read back, linted with cfn-lint, and deployed in the target account
 with exactly the link's parameters: the role it creates is then validated by the service for real.
 """
 
@@ -19,18 +19,21 @@ from chalice.test import Client
 
 import app as app_module
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+from localaws.template import service_template
 from tests.api.test_access import assert_lints_clean, validate
-from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target, wired
-
-BUCKET = "nexus-bootstrap-templates-test"
+from tests.conftest import TARGET_ACCOUNT, Tenant, call, local_aws_for_app, register_target, wired
 
 
 @pytest.fixture
 def bucketed(local_aws: LocalAws) -> Iterator[tuple[Client, Tenant]]:
-    """The API as the cloud template configures it (NEXUS_BOOTSTRAP_BUCKET names its bucket) and a tenant."""
-    local_aws.account_session(CENTRAL_ACCOUNT).client("s3").create_bucket(Bucket=BUCKET)
-    with wired(local_aws, NEXUS_BOOTSTRAP_BUCKET=BUCKET) as built, Client(app_module.app) as test_client:
+    """The API as the cloud template configures it (its NEXUS_BOOTSTRAP_BUCKET names the stack's
+    BootstrapTemplatesBucket, which ApiRole may write under bootstrap/) and a tenant."""
+    with wired(local_aws) as built, Client(app_module.app) as test_client:
         yield test_client, Tenant("tenant-a", built.auth.issue("tenant-a", "tests"))
+
+
+def bucket_of(local_aws: LocalAws) -> str:
+    return local_aws.stack.ref("BootstrapTemplatesBucket")
 
 
 def link_of(client: Client, tenant: Tenant, target_id: str) -> dict[str, Any]:
@@ -44,10 +47,10 @@ def template_object(local_aws: LocalAws, template_url: str) -> tuple[str, str]:
     """The object's key and text, read from the bucket the URL names."""
     parts = urlsplit(template_url)
     assert parts.scheme == "https"
-    assert parts.netloc == f"{BUCKET}.s3.us-east-1.amazonaws.com"
+    assert parts.netloc == f"{bucket_of(local_aws)}.s3.us-east-1.amazonaws.com"
     key = parts.path.lstrip("/")
     s3 = local_aws.account_session(CENTRAL_ACCOUNT).client("s3")
-    return key, s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    return key, s3.get_object(Bucket=bucket_of(local_aws), Key=key)["Body"].read().decode()
 
 
 def test_the_link_opens_create_stack_with_the_template_and_both_parameters(bucketed, local_aws) -> None:
@@ -105,7 +108,7 @@ def test_asking_again_writes_the_same_object_and_answers_the_same_link(bucketed,
     second = link_of(bucket_client, bucket_tenant, target["target_id"])
     assert first == second
     s3 = local_aws.account_session(CENTRAL_ACCOUNT).client("s3")
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="bootstrap/").get("Contents", [])
+    listed = s3.list_objects_v2(Bucket=bucket_of(local_aws), Prefix="bootstrap/").get("Contents", [])
     assert [o["Key"] for o in listed] == [template_object(local_aws, first["template_url"])[0]]
 
 
@@ -130,9 +133,24 @@ def test_the_stack_the_link_creates_gives_the_service_a_role_that_passes_every_c
     assert report["ok"] is True, report["checks"]
 
 
-def test_without_a_bucket_the_link_is_refused_with_the_cli_command(client, tenant, local_aws) -> None:
-    target = register_target(client, tenant, local_aws, with_role=False)
-    response = call(client, "POST", f"/targets/{target['target_id']}/quick-create-link", tenant)
+def without_bootstrap_bucket() -> dict[str, Any]:
+    """The service's template with no NEXUS_BOOTSTRAP_BUCKET in the API's environment."""
+    template = service_template()
+    del template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"][
+        "NEXUS_BOOTSTRAP_BUCKET"
+    ]
+    return template
+
+
+def test_without_a_bucket_the_link_is_refused_with_the_cli_command() -> None:
+    with (
+        local_aws_for_app(template=without_bootstrap_bucket()) as aws,
+        wired(aws) as built,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", built.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws, with_role=False)
+        response = call(client, "POST", f"/targets/{target['target_id']}/quick-create-link", tenant)
     assert response.status_code == 409, response.body
     error = json.loads(response.body)["error"]
     assert error["code"] == "QUICK_CREATE_NOT_AVAILABLE"

@@ -57,7 +57,7 @@ def test_next_token_of_another_tenant_is_refused(client, tenant, other_tenant):
     body = {
         "name": "x",
         "account_id": "111111111111",
-        "role_arn": "arn:aws:iam::111111111111:role/R",
+        "role_arn": "arn:aws:iam::111111111111:role/NexusDeploymentRole",
         "regions": ["us-east-1"],
     }
     for _ in range(3):

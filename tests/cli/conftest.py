@@ -157,8 +157,22 @@ def run(args: list[str], env: Mapping[str, str | None] | None = None, stdin: str
 
 
 def report_of(result: Result) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
+    """The CLI's JSON document. CliRunner captures this process's stdout, where the in-process service's
+    functions (the API server's, InspectTarget's) also write their metric documents (CloudWatch EMF,
+    an ``_aws`` key): in a real run they are another process's output, so they are left out here."""
+    decoder, text = json.JSONDecoder(), result.stdout
+    found: list[Any] = []
+    position = 0
+    while position < len(text):
+        if text[position].isspace():
+            position += 1
+            continue
+        document, position = decoder.raw_decode(text, position)
+        if not (isinstance(document, dict) and "_aws" in document):
+            found.append(document)
+    (report,) = found
+    assert isinstance(report, dict), report
+    return report
 
 
 def assert_no_secrets(result: Result, *secrets: str) -> None:

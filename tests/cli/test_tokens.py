@@ -9,7 +9,10 @@ from tests.cli.conftest import run
 
 
 def test_created_token_authenticates_its_tenant(local_aws: LocalAws, services: Services) -> None:
-    result = run(["tokens", "create", "--tenant", "acme", "--label", "first"], env=local_aws.settings_env())
+    result = run(
+        ["tokens", "create", "--tenant", "acme", "--label", "first"],
+        env=local_aws.host.environment(local_aws.host.api_function),
+    )
     assert result.exit_code == 0, result.output
     token = result.stdout.strip().splitlines()[-1]
     assert token.startswith("nxs_")

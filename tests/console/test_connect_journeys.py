@@ -86,10 +86,13 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
     console.check("connect-register")
     page.get_by_role("button", name="Register target").click()
     expect(page.get_by_role("heading", level=1, name="Account keys-team")).to_be_visible()
-    # Local mode keeps no template bucket: no quick-create link, the nexus targets bootstrap command.
+    # Local mode deploys the template's BootstrapTemplatesBucket: the quick-create link names the
+    # template the API wrote there, and the nexus targets bootstrap command is offered beside it.
     role_panel = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)")
-    expect(role_panel.get_by_text("No quick-create link here")).to_be_visible()
-    expect(role_panel.get_by_role("link", name=QUICK_CREATE)).to_have_count(0)
+    link = role_panel.get_by_role("link", name=QUICK_CREATE)
+    expect(link).to_have_attribute(
+        "href", re.compile(r"templateURL=https%3A%2F%2Fnexus-deployer-local-bootstraptemplatesbucket\.s3\.")
+    )
     target_id = page.url.rsplit("/", 1)[1]
     expect(role_panel.get_by_text(f"nexus targets bootstrap {target_id} --profile")).to_be_visible()
     console.check("connect-role-arn-method")
@@ -216,7 +219,7 @@ def test_adfs_fetch_roles_pick_bootstrap_then_test(console: ConsolePage) -> None
 def test_on_aws_the_role_method_links_to_quick_create_and_only_to_the_aws_console(
     console: ConsolePage,
 ) -> None:
-    """Local mode has no bucket, so the service's answer on AWS is fed to the page: the link the domain
+    """The service's answer on AWS is fed to the page (local mode's link names its embedded bucket): the link the domain
     builds (chalicelib/domain/bootstrap.py) for this very target; the API side is tests/api/test_quick_create.py."""
     server, page = console.server, console.page
     registered = register(server, "quick-team", "220000000005")
@@ -252,6 +255,23 @@ def test_on_aws_the_role_method_links_to_quick_create_and_only_to_the_aws_consol
     expect(panel.get_by_role("alert")).to_contain_text("not the AWS console")
     expect(panel.get_by_role("link", name=QUICK_CREATE)).to_have_count(0)
 
+    # A service without a template bucket answers 409 QUICK_CREATE_NOT_AVAILABLE: the command instead.
+    refused = {
+        "error": {
+            "code": "QUICK_CREATE_NOT_AVAILABLE",
+            "message": "This service has no bucket for bootstrap templates.",
+            "hint": f"Run `nexus targets bootstrap {target.target_id} --profile NAME`.",
+            "details": {},
+        }
+    }
+    page.unroute(path)
+    page.route(path, lambda route: route.fulfill(status=409, json=refused))
+    page.reload()
+    panel = page.get_by_role("tabpanel", name="IAM Role ARN (recommended)")
+    expect(panel.get_by_text("No quick-create link here")).to_be_visible()
+    expect(panel.get_by_role("link", name=QUICK_CREATE)).to_have_count(0)
+    expect(panel.get_by_text(f"nexus targets bootstrap {target.target_id} --profile")).to_be_visible()
+
 
 def test_a_target_name_made_of_markup_is_shown_as_text(console: ConsolePage) -> None:
     server, page = console.server, console.page
@@ -267,3 +287,37 @@ def test_a_target_name_made_of_markup_is_shown_as_text(console: ConsolePage) -> 
     assert page.locator("img[src='x']").count() == 0
     console.check("xss-target-name")
     assert target["name"] == XSS_NAME
+
+
+def test_edit_a_target_renames_it_adds_a_region_and_shows_a_refusal(console: ConsolePage) -> None:
+    server, page = console.server, console.page
+    target = register(server, "team-edit", "220000000005")
+    console.sign_in()
+    page.goto(f"{server.console_url}#/targets/{target['target_id']}")
+    page.get_by_text("Edit target", exact=True).click()
+    form = page.get_by_role("form", name="Edit target")
+    form.get_by_label("Target name").fill("team-edited")
+    form.get_by_label("Regions").fill("us-east-1, eu-west-1")
+    form.get_by_role("button", name="Save changes").click()
+    expect(form.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_role("heading", level=1, name="Account team-edited")).to_be_visible()
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text("us-east-1, eu-west-1")
+    stored = server.api.ok("GET", f"/targets/{target['target_id']}", status=200)
+    assert stored["name"] == "team-edited"
+    assert stored["regions"] == ["us-east-1", "eu-west-1"]
+    assert stored["external_id"] == target["external_id"]  # the account, role and external ID stay
+    console.check("target-edited")
+
+    # A region outside the role's partition: the API's 422 is shown with its code and hint; nothing changes.
+    form.get_by_label("Regions").fill("us-east-1, cn-north-1")
+    form.get_by_role("button", name="Save changes").click()
+    alert = form.get_by_role("alert")
+    expect(alert).to_contain_text("The target was not changed")
+    expect(alert).to_contain_text("REGION_NOT_IN_PARTITION")
+    assert server.api.ok("GET", f"/targets/{target['target_id']}", status=200)["regions"] == [
+        "us-east-1",
+        "eu-west-1",
+    ]
+    expect(facts).to_contain_text("us-east-1, eu-west-1")
+    console.check("target-edit-refused")

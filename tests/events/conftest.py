@@ -11,30 +11,21 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-import app as app_module
-from chalicelib.composition import Services, build_services
-from chalicelib.settings import Settings
-from localaws.environment import CENTRAL_ACCOUNT, LocalAws
-from tests.conftest import Tenant, call, wait_for
+from chalicelib.composition import Services
+from localaws.environment import CENTRAL_ACCOUNT, STACK_NAME, LocalAws
+from tests.conftest import Tenant, call, wait_for, wired
 
 APP_STACK = (Path(__file__).resolve().parents[2] / "examples" / "app-stack.json").read_text()
-REDEPLOY_TOPIC_ARN = f"arn:aws:sns:us-east-1:{CENTRAL_ACCOUNT}:nexus-deployer-redeploy-requests"
+REDEPLOY_TOPIC_ARN = (
+    f"arn:aws:sns:us-east-1:{CENTRAL_ACCOUNT}:{STACK_NAME}-redeploy-requests"  # the stack's topic
+)
 
 
 @pytest.fixture
 def local_services(local_aws: LocalAws) -> Iterator[Services]:
     """Like ``services``, with webhooks to 127.0.0.1 allowed (local mode's setting)."""
-    settings = Settings.from_env(
-        local_aws.settings_env(
-            NEXUS_POLL_INITIAL_SECONDS="0", NEXUS_POLL_MAX_SECONDS="0", NEXUS_ALLOW_LOCAL_WEBHOOKS="1"
-        )
-    )
-    built = build_services(settings, local_aws.service_session())
-    app_module.container.configure(built)
-    try:
+    with wired(local_aws, NEXUS_ALLOW_LOCAL_WEBHOOKS="1") as built:
         yield built
-    finally:
-        app_module.container.configure(None)
 
 
 def deploy(

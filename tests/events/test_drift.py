@@ -12,10 +12,10 @@ from tests.conftest import TARGET_ACCOUNT, call, register_target, remove_target_
 from tests.events.conftest import deploy
 
 
-def tick(client):
-    """What EventBridge Scheduler's rule sends the DriftCheck function."""
-    event = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, ["arn:aws:events:::rule/x"])
-    return client.lambda_.invoke("DriftCheck", event).payload
+def tick(aws):
+    """The template's schedule rule comes due: EventBridge invokes the DriftCheck function."""
+    (result,) = aws.fire_schedule("DriftCheckDriftCheckEvent")
+    return result
 
 
 def test_drift_check_records_in_sync_then_drifted(client, tenant, local_aws, aws_calls):
@@ -25,7 +25,7 @@ def test_drift_check_records_in_sync_then_drifted(client, tenant, local_aws, aws
     assert deployment["drift"] is None
     aws_calls.clear()
 
-    result = tick(client)
+    result = tick(local_aws)
     assert result == {"drift": {"IN_SYNC": 1}}
     assert aws_calls.count("sts", "AssumeRole") == 1
     assert aws_calls.count("cloudformation", "DetectStackDrift") == 1
@@ -37,7 +37,7 @@ def test_drift_check_records_in_sync_then_drifted(client, tenant, local_aws, aws
     # Someone deletes the stack's bucket by hand in the target account.
     s3 = local_aws.account_session(TARGET_ACCOUNT).client("s3")
     s3.delete_bucket(Bucket=deployment["outputs"]["BucketName"])
-    assert tick(client) == {"drift": {"DRIFTED": 1}}
+    assert tick(local_aws) == {"drift": {"DRIFTED": 1}}
     after = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
     assert after["drift"]["status"] == "DRIFTED"
     assert after["drift"]["drifted_resources"] == 1
@@ -49,7 +49,7 @@ def test_a_stack_that_cannot_be_checked_is_recorded_unknown_with_the_reason(clie
     deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
     remove_target_role(local_aws)  # the target account removed the service's access
 
-    assert tick(client) == {"drift": {"UNKNOWN": 1}}
+    assert tick(local_aws) == {"drift": {"UNKNOWN": 1}}
     drift = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)["drift"]
     assert drift["status"] == "UNKNOWN"
     assert drift["reason"]

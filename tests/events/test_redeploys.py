@@ -1,7 +1,8 @@
 """Redeploys from EventBridge and SNS, debounced per (deployment, revision); bad events are dropped.
 
-Every event goes through ``chalice.test.Client``'s Lambda invocation of the app's own handlers, and
-every redeploy runs the real workflow against the local AWS.
+Every event is handed to the deployed function (``FunctionHost.invoke``: its handler, under the role and
+with the environment the template gives it), and every redeploy runs the real workflow against the local
+AWS. ``tests/events/test_triggers.py`` shows the template's rule and subscription deliver them.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from localaws.environment import LocalAws
 from tests.conftest import call, register_target, wait_for
 from tests.events.conftest import deploy, events_of, redeploy_event, sns_event
 
 
-def invoke(client: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
-    payload: dict[str, Any] = client.lambda_.invoke(name, event).payload
+def invoke(aws: LocalAws, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = aws.host.invoke(name, event)
     return payload
 
 
@@ -32,7 +34,7 @@ def test_a_thousand_duplicate_events_start_exactly_one_redeploy(client, tenant, 
     aws_calls.clear()
 
     started = time.perf_counter()
-    results = [invoke(client, "RedeployRequested", event) for _ in range(1000)]
+    results = [invoke(local_aws, "RedeployRequested", event) for _ in range(1000)]
     elapsed = time.perf_counter() - started
 
     assert aws_calls.count("stepfunctions", "StartExecution") == 1
@@ -56,11 +58,11 @@ def test_the_explicit_revision_debounces_across_event_ids_and_a_new_revision_red
     detail = {"tenant_id": tenant.tenant_id, "deployment_ids": [deployment_id], "revision": "build-41"}
     aws_calls.clear()
     for _ in range(5):
-        invoke(client, "RedeployRequested", redeploy_event(detail))  # a new event id every time
+        invoke(local_aws, "RedeployRequested", redeploy_event(detail))  # a new event id every time
     assert aws_calls.count("stepfunctions", "StartExecution") == 1
     wait_for(client, tenant, deployment_id)
 
-    result = invoke(client, "RedeployRequested", redeploy_event({**detail, "revision": "build-42"}))
+    result = invoke(local_aws, "RedeployRequested", redeploy_event({**detail, "revision": "build-42"}))
     assert list(result["started"]) == [deployment_id]
     assert aws_calls.count("stepfunctions", "StartExecution") == 2
     assert wait_for(client, tenant, deployment_id)["status"] == "ACTIVE"
@@ -72,7 +74,7 @@ def test_a_selector_redeploys_the_matching_deployments_with_parameter_overrides(
     deploy(client, tenant, target, "db", tags={"tier": "db"})
 
     result = invoke(
-        client,
+        local_aws,
         "RedeployRequested",
         redeploy_event(
             {"tenant_id": tenant.tenant_id, "tags": {"tier": "web"}, "parameters": {"Environment": "prod"}}
@@ -93,8 +95,8 @@ def test_an_sns_message_with_the_same_schema_redeploys(client, tenant, local_aws
     aws_calls.clear()
 
     event = sns_event(message)
-    first = invoke(client, "RedeployMessage", event)
-    again = invoke(client, "RedeployMessage", event)  # SNS retried the same message
+    first = invoke(local_aws, "RedeployMessage", event)
+    again = invoke(local_aws, "RedeployMessage", event)  # SNS retried the same message
 
     assert list(first["started"]) == [deployment_id]
     assert again["duplicates"] == [deployment_id]
@@ -143,7 +145,7 @@ def test_bad_events_are_logged_and_dropped(client, tenant, local_aws, aws_calls,
     aws_calls.clear()
     caplog.set_level(logging.WARNING)
 
-    result = invoke(client, "RedeployRequested", make(tenant.tenant_id, deployment_id))
+    result = invoke(local_aws, "RedeployRequested", make(tenant.tenant_id, deployment_id))
 
     assert aws_calls.count("stepfunctions", "StartExecution") == 0, name
     assert result.get("dropped") or (not result.get("started") and result.get("not_found")), result
@@ -164,7 +166,7 @@ def test_bad_events_are_logged_and_dropped(client, tenant, local_aws, aws_calls,
 )
 def test_bad_sns_messages_are_dropped(client, tenant, local_aws, aws_calls, event):
     aws_calls.clear()
-    result = invoke(client, "RedeployMessage", event)
+    result = invoke(local_aws, "RedeployMessage", event)
     assert result.get("dropped"), result
     assert aws_calls.count("stepfunctions") == 0
 
@@ -180,9 +182,9 @@ def test_a_redeploy_refused_by_a_running_operation_can_be_sent_again(client, ten
     )
     event = redeploy_event({"tenant_id": tenant.tenant_id, "deployment_ids": [deployment_id]})
 
-    refused = invoke(client, "RedeployRequested", event)
+    refused = invoke(local_aws, "RedeployRequested", event)
     wait_for(client, tenant, deployment_id)
-    retried = invoke(client, "RedeployRequested", event)
+    retried = invoke(local_aws, "RedeployRequested", event)
 
     if refused["refused"]:  # the PUT's operation was still running: the claim was released
         assert refused["refused"][deployment_id] in {"OPERATION_IN_PROGRESS", "STACK_LOCKED"}

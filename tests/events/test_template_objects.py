@@ -30,8 +30,8 @@ def with_output(name: str, value: str) -> str:
     return json.dumps(template)
 
 
-def invoke(client: Any, event: dict[str, Any]) -> dict[str, Any]:
-    payload: dict[str, Any] = client.lambda_.invoke("TemplateObjectCreated", event).payload
+def invoke(aws: LocalAws, event: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = aws.host.invoke("TemplateObjectCreated", event)
     return payload
 
 
@@ -50,9 +50,9 @@ def test_a_new_object_version_redeploys_once_and_identical_content_is_skipped(
     assert second != first
     aws_calls.clear()
     event = object_created_event(BUCKET, KEY, second)
-    result = invoke(client, event)
+    result = invoke(local_aws, event)
     assert list(result["started"]) == [deployment_id], result
-    again = invoke(client, object_created_event(BUCKET, KEY, second))  # another delivery, another event id
+    again = invoke(local_aws, object_created_event(BUCKET, KEY, second))  # another delivery, another event id
     assert again["duplicates"] == [deployment_id]
     assert aws_calls.count("stepfunctions", "StartExecution") == 1
     done = wait_for(client, tenant, deployment_id)
@@ -64,7 +64,7 @@ def test_a_new_object_version_redeploys_once_and_identical_content_is_skipped(
 
     # The same content uploaded again is a new version but no change: nothing runs.
     third = s3.put_object(Bucket=BUCKET, Key=KEY, Body=with_output("Release", "two").encode())["VersionId"]
-    unchanged = invoke(client, object_created_event(BUCKET, KEY, third))
+    unchanged = invoke(local_aws, object_created_event(BUCKET, KEY, third))
     assert unchanged["unchanged"] == [deployment_id], unchanged
     assert aws_calls.count("stepfunctions", "StartExecution") == 1
 
@@ -76,9 +76,9 @@ def test_events_for_other_objects_or_malformed_ones_start_nothing(client, tenant
     deploy(client, tenant, target, "app", template_url=f"s3://{BUCKET}/{KEY}")
     aws_calls.clear()
 
-    other = invoke(client, object_created_event(BUCKET, "stacks/other.json", "v1"))
-    malformed = invoke(client, {**object_created_event(BUCKET, KEY, "v1"), "detail": {"bucket": "x"}})
-    missing_version = invoke(client, object_created_event(BUCKET, KEY, "no-such-version"))
+    other = invoke(local_aws, object_created_event(BUCKET, "stacks/other.json", "v1"))
+    malformed = invoke(local_aws, {**object_created_event(BUCKET, KEY, "v1"), "detail": {"bucket": "x"}})
+    missing_version = invoke(local_aws, object_created_event(BUCKET, KEY, "no-such-version"))
 
     assert other == {"started": {}, "duplicates": [], "not_found": [], "refused": {}, "unchanged": []}
     assert malformed["dropped"] == "malformed-detail"
@@ -138,7 +138,7 @@ def test_a_template_larger_than_template_body_allows_is_sent_as_its_url(client, 
     assert len(sent) == 1
     assert "TemplateBody" not in sent[0]
     assert sent[0]["TemplateURL"] == f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{KEY}?versionId={version}"
-    items = local_aws.service_session().client("dynamodb").scan(TableName=local_aws.central.table_name)
+    items = local_aws.central_session().client("dynamodb").scan(TableName=local_aws.central.table_name)
     assert "Padding" not in json.dumps(items["Items"])  # the text itself is not kept
 
     # An update that sends only parameters reuses that template, read again at its version.

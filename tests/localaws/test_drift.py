@@ -9,7 +9,6 @@ from botocore.exceptions import ClientError
 
 from localaws import drift
 from localaws.environment import LocalAws
-from tests.conftest import step_handlers
 
 TEMPLATE = json.dumps(
     {
@@ -33,7 +32,7 @@ def test_moto_still_lacks_drift_detection_and_the_patch_is_ours(monkeypatch):
 
 
 def test_detection_reports_in_sync_then_drifted_after_an_out_of_band_delete():
-    with LocalAws(step_handlers()) as aws:
+    with LocalAws() as aws:
         session = aws.account_session("111111111111")
         cfn = session.client("cloudformation")
         cfn.create_stack(StackName="s", TemplateBody=TEMPLATE)

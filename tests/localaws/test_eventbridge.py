@@ -15,7 +15,7 @@ from chalicelib.domain.bootstrap import STACK_STATUS_PATTERN
 from localaws import eventbridge
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
-from tests.conftest import step_handlers
+from tests.conftest import own_function
 
 ACCOUNT = "111111111111"
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
@@ -54,7 +54,7 @@ def capture_stack_events(aws: LocalAws, account: str) -> Any:
 
 
 def test_a_simulated_stack_emits_each_status_change_when_it_happens():
-    with LocalAws(step_handlers(), simulation=StackSimulation(stack_seconds=1.0)) as aws:
+    with LocalAws(simulation=StackSimulation(stack_seconds=1.0)) as aws:
         received = capture_stack_events(aws, ACCOUNT)
         cfn = aws.account_session(ACCOUNT).client("cloudformation")
         stack_id = cfn.create_stack(StackName="emits", TemplateBody=QUEUE, ClientRequestToken="nexus-op-1")[
@@ -80,7 +80,7 @@ def test_a_simulated_stack_emits_each_status_change_when_it_happens():
 
 
 def test_a_cancelled_update_never_emits_the_status_it_did_not_reach():
-    with LocalAws(step_handlers(), simulation=StackSimulation(stack_seconds=2.0)) as aws:
+    with LocalAws(simulation=StackSimulation(stack_seconds=2.0)) as aws:
         received = capture_stack_events(aws, ACCOUNT)
         cfn = aws.account_session(ACCOUNT).client("cloudformation")
         cfn.create_stack(StackName="cancels", TemplateBody=QUEUE, ClientRequestToken="nexus-op-1")
@@ -103,11 +103,11 @@ def test_a_rule_delivers_to_a_lambda_target_asynchronously_and_across_accounts()
         arrived.set()
         return {}
 
-    with LocalAws(
-        {**step_handlers(), "Seen": handler},
-        simulation=StackSimulation(stack_seconds=0),
-        event_rules={"Seen": STACK_STATUS_PATTERN},
-    ) as aws:
+    with LocalAws(simulation=StackSimulation(stack_seconds=0)) as aws:
+        seen_arn = own_function(aws, "Seen", handler)
+        central = aws.central_session().client("events")
+        central.put_rule(Name="seen", EventPattern=json.dumps(STACK_STATUS_PATTERN))
+        central.put_targets(Rule="seen", Targets=[{"Id": "seen", "Arn": seen_arn}])
         forward = aws.account_session(ACCOUNT).client("events")
         forward.put_rule(Name="forward", EventPattern=json.dumps(STACK_STATUS_PATTERN))
         bus = "arn:aws:events:us-east-1:123456789012:event-bus/default"
@@ -122,3 +122,32 @@ def test_a_rule_delivers_to_a_lambda_target_asynchronously_and_across_accounts()
             "CREATE_IN_PROGRESS",
             "CREATE_COMPLETE",
         }
+
+
+def test_a_schedule_rule_gets_no_event_put_on_the_bus():
+    """A rule without a pattern (the template's drift schedule) is not a catch-all, as on AWS."""
+    scheduled: list[dict[str, Any]] = []
+    matched = threading.Event()
+
+    def on_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        scheduled.append(event)
+        return {}
+
+    def on_pattern(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        matched.set()
+        return {}
+
+    with LocalAws() as aws:
+        events = aws.central_session().client("events")
+        events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
+        events.put_targets(
+            Rule="hourly", Targets=[{"Id": "s", "Arn": own_function(aws, "Hourly", on_schedule)}]
+        )
+        events.put_rule(Name="requests", EventPattern=json.dumps({"source": ["tests.local"]}))
+        events.put_targets(
+            Rule="requests", Targets=[{"Id": "p", "Arn": own_function(aws, "Requests", on_pattern)}]
+        )
+        events.put_events(Entries=[{"Source": "tests.local", "DetailType": "Ping", "Detail": "{}"}])
+        assert matched.wait(10)
+        time.sleep(0.5)  # the schedule's target would have been invoked by now
+    assert scheduled == []

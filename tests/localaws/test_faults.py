@@ -60,7 +60,7 @@ def test_a_bad_setting_is_refused_naming_what_is_wrong(text: str, says: str) -> 
 
 def test_every_service_call_is_throttled_with_that_services_error_and_status() -> None:
     with local_aws_for_app(faults=FaultSettings(throttle=1.0, seed=1)) as aws:
-        session = aws.service_session()  # the service's own role session, as its functions call AWS
+        session = aws.role_session(aws.central.service_role_arn)  # a role session, as the functions call AWS
         for service, method, kwargs, codes, status in CALLS:
             client: Any = session.client(service, config=NO_RETRY)  # type: ignore[call-overload]
             with pytest.raises(ClientError) as raised:
@@ -80,25 +80,23 @@ def test_botocores_retries_get_through_a_partial_throttle_and_the_same_seed_repe
     def run() -> tuple[list[str], dict[str, int]]:
         outcomes: list[str] = []
         with local_aws_for_app(faults=FaultSettings(throttle=0.3, seed=11)) as aws:
-            session = aws.service_session()
-            once = session.client("dynamodb", config=NO_RETRY)
+            session = aws.role_session(aws.central.service_role_arn)
+            once = session.client("sts", config=NO_RETRY)
             for _ in range(20):
                 try:
-                    once.list_tables()
+                    once.get_caller_identity()
                     outcomes.append("ok")
                 except ClientError as error:
                     outcomes.append(error.response["Error"]["Code"])
             retried = session.client(
-                "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 6})
+                "sts", config=Config(retries={"mode": "standard", "total_max_attempts": 6})
             )
             for _ in range(3):
-                assert retried.list_tables()["TableNames"]  # botocore retries the throttles away
+                assert retried.get_caller_identity()["Account"]  # botocore retries the throttles away
             return outcomes, faults.counts()
 
     first, second = run(), run()
     assert first == second
     assert 0 < first[0].count("ok") < 20
-    assert first[1]["throttle:dynamodb"] > first[0].count("ThrottlingException") + first[0].count(
-        "ProvisionedThroughputExceededException"
-    )  # the retried client was throttled too
+    assert first[1]["throttle:sts"] > first[0].count("Throttling")  # the retried client was throttled too
     assert faults.counts() == {}  # the faults ended with their local AWS

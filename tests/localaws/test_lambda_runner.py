@@ -7,7 +7,7 @@ import time
 
 from localaws import lambda_runner
 from localaws.environment import LocalAws
-from tests.conftest import step_handlers
+from tests.conftest import own_function
 
 
 def test_canary_moto_invoke_hook_is_still_there():
@@ -30,7 +30,9 @@ def test_results_and_errors_have_the_lambda_runtime_shape():
     def fails(event, context):
         raise Boom("it broke")
 
-    with LocalAws({**step_handlers(), "Ok": ok, "Fails": fails}) as aws:
+    with LocalAws() as aws:
+        own_function(aws, "nexus-deployer-local-Ok", ok)
+        own_function(aws, "nexus-deployer-local-Fails", fails)
         client = aws.account_session("123456789012").client("lambda")
         response = client.invoke(FunctionName="nexus-deployer-local-Ok", Payload=json.dumps({"a": 1}))
         assert json.loads(response["Payload"].read()) == {"echo": {"a": 1}, "name": "nexus-deployer-local-Ok"}

@@ -4,13 +4,13 @@ The build runs ``python -m infra.package`` in a subprocess (chalice's CLI and it
 stay out of the test process) into a temporary directory; the staged app and its vendored
 dependencies are shared with ``make package`` under build/.stage, so only the first build of a
 machine downloads wheels. ``resolve`` turns the template's intrinsic functions into the values
-CloudFormation would give them in one made-up account, so IAM policies can be evaluated for real.
+CloudFormation would give them in one made-up account (with the resolver local mode deploys with,
+``infra/intrinsics.py``), so IAM policies can be evaluated for real.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import zipfile
@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from infra.intrinsics import Pseudo, Resolver
+
 ROOT = Path(__file__).resolve().parents[2]
 ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -27,14 +29,7 @@ CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 STACK = "nexus"
-PSEUDO = {
-    "AWS::AccountId": ACCOUNT,
-    "AWS::Region": REGION,
-    "AWS::Partition": "aws",
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": STACK,
-}
-SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
+PSEUDO = Pseudo(account_id=ACCOUNT, region=REGION, stack_name=STACK)
 
 
 @dataclass(frozen=True)
@@ -56,13 +51,12 @@ class Packaged:
             return archive.namelist()
 
     def physical_name(self, logical_id: str) -> str:
-        """The name CloudFormation gives: the template's own for a named state machine, else generated."""
+        """The name CloudFormation gives: the template's own for a named state machine or topic, else
+        generated."""
         resource = self.resources[logical_id]
-        if (
-            resource["Type"] == "AWS::StepFunctions::StateMachine"
-            and "StateMachineName" in resource["Properties"]
-        ):
-            return str(self.resolve(resource["Properties"]["StateMachineName"]))
+        own = {"AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::SNS::Topic": "TopicName"}
+        if own.get(resource["Type"]) in resource["Properties"]:
+            return str(self.resolve(resource["Properties"][own[resource["Type"]]]))
         if resource["Type"] == "AWS::S3::Bucket":  # generated bucket names are lower case
             return f"{STACK}-{logical_id}".lower()
         return f"{STACK}-{logical_id}"
@@ -74,6 +68,7 @@ class Packaged:
             "AWS::Serverless::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
@@ -81,12 +76,8 @@ class Packaged:
         }[self.resources[logical_id]["Type"]]
 
     def ref(self, name: str) -> str:
-        if name in PSEUDO:
-            return PSEUDO[name]
-        if name in self.template.get("Parameters", {}):
-            return str(self.template["Parameters"][name]["Default"])
-        if self.resources[name]["Type"] == "AWS::StepFunctions::StateMachine":
-            return self.arn(name)  # Ref of a state machine is its ARN; of the others here, the name
+        if self.resources[name]["Type"] in ("AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"):
+            return self.arn(name)  # Ref of these is their ARN; of the others here, the name
         return self.physical_name(name)
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -96,34 +87,8 @@ class Packaged:
         return self.arn(name)
 
     def resolve(self, value: Any) -> Any:
-        """The value with Ref, Fn::GetAtt and Fn::Sub replaced as CloudFormation would."""
-        if isinstance(value, list):
-            return [self.resolve(item) for item in value]
-        if not isinstance(value, dict):
-            return value
-        if set(value) == {"Ref"}:
-            return self.ref(value["Ref"])
-        if set(value) == {"Fn::GetAtt"}:
-            name, attribute = value["Fn::GetAtt"]
-            return self.get_att(name, attribute)
-        if set(value) == {"Fn::Sub"}:
-            text, variables = (
-                (value["Fn::Sub"], {})
-                if isinstance(value["Fn::Sub"], str)
-                else (value["Fn::Sub"][0], self.resolve(value["Fn::Sub"][1]))
-            )
-
-            def substitute(match: re.Match[str]) -> str:
-                key = match.group(1)
-                if key in variables:
-                    return str(variables[key])
-                if "." in key and not key.startswith("AWS::"):
-                    return self.get_att(*key.split(".", 1))
-                return self.ref(key)
-
-            return SUB_VARIABLE.sub(substitute, text)
-        assert not any(key.startswith("Fn::") for key in value), f"no resolver for {value}"
-        return {key: self.resolve(item) for key, item in value.items()}
+        """The value with its intrinsic functions resolved as CloudFormation would (infra/intrinsics.py)."""
+        return Resolver(self.template, PSEUDO, self.ref, self.get_att).resolve(value)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.package import DEFINITION_PATH, ROLLOUT_DEFINITION_PATH, placeholders
-from localaws.provision import render_definition
+from localaws.stack_resources import render_definition
 from tests.package.conftest import CFN_LINT, Packaged
 
 
@@ -41,6 +41,26 @@ def asl_validate(validator: Path, definition: Path) -> subprocess.CompletedProce
 def test_cfn_lint_finds_nothing_in_the_packaged_template(packaged: Packaged) -> None:
     matches = cfn_lint(packaged.template_path)
     assert [f"{m['Level']} {m['Rule']['Id']} {m['Message']}" for m in matches] == []
+
+
+def test_cfn_lint_finds_nothing_in_the_template_after_the_sam_transform(
+    packaged: Packaged, tmp_path: Path
+) -> None:
+    """What CloudFormation deploys: the packaged template through the SAM transform (as local mode
+    deploys it). The gateway responses are in the API's definition, so its deployment carries them
+    (no W3660)."""
+    from localaws.template import package_code, transform
+
+    path = tmp_path / "transformed.json"
+    transformed = transform(package_code(packaged.template), "eu-west-1")
+    path.write_text(json.dumps(transformed))
+    assert [f"{m['Level']} {m['Rule']['Id']} {m['Message']}" for m in cfn_lint(path)] == []
+    body = transformed["Resources"]["RestAPI"]["Properties"]["Body"]
+    assert set(body["x-amazon-apigateway-gateway-responses"]) == {
+        "MISSING_AUTHENTICATION_TOKEN",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    }
 
 
 def test_cfn_lint_checks_the_inlined_definition(packaged: Packaged, tmp_path: Path) -> None:

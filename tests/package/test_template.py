@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import pytest
-from moto.iam.access_control import IAMPolicy, PermissionResult
 
 import app as app_module
 from chalicelib.settings import Settings
@@ -27,8 +26,8 @@ from infra.package import (
     placeholders,
     render_merge_template,
 )
-from localaws.provision import table_properties
-from tests.package.conftest import ACCOUNT, REGION, ROOT, Packaged
+from localaws.policy import PolicySource, evaluate
+from tests.package.conftest import ACCOUNT, REGION, ROOT, STACK, Packaged
 
 STEPS = {f.name: f for f in app_module.app.pure_lambda_functions}
 # Event handlers (chalicelib/events/handlers.py): EventBridge rules, the SNS subscription, the schedule.
@@ -49,19 +48,27 @@ def as_list(value: Any) -> list[Any]:
 
 
 def permission_policies(packaged: Packaged) -> dict[str, list[dict[str, Any]]]:
-    """Each role's inline policy documents, as written in the template (intrinsics unresolved)."""
-    return {
+    """Each role's policy documents, inline and attached (AWS::IAM::Policy), intrinsics unresolved."""
+    found = {
         name: [policy["PolicyDocument"] for policy in role["Properties"].get("Policies", [])]
         for name, role in packaged.of_type("AWS::IAM::Role").items()
     }
+    for policy in packaged.of_type("AWS::IAM::Policy").values():
+        for role in policy["Properties"]["Roles"]:
+            found[role["Ref"]].append(policy["Properties"]["PolicyDocument"])
+    return found
 
 
-def permitted(packaged: Packaged, role: str, action: str, resource: str) -> bool:
-    documents = [packaged.resolve(d) for d in permission_policies(packaged)[role]]
-    return any(
-        IAMPolicy(json.dumps(d)).is_action_permitted(action, resource) == PermissionResult.PERMITTED
-        for d in documents
-    )
+def permitted(
+    packaged: Packaged, role: str, action: str, resource: str, context: dict[str, str] | None = None
+) -> bool:
+    """IAM's decision on the role's policies: the local AWS's evaluator (conditions included), on the
+    ARN as given (a policy's ``*`` matches it; a scoped policy must name it)."""
+    sources = [
+        PolicySource(f"{role}-{n}", "role", packaged.resolve(d))
+        for n, d in enumerate(permission_policies(packaged)[role])
+    ]
+    return evaluate(sources, action, resource, context or {}, any_resource=False).allowed
 
 
 # -- the workflow -------------------------------------------------------------------------------
@@ -81,11 +88,14 @@ def test_state_machine_runs_the_asl_file_with_one_substitution_per_placeholder(p
         assert set(properties["DefinitionSubstitutions"]) == placeholders(text)
         named |= placeholders(text)
         for name, value in properties["DefinitionSubstitutions"].items():
+            if name == "LambdaInvokeWaitForTaskToken":  # the service integration, in the stack's partition
+                assert value == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"}
+                continue
             assert value == {"Fn::GetAtt": [name, "Arn"]}
             function = packaged.resources[name]
             assert function["Type"] == "AWS::Serverless::Function"
             assert function["Properties"]["Handler"] == STEPS[name].handler_string
-    assert named == set(STEPS)
+    assert named == set(STEPS) - {"InspectTarget"} | {"LambdaInvokeWaitForTaskToken"}
 
 
 def test_state_machine_logs_to_a_log_group_with_retention(packaged: Packaged) -> None:
@@ -192,11 +202,10 @@ def test_chalice_config_autogenerates_no_policy_and_sets_no_environment() -> Non
 # -- the table and the events rule --------------------------------------------------------------
 
 
-def test_table_is_the_one_local_mode_provisions_with_recovery_and_ttl(packaged: Packaged) -> None:
+def test_table_keeps_its_data_with_recovery_and_ttl(packaged: Packaged) -> None:
     table = packaged.resources["DeploymentsTable"]
     assert table["DeletionPolicy"] == "Retain"
     properties = table["Properties"]
-    assert properties == table_properties()
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
@@ -212,20 +221,37 @@ def test_stack_status_changes_reach_their_handler_and_release_only_the_deploymen
     assert function["Role"] == {"Fn::GetAtt": ["ApiRole", "Arn"]}
     machine = packaged.arn("DeploymentStateMachine")
     elsewhere = f"arn:aws:states:{REGION}:{TARGET}:stateMachine:theirs"
+    own_elsewhere = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:another-service"
     for role in ("ApiRole", "ServiceRole"):  # the event handler / the cancel, and AwaitStackEvent
         assert permitted(packaged, role, "states:SendTaskSuccess", machine)
         assert not permitted(packaged, role, "states:SendTaskSuccess", elsewhere)
+        assert not permitted(packaged, role, "states:SendTaskSuccess", own_elsewhere)  # only the stack's own
         assert not permitted(packaged, role, "states:SendTaskFailure", machine)
-    # The API names the machine; the steps' role cannot (the machine refers to the steps, which use it).
     assert not permitted(packaged, "ApiRole", "states:SendTaskSuccess", packaged.arn("RolloutStateMachine"))
     assert not permitted(packaged, "RolloutRole", "states:SendTaskSuccess", machine)
-    # Target accounts may forward to the default bus when the operator names their organization.
-    policy = packaged.resources["StackEventsBusPolicy"]
-    assert policy["Condition"] == "StackEventsFromOrganization"
-    statement = policy["Properties"]["Statement"]
-    assert statement["Action"] == "events:PutEvents"
-    assert statement["Condition"] == {
-        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "StackEventsOrganizationId"}}
+    # Target accounts may forward to the default bus when the operator names their organization, and
+    # only CloudFormation's stack status events (S3's "Object Created" only when asked for as well).
+    admitted = {
+        "StackEventsBusPolicy": ("StackEventsFromOrganization", "aws.cloudformation", STACK_STATUS_PATTERN),
+        "TemplateObjectEventsBusPolicy": ("TemplateObjectEventsFromOrganization", "aws.s3", None),
+    }
+    for name, (condition, source, pattern) in admitted.items():
+        policy = packaged.resources[name]
+        assert policy["Condition"] == condition
+        statement = policy["Properties"]["Statement"]
+        assert statement["Action"] == "events:PutEvents"
+        assert statement["Principal"] == "*"
+        keys = statement["Condition"]["StringEquals"]
+        assert keys["aws:PrincipalOrgID"] == {"Ref": "StackEventsOrganizationId"}
+        assert keys["events:source"] == source
+        if pattern is not None:
+            assert [keys["events:detail-type"]] == pattern["detail-type"]
+        # One statement per stack: two stages in one account do not replace each other's.
+        assert "nexus-" in packaged.resolve(policy["Properties"]["StatementId"])
+        assert packaged.resolve(policy["Properties"]["StatementId"]) == packaged.resolve(statement["Sid"])
+    conditions = packaged.template["Conditions"]
+    assert conditions["TemplateObjectEventsFromOrganization"]["Fn::And"][0] == {
+        "Condition": "StackEventsFromOrganization"
     }
 
 
@@ -246,16 +272,26 @@ def test_rollout_items_are_released_by_the_end_of_their_operation(packaged: Pack
 # -- IAM ----------------------------------------------------------------------------------------
 
 
-def test_all_permissions_are_inline_policies_of_the_templates_roles(packaged: Packaged) -> None:
+def test_all_permissions_are_policies_of_the_templates_roles(packaged: Packaged) -> None:
     kinds = {r["Type"] for r in packaged.resources.values() if r["Type"].startswith("AWS::IAM::")}
-    assert kinds == {"AWS::IAM::Role"}
+    assert kinds == {"AWS::IAM::Role", "AWS::IAM::Policy"}
     assert set(permission_policies(packaged)) == {
         "ServiceRole",
         "ApiRole",
         "StateMachineRole",
         "RolloutRole",
         "RolloutStateMachineRole",
+        "NotifierRole",
     }
+    # The one attached policy: the three function roles may assume the notifier, and nothing else. (It
+    # cannot be inline: the functions refer to the notifier, and the machines to the functions.)
+    (attached,) = packaged.of_type("AWS::IAM::Policy").values()
+    assert attached["Properties"]["Roles"] == [{"Ref": r} for r in ("ApiRole", "ServiceRole", "RolloutRole")]
+    (statement,) = statements(attached["Properties"]["PolicyDocument"])
+    assert (statement["Action"], statement["Resource"]) == (
+        "sts:AssumeRole",
+        {"Fn::GetAtt": ["NotifierRole", "Arn"]},
+    )
     for function in packaged.of_type("AWS::Serverless::Function").values():
         assert "Policies" not in function["Properties"]  # no SAM policy templates on the side
 
@@ -276,7 +312,7 @@ def test_no_iam_or_sts_action_is_allowed_on_every_resource(packaged: Packaged) -
                 for resource in as_list(packaged.resolve(statement["Resource"])):
                     assert resource != "*", (role, statement)
                     assert not re.fullmatch(r"arn:aws:iam::\*:role/\**", resource), (role, statement)
-    assert checked == 1
+    assert checked == 4  # the service role's target roles; the notifier, for each of the three function roles
 
 
 def test_only_the_service_role_assumes_roles_and_only_target_roles(packaged: Packaged) -> None:
@@ -287,8 +323,11 @@ def test_only_the_service_role_assumes_roles_and_only_target_roles(packaged: Pac
         for statement in statements(document)
         if "sts:assumerole" in [a.lower() for a in as_list(statement["Action"])]
     ]
-    assert [role for role, _ in assumers] == ["ServiceRole"]
-    assert packaged.resolve(assumers[0][1]["Resource"]) == "arn:aws:iam::*:role/NexusDeploymentRole*"
+    targets = [
+        (role, s) for role, s in assumers if packaged.resolve(s["Resource"]) != packaged.arn("NotifierRole")
+    ]
+    assert [role for role, _ in targets] == ["ServiceRole"]
+    assert packaged.resolve(targets[0][1]["Resource"]) == "arn:aws:iam::*:role/NexusDeploymentRole*"
 
     pattern = packaged.template["Parameters"]["TargetRoleNamePattern"]["AllowedPattern"]
     assert re.fullmatch(pattern, "NexusDeploymentRole*")
@@ -305,10 +344,11 @@ def test_only_the_service_role_assumes_roles_and_only_target_roles(packaged: Pac
     assert not permitted(
         packaged, "ServiceRole", "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/OrganizationAccountAccessRole"
     )
-    for role in ("ApiRole", "StateMachineRole"):
+    for role in ("ApiRole", "RolloutRole", "StateMachineRole", "NotifierRole"):
         assert not permitted(
             packaged, role, "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/NexusDeploymentRole"
         )
+        assert not permitted(packaged, role, "sts:AssumeRole", packaged.arn("ServiceRole"))
 
 
 @pytest.mark.parametrize("role", ["ServiceRole", "ApiRole", "RolloutRole"])
@@ -400,13 +440,10 @@ def test_event_handlers_are_wired_to_their_rules_topic_and_schedule(packaged: Pa
     }
     subscription = events["RedeployMessage"]["RedeployMessageSnsSubscription"]
     assert subscription["Type"] == "SNS"
+    # The stack's own topic (infra/package.py points chalice's subscription at it), named per stack.
+    assert subscription["Properties"]["Topic"] == {"Ref": "RedeployRequestTopic"}
     topic = packaged.resources["RedeployRequestTopic"]
-    assert packaged.resolve(subscription["Properties"]["Topic"]).endswith(
-        f":{topic['Properties']['TopicName']}"
-    )
-    # SAM hands the function's DependsOn to the function, which the subscription refers to: the topic
-    # exists before anything subscribes to it.
-    assert packaged.resources["RedeployMessage"]["DependsOn"] == ["RedeployRequestTopic"]
+    assert packaged.physical_name("RedeployRequestTopic") == f"{STACK}-redeploy-requests"
     assert topic["Type"] == "AWS::SNS::Topic"
     assert "TopicPolicy" not in json.dumps(packaged.template)  # default policy: only this account publishes
 
@@ -418,7 +455,11 @@ def test_event_handlers_roles_redeploy_without_assuming_and_drift_check_assumes(
         variables = packaged.resources[name]["Properties"]["Environment"]["Variables"]
         assert variables["NEXUS_STATE_MACHINE_ARN"] == {"Ref": "DeploymentStateMachine"}
     assert permitted(packaged, "ApiRole", "states:StartExecution", machine)
-    assert permitted(packaged, "ApiRole", "s3:GetObjectVersion", "arn:aws:s3:::team-templates/app.json")
+    template_object = "arn:aws:s3:::team-templates/app.json"
+    for action in ("s3:GetObject", "s3:GetObjectVersion"):
+        assert permitted(packaged, "ApiRole", action, template_object, {"aws:ResourceAccount": TARGET})
+        # Never an object of the service's own account on a tenant's behalf (no bucket policy needed there).
+        assert not permitted(packaged, "ApiRole", action, template_object, {"aws:ResourceAccount": ACCOUNT})
     drift = packaged.resources["DriftCheck"]["Properties"]
     assert drift["Role"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
     assert drift["Timeout"] > Settings.model_fields["drift_budget_seconds"].default
@@ -426,18 +467,34 @@ def test_event_handlers_roles_redeploy_without_assuming_and_drift_check_assumes(
     assert not permitted(packaged, "ApiRole", "dynamodb:Scan", packaged.arn("DeploymentsTable"))
 
 
-def test_webhook_secrets_are_reachable_only_under_the_service_prefix(packaged: Packaged) -> None:
-    prefix = Settings.model_fields["webhook_secret_prefix"].default
+def test_webhook_secrets_are_reachable_only_under_the_stacks_prefix(packaged: Packaged) -> None:
+    variables = packaged.resolve(packaged.resources["APIHandler"]["Properties"]["Environment"]["Variables"])
+    prefix = variables["NEXUS_WEBHOOK_SECRET_PREFIX"]
+    assert prefix == f"nexus-deployer/{STACK}/webhooks/"  # another stage's secrets are out of reach
     mine = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{prefix}tenant-a/0123-AbCdEf"
     other = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:database/password-AbCdEf"
+    other_stage = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nexus-deployer/prod/webhooks/t/1-AbCdEf"
     assert permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", mine)
     assert not permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", other)
     for role in ("ApiRole", "ServiceRole", "RolloutRole"):  # RolloutRole: rollout notifications
         assert permitted(packaged, role, "secretsmanager:GetSecretValue", mine)
         assert not permitted(packaged, role, "secretsmanager:GetSecretValue", other)
-        assert permitted(packaged, role, "sns:Publish", "arn:aws:sns:us-east-1:111122223333:deployments")
+        assert not permitted(packaged, role, "secretsmanager:GetSecretValue", other_stage)
     assert not permitted(packaged, "ServiceRole", "secretsmanager:CreateSecret", mine)
     assert not permitted(packaged, "RolloutRole", "secretsmanager:CreateSecret", mine)
+
+
+def test_one_role_publishes_to_customers_topics_and_never_to_the_services_own(packaged: Packaged) -> None:
+    theirs = "arn:aws:sns:us-east-1:111122223333:deployments"
+    ours = f"arn:aws:sns:us-east-1:{ACCOUNT}:deployments"
+    assert permitted(packaged, "NotifierRole", "sns:Publish", theirs, {"aws:ResourceAccount": "111122223333"})
+    assert not permitted(packaged, "NotifierRole", "sns:Publish", ours, {"aws:ResourceAccount": ACCOUNT})
+    for role in ("ApiRole", "ServiceRole", "RolloutRole"):  # they publish as the notifier
+        assert not permitted(packaged, role, "sns:Publish", theirs, {"aws:ResourceAccount": "111122223333"})
+        assert permitted(packaged, role, "sts:AssumeRole", packaged.arn("NotifierRole"))
+    for name, function in packaged.of_type("AWS::Serverless::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["NEXUS_NOTIFIER_ROLE_ARN"] == {"Fn::GetAtt": ["NotifierRole", "Arn"]}, name
 
 
 def test_quick_create_templates_are_written_by_the_api_and_read_only_under_their_prefix(
@@ -502,3 +559,94 @@ def test_api_gateway_answers_its_own_refusals_in_the_services_error_shape(packag
     )
     assert missing["error"]["code"] == "NOT_FOUND"
     assert missing["error"]["message"] == "No route GET /nope."
+
+
+# -- settings that work on AWS, and names that let two stages share an account ----------------------
+
+
+def test_the_api_answers_within_api_gateways_timeout_with_concurrency_of_its_own(packaged: Packaged) -> None:
+    api = packaged.resources["APIHandler"]["Properties"]
+    assert api["Timeout"] < 29  # API Gateway's integration timeout
+    # What the API waits for synchronously must end first.
+    assert packaged.resources["InspectTarget"]["Properties"]["Timeout"] < api["Timeout"]
+    assert api["ReservedConcurrentExecutions"] == {"Ref": "ApiReservedConcurrency"}
+    parameter = packaged.template["Parameters"]["ApiReservedConcurrency"]
+    assert parameter["MinValue"] >= 1  # 0 would throttle every request
+    assert parameter["MaxValue"] <= 900  # Lambda keeps 100 of an account's 1,000 unreserved
+
+
+def test_test_credentials_and_forget_run_as_the_one_principal_targets_trust(packaged: Packaged) -> None:
+    inspect = packaged.resources["InspectTarget"]["Properties"]
+    assert inspect["Role"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
+    api = packaged.resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api["NEXUS_INSPECT_FUNCTION"] == {"Ref": "InspectTarget"}
+    assert permitted(packaged, "ApiRole", "lambda:InvokeFunction", packaged.arn("InspectTarget"))
+    assert not permitted(packaged, "ApiRole", "lambda:InvokeFunction", packaged.arn("StartStackOperation"))
+
+
+def test_names_are_the_stacks_own(packaged: Packaged) -> None:
+    """Two stages (two stacks) in one account share no name: no collision, no reach into each other."""
+    named = {
+        "DeploymentStateMachine": f"{STACK}-deployment",
+        "RolloutStateMachine": f"{STACK}-rollout",
+        "RedeployRequestTopic": f"{STACK}-redeploy-requests",
+    }
+    for logical_id, name in named.items():
+        assert packaged.physical_name(logical_id) == name
+    for logical_id, group in packaged.of_type("AWS::Logs::LogGroup").items():
+        assert STACK in packaged.resolve(group["Properties"]["LogGroupName"]), logical_id
+    for name, function in packaged.of_type("AWS::Serverless::Function").items():
+        variables = packaged.resolve(function["Properties"]["Environment"]["Variables"])
+        for prefix in ("NEXUS_WEBHOOK_SECRET_PREFIX", "NEXUS_PARAMETER_SECRET_PREFIX"):
+            assert f"/{STACK}/" in variables[prefix], (name, prefix)
+    # Every name of a resource the stack creates is its own: given with the stack's name, or generated
+    # by CloudFormation (which starts it with the stack's name). Other "...Name" properties refer to
+    # something else (the default bus, the API's own stage, a metric) or name nothing (DisplayName).
+    naming = {
+        "AWS::SNS::Topic": "TopicName",
+        "AWS::StepFunctions::StateMachine": "StateMachineName",
+        "AWS::DynamoDB::Table": "TableName",
+        "AWS::IAM::Role": "RoleName",
+        "AWS::S3::Bucket": "BucketName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::CloudWatch::Alarm": "AlarmName",
+        "AWS::CloudWatch::Dashboard": "DashboardName",
+        "AWS::Events::Rule": "Name",
+        "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::Serverless::Api": "Name",
+        "AWS::Serverless::Function": "FunctionName",
+    }
+    checked = 0
+    for logical_id, resource in packaged.resources.items():
+        key = naming.get(resource["Type"])
+        if key is None or key not in resource.get("Properties", {}):
+            continue
+        checked += 1
+        assert STACK in str(packaged.resolve(resource["Properties"][key])), (logical_id, key)
+    assert checked >= 20  # the log groups, the state machines, the topic, the API
+
+
+def test_no_arn_names_the_aws_partition(packaged: Packaged) -> None:
+    """GovCloud and China deploy the same template: every ARN takes ${AWS::Partition}."""
+    text = json.dumps(packaged.template)
+    assert "arn:aws:" not in text
+    for path in MACHINES.values():
+        assert "arn:aws" not in path.read_text()
+
+
+def test_each_grant_a_customer_makes_names_a_role_the_stack_outputs(packaged: Packaged) -> None:
+    """Trust policies, bucket policies and topic policies name one principal each, and the stack says
+    which: the hints and the README name the same outputs."""
+    outputs = packaged.template["Outputs"]
+    assert outputs["ServiceRoleArn"]["Value"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
+    assert outputs["TemplateReaderRoleArn"]["Value"] == {"Fn::GetAtt": ["ApiRole", "Arn"]}
+    assert outputs["NotifierRoleArn"]["Value"] == {"Fn::GetAtt": ["NotifierRole", "Arn"]}
+    assert "StackEventsBusArn" in outputs
+    assert "RedeployTopicArn" in outputs
+    # The functions that read template objects name their reader in their hints.
+    for name in ("APIHandler", "TemplateObjectCreated", "RedeployRequested", "RedeployMessage"):
+        variables = packaged.resources[name]["Properties"]["Environment"]["Variables"]
+        assert variables["NEXUS_TEMPLATE_READER_ROLE_ARN"] == {"Fn::GetAtt": ["ApiRole", "Arn"]}, name
+    readme = (ROOT / "README.md").read_text()
+    for output in ("ServiceRoleArn", "TemplateReaderRoleArn", "NotifierRoleArn"):
+        assert output in readme, output

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from chalicelib.domain.errors import TargetAccessError
 from chalicelib.domain.model import Target, trust_policy_for
 from chalicelib.domain.permissions import load_profile
-from chalicelib.service.access import AccessService
+from chalicelib.service.access import AccessService, TargetChecks
 from chalicelib.service.ports import ActionDecision, CallerIdentity, RoleSession
 from chalicelib.service.targets import TargetService
 
@@ -66,7 +66,7 @@ class Probe:
 def report_for(decisions: dict[str, str]) -> dict[str, object]:
     store = Targets()
     targets = TargetService(store, store, SERVICE_ROLE)  # type: ignore[arg-type]
-    service = AccessService(targets, Probe(Session(decisions)))
+    service = AccessService(targets, TargetChecks(targets, Probe(Session(decisions))))
     report = service.validate(TARGET.tenant_id, TARGET.target_id).public()
     assert store.recorded == [True]  # the external-ID check was conclusive and recorded
     return report

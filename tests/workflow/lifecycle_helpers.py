@@ -79,7 +79,7 @@ def cfn(aws: LocalAws, account: str = TARGET_ACCOUNT) -> Any:
 
 
 def store(aws: LocalAws) -> DynamoStore:
-    return DynamoStore(aws.service_session().resource("dynamodb").Table(aws.central.table_name))
+    return DynamoStore(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
 
 
 def stack_events(aws: LocalAws, stack: str) -> list[dict[str, Any]]:

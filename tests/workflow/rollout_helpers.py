@@ -56,6 +56,11 @@ def wired_rollouts(aws: LocalAws, workflow: WorkflowStarter | None = None) -> It
         if workflow is None:
             yield built
             return
-        driven = replace(built, rollouts=rollout_service(built, aws.service_session(), workflow))
+        driven = replace(
+            built,
+            rollouts=rollout_service(
+                built, aws.role_session(aws.host.role_of(aws.host.api_function)), workflow
+            ),
+        )
         app_module.container.configure(driven)
         yield driven

@@ -20,6 +20,7 @@ from chalicelib.domain.model import DeploymentStatus
 from chalicelib.service.completion import StackRef
 from chalicelib.service.ports import StackStatusEvent
 from localaws.cloudformation import StackSimulation
+from localaws.environment import LocalAws
 from tests.conftest import (
     TARGET_ACCOUNT,
     AwsCalls,
@@ -128,7 +129,7 @@ def test_a_lost_completion_event_is_reconciled_after_the_wait_times_out():
 
 def test_events_lost_marks_expire_and_the_next_operation_waits_for_events_again():
     with local_aws_for_app() as aws, wired(aws) as services:
-        table = aws.service_session().resource("dynamodb").Table(services.settings.table_name)
+        table = aws.central_session().resource("dynamodb").Table(services.settings.table_name)
         now = [1_000_000.0]
         waiters = DynamoCompletionWaiters(table, clock=lambda: now[0])
         assert not waiters.events_lost(TARGET_ACCOUNT, "eu-west-1")
@@ -203,8 +204,9 @@ STACK_ID = (
 )
 
 
-def invoke(client: Client, event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = client.lambda_.invoke("StackStatusChanged", event).payload
+def invoke(aws: LocalAws, event: dict[str, Any]) -> dict[str, Any]:
+    """The deployed StackStatusChanged function (its handler, under its role) on ``event``."""
+    result: dict[str, Any] = aws.host.invoke("StackStatusChanged", event)
     return result
 
 
@@ -218,20 +220,20 @@ def invoke(client: Client, event: dict[str, Any]) -> dict[str, Any]:
         {"stack-id": 42, "status-details": {"status": "CREATE_COMPLETE"}},
     ],
 )
-def test_malformed_stack_events_are_dropped(client, detail):
+def test_malformed_stack_events_are_dropped(local_aws, services, detail):
     event = stack_event(STACK_ID, "CREATE_COMPLETE", "nexus-op-1") | {"detail": detail}
-    assert invoke(client, event) == {"dropped": "malformed-detail"}
+    assert invoke(local_aws, event) == {"dropped": "malformed-detail"}
 
 
-def test_events_of_other_stacks_and_unsettled_statuses_are_ignored(client, services):
-    assert invoke(client, stack_event(STACK_ID, "CREATE_IN_PROGRESS", "nexus-op-1")) == {
+def test_events_of_other_stacks_and_unsettled_statuses_are_ignored(local_aws, services):
+    assert invoke(local_aws, stack_event(STACK_ID, "CREATE_IN_PROGRESS", "nexus-op-1")) == {
         "stack_event": "in-progress"
     }
-    assert invoke(client, stack_event(STACK_ID, "CREATE_COMPLETE", "Console-CreateStack-1")) == {
+    assert invoke(local_aws, stack_event(STACK_ID, "CREATE_COMPLETE", "Console-CreateStack-1")) == {
         "stack_event": "not-ours"
     }
     # Ours, settled, but nobody waits: kept for the waiter of that operation only.
-    assert invoke(client, stack_event(STACK_ID, "CREATE_COMPLETE", "nexus-op-1")) == {
+    assert invoke(local_aws, stack_event(STACK_ID, "CREATE_COMPLETE", "nexus-op-1")) == {
         "stack_event": "recorded"
     }
 

@@ -118,7 +118,7 @@ def test_unsupported_resource_fails_with_a_readable_reason(client, tenant, local
 def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aws, services, aws_calls):
     """Lambda may run a step more than once; the stack call must happen once."""
     target = register_target(client, tenant, local_aws)
-    store = DynamoStore(local_aws.service_session().resource("dynamodb").Table(local_aws.central.table_name))
+    store = DynamoStore(local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name))
 
     class NotStarted:
         def start(self, execution_name, execution_input):
@@ -136,12 +136,12 @@ def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aw
         "max_wait_seconds": 0,
     }
     aws_calls.clear()
-    client.lambda_.invoke("AcquireLock", event)
-    first = client.lambda_.invoke("StartStackOperation", event)
-    second = client.lambda_.invoke("StartStackOperation", event)
+    local_aws.host.invoke("AcquireLock", event)
+    first = local_aws.host.invoke("StartStackOperation", event)
+    second = local_aws.host.invoke("StartStackOperation", event)
     assert (
-        first.payload
-        == second.payload
+        first
+        == second
         == {
             "done": False,
             "succeeded": False,
@@ -156,17 +156,17 @@ def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aw
     from dataclasses import replace
 
     store.save_deployment(replace(lost, operation=replace(lost.operation, phase="pending")))
-    client.lambda_.invoke("StartStackOperation", event)
+    local_aws.host.invoke("StartStackOperation", event)
     assert aws_calls.count("cloudformation", "CreateStack") == 1
     assert [s["StackName"] for s in stacks_in(local_aws, TARGET_ACCOUNT)] == ["twice"]
-    polled = client.lambda_.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
-    assert polled.payload["done"] is True
+    polled = local_aws.host.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
+    assert polled["done"] is True
     final = store.get_deployment(tenant.tenant_id, deployment.deployment_id)
     assert final is not None
     assert final.status is DeploymentStatus.ACTIVE
     # PollStack run again after it finished the operation (Lambda retried it): no second final write.
-    again = client.lambda_.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
-    assert (again.payload["done"], again.payload["succeeded"]) == (True, True)
+    again = local_aws.host.invoke("PollStack", {**event, "progress": {"wait_seconds": 0}})
+    assert (again["done"], again["succeeded"]) == (True, True)
     events = store.list_events(deployment.deployment_id, 100, None).items
     assert [e["status"] for e in events].count("SUCCEEDED") == 1, events
     assert store.get_deployment(tenant.tenant_id, deployment.deployment_id) == final
@@ -199,9 +199,9 @@ def test_no_credentials_in_dynamodb_execution_history_or_logs(
     done = wait_for(client, tenant, deployment["deployment_id"])
     assert done["status"] == "DELETED"
     assert len(issued) >= 9  # at least three steps per operation assumed the role
-    table = local_aws.service_session().client("dynamodb")
+    table = local_aws.central_session().client("dynamodb")
     items = json.dumps(table.scan(TableName=local_aws.central.table_name)["Items"])
-    sfn = local_aws.service_session().client("stepfunctions")
+    sfn = local_aws.central_session().client("stepfunctions")
     histories = ""
     for execution in sfn.list_executions(stateMachineArn=local_aws.central.state_machine_arn)["executions"]:
         histories += json.dumps(execution_history(local_aws, execution["name"]), default=str)

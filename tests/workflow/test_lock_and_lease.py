@@ -97,7 +97,7 @@ def test_two_operations_reaching_the_lock_at_once_make_one_stack_call(
 
 
 def lock_item(aws, key_suffix: str) -> dict[str, Any] | None:
-    table = aws.service_session().resource("dynamodb").Table(aws.central.table_name)
+    table = aws.central_session().resource("dynamodb").Table(aws.central.table_name)
     items = table.scan()["Items"]
     found = [i for i in items if str(i["pk"]).startswith("LOCK#") and str(i["pk"]).endswith(key_suffix)]
     return dict(found[0]) if found else None
@@ -126,7 +126,7 @@ def deploy_on_a_slow_stack(aws, **settings: str):
             if shown["stack_status"] == "CREATE_IN_PROGRESS":  # recorded once CreateStack was sent
                 break
             time.sleep(0.05)
-        store = DynamoStore(aws.service_session().resource("dynamodb").Table(aws.central.table_name))
+        store = DynamoStore(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
         yield client, tenant, deployment_id, store
 
 
@@ -135,7 +135,7 @@ def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_
         held = lock_item(slow_aws, "#s")
         assert held is not None
         # The lease ran out and another operation took the stack (what a lease expiry allows).
-        table = slow_aws.service_session().resource("dynamodb").Table(slow_aws.central.table_name)
+        table = slow_aws.central_session().resource("dynamodb").Table(slow_aws.central.table_name)
         table.put_item(Item={**held, "owner": "op-someone-else", "ttl": int(time.time()) + 900})
         aws_calls.clear()
         done = wait_for(client, tenant, deployment_id, timeout=30)

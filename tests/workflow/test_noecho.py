@@ -102,7 +102,7 @@ def test_noecho_value_is_masked_kept_on_update_and_found_nowhere(client, tenant,
     assert json.loads(shown.body)["parameters"]["DbPassword"] == "****"
     api("GET", f"/deployments/{deployment_id}/events")
 
-    session = local_aws.service_session()
+    session = local_aws.central_session()
     items = json.dumps(session.client("dynamodb").scan(TableName=local_aws.central.table_name)["Items"])
     sfn = session.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=local_aws.central.state_machine_arn)["executions"]
@@ -196,7 +196,7 @@ def test_a_rollout_keeps_its_noecho_values_only_until_it_ends(client, tenant, lo
         ssm = local_aws.account_session(account(n)).client("ssm", region_name="us-east-1")
         assert ssm.get_parameter(Name="db-password")["Parameter"]["Value"] == SECRET
 
-    session = local_aws.service_session()
+    session = local_aws.central_session()
     items = json.dumps(session.client("dynamodb").scan(TableName=local_aws.central.table_name)["Items"])
     assert SECRET not in items
     left = session.client("secretsmanager").list_secrets()["SecretList"]

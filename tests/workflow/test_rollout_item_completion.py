@@ -6,7 +6,7 @@ release ends by the wait's timeout, and ``NEXUS_COMPLETION_MODE=poll`` keeps the
 2 s, so a polling item would read its record more than once (1 s, then 2 s apart at least).
 
 moto runs the Distributed Map's iterations without listing them as executions, so the steps are
-counted where they run: each Lambda invocation of the app's functions, by function name.
+counted where they run: each invocation of the deployed functions, by logical id (``FunctionHost``).
 """
 
 from __future__ import annotations
@@ -23,38 +23,22 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.composition import Services
 from localaws.cloudformation import StackSimulation
-from localaws.environment import LocalAws, chalice_functions
-from localaws.lambda_runner import Handler
-from tests.conftest import Tenant, call, execution_history, wait_for, wired
+from localaws.environment import LocalAws
+from tests.conftest import Tenant, call, execution_history, local_aws_for_app, wait_for, wired
 from tests.workflow.test_rollouts import QUEUE, register_fleet, start, wait_rollout
 
 FLEET = 3
 
 
-def counted(handlers: dict[str, Handler], invocations: Counter[str]) -> dict[str, Handler]:
-    def wrap(name: str, handler: Handler) -> Handler:
-        def invoke(event: dict[str, Any], context: Any) -> Any:
-            invocations[name] += 1
-            return handler(event, context)
-
-        return invoke
-
-    return {name: wrap(name, handler) for name, handler in handlers.items()}
-
-
 @contextmanager
 def fleet_service(**overrides: str) -> Iterator[tuple[Client, Tenant, LocalAws, Services, Counter[str]]]:
-    invocations: Counter[str] = Counter()
-    handlers, rules = chalice_functions(app_module.app)
     with (
-        LocalAws(
-            counted(handlers, invocations), event_rules=rules, simulation=StackSimulation(stack_seconds=2)
-        ) as aws,
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=2)) as aws,
         wired(aws, **overrides) as services,
         Client(app_module.app) as client,
     ):
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        yield client, tenant, aws, services, invocations
+        yield client, tenant, aws, services, aws.host.invocations
 
 
 def run_rollout(client: Client, tenant: Tenant, aws: LocalAws) -> dict[str, Any]:
@@ -85,9 +69,11 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
 
 def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
     """The deployment workflow announces nothing: each item still ends, through the timeout's reconcile."""
-    with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="3") as (client, tenant, aws, services, invocations):
-        # The announcement is what this test loses.
-        services.completion.operation_ended = lambda operation_id, status: False  # type: ignore[method-assign]
+    with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="3") as (client, tenant, aws, _, invocations):
+        # The announcement is what this test loses: the deployment workflow's last steps make it.
+        for step in ("ReleaseLock", "RecordFailure"):
+            services = aws.host.services(step)
+            services.completion.operation_ended = lambda operation_id, status: False  # type: ignore[method-assign]
         started = time.monotonic()
         ended = run_rollout(client, tenant, aws)
         elapsed = time.monotonic() - started

@@ -58,7 +58,7 @@ def test_named_central_account_takes_a_role_of_its_own_never_the_services(local_
         assert refused.status_code == 422, refused.body
         assert json.loads(refused.body)["error"]["code"] == "SERVICE_ROLE_NOT_ALLOWED"
         own = client.http.post(
-            "/targets", headers=headers, body=json.dumps(central_target("CentralDeployer"))
+            "/targets", headers=headers, body=json.dumps(central_target("NexusDeploymentRole-central"))
         )
         assert own.status_code == 201, own.body
 
@@ -67,7 +67,12 @@ def test_settings_refuse_naming_another_account_as_central(local_aws):
     from chalicelib.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError, match="NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET names 111111111111"):
-        Settings.from_env(local_aws.settings_env(NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET=TARGET_ACCOUNT))
+        Settings.from_env(
+            {
+                **local_aws.host.environment(local_aws.host.api_function),
+                "NEXUS_ALLOW_CENTRAL_ACCOUNT_TARGET": TARGET_ACCOUNT,
+            }
+        )
 
 
 def deploy(client, tenant, target, stack_name="s"):

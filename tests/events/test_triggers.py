@@ -1,0 +1,118 @@
+"""The template's triggers deliver events to the deployed functions, and nothing else does.
+
+Each event takes the path it takes on AWS: PutEvents on the central bus and the template's rule, a
+message on the stack's topic and the template's subscription, an object in a target account's bucket
+through the README's one manual step (EventBridge notifications on the bucket and its forwarding rule),
+and the drift schedule (``tests/events/test_drift.py``). Each function runs under its own role: the
+host records every AWS call with the function and the role that signed it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chalicelib.domain.bootstrap import FORWARDER_ROLE
+from localaws.environment import LocalAws
+from tests.conftest import TARGET_ACCOUNT, call, register_target, wait_for
+from tests.events.conftest import APP_STACK, deploy
+
+BUCKET = "team-a-templates"
+KEY = "stacks/app.json"
+
+
+def wait_until(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def redeployed(client: Any, tenant: Any, deployment: dict[str, Any]) -> dict[str, Any]:
+    """The deployment once a new operation (the redeploy) has started and ended."""
+    first = deployment["operation"]["operation_id"]
+
+    def restarted() -> bool:
+        body = json.loads(call(client, "GET", f"/deployments/{deployment['deployment_id']}", tenant).body)
+        return bool(body["operation"]["operation_id"] != first)
+
+    wait_until(restarted)
+    return wait_for(client, tenant, deployment["deployment_id"])
+
+
+def calls_of(aws: LocalAws, function: str) -> set[tuple[str, str]]:
+    """(role, AWS call) pairs the function made."""
+    return {(role, action) for (name, role, action) in aws.host.calls if name == function}
+
+
+def test_a_redeploy_request_on_the_bus_reaches_its_handler_through_the_templates_rule(
+    client, tenant, local_aws
+):
+    target = register_target(client, tenant, local_aws)
+    deployment = deploy(client, tenant, target, "app")
+    detail = {"tenant_id": tenant.tenant_id, "deployment_ids": [deployment["deployment_id"]], "reason": "bus"}
+    local_aws.central_session().client("events").put_events(
+        Entries=[
+            {"Source": "nexus.deployer", "DetailType": "Redeploy Requested", "Detail": json.dumps(detail)}
+        ]
+    )
+    assert redeployed(client, tenant, deployment)["status"] == "ACTIVE"
+    assert local_aws.host.invocations["RedeployRequested"] == 1
+    roles = {role for role, _ in calls_of(local_aws, "RedeployRequested")}
+    assert roles == {local_aws.host.role_of("RedeployRequested")}
+
+
+def test_a_message_on_the_stacks_topic_reaches_its_handler_through_the_subscription(
+    client, tenant, local_aws
+):
+    target = register_target(client, tenant, local_aws)
+    deployment = deploy(client, tenant, target, "app")
+    topic = local_aws.stack.ref("RedeployRequestTopic")
+    assert topic.endswith(":nexus-deployer-local-redeploy-requests")  # named per stack
+    message = {
+        "tenant_id": tenant.tenant_id,
+        "deployment_ids": [deployment["deployment_id"]],
+        "reason": "sns",
+    }
+    local_aws.central_session().client("sns").publish(TopicArn=topic, Message=json.dumps(message))
+    assert redeployed(client, tenant, deployment)["status"] == "ACTIVE"
+    assert local_aws.host.invocations["RedeployMessage"] == 1
+
+
+def test_a_new_template_object_redeploys_through_the_documented_forwarding_rule(client, tenant, local_aws):
+    """The README's one manual step for S3 redeploys, done as a bucket owner would."""
+    s3 = local_aws.account_session(TARGET_ACCOUNT).client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())
+    target = register_target(client, tenant, local_aws)  # the bootstrap's forwarder role exists now
+    deployment = deploy(client, tenant, target, "app", template_url=f"s3://{BUCKET}/{KEY}")
+
+    # 1. EventBridge notifications on the bucket; 2. the rule that forwards its "Object Created" events.
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    session = local_aws.account_session(TARGET_ACCOUNT)
+    forwarder = session.client("iam").get_role(RoleName=FORWARDER_ROLE)["Role"]["Arn"]
+    events = session.client("events")
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [BUCKET]}},
+    }
+    events.put_rule(Name="NexusTemplateObjectForwarding", EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule="NexusTemplateObjectForwarding",
+        Targets=[{"Id": "nexus", "Arn": local_aws.event_bus_arn, "RoleArn": forwarder}],
+    )
+
+    changed = json.loads(APP_STACK)
+    changed["Outputs"]["Release"] = {"Value": "two"}
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(changed).encode())
+    done = redeployed(client, tenant, deployment)
+    assert done["status"] == "ACTIVE", done
+    assert done["outputs"]["Release"] == "two"
+    assert local_aws.host.invocations["TemplateObjectCreated"] == 1
+    reads = calls_of(local_aws, "TemplateObjectCreated")
+    assert (local_aws.host.role_of("TemplateObjectCreated"), "s3:GetObject") in reads
