@@ -321,20 +321,9 @@ def _hook(original: Any) -> Any:
 def check_moto_internals() -> None:
     import inspect
 
-    from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.sts.models import STSBackend
+    from localaws import authorization
 
-    hook = inspect.unwrap(
-        inspect.getattr_static(ActionAuthenticatorMixin, "_authenticate_and_authorize_action")
-    )
-    _PATCHER.expect(
-        params(hook)[:3] == ["self", "iam_request_cls", "resource"],
-        "ActionAuthenticatorMixin._authenticate_and_authorize_action(self, iam_request_cls, resource)",
-    )
-    _PATCHER.expect(
-        callable(getattr(STSBackend, "get_assumed_role_from_access_key", None)),
-        "STSBackend.get_assumed_role_from_access_key",
-    )
+    authorization.check_moto_internals()  # the same request hook, and STS's access-key lookup
     import importlib
 
     task = importlib.import_module(_STATE_TASK_LAMBDA).StateTaskLambda
