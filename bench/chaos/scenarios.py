@@ -13,6 +13,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -352,6 +353,13 @@ def duplicate_redeploys(events: int = 1000, faults: FaultSettings = THROTTLE) ->
             "events": events,
             "redeploys started": len(started_ops),
             "answered as duplicates": sum(1 for r in results if r.get("duplicates") == [deployment_id]),
+            "answered refused, by code": dict(
+                Counter(
+                    str(r["refused"][deployment_id])
+                    for r in results
+                    if deployment_id in (r.get("refused") or {})
+                )
+            ),
             "invocations retried (as Lambda retries an async failure)": lambda_retries,
         }
         final = h.deployment(deployment_id)
