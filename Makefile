@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo run bench package clean browser
+.PHONY: venv test lint typecheck unit demo run bench chaos package clean browser
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+# The reliability scenarios under NEXUS_LOCAL_FAULTS (bench/chaos/), written to RELIABILITY.md.
+chaos: venv
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

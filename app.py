@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Rate, SNSEvent
+from chalice.app import CloudWatchEvent, Rate, SNSEvent
 
 from chalicelib import observability
+from chalicelib.api.app_object import ThreadSafeChalice
 from chalicelib.api.blueprints import all_blueprints
 from chalicelib.api.table import ROUTES
 from chalicelib.composition import Container
 from chalicelib.events import handlers as event_handlers
 from chalicelib.steps import handlers, inspection_handlers, rollout_handlers
 
-app = Chalice(app_name="nexus-deployer")
+app = ThreadSafeChalice(app_name="nexus-deployer")  # the request per thread: chalicelib/api/app_object.py
 container = Container()
 app.register_middleware(observability.middleware(container.telemetry), "all")
 ROUTES.register(app, container)  # every HTTP route: chalicelib/api/table.py

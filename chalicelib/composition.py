@@ -215,7 +215,9 @@ def build_services(
         targets=targets,
         deployments=deployments,
         workflow=workflow,
-        idempotency=PowertoolsIdempotency(settings.table_name, session, settings.idempotency_ttl_seconds),
+        idempotency=PowertoolsIdempotency(
+            settings.table_name, session, settings.idempotency_ttl_seconds, boto_config=config
+        ),
         access=access,
         rollouts=RolloutService(
             DynamoRolloutStore(table),

@@ -47,6 +47,7 @@ from localaws import (
     sns,
     sts,
 )
+from localaws import faults as faults_module
 from localaws.stack import DeployedStack, deploy_stack
 
 if TYPE_CHECKING:
@@ -102,10 +103,12 @@ class LocalAws:
         serve_on: tuple[str, int] | None = None,
         template: Mapping[str, Any] | None = None,
         stack_parameters: Mapping[str, str] | None = None,
+        faults: faults_module.FaultSettings | None = None,
     ) -> None:
         """``host`` runs the stack's functions (None: none runs; see ``localaws/functions.py``);
         ``template`` replaces the service's own (a test's changed copy of it)."""
         self._host_factory = host
+        self.faults = faults or faults_module.NO_FAULTS
         self._host: FunctionHost | None = None
         self._template = template
         self._stack_parameters = dict(stack_parameters or {})
@@ -146,6 +149,9 @@ class LocalAws:
             if self._host_factory is not None:
                 self._host = self._host_factory(self)
                 lambda_runner.register(self._host.handlers())
+            if self._host is not None:
+                self.faults.check_functions({n.rsplit("-", 1)[-1] for n in self._host.handlers()})
+            faults_module.configure(self.faults)  # after provisioning: the central account's setup is spared
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -160,6 +166,7 @@ class LocalAws:
             self._host.close()
             self._host = None
         eventbridge.reset()  # scheduled stack events belong to this AWS only
+        faults_module.configure(faults_module.NO_FAULTS)  # this AWS's faults end with it
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -433,6 +440,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
     sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
     s3.install()  # bucket policies decided with their conditions (localaws/s3.py)
+    faults_module.install()  # NEXUS_LOCAL_FAULTS, put in force by each LocalAws (localaws/faults.py)
     from localaws import admission, dynamodb, serialization, stepfunctions
 
     admission.install()  # at most 64 running executions per state machine (localaws/admission.py)

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from localaws import concurrency
+from localaws import concurrency, faults
 from localaws.patching import MotoInternalsChanged
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def stack_status_changed(
     account_id, region = stack.account_id, stack.region_name
 
     def put() -> None:
-        if not still_current():
+        if not still_current() or faults.drop_stack_event():  # NEXUS_LOCAL_FAULTS drop_stack_events
             return
         from moto.events.models import events_backends
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from localaws import faults
 from localaws.patching import MotoInternalsChanged
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -126,6 +127,13 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
             "stackTrace": traceback.format_exception(error)[-3:],
         }
         return json.dumps(body), True, ""
+    if faults.crash_now(short, payload):  # NEXUS_LOCAL_FAULTS crash_after: the work is done, the answer lost
+        _record(short, started, errored=True, outer=outer)
+        crashed = {
+            "errorType": "Lambda.ServiceException",
+            "errorMessage": f"{short} crashed after its work (NEXUS_LOCAL_FAULTS crash_after)",
+        }
+        return json.dumps(crashed), True, ""
     _record(short, started, errored=False, outer=outer)
     return json.dumps(result), False, ""
 

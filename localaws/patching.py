@@ -98,8 +98,11 @@ class Patcher:
     def wrap(self, owner: type, name: str, factory: Callable[[Any], Any]) -> None:
         """Replace ``owner.name`` by ``factory(current)``, once; the original stays as ``__wrapped__``."""
         current = inspect.getattr_static(owner, name)
-        if self.is_ours(current):
-            return
+        layer: Any = current
+        while layer is not None:  # another module may have wrapped ours since: look down the chain
+            if self.is_ours(layer):
+                return
+            layer = getattr(layer, "__wrapped__", None)
         replacement = factory(current)
         replacement.__name__ = name
         replacement.__qualname__ = f"{owner.__name__}.{name}"

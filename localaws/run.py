@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from localaws.cloudformation import StackSimulation
+    from localaws.faults import FaultSettings
 
 HOST = "127.0.0.1"
 TENANT_ID = "local"
@@ -95,11 +96,21 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
     from localaws.cloudformation import StackSimulation
+    from localaws.faults import FaultSettings
     from localaws.server import port_in_use
 
     try:
         config = LocalConfig.from_env(environ)
         simulation = StackSimulation.from_env(environ)
+        faults = FaultSettings.from_env(environ)
+        if faults.crash_after:
+            import app as app_module
+
+            chalice_app = app_module.app
+            faults.check_functions(
+                {f.name for f in chalice_app.pure_lambda_functions}
+                | {s.name for s in chalice_app.event_sources}
+            )
     except ValueError as error:
         print(f"nexus local: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -121,11 +132,16 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    serve(config, simulation, stop)
+    serve(config, simulation, stop, faults)
     return 0
 
 
-def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Event) -> None:
+def serve(
+    config: LocalConfig,
+    simulation: StackSimulation,
+    stop: threading.Event,
+    faults: FaultSettings | None = None,
+) -> None:
     """Start the embedded AWS, wire the service to it, then serve HTTP until ``stop`` is set."""
     import app as app_module
     from chalicelib.service.auth import new_token
@@ -140,6 +156,7 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
             lambda aws: FunctionHost(aws, app_module.container),
             simulation=simulation,
             serve_on=(HOST, config.aws_port),
+            faults=faults,
         ) as aws,
         LocalAdfs(aws, config.adfs_account, config.adfs_password) as adfs,
     ):
@@ -152,6 +169,7 @@ def serve(config: LocalConfig, simulation: StackSimulation, stop: threading.Even
         try:
             source = "from NEXUS_API_TOKEN" if config.token else f"{token}  (generated; set NEXUS_API_TOKEN)"
             print(banner(aws.endpoint_url or "", api.url, source, CENTRAL_ACCOUNT, simulation), flush=True)
+            print(f"  Faults:           {aws.faults.describe()} (NEXUS_LOCAL_FAULTS)", flush=True)
             print(f"  Console:          {api.url}/console   (sign in with the tenant token)", flush=True)
             print(
                 f"  Local ADFS:       {adfs.url}   user {USER}, password {adfs.password},"

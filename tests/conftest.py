@@ -9,6 +9,7 @@ the API) runs the app's own handler in-process under the execution role the temp
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import app as app_module
 from chalicelib.composition import Services
 from chalicelib.domain.permissions import PermissionProfile, load_profile
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+from localaws.faults import FaultSettings
 from localaws.functions import FunctionHost
 from tests.contract import check_answer
 from tests.support.http_server import serving
@@ -93,7 +95,9 @@ def own_function(aws: LocalAws, name: str, handler: Any) -> str:
 
 
 def local_aws_for_app(**kwargs: Any) -> LocalAws:
-    """A LocalAws with the service deployed from its template and its functions run by this app."""
+    """A LocalAws with the service deployed from its template and its functions run by this app, and the
+    faults ``NEXUS_LOCAL_FAULTS`` asks for (none by default)."""
+    kwargs.setdefault("faults", FaultSettings.from_env(os.environ))
     return LocalAws(app_host, **kwargs)
 
 

@@ -8,16 +8,24 @@ the fingerprint a hash of the canonical body. Its import is heavy, so only this 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import Conflict, TransientAwsError
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+logger = logging.getLogger(__name__)
 
 
 class PowertoolsIdempotency:
-    def __init__(self, table_name: str, session: boto3.Session, ttl_seconds: int) -> None:
+    def __init__(
+        self, table_name: str, session: boto3.Session, ttl_seconds: int, boto_config: Config | None = None
+    ) -> None:
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -30,6 +38,7 @@ class PowertoolsIdempotency:
             static_pk_value="IDEMPOTENCY",
             expiry_attr="expires_at",
             boto3_session=session,
+            boto_config=boto_config,  # the service's retries (standard mode), not botocore's defaults
         )
         self._config = IdempotencyConfig(
             event_key_jmespath="key",
@@ -44,6 +53,7 @@ class PowertoolsIdempotency:
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
             IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
             IdempotencyValidationError,
         )
 
@@ -51,8 +61,11 @@ class PowertoolsIdempotency:
             # Lets Powertools expire an in-progress record when the function times out mid-request.
             self._config.register_lambda_context(lambda_context)
 
+        produced: list[dict[str, Any]] = []
+
         def call(request: dict[str, str]) -> dict[str, Any]:
-            return produce()
+            produced.append(produce())
+            return produced[-1]
 
         guarded = idempotent_function(
             data_keyword_argument="request", persistence_store=self._persistence, config=self._config
@@ -71,4 +84,15 @@ class PowertoolsIdempotency:
                 code="IDEMPOTENCY_KEY_IN_PROGRESS",
                 hint="Retry in a moment with the same key and body to get its answer.",
             ) from None
+        except IdempotencyPersistenceLayerError as error:
+            if produced:
+                # The request's work is done (an operation may have started): answer it, rather than a
+                # 500 that a client would retry into a conflict. Only the replay of this answer is lost.
+                logger.warning("idempotency record not saved: %s", error)
+                return produced[-1]
+            # Nothing ran: the key's record could not be written (throttled): safe to retry as it is.
+            raise TransientAwsError(
+                "The request could not be recorded under its Idempotency-Key; nothing was done.",
+                hint="Retry with the same key and body.",
+            ) from error
         return result

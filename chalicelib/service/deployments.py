@@ -20,6 +20,7 @@ Lifecycle decisions made here, before any AWS call (the workflow re-checks the l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from chalicelib.domain.errors import (
     DeployerError,
     NotFound,
     TargetAccessError,
+    TransientAwsError,
     UnprocessableRequest,
 )
 from chalicelib.domain.fingerprint import config_hash
@@ -70,6 +72,10 @@ from chalicelib.service.ports import (
     WorkflowStarter,
 )
 from chalicelib.service.targets import TargetService
+
+logger = logging.getLogger(__name__)
+# StartExecution tries (each botocore's own retries) before an accepted operation is recorded FAILED.
+START_ROUNDS = 3
 
 if TYPE_CHECKING:
     from chalicelib.service.notifications import NotificationRequest
@@ -689,7 +695,7 @@ class DeploymentService:
             "correlation_id": correlation_id() or operation_id,
         }
         try:
-            self._workflow.start(deployment.operation.operation_id, execution_input)
+            self._start_execution(operation_id, execution_input)
         except DeployerError as error:
             # Never leave a PENDING record that nothing will move: record why it did not start.
             failed = replace(
@@ -705,20 +711,33 @@ class DeploymentService:
                 count_ended(self._metrics, failed)
             raise
         count_started(self._metrics, deployment)
-        self._store.append_events(
-            deployment.deployment_id,
-            [
-                DeploymentEvent(
-                    utc_now(),
-                    EventSource.ORCHESTRATOR,
-                    "ACCEPTED",
-                    deployment.stack_name,
-                    f"{deployment.operation.action.value} ({deployment.operation.mode.value}) accepted as "
-                    f"{deployment.operation.operation_id}",
-                )
-            ],
+        accepted = DeploymentEvent(
+            utc_now(),
+            EventSource.ORCHESTRATOR,
+            "ACCEPTED",
+            deployment.stack_name,
+            f"{deployment.operation.action.value} ({deployment.operation.mode.value}) accepted as "
+            f"{deployment.operation.operation_id}",
         )
+        try:
+            self._store.append_events(deployment.deployment_id, [accepted])
+        except TransientAwsError as error:
+            # The operation runs: a throttled history line must not answer 503 (a client's retry of an
+            # operation that started would then be refused as a conflict). The workflow's events follow.
+            logger.warning("ACCEPTED event of %s not written: %s", operation_id, error.message)
         return replace(deployment, outcome=Outcome.STARTED)
+
+    def _start_execution(self, operation_id: str, execution_input: dict[str, Any]) -> None:
+        """StartExecution, named after the operation (so repeating it is safe), tried again when AWS still
+        throttles after botocore's retries: the operation's record is written, and giving up here would fail
+        an accepted operation because of a throttle."""
+        for attempt in range(START_ROUNDS):
+            try:
+                self._workflow.start(operation_id, execution_input)
+                return
+            except TransientAwsError:
+                if attempt == START_ROUNDS - 1:
+                    raise
 
     @staticmethod
     def _unchanged(deployment: Deployment, fingerprint: str) -> bool:

@@ -164,7 +164,7 @@ def test_busy_port_is_a_one_line_error_and_exit_code_2(running: Running, busy: s
 
 def test_sigint_stops_both_servers_and_exits_0() -> None:
     api_port, aws_port = free_port(), free_port()
-    process = start(api_port, aws_port)
+    process = start(api_port, aws_port, NEXUS_LOCAL_FAULTS="drop_stack_events=0.1,seed=3")
     try:
         wait_until_healthy(f"http://127.0.0.1:{api_port}", process)
         began = time.monotonic()
@@ -178,6 +178,7 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
     assert time.monotonic() - began < 15
     assert "ready" in output
     assert "Unemulated types: their stacks fail (NEXUS_LOCAL_UNSUPPORTED=fail; fail|skip|simulate)" in output
+    assert "Faults:           throttle=0, drop_stack_events=0.1, seed=3 (NEXUS_LOCAL_FAULTS)" in output
     assert TOKEN not in output  # a token from NEXUS_API_TOKEN is never echoed
     assert not port_in_use("127.0.0.1", api_port)
     assert not port_in_use("127.0.0.1", aws_port)
@@ -194,6 +195,18 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
             {"NEXUS_LOCAL_SKIP_UNSUPPORTED": "1"},
             "NEXUS_LOCAL_SKIP_UNSUPPORTED was replaced by NEXUS_LOCAL_UNSUPPORTED=fail|skip|simulate",
         ),
+        (
+            {"NEXUS_LOCAL_FAULTS": "throttle=1.5"},
+            "NEXUS_LOCAL_FAULTS: throttle must be a fraction from 0 to 1, got '1.5'",
+        ),
+        (
+            {"NEXUS_LOCAL_FAULTS": "throttle=0.3,latency=2"},
+            "NEXUS_LOCAL_FAULTS: unknown fault 'latency' (throttle, drop_stack_events, crash_after, seed)",
+        ),
+        (
+            {"NEXUS_LOCAL_FAULTS": "crash_after=StartStackOperatoin"},
+            "NEXUS_LOCAL_FAULTS: crash_after=StartStackOperatoin is not a Lambda function of the service",
+        ),
     ],
 )
 def test_a_bad_or_retired_unsupported_setting_stops_local_mode_at_start(
@@ -202,4 +215,5 @@ def test_a_bad_or_retired_unsupported_setting_stops_local_mode_at_start(
     process = start(free_port(), free_port(), **setting)
     output, _ = process.communicate(timeout=20)
     assert process.returncode == 2
-    assert output.strip() == f"nexus local: {message}"
+    assert output.strip().startswith(f"nexus local: {message}")
+    assert len(output.strip().splitlines()) == 1

@@ -410,8 +410,12 @@ def test_canary_the_request_path_hooked_is_moto_s() -> None:
     authorization.check_moto_internals()
     from moto.core.authorization import ActionAuthenticatorMixin
 
-    hook = ActionAuthenticatorMixin.__dict__["_authenticate_and_authorize_action"]
-    assert getattr(hook, "_localaws_authorization_patched", False), "the hook is installed"
+    layer = ActionAuthenticatorMixin.__dict__["_authenticate_and_authorize_action"]
+    layers = []  # localaws.faults may wrap it in turn
+    while layer is not None:
+        layers.append(layer)
+        layer = getattr(layer, "__wrapped__", None)
+    assert any(getattr(h, "_localaws_authorization_patched", False) for h in layers), "the hook is installed"
 
 
 def test_canary_reports_a_changed_internal_clearly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,542 @@
+"""The seven reliability scenarios of issue 14, each a function of its size, run on the local AWS.
+
+Each scenario runs on its own fresh local AWS (:func:`bench.chaos.harness.chaos_service`) and answers a
+:class:`Figures`: runs, terminal, spurious failures, stack operations, orphan locks and wall time, plus what
+that scenario's figure is about (``extra``) and the checks that figure must pass (``broken`` lists each one
+that did not hold). ``make chaos`` runs every scenario at full size, once without and once with its faults
+(:func:`side_by_side`), and ``tests/reliability/`` runs each at a small size.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.chaos.harness import Harness, chaos_service
+from chalicelib.domain.metrics import Metric
+from localaws.faults import NO_FAULTS, FaultSettings
+
+SEED = 7
+THROTTLE = FaultSettings(throttle=0.3, seed=SEED)
+TEMPLATE = json.dumps(
+    {
+        "Parameters": {"Env": {"Type": "String", "Default": "a"}},
+        "Resources": {
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"Tags": [{"Key": "env", "Value": {"Ref": "Env"}}]},
+            }
+        },
+    }
+)
+DEPLOYMENT_STEPS = ("AcquireLock", "StartStackOperation", "AwaitStackEvent", "PollStack", "ReleaseLock")
+ROLLOUT_STEPS = ("NextWave", "StartItem", "PollItem")
+TERMINAL_ITEMS = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED", "PLANNED"})
+OPERATION_TIMEOUT = 600.0
+
+
+@dataclass
+class Figures:
+    scenario: str
+    runs: int = 0
+    terminal: int = 0
+    spurious_failures: int = 0
+    stack_operations: int = 0
+    orphan_locks: int = 0
+    wall_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    broken: list[str] = field(default_factory=list)
+
+    def check(self, holds: bool, what: str) -> None:
+        if not holds:
+            self.broken.append(what)
+
+
+def _injected(prefix: str) -> int:
+    from localaws import faults
+
+    return sum(n for what, n in faults.counts().items() if what.startswith(prefix))
+
+
+def _operation_of(body: dict[str, Any]) -> tuple[str, str]:
+    return str(body["deployment_id"]), str(body["operation"]["operation_id"])
+
+
+def _run_operation(h: Harness, method: str, path: str, body: Any, key: str) -> dict[str, Any]:
+    status, answer = h.request(method, path, body, key=key)
+    if status != 202:
+        return {"status": "REFUSED", "error": {"code": f"HTTP {status}", "message": str(answer)}}
+    deployment_id, operation_id = _operation_of(answer)
+    return h.wait_operation(deployment_id, operation_id, OPERATION_TIMEOUT)
+
+
+# -------------------------------------------------------------------------- 1: throttling, 100 operations
+def throttled_operations(
+    operations: int = 100, faults: FaultSettings = THROTTLE, workers: int = 10
+) -> Figures:
+    """create, update, delete of ``operations / 3`` stacks in parallel, every service throttled."""
+    figures = Figures("throttling")
+    stacks = max(1, operations // 3)
+    started = 0.0
+    with chaos_service(faults) as h:
+        (target,) = h.register_targets(1)
+        h.faults_on()
+        started = time.perf_counter()
+
+        def lifecycle(n: int) -> list[dict[str, Any]]:
+            name = f"throttled-{n}"
+            create = {
+                "target_id": target,
+                "region": "us-east-1",
+                "stack_name": name,
+                "template_body": TEMPLATE,
+            }
+            ended = [_run_operation(h, "POST", "/deployments", create, f"{name}-create")]
+            deployment_id = ended[0].get("deployment_id")
+            if ended[0].get("status") == "ACTIVE" and deployment_id:
+                update = {"parameters": {"Env": "b"}}
+                ended.append(
+                    _run_operation(h, "PUT", f"/deployments/{deployment_id}", update, f"{name}-update")
+                )
+            if ended[-1].get("status") == "ACTIVE" and deployment_id:
+                ended.append(
+                    _run_operation(h, "DELETE", f"/deployments/{deployment_id}", None, f"{name}-delete")
+                )
+            return ended
+
+        from bench.chaos.harness import Recorder
+
+        with Recorder().recording() as recorder, ThreadPoolExecutor(workers) as pool:
+            results = [r for rs in pool.map(lifecycle, range(stacks)) for r in rs]
+        figures.wall_s = time.perf_counter() - started
+        injected = _injected("throttle:")
+        figures.runs = stacks * 3
+        figures.terminal = sum(1 for r in results if r.get("status") in ("ACTIVE", "DELETED", "FAILED"))
+        failed = [r for r in results if r.get("status") not in ("ACTIVE", "DELETED")]
+        figures.spurious_failures = len(failed) + (figures.runs - len(results))
+        figures.stack_operations = sum(recorder.stack_calls.values())
+        figures.orphan_locks = h.orphan_locks()
+        figures.extra = {
+            "throttles injected": injected,
+            "throttles retried by botocore (ThrottlesRetried)": int(
+                h.metrics.total(Metric.THROTTLES_RETRIED)
+            ),
+            "API answers retried by the client (503/429)": h.client_retries,
+            "failure codes": sorted({str((r.get("error") or {}).get("code")) for r in failed}),
+        }
+    figures.check(figures.terminal == figures.runs, "100% reach a terminal state")
+    figures.check(figures.spurious_failures == 0, "0 fail because of throttling")
+    figures.check(figures.orphan_locks == 0, "0 locks left held")
+    figures.check(faults.throttle == 0 or figures.extra["throttles injected"] > 0, "throttles were injected")
+    return figures
+
+
+# -------------------------------------------------------------------- 2: a crash after each Task state
+def crashed_steps(
+    deployment_steps: tuple[str, ...] = DEPLOYMENT_STEPS,
+    rollout_steps: tuple[str, ...] = ROLLOUT_STEPS,
+    crash: bool = True,
+    rollout_targets: int = 2,
+) -> Figures:
+    """Each Task's function in turn crashes after its work (the first time it runs for an input): one
+    create per deployment step, one rollout of ``rollout_targets`` items per rollout step."""
+    figures = Figures("step crashes")
+    per_step: dict[str, str] = {}
+    with chaos_service(NO_FAULTS) as h:
+        targets = h.register_targets(max(1, rollout_targets))
+        started = time.perf_counter()
+        from bench.chaos.harness import Recorder
+
+        with Recorder().recording() as recorder:
+            for step in deployment_steps:
+                h.faults = FaultSettings(crash_after=frozenset({step}) if crash else frozenset(), seed=SEED)
+                h.faults_on()
+                name = f"crash-{step}"
+                body = {
+                    "target_id": targets[0],
+                    "region": "us-east-1",
+                    "stack_name": name,
+                    "template_body": TEMPLATE,
+                }
+                ended = _run_operation(h, "POST", "/deployments", body, name)
+                h.aws.drain_executions(timeout=120)  # its last steps run after the record settles
+                crashes = _injected("crash:")
+                calls = recorder.stack_calls[name]
+                figures.runs += 1
+                figures.terminal += ended.get("status") in ("ACTIVE", "FAILED")
+                figures.spurious_failures += ended.get("status") != "ACTIVE"
+                figures.stack_operations += calls
+                per_step[step] = f"{ended.get('status')}, {calls} stack call(s), {crashes} crash(es)"
+                figures.check(calls == 1, f"{step}: exactly 1 stack call")
+                figures.check(not crash or crashes >= 1, f"{step}: it crashed")
+            for step in rollout_steps:
+                h.faults = FaultSettings(crash_after=frozenset({step}) if crash else frozenset(), seed=SEED)
+                h.faults_on()
+                name = f"crash-{step}"
+                view = _run_rollout(h, targets[:rollout_targets], name, tolerance=0)
+                crashes = _injected("crash:")
+                calls = recorder.stack_calls[name]
+                items = sum(view["counts"].values())
+                succeeded = view["counts"].get("SUCCEEDED", 0)
+                figures.runs += items
+                figures.terminal += sum(n for s, n in view["counts"].items() if s in TERMINAL_ITEMS)
+                figures.spurious_failures += items - succeeded
+                figures.stack_operations += calls
+                per_step[step] = (
+                    f"rollout {view['status']}, {calls} stack call(s) for {items} items, {crashes} crash(es)"
+                )
+                figures.check(calls == items, f"{step}: exactly 1 stack call per item")
+                figures.check(not crash or crashes >= 1, f"{step}: it crashed")
+        figures.wall_s = time.perf_counter() - started
+        figures.orphan_locks = h.orphan_locks()
+    figures.extra = per_step
+    figures.check(figures.terminal == figures.runs, "every operation terminal")
+    figures.check(figures.orphan_locks == 0, "0 locks left held")
+    figures.check(figures.spurious_failures == 0, "no operation failed because of a crash")
+    return figures
+
+
+# ---------------------------------------------------------------------------- 3: 20% stack events lost
+def lost_events(operations: int = 30, faults: FaultSettings | None = None, event_timeout: int = 3) -> Figures:
+    """``operations`` creates (each its own stack) while 20% of stack events are lost."""
+    faults = FaultSettings(drop_stack_events=0.2, seed=SEED) if faults is None else faults
+    figures = Figures("lost stack events")
+    tuning = {"NEXUS_EVENT_TIMEOUT_SECONDS": str(event_timeout)}
+    with chaos_service(faults, stack_seconds=0.5, tuning=tuning) as h:
+        (target,) = h.register_targets(1)
+        h.faults_on()
+        started = time.perf_counter()
+
+        def create(n: int) -> dict[str, Any]:
+            name = f"lost-{n}"
+            body = {"target_id": target, "region": "us-east-1", "stack_name": name, "template_body": TEMPLATE}
+            return _run_operation(h, "POST", "/deployments", body, name)
+
+        from bench.chaos.harness import Recorder
+
+        with Recorder().recording() as recorder, ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(create, range(operations)))
+        figures.wall_s = time.perf_counter() - started
+        figures.runs = operations
+        figures.terminal = sum(1 for r in results if r.get("status") in ("ACTIVE", "FAILED"))
+        figures.spurious_failures = sum(1 for r in results if r.get("status") != "ACTIVE")
+        figures.stack_operations = sum(recorder.stack_calls.values())
+        figures.orphan_locks = h.orphan_locks()
+        figures.extra = {
+            "stack events lost": _injected("dropped_stack_events"),
+            "fallback reconciles (FallbackReconciles)": int(h.metrics.total(Metric.FALLBACK_RECONCILES)),
+            "event wait before the reconcile (NEXUS_EVENT_TIMEOUT_SECONDS)": event_timeout,
+        }
+    figures.check(figures.terminal == figures.runs, "every operation terminal")
+    figures.check(figures.spurious_failures == 0, "none failed because an event was lost")
+    figures.check(figures.orphan_locks == 0, "0 locks left held")
+    lost = figures.extra["stack events lost"]
+    figures.check(
+        lost == 0 or figures.extra["fallback reconciles (FallbackReconciles)"] >= 1,
+        "a lost event ends through the timeout reconcile",
+    )
+    return figures
+
+
+# -------------------------------------------------------------------- 4: concurrent creates of one stack
+def concurrent_creates(creates: int = 50, faults: FaultSettings = THROTTLE) -> Figures:
+    figures = Figures("concurrent creates of one stack")
+    with chaos_service(faults) as h:
+        (target,) = h.register_targets(1)
+        h.faults_on()
+        barrier = threading.Barrier(creates)
+        body = {
+            "target_id": target,
+            "region": "us-east-1",
+            "stack_name": "contended",
+            "template_body": TEMPLATE,
+        }
+
+        def create(n: int) -> tuple[int, Any]:
+            barrier.wait()
+            return h.request("POST", "/deployments", body, key=f"contender-{n}")
+
+        started = time.perf_counter()
+        from bench.chaos.harness import Recorder
+
+        with Recorder().recording() as recorder:
+            with ThreadPoolExecutor(creates) as pool:
+                answers = list(pool.map(create, range(creates)))
+            accepted = [a for s, a in answers if s == 202]
+            for answer in accepted:
+                h.wait_operation(*_operation_of(answer), OPERATION_TIMEOUT)
+        figures.wall_s = time.perf_counter() - started
+        statuses = [s for s, _ in answers]
+        stacks = h.stacks("500000000000")
+        figures.runs = len(accepted)
+        figures.terminal = len(accepted)
+        figures.stack_operations = recorder.stack_calls["contended"]
+        figures.orphan_locks = h.orphan_locks()
+        figures.extra = {
+            "202 (runs)": statuses.count(202),
+            "409": statuses.count(409),
+            "other answers": sorted(s for s in statuses if s not in (202, 409)),
+            "stacks": len(stacks),
+        }
+        figures.check(statuses.count(202) == 1, "exactly 1 runs")
+        figures.check(statuses.count(409) == creates - 1, f"{creates - 1} get 409")
+        figures.check(len(stacks) == 1, "1 stack")
+        figures.check(figures.stack_operations == 1, "1 stack call")
+        figures.check(figures.orphan_locks == 0, "0 locks left held")
+    return figures
+
+
+# -------------------------------------------------------------------- 5: duplicate redeploy events
+def duplicate_redeploys(events: int = 1000, faults: FaultSettings = THROTTLE) -> Figures:
+    figures = Figures("duplicate redeploy events")
+    with chaos_service(faults) as h:
+        (target,) = h.register_targets(1)
+        body = {
+            "target_id": target,
+            "region": "us-east-1",
+            "stack_name": "redeployed",
+            "template_body": TEMPLATE,
+        }
+        created = _run_operation(h, "POST", "/deployments", body, "redeployed")
+        deployment_id = str(created["deployment_id"])
+        event = {
+            "version": "0",
+            "id": "6f1d7e8a-0000-4000-8000-000000000001",
+            "detail-type": "Redeploy Requested",
+            "source": "nexus.deployer",
+            "account": h.aws.central.account_id,
+            "time": "2026-12-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {"tenant_id": "chaos", "deployment_ids": [deployment_id], "reason": "rotate"},
+        }
+        h.faults_on()
+        started = time.perf_counter()
+        from bench.chaos.harness import Recorder
+
+        lambda_retries = 0
+        retries_lock = threading.Lock()
+
+        def deliver(_: int) -> dict[str, Any]:
+            nonlocal lambda_retries
+            for attempt in range(3):  # Lambda runs a failed asynchronous invocation twice more
+                try:
+                    return dict(h.client.lambda_.invoke("RedeployRequested", event).payload)
+                except Exception:
+                    with retries_lock:
+                        lambda_retries += 1
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
+        with Recorder().recording() as recorder:
+            with ThreadPoolExecutor(8) as pool:  # duplicates arrive together, as EventBridge delivers them
+                results = list(pool.map(deliver, range(events)))
+            started_ops = [
+                r["started"][deployment_id] for r in results if deployment_id in (r.get("started") or {})
+            ]
+            for operation_id in started_ops:
+                h.wait_operation(deployment_id, operation_id, OPERATION_TIMEOUT)
+        figures.wall_s = time.perf_counter() - started
+        figures.runs = len(started_ops)
+        figures.terminal = len(started_ops)
+        figures.stack_operations = recorder.stack_calls["redeployed"]
+        figures.orphan_locks = h.orphan_locks()
+        figures.extra = {
+            "events": events,
+            "redeploys started": len(started_ops),
+            "answered as duplicates": sum(1 for r in results if r.get("duplicates") == [deployment_id]),
+            "answered refused, by code": dict(
+                Counter(
+                    str(r["refused"][deployment_id])
+                    for r in results
+                    if deployment_id in (r.get("refused") or {})
+                )
+            ),
+            "invocations retried (as Lambda retries an async failure)": lambda_retries,
+        }
+        final = h.deployment(deployment_id)
+        figures.check(len(started_ops) == 1, "exactly 1 redeploy")
+        figures.check(final["status"] == "ACTIVE", "the redeploy ended ACTIVE")
+        figures.check(figures.orphan_locks == 0, "0 locks left held")
+    return figures
+
+
+# -------------------------------------------------------------------- 6: a rollout under throttling
+def _run_rollout(
+    h: Harness, targets: list[str], stack: str, tolerance: int | str, max_concurrent: int = 10
+) -> dict[str, Any]:
+    body = {
+        "stack_name": stack,
+        "template_body": TEMPLATE,
+        "targets": [{"target_id": t} for t in targets],
+        "strategy": {"max_concurrent": max_concurrent, "failure_tolerance": tolerance},
+    }
+    status, answer = h.request("POST", "/rollouts", body, key=f"rollout-{stack}")
+    if status != 202:
+        raise RuntimeError(f"POST /rollouts: {status} {answer}")
+    rollout_id = answer["rollout_id"]
+    deadline = time.monotonic() + OPERATION_TIMEOUT + 10 * len(targets)
+    while True:
+        status, view = h.request("GET", f"/rollouts/{rollout_id}?limit=1000")
+        if status == 200 and view["status"] in ("SUCCEEDED", "FAILED", "CANCELLED", "PAUSED"):
+            h.aws.drain_executions(timeout=60)
+            _, view = h.request("GET", f"/rollouts/{rollout_id}?limit=1000")
+            result: dict[str, Any] = view
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rollout {rollout_id} did not end: {view}")
+        time.sleep(0.2)
+
+
+def throttled_rollout(
+    targets: int = 100, faults: FaultSettings = THROTTLE, tolerance: str = "10%", max_concurrent: int = 25
+) -> Figures:
+    figures = Figures("rollout under throttling")
+    with chaos_service(faults) as h:
+        fleet = h.register_targets(targets, first_account=600000000000)
+        h.faults_on()
+        started = time.perf_counter()
+        from bench.chaos.harness import Recorder
+
+        with Recorder().recording() as recorder:
+            view = _run_rollout(h, fleet, "fleet", tolerance, max_concurrent)
+        figures.wall_s = time.perf_counter() - started
+        counts: dict[str, int] = view["counts"]
+        items = view["items"]
+        failed = counts.get("FAILED", 0)
+        figures.runs = targets
+        figures.terminal = sum(1 for i in items if i["status"] in TERMINAL_ITEMS)
+        figures.spurious_failures = failed
+        figures.stack_operations = recorder.stack_calls["fleet"]
+        figures.orphan_locks = h.orphan_locks()
+        figures.extra = {
+            "rollout": view["status"],
+            "counts": counts,
+            "failure tolerance": view["failure_tolerance"],
+            "max concurrent": max_concurrent,
+            "throttles injected": _injected("throttle:"),
+            "throttles retried by botocore (ThrottlesRetried)": int(
+                h.metrics.total(Metric.THROTTLES_RETRIED)
+            ),
+        }
+        figures.check(figures.terminal == targets, "every item terminal")
+        figures.check(
+            sum(counts.values()) == targets and len(items) == targets, "no item lost from the counts"
+        )
+        figures.check(
+            failed <= view["failure_tolerance"] or view["status"] == "FAILED", "tolerance respected"
+        )
+        figures.check(figures.orphan_locks == 0, "0 locks left held")
+    return figures
+
+
+# -------------------------------------------------------------------- 7: malformed requests
+def _malformed(rng: random.Random, target: str) -> tuple[str, str, bytes]:
+    """One malformed request: a broken body, a wrong type, an unknown field, a bad value or a bad text."""
+    valid = {"target_id": target, "region": "us-east-1", "stack_name": "m", "template_body": TEMPLATE}
+    kind = rng.randrange(8)
+    route = rng.choice([("POST", "/deployments"), ("POST", "/targets"), ("POST", "/rollouts"),
+                        ("PUT", "/deployments/dep-" + "0" * 24)])  # fmt: skip
+    if kind == 0:
+        return (*route, bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64))))
+    if kind == 1:
+        return (*route, b'{"stack_name": ' + b"[" * rng.randrange(33, 3000))
+    body: dict[str, Any] = dict(valid)
+    if kind == 2:
+        body[rng.choice(list(valid))] = rng.choice([None, 7, [], {}, True, 1.5])
+    elif kind == 3:
+        body[f"unknown_{rng.randrange(100)}"] = "x"
+    elif kind == 4:
+        body["stack_name"] = rng.choice(["1abc", "a" * 129, "a_b", "", "a\u0000b"])
+    elif kind == 5:
+        body["region"] = rng.choice(["us-east-9", "mars-1", "US-EAST-1", "us-east-1\n"])
+    elif kind == 6:
+        body["template_body"] = rng.choice(["{", "[]", "Resources: [", '{"Resources": 7}', "\ud800"])
+    else:
+        body["parameters"] = {"Env\u0007": "x"} if rng.random() < 0.5 else {"Undeclared": "x"}
+    if route[0] == "POST" and route[1] == "/deployments":
+        return (*route, json.dumps(body).encode("utf-8", "surrogatepass"))
+    # Other routes get the same broken fields in their own shape: unknown to them, or wrongly typed.
+    return (*route, json.dumps({**body, "regions": "us-east-1"}).encode("utf-8", "surrogatepass"))
+
+
+def malformed_requests(requests: int = 1000, faults: FaultSettings = THROTTLE) -> Figures:
+    figures = Figures("malformed requests")
+    with chaos_service(faults) as h:
+        (target,) = h.register_targets(1)
+        dynamodb = h.aws.account_session(h.aws.central.account_id).client("dynamodb")
+
+        def items() -> int:
+            return int(dynamodb.scan(TableName=h.aws.central.table_name, Select="COUNT")["Count"])
+
+        before = items()
+        rng = random.Random(SEED)
+        h.faults_on()
+        started = time.perf_counter()
+        from bench.chaos.harness import Recorder
+
+        statuses: list[int] = []
+        with Recorder().recording() as recorder:
+            for _ in range(requests):
+                method, path, body = _malformed(rng, target)
+                response = h.client.http.request(method, path, headers=h.headers, body=body)
+                statuses.append(response.status_code)
+        figures.wall_s = time.perf_counter() - started
+        h.faults_off()
+        after = items()
+        figures.runs = requests
+        figures.terminal = requests
+        figures.stack_operations = sum(recorder.stack_calls.values())
+        five = sum(1 for s in statuses if s >= 500)
+        accepted = sum(1 for s in statuses if s < 400)
+        figures.spurious_failures = five
+        figures.extra = {
+            "5xx": five,
+            "2xx/3xx": accepted,
+            "DynamoDB writes": recorder.dynamodb_writes,
+            "table items before/after": f"{before}/{after}",
+            "answers": {str(s): statuses.count(s) for s in sorted(set(statuses))},
+        }
+        figures.check(five == 0, "0 5xx")
+        figures.check(accepted == 0, "every one refused with a 4xx")
+        figures.check(recorder.dynamodb_writes == 0 and before == after, "0 writes")
+    return figures
+
+
+SCENARIOS: dict[str, tuple[str, Callable[..., Figures], str]] = {
+    "throttling": (
+        "100 operations (create, update, delete), 30% throttling on every service",
+        throttled_operations,
+        "100% terminal; 0 fail because of throttling; retries counted",
+    ),
+    "crashes": (
+        "a crash after the side effect of each Task state in turn (both state machines)",
+        crashed_steps,
+        "exactly 1 stack call per operation; 0 locks held; every operation terminal",
+    ),
+    "lost-events": (
+        "20% of stack events lost",
+        lost_events,
+        "every operation ends through the timeout reconcile; fallback reconciles counted",
+    ),
+    "concurrent-creates": (
+        "50 concurrent creates of one stack",
+        concurrent_creates,
+        "1 runs; 49 get 409; 1 stack",
+    ),
+    "duplicate-redeploys": ("1,000 duplicate redeploy events", duplicate_redeploys, "exactly 1 redeploy"),
+    "rollout": (
+        "a 100-target rollout under 30% throttling",
+        throttled_rollout,
+        "every item terminal; tolerance respected; no item lost from the counts",
+    ),
+    "malformed": ("1,000 malformed requests", malformed_requests, "0 5xx; 0 writes"),
+}

@@ -1,0 +1,72 @@
+"""A short version of every reliability scenario of ``make chaos`` (bench/chaos/scenarios.py).
+
+The same code as ``make chaos`` at small sizes: the real HTTP API through Chalice's test client, the real
+``.asl.json`` workflows on the local AWS, and the local AWS's faults (localaws/faults.py). Each asserts
+that the scenario's figure holds (``broken`` is empty) and that the faults really fell.
+"""
+
+from __future__ import annotations
+
+from bench.chaos import scenarios
+from localaws.faults import NO_FAULTS, FaultSettings
+
+# make chaos throttles 30% of calls; here 15%, so that one create, update and delete take seconds, not minutes.
+LIGHT_THROTTLE = FaultSettings(throttle=0.15, seed=7)
+
+
+def test_operations_under_throttling_all_succeed_and_the_retries_are_counted() -> None:
+    figures = scenarios.throttled_operations(operations=3, faults=LIGHT_THROTTLE, workers=1)
+    assert figures.broken == [], figures
+    assert (figures.runs, figures.terminal, figures.spurious_failures) == (3, 3, 0)
+    assert figures.extra["throttles injected"] > 0
+    assert figures.extra["throttles retried by botocore (ThrottlesRetried)"] > 0
+
+
+def test_a_crash_after_each_task_state_makes_one_stack_call_and_leaves_no_lock() -> None:
+    figures = scenarios.crashed_steps(rollout_targets=1)
+    assert figures.broken == [], figures
+    steps = scenarios.DEPLOYMENT_STEPS + scenarios.ROLLOUT_STEPS
+    assert set(figures.extra) == set(steps)
+    crashed = {step: outcome.rsplit(", ", 1)[-1] for step, outcome in figures.extra.items()}
+    assert all(crashed[step] == "1 crash(es)" for step in scenarios.DEPLOYMENT_STEPS), crashed
+    assert all(crashed[step] != "0 crash(es)" for step in scenarios.ROLLOUT_STEPS), crashed
+    assert figures.stack_operations == figures.runs == len(steps)
+    assert figures.orphan_locks == 0
+
+
+def test_lost_stack_events_end_through_the_timeout_reconcile() -> None:
+    figures = scenarios.lost_events(operations=6, faults=FaultSettings(drop_stack_events=0.5, seed=7))
+    assert figures.broken == [], figures
+    assert figures.extra["stack events lost"] > 0
+    assert figures.extra["fallback reconciles (FallbackReconciles)"] >= 1
+    assert figures.terminal == 6
+
+
+def test_concurrent_creates_of_one_stack_run_once() -> None:
+    # Without throttling here (make chaos runs it with and without): a throttled create costs ~40 s.
+    figures = scenarios.concurrent_creates(creates=10, faults=NO_FAULTS)
+    assert figures.broken == [], figures
+    assert figures.extra["202 (runs)"] == 1
+    assert figures.extra["409"] == 9
+    assert figures.extra["stacks"] == 1
+
+
+def test_duplicate_redeploy_events_redeploy_once() -> None:
+    figures = scenarios.duplicate_redeploys(events=50, faults=NO_FAULTS)
+    assert figures.broken == [], figures
+    assert figures.extra["redeploys started"] == 1
+    assert figures.extra["answered as duplicates"] == 49
+
+
+def test_a_rollout_under_throttling_ends_every_item_and_keeps_its_counts() -> None:
+    figures = scenarios.throttled_rollout(targets=3, faults=LIGHT_THROTTLE)
+    assert figures.broken == [], figures
+    assert sum(figures.extra["counts"].values()) == 3
+    assert figures.extra["throttles injected"] > 0
+
+
+def test_malformed_requests_under_throttling_are_4xx_and_write_nothing() -> None:
+    figures = scenarios.malformed_requests(requests=150)
+    assert figures.broken == [], figures
+    assert figures.extra["5xx"] == 0
+    assert figures.extra["DynamoDB writes"] == 0
