@@ -185,7 +185,9 @@ def build_services(
         store,
         targets,
         target_access,
-        WorkflowSettings(settings.lock_lease_seconds, settings.operation_timeout_seconds),
+        WorkflowSettings(
+            settings.lock_lease_seconds, settings.operation_timeout_seconds, settings.events_lost_seconds
+        ),
         completion,
         secrets,
         metrics=metrics,

@@ -74,6 +74,9 @@ class Settings(BaseModel):
     # event comes within event_timeout_seconds; "poll": the Wait/PollStack loop below.
     completion_mode: Literal["events", "poll"] = Field(default="events", alias="NEXUS_COMPLETION_MODE")
     event_timeout_seconds: int = Field(default=600, ge=1, le=3600, alias="NEXUS_EVENT_TIMEOUT_SECONDS")
+    # After an operation waited in vain for its stack event, its account and region poll for this long
+    # (0: every operation waits for events, and a lost one costs that operation the event wait).
+    events_lost_seconds: int = Field(default=3600, ge=0, le=86400, alias="NEXUS_EVENTS_LOST_SECONDS")
     poll_initial_seconds: int = Field(default=5, ge=0, le=60, alias="NEXUS_POLL_INITIAL_SECONDS")
     poll_max_seconds: int = Field(default=60, ge=0, le=300, alias="NEXUS_POLL_MAX_SECONDS")
     assume_role_seconds: int = Field(default=900, ge=900, le=3600, alias="NEXUS_ASSUME_ROLE_SECONDS")

@@ -131,7 +131,9 @@ def stack_status_changed(
     account_id, region = stack.account_id, stack.region_name
 
     def put() -> None:
-        if not still_current() or faults.drop_stack_event():  # NEXUS_LOCAL_FAULTS drop_stack_events
+        if not still_current() or faults.drop_stack_event(
+            status, stack.name
+        ):  # NEXUS_LOCAL_FAULTS drop_stack_events
             return
         from moto.events.models import events_backends
 

@@ -196,8 +196,8 @@ def current() -> FaultSettings:
 
 
 def counts() -> dict[str, int]:
-    """What was injected since :func:`configure`: ``throttle:<service>``, ``dropped_stack_events``,
-    ``crash:<function>``."""
+    """What was injected since :func:`configure`: ``throttle:<service>``, ``dropped_stack_events``
+    (and ``dropped_final_stack_event:<stack name>``), ``crash:<function>``."""
     with _STATE.lock:
         return dict(_STATE.counts)
 
@@ -213,11 +213,15 @@ def _count(what: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------- the faults
-def drop_stack_event() -> bool:
-    """Whether the stack event about to be put on the bus is lost."""
+def drop_stack_event(status: str = "", stack_name: str = "") -> bool:
+    """Whether the stack event about to be put on the bus (``stack_name`` reaching ``status``) is lost.
+    A lost event of a status that ends an operation (not ``*_IN_PROGRESS``) is also counted as
+    ``dropped_final_stack_event:<stack name>``: an operation waiting for it ends through its reconcile."""
     if _STATE.draw(_STATE.settings.drop_stack_events) is None:
         return False
     _count("dropped_stack_events")
+    if status and not status.endswith("_IN_PROGRESS"):
+        _count(f"dropped_final_stack_event:{stack_name}")
     return True
 
 

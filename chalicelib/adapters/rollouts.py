@@ -299,13 +299,31 @@ class DynamoRolloutStore:
                     return found
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def save_item(self, item: RolloutItem) -> None:
-        """Progress of an item that has not ended (PENDING -> IN_PROGRESS, its deployment id)."""
+    def save_item(self, item: RolloutItem, *, reopen: bool = False) -> bool:
+        """Progress of an item that has not ended (PENDING -> IN_PROGRESS, its deployment id); False,
+        and nothing written, when the item ended meanwhile (an end is never overwritten by a late
+        start). ``reopen``: an ended item starts again (a plan's items, when the plan is applied)."""
+        if reopen:
+            with aws_call("PutItem"):
+                self._table.put_item(Item=item_to_record(item))
+            return True
+        put = self._end_put(item)["Put"]
         with aws_call("PutItem"):
-            self._table.put_item(Item=item_to_record(item))
+            try:
+                self._table.put_item(
+                    Item=put["Item"],
+                    ConditionExpression=put["ConditionExpression"],
+                    ExpressionAttributeNames=put["ExpressionAttributeNames"],
+                    ExpressionAttributeValues=put["ExpressionAttributeValues"],
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
 
     def _end_put(self, item: RolloutItem) -> dict[str, Any]:
-        """The conditional put that records an item's end unless it has ended already."""
+        """The conditional put that records an item (its end, or its progress) unless it has ended."""
         names = {f":e{n}": status.value for n, status in enumerate(ENDED_ITEM)}
         return {
             "Put": {

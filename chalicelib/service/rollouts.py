@@ -43,7 +43,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.errors import Conflict, DeployerError, NotFound, UnprocessableRequest
+from chalicelib.domain.errors import (
+    Conflict,
+    DeployerError,
+    NotFound,
+    TransientAwsError,
+    UnprocessableRequest,
+)
 from chalicelib.domain.fingerprint import config_hash
 from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
 from chalicelib.domain.model import (
@@ -138,6 +144,8 @@ def _skipped(deployment: Deployment) -> bool:
 
 
 def _age_seconds(timestamp: str) -> float:
+    if not timestamp:
+        return math.inf
     started = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     return (datetime.now(UTC) - started).total_seconds()
 
@@ -348,7 +356,8 @@ class RolloutService:
         for item in items:
             if item.status is ItemStatus.PLANNED:
                 self._store.save_item(
-                    replace(item, status=ItemStatus.PENDING, start_attempted_at=None, updated_at=now)
+                    replace(item, status=ItemStatus.PENDING, start_attempted_at=None, updated_at=now),
+                    reopen=True,
                 )
         applying = replace(
             rollout,
@@ -445,7 +454,8 @@ class RolloutService:
             # lost (Lambda retried the step): take up that operation rather than start another.
             earlier = self._started_since(rollout, item, item.start_attempted_at)
             if earlier is not None:
-                self._store.save_item(self._in_progress(item, earlier))
+                if not self._store.save_item(self._in_progress(item, earlier)):
+                    return self._done(True, 0), None  # ended meanwhile
                 return self._done(False, wait), earlier.operation.operation_id
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
             reason = (
@@ -457,9 +467,14 @@ class RolloutService:
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
             return self._done(True, 0), None
         item = replace(item, start_attempted_at=utc_now(), updated_at=utc_now())
-        self._store.save_item(item)  # before the start, so a retry of this step can find what it started
+        if not self._store.save_item(item):  # before the start, so a retry can find what it started
+            return self._done(True, 0), None  # ended meanwhile: nothing to start
         try:
             deployment = self._deploy(rollout, item)
+        except TransientAwsError:
+            # AWS still throttled after botocore's retries: the step's Retry runs it again, and the
+            # marker above makes that run take up whatever this one started. Not the item's failure.
+            raise
         except DeployerError as error:
             info = ErrorInfo(error.code, error.message, error.hint)
             self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
@@ -472,7 +487,14 @@ class RolloutService:
                 deployment_id=deployment.deployment_id if deployment else item.deployment_id,
             )
             return self._done(True, 0), None
-        self._store.save_item(self._in_progress(item, deployment))
+        if not self._store.save_item(self._in_progress(item, deployment)):
+            # The item was ended while this step ran (its wait timed out and a later step ended it):
+            # an end is final, so the operation started here runs on, recorded on its deployment only.
+            logger.warning(
+                "rollout item ended while its start ran",
+                extra={"rollout_id": rollout_id, "item": index, "deployment_id": deployment.deployment_id},
+            )
+            return self._done(True, 0), None
         return self._done(False, wait), deployment.operation.operation_id
 
     def poll_item(
@@ -482,9 +504,20 @@ class RolloutService:
         poll follows a WaitForItemEnd that no announcement of the operation's end released."""
         if timed_out:
             self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
-        item = self._item(rollout_id, index)
+        return self._reconcile(tenant_id, self._item(rollout_id, index), wait_seconds)
+
+    def _reconcile(self, tenant_id: str, item: RolloutItem, wait_seconds: int) -> dict[str, Any]:
+        """End ``item`` if its operation ended (PollItem's work, and the settling after a failure)."""
+        rollout_id, index = item.rollout_id, item.index
         if item.ended:
             return self._done(True, 0)
+        if item.status is ItemStatus.PENDING:
+            item = self._take_up_start(tenant_id, item)
+            if item.status is ItemStatus.PENDING:
+                wait = min(self._poll.max_seconds, max(1, math.ceil(wait_seconds * 1.5)))
+                return {**self._done(False, wait), "completion": "poll"}  # nothing to wait on yet
+            if item.ended:
+                return self._done(True, 0)
         if item.deployment_id is None:
             raise DeployerError(f"Rollout item {index} of {rollout_id} has no deployment to poll.")
         deployment = self._deployments.get(tenant_id, item.deployment_id)
@@ -530,6 +563,28 @@ class RolloutService:
             self._end(tenant_id, item, ItemStatus.SUCCEEDED)
         return self._done(True, 0)
 
+    def _take_up_start(self, tenant_id: str, item: RolloutItem) -> RolloutItem:
+        """A PENDING item that PollItem reads: its StartItem's wait ended (timed out) before the start
+        was recorded, or that step is still running (a slow, throttled start). The item takes up the
+        operation that start began, if any; it stays PENDING while the start may still run; past
+        ``NOT_STARTED_AFTER_SECONDS`` with nothing started, it FAILED (its start was lost)."""
+        rollout = self._rollout(tenant_id, item.rollout_id)
+        if item.start_attempted_at is not None:
+            earlier = self._started_since(rollout, item, item.start_attempted_at)
+            if earlier is not None:
+                taken = self._in_progress(item, earlier)
+                return taken if self._store.save_item(taken) else self._item(item.rollout_id, item.index)
+        if _age_seconds(item.start_attempted_at or item.updated_at) <= NOT_STARTED_AFTER_SECONDS:
+            return item
+        info = ErrorInfo(
+            "ITEM_NOT_STARTED",
+            f"item {item.index} was not started: its StartItem step ended without starting an operation "
+            f"within {NOT_STARTED_AFTER_SECONDS // 60} minutes",
+            "Start a new rollout to deploy it (items already up to date are skipped).",
+        )
+        self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
+        return self._item(item.rollout_id, item.index)
+
     def await_item(self, tenant_id: str, rollout_id: str, index: int, task_token: str) -> dict[str, Any]:
         """WaitForItemEnd's Lambda: park the Map iteration until the item's operation ends.
 
@@ -572,12 +627,55 @@ class RolloutService:
         return {"recorded": info.code}
 
     def record_rollout_failure(self, tenant_id: str, rollout_id: str, info: ErrorInfo) -> dict[str, Any]:
+        """The rollout FAILED with a step's error, once the items that were running have ended.
+
+        A failed step ends the Map and every iteration in it, but not the deployments those iterations
+        started: each runs on in its own execution. So this step first reads every started item's
+        deployment and ends the item as its operation ended; while some still run it answers
+        ``in_flight`` and the workflow calls it again after ``wait_seconds``. Only then does the
+        rollout end (never-started items CANCELLED) and its owner hear of it, with final counts.
+        """
         rollout = self._rollout(tenant_id, rollout_id)
-        if rollout.status in RUNNING_ROLLOUT:
-            self._finish(replace(rollout, error=info), RolloutStatus.FAILED)
-        else:
+        if rollout.status not in RUNNING_ROLLOUT:
             self._announce(rollout)  # ended by the failed step itself, maybe before it announced that
-        return {"recorded": info.code}
+            return {"recorded": info.code, "in_flight": 0}
+        in_flight = self._settle(rollout)
+        if in_flight:
+            logger.info("rollout failed; waiting for running items", extra={"in_flight": in_flight})
+            return {"recorded": info.code, "in_flight": in_flight, "wait_seconds": self._poll.max_seconds}
+        self._finish(replace(rollout, error=info), RolloutStatus.FAILED)
+        return {"recorded": info.code, "in_flight": 0}
+
+    def _settle(self, rollout: Rollout) -> int:
+        """End every started item whose operation ended; how many still run."""
+        tenant_id = rollout.tenant_id
+        running = 0
+        for item in self._store.list_items(rollout.rollout_id):
+            if item.status is ItemStatus.PENDING:
+                if item.start_attempted_at is None:
+                    continue  # never began to start: the rollout's end cancels it
+                # Its StartItem began a start: take up what it started, or wait while it may still run.
+                earlier = self._started_since(rollout, item, item.start_attempted_at)
+                if earlier is None:
+                    running += _age_seconds(item.start_attempted_at) <= 2 * START_SECONDS
+                    continue
+                item = self._in_progress(item, earlier)
+                if not self._store.save_item(item):
+                    continue  # ended meanwhile
+            if item.status is not ItemStatus.IN_PROGRESS:
+                continue
+            try:
+                done = self._reconcile(tenant_id, item, self._poll.max_seconds)["done"]
+            except TransientAwsError:
+                raise  # the step's Retry
+            except DeployerError as error:  # its record cannot be read: it would never settle
+                info = ErrorInfo(error.code, error.message, error.hint)
+                self._end(
+                    tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id)
+                )
+                done = True
+            running += not done
+        return running
 
     # -- helpers -----------------------------------------------------------------------------------
 

@@ -52,11 +52,11 @@ def lost_save(monkeypatch: pytest.MonkeyPatch) -> list[RolloutItem]:
     lost: list[RolloutItem] = []
     save = DynamoRolloutStore.save_item
 
-    def losing(self: DynamoRolloutStore, item: RolloutItem) -> None:
+    def losing(self: DynamoRolloutStore, item: RolloutItem, **kwargs: Any) -> bool:
         if item.status is ItemStatus.IN_PROGRESS and not lost:
             lost.append(item)
             raise TransientAwsError("PutItem failed: ProvisionedThroughputExceededException")
-        save(self, item)
+        return save(self, item, **kwargs)
 
     monkeypatch.setattr(DynamoRolloutStore, "save_item", losing)
     return lost
@@ -140,3 +140,90 @@ def test_start_item_invoked_again_after_a_lost_save_starts_nothing_new(
         assert (item.deployment_id, item.operation_id) == (started.deployment_id, started.operation_id)
         assert aws_calls.count("cloudformation", "CreateStack") == 1
         assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [started.deployment_id]
+
+
+def test_a_start_slower_than_its_wait_is_taken_up_not_failed(
+    client: Client, tenant: Tenant, local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StartItem's wait timed out while its Lambda was still starting the item (a throttled start):
+    PollItem then meets the item PENDING. It waits for the start and takes up what it started; the
+    item was FAILED ("no deployment to poll") before, and the late start then overwrote that end."""
+    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", 0)  # StartItem's wait: 5 s
+    start = rollout_handlers.start_item
+    polled_pending: list[str] = []
+    poll = rollout_handlers.poll_item
+
+    def slow_start(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(8)  # longer than the task's timeout: PollItem runs first
+        return start(services, event)
+
+    def watched_poll(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        item = services.rollouts.get(str(event["tenant_id"]), str(event["rollout_id"])).items[0]
+        polled_pending.append(item.status.value)
+        return poll(services, event)
+
+    monkeypatch.setattr(rollout_handlers, "start_item", slow_start)
+    monkeypatch.setattr(rollout_handlers, "poll_item", watched_poll)
+    rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+
+    done = wait_rollout(client, tenant, rollout_id)
+    assert polled_pending[0] == "PENDING", polled_pending  # the wait did time out before the start
+    assert done["status"] == "SUCCEEDED", done["summary"]
+    (item,) = done["items"]
+    assert (item["status"], item["error"]) == ("SUCCEEDED", None)
+    assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [item["deployment_id"]]
+
+
+def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended(
+    client: Client,
+    tenant: Tenant,
+    local_aws: LocalAws,
+    held_lock: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One item's iteration fails past its Catch (its RecordItemFailure cannot record), which ends the
+    Map and every iteration in it, while the other items' deployments still run. The rollout waits for
+    them: each ends as its deployment ended, none is left IN_PROGRESS, and only then is it FAILED."""
+    fleet = register_fleet(client, tenant, local_aws, 3)
+    record = rollout_handlers.record_item_failure
+    start = rollout_handlers.start_item
+
+    def failing_start(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        if event["item_id"] == 0:
+            raise ValueError("a fault in StartItem")  # Catch States.ALL: RecordItemFailure
+        return start(services, event)
+
+    def unrecordable(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        if event["item_id"] == 0:
+            raise ValueError("a fault in RecordItemFailure")  # no Catch: the Map fails
+        return record(services, event)
+
+    monkeypatch.setattr(rollout_handlers, "start_item", failing_start)
+    monkeypatch.setattr(rollout_handlers, "record_item_failure", unrecordable)
+    body = rollout_body(fleet)
+    body["targets"] = [{"target_id": t["target_id"], "regions": ["us-east-1"]} for t in fleet]
+    response = call(client, "POST", "/rollouts", tenant, body)
+    assert response.status_code == 202, response.body
+    rollout_id = json.loads(response.body)["rollout_id"]
+
+    time.sleep(3)  # the Map has failed; items 1 and 2 wait at their deployments' AcquireLock
+    running = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
+    assert running["status"] == "IN_PROGRESS", running["summary"]  # not FAILED while items still run
+    assert running["counts"]["IN_PROGRESS"] == 2, running["counts"]
+    held_lock.set()
+
+    done = wait_rollout(client, tenant, rollout_id)
+    assert done["status"] == "FAILED", done["summary"]
+    # The Map failed as AWS's does when an item fails past its Catch (tolerated failures: 0).
+    assert "tolerated failure threshold was exceeded" in done["error"]["message"], done["error"]
+    statuses = {item["item_id"]: item["status"] for item in done["items"]}
+    assert statuses == {0: "CANCELLED", 1: "SUCCEEDED", 2: "SUCCEEDED"}, statuses
+    local_aws.drain_executions(timeout=30)
+    sfn = local_aws.account_session(local_aws.central.account_id).client("stepfunctions")
+    (execution,) = sfn.list_executions(stateMachineArn=local_aws.central.rollout_state_machine_arn)[
+        "executions"
+    ]
+    history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert "WaitForInFlightItems" in entered, entered  # RecordRolloutFailure waited for items 1 and 2
+    assert entered[-1] == "Failed", entered[-3:]

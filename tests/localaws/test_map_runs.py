@@ -1,0 +1,93 @@
+"""A Distributed Map past its tolerated failures fails, as AWS's does (localaws/map_runs.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from localaws import map_runs
+from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+
+
+def _machine(tolerated: dict[str, Any]) -> str:
+    """A Distributed Map over [1, 2, 3] whose item 2 fails; the Map's failure is caught."""
+    item = {
+        "StartAt": "IsTwo",
+        "States": {
+            "IsTwo": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$", "NumericEquals": 2, "Next": "Broken"}],
+                "Default": "Fine",
+            },
+            "Broken": {"Type": "Fail", "Error": "ItemBroke", "Cause": "item 2"},
+            "Fine": {"Type": "Pass", "End": True},
+        },
+    }
+    return json.dumps(
+        {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "ItemsPath": "$.items",
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                        **item,
+                    },
+                    **tolerated,
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+                    "ResultPath": "$.results",
+                    "End": True,
+                },
+                "Caught": {"Type": "Pass", "End": True},
+            },
+        }
+    )
+
+
+def _run(local_aws: LocalAws, name: str, tolerated: dict[str, Any]) -> dict[str, Any]:
+    sfn = local_aws.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=name, definition=_machine(tolerated), roleArn=local_aws.central.service_role_arn
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1, 2, 3]}))
+    deadline = time.monotonic() + 20
+    while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
+        "status"
+    ] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.05)
+    result: dict[str, Any] = json.loads(described["output"])
+    return result
+
+
+def test_canary_moto_distributed_worker_is_what_map_runs_wraps() -> None:
+    map_runs.check_moto_internals()
+
+
+def test_a_failed_item_fails_the_map_with_the_tolerance_error(local_aws: LocalAws) -> None:
+    output = _run(local_aws, "map-strict", {})
+    assert "results" not in output
+    assert output["error"]["Error"] == "States.ExceedToleratedFailureThreshold", output
+    assert output["error"]["Cause"] == map_runs.CAUSE
+
+
+def test_a_failed_item_within_the_tolerated_count_lets_the_map_succeed(local_aws: LocalAws) -> None:
+    output = _run(local_aws, "map-tolerant", {"ToleratedFailureCount": 1})
+    assert "error" not in output, output
+    assert sorted(r for r in output["results"] if r is not None) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("failed", "total", "count", "percentage", "over"),
+    [(0, 3, 0, 0.0, False), (1, 3, 0, 0.0, True), (1, 3, 1, 0.0, False), (2, 3, 1, 0.0, True),
+     (1, 3, 0, 50.0, False), (2, 3, 0, 50.0, True), (1, 3, 5, 10.0, True), (2, 10, 5, 20.0, False),
+     (3, 10, 5, 20.0, True)],
+)  # fmt: skip
+def test_over_tolerance_is_either_limit_exceeded(
+    failed: int, total: int, count: int, percentage: float, over: bool
+) -> None:
+    assert map_runs.over_tolerance(failed, total, count, percentage) is over
