@@ -19,8 +19,8 @@ against a baseline measured in the same run, interleaved with it:
 8. and 9. (``bench/cost.py``, ``bench/fleet_model.py``) What one operation costs at AWS list prices,
    counted from real runs, and a fleet model for real AWS built on the per-item counts.
 
-``python -m bench.run imports|fanout|server|cost`` rewrites its sections (1, 5, 6, or 8 and 9) and keeps
-the others (``bench/sections.py``).
+``python -m bench.run imports|fanout|server|cost|rollout-steps`` (``SINGLE``) rewrites its sections (1, 5, 6,
+8 and 9, or 10) and keeps the others (``bench/sections.py``).
 """
 
 from __future__ import annotations
@@ -448,9 +448,11 @@ def rollout_report(r: dict[str, float]) -> str:
                 for side in FANOUT_SIDES
                 if f"{side}_failures" in r
             ],
-            "Per item the rollout does more than the baseline: a Map iteration and its StartItem (which "
-            "starts the item's deployment and waits for its end) and PollItem Lambda steps, on top of the "
-            "item's own deployment execution. What that buys is one "
+            "Per item the rollout does more than the baseline: a Map iteration and its StartItem step "
+            "(which starts the item's deployment and waits for its end; the deployment execution's last "
+            "step records the item's end and releases the wait, so no PollItem step runs), on top of the "
+            "item's own deployment execution; the baseline does an HTTP request per item instead. What "
+            "that buys is one "
             "request for the whole fleet, waves with a canary, a failure tolerance and skip-unchanged. The "
             "timed-out waits counted are the deployment executions' (and the rollout execution's own); moto "
             "keeps no history for a Distributed Map's iterations, so an item wait that timed out is not "
@@ -506,16 +508,6 @@ def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def main_server() -> None:
-    """``python -m bench.run server``: benchmark 6 alone, rewriting section 6 of BENCHMARKS.md."""
-    from bench.local_server import bench_local_server, local_server_report
-
-    server = bench_local_server()
-    print(f"server: {server}", flush=True)
-    write_sections(local_server_report(server), ROOT / "BENCHMARKS.md")
-    print("wrote section 6 of BENCHMARKS.md")
-
-
 def cost_and_fleet() -> str:
     """Sections 8 and 9: the cost per operation (bench/cost.py) and the fleet model built on it."""
     from bench.cost import bench_cost, cost_report, measure_rollout
@@ -529,36 +521,47 @@ def cost_and_fleet() -> str:
     return cost_report(cost) + "\n" + fleet_report(items["start"], items["end"]["lambda"], measured)
 
 
-def main_fanout() -> None:
-    """``python -m bench.run fanout``: benchmark 1 alone, rewriting section 5 of BENCHMARKS.md."""
-    rollout = bench_rollout()
-    print(f"rollout: {rollout}", flush=True)
-    write_sections(rollout_report(rollout), ROOT / "BENCHMARKS.md")
-    print("wrote section 5 of BENCHMARKS.md")
+def _server() -> dict[str, Any]:
+    from bench.local_server import bench_local_server
+
+    return bench_local_server()
 
 
-def main_rollout_steps() -> None:
-    """``python -m bench.run rollout-steps``: section 10 alone (each rollout step at 2,000 items)."""
-    from bench.rollout_steps import measure, report
+def _server_report(result: dict[str, Any]) -> str:
+    from bench.local_server import local_server_report
 
-    steps = measure()
-    print(f"rollout steps: {steps}", flush=True)
-    write_sections(report(steps), ROOT / "BENCHMARKS.md")
-    print("wrote section 10 of BENCHMARKS.md")
+    return local_server_report(result)
 
 
-def main_imports() -> None:
-    """``python -m bench.run imports``: section 1 alone (the import cost of the HTTP handler module)."""
-    imports = bench_imports()
-    print(f"imports: {imports}", flush=True)
-    write_sections("\n".join(imports_section(imports)), ROOT / "BENCHMARKS.md")
-    print("wrote section 1 of BENCHMARKS.md")
+def _steps() -> Any:
+    from bench.rollout_steps import measure
+
+    return measure()
 
 
-def main_cost() -> None:
-    """``python -m bench.run cost``: sections 8 and 9 alone."""
-    write_sections(cost_and_fleet(), ROOT / "BENCHMARKS.md")
-    print("wrote sections 8 and 9 of BENCHMARKS.md")
+def _steps_report(result: Any) -> str:
+    from bench.rollout_steps import report
+
+    return report(result)
+
+
+# ``python -m bench.run NAME``: one benchmark alone, rewriting only its sections of BENCHMARKS.md.
+# NAME: (label, measure, its sections' text from the result, which sections).
+SINGLE: dict[str, tuple[str, Callable[[], Any], Callable[[Any], str], str]] = {
+    "imports": ("imports", bench_imports, lambda r: "\n".join(imports_section(r)), "section 1"),
+    "fanout": ("rollout", bench_rollout, rollout_report, "section 5"),
+    "server": ("server", _server, _server_report, "section 6"),
+    "cost": ("cost and fleet", cost_and_fleet, lambda text: text, "sections 8 and 9"),
+    "rollout-steps": ("rollout steps", _steps, _steps_report, "section 10"),
+}
+
+
+def main_single(name: str) -> None:
+    label, measure, render, which = SINGLE[name]
+    result = measure()
+    print(f"{label}: {result}", flush=True)
+    write_sections(render(result), ROOT / "BENCHMARKS.md")
+    print(f"wrote {which} of BENCHMARKS.md")
 
 
 def main() -> None:
@@ -587,11 +590,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    commands = {
-        "fanout": main_fanout,
-        "imports": main_imports,
-        "server": main_server,
-        "cost": main_cost,
-        "rollout-steps": main_rollout_steps,
-    }
-    commands.get(sys.argv[1] if len(sys.argv) == 2 else "", main)()
+    if len(sys.argv) == 2 and sys.argv[1] in SINGLE:
+        main_single(sys.argv[1])
+    else:
+        main()

@@ -180,6 +180,22 @@ def build_services(
         secrets=secrets,
         metrics=metrics,
     )
+    rollouts = RolloutService(
+        DynamoRolloutStore(table),
+        deployments,
+        targets,
+        StepFunctionsStarter(sfn, settings.rollout_state_machine_arn),
+        PollSettings(
+            settings.poll_initial_seconds,
+            settings.poll_max_seconds,
+            settings.completion_mode,
+            settings.event_timeout_seconds,
+        ),
+        notifications=automation.notifications,
+        completion=completion,
+        secrets=secrets,
+        metrics=metrics,
+    )
     workflow = WorkflowService(
         store,
         store,
@@ -191,6 +207,7 @@ def build_services(
         completion,
         secrets,
         metrics=metrics,
+        item_ends=rollouts,  # the deployment execution's last step ends the rollout item it ran for
     )
     publisher = (
         S3TemplatePublisher(
@@ -221,22 +238,7 @@ def build_services(
             settings.table_name, session, settings.idempotency_ttl_seconds, boto_config=config
         ),
         access=access,
-        rollouts=RolloutService(
-            DynamoRolloutStore(table),
-            deployments,
-            targets,
-            StepFunctionsStarter(sfn, settings.rollout_state_machine_arn),
-            PollSettings(
-                settings.poll_initial_seconds,
-                settings.poll_max_seconds,
-                settings.completion_mode,
-                settings.event_timeout_seconds,
-            ),
-            notifications=automation.notifications,
-            completion=completion,
-            secrets=secrets,
-            metrics=metrics,
-        ),
+        rollouts=rollouts,
         redeploys=RedeployService(
             deployments,
             automation.store,

@@ -64,7 +64,7 @@ def forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
     )
 
 
-class _PinnedHttps(http.client.HTTPSConnection):
+class PinnedHttps(http.client.HTTPSConnection):
     """HTTPS to a checked address, with SNI and certificate checks against the host name."""
 
     def __init__(self, host: str, port: int, address: str, context: ssl.SSLContext, timeout: float) -> None:
@@ -149,7 +149,7 @@ class GuardedHttp:
         self, method: str, url: str, host: str, port: int, address: str, body: bytes | None
     ) -> tuple[int, str | None, str]:
         context = ssl.create_default_context(cafile=self.ca_file)
-        connection = _PinnedHttps(host, port, address, context, self.timeout_seconds)
+        connection = PinnedHttps(host, port, address, context, self.timeout_seconds)
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         path = quote(path, safe="/%?&=:@!$'()*+,;~")  # a form action may hold non-ASCII text

@@ -1,14 +1,17 @@
 """Where notifications go: Secrets Manager for webhook secrets, SNS topics, and HTTPS webhooks.
 
 The webhook poster refuses hosts that resolve to private, loopback or link-local addresses (the
-Lambda runtime API and instance metadata live there) unless local mode allows them, and never
-follows redirects: a webhook answers where it was registered or not at all.
+Lambda runtime API and instance metadata live there) unless local mode allows them, connects to the
+very address it checked (one DNS lookup: no rebinding between check and connect), and never follows
+redirects: a webhook answers where it was registered or not at all.
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -17,6 +20,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
+from chalicelib.adapters.adfs_http import PinnedHttps
 from chalicelib.adapters.errors import aws_call
 from chalicelib.service.notifications import NotificationFailed
 
@@ -36,6 +40,13 @@ class SecretsManagerStore:
     def get(self, reference: str) -> str:
         with aws_call("GetSecretValue"):
             return str(self._client.get_secret_value(SecretId=reference)["SecretString"])
+
+    def delete(self, reference: str) -> None:
+        with aws_call("DeleteSecret"):
+            try:
+                self._client.delete_secret(SecretId=reference, ForceDeleteWithoutRecovery=True)
+            except self._client.exceptions.ResourceNotFoundException:
+                return
 
 
 class SnsTopicPublisher:
@@ -76,26 +87,40 @@ class UrllibWebhookPoster:
         self._opener = urllib.request.build_opener(_NoRedirect)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        self._check_host(url)
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-        try:
-            with self._opener.open(request, timeout=self._timeout) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            return int(error.code)
-        except (urllib.error.URLError, OSError) as error:
-            raise NotificationFailed(f"the webhook did not answer: {type(error).__name__}") from None
+        if self._allow_local:  # local mode: a webhook on this machine, plain HTTP allowed
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+            try:
+                with self._opener.open(request, timeout=self._timeout) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as error:
+                return int(error.code)
+            except (urllib.error.URLError, OSError) as error:
+                raise NotificationFailed(f"the webhook did not answer: {type(error).__name__}") from None
+        return self._post_pinned(url, body, headers)
 
-    def _check_host(self, url: str) -> None:
+    def _post_pinned(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """Resolve the host once, refuse it unless every address is public, then connect to that
+        checked address (TLS checked against the host name): a second lookup, which DNS could answer
+        differently (rebinding), never happens. No redirect is followed (``http.client`` follows none)."""
         parts = urlsplit(url)
-        if self._allow_local:
-            return
-        if parts.scheme != "https" or not parts.hostname:
+        if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
             raise NotificationFailed("webhook URLs must be https://")
         try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError:
+            port = parts.port or 443
+            infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+        except (OSError, ValueError):
             raise NotificationFailed("the webhook host does not resolve") from None
-        for info in infos:
-            if not ipaddress.ip_address(info[4][0]).is_global:
-                raise NotificationFailed("the webhook host resolves to a non-public address")
+        addresses = [str(info[4][0]) for info in infos]
+        if not addresses or not all(ipaddress.ip_address(a).is_global for a in addresses):
+            raise NotificationFailed("the webhook host resolves to a non-public address")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.hostname if port == 443 else f"{parts.hostname}:{port}"
+        context = ssl.create_default_context()
+        connection = PinnedHttps(parts.hostname, port, addresses[0], context, self._timeout)
+        try:
+            connection.request("POST", path, body=body, headers={**headers, "Host": host})
+            return int(connection.getresponse().status)
+        except (OSError, http.client.HTTPException) as error:
+            raise NotificationFailed(f"the webhook did not answer: {type(error).__name__}") from None
+        finally:
+            connection.close()

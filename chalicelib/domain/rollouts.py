@@ -230,6 +230,24 @@ class RolloutFilter:
 
 
 @dataclass(frozen=True)
+class ItemRef:
+    """Which rollout item an operation was started for: its deployment execution carries it, so that
+    the execution's last step can record the item's end (one Lambda step fewer per item)."""
+
+    rollout_id: str
+    index: int
+
+    def as_input(self) -> dict[str, Any]:
+        return {"rollout_id": self.rollout_id, "item_id": self.index}
+
+    @classmethod
+    def from_input(cls, value: Any) -> ItemRef | None:
+        if not isinstance(value, dict) or "rollout_id" not in value or "item_id" not in value:
+            return None
+        return cls(str(value["rollout_id"]), int(value["item_id"]))
+
+
+@dataclass(frozen=True)
 class RolloutItem:
     rollout_id: str
     index: int

@@ -108,17 +108,18 @@ class CompletionService:
             _operation_key(operation_id), operation_id, task_token, (operation_id,), "operation-ended"
         )
 
-    def operation_ended(self, operation_id: str, status: str) -> bool:
-        """Release the task waiting for ``operation_id`` (or keep the news for a waiter still to come)."""
+    def operation_ended(self, operation_id: str, status: str, item_ended: bool = False) -> bool:
+        """Release the task waiting for ``operation_id`` (or keep the news for a waiter still to come).
+        ``item_ended``: the rollout item it waits for was ended already (its Map iteration is done)."""
         ended = StackStatusEvent(operation_id, status)
         task_token = self._waiters.signal(_operation_key(operation_id), ended)
         return task_token is not None and self._callbacks.release(
-            task_token, released_by("operation-ended", status)
+            task_token, released_by("operation-ended", status, item_ended)
         )
 
-    def release(self, task_token: str, reason: str) -> bool:
-        """Release a task that has nothing to wait for."""
-        return self._callbacks.release(task_token, released_by(reason, ""))
+    def release(self, task_token: str, reason: str, item_ended: bool = False) -> bool:
+        """Release a task that has nothing to wait for (``item_ended``: its rollout item has ended)."""
+        return self._callbacks.release(task_token, released_by(reason, "", item_ended))
 
     def stop_waiting(self, operation_id: str, reason: str) -> bool:
         """Release the task waiting for ``operation_id`` now, if it waits (its waiter found it ended)."""
@@ -130,6 +131,7 @@ def _operation_key(operation_id: str) -> str:
     return f"OPERATION#{operation_id}"
 
 
-def released_by(reason: str, status: str) -> dict[str, Any]:
-    """The waiting task's output (kept in the execution's history: no ids beyond the status)."""
-    return {"released_by": reason, "status": status}
+def released_by(reason: str, status: str, item_ended: bool = False) -> dict[str, Any]:
+    """The waiting task's output (kept in the execution's history: no ids beyond the status).
+    ``item_ended``: the rollout item waiting was ended by the releaser (the rollout's WasItemEnded)."""
+    return {"released_by": reason, "status": status, "item_ended": item_ended}

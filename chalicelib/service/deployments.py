@@ -57,6 +57,7 @@ from chalicelib.domain.model import (
 )
 from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.parameters import check_values
+from chalicelib.domain.rollouts import ItemRef
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
 from chalicelib.observability import bind, correlation_id
@@ -211,7 +212,7 @@ class DeploymentService:
         *,
         skip_unchanged: bool = False,
         mode: OperationMode = OperationMode.DEPLOY,
-        announce_end: bool = False,
+        for_item: ItemRef | None = None,
     ) -> Deployment:
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
@@ -231,9 +232,24 @@ class DeploymentService:
         if existing is not None and unchanged and not split.has_new_secrets:
             return replace(existing, outcome=Outcome.SKIPPED)
         if existing is not None and _never_made_a_stack(existing):
-            return self._create_again(existing, new, split, mode, fingerprint, announce_end)
+            return self._create_again(existing, new, split, mode, fingerprint, for_item)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
-        new = self._keep_notifications(tenant_id, new)
+        with self._notifications_kept(tenant_id, new) as new:
+            deployment = self._new_deployment(tenant_id, target, new, mode, split, fingerprint)
+        if self._sources is not None:
+            self._sources.created(deployment)
+        return self._start(deployment, for_item)
+
+    def _new_deployment(
+        self,
+        tenant_id: str,
+        target: Target,
+        new: NewDeployment,
+        mode: OperationMode,
+        split: ParameterSplit,
+        fingerprint: str,
+    ) -> Deployment:
+        """Write the new deployment (PENDING) and its operation's request."""
         now = utc_now()
         operation = Operation(
             new_id("op"),
@@ -266,12 +282,20 @@ class DeploymentService:
         )
         with self._secrets_kept(operation.operation_id, split):
             self._store.create_deployment(deployment, request)
-        if self._sources is not None:
-            self._sources.created(deployment)
-        return self._start(deployment, announce_end)
+        return deployment
 
-    def _keep_notifications(self, tenant_id: str, new: NewDeployment) -> NewDeployment:
-        return self._sources.keep_notifications(tenant_id, new) if self._sources is not None else new
+    @contextmanager
+    def _notifications_kept(self, tenant_id: str, new: NewDeployment) -> Iterator[NewDeployment]:
+        """``new`` with its webhook secret stored, deleted again if the block fails (no record refers to it)."""
+        if self._sources is None:
+            yield new
+            return
+        kept = self._sources.keep_notifications(tenant_id, new)
+        try:
+            yield kept
+        except BaseException:
+            self._sources.discard_notifications(kept)
+            raise
 
     def _create_again(
         self,
@@ -280,24 +304,24 @@ class DeploymentService:
         split: ParameterSplit,
         mode: OperationMode,
         fingerprint: str,
-        announce_end: bool,
+        for_item: ItemRef | None,
     ) -> Deployment:
         """A new create on a deployment whose create failed before any stack existed (say, the role
         was not there yet): the caller re-posts once the cause is fixed, and the same deployment runs."""
         self._check_unlocked(existing.account_id, existing.region, existing.stack_name)
-        new = self._keep_notifications(existing.tenant_id, new)
-        renewed = replace(existing, template_url=new.template_url, notifications=new.notifications)
-        started = self._begin(
-            renewed,
-            Action.CREATE,
-            _Template(new.template_body, new.template_url, new.template_version),
-            split,
-            new.tags,
-            mode=mode,
-            fingerprint=fingerprint,
-            adopt=new.adopt,
-            announce_end=announce_end,
-        )
+        with self._notifications_kept(existing.tenant_id, new) as new:
+            renewed = replace(existing, template_url=new.template_url, notifications=new.notifications)
+            written = self._write_operation(
+                renewed,
+                Action.CREATE,
+                _Template(new.template_body, new.template_url, new.template_version),
+                split,
+                new.tags,
+                mode=mode,
+                fingerprint=fingerprint,
+                adopt=new.adopt,
+            )
+        started = self._start(written, for_item)
         if self._sources is not None:
             self._sources.created(started)
         return started
@@ -310,7 +334,7 @@ class DeploymentService:
         *,
         skip_unchanged: bool = False,
         mode: OperationMode = OperationMode.DEPLOY,
-        announce_end: bool = False,
+        for_item: ItemRef | None = None,
     ) -> Deployment:
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
@@ -342,7 +366,7 @@ class DeploymentService:
             tags,
             mode=mode,
             fingerprint=fingerprint,
-            announce_end=announce_end,
+            for_item=for_item,
         )
 
     def apply(
@@ -351,7 +375,7 @@ class DeploymentService:
         deployment_id: str,
         expected_hash: str | None = None,
         *,
-        announce_end: bool = False,
+        for_item: ItemRef | None = None,
     ) -> Deployment:
         """Execute the deployment's plan: exactly its change set, only if nothing changed since."""
         deployment = self._runnable(tenant_id, deployment_id, check_target=True)
@@ -398,7 +422,7 @@ class DeploymentService:
             mode=OperationMode.APPLY,
             fingerprint=plan.config_hash,
             change_set_name=plan.change_set_name,
-            announce_end=announce_end,
+            for_item=for_item,
         )
 
     def cancel(self, tenant_id: str, deployment_id: str) -> Deployment:
@@ -568,6 +592,12 @@ class DeploymentService:
         return deployment
 
     def _begin(
+        self, deployment: Deployment, *args: Any, for_item: ItemRef | None = None, **kwargs: Any
+    ) -> Deployment:
+        """Write the deployment's new operation (``_write_operation``), then start its execution."""
+        return self._start(self._write_operation(deployment, *args, **kwargs), for_item)
+
+    def _write_operation(
         self,
         deployment: Deployment,
         action: Action,
@@ -580,8 +610,8 @@ class DeploymentService:
         fingerprint: str | None = None,
         change_set_name: str | None = None,
         adopt: bool = False,
-        announce_end: bool = False,
     ) -> Deployment:
+        """The deployment with its new operation (PENDING), written with the operation's request."""
         now = utc_now()
         operation = Operation(
             new_id("op"),
@@ -608,7 +638,7 @@ class DeploymentService:
         request = self._request(updated, template, split)
         with self._secrets_kept(operation.operation_id, split):
             self._store.begin_operation(updated, request)
-        return self._start(updated, announce_end)
+        return updated
 
     @staticmethod
     def _request(
@@ -677,9 +707,9 @@ class DeploymentService:
             return set()
         return set(deployment.parameters)
 
-    def _start(self, deployment: Deployment, announce_end: bool = False) -> Deployment:
-        """Start the operation's execution. ``announce_end``: something (a rollout item's
-        ``WaitForItemEnd``) waits for its end, so its last step announces it (two conditional writes).
+    def _start(self, deployment: Deployment, for_item: ItemRef | None = None) -> Deployment:
+        """Start the operation's execution. ``for_item``: a rollout item waits for its end, so the
+        execution's last step records the item's end and announces it (``announce_end``).
         The execution carries the correlation id of what started it (chalicelib/observability.py)."""
         operation_id = deployment.operation.operation_id
         bind(deployment_id=deployment.deployment_id, operation_id=operation_id)
@@ -691,7 +721,8 @@ class DeploymentService:
             "max_wait_seconds": self._poll.max_seconds,
             "completion": self._poll.completion,
             "event_timeout_seconds": self._poll.event_timeout_seconds,
-            "announce_end": announce_end,
+            "announce_end": for_item is not None,
+            **({"rollout_item": for_item.as_input()} if for_item is not None else {}),
             "correlation_id": correlation_id() or operation_id,
         }
         try:

@@ -77,6 +77,9 @@ class SecretStore(Protocol):
 
     def get(self, reference: str) -> str: ...
 
+    def delete(self, reference: str) -> None:
+        """Delete the secret at once (no recovery window); one already gone is not an error."""
+
 
 class TopicPublisher(Protocol):
     def publish(self, topic_arn: str, subject: str, message: str, attributes: dict[str, str]) -> None: ...

@@ -199,6 +199,19 @@ class NotificationService:
             reference = self._secrets.put(name, request.webhook_secret)
         return Notifications(request.sns_topic_arn, request.webhook_url, reference)
 
+    def discard(self, notifications: Notifications | None) -> None:
+        """Delete the webhook secret ``store`` kept for a record whose write then failed: no record refers
+        to it. Never raises over the failure being handled; a secret it cannot delete is logged by name."""
+        reference = notifications.webhook_secret_ref if notifications is not None else None
+        if reference is None:
+            return
+        try:
+            self._secrets.delete(reference)
+        except DeployerError as error:
+            logger.warning(
+                "webhook secret not deleted", extra={"secret_name": reference, "error_code": error.code}
+            )
+
     def check(self, request: NotificationRequest) -> None:
         """Every rule of ``configure`` that needs no I/O and no target; raises what it raises."""
         if request.sns_topic_arn is not None and topic_account(request.sns_topic_arn) is None:

@@ -21,7 +21,7 @@ from chalicelib.domain.model import (
     Target,
 )
 from chalicelib.domain.plans import PlannedChange
-from chalicelib.domain.rollouts import Rollout, RolloutFilter, RolloutItem, RolloutSpec
+from chalicelib.domain.rollouts import ItemRef, Rollout, RolloutFilter, RolloutItem, RolloutSpec
 
 if TYPE_CHECKING:
     from chalicelib.service.access import AccessReport
@@ -282,6 +282,14 @@ class StackLookup(Protocol):
     def find_stack(
         self, target: Target, *, region: str, stack: str, session_name: str
     ) -> StackInfo | None: ...
+
+
+class ItemEnds(Protocol):
+    """The rollouts' side of a deployment's end (``RolloutService.end_from_deployment``)."""
+
+    def end_from_deployment(self, tenant_id: str, item: ItemRef, deployment: Deployment) -> bool:
+        """Record the item's end from its ended deployment; False when the item cannot be ended
+        from it (not yet marked started, or another operation), so its workflow reads it itself."""
 
 
 class RolloutStore(Protocol):

@@ -9,10 +9,12 @@ records (account, region, resource, reason), and ``GET /deployments/{id}`` shows
 How it runs (``statemachine/rollout.asl.json``): ``NextWave`` closes the wave that just ran and
 picks the next; a Map runs that wave's item ids, each iteration ``StartItem`` (which refuses to
 start once the rollout is cancelled or over its failure tolerance), then waits for the operation
-to end and ``PollItem`` reads the deployment record. With completion by events (the default) the
-iteration waits in ``WaitForItemEnd`` until the deployment workflow's last step releases it
-(``await_item``; ``CompletionService.operation_ended``), so a Map slot costs no transitions while
-its stack works; the wait's timeout reconciles if the release is lost. With ``poll`` it reads the
+to end. With completion by events (the default) the iteration waits (StartItem's own task token,
+or ``WaitForItemEnd``) until the deployment workflow's last step, which was given the item's id,
+records the item's end from the deployment record it holds (``end_from_deployment``) and releases
+the wait saying so (``item_ended``): the iteration then ends with no further step, and a Map slot
+costs no transitions while its stack works. Any other release, and a wait that timed out (a lost
+release), go to ``PollItem``, which reads the deployment record and ends the item. With ``poll`` it reads the
 record every 1 s x 1.5 up to the poll maximum. A failed canary wave pauses the rollout and ends the
 execution; ``resume`` starts a new execution at the next wave. Nothing but ids and poll intervals
 travels in the execution's state.
@@ -70,6 +72,7 @@ from chalicelib.domain.rollouts import (
     MAX_ROLLOUT_ITEMS,
     RUNNING_ROLLOUT,
     ItemPlan,
+    ItemRef,
     ItemStatus,
     Rollout,
     RolloutFilter,
@@ -260,13 +263,18 @@ class RolloutService:
             for n, p in enumerate(ordered)
         ]
         spec = RolloutSpec(new.stack_name, new.template_body, split.public, dict(new.tags))
-        if split.has_new_secrets and self._secrets is not None:  # checked above
-            self._secrets.put(rollout.rollout_id, split.secret)
         try:
-            self._store.create_rollout(rollout, items, spec)
+            if split.has_new_secrets and self._secrets is not None:  # checked above
+                self._secrets.put(rollout.rollout_id, split.secret)
+            try:
+                self._store.create_rollout(rollout, items, spec)
+            except BaseException:
+                if split.has_new_secrets and self._secrets is not None:
+                    self._secrets.delete(rollout.rollout_id)
+                raise
         except BaseException:
-            if split.has_new_secrets and self._secrets is not None:
-                self._secrets.delete(rollout.rollout_id)
+            if self._notifications is not None:  # no record refers to the webhook secret stored above
+                self._notifications.discard(notifications)
             raise
         self._start(rollout)
         return RolloutView(rollout, items)
@@ -437,7 +445,10 @@ class RolloutService:
         if not progress["done"] and progress["completion"] == "events" and operation_id is not None:
             waiting = self._completion.await_operation(operation_id, task_token)
             return {"waiting": waiting}  # False: it had ended already, and released the token
-        self._completion.release(task_token, "started" if not progress["done"] else "item-ended")
+        if progress["done"]:  # nothing started (skipped, cancelled, failed to start): the item has ended
+            self._completion.release(task_token, "item-ended", item_ended=True)
+        else:
+            self._completion.release(task_token, "started")
         return progress
 
     def _begin_item(self, tenant_id: str, rollout_id: str, index: int) -> tuple[dict[str, Any], str | None]:
@@ -520,7 +531,30 @@ class RolloutService:
                 return self._done(True, 0)
         if item.deployment_id is None:
             raise DeployerError(f"Rollout item {index} of {rollout_id} has no deployment to poll.")
-        deployment = self._deployments.get(tenant_id, item.deployment_id)
+        return self._conclude(
+            tenant_id, item, self._deployments.get(tenant_id, item.deployment_id), wait_seconds
+        )
+
+    def end_from_deployment(self, tenant_id: str, ref: ItemRef, deployment: Deployment) -> bool:
+        """The item's deployment execution ended (its last step calls this, with the record it wrote):
+        end the item from it, as PollItem would, so that the item's Map iteration needs no PollItem.
+        False when the item is not (yet) marked as running that operation: PollItem then reads it."""
+        item = self._store.get_item(ref.rollout_id, ref.index)
+        if item is None:
+            return False
+        if item.ended:
+            return True
+        if (
+            item.status is not ItemStatus.IN_PROGRESS
+            or item.operation_id != deployment.operation.operation_id
+        ):
+            return False
+        return bool(self._conclude(tenant_id, item, deployment, 0)["done"])
+
+    def _conclude(
+        self, tenant_id: str, item: RolloutItem, deployment: Deployment, wait_seconds: int
+    ) -> dict[str, Any]:
+        """End the running ``item`` if its ``deployment``'s operation ended; its progress either way."""
         operation = deployment.operation
         if operation.operation_id != item.operation_id:
             info = ErrorInfo(
@@ -763,10 +797,11 @@ class RolloutService:
     def _deploy(self, rollout: Rollout, item: RolloutItem) -> Deployment | None:
         """Start the item's deployment operation; None when there is nothing to do."""
         tenant_id = rollout.tenant_id
+        ref = ItemRef(rollout.rollout_id, item.index)
         if rollout.mode is RolloutMode.APPLY_PLAN:
             if not item.changes or item.deployment_id is None:
                 return None  # the plan found no changes
-            return self._deployments.apply(tenant_id, item.deployment_id, announce_end=True)
+            return self._deployments.apply(tenant_id, item.deployment_id, for_item=ref)
         spec = self._spec(rollout.rollout_id)
         if spec is None:
             raise DeployerError(f"Rollout {rollout.rollout_id} has no stored spec.")
@@ -785,7 +820,7 @@ class RolloutService:
         if existing is None:
             try:
                 return self._deployments.create(
-                    tenant_id, new, skip_unchanged=not plan, mode=mode, announce_end=True
+                    tenant_id, new, skip_unchanged=not plan, mode=mode, for_item=ref
                 )
             except Conflict as error:
                 existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
@@ -793,7 +828,7 @@ class RolloutService:
                     raise
         change = DeploymentChange(spec.template_body, parameters, dict(spec.tags))
         return self._deployments.update(
-            tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode, announce_end=True
+            tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode, for_item=ref
         )
 
     def _end(

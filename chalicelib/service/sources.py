@@ -60,6 +60,10 @@ class DeploymentSources:
             return new
         return replace(new, notify=None, notifications=self._notifications.store(tenant_id, new.notify))
 
+    def discard_notifications(self, new: NewDeployment) -> None:
+        """``keep_notifications`` undone: the deployment it was kept for was not written."""
+        self._notifications.discard(new.notifications)
+
     def created(self, deployment: Deployment) -> None:
         if deployment.template_url is not None:
             self._store.subscribe_template(

@@ -58,6 +58,7 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.plans import Plan
+from chalicelib.domain.rollouts import ItemRef
 from chalicelib.domain.stack_status import (
     STUCK_HINTS,
     Remedy,
@@ -70,6 +71,7 @@ from chalicelib.service.completion import CompletionService
 from chalicelib.service.operation_metrics import count_ended
 from chalicelib.service.ports import (
     DeploymentStore,
+    ItemEnds,
     LockStore,
     Metrics,
     NoMetrics,
@@ -105,6 +107,8 @@ class StepInput:
     # A rollout item waits for this operation's end (WaitForItemEnd): the last step announces it.
     # Absent from the input of an execution started before the flag existed: announce, as then.
     announce_end: bool = True
+    # The rollout item this operation was started for, if any: the last step records its end.
+    rollout_item: ItemRef | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> StepInput:
@@ -119,6 +123,7 @@ class StepInput:
             event_timeout_seconds=int(event.get("event_timeout_seconds", 600)),
             timed_out=(event.get("released") or {}).get("Error") == "States.Timeout",
             announce_end=event.get("announce_end") is not False,
+            rollout_item=ItemRef.from_input(event.get("rollout_item")),
         )
 
 
@@ -176,9 +181,11 @@ class WorkflowService:
         completion: CompletionService,
         secrets: ParameterSecrets | None = None,
         metrics: Metrics | None = None,
+        item_ends: ItemEnds | None = None,
     ) -> None:
         self._metrics = metrics or NoMetrics()
         self._secrets = secrets
+        self._item_ends = item_ends  # the rollouts: an item started this operation (``rollout_item``)
         self._store = deployments
         self._locks = locks
         self._targets = targets
@@ -542,13 +549,20 @@ class WorkflowService:
     def _announce_end(self, deployment: Deployment, step: StepInput) -> None:
         """The execution's last step: the rollout item waiting for this operation's end may stop waiting.
 
-        Only operations a rollout started announce (``announce_end``, two conditional writes). Runs
-        again when the step is retried; a second announcement finds no waiter, or one whose reconcile
-        sees the same ended record.
+        Only operations a rollout started announce (``announce_end``, two conditional writes). With the
+        item's id in the input (``rollout_item``) this step first records the item's end from the record
+        in hand, and the release says so (``item_ended``): the item's Map iteration then ends with no
+        PollItem. Runs again when the step is retried; a second announcement finds no waiter, or one
+        whose reconcile sees the same ended record.
         """
         operation = deployment.operation
         if step.announce_end and operation.operation_id == step.operation_id and not operation.running:
-            self._completion.operation_ended(operation.operation_id, operation.status.value)
+            item_ended = (
+                step.rollout_item is not None
+                and self._item_ends is not None
+                and self._item_ends.end_from_deployment(deployment.tenant_id, step.rollout_item, deployment)
+            )
+            self._completion.operation_ended(operation.operation_id, operation.status.value, item_ended)
 
     # -- polling ---------------------------------------------------------------------------------
 

@@ -197,117 +197,104 @@ def _run_update(
     """
     role_arn = role_arn or stack.role_arn
     with acting_for(role_arn):
-        return _update_now(backend, stack, template, template_dict, parameters, role_arn, tags, token)
+        simulation = _SETTINGS["simulation"]
+        rm = stack.resource_map
+        snapshot = _MapSnapshot.take(stack)
+        old_outputs = _final_outputs(stack)
+        if "Resources" not in template_dict:
+            raise _validation_error("Template format error: At least one Resources member must be defined.")
+        diff = _resource_diff(stack, template_dict, parameters)
+        old_template = _pristine_template(stack)
+        before = _effective_parameters(old_template, stack.parameters)
+        after = _effective_parameters(template_dict, parameters)
+        try:  # parameter and condition errors are rejected synchronously, as AWS validates them first
+            rm._template = template_dict
+            rm.input_parameters = parameters
+            rm.resolved_parameters = {}
+            rm.load_mapping()
+            rm.load_parameters()
+            rm.load_conditions()
+        except Exception as exc:
+            snapshot.restore(stack)
+            if isinstance(exc, _ERRORS["CloudFormationError"]):
+                raise
+            raise _validation_error(template_error(exc)) from exc
+        rm._resource_json_map = template_dict["Resources"]
+        op = _Op(rm, simulation)
+        steps = [_stack_step(stack, "UPDATE_IN_PROGRESS", "User Initiated", old_outputs)]
+        failure: Exception | None = None
+        updated: list[str] = []
+        outputs: list[dict[str, Any]] = []
+        with _active(op):
+            try:
+                order = _dependency_order(rm)
+                changing = [n for n in order if n in diff["Add"] or n in diff["Modify"]]
+                old_resources = old_template.get("Resources") or {}
+                update_resources(op, rm, changing, old_resources, before, after, updated)
+                stack.template = template
+                stack.template_dict = template_dict
+                stack.description = template_dict.get("Description")
+                stack.output_map = stack._create_output_map()
+                outputs, exports = _compute_outputs(stack, op)
+                _register_exports(backend, stack, exports)
+            except Exception as exc:  # noqa: BLE001 - reported on the stack, never raised out of UpdateStack
+                failure = exc
+        steps.extend(op.steps)
+        if failure is None:
+            steps.append(_stack_step(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", outputs=outputs or None))
+            removed = [n for n in reversed(_created_order(stack)) if n in diff["Remove"]]
+            removed += [n for n in diff["Remove"] if n not in removed]
+            items = [
+                (name, snapshot.parsed[name], snapshot.resource_json_map[name])
+                for name in removed
+                if snapshot.parsed.get(name) is not None and not isinstance(snapshot.parsed.get(name), str)
+            ]
+            steps.extend(_delete_replaced(rm, op, snapshot.resource_json_map))
+            delete_steps, _failed, gone = _delete_resources(rm, items)
+            for name in diff["Remove"]:
+                rm._parsed_resources.pop(name, None)
+            steps.extend(delete_steps)
+            order = _created_order(stack)
+            order[:] = [n for n in order if n not in gone and n not in diff["Remove"]] + op.created
+            steps.append(_stack_step(stack, "UPDATE_COMPLETE", outputs=outputs or None))
+            stack.__dict__["_nexus_last_update"] = _UpdateRecord(
+                snapshot, updated, list(op.created), dict(rm._parsed_resources), dict(rm._resource_json_map),
+                old_outputs, dict(stack.tags or {}),
+            )  # fmt: skip
+            stack.role_arn = role_arn
+            stack.parameters = parameters
+            if tags is not None:
+                stack.tags = tags
+            _schedule(stack, steps, token, simulation.stack_seconds)
+            return True
 
-
-def _update_now(
-    backend: Any,
-    stack: Any,
-    template: str,
-    template_dict: dict[str, Any],
-    parameters: dict[str, Any],
-    role_arn: str | None,
-    tags: dict[str, str] | None,
-    token: str | None,
-) -> bool:
-    simulation = _SETTINGS["simulation"]
-    rm = stack.resource_map
-    snapshot = _MapSnapshot.take(stack)
-    old_outputs = _final_outputs(stack)
-    if "Resources" not in template_dict:
-        raise _validation_error("Template format error: At least one Resources member must be defined.")
-    diff = _resource_diff(stack, template_dict, parameters)
-    old_template = _pristine_template(stack)
-    before = _effective_parameters(old_template, stack.parameters)
-    after = _effective_parameters(template_dict, parameters)
-    try:  # parameter and condition errors are rejected synchronously, as AWS validates them first
-        rm._template = template_dict
-        rm.input_parameters = parameters
-        rm.resolved_parameters = {}
-        rm.load_mapping()
-        rm.load_parameters()
-        rm.load_conditions()
-    except Exception as exc:
+        reason = _failure_reason(_verb(op, failure), failure)
+        steps.append(_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason, old_outputs))
+        current = dict(rm._parsed_resources)
+        new_json = dict(rm._resource_json_map)
         snapshot.restore(stack)
-        if isinstance(exc, _ERRORS["CloudFormationError"]):
-            raise
-        raise _validation_error(template_error(exc)) from exc
-    rm._resource_json_map = template_dict["Resources"]
-    op = _Op(rm, simulation)
-    steps = [_stack_step(stack, "UPDATE_IN_PROGRESS", "User Initiated", old_outputs)]
-    failure: Exception | None = None
-    updated: list[str] = []
-    outputs: list[dict[str, Any]] = []
-    with _active(op):
-        try:
-            order = _dependency_order(rm)
-            changing = [n for n in order if n in diff["Add"] or n in diff["Modify"]]
-            old_resources = old_template.get("Resources") or {}
-            update_resources(op, rm, changing, old_resources, before, after, updated)
-            stack.template = template
-            stack.template_dict = template_dict
-            stack.description = template_dict.get("Description")
-            stack.output_map = stack._create_output_map()
-            outputs, exports = _compute_outputs(stack, op)
-            _register_exports(backend, stack, exports)
-        except Exception as exc:  # noqa: BLE001 - reported on the stack, never raised out of UpdateStack
-            failure = exc
-    steps.extend(op.steps)
-    if failure is None:
-        steps.append(_stack_step(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", outputs=outputs or None))
-        removed = [n for n in reversed(_created_order(stack)) if n in diff["Remove"]]
-        removed += [n for n in diff["Remove"] if n not in removed]
+        rollback_op = _Op(rm, simulation)
+        for name in updated:
+            rm._parsed_resources[name] = current.get(name)
+        with _active(rollback_op), contextlib.suppress(_ResourceFailure):
+            _update_modified(rollback_op, rm, [n for n in updated if n in rm._resource_json_map])
+        steps.extend(rollback_op.steps)
+        steps.append(_stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=old_outputs))
         items = [
-            (name, snapshot.parsed[name], snapshot.resource_json_map[name])
-            for name in removed
-            if snapshot.parsed.get(name) is not None and not isinstance(snapshot.parsed.get(name), str)
+            (n, current[n], new_json[n])
+            for n in [*reversed(op.created), *reversed(op.replaced)]
+            if current.get(n) is not None and n in new_json
         ]
-        steps.extend(_delete_replaced(rm, op, snapshot.resource_json_map))
-        delete_steps, _failed, gone = _delete_resources(rm, items)
-        for name in diff["Remove"]:
-            rm._parsed_resources.pop(name, None)
+        delete_steps, failed, _gone = _delete_resources(rm, items)
         steps.extend(delete_steps)
-        order = _created_order(stack)
-        order[:] = [n for n in order if n not in gone and n not in diff["Remove"]] + op.created
-        steps.append(_stack_step(stack, "UPDATE_COMPLETE", outputs=outputs or None))
-        stack.__dict__["_nexus_last_update"] = _UpdateRecord(
-            snapshot, updated, list(op.created), dict(rm._parsed_resources), dict(rm._resource_json_map),
-            old_outputs, dict(stack.tags or {}),
-        )  # fmt: skip
-        stack.role_arn = role_arn
-        stack.parameters = parameters
-        if tags is not None:
-            stack.tags = tags
-        _schedule(stack, steps, token, simulation.stack_seconds)
-        return True
-
-    reason = _failure_reason(_verb(op, failure), failure)
-    steps.append(_stack_step(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason, old_outputs))
-    current = dict(rm._parsed_resources)
-    new_json = dict(rm._resource_json_map)
-    snapshot.restore(stack)
-    rollback_op = _Op(rm, simulation)
-    for name in updated:
-        rm._parsed_resources[name] = current.get(name)
-    with _active(rollback_op), contextlib.suppress(_ResourceFailure):
-        _update_modified(rollback_op, rm, [n for n in updated if n in rm._resource_json_map])
-    steps.extend(rollback_op.steps)
-    steps.append(_stack_step(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", outputs=old_outputs))
-    items = [
-        (n, current[n], new_json[n])
-        for n in [*reversed(op.created), *reversed(op.replaced)]
-        if current.get(n) is not None and n in new_json
-    ]
-    delete_steps, failed, _gone = _delete_resources(rm, items)
-    steps.extend(delete_steps)
-    stack.__dict__["_nexus_rollback_pending"] = [item for item in items if item[0] in failed]
-    steps.append(
-        _stack_step(
-            stack, "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE", reason, old_outputs
+        stack.__dict__["_nexus_rollback_pending"] = [item for item in items if item[0] in failed]
+        steps.append(
+            _stack_step(
+                stack, "UPDATE_ROLLBACK_FAILED" if failed else "UPDATE_ROLLBACK_COMPLETE", reason, old_outputs
+            )
         )
-    )
-    _schedule(stack, steps, token, simulation.stack_seconds)
-    return False
+        _schedule(stack, steps, token, simulation.stack_seconds)
+        return False
 
 
 def _delete_replaced(rm: Any, op: _Op, old_json: dict[str, Any]) -> list[_Step]:

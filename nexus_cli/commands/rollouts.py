@@ -201,13 +201,12 @@ def rollouts_pause(rollout_id: RolloutId, as_json: AsJson = False) -> None:
 
         nexus rollouts pause "$ROLLOUT_ID"
     """
-    with api_session(as_json) as (api, out):
-        answer = api.post(f"/rollouts/{rollout_id}/pause", {})
-    if as_json:
-        out.json(answer)
-    else:
-        out.line(f"Rollout {rollout_id}: pause requested ({answer['status']}).")
-        out.line(f"It stops after the running wave; go on with: nexus rollouts resume {rollout_id}")
+    _request(
+        rollout_id,
+        "pause",
+        as_json,
+        f"It stops after the running wave; go on with: nexus rollouts resume {rollout_id}",
+    )
 
 
 @app.command("resume")
@@ -235,13 +234,18 @@ def rollouts_cancel(rollout_id: RolloutId, as_json: AsJson = False) -> None:
 
         nexus rollouts cancel "$ROLLOUT_ID"
     """
+    _request(rollout_id, "cancel", as_json, f"Watch it end with: nexus rollouts watch {rollout_id}")
+
+
+def _request(rollout_id: str, action: str, as_json: bool, next_step: str) -> None:
+    """POST /rollouts/{id}/{action} (pause, cancel): the rollout acts between waves, so say what next."""
     with api_session(as_json) as (api, out):
-        answer = api.post(f"/rollouts/{rollout_id}/cancel", {})
+        answer = api.post(f"/rollouts/{rollout_id}/{action}", {})
     if as_json:
         out.json(answer)
     else:
-        out.line(f"Rollout {rollout_id}: cancel requested ({answer['status']}).")
-        out.line(f"Watch it end with: nexus rollouts watch {rollout_id}")
+        out.line(f"Rollout {rollout_id}: {action} requested ({answer['status']}).")
+        out.line(next_step)
 
 
 def _watch(api: ApiClient, out: Output, started: dict[str, Any], *, wait: bool, timeout: float) -> None:

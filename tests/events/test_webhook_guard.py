@@ -13,7 +13,9 @@ import pytest
 from chalicelib.adapters.notify import UrllibWebhookPoster
 from chalicelib.domain.errors import UnprocessableRequest
 from chalicelib.service.notifications import NotificationFailed, check_webhook_url
-from tests.conftest import call, register_target
+from tests.conftest import call, deployment_request, register_target
+
+QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 
 INTERNAL = [
     "https://127.0.0.1/hook",
@@ -100,16 +102,15 @@ def test_the_api_refuses_an_internal_webhook_before_any_write(client, tenant, lo
         "POST",
         "/deployments",
         tenant,
-        {
-            "target_id": target["target_id"],
-            "region": "us-east-1",
-            "stack_name": "app",
-            "template_body": json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
-            "notifications": {
+        deployment_request(
+            target["target_id"],
+            "app",
+            QUEUE,
+            notifications={
                 "webhook_url": "https://169.254.169.254/latest/meta-data/",
                 "webhook_secret": "s" * 32,
             },
-        },
+        ),
     )
     assert response.status_code == 422, response.body
     assert json.loads(response.body)["error"]["code"] == "INVALID_WEBHOOK_URL"
@@ -125,7 +126,7 @@ def test_a_malformed_webhook_url_is_a_4xx_before_any_aws_call(client, tenant, lo
     aws_calls.clear()
     body = {
         "stack_name": "fleet",
-        "template_body": json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+        "template_body": QUEUE,
         "targets": [{"target_id": target["target_id"]}],
         "notifications": {"webhook_url": url, "webhook_secret": "s" * 32},
     }
@@ -160,15 +161,67 @@ def test_a_request_refused_after_its_notifications_were_checked_stores_no_webhoo
         "POST",
         "/deployments",
         tenant,
-        {
-            "target_id": target["target_id"],
-            "region": "us-east-1",
-            "stack_name": "app",
-            "template_body": json.dumps(template),
-            "parameters": {"Env": "qa"},
-            "notifications": {"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32},
-        },
+        deployment_request(
+            target["target_id"],
+            "app",
+            json.dumps(template),
+            parameters={"Env": "qa"},
+            notifications={"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32},
+        ),
     )
     assert response.status_code == 422, response.body
     assert json.loads(response.body)["error"]["code"] == "PARAMETER_CONSTRAINT"
     assert aws_calls.count("secretsmanager") == 0
+
+
+def test_the_poster_connects_to_the_address_it_checked_with_one_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: a name that answers a public address to the check and a private one after. The
+    poster looks it up once and connects to the checked address, whatever a second answer would be."""
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    lookups: list[str] = []
+    connected: list[Any] = []
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    def connect(address: Any, *args: Any, **kwargs: Any) -> Any:
+        connected.append(address)
+        raise ConnectionRefusedError("no network in tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    with pytest.raises(NotificationFailed, match="did not answer"):
+        UrllibWebhookPoster(allow_local=False).post("https://rebind.attacker.example/hook", b"{}", {})
+    assert lookups == ["rebind.attacker.example"]
+    assert connected == [("93.184.216.34", 443)]
+
+
+def test_a_deployment_whose_record_write_fails_leaves_no_webhook_secret(
+    client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch
+):
+    """The secret is stored just before the deployment's record; when that write fails (AWS still
+    throttling after every retry), the secret no record refers to is deleted again (under ApiRole)."""
+    from chalicelib.adapters.dynamodb import DynamoStore
+    from chalicelib.domain.errors import TransientAwsError
+
+    target = register_target(client, tenant, local_aws)
+
+    def throttled(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise TransientAwsError("TransactWriteItems failed: ThrottlingException")
+
+    monkeypatch.setattr(DynamoStore, "create_deployment", throttled)
+    notify = {"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32}
+    response = call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        deployment_request(target["target_id"], "app", QUEUE, notifications=notify),
+    )
+    assert response.status_code == 503, response.body
+    secrets = local_aws.account_session(local_aws.central.account_id).client("secretsmanager")
+    names = [s["Name"] for s in secrets.list_secrets()["SecretList"]]
+    assert not [n for n in names if "/webhooks/" in n], names

@@ -476,6 +476,10 @@ def test_webhook_secrets_are_reachable_only_under_the_stacks_prefix(packaged: Pa
     other_stage = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nexus-deployer/prod/webhooks/t/1-AbCdEf"
     assert permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", mine)
     assert not permitted(packaged, "ApiRole", "secretsmanager:CreateSecret", other)
+    # A secret whose deployment record was not written is deleted again, only under the prefix.
+    assert permitted(packaged, "ApiRole", "secretsmanager:DeleteSecret", mine)
+    assert not permitted(packaged, "ApiRole", "secretsmanager:DeleteSecret", other)
+    assert not permitted(packaged, "ApiRole", "secretsmanager:DeleteSecret", other_stage)
     for role in ("ApiRole", "ServiceRole", "RolloutRole"):  # RolloutRole: rollout notifications
         assert permitted(packaged, role, "secretsmanager:GetSecretValue", mine)
         assert not permitted(packaged, role, "secretsmanager:GetSecretValue", other)

@@ -25,11 +25,12 @@ def test_operations_under_throttling_all_succeed_and_the_retries_are_counted() -
 def test_a_crash_after_each_task_state_makes_one_stack_call_and_leaves_no_lock() -> None:
     figures = scenarios.crashed_steps(rollout_targets=1)
     assert figures.broken == [], figures
-    steps = scenarios.DEPLOYMENT_STEPS + scenarios.ROLLOUT_STEPS
+    rollout_steps = [f"rollout {step}" for step in scenarios.ROLLOUT_STEPS]
+    steps = [*scenarios.DEPLOYMENT_STEPS, *rollout_steps]
     assert set(figures.extra) == set(steps)
     crashed = {step: outcome.rsplit(", ", 1)[-1] for step, outcome in figures.extra.items()}
     assert all(crashed[step] == "1 crash(es)" for step in scenarios.DEPLOYMENT_STEPS), crashed
-    assert all(crashed[step] != "0 crash(es)" for step in scenarios.ROLLOUT_STEPS), crashed
+    assert all(crashed[step] != "0 crash(es)" for step in rollout_steps), crashed
     assert figures.stack_operations == figures.runs == len(steps)
     assert figures.orphan_locks == 0
 

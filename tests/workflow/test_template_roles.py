@@ -171,6 +171,10 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
     # its Task state invokes it, for an item that has ended: it releases the (stale) token at once.
     awaited = aws.host.invoke("AwaitItem", {**ids, "item_id": 1, "task_token": "stale-token"})
     assert awaited == {"waiting": False}, awaited
+    # PollItem runs only when an item's release did not end it (a wait that timed out, a lost
+    # release); as its Task state invokes it, for an item that has ended: done at once.
+    polled = aws.host.invoke("PollItem", {**ids, "item_id": 1, "progress": {"wait_seconds": 1}})
+    assert polled["done"] is True, polled
     aws.host.invoke("RecordRolloutFailure", {**ids, "error": fault})
     assert call(client, "DELETE", f"/deployments/{did}", tenant).status_code == 202
     assert settle(client, tenant, did)["status"] == "DELETED"
