@@ -64,6 +64,10 @@ def forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
     )
 
 
+# What ``quote`` leaves as it is in a request path: the URL's own delimiters and escapes.
+URL_SAFE = "/%?&=:@!$'()*+,;~"
+
+
 class PinnedHttps(http.client.HTTPSConnection):
     """HTTPS to a checked address, with SNI and certificate checks against the host name."""
 
@@ -152,7 +156,7 @@ class GuardedHttp:
         connection = PinnedHttps(host, port, address, context, self.timeout_seconds)
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        path = quote(path, safe="/%?&=:@!$'()*+,;~")  # a form action may hold non-ASCII text
+        path = quote(path, safe=URL_SAFE)  # a form action may hold non-ASCII text
         headers = {"Host": host if port == 443 else f"{host}:{port}", "Accept": "text/html"}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -15,12 +15,12 @@ import ssl
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import boto3
 from botocore.config import Config
 
-from chalicelib.adapters.adfs_http import PinnedHttps
+from chalicelib.adapters.adfs_http import URL_SAFE, PinnedHttps
 from chalicelib.adapters.errors import aws_call
 from chalicelib.service.notifications import NotificationFailed
 
@@ -113,14 +113,19 @@ class UrllibWebhookPoster:
         addresses = [str(info[4][0]) for info in infos]
         if not addresses or not all(ipaddress.ip_address(a).is_global for a in addresses):
             raise NotificationFailed("the webhook host resolves to a non-public address")
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=URL_SAFE)
         host = parts.hostname if port == 443 else f"{parts.hostname}:{port}"
         context = ssl.create_default_context()
-        connection = PinnedHttps(parts.hostname, port, addresses[0], context, self._timeout)
-        try:
-            connection.request("POST", path, body=body, headers={**headers, "Host": host})
-            return int(connection.getresponse().status)
-        except (OSError, http.client.HTTPException) as error:
-            raise NotificationFailed(f"the webhook did not answer: {type(error).__name__}") from None
-        finally:
-            connection.close()
+        failure: Exception | None = None
+        for address in dict.fromkeys(addresses):  # each checked address in turn (IPv6 first, say)
+            connection = PinnedHttps(parts.hostname, port, address, context, self._timeout)
+            try:
+                connection.request("POST", path, body=body, headers={**headers, "Host": host})
+                return int(connection.getresponse().status)
+            except ssl.SSLError as error:  # the host's certificate: another address would not help
+                raise NotificationFailed(f"the webhook's TLS failed: {type(error).__name__}") from None
+            except (OSError, http.client.HTTPException) as error:
+                failure = error
+            finally:
+                connection.close()
+        raise NotificationFailed(f"the webhook did not answer: {type(failure).__name__}")

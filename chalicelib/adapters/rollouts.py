@@ -322,28 +322,33 @@ class DynamoRolloutStore:
                 raise
         return True
 
-    def _end_put(self, item: RolloutItem) -> dict[str, Any]:
-        """The conditional put that records an item (its end, or its progress) unless it has ended."""
+    def _end_put(self, item: RolloutItem, *, only_pending: bool = False) -> dict[str, Any]:
+        """The conditional put that records an item (its end, or its progress) unless it has ended
+        (``only_pending``: unless it has started either, for items a rollout's end cancels)."""
         names = {f":e{n}": status.value for n, status in enumerate(ENDED_ITEM)}
+        condition = f"NOT (#s IN ({', '.join(names)}))"
+        if only_pending:
+            names = {":pending": ItemStatus.PENDING.value}
+            condition = "#s = :pending"
         return {
             "Put": {
                 "TableName": self._name,
                 "Item": item_to_record(item),
-                "ConditionExpression": f"NOT (#s IN ({', '.join(names)}))",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": names,
             }
         }
 
     def end_items(self, tenant_id: str, items: list[RolloutItem]) -> None:
-        """``end_item`` for many items that do not count as failed (a rollout ending cancels the items it
-        never started), 25 per transaction, so that ending a fleet's items takes tens of calls,
-        not thousands. A chunk where some item ended meanwhile is done one item at a time."""
+        """End many items that never started (a rollout's end cancels them; none counts as failed), each
+        only while still PENDING, 25 per transaction, so that ending a fleet's items takes tens of calls,
+        not thousands. A chunk where some item started or ended meanwhile is done one item at a time."""
         if any(item.status is ItemStatus.FAILED for item in items):
             raise ValueError("end_items records no failures: end a FAILED item with end_item")
         for first in range(0, len(items), TRANSACTION_ITEMS):
             chunk = items[first : first + TRANSACTION_ITEMS]
-            puts: list[Any] = [self._end_put(item) for item in chunk]
+            puts: list[Any] = [self._end_put(item, only_pending=True) for item in chunk]
             with aws_call("TransactWriteItems"):
                 try:
                     self._table.meta.client.transact_write_items(TransactItems=puts)
@@ -352,7 +357,12 @@ class DynamoRolloutStore:
                     if error_code(error) != "TransactionCanceledException":
                         raise
             for item in chunk:
-                self.end_item(tenant_id, item)
+                with aws_call("PutItem"):
+                    try:
+                        self._table.meta.client.put_item(**self._end_put(item, only_pending=True)["Put"])
+                    except ClientError as error:
+                        if error_code(error) != "ConditionalCheckFailedException":
+                            raise
 
     def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
         """Record the item's final status once; a FAILED one adds 1 to the rollout's ``failed``.

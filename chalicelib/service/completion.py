@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Deployment, stack_key
+from chalicelib.domain.rollouts import ItemRef
 from chalicelib.service.ports import CompletionWaiters, StackStatusEvent, TaskCallbacks
 
 STACK_ARN = re.compile(
@@ -102,19 +103,22 @@ class CompletionService:
 
     # -- rollout items: released when the operation they started has ended -----------------------
 
-    def await_operation(self, operation_id: str, task_token: str) -> bool:
-        """Park ``task_token`` until ``operation_id`` ends; False when it already had (released now)."""
-        return self._park(
-            _operation_key(operation_id), operation_id, task_token, (operation_id,), "operation-ended"
-        )
+    def await_operation(self, operation_id: str, task_token: str, item: ItemRef | None = None) -> bool:
+        """Park ``task_token`` (of rollout ``item``'s iteration) until ``operation_id`` ends; False when it
+        already had (released now). The wait is released by the operation's end, or only by the end
+        that names this very item (``operation_ended(..., ended_item=item)``)."""
+        tokens = (operation_id,) if item is None else (operation_id, _item_token(operation_id, item))
+        return self._park(_operation_key(operation_id), operation_id, task_token, tokens, "operation-ended")
 
-    def operation_ended(self, operation_id: str, status: str, item_ended: bool = False) -> bool:
+    def operation_ended(self, operation_id: str, status: str, ended_item: ItemRef | None = None) -> bool:
         """Release the task waiting for ``operation_id`` (or keep the news for a waiter still to come).
-        ``item_ended``: the rollout item it waits for was ended already (its Map iteration is done)."""
-        ended = StackStatusEvent(operation_id, status)
-        task_token = self._waiters.signal(_operation_key(operation_id), ended)
+        ``ended_item``: the rollout item the operation ran for, whose end was recorded: only that item's
+        wait is released, saying so (``item_ended``), and its iteration is then done. (Another item that
+        took up the same operation is not released by it: its wait's timeout reconciles it.)"""
+        token = operation_id if ended_item is None else _item_token(operation_id, ended_item)
+        task_token = self._waiters.signal(_operation_key(operation_id), StackStatusEvent(token, status))
         return task_token is not None and self._callbacks.release(
-            task_token, released_by("operation-ended", status, item_ended)
+            task_token, released_by("operation-ended", status, ended_item is not None)
         )
 
     def release(self, task_token: str, reason: str, item_ended: bool = False) -> bool:
@@ -129,6 +133,10 @@ class CompletionService:
 
 def _operation_key(operation_id: str) -> str:
     return f"OPERATION#{operation_id}"
+
+
+def _item_token(operation_id: str, item: ItemRef) -> str:
+    return f"{operation_id}#{item.rollout_id}#{item.index}"
 
 
 def released_by(reason: str, status: str, item_ended: bool = False) -> dict[str, Any]:

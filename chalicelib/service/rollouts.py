@@ -443,7 +443,7 @@ class RolloutService:
         if task_token is None or self._completion is None:
             return progress
         if not progress["done"] and progress["completion"] == "events" and operation_id is not None:
-            waiting = self._completion.await_operation(operation_id, task_token)
+            waiting = self._completion.await_operation(operation_id, task_token, ItemRef(rollout_id, index))
             return {"waiting": waiting}  # False: it had ended already, and released the token
         if progress["done"]:  # nothing started (skipped, cancelled, failed to start): the item has ended
             self._completion.release(task_token, "item-ended", item_ended=True)
@@ -633,7 +633,7 @@ class RolloutService:
         if item.ended or item.operation_id is None or item.deployment_id is None:
             self._completion.release(task_token, "nothing-to-wait-for")
             return {"waiting": False}
-        if not self._completion.await_operation(item.operation_id, task_token):
+        if not self._completion.await_operation(item.operation_id, task_token, ItemRef(rollout_id, index)):
             return {"waiting": False}
         operation = self._deployments.get(tenant_id, item.deployment_id).operation
         if operation.operation_id != item.operation_id or not operation.running:
@@ -925,6 +925,12 @@ class RolloutService:
         except NotFound:
             return None
         operation = deployment.operation
+        if (
+            operation.status is OperationStatus.FAILED
+            and deployment.error is not None
+            and (deployment.error.code == TransientAwsError.code)
+        ):
+            return None  # its execution never started (StartExecution throttled): start the item anew
         if (
             operation.started_at < since
             or operation.mode is not _OPERATION_MODE[rollout.mode]

@@ -557,12 +557,22 @@ class WorkflowService:
         """
         operation = deployment.operation
         if step.announce_end and operation.operation_id == step.operation_id and not operation.running:
-            item_ended = (
-                step.rollout_item is not None
-                and self._item_ends is not None
-                and self._item_ends.end_from_deployment(deployment.tenant_id, step.rollout_item, deployment)
+            ended = step.rollout_item if self._end_item(deployment, step.rollout_item) else None
+            self._completion.operation_ended(operation.operation_id, operation.status.value, ended)
+
+    def _end_item(self, deployment: Deployment, item: ItemRef | None) -> bool:
+        """Record the rollout item's end; a failure here (AWS still throttling) must not fail the
+        deployment's last step: the item's own PollItem reads it instead (False)."""
+        if item is None or self._item_ends is None:
+            return False
+        try:
+            return self._item_ends.end_from_deployment(deployment.tenant_id, item, deployment)
+        except DeployerError as error:
+            logger.warning(
+                "rollout item end not recorded; its workflow reads it",
+                extra={"rollout_id": item.rollout_id, "item": item.index, "error_code": error.code},
             )
-            self._completion.operation_ended(operation.operation_id, operation.status.value, item_ended)
+            return False
 
     # -- polling ---------------------------------------------------------------------------------
 

@@ -291,3 +291,43 @@ def released_by(history: list[dict[str, Any]]) -> list[str]:
         json.loads(e["taskSucceededEventDetails"]["output"]) for e in history if e["type"] == "TaskSucceeded"
     ]
     return [o["released_by"] for o in outputs if isinstance(o, dict) and "released_by" in o]
+
+
+def test_an_operation_end_that_names_its_item_releases_only_that_items_wait(services):
+    """The deployment's last step recorded rollout item A's end: it releases A's wait saying so
+    (item_ended), never the wait of another item B that took up the same operation (B's iteration
+    would then end with B unrecorded); B's wait ends by its timeout, and PollItem reads B."""
+    from chalicelib.domain.rollouts import ItemRef
+    from chalicelib.service.completion import CompletionService
+
+    released: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorded:
+        def release(self, task_token: str, output: dict[str, Any]) -> bool:
+            released.append((task_token, output))
+            return True
+
+    completion = CompletionService(
+        DynamoCompletionWaiters(services.workflow._store._table._table), Recorded()
+    )
+    a, b = ItemRef("rol-1", 0), ItemRef("rol-2", 0)
+
+    assert completion.await_operation("op-9", "task-b", b) is True
+    assert completion.operation_ended("op-9", "SUCCEEDED", ended_item=a) is False  # not B's: kept
+    assert released == []
+    assert completion.await_operation("op-9", "task-a", a) is False  # A's news was kept for A
+    assert released == [
+        ("task-a", {"released_by": "operation-ended", "status": "SUCCEEDED", "item_ended": False})
+    ]
+
+    released.clear()
+    assert completion.await_operation("op-8", "task-a", a) is True
+    assert completion.operation_ended("op-8", "FAILED", ended_item=a) is True
+    assert released == [
+        ("task-a", {"released_by": "operation-ended", "status": "FAILED", "item_ended": True})
+    ]
+    # An end that names no item (its record could not be written) releases whoever waits, unended.
+    released.clear()
+    assert completion.await_operation("op-7", "task-b", b) is True
+    assert completion.operation_ended("op-7", "SUCCEEDED") is True
+    assert released[0][1]["item_ended"] is False
