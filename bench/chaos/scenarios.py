@@ -449,6 +449,9 @@ def throttled_rollout(
         figures.extra = {
             "rollout": view["status"],
             "counts": counts,
+            "failed items by error code": dict(
+                Counter(str((i.get("error") or {}).get("code")) for i in items if i["status"] == "FAILED")
+            ),
             "failure tolerance": view["failure_tolerance"],
             "max concurrent": max_concurrent,
             "throttles injected": _injected("throttle"),
