@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bench.calls import observing_calls, stack_name
+
 PRICE_PER_TRANSITION = 0.025 / 1000
 MODES: dict[str, dict[str, str]] = {
     "events": {
@@ -48,25 +50,16 @@ QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 @contextmanager
 def _counting_describe_stacks() -> Iterator[Counter[str]]:
     """DescribeStacks calls by stack name, from any thread, while the block runs."""
-    from botocore.client import BaseClient
-
     counts: Counter[str] = Counter()
     lock = threading.Lock()
-    original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
-    def counting(self: Any, operation: str, params: Any) -> Any:
+    def count(operation: str, params: Any) -> None:
         if operation == "DescribeStacks":
-            name = str(params.get("StackName", ""))
-            name = name.split(":stack/")[1].split("/")[0] if ":stack/" in name else name
             with lock:
-                counts[name] += 1
-        return original(self, operation, params)
+                counts[stack_name(params)] += 1
 
-    BaseClient._make_api_call = counting  # type: ignore[attr-defined]
-    try:
+    with observing_calls(count):
         yield counts
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[attr-defined]
 
 
 def measure(stack_seconds: float) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.calls import observing_calls, stack_name
 from bench.run import local_credentials
 from localaws.faults import NO_FAULTS, FaultSettings
 
@@ -45,27 +46,16 @@ class Recorder:
 
     @contextmanager
     def recording(self) -> Iterator[Recorder]:
-        from botocore.client import BaseClient
-
-        original = BaseClient._make_api_call  # type: ignore[attr-defined]
-        recorder = self
-
-        def counted(client: Any, operation: str, params: Any) -> Any:
+        def record(operation: str, params: Any) -> None:
             if operation in STACK_CALLS:
-                name = str(params.get("StackName", ""))
-                name = name.split(":stack/")[1].split("/")[0] if ":stack/" in name else name
-                with recorder._lock:
-                    recorder.stack_calls[name] += 1
+                with self._lock:
+                    self.stack_calls[stack_name(params)] += 1
             elif operation in DYNAMODB_WRITES:
-                with recorder._lock:
-                    recorder.dynamodb_writes += 1
-            return original(client, operation, params)
+                with self._lock:
+                    self.dynamodb_writes += 1
 
-        BaseClient._make_api_call = counted  # type: ignore[attr-defined]
-        try:
+        with observing_calls(record):
             yield self
-        finally:
-            BaseClient._make_api_call = original  # type: ignore[attr-defined]
 
 
 @dataclass

@@ -17,6 +17,18 @@ from tests.conftest import call, deployment_request, register_target
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 
+
+def post_deployment(client: Any, tenant: Any, target: dict[str, Any], template: str, **fields: Any) -> Any:
+    """``POST /deployments`` of stack "app" to ``target`` in us-east-1, whatever it answers."""
+    return call(
+        client,
+        "POST",
+        "/deployments",
+        tenant,
+        deployment_request(target["target_id"], "app", template, **fields),
+    )
+
+
 INTERNAL = [
     "https://127.0.0.1/hook",
     "https://127.8.9.10/hook",
@@ -97,21 +109,8 @@ def test_registering_an_internal_address_is_refused(url):
 def test_the_api_refuses_an_internal_webhook_before_any_write(client, tenant, local_aws, aws_calls):
     target = register_target(client, tenant, local_aws)
     aws_calls.clear()
-    response = call(
-        client,
-        "POST",
-        "/deployments",
-        tenant,
-        deployment_request(
-            target["target_id"],
-            "app",
-            QUEUE,
-            notifications={
-                "webhook_url": "https://169.254.169.254/latest/meta-data/",
-                "webhook_secret": "s" * 32,
-            },
-        ),
-    )
+    notify = {"webhook_url": "https://169.254.169.254/latest/meta-data/", "webhook_secret": "s" * 32}
+    response = post_deployment(client, tenant, target, QUEUE, notifications=notify)
     assert response.status_code == 422, response.body
     assert json.loads(response.body)["error"]["code"] == "INVALID_WEBHOOK_URL"
     assert aws_calls.count("secretsmanager") == 0
@@ -156,18 +155,9 @@ def test_a_request_refused_after_its_notifications_were_checked_stores_no_webhoo
         "Parameters": {"Env": {"Type": "String", "AllowedValues": ["dev", "prod"]}},
         "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
     }
-    response = call(
-        client,
-        "POST",
-        "/deployments",
-        tenant,
-        deployment_request(
-            target["target_id"],
-            "app",
-            json.dumps(template),
-            parameters={"Env": "qa"},
-            notifications={"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32},
-        ),
+    notify = {"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32}
+    response = post_deployment(
+        client, tenant, target, json.dumps(template), parameters={"Env": "qa"}, notifications=notify
     )
     assert response.status_code == 422, response.body
     assert json.loads(response.body)["error"]["code"] == "PARAMETER_CONSTRAINT"
@@ -214,13 +204,7 @@ def test_a_deployment_whose_record_write_fails_leaves_no_webhook_secret(
 
     monkeypatch.setattr(DynamoStore, "create_deployment", throttled)
     notify = {"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32}
-    response = call(
-        client,
-        "POST",
-        "/deployments",
-        tenant,
-        deployment_request(target["target_id"], "app", QUEUE, notifications=notify),
-    )
+    response = post_deployment(client, tenant, target, QUEUE, notifications=notify)
     assert response.status_code == 503, response.body
     secrets = local_aws.account_session(local_aws.central.account_id).client("secretsmanager")
     names = [s["Name"] for s in secrets.list_secrets()["SecretList"]]
