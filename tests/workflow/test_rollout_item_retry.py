@@ -187,14 +187,20 @@ def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended
     fleet = register_fleet(client, tenant, local_aws, 3)
     record = rollout_handlers.record_item_failure
     start = rollout_handlers.start_item
+    others_started = threading.Semaphore(0)
 
     def failing_start(services: Services, event: dict[str, Any]) -> dict[str, Any]:
         if event["item_id"] == 0:
             raise ValueError("a fault in StartItem")  # Catch States.ALL: RecordItemFailure
-        return start(services, event)
+        started = start(services, event)
+        others_started.release()
+        return started
 
     def unrecordable(services: Services, event: dict[str, Any]) -> dict[str, Any]:
         if event["item_id"] == 0:
+            # The Map fails only once items 1 and 2 have started, however loaded the machine is.
+            assert others_started.acquire(timeout=30)
+            assert others_started.acquire(timeout=30)
             raise ValueError("a fault in RecordItemFailure")  # no Catch: the Map fails
         return record(services, event)
 
@@ -206,7 +212,9 @@ def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended
     assert response.status_code == 202, response.body
     rollout_id = json.loads(response.body)["rollout_id"]
 
-    time.sleep(3)  # the Map has failed; items 1 and 2 wait at their deployments' AcquireLock
+    sfn = local_aws.account_session(local_aws.central.account_id).client("stepfunctions")
+    # The Map has failed; items 1 and 2 wait at their deployments' AcquireLock.
+    assert "WaitForInFlightItems" in entered_states(sfn, local_aws, "WaitForInFlightItems")
     running = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
     assert running["status"] == "IN_PROGRESS", running["summary"]  # not FAILED while items still run
     assert running["counts"]["IN_PROGRESS"] == 2, running["counts"]
@@ -219,11 +227,20 @@ def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended
     statuses = {item["item_id"]: item["status"] for item in done["items"]}
     assert statuses == {0: "CANCELLED", 1: "SUCCEEDED", 2: "SUCCEEDED"}, statuses
     local_aws.drain_executions(timeout=30)
-    sfn = local_aws.account_session(local_aws.central.account_id).client("stepfunctions")
-    (execution,) = sfn.list_executions(stateMachineArn=local_aws.central.rollout_state_machine_arn)[
-        "executions"
-    ]
-    history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    entered = entered_states(sfn, local_aws, "Failed")
     assert "WaitForInFlightItems" in entered, entered  # RecordRolloutFailure waited for items 1 and 2
     assert entered[-1] == "Failed", entered[-3:]
+
+
+def entered_states(sfn: Any, aws: LocalAws, until: str, timeout: float = 30) -> list[str]:
+    """The states the only rollout execution has entered, once it has entered `until`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (execution,) = sfn.list_executions(stateMachineArn=aws.central.rollout_state_machine_arn)[
+            "executions"
+        ]
+        history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        if until in entered or time.monotonic() > deadline:
+            return entered
+        time.sleep(0.05)
