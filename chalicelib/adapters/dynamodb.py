@@ -624,13 +624,21 @@ def _deployment_condition(filters: DeploymentFilter) -> ConditionBase | None:
 
 
 def query_page(
-    table: Table, pk: str, prefix: str, limit: int, next_token: str | None, condition: Any = None
+    table: Table,
+    pk: str,
+    prefix: str,
+    limit: int,
+    next_token: str | None,
+    condition: Any = None,
+    projection: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Up to ``limit`` items of ``pk`` whose sort key starts with ``prefix`` (and that match
-    ``condition``), and the token of the next page (None on the last); every listing pages with it."""
+    ``condition``), and the token of the next page (None on the last); every listing pages with it.
+    ``projection``: the ProjectionExpression (and its ExpressionAttributeNames) to read; it keeps sk."""
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(prefix),
         "ConsistentRead": True,
+        **(projection or {}),
     }
     if condition is not None:
         kwargs["FilterExpression"] = condition

@@ -232,19 +232,28 @@ class RolloutFilter:
 @dataclass(frozen=True)
 class ItemRef:
     """Which rollout item an operation was started for: its deployment execution carries it, so that
-    the execution's last step can record the item's end (one Lambda step fewer per item)."""
+    the execution's last step can record the item's end (one Lambda step fewer per item).
+
+    ``task_token``: the token of the StartItem task that started the operation and waits for its end.
+    The execution's last step releases that very task with it, so the wait needs no waiter record
+    (two conditional writes fewer per item); if that task is gone (it timed out, or a retry replaced
+    it), the last step announces the end to whichever wait registered instead. Not part of identity.
+    """
 
     rollout_id: str
     index: int
+    task_token: str | None = field(default=None, compare=False, repr=False)
 
     def as_input(self) -> dict[str, Any]:
-        return {"rollout_id": self.rollout_id, "item_id": self.index}
+        token = {"task_token": self.task_token} if self.task_token is not None else {}
+        return {"rollout_id": self.rollout_id, "item_id": self.index, **token}
 
     @classmethod
     def from_input(cls, value: Any) -> ItemRef | None:
         if not isinstance(value, dict) or "rollout_id" not in value or "item_id" not in value:
             return None
-        return cls(str(value["rollout_id"]), int(value["item_id"]))
+        token = value.get("task_token")
+        return cls(str(value["rollout_id"]), int(value["item_id"]), str(token) if token else None)
 
 
 @dataclass(frozen=True)

@@ -110,16 +110,25 @@ class CompletionService:
         tokens = (operation_id,) if item is None else (operation_id, _item_token(operation_id, item))
         return self._park(_operation_key(operation_id), operation_id, task_token, tokens, "operation-ended")
 
-    def operation_ended(self, operation_id: str, status: str, ended_item: ItemRef | None = None) -> bool:
+    def operation_ended(
+        self,
+        operation_id: str,
+        status: str,
+        ended_item: ItemRef | None = None,
+        started_by: str | None = None,
+    ) -> bool:
         """Release the task waiting for ``operation_id`` (or keep the news for a waiter still to come).
         ``ended_item``: the rollout item the operation ran for, whose end was recorded: only that item's
         wait is released, saying so (``item_ended``), and its iteration is then done. (Another item that
-        took up the same operation is not released by it: its wait's timeout reconciles it.)"""
+        took up the same operation is not released by it: its wait's timeout reconciles it.)
+        ``started_by``: the token of the task that started the operation and waits for it, released
+        directly; only when that task is gone does the news go to the waiter record."""
+        output = released_by("operation-ended", status, ended_item is not None)
+        if started_by is not None and self._callbacks.release(started_by, output):
+            return True
         token = operation_id if ended_item is None else _item_token(operation_id, ended_item)
         task_token = self._waiters.signal(_operation_key(operation_id), StackStatusEvent(token, status))
-        return task_token is not None and self._callbacks.release(
-            task_token, released_by("operation-ended", status, ended_item is not None)
-        )
+        return task_token is not None and self._callbacks.release(task_token, output)
 
     def release(self, task_token: str, reason: str, item_ended: bool = False) -> bool:
         """Release a task that has nothing to wait for (``item_ended``: its rollout item has ended)."""

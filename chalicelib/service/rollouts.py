@@ -141,6 +141,16 @@ class _KnownTarget:
     regions: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Begun:
+    """What StartItem's start of an item came to: the item's ``progress``, the operation it waits for
+    (if any), and whether that operation releases this very task at its end (it carries the token)."""
+
+    progress: dict[str, Any]
+    operation_id: str | None = None
+    releases_this_task: bool = False
+
+
 def _skipped(deployment: Deployment) -> bool:
     """skip_unchanged's answer: the returned deployment's ``outcome`` says nothing was started."""
     return deployment.outcome is Outcome.SKIPPED
@@ -438,11 +448,19 @@ class RolloutService:
         park the token until the operation ends (the deployment workflow's last step releases it, as it
         releases WaitForItemEnd's), or release it at once when there is nothing to wait for (the item
         ended already, or completion polls); PollItem then reads the record either way. One step per
-        item rather than StartItem, then AwaitItem: one Lambda invocation and two reads fewer."""
-        progress, operation_id = self._begin_item(tenant_id, rollout_id, index)
+        item rather than StartItem, then AwaitItem: one Lambda invocation and two reads fewer.
+
+        An operation this step starts carries ``task_token`` in its execution input, and its last step
+        releases this task directly: no waiter record. Only an operation taken up from an earlier run
+        (whose execution carries that run's token, or none) parks the token on a waiter record."""
+        events = self._completion is not None and self._poll.completion == "events"
+        begun = self._begin_item(tenant_id, ItemRef(rollout_id, index, task_token if events else None))
+        progress, operation_id = begun.progress, begun.operation_id
         if task_token is None or self._completion is None:
             return progress
         if not progress["done"] and progress["completion"] == "events" and operation_id is not None:
+            if begun.releases_this_task:
+                return {"waiting": True}  # the operation's last step releases this task
             waiting = self._completion.await_operation(operation_id, task_token, ItemRef(rollout_id, index))
             return {"waiting": waiting}  # False: it had ended already, and released the token
         if progress["done"]:  # nothing started (skipped, cancelled, failed to start): the item has ended
@@ -451,14 +469,16 @@ class RolloutService:
             self._completion.release(task_token, "started")
         return progress
 
-    def _begin_item(self, tenant_id: str, rollout_id: str, index: int) -> tuple[dict[str, Any], str | None]:
-        """The item's progress after the start, and the operation it waits for (if any)."""
+    def _begin_item(self, tenant_id: str, ref: ItemRef) -> _Begun:
+        """Start the item ``ref`` (whose ``task_token``, if any, the started operation is to release),
+        or take up what an earlier run of this step started."""
+        rollout_id, index = ref.rollout_id, ref.index
         item = self._item(rollout_id, index)
         wait = self._poll.initial_seconds
         if item.ended:
-            return self._done(True, 0), None
+            return _Begun(self._done(True, 0))
         if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
-            return self._done(False, wait), item.operation_id
+            return _Begun(self._done(False, wait), item.operation_id)
         rollout = self._rollout(tenant_id, rollout_id)
         if item.start_attempted_at is not None:
             # An earlier run of this step began to start the item and its save of what it started was
@@ -466,8 +486,8 @@ class RolloutService:
             earlier = self._started_since(rollout, item, item.start_attempted_at)
             if earlier is not None:
                 if not self._store.save_item(self._in_progress(item, earlier)):
-                    return self._done(True, 0), None  # ended meanwhile
-                return self._done(False, wait), earlier.operation.operation_id
+                    return _Begun(self._done(True, 0))  # ended meanwhile
+                return _Begun(self._done(False, wait), earlier.operation.operation_id)
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
             reason = (
                 "the rollout was cancelled"
@@ -476,12 +496,12 @@ class RolloutService:
             )
             info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
-            return self._done(True, 0), None
+            return _Begun(self._done(True, 0))
         item = replace(item, start_attempted_at=utc_now(), updated_at=utc_now())
         if not self._store.save_item(item):  # before the start, so a retry can find what it started
-            return self._done(True, 0), None  # ended meanwhile: nothing to start
+            return _Begun(self._done(True, 0))  # ended meanwhile: nothing to start
         try:
-            deployment = self._deploy(rollout, item)
+            deployment = self._deploy(rollout, item, ref)
         except TransientAwsError:
             # AWS still throttled after botocore's retries: the step's Retry runs it again, and the
             # marker above makes that run take up whatever this one started. Not the item's failure.
@@ -489,7 +509,7 @@ class RolloutService:
         except DeployerError as error:
             info = ErrorInfo(error.code, error.message, error.hint)
             self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
-            return self._done(True, 0), None
+            return _Begun(self._done(True, 0))
         if deployment is None or _skipped(deployment):
             self._end(
                 tenant_id,
@@ -497,7 +517,7 @@ class RolloutService:
                 ItemStatus.SKIPPED,
                 deployment_id=deployment.deployment_id if deployment else item.deployment_id,
             )
-            return self._done(True, 0), None
+            return _Begun(self._done(True, 0))
         if not self._store.save_item(self._in_progress(item, deployment)):
             # The item was ended while this step ran (its wait timed out and a later step ended it):
             # an end is final, so the operation started here runs on, recorded on its deployment only.
@@ -505,8 +525,8 @@ class RolloutService:
                 "rollout item ended while its start ran",
                 extra={"rollout_id": rollout_id, "item": index, "deployment_id": deployment.deployment_id},
             )
-            return self._done(True, 0), None
-        return self._done(False, wait), deployment.operation.operation_id
+            return _Begun(self._done(True, 0))
+        return _Begun(self._done(False, wait), deployment.operation.operation_id, ref.task_token is not None)
 
     def poll_item(
         self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False
@@ -794,10 +814,9 @@ class RolloutService:
             if token is None:
                 return found
 
-    def _deploy(self, rollout: Rollout, item: RolloutItem) -> Deployment | None:
-        """Start the item's deployment operation; None when there is nothing to do."""
+    def _deploy(self, rollout: Rollout, item: RolloutItem, ref: ItemRef) -> Deployment | None:
+        """Start the item's deployment operation, for ``ref``; None when there is nothing to do."""
         tenant_id = rollout.tenant_id
-        ref = ItemRef(rollout.rollout_id, item.index)
         if rollout.mode is RolloutMode.APPLY_PLAN:
             if not item.changes or item.deployment_id is None:
                 return None  # the plan found no changes

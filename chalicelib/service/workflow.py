@@ -549,16 +549,20 @@ class WorkflowService:
     def _announce_end(self, deployment: Deployment, step: StepInput) -> None:
         """The execution's last step: the rollout item waiting for this operation's end may stop waiting.
 
-        Only operations a rollout started announce (``announce_end``, two conditional writes). With the
-        item's id in the input (``rollout_item``) this step first records the item's end from the record
-        in hand, and the release says so (``item_ended``): the item's Map iteration then ends with no
-        PollItem. Runs again when the step is retried; a second announcement finds no waiter, or one
-        whose reconcile sees the same ended record.
+        Only operations a rollout started announce (``announce_end``). With the item's id in the input
+        (``rollout_item``) this step first records the item's end from the record in hand, and the
+        release says so (``item_ended``): the item's Map iteration then ends with no PollItem. The task
+        released is the StartItem task whose token the input carries; if that task is gone, the waiter
+        record's (two conditional writes). Runs again when the step is retried; a second announcement
+        finds no task and no waiter, or one whose reconcile sees the same ended record.
         """
         operation = deployment.operation
         if step.announce_end and operation.operation_id == step.operation_id and not operation.running:
-            ended = step.rollout_item if self._end_item(deployment, step.rollout_item) else None
-            self._completion.operation_ended(operation.operation_id, operation.status.value, ended)
+            item = step.rollout_item
+            ended = item if self._end_item(deployment, item) else None
+            self._completion.operation_ended(
+                operation.operation_id, operation.status.value, ended, item.task_token if item else None
+            )
 
     def _end_item(self, deployment: Deployment, item: ItemRef | None) -> bool:
         """Record the rollout item's end; a failure here (AWS still throttling) must not fail the

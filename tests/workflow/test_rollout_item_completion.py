@@ -58,6 +58,8 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
         started = time.monotonic()
         ended = run_rollout(client, tenant, aws)
         elapsed = time.monotonic() - started
+        aws.drain_executions(timeout=30)
+        announced = _announced(aws)
     assert elapsed < 45, elapsed
     assert ended["status"] == "SUCCEEDED", ended
     assert ended["counts"]["SUCCEEDED"] == FLEET
@@ -66,6 +68,8 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
     assert invocations["AwaitItem"] == 0, invocations
     # The deployment execution's last step ended each item (item_ended): no PollItem reads it again.
     assert invocations["PollItem"] == 0, invocations
+    # It released the StartItem task whose token its input carries: no waiter record was written.
+    assert announced == set()
 
 
 def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
