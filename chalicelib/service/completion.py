@@ -15,11 +15,14 @@ out of order or from an earlier operation costs at most one early reconcile, and
 covered by the wait's timeout, after which the same reconcile runs. Events of stacks that are not
 ours (no ``nexus-`` ClientRequestToken) and events of statuses still in progress are ignored.
 
-Rollout items wait the same way, one level up: a rollout's Map iteration parks its task token on the
-operation it started (``await_operation``, key ``OPERATION#<operation id>``) and the deployment
-workflow's last step announces that the operation ended (``operation_ended``). The item then
-reconciles once (``PollItem`` reads the deployment record). A lost announcement is covered by the
-item wait's timeout, as a lost stack event is.
+Rollout items wait the same way, one level up, and the deployment workflow's last step announces that
+the operation ended (``operation_ended``). An operation that StartItem started carries that task's
+token in its execution input, and the announcement releases that task directly, with no record. Any
+other wait for an operation (a later WaitForItemEnd, or a StartItem that took up an operation an
+earlier run started) parks its token on a record (``await_operation``, key ``OPERATION#<operation
+id>``), which the announcement releases when the direct release finds its task closed. A lost
+announcement is covered by the item wait's timeout (then ``PollItem`` reads the deployment record), as
+a lost stack event is.
 """
 
 from __future__ import annotations

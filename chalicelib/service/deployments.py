@@ -358,7 +358,7 @@ class DeploymentService:
         fingerprint = config_hash(template.body, split.public, tags, target.role_arn)
         if skip_unchanged and not split.has_new_secrets and self._unchanged(deployment, fingerprint):
             return replace(deployment, outcome=Outcome.SKIPPED)
-        return self._begin(
+        written = self._write_operation(
             deployment,
             Action.UPDATE,
             template,
@@ -366,8 +366,8 @@ class DeploymentService:
             tags,
             mode=mode,
             fingerprint=fingerprint,
-            for_item=for_item,
         )
+        return self._start(written, for_item)
 
     def apply(
         self,
@@ -413,7 +413,7 @@ class DeploymentService:
         request = self._store.get_request(deployment_id, plan.operation_id)
         if request is None:
             raise DeployerError(f"Plan {plan.operation_id} has no stored request.")
-        return self._begin(
+        written = self._write_operation(
             deployment,
             Action(plan.action),
             _carried(request),
@@ -422,8 +422,8 @@ class DeploymentService:
             mode=OperationMode.APPLY,
             fingerprint=plan.config_hash,
             change_set_name=plan.change_set_name,
-            for_item=for_item,
         )
+        return self._start(written, for_item)
 
     def cancel(self, tenant_id: str, deployment_id: str) -> Deployment:
         """Ask the running update to stop; its next poll sends CancelUpdateStack (or drops the change set).
@@ -474,14 +474,16 @@ class DeploymentService:
                 hint="Only a stack whose update rollback failed can continue its rollback.",
             )
         previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
-        return self._begin(
-            deployment,
-            Action.CONTINUE_ROLLBACK,
-            _carried(previous),
-            ParameterSplit(deployment.parameters),
-            deployment.tags,
-            resources=resources_to_skip,
-            fingerprint=deployment.last_success_hash,
+        return self._start(
+            self._write_operation(
+                deployment,
+                Action.CONTINUE_ROLLBACK,
+                _carried(previous),
+                ParameterSplit(deployment.parameters),
+                deployment.tags,
+                resources=resources_to_skip,
+                fingerprint=deployment.last_success_hash,
+            )
         )
 
     def delete(self, tenant_id: str, deployment_id: str, retain: tuple[str, ...] = ()) -> Deployment:
@@ -502,13 +504,15 @@ class DeploymentService:
         # The delete carries the template on, so that after a failed delete (the stack still there) an
         # update that sends only parameters finds it.
         previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
-        return self._begin(
-            deployment,
-            Action.DELETE,
-            _carried(previous),
-            ParameterSplit(deployment.parameters),
-            deployment.tags,
-            resources=retain,
+        return self._start(
+            self._write_operation(
+                deployment,
+                Action.DELETE,
+                _carried(previous),
+                ParameterSplit(deployment.parameters),
+                deployment.tags,
+                resources=retain,
+            )
         )
 
     def forget(self, tenant_id: str, deployment_id: str) -> Deployment:
@@ -590,12 +594,6 @@ class DeploymentService:
             )
         self._check_unlocked(deployment.account_id, deployment.region, deployment.stack_name)
         return deployment
-
-    def _begin(
-        self, deployment: Deployment, *args: Any, for_item: ItemRef | None = None, **kwargs: Any
-    ) -> Deployment:
-        """Write the deployment's new operation (``_write_operation``), then start its execution."""
-        return self._start(self._write_operation(deployment, *args, **kwargs), for_item)
 
     def _write_operation(
         self,

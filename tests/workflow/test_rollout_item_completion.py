@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from chalice.test import Client
 
 import app as app_module
@@ -31,9 +32,11 @@ FLEET = 3
 
 
 @contextmanager
-def fleet_service(**overrides: str) -> Iterator[tuple[Client, Tenant, LocalAws, Services, Counter[str]]]:
+def fleet_service(
+    stack_seconds: int = 2, **overrides: str
+) -> Iterator[tuple[Client, Tenant, LocalAws, Services, Counter[str]]]:
     with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=2)) as aws,
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=stack_seconds)) as aws,
         wired(aws, **overrides) as services,
         Client(app_module.app) as client,
     ):
@@ -89,6 +92,30 @@ def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
     assert elapsed > 33, elapsed
     assert invocations["StartItem"] == FLEET, invocations
     assert invocations["PollItem"] == FLEET + invocations["AwaitItem"], invocations
+
+
+def test_an_item_whose_start_task_closed_is_released_by_its_operations_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """StartItem's own wait (3 s) ends before its operation does (8 s stacks), so the item waits again
+    in WaitForItemEnd (20 s). The operation's last step first releases the StartItem task whose token
+    its input carries; that task is closed (TaskTimedOut, as on AWS: localaws/task_tokens.py), so the
+    end goes to the waiter record, which releases WaitForItemEnd at once rather than at its timeout."""
+    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", -17)  # StartItem waits 20 - 17 s
+    with fleet_service(stack_seconds=8, NEXUS_EVENT_TIMEOUT_SECONDS="20") as (
+        client,
+        tenant,
+        aws,
+        _,
+        invocations,
+    ):
+        ended = run_rollout(client, tenant, aws)
+    assert ended["status"] == "SUCCEEDED", ended
+    assert ended["counts"]["SUCCEEDED"] == FLEET
+    assert invocations["AwaitItem"] == FLEET, invocations  # each StartItem wait timed out: one wait more
+    # One PollItem each, after the StartItem wait's timeout; none after WaitForItemEnd, which the
+    # operation's end released (a timed-out one would be followed by a second PollItem).
+    assert invocations["PollItem"] == FLEET, invocations
 
 
 def test_poll_mode_keeps_the_items_poll_loop() -> None:

@@ -1,0 +1,110 @@
+"""A task token is refused once its task has closed, as AWS refuses it.
+
+Why this exists: moto 5.2.5 keeps every ``.waitForTaskToken`` task's callback endpoint for the life of
+the execution and never marks it closed (``CallbackEndpoint.report`` is never called). So a
+``SendTaskSuccess``/``SendTaskFailure``/``SendTaskHeartbeat`` with the token of a task that has already
+timed out, succeeded or failed succeeds silently while its execution runs. (A Retry's attempts share
+the state's one token here; the token is closed when the state is left.) AWS answers ``TaskTimedOut`` ("the task token has
+either expired or the task associated with the token has already been closed"). Code that falls back
+when a release finds its task gone (the end of a rollout item's operation releases the StartItem task
+that started it, and the item's later wait when that task is gone; chalicelib/service/completion.py)
+would never take that fallback on the unpatched local AWS.
+
+:func:`install` wraps ``StateTaskServiceCallback._eval_body``: the token the task state registers
+(``CallbackPoolManager.add``, on the same thread) is marked closed when the state's evaluation ends,
+however it ends; ``CallbackPoolManager.notify``/``heartbeat`` then raise ``TaskTimedOut`` for it. (moto's
+own path for a closed endpoint, ``CallbackEndpoint.report``, is unused and its error classes cannot be
+built without a message, so it is not taken.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any
+
+from localaws.patching import Patcher, source_digest
+
+__all__ = ["check_moto_internals", "install"]
+
+_PATCHER = Patcher("localaws.task_tokens")
+_CALLBACK = "moto.stepfunctions.parser.asl.eval.callback.callback"
+_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback"
+# sha256 of inspect.getsource(...) in moto 5.2.5. _eval_body registers the token with
+# ``env.callback_pool_manager.add`` on the evaluating thread; notify raises TaskTimedOut for an endpoint
+# whose consumer reported a CallbackConsumerTimeout.
+_SOURCE_SHA256 = {
+    "StateTaskServiceCallback._eval_body": "1565ede7010df6af128057e199741623fe7d813996476dea3b2f9d647a1d9ab4",
+}
+_CLOSED = "_nexus_task_closed"
+_registered = threading.local()  # the token the task state evaluating on this thread registered
+
+
+def _modules() -> tuple[Any, Any]:
+    return importlib.import_module(_CALLBACK), importlib.import_module(_TASK)
+
+
+def check_moto_internals() -> None:
+    callback, task = _modules()
+    body = getattr(task.StateTaskServiceCallback, "_eval_body", None)
+    original = getattr(body, "__wrapped__", body)
+    _PATCHER.expect(original is not None, f"{_TASK}.StateTaskServiceCallback._eval_body is missing")
+    _PATCHER.expect(
+        source_digest(original) == _SOURCE_SHA256["StateTaskServiceCallback._eval_body"],
+        "StateTaskServiceCallback._eval_body changed upstream",
+    )
+    pool = callback.CallbackPoolManager
+    for name in ("add", "get", "notify", "heartbeat"):
+        _PATCHER.expect(callable(getattr(pool, name, None)), f"CallbackPoolManager.{name} is missing")
+
+
+def _closed_error() -> Exception:
+    from moto.core.exceptions import AWSError
+
+    return AWSError("Task Timed Out: 'Provided task does not exist anymore'", "TaskTimedOut", 400)
+
+
+def _add(original: Any) -> Any:
+    def add(self: Any, callback_id: Any) -> Any:
+        endpoint = original(self, callback_id)
+        _registered.token = callback_id
+        return endpoint
+
+    return add
+
+
+def _refusing_closed(original: Any) -> Any:
+    """``notify``/``heartbeat``: a closed task's token raises TaskTimedOut, as on AWS."""
+
+    def send(self: Any, callback_id: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self.get(callback_id), _CLOSED, False):
+            raise _closed_error()
+        return original(self, callback_id, *args, **kwargs)
+
+    return send
+
+
+def _eval_body(original: Any) -> Any:
+    def eval_body(self: Any, env: Any) -> None:
+        outer = getattr(_registered, "token", None)
+        _registered.token = None
+        try:
+            original(self, env)
+        finally:
+            token = _registered.token
+            _registered.token = outer
+            endpoint = env.callback_pool_manager.get(token) if token is not None else None
+            if endpoint is not None:
+                setattr(endpoint, _CLOSED, True)
+
+    return eval_body
+
+
+def install() -> None:
+    with _PATCHER.lock:
+        check_moto_internals()
+        callback, task = _modules()
+        _PATCHER.wrap(callback.CallbackPoolManager, "add", _add)
+        _PATCHER.wrap(callback.CallbackPoolManager, "notify", _refusing_closed)
+        _PATCHER.wrap(callback.CallbackPoolManager, "heartbeat", _refusing_closed)
+        _PATCHER.wrap(task.StateTaskServiceCallback, "_eval_body", _eval_body)
