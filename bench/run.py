@@ -386,32 +386,38 @@ def bench_rollout(
     """
     result: dict[str, float] = {"targets": count, "max_concurrent": max_concurrent}
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as files:
-        runs = {}
-        for side in FANOUT_SIDES:
-            out = files.enter_context(Path(scratch, f"{side}.out").open("w+"))
-            err = files.enter_context(Path(scratch, f"{side}.err").open("w+"))
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-c", FANOUT_CHILD, side, str(count), str(max_concurrent)],
-                stdout=out,
-                stderr=err,
-                text=True,
-                cwd=ROOT,
-            )
-            runs[side] = (process, out, err)
-        for side, (process, out, err) in runs.items():
-            returncode = process.wait()
-            out.seek(0)
-            err.seek(0)
-            stdout, stderr = out.read(), err.read()
-            for line in stdout.splitlines():
-                if line.startswith("FANOUT-FAILURES "):
-                    result[f"{side}_failures"] = line.removeprefix("FANOUT-FAILURES ")  # type: ignore[assignment]
-            lines = [line for line in stdout.splitlines() if line.startswith("FANOUT ")]
-            if returncode != 0 or not lines:
-                raise RuntimeError(f"fan-out side {side} failed ({returncode}):\n{stderr[-4000:]}")
-            for key, value in json.loads(lines[-1].removeprefix("FANOUT ")).items():
-                result[f"{side}_{key}"] = value
-            print(f"fan-out {side}: {lines[-1]}", flush=True)
+        runs: dict[str, Any] = {}
+        try:
+            for side in FANOUT_SIDES:
+                out = files.enter_context(Path(scratch, f"{side}.out").open("w+"))
+                err = files.enter_context(Path(scratch, f"{side}.err").open("w+"))
+                process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [sys.executable, "-c", FANOUT_CHILD, side, str(count), str(max_concurrent)],
+                    stdout=out,
+                    stderr=err,
+                    text=True,
+                    cwd=ROOT,
+                )
+                runs[side] = (process, out, err)
+            for side, (process, out, err) in runs.items():
+                returncode = process.wait()
+                out.seek(0)
+                err.seek(0)
+                stdout, stderr = out.read(), err.read()
+                for line in stdout.splitlines():
+                    if line.startswith("FANOUT-FAILURES "):
+                        result[f"{side}_failures"] = line.removeprefix("FANOUT-FAILURES ")
+                lines = [line for line in stdout.splitlines() if line.startswith("FANOUT ")]
+                if returncode != 0 or not lines:
+                    raise RuntimeError(f"fan-out side {side} failed ({returncode}):\n{stderr[-4000:]}")
+                for key, value in json.loads(lines[-1].removeprefix("FANOUT ")).items():
+                    result[f"{side}_{key}"] = value
+                print(f"fan-out {side}: {lines[-1]}", flush=True)
+        finally:  # a side that failed, or Ctrl-C: leave no side running on its own
+            for process, _, _ in runs.values():
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
     for key in ("makespan_s", "client_s", "cpu_s", "peak_rss_mb"):
         result[f"{key}_ratio"] = result[f"rollout_{key}"] / result[f"single_{key}"]
     result["started_per_s_ratio"] = result["rollout_started_per_s"] / result["single_started_per_s"]

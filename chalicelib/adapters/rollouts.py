@@ -67,11 +67,13 @@ def _rollout_key(tenant_id: str, rollout_id: str) -> dict[str, str]:
 
 # What a read of a rollout record returns: all but ``targets``, which only the listing's filter needs
 # (up to MAX_ROLLOUT_ITEMS ids, tens of KB: the bulk of the record, and StartItem reads it per item).
-ROLLOUT_READ: dict[str, Any] = {
-    "ProjectionExpression": "pk, sk, tenant_id, rollout_id, #s, updated_at, #d, failed, cancel_requested, "
-    "pause_requested",
-    "ExpressionAttributeNames": {"#s": "status", "#d": "data"},
-}
+# A new dict per request: boto3's condition builder may add its placeholders to ExpressionAttributeNames.
+def _rollout_read() -> dict[str, Any]:
+    return {
+        "ProjectionExpression": "pk, sk, tenant_id, rollout_id, #s, updated_at, #d, failed, "
+        "cancel_requested, pause_requested",
+        "ExpressionAttributeNames": {"#s": "status", "#d": "data"},
+    }
 
 
 def _targets_field(target_ids: set[str]) -> str:
@@ -228,7 +230,7 @@ class DynamoRolloutStore:
     def get_rollout(self, tenant_id: str, rollout_id: str) -> Rollout | None:
         with aws_call("GetItem"):
             found = self._table.get_item(
-                Key=_rollout_key(tenant_id, rollout_id), ConsistentRead=True, **ROLLOUT_READ
+                Key=_rollout_key(tenant_id, rollout_id), ConsistentRead=True, **_rollout_read()
             ).get("Item")
         return rollout_from_item(dict(found)) if found else None
 
@@ -239,14 +241,16 @@ class DynamoRolloutStore:
         for one in (
             Attr("status").eq(filters.status.value) if filters.status is not None else None,
             Attr("data.stack_name").eq(filters.stack_name) if filters.stack_name is not None else None,
+            # ``target_ids``: the list records written before ``targets`` hold.
             Attr("targets").contains(_targets_field({filters.target_id}))
+            | Attr("target_ids").contains(filters.target_id)
             if filters.target_id is not None
             else None,
         ):
             if one is not None:
                 condition = one if condition is None else condition & one
         items, token = query_page(
-            self._table, f"TENANT#{tenant_id}", "ROLLOUT#", limit, next_token, condition, ROLLOUT_READ
+            self._table, f"TENANT#{tenant_id}", "ROLLOUT#", limit, next_token, condition, _rollout_read()
         )
         return [rollout_from_item(item) for item in items], token
 

@@ -90,7 +90,8 @@ def test_a_released_tasks_token_is_refused_the_second_time(local_aws: LocalAws) 
 
 def test_a_timed_out_tasks_token_is_refused(local_aws: LocalAws) -> None:
     parker = Parker()
-    sfn, execution = _start(local_aws, "timed-out", parker, timeout_seconds=1)
+    sfn, execution = _start(local_aws, "timed-out", parker, timeout_seconds=3)
+    assert parker.called.wait(20)
     _entered(sfn, execution, "Linger")  # after the task's timeout, through its Catch
     assert _refused(sfn, parker.tokens[0]) == "TaskTimedOut"
 

@@ -97,12 +97,12 @@ def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
 def test_an_item_whose_start_task_closed_is_released_by_its_operations_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """StartItem's own wait (3 s) ends before its operation does (8 s stacks), so the item waits again
-    in WaitForItemEnd (20 s). The operation's last step first releases the StartItem task whose token
+    """StartItem's own wait (6 s) ends before its operation does (15 s stacks), so the item waits again
+    in WaitForItemEnd (40 s). The operation's last step first releases the StartItem task whose token
     its input carries; that task is closed (TaskTimedOut, as on AWS: localaws/task_tokens.py), so the
     end goes to the waiter record, which releases WaitForItemEnd at once rather than at its timeout."""
-    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", -17)  # StartItem waits 20 - 17 s
-    with fleet_service(stack_seconds=8, NEXUS_EVENT_TIMEOUT_SECONDS="20") as (
+    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", -34)  # StartItem waits 40 - 34 s
+    with fleet_service(stack_seconds=15, NEXUS_EVENT_TIMEOUT_SECONDS="40") as (
         client,
         tenant,
         aws,

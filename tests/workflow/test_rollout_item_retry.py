@@ -188,6 +188,7 @@ def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended
     record = rollout_handlers.record_item_failure
     start = rollout_handlers.start_item
     others_started = threading.Semaphore(0)
+    waited: list[bool] = []  # whether item 0's failure came after items 1 and 2 started
 
     def failing_start(services: Services, event: dict[str, Any]) -> dict[str, Any]:
         if event["item_id"] == 0:
@@ -199,8 +200,7 @@ def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended
     def unrecordable(services: Services, event: dict[str, Any]) -> dict[str, Any]:
         if event["item_id"] == 0:
             # The Map fails only once items 1 and 2 have started, however loaded the machine is.
-            assert others_started.acquire(timeout=30)
-            assert others_started.acquire(timeout=30)
+            waited.append(others_started.acquire(timeout=30) and others_started.acquire(timeout=30))
             raise ValueError("a fault in RecordItemFailure")  # no Catch: the Map fails
         return record(services, event)
 
@@ -215,6 +215,7 @@ def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended
     sfn = local_aws.account_session(local_aws.central.account_id).client("stepfunctions")
     # The Map has failed; items 1 and 2 wait at their deployments' AcquireLock.
     assert "WaitForInFlightItems" in entered_states(sfn, local_aws, "WaitForInFlightItems")
+    assert waited == [True], waited
     running = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
     assert running["status"] == "IN_PROGRESS", running["summary"]  # not FAILED while items still run
     assert running["counts"]["IN_PROGRESS"] == 2, running["counts"]
