@@ -453,8 +453,8 @@ class RolloutService:
         An operation this step starts carries ``task_token`` in its execution input, and its last step
         releases this task directly: no waiter record. Only an operation taken up from an earlier run
         (whose execution carries that run's token, or none) parks the token on a waiter record."""
-        events = self._completion is not None and self._poll.completion == "events"
-        begun = self._begin_item(tenant_id, ItemRef(rollout_id, index, task_token if events else None))
+        direct = task_token if self._waits_for_events else None
+        begun = self._begin_item(tenant_id, ItemRef(rollout_id, index, direct))
         progress, operation_id = begun.progress, begun.operation_id
         if task_token is None or self._completion is None:
             return progress
@@ -661,14 +661,18 @@ class RolloutService:
             return {"waiting": False}
         return {"waiting": True}
 
+    @property
+    def _waits_for_events(self) -> bool:
+        """Items wait for their operation's announced end (else they poll its record)."""
+        return self._completion is not None and self._poll.completion == "events"
+
     def _done(self, done: bool, wait_seconds: int) -> dict[str, Any]:
         """The item's ``progress``: IsItemDone reads ``done``, then ``completion`` ("events": wait in
         WaitForItemEnd, at most ``event_timeout_seconds``, for the operation's end; else poll)."""
-        events = self._completion is not None and self._poll.completion == "events"
         return {
             "done": done,
             "wait_seconds": wait_seconds,
-            "completion": "events" if events else "poll",
+            "completion": "events" if self._waits_for_events else "poll",
             "event_timeout_seconds": self._poll.event_timeout_seconds,
         }
 
