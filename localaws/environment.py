@@ -441,7 +441,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
     s3.install()  # bucket policies decided with their conditions (localaws/s3.py)
     faults_module.install()  # NEXUS_LOCAL_FAULTS, put in force by each LocalAws (localaws/faults.py)
-    from localaws import admission, dynamodb, map_runs, serialization, stepfunctions, task_tokens
+    from localaws import access_keys, admission, dynamodb, map_runs, serialization, stepfunctions, task_tokens
 
     admission.install()  # at most 64 running executions per state machine (localaws/admission.py)
     map_runs.install()  # a Distributed Map fails past its tolerated failures (localaws/map_runs.py)
@@ -450,6 +450,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
     serialization.install()  # response serializer: a dict member's aliases derived once per shape
+    access_keys.install()  # a request's account found by its key, not by walking every account
 
 
 __all__ = [

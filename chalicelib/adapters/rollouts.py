@@ -321,6 +321,26 @@ class DynamoRolloutStore:
                     return found
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def mark_start(self, rollout_id: str, index: int, at: str) -> tuple[RolloutItem | None, bool]:
+        """Mark that a start of the PENDING item begins ``at`` (``start_attempted_at``), reading the item
+        in the same call: (the item as it was before the mark, True). An item that is not PENDING is
+        left as it is: (the item, or None if there is none, False)."""
+        with aws_call("UpdateItem"):
+            try:
+                before = self._table.update_item(
+                    Key=_item_key(rollout_id, index),
+                    UpdateExpression="SET start_attempted_at = :at, updated_at = :at",
+                    ConditionExpression="#s = :pending",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":at": at, ":pending": ItemStatus.PENDING.value},
+                    ReturnValues="ALL_OLD",
+                ).get("Attributes")
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                return self.get_item(rollout_id, index), False
+        return (item_from_record(rollout_id, dict(before)) if before else None), True
+
     def save_item(self, item: RolloutItem, *, reopen: bool = False) -> bool:
         """Progress of an item that has not ended (PENDING -> IN_PROGRESS, its deployment id); False,
         and nothing written, when the item ended meanwhile (an end is never overwritten by a late
@@ -389,20 +409,23 @@ class DynamoRolloutStore:
     def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
         """Record the item's final status once; a FAILED one adds 1 to the rollout's ``failed``.
 
-        False when the item had already ended (a retried step): nothing is written or counted.
+        False when the item had already ended (a retried step): nothing is written or counted. Only
+        a failure needs a transaction (the item and the count); any other end is one conditional put,
+        which on AWS costs half the write units of a transaction.
         """
-        transact: list[dict[str, Any]] = [self._end_put(item)]
-        if item.status is ItemStatus.FAILED:
-            transact.append(
-                {
-                    "Update": {
-                        "TableName": self._name,
-                        "Key": _rollout_key(tenant_id, item.rollout_id),
-                        "UpdateExpression": "ADD failed :one",
-                        "ExpressionAttributeValues": {":one": 1},
-                    }
+        if item.status is not ItemStatus.FAILED:
+            return self.save_item(item)
+        transact: list[dict[str, Any]] = [
+            self._end_put(item),
+            {
+                "Update": {
+                    "TableName": self._name,
+                    "Key": _rollout_key(tenant_id, item.rollout_id),
+                    "UpdateExpression": "ADD failed :one",
+                    "ExpressionAttributeValues": {":one": 1},
                 }
-            )
+            },
+        ]
         with aws_call("TransactWriteItems"):
             try:
                 self._table.meta.client.transact_write_items(TransactItems=transact)  # type: ignore[arg-type]

@@ -213,7 +213,11 @@ class DeploymentService:
         skip_unchanged: bool = False,
         mode: OperationMode = OperationMode.DEPLOY,
         for_item: ItemRef | None = None,
+        unclaimed: bool = False,
     ) -> Deployment:
+        """``unclaimed``: the caller has just read the stack's claim and found none (a rollout item), so
+        it is not read again; the claim's conditional write still refuses a deployment that took the
+        stack since (``Conflict`` STACK_ALREADY_DEPLOYED)."""
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
         target = self._targets.get(tenant_id, new.target_id)
@@ -226,7 +230,11 @@ class DeploymentService:
         summary.check_parameters(split.public)
         check_values(new.template_body, new.parameters)
         fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
-        holder = self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
+        holder = (
+            None
+            if unclaimed
+            else self._store.claimed_deployment_id(target.target_id, new.region, new.stack_name)
+        )
         existing = self._store.get_deployment(tenant_id, holder) if holder else None
         unchanged = existing is not None and skip_unchanged and self._unchanged(existing, fingerprint)
         if existing is not None and unchanged and not split.has_new_secrets:

@@ -473,12 +473,19 @@ class RolloutService:
         """Start the item ``ref`` (whose ``task_token``, if any, the started operation is to release),
         or take up what an earlier run of this step started."""
         rollout_id, index = ref.rollout_id, ref.index
-        item = self._item(rollout_id, index)
         wait = self._poll.initial_seconds
-        if item.ended:
-            return _Begun(self._done(True, 0))
+        # The mark that a start begins is written before the start, so that a retry can find what it
+        # started, and it reads the item in the same call (``item`` is the item before the mark).
+        attempt = utc_now()
+        item, marked = self._store.mark_start(rollout_id, index, attempt)
+        if item is not None and not marked and item.status is ItemStatus.PENDING:  # PENDING again since
+            item, marked = self._store.mark_start(rollout_id, index, attempt)
+        if item is None:
+            raise DeployerError(f"Rollout {rollout_id} has no item {index}.")
         if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
             return _Begun(self._done(False, wait), item.operation_id)
+        if not marked:  # ended (or, twice over, not PENDING when marked): nothing to start
+            return _Begun(self._done(True, 0))
         rollout = self._rollout(tenant_id, rollout_id)
         if item.start_attempted_at is not None:
             # An earlier run of this step began to start the item and its save of what it started was
@@ -497,14 +504,12 @@ class RolloutService:
             info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
             return _Begun(self._done(True, 0))
-        item = replace(item, start_attempted_at=utc_now(), updated_at=utc_now())
-        if not self._store.save_item(item):  # before the start, so a retry can find what it started
-            return _Begun(self._done(True, 0))  # ended meanwhile: nothing to start
+        item = replace(item, start_attempted_at=attempt, updated_at=attempt)
         try:
             deployment = self._deploy(rollout, item, ref)
         except TransientAwsError:
             # AWS still throttled after botocore's retries: the step's Retry runs it again, and the
-            # marker above makes that run take up whatever this one started. Not the item's failure.
+            # mark above makes that run take up whatever this one started. Not the item's failure.
             raise
         except DeployerError as error:
             info = ErrorInfo(error.code, error.message, error.hint)
@@ -843,7 +848,7 @@ class RolloutService:
         if existing is None:
             try:
                 return self._deployments.create(
-                    tenant_id, new, skip_unchanged=not plan, mode=mode, for_item=ref
+                    tenant_id, new, skip_unchanged=not plan, mode=mode, for_item=ref, unclaimed=True
                 )
             except Conflict as error:
                 existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None

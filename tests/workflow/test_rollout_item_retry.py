@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -245,3 +246,66 @@ def entered_states(sfn: Any, aws: LocalAws, until: str, timeout: float = 30) -> 
         if until in entered or time.monotonic() > deadline:
             return entered
         time.sleep(0.05)
+
+
+def test_an_item_start_reads_the_item_in_its_mark_and_the_stack_claim_once(
+    local_aws: LocalAws, aws_calls: AwsCalls, held_lock: threading.Event
+) -> None:
+    """What one item's start costs in DynamoDB calls: its mark (an UpdateItem that returns the item,
+    no separate read); reads of the rollout, its spec (once per process), the target, the stack's
+    claim (once: it was read twice) and the stack's lock; the create's transaction, its first event
+    and the item's IN_PROGRESS save. Run again, it starts nothing: its mark is refused and it reads
+    the item, which runs the operation the first run started."""
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        aws_calls.clear()
+
+        assert rollout_handlers.start_item(services, event)["done"] is False
+        dynamodb = sorted(
+            (o, aws_calls.count("dynamodb", o)) for s, o in set(aws_calls.calls) if s == "dynamodb"
+        )
+        assert dynamodb == [
+            ("BatchWriteItem", 1),
+            ("GetItem", 5),
+            ("PutItem", 1),
+            ("TransactWriteItems", 1),
+            ("UpdateItem", 1),
+        ], dynamodb
+        (started,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert started.status is ItemStatus.IN_PROGRESS
+        assert started.start_attempted_at is not None
+
+        aws_calls.clear()
+        assert rollout_handlers.start_item(services, event)["done"] is False
+        assert [c for c in aws_calls.calls if c[0] == "dynamodb"] == [
+            ("dynamodb", "UpdateItem"),
+            ("dynamodb", "GetItem"),
+        ]
+        held_lock.set()
+
+
+def test_an_item_that_ended_before_its_start_is_neither_marked_nor_started(
+    local_aws: LocalAws, aws_calls: AwsCalls
+) -> None:
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        session = local_aws.role_session(local_aws.host.role_of(local_aws.host.api_function))
+        table = session.resource("dynamodb", region_name=services.settings.region).Table(
+            services.settings.table_name
+        )
+        store = DynamoRolloutStore(table)
+        cancelled = replace(item, status=ItemStatus.CANCELLED, updated_at="2026-01-01T00:00:00Z")
+        assert store.end_item(tenant.tenant_id, cancelled)
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        aws_calls.clear()
+
+        assert rollout_handlers.start_item(services, event)["done"] is True
+        (after,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert after == cancelled  # no mark, no start
+        assert aws_calls.count("dynamodb", "TransactWriteItems") == 0
+        assert aws_calls.count("cloudformation") == 0
+        assert not store.end_item(tenant.tenant_id, replace(cancelled, status=ItemStatus.SUCCEEDED))
