@@ -102,6 +102,8 @@ def _looking_up() -> Any:
             if backend is not None and access_key in backend.access_keys:
                 _counts["indexed"] += 1
                 return account_id
+            with _lock:  # gone since (deleted, or moto's backends were reset): forget it
+                _index.pop(access_key, None)
         _counts["unknown"] += 1
         return DEFAULT_ACCOUNT_ID  # what moto's walk answers for a key that no account holds
 

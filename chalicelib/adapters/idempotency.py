@@ -3,7 +3,8 @@
 Powertools stores each key's result in DynamoDB, replays it for the same payload, refuses a
 different payload under the same key (IdempotencyValidationError), and refuses a key whose first
 request is still running. We feed it ``{"key", "fingerprint"}``: the key scoped to tenant and route,
-the fingerprint a hash of the canonical body. Its import is heavy, so only this adapter pays for it.
+the fingerprint a memory-hard hash of the canonical body (``chalicelib/api/http.py``; a body can hold
+secrets). Its import is heavy, so only this adapter pays for it.
 """
 
 from __future__ import annotations

@@ -322,17 +322,19 @@ class DynamoRolloutStore:
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def mark_start(self, rollout_id: str, index: int, at: str) -> tuple[RolloutItem | None, bool]:
-        """Mark that a start of the PENDING item begins ``at`` (``start_attempted_at``), reading the item
-        in the same call: (the item as it was before the mark, True). An item that is not PENDING is
-        left as it is: (the item, or None if there is none, False)."""
+        """Mark that the first start of a PENDING item begins ``at`` (``start_attempted_at``), reading
+        the item in the same call: (the item as it was before the mark, True). Any other item is left as
+        it is: (the item, or None if there is none, False); that is one that is not PENDING, or one an
+        earlier start marked (whose mark says since when to look for what that start began)."""
         with aws_call("UpdateItem"):
             try:
                 before = self._table.update_item(
                     Key=_item_key(rollout_id, index),
                     UpdateExpression="SET start_attempted_at = :at, updated_at = :at",
-                    ConditionExpression="#s = :pending",
+                    # an unmarked item holds no start_attempted_at, or a null one
+                    ConditionExpression="#s = :pending AND NOT attribute_type(start_attempted_at, :text)",
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":at": at, ":pending": ItemStatus.PENDING.value},
+                    ExpressionAttributeValues={":at": at, ":pending": ItemStatus.PENDING.value, ":text": "S"},
                     ReturnValues="ALL_OLD",
                 ).get("Attributes")
             except ClientError as error:

@@ -27,6 +27,11 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_BODY_DEPTH = 32
 # Matched whole (fullmatch): ``$`` would let a trailing newline through.
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7E]{1,128}")
+# The body's fingerprint is stored with the key's first answer (DynamoDB). A body can hold secret values
+# (a NoEcho parameter, a webhook's signing secret), and SHA-256 of a body whose other fields are known
+# lets a secret be guessed at billions a second. scrypt (memory-hard: 16 MiB and about 60 ms of a full
+# core a guess), salted with the key's scope, slows each guess to what the request itself paid once.
+FINGERPRINT_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 # A path parameter's name gives the kind of id it holds; an id of another shape is answered 404.
 ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "target_id": re.compile(r"tgt-[0-9a-f]{24}"),
@@ -165,5 +170,9 @@ def idempotent(
             "Idempotency-Key must be 1 to 128 printable ASCII characters.", code="INVALID_IDEMPOTENCY_KEY"
         )
     scope = f"{tenant}:{request.method}:{path}:{key}"
-    fingerprint = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-    return guard.run(scope, fingerprint, produce, lambda_context)
+    return guard.run(scope, body_fingerprint(scope, payload), produce, lambda_context)
+
+
+def body_fingerprint(scope: str, payload: Any) -> str:
+    """What an ``Idempotency-Key``'s first request is told apart by: a memory-hard hash of ``payload``."""
+    return hashlib.scrypt(canonical_json(payload).encode(), salt=scope.encode(), **FINGERPRINT_SCRYPT).hex()

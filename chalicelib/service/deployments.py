@@ -288,7 +288,7 @@ class DeploymentService:
         request = self._request(
             deployment, _Template(new.template_body, new.template_url, new.template_version), split
         )
-        with self._secrets_kept(operation.operation_id, split):
+        with secrets_kept(self._secrets, operation.operation_id, split):
             self._store.create_deployment(deployment, request)
         return deployment
 
@@ -642,7 +642,7 @@ class DeploymentService:
             config_hash=fingerprint if fingerprint is not None else deployment.config_hash,
         )
         request = self._request(updated, template, split)
-        with self._secrets_kept(operation.operation_id, split):
+        with secrets_kept(self._secrets, operation.operation_id, split):
             self._store.begin_operation(updated, request)
         return updated
 
@@ -662,26 +662,6 @@ class DeploymentService:
             previous_parameters=split.previous,
             **{"template_body": None, **fields},
         )
-
-    @contextmanager
-    def _secrets_kept(self, operation_id: str, split: ParameterSplit) -> Iterator[None]:
-        """Keep the request's NoEcho values for its stack call while its records are written; when the
-        write fails, nothing of them stays behind."""
-        if not split.has_new_secrets:
-            yield
-            return
-        if self._secrets is None:
-            raise UnprocessableRequest(
-                "This service keeps no NoEcho values: it cannot deploy them.",
-                code="NOECHO_NOT_AVAILABLE",
-                hint="Deploy with the service's parameter store configured.",
-            )
-        self._secrets.put(operation_id, split.secret)
-        try:
-            yield
-        except BaseException:
-            self._secrets.delete(operation_id)
-            raise
 
     def _template_for(self, deployment: Deployment, change: DeploymentChange) -> _Template:
         """The template of an update: the one sent (or read from template_url), else the last one."""
@@ -848,6 +828,37 @@ class DeploymentService:
                 hint="Another operation is running on this stack; wait for it to finish, then retry.",
                 details={"operation_id": holder},
             )
+
+
+def check_keeps_secrets(secrets: ParameterSecrets | None, split: ParameterSplit) -> None:
+    """Refuse a request with NoEcho values when the service has no store for them."""
+    if split.has_new_secrets and secrets is None:
+        raise _no_secret_store()
+
+
+def _no_secret_store() -> UnprocessableRequest:
+    return UnprocessableRequest(
+        "This service keeps no NoEcho values: it cannot deploy them.",
+        code="NOECHO_NOT_AVAILABLE",
+        hint="Deploy with the service's parameter store configured.",
+    )
+
+
+@contextmanager
+def secrets_kept(secrets: ParameterSecrets | None, owner_id: str, split: ParameterSplit) -> Iterator[None]:
+    """Keep a request's NoEcho values under ``owner_id`` (an operation, a rollout) while the records
+    that refer to them are written; when the write fails, nothing of them stays behind."""
+    if not split.has_new_secrets:
+        yield
+        return
+    if secrets is None:
+        raise _no_secret_store()
+    secrets.put(owner_id, split.secret)
+    try:
+        yield
+    except BaseException:
+        secrets.delete(owner_id)
+        raise
 
 
 def _never_made_a_stack(deployment: Deployment) -> bool:

@@ -313,8 +313,8 @@ class RolloutStore(Protocol):
     def get_item(self, rollout_id: str, index: int) -> RolloutItem | None: ...
     def list_items(self, rollout_id: str) -> list[RolloutItem]: ...
     def mark_start(self, rollout_id: str, index: int, at: str) -> tuple[RolloutItem | None, bool]:
-        """Set a PENDING item's ``start_attempted_at`` to ``at``: (the item before, True); any other
-        item is left as it is: (the item or None, False). One call: the mark reads the item."""
+        """Set ``start_attempted_at`` of a PENDING item that has none to ``at``: (the item before, True);
+        any other item is left as it is: (the item or None, False). One call: the mark reads the item."""
 
     def save_item(self, item: RolloutItem, *, reopen: bool = False) -> bool:
         """Write an item's progress unless it has ended (False then); ``reopen`` writes it regardless."""

@@ -90,7 +90,14 @@ from chalicelib.domain.rollouts import (
 from chalicelib.domain.templates import NO_ECHO_MASK, parse_template
 from chalicelib.observability import correlation_id
 from chalicelib.service.completion import CompletionService
-from chalicelib.service.deployments import DeploymentChange, DeploymentService, NewDeployment, PollSettings
+from chalicelib.service.deployments import (
+    DeploymentChange,
+    DeploymentService,
+    NewDeployment,
+    PollSettings,
+    check_keeps_secrets,
+    secrets_kept,
+)
 from chalicelib.service.notifications import NotificationRequest, NotificationService
 from chalicelib.service.ports import Metrics, NoMetrics, ParameterSecrets, RolloutStore, WorkflowStarter
 from chalicelib.service.targets import TargetService
@@ -241,12 +248,7 @@ class RolloutService:
         check_values(new.template_body, new.parameters)
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
-        if split.has_new_secrets and self._secrets is None:
-            raise UnprocessableRequest(
-                "This service keeps no NoEcho values: it cannot deploy them.",
-                code="NOECHO_NOT_AVAILABLE",
-                hint="Deploy with the service's parameter store configured.",
-            )
+        check_keeps_secrets(self._secrets, split)  # before the webhook secret is stored
         notifications = None
         if notifier is not None and new.notify is not None:  # last: stores the webhook secret
             accounts = {p.account_id for p in plans}
@@ -274,14 +276,8 @@ class RolloutService:
         ]
         spec = RolloutSpec(new.stack_name, new.template_body, split.public, dict(new.tags))
         try:
-            if split.has_new_secrets and self._secrets is not None:  # checked above
-                self._secrets.put(rollout.rollout_id, split.secret)
-            try:
+            with secrets_kept(self._secrets, rollout.rollout_id, split):
                 self._store.create_rollout(rollout, items, spec)
-            except BaseException:
-                if split.has_new_secrets and self._secrets is not None:
-                    self._secrets.delete(rollout.rollout_id)
-                raise
         except BaseException:
             if self._notifications is not None:  # no record refers to the webhook secret stored above
                 self._notifications.discard(notifications)
@@ -475,26 +471,27 @@ class RolloutService:
         rollout_id, index = ref.rollout_id, ref.index
         wait = self._poll.initial_seconds
         # The mark that a start begins is written before the start, so that a retry can find what it
-        # started, and it reads the item in the same call (``item`` is the item before the mark).
+        # started; the first start's mark reads the item in the same call (``item``: before the mark).
         attempt = utc_now()
         item, marked = self._store.mark_start(rollout_id, index, attempt)
-        if item is not None and not marked and item.status is ItemStatus.PENDING:  # PENDING again since
-            item, marked = self._store.mark_start(rollout_id, index, attempt)
         if item is None:
             raise DeployerError(f"Rollout {rollout_id} has no item {index}.")
         if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
             return _Begun(self._done(False, wait), item.operation_id)
-        if not marked:  # ended (or, twice over, not PENDING when marked): nothing to start
+        if item.ended:
             return _Begun(self._done(True, 0))
         rollout = self._rollout(tenant_id, rollout_id)
-        if item.start_attempted_at is not None:
-            # An earlier run of this step began to start the item and its save of what it started was
-            # lost (Lambda retried the step): take up that operation rather than start another.
-            earlier = self._started_since(rollout, item, item.start_attempted_at)
-            if earlier is not None:
-                if not self._store.save_item(self._in_progress(item, earlier)):
-                    return _Begun(self._done(True, 0))  # ended meanwhile
-                return _Begun(self._done(False, wait), earlier.operation.operation_id)
+        if not marked:
+            # An earlier run of this step marked the item and its save of what it started was lost
+            # (Lambda retried the step): take up that operation rather than start another. The mark
+            # stays as it is until nothing started since it is known, however many runs retry.
+            taken = self._taken_up(rollout, item)
+            if taken is not None:
+                return (
+                    _Begun(self._done(True, 0))
+                    if taken.ended
+                    else _Begun(self._done(False, wait), taken.operation_id)
+                )
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
             reason = (
                 "the rollout was cancelled"
@@ -505,6 +502,8 @@ class RolloutService:
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
             return _Begun(self._done(True, 0))
         item = replace(item, start_attempted_at=attempt, updated_at=attempt)
+        if not marked and not self._store.save_item(item):  # marked again: this run's start begins
+            return _Begun(self._done(True, 0))  # ended meanwhile: nothing to start
         try:
             deployment = self._deploy(rollout, item, ref)
         except TransientAwsError:
@@ -627,12 +626,9 @@ class RolloutService:
         was recorded, or that step is still running (a slow, throttled start). The item takes up the
         operation that start began, if any; it stays PENDING while the start may still run; past
         ``NOT_STARTED_AFTER_SECONDS`` with nothing started, it FAILED (its start was lost)."""
-        rollout = self._rollout(tenant_id, item.rollout_id)
-        if item.start_attempted_at is not None:
-            earlier = self._started_since(rollout, item, item.start_attempted_at)
-            if earlier is not None:
-                taken = self._in_progress(item, earlier)
-                return taken if self._store.save_item(taken) else self._item(item.rollout_id, item.index)
+        taken = self._taken_up(self._rollout(tenant_id, item.rollout_id), item)
+        if taken is not None:
+            return taken
         if _age_seconds(item.start_attempted_at or item.updated_at) <= NOT_STARTED_AFTER_SECONDS:
             return item
         info = ErrorInfo(
@@ -643,6 +639,17 @@ class RolloutService:
         )
         self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
         return self._item(item.rollout_id, item.index)
+
+    def _taken_up(self, rollout: Rollout, item: RolloutItem) -> RolloutItem | None:
+        """The PENDING ``item``, IN_PROGRESS with the operation that a start of it began (saved so), or
+        as it now is if it ended meanwhile; None when no start of it began an operation."""
+        if item.start_attempted_at is None:
+            return None
+        earlier = self._started_since(rollout, item, item.start_attempted_at)
+        if earlier is None:
+            return None
+        taken = self._in_progress(item, earlier)
+        return taken if self._store.save_item(taken) else self._item(item.rollout_id, item.index)
 
     def await_item(self, tenant_id: str, rollout_id: str, index: int, task_token: str) -> dict[str, Any]:
         """WaitForItemEnd's Lambda: park the Map iteration until the item's operation ends.
@@ -718,13 +725,11 @@ class RolloutService:
                 if item.start_attempted_at is None:
                     continue  # never began to start: the rollout's end cancels it
                 # Its StartItem began a start: take up what it started, or wait while it may still run.
-                earlier = self._started_since(rollout, item, item.start_attempted_at)
-                if earlier is None:
+                taken = self._taken_up(rollout, item)
+                if taken is None:
                     running += _age_seconds(item.start_attempted_at) <= 2 * START_SECONDS
                     continue
-                item = self._in_progress(item, earlier)
-                if not self._store.save_item(item):
-                    continue  # ended meanwhile
+                item = taken  # IN_PROGRESS, or ended meanwhile
             if item.status is not ItemStatus.IN_PROGRESS:
                 continue
             try:

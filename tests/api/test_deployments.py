@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from typing import Any
 
 import pytest
 
+from chalicelib.api import http
+from chalicelib.domain.model import canonical_json
+from localaws.environment import CENTRAL_ACCOUNT
 from tests.conftest import (
     OTHER_ACCOUNT,
     TARGET_ACCOUNT,
@@ -98,6 +103,50 @@ def test_idempotency_key_replays_and_starts_one_operation(client, tenant, target
     assert error_of(other)["code"] == "IDEMPOTENCY_KEY_REUSED"
     listing = json.loads(call(client, "GET", "/deployments", tenant).body)
     assert len(listing["items"]) == 1
+
+
+SECRET_QUEUE = json.dumps(
+    {
+        "Parameters": {"Token": {"Type": "String", "NoEcho": True}},
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+    }
+)
+
+
+def test_an_idempotency_record_keeps_no_fast_hash_of_a_body_with_a_secret(
+    client, tenant, target, local_aws, monkeypatch
+):
+    """The record of an Idempotency-Key keeps a hash of the body, which here holds a NoEcho value: a
+    SHA-256 of it (what was kept before) would let that value be guessed offline at SHA-256 speed."""
+    seen: list[tuple[str, Any]] = []
+    fingerprint = http.body_fingerprint
+
+    def recorded(scope: str, payload: Any) -> str:
+        seen.append((scope, payload))
+        return fingerprint(scope, payload)
+
+    monkeypatch.setattr(http, "body_fingerprint", recorded)
+    body = deployment_body(target["target_id"], template_body=SECRET_QUEUE, parameters={"Token": "hunter22"})
+    first = call(client, "POST", "/deployments", tenant, body, Idempotency_Key="k-secret")
+    assert first.status_code == 202, first.body
+    again = call(client, "POST", "/deployments", tenant, body, Idempotency_Key="k-secret")
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    changed = {**body, "parameters": {"Token": "hunter23"}}
+    refused = call(client, "POST", "/deployments", tenant, changed, Idempotency_Key="k-secret")
+    assert error_of(refused)["code"] == "IDEMPOTENCY_KEY_REUSED"  # the secret still tells bodies apart
+
+    table = (
+        local_aws.account_session(CENTRAL_ACCOUNT).resource("dynamodb").Table(local_aws.central.table_name)
+    )
+    (record,) = [item for item in table.scan()["Items"] if item["pk"] == "IDEMPOTENCY"]
+    scope, payload = seen[0]
+    fast = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    kept = {str(value) for value in record.values()}
+    assert hashlib.md5(json.dumps(fast).encode()).hexdigest() not in kept  # noqa: S324 - Powertools' hash
+    assert fast not in kept
+    slow = fingerprint(scope, payload)
+    assert record["validation"] == hashlib.md5(json.dumps(slow).encode()).hexdigest()  # noqa: S324
+    assert "hunter22" not in json.dumps(record, default=str)
 
 
 def test_template_over_51200_bytes_is_413(client, tenant, target, aws_calls):

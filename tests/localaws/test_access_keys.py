@@ -84,7 +84,14 @@ def test_keys_of_many_accounts_are_found_by_the_index_and_agree_with_moto() -> N
     )
 
     after = access_keys.lookups()
-    assert after["indexed"] - before["indexed"] >= 2  # both requests' keys were found in the index
+    assert after["indexed"] - before["indexed"] >= 2
+    # moto's walk asks every account for its IAM backend in each of six partitions, creating the ones
+    # missing: the look-ups above created none (each account has only the partition its key is in).
+    from moto.iam.models import iam_backends
+
+    assert {account: sorted(dict.keys(iam_backends[account])) for account in ACCOUNTS} == {
+        account: ["aws"] for account in ACCOUNTS
+    }
     for account, admin in admins.items():
         assert _walk(admin.access_key_id) == account
     assert _walk(session[0]) == last
@@ -103,7 +110,7 @@ def test_an_iam_user_key_is_indexed_and_a_deleted_one_acts_as_moto_says() -> Non
     iam.delete_access_key(UserName="ci", AccessKeyId=key["AccessKeyId"])
     before = access_keys.lookups()
     assert models.get_account_id_from(key["AccessKeyId"]) == _walk(key["AccessKeyId"]) == DEFAULT_ACCOUNT_ID
-    assert access_keys.lookups()["unknown"] == before["unknown"] + 1  # no longer in the index
+    assert access_keys.lookups()["unknown"] >= before["unknown"] + 1  # no longer in the index
 
 
 def test_a_key_from_before_a_reset_of_moto_is_not_answered_from_a_stale_index() -> None:

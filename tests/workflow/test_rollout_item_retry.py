@@ -47,20 +47,25 @@ def held_lock(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
         release.set()
 
 
-@pytest.fixture
-def lost_save(monkeypatch: pytest.MonkeyPatch) -> list[RolloutItem]:
-    """The first save of an item as IN_PROGRESS fails (a throttled PutItem) and is not written."""
+def losing_saves(monkeypatch: pytest.MonkeyPatch, count: int) -> list[RolloutItem]:
+    """The first ``count`` saves of an item as IN_PROGRESS fail (a throttled PutItem), not written."""
     lost: list[RolloutItem] = []
     save = DynamoRolloutStore.save_item
 
     def losing(self: DynamoRolloutStore, item: RolloutItem, **kwargs: Any) -> bool:
-        if item.status is ItemStatus.IN_PROGRESS and not lost:
+        if item.status is ItemStatus.IN_PROGRESS and len(lost) < count:
             lost.append(item)
             raise TransientAwsError("PutItem failed: ProvisionedThroughputExceededException")
         return save(self, item, **kwargs)
 
     monkeypatch.setattr(DynamoRolloutStore, "save_item", losing)
     return lost
+
+
+@pytest.fixture
+def lost_save(monkeypatch: pytest.MonkeyPatch) -> list[RolloutItem]:
+    """The first save of an item as IN_PROGRESS fails (a throttled PutItem) and is not written."""
+    return losing_saves(monkeypatch, 1)
 
 
 def one_item(client: Client, tenant: Tenant, aws: LocalAws) -> dict[str, Any]:
@@ -141,6 +146,37 @@ def test_start_item_invoked_again_after_a_lost_save_starts_nothing_new(
         assert (item.deployment_id, item.operation_id) == (started.deployment_id, started.operation_id)
         assert aws_calls.count("cloudformation", "CreateStack") == 1
         assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [started.deployment_id]
+
+
+def test_start_item_whose_take_up_is_lost_too_still_takes_up_the_first_start(
+    local_aws: LocalAws,
+    aws_calls: AwsCalls,
+    held_lock: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run 1 starts the operation and loses its save; run 2 finds that operation and loses its save of
+    it too; run 3 must still find it: run 2 left the first start's mark as it was (had it marked its
+    own, later time, run 3 would look for an operation begun after it, find none, and fail the item
+    with OPERATION_IN_PROGRESS while the operation ran on)."""
+    lost = losing_saves(monkeypatch, 2)
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+
+        for _ in range(2):
+            with pytest.raises(TransientAwsError):
+                rollout_handlers.start_item(services, event)
+            time.sleep(0.01)  # each run's clock reads later than the one before
+        first, second = lost
+        assert second.operation_id == first.operation_id  # run 2 had found run 1's operation
+        progress = rollout_handlers.start_item(services, event)
+        assert progress["done"] is False, progress
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert (item.status, item.operation_id) == (ItemStatus.IN_PROGRESS, first.operation_id)
+        held_lock.set()
+        assert aws_calls.count("stepfunctions", "StartExecution") == 1
+        assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [first.deployment_id]
 
 
 def test_a_start_slower_than_its_wait_is_taken_up_not_failed(
