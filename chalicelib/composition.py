@@ -195,6 +195,7 @@ def build_services(
         completion=completion,
         secrets=secrets,
         metrics=metrics,
+        operation_timeout_seconds=settings.operation_timeout_seconds,
     )
     workflow = WorkflowService(
         store,

@@ -189,8 +189,13 @@ class RolloutService:
         completion: CompletionService | None = None,
         secrets: ParameterSecrets | None = None,
         metrics: Metrics | None = None,
+        operation_timeout_seconds: int = 6 * 3600,
     ) -> None:
         self._metrics = metrics or NoMetrics()
+        # The deployment workflow fails an operation past this deadline (NEXUS_OPERATION_TIMEOUT_SECONDS);
+        # an item whose operation still shows running well past it lost its workflow (a stopped
+        # execution): it ends FAILED rather than being waited for without end.
+        self._operation_timeout = operation_timeout_seconds
         self._secrets = secrets
         self._store = store
         self._deployments = deployments
@@ -580,28 +585,10 @@ class RolloutService:
     ) -> dict[str, Any]:
         """End the running ``item`` if its ``deployment``'s operation ended; its progress either way."""
         operation = deployment.operation
-        if operation.operation_id != item.operation_id:
-            info = ErrorInfo(
-                "OPERATION_SUPERSEDED",
-                f"deployment {deployment.deployment_id} started another operation before this one was seen "
-                "to end",
-                "Look at the deployment; start a new rollout if it needs this template.",
-            )
+        lost = self._never_seen_to_end(item, deployment)
+        if lost is not None:
             self._end(
-                tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
-            )
-            return self._done(True, 0)
-        if operation.status is OperationStatus.PENDING and (
-            _age_seconds(operation.started_at) > NOT_STARTED_AFTER_SECONDS
-        ):
-            info = ErrorInfo(
-                "OPERATION_NOT_STARTED",
-                f"operation {operation.operation_id} of deployment {deployment.deployment_id} was accepted "
-                f"but its workflow did not pick it up within {NOT_STARTED_AFTER_SECONDS // 60} minutes",
-                "Look at the deployment; start a new rollout to deploy it again.",
-            )
-            self._end(
-                tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
+                tenant_id, item, ItemStatus.FAILED, error=item_error(item, lost, deployment.deployment_id)
             )
             return self._done(True, 0)
         if operation.running:
@@ -620,6 +607,37 @@ class RolloutService:
         else:
             self._end(tenant_id, item, ItemStatus.SUCCEEDED)
         return self._done(True, 0)
+
+    def _never_seen_to_end(self, item: RolloutItem, deployment: Deployment) -> ErrorInfo | None:
+        """Why the item's operation will never be seen to end, if so: another operation replaced it, its
+        workflow never picked it up, or it outlived the workflow's own deadline (a stopped execution)."""
+        operation = deployment.operation
+        if operation.operation_id != item.operation_id:
+            return ErrorInfo(
+                "OPERATION_SUPERSEDED",
+                f"deployment {deployment.deployment_id} started another operation before this one was seen "
+                "to end",
+                "Look at the deployment; start a new rollout if it needs this template.",
+            )
+        age = _age_seconds(operation.started_at)
+        if operation.status is OperationStatus.PENDING and age > NOT_STARTED_AFTER_SECONDS:
+            return ErrorInfo(
+                "OPERATION_NOT_STARTED",
+                f"operation {operation.operation_id} of deployment {deployment.deployment_id} was accepted "
+                f"but its workflow did not pick it up within {NOT_STARTED_AFTER_SECONDS // 60} minutes",
+                "Look at the deployment; start a new rollout to deploy it again.",
+            )
+        # past its deadline the workflow records OPERATION_TIMED_OUT within one event wait and a poll
+        past = self._operation_timeout + self._poll.event_timeout_seconds + NOT_STARTED_AFTER_SECONDS
+        if operation.running and age > past:
+            return ErrorInfo(
+                "OPERATION_NOT_SEEN_TO_END",
+                f"operation {operation.operation_id} of deployment {deployment.deployment_id} still shows "
+                f"{operation.status.value} {int(age)} s after it started, past the workflow's own "
+                f"{self._operation_timeout} s deadline: its workflow ended without recording how it ended",
+                "Look at the deployment's stack in the target account; start a new rollout to deploy it again.",
+            )
+        return None
 
     def _take_up_start(self, tenant_id: str, item: RolloutItem) -> RolloutItem:
         """A PENDING item that PollItem reads: its StartItem's wait ended (timed out) before the start

@@ -24,8 +24,9 @@ from chalicelib.composition import Services
 from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.rollouts import ItemStatus, RolloutItem
 from chalicelib.steps import handlers, rollout_handlers
+from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
-from tests.conftest import AwsCalls, Tenant, call
+from tests.conftest import AwsCalls, Tenant, call, local_aws_for_app
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body, wait_rollout
 
@@ -345,3 +346,52 @@ def test_an_item_that_ended_before_its_start_is_neither_marked_nor_started(
         assert aws_calls.count("dynamodb", "TransactWriteItems") == 0
         assert aws_calls.count("cloudformation") == 0
         assert not store.end_item(tenant.tenant_id, replace(cancelled, status=ItemStatus.SUCCEEDED))
+
+
+def test_an_item_whose_operation_outlived_its_deadline_fails_instead_of_being_waited_for() -> None:
+    """The item's deployment execution is stopped while its stack operation runs, so it never records
+    how the operation ended: the record shows it IN_PROGRESS for ever. Within the workflow's own
+    deadline (6 h) plus an event wait and 15 min the item waits; past it, PollItem ends the item FAILED
+    with the reason, instead of polling on."""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=30)) as aws,
+        wired_rollouts(aws, NoExecution()) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, aws)["rollout_id"]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        assert rollout_handlers.start_item(services, event)["done"] is False
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        deadline = time.monotonic() + 30
+        while services.deployments.get(tenant.tenant_id, str(item.deployment_id)).operation.status.value != (
+            "IN_PROGRESS"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        sfn = aws.central_session().client("stepfunctions")
+        (running,) = sfn.list_executions(
+            stateMachineArn=aws.central.state_machine_arn, statusFilter="RUNNING"
+        )["executions"]
+        sfn.stop_execution(executionArn=running["executionArn"], cause="the test stops it")
+        progress = rollout_handlers.poll_item(services, {**event, "progress": {"wait_seconds": 1}})
+        assert progress["done"] is False  # it may still end: it is within its deadline
+
+        table = aws.central_session().resource("dynamodb").Table(aws.central.table_name)
+        (record,) = [r for r in table.scan()["Items"] if r["sk"] == f"DEPLOYMENT#{item.deployment_id}"]
+        table.update_item(  # it started long ago
+            Key={"pk": record["pk"], "sk": record["sk"]},
+            UpdateExpression="SET #op.started_at = :then",
+            ExpressionAttributeNames={"#op": "operation"},
+            ExpressionAttributeValues={":then": "2026-01-01T00:00:00Z"},
+        )
+        operation = services.deployments.get(tenant.tenant_id, str(item.deployment_id)).operation
+        assert operation.status.value == "IN_PROGRESS"
+        progress = rollout_handlers.poll_item(services, {**event, "progress": {"wait_seconds": 1}})
+        assert progress["done"] is True
+        (ended,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert ended.status is ItemStatus.FAILED
+        assert ended.error is not None
+        assert ended.error["code"] == "OPERATION_NOT_SEEN_TO_END"
+        assert "deadline" in ended.error["message"]
