@@ -163,6 +163,10 @@ def _skipped(deployment: Deployment) -> bool:
     return deployment.outcome is Outcome.SKIPPED
 
 
+def _no_item(rollout_id: str, index: int) -> DeployerError:
+    return DeployerError(f"Rollout {rollout_id} has no item {index}.")
+
+
 def _age_seconds(timestamp: str) -> float:
     if not timestamp:
         return math.inf
@@ -480,7 +484,7 @@ class RolloutService:
         attempt = utc_now()
         item, marked = self._store.mark_start(rollout_id, index, attempt)
         if item is None:
-            raise DeployerError(f"Rollout {rollout_id} has no item {index}.")
+            raise _no_item(rollout_id, index)
         if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
             return _Begun(self._done(False, wait), item.operation_id)
         if item.ended:
@@ -517,7 +521,7 @@ class RolloutService:
             raise
         except DeployerError as error:
             info = ErrorInfo(error.code, error.message, error.hint)
-            self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
+            self._fail(tenant_id, item, info, item.deployment_id)
             return _Begun(self._done(True, 0))
         if deployment is None or _skipped(deployment):
             self._end(
@@ -587,9 +591,7 @@ class RolloutService:
         operation = deployment.operation
         lost = self._never_seen_to_end(item, deployment)
         if lost is not None:
-            self._end(
-                tenant_id, item, ItemStatus.FAILED, error=item_error(item, lost, deployment.deployment_id)
-            )
+            self._fail(tenant_id, item, lost, deployment.deployment_id)
             return self._done(True, 0)
         if operation.running:
             return self._done(False, min(self._poll.max_seconds, math.ceil(wait_seconds * 1.5)))
@@ -598,9 +600,7 @@ class RolloutService:
             info = deployment.error or ErrorInfo(
                 "DEPLOYMENT_FAILED", "the deployment failed", "See its events."
             )
-            self._end(
-                tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment.deployment_id)
-            )
+            self._fail(tenant_id, item, info, deployment.deployment_id)
         elif outcome in ("PLANNED", "SKIPPED"):
             changes = deployment.public().get("changes") or []
             self._end(tenant_id, item, ItemStatus(outcome), changes=[dict(c) for c in changes])
@@ -655,7 +655,7 @@ class RolloutService:
             f"within {NOT_STARTED_AFTER_SECONDS // 60} minutes",
             "Start a new rollout to deploy it (items already up to date are skipped).",
         )
-        self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
+        self._fail(tenant_id, item, info, item.deployment_id)
         return self._item(item.rollout_id, item.index)
 
     def _taken_up(self, rollout: Rollout, item: RolloutItem) -> RolloutItem | None:
@@ -711,7 +711,7 @@ class RolloutService:
     ) -> dict[str, Any]:
         item = self._item(rollout_id, index)
         if not item.ended:
-            self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id))
+            self._fail(tenant_id, item, info, item.deployment_id)
         return {"recorded": info.code}
 
     def record_rollout_failure(self, tenant_id: str, rollout_id: str, info: ErrorInfo) -> dict[str, Any]:
@@ -756,9 +756,7 @@ class RolloutService:
                 raise  # the step's Retry
             except DeployerError as error:  # its record cannot be read: it would never settle
                 info = ErrorInfo(error.code, error.message, error.hint)
-                self._end(
-                    tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, item.deployment_id)
-                )
+                self._fail(tenant_id, item, info, item.deployment_id)
                 done = True
             running += not done
         return running
@@ -785,7 +783,7 @@ class RolloutService:
     def _item(self, rollout_id: str, index: int) -> RolloutItem:
         item = self._store.get_item(rollout_id, index)
         if item is None:
-            raise DeployerError(f"Rollout {rollout_id} has no item {index}.")
+            raise _no_item(rollout_id, index)
         return item
 
     def _item_plans(self, tenant_id: str, new: NewRollout) -> list[ItemPlan]:
@@ -905,6 +903,10 @@ class RolloutService:
         )
         if ended:  # once per item: a retried step finds it ended and writes nothing
             self._metrics.add(Metric.ROLLOUT_ITEMS, status=status.value)
+
+    def _fail(self, tenant_id: str, item: RolloutItem, info: ErrorInfo, deployment_id: str | None) -> None:
+        """End ``item`` FAILED with ``info`` (its deployment, if it has one, named in the error)."""
+        self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment_id))
 
     def _finish(self, rollout: Rollout, status: RolloutStatus) -> None:
         """End the rollout; items that never started are CANCELLED, with the reason."""
