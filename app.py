@@ -117,6 +117,29 @@ def stack_status_changed(event: CloudWatchEvent) -> dict[str, Any]:
     return event_handlers.guarded(event_handlers.stack_status_changed, container.get(), event.to_dict())
 
 
+# Step Functions' events for executions that ended without succeeding: a stopped or broken workflow
+# still ends its deployment or rollout in a recorded state (each under its workflow's role; every
+# machine's events reach both, and each keeps its own). A throttled AWS is retried by Lambda.
+@app.on_cw_event(event_handlers.EXECUTION_STATUS_PATTERN, name="DeploymentExecutionEnded")
+def deployment_execution_ended(event: CloudWatchEvent) -> dict[str, Any]:
+    return event_handlers.guarded(
+        event_handlers.deployment_execution_ended,
+        container.get(),
+        event.to_dict(),
+        retried=event_handlers.RETRIED,
+    )
+
+
+@app.on_cw_event(event_handlers.EXECUTION_STATUS_PATTERN, name="RolloutExecutionEnded")
+def rollout_execution_ended(event: CloudWatchEvent) -> dict[str, Any]:
+    return event_handlers.guarded(
+        event_handlers.rollout_execution_ended,
+        container.get(),
+        event.to_dict(),
+        retried=event_handlers.RETRIED,
+    )
+
+
 @app.on_cw_event(event_handlers.OBJECT_CREATED_PATTERN, name="TemplateObjectCreated")
 def template_object_created(event: CloudWatchEvent) -> dict[str, Any]:
     return event_handlers.guarded(event_handlers.object_created, container.get(), event.to_dict())

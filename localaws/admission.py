@@ -45,6 +45,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from localaws import task_tokens
 from localaws.patching import MotoInternalsChanged, source_digest
 
 __all__ = ["DEFAULT_LIMIT", "Admission", "admission", "check_moto_internals", "install"]
@@ -223,6 +224,7 @@ def _stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> No
         return
     _wait_for_program(self.env)
     _originals["stop"](self, stop_date, error, cause)
+    task_tokens.interrupt_waiting(self.env)  # its tasks waiting for a token end with it (as on AWS)
 
 
 def _wait_for_program(env: Any, seconds: float = 5.0) -> None:

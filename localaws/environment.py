@@ -438,6 +438,9 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
+    from localaws import execution_events
+
+    execution_events.install()  # Step Functions' "Execution Status Change" (localaws/execution_events.py)
     sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
     s3.install()  # bucket policies decided with their conditions (localaws/s3.py)
     faults_module.install()  # NEXUS_LOCAL_FAULTS, put in force by each LocalAws (localaws/faults.py)

@@ -12,13 +12,16 @@ never run, and a rollout could end SUCCEEDED with an item that never ended.
 failed (or timed-out) items exceed its tolerance, the job's output becomes that failure, which moto's
 job pool turns into the Map's error (its ``MapRunFailed`` event and the state's failure). One
 difference stays: AWS also stops the Map Run's other running child executions; here the ones already
-running finish their current item (none starts another).
+running finish their current item (none starts another). An item whose execution was stopped (its
+waits for a task token are released, localaws/task_tokens.py) is not a failure: the stopped
+execution ends ABORTED, not FAILED.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from localaws import task_tokens
 from localaws.patching import Patcher, source_digest
 
 __all__ = ["check_moto_internals", "install"]
@@ -95,6 +98,8 @@ def _failure(env: Any) -> Exception:
 def _eval_job(original: Any) -> Any:
     def eval_job(self: Any, env: Any, job: Any) -> None:
         original(self, env, job)
+        if task_tokens.stopped(env):
+            return  # the execution was stopped: its Map Run is aborted, not failed (as on AWS)
         record = self._map_run_record
         counter = record.item_counter
         failed = counter.failed.get() + counter.timed_out.get()

@@ -37,6 +37,7 @@ _SOURCE_SHA256 = {
     "StateTaskServiceCallback._eval_body": "1565ede7010df6af128057e199741623fe7d813996476dea3b2f9d647a1d9ab4",
 }
 _CLOSED = "_nexus_task_closed"
+_STOPPED = "_nexus_execution_stopped"
 _registered = threading.local()  # the token the task state evaluating on this thread registered
 
 
@@ -56,6 +57,11 @@ def check_moto_internals() -> None:
     pool = callback.CallbackPoolManager
     for name in ("add", "get", "notify", "heartbeat"):
         _PATCHER.expect(callable(getattr(pool, name, None)), f"CallbackPoolManager.{name} is missing")
+    _PATCHER.expect("_pool" in pool.__init__.__code__.co_names, "CallbackPoolManager no longer keeps _pool")
+    for name in ("interrupt_all", "get_outcome"):
+        _PATCHER.expect(
+            callable(getattr(callback.CallbackEndpoint, name, None)), f"CallbackEndpoint.{name} is missing"
+        )
 
 
 def _closed_error() -> Exception:
@@ -98,6 +104,31 @@ def _eval_body(original: Any) -> Any:
                 setattr(endpoint, _CLOSED, True)
 
     return eval_body
+
+
+def stopped(env: Any) -> bool:
+    """``env`` belongs to an execution that was stopped: its frames, and its Distributed Map's child
+    executions, share the execution's callback pool (moto does not stop the child executions' own
+    environments)."""
+    return bool(getattr(env.callback_pool_manager, _STOPPED, False))
+
+
+def interrupt_waiting(env: Any) -> int:
+    """Release every task of a stopped execution that waits for its token (its Distributed Map's child
+    executions share the pool), as AWS ends them with the execution; how many were waiting.
+
+    moto stops an execution's states but not a ``.waitForTaskToken`` wait: the task's thread blocks on
+    its endpoint until the task's timeout, so a stopped execution ran on and ended FAILED (its Map's
+    items timed out) instead of ABORTED at once. ``interrupt_all`` is moto's own release of a waiting
+    endpoint (what its task calls when it ends); the interrupted task finds no outcome, and the stopped
+    program ends there."""
+    setattr(env.callback_pool_manager, _STOPPED, True)
+    pool = getattr(env.callback_pool_manager, "_pool", {})
+    waiting = [e for e in list(pool.values()) if e.get_outcome() is None and not getattr(e, _CLOSED, False)]
+    for endpoint in waiting:
+        setattr(endpoint, _CLOSED, True)  # a token of an ended execution is refused, as on AWS
+        endpoint.interrupt_all()
+    return len(waiting)
 
 
 def install() -> None:

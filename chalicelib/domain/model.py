@@ -90,6 +90,25 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class ExecutionEnd:
+    """How a workflow execution ended, from Step Functions' "Execution Status Change" event."""
+
+    execution_arn: str
+    status: str  # FAILED, TIMED_OUT or ABORTED
+    error: str | None = None  # the error's name only: a cause can quote the execution's input
+
+    def info(self, whose: str, hint: str) -> ErrorInfo:
+        """The error recorded for what ``whose`` execution left unrecorded."""
+        code, how = {
+            "ABORTED": ("EXECUTION_ABORTED", "was stopped"),
+            "TIMED_OUT": ("EXECUTION_TIMED_OUT", "timed out"),
+        }.get(self.status, ("EXECUTION_FAILED", f"failed ({self.error or 'no error named'})"))
+        return ErrorInfo(
+            code, f"The execution of {whose} {how} before it recorded the end ({self.execution_arn}).", hint
+        )
+
+
+@dataclass(frozen=True)
 class Target:
     tenant_id: str
     target_id: str

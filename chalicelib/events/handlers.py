@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -33,10 +33,12 @@ from chalicelib.api.schemas import PARAM_KEY, STACK_NAME, TAG_KEY, TAG_VALUE, TA
 from chalicelib.composition import Services
 from chalicelib.domain import bootstrap
 from chalicelib.domain.automation import RedeployRequest, S3Location, Selector
-from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.errors import DeployerError, TransientAwsError
+from chalicelib.domain.model import ExecutionEnd
 from chalicelib.domain.templates import MAX_PARAMETERS
 from chalicelib.service.completion import StackRef
 from chalicelib.service.ports import StackStatusEvent
+from chalicelib.service.workflow import StepInput
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,15 @@ OBJECT_CREATED_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"
 # Only our operations' events; the bootstrap template's forwarding rule uses the same pattern, so
 # other stacks' events do not even leave their account.
 STACK_STATUS_PATTERN = bootstrap.STACK_STATUS_PATTERN
+# Step Functions' event for an execution that ended without succeeding. Every state machine of the
+# account and region matches; the handler keeps only the service's own two.
+EXECUTION_STATUS_PATTERN = {
+    "source": ["aws.states"],
+    "detail-type": ["Step Functions Execution Status Change"],
+    "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+}
+# What leaves the execution-ended handlers for Lambda to retry the event: AWS still throttling after botocore's retries.
+RETRIED: tuple[type[Exception], ...] = (TransientAwsError,)
 # The name chalice subscribes RedeployMessage to; the template names the topic per stack
 # (`<stack>-redeploy-requests`) and infra/package.py points the subscription at that resource.
 REDEPLOY_TOPIC = "nexus-deployer-redeploy-requests"
@@ -99,6 +110,24 @@ class StackStatusDetail(BaseModel):
     client_request_token: Annotated[str, StringConstraints(max_length=128)] = Field(
         default="", alias="client-request-token"
     )
+
+
+class ExecutionStatusDetail(BaseModel):
+    """The detail of Step Functions' "Execution Status Change" event (the fields read here)."""
+
+    execution_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:states:", strict=True)] = Field(
+        alias="executionArn"
+    )
+    state_machine_arn: StrictStr = Field(alias="stateMachineArn")
+    status: Literal["FAILED", "TIMED_OUT", "ABORTED"]
+    input: StrictStr
+    error: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class _ExecutionInput(BaseModel):
+    """What both workflows' inputs hold for this: whose execution it is."""
+
+    tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
 
 
 class _S3Bucket(BaseModel):
@@ -212,6 +241,62 @@ def stack_status_changed(services: Services, event: dict[str, Any]) -> dict[str,
     return {"stack_event": outcome}
 
 
+def _execution_end(
+    services: Services, event: dict[str, Any], machine_arn: str
+) -> tuple[ExecutionEnd, dict[str, Any]] | dict[str, Any]:
+    """The end and the input of one of ``machine_arn``'s executions; or why the event is dropped."""
+    event_id = str(event.get("id", ""))
+    if str(event.get("account", "")) != _service_account(services):
+        return _drop("foreign-account", origin="states", event_id=event_id)
+    try:
+        detail = ExecutionStatusDetail.model_validate(event.get("detail"))
+        _ExecutionInput.model_validate_json(detail.input)
+    except ValidationError as error:
+        return _drop("malformed-detail", origin="states", event_id=event_id, fields=_invalid_fields(error))
+    if not machine_arn or detail.state_machine_arn != machine_arn:
+        return {"ignored": "another-state-machine"}  # every machine's events match the rule
+    end = ExecutionEnd(detail.execution_arn, detail.status, detail.error)
+    return end, json.loads(detail.input)
+
+
+def deployment_execution_ended(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge: Step Functions' "Execution Status Change" for a deployment execution that FAILED,
+    TIMED_OUT or was ABORTED: its operation ends in a recorded state even when the execution never
+    reached its own last step (``WorkflowService.execution_ended``).
+
+    A throttled AWS is not dropped: TransientAwsError leaves the function (``RETRIED``), so Lambda
+    retries the event, and after its retries it lands in the dead-letter queue."""
+    found = _execution_end(services, event, services.settings.state_machine_arn)
+    if isinstance(found, dict):
+        return found
+    end, started = found
+    try:
+        return services.workflow.execution_ended(StepInput.from_event(started), end)
+    except (KeyError, TypeError, ValueError):
+        return _drop("malformed-input", origin="states", event_id=str(event.get("id", "")))
+    except TransientAwsError:
+        raise
+    except DeployerError as error:
+        return _drop("refused", origin="states", event_id=str(event.get("id", "")), error_code=error.code)
+
+
+def rollout_execution_ended(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """The same event for a rollout execution: the rollout ends FAILED if it had not ended
+    (``RolloutService.execution_ended``)."""
+    found = _execution_end(services, event, services.settings.rollout_state_machine_arn)
+    if isinstance(found, dict):
+        return found
+    end, started = found
+    if not isinstance(started.get("rollout_id"), str):
+        return _drop("malformed-input", origin="states", event_id=str(event.get("id", "")))
+    try:
+        return services.rollouts.execution_ended(str(started["tenant_id"]), started["rollout_id"], end)
+    except TransientAwsError:
+        raise
+    except DeployerError as error:
+        return _drop("refused", origin="states", event_id=str(event.get("id", "")), error_code=error.code)
+
+
 def drift_check(services: Services) -> dict[str, Any]:
     try:
         return {"drift": services.drift.check_all().counts}
@@ -219,11 +304,14 @@ def drift_check(services: Services) -> dict[str, Any]:
         return _drop("drift-check-failed", origin="schedule", error_code=error.code)
 
 
-def guarded(run: Any, *args: Any) -> dict[str, Any]:
-    """The last line: a bug in one event must not make Lambda retry it, or EventBridge resend it."""
+def guarded(run: Any, *args: Any, retried: tuple[type[Exception], ...] = ()) -> dict[str, Any]:
+    """The last line: a bug in one event must not make Lambda retry it, or EventBridge resend it.
+    Only the errors named in ``retried`` leave the function, for Lambda to retry the event."""
     try:
         result: dict[str, Any] = run(*args)
         return result
+    except retried:
+        raise
     except Exception as error:
         logger.exception("event handler failed", extra={"error_type": type(error).__name__})
         return {"dropped": "internal-error"}

@@ -58,6 +58,7 @@ from chalicelib.domain.model import (
     Action,
     Deployment,
     ErrorInfo,
+    ExecutionEnd,
     OperationMode,
     OperationStatus,
     Outcome,
@@ -733,6 +734,24 @@ class RolloutService:
             return {"recorded": info.code, "in_flight": in_flight, "wait_seconds": self._poll.max_seconds}
         self._finish(replace(rollout, error=info), RolloutStatus.FAILED)
         return {"recorded": info.code, "in_flight": 0}
+
+    def execution_ended(self, tenant_id: str, rollout_id: str, end: ExecutionEnd) -> dict[str, Any]:
+        """The rollout's execution ended FAILED, TIMED_OUT or ABORTED (Step Functions' event). When its
+        own RecordRolloutFailure ended the rollout, nothing to do. Otherwise (stopped, or failed where no
+        Catch applies) no step will run again: the rollout ends FAILED now. Items whose operation ended
+        end with it, never-started ones are CANCELLED, and the ones still running end later, each
+        recorded by its own deployment's last step (no Map iteration waits for them any more)."""
+        rollout = self._rollout(tenant_id, rollout_id)
+        if rollout.status not in RUNNING_ROLLOUT:
+            return {"reconciled": False}
+        in_flight = self._settle(rollout)
+        info = end.info(
+            "the rollout's workflow",
+            "Items still running end on their own. Start the rollout again to deploy the rest: items "
+            "already up to date are skipped.",
+        )
+        self._finish(replace(rollout, error=info), RolloutStatus.FAILED)
+        return {"reconciled": True, "recorded": info.code, "in_flight": in_flight}
 
     def _settle(self, rollout: Rollout) -> int:
         """End every started item whose operation ended; how many still run."""

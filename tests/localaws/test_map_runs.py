@@ -91,3 +91,70 @@ def test_over_tolerance_is_either_limit_exceeded(
     failed: int, total: int, count: int, percentage: float, over: bool
 ) -> None:
     assert map_runs.over_tolerance(failed, total, count, percentage) is over
+
+
+def test_stopping_an_execution_whose_map_waits_for_task_tokens_aborts_it_at_once(local_aws: LocalAws) -> None:
+    """On AWS a stopped execution ends ABORTED at once, its Map Run's child executions with it. moto
+    left each item's ``.waitForTaskToken`` task waiting until its timeout, then failed the Map (its
+    items timed out) and the execution FAILED; localaws/task_tokens.py releases the waits of a stopped
+    execution, and a token of it is refused afterwards."""
+    from botocore.exceptions import ClientError
+
+    from tests.conftest import own_function
+
+    tokens: list[str] = []
+
+    def park(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        tokens.append(event["token"])
+        return {}
+
+    parker = own_function(local_aws, "parker", park)
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Wait",
+                    "States": {
+                        "Wait": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                            "Parameters": {"FunctionName": parker, "Payload": {"token.$": "$$.Task.Token"}},
+                            "TimeoutSeconds": 60,
+                            "End": True,
+                        }
+                    },
+                },
+                "End": True,
+            }
+        },
+    }
+    sfn = local_aws.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="parked", definition=json.dumps(definition), roleArn=local_aws.central.service_role_arn
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1, 2]}))[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 10
+    while len(tokens) < 2:
+        assert time.monotonic() < deadline, tokens
+        time.sleep(0.02)
+
+    stopped_at = time.monotonic()
+    sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped by the test")
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() - stopped_at < 5, "the stop waited for the tasks' 60 s timeout"
+        time.sleep(0.02)
+
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    history = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+    assert history[-1] == "ExecutionAborted"
+    assert "MapRunFailed" not in history
+    with pytest.raises(ClientError) as refused:
+        sfn.send_task_success(taskToken=tokens[0], output="{}")
+    # refused as a token of a task that no longer exists (moto answers InvalidToken once the execution ended)
+    assert refused.value.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken")

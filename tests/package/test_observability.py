@@ -189,6 +189,8 @@ def test_asynchronous_event_handlers_keep_failed_events_in_the_dead_letter_queue
         "StackStatusChanged",
         "TemplateObjectCreated",
         "DriftCheck",
+        "DeploymentExecutionEnded",
+        "RolloutExecutionEnded",
     }
     for name, function in packaged.of_type("AWS::Serverless::Function").items():
         letters = function["Properties"].get("DeadLetterQueue")

@@ -419,7 +419,7 @@ def test_the_rollout_workflow_runs_its_distributed_map_and_starts_nothing_else(p
 
 
 def test_event_handlers_are_wired_to_their_rules_topic_and_schedule(packaged: Packaged) -> None:
-    from chalicelib.events.handlers import OBJECT_CREATED_PATTERN, REDEPLOY_PATTERN
+    from chalicelib.events.handlers import EXECUTION_STATUS_PATTERN, OBJECT_CREATED_PATTERN, REDEPLOY_PATTERN
 
     assert set(EVENT_HANDLERS) == {
         "RedeployRequested",
@@ -427,6 +427,8 @@ def test_event_handlers_are_wired_to_their_rules_topic_and_schedule(packaged: Pa
         "StackStatusChanged",
         "TemplateObjectCreated",
         "DriftCheck",
+        "DeploymentExecutionEnded",
+        "RolloutExecutionEnded",
     }
     events = {name: packaged.resources[name]["Properties"]["Events"] for name in EVENT_HANDLERS}
     assert events["RedeployRequested"]["RedeployRequestedEvent"]["Properties"]["Pattern"] == REDEPLOY_PATTERN
@@ -434,6 +436,23 @@ def test_event_handlers_are_wired_to_their_rules_topic_and_schedule(packaged: Pa
         events["TemplateObjectCreated"]["TemplateObjectCreatedEvent"]["Properties"]["Pattern"]
         == OBJECT_CREATED_PATTERN
     )
+    for name in ("DeploymentExecutionEnded", "RolloutExecutionEnded"):
+        pattern = events[name][f"{name}Event"]["Properties"]["Pattern"]
+        assert pattern == EXECUTION_STATUS_PATTERN
+        assert pattern["detail"] == {"status": ["FAILED", "TIMED_OUT", "ABORTED"]}  # not SUCCEEDED
+    # Each under its workflow's role, told its own machine (the handler keeps only that machine's events).
+    ended = {
+        name: packaged.resources[name]["Properties"]
+        for name in ("DeploymentExecutionEnded", "RolloutExecutionEnded")
+    }
+    assert ended["DeploymentExecutionEnded"]["Role"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
+    assert ended["DeploymentExecutionEnded"]["Environment"]["Variables"]["NEXUS_STATE_MACHINE_ARN"] == {
+        "Ref": "DeploymentStateMachine"
+    }
+    assert ended["RolloutExecutionEnded"]["Role"] == {"Fn::GetAtt": ["RolloutRole", "Arn"]}
+    assert ended["RolloutExecutionEnded"]["Environment"]["Variables"]["NEXUS_ROLLOUT_STATE_MACHINE_ARN"] == {
+        "Ref": "RolloutStateMachine"
+    }
     assert events["DriftCheck"]["DriftCheckEvent"] == {
         "Type": "Schedule",
         "Properties": {"Schedule": "rate(6 hours)"},

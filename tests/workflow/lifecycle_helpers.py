@@ -92,3 +92,33 @@ def stack_events(aws: LocalAws, stack: str) -> list[dict[str, Any]]:
         if not page.get("NextToken"):
             return events
         kwargs["NextToken"] = page["NextToken"]
+
+
+def execution_status_event(aws: LocalAws, execution: Any, status: str) -> dict[str, Any]:
+    """Step Functions' event for ``execution`` ending with ``status``, as AWS shapes it."""
+    sfn = aws.central_session().client("stepfunctions")
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    return {
+        "version": "0",
+        "id": "e-1",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": aws.central.account_id,
+        "time": "2026-12-06T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [execution["executionArn"]],
+        "detail": {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": described["stateMachineArn"],
+            "name": described["name"],
+            "status": status,
+            "startDate": 1796500000000,
+            "stopDate": 1796500060000,
+            "input": described["input"],
+            "inputDetails": {"included": True},
+            "output": None,
+            "outputDetails": None,
+            "error": "Operator",
+            "cause": "stopped",
+        },
+    }

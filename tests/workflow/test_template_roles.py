@@ -31,7 +31,7 @@ from tests.conftest import (
     register_target,
     wired,
 )
-from tests.workflow.lifecycle_helpers import accepted, create, settle
+from tests.workflow.lifecycle_helpers import accepted, create, execution_status_event, settle
 
 QUEUE = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
 TWO_QUEUES = json.dumps(
@@ -176,6 +176,16 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
     polled = aws.host.invoke("PollItem", {**ids, "item_id": 1, "progress": {"wait_seconds": 1}})
     assert polled["done"] is True, polled
     aws.host.invoke("RecordRolloutFailure", {**ids, "error": fault})
+    # RolloutExecutionEnded hears of rollout executions that end without succeeding; a late ABORTED
+    # event for this one, whose rollout ended, is read and left (DeploymentExecutionEnded runs below,
+    # for the broken deployment's FAILED execution, through the template's rule).
+    (execution,) = (
+        aws.central_session()
+        .client("stepfunctions")
+        .list_executions(stateMachineArn=aws.central.rollout_state_machine_arn)["executions"]
+    )
+    late = execution_status_event(aws, execution, "ABORTED")
+    assert aws.host.invoke("RolloutExecutionEnded", late) == {"reconciled": False}
     assert call(client, "DELETE", f"/deployments/{did}", tenant).status_code == 202
     assert settle(client, tenant, did)["status"] == "DELETED"
     failed = deploy(

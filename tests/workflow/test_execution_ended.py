@@ -1,0 +1,171 @@
+"""A workflow execution that ends without its own last step still ends its deployment or rollout.
+
+Someone stops an execution (StopExecution), it times out, or it fails where no Catch applies: its last
+step never runs, so nothing would record how its operation ended, free the stack's lock or release the
+rollout item waiting for it. Step Functions puts an "Execution Status Change" event on the default bus
+(the local AWS does too, localaws/execution_events.py); the template's rules run
+DeploymentExecutionEnded and RolloutExecutionEnded, which end the record. These tests stop real
+executions of the real definitions and read the outcome through the API.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chalice.test import Client
+
+import app as app_module
+from localaws.cloudformation import StackSimulation
+from localaws.environment import LocalAws
+from tests.conftest import (
+    Tenant,
+    call,
+    deploy,
+    local_aws_for_app,
+    register_target,
+    wait_for,
+    wired,
+)
+from tests.workflow.lifecycle_helpers import execution_status_event, store
+from tests.workflow.test_rollouts import register_fleet, rollout_body
+
+QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+
+
+def _until(check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _running(aws: LocalAws, machine_arn: str) -> list[Any]:
+    sfn = aws.central_session().client("stepfunctions")
+    executions: list[Any] = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")[
+        "executions"
+    ]
+    return executions
+
+
+def _stop(aws: LocalAws, execution_arn: str) -> None:
+    aws.central_session().client("stepfunctions").stop_execution(
+        executionArn=execution_arn, error="Operator", cause="stopped by the test"
+    )
+
+
+def _deployment(client: Client, tenant: Tenant, deployment_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
+    return body
+
+
+def test_a_stopped_deployment_execution_ends_its_operation_failed_and_frees_the_stack() -> None:
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=30)) as aws,
+        wired(aws) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws)
+        deployment_id = deploy(client, tenant, target["target_id"], "stopped", QUEUE)
+        _until(lambda: _deployment(client, tenant, deployment_id)["operation"]["status"] == "IN_PROGRESS")
+        (execution,) = _running(aws, aws.central.state_machine_arn)
+        key = f"{target['account_id']}#us-east-1#stopped"
+        assert store(aws).lock_holder(key) is not None
+
+        _stop(aws, execution["executionArn"])
+        ended = wait_for(client, tenant, deployment_id, timeout=30)
+
+        assert ended["operation"]["status"] == "FAILED"
+        assert ended["error"]["code"] == "EXECUTION_ABORTED"
+        assert execution["executionArn"] in ended["error"]["message"]
+        assert "target account" in ended["error"]["hint"]
+        assert store(aws).lock_holder(key) is None  # the stack is free, not held until the lease runs out
+        assert aws.host.invocations["DeploymentExecutionEnded"] >= 1
+
+
+def test_an_execution_whose_own_steps_recorded_the_failure_is_left_as_they_recorded_it(
+    client: Client, tenant: Tenant, local_aws: LocalAws
+) -> None:
+    """A template CloudFormation refuses: the workflow's own RecordFailure ends the operation and the
+    execution FAILED; the event that follows finds nothing left to record."""
+    target = register_target(client, tenant, local_aws)
+    bad = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"Nope": 1}}}})
+    deployment_id = deploy(client, tenant, target["target_id"], "refused", bad)
+    failed = wait_for(client, tenant, deployment_id)
+    assert failed["operation"]["status"] == "FAILED"
+    code = failed["error"]["code"]
+    _until(lambda: local_aws.host.invocations["DeploymentExecutionEnded"] >= 1)
+    time.sleep(0.5)
+    again = _deployment(client, tenant, deployment_id)
+    assert again["error"]["code"] == code != "EXECUTION_FAILED"
+    assert again["operation"] == failed["operation"]
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {status: n for status, n in counts.items() if n}
+
+
+def test_a_stopped_rollout_execution_ends_the_rollout_failed_and_its_running_item_still_ends() -> None:
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=4)) as aws,
+        wired(aws, NEXUS_ALLOW_LOCAL_WEBHOOKS="1") as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        fleet = register_fleet(client, tenant, aws, 2)
+        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet, max_concurrent=1))
+        assert response.status_code == 202, response.body
+        rollout_id = json.loads(response.body)["rollout_id"]
+
+        def view() -> dict[str, Any]:
+            found: dict[str, Any] = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
+            return found
+
+        _until(lambda: view()["counts"].get("IN_PROGRESS", 0) == 1)
+        (execution,) = _running(aws, aws.central.rollout_state_machine_arn)
+        _stop(aws, execution["executionArn"])
+
+        ended = _until(lambda: (v := view())["status"] == "FAILED" and v)
+        sfn = aws.central_session().client("stepfunctions")
+        assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
+        assert ended["error"]["code"] == "EXECUTION_ABORTED"
+        assert "rollout" in ended["error"]["message"]
+        items = len(fleet) * 2  # each target's two regions
+        # The running item's deployment runs on, and its last step records the item's end.
+        settled = _until(lambda: (v := view())["counts"].get("IN_PROGRESS", 0) == 0 and v)
+        assert _nonzero(settled["counts"]) == {"SUCCEEDED": 1, "CANCELLED": items - 1}
+        assert settled["status"] == "FAILED"
+        assert len(_running(aws, aws.central.state_machine_arn)) == 0
+
+        # A second delivery (EventBridge delivers at least once) changes nothing, and the deployment
+        # workflow's function keeps only its own machine's events.
+        event = execution_status_event(aws, execution, "ABORTED")
+        assert aws.host.invoke("RolloutExecutionEnded", event) == {"reconciled": False}
+        assert aws.host.invoke("DeploymentExecutionEnded", event) == {"ignored": "another-state-machine"}
+        assert view() == settled
+
+
+def test_events_that_are_not_the_services_own_are_dropped(
+    client: Client, tenant: Tenant, local_aws: LocalAws
+) -> None:
+    target = register_target(client, tenant, local_aws)
+    deployment_id = deploy(client, tenant, target["target_id"], "dropped", QUEUE)
+    done = wait_for(client, tenant, deployment_id)
+    (execution,) = (
+        local_aws.central_session()
+        .client("stepfunctions")
+        .list_executions(stateMachineArn=local_aws.central.state_machine_arn)["executions"]
+    )
+    event = execution_status_event(local_aws, execution, "ABORTED")
+    foreign = {**event, "account": "999999999999"}
+    assert local_aws.host.invoke("DeploymentExecutionEnded", foreign) == {"dropped": "foreign-account"}
+    broken = {**event, "detail": {**event["detail"], "input": "not json"}}
+    assert local_aws.host.invoke("DeploymentExecutionEnded", broken) == {"dropped": "malformed-detail"}
+    # An ABORTED event for an execution whose operation had ended (a late or repeated event): nothing.
+    assert local_aws.host.invoke("DeploymentExecutionEnded", event) == {"reconciled": False}
+    assert _deployment(client, tenant, deployment_id)["operation"] == done["operation"]
