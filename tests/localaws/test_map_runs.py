@@ -26,26 +26,30 @@ def _machine(tolerated: dict[str, Any]) -> str:
             "Fine": {"Type": "Pass", "End": True},
         },
     }
+    caught = {"Caught": {"Type": "Pass", "End": True}}
     return json.dumps(
-        {
-            "StartAt": "Each",
-            "States": {
-                "Each": {
-                    "Type": "Map",
-                    "ItemsPath": "$.items",
-                    "ItemProcessor": {
-                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                        **item,
-                    },
-                    **tolerated,
-                    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
-                    "ResultPath": "$.results",
-                    "End": True,
-                },
-                "Caught": {"Type": "Pass", "End": True},
-            },
-        }
+        _distributed_map(
+            item,
+            caught,
+            **tolerated,
+            Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+            ResultPath="$.results",
+        )
     )
+
+
+def _distributed_map(
+    item: dict[str, Any], others: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A machine whose first state, ``Each``, is a Distributed Map over ``$.items`` running ``item``."""
+    each = {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **item},
+        **fields,
+        "End": True,
+    }
+    return {"StartAt": "Each", "States": {"Each": each, **(others or {})}}
 
 
 def _run(local_aws: LocalAws, name: str, tolerated: dict[str, Any]) -> dict[str, Any]:
@@ -109,29 +113,14 @@ def test_stopping_an_execution_whose_map_waits_for_task_tokens_aborts_it_at_once
         return {}
 
     parker = own_function(local_aws, "parker", park)
-    definition = {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                    "StartAt": "Wait",
-                    "States": {
-                        "Wait": {
-                            "Type": "Task",
-                            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                            "Parameters": {"FunctionName": parker, "Payload": {"token.$": "$$.Task.Token"}},
-                            "TimeoutSeconds": 60,
-                            "End": True,
-                        }
-                    },
-                },
-                "End": True,
-            }
-        },
+    wait = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": parker, "Payload": {"token.$": "$$.Task.Token"}},
+        "TimeoutSeconds": 60,
+        "End": True,
     }
+    definition = _distributed_map({"StartAt": "Wait", "States": {"Wait": wait}})
     sfn = local_aws.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
     machine = sfn.create_state_machine(
         name="parked", definition=json.dumps(definition), roleArn=local_aws.central.service_role_arn
