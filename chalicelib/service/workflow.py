@@ -924,8 +924,10 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.SUCCEEDED, ended_at=utc_now()),
             updated_at=utc_now(),
         )
-        self._finish(done, "SUCCEEDED", message)
+        # The stack name is free before the record says DELETED (as the lock is released before the
+        # final state): a client that sees DELETED can create the stack again at once.
         self._store.release_stack_name(done)
+        self._finish(done, "SUCCEEDED", message)
         return _progress(True, True, 0)
 
     def _fail(self, deployment: Deployment, info: ErrorInfo) -> None:

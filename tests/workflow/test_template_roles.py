@@ -177,8 +177,8 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
     assert polled["done"] is True, polled
     aws.host.invoke("RecordRolloutFailure", {**ids, "error": fault})
     # RolloutExecutionEnded hears of rollout executions that end without succeeding; a late ABORTED
-    # event for this one, whose rollout ended, is read and left (DeploymentExecutionEnded runs below,
-    # for the broken deployment's FAILED execution, through the template's rule).
+    # event for this one, whose rollout ended, is read and left (DeploymentExecutionEnded likewise below,
+    # for the broken deployment's FAILED execution: given the event, not left to the rule's timing).
     (execution,) = (
         aws.central_session()
         .client("stepfunctions")
@@ -192,6 +192,13 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
         client, tenant, target, "broken", json.dumps({"Resources": {"X": {"Type": "AWS::No::Such"}}})
     )
     assert failed["status"] == "FAILED"
+    (broken,) = (
+        aws.central_session()
+        .client("stepfunctions")
+        .list_executions(stateMachineArn=aws.central.state_machine_arn, statusFilter="FAILED")["executions"]
+    )
+    ended = execution_status_event(aws, broken, "FAILED")
+    assert aws.host.invoke("DeploymentExecutionEnded", ended) == {"reconciled": False}
     # forget looks at the stack through InspectTarget (the rolled-back stack still exists: refused).
     forgot = call(client, "POST", f"/deployments/{failed['deployment_id']}/forget", tenant)
     assert forgot.status_code in (200, 409), forgot.body
