@@ -13,7 +13,9 @@ built from the execution and put on its account's default bus on EventBridge's d
 (localaws/eventbridge.py), never inside the caller's moto request. The detail holds what AWS's does:
 executionArn, stateMachineArn, name, status, startDate, stopDate (epoch milliseconds), input and output
 (JSON text), inputDetails/outputDetails, error and cause. RUNNING is not emitted: nothing here uses it.
-Distributed Map child executions are not moto ``Execution`` objects and emit nothing.
+Distributed Map child executions are not moto ``Execution`` objects and emit nothing, nor do Express
+workflows' executions (as on AWS). The ``redriveCount``/``redriveStatus`` fields of current AWS events are
+left out (no redrive here).
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def _json_text(value: Any) -> str | None:
 def detail(execution: Any) -> dict[str, Any]:
     """The event's detail for a moto ``Execution`` that has just ended."""
     status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
+    # moto's StopExecution drops the request's error and cause: an ABORTED event carries none here.
+    error, cause = execution.error or None, execution.cause or None
     return {
         "executionArn": execution.exec_arn,
         "stateMachineArn": execution.state_machine_arn,
@@ -74,13 +78,16 @@ def detail(execution: Any) -> dict[str, Any]:
         "output": _json_text(execution.output),
         "inputDetails": {"included": True},
         "outputDetails": {"included": True} if execution.output is not None else None,
-        "error": execution.error,
-        "cause": execution.cause,
+        "error": error,
+        "cause": cause,
     }
 
 
 def execution_ended(execution: Any) -> None:
-    """Put the event of ``execution``'s end on its account's default bus, asynchronously."""
+    """Put the event of ``execution``'s end on its account's default bus, asynchronously. Only a
+    Standard workflow's: Express workflows emit no status-change events."""
+    if str(getattr(execution.sm_type, "value", execution.sm_type)) != "STANDARD":
+        return
     entry = {
         "Source": "aws.states",
         "DetailType": DETAIL_TYPE,

@@ -30,11 +30,33 @@ __all__ = ["check_moto_internals", "install"]
 _PATCHER = Patcher("localaws.task_tokens")
 _CALLBACK = "moto.stepfunctions.parser.asl.eval.callback.callback"
 _TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback"
+_ENV = "moto.stepfunctions.parser.asl.eval.environment"
 # sha256 of inspect.getsource(...) in moto 5.2.5. _eval_body registers the token with
 # ``env.callback_pool_manager.add`` on the evaluating thread; notify raises TaskTimedOut for an endpoint
 # whose consumer reported a CallbackConsumerTimeout.
 _SOURCE_SHA256 = {
     "StateTaskServiceCallback._eval_body": "1565ede7010df6af128057e199741623fe7d813996476dea3b2f9d647a1d9ab4",
+}
+# What a stop relies on (``interrupt_waiting``, ``_keeping_stop``): a stop sets ProgramStopped on the
+# environment and its frames; a waiting endpoint returns from ``wait`` once ``interrupt_all`` sets its
+# event, with no outcome; the pool keeps every endpoint in ``_pool``; ``set_error`` overwrites whatever
+# state the program was in.
+_STOP_SHA256 = {
+    (_ENV, "Environment.set_error"): "6447409d405612c0e642e5e7d1942f8b48298485b7cb23630a18c78392f633d2",
+    (_ENV, "Environment.set_stop"): "163c10d46b1cb9b5acc34268858aafc6772a2401d1f56edcfbd832d51b3f3aa1",
+    (
+        _CALLBACK,
+        "CallbackEndpoint.interrupt_all",
+    ): "d5b1c5de4a0b4fe9a1edd940a6ca4f453d8b56fb0e4619b559ead47c651e5029",
+    (_CALLBACK, "CallbackEndpoint.wait"): "85d0fa6224f12b372121a350ed1cd3b9c8c01cdd7e71117d198969da859c8251",
+    (
+        _CALLBACK,
+        "CallbackEndpoint.get_outcome",
+    ): "28e3aa43303848c0c1ed4ae790f8e3734973e32425760a9029b0cdd05d2f3c5b",
+    (
+        _CALLBACK,
+        "CallbackPoolManager.__init__",
+    ): "072d647a2ea8040bd61bb0c312dca3f1437228f0024e693e1a19b9af9d939cf6",
 }
 _CLOSED = "_nexus_task_closed"
 _STOPPED = "_nexus_execution_stopped"
@@ -57,10 +79,12 @@ def check_moto_internals() -> None:
     pool = callback.CallbackPoolManager
     for name in ("add", "get", "notify", "heartbeat"):
         _PATCHER.expect(callable(getattr(pool, name, None)), f"CallbackPoolManager.{name} is missing")
-    _PATCHER.expect("_pool" in pool.__init__.__code__.co_names, "CallbackPoolManager no longer keeps _pool")
-    for name in ("interrupt_all", "get_outcome"):
+    for (module_name, dotted), digest in _STOP_SHA256.items():
+        owner_name, name = dotted.split(".")
+        method = getattr(getattr(importlib.import_module(module_name), owner_name), name, None)
+        original = getattr(method, "__wrapped__", method)
         _PATCHER.expect(
-            callable(getattr(callback.CallbackEndpoint, name, None)), f"CallbackEndpoint.{name} is missing"
+            original is not None and source_digest(original) == digest, f"{dotted} changed upstream"
         )
 
 
@@ -131,6 +155,21 @@ def interrupt_waiting(env: Any) -> int:
     return len(waiting)
 
 
+def _keeping_stop(original: Any) -> Any:
+    """``Environment.set_error``: not over a stop. A task whose wait a stop released fails (moto sees a
+    timed-out wait), and that failure reached the program's ``set_error``, which overwrote the stop: the
+    stopped execution ended FAILED (States.Timeout) instead of ABORTED."""
+
+    def set_error(self: Any, error: Any) -> None:
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original(self, error)
+
+    return set_error
+
+
 def install() -> None:
     with _PATCHER.lock:
         check_moto_internals()
@@ -139,3 +178,4 @@ def install() -> None:
         _PATCHER.wrap(callback.CallbackPoolManager, "notify", _refusing_closed)
         _PATCHER.wrap(callback.CallbackPoolManager, "heartbeat", _refusing_closed)
         _PATCHER.wrap(task.StateTaskServiceCallback, "_eval_body", _eval_body)
+        _PATCHER.wrap(importlib.import_module(_ENV).Environment, "set_error", _keeping_stop)

@@ -410,9 +410,14 @@ class DynamoStore:
             return self._finish_operation(deployment, final_event)
         with aws_call("PutItem"):
             try:
+                # Only while the operation is current and running: a step still running when its execution
+                # was stopped (Lambda is not stopped with it) must not bring back an operation that the
+                # execution's end recorded as ended (DeploymentExecutionEnded), nor a retried step one that
+                # its own run ended.
                 self._table.put_item(
                     Item=deployment_to_item(deployment),
-                    ConditionExpression=Attr("op_id").eq(deployment.operation.operation_id),
+                    ConditionExpression=Attr("op_id").eq(deployment.operation.operation_id)
+                    & Attr("op_running").eq(True),
                 )
             except ClientError as error:
                 if error_code(error) == "ConditionalCheckFailedException":
@@ -557,6 +562,23 @@ class DynamoStore:
                     ConditionExpression=Attr("pk").not_exists()
                     | Attr("owner").eq(owner)
                     | Attr(TTL_ATTRIBUTE).lt(now),
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def renew_lock(self, key: str, owner: str, lease_seconds: int) -> bool:
+        """Extend ``owner``'s lease; False when the lock is not ``owner``'s (gone, or another's)."""
+        with aws_call("UpdateItem"):
+            try:
+                self._table.update_item(
+                    Key={"pk": f"LOCK#{key}", "sk": "LOCK"},
+                    UpdateExpression="SET #ttl = :until",
+                    ConditionExpression=Attr("owner").eq(owner),
+                    ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                    ExpressionAttributeValues={":until": int(self._clock()) + lease_seconds},
                 )
             except ClientError as error:
                 if error_code(error) == "ConditionalCheckFailedException":

@@ -97,6 +97,11 @@ class ExecutionEnd:
     status: str  # FAILED, TIMED_OUT or ABORTED
     error: str | None = None  # the error's name only: a cause can quote the execution's input
 
+    @property
+    def name(self) -> str:
+        """The execution's name, the last part of its ARN."""
+        return self.execution_arn.rsplit(":", 1)[-1]
+
     def info(self, whose: str, hint: str) -> ErrorInfo:
         """The error recorded for what ``whose`` execution left unrecorded."""
         code, how = {

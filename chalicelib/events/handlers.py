@@ -248,13 +248,15 @@ def _execution_end(
     event_id = str(event.get("id", ""))
     if str(event.get("account", "")) != _service_account(services):
         return _drop("foreign-account", origin="states", event_id=event_id)
+    raw = event.get("detail")
+    machine = raw.get("stateMachineArn") if isinstance(raw, dict) else None
+    if not machine_arn or machine != machine_arn:
+        return {"ignored": "another-state-machine"}  # every machine's events match the rule: no warning
     try:
-        detail = ExecutionStatusDetail.model_validate(event.get("detail"))
+        detail = ExecutionStatusDetail.model_validate(raw)
         _ExecutionInput.model_validate_json(detail.input)
     except ValidationError as error:
         return _drop("malformed-detail", origin="states", event_id=event_id, fields=_invalid_fields(error))
-    if not machine_arn or detail.state_machine_arn != machine_arn:
-        return {"ignored": "another-state-machine"}  # every machine's events match the rule
     end = ExecutionEnd(detail.execution_arn, detail.status, detail.error)
     return end, json.loads(detail.input)
 
@@ -270,14 +272,17 @@ def deployment_execution_ended(services: Services, event: dict[str, Any]) -> dic
     if isinstance(found, dict):
         return found
     end, started = found
+    event_id = str(event.get("id", ""))
     try:
-        return services.workflow.execution_ended(StepInput.from_event(started), end)
+        step = StepInput.from_event(started)
     except (KeyError, TypeError, ValueError):
-        return _drop("malformed-input", origin="states", event_id=str(event.get("id", "")))
+        return _drop("malformed-input", origin="states", event_id=event_id)
+    try:
+        return services.workflow.execution_ended(step, end)
     except TransientAwsError:
         raise
     except DeployerError as error:
-        return _drop("refused", origin="states", event_id=str(event.get("id", "")), error_code=error.code)
+        return _drop("refused", origin="states", event_id=event_id, error_code=error.code)
 
 
 def rollout_execution_ended(services: Services, event: dict[str, Any]) -> dict[str, Any]:
@@ -287,14 +292,15 @@ def rollout_execution_ended(services: Services, event: dict[str, Any]) -> dict[s
     if isinstance(found, dict):
         return found
     end, started = found
+    event_id = str(event.get("id", ""))
     if not isinstance(started.get("rollout_id"), str):
-        return _drop("malformed-input", origin="states", event_id=str(event.get("id", "")))
+        return _drop("malformed-input", origin="states", event_id=event_id)
     try:
         return services.rollouts.execution_ended(str(started["tenant_id"]), started["rollout_id"], end)
     except TransientAwsError:
         raise
     except DeployerError as error:
-        return _drop("refused", origin="states", event_id=str(event.get("id", "")), error_code=error.code)
+        return _drop("refused", origin="states", event_id=event_id, error_code=error.code)
 
 
 def drift_check(services: Services) -> dict[str, Any]:

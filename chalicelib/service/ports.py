@@ -132,6 +132,9 @@ class LockStore(Protocol):
     def acquire_lock(self, key: str, owner: str, lease_seconds: int) -> bool:
         """Take or renew the lock; True when ``owner`` holds it afterwards."""
 
+    def renew_lock(self, key: str, owner: str, lease_seconds: int) -> bool:
+        """Extend the lease of ``owner``'s lock; False when ``owner`` does not hold it (never takes it)."""
+
     def release_lock(self, key: str, owner: str) -> None: ...
     def lock_holder(self, key: str) -> str | None: ...
 

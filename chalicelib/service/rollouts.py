@@ -168,6 +168,12 @@ def _no_item(rollout_id: str, index: int) -> DeployerError:
     return DeployerError(f"Rollout {rollout_id} has no item {index}.")
 
 
+def _starting(item: RolloutItem) -> bool:
+    """A PENDING item whose StartItem began recently enough that it may still be running."""
+    began = item.start_attempted_at
+    return began is not None and _age_seconds(began) <= 2 * START_SECONDS
+
+
 def _age_seconds(timestamp: str) -> float:
     if not timestamp:
         return math.inf
@@ -503,11 +509,12 @@ class RolloutService:
                     else _Begun(self._done(False, wait), taken.operation_id)
                 )
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
-            reason = (
-                "the rollout was cancelled"
-                if rollout.cancel_requested or rollout.status is RolloutStatus.CANCELLED
-                else f"more items failed than the rollout's failure tolerance ({rollout.tolerance})"
-            )
+            if rollout.cancel_requested or rollout.status is RolloutStatus.CANCELLED:
+                reason = "the rollout was cancelled"
+            elif rollout.over_tolerance:
+                reason = f"more items failed than the rollout's failure tolerance ({rollout.tolerance})"
+            else:  # ended while this step ran (its execution was stopped)
+                reason = f"the rollout ended {rollout.status.value}"
             info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
             self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
             return _Begun(self._done(True, 0))
@@ -744,13 +751,21 @@ class RolloutService:
         rollout = self._rollout(tenant_id, rollout_id)
         if rollout.status not in RUNNING_ROLLOUT:
             return {"reconciled": False}
+        if end.name != rollout.execution_name:
+            # An earlier run's (a resume or an apply starts another): a late or redelivered event.
+            return {"reconciled": False, "ignored": "earlier-execution"}
         in_flight = self._settle(rollout)
+        if rollout.cancel_requested:  # what its owner asked for: the stop only came first
+            self._finish(rollout, RolloutStatus.CANCELLED, spare_starting=True)
+            return {"reconciled": True, "recorded": RolloutStatus.CANCELLED.value, "in_flight": in_flight}
         info = end.info(
             "the rollout's workflow",
             "Items still running end on their own. Start the rollout again to deploy the rest: items "
             "already up to date are skipped.",
         )
-        self._finish(replace(rollout, error=info), RolloutStatus.FAILED)
+        # An item whose StartItem may still be running is not cancelled: Lambda is not stopped with the
+        # execution, so that start may still begin an operation; the item then ends with it.
+        self._finish(replace(rollout, error=info), RolloutStatus.FAILED, spare_starting=True)
         return {"reconciled": True, "recorded": info.code, "in_flight": in_flight}
 
     def _settle(self, rollout: Rollout) -> int:
@@ -764,7 +779,7 @@ class RolloutService:
                 # Its StartItem began a start: take up what it started, or wait while it may still run.
                 taken = self._taken_up(rollout, item)
                 if taken is None:
-                    running += _age_seconds(item.start_attempted_at) <= 2 * START_SECONDS
+                    running += _starting(item)
                     continue
                 item = taken  # IN_PROGRESS, or ended meanwhile
             if item.status is not ItemStatus.IN_PROGRESS:
@@ -927,8 +942,9 @@ class RolloutService:
         """End ``item`` FAILED with ``info`` (its deployment, if it has one, named in the error)."""
         self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment_id))
 
-    def _finish(self, rollout: Rollout, status: RolloutStatus) -> None:
-        """End the rollout; items that never started are CANCELLED, with the reason."""
+    def _finish(self, rollout: Rollout, status: RolloutStatus, *, spare_starting: bool = False) -> None:
+        """End the rollout; items that never started are CANCELLED, with the reason (``spare_starting``:
+        not those whose StartItem began within ``2 * START_SECONDS``, which may still start them)."""
         if self._secrets is not None:  # its NoEcho values, if it had any: no item starts any more
             self._secrets.delete(rollout.rollout_id)
         items = self._store.list_items(rollout.rollout_id)
@@ -956,7 +972,7 @@ class RolloutService:
                         item, status=ItemStatus.CANCELLED, error=item_error(item, info, None), updated_at=now
                     )
                     for item in items
-                    if item.status is ItemStatus.PENDING
+                    if item.status is ItemStatus.PENDING and not (spare_starting and _starting(item))
                 ],
             )
         ended = replace(

@@ -511,8 +511,22 @@ class WorkflowService:
         """Extend this operation's hold on the stack. When the lease ran out and another operation took
         the stack meanwhile, this one stops here, with no further stack call: two operations must never
         drive one stack, and the other one holds it now."""
-        key = deployment.stack_key
-        if not self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds):
+        if not deployment.operation.running:
+            return  # a retried step of an operation that ended: it holds nothing, and takes nothing
+        key, lease = deployment.stack_key, self._settings.lock_lease_seconds
+        if self._locks.renew_lock(key, step.operation_id, lease):
+            return
+        # Not ours any more. Its lease ran out (the lock may be gone): take it again unless another
+        # operation did, or unless the operation ended meanwhile (its execution was stopped and its
+        # end recorded, which freed the stack): a step still running then must not lock it again.
+        current = self._deployment(step).operation
+        if current.operation_id != step.operation_id or not current.running:
+            raise StackOperationError(
+                f"Operation {step.operation_id} ended while this step ran (its execution was stopped).",
+                code="STALE_OPERATION",
+                hint="Nothing to do: the deployment shows how it ended.",
+            )
+        if not self._locks.acquire_lock(key, step.operation_id, lease):
             holder = self._locks.lock_holder(key)
             raise StackOperationError(
                 f"The lock of operation {step.operation_id} on stack {deployment.stack_name} in "

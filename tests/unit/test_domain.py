@@ -10,7 +10,7 @@ import pytest
 from chalicelib.domain.aws_errors import translate
 from chalicelib.domain.errors import ErrorKind, UnprocessableRequest
 from chalicelib.domain.fingerprint import config_hash
-from chalicelib.domain.model import new_external_id, trust_policy_for
+from chalicelib.domain.model import ExecutionEnd, new_external_id, trust_policy_for
 from chalicelib.domain.regions import REGIONS_BY_PARTITION
 from chalicelib.domain.stack_status import (
     STACK_PHASES,
@@ -208,3 +208,25 @@ def test_settings_name_what_is_missing():
     )
     assert settings.region == "eu-west-1"
     assert settings.poll_initial_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "code", "how"),
+    [
+        ("ABORTED", "Operator", "EXECUTION_ABORTED", "was stopped"),
+        ("TIMED_OUT", None, "EXECUTION_TIMED_OUT", "timed out"),
+        ("FAILED", "States.Runtime", "EXECUTION_FAILED", "failed (States.Runtime)"),
+        ("FAILED", None, "EXECUTION_FAILED", "failed (no error named)"),
+    ],
+)
+def test_an_execution_end_names_how_it_ended_and_which_execution(
+    status: str, error: str | None, code: str, how: str
+) -> None:
+    arn = "arn:aws:states:us-east-1:123456789012:execution:nexus-deployer-prod:op-123"
+    end = ExecutionEnd(arn, status, error)
+    info = end.info("the operation's workflow", "Look at the stack.")
+    assert end.name == "op-123"
+    assert (info.code, info.hint) == (code, "Look at the stack.")
+    assert (
+        info.message == f"The execution of the operation's workflow {how} before it recorded the end ({arn})."
+    )

@@ -8,7 +8,8 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.adapters.dynamodb import DynamoStore, deployment_to_item
+from chalicelib.domain.model import Deployment
 from localaws.environment import LocalAws
 from tests.conftest import TARGET_ACCOUNT, Tenant, call
 
@@ -80,6 +81,12 @@ def cfn(aws: LocalAws, account: str = TARGET_ACCOUNT) -> Any:
 
 def store(aws: LocalAws) -> DynamoStore:
     return DynamoStore(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
+
+
+def rewrite(aws: LocalAws, deployment: Deployment) -> None:
+    """Overwrite a deployment's record as it stands, outside the service (whose writes are conditional)."""
+    table = aws.central_session().resource("dynamodb").Table(aws.central.table_name)
+    table.put_item(Item=deployment_to_item(deployment))
 
 
 def stack_events(aws: LocalAws, stack: str) -> list[dict[str, Any]]:

@@ -14,9 +14,16 @@ import json
 import time
 from typing import Any
 
+import pytest
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.adapters.rollouts import DynamoRolloutStore
+from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.model import ExecutionEnd, utc_now
+from chalicelib.domain.rollouts import ItemStatus, RolloutStatus
+from chalicelib.steps import rollout_handlers
+from localaws import eventbridge
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from tests.conftest import (
@@ -29,6 +36,7 @@ from tests.conftest import (
     wired,
 )
 from tests.workflow.lifecycle_helpers import execution_status_event, store
+from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
@@ -63,7 +71,22 @@ def _deployment(client: Client, tenant: Tenant, deployment_id: str) -> dict[str,
     return body
 
 
-def test_a_stopped_deployment_execution_ends_its_operation_failed_and_frees_the_stack() -> None:
+def _waiting_for_stack_event(aws: LocalAws, execution_arn: str) -> bool:
+    """The execution waits in WaitForStackEvent: its AwaitStackEvent Lambda parked the task token."""
+    sfn = aws.central_session().client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    names = [e.get("stateEnteredEventDetails", {}).get("name") for e in events]
+    if "WaitForStackEvent" not in names:
+        return False
+    after = events[names.index("WaitForStackEvent") :]
+    return any(e["type"] == "TaskSubmitted" for e in after)
+
+
+def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed_and_frees_the_stack() -> (
+    None
+):
+    """Stopped in WaitForStackEvent, where a deployment spends its time: the execution ends ABORTED at
+    once (not FAILED when the wait times out), and DeploymentExecutionEnded records the operation's end."""
     with (
         local_aws_for_app(simulation=StackSimulation(stack_seconds=30)) as aws,
         wired(aws) as services,
@@ -74,18 +97,31 @@ def test_a_stopped_deployment_execution_ends_its_operation_failed_and_frees_the_
         deployment_id = deploy(client, tenant, target["target_id"], "stopped", QUEUE)
         _until(lambda: _deployment(client, tenant, deployment_id)["operation"]["status"] == "IN_PROGRESS")
         (execution,) = _running(aws, aws.central.state_machine_arn)
+        _until(lambda: _waiting_for_stack_event(aws, execution["executionArn"]))
         key = f"{target['account_id']}#us-east-1#stopped"
         assert store(aws).lock_holder(key) is not None
+        running = store(aws).get_deployment(tenant.tenant_id, deployment_id)
+        assert running is not None
 
         _stop(aws, execution["executionArn"])
         ended = wait_for(client, tenant, deployment_id, timeout=30)
 
+        sfn = aws.central_session().client("stepfunctions")
+        assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
         assert ended["operation"]["status"] == "FAILED"
         assert ended["error"]["code"] == "EXECUTION_ABORTED"
         assert execution["executionArn"] in ended["error"]["message"]
         assert "target account" in ended["error"]["hint"]
         assert store(aws).lock_holder(key) is None  # the stack is free, not held until the lease runs out
-        assert aws.host.invocations["DeploymentExecutionEnded"] >= 1
+
+        # A step that was still running when the execution stopped (Lambda is not stopped with it)
+        # can neither bring the operation back nor take the stack's lock again.
+        with pytest.raises(DeployerError) as stale:
+            store(aws).save_deployment(running)
+        assert stale.value.code == "STALE_OPERATION"
+        assert not store(aws).renew_lock(key, running.operation.operation_id, 900)
+        assert store(aws).lock_holder(key) is None
+        assert _deployment(client, tenant, deployment_id) == ended
 
 
 def test_an_execution_whose_own_steps_recorded_the_failure_is_left_as_they_recorded_it(
@@ -99,10 +135,21 @@ def test_an_execution_whose_own_steps_recorded_the_failure_is_left_as_they_recor
     failed = wait_for(client, tenant, deployment_id)
     assert failed["operation"]["status"] == "FAILED"
     code = failed["error"]["code"]
-    _until(lambda: local_aws.host.invocations["DeploymentExecutionEnded"] >= 1)
-    time.sleep(0.5)
+    assert code != "EXECUTION_FAILED"
+    # The FAILED event reaches DeploymentExecutionEnded through the template's rule; once EventBridge
+    # has delivered everything, the record is as the workflow's own step left it.
+    _until(lambda: local_aws.host.invocations["DeploymentExecutionEnded"] >= 1 and eventbridge.idle())
+    (execution,) = (
+        local_aws.central_session()
+        .client("stepfunctions")
+        .list_executions(stateMachineArn=local_aws.central.state_machine_arn, statusFilter="FAILED")[
+            "executions"
+        ]
+    )
+    event = execution_status_event(local_aws, execution, "FAILED")
+    assert local_aws.host.invoke("DeploymentExecutionEnded", event) == {"reconciled": False}
     again = _deployment(client, tenant, deployment_id)
-    assert again["error"]["code"] == code != "EXECUTION_FAILED"
+    assert again["error"]["code"] == code
     assert again["operation"] == failed["operation"]
 
 
@@ -128,6 +175,15 @@ def test_a_stopped_rollout_execution_ends_the_rollout_failed_and_its_running_ite
 
         _until(lambda: view()["counts"].get("IN_PROGRESS", 0) == 1)
         (execution,) = _running(aws, aws.central.rollout_state_machine_arn)
+        # A late event of an earlier run of this rollout (a resume or an apply starts another) is ignored.
+        earlier = execution_status_event(aws, execution, "ABORTED")
+        attempt = int(execution["executionArn"].rsplit("-", 1)[1])  # named <rollout_id>-<attempt>
+        earlier["detail"]["executionArn"] = (
+            execution["executionArn"].rsplit(":", 1)[0] + f":{rollout_id}-{attempt - 1}"
+        )
+        late = aws.host.invoke("RolloutExecutionEnded", earlier)
+        assert late == {"reconciled": False, "ignored": "earlier-execution"}
+        assert view()["status"] == "IN_PROGRESS"
         _stop(aws, execution["executionArn"])
 
         ended = _until(lambda: (v := view())["status"] == "FAILED" and v)
@@ -169,3 +225,66 @@ def test_events_that_are_not_the_services_own_are_dropped(
     # An ABORTED event for an execution whose operation had ended (a late or repeated event): nothing.
     assert local_aws.host.invoke("DeploymentExecutionEnded", event) == {"reconciled": False}
     assert _deployment(client, tenant, deployment_id)["operation"] == done["operation"]
+
+
+def test_an_item_whose_start_may_still_run_is_spared_and_ends_by_its_own_step() -> None:
+    """The rollout's execution ended while a StartItem ran (Lambda is not stopped with it): that item is
+    not cancelled as never started, since the step may still start it; a step that then runs finds the
+    rollout ended and ends the item CANCELLED itself, saying why."""
+    with (
+        local_aws_for_app() as aws,
+        wired_rollouts(aws, NoExecution()) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        fleet = register_fleet(client, tenant, aws, 1)  # one target, two regions: two items
+        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet))
+        assert response.status_code == 202, response.body
+        rollout_id = json.loads(response.body)["rollout_id"]
+        table = aws.central_session().resource("dynamodb").Table(aws.central.table_name)
+        rollouts = DynamoRolloutStore(table)
+        rollout = rollouts.get_rollout(tenant.tenant_id, rollout_id)
+        assert rollout is not None
+        rollouts.mark_start(rollout_id, 0, utc_now())  # item 0's StartItem began a moment ago
+        arn = f"arn:aws:states:us-east-1:{aws.central.account_id}:execution:rollout:{rollout.execution_name}"
+
+        ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
+
+        assert ended == {"reconciled": True, "recorded": "EXECUTION_ABORTED", "in_flight": 1}
+        view = services.rollouts.get(tenant.tenant_id, rollout_id)
+        assert view.rollout.status is RolloutStatus.FAILED
+        assert [i.status for i in view.items] == [ItemStatus.PENDING, ItemStatus.CANCELLED]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        assert rollout_handlers.start_item(services, event)["done"] is True
+        (spared, _) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert spared.status is ItemStatus.CANCELLED
+        assert spared.error is not None
+        assert spared.error["message"].endswith(": not started: the rollout ended FAILED")
+
+
+def test_a_rollout_whose_cancel_was_asked_ends_cancelled_when_its_execution_is_stopped() -> None:
+    with (
+        local_aws_for_app() as aws,
+        wired_rollouts(aws, NoExecution()) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        fleet = register_fleet(client, tenant, aws, 1)
+        rollout_id = json.loads(call(client, "POST", "/rollouts", tenant, rollout_body(fleet)).body)[
+            "rollout_id"
+        ]
+        rollouts = DynamoRolloutStore(
+            aws.central_session().resource("dynamodb").Table(aws.central.table_name)
+        )
+        rollouts.request_cancel(tenant.tenant_id, rollout_id)
+        rollout = rollouts.get_rollout(tenant.tenant_id, rollout_id)
+        assert rollout is not None
+        arn = f"arn:aws:states:us-east-1:{aws.central.account_id}:execution:rollout:{rollout.execution_name}"
+
+        ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
+
+        assert ended == {"reconciled": True, "recorded": "CANCELLED", "in_flight": 0}
+        view = services.rollouts.get(tenant.tenant_id, rollout_id)
+        assert view.rollout.status is RolloutStatus.CANCELLED
+        assert view.rollout.error is None
+        assert {i.status for i in view.items} == {ItemStatus.CANCELLED}

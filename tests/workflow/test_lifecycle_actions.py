@@ -17,6 +17,7 @@ from tests.workflow.lifecycle_helpers import (
     cfn,
     create,
     put,
+    rewrite,
     settle,
     stack_events,
     store,
@@ -75,7 +76,7 @@ def test_rollback_complete_stack_of_a_once_active_deployment_is_never_deleted(
     records = store(local_aws)
     record = records.get_deployment(tenant.tenant_id, did)
     assert record is not None
-    records.save_deployment(replace(record, stack_id=replaced))
+    rewrite(local_aws, replace(record, stack_id=replaced))
 
     aws_calls.clear()
     accepted(put(client, tenant, did, template=QUEUE))
