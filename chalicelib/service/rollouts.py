@@ -111,6 +111,8 @@ TARGET_PAGE = 100
 NOT_STARTED_AFTER_SECONDS = 15 * 60
 # What StartItem's own work may take before its wait begins: its Lambda timeout (.chalice/config.json).
 START_SECONDS = 30
+# A rollout that ended with items that had not (its workflow was stopped, or failed past its Catch).
+ENDED_EARLY = frozenset({RolloutStatus.FAILED, RolloutStatus.CANCELLED})
 SPECS_KEPT = 64  # rollout specs a process keeps (each holds a template: at most 1 MB)
 
 
@@ -166,6 +168,11 @@ def _skipped(deployment: Deployment) -> bool:
 
 def _no_item(rollout_id: str, index: int) -> DeployerError:
     return DeployerError(f"Rollout {rollout_id} has no item {index}.")
+
+
+def _not_started(reason: str) -> ErrorInfo:
+    """Why an item that never started ended CANCELLED."""
+    return ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
 
 
 def _starting(item: RolloutItem) -> bool:
@@ -242,6 +249,8 @@ class RolloutService:
         after item index ``after`` (from ``item_cursor``), of ``status`` if given."""
         rollout = self._rollout(tenant_id, rollout_id)
         items = self._store.list_items(rollout_id)
+        if rollout.status in ENDED_EARLY and not all(item.ended for item in items):
+            items = self._settle_ended(rollout, items)
         if limit is None:
             return RolloutView(rollout, items)
         return RolloutView(rollout, items, page_items(rollout_id, items, limit, after, status))
@@ -515,8 +524,9 @@ class RolloutService:
                 reason = f"more items failed than the rollout's failure tolerance ({rollout.tolerance})"
             else:  # ended while this step ran (its execution was stopped)
                 reason = f"the rollout ended {rollout.status.value}"
-            info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
-            self._end(tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, info, None))
+            self._end(
+                tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, _not_started(reason), None)
+            )
             return _Begun(self._done(True, 0))
         item = replace(item, start_attempted_at=attempt, updated_at=attempt)
         if not marked and not self._store.save_item(item):  # marked again: this run's start begins
@@ -962,19 +972,7 @@ class RolloutService:
             reason = (
                 "the rollout was cancelled" if status is RolloutStatus.CANCELLED else "the rollout failed"
             )
-            info = ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
-            now = utc_now()
-            # A fleet's worth of items in tens of writes, not one per item: NextWave has a timeout.
-            self._store.end_items(
-                rollout.tenant_id,
-                [
-                    replace(
-                        item, status=ItemStatus.CANCELLED, error=item_error(item, info, None), updated_at=now
-                    )
-                    for item in items
-                    if item.status is ItemStatus.PENDING and not (spare_starting and _starting(item))
-                ],
-            )
+            self._cancel_pending(rollout, items, reason, spare_starting=spare_starting)
         ended = replace(
             rollout,
             status=status,
@@ -985,6 +983,44 @@ class RolloutService:
         )
         self._store.save_rollout(ended)
         self._announce(ended)
+
+    def _cancel_pending(
+        self, rollout: Rollout, items: list[RolloutItem], reason: str, *, spare_starting: bool
+    ) -> None:
+        """End the PENDING ``items`` CANCELLED (``spare_starting``: not those whose StartItem may still
+        run). A fleet's worth of items in tens of writes, not one per item: NextWave has a timeout."""
+        info, now = _not_started(reason), utc_now()
+        self._store.end_items(
+            rollout.tenant_id,
+            [
+                replace(item, status=ItemStatus.CANCELLED, error=item_error(item, info, None), updated_at=now)
+                for item in items
+                if item.status is ItemStatus.PENDING and not (spare_starting and _starting(item))
+            ],
+        )
+
+    def _settle_ended(self, rollout: Rollout, items: list[RolloutItem]) -> list[RolloutItem]:
+        """The items of a rollout whose workflow ended while some of its items had not: settled now.
+
+        Its execution was stopped or failed with items running, so no Map iteration reads them any more.
+        Each running item ends with its deployment's last step, unless that step could not record it
+        (AWS still throttling); a PENDING item spared by the end, because its StartItem was still running,
+        stays PENDING if that StartItem died. Reading the rollout settles both: a running item ends as its
+        operation did; a PENDING one takes up what its start began, or, once no StartItem can still be
+        running (``START_SECONDS``, its Lambda timeout, twice over), ends CANCELLED. Still throttled: the
+        items as they are (the next read settles them)."""
+        try:
+            self._settle(rollout)
+            items = self._store.list_items(rollout.rollout_id)
+            if any(item.status is ItemStatus.PENDING and not _starting(item) for item in items):
+                reason = f"the rollout ended {rollout.status.value}"
+                self._cancel_pending(rollout, items, reason, spare_starting=True)
+                items = self._store.list_items(rollout.rollout_id)
+        except TransientAwsError:
+            logger.warning(
+                "ended rollout not settled: AWS throttled", extra={"rollout_id": rollout.rollout_id}
+            )
+        return items
 
     @staticmethod
     def _in_progress(item: RolloutItem, deployment: Deployment) -> RolloutItem:

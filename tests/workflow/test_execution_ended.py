@@ -19,7 +19,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.rollouts import DynamoRolloutStore
-from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.errors import DeployerError, TransientAwsError
 from chalicelib.domain.model import ExecutionEnd, utc_now
 from chalicelib.domain.rollouts import ItemStatus, RolloutStatus
 from chalicelib.steps import rollout_handlers
@@ -288,3 +288,100 @@ def test_a_rollout_whose_cancel_was_asked_ends_cancelled_when_its_execution_is_s
         assert view.rollout.status is RolloutStatus.CANCELLED
         assert view.rollout.error is None
         assert {i.status for i in view.items} == {ItemStatus.CANCELLED}
+
+
+def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the rollout's execution was stopped, only its deployment's last step ends a running item.
+    When that step cannot record it (AWS still throttling: the step must not fail the deployment for
+    it), no Map iteration is left to read it: reading the rollout ends it as its operation ended."""
+    ends = {"refused": 0}
+    real_end_item = DynamoRolloutStore.end_item
+
+    def throttled_once(self: DynamoRolloutStore, tenant_id: str, item: Any) -> bool:
+        if not ends["refused"]:
+            ends["refused"] += 1
+            raise TransientAwsError("Rate exceeded (UpdateItem)")
+        return real_end_item(self, tenant_id, item)
+
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=3)) as aws,
+        wired(aws, NEXUS_ALLOW_LOCAL_WEBHOOKS="1") as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        fleet = register_fleet(client, tenant, aws, 1)  # one target, two regions: two items
+        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet, max_concurrent=1))
+        assert response.status_code == 202, response.body
+        rollout_id = json.loads(response.body)["rollout_id"]
+        rollouts = DynamoRolloutStore(
+            aws.central_session().resource("dynamodb").Table(aws.central.table_name)
+        )
+
+        def item(index: int) -> Any:
+            return rollouts.get_item(rollout_id, index)
+
+        _until(lambda: item(0).status is ItemStatus.IN_PROGRESS)
+        monkeypatch.setattr(DynamoRolloutStore, "end_item", throttled_once)
+        (execution,) = _running(aws, aws.central.rollout_state_machine_arn)
+        _stop(aws, execution["executionArn"])
+        _until(
+            lambda: (r := rollouts.get_rollout(tenant.tenant_id, rollout_id)) and r.status.value == "FAILED"
+        )
+        _until(lambda: not _running(aws, aws.central.state_machine_arn), timeout=60)
+        deployment = _deployment(client, tenant, item(0).deployment_id)
+        assert deployment["status"] == "ACTIVE", deployment
+        assert ends["refused"] == 1
+        assert item(0).status is ItemStatus.IN_PROGRESS  # nothing will end it but a read
+
+        view = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
+
+        assert _nonzero(view["counts"]) == {"SUCCEEDED": 1, "CANCELLED": 1}
+        assert item(0).status is ItemStatus.SUCCEEDED
+        assert view["status"] == "FAILED"
+
+
+def test_reading_a_stopped_rollout_cancels_a_spared_item_once_its_start_cannot_be_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An item spared by the rollout's end (its StartItem had begun) whose StartItem then died: past
+    the time a StartItem can run, reading the rollout ends it CANCELLED, not PENDING for ever."""
+    with (
+        local_aws_for_app() as aws,
+        wired_rollouts(aws, NoExecution()) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        fleet = register_fleet(client, tenant, aws, 1)
+        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet))
+        assert response.status_code == 202, response.body
+        rollout_id = json.loads(response.body)["rollout_id"]
+        rollouts = DynamoRolloutStore(
+            aws.central_session().resource("dynamodb").Table(aws.central.table_name)
+        )
+        rollout = rollouts.get_rollout(tenant.tenant_id, rollout_id)
+        assert rollout is not None
+        rollouts.mark_start(rollout_id, 0, utc_now())  # item 0's StartItem began, then died
+        arn = f"arn:aws:states:us-east-1:{aws.central.account_id}:execution:rollout:{rollout.execution_name}"
+        ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
+        assert ended["in_flight"] == 1
+
+        def read() -> dict[str, Any]:
+            body: dict[str, Any] = json.loads(
+                call(client, "GET", f"/rollouts/{rollout_id}?limit=10", tenant).body
+            )
+            return body
+
+        assert _nonzero(read()["counts"]) == {"PENDING": 1, "CANCELLED": 1}  # it may still be starting
+        monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", -1)  # as if a minute had passed
+
+        view = read()
+
+        assert _nonzero(view["counts"]) == {"CANCELLED": 2}
+        spared = view["items"][0]
+        assert spared["error"]["code"] == "NOT_STARTED"
+        assert spared["error"]["message"].endswith("not started: the rollout ended FAILED")
+        stored = rollouts.get_item(rollout_id, 0)
+        assert stored is not None
+        assert stored.status is ItemStatus.CANCELLED
