@@ -39,6 +39,9 @@ _SOURCE_SHA256 = {
     "_reflect_execution_status": "038a396107afe59b6db55d26f755d9b8358762e53f7fa67c1a78fd09fdd5218a",
 }
 
+# sha256 of moto 5.2.5's ``StateMachine.__init__``: it keeps the type asked for in ``type``.
+_MACHINE_INIT_SHA256 = "890acdf8696d2273b2346a3ce3d724bb95066037b6ac33c4b60cee299be0289b"
+
 _patcher = Patcher("localaws.execution_events")
 
 
@@ -47,6 +50,12 @@ def check_moto_internals() -> None:
 
     module: Any = importlib.import_module(_MODULE)
     owner = module.BaseExecutionWorkerCommunication
+    from moto.stepfunctions.models import StateMachine
+
+    _patcher.expect(
+        source_digest(StateMachine.__init__) == _MACHINE_INIT_SHA256,
+        "moto.stepfunctions.models.StateMachine.__init__ (where the workflow type is kept)",
+    )
     for name, digest in _SOURCE_SHA256.items():
         original = getattr(getattr(owner, name), "__wrapped__", getattr(owner, name))
         _patcher.expect(
@@ -83,10 +92,16 @@ def detail(execution: Any) -> dict[str, Any]:
     }
 
 
+def workflow_type(execution: Any) -> str:
+    """STANDARD or EXPRESS. moto's ``Execution.sm_type`` always says STANDARD (its ``StateMachine`` sets
+    ``sm_type = "STANDARD"`` whatever it was created as); the type asked for is the machine's ``type``."""
+    return str(execution.state_machine.type)
+
+
 def execution_ended(execution: Any) -> None:
     """Put the event of ``execution``'s end on its account's default bus, asynchronously. Only a
     Standard workflow's: Express workflows emit no status-change events."""
-    if str(getattr(execution.sm_type, "value", execution.sm_type)) != "STANDARD":
+    if workflow_type(execution) != "STANDARD":
         return
     entry = {
         "Source": "aws.states",

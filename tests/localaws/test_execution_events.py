@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from localaws import eventbridge, execution_events
+from localaws import execution_events
 from localaws.environment import LocalAws
 
 HOLD = json.dumps(
@@ -100,9 +100,14 @@ def test_each_ending_puts_one_event_shaped_as_aws_shapes_it(heard: tuple[Any, An
     assert by_arn[held]["detail"]["output"] is None
     # An Express workflow's executions emit none, as on AWS.
     express = sfn.create_state_machine(name="x", definition=PASS, roleArn=role, type="EXPRESS")
-    sfn.start_execution(stateMachineArn=express["stateMachineArn"])
+    quick = sfn.start_execution(stateMachineArn=express["stateMachineArn"])["executionArn"]
     deadline = time.monotonic() + 5
-    while not eventbridge.idle():
+    while sfn.describe_execution(executionArn=quick)["status"] == "RUNNING":
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    # Events are delivered in the order they were put: once a later Standard execution's event is in,
+    # an event of the Express one would be too.
+    marker = sfn.start_execution(stateMachineArn=_machine(sfn, "m", PASS, role))["executionArn"]
+    (after,) = read(1)
+    assert after["detail"]["executionArn"] == marker
     assert leftover() == []  # one event per ending, none for RUNNING
