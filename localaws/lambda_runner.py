@@ -14,12 +14,14 @@ loudly when moto changes that method.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import json
 import logging
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ _handlers: dict[str, Handler] = {}
 _original: Any = None
 _recorders: list[list[Invocation]] = []
 _running = threading.local()
+DEFAULT_TIMEOUT = 3  # seconds: Lambda's default when a function sets none
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,12 @@ class FakeContext:
     aws_request_id: str = "local"
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = ""
+    deadline: float | None = None  # time.monotonic() when Lambda stops waiting for the handler
 
     def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+        if self.deadline is None:
+            return 300_000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def check_moto_internals() -> None:
@@ -111,15 +117,46 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         return json.dumps(missing), True, ""
     payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
     short = function.function_name.rsplit("-", 1)[-1]
-    outer = current_function()
-    _running.function = short
+    timeout = float(getattr(function, "timeout", None) or DEFAULT_TIMEOUT)
+    request_id = str(uuid.uuid4())
+    context = FakeContext(
+        function.function_name,
+        aws_request_id=request_id,
+        invoked_function_arn=function.function_arn,
+        deadline=time.monotonic() + timeout,
+    )
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        _running.function = short
+        try:
+            outcome["result"] = handler(payload, context)
+        except Exception as error:  # noqa: BLE001 - reported in the Lambda runtime's error shape
+            outcome["error"] = error
+        finally:
+            _running.function = None
+            done.set()
+
     started = time.perf_counter()
-    try:
-        result = handler(
-            payload, FakeContext(function.function_name, invoked_function_arn=function.function_arn)
-        )
-    except Exception as error:  # noqa: BLE001 - reported in the Lambda runtime's error shape
-        _record(short, started, errored=True, outer=outer)
+    # The handler runs on its own thread (with the caller's context variables), so that the caller
+    # stops waiting at the function's timeout as Lambda does. Python cannot stop that thread: a handler
+    # past its timeout runs on to its end, detached, where AWS would freeze and discard its sandbox.
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(run,), name=f"lambda-{short}", daemon=True
+    )
+    worker.start()
+    if not done.wait(timeout):
+        _record(short, started, errored=True)
+        logger.info("local lambda %s timed out after %.0f s", function.function_name, timeout)
+        timed_out = {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+        }
+        return json.dumps(timed_out), True, ""
+    if "error" in outcome:
+        error = outcome["error"]
+        _record(short, started, errored=True)
         logger.info("local lambda %s raised %s", function.function_name, type(error).__name__)
         body: dict[str, Any] = {
             "errorType": type(error).__name__,
@@ -128,19 +165,18 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         }
         return json.dumps(body), True, ""
     if faults.crash_now(short, payload):  # NEXUS_LOCAL_FAULTS crash_after: the work is done, the answer lost
-        _record(short, started, errored=True, outer=outer)
+        _record(short, started, errored=True)
         crashed = {
             "errorType": "Lambda.ServiceException",
             "errorMessage": f"{short} crashed after its work (NEXUS_LOCAL_FAULTS crash_after)",
         }
         return json.dumps(crashed), True, ""
-    _record(short, started, errored=False, outer=outer)
-    return json.dumps(result), False, ""
+    _record(short, started, errored=False)
+    return json.dumps(outcome["result"]), False, ""
 
 
-def _record(function: str, started: float, *, errored: bool, outer: str | None) -> None:
+def _record(function: str, started: float, *, errored: bool) -> None:
     invocation = Invocation(function, time.perf_counter() - started, errored)
-    _running.function = outer
     if _recorders:
         with _lock:
             for invocations in _recorders:

@@ -62,8 +62,9 @@ def app_host(aws: LocalAws) -> FunctionHost:
     return FunctionHost(aws, app_module.container)
 
 
-def own_function(aws: LocalAws, name: str, handler: Any) -> str:
-    """A Lambda function of the test's own in the central account, running ``handler`` in-process."""
+def own_function(aws: LocalAws, name: str, handler: Any, timeout: int = 3) -> str:
+    """A Lambda function of the test's own in the central account, running ``handler`` in-process
+    (``timeout``: the function's, in seconds; 3 is Lambda's default)."""
     from localaws import lambda_runner
     from localaws.stack_resources import stub_code
 
@@ -89,6 +90,7 @@ def own_function(aws: LocalAws, name: str, handler: Any) -> str:
         Role=role,
         Handler="test.handler",
         Code={"ZipFile": stub_code()},
+        Timeout=timeout,
     )["FunctionArn"]
     lambda_runner.register({name: handler})
     return arn

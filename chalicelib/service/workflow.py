@@ -1072,6 +1072,12 @@ def error_from_state(error: dict[str, Any]) -> ErrorInfo:
         return ErrorInfo(str(body["code"]), str(body["message"]), str(body["hint"]))
     if name == "States.Timeout":
         return ErrorInfo("STEP_TIMED_OUT", "A workflow step timed out.", "Retry the operation.")
+    if name == "Sandbox.Timedout":  # the step's Lambda function ran past its own timeout
+        return ErrorInfo(
+            "STEP_TIMED_OUT",
+            f"A workflow step's Lambda function timed out ({str(message)[:200]}).",
+            "Retry the operation; if it times out again, look at the step's logs for the slow call.",
+        )
     return ErrorInfo(
         "INTERNAL_ERROR",
         f"{name}: {str(message)[:500]}",

@@ -89,3 +89,77 @@ def test_concurrent_transactions_do_not_break_the_local_dynamodb(local_aws):
         thread.join()
     assert errors == []
     assert client.scan(TableName=table, Select="COUNT")["Count"] >= 480
+
+
+def test_a_handler_past_its_timeout_answers_sandbox_timedout_when_the_timeout_passes():
+    """Lambda stops waiting for a handler at the function's timeout and answers ``Sandbox.Timedout``;
+    the handler saw its remaining time in its context. (Here the handler then runs on, detached.)"""
+    import threading
+
+    release = threading.Event()
+    seen: dict[str, int | bool] = {}
+
+    def slow(event, context):
+        seen["remaining_ms"] = context.get_remaining_time_in_millis()
+        release.wait(10)
+        seen["finished"] = True
+        return {"late": True}
+
+    with LocalAws() as aws:
+        own_function(aws, "nexus-deployer-local-Slow", slow, timeout=1)
+        client = aws.account_session("123456789012").client("lambda")
+        began = time.monotonic()
+        response = client.invoke(FunctionName="nexus-deployer-local-Slow", Payload=b"{}")
+        waited = time.monotonic() - began
+        release.set()
+
+        assert 1.0 <= waited < 5, waited  # answered at the timeout, not when the handler ended (10 s)
+        assert "FunctionError" in response
+        body = json.loads(response["Payload"].read())
+        assert body["errorType"] == "Sandbox.Timedout"
+        assert body["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+        assert 0 < int(seen["remaining_ms"]) <= 1000
+        deadline = time.monotonic() + 5
+        while "finished" not in seen:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+
+def test_a_task_state_sees_a_timed_out_function_as_sandbox_timedout(local_aws):
+    """What a definition's Retry and Catch match: the error name is ``Sandbox.Timedout``."""
+    import threading
+
+    release = threading.Event()
+
+    def slow(event, context):
+        release.wait(10)
+        return {}
+
+    arn = own_function(local_aws, "nexus-deployer-local-SlowStep", slow, timeout=1)
+    sfn = local_aws.central_session().client("stepfunctions")
+    definition = {
+        "StartAt": "Slow",
+        "States": {
+            "Slow": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload": {}},
+                "Catch": [{"ErrorEquals": ["Sandbox.Timedout"], "ResultPath": "$.error", "Next": "TimedOut"}],
+                "End": True,
+            },
+            "TimedOut": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="slow-step", definition=json.dumps(definition), roleArn=local_aws.central.service_role_arn
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    deadline = time.monotonic() + 8
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    release.set()
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["error"]["Error"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in output["error"]["Cause"]

@@ -191,6 +191,15 @@ def test_error_from_state_reads_a_step_error_back():
     assert unknown.code == "INTERNAL_ERROR"
     assert "KeyError" in unknown.message
     assert error_from_state({"Error": "States.Timeout", "Cause": ""}).code == "STEP_TIMED_OUT"
+    timed_out = json.dumps(
+        {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": "RequestId: r-1 Error: Task timed out after 120.00 seconds",
+        }
+    )
+    lambda_timeout = error_from_state({"Error": "Sandbox.Timedout", "Cause": timed_out})
+    assert lambda_timeout.code == "STEP_TIMED_OUT"
+    assert "Task timed out after 120.00 seconds" in lambda_timeout.message
 
 
 def test_settings_name_what_is_missing():
