@@ -282,6 +282,7 @@ def test_all_permissions_are_policies_of_the_templates_roles(packaged: Packaged)
         "RolloutRole",
         "RolloutStateMachineRole",
         "NotifierRole",
+        "ExecutionEndedRole",
     }
     # The one attached policy: the three function roles may assume the notifier, and nothing else. (It
     # cannot be inline: the functions refer to the notifier, and the machines to the functions.)
@@ -344,14 +345,14 @@ def test_only_the_service_role_assumes_roles_and_only_target_roles(packaged: Pac
     assert not permitted(
         packaged, "ServiceRole", "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/OrganizationAccountAccessRole"
     )
-    for role in ("ApiRole", "RolloutRole", "StateMachineRole", "NotifierRole"):
+    for role in ("ApiRole", "RolloutRole", "StateMachineRole", "NotifierRole", "ExecutionEndedRole"):
         assert not permitted(
             packaged, role, "sts:AssumeRole", f"arn:aws:iam::{TARGET}:role/NexusDeploymentRole"
         )
         assert not permitted(packaged, role, "sts:AssumeRole", packaged.arn("ServiceRole"))
 
 
-@pytest.mark.parametrize("role", ["ServiceRole", "ApiRole", "RolloutRole"])
+@pytest.mark.parametrize("role", ["ServiceRole", "ApiRole", "RolloutRole", "ExecutionEndedRole"])
 def test_lambda_roles_reach_the_table_and_nothing_else(packaged: Packaged, role: str) -> None:
     table = packaged.arn("DeploymentsTable")
     other_table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/someone-elses"
@@ -440,12 +441,27 @@ def test_event_handlers_are_wired_to_their_rules_topic_and_schedule(packaged: Pa
         pattern = events[name][f"{name}Event"]["Properties"]["Pattern"]
         assert pattern == EXECUTION_STATUS_PATTERN
         assert pattern["detail"] == {"status": ["FAILED", "TIMED_OUT", "ABORTED"]}  # not SUCCEEDED
-    # Each under its workflow's role, told its own machine (the handler keeps only that machine's events).
+    # Each told its own machine (the handler keeps only that machine's events). The deployment one under a
+    # role of its own that only records: an event handler needs no way into target accounts.
     ended = {
         name: packaged.resources[name]["Properties"]
         for name in ("DeploymentExecutionEnded", "RolloutExecutionEnded")
     }
-    assert ended["DeploymentExecutionEnded"]["Role"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
+    assert ended["DeploymentExecutionEnded"]["Role"] == {"Fn::GetAtt": ["ExecutionEndedRole", "Arn"]}
+    assert ended["DeploymentExecutionEnded"]["Environment"]["Variables"]["NEXUS_SERVICE_ROLE_ARN"] == {
+        "Fn::GetAtt": ["ServiceRole", "Arn"]
+    }
+    parameters = (
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nexus-deployer/nexus/parameters/op-1-AbCdEf"
+    )
+    assert permitted(packaged, "ExecutionEndedRole", "secretsmanager:DeleteSecret", parameters)
+    for action in ("secretsmanager:GetSecretValue", "secretsmanager:CreateSecret"):
+        assert not permitted(packaged, "ExecutionEndedRole", action, parameters)
+    assert not permitted(packaged, "ExecutionEndedRole", "dynamodb:Scan", packaged.arn("DeploymentsTable"))
+    assert not permitted(
+        packaged, "ExecutionEndedRole", "states:StartExecution", packaged.arn("DeploymentStateMachine")
+    )
+    assert not permitted(packaged, "ExecutionEndedRole", "sts:AssumeRole", packaged.arn("NotifierRole"))
     assert ended["DeploymentExecutionEnded"]["Environment"]["Variables"]["NEXUS_STATE_MACHINE_ARN"] == {
         "Ref": "DeploymentStateMachine"
     }
@@ -530,7 +546,13 @@ def test_quick_create_templates_are_written_by_the_api_and_read_only_under_their
     assert permitted(packaged, "ApiRole", "s3:PutObject", f"{bucket}/bootstrap/{'0' * 64}.json")
     assert not permitted(packaged, "ApiRole", "s3:PutObject", f"{bucket}/elsewhere.json")
     assert not permitted(packaged, "ApiRole", "s3:DeleteObject", f"{bucket}/bootstrap/x.json")
-    for role in ("ServiceRole", "StateMachineRole", "RolloutRole", "RolloutStateMachineRole"):
+    for role in (
+        "ServiceRole",
+        "StateMachineRole",
+        "RolloutRole",
+        "RolloutStateMachineRole",
+        "ExecutionEndedRole",
+    ):
         assert not permitted(packaged, role, "s3:PutObject", f"{bucket}/bootstrap/x.json"), role
     # CloudFormation reads a quick-create template as whoever opens the link in the target account:
     # anyone may GetObject under bootstrap/ (only the organization's accounts, when it is given), and

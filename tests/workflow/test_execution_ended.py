@@ -124,6 +124,43 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
         assert _deployment(client, tenant, deployment_id) == ended
 
 
+def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_once() -> None:
+    """A rollout item's deployment execution is stopped while it waits for its stack: under its own role
+    (no way into target accounts), DeploymentExecutionEnded ends the operation and the item, and releases
+    the item's StartItem task, so the rollout goes on now, not when that task's wait (330 s) runs out."""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=30)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="300") as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        fleet = register_fleet(client, tenant, aws, 1)  # one target, two regions: two items
+        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet, max_concurrent=1))
+        assert response.status_code == 202, response.body
+        rollout_id = json.loads(response.body)["rollout_id"]
+        (execution,) = _until(lambda: _running(aws, aws.central.state_machine_arn))
+        _until(lambda: _waiting_for_stack_event(aws, execution["executionArn"]))
+
+        stopped_at = time.monotonic()
+        _stop(aws, execution["executionArn"])
+
+        def ended() -> dict[str, Any] | None:
+            view: dict[str, Any] = json.loads(
+                call(client, "GET", f"/rollouts/{rollout_id}?limit=10", tenant).body
+            )
+            return view if view["status"] in ("FAILED", "SUCCEEDED", "CANCELLED") else None
+
+        view = _until(ended, timeout=90)
+        assert time.monotonic() - stopped_at < 90
+        first = view["items"][0]
+        assert first["status"] == "FAILED"
+        assert first["error"]["code"] == "EXECUTION_ABORTED", first
+        assert view["status"] == "FAILED"  # over its failure tolerance (0): the other item never started
+        assert _nonzero(view["counts"]) == {"FAILED": 1, "CANCELLED": 1}
+        operation = _deployment(client, tenant, first["deployment_id"])["operation"]
+        assert operation["status"] == "FAILED"
+
+
 def test_an_execution_whose_own_steps_recorded_the_failure_is_left_as_they_recorded_it(
     client: Client, tenant: Tenant, local_aws: LocalAws
 ) -> None:
