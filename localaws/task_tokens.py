@@ -163,9 +163,10 @@ def _keeping_stop(original: Any) -> Any:
     def set_error(self: Any, error: Any) -> None:
         from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-        if isinstance(self._program_state, ProgramStopped):
-            return
-        original(self, error)
+        with self._state_mutex:  # moto's own lock of the program state (an RLock: set_error takes it too)
+            if isinstance(self._program_state, ProgramStopped):
+                return
+            original(self, error)
 
     return set_error
 

@@ -163,6 +163,23 @@ def _executing_status(before: str | None) -> str:
     return "CREATE_IN_PROGRESS" if before in (None, "REVIEW_IN_PROGRESS") else "UPDATE_IN_PROGRESS"
 
 
+def _ended(deployment: Deployment) -> dict[str, Any] | None:
+    """The progress of a step that finds its operation ended: a retried step, or one that outlived its
+    stopped execution. It makes no stack call and takes no lock; IsOperationDone goes to ReleaseLock."""
+    operation = deployment.operation
+    if operation.running:
+        return None
+    return _progress(True, operation.status is not OperationStatus.FAILED, 0)
+
+
+def _ended_meanwhile(step: StepInput) -> StackOperationError:
+    return StackOperationError(
+        f"Operation {step.operation_id} ended while this step ran (its execution was stopped).",
+        code="STALE_OPERATION",
+        hint="Nothing to do: the deployment shows how it ended.",
+    )
+
+
 def expected_tokens(operation_token: str, phase: str) -> tuple[str, ...]:
     """The ClientRequestTokens whose stack events end the wait of an operation in ``phase``."""
     if phase == "recreate_delete":
@@ -201,6 +218,8 @@ class WorkflowService:
 
     def acquire_lock(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
+        if not deployment.operation.running:
+            return {}  # ended already (its execution was stopped): StartStackOperation goes to the end
         key = deployment.stack_key
         if not self._locks.acquire_lock(key, step.operation_id, self._settings.lock_lease_seconds):
             holder = self._locks.lock_holder(key)
@@ -219,12 +238,19 @@ class WorkflowService:
             operation=replace(deployment.operation, status=OperationStatus.IN_PROGRESS),
             updated_at=utc_now(),
         )
-        self._store.save_deployment(started)
+        try:
+            self._store.save_deployment(started)
+        except DeployerError:  # it ended meanwhile (STALE_OPERATION): the lock just taken is not its own
+            self._locks.release_lock(key, step.operation_id)
+            raise
         self._event(deployment, "LOCKED", "lock taken on the stack")
         return {}
 
     def start_stack_operation(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
+        ended = _ended(deployment)
+        if ended is not None:
+            return ended
         step = self._completion_for(step, deployment)
         if deployment.operation.phase != "pending":
             # A repeated invocation: the stack call was already made; go on waiting.
@@ -440,6 +466,9 @@ class WorkflowService:
 
     def poll_stack(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
+        ended = _ended(deployment)
+        if ended is not None:
+            return ended
         self._renew_lease(deployment, step)
         next_wait = min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5))
         self._check_deadline(deployment)
@@ -497,6 +526,9 @@ class WorkflowService:
         """
         deployment = self._current(step)
         operation = deployment.operation
+        if not operation.running:  # nothing to wait for: PollStack then finds it ended
+            self._completion.release(task_token, "ended")
+            return {"waiting": False}
         key = deployment.stack_key
         self._renew_lease(deployment, step)
         tokens = expected_tokens(operation.client_request_token, operation.phase)
@@ -511,33 +543,38 @@ class WorkflowService:
         """Extend this operation's hold on the stack. When the lease ran out and another operation took
         the stack meanwhile, this one stops here, with no further stack call: two operations must never
         drive one stack, and the other one holds it now."""
-        if not deployment.operation.running:
-            return  # a retried step of an operation that ended: it holds nothing, and takes nothing
         key, lease = deployment.stack_key, self._settings.lock_lease_seconds
+        if not deployment.operation.running:  # the steps return before: an ended operation takes nothing
+            raise _ended_meanwhile(step)
         if self._locks.renew_lock(key, step.operation_id, lease):
             return
         # Not ours any more. Its lease ran out (the lock may be gone): take it again unless another
         # operation did, or unless the operation ended meanwhile (its execution was stopped and its
         # end recorded, which freed the stack): a step still running then must not lock it again.
+        if not self._still_running(step):
+            raise _ended_meanwhile(step)
+        if self._locks.acquire_lock(key, step.operation_id, lease):
+            if self._still_running(step):
+                return
+            # Its end was recorded between the read above and the lock: the lock is not its own.
+            self._locks.release_lock(key, step.operation_id)
+            raise _ended_meanwhile(step)
+        holder = self._locks.lock_holder(key)
+        raise StackOperationError(
+            f"The lock of operation {step.operation_id} on stack {deployment.stack_name} in "
+            f"{deployment.account_id}/{deployment.region} expired ({self._settings.lock_lease_seconds} s "
+            f"lease) and operation {holder} took the stack; this operation stops without another "
+            "stack call.",
+            code="LOCK_LOST",
+            hint="Look at the stack's events in the target account: the other operation owns the stack "
+            "now. When it has ended, run this one again.",
+            details={"operation_id": holder},
+        )
+
+    def _still_running(self, step: StepInput) -> bool:
+        """The record, read now, still shows this step's operation current and running."""
         current = self._deployment(step).operation
-        if current.operation_id != step.operation_id or not current.running:
-            raise StackOperationError(
-                f"Operation {step.operation_id} ended while this step ran (its execution was stopped).",
-                code="STALE_OPERATION",
-                hint="Nothing to do: the deployment shows how it ended.",
-            )
-        if not self._locks.acquire_lock(key, step.operation_id, lease):
-            holder = self._locks.lock_holder(key)
-            raise StackOperationError(
-                f"The lock of operation {step.operation_id} on stack {deployment.stack_name} in "
-                f"{deployment.account_id}/{deployment.region} expired ({self._settings.lock_lease_seconds} s "
-                f"lease) and operation {holder} took the stack; this operation stops without another "
-                "stack call.",
-                code="LOCK_LOST",
-                hint="Look at the stack's events in the target account: the other operation owns the stack "
-                "now. When it has ended, run this one again.",
-                details={"operation_id": holder},
-            )
+        return current.operation_id == step.operation_id and current.running
 
     def release_lock(self, step: StepInput) -> dict[str, Any]:
         """Also released before the final state is written; this step makes sure, whatever happened."""
@@ -586,6 +623,9 @@ class WorkflowService:
         if deployment.operation.operation_id == step.operation_id and deployment.operation.running:
             self._fail(deployment, info)
             deployment = self._deployment(step)
+            # Again, once the end is written: a step of the operation still running (its execution was
+            # stopped, Lambda was not) may have taken the lock again between the release and the write.
+            self._locks.release_lock(deployment.stack_key, step.operation_id)
         if deployment.operation.operation_id == step.operation_id:
             self._forget_secrets(deployment)
         self._announce_end(deployment, step)

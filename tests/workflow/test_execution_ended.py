@@ -27,6 +27,7 @@ from localaws import eventbridge
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from tests.conftest import (
+    AwsCalls,
     Tenant,
     call,
     deploy,
@@ -82,9 +83,9 @@ def _waiting_for_stack_event(aws: LocalAws, execution_arn: str) -> bool:
     return any(e["type"] == "TaskSubmitted" for e in after)
 
 
-def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed_and_frees_the_stack() -> (
-    None
-):
+def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed_and_frees_the_stack(
+    aws_calls: AwsCalls,
+) -> None:
     """Stopped in WaitForStackEvent, where a deployment spends its time: the execution ends ABORTED at
     once (not FAILED when the wait times out), and DeploymentExecutionEnded records the operation's end."""
     with (
@@ -120,6 +121,21 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
             store(aws).save_deployment(running)
         assert stale.value.code == "STALE_OPERATION"
         assert not store(aws).renew_lock(key, running.operation.operation_id, 900)
+        assert store(aws).lock_holder(key) is None
+        # The steps themselves, run again with the stopped execution's input: none calls CloudFormation
+        # or takes the lock; each sends the execution (were it running) to its end.
+        step_input = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+        assert aws_calls.count("cloudformation", "CreateStack") == 1  # the count sees the service's calls
+        aws_calls.clear()
+        assert aws.host.invoke("AcquireLock", step_input) == {}
+        for name in ("StartStackOperation", "PollStack"):
+            progress = aws.host.invoke(name, step_input)
+            assert (progress["done"], progress["succeeded"]) == (True, False), name
+        assert aws.host.invoke("AwaitStackEvent", {**step_input, "task_token": "t-gone"}) == {
+            "waiting": False
+        }
+        assert aws_calls.count("cloudformation") == 0
+        assert aws_calls.count("sts", "AssumeRole") == 0
         assert store(aws).lock_holder(key) is None
         assert _deployment(client, tenant, deployment_id) == ended
 
