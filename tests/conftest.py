@@ -29,6 +29,7 @@ from localaws.faults import FaultSettings
 from localaws.functions import FunctionHost
 from tests.contract import check_answer
 from tests.support.http_server import serving
+from tests.support.polling import until
 
 TARGET_ACCOUNT = "111111111111"
 OTHER_ACCOUNT = "222222222222"
@@ -288,15 +289,18 @@ def deploy(
 
 def wait_for(client: Client, tenant: Tenant, deployment_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Poll the public API until the deployment's current operation has ended."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = call(client, "GET", f"/deployments/{deployment_id}", tenant)
-        body: dict[str, Any] = json.loads(response.body)
-        if body["operation"]["status"] in ("SUCCEEDED", "FAILED"):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"deployment did not settle: {body}")
-        time.sleep(0.02)
+
+    def shown() -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
+        return body
+
+    return until(
+        shown,
+        ready=lambda body: body["operation"]["status"] in ("SUCCEEDED", "FAILED"),
+        timeout=timeout,
+        interval=0.02,
+        what=f"deployment {deployment_id} to settle",
+    )
 
 
 def stacks_in(aws: LocalAws, account_id: str, region: str = "us-east-1") -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from tests.conftest import (
     webhook_receiver,
 )
 from tests.events.conftest import APP_STACK
+from tests.support.polling import until
 
 SECRET = "whsec-0123456789abcdef-do-not-log"
 
@@ -82,7 +83,8 @@ def test_webhook_and_sns_get_signed_outcomes_of_success_and_failure(
     assert done["notifications"] == {"sns_topic_arn": topic_arn, "webhook_url": url, "webhook_signed": True}
 
     # The webhook: one signed delivery, verifiable with the secret, fresh.
-    _wait_until(lambda: len(received) >= 1)  # sent right after the final state is saved
+    # Sent right after the final state is saved.
+    until(lambda: len(received) >= 1, timeout=10, interval=0.02, what="a webhook delivery")
     (delivery,) = received
     headers = delivery["headers"]
     assert headers["x-nexus-signature"].startswith("sha256=")
@@ -132,7 +134,7 @@ def test_webhook_and_sns_get_signed_outcomes_of_success_and_failure(
     )
     failed = wait_for(client, tenant, deployment_id)
     assert failed["status"] == "FAILED"
-    _wait_until(lambda: len(received) >= 2)
+    until(lambda: len(received) >= 2, timeout=10, interval=0.02, what="a second webhook delivery")
     assert [json.loads(d["body"])["type"] for d in received] == ["deployment.succeeded", "deployment.failed"]
     failure = json.loads(received[1]["body"])["deployment"]["error"]
     assert failure["code"] == failed["error"]["code"]
@@ -198,11 +200,3 @@ def _next_message(sqs: Any, queue_url: str) -> dict[str, Any]:
             return body
         time.sleep(0.05)
     raise AssertionError("no message arrived on the queue")
-
-
-def _wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)

@@ -10,23 +10,16 @@ host records every AWS call with the function and the role that signed it.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from chalicelib.domain.bootstrap import FORWARDER_ROLE
 from localaws.environment import LocalAws
 from tests.conftest import TARGET_ACCOUNT, call, register_target, wait_for
 from tests.events.conftest import APP_STACK, deploy
+from tests.support.polling import until
 
 BUCKET = "team-a-templates"
 KEY = "stacks/app.json"
-
-
-def wait_until(condition: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def redeployed(client: Any, tenant: Any, deployment: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +30,7 @@ def redeployed(client: Any, tenant: Any, deployment: dict[str, Any]) -> dict[str
         body = json.loads(call(client, "GET", f"/deployments/{deployment['deployment_id']}", tenant).body)
         return bool(body["operation"]["operation_id"] != first)
 
-    wait_until(restarted)
+    until(restarted, timeout=20, what="a new operation (the redeploy)")
     return wait_for(client, tenant, deployment["deployment_id"])
 
 

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from localaws import admission
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+from tests.support.polling import until
 
 WAIT_THEN_SUCCEED = json.dumps(
     {
@@ -26,13 +27,6 @@ def test_canary_moto_execution_worker_is_what_admission_wraps() -> None:
     admission.check_moto_internals()
     admission.install(limit=admission.DEFAULT_LIMIT)
     admission.check_moto_internals()  # still checks moto's originals after the swap
-
-
-def _until(condition: Any, seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def _blocking(started: list[Any], release: threading.Event) -> Callable[[Any], Callable[[], None]]:
@@ -57,12 +51,17 @@ def test_admission_runs_at_most_the_limit_per_key() -> None:
     for n in range(5):
         gate.submit("machine-a", n, work(f"a{n}"))
     gate.submit("machine-b", "b", work("b0"))  # another key has its own slots
-    _until(lambda: len(started) == 3)
+    until(lambda: len(started) == 3, timeout=5, interval=0.01, what="three started")
     time.sleep(0.1)  # room for a wrongly admitted fourth to show up
     assert sorted(started) == ["a0", "a1", "b0"]
     assert (gate.running("machine-a"), gate.waiting("machine-a")) == (2, 3)
     release.set()
-    _until(lambda: gate.running("machine-a") == gate.running("machine-b") == 0)
+    until(
+        lambda: gate.running("machine-a") == gate.running("machine-b") == 0,
+        timeout=5,
+        interval=0.01,
+        what="nothing running",
+    )
     assert sorted(started[3:]) == ["a2", "a3", "a4"]
     assert gate.peak("machine-a") == 2
     assert gate.waiting("machine-a") == 0
@@ -82,7 +81,7 @@ def test_admission_starts_waiting_work_in_order_and_can_withdraw_it() -> None:
     assert gate.withdraw("machine", 3) is False  # no longer waiting
     assert gate.withdraw("machine", 0) is False  # running, not waiting
     release.set()
-    _until(lambda: gate.running("machine") == 0)
+    until(lambda: gate.running("machine") == 0, timeout=5, interval=0.01, what="nothing running")
     assert started == [0, 1, 2, 4]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from chalice.test import Client
@@ -12,6 +11,7 @@ from chalicelib.adapters.dynamodb import DynamoStore, deployment_to_item
 from chalicelib.domain.model import Deployment
 from localaws.environment import LocalAws
 from tests.conftest import TARGET_ACCOUNT, Tenant, call
+from tests.support.polling import until
 
 ENDED = {"SUCCEEDED", "FAILED", "PLANNED", "CANCELLED"}
 
@@ -59,14 +59,18 @@ def put(client: Client, tenant: Tenant, deployment_id: str, **body: Any) -> Any:
 
 def settle(client: Client, tenant: Tenant, deployment_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Poll the public API until the current operation has ended (including PLANNED and CANCELLED)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def shown() -> dict[str, Any]:
         body: dict[str, Any] = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
-        if body["operation"]["status"] in ENDED:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"deployment did not settle: {body}")
-        time.sleep(0.02)
+        return body
+
+    return until(
+        shown,
+        ready=lambda body: body["operation"]["status"] in ENDED,
+        timeout=timeout,
+        interval=0.02,
+        what=f"deployment {deployment_id} to settle",
+    )
 
 
 def accepted(response: Any, status: int = 202) -> dict[str, Any]:

@@ -36,21 +36,12 @@ from tests.conftest import (
     wait_for,
     wired,
 )
+from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import execution_status_event, store
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
-
-
-def _until(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def _running(aws: LocalAws, machine_arn: str) -> list[Any]:
@@ -96,9 +87,17 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         target = register_target(client, tenant, aws)
         deployment_id = deploy(client, tenant, target["target_id"], "stopped", QUEUE)
-        _until(lambda: _deployment(client, tenant, deployment_id)["operation"]["status"] == "IN_PROGRESS")
+        until(
+            lambda: _deployment(client, tenant, deployment_id)["operation"]["status"] == "IN_PROGRESS",
+            timeout=30,
+            what="the operation IN_PROGRESS",
+        )
         (execution,) = _running(aws, aws.central.state_machine_arn)
-        _until(lambda: _waiting_for_stack_event(aws, execution["executionArn"]))
+        until(
+            lambda: _waiting_for_stack_event(aws, execution["executionArn"]),
+            timeout=30,
+            what="WaitForStackEvent",
+        )
         key = f"{target['account_id']}#us-east-1#stopped"
         assert store(aws).lock_holder(key) is not None
         running = store(aws).get_deployment(tenant.tenant_id, deployment_id)
@@ -154,8 +153,16 @@ def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_on
         response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet, max_concurrent=1))
         assert response.status_code == 202, response.body
         rollout_id = json.loads(response.body)["rollout_id"]
-        (execution,) = _until(lambda: _running(aws, aws.central.state_machine_arn))
-        _until(lambda: _waiting_for_stack_event(aws, execution["executionArn"]))
+        (execution,) = until(
+            lambda: _running(aws, aws.central.state_machine_arn),
+            timeout=30,
+            what="a running deployment execution",
+        )
+        until(
+            lambda: _waiting_for_stack_event(aws, execution["executionArn"]),
+            timeout=30,
+            what="WaitForStackEvent",
+        )
 
         stopped_at = time.monotonic()
         _stop(aws, execution["executionArn"])
@@ -166,7 +173,7 @@ def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_on
             )
             return view if view["status"] in ("FAILED", "SUCCEEDED", "CANCELLED") else None
 
-        view = _until(ended, timeout=90)
+        view = until(ended, timeout=90, what="the rollout to end")
         assert time.monotonic() - stopped_at < 90
         first = view["items"][0]
         assert first["status"] == "FAILED"
@@ -191,7 +198,11 @@ def test_an_execution_whose_own_steps_recorded_the_failure_is_left_as_they_recor
     assert code != "EXECUTION_FAILED"
     # The FAILED event reaches DeploymentExecutionEnded through the template's rule; once EventBridge
     # has delivered everything, the record is as the workflow's own step left it.
-    _until(lambda: local_aws.host.invocations["DeploymentExecutionEnded"] >= 1 and eventbridge.idle())
+    until(
+        lambda: local_aws.host.invocations["DeploymentExecutionEnded"] >= 1 and eventbridge.idle(),
+        timeout=30,
+        what="DeploymentExecutionEnded invoked and EventBridge idle",
+    )
     (execution,) = (
         local_aws.central_session()
         .client("stepfunctions")
@@ -226,7 +237,7 @@ def test_a_stopped_rollout_execution_ends_the_rollout_failed_and_its_running_ite
             found: dict[str, Any] = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
             return found
 
-        _until(lambda: view()["counts"].get("IN_PROGRESS", 0) == 1)
+        until(lambda: view()["counts"].get("IN_PROGRESS", 0) == 1, timeout=30, what="one item IN_PROGRESS")
         (execution,) = _running(aws, aws.central.rollout_state_machine_arn)
         # A late event of an earlier run of this rollout (a resume or an apply starts another) is ignored.
         earlier = execution_status_event(aws, execution, "ABORTED")
@@ -239,17 +250,24 @@ def test_a_stopped_rollout_execution_ends_the_rollout_failed_and_its_running_ite
         assert view()["status"] == "IN_PROGRESS"
         _stop(aws, execution["executionArn"])
 
-        ended = _until(lambda: (v := view())["status"] == "FAILED" and v)
+        ended = until(view, ready=lambda v: v["status"] == "FAILED", timeout=30, what="the rollout FAILED")
         sfn = aws.central_session().client("stepfunctions")
         assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "ABORTED"
         assert ended["error"]["code"] == "EXECUTION_ABORTED"
         assert "rollout" in ended["error"]["message"]
         items = len(fleet) * 2  # each target's two regions
         # The running item's deployment runs on, and its last step records the item's end.
-        settled = _until(lambda: (v := view())["counts"].get("IN_PROGRESS", 0) == 0 and v)
+        settled = until(
+            view,
+            ready=lambda v: v["counts"].get("IN_PROGRESS", 0) == 0,
+            timeout=30,
+            what="no item IN_PROGRESS",
+        )
         assert _nonzero(settled["counts"]) == {"SUCCEEDED": 1, "CANCELLED": items - 1}
         assert settled["status"] == "FAILED"
-        _until(lambda: not _running(aws, aws.central.state_machine_arn))  # its deployment's execution ends
+        until(  # its deployment's execution ends
+            lambda: not _running(aws, aws.central.state_machine_arn), timeout=30, what="no running execution"
+        )
 
         # A second delivery (EventBridge delivers at least once) changes nothing, and the deployment
         # workflow's function keeps only its own machine's events.
@@ -375,14 +393,18 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
         def item(index: int) -> Any:
             return rollouts.get_item(rollout_id, index)
 
-        _until(lambda: item(0).status is ItemStatus.IN_PROGRESS)
+        until(lambda: item(0).status is ItemStatus.IN_PROGRESS, timeout=30, what="item 0 IN_PROGRESS")
         monkeypatch.setattr(DynamoRolloutStore, "end_item", throttled_once)
         (execution,) = _running(aws, aws.central.rollout_state_machine_arn)
         _stop(aws, execution["executionArn"])
-        _until(
-            lambda: (r := rollouts.get_rollout(tenant.tenant_id, rollout_id)) and r.status.value == "FAILED"
+        until(
+            lambda: (r := rollouts.get_rollout(tenant.tenant_id, rollout_id)) and r.status.value == "FAILED",
+            timeout=30,
+            what="the rollout FAILED",
         )
-        _until(lambda: not _running(aws, aws.central.state_machine_arn), timeout=60)
+        until(
+            lambda: not _running(aws, aws.central.state_machine_arn), timeout=60, what="no running execution"
+        )
         deployment = _deployment(client, tenant, item(0).deployment_id)
         assert deployment["status"] == "ACTIVE", deployment
         assert ends["refused"] == 1

@@ -29,6 +29,7 @@ from chalicelib.service.notifications import (
 from chalicelib.steps import rollout_handlers
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, webhook_receiver
+from tests.support.polling import until
 from tests.workflow.rollout_helpers import wired_rollouts
 from tests.workflow.test_rollouts import (
     account,
@@ -111,14 +112,6 @@ def verified(delivery: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def wait_until(condition: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 def next_message(sqs: Any, queue_url: str) -> dict[str, Any] | None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -164,7 +157,7 @@ def test_a_succeeded_rollout_is_announced_once_signed_on_the_webhook_and_sns(
     done = wait_rollout(nclient, ntenant, rollout_id)
     assert done["status"] == "SUCCEEDED", done["summary"]
 
-    wait_until(lambda: len(received) >= 1)
+    until(lambda: len(received) >= 1, timeout=15, interval=0.02, what="a webhook delivery")
     (delivery,) = received
     message = verified(delivery)
     assert message["type"] == "rollout.succeeded"
@@ -215,7 +208,7 @@ def test_a_failed_rollout_is_announced_naming_the_failed_item(
     done = wait_rollout(nclient, ntenant, rollout_id)
     assert done["status"] == "FAILED", done["summary"]
 
-    wait_until(lambda: len(received) >= 1)
+    until(lambda: len(received) >= 1, timeout=15, interval=0.02, what="a webhook delivery")
     retried_steps(notifying, ntenant, rollout_id)
     time.sleep(0.5)
     (delivery,) = received
@@ -254,13 +247,13 @@ def test_a_paused_rollout_and_then_its_cancel_are_each_announced(
     }
     rollout_id = start(nclient, ntenant, body)["rollout_id"]
     assert wait_rollout(nclient, ntenant, rollout_id)["status"] == "PAUSED"
-    wait_until(lambda: len(received) >= 1)
+    until(lambda: len(received) >= 1, timeout=15, interval=0.02, what="a webhook delivery")
     paused = verified(received[0])
     assert paused["type"] == "rollout.paused"
     assert [i["account_id"] for i in paused["rollout"]["failed_items"]] == [account(0)]
 
     assert call(nclient, "POST", f"/rollouts/{rollout_id}/cancel", ntenant).status_code == 202
-    wait_until(lambda: len(received) >= 2)
+    until(lambda: len(received) >= 2, timeout=15, interval=0.02, what="a second webhook delivery")
     cancelled = verified(received[1])
     assert cancelled["type"] == "rollout.cancelled"
     assert cancelled["rollout"]["counts"]["CANCELLED"] == 1
@@ -308,7 +301,9 @@ def test_a_lost_announcement_is_sent_by_the_retried_step_and_a_sent_one_never_tw
     }
     rollout_id = start(nclient, ntenant, body)["rollout_id"]
     assert wait_rollout(nclient, ntenant, rollout_id)["status"] == "SUCCEEDED"
-    wait_until(lambda: len(claims) >= 3, timeout=40)  # NextWave ran three times: two Retries
+    until(  # NextWave ran three times: two Retries
+        lambda: len(claims) >= 3, timeout=40, interval=0.02, what="three NextWave claims"
+    )
     time.sleep(0.5)
     assert claims == [False, True, False]
     assert died_after_sending == [True]
