@@ -105,11 +105,12 @@ def _status(sfn: Any, arn: str) -> str:
 
 
 def _wait_ended(sfn: Any, arns: list[str], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    for arn in arns:
-        while _status(sfn, arn) == "RUNNING":
-            assert time.monotonic() < deadline, f"{arn} still RUNNING after {seconds} s"
-            time.sleep(0.05)
+    until(
+        lambda: [_status(sfn, arn) for arn in arns],
+        ready=lambda statuses: "RUNNING" not in statuses,
+        timeout=seconds,
+        what=f"{arns} to end",
+    )
 
 
 def test_executions_beyond_the_limit_wait_running_with_no_history_then_all_succeed(

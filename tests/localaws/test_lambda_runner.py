@@ -8,6 +8,7 @@ import time
 from localaws import lambda_runner
 from localaws.environment import LocalAws
 from tests.conftest import own_function
+from tests.support.polling import until
 
 
 def test_canary_moto_invoke_hook_is_still_there():
@@ -53,10 +54,13 @@ def test_state_machine_execution_is_on(local_aws):
         name="op-canary",
         input=json.dumps({"tenant_id": "t", "deployment_id": "dep-missing", "operation_id": "op-canary"}),
     )["executionArn"]
-    deadline = time.monotonic() + 10
-    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    until(
+        lambda: sfn.describe_execution(executionArn=execution)["status"],
+        ready=lambda status: status != "RUNNING",
+        timeout=10,
+        interval=0.02,
+        what="the execution to end",
+    )
     types = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
     assert "LambdaFunctionFailed" in types  # AcquireLock really ran our handler, which found no deployment
     assert types[-1] == "ExecutionFailed"
@@ -119,10 +123,7 @@ def test_a_handler_past_its_timeout_answers_sandbox_timedout_when_the_timeout_pa
         assert body["errorType"] == "Sandbox.Timedout"
         assert body["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
         assert 0 < int(seen["remaining_ms"]) <= 1000
-        deadline = time.monotonic() + 5
-        while "finished" not in seen:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        until(lambda: "finished" in seen, timeout=5, interval=0.02, what="the detached handler to finish")
 
 
 def test_a_task_state_sees_a_timed_out_function_as_sandbox_timedout(local_aws):
@@ -154,10 +155,12 @@ def test_a_task_state_sees_a_timed_out_function_as_sandbox_timedout(local_aws):
         name="slow-step", definition=json.dumps(definition), roleArn=local_aws.central.service_role_arn
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    deadline = time.monotonic() + 8
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    described = until(
+        lambda: sfn.describe_execution(executionArn=execution),
+        ready=lambda d: d["status"] != "RUNNING",
+        timeout=8,
+        what="the execution to end",
+    )
     release.set()
     assert described["status"] == "SUCCEEDED", described
     output = json.loads(described["output"])

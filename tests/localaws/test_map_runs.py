@@ -10,6 +10,7 @@ import pytest
 
 from localaws import map_runs
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+from tests.support.polling import until
 
 
 def _machine(tolerated: dict[str, Any]) -> str:
@@ -58,12 +59,12 @@ def _run(local_aws: LocalAws, name: str, tolerated: dict[str, Any]) -> dict[str,
         name=name, definition=_machine(tolerated), roleArn=local_aws.central.service_role_arn
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1, 2, 3]}))
-    deadline = time.monotonic() + 20
-    while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
-        "status"
-    ] == "RUNNING":
-        assert time.monotonic() < deadline, "the execution did not end"
-        time.sleep(0.05)
+    described = until(
+        lambda: sfn.describe_execution(executionArn=execution["executionArn"]),
+        ready=lambda d: d["status"] != "RUNNING",
+        timeout=20,
+        what="the execution to end",
+    )
     result: dict[str, Any] = json.loads(described["output"])
     return result
 
@@ -128,10 +129,7 @@ def test_stopping_an_execution_whose_map_waits_for_task_tokens_aborts_it_at_once
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1, 2]}))[
         "executionArn"
     ]
-    deadline = time.monotonic() + 10
-    while len(tokens) < 2:
-        assert time.monotonic() < deadline, tokens
-        time.sleep(0.02)
+    until(lambda: tokens, ready=lambda t: len(t) >= 2, timeout=10, interval=0.02, what="both items' tokens")
 
     stopped_at = time.monotonic()
     sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped by the test")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from localaws import sns
 from localaws.environment import LocalAws
 from tests.conftest import own_function
+from tests.support.polling import until
 
 
 def test_canary_the_subscription_delivery_it_replaces_is_still_there():
@@ -36,9 +36,8 @@ def test_a_lambda_subscriber_gets_the_topic_the_message_id_and_the_attributes():
             MessageAttributes={"kind": {"DataType": "String", "StringValue": "redeploy"}},
         )["MessageId"]
         second = client.publish(TopicArn=topic, Message="two")["MessageId"]
-        deadline = time.monotonic() + 10  # SNS invokes its Lambda subscribers asynchronously
-        while len(received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # SNS invokes its Lambda subscribers asynchronously.
+        until(lambda: len(received) >= 2, timeout=10, interval=0.02, what="both messages delivered")
     assert len(received) == 2
     (record,) = received[0]["Records"]
     assert record["EventSource"] == "aws:sns"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from types import SimpleNamespace
 from typing import Any
 
 from localaws import stepfunctions
 from localaws.environment import LocalAws
+from tests.support.polling import until
 
 
 def test_canary_moto_interpreter_internals_are_what_this_caches() -> None:
@@ -57,11 +57,14 @@ def test_executions_still_run_jsonpaths_and_lambda_tasks(local_aws: LocalAws) ->
         )["executionArn"]
         for n in range(2)
     ]
-    deadline = time.monotonic() + 20
+    until(
+        lambda: [sfn.describe_execution(executionArn=arn)["status"] for arn in arns],
+        ready=lambda statuses: "RUNNING" not in statuses,
+        timeout=20,
+        interval=0.02,
+        what="both executions to end",
+    )
     for arn in arns:
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
         types = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
         assert "LambdaFunctionFailed" in types  # AcquireLock ran our handler, which found no deployment
         assert types[-1] == "ExecutionFailed"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from botocore.exceptions import ClientError
 from localaws import task_tokens
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
 from tests.conftest import own_function
+from tests.support.polling import until
 
 
 def _machine(function_arn: str, timeout_seconds: int) -> str:
@@ -60,13 +60,11 @@ def _start(local_aws: LocalAws, name: str, parker: Parker, timeout_seconds: int)
 
 
 def _entered(sfn: Any, execution: str, state: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def entered() -> list[str]:
         events = sfn.get_execution_history(executionArn=execution)["events"]
-        if any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events):
-            return
-        assert time.monotonic() < deadline, f"{state} was not entered"
-        time.sleep(0.05)
+        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+    until(entered, ready=lambda names: state in names, timeout=timeout, what=f"{state} to be entered")
 
 
 def _refused(sfn: Any, token: str) -> str:
