@@ -9,7 +9,6 @@ able to assume the new role with the external ID.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from localaws.server import ApiServer, free_port
 from localaws.sts import account_credentials
 from tests.cli.conftest import TARGET, assert_no_secrets, report_of, run
 from tests.conftest import execution_history
+from tests.support.polling import until
 
 
 @pytest.fixture
@@ -123,11 +123,16 @@ def _rule_name(session: Any, region: str) -> str:
 
 
 def _settled(url: str, headers: dict[str, str], deployment_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while True:
+    def shown() -> dict[str, Any]:
         body: dict[str, Any] = requests.get(
             f"{url}/deployments/{deployment_id}", headers=headers, timeout=30
         ).json()
-        if body["operation"]["status"] not in ("PENDING", "IN_PROGRESS") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
+        return body
+
+    return until(
+        shown,
+        ready=lambda body: body["operation"]["status"] not in ("PENDING", "IN_PROGRESS"),
+        timeout=30,
+        interval=0.1,
+        what=f"deployment {deployment_id} to settle",
+    )

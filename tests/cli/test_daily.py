@@ -27,6 +27,7 @@ import pytest
 from nexus_cli.api import ApiClient
 from nexus_cli.live import EventCursor
 from tests.support.local_mode import BIN, ROOT, LocalMode, clean_env, local_mode
+from tests.support.polling import until
 
 TOKEN = "nxs_cli_daily_test_token"
 TARGET = "111111111111"
@@ -97,13 +98,17 @@ def target_id(cli: Cli) -> str:
 
 
 def settle(cli: Cli, deployment_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
+    def shown() -> dict[str, Any]:
         deployment: dict[str, Any] = cli.json("deployments", "show", deployment_id)
-        if deployment["operation"]["status"] not in ("PENDING", "IN_PROGRESS"):
-            return deployment
-        assert time.monotonic() < deadline, deployment
-        time.sleep(0.3)
+        return deployment
+
+    return until(
+        shown,
+        ready=lambda deployment: deployment["operation"]["status"] not in ("PENDING", "IN_PROGRESS"),
+        timeout=60,
+        interval=0.3,
+        what=f"deployment {deployment_id} to settle",
+    )
 
 
 # -- configure ----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pytest
 
 from localaws.demo import AccountAdmin, Api, target_body, wait_until_healthy
 from localaws.server import free_port, port_in_use
+from tests.support.polling import until
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_STACK = (ROOT / "examples" / "app-stack.json").read_text()
@@ -90,13 +91,18 @@ def deploy_and_wait(api: Api, target_id: str, stack_name: str, timeout: float = 
         "template_body": APP_STACK,
     }
     deployment_id = api.ok("POST", "/deployments", body, status=202)["deployment_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def shown() -> dict[str, Any]:
         deployment: dict[str, Any] = api.ok("GET", f"/deployments/{deployment_id}", status=200)
-        if deployment["operation"]["status"] in ("SUCCEEDED", "FAILED"):
-            return deployment
-        time.sleep(0.1)
-    raise AssertionError(f"{deployment_id} did not settle")
+        return deployment
+
+    return until(
+        shown,
+        ready=lambda deployment: deployment["operation"]["status"] in ("SUCCEEDED", "FAILED"),
+        timeout=timeout,
+        interval=0.1,
+        what=f"{deployment_id} to settle",
+    )
 
 
 def test_health_and_authentication(running: Running) -> None:
