@@ -8,7 +8,6 @@ stacks and invokes the app's StackStatusChanged function through the central rul
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from tests.conftest import (
     wait_for,
     wired,
 )
+from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import settle
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
@@ -274,10 +274,12 @@ def test_the_cancel_is_carried_out_before_the_update_would_end():
         deployment_id = created["deployment_id"]
         deploy(client, tenant, target, TWO_QUEUES, "PUT", deployment_id)
         cfn = aws.account_session(TARGET_ACCOUNT).client("cloudformation")
-        deadline = time.monotonic() + 10
-        while cfn.describe_stacks(StackName="events")["Stacks"][0]["StackStatus"] != "UPDATE_IN_PROGRESS":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        until(
+            lambda: cfn.describe_stacks(StackName="events")["Stacks"][0]["StackStatus"],
+            ready=lambda status: status == "UPDATE_IN_PROGRESS",
+            timeout=10,
+            what="the stack UPDATE_IN_PROGRESS",
+        )
         assert call(client, "POST", f"/deployments/{deployment_id}/cancel", tenant).status_code == 202
         done = settle(client, tenant, deployment_id, timeout=60)
         assert done["operation"]["status"] == "CANCELLED", done

@@ -27,6 +27,7 @@ from chalicelib.steps import handlers, rollout_handlers
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, local_aws_for_app
+from tests.support import polling
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body, wait_rollout
 
@@ -93,15 +94,18 @@ def test_the_state_machine_retry_of_start_item_takes_up_the_started_operation(
     lost_save: list[RolloutItem],
 ) -> None:
     rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+
+    def only_item() -> dict[str, Any]:
+        (item,) = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)["items"]
+        return dict(item)
+
     # StartItem started the deployment, its save failed, and its Retry (TransientAwsError) ran it again.
-    deadline = time.monotonic() + 30
-    while True:
-        rollout = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
-        (item,) = rollout["items"]
-        if lost_save and item["status"] != "PENDING":
-            break
-        assert time.monotonic() < deadline, rollout
-        time.sleep(0.05)
+    item = polling.until(
+        only_item,
+        ready=lambda item: bool(lost_save) and item["status"] != "PENDING",
+        timeout=30,
+        what="the lost save and the item past PENDING",
+    )
     assert item["status"] == "IN_PROGRESS", item  # was FAILED with OPERATION_IN_PROGRESS
     assert item["deployment_id"] == lost_save[0].deployment_id
     held_lock.set()
@@ -273,16 +277,17 @@ def test_a_failed_rollout_waits_for_its_running_items_and_records_how_they_ended
 
 def entered_states(sfn: Any, aws: LocalAws, until: str, timeout: float = 30) -> list[str]:
     """The states the only rollout execution has entered, once it has entered `until`."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def entered() -> list[str]:
         (execution,) = sfn.list_executions(stateMachineArn=aws.central.rollout_state_machine_arn)[
             "executions"
         ]
         history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-        entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-        if until in entered or time.monotonic() > deadline:
-            return entered
-        time.sleep(0.05)
+        return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+    return polling.until(
+        entered, ready=lambda names: until in names, timeout=timeout, what=f"{until} to be entered"
+    )
 
 
 def test_an_item_start_reads_the_item_in_its_mark_and_the_stack_claim_once(
@@ -363,12 +368,14 @@ def test_an_item_whose_operation_outlived_its_deadline_fails_instead_of_being_wa
         event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
         assert rollout_handlers.start_item(services, event)["done"] is False
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        deadline = time.monotonic() + 30
-        while services.deployments.get(tenant.tenant_id, str(item.deployment_id)).operation.status.value != (
-            "IN_PROGRESS"
-        ):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        polling.until(
+            lambda: (
+                services.deployments.get(tenant.tenant_id, str(item.deployment_id)).operation.status.value
+            ),
+            ready=lambda status: status == "IN_PROGRESS",
+            timeout=30,
+            what="the item's operation IN_PROGRESS",
+        )
 
         # Step Functions' status events are best effort: this one is lost, so DeploymentExecutionEnded
         # never ends the record (tests/workflow/test_execution_ended.py covers the event that arrives).

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from chalicelib.domain.paging import encode_token
 from chalicelib.domain.permissions import PermissionProfile
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, create_target_role
+from tests.support import polling
 
 REGIONS = ["us-east-1", "eu-west-1"]
 TABLE_NAME = "nexus-fleet-table"
@@ -100,14 +100,17 @@ def start(client: Client, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any
 def wait_rollout(
     client: Client, tenant: Tenant, rollout_id: str, until: set[str] = ENDED, timeout: float = 60
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def shown() -> dict[str, Any]:
         body: dict[str, Any] = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
-        if body["status"] in until:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"rollout did not settle: {body['status']} {body['counts']}")
-        time.sleep(0.1)
+        return body
+
+    return polling.until(
+        shown,
+        ready=lambda body: body["status"] in until,
+        timeout=timeout,
+        interval=0.1,
+        what=f"rollout {rollout_id} to settle",
+    )
 
 
 # The fleet: 30 targets x 2 regions (about 45 s per test on 2 cores since the steps share one
@@ -369,12 +372,14 @@ def test_a_plan_that_found_no_changes_is_stale_once_its_stack_changed(
         client, "PUT", f"/deployments/{item['deployment_id']}", tenant, {"template_body": json.dumps(changed)}
     )
     assert put.status_code == 202, put.body
-    deadline = time.monotonic() + 30
-    while json.loads(call(client, "GET", f"/deployments/{item['deployment_id']}", tenant).body)["operation"][
-        "status"
-    ] not in ("SUCCEEDED", "FAILED"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    polling.until(
+        lambda: json.loads(call(client, "GET", f"/deployments/{item['deployment_id']}", tenant).body)[
+            "operation"
+        ]["status"],
+        ready=lambda status: status in ("SUCCEEDED", "FAILED"),
+        timeout=30,
+        what="the update to end",
+    )
     refused = call(client, "POST", f"/rollouts/{planned['rollout_id']}/apply", tenant)
     assert refused.status_code == 409, refused.body
     assert json.loads(refused.body)["error"]["code"] == "PLAN_STALE"

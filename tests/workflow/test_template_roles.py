@@ -9,7 +9,6 @@ makes is signed by its function's template role and evaluated against that role'
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from tests.conftest import (
     register_target,
     wired,
 )
+from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import accepted, create, execution_status_event, settle
 
 QUEUE = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
@@ -137,10 +137,12 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
     )
     message = {**detail, "revision": "r2"}
     central.client("sns").publish(TopicArn=aws.stack.ref("RedeployRequestTopic"), Message=json.dumps(message))
-    deadline = time.monotonic() + 30
-    while aws.host.invocations["RedeployMessage"] < 1 or aws.host.invocations["RedeployRequested"] < 1:
-        assert time.monotonic() < deadline, aws.host.invocations
-        time.sleep(0.05)
+    until(
+        lambda: aws.host.invocations,
+        ready=lambda calls: calls["RedeployMessage"] >= 1 and calls["RedeployRequested"] >= 1,
+        timeout=30,
+        what="RedeployMessage and RedeployRequested invoked",
+    )
     settle(client, tenant, did, timeout=60)
     aws.fire_schedule("DriftCheckDriftCheckEvent")
     aws.host.invoke(
@@ -155,13 +157,13 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
     targets = [t["target_id"] for t in json.loads(call(client, "GET", "/targets", tenant).body)["items"]]
     rollout = {"stack_name": "fleet", "template_body": QUEUE, "targets": [{"target_id": t} for t in targets]}
     started = json.loads(call(client, "POST", "/rollouts", tenant, rollout).body)
-    deadline = time.monotonic() + 90
-    while (
-        json.loads(call(client, "GET", f"/rollouts/{started['rollout_id']}", tenant).body)["status"]
-        != "SUCCEEDED"
-    ):
-        assert time.monotonic() < deadline, "the rollout did not end"
-        time.sleep(0.1)
+    until(
+        lambda: json.loads(call(client, "GET", f"/rollouts/{started['rollout_id']}", tenant).body)["status"],
+        ready=lambda status: status == "SUCCEEDED",
+        timeout=90,
+        interval=0.1,
+        what="the rollout SUCCEEDED",
+    )
     call(client, "GET", "/rollouts", tenant)
     # The rollout workflow's two catch-alls, as its Catch invokes them after a step's fault.
     ids = {"tenant_id": tenant.tenant_id, "rollout_id": started["rollout_id"], "wait_seconds": 0}
