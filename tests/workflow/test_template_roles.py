@@ -194,10 +194,14 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
         client, tenant, target, "broken", json.dumps({"Resources": {"X": {"Type": "AWS::No::Such"}}})
     )
     assert failed["status"] == "FAILED"
-    (broken,) = (
-        aws.central_session()
-        .client("stepfunctions")
-        .list_executions(stateMachineArn=aws.central.state_machine_arn, statusFilter="FAILED")["executions"]
+    # The last step recorded FAILED; the execution itself reaches its Fail state a moment later.
+    sfn = aws.central_session().client("stepfunctions")
+    (broken,) = until(
+        lambda: sfn.list_executions(stateMachineArn=aws.central.state_machine_arn, statusFilter="FAILED")[
+            "executions"
+        ],
+        timeout=10,
+        what="the broken deployment's execution FAILED",
     )
     ended = execution_status_event(aws, broken, "FAILED")
     assert aws.host.invoke("DeploymentExecutionEnded", ended) == {"reconciled": False}
