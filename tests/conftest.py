@@ -308,6 +308,20 @@ def stacks_in(aws: LocalAws, account_id: str, region: str = "us-east-1") -> list
     return [dict(s) for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
 
 
+def ended_execution(
+    sfn: Any, execution_arn: str, *, timeout: float, interval: float = 0.05
+) -> dict[str, Any]:
+    """DescribeExecution's answer once the execution is no longer RUNNING."""
+    described: dict[str, Any] = until(
+        lambda: sfn.describe_execution(executionArn=execution_arn),
+        ready=lambda d: d["status"] != "RUNNING",
+        timeout=timeout,
+        interval=interval,
+        what=f"execution {execution_arn} to end",
+    )
+    return described
+
+
 def execution_history(aws: LocalAws, operation_id: str) -> list[dict[str, Any]]:
     sfn = aws.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
     arn = aws.central.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{operation_id}"

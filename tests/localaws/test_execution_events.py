@@ -14,7 +14,7 @@ import pytest
 
 from localaws import execution_events
 from localaws.environment import LocalAws
-from tests.support.polling import until
+from tests.conftest import ended_execution
 
 HOLD = json.dumps(
     {
@@ -102,13 +102,7 @@ def test_each_ending_puts_one_event_shaped_as_aws_shapes_it(heard: tuple[Any, An
     # An Express workflow's executions emit none, as on AWS.
     express = sfn.create_state_machine(name="x", definition=PASS, roleArn=role, type="EXPRESS")
     quick = sfn.start_execution(stateMachineArn=express["stateMachineArn"])["executionArn"]
-    until(
-        lambda: sfn.describe_execution(executionArn=quick)["status"],
-        ready=lambda status: status != "RUNNING",
-        timeout=5,
-        interval=0.02,
-        what="the Express execution to end",
-    )
+    ended_execution(sfn, quick, timeout=5, interval=0.02)
     # Events are delivered in the order they were put: once a later Standard execution's event is in,
     # an event of the Express one would be too.
     marker = sfn.start_execution(stateMachineArn=_machine(sfn, "m", PASS, role))["executionArn"]

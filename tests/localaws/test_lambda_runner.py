@@ -7,7 +7,7 @@ import time
 
 from localaws import lambda_runner
 from localaws.environment import LocalAws
-from tests.conftest import own_function
+from tests.conftest import ended_execution, own_function
 from tests.support.polling import until
 
 
@@ -54,13 +54,7 @@ def test_state_machine_execution_is_on(local_aws):
         name="op-canary",
         input=json.dumps({"tenant_id": "t", "deployment_id": "dep-missing", "operation_id": "op-canary"}),
     )["executionArn"]
-    until(
-        lambda: sfn.describe_execution(executionArn=execution)["status"],
-        ready=lambda status: status != "RUNNING",
-        timeout=10,
-        interval=0.02,
-        what="the execution to end",
-    )
+    ended_execution(sfn, execution, timeout=10, interval=0.02)
     types = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
     assert "LambdaFunctionFailed" in types  # AcquireLock really ran our handler, which found no deployment
     assert types[-1] == "ExecutionFailed"
@@ -155,12 +149,7 @@ def test_a_task_state_sees_a_timed_out_function_as_sandbox_timedout(local_aws):
         name="slow-step", definition=json.dumps(definition), roleArn=local_aws.central.service_role_arn
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    described = until(
-        lambda: sfn.describe_execution(executionArn=execution),
-        ready=lambda d: d["status"] != "RUNNING",
-        timeout=8,
-        what="the execution to end",
-    )
+    described = ended_execution(sfn, execution, timeout=8)
     release.set()
     assert described["status"] == "SUCCEEDED", described
     output = json.loads(described["output"])

@@ -10,6 +10,7 @@ import pytest
 
 from localaws import map_runs
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
+from tests.conftest import ended_execution
 from tests.support.polling import until
 
 
@@ -59,12 +60,7 @@ def _run(local_aws: LocalAws, name: str, tolerated: dict[str, Any]) -> dict[str,
         name=name, definition=_machine(tolerated), roleArn=local_aws.central.service_role_arn
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1, 2, 3]}))
-    described = until(
-        lambda: sfn.describe_execution(executionArn=execution["executionArn"]),
-        ready=lambda d: d["status"] != "RUNNING",
-        timeout=20,
-        what="the execution to end",
-    )
+    described = ended_execution(sfn, execution["executionArn"], timeout=20)
     result: dict[str, Any] = json.loads(described["output"])
     return result
 
