@@ -39,7 +39,7 @@ from tests.conftest import (
 from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import execution_status_event, store
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
-from tests.workflow.test_rollouts import register_fleet, rollout_body
+from tests.workflow.test_rollouts import register_fleet, rollout_body, start
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 
@@ -150,9 +150,7 @@ def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_on
     ):
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         fleet = register_fleet(client, tenant, aws, 1)  # one target, two regions: two items
-        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet, max_concurrent=1))
-        assert response.status_code == 202, response.body
-        rollout_id = json.loads(response.body)["rollout_id"]
+        rollout_id = start(client, tenant, rollout_body(fleet, max_concurrent=1))["rollout_id"]
         (execution,) = until(
             lambda: _running(aws, aws.central.state_machine_arn),
             timeout=30,
@@ -229,9 +227,7 @@ def test_a_stopped_rollout_execution_ends_the_rollout_failed_and_its_running_ite
     ):
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         fleet = register_fleet(client, tenant, aws, 2)
-        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet, max_concurrent=1))
-        assert response.status_code == 202, response.body
-        rollout_id = json.loads(response.body)["rollout_id"]
+        rollout_id = start(client, tenant, rollout_body(fleet, max_concurrent=1))["rollout_id"]
 
         def view() -> dict[str, Any]:
             found: dict[str, Any] = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
@@ -298,6 +294,21 @@ def test_events_that_are_not_the_services_own_are_dropped(
     assert _deployment(client, tenant, deployment_id)["operation"] == done["operation"]
 
 
+def _unrun_rollout(
+    aws: LocalAws, services: Any, client: Client
+) -> tuple[Tenant, DynamoRolloutStore, str, str]:
+    """A rollout over one target (two regions: two items) whose workflow never runs (``NoExecution``):
+    its tenant, its store, its id and the ARN its execution has."""
+    tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+    fleet = register_fleet(client, tenant, aws, 1)
+    rollout_id = start(client, tenant, rollout_body(fleet))["rollout_id"]
+    rollouts = DynamoRolloutStore(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
+    rollout = rollouts.get_rollout(tenant.tenant_id, rollout_id)
+    assert rollout is not None
+    arn = f"arn:aws:states:us-east-1:{aws.central.account_id}:execution:rollout:{rollout.execution_name}"
+    return tenant, rollouts, rollout_id, arn
+
+
 def test_an_item_whose_start_may_still_run_is_spared_and_ends_by_its_own_step() -> None:
     """The rollout's execution ended while a StartItem ran (Lambda is not stopped with it): that item is
     not cancelled as never started, since the step may still start it; a step that then runs finds the
@@ -307,17 +318,8 @@ def test_an_item_whose_start_may_still_run_is_spared_and_ends_by_its_own_step() 
         wired_rollouts(aws, NoExecution()) as services,
         Client(app_module.app) as client,
     ):
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        fleet = register_fleet(client, tenant, aws, 1)  # one target, two regions: two items
-        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet))
-        assert response.status_code == 202, response.body
-        rollout_id = json.loads(response.body)["rollout_id"]
-        table = aws.central_session().resource("dynamodb").Table(aws.central.table_name)
-        rollouts = DynamoRolloutStore(table)
-        rollout = rollouts.get_rollout(tenant.tenant_id, rollout_id)
-        assert rollout is not None
+        tenant, rollouts, rollout_id, arn = _unrun_rollout(aws, services, client)
         rollouts.mark_start(rollout_id, 0, utc_now())  # item 0's StartItem began a moment ago
-        arn = f"arn:aws:states:us-east-1:{aws.central.account_id}:execution:rollout:{rollout.execution_name}"
 
         ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
 
@@ -339,18 +341,8 @@ def test_a_rollout_whose_cancel_was_asked_ends_cancelled_when_its_execution_is_s
         wired_rollouts(aws, NoExecution()) as services,
         Client(app_module.app) as client,
     ):
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        fleet = register_fleet(client, tenant, aws, 1)
-        rollout_id = json.loads(call(client, "POST", "/rollouts", tenant, rollout_body(fleet)).body)[
-            "rollout_id"
-        ]
-        rollouts = DynamoRolloutStore(
-            aws.central_session().resource("dynamodb").Table(aws.central.table_name)
-        )
+        tenant, rollouts, rollout_id, arn = _unrun_rollout(aws, services, client)
         rollouts.request_cancel(tenant.tenant_id, rollout_id)
-        rollout = rollouts.get_rollout(tenant.tenant_id, rollout_id)
-        assert rollout is not None
-        arn = f"arn:aws:states:us-east-1:{aws.central.account_id}:execution:rollout:{rollout.execution_name}"
 
         ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
 
@@ -383,9 +375,7 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
     ):
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         fleet = register_fleet(client, tenant, aws, 1)  # one target, two regions: two items
-        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet, max_concurrent=1))
-        assert response.status_code == 202, response.body
-        rollout_id = json.loads(response.body)["rollout_id"]
+        rollout_id = start(client, tenant, rollout_body(fleet, max_concurrent=1))["rollout_id"]
         rollouts = DynamoRolloutStore(
             aws.central_session().resource("dynamodb").Table(aws.central.table_name)
         )
@@ -427,18 +417,8 @@ def test_reading_a_stopped_rollout_cancels_a_spared_item_once_its_start_cannot_b
         wired_rollouts(aws, NoExecution()) as services,
         Client(app_module.app) as client,
     ):
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        fleet = register_fleet(client, tenant, aws, 1)
-        response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet))
-        assert response.status_code == 202, response.body
-        rollout_id = json.loads(response.body)["rollout_id"]
-        rollouts = DynamoRolloutStore(
-            aws.central_session().resource("dynamodb").Table(aws.central.table_name)
-        )
-        rollout = rollouts.get_rollout(tenant.tenant_id, rollout_id)
-        assert rollout is not None
+        tenant, rollouts, rollout_id, arn = _unrun_rollout(aws, services, client)
         rollouts.mark_start(rollout_id, 0, utc_now())  # item 0's StartItem began, then died
-        arn = f"arn:aws:states:us-east-1:{aws.central.account_id}:execution:rollout:{rollout.execution_name}"
         ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
         assert ended["in_flight"] == 1
 
