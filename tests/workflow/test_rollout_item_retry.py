@@ -368,13 +368,15 @@ def test_an_item_whose_operation_outlived_its_deadline_fails_instead_of_being_wa
         event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
         assert rollout_handlers.start_item(services, event)["done"] is False
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        # Stopped only once StartStackOperation has recorded its stack call (its last write of the record):
+        # a step still running when its execution stops writes on, and would undo the edit below.
         polling.until(
-            lambda: (
-                services.deployments.get(tenant.tenant_id, str(item.deployment_id)).operation.status.value
+            lambda: services.deployments.get(tenant.tenant_id, str(item.deployment_id)),
+            ready=lambda d: (
+                d.operation.status.value == "IN_PROGRESS" and d.stack_status == "CREATE_IN_PROGRESS"
             ),
-            ready=lambda status: status == "IN_PROGRESS",
             timeout=30,
-            what="the item's operation IN_PROGRESS",
+            what="the item's operation IN_PROGRESS with its CreateStack recorded",
         )
 
         # Step Functions' status events are best effort: this one is lost, so DeploymentExecutionEnded
