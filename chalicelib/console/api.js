@@ -78,6 +78,18 @@ export const put = (path, body, options) => call('PUT', path, body, options);
 export const patch = (path, body, options) => call('PATCH', path, body, options);
 export const del = (path, options) => call('DELETE', path, undefined, options);
 
+// For a list whose filters reload it: each call's signal aborts the request the call before it made, so
+// the late answer of an earlier filter (or page) is never drawn over the answer to the latest one; the
+// route's signal (the user left the page) aborts them all. An aborted request rejects with AbortError.
+export function latestOnly(routeSignal) {
+  let controller = null;
+  return () => {
+    controller?.abort();
+    controller = new AbortController();
+    return AbortSignal.any([routeSignal, controller.signal]);
+  };
+}
+
 export function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {

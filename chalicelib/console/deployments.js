@@ -3,7 +3,7 @@
 // rollback, delete).
 
 import { ago, badge, button, code, errorBox, field, h, link, replace, row, section, setProblem, sleep, table, title } from './dom.js';
-import { call, get, newKey, post, put, query } from './api.js';
+import { call, get, latestOnly, newKey, post, put, query } from './api.js';
 import { parameterForm, tagEditor } from './params.js';
 
 const STATUSES = ['', 'PENDING', 'IN_PROGRESS', 'ACTIVE', 'FAILED', 'PLANNED', 'DELETED'];
@@ -60,9 +60,10 @@ export async function list(main, { signal }) {
     more.hidden = !nextToken;
   }
 
+  const request = latestOnly(signal);
   async function load(fresh) {
     try {
-      const page = await get(`/deployments${query({ status: status.value, target_id: target.value, limit: 25, next_token: fresh ? null : nextToken })}`, { signal });
+      const page = await get(`/deployments${query({ status: status.value, target_id: target.value, limit: 25, next_token: fresh ? null : nextToken })}`, { signal: request() });
       items = fresh ? page.items : items.concat(page.items);
       nextToken = page.next_token;
       render();

@@ -2,7 +2,7 @@
 // rollout's page: a target x region grid coloured by item status, counts, summary, and its actions.
 
 import { ago, badge, button, errorBox, field, h, link, replace, row, section, setProblem, sleep, table, title } from './dom.js';
-import { get, newKey, post, query } from './api.js';
+import { get, latestOnly, newKey, post, query } from './api.js';
 import { targetNames } from './deployments.js';
 
 const RUNNING = new Set(['PENDING', 'IN_PROGRESS']);
@@ -20,12 +20,13 @@ export async function list(main, { signal }) {
   title(main, 'Fleet', h('div', { class: 'actions' }, link('#/rollouts/new', 'New rollout')), filters, body, more);
   let items = [];
   let token = null;
+  const request = latestOnly(signal);
   async function load(fresh) {
     const name = stack.value.trim();
     setProblem(stack, !name || /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/.test(name) ? '' : 'A stack name: letters, digits and hyphens, starting with a letter.');
     if (stack.getAttribute('aria-invalid')) return;
     try {
-      const page = await get(`/rollouts${query({ status: status.value, stack_name: name, limit: 25, next_token: fresh ? null : token })}`, { signal });
+      const page = await get(`/rollouts${query({ status: status.value, stack_name: name, limit: 25, next_token: fresh ? null : token })}`, { signal: request() });
       items = fresh ? page.items : items.concat(page.items);
       token = page.next_token;
       replace(body, table(`${items.length} rollout${items.length === 1 ? '' : 's'}${token ? ' (more to load)' : ''}`,
