@@ -11,7 +11,9 @@ changes:
   ``component/common/path/result_path.py``), and so is every path of an EventBridge input
   transformer (``moto/events/utils.py``), which carries CloudFormation's stack events here;
 * every execution lexes and parses its whole definition with ANTLR before it starts
-  (``ExecutionWorker._get_evaluation_entrypoint``), although a state machine has one definition.
+  (``ExecutionWorker._get_evaluation_entrypoint``), although a state machine has one definition;
+  and so does every ``CreateStateMachine``, to validate it (``_validate_definition``): about 0.3 s of
+  CPU for the service's two machines, paid again by every test that deploys the service.
 
 :func:`install` keeps the same results and caches what is immutable: one client per (region, service)
 while moto intercepts botocore in-process (a botocore client is thread-safe; in server mode, whose
@@ -19,7 +21,9 @@ endpoint is an HTTP server, moto's own per-task client is kept), parsed JSONPath
 text (jsonpath_ng's two ``parse`` functions, whose expression trees are not changed by
 ``find``/``update``; only moto uses jsonpath_ng in this process), and the ANTLR parse tree
 of each definition, from which a fresh program is built for every execution exactly as moto builds it
-(``Preprocessor().visit(tree)``), so no evaluation state is shared between executions.
+(``Preprocessor().visit(tree)``), so no evaluation state is shared between executions. A definition
+whose tree is kept parsed without error, so creating a machine with it again is valid without a new
+parse; one that does not parse is refused with moto's own ``InvalidDefinition`` messages.
 
 Everything moto-internal this relies on is checked by :func:`check_moto_internals`, which
 :func:`install` calls first, so a moto upgrade fails loudly.
@@ -43,6 +47,7 @@ _JSON_PATH = "moto.stepfunctions.parser.asl.utils.json_path"
 _RESULT_PATH = "moto.stepfunctions.parser.asl.component.common.path.result_path"
 _WORKER = "moto.stepfunctions.parser.backend.execution_worker"
 _ASL_PARSER = "moto.stepfunctions.parser.asl.parse.asl_parser"
+_MODELS = "moto.stepfunctions.parser.models"
 
 # sha256 of inspect.getsource(...) in moto 5.2.5: the bodies these replacements reproduce.
 _SOURCE_SHA256 = {
@@ -52,6 +57,9 @@ _SOURCE_SHA256 = {
     ),
     f"{_ASL_PARSER}.AmazonStateLanguageParser.parse": (
         "a59a7d18760fb22efc9fd46d8f0fb3bb6c0293abbce2b9053e1589181c6f0711"
+    ),
+    f"{_MODELS}.StepFunctionsParserBackend._validate_definition": (
+        "a5921e3d3b46dcd341ec3a64e61af486cd2f843751a1890e07e9ea0f0008569b"
     ),
 }
 
@@ -126,21 +134,46 @@ def _boto_client_for(region: str, service: str, state_credentials: Any = None) -
     return client
 
 
+def _parsed(definition: str) -> tuple[Any | None, Any]:
+    """The definition's (program, ANTLR tree) from moto's parser, or (None, tree) once its tree is kept;
+    raises as moto's parser does on a bad definition (nothing is kept)."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    tree = _trees.get(definition)
+    if tree is not None:
+        return None, tree
+    program, tree = AmazonStateLanguageParser.parse(definition)
+    with _lock:
+        if len(_trees) >= _MAX_TREES:  # tests create many machines; a process runs a handful
+            _trees.clear()
+        _trees[definition] = tree
+    return program, tree
+
+
 def _get_evaluation_entrypoint(self: Any) -> Any:
     """moto's method, with the definition's ANTLR parse tree kept; the program is built afresh."""
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
-    definition: str = self._evaluation_details.state_machine_details.definition
-    tree = _trees.get(definition)
-    if tree is None:
-        program, tree = AmazonStateLanguageParser.parse(definition)  # raises on a bad definition
-        with _lock:
-            if len(_trees) >= _MAX_TREES:  # tests create many machines; a process runs a handful
-                _trees.clear()
-            _trees[definition] = tree
-        return program
-    return Preprocessor().visit(tree)
+    program, tree = _parsed(self._evaluation_details.state_machine_details.definition)
+    return program if program is not None else Preprocessor().visit(tree)
+
+
+def _validate_definition(definition: str) -> None:
+    """moto's check at CreateStateMachine/UpdateStateMachine (the definition must parse), with the same
+    errors, through the kept trees."""
+    from moto.stepfunctions.parser.api import InvalidDefinition
+    from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+
+    try:
+        _parsed(definition)
+    except ASLParserException as asl_parser_exception:
+        raise InvalidDefinition(message=repr(asl_parser_exception)) from None
+    except Exception as exception:  # noqa: BLE001 - moto's own catch-all, reproduced
+        exception_name = exception.__class__.__name__
+        exception_args = list(exception.args)
+        raise InvalidDefinition(
+            message=f"Error={exception_name} Args={exception_args} in definition '{definition}'."
+        ) from None
 
 
 def _replace_everywhere(module_name: str, name: str, original: Any, replacement: Any) -> None:
@@ -178,4 +211,9 @@ def install() -> None:
             ExecutionWorker._get_evaluation_entrypoint
         )
         setattr(ExecutionWorker, "_get_evaluation_entrypoint", _get_evaluation_entrypoint)  # noqa: B010
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        validate = f"{_MODELS}.StepFunctionsParserBackend._validate_definition"
+        _originals[validate] = StepFunctionsParserBackend._validate_definition
+        setattr(StepFunctionsParserBackend, "_validate_definition", staticmethod(_validate_definition))  # noqa: B010
         _installed = True

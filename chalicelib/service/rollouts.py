@@ -778,11 +778,12 @@ class RolloutService:
         self._finish(replace(rollout, error=info), RolloutStatus.FAILED, spare_starting=True)
         return {"reconciled": True, "recorded": info.code, "in_flight": in_flight}
 
-    def _settle(self, rollout: Rollout) -> int:
-        """End every started item whose operation ended; how many still run."""
+    def _settle(self, rollout: Rollout, items: list[RolloutItem] | None = None) -> int:
+        """End every started item (of ``items``, as just read, or else of all the rollout's) whose
+        operation ended; how many still run."""
         tenant_id = rollout.tenant_id
         running = 0
-        for item in self._store.list_items(rollout.rollout_id):
+        for item in self._store.list_items(rollout.rollout_id) if items is None else items:
             if item.status is ItemStatus.PENDING:
                 if item.start_attempted_at is None:
                     continue  # never began to start: the rollout's end cancels it
@@ -1010,7 +1011,7 @@ class RolloutService:
         running (``START_SECONDS``, its Lambda timeout, twice over), ends CANCELLED. Still throttled: the
         items as they are (the next read settles them)."""
         try:
-            self._settle(rollout)
+            self._settle(rollout, items)
             items = self._store.list_items(rollout.rollout_id)
             if any(item.status is ItemStatus.PENDING and not _starting(item) for item in items):
                 reason = f"the rollout ended {rollout.status.value}"

@@ -354,7 +354,7 @@ def test_a_rollout_whose_cancel_was_asked_ends_cancelled_when_its_execution_is_s
 
 
 def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_recorded(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, aws_calls: AwsCalls
 ) -> None:
     """After the rollout's execution was stopped, only its deployment's last step ends a running item.
     When that step cannot record it (AWS still throttling: the step must not fail the deployment for
@@ -400,9 +400,12 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
         assert ends["refused"] == 1
         assert item(0).status is ItemStatus.IN_PROGRESS  # nothing will end it but a read
 
+        before = len(aws_calls.calls)
         view = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
+        queries = aws_calls.calls[before:].count(("dynamodb", "Query"))
 
         assert _nonzero(view["counts"]) == {"SUCCEEDED": 1, "CANCELLED": 1}
+        assert queries == 2, aws_calls.calls[before:]  # the items read, then read again once settled
         assert item(0).status is ItemStatus.SUCCEEDED
         assert view["status"] == "FAILED"
 

@@ -4,11 +4,11 @@ local AWS, and checks what happened in the target account, not just what the API
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 
 from localaws.cloudformation import StackSimulation, install
 from tests.conftest import TARGET_ACCOUNT, call, execution_history, register_target, stacks_in
+from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import (
     FAILING_SUBNET,
     PROTECTED_TABLE,
@@ -228,9 +228,12 @@ def test_cancel_rolls_the_running_update_back_and_records_cancelled(client, tena
     install(StackSimulation(stack_seconds=4))  # the update stays UPDATE_IN_PROGRESS for a while
     try:
         accepted(put(client, tenant, did, template=slower))
-        deadline = time.monotonic() + 10
-        while settle_status(client, tenant, did) != "UPDATE_IN_PROGRESS" and time.monotonic() < deadline:
-            time.sleep(0.02)  # cancel while CloudFormation is executing the update
+        until(  # cancel while CloudFormation is executing the update
+            lambda: settle_status(client, tenant, did) == "UPDATE_IN_PROGRESS",
+            timeout=10,
+            interval=0.02,
+            what="UPDATE_IN_PROGRESS",
+        )
         accepted(call(client, "POST", f"/deployments/{did}/cancel", tenant))
         done = settle(client, tenant, did, timeout=30)
     finally:

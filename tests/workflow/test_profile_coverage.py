@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from typing import Any
 
 import botocore.session
@@ -26,6 +25,7 @@ from localaws.cloudformation import StackSimulation, install
 from localaws.environment import CENTRAL_ACCOUNT
 from localaws.policy import PolicySource, evaluate
 from tests.conftest import call, register_target
+from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import (
     FAILING_SUBNET,
     PROTECTED_TABLE,
@@ -104,9 +104,12 @@ def drive_every_operation(client: Any, tenant: Any, local_aws: Any) -> None:
     install(StackSimulation(stack_seconds=4))  # the update stays UPDATE_IN_PROGRESS long enough to cancel
     try:
         accepted(put(client, tenant, did, template=slower))
-        deadline = time.monotonic() + 10
-        while stack_status(client, tenant, did) != "UPDATE_IN_PROGRESS" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        until(
+            lambda: stack_status(client, tenant, did) == "UPDATE_IN_PROGRESS",
+            timeout=10,
+            interval=0.02,
+            what="UPDATE_IN_PROGRESS",
+        )
         accepted(call(client, "POST", f"/deployments/{did}/cancel", tenant))
         assert settle(client, tenant, did)["operation"]["status"] == "CANCELLED"
     finally:
