@@ -35,6 +35,7 @@ import botocore.loaders
 import botocore.session
 
 from localaws import (
+    async_invoke,
     authorization,
     cloudformation,
     concurrency,
@@ -104,11 +105,14 @@ class LocalAws:
         template: Mapping[str, Any] | None = None,
         stack_parameters: Mapping[str, str] | None = None,
         faults: faults_module.FaultSettings | None = None,
+        async_retries: async_invoke.AsyncRetries | None = None,
     ) -> None:
         """``host`` runs the stack's functions (None: none runs; see ``localaws/functions.py``);
-        ``template`` replaces the service's own (a test's changed copy of it)."""
+        ``template`` replaces the service's own (a test's changed copy of it); ``async_retries`` the
+        waits of Lambda's retries of a failed asynchronous invocation (``localaws/async_invoke.py``)."""
         self._host_factory = host
         self.faults = faults or faults_module.NO_FAULTS
+        self.async_retries = async_retries or async_invoke.DEFAULT
         self._host: FunctionHost | None = None
         self._template = template
         self._stack_parameters = dict(stack_parameters or {})
@@ -131,6 +135,7 @@ class LocalAws:
         from localaws.template import service_template
 
         install_patches(self.simulation)
+        async_invoke.configure(self.async_retries)
         try:
             template = self._template if self._template is not None else service_template(region=self.region)
             if self._serve_on is None:
@@ -165,7 +170,8 @@ class LocalAws:
         if self._host is not None:
             self._host.close()
             self._host = None
-        eventbridge.reset()  # scheduled stack events belong to this AWS only
+        eventbridge.reset()  # scheduled stack events (and Lambda's retries) belong to this AWS only
+        async_invoke.configure(async_invoke.DEFAULT)
         faults_module.configure(faults_module.NO_FAULTS)  # this AWS's faults end with it
         if self._mock is not None:
             self._mock.stop()
@@ -438,6 +444,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     cloudformation.install(simulation)
     drift.install()  # DetectStackDrift, which moto lacks (localaws/drift.py)
     eventbridge.install()  # Lambda targets, and CloudFormation's stack events (localaws/eventbridge.py)
+    async_invoke.install()  # Lambda's retries of asynchronous invocations, its DLQ (localaws/async_invoke.py)
     from localaws import execution_events
 
     execution_events.install()  # Step Functions' "Execution Status Change" (localaws/execution_events.py)

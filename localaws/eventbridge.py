@@ -12,19 +12,18 @@ whose rule invokes the ``StackStatusChanged`` function), so this module adds the
   puts it on the stack account's default bus then, unless the status was taken back meanwhile
   (CancelUpdateStack truncates a timeline). moto's own rules and targets route it from there, across
   accounts through an event-bus target as on AWS;
-* a Lambda target is invoked through moto's Lambda backend (so the function must exist, and runs the
-  project's handler in-process, see ``localaws/lambda_runner.py``) on the delivery thread, after the
-  PutEvents that matched it has returned: asynchronously, as EventBridge does.
+* a Lambda target is invoked asynchronously, as EventBridge does: on the delivery thread, after the
+  PutEvents that matched it has returned, with Lambda's retries and dead-letter queue
+  (``localaws/async_invoke.py``), through moto's Lambda backend (so the function must exist, and runs
+  the project's handler in-process, see ``localaws/lambda_runner.py``).
 
-One daemon thread delivers everything in time order. Deliveries never raise into moto: a failure
-is logged, as EventBridge would record a failed invocation. :func:`reset` drops what is pending
+One daemon thread delivers everything in time order, Lambda's retries included (:func:`deliver`).
+Deliveries never raise into moto: a failure to deliver is logged. :func:`reset` drops what is pending
 when a ``LocalAws`` stops, so no event reaches the next one.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 import heapq
 import inspect
 import itertools
@@ -32,7 +31,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from localaws import concurrency, faults
@@ -97,10 +96,11 @@ def reset() -> None:
     _DELIVERY.reset()
 
 
-def deliver(action: Callable[[], None]) -> None:
-    """Run ``action`` soon on the delivery thread: an asynchronous invocation, as AWS makes them (SNS's of
-    its Lambda subscribers too), never inside the caller's moto request and its lock."""
-    _DELIVERY.submit(None, action)
+def deliver(action: Callable[[], None], delay: float = 0.0) -> None:
+    """Run ``action`` on the delivery thread, ``delay`` seconds from now (soon by default): an
+    asynchronous invocation, as AWS makes them (SNS's of its Lambda subscribers too, and Lambda's
+    retries of them, ``localaws/async_invoke.py``), never inside the caller's moto request and its lock."""
+    _DELIVERY.submit(datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None, action)
 
 
 def idle() -> bool:
@@ -165,15 +165,6 @@ def _is_lambda(target: dict[str, Any]) -> bool:
     return str(target.get("Arn", "")).split(":")[2:3] == ["lambda"]
 
 
-def _invoke(function_arn: str, event: dict[str, Any]) -> None:
-    from moto.awslambda.utils import get_backend
-
-    _, _, _, region, account_id, *_ = function_arn.split(":")
-    get_backend(account_id, region).invoke(
-        function_name=function_arn, qualifier=None, body=json.dumps(event), headers={}, response_headers={}
-    )
-
-
 def install() -> None:
     global _original_send
     if _original_send is not None:
@@ -194,10 +185,10 @@ def install() -> None:
             original(self, original_event, transform_input)
             return
         if self.event_pattern.matches_event(original_event):
+            from localaws import async_invoke
+
             for target in functions:
-                _DELIVERY.submit(
-                    None, functools.partial(_invoke, str(target["Arn"]), copy.deepcopy(original_event))
-                )
+                async_invoke.invoke(str(target["Arn"]), json.dumps(original_event))
         others = [t for t in self.targets if not _is_lambda(t)]
         if not others:
             return

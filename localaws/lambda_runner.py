@@ -38,6 +38,8 @@ _handlers: dict[str, Handler] = {}
 _original: Any = None
 _recorders: list[list[Invocation]] = []
 _running = threading.local()
+# The request ID an asynchronous invocation keeps across its attempts (localaws/async_invoke.py).
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("lambda_request_id", default=None)
 DEFAULT_TIMEOUT = 3  # seconds: Lambda's default when a function sets none
 
 
@@ -59,6 +61,17 @@ def recording() -> Iterator[list[Invocation]]:
     finally:
         with _lock:
             _recorders.remove(invocations)
+
+
+@contextmanager
+def request_id(value: str) -> Iterator[None]:
+    """Invocations made in this block (on this thread) get ``value`` as their ``aws_request_id``, as
+    every attempt of one asynchronous invocation does on Lambda."""
+    token = _request_id.set(value)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 def current_function() -> str | None:
@@ -118,10 +131,10 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
     payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
     short = function.function_name.rsplit("-", 1)[-1]
     timeout = float(getattr(function, "timeout", None) or DEFAULT_TIMEOUT)
-    request_id = str(uuid.uuid4())
+    invocation_id = _request_id.get() or str(uuid.uuid4())
     context = FakeContext(
         function.function_name,
-        aws_request_id=request_id,
+        aws_request_id=invocation_id,
         invoked_function_arn=function.function_arn,
         deadline=time.monotonic() + timeout,
     )
@@ -151,7 +164,7 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         logger.info("local lambda %s timed out after %.0f s", function.function_name, timeout)
         timed_out = {
             "errorType": "Sandbox.Timedout",
-            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+            "errorMessage": f"RequestId: {invocation_id} Error: Task timed out after {timeout:.2f} seconds",
         }
         return json.dumps(timed_out), True, ""
     if "error" in outcome:

@@ -15,7 +15,8 @@ only act on a moto server running in the same interpreter. So this process runs
 
 The HTTP server starts last, so ``GET /health`` answering 200 means everything is ready. The tenant
 token comes from ``NEXUS_API_TOKEN`` or is generated and printed once. ``NEXUS_LOCAL_STACK_SECONDS``
-(default 3) sets how long stack operations stay in progress; ``NEXUS_LOCAL_UNSUPPORTED`` (``fail``, the
+(default 3) sets how long stack operations stay in progress; ``NEXUS_LOCAL_ASYNC_RETRY_SECONDS`` (default
+``1,2``) Lambda's waits before retrying a failed asynchronous invocation; ``NEXUS_LOCAL_UNSUPPORTED`` (``fail``, the
 default; ``skip``; ``simulate``) what happens to resource types moto does not emulate. A busy port is a one-line error and
 exit code 2; SIGINT or SIGTERM stops both servers and exits 0.
 """
@@ -33,6 +34,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from localaws.async_invoke import AsyncRetries
     from localaws.cloudformation import StackSimulation
     from localaws.faults import FaultSettings
 
@@ -95,6 +97,7 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
+    from localaws.async_invoke import AsyncRetries
     from localaws.cloudformation import StackSimulation
     from localaws.faults import FaultSettings
     from localaws.server import port_in_use
@@ -103,6 +106,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         config = LocalConfig.from_env(environ)
         simulation = StackSimulation.from_env(environ)
         faults = FaultSettings.from_env(environ)
+        retries = AsyncRetries.from_env(environ)
         if faults.crash_after:
             import app as app_module
 
@@ -132,7 +136,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    serve(config, simulation, stop, faults)
+    serve(config, simulation, stop, faults, retries)
     return 0
 
 
@@ -141,6 +145,7 @@ def serve(
     simulation: StackSimulation,
     stop: threading.Event,
     faults: FaultSettings | None = None,
+    retries: AsyncRetries | None = None,
 ) -> None:
     """Start the embedded AWS, wire the service to it, then serve HTTP until ``stop`` is set."""
     import app as app_module
@@ -157,6 +162,7 @@ def serve(
             simulation=simulation,
             serve_on=(HOST, config.aws_port),
             faults=faults,
+            async_retries=retries,
         ) as aws,
         LocalAdfs(aws, config.adfs_account, config.adfs_password) as adfs,
     ):
@@ -170,6 +176,11 @@ def serve(
             source = "from NEXUS_API_TOKEN" if config.token else f"{token}  (generated; set NEXUS_API_TOKEN)"
             print(banner(aws.endpoint_url or "", api.url, source, CENTRAL_ACCOUNT, simulation), flush=True)
             print(f"  Faults:           {aws.faults.describe()} (NEXUS_LOCAL_FAULTS)", flush=True)
+            print(
+                f"  Async retries:    {aws.async_retries.describe()} (NEXUS_LOCAL_ASYNC_RETRY_SECONDS;"
+                " AWS waits 60 s then 120 s)",
+                flush=True,
+            )
             print(f"  Console:          {api.url}/console   (sign in with the tenant token)", flush=True)
             print(
                 f"  Local ADFS:       {adfs.url}   user {USER}, password {adfs.password},"
@@ -190,6 +201,7 @@ _LOCAL_MODE_VARIABLES = frozenset(
         "NEXUS_API_TOKEN",
         "NEXUS_LOCAL_STACK_SECONDS",
         "NEXUS_LOCAL_UNSUPPORTED",
+        "NEXUS_LOCAL_ASYNC_RETRY_SECONDS",
         "NEXUS_LOCAL_ADFS_ACCOUNT",
         "NEXUS_LOCAL_ADFS_PASSWORD",
     }

@@ -8,7 +8,8 @@ id, so with moto's record every message is dropped as foreign. ``install()`` mak
 delivery carry AWS's record (the topic, the message id, the subscription, the subject, the time, the
 attributes, as in AWS's "Using Lambda with Amazon SNS" sample), invoked through moto's Lambda backend (so
 the function runs the project's handler in-process, under its role: ``localaws/lambda_runner.py``),
-asynchronously as AWS invokes subscribers (on the local AWS's delivery thread, ``localaws/eventbridge.py``).
+asynchronously as AWS invokes subscribers, with Lambda's retries and dead-letter queue
+(``localaws/async_invoke.py``, on the local AWS's delivery thread).
 Filter policies and raw delivery stay moto's; other protocols are untouched.
 """
 
@@ -69,23 +70,14 @@ def _publish(original: Any) -> Any:
             attributes, message
         ):
             return
-        from moto.awslambda.utils import get_backend
+        from localaws import async_invoke
 
-        from localaws import eventbridge
-
-        region = str(self.endpoint).split(":")[3]
-        backend = get_backend(self.account_id, region)
-        body = json.dumps(lambda_record(self, message, message_id, subject, attributes))
-
-        def invoke() -> None:
-            backend.invoke(
-                function_name=str(self.endpoint), qualifier=None, body=body, headers={}, response_headers={}
-            )
-
-        # SNS invokes its Lambda subscribers asynchronously: Publish answers first. (Synchronously, the
-        # handler ran inside Publish's moto request and lock, and deadlocked with a handler of another
-        # thread that held a table lock while waiting for moto.)
-        eventbridge.deliver(invoke)
+        # SNS invokes its Lambda subscribers asynchronously, with Lambda's retries and dead-letter queue:
+        # Publish answers first. (Synchronously, the handler ran inside Publish's moto request and lock,
+        # and deadlocked with a handler of another thread that held a table lock while waiting for moto.)
+        async_invoke.invoke(
+            str(self.endpoint), json.dumps(lambda_record(self, message, message_id, subject, attributes))
+        )
 
     return publish
 
