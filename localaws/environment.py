@@ -448,6 +448,9 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     from localaws import execution_events
 
     execution_events.install()  # Step Functions' "Execution Status Change" (localaws/execution_events.py)
+    from localaws import stop_reasons
+
+    stop_reasons.install()  # StopExecution's error and cause kept (localaws/stop_reasons.py)
     sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
     s3.install()  # bucket policies decided with their conditions (localaws/s3.py)
     faults_module.install()  # NEXUS_LOCAL_FAULTS, put in force by each LocalAws (localaws/faults.py)

@@ -74,7 +74,7 @@ def _json_text(value: Any) -> str | None:
 def detail(execution: Any) -> dict[str, Any]:
     """The event's detail for a moto ``Execution`` that has just ended."""
     status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
-    # moto's StopExecution drops the request's error and cause: an ABORTED event carries none here.
+    # An ABORTED execution's are StopExecution's (localaws/stop_reasons.py keeps them; moto dropped them).
     error, cause = execution.error or None, execution.cause or None
     return {
         "executionArn": execution.exec_arn,
