@@ -170,7 +170,12 @@ def test_busy_port_is_a_one_line_error_and_exit_code_2(running: Running, busy: s
 
 def test_sigint_stops_both_servers_and_exits_0() -> None:
     api_port, aws_port = free_port(), free_port()
-    process = start(api_port, aws_port, NEXUS_LOCAL_FAULTS="drop_stack_events=0.1,seed=3")
+    process = start(
+        api_port,
+        aws_port,
+        NEXUS_LOCAL_FAULTS="drop_stack_events=0.1,seed=3",
+        NEXUS_LOCAL_ASYNC_RETRY_SECONDS="0.5,1",
+    )
     try:
         wait_until_healthy(f"http://127.0.0.1:{api_port}", process)
         began = time.monotonic()
@@ -185,6 +190,10 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
     assert "ready" in output
     assert "Unemulated types: their stacks fail (NEXUS_LOCAL_UNSUPPORTED=fail; fail|skip|simulate)" in output
     assert "Faults:           throttle=0, drop_stack_events=0.1, seed=3 (NEXUS_LOCAL_FAULTS)" in output
+    assert (
+        "Async retries:    0.5 s then 1 s (NEXUS_LOCAL_ASYNC_RETRY_SECONDS; AWS waits 60 s then 120 s)"
+        in output
+    )
     assert TOKEN not in output  # a token from NEXUS_API_TOKEN is never echoed
     assert not port_in_use("127.0.0.1", api_port)
     assert not port_in_use("127.0.0.1", aws_port)
@@ -212,6 +221,10 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
         (
             {"NEXUS_LOCAL_FAULTS": "crash_after=StartStackOperatoin"},
             "NEXUS_LOCAL_FAULTS: crash_after=StartStackOperatoin is not a Lambda function of the service",
+        ),
+        (
+            {"NEXUS_LOCAL_ASYNC_RETRY_SECONDS": "60"},
+            "NEXUS_LOCAL_ASYNC_RETRY_SECONDS must be two numbers of seconds like 1,2, got '60'",
         ),
     ],
 )
