@@ -45,6 +45,20 @@ def _queue(aws: LocalAws, name: str) -> tuple[str, str]:
     return url, arn
 
 
+def _with_dead_letters(
+    aws: LocalAws, name: str, handler: Any, timeout: int = 3, **invoke_config: int
+) -> tuple[str, str]:
+    """A function of the test's (``own_function``) whose dead-letter queue is a new SQS queue, set by
+    UpdateFunctionConfiguration, with ``invoke_config`` as its event invoke config: (its ARN, the queue's URL)."""
+    arn = own_function(aws, name, handler, timeout=timeout)
+    url, dlq = _queue(aws, f"{name.lower()}-dlq")
+    lambda_client = aws.central_session().client("lambda")
+    lambda_client.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": dlq})
+    if invoke_config:
+        lambda_client.put_function_event_invoke_config(FunctionName=name, **invoke_config)
+    return arn, url
+
+
 def _rule_to(aws: LocalAws, function_arn: str) -> None:
     events = aws.central_session().client("events")
     events.put_rule(Name="pings", EventPattern=json.dumps({"source": ["tests.local"]}))
@@ -92,11 +106,7 @@ def test_an_event_that_fails_twice_is_run_a_third_time_and_takes_effect_once():
         return {}
 
     with LocalAws(async_retries=SHORT) as aws:
-        arn = own_function(aws, "Flaky", flaky)
-        url, dlq = _queue(aws, "flaky-dlq")
-        aws.central_session().client("lambda").update_function_configuration(
-            FunctionName="Flaky", DeadLetterConfig={"TargetArn": dlq}
-        )
+        arn, url = _with_dead_letters(aws, "Flaky", flaky)
         _rule_to(aws, arn)
         _ping(aws, {"order": "o-1"})
         until(lambda: effects, timeout=10, interval=0.02, what="the third attempt")
@@ -127,15 +137,7 @@ def test_an_event_that_always_fails_is_tried_three_times_then_kept_in_the_dead_l
 
     caplog.set_level(logging.DEBUG)
     with LocalAws(async_retries=SHORT) as aws:
-        arn = own_function(aws, "Broken", broken)
-        url, dlq = _queue(aws, "broken-dlq")
-        lambda_client = aws.central_session().client("lambda")
-        lambda_client.update_function_configuration(
-            FunctionName="Broken", DeadLetterConfig={"TargetArn": dlq}
-        )
-        assert lambda_client.get_function_configuration(FunctionName="Broken")["DeadLetterConfig"] == {
-            "TargetArn": dlq
-        }
+        arn, url = _with_dead_letters(aws, "Broken", broken)
         sns = aws.central_session().client("sns")
         topic = sns.create_topic(Name="orders")["TopicArn"]
         sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
@@ -171,11 +173,7 @@ def test_a_timed_out_attempt_is_retried_and_a_lowered_retry_count_is_honoured():
         return {}
 
     with LocalAws(async_retries=SHORT) as aws:
-        arn = own_function(aws, "Slow", slow, timeout=1)
-        url, dlq = _queue(aws, "slow-dlq")
-        lambda_client = aws.central_session().client("lambda")
-        lambda_client.update_function_configuration(FunctionName="Slow", DeadLetterConfig={"TargetArn": dlq})
-        lambda_client.put_function_event_invoke_config(FunctionName="Slow", MaximumRetryAttempts=1)
+        arn, url = _with_dead_letters(aws, "Slow", slow, timeout=1, MaximumRetryAttempts=1)
         _rule_to(aws, arn)
         _ping(aws, {"order": "o-3"})
         got = _first_dead_letters(aws, url)
@@ -196,11 +194,7 @@ def test_an_event_too_old_for_the_next_attempt_goes_to_the_queue_at_once():
         raise RuntimeError("no")
 
     with LocalAws(async_retries=SHORT) as aws:
-        arn = own_function(aws, "Aging", failing)
-        url, dlq = _queue(aws, "aging-dlq")
-        lambda_client = aws.central_session().client("lambda")
-        lambda_client.update_function_configuration(FunctionName="Aging", DeadLetterConfig={"TargetArn": dlq})
-        lambda_client.put_function_event_invoke_config(FunctionName="Aging", MaximumEventAgeInSeconds=100)
+        arn, url = _with_dead_letters(aws, "Aging", failing, MaximumEventAgeInSeconds=100)
         _rule_to(aws, arn)
         _ping(aws, {"order": "o-4"})
         got = _first_dead_letters(aws, url)
