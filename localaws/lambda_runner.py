@@ -143,6 +143,7 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
 
     def run() -> None:
         _running.function = short
+        _request_id.set(None)  # an invocation the handler makes is another request (this context is a copy)
         try:
             outcome["result"] = handler(payload, context)
         except Exception as error:  # noqa: BLE001 - reported in the Lambda runtime's error shape
