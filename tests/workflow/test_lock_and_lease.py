@@ -150,21 +150,24 @@ def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_
     assert (lock_item(slow_aws, "#s") or {}).get("owner") == "op-someone-else"
 
 
+@pytest.mark.parametrize("step", ["PollStack", "AcquireLock"])
 def test_a_lock_taken_again_while_the_end_was_recorded_is_given_back_by_the_step(
-    slow_aws: LocalAws, aws_calls: AwsCalls, monkeypatch: pytest.MonkeyPatch
+    step: str, slow_aws: LocalAws, aws_calls: AwsCalls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The interleaving a step's second read is for. Its lease ran out (the lock is gone, nobody took
+    """The interleavings a step's second look is for. Its lease ran out (the lock is gone, nobody took
     it); the step reads its operation still running, and the operation's end is recorded (its execution
-    was stopped) between that read and the step's taking the lock again. The step must give the lock
-    back at once, before any stack call: RecordFailure, which would release it too, never runs for a
-    stopped execution. The execution waits 60 s between polls, so PollStack runs here alone."""
+    was stopped) between that read and the step's taking the lock. PollStack reads the record again
+    after taking the lock; AcquireLock's save of IN_PROGRESS is refused. Either must give the lock back
+    at once, before any stack call: RecordFailure, which would release it too, never runs for a stopped
+    execution. The execution waits 60 s between polls, so the step runs here alone."""
     for _, tenant, deployment_id, store in deploy_on_a_slow_stack(
         slow_aws, NEXUS_POLL_INITIAL_SECONDS="60", NEXUS_POLL_MAX_SECONDS="60"
     ):
-        _poll_while_the_end_is_recorded(slow_aws, store, tenant, deployment_id, aws_calls, monkeypatch)
+        _run_while_the_end_is_recorded(step, slow_aws, store, tenant, deployment_id, aws_calls, monkeypatch)
 
 
-def _poll_while_the_end_is_recorded(
+def _run_while_the_end_is_recorded(
+    step: str,
     aws: LocalAws,
     store: DynamoStore,
     tenant: Tenant,
@@ -205,7 +208,7 @@ def _poll_while_the_end_is_recorded(
     monkeypatch.setattr(DynamoStore, "acquire_lock", end_recorded_meanwhile)
     aws_calls.clear()
     with pytest.raises(DeployerError) as stale:
-        aws.host.invoke("PollStack", step_input)
+        aws.host.invoke(step, step_input)
     assert stale.value.code == "STALE_OPERATION"
     assert ended == [step_input["operation_id"]]  # the lock was taken again, then the end came
     assert lock_item(aws, "#s") is None  # and the step gave it back
