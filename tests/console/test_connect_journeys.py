@@ -1,8 +1,9 @@
 """Connecting AWS accounts through the console in Chromium, against real local mode.
 
-Access keys of a local target account (an IAM user with every action), a role missing exactly three
-actions, a role that wants another external ID, ADFS through local mode's own HTTPS test IdP, and a
-target name made of markup. After the keys journey the secret key is looked for, and must be absent,
+Access keys of a local target account (an IAM user with every action), access keys of a user whose
+policy denies everything without MFA (a wrong MFA code, no MFA, then the right code), a role missing
+exactly three actions, a role that wants another external ID, ADFS through local mode's own HTTPS test
+IdP, and a target name made of markup. After the keys journey the secret key is looked for, and must be absent,
 in local mode's whole output, in every item of the service's DynamoDB table, in every execution's
 history and in every answer the browser received.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from playwright.sync_api import Locator, expect
@@ -20,6 +22,8 @@ from chalicelib.domain.model import Target
 from chalicelib.domain.permissions import load_profile
 from localaws.demo import target_body
 from localaws.environment import CENTRAL_ACCOUNT
+from localaws.sts import TOTP_STEP, enable_virtual_mfa, totp_code
+from tests.api.test_onboarding import FORCE_MFA
 from tests.console.conftest import ADFS_PASSWORD, ConsolePage, Server
 
 QUICK_CREATE = "Launch the bootstrap stack in the AWS console"
@@ -136,6 +140,98 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
         for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
             history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
             assert secret not in json.dumps(history, default=str)
+
+
+def wrong_code(seed: str) -> str:
+    """Six digits that are none of the codes STS accepts now (it allows one step of clock skew)."""
+    now = time.time()
+    accepted = {totp_code(seed, now + step * TOTP_STEP) for step in (-2, -1, 0, 1, 2)}
+    return next(c for c in (f"{(314_159 + 7_919 * n) % 10**6:06d}" for n in range(9)) if c not in accepted)
+
+
+def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_right_code(
+    console: ConsolePage,
+) -> None:
+    server, page = console.server, console.page
+    account = "220000000006"
+    iam = server.admin(account).client("iam")
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(UserName="deployer", PolicyName="force-mfa", PolicyDocument=json.dumps(FORCE_MFA))
+    key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    serial, seed = enable_virtual_mfa(iam, "deployer", "deployer-phone")
+    target = register(server, "mfa-team", account)
+    sent: list[str] = []
+    answers: list[str] = []
+    page.on("request", lambda r: sent.append(r.post_data or "") if "/credentials/test" in r.url else None)
+    page.on("response", lambda r: answers.append(r.text()) if "/console" not in r.url else None)
+
+    open_target(console, target)
+    page.get_by_role("tab", name="Access keys").click()
+    panel = page.get_by_role("tabpanel", name="Access keys")
+    panel.get_by_label("Access Key ID", exact=True).fill(key["AccessKeyId"])
+    panel.get_by_label("Secret Access Key", exact=True).fill(key["SecretAccessKey"])
+    panel.get_by_label("MFA device serial or ARN (optional)", exact=True).fill(serial)
+    wrong = wrong_code(seed)
+    panel.get_by_label("MFA code", exact=True).fill(wrong)
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    # STS refuses the session: the first check fails with the guide's "MFA Required" steps, the rest wait.
+    expect(panel.get_by_text("✗ Some checks failed.")).to_be_visible()
+    assert marks(panel) == {
+        "AWS account access": "failed",
+        "STS identity verification": "skipped",
+        "Account ID confirmation": "skipped",
+        "Permission to create the bootstrap stack": "skipped",
+    }
+    checklist = panel.get_by_role("list", name="Test Credentials checklist")
+    expect(checklist).to_contain_text("invalid MFA one time pass code")
+    expect(checklist.get_by_text("MFA_REQUIRED", exact=True)).to_be_visible()
+    expect(checklist.get_by_text('What to do ("MFA Required" errors):')).to_be_visible()
+    expect(checklist.get_by_text("Use session token with MFA code")).to_be_visible()
+    console.check("connect-keys-wrong-mfa-code")
+
+    # Without MFA the keys sign in, but the policy denies them everything else, in words that never name
+    # MFA: the user has a device, so the check says MFA_REQUIRED and names the device to enter.
+    panel.get_by_label("MFA device serial or ARN (optional)", exact=True).fill("")
+    panel.get_by_label("MFA code", exact=True).fill("")
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    expect(checklist.locator("li", has_text="STS identity verification").locator(".mark")).to_have_attribute(
+        "aria-label", "passed"
+    )
+    assert marks(panel) == {
+        "AWS account access": "passed",
+        "STS identity verification": "passed",
+        "Account ID confirmation": "passed",
+        "Permission to create the bootstrap stack": "failed",
+    }
+    refused = checklist.locator("li", has_text="Permission to create the bootstrap stack")
+    expect(refused).to_contain_text("with an explicit deny in an identity-based policy")
+    expect(refused.get_by_text("MFA_REQUIRED", exact=True)).to_be_visible()
+    expect(refused.get_by_text('What to do ("MFA Required" errors):')).to_be_visible()
+    expect(refused).to_contain_text(f"tested without MFA and their user has the MFA device {serial}")
+    console.check("connect-keys-without-mfa")
+
+    right = totp_code(seed)
+    panel.get_by_label("MFA device serial or ARN (optional)", exact=True).fill(serial)
+    panel.get_by_label("MFA code", exact=True).fill(right)
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
+    assert marks(panel) == {
+        "AWS account access": "passed",
+        "STS identity verification": "passed",
+        "Account ID confirmation": "passed",
+        "Permission to create the bootstrap stack": "passed",
+    }
+    expect(checklist).to_contain_text("MFA session from GetSessionToken")
+    console.check("connect-keys-with-mfa")
+
+    # The browser sent the code each time it was typed; nothing the service answered or logged holds it.
+    assert [wrong in body for body in sent] == [True, False, False]
+    assert [right in body for body in sent] == [False, False, True]
+    secret = key["SecretAccessKey"]
+    for hidden in (secret, wrong, right):
+        pattern = re.compile(rf"(?<![0-9A-Za-z]){re.escape(hidden)}(?![0-9A-Za-z])")
+        assert not [a for a in answers if pattern.search(a)], f"an answer carried {hidden!r}"
+        assert not pattern.search(server.output()), f"local mode's output carried {hidden!r}"
 
 
 def test_a_role_missing_three_actions_shows_them_by_service(console: ConsolePage) -> None:
