@@ -162,7 +162,11 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     target = register(server, "mfa-team", account)
     sent: list[str] = []
     answers: list[str] = []
-    page.on("request", lambda r: sent.append(r.post_data or "") if "/credentials/test" in r.url else None)
+    typed = re.compile(r"/credentials/test$|/bootstrap$")  # the requests that carry the typed keys
+    page.on(
+        "request",
+        lambda r: sent.append(r.post_data or "") if r.method == "POST" and typed.search(r.url) else None,
+    )
     page.on("response", lambda r: answers.append(r.text()) if "/console" not in r.url else None)
 
     open_target(console, target)
@@ -223,10 +227,16 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     }
     expect(checklist).to_contain_text("MFA session from GetSessionToken")
     console.check("connect-keys-with-mfa")
+    # The same MFA session deploys the bootstrap stack (the local AWS accepts a code twice in its step).
+    panel.get_by_role("button", name="Bootstrap with these keys").click()
+    expect(panel.get_by_text("Bootstrapped: the deployment role exists.")).to_be_visible(timeout=60_000)
+    expect(panel.get_by_role("table", name="Bootstrap stacks").get_by_text("CREATE_COMPLETE")).to_have_count(
+        1
+    )
 
     # The browser sent the code each time it was typed; nothing the service answered or logged holds it.
-    assert [wrong in body for body in sent] == [True, False, False]
-    assert [right in body for body in sent] == [False, False, True]
+    assert [wrong in body for body in sent] == [True, False, False, False]
+    assert [right in body for body in sent] == [False, False, True, True]
     secret = key["SecretAccessKey"]
     for hidden in (secret, wrong, right):
         pattern = re.compile(rf"(?<![0-9A-Za-z]){re.escape(hidden)}(?![0-9A-Za-z])")
