@@ -25,6 +25,7 @@ against a baseline measured in the same run, interleaved with it:
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -300,6 +301,32 @@ def _wait_deployments(client: Any, headers: dict[str, str], ids: list[str], time
     return failed
 
 
+class CollectorTime:
+    """Time spent in Python's cyclic garbage collector while installed (``gc.callbacks``): a collection
+    runs on whichever thread triggered it, holding the GIL, so its wall time is process CPU time.
+    A local-AWS cost: it grows with the heap (moto's models and every execution's history), which on
+    AWS lives in no process of ours."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+            self.collections += 1
+
+    def __enter__(self) -> CollectorTime:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
 def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRENT) -> dict[str, float]:
     """One side of the fan-out benchmark, in this process: one rollout, or ``count`` single POSTs."""
     timeout = 600 + 10 * count
@@ -312,6 +339,7 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
             "setup_s": time.perf_counter() - setup_started,
             "rss_before_mb": _peak_rss_mb(),
         }
+        collector = CollectorTime().__enter__()
         cpu, epoch, started = time.process_time(), time.time(), time.perf_counter()
         if side == "rollout":
             body = {
@@ -353,6 +381,10 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
                 codes = {code: failures.count(code) for code in sorted(set(failures))}
                 print(f"FANOUT-FAILURES single {json.dumps(codes)}", flush=True)
         result["cpu_s"] = time.process_time() - cpu
+        collector.__exit__()
+        result["gc_s"], result["gc_collections"] = collector.seconds, collector.collections
+        result["gc_per_item_s"] = collector.seconds / count
+        result["cpu_but_gc_per_item_s"] = (result["cpu_s"] - collector.seconds) / count
         result["timed_from"], result["timed_to"] = epoch, epoch + result["makespan_s"]
         starts, timeouts = _execution_runs(aws, aws.central.state_machine_arn)
         result["task_timeouts"] = timeouts + _execution_runs(aws, aws.central.rollout_state_machine_arn)[1]
@@ -418,7 +450,7 @@ def bench_rollout(
                 if process.poll() is None:
                     process.kill()
                     process.wait()
-    for key in ("makespan_s", "client_s", "cpu_s", "peak_rss_mb"):
+    for key in ("makespan_s", "client_s", "cpu_s", "peak_rss_mb", "gc_s", "cpu_but_gc_per_item_s"):
         result[f"{key}_ratio"] = result[f"rollout_{key}"] / result[f"single_{key}"]
     result["started_per_s_ratio"] = result["rollout_started_per_s"] / result["single_started_per_s"]
     return result
@@ -469,6 +501,13 @@ def rollout_report(r: dict[str, float]) -> str:
             row("items done per second", "items_per_s", "", 2),
             row("process CPU time (all threads)", "cpu_s", " s", 1),
             row("process CPU per item", "cpu_per_item_s", " s", 3),
+            row(
+                "of which in the cyclic garbage collector, per item (`gc.callbacks`)",
+                "gc_per_item_s",
+                " s",
+                3,
+            ),
+            row("process CPU per item but the collector's", "cpu_but_gc_per_item_s", " s", 3),
             row("peak RSS of the service process", "peak_rss_mb", " MB", 0),
             f"| deployments that did not succeed | {int(r['rollout_failed'])} | {int(r['single_failed'])} | |",
             f"| most deployment executions running at once | {int(r['rollout_peak_running'])} | "

@@ -96,6 +96,7 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
     from localaws.cloudformation import StackSimulation
+    from localaws.collector import collect_less_often
     from localaws.faults import FaultSettings
     from localaws.server import port_in_use
 
@@ -125,6 +126,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             )
             return EXIT_PORT_IN_USE
 
+    collect_less_often()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -8,7 +8,6 @@ the API) runs the app's own handler in-process under the execution role the temp
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import threading
@@ -24,6 +23,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.composition import Services
 from chalicelib.domain.permissions import PermissionProfile, load_profile
+from localaws.collector import collect_less_often
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
 from localaws.faults import FaultSettings
 from localaws.functions import FunctionHost
@@ -392,13 +392,6 @@ def webhook_receiver(path: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Collect cyclic garbage less often in the test processes (each xdist worker configures).
-
-    A worker holds moto's models, botocore's and the app's: about 390,000 objects that the cyclic
-    collector walks on every full collection, which Python's default thresholds (700, 10, 10) start
-    after every 100 young collections (70,000 allocations), once enough has survived; a test that
-    deploys the service's template allocates millions.
-    Measured on tests/api/test_deployments.py and test_targets.py (43 tests, one worker, one run each):
-    the default 46.7 s of CPU and 389 MB peak RSS; (20000, 20, 20) 35.4 s and 837 MB. Nothing is left
-    uncollected: the same collector runs, less often, so a worker holds more garbage between runs."""
-    gc.set_threshold(20_000, 20, 20)
+    """Each test process (every xdist worker configures) collects cyclic garbage less often: see
+    localaws/collector.py."""
+    collect_less_often()

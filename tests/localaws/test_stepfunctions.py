@@ -6,6 +6,8 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from localaws import stepfunctions
 from localaws.environment import LocalAws
 from tests.support.polling import until
@@ -68,3 +70,26 @@ def test_executions_still_run_jsonpaths_and_lambda_tasks(local_aws: LocalAws) ->
         types = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
         assert "LambdaFunctionFailed" in types  # AcquireLock ran our handler, which found no deployment
         assert types[-1] == "ExecutionFailed"
+
+
+def test_a_definition_is_validated_once_and_a_bad_one_is_refused_every_time(local_aws: LocalAws) -> None:
+    """CreateStateMachine validates by parsing (moto); a definition parsed once is valid again without a
+    new parse, and one that does not parse is never kept: it is refused InvalidDefinition each time."""
+    from botocore.exceptions import ClientError
+
+    sfn = local_aws.account_session("123456789012").client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/any"
+    good = json.dumps({"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}})
+    bad = json.dumps({"StartAt": "Only", "States": {"Only": {"Type": "NotAState", "End": True}}})
+    sfn.create_state_machine(name="valid-once-a", definition=good, roleArn=role)
+    assert good in stepfunctions._trees
+    sfn.create_state_machine(name="valid-once-b", definition=good, roleArn=role)
+    for name in ("refused-a", "refused-b"):
+        with pytest.raises(ClientError) as refused:
+            sfn.create_state_machine(name=name, definition=bad, roleArn=role)
+        assert refused.value.response["Error"]["Code"] == "InvalidDefinition", refused.value.response
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert bad not in stepfunctions._trees
+    names = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+    assert {"valid-once-a", "valid-once-b"} <= names
+    assert not {"refused-a", "refused-b"} & names
