@@ -23,10 +23,17 @@ from chalicelib.domain.permissions import load_profile
 from localaws.demo import target_body
 from localaws.environment import CENTRAL_ACCOUNT
 from localaws.sts import TOTP_STEP, enable_virtual_mfa, totp_code
-from tests.api.test_onboarding import FORCE_MFA
+from tests.api.test_onboarding import EVERYTHING, FORCE_MFA
 from tests.console.conftest import ADFS_PASSWORD, ConsolePage, Server
 
 QUICK_CREATE = "Launch the bootstrap stack in the AWS console"
+# The checklist of typed access keys, in the order the console shows it.
+KEY_CHECKS = (
+    "AWS account access",
+    "STS identity verification",
+    "Account ID confirmation",
+    "Permission to create the bootstrap stack",
+)
 XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
 
@@ -41,6 +48,15 @@ def create_role(server: Server, account: str, trust: dict[str, Any], policy: dic
     iam.put_role_policy(
         RoleName="NexusDeploymentRole", PolicyName="deploy", PolicyDocument=json.dumps(policy)
     )
+
+
+def user_key(server: Server, account: str, user: str, policy: dict[str, Any]) -> dict[str, Any]:
+    """An access key of a new IAM user of ``account`` with ``policy``, made by the account's admin."""
+    iam = server.admin(account).client("iam")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="keys", PolicyDocument=json.dumps(policy))
+    key: dict[str, Any] = iam.create_access_key(UserName=user)["AccessKey"]
+    return key
 
 
 def open_target(console: ConsolePage, target: dict[str, Any]) -> None:
@@ -70,11 +86,7 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
 ) -> None:
     server, page = console.server, console.page
     account = "220000000001"
-    iam = server.admin(account).client("iam")
-    iam.create_user(UserName="admin")
-    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    iam.put_user_policy(UserName="admin", PolicyName="admin", PolicyDocument=json.dumps(everything))
-    key = iam.create_access_key(UserName="admin")["AccessKey"]
+    key = user_key(server, account, "admin", EVERYTHING)
     answers: list[str] = []
     page.on("response", lambda r: answers.append(r.text()) if "/console" not in r.url else None)
 
@@ -109,12 +121,7 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
     panel.get_by_label("Secret Access Key", exact=True).fill(key["SecretAccessKey"])
     panel.get_by_role("button", name="Test Credentials", exact=True).click()
     expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
-    assert marks(panel) == {
-        "AWS account access": "passed",
-        "STS identity verification": "passed",
-        "Account ID confirmation": "passed",
-        "Permission to create the bootstrap stack": "passed",
-    }
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "passed"], strict=True))
     console.check("connect-keys-tested")
 
     panel.get_by_role("button", name="Bootstrap with these keys").click()
@@ -154,11 +161,8 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
 ) -> None:
     server, page = console.server, console.page
     account = "220000000006"
-    iam = server.admin(account).client("iam")
-    iam.create_user(UserName="deployer")
-    iam.put_user_policy(UserName="deployer", PolicyName="force-mfa", PolicyDocument=json.dumps(FORCE_MFA))
-    key = iam.create_access_key(UserName="deployer")["AccessKey"]
-    serial, seed = enable_virtual_mfa(iam, "deployer", "deployer-phone")
+    key = user_key(server, account, "deployer", FORCE_MFA)
+    serial, seed = enable_virtual_mfa(server.admin(account).client("iam"), "deployer", "deployer-phone")
     target = register(server, "mfa-team", account)
     sent: list[str] = []
     answers: list[str] = []
@@ -180,12 +184,7 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     panel.get_by_role("button", name="Test Credentials", exact=True).click()
     # STS refuses the session: the first check fails with the guide's "MFA Required" steps, the rest wait.
     expect(panel.get_by_text("✗ Some checks failed.")).to_be_visible()
-    assert marks(panel) == {
-        "AWS account access": "failed",
-        "STS identity verification": "skipped",
-        "Account ID confirmation": "skipped",
-        "Permission to create the bootstrap stack": "skipped",
-    }
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["failed", "skipped", "skipped", "skipped"], strict=True))
     checklist = panel.get_by_role("list", name="Test Credentials checklist")
     expect(checklist).to_contain_text("invalid MFA one time pass code")
     expect(checklist.get_by_text("MFA_REQUIRED", exact=True)).to_be_visible()
@@ -201,12 +200,7 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     expect(checklist.locator("li", has_text="STS identity verification").locator(".mark")).to_have_attribute(
         "aria-label", "passed"
     )
-    assert marks(panel) == {
-        "AWS account access": "passed",
-        "STS identity verification": "passed",
-        "Account ID confirmation": "passed",
-        "Permission to create the bootstrap stack": "failed",
-    }
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "failed"], strict=True))
     refused = checklist.locator("li", has_text="Permission to create the bootstrap stack")
     expect(refused).to_contain_text("with an explicit deny in an identity-based policy")
     expect(refused.get_by_text("MFA_REQUIRED", exact=True)).to_be_visible()
@@ -219,12 +213,7 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     panel.get_by_label("MFA code", exact=True).fill(right)
     panel.get_by_role("button", name="Test Credentials", exact=True).click()
     expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
-    assert marks(panel) == {
-        "AWS account access": "passed",
-        "STS identity verification": "passed",
-        "Account ID confirmation": "passed",
-        "Permission to create the bootstrap stack": "passed",
-    }
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "passed"], strict=True))
     expect(checklist).to_contain_text("MFA session from GetSessionToken")
     console.check("connect-keys-with-mfa")
     # The same MFA session deploys the bootstrap stack (the local AWS accepts a code twice in its step).
