@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from playwright.sync_api import Locator, Route, expect
+from playwright.sync_api import Locator, expect
 
 from localaws.demo import target_body
 from tests.console.conftest import ConsolePage, Server
@@ -58,24 +58,13 @@ def test_three_targets_with_a_canary_then_a_failing_canary_pauses_until_resume(c
     console.check("rollout-paused")
 
     # Filtered on the server by status: only the paused rollout; its link leads back to it. The list's
-    # first (unfiltered) request is held until the filter has changed: its late answer must not be drawn
-    # over the filtered one (it was, when two loads raced on a busy machine), so changing the filter
-    # aborts it.
-    def unfiltered(url: str) -> bool:
-        return "/rollouts?" in url and "status=" not in url
-
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:
-        held.append(route)  # never answered: the page itself must give it up
-
-    page.route(unfiltered, hold)
-    with page.expect_request(lambda request: unfiltered(request.url)) as first:
-        page.get_by_role("link", name="Fleet").click()
-    # The list's own filter (the rollout page it leaves also has a region named Status).
-    with page.expect_event("requestfailed", lambda request: request == first.value):
-        page.get_by_role("search", name="Filter rollouts").get_by_label("Status").select_option("PAUSED")
-    page.unroute_all(behavior="ignoreErrors")
+    # own filter (the rollout page it leaves also has a region named Status).
+    filters = page.get_by_role("search", name="Filter rollouts")
+    console.filter_while_the_first_load_waits(
+        "/rollouts",
+        lambda: page.get_by_role("link", name="Fleet").click(),
+        lambda: filters.get_by_label("Status").select_option("PAUSED"),
+    )
     paused = page.get_by_role("table", name="1 rollout")
     expect(paused.get_by_role("link", name="fleet-canary")).to_be_visible()
     expect(paused.get_by_role("link", name="fleet-app")).to_have_count(0)
