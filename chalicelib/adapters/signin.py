@@ -1,7 +1,8 @@
 """Sessions from credentials a user typed, and CloudFormation with them (``onboarding_ports``).
 
 ``Boto3AccountSignIn.with_keys`` builds a boto3 session from access keys (after ``GetSessionToken``
-when an MFA serial and code are given, so the session counts as MFA-authenticated); ``with_saml``
+when an MFA serial and code are given, so the session counts as MFA-authenticated, in its permission
+simulation too); ``with_saml``
 exchanges an ADFS assertion with ``AssumeRoleWithSAML`` (an unsigned call: the assertion is the
 credential). The session lives in the returned object, which the service drops at the end of the
 request; nothing here logs or stores it. The same ``BotoBootstrapStacks`` serves the CLI's
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.adfs_http import GuardedHttp
 from chalicelib.adapters.errors import aws_call, error_message
@@ -23,8 +24,14 @@ from chalicelib.service.ports import ActionDecision, CallerIdentity, StackEventI
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_iam.type_defs import ContextEntryTypeDef
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+MFA_PRESENT: ContextEntryTypeDef = {
+    "ContextKeyName": "aws:MultiFactorAuthPresent",
+    "ContextKeyValues": ["true"],
+    "ContextKeyType": "boolean",
+}
 
 
 class BotoBootstrapStacks:
@@ -102,9 +109,12 @@ def _info(stack: dict[str, Any]) -> StackInfo:
 
 
 class Boto3AccountSession:
-    def __init__(self, session: boto3.Session, config: Config) -> None:
+    def __init__(self, session: boto3.Session, config: Config, *, mfa: bool = False) -> None:
         self._session = session
         self._config = config
+        # A GetSessionToken session made with an MFA code: its requests carry aws:MultiFactorAuthPresent,
+        # a simulation only sees the key when it is passed as a context entry.
+        self._mfa = mfa
 
     def caller_identity(self) -> CallerIdentity:
         with aws_call("GetCallerIdentity"):
@@ -114,14 +124,25 @@ class Boto3AccountSession:
     def simulate(self, principal_arn: str, actions: list[str]) -> list[ActionDecision]:
         iam = self._session.client("iam", config=self._config)
         decisions: list[ActionDecision] = []
+        # Without it a policy that denies everything unless MFA is present ("BoolIfExists": {
+        # "aws:MultiFactorAuthPresent": "false"}) denies every simulated action to an MFA session too.
+        context = [MFA_PRESENT] if self._mfa else []
         with aws_call("SimulatePrincipalPolicy"):
             for page in iam.get_paginator("simulate_principal_policy").paginate(
-                PolicySourceArn=principal_arn, ActionNames=actions
+                PolicySourceArn=principal_arn, ActionNames=actions, ContextEntries=context
             ):
                 decisions += [
                     ActionDecision(r["EvalActionName"], r["EvalDecision"]) for r in page["EvaluationResults"]
                 ]
         return decisions
+
+    def mfa_devices(self, user_name: str) -> list[str]:
+        iam = self._session.client("iam", config=self._config)
+        try:
+            devices = iam.list_mfa_devices(UserName=user_name)["MFADevices"]
+        except (ClientError, BotoCoreError):
+            return []  # not allowed to list them (or IAM is out of reach): nothing to say about MFA
+        return [str(d["SerialNumber"]) for d in devices]
 
     def stacks(self, region: str) -> BotoBootstrapStacks:
         return BotoBootstrapStacks(
@@ -154,6 +175,7 @@ class Boto3AccountSignIn:
             session = self._session(
                 credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
             )
+            return Boto3AccountSession(session, self._config, mfa=True)
         return Boto3AccountSession(session, self._config)
 
     def with_saml(self, assertion: str, role: SamlRole) -> Boto3AccountSession:

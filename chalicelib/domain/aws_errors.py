@@ -8,6 +8,8 @@ This module works on plain strings so it needs no AWS library.
 
 from __future__ import annotations
 
+import re
+
 from chalicelib.domain.errors import DeployerError, StackOperationError, TargetAccessError, TransientAwsError
 
 HINT_ACCESS_DENIED = (
@@ -19,7 +21,9 @@ HINT_ASSUME_DENIED = (
     "external ID (sts:ExternalId); compare it with the target's trust_policy and fix it in the target account "
     "(GET /targets/{id}/bootstrap-template creates a correct role). AWS answers this same AccessDenied when "
     "no role exists at role_arn: check that it exists there, spelled exactly "
-    "(arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME), and that no SCP denies sts:AssumeRole."
+    "(arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME), and that no SCP denies sts:AssumeRole. A trust policy that "
+    "requires MFA (aws:MultiFactorAuthPresent) is refused the same way without it: then pass the MFA "
+    "device serial and its current 6-digit code."
 )
 HINT_EXTERNAL_ID_NOT_ENFORCED = (
     "The role can be assumed without the external ID, so any AWS customer who learns its ARN could make "
@@ -89,9 +93,14 @@ INTERNAL_CODES = frozenset(
 IAM_OPERATIONS = ("SimulatePrincipalPolicy", "SimulateCustomPolicy", "GetRole", "ListRoles")
 
 
+# An ARN in the message names a principal or a resource, whose name says nothing about the refusal's
+# cause: a user "mfa-admin" or a role "NexusMfaRole" refused for any reason is not an MFA refusal.
+_ARN = re.compile(r"arn:[^\s,;\"']*", re.IGNORECASE)
+_MFA_WORDS = re.compile(r"(?<![a-z0-9])mfa(?![a-z0-9])|multi-?factor", re.IGNORECASE)
+
+
 def _mentions_mfa(message: str) -> bool:
-    lowered = message.lower()
-    return "multifactor" in lowered or "mfa" in lowered or "multi-factor" in lowered
+    return _MFA_WORDS.search(_ARN.sub(" ", message)) is not None
 
 
 def translate(code: str, message: str, *, operation: str) -> DeployerError:

@@ -2,7 +2,8 @@
 
 * ``test_credentials``: the guide's Test Credentials on entered access keys (or an ADFS role) before
   anything is created: account access, STS identity, the account ID against the target's, and whether
-  the identity may create the bootstrap stack (IAM simulates ``BOOTSTRAP_ACTIONS`` for it).
+  the identity may create the bootstrap stack (IAM simulates ``BOOTSTRAP_ACTIONS`` for it). Keys used
+  without MFA whose user has an MFA device get ``MFA_REQUIRED`` naming it when refused (``_mfa_unused``).
 * ``saml_roles``: the guide's Fetch Roles: sign in at the ADFS URL (SSRF-guarded) and list the roles
   the assertion offers.
 * ``bootstrap``: with the same credentials, check that they act in the target's account, then deploy
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.domain.adfs import AdfsError, SamlRole, roles_in
@@ -43,6 +44,8 @@ from chalicelib.service.onboarding_ports import (
 )
 from chalicelib.service.ports import CallerIdentity, StackLookup
 from chalicelib.service.targets import TargetService
+
+_DENIED = frozenset({"ACCESS_DENIED", "MISSING_PERMISSIONS"})
 
 # What creating the bootstrap stack takes: CloudFormation itself, and what its resources need
 # (AWS::IAM::Role with inline policies, AWS::IAM::ManagedPolicy, AWS::Events::Rule with a role).
@@ -155,6 +158,26 @@ def _scrubbed(secrets: list[str]) -> Iterator[None]:
         raise _scrubbed_error(error, secrets) from None
 
 
+def _mfa_unused(check: Check, credentials: Credentials, session: AccountSession, caller_arn: str) -> Check:
+    """A refusal to access keys used without MFA, when their IAM user has an MFA device: its policies
+    may deny what is asked without MFA (AWS's "force MFA" policy does, in words that never name MFA),
+    so the check says MFA_REQUIRED and names the device to enter; otherwise the check as it was."""
+    if not isinstance(credentials, AccessKeys) or credentials.mfa_serial or check.code not in _DENIED:
+        return check
+    found = simulation_principal(caller_arn)
+    if found is None or found.role_name is not None:
+        return check  # not an IAM user: GetSessionToken cannot help
+    devices = session.mfa_devices(caller_arn.rsplit("/", 1)[-1])
+    if not devices:
+        return check
+    hint = (
+        f"These keys were tested without MFA and their user has the MFA device {devices[0]}: its policies may "
+        "deny requests made without MFA. Enter that serial and the device's current 6-digit code, then "
+        "Test Credentials again."
+    )
+    return replace(check, hint=hint, code="MFA_REQUIRED")
+
+
 class OnboardingService:
     def __init__(
         self,
@@ -252,22 +275,22 @@ class OnboardingService:
                 with _scrubbed(secrets):
                     decisions = {d.action: d for d in session.simulate(principal, list(BOOTSTRAP_ACTIONS))}
             except DeployerError as error:
-                checks.append(Check("bootstrap_permissions", False, error.message, error.hint, error.code))
+                check = Check("bootstrap_permissions", False, error.message, error.hint, error.code)
+                checks.append(_mfa_unused(check, credentials, session, identity.arn))
             else:
                 refused = [a for a in BOOTSTRAP_ACTIONS if not (a in decisions and decisions[a].allowed)]
                 missing = group_by_service(refused)
                 if refused:
-                    checks.append(
-                        Check(
-                            "bootstrap_permissions",
-                            False,
-                            f"{len(refused)} of {len(BOOTSTRAP_ACTIONS)} actions the bootstrap stack needs are "
-                            f"refused to {principal}",
-                            "Attach a policy that allows the missing actions (an administrator's keys have them), "
-                            "or let an administrator of the account deploy the bootstrap template.",
-                            "MISSING_PERMISSIONS",
-                        )
+                    check = Check(
+                        "bootstrap_permissions",
+                        False,
+                        f"{len(refused)} of {len(BOOTSTRAP_ACTIONS)} actions the bootstrap stack needs are "
+                        f"refused to {principal}",
+                        "Attach a policy that allows the missing actions (an administrator's keys have them), "
+                        "or let an administrator of the account deploy the bootstrap template.",
+                        "MISSING_PERMISSIONS",
                     )
+                    checks.append(_mfa_unused(check, credentials, session, identity.arn))
                 else:
                     checks.append(
                         Check(

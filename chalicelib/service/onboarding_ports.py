@@ -61,6 +61,9 @@ class AccountSession(Protocol):
 
     def caller_identity(self) -> CallerIdentity: ...
     def simulate(self, principal_arn: str, actions: list[str]) -> list[ActionDecision]: ...
+    def mfa_devices(self, user_name: str) -> list[str]:
+        """The serials of the IAM user's MFA devices (ListMFADevices); none when it may not list them."""
+
     def stacks(self, region: str) -> BootstrapStacks: ...
 
 

@@ -13,9 +13,25 @@ from typing import Any
 
 import pytest
 
+from localaws.sts import enable_virtual_mfa, totp_code
 from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, register_target, stacks_in
 
 EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+# AWS's "force MFA" example policy, shortened: everything is allowed, and everything but managing one's
+# own MFA is denied to a request made without MFA (long-term keys carry no aws:MultiFactorAuthPresent).
+FORCE_MFA = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {
+            "Sid": "DenyAllExceptListedIfNoMFA",
+            "Effect": "Deny",
+            "NotAction": ["iam:GetUser", "iam:ListMFADevices", "iam:ResyncMFADevice", "sts:GetSessionToken"],
+            "Resource": "*",
+            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+        },
+    ],
+}
 MISSING_ID = "tgt-000000000000000000000000"
 
 
@@ -97,6 +113,47 @@ def test_a_user_missing_bootstrap_actions_is_told_which_by_service(client, tenan
         "MISSING_PERMISSIONS",
     )
     assert [group["service"] for group in report["missing_actions"]] == ["cloudformation", "iam", "events"]
+
+
+def test_a_user_that_must_use_mfa_is_told_so_then_passes_with_the_code(client, tenant, local_aws) -> None:
+    target = register_target(client, tenant, local_aws, with_role=False)
+    keys = user_keys(local_aws, TARGET_ACCOUNT, "deployer", FORCE_MFA)
+    serial, seed = enable_virtual_mfa(
+        local_aws.account_session(TARGET_ACCOUNT).client("iam"), "deployer", "phone"
+    )
+
+    # Without MFA the policy denies the simulation in words that never name MFA; the user has a device.
+    without = credentials_test(client, tenant, keys, target["target_id"])
+    assert [(c["name"], c["ok"], c["code"]) for c in without["checks"]] == [
+        ("account_access", True, None),
+        ("caller_identity", True, None),
+        ("account_match", True, None),
+        ("bootstrap_permissions", False, "MFA_REQUIRED"),
+    ]
+    refused = without["checks"][-1]
+    assert "explicit deny" in refused["detail"]
+    assert "MFA" not in refused["detail"].replace(serial, "")
+    assert f"has the MFA device {serial}" in refused["hint"]
+
+    # With the code, GetSessionToken's session is simulated with aws:MultiFactorAuthPresent: allowed.
+    with_mfa = credentials_test(
+        client, tenant, {**keys, "mfa_serial": serial, "mfa_code": totp_code(seed)}, target["target_id"]
+    )
+    assert with_mfa["ok"] is True, with_mfa
+    assert "MFA session from GetSessionToken" in with_mfa["checks"][0]["detail"]
+
+
+def test_a_denied_user_without_an_mfa_device_is_not_told_to_use_one(client, tenant, local_aws) -> None:
+    target = register_target(client, tenant, local_aws, with_role=False)
+    keys = user_keys(local_aws, TARGET_ACCOUNT, "no-device", FORCE_MFA)
+    report = credentials_test(client, tenant, keys, target["target_id"])
+    refused = report["checks"][-1]
+    assert (refused["name"], refused["ok"], refused["code"]) == (
+        "bootstrap_permissions",
+        False,
+        "ACCESS_DENIED",
+    )
+    assert "MFA device" not in (refused["hint"] or "")
 
 
 def test_bootstrap_with_typed_keys_deploys_the_role_then_the_role_reads_it(client, tenant, local_aws) -> None:

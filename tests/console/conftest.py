@@ -17,13 +17,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Playwright, Route, expect, sync_playwright
 
 from localaws.demo import AccountAdmin, Api, stop_service, wait_until_healthy
 from localaws.server import free_port
@@ -166,6 +166,29 @@ class ConsolePage:
         path = SHOTS / f"{self.name}-{self.shots:02d}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def filter_while_the_first_load_waits(
+        self, path: str, open_list: Callable[[], object], change_filter: Callable[[], object]
+    ) -> None:
+        """Open a list (``open_list``) whose first, unfiltered ``GET {path}?...`` is held unanswered, then
+        change a filter (``change_filter``): the page must give up that first request, or its late
+        answer would be drawn over the filtered one (it was, when the two raced on a busy machine)."""
+        page = self.page
+
+        def unfiltered(url: str) -> bool:
+            return f"{path}?" in url and "status=" not in url
+
+        held: list[Route] = []
+
+        def hold(route: Route) -> None:
+            held.append(route)  # never answered: the page itself must give it up
+
+        page.route(unfiltered, hold)
+        with page.expect_request(lambda request: unfiltered(request.url)) as first:
+            open_list()
+        with page.expect_event("requestfailed", lambda request: request == first.value):
+            change_filter()
+        page.unroute_all(behavior="ignoreErrors")
 
     def assert_clean(self) -> None:
         sentinel = self.page.evaluate("window.__xss")

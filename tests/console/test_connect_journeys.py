@@ -1,8 +1,9 @@
 """Connecting AWS accounts through the console in Chromium, against real local mode.
 
-Access keys of a local target account (an IAM user with every action), a role missing exactly three
-actions, a role that wants another external ID, ADFS through local mode's own HTTPS test IdP, and a
-target name made of markup. After the keys journey the secret key is looked for, and must be absent,
+Access keys of a local target account (an IAM user with every action), access keys of a user whose
+policy denies everything without MFA (a wrong MFA code, no MFA, then the right code), a role missing
+exactly three actions, a role that wants another external ID, ADFS through local mode's own HTTPS test
+IdP, and a target name made of markup. After the keys journey the secret key is looked for, and must be absent,
 in local mode's whole output, in every item of the service's DynamoDB table, in every execution's
 history and in every answer the browser received.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from playwright.sync_api import Locator, expect
@@ -20,9 +22,18 @@ from chalicelib.domain.model import Target
 from chalicelib.domain.permissions import load_profile
 from localaws.demo import target_body
 from localaws.environment import CENTRAL_ACCOUNT
+from localaws.sts import TOTP_STEP, enable_virtual_mfa, totp_code
+from tests.api.test_onboarding import EVERYTHING, FORCE_MFA
 from tests.console.conftest import ADFS_PASSWORD, ConsolePage, Server
 
 QUICK_CREATE = "Launch the bootstrap stack in the AWS console"
+# The checklist of typed access keys, in the order the console shows it.
+KEY_CHECKS = (
+    "AWS account access",
+    "STS identity verification",
+    "Account ID confirmation",
+    "Permission to create the bootstrap stack",
+)
 XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
 
@@ -37,6 +48,15 @@ def create_role(server: Server, account: str, trust: dict[str, Any], policy: dic
     iam.put_role_policy(
         RoleName="NexusDeploymentRole", PolicyName="deploy", PolicyDocument=json.dumps(policy)
     )
+
+
+def user_key(server: Server, account: str, user: str, policy: dict[str, Any]) -> dict[str, Any]:
+    """An access key of a new IAM user of ``account`` with ``policy``, made by the account's admin."""
+    iam = server.admin(account).client("iam")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="keys", PolicyDocument=json.dumps(policy))
+    key: dict[str, Any] = iam.create_access_key(UserName=user)["AccessKey"]
+    return key
 
 
 def open_target(console: ConsolePage, target: dict[str, Any]) -> None:
@@ -66,11 +86,7 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
 ) -> None:
     server, page = console.server, console.page
     account = "220000000001"
-    iam = server.admin(account).client("iam")
-    iam.create_user(UserName="admin")
-    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    iam.put_user_policy(UserName="admin", PolicyName="admin", PolicyDocument=json.dumps(everything))
-    key = iam.create_access_key(UserName="admin")["AccessKey"]
+    key = user_key(server, account, "admin", EVERYTHING)
     answers: list[str] = []
     page.on("response", lambda r: answers.append(r.text()) if "/console" not in r.url else None)
 
@@ -105,12 +121,7 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
     panel.get_by_label("Secret Access Key", exact=True).fill(key["SecretAccessKey"])
     panel.get_by_role("button", name="Test Credentials", exact=True).click()
     expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
-    assert marks(panel) == {
-        "AWS account access": "passed",
-        "STS identity verification": "passed",
-        "Account ID confirmation": "passed",
-        "Permission to create the bootstrap stack": "passed",
-    }
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "passed"], strict=True))
     console.check("connect-keys-tested")
 
     panel.get_by_role("button", name="Bootstrap with these keys").click()
@@ -136,6 +147,90 @@ def test_connect_with_access_keys_then_every_check_passes_and_the_secret_is_nowh
         for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
             history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
             assert secret not in json.dumps(history, default=str)
+
+
+def wrong_code(seed: str) -> str:
+    """Six digits that are none of the codes STS accepts now (it allows one step of clock skew)."""
+    now = time.time()
+    accepted = {totp_code(seed, now + step * TOTP_STEP) for step in (-2, -1, 0, 1, 2)}
+    return next(c for c in (f"{(314_159 + 7_919 * n) % 10**6:06d}" for n in range(9)) if c not in accepted)
+
+
+def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_right_code(
+    console: ConsolePage,
+) -> None:
+    server, page = console.server, console.page
+    account = "220000000006"
+    key = user_key(server, account, "deployer", FORCE_MFA)
+    serial, seed = enable_virtual_mfa(server.admin(account).client("iam"), "deployer", "deployer-phone")
+    target = register(server, "mfa-team", account)
+    sent: list[str] = []
+    answers: list[str] = []
+    typed = re.compile(r"/credentials/test$|/bootstrap$")  # the requests that carry the typed keys
+    page.on(
+        "request",
+        lambda r: sent.append(r.post_data or "") if r.method == "POST" and typed.search(r.url) else None,
+    )
+    page.on("response", lambda r: answers.append(r.text()) if "/console" not in r.url else None)
+
+    open_target(console, target)
+    page.get_by_role("tab", name="Access keys").click()
+    panel = page.get_by_role("tabpanel", name="Access keys")
+    panel.get_by_label("Access Key ID", exact=True).fill(key["AccessKeyId"])
+    panel.get_by_label("Secret Access Key", exact=True).fill(key["SecretAccessKey"])
+    panel.get_by_label("MFA device serial or ARN (optional)", exact=True).fill(serial)
+    wrong = wrong_code(seed)
+    panel.get_by_label("MFA code", exact=True).fill(wrong)
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    # STS refuses the session: the first check fails with the guide's "MFA Required" steps, the rest wait.
+    expect(panel.get_by_text("✗ Some checks failed.")).to_be_visible()
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["failed", "skipped", "skipped", "skipped"], strict=True))
+    checklist = panel.get_by_role("list", name="Test Credentials checklist")
+    expect(checklist).to_contain_text("invalid MFA one time pass code")
+    expect(checklist.get_by_text("MFA_REQUIRED", exact=True)).to_be_visible()
+    expect(checklist.get_by_text('What to do ("MFA Required" errors):')).to_be_visible()
+    expect(checklist.get_by_text("Use session token with MFA code")).to_be_visible()
+    console.check("connect-keys-wrong-mfa-code")
+
+    # Without MFA the keys sign in, but the policy denies them everything else, in words that never name
+    # MFA: the user has a device, so the check says MFA_REQUIRED and names the device to enter.
+    panel.get_by_label("MFA device serial or ARN (optional)", exact=True).fill("")
+    panel.get_by_label("MFA code", exact=True).fill("")
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    expect(checklist.locator("li", has_text="STS identity verification").locator(".mark")).to_have_attribute(
+        "aria-label", "passed"
+    )
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "failed"], strict=True))
+    refused = checklist.locator("li", has_text="Permission to create the bootstrap stack")
+    expect(refused).to_contain_text("with an explicit deny in an identity-based policy")
+    expect(refused.get_by_text("MFA_REQUIRED", exact=True)).to_be_visible()
+    expect(refused.get_by_text('What to do ("MFA Required" errors):')).to_be_visible()
+    expect(refused).to_contain_text(f"tested without MFA and their user has the MFA device {serial}")
+    console.check("connect-keys-without-mfa")
+
+    right = totp_code(seed)
+    panel.get_by_label("MFA device serial or ARN (optional)", exact=True).fill(serial)
+    panel.get_by_label("MFA code", exact=True).fill(right)
+    panel.get_by_role("button", name="Test Credentials", exact=True).click()
+    expect(panel.get_by_text("✓ All checks passed.")).to_be_visible()
+    assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "passed"], strict=True))
+    expect(checklist).to_contain_text("MFA session from GetSessionToken")
+    console.check("connect-keys-with-mfa")
+    # The same MFA session deploys the bootstrap stack (the local AWS accepts a code twice in its step).
+    panel.get_by_role("button", name="Bootstrap with these keys").click()
+    expect(panel.get_by_text("Bootstrapped: the deployment role exists.")).to_be_visible(timeout=60_000)
+    expect(panel.get_by_role("table", name="Bootstrap stacks").get_by_text("CREATE_COMPLETE")).to_have_count(
+        1
+    )
+
+    # The browser sent the code each time it was typed; nothing the service answered or logged holds it.
+    assert [wrong in body for body in sent] == [True, False, False, False]
+    assert [right in body for body in sent] == [False, False, True, True]
+    secret = key["SecretAccessKey"]
+    for hidden in (secret, wrong, right):
+        pattern = re.compile(rf"(?<![0-9A-Za-z]){re.escape(hidden)}(?![0-9A-Za-z])")
+        assert not [a for a in answers if pattern.search(a)], f"an answer carried {hidden!r}"
+        assert not pattern.search(server.output()), f"local mode's output carried {hidden!r}"
 
 
 def test_a_role_missing_three_actions_shows_them_by_service(console: ConsolePage) -> None:

@@ -202,6 +202,17 @@ def test_update_through_plan_and_apply_then_delete(console: ConsolePage) -> None
     wait_for_status(console, "DELETED")
     console.check("deleted")
 
+    # The list filtered to DELETED on the server (its first, unfiltered load given up when the filter
+    # changed): the deleted stack, no ACTIVE one.
+    console.filter_while_the_first_load_waits(
+        "/deployments",
+        lambda: page.get_by_role("link", name="Deployments", exact=True).click(),
+        lambda: page.get_by_role("search").get_by_label("Status").select_option("DELETED"),
+    )
+    deleted = page.get_by_role("table", name=re.compile(r"^\d+ deployments?$"))
+    expect(deleted.get_by_role("link", name="update-me")).to_be_visible()
+    expect(deleted.get_by_text("ACTIVE", exact=True)).to_have_count(0)
+
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 

@@ -1,16 +1,22 @@
 """A fleet rollout through the console in Chromium: three targets with a canary, the rollouts list
-(GET /rollouts, filtered by status), then a failing canary that pauses the rollout until Resume."""
+(GET /rollouts, filtered by status), then a failing canary that pauses the rollout until Resume; and a
+rollout over three regions that the user pauses between waves, resumes, and another one they cancel."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from playwright.sync_api import Route, expect
+from playwright.sync_api import Locator, expect
 
-from tests.console.conftest import ConsolePage
+from localaws.demo import target_body
+from tests.console.conftest import ConsolePage, Server
 from tests.console.test_deploy_journeys import ready_target, register_only
 
 QUEUE = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
+# One wave each, after the canary: waves enough that a Pause or Cancel clicked late on a busy machine
+# still lands before the last one.
+REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "eu-central-1", "ap-southeast-2"]
 
 
 def start_rollout(console: ConsolePage, stack: str, names: list[str]) -> None:
@@ -54,24 +60,13 @@ def test_three_targets_with_a_canary_then_a_failing_canary_pauses_until_resume(c
     console.check("rollout-paused")
 
     # Filtered on the server by status: only the paused rollout; its link leads back to it. The list's
-    # first (unfiltered) request is held until the filter has changed: its late answer must not be drawn
-    # over the filtered one (it was, when two loads raced on a busy machine), so changing the filter
-    # aborts it.
-    def unfiltered(url: str) -> bool:
-        return "/rollouts?" in url and "status=" not in url
-
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:
-        held.append(route)  # never answered: the page itself must give it up
-
-    page.route(unfiltered, hold)
-    with page.expect_request(lambda request: unfiltered(request.url)) as first:
-        page.get_by_role("link", name="Fleet").click()
-    # The list's own filter (the rollout page it leaves also has a region named Status).
-    with page.expect_event("requestfailed", lambda request: request == first.value):
-        page.get_by_role("search", name="Filter rollouts").get_by_label("Status").select_option("PAUSED")
-    page.unroute_all(behavior="ignoreErrors")
+    # own filter (the rollout page it leaves also has a region named Status).
+    filters = page.get_by_role("search", name="Filter rollouts")
+    console.filter_while_the_first_load_waits(
+        "/rollouts",
+        lambda: page.get_by_role("link", name="Fleet").click(),
+        lambda: filters.get_by_label("Status").select_option("PAUSED"),
+    )
     paused = page.get_by_role("table", name="1 rollout")
     expect(paused.get_by_role("link", name="fleet-canary")).to_be_visible()
     expect(paused.get_by_role("link", name="fleet-app")).to_have_count(0)
@@ -79,3 +74,73 @@ def test_three_targets_with_a_canary_then_a_failing_canary_pauses_until_resume(c
     expect(status.get_by_text("PAUSED", exact=True)).to_be_visible()
     page.get_by_role("button", name="Resume").click()
     expect(grid.locator("td.cell.SUCCEEDED")).to_have_count(2, timeout=60_000)
+
+
+def region_target(server: Server, name: str, account: str, regions: list[str]) -> dict[str, Any]:
+    """A target in several regions whose account has the bootstrap stack (the deployment role)."""
+    body = {**target_body(name, account), "regions": regions}
+    target: dict[str, Any] = server.api.ok("POST", "/targets", body, status=201)
+    template = server.api.ok("GET", f"/targets/{target['target_id']}/bootstrap-template", status=200)
+    server.admin(account).deploy_bootstrap(template)
+    return target
+
+
+def columns(grid: Locator) -> dict[str, list[str]]:
+    """The grid as the user reads it: each region's column, one status per target row."""
+    regions = grid.locator("thead th").all_inner_texts()[1:]
+    rows = [r.locator("td").all_inner_texts() for r in grid.locator("tbody tr").all()]
+    return {region: [cells[n] for cells in rows] for n, region in enumerate(regions)}
+
+
+def waves(grid: Locator) -> list[str]:
+    """Each wave's one status, in the order the waves run: the canary (the first target in us-east-1),
+    the rest of us-east-1, then one region after another."""
+    by_region = columns(grid)
+    first = by_region[REGIONS[0]]
+    found = [{first[0]}, set(first[1:])] + [set(by_region[region]) for region in REGIONS[1:]]
+    assert all(len(statuses) == 1 for statuses in found), by_region  # a wave's items end alike
+    return [statuses.pop() for statuses in found]
+
+
+def stopped_between_waves(statuses: list[str], waiting: str) -> bool:
+    """The waves that ran SUCCEEDED, then every later wave ``waiting``, the last one at least (a click
+    that lands before the canary starts leaves none run)."""
+    ran = statuses.index(waiting) if waiting in statuses else len(statuses)
+    return ran < len(statuses) and statuses == ["SUCCEEDED"] * ran + [waiting] * (len(statuses) - ran)
+
+
+def test_pause_between_waves_then_resume_and_cancel_another_rollout(console: ConsolePage) -> None:
+    server, page = console.server, console.page
+    for n in (1, 2):
+        region_target(server, f"waves-{n}", f"23100000000{n}", REGIONS)
+    console.sign_in()
+    # Waves: the canary (waves-1 in us-east-1), then the rest of us-east-1, then one region at a time.
+    start_rollout(console, "waves-app", ["waves-1 (", "waves-2 ("])
+    status = page.get_by_role("region", name="Status")
+    actions = page.get_by_role("region", name="Actions")
+    grid = page.get_by_role("table", name="Items by target and region")
+    actions.get_by_role("button", name="Pause").click()
+    # The running wave finishes, no other starts: the later waves wait, PENDING.
+    expect(status.get_by_text("PAUSED", exact=True)).to_be_visible(timeout=60_000)
+    expect(actions.get_by_role("button", name="Resume")).to_be_visible()
+    expect(actions.get_by_role("button", name="Pause")).to_have_count(0)
+    paused = waves(grid)
+    assert stopped_between_waves(paused, "PENDING"), paused
+    waiting = sum(column.count("PENDING") for column in columns(grid).values())
+    expect(status).to_contain_text(f"PENDING: {waiting}")
+    console.check("rollout-paused-by-user")
+
+    actions.get_by_role("button", name="Resume").click()
+    expect(status.get_by_text("SUCCEEDED", exact=True)).to_be_visible(timeout=60_000)
+    assert columns(grid) == {region: ["SUCCEEDED", "SUCCEEDED"] for region in REGIONS}
+    expect(status).to_contain_text(f"SUCCEEDED: {2 * len(REGIONS)}")
+    expect(actions).to_have_count(0)  # an ended rollout offers nothing to do
+
+    # Cancelled while its canary runs: the canary finishes, the items that never started are CANCELLED.
+    start_rollout(console, "waves-cancel", ["waves-1 (", "waves-2 ("])
+    actions.get_by_role("button", name="Cancel rollout").click()
+    expect(status.get_by_text("CANCELLED", exact=True)).to_be_visible(timeout=60_000)
+    cancelled = waves(grid)
+    assert stopped_between_waves(cancelled, "CANCELLED"), cancelled
+    expect(actions).to_have_count(0)
+    console.check("rollout-cancelled-by-user")

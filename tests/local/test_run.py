@@ -58,9 +58,12 @@ def start(api_port: int, aws_port: int, **extra: str) -> subprocess.Popen[str]:
     )
 
 
+STOP_SECONDS = 30  # what a SIGINT'd local mode may take to exit before the test calls it a hang
+
+
 def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=10)
+    output, _ = process.communicate(timeout=STOP_SECONDS)
     return process.returncode, output
 
 
@@ -184,9 +187,9 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
         if process.poll() is None:
             process.kill()
     assert code == 0, output
-    # A hang is what this bounds, not speed (shutdown takes well under a second on a quiet machine; the
-    # bound leaves room for a loaded one).
-    assert time.monotonic() - began < 15
+    # A hang is what this bounds, not speed: shutdown takes about 2 s on a quiet machine, and took more
+    # than 10 s once in a clone's CI run that shared the machine with two other test runs.
+    assert time.monotonic() - began < STOP_SECONDS
     assert "ready" in output
     assert "Unemulated types: their stacks fail (NEXUS_LOCAL_UNSUPPORTED=fail; fail|skip|simulate)" in output
     assert "Faults:           throttle=0, drop_stack_events=0.1, seed=3 (NEXUS_LOCAL_FAULTS)" in output

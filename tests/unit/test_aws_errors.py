@@ -24,6 +24,12 @@ DENIED = "User: arn:aws:sts::1:assumed-role/S/s is not authorized to perform: st
         # STS (aws-rules.md)
         ("AccessDenied", DENIED, "AssumeRole", "ACCESS_DENIED", HINT_ASSUME_DENIED),
         ("AccessDenied", "MultiFactorAuthentication failed", "AssumeRole", "MFA_REQUIRED", HINT_MFA_REQUIRED),
+        ("AccessDenied", "Access denied: MFA is required for this action", "GetSessionToken", "MFA_REQUIRED",
+         HINT_MFA_REQUIRED),
+        # A principal or role whose name holds "mfa" is refused for its own reasons: not an MFA refusal.
+        ("AccessDenied", "User: arn:aws:iam::1:user/mfa-admin is not authorized to perform: "
+         "sts:AssumeRole on resource: arn:aws:iam::2:role/NexusMfaRole", "AssumeRole", "ACCESS_DENIED",
+         HINT_ASSUME_DENIED),
         ("ExpiredToken", "The security token included in the request is expired", "GetCallerIdentity",
          "SESSION_EXPIRED", HINT_SESSION_EXPIRED),
         ("ExpiredTokenException", "expired", "AssumeRoleWithSAML", "SESSION_EXPIRED", HINT_SESSION_EXPIRED),

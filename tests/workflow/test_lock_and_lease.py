@@ -18,10 +18,14 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.model import DeploymentStatus, ErrorInfo, OperationStatus
 from chalicelib.service.deployments import DeploymentService
 from localaws.cloudformation import StackSimulation
+from localaws.environment import LocalAws
 from tests.conftest import (
     TARGET_ACCOUNT,
+    AwsCalls,
     Tenant,
     call,
     create_target_role,
@@ -30,6 +34,7 @@ from tests.conftest import (
     wait_for,
     wired,
 )
+from tests.support.polling import until
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 
@@ -106,10 +111,8 @@ def lock_item(aws, key_suffix: str) -> dict[str, Any] | None:
 def deploy_on_a_slow_stack(aws, **settings: str):
     """A deployment whose stack call was made and whose workflow now waits on the stack (poll mode):
     yields the test client, the tenant, the deployment id and a store on the service's table."""
-    with (
-        wired(aws, NEXUS_COMPLETION_MODE="poll", NEXUS_POLL_INITIAL_SECONDS="1", **settings) as services,
-        Client(app_module.app) as client,
-    ):
+    tuning = {"NEXUS_COMPLETION_MODE": "poll", "NEXUS_POLL_INITIAL_SECONDS": "1", **settings}
+    with wired(aws, **tuning) as services, Client(app_module.app) as client:
         tenant = Tenant("t", services.auth.issue("t", "tests"))
         target = target_in(client, tenant, "team")
         create_target_role(aws, target["trust_policy"])
@@ -120,12 +123,12 @@ def deploy_on_a_slow_stack(aws, **settings: str):
             "template_body": QUEUE,
         }
         deployment_id = json.loads(call(client, "POST", "/deployments", tenant, body).body)["deployment_id"]
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            shown = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
-            if shown["stack_status"] == "CREATE_IN_PROGRESS":  # recorded once CreateStack was sent
-                break
-            time.sleep(0.05)
+        until(  # recorded once CreateStack was sent
+            lambda: json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body),
+            ready=lambda shown: shown["stack_status"] == "CREATE_IN_PROGRESS",
+            timeout=20,
+            what="CREATE_IN_PROGRESS recorded",
+        )
         store = DynamoStore(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
         yield client, tenant, deployment_id, store
 
@@ -145,6 +148,73 @@ def test_a_lease_taken_over_stops_the_operation_without_another_stack_call(slow_
     # No stack call after the takeover, and the other operation's lock is left alone.
     assert aws_calls.count("cloudformation") == 0
     assert (lock_item(slow_aws, "#s") or {}).get("owner") == "op-someone-else"
+
+
+@pytest.mark.parametrize("step", ["PollStack", "AcquireLock"])
+def test_a_lock_taken_again_while_the_end_was_recorded_is_given_back_by_the_step(
+    step: str, slow_aws: LocalAws, aws_calls: AwsCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleavings a step's second look is for. Its lease ran out (the lock is gone, nobody took
+    it); the step reads its operation still running, and the operation's end is recorded (its execution
+    was stopped) between that read and the step's taking the lock. PollStack reads the record again
+    after taking the lock; AcquireLock's save of IN_PROGRESS is refused. Either must give the lock back
+    at once, before any stack call: RecordFailure, which would release it too, never runs for a stopped
+    execution. The execution waits 60 s between polls, so the step runs here alone."""
+    for _, tenant, deployment_id, store in deploy_on_a_slow_stack(
+        slow_aws, NEXUS_POLL_INITIAL_SECONDS="60", NEXUS_POLL_MAX_SECONDS="60"
+    ):
+        _run_while_the_end_is_recorded(step, slow_aws, store, tenant, deployment_id, aws_calls, monkeypatch)
+
+
+def _run_while_the_end_is_recorded(
+    step: str,
+    aws: LocalAws,
+    store: DynamoStore,
+    tenant: Tenant,
+    deployment_id: str,
+    aws_calls: AwsCalls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sfn = aws.central_session().client("stepfunctions")
+    (execution,) = sfn.list_executions(stateMachineArn=aws.central.state_machine_arn, statusFilter="RUNNING")[
+        "executions"
+    ]
+    step_input = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    held = lock_item(aws, "#s")
+    assert held is not None
+    assert held["owner"] == step_input["operation_id"]
+    table = aws.central_session().resource("dynamodb").Table(aws.central.table_name)
+    table.delete_item(Key={"pk": held["pk"], "sk": held["sk"]})  # the lease ran out
+    ended: list[str] = []
+    original = DynamoStore.acquire_lock
+
+    def end_recorded_meanwhile(self: DynamoStore, key: str, owner: str, lease_seconds: int) -> bool:
+        taken = original(self, key, owner, lease_seconds)
+        running = store.get_deployment(tenant.tenant_id, deployment_id)
+        assert running is not None
+        assert running.operation.running
+        stopped = ErrorInfo("EXECUTION_ABORTED", "The execution was stopped.", "Look at the stack.")
+        store.save_deployment(
+            replace(
+                running,
+                status=DeploymentStatus.FAILED,
+                operation=replace(running.operation, status=OperationStatus.FAILED),
+                error=stopped,
+            )
+        )
+        ended.append(owner)
+        return taken
+
+    monkeypatch.setattr(DynamoStore, "acquire_lock", end_recorded_meanwhile)
+    aws_calls.clear()
+    with pytest.raises(DeployerError) as stale:
+        aws.host.invoke(step, step_input)
+    assert stale.value.code == "STALE_OPERATION"
+    assert ended == [step_input["operation_id"]]  # the lock was taken again, then the end came
+    assert lock_item(aws, "#s") is None  # and the step gave it back
+    assert aws_calls.count("cloudformation") == 0
+    assert aws_calls.count("sts", "AssumeRole") == 0
+    sfn.stop_execution(executionArn=execution["executionArn"])  # rather than wait out its 60 s poll
 
 
 def test_an_operation_past_its_deadline_ends_operation_timed_out(slow_aws):
