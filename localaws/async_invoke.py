@@ -188,8 +188,9 @@ def _retry_config(backend: Any, function_arn: str) -> tuple[int, float]:
         config = {}
     retries = config.get("MaximumRetryAttempts")
     age = config.get("MaximumEventAgeInSeconds")
+    # AWS accepts 0 to 2 (PutFunctionEventInvokeConfig); moto stores any number: never more than AWS's.
     return (
-        DEFAULT_MAXIMUM_RETRIES if retries is None else int(retries),
+        DEFAULT_MAXIMUM_RETRIES if retries is None else max(0, min(int(retries), len(AWS_RETRY_SECONDS))),
         DEFAULT_MAXIMUM_EVENT_AGE if age is None else float(age),
     )
 

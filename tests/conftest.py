@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -345,12 +345,24 @@ class AwsCalls:
     account administrator's setup (``create_target_role``)."""
 
     calls: list[tuple[str, str]]
+    threads: list[int] = field(default_factory=list)  # the thread of each call (threading.get_ident)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the two lists grow together
+
+    def on_this_thread(self, since: int = 0) -> list[tuple[str, str]]:
+        """The calls from ``calls[since]`` on made on the calling thread: a request through the test
+        client, not the event handlers and workflow steps the local AWS runs meanwhile on its own."""
+        me = threading.get_ident()
+        with self.lock:
+            pairs = list(zip(self.calls[since:], self.threads[since:], strict=True))
+        return [call for call, thread in pairs if thread == me]
 
     def count(self, service: str, operation: str | None = None) -> int:
         return sum(1 for s, o in self.calls if s == service and (operation is None or o == operation))
 
     def clear(self) -> None:
-        self.calls.clear()
+        with self.lock:
+            self.calls.clear()
+            self.threads.clear()
 
 
 @pytest.fixture
@@ -362,7 +374,9 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
 
     def counting(self: Any, operation_name: str, api_params: Any) -> Any:
         if not getattr(_ADMIN, "active", False):
-            recorded.calls.append((self.meta.service_model.service_name, operation_name))
+            with recorded.lock:
+                recorded.calls.append((self.meta.service_model.service_name, operation_name))
+                recorded.threads.append(threading.get_ident())
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)

@@ -121,12 +121,14 @@ class Boto3AccountSession:
             found = self._session.client("sts", config=self._config).get_caller_identity()
         return CallerIdentity(account=found["Account"], arn=found["Arn"], user_id=found["UserId"])
 
-    def simulate(self, principal_arn: str, actions: list[str]) -> list[ActionDecision]:
+    def simulate(
+        self, principal_arn: str, actions: list[str], *, assume_mfa: bool = False
+    ) -> list[ActionDecision]:
         iam = self._session.client("iam", config=self._config)
         decisions: list[ActionDecision] = []
         # Without it a policy that denies everything unless MFA is present ("BoolIfExists": {
         # "aws:MultiFactorAuthPresent": "false"}) denies every simulated action to an MFA session too.
-        context = [MFA_PRESENT] if self._mfa else []
+        context = [MFA_PRESENT] if self._mfa or assume_mfa else []
         with aws_call("SimulatePrincipalPolicy"):
             for page in iam.get_paginator("simulate_principal_policy").paginate(
                 PolicySourceArn=principal_arn, ActionNames=actions, ContextEntries=context

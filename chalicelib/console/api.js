@@ -81,12 +81,17 @@ export const del = (path, options) => call('DELETE', path, undefined, options);
 // For a list whose filters reload it: each call's signal aborts the request the call before it made, so
 // the late answer of an earlier filter (or page) is never drawn over the answer to the latest one; the
 // route's signal (the user left the page) aborts them all. An aborted request rejects with AbortError.
+// (AbortSignal.any is Chrome 116, Firefox 124, Safari 17.4: older browsers forward the route's abort.)
 export function latestOnly(routeSignal) {
   let controller = null;
   return () => {
     controller?.abort();
     controller = new AbortController();
-    return AbortSignal.any([routeSignal, controller.signal]);
+    if (typeof AbortSignal.any === 'function') return AbortSignal.any([routeSignal, controller.signal]);
+    const mine = controller;
+    if (routeSignal.aborted) mine.abort();
+    else routeSignal.addEventListener('abort', () => mine.abort(), { once: true });
+    return mine.signal;
   };
 }
 

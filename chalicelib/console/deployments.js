@@ -62,8 +62,13 @@ export async function list(main, { signal }) {
 
   const request = latestOnly(signal);
   async function load(fresh) {
+    const current = request();
+    if (fresh) { // the next page of the list being replaced is no page of the new one
+      nextToken = null;
+      more.hidden = true;
+    }
     try {
-      const page = await get(`/deployments${query({ status: status.value, target_id: target.value, limit: 25, next_token: fresh ? null : nextToken })}`, { signal: request() });
+      const page = await get(`/deployments${query({ status: status.value, target_id: target.value, limit: 25, next_token: fresh ? null : nextToken })}`, { signal: current });
       items = fresh ? page.items : items.concat(page.items);
       nextToken = page.next_token;
       render();

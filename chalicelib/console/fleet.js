@@ -22,11 +22,16 @@ export async function list(main, { signal }) {
   let token = null;
   const request = latestOnly(signal);
   async function load(fresh) {
+    const current = request(); // first: even a load refused below gives up the one before it
+    if (fresh) { // the next page of the list being replaced is no page of the new one
+      token = null;
+      more.hidden = true;
+    }
     const name = stack.value.trim();
     setProblem(stack, !name || /^[a-zA-Z][-a-zA-Z0-9]{0,127}$/.test(name) ? '' : 'A stack name: letters, digits and hyphens, starting with a letter.');
     if (stack.getAttribute('aria-invalid')) return;
     try {
-      const page = await get(`/rollouts${query({ status: status.value, stack_name: name, limit: 25, next_token: fresh ? null : token })}`, { signal: request() });
+      const page = await get(`/rollouts${query({ status: status.value, stack_name: name, limit: 25, next_token: fresh ? null : token })}`, { signal: current });
       items = fresh ? page.items : items.concat(page.items);
       token = page.next_token;
       replace(body, table(`${items.length} rollout${items.length === 1 ? '' : 's'}${token ? ' (more to load)' : ''}`,

@@ -95,7 +95,7 @@ IAM_OPERATIONS = ("SimulatePrincipalPolicy", "SimulateCustomPolicy", "GetRole", 
 
 # An ARN in the message names a principal or a resource, whose name says nothing about the refusal's
 # cause: a user "mfa-admin" or a role "NexusMfaRole" refused for any reason is not an MFA refusal.
-_ARN = re.compile(r"arn:[^\s,;\"']*", re.IGNORECASE)
+_ARN = re.compile(r"arn:[^\s\"']*[^\s\"'.,;:)]", re.IGNORECASE)  # IAM names may hold commas
 _MFA_WORDS = re.compile(r"(?<![a-z0-9])mfa(?![a-z0-9])|multi-?factor", re.IGNORECASE)
 
 

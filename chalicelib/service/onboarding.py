@@ -158,10 +158,14 @@ def _scrubbed(secrets: list[str]) -> Iterator[None]:
         raise _scrubbed_error(error, secrets) from None
 
 
-def _mfa_unused(check: Check, credentials: Credentials, session: AccountSession, caller_arn: str) -> Check:
+def _mfa_unused(
+    check: Check, credentials: Credentials, session: AccountSession, caller_arn: str, refused: list[str]
+) -> Check:
     """A refusal to access keys used without MFA, when their IAM user has an MFA device: its policies
-    may deny what is asked without MFA (AWS's "force MFA" policy does, in words that never name MFA),
-    so the check says MFA_REQUIRED and names the device to enter; otherwise the check as it was."""
+    may deny what is asked without MFA (AWS's "force MFA" policy does, in words that never name MFA).
+    With the ``refused`` actions known, they are simulated again as if MFA were present: only when that
+    allows some does the check say MFA_REQUIRED and name the device to enter. When the simulation itself
+    was refused (nothing to compare), the check keeps its code and its hint gains the device."""
     if not isinstance(credentials, AccessKeys) or credentials.mfa_serial or check.code not in _DENIED:
         return check
     found = simulation_principal(caller_arn)
@@ -170,10 +174,21 @@ def _mfa_unused(check: Check, credentials: Credentials, session: AccountSession,
     devices = session.mfa_devices(caller_arn.rsplit("/", 1)[-1])
     if not devices:
         return check
+    enter = f"Enter the MFA device {devices[0]} and its current 6-digit code, then Test Credentials again."
+    if not refused:
+        return replace(
+            check, hint=f"{check.hint} If the user's policies deny requests made without MFA: {enter}"
+        )
+    try:
+        with_mfa = session.simulate(found.arn, refused, assume_mfa=True)
+    except DeployerError:
+        return check
+    allowed = sorted(d.action for d in with_mfa if d.allowed)
+    if not allowed:
+        return check  # MFA would not help: the policies lack these actions
     hint = (
-        f"These keys were tested without MFA and their user has the MFA device {devices[0]}: its policies may "
-        "deny requests made without MFA. Enter that serial and the device's current 6-digit code, then "
-        "Test Credentials again."
+        f"These keys were tested without MFA; with MFA their user's policies allow {len(allowed)} of the "
+        f"{len(refused)} refused actions. {enter}"
     )
     return replace(check, hint=hint, code="MFA_REQUIRED")
 
@@ -276,7 +291,7 @@ class OnboardingService:
                     decisions = {d.action: d for d in session.simulate(principal, list(BOOTSTRAP_ACTIONS))}
             except DeployerError as error:
                 check = Check("bootstrap_permissions", False, error.message, error.hint, error.code)
-                checks.append(_mfa_unused(check, credentials, session, identity.arn))
+                checks.append(_mfa_unused(check, credentials, session, identity.arn, []))
             else:
                 refused = [a for a in BOOTSTRAP_ACTIONS if not (a in decisions and decisions[a].allowed)]
                 missing = group_by_service(refused)
@@ -290,7 +305,7 @@ class OnboardingService:
                         "or let an administrator of the account deploy the bootstrap template.",
                         "MISSING_PERMISSIONS",
                     )
-                    checks.append(_mfa_unused(check, credentials, session, identity.arn))
+                    checks.append(_mfa_unused(check, credentials, session, identity.arn, refused))
                 else:
                     checks.append(
                         Check(

@@ -24,7 +24,9 @@ class AccessKeys:
     mfa_code: str | None = field(default=None, repr=False)
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.access_key_id, self.secret_access_key, self.session_token) if s]
+        return [
+            s for s in (self.access_key_id, self.secret_access_key, self.session_token, self.mfa_code) if s
+        ]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,11 @@ class AccountSession(Protocol):
     """A signed-in identity in one AWS account; its credentials never leave the adapter."""
 
     def caller_identity(self) -> CallerIdentity: ...
-    def simulate(self, principal_arn: str, actions: list[str]) -> list[ActionDecision]: ...
+    def simulate(
+        self, principal_arn: str, actions: list[str], *, assume_mfa: bool = False
+    ) -> list[ActionDecision]:
+        """IAM's decision on each action for the principal (as if MFA were present, with ``assume_mfa``)."""
+
     def mfa_devices(self, user_name: str) -> list[str]:
         """The serials of the IAM user's MFA devices (ListMFADevices); none when it may not list them."""
 

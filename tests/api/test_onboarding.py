@@ -122,18 +122,19 @@ def test_a_user_that_must_use_mfa_is_told_so_then_passes_with_the_code(client, t
         local_aws.account_session(TARGET_ACCOUNT).client("iam"), "deployer", "phone"
     )
 
-    # Without MFA the policy denies the simulation in words that never name MFA; the user has a device.
+    # Without MFA the policy denies the simulation itself, in words that never name MFA: nothing says
+    # MFA would help, so the refusal keeps its code and its hint names the user's device.
     without = credentials_test(client, tenant, keys, target["target_id"])
     assert [(c["name"], c["ok"], c["code"]) for c in without["checks"]] == [
         ("account_access", True, None),
         ("caller_identity", True, None),
         ("account_match", True, None),
-        ("bootstrap_permissions", False, "MFA_REQUIRED"),
+        ("bootstrap_permissions", False, "ACCESS_DENIED"),
     ]
     refused = without["checks"][-1]
     assert "explicit deny" in refused["detail"]
     assert "MFA" not in refused["detail"].replace(serial, "")
-    assert f"has the MFA device {serial}" in refused["hint"]
+    assert f"Enter the MFA device {serial}" in refused["hint"]
 
     # With the code, GetSessionToken's session is simulated with aws:MultiFactorAuthPresent: allowed.
     with_mfa = credentials_test(
@@ -141,6 +142,49 @@ def test_a_user_that_must_use_mfa_is_told_so_then_passes_with_the_code(client, t
     )
     assert with_mfa["ok"] is True, with_mfa
     assert "MFA session from GetSessionToken" in with_mfa["checks"][0]["detail"]
+
+
+# Everything allowed but iam:CreateRole, which is denied unless MFA is present; SimulatePrincipalPolicy
+# itself is allowed, so the refused actions can be simulated again as if with MFA.
+CREATE_ROLE_NEEDS_MFA = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Action": "iam:CreateRole",
+            "Resource": "*",
+            "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+        },
+    ],
+}
+NO_CREATE_ROLE = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "NotAction": "iam:CreateRole", "Resource": "*"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "code"), [(CREATE_ROLE_NEEDS_MFA, "MFA_REQUIRED"), (NO_CREATE_ROLE, "MISSING_PERMISSIONS")]
+)
+def test_refused_actions_are_called_an_mfa_matter_only_when_mfa_would_allow_them(
+    client: Any, tenant: Any, local_aws: Any, policy: dict[str, Any], code: str
+) -> None:
+    """A user with an MFA device, refused iam:CreateRole: MFA_REQUIRED only when the same simulation
+    with aws:MultiFactorAuthPresent allows it; a policy that simply lacks the action stays
+    MISSING_PERMISSIONS, with its own hint."""
+    target = register_target(client, tenant, local_aws, with_role=False)
+    user = f"refused-{code.lower().replace('_', '-')}"
+    keys = user_keys(local_aws, TARGET_ACCOUNT, user, policy)
+    serial, _ = enable_virtual_mfa(local_aws.account_session(TARGET_ACCOUNT).client("iam"), user, "phone")
+    refused = credentials_test(client, tenant, keys, target["target_id"])["checks"][-1]
+    assert (refused["name"], refused["ok"], refused["code"]) == ("bootstrap_permissions", False, code)
+    assert "1 of" in refused["detail"]  # iam:CreateRole alone
+    if code == "MFA_REQUIRED":
+        assert f"Enter the MFA device {serial}" in refused["hint"]
+    else:
+        assert "Attach a policy that allows the missing actions" in refused["hint"]
+        assert serial not in refused["hint"]
 
 
 def test_a_denied_user_without_an_mfa_device_is_not_told_to_use_one(client, tenant, local_aws) -> None:

@@ -192,8 +192,8 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     expect(checklist.get_by_text("Use session token with MFA code")).to_be_visible()
     console.check("connect-keys-wrong-mfa-code")
 
-    # Without MFA the keys sign in, but the policy denies them everything else, in words that never name
-    # MFA: the user has a device, so the check says MFA_REQUIRED and names the device to enter.
+    # Without MFA the keys sign in, but the policy denies them everything else, the simulation too, in
+    # words that never name MFA: the refusal keeps its code, and its hint names the user's device.
     panel.get_by_label("MFA device serial or ARN (optional)", exact=True).fill("")
     panel.get_by_label("MFA code", exact=True).fill("")
     panel.get_by_role("button", name="Test Credentials", exact=True).click()
@@ -203,9 +203,8 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "failed"], strict=True))
     refused = checklist.locator("li", has_text="Permission to create the bootstrap stack")
     expect(refused).to_contain_text("with an explicit deny in an identity-based policy")
-    expect(refused.get_by_text("MFA_REQUIRED", exact=True)).to_be_visible()
-    expect(refused.get_by_text('What to do ("MFA Required" errors):')).to_be_visible()
-    expect(refused).to_contain_text(f"tested without MFA and their user has the MFA device {serial}")
+    expect(refused.get_by_text("ACCESS_DENIED", exact=True)).to_be_visible()
+    expect(refused).to_contain_text(f"Enter the MFA device {serial} and its current 6-digit code")
     console.check("connect-keys-without-mfa")
 
     right = totp_code(seed)

@@ -68,7 +68,7 @@ def test_three_targets_with_a_canary_then_a_failing_canary_pauses_until_resume(c
         lambda: filters.get_by_label("Status").select_option("PAUSED"),
     )
     paused = page.get_by_role("table", name="1 rollout")
-    expect(paused.get_by_role("link", name="fleet-canary")).to_be_visible()
+    expect(paused.get_by_role("link", name="fleet-canary")).to_be_visible(timeout=60_000)
     expect(paused.get_by_role("link", name="fleet-app")).to_have_count(0)
     paused.get_by_role("link", name="fleet-canary").click()
     expect(status.get_by_text("PAUSED", exact=True)).to_be_visible()

@@ -30,6 +30,10 @@ DENIED = "User: arn:aws:sts::1:assumed-role/S/s is not authorized to perform: st
         ("AccessDenied", "User: arn:aws:iam::1:user/mfa-admin is not authorized to perform: "
          "sts:AssumeRole on resource: arn:aws:iam::2:role/NexusMfaRole", "AssumeRole", "ACCESS_DENIED",
          HINT_ASSUME_DENIED),
+        ("AccessDenied", "User: arn:aws:iam::1:user/ops,mfa is not authorized to perform: sts:AssumeRole on "
+         "resource: arn:aws:iam::2:role/R.", "AssumeRole", "ACCESS_DENIED", HINT_ASSUME_DENIED),
+        ("AccessDenied", "Denied (arn:aws:iam::1:user/ops): MFA is required.", "GetSessionToken",
+         "MFA_REQUIRED", HINT_MFA_REQUIRED),
         ("ExpiredToken", "The security token included in the request is expired", "GetCallerIdentity",
          "SESSION_EXPIRED", HINT_SESSION_EXPIRED),
         ("ExpiredTokenException", "expired", "AssumeRoleWithSAML", "SESSION_EXPIRED", HINT_SESSION_EXPIRED),
