@@ -302,10 +302,11 @@ def _wait_deployments(client: Any, headers: dict[str, str], ids: list[str], time
 
 
 class CollectorTime:
-    """Time spent in Python's cyclic garbage collector while installed (``gc.callbacks``): a collection
-    runs on whichever thread triggered it, holding the GIL, so its wall time is process CPU time.
-    A local-AWS cost: it grows with the heap (moto's models and every execution's history), which on
-    AWS lives in no process of ours."""
+    """CPU time spent in Python's cyclic garbage collector while installed (``gc.callbacks``): the
+    collecting thread's own CPU time (``time.thread_time``) from the start callback to the stop one,
+    both of which run on the thread that triggered the collection (so time the OS kept the process off
+    the core is not counted). A local-AWS cost: it grows with the heap (moto's models and every
+    execution's history), which on AWS lives in no process of ours."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -314,9 +315,9 @@ class CollectorTime:
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._began = time.perf_counter()
+            self._began = time.thread_time()
         else:
-            self.seconds += time.perf_counter() - self._began
+            self.seconds += time.thread_time() - self._began
             self.collections += 1
 
     def __enter__(self) -> CollectorTime:
