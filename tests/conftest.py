@@ -322,16 +322,19 @@ def ended_execution(
     return described
 
 
+def running_executions(aws: LocalAws, machine_arn: str) -> list[Any]:
+    """ListExecutions of the central account's ``machine_arn``, those RUNNING."""
+    sfn = aws.central_session().client("stepfunctions")
+    executions: list[Any] = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")[
+        "executions"
+    ]
+    return executions
+
+
 def execution_history(aws: LocalAws, operation_id: str) -> list[dict[str, Any]]:
     sfn = aws.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
     arn = aws.central.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{operation_id}"
-    until(
-        lambda: sfn.describe_execution(executionArn=arn)["status"],
-        ready=lambda status: status != "RUNNING",
-        timeout=10,
-        interval=0.02,
-        what=f"execution {operation_id} to end",
-    )
+    ended_execution(sfn, arn, timeout=10, interval=0.02)
     return [dict(e) for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]]
 
 

@@ -33,6 +33,7 @@ from tests.conftest import (
     deploy,
     local_aws_for_app,
     register_target,
+    running_executions,
     wait_for,
     wired,
 )
@@ -42,14 +43,6 @@ from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body, start
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
-
-
-def _running(aws: LocalAws, machine_arn: str) -> list[Any]:
-    sfn = aws.central_session().client("stepfunctions")
-    executions: list[Any] = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")[
-        "executions"
-    ]
-    return executions
 
 
 def _stop(aws: LocalAws, execution_arn: str) -> None:
@@ -92,7 +85,7 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
             timeout=30,
             what="the operation IN_PROGRESS",
         )
-        (execution,) = _running(aws, aws.central.state_machine_arn)
+        (execution,) = running_executions(aws, aws.central.state_machine_arn)
         until(
             lambda: _waiting_for_stack_event(aws, execution["executionArn"]),
             timeout=30,
@@ -152,7 +145,7 @@ def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_on
         fleet = register_fleet(client, tenant, aws, 1)  # one target, two regions: two items
         rollout_id = start(client, tenant, rollout_body(fleet, max_concurrent=1))["rollout_id"]
         (execution,) = until(
-            lambda: _running(aws, aws.central.state_machine_arn),
+            lambda: running_executions(aws, aws.central.state_machine_arn),
             timeout=30,
             what="a running deployment execution",
         )
@@ -234,7 +227,7 @@ def test_a_stopped_rollout_execution_ends_the_rollout_failed_and_its_running_ite
             return found
 
         until(lambda: view()["counts"].get("IN_PROGRESS", 0) == 1, timeout=30, what="one item IN_PROGRESS")
-        (execution,) = _running(aws, aws.central.rollout_state_machine_arn)
+        (execution,) = running_executions(aws, aws.central.rollout_state_machine_arn)
         # A late event of an earlier run of this rollout (a resume or an apply starts another) is ignored.
         earlier = execution_status_event(aws, execution, "ABORTED")
         attempt = int(execution["executionArn"].rsplit("-", 1)[1])  # named <rollout_id>-<attempt>
@@ -262,7 +255,9 @@ def test_a_stopped_rollout_execution_ends_the_rollout_failed_and_its_running_ite
         assert _nonzero(settled["counts"]) == {"SUCCEEDED": 1, "CANCELLED": items - 1}
         assert settled["status"] == "FAILED"
         until(  # its deployment's execution ends
-            lambda: not _running(aws, aws.central.state_machine_arn), timeout=30, what="no running execution"
+            lambda: not running_executions(aws, aws.central.state_machine_arn),
+            timeout=30,
+            what="no running execution",
         )
 
         # A second delivery (EventBridge delivers at least once) changes nothing, and the deployment
@@ -385,7 +380,7 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
 
         until(lambda: item(0).status is ItemStatus.IN_PROGRESS, timeout=30, what="item 0 IN_PROGRESS")
         monkeypatch.setattr(DynamoRolloutStore, "end_item", throttled_once)
-        (execution,) = _running(aws, aws.central.rollout_state_machine_arn)
+        (execution,) = running_executions(aws, aws.central.rollout_state_machine_arn)
         _stop(aws, execution["executionArn"])
         until(
             lambda: (r := rollouts.get_rollout(tenant.tenant_id, rollout_id)) and r.status.value == "FAILED",
@@ -393,7 +388,9 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
             what="the rollout FAILED",
         )
         until(
-            lambda: not _running(aws, aws.central.state_machine_arn), timeout=60, what="no running execution"
+            lambda: not running_executions(aws, aws.central.state_machine_arn),
+            timeout=60,
+            what="no running execution",
         )
         deployment = _deployment(client, tenant, item(0).deployment_id)
         assert deployment["status"] == "ACTIVE", deployment
@@ -411,7 +408,7 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
         assert view["status"] == "FAILED"
 
 
-def test_reading_a_stopped_rollout_cancels_a_spared_item_once_its_start_cannot_be_running(
+def test_reading_a_stopped_rollout_cancels_a_spared_item_once_its_start_cannot_berunning_executions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An item spared by the rollout's end (its StartItem had begun) whose StartItem then died: past

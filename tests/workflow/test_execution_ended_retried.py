@@ -19,7 +19,16 @@ from localaws.async_invoke import AsyncRetries
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from localaws.faults import FaultSettings
-from tests.conftest import Tenant, call, deploy, local_aws_for_app, register_target, wait_for, wired
+from tests.conftest import (
+    Tenant,
+    call,
+    deploy,
+    local_aws_for_app,
+    register_target,
+    running_executions,
+    wait_for,
+    wired,
+)
 from tests.support.polling import until
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
@@ -31,8 +40,7 @@ def _waiting_execution(aws: LocalAws) -> str:
     sfn = aws.central_session().client("stepfunctions")
 
     def waiting() -> str | None:
-        running = sfn.list_executions(stateMachineArn=aws.central.state_machine_arn, statusFilter="RUNNING")
-        for execution in running["executions"]:
+        for execution in running_executions(aws, aws.central.state_machine_arn):
             events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
             names = [e.get("stateEnteredEventDetails", {}).get("name") for e in events]
             if "WaitForStackEvent" in names and any(

@@ -30,6 +30,7 @@ from tests.conftest import (
     call,
     create_target_role,
     local_aws_for_app,
+    running_executions,
     stacks_in,
     wait_for,
     wired,
@@ -176,9 +177,7 @@ def _run_while_the_end_is_recorded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sfn = aws.central_session().client("stepfunctions")
-    (execution,) = sfn.list_executions(stateMachineArn=aws.central.state_machine_arn, statusFilter="RUNNING")[
-        "executions"
-    ]
+    (execution,) = running_executions(aws, aws.central.state_machine_arn)
     step_input = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
     held = lock_item(aws, "#s")
     assert held is not None
