@@ -24,7 +24,9 @@ moto, process-wide, so that:
    ``ExpiredToken`` "The provided token has expired." (HTTP 400).
 3. MFA is real: ``SerialNumber``/``TokenCode`` on ``AssumeRole`` and ``GetSessionToken`` are checked against
    the seed of the caller's enabled virtual MFA device (RFC 6238 TOTP, 30 s steps, 6 digits, one step of
-   clock skew accepted). ``GetSessionToken`` returns unique credentials that act as the calling user, carry
+   clock skew accepted). As on AWS, a code works once: a code of the time step of a code the device
+   already signed in with, or of an earlier step, is refused like a wrong one (RFC 6238 section 5.2;
+   AWS answers the same ``AccessDenied``), so a second call with the same code must wait for the next. ``GetSessionToken`` returns unique credentials that act as the calling user, carry
    the MFA flag into ``aws:MultiFactorAuthPresent`` and expire.
 
 The patches live at moto's response/model level (``TokenResponse.assume_role``/``get_session_token``,
@@ -63,7 +65,8 @@ Trust policies are evaluated by :mod:`localaws.policy` (``trust_policy_allows``,
 
 Not modelled: identity policies of the caller (moto's ``enable_iam_authentication`` does that), SCPs,
 session policies, session tags, ``AssumeRoleWithWebIdentity``/``AssumeRoleWithSAML`` trust policies,
-``GetFederationToken`` (still moto's fixed keys), and TOTP replay protection.
+``GetFederationToken`` (still moto's fixed keys), and whether the codes that enabled a device count as
+used (they do not here).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ import inspect
 import json
 import re
 import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,10 +183,18 @@ def totp_code(seed_base32: str | bytes, at: float | None = None) -> str:
     return f"{value % 10**TOTP_DIGITS:0{TOTP_DIGITS}d}"
 
 
-def _totp_valid(seed_base32: str, code: str, at: float) -> bool:
-    return any(
-        hmac.compare_digest(totp_code(seed_base32, at + skew * TOTP_STEP), code) for skew in (-1, 0, 1)
-    )
+def _totp_step(seed_base32: str, code: str, at: float) -> int | None:
+    """The time step whose code ``code`` is, within one step of ``at``; None when it is none of them."""
+    for skew in (-1, 0, 1):
+        moment = at + skew * TOTP_STEP
+        if hmac.compare_digest(totp_code(seed_base32, moment), code):
+            return int(moment // TOTP_STEP)
+    return None
+
+
+# A device's last accepted step lives on moto's device object, so a fresh local AWS starts with none.
+_USED_STEP = "nexus_last_accepted_step"
+_USED_STEP_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -375,7 +387,8 @@ def _find_role(role_arn: str) -> Any | None:
 
 # ------------------------------------------------------------------------------------------------ MFA
 def _verify_mfa(caller: Caller, serial: str | None, token_code: str | None) -> None:
-    """Raise AccessDenied unless ``token_code`` is the current code of ``serial``, the caller's device."""
+    """Raise AccessDenied unless ``token_code`` is a current code of ``serial``, the caller's device, newer
+    than the last code it accepted."""
     from moto.iam.models import iam_backends
 
     if not serial or not token_code:
@@ -388,8 +401,12 @@ def _verify_mfa(caller: Caller, serial: str | None, token_code: str | None) -> N
         raise _access_denied(MFA_UNKNOWN_DEVICE)
     if caller.kind == "user" and caller.arn.split(":")[2] == "iam" and device.user.arn != caller.arn:
         raise _access_denied(MFA_UNKNOWN_DEVICE)
-    if not _totp_valid(device.base32_string_seed, token_code, CLOCK.time()):
-        raise _access_denied(MFA_INVALID_CODE)
+    step = _totp_step(device.base32_string_seed, token_code, CLOCK.time())
+    with _USED_STEP_LOCK:  # two calls at once with one code: one of them gets it
+        last = getattr(device, _USED_STEP, None)
+        if step is None or (last is not None and step <= last):
+            raise _access_denied(MFA_INVALID_CODE)
+        setattr(device, _USED_STEP, step)
 
 
 def enable_virtual_mfa(iam_client: Any, user_name: str, device_name: str) -> tuple[str, str]:

@@ -201,10 +201,17 @@ function bootstrapProgress(report) {
     report.ok ? h('p', { class: 'notice', role: 'status' }, 'Bootstrapped: the deployment role exists. Now Test Credentials on the role below.') : null);
 }
 
-async function runBootstrap(target, body, out, signal) {
+// answered: called once the service answered the request (or it failed), before the stack is watched.
+async function runBootstrap(target, body, out, signal, answered = () => {}) {
   replace(out, h('p', { role: 'status' }, 'Deploying the bootstrap stack in each region (this takes a minute on AWS)…'));
   try {
-    let { status, data } = await post(`/targets/${target.target_id}/bootstrap`, body, { signal });
+    let sent;
+    try {
+      sent = await post(`/targets/${target.target_id}/bootstrap`, body, { signal });
+    } finally {
+      answered();
+    }
+    let { status, data } = sent;
     replace(out, bootstrapProgress(data));
     while (status === 202 && !data.settled && !signal.aborted) {
       await sleep(2000, signal);
@@ -278,31 +285,51 @@ function keysMethod(target, signal) {
     }
     return { access_keys: keys };
   }
+  // AWS accepts each MFA code once (a second GetSessionToken with it is refused): a request that carried
+  // the code spends it, so the field empties and asks for the device's next code before the next step.
+  const spent = h('p', { class: 'help', role: 'status', hidden: true });
+  mfa.addEventListener('input', () => { spent.hidden = true; });
+  function spend(keys) {
+    if (!keys.mfa_code) return;
+    mfa.value = '';
+    spent.textContent = 'Code used: AWS accepts each MFA code once. Enter the next code your device shows before the next step.';
+    spent.hidden = false;
+  }
   function check() {
     setProblem(keyId, /^[A-Z0-9]{16,128}$/.test(keyId.value.trim()) ? '' : 'An access key ID is 16 or more capital letters and digits.');
     setProblem(secret, secret.value.length >= 16 ? '' : 'Enter the secret access key.');
-    const ok = !keyId.getAttribute('aria-invalid') && !secret.getAttribute('aria-invalid');
-    if (!ok) (keyId.getAttribute('aria-invalid') ? keyId : secret).focus();
-    return ok;
+    const digits = mfa.value.trim();
+    let codeProblem = '';
+    if (serial.value.trim() && !digits) codeProblem = 'Enter the code your MFA device shows now (AWS accepts each code once).';
+    else if (digits && !/^\d{6}$/.test(digits)) codeProblem = 'An MFA code is the 6 digits your device shows.';
+    setProblem(mfa, codeProblem);
+    const invalid = [keyId, secret, mfa].find((input) => input.getAttribute('aria-invalid'));
+    if (invalid) invalid.focus();
+    return !invalid;
   }
   const test = button('Test Credentials', async () => {
     if (!check()) return;
     replace(out, h('p', { role: 'status' }, 'Testing the keys…'));
+    const sent = body();
     try {
-      const { data } = await post('/credentials/test', { ...body(), target_id: target.target_id }, { signal });
+      const { data } = await post('/credentials/test', { ...sent, target_id: target.target_id }, { signal });
       replace(out, checklist(data));
     } catch (error) {
       if (error.name !== 'AbortError') replace(out, errorBox(error, 'The keys could not be tested'));
+    } finally {
+      spend(sent.access_keys);
     }
   });
   const boot = button('Bootstrap with these keys', async () => {
-    if (check()) await runBootstrap(target, body(), out, signal);
+    if (!check()) return;
+    const sent = body();
+    await runBootstrap(target, sent, out, signal, () => spend(sent.access_keys));
   }, { class: 'secondary' });
   return h('div', {},
     h('p', {}, 'For this session only: the service uses the keys once, in memory, to deploy the bootstrap stack, then forgets them. They are not stored.'),
     field('Access Key ID', keyId), field('Secret Access Key', secret),
     field('Session token (optional)', token), field('MFA device serial or ARN (optional)', serial),
-    field('MFA code', mfa, 'The 6 digits your MFA device shows, with its serial (GetSessionToken).'),
+    field('MFA code', mfa, 'The 6 digits your MFA device shows, with its serial (GetSessionToken). Each code works once.'), spent,
     h('div', { class: 'actions' }, test, boot), out);
 }
 

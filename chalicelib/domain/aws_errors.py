@@ -56,6 +56,11 @@ HINT_MFA_REQUIRED = (
     "Enable MFA for the user, then pass the MFA device serial and the current 6-digit code; or use a role "
     "whose trust policy has an MFA condition you can satisfy."
 )
+# STS refused the code itself: wrong, too old, or used before (AWS accepts each code once, in the same words).
+HINT_MFA_CODE = (
+    "Enter the 6-digit code the MFA device shows now, with that device's serial or ARN. AWS accepts each "
+    "code once: after a check or a bootstrap that used a code, wait for the device's next code (at most 30 s)."
+)
 
 THROTTLING_CODES = frozenset(
     {
@@ -99,6 +104,9 @@ _ARN = re.compile(r"arn:[^\s\"']*[^\s\"'.,;:)]", re.IGNORECASE)  # IAM names may
 _MFA_WORDS = re.compile(r"(?<![a-z0-9])mfa(?![a-z0-9])|multi-?factor", re.IGNORECASE)
 
 
+_MFA_CODE_REFUSED = re.compile(r"one time pass ?code|unable to validate MFA code", re.IGNORECASE)
+
+
 def _mentions_mfa(message: str) -> bool:
     return _MFA_WORDS.search(_ARN.sub(" ", message)) is not None
 
@@ -114,7 +122,8 @@ def translate(code: str, message: str, *, operation: str) -> DeployerError:
         return TargetAccessError(text, code="MFA_REQUIRED", hint=HINT_MFA_REQUIRED)
     if code in DENIED_CODES:
         if _mentions_mfa(message):
-            return TargetAccessError(text, code="MFA_REQUIRED", hint=HINT_MFA_REQUIRED)
+            hint = HINT_MFA_CODE if _MFA_CODE_REFUSED.search(message) else HINT_MFA_REQUIRED
+            return TargetAccessError(text, code="MFA_REQUIRED", hint=hint)
         if operation.startswith("AssumeRole"):
             hint = HINT_ASSUME_DENIED
         elif operation.startswith("Simulate"):

@@ -215,18 +215,34 @@ def test_access_keys_of_a_user_that_must_use_mfa_wrong_code_no_code_then_the_rig
     assert marks(panel) == dict(zip(KEY_CHECKS, ["passed", "passed", "passed", "passed"], strict=True))
     expect(checklist).to_contain_text("MFA session from GetSessionToken")
     console.check("connect-keys-with-mfa")
-    # The same MFA session deploys the bootstrap stack (the local AWS accepts a code twice in its step).
+    # AWS accepts each code once (the local STS too): the check spent it, so the field asks for the next.
+    code_field = panel.get_by_label("MFA code", exact=True)
+    expect(code_field).to_have_value("")
+    expect(panel.get_by_role("status").filter(has_text="AWS accepts each MFA code once")).to_be_visible()
+    panel.get_by_role("button", name="Bootstrap with these keys").click()
+    expect(panel.get_by_text("Enter the code your MFA device shows now")).to_be_visible()
+    expect(code_field).to_be_focused()
+    # Typed again, the spent code is refused by STS, and the answer says why.
+    code_field.fill(right)
+    panel.get_by_role("button", name="Bootstrap with these keys").click()
+    refusal = panel.get_by_role("alert")
+    expect(refusal).to_contain_text("invalid MFA one time pass code")
+    expect(refusal).to_contain_text("AWS accepts each code once")
+    # The device's next code (STS accepts one step ahead, for clock skew) deploys the bootstrap stack.
+    following = totp_code(seed, time.time() + TOTP_STEP)
+    code_field.fill(following)
     panel.get_by_role("button", name="Bootstrap with these keys").click()
     expect(panel.get_by_text("Bootstrapped: the deployment role exists.")).to_be_visible(timeout=60_000)
     expect(panel.get_by_role("table", name="Bootstrap stacks").get_by_text("CREATE_COMPLETE")).to_have_count(
         1
     )
 
-    # The browser sent the code each time it was typed; nothing the service answered or logged holds it.
-    assert [wrong in body for body in sent] == [True, False, False, False]
-    assert [right in body for body in sent] == [False, False, True, True]
+    # The browser sent each code once it was typed; nothing the service answered or logged holds one.
+    assert [wrong in body for body in sent] == [True, False, False, False, False]
+    assert [right in body for body in sent] == [False, False, True, True, False]
+    assert [following in body for body in sent] == [False, False, False, False, True]
     secret = key["SecretAccessKey"]
-    for hidden in (secret, wrong, right):
+    for hidden in (secret, wrong, right, following):
         pattern = re.compile(rf"(?<![0-9A-Za-z]){re.escape(hidden)}(?![0-9A-Za-z])")
         assert not [a for a in answers if pattern.search(a)], f"an answer carried {hidden!r}"
         assert not pattern.search(server.output()), f"local mode's output carried {hidden!r}"

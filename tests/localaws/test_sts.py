@@ -758,6 +758,26 @@ def test_adjacent_time_steps_are_accepted_but_older_codes_are_not(alice: dict[st
     assert exc.value.response["Error"]["Message"] == local_sts.MFA_INVALID_CODE
 
 
+def test_a_code_works_once_then_only_a_newer_one_does(alice: dict[str, Any]) -> None:
+    """AWS refuses a code it accepted before, whatever the call: the next call waits for the next code."""
+    arn = create_role("admin", mfa_trust())
+    now = CLOCK.time()
+    code = local_sts.totp_code(alice["seed"], now)
+    assume(arn, alice["creds"], SerialNumber=alice["serial"], TokenCode=code)
+
+    sts = client("sts", alice["creds"])
+    for again in (code, local_sts.totp_code(alice["seed"], now - 30)):  # the same code, or an older one
+        with pytest.raises(ClientError) as exc:
+            sts.get_session_token(SerialNumber=alice["serial"], TokenCode=again)
+        assert exc.value.response["Error"]["Code"] == "AccessDenied"
+        assert exc.value.response["Error"]["Message"] == local_sts.MFA_INVALID_CODE
+
+    newer = local_sts.totp_code(alice["seed"], now + 30)
+    assert sts.get_session_token(SerialNumber=alice["serial"], TokenCode=newer)["Credentials"]["AccessKeyId"]
+    with pytest.raises(ClientError):
+        assume(arn, alice["creds"], SerialNumber=alice["serial"], TokenCode=newer)
+
+
 def test_wrong_mfa_code_is_access_denied(alice: dict[str, Any]) -> None:
     arn = create_role("admin", mfa_trust())
     good = local_sts.totp_code(alice["seed"])

@@ -8,6 +8,7 @@ from chalicelib.domain.aws_errors import (
     HINT_ACCESS_DENIED,
     HINT_ASSUME_DENIED,
     HINT_INVALID_ROLE_ARN,
+    HINT_MFA_CODE,
     HINT_MFA_REQUIRED,
     HINT_SESSION_EXPIRED,
     HINT_SIMULATE_DENIED,
@@ -24,6 +25,11 @@ DENIED = "User: arn:aws:sts::1:assumed-role/S/s is not authorized to perform: st
         # STS (aws-rules.md)
         ("AccessDenied", DENIED, "AssumeRole", "ACCESS_DENIED", HINT_ASSUME_DENIED),
         ("AccessDenied", "MultiFactorAuthentication failed", "AssumeRole", "MFA_REQUIRED", HINT_MFA_REQUIRED),
+        # STS refuses the code itself (wrong, or used before: the same words): the hint says a code works once.
+        ("AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+         "GetSessionToken", "MFA_REQUIRED", HINT_MFA_CODE),
+        ("AccessDenied", "MultiFactorAuthentication failed, unable to validate MFA code.", "AssumeRole",
+         "MFA_REQUIRED", HINT_MFA_CODE),
         ("AccessDenied", "Access denied: MFA is required for this action", "GetSessionToken", "MFA_REQUIRED",
          HINT_MFA_REQUIRED),
         # A principal or role whose name holds "mfa" is refused for its own reasons: not an MFA refusal.
