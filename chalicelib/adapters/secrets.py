@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.domain.noecho import secret_string
 
 _GONE = frozenset({"ResourceNotFoundException"})
 
@@ -27,7 +28,7 @@ class SecretsManagerParameters:
         with aws_call("CreateSecret"):
             self._client.create_secret(
                 Name=self._prefix + owner_id,
-                SecretString=json.dumps(values),
+                SecretString=secret_string(values),
                 Description="NexusAI Deployer: NoEcho parameter values until their stack call",
             )
 

@@ -24,8 +24,7 @@ from chalicelib.api.schemas import (
     QUERY_INT,
     REGION,
     STACK_NAME,
-    TAG_KEY,
-    TAG_VALUE,
+    TAGS,
     TARGET_ID,
     NotificationsCreate,
     PageQuery,
@@ -85,7 +84,7 @@ class RolloutCreate(_Strict):
     stack_name: STACK_NAME
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)]
     parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
-    tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
+    tags: TAGS = {}
     targets: Annotated[list[RolloutTarget], Field(min_length=1, max_length=MAX_ROLLOUT_ITEMS)]
     strategy: RolloutStrategy = RolloutStrategy()
     mode: Literal["apply", "plan"] = "apply"

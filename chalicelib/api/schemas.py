@@ -33,7 +33,12 @@ from pydantic import (
 from chalicelib.domain.model import DeploymentFilter, DeploymentStatus
 from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
-from chalicelib.domain.templates import MAX_PARAMETERS
+from chalicelib.domain.templates import (
+    MAX_PARAMETER_VALUE_BYTES,
+    MAX_PARAMETERS,
+    MAX_USER_TAGS,
+    SERVICE_TAG_PREFIX,
+)
 from chalicelib.domain.text import multi_line, single_line, url_text, whole_number
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
 from chalicelib.service.notifications import NotificationRequest
@@ -53,16 +58,42 @@ TARGET_ID = Annotated[str, StringConstraints(pattern=r"^tgt-[0-9a-f]{24}$", stri
 def _tag_key(value: str) -> str:
     if value.lower().startswith("aws:"):
         raise ValueError("tag keys starting with aws: are reserved for AWS")
+    if value.lower().startswith(SERVICE_TAG_PREFIX):
+        raise ValueError(f"tag keys starting with {SERVICE_TAG_PREFIX} are reserved for the service")
     return single_line(value)
+
+
+def _parameter_value(value: str) -> str:
+    size = len(value.encode())
+    if size > MAX_PARAMETER_VALUE_BYTES:
+        raise ValueError(
+            f"a parameter value holds at most {MAX_PARAMETER_VALUE_BYTES} bytes in UTF-8 (CloudFormation's "
+            f"limit); this one holds {size}"
+        )
+    return multi_line(value)
 
 
 TAG_KEY = Annotated[
     str, StringConstraints(min_length=1, max_length=128, strict=True), AfterValidator(_tag_key)
 ]
-TAG_VALUE = Annotated[str, StringConstraints(max_length=256, strict=True), AfterValidator(single_line)]
+# CloudFormation refuses an empty tag value (botocore's model: 1 to 256 characters).
+TAG_VALUE = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, strict=True), AfterValidator(single_line)
+]
+# A stack takes 50 tags; the service adds its own nexus:deployment-id to each stack it makes.
+TAGS = Annotated[
+    dict[TAG_KEY, TAG_VALUE],
+    Field(
+        max_length=MAX_USER_TAGS,
+        description=f"At most {MAX_USER_TAGS}: a stack takes 50 tags and the service adds nexus:deployment-id.",
+    ),
+]
 PARAM_KEY = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{1,255}$", strict=True)]
-# CloudFormation takes a parameter value of up to 4,096 bytes.
-PARAM_VALUE = Annotated[str, StringConstraints(max_length=4096, strict=True), AfterValidator(multi_line)]
+PARAM_VALUE = Annotated[
+    str,
+    StringConstraints(max_length=MAX_PARAMETER_VALUE_BYTES, strict=True),
+    AfterValidator(_parameter_value),
+]
 # A query string's whole number: ASCII digits only.
 QUERY_INT = Annotated[int, BeforeValidator(whole_number)]
 
@@ -216,7 +247,7 @@ class DeploymentCreate(_Strict):
         | None
     ) = None
     parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
-    tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}
+    tags: TAGS = {}
     notifications: NotificationsCreate | None = None
     mode: Literal["deploy", "plan"] = "deploy"  # plan: compute the change set only; apply it later
     adopt: StrictBool = False  # take over an existing stack of that name that this service did not create
@@ -250,7 +281,7 @@ class DeploymentCreate(_Strict):
 class DeploymentUpdate(_Strict):
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
     parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] | None = None
-    tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] | None = None
+    tags: TAGS | None = None
     mode: Literal["deploy", "plan"] = "deploy"
     skip_unchanged: StrictBool = False
 

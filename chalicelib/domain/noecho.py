@@ -14,11 +14,20 @@ deploys.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from chalicelib.domain.errors import UnprocessableRequest
 from chalicelib.domain.templates import NO_ECHO_MASK, TemplateSummary
+
+# Secrets Manager holds a SecretString of at most 65,536 bytes (botocore's model: SecretStringType).
+MAX_SECRET_BYTES = 65_536
+
+
+def secret_string(values: Mapping[str, str]) -> str:
+    """One operation's NoEcho values as the secret store holds them: compact JSON in UTF-8."""
+    return json.dumps(dict(values), ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -73,5 +82,15 @@ def split_parameters(
             "parameter out to keep its value; a new stack, a recreated one, a rollout item that creates "
             "its stack, or a template that adds the parameter needs the value itself.",
             details={"parameters": lost},
+        )
+    size = len(secret_string(secret).encode()) if secret else 0
+    if size > MAX_SECRET_BYTES:
+        raise UnprocessableRequest(
+            f"The NoEcho values of this request take {size} bytes; the secret store that keeps them until "
+            f"the stack call holds at most {MAX_SECRET_BYTES}.",
+            code="NOECHO_VALUES_TOO_LARGE",
+            hint="Send fewer or shorter NoEcho values in one request: keep a large secret (a certificate, a "
+            "key) in Secrets Manager or SSM and pass its name, or split the stack.",
+            details={"bytes": size, "limit": MAX_SECRET_BYTES, "parameters": sorted(secret)},
         )
     return ParameterSplit(public, secret, tuple(sorted(kept)))

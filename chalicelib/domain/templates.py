@@ -18,6 +18,14 @@ MAX_TEMPLATE_BYTES = 51_200  # CloudFormation's TemplateBody
 MAX_TEMPLATE_URL_BYTES = 1_048_576  # CloudFormation's TemplateURL (an S3 object)
 MAX_RESOURCES = 500
 MAX_PARAMETERS = 200
+# CloudFormation: a parameter value of up to 4,096 bytes (UTF-8), at most 50 tags per stack (botocore's
+# model). The service tags every stack it makes with DEPLOYMENT_TAG, so a request may carry 49 of its own;
+# keys under SERVICE_TAG_PREFIX are the service's.
+MAX_PARAMETER_VALUE_BYTES = 4096
+MAX_STACK_TAGS = 50
+SERVICE_TAG_PREFIX = "nexus:"
+DEPLOYMENT_TAG = f"{SERVICE_TAG_PREFIX}deployment-id"
+MAX_USER_TAGS = MAX_STACK_TAGS - 1
 MAX_OUTPUTS = 200
 MAX_MAPPINGS = 200
 # Bounds of our own, far above any real template, below what could exhaust the service or the local AWS:

@@ -69,6 +69,7 @@ from chalicelib.domain.stack_status import (
     phase_of,
     remedy_of,
 )
+from chalicelib.domain.templates import DEPLOYMENT_TAG
 from chalicelib.service.completion import CompletionService
 from chalicelib.service.operation_metrics import count_ended
 from chalicelib.service.ports import (
@@ -86,7 +87,6 @@ from chalicelib.service.ports import (
 )
 from chalicelib.service.targets import TargetService
 
-DEPLOYMENT_TAG = "nexus:deployment-id"
 NO_CHANGES_MARKERS = ("didn't contain changes", "No updates are to be performed")
 STACK_TYPE = "AWS::CloudFormation::Stack"
 CANCEL_SUFFIX = "-cancel"  # ClientRequestToken suffixes: one operation, several stack requests

@@ -210,10 +210,43 @@ def install(simulation: StackSimulation) -> None:
         _patch()
 
 
+# A stack holds at most 50 tags, keys of 1 to 128 and values of 1 to 256 characters (botocore's model for
+# ``Tags``, ``TagKey``, ``TagValue``). botocore checks the minimums in the client; AWS refuses the rest.
+MAX_STACK_TAGS = 50
+_CHECKED_RESPONSES = (
+    "create_stack",
+    "update_stack",
+    "delete_stack",
+    "execute_change_set",
+    "create_change_set",
+)
+_TAG_LIMITS = (("key", "Key", 128), ("value", "Value", 256))
+
+
+def _check_tags(tags: Any) -> None:
+    if not isinstance(tags, list):
+        return
+    if len(tags) > MAX_STACK_TAGS:
+        raise _validation_error(
+            f"1 validation error detected: Value '{tags}' at 'tags' failed to satisfy constraint: Member must "
+            f"have length less than or equal to {MAX_STACK_TAGS}"
+        )
+    for n, tag in enumerate(tags, start=1):
+        for field, name, limit in _TAG_LIMITS:
+            value = str((tag or {}).get(name) or "")
+            if len(value) > limit:
+                raise _validation_error(
+                    f"1 validation error detected: Value '{value}' at 'tags.{n}.member.{field}' failed to "
+                    f"satisfy constraint: Member must have length less than or equal to {limit}"
+                )
+
+
 def _with_token(name: str) -> Callable[[Any], Any]:
+    """The response method ``name``, checking its ClientRequestToken and its Tags as AWS does."""
     original = _ORIGINALS[f"response.{name}"]
 
     def method(self: Any) -> Any:
+        _check_tags(self._get_param("Tags"))
         token = self._get_param("ClientRequestToken")
         if token is not None and not _TOKEN_PATTERN.match(str(token)):
             raise _validation_error(
@@ -264,7 +297,7 @@ def _patch() -> None:
     )
     _ORIGINALS["Stack.outputs"] = inspect.getattr_static(stack_cls, "outputs")
     _ORIGINALS["Stack.exports"] = inspect.getattr_static(stack_cls, "exports")
-    for name in ("create_stack", "update_stack", "delete_stack", "execute_change_set"):
+    for name in _CHECKED_RESPONSES:
         _ORIGINALS[f"response.{name}"] = getattr(response_cls, name)
     replacements = {
         _backend_create_stack: backend_cls.create_stack,
@@ -303,7 +336,7 @@ def _patch() -> None:
     for name in ("get_stack", "describe_stacks", "list_stacks"):
         setattr(backend_cls, name, _settling(name))
 
-    for name in ("create_stack", "update_stack", "delete_stack", "execute_change_set"):
+    for name in _CHECKED_RESPONSES:
         setattr(response_cls, name, _with_token(name))
     response_cls._validate_different_update = _skip_moto_update_check
     _patch_lifecycle(backend_cls, response_cls)

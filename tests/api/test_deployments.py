@@ -171,6 +171,12 @@ def test_template_over_51200_bytes_is_413(client, tenant, target, aws_calls):
         ({"parameters": {"P": 5}}, "parameters.P"),
         ({"parameters": {f"P{n}": "v" for n in range(201)}}, "parameters"),
         ({"tags": {"k": 1}}, "tags.k"),
+        # CloudFormation: 50 tags a stack (the service adds nexus:deployment-id), no empty value.
+        ({"tags": {f"k{n}": "v" for n in range(50)}}, "tags"),
+        ({"tags": {"k": ""}}, "tags.k"),
+        ({"tags": {"Nexus:owner": "me"}}, "tags.Nexus:owner.[key]"),
+        # CloudFormation: a parameter value of 4,096 bytes, not characters.
+        ({"parameters": {"P": "é" * 2049}}, "parameters.P"),
         ({"unknown": "field"}, "unknown"),
         ({"target_id": "not-a-target"}, "target_id"),
     ],
@@ -217,6 +223,19 @@ def test_yaml_template_with_short_tags_is_accepted(client, tenant, target, local
     done = wait_for(client, tenant, json.loads(response.body)["deployment_id"])
     assert done["status"] == "ACTIVE", done
     assert done["outputs"]["Arn"].startswith("arn:aws:sqs:us-east-1:111111111111:")
+
+
+def test_49_tags_of_the_users_and_the_services_own_make_the_50_a_stack_takes(
+    client, tenant, target, local_aws
+):
+    tags = {f"team-{n}": f"value {n}" for n in range(49)}
+    response = call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"], tags=tags))
+    assert response.status_code == 202, response.body
+    done = wait_for(client, tenant, json.loads(response.body)["deployment_id"])
+    assert done["status"] == "ACTIVE", done
+    (stack,) = stacks_in(local_aws, TARGET_ACCOUNT)
+    stack_tags = {t["Key"]: t["Value"] for t in stack["Tags"]}
+    assert stack_tags == {**tags, "nexus:deployment-id": done["deployment_id"]}
 
 
 def test_parameters_must_match_the_template(client, tenant, target):

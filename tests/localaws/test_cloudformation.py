@@ -247,6 +247,38 @@ def test_invalid_request_token_is_rejected(cfn: Any) -> None:
         cfn.create_stack(StackName="tok", TemplateBody=body(QUEUE_AND_TOPIC), ClientRequestToken="no spaces")
 
 
+def test_a_stack_takes_at_most_50_tags_on_every_call_that_sets_them(cfn: Any) -> None:
+    """botocore checks only the minimums; AWS refuses 51 tags, a 129-character key, a 257-character value."""
+    fifty = [{"Key": f"k{n}", "Value": "v"} for n in range(50)]
+    cfn.create_stack(StackName="tags", TemplateBody=body(QUEUE_AND_TOPIC), Tags=fifty)
+    assert len(stack_of(cfn, "tags")["Tags"]) == 50
+
+    too_many = [*fifty, {"Key": "k50", "Value": "v"}]
+    calls = {
+        "CreateStack": lambda tags: cfn.create_stack(
+            StackName="more", TemplateBody=body(QUEUE_AND_TOPIC), Tags=tags
+        ),
+        "UpdateStack": lambda tags: cfn.update_stack(StackName="tags", UsePreviousTemplate=True, Tags=tags),
+        "CreateChangeSet": lambda tags: cfn.create_change_set(
+            StackName="tags", ChangeSetName="c1", UsePreviousTemplate=True, Tags=tags
+        ),
+    }
+    for name, call in calls.items():
+        for tags, where in (
+            (
+                too_many,
+                "at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50",
+            ),
+            ([{"Key": "k" * 129, "Value": "v"}], "at 'tags.1.member.key' failed"),
+            ([{"Key": "k", "Value": "v" * 257}], "at 'tags.1.member.value' failed"),
+        ):
+            with pytest.raises(ClientError) as exc:
+                call(tags)
+            assert exc.value.response["Error"]["Code"] == "ValidationError", name
+            assert where in exc.value.response["Error"]["Message"], name
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == ["tags"]
+
+
 # ------------------------------------------------------------------------------------------ 3. failures
 
 

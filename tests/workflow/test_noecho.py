@@ -145,6 +145,45 @@ def test_a_stack_to_create_needs_the_noecho_value(client, tenant, local_aws, aws
     assert aws_calls.count("dynamodb", "TransactWriteItems") == 0
 
 
+def test_noecho_values_past_what_the_secret_store_holds_are_refused_before_any_write(
+    client, tenant, local_aws, aws_calls
+):
+    """Secrets Manager keeps at most 65,536 bytes a secret: 17 certificates of 4,000 characters do not fit."""
+    names = [f"Cert{n}" for n in range(17)]
+    template = json.dumps(
+        {
+            "Parameters": {name: {"Type": "String", "NoEcho": True} for name in names},
+            "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        }
+    )
+    target = register_target(client, tenant, local_aws, profile=SSM_PARAMETERS)
+    aws_calls.clear()
+    body = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": "certs",
+        "template_body": template,
+        "parameters": {name: SECRET + "x" * (4_000 - len(SECRET)) for name in names},
+    }
+    response = call(client, "POST", "/deployments", tenant, body)
+    assert response.status_code == 422, response.body
+    error = json.loads(response.body)["error"]
+    assert error["code"] == "NOECHO_VALUES_TOO_LARGE"
+    assert error["details"]["limit"] == 65_536
+    assert error["details"]["bytes"] > 65_536
+    assert error["details"]["parameters"] == sorted(names)
+    assert SECRET not in response.body.decode()
+    assert aws_calls.count("stepfunctions") == 0
+    assert aws_calls.count("secretsmanager") == 0
+    assert aws_calls.count("dynamodb", "TransactWriteItems") == 0
+    # One certificate fewer fits, and deploys.
+    del body["parameters"][names[-1]]
+    template_16 = json.loads(template)
+    del template_16["Parameters"][names[-1]]
+    body["template_body"] = json.dumps(template_16)
+    assert call(client, "POST", "/deployments", tenant, body).status_code == 202
+
+
 def test_an_update_whose_template_adds_a_noecho_parameter_needs_its_value(client, tenant, local_aws):
     target = register_target(client, tenant, local_aws, profile=SSM_PARAMETERS)
     plain = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
