@@ -10,6 +10,10 @@ go through the project's one evaluator (:mod:`localaws.policy`), conditions incl
 plain HTTP. Principals are not matched (as before): the policy's Deny still wins and its Allow still
 makes an object readable without an ACL; who may write stays the identity policies' decision
 (``localaws/authorization.py``).
+
+``ExpectedBucketOwner`` (the ``x-amz-expected-bucket-owner`` header) is checked as S3 checks it: a request
+for a bucket another account owns is 403 ``AccessDenied``, whatever the policies say (moto 5.2.5 ignores
+the header). It is what ties a user's ``template_url`` bucket to the target's account.
 """
 
 from __future__ import annotations
@@ -44,6 +48,24 @@ def _get_permission(original: Any) -> Any:
     return get_permission
 
 
+EXPECTED_OWNER_HEADER = "x-amz-expected-bucket-owner"
+
+
+def _owner_checked(original: Any) -> Any:
+    def response(self: Any, request: Any, full_url: str) -> Any:
+        from moto.s3.exceptions import S3AccessDeniedError
+        from moto.s3.models import s3_backends
+
+        expected = request.headers.get(EXPECTED_OWNER_HEADER)
+        bucket_name = self.parse_bucket_name_from_url(request, full_url)
+        owner = s3_backends.bucket_accounts.get(bucket_name) if expected and bucket_name else None
+        if owner is not None and owner[1] != expected:
+            raise S3AccessDeniedError()
+        return original(self, request, full_url)
+
+    return response
+
+
 def check_moto_internals() -> None:
     from moto.iam.access_control import PermissionResult
     from moto.s3.models import FakeBucket
@@ -57,11 +79,27 @@ def check_moto_internals() -> None:
         {"PERMITTED", "DENIED", "NEUTRAL"} <= set(PermissionResult.__members__),
         "PermissionResult.PERMITTED/DENIED/NEUTRAL",
     )
+    from moto.s3.models import s3_backends
+    from moto.s3.responses import S3Response
+
+    for name in ("_bucket_response", "_key_response"):
+        method = getattr(S3Response, name)
+        method = getattr(method, "__wrapped__", method)
+        _PATCHER.expect(
+            params(method) == ["self", "request", "full_url"], f"S3Response.{name}(self, request, full_url)"
+        )
+    _PATCHER.expect(
+        isinstance(getattr(s3_backends, "bucket_accounts", None), dict), "s3_backends.bucket_accounts"
+    )
 
 
 def install() -> None:
     with _PATCHER.lock:
         check_moto_internals()
         from moto.s3.models import FakeBucket
+        from moto.s3.responses import S3Response
 
         _PATCHER.wrap(FakeBucket, "get_permission", _get_permission)
+        # Both dispatchers raise S3ClientError inside their callers' try (``bucket_response``/``key_response``).
+        _PATCHER.wrap(S3Response, "_bucket_response", _owner_checked)
+        _PATCHER.wrap(S3Response, "_key_response", _owner_checked)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from localaws.environment import LocalAws
-from tests.conftest import TARGET_ACCOUNT, call, register_target, wait_for
+from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, register_target, wait_for
 from tests.events.conftest import APP_STACK, deploy, events_of, object_created_event
 
 BUCKET = "team-a-templates"
@@ -106,6 +106,38 @@ def test_template_url_rules_on_create(client, tenant, local_aws):
     )
     assert missing.status_code == 404
     assert json.loads(missing.body)["error"]["code"] == "TEMPLATE_OBJECT_NOT_FOUND"
+
+
+def test_a_template_url_in_another_accounts_bucket_is_refused_even_when_its_policy_lets_anyone_read(
+    client, tenant, local_aws
+):
+    """The bucket must be the target account's: S3's ExpectedBucketOwner refuses any other, whatever
+    its policy grants, so one tenant's deployment cannot read another account's templates."""
+    s3 = local_aws.account_session(OTHER_ACCOUNT).client("s3")
+    s3.create_bucket(Bucket="someone-elses-templates")
+    s3.put_object(Bucket="someone-elses-templates", Key=KEY, Body=APP_STACK.encode())
+    readable = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": "arn:aws:s3:::someone-elses-templates/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket="someone-elses-templates", Policy=json.dumps(readable))
+    target = register_target(client, tenant, local_aws)
+    body = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": "app",
+        "template_url": f"s3://someone-elses-templates/{KEY}",
+    }
+    response = call(client, "POST", "/deployments", tenant, body)
+    assert response.status_code == 422, response.body
+    assert json.loads(response.body)["error"]["code"] == "TEMPLATE_OBJECT_REFUSED"
 
 
 def test_a_template_larger_than_template_body_allows_is_sent_as_its_url(client, tenant, local_aws, aws_calls):

@@ -41,3 +41,32 @@ def test_a_tls_only_deny_lets_sdk_calls_through_and_an_unconditional_deny_does_n
         with pytest.raises(ClientError) as refused:
             client.put_object(Bucket="guarded", Key="closed/c.json", Body=b"{}")
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_expected_bucket_owner_refuses_a_bucket_of_another_account_whatever_the_policy() -> None:
+    with LocalAws() as aws:
+        client = aws.central_session().client("s3")
+        client.create_bucket(Bucket="owned")
+        client.put_object(Bucket="owned", Key="t.json", Body=b"{}")
+        owner = aws.central.account_id
+        assert (
+            client.get_object(Bucket="owned", Key="t.json", ExpectedBucketOwner=owner)["Body"].read() == b"{}"
+        )
+        client.head_bucket(Bucket="owned", ExpectedBucketOwner=owner)
+        refusals = []
+        for call in (
+            lambda: client.get_object(Bucket="owned", Key="t.json", ExpectedBucketOwner="210987654321"),
+            lambda: client.put_object(
+                Bucket="owned", Key="u.json", Body=b"{}", ExpectedBucketOwner="210987654321"
+            ),
+            lambda: client.get_bucket_versioning(Bucket="owned", ExpectedBucketOwner="210987654321"),
+        ):
+            with pytest.raises(ClientError) as refused:
+                call()
+            refusals.append(
+                (
+                    refused.value.response["Error"]["Code"],
+                    refused.value.response["ResponseMetadata"]["HTTPStatusCode"],
+                )
+            )
+    assert refusals == [("AccessDenied", 403)] * 3
