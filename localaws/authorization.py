@@ -298,10 +298,17 @@ def _iam_action(response: Any) -> tuple[str, str] | None:
     return (prefix, str(operation)) if operation else None
 
 
-def _protocol_error(response: Any, denial: AccessDenied) -> Exception:
+def _protocol_error(response: Any, denial: AccessDenied, hinted: str = "*") -> Exception:
+    from localaws.requested import bucket_region
     from localaws.sts import AwsHttpError, _protocol_of
 
     protocol = _protocol_of(response)
+    if denial.action == "s3:ListBucket" and hinted.startswith("arn:aws:s3:::") and "/" not in hinted:
+        # S3 answers HeadBucket with the bucket's region even when it refuses it (botocore's region
+        # redirector and the service's TemplateURL rely on it).
+        region = bucket_region(hinted.split(":::", 1)[1])
+        headers = {"x-amz-bucket-region": region} if region else None
+        return AwsHttpError(403, "AccessDenied", denial.message, protocol, headers)
     if protocol in ("json", "smithy-rpc-v2-cbor"):
         return AwsHttpError(400, "AccessDeniedException", denial.message, "json")
     if protocol == "rest-json":
@@ -339,7 +346,7 @@ def authorize_request(response: Any, hinted: str = "*") -> None:
                     context={**context, **asked.context},
                 )
         except AccessDenied as denial:
-            raise _protocol_error(response, denial) from None
+            raise _protocol_error(response, denial, hinted) from None
         return
     resource, any_resource = _resource(response, prefix, operation)
     try:
@@ -349,7 +356,7 @@ def authorize_request(response: Any, hinted: str = "*") -> None:
             passed = {**context, "iam:passedtoservice": CLOUDFORMATION_SERVICE}
             check(principal, "iam:PassRole", str(role_arn), context=passed)
     except AccessDenied as denial:
-        raise _protocol_error(response, denial) from None
+        raise _protocol_error(response, denial, hinted) from None
 
 
 # ------------------------------------------------------------------------------------------ installation

@@ -201,8 +201,16 @@ _USED_STEP_LOCK = threading.Lock()
 class AwsHttpError(HTTPException):
     """An AWS error response that moto passes through unchanged (any protocol, any HTTP status)."""
 
-    def __init__(self, status: int, error_code: str, message: str, protocol: str = "query") -> None:
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        protocol: str = "query",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
+        self.extra_headers = dict(headers or {})
         self.code = status
         self.error_code = error_code
         self.message = message
@@ -222,7 +230,11 @@ class AwsHttpError(HTTPException):
                 )
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [("Content-Type", self.content_type), ("X-Amzn-ErrorType", self.error_code)]
+        return [
+            ("Content-Type", self.content_type),
+            ("X-Amzn-ErrorType", self.error_code),
+            *self.extra_headers.items(),
+        ]
 
     def get_body(self, *args: Any, **kwargs: Any) -> str:
         return self.description or ""

@@ -215,6 +215,7 @@ def request_to_item(request: OperationRequest) -> dict[str, Any]:
         "previous_parameters": list(request.previous_parameters),
         "template_location": request.template_location,
         "template_version": request.template_version,
+        "template_region": request.template_region,
     }
 
 
@@ -509,6 +510,7 @@ class DynamoStore:
             previous_parameters=tuple(str(n) for n in item.get("previous_parameters") or ()),
             template_location=_opt(item.get("template_location")),
             template_version=_opt(item.get("template_version")),
+            template_region=_opt(item.get("template_region")),
         )
 
     def list_deployments(

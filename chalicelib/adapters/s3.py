@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import S3Location
 from chalicelib.domain.errors import NotFound, PayloadTooLarge, UnprocessableRequest
+from chalicelib.domain.templates import MAX_TEMPLATE_BYTES
 from chalicelib.service.event_ports import TemplateObject
 
 if TYPE_CHECKING:
@@ -109,4 +110,24 @@ class S3TemplateObjects:
                 code="INVALID_TEMPLATE",
                 details={"field": "template_url"},
             ) from None
-        return TemplateObject(body, response.get("VersionId"))
+        # Over TemplateBody's limit, CloudFormation reads the object itself, through its bucket's region.
+        by_url = len(raw) > MAX_TEMPLATE_BYTES
+        region = self._bucket_region(location.bucket, expected_owner) if by_url else None
+        return TemplateObject(body, response.get("VersionId"), region)
+
+    def _bucket_region(self, bucket: str, expected_owner: str) -> str | None:
+        """The bucket's region, where CloudFormation's TemplateURL must point. S3 tells it in
+        ``x-amz-bucket-region`` on HeadBucket's answer, a refusal included (the reader needs no
+        s3:ListBucket), as botocore's region redirector relies on."""
+        headers: Any
+        with aws_call("HeadBucket"):
+            try:
+                answer = self._s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=expected_owner)
+                headers = answer["ResponseMetadata"]["HTTPHeaders"]
+            except ClientError as error:
+                refusal: dict[str, Any] = dict(error.response.get("ResponseMetadata") or {})
+                headers = refusal.get("HTTPHeaders") or {}
+                if not headers.get("x-amz-bucket-region"):
+                    raise  # throttled, or S3 did not say: aws_call explains it
+        region = headers.get("x-amz-bucket-region")
+        return str(region) if region else None

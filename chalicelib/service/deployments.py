@@ -105,6 +105,7 @@ class NewDeployment:
     # ``notify`` is the caller's request, replaced by the stored ``notifications`` settings.
     template_url: str | None = None
     template_version: str | None = None  # the S3 object version read into template_body
+    template_region: str | None = None  # its bucket's region
     notify: NotificationRequest | None = None
     notifications: Notifications | None = None
     # Take over a stack of that name that this service did not create (updated by change set from then on).
@@ -116,8 +117,9 @@ class DeploymentChange:
     template_body: str | None
     parameters: dict[str, str] | None
     tags: dict[str, str] | None
-    # Set when template_body was read from the deployment's template_url, at this version.
+    # Set when template_body was read from the deployment's template_url, at this version, in this region.
     template_version: str | None = None
+    template_region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class _Template:
     body: str
     location: str | None = None
     version: str | None = None
+    region: str | None = None  # the bucket's
 
     def request_fields(self) -> dict[str, Any]:
         if self.location is not None and len(self.body.encode("utf-8")) > MAX_TEMPLATE_BYTES:
@@ -134,6 +137,7 @@ class _Template:
                 "template_body": None,
                 "template_location": self.location,
                 "template_version": self.version,
+                "template_region": self.region,
             }
         return {"template_body": self.body}
 
@@ -146,6 +150,7 @@ def _carried(request: OperationRequest | None) -> dict[str, Any]:
         "template_body": request.template_body,
         "template_location": request.template_location,
         "template_version": request.template_version,
+        "template_region": request.template_region,
     }
 
 
@@ -286,7 +291,9 @@ class DeploymentService:
             config_hash=fingerprint,
         )
         request = self._request(
-            deployment, _Template(new.template_body, new.template_url, new.template_version), split
+            deployment,
+            _Template(new.template_body, new.template_url, new.template_version, new.template_region),
+            split,
         )
         with secrets_kept(self._secrets, operation.operation_id, split):
             self._store.create_deployment(deployment, request)
@@ -322,7 +329,7 @@ class DeploymentService:
             written = self._write_operation(
                 renewed,
                 Action.CREATE,
-                _Template(new.template_body, new.template_url, new.template_version),
+                _Template(new.template_body, new.template_url, new.template_version, new.template_region),
                 split,
                 new.tags,
                 mode=mode,
@@ -666,15 +673,17 @@ class DeploymentService:
     def _template_for(self, deployment: Deployment, change: DeploymentChange) -> _Template:
         """The template of an update: the one sent (or read from template_url), else the last one."""
         if change.template_body is not None:
-            return _Template(change.template_body, deployment.template_url, change.template_version)
+            return _Template(
+                change.template_body, deployment.template_url, change.template_version, change.template_region
+            )
         previous = self._store.get_request(deployment.deployment_id, deployment.operation.operation_id)
         if previous is not None and previous.template_body is not None:
             return _Template(previous.template_body, deployment.template_url)
         if previous is not None and previous.template_location is not None and self._sources is not None:
-            body = self._sources.read(
+            read = self._sources.read(
                 previous.template_location, deployment.account_id, previous.template_version
-            ).body
-            return _Template(body, previous.template_location, previous.template_version)
+            )
+            return _Template(read.body, previous.template_location, previous.template_version, read.region)
         raise UnprocessableRequest(
             "This deployment has no stored template to reuse.",
             code="TEMPLATE_REQUIRED",

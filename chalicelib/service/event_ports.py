@@ -20,6 +20,7 @@ from chalicelib.domain.model import Deployment
 class TemplateObject:
     body: str
     version_id: str | None
+    region: str | None = None  # the bucket's region (S3's x-amz-bucket-region), where TemplateURL points
 
 
 class TemplateObjects(Protocol):

@@ -122,8 +122,10 @@ class RedeployService:
                 continue
 
             def change(deployment: Deployment = deployment) -> DeploymentChange:
-                body = self._sources.read(location.url, deployment.account_id, version_id).body
-                return DeploymentChange(body, None, None)
+                read = self._sources.read(location.url, deployment.account_id, version_id)
+                return DeploymentChange(
+                    read.body, None, None, template_version=read.version_id, template_region=read.region
+                )
 
             self._redeploy_one(
                 deployment,

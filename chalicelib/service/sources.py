@@ -39,10 +39,10 @@ class DeploymentSources:
         self._notifications = notifications
 
     def prepare(self, tenant_id: str, target: Target, new: NewDeployment) -> NewDeployment:
-        body, version = new.template_body, None
+        body, version, region = new.template_body, None, None
         if new.template_url is not None:
             read = self.read(new.template_url, target.account_id, None)
-            body, version = read.body, read.version_id
+            body, version, region = read.body, read.version_id, read.region
         if not body:
             raise UnprocessableRequest(
                 "Send template_body or template_url.",
@@ -51,7 +51,7 @@ class DeploymentSources:
             )
         if new.notify is not None:  # checked now; its webhook secret is stored by ``keep_notifications``
             self._notifications.check_for_account(target.account_id, new.notify)
-        return replace(new, template_body=body, template_version=version)
+        return replace(new, template_body=body, template_version=version, template_region=region)
 
     def keep_notifications(self, tenant_id: str, new: NewDeployment) -> NewDeployment:
         """Store the checked notifications' webhook secret: the last step before the deployment is

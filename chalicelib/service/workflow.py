@@ -1042,8 +1042,10 @@ class WorkflowService:
             parameters.update(values)
         template_url = None
         if request.template_location is not None:
+            # Through the bucket's own region (any other regional endpoint redirects, and CloudFormation
+            # does not follow); a request kept before the region was recorded has only the stack's.
             template_url = parse_s3_url(request.template_location).https_url(
-                deployment.region, request.template_version
+                request.template_region or deployment.region, request.template_version
             )
         return StackSpec(
             stack_name=deployment.stack_name,

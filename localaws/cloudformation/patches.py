@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,7 @@ from localaws.cloudformation.state import (
     _moto,
     _validation_error,
 )
+from localaws.cloudformation.template_url import fetch as fetch_template_url
 from localaws.cloudformation.templates import MOTO_MODULES_USING_YAML
 from localaws.cloudformation.templates import install as install_safe_yaml
 from localaws.cloudformation.timeline import _outputs_get, _status_get, _status_reason_get, _status_set
@@ -117,6 +119,13 @@ _REQUIRED_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("moto.cloudformation.models", "CloudFormationBackend.validate_template", ("self", "template")),
     ("moto.cloudformation.models", "generate_stack_id", ("stack_name", "region", "account")),
     ("moto.cloudformation.responses", "CloudFormationResponse.create_stack", ("self",)),
+    (
+        "moto.cloudformation.responses",
+        "CloudFormationResponse._get_stack_from_s3_url",
+        ("self", "template_url"),
+    ),
+    ("moto.cloudformation.utils", "get_stack_from_s3_url", ("template_url", "account_id", "partition")),
+    ("moto.s3.models", "S3Backend.get_object", ("self", "bucket_name", "key_name", "version_id")),
     ("moto.cloudformation.responses", "CloudFormationResponse.update_stack", ("self",)),
     ("moto.cloudformation.responses", "CloudFormationResponse.delete_stack", ("self",)),
     ("moto.cloudformation.responses", "CloudFormationResponse.execute_change_set", ("self",)),
@@ -338,5 +347,12 @@ def _patch() -> None:
 
     for name in _CHECKED_RESPONSES:
         setattr(response_cls, name, _with_token(name))
+    read_as_moto_does = importlib.import_module("moto.cloudformation.utils").get_stack_from_s3_url
+
+    def _get_stack_from_s3_url(self: Any, template_url: str) -> str:
+        """TemplateURL read as CloudFormation reads it (localaws/cloudformation/template_url.py)."""
+        return fetch_template_url(template_url, self.current_account, self.partition, read_as_moto_does)
+
+    response_cls._get_stack_from_s3_url = _get_stack_from_s3_url
     response_cls._validate_different_update = _skip_moto_update_check
     _patch_lifecycle(backend_cls, response_cls)

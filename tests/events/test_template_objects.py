@@ -17,9 +17,10 @@ BUCKET = "team-a-templates"
 KEY = "stacks/app.json"
 
 
-def template_bucket(aws: LocalAws) -> Any:
-    s3 = aws.account_session(TARGET_ACCOUNT).client("s3")
-    s3.create_bucket(Bucket=BUCKET)
+def template_bucket(aws: LocalAws, region: str = "us-east-1") -> Any:
+    s3 = aws.account_session(TARGET_ACCOUNT).client("s3", region_name=region)
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=BUCKET, **where)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return s3
 
@@ -177,6 +178,46 @@ def test_a_template_larger_than_template_body_allows_is_sent_as_its_url(client, 
     response = call(client, "PUT", f"/deployments/{done['deployment_id']}", tenant, {"tags": {"t": "1"}})
     assert response.status_code == 202, response.body
     assert wait_for(client, tenant, done["deployment_id"])["status"] == "ACTIVE"
+
+
+def test_a_large_template_in_a_bucket_of_another_region_is_read_through_that_region(
+    client, tenant, local_aws
+):
+    """The bucket in eu-west-1, the stack in us-east-1: TemplateURL names the bucket's region (S3
+    answers any other region's endpoint with a redirect that CloudFormation does not follow)."""
+    template = json.loads(with_output("Release", "far"))
+    template["Metadata"] = {"Padding": "x" * 60_000}
+    s3 = template_bucket(local_aws, "eu-west-1")
+    version = s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(template).encode())["VersionId"]
+    target = register_target(client, tenant, local_aws)
+    from botocore.client import BaseClient
+
+    sent: list[str] = []
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def recording(self: Any, operation: str, params: Any) -> Any:
+        if operation in ("CreateStack", "CreateChangeSet"):
+            sent.append(str(params.get("TemplateURL")))
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = recording  # type: ignore[attr-defined]
+    try:
+        done = deploy(client, tenant, target, "far", template_url=f"s3://{BUCKET}/{KEY}")
+        # A new version lands: the redeploy reads it at that version, through the same region.
+        newer = json.loads(with_output("Release", "farther"))
+        newer["Metadata"] = template["Metadata"]
+        latest = s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(newer).encode())["VersionId"]
+        assert list(invoke(local_aws, object_created_event(BUCKET, KEY, latest))["started"]) == [
+            done["deployment_id"]
+        ]
+        redeployed = wait_for(client, tenant, done["deployment_id"])
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[attr-defined]
+    assert done["outputs"]["Release"] == "far"
+    assert redeployed["status"] == "ACTIVE", redeployed
+    assert redeployed["outputs"]["Release"] == "farther"
+    where = f"https://s3.eu-west-1.amazonaws.com/{BUCKET}/{KEY}"
+    assert sent == [f"{where}?versionId={version}", f"{where}?versionId={latest}"]
 
 
 def test_a_template_over_one_megabyte_is_refused(client, tenant, local_aws, aws_calls):

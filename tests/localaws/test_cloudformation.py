@@ -279,6 +279,47 @@ def test_a_stack_takes_at_most_50_tags_on_every_call_that_sets_them(cfn: Any) ->
     assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == ["tags"]
 
 
+def test_template_url_is_read_at_its_version_through_the_buckets_own_region(cfn: Any) -> None:
+    """As CloudFormation reads it: versionId honoured, the key percent-decoded, and a regional endpoint
+    that is not the bucket's refused (S3 redirects it; CloudFormation does not follow)."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="tpl.eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket="tpl.eu", VersioningConfiguration={"Status": "Enabled"})
+    first = json.loads(body(QUEUE_AND_TOPIC))
+    first["Outputs"] = {"Release": {"Value": "one"}}
+    second = {**first, "Outputs": {"Release": {"Value": "two"}}}
+    v1 = s3.put_object(Bucket="tpl.eu", Key="my stacks/app.json", Body=json.dumps(first).encode())[
+        "VersionId"
+    ]
+    s3.put_object(Bucket="tpl.eu", Key="my stacks/app.json", Body=json.dumps(second).encode())
+
+    good = f"https://s3.eu-west-1.amazonaws.com/tpl.eu/my%20stacks/app.json?versionId={v1}"
+    cfn.create_stack(StackName="pinned", TemplateURL=good)  # a us-east-1 stack, an eu-west-1 bucket
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack_of(cfn, "pinned")["Outputs"]} == {
+        "Release": "one"
+    }
+    # Virtual-hosted on the global endpoint: DNS finds the bucket's region (a name without dots).
+    s3.create_bucket(Bucket="tpleu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="tpleu", Key="app.json", Body=json.dumps(second).encode())
+    cfn.create_stack(StackName="hosted", TemplateURL="https://tpleu.s3.amazonaws.com/app.json")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_of(cfn, "hosted")["Outputs"]}
+    assert outputs == {"Release": "two"}
+
+    for bad in (
+        f"https://s3.us-east-1.amazonaws.com/tpl.eu/my%20stacks/app.json?versionId={v1}",  # not its region
+        "https://s3.amazonaws.com/tpl.eu/my%20stacks/app.json",  # the global endpoint, path style: us-east-1
+        "https://s3.eu-west-1.amazonaws.com/tpl.eu/my%20stacks/app.json?versionId=nope",
+        "https://s3.eu-west-1.amazonaws.com/tpl.eu/missing.json",
+        "https://example.com/tpl.eu/my%20stacks/app.json",
+        "https://tpl.eu.s3.eu-west-1.amazonaws.com/my%20stacks/app.json",  # dots: S3's certificate fails
+    ):
+        with pytest.raises(ClientError) as refused:
+            cfn.create_stack(StackName="refused", TemplateURL=bad)
+        assert refused.value.response["Error"]["Code"] == "ValidationError", bad
+        assert refused.value.response["Error"]["Message"] == local_cfn.template_url.INVALID_TEMPLATE_URL, bad
+    assert sorted(s["StackName"] for s in cfn.describe_stacks()["Stacks"]) == ["hosted", "pinned"]
+
+
 # ------------------------------------------------------------------------------------------ 3. failures
 
 
