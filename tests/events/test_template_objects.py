@@ -7,7 +7,7 @@ The bucket lives in the target account, with versioning on, as a tenant would ke
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from localaws.environment import LocalAws
 from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, register_target, wait_for
@@ -17,10 +17,12 @@ BUCKET = "team-a-templates"
 KEY = "stacks/app.json"
 
 
-def template_bucket(aws: LocalAws, region: str = "us-east-1") -> Any:
+def template_bucket(aws: LocalAws, region: Literal["us-east-1", "eu-west-1"] = "us-east-1") -> Any:
     s3 = aws.account_session(TARGET_ACCOUNT).client("s3", region_name=region)
-    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    s3.create_bucket(Bucket=BUCKET, **where)
+    if region == "us-east-1":  # us-east-1 takes no LocationConstraint
+        s3.create_bucket(Bucket=BUCKET)
+    else:
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return s3
 
