@@ -43,6 +43,7 @@ from localaws import (
     drift,
     eventbridge,
     iam,
+    kms,
     lambda_runner,
     s3,
     saml,
@@ -487,6 +488,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     task_tokens.install()  # a closed task's token is refused: TaskTimedOut (localaws/task_tokens.py)
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
+    kms.install()  # a KMS key's signing key pair made when first used (localaws/kms.py)
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
     serialization.install()  # response serializer: a dict member's aliases derived once per shape
     access_keys.install()  # a request's account found by its key, not by walking every account
