@@ -36,6 +36,7 @@ import botocore.loaders
 import botocore.session
 
 from localaws import (
+    actions,
     async_invoke,
     authorization,
     cloudformation,
@@ -460,6 +461,7 @@ class LocalAws:
 
 def install_patches(simulation: cloudformation.StackSimulation) -> None:
     concurrency.install()
+    actions.install()  # a request's action method found without listing its class (localaws/actions.py)
     lambda_runner.install()
     sts.install()
     iam.install()
