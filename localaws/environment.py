@@ -146,6 +146,7 @@ class LocalAws:
         self._stack_parameters = dict(stack_parameters or {})
         self._stack: DeployedStack | None = None
         self._iam_admins: dict[str, Any] = {}  # an IAM client per account, to read roles' trust policies
+        self._drain_client: Any = None  # the central account's Step Functions, for drain_executions
         self.region = region
         self.simulation = simulation or cloudformation.StackSimulation(stack_seconds=0)
         self._serve_on = serve_on
@@ -201,6 +202,7 @@ class LocalAws:
         eventbridge.reset()  # scheduled stack events (and Lambda's retries) belong to this AWS only
         async_invoke.configure(async_invoke.DEFAULT)
         faults_module.configure(faults_module.NO_FAULTS)  # this AWS's faults end with it
+        self._drain_client = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -215,7 +217,9 @@ class LocalAws:
 
     def drain_executions(self, timeout: float = 15.0) -> None:
         """Let running executions end before the backends go, so none fails half-way in a torn-down AWS."""
-        sfn = self.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+        if self._drain_client is None:  # one per LocalAws, not a session and a client per call
+            self._drain_client = self.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+        sfn = self._drain_client
         deadline = time.monotonic() + timeout
         arns = [self.central.state_machine_arn, self.central.rollout_state_machine_arn]
         while time.monotonic() < deadline:
