@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +31,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import botocore.loaders
 import botocore.session
 
 from localaws import (
@@ -48,6 +46,7 @@ from localaws import (
     lambda_runner,
     s3,
     saml,
+    sessions,
     sns,
     sts,
 )
@@ -96,31 +95,6 @@ class CentralResources:
 
 HostFactory = Callable[["LocalAws"], "FunctionHost"]
 
-_loader_lock = threading.Lock()
-_loaders: list[botocore.loaders.Loader] = []
-
-
-class _PathsOnce(list[str]):
-    """A loader's search paths that take each path once: every ``boto3.Session`` appends boto3's data
-    directory to its loader's paths, and a loader shared by every session of a process would otherwise
-    grow by one path per session (and search them all on each lookup it does not cache)."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-def shared_loader() -> botocore.loaders.Loader:
-    """botocore's data loader for every ``LocalAws`` of this process: its sessions read each service
-    model and the endpoint data from disk once per process, not once per ``LocalAws``. The loader only
-    caches what it read from botocore's read-only data files (its clients already share those results
-    within one ``LocalAws``), so no state passes from one ``LocalAws`` to the next. Tests make a
-    ``LocalAws`` each; parsing the JSON again was about 0.1 s of each one's setup."""
-    with _loader_lock:
-        if not _loaders:
-            _loaders.append(botocore.loaders.Loader(extra_search_paths=_PathsOnce()))
-        return _loaders[0]
-
 
 class LocalAws:
     def __init__(
@@ -154,7 +128,6 @@ class LocalAws:
         self._server: Any = None
         self._saved_environ: dict[str, str | None] = {}
         self._central: CentralResources | None = None
-        self._loader = shared_loader()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -337,9 +310,7 @@ class LocalAws:
         return boto3.Session(botocore_session=self._core_session(), region_name=self.region, **credentials)
 
     def _core_session(self) -> botocore.session.Session:
-        core = botocore.session.Session()
-        core.register_component("data_loader", self._loader)
-        return core
+        return sessions.new_core_session()  # the process's loader and builtin handlers (localaws/sessions.py)
 
     def fire_schedule(self, rule_logical_id: str) -> list[Any]:
         """What EventBridge does when a schedule rule of the stack comes due (moto never fires them):
