@@ -64,17 +64,16 @@ def check_moto_internals() -> None:
     )
 
 
+def _function_names(original: Any) -> Any:
+    def method_names_from_class(clazz: object) -> FunctionNames:
+        return FunctionNames(clazz)
+
+    return method_names_from_class
+
+
 def install() -> None:
     with _PATCHER.lock:
-        responses: Any = importlib.import_module("moto.core.responses")
-        if _PATCHER.is_ours(responses.method_names_from_class):
-            return
         check_moto_internals()
-        original = responses.method_names_from_class
-
-        def method_names_from_class(clazz: object) -> FunctionNames:
-            return FunctionNames(clazz)
-
-        method_names_from_class.__wrapped__ = original  # type: ignore[attr-defined]
-        setattr(method_names_from_class, _PATCHER.mark, True)
-        responses.method_names_from_class = method_names_from_class
+        _PATCHER.wrap(
+            importlib.import_module("moto.core.responses"), "method_names_from_class", _function_names
+        )

@@ -81,13 +81,5 @@ def check_moto_internals() -> None:
 
 def install() -> None:
     with _PATCHER.lock:
-        models: Any = importlib.import_module("moto.kms.models")
-
-        if _PATCHER.is_ours(models.generate_private_key):
-            return
         check_moto_internals()
-        original = models.generate_private_key
-        replacement = _deferred(original)
-        replacement.__wrapped__ = original
-        setattr(replacement, _PATCHER.mark, True)
-        models.generate_private_key = replacement
+        _PATCHER.wrap(importlib.import_module("moto.kms.models"), "generate_private_key", _deferred)

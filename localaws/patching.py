@@ -18,6 +18,7 @@ import importlib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 __all__ = [
@@ -118,8 +119,9 @@ class Patcher:
     def is_ours(self, obj: object) -> bool:
         return bool(getattr(obj, self.mark, False))
 
-    def wrap(self, owner: type, name: str, factory: Callable[[Any], Any]) -> None:
-        """Replace ``owner.name`` by ``factory(current)``, once; the original stays as ``__wrapped__``."""
+    def wrap(self, owner: type | ModuleType, name: str, factory: Callable[[Any], Any]) -> None:
+        """Replace ``owner.name`` (a class's attribute, or a module's function as that module calls it) by
+        ``factory(current)``, once; the original stays as ``__wrapped__``."""
         current = inspect.getattr_static(owner, name)
         layer: Any = current
         while layer is not None:  # another module may have wrapped ours since: look down the chain
