@@ -22,14 +22,13 @@ of every execution took moto's whole walk to reach that answer.
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
 import threading
 from typing import Any
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from localaws.patching import Patcher, source_digest
+from localaws.patching import Patcher, source, source_digest
 
 __all__ = ["check_moto_internals", "install", "lookups"]
 
@@ -63,7 +62,7 @@ def check_moto_internals() -> None:
         _PATCHER.expect(original is not None, f"{_IAM}.{name} is missing")
         _PATCHER.expect(source_digest(original) == digest, f"{_IAM}.{name} changed upstream")
     _PATCHER.expect(hasattr(iam, "iam_backends"), f"{_IAM}.iam_backends is missing")
-    writes = re.findall(r"access_keys\[[^\]]+\]\s*=", inspect.getsource(iam))
+    writes = re.findall(r"access_keys\[[^\]]+\]\s*=", source(iam))
     _PATCHER.expect(len(writes) == 2, f"{_IAM} stores access keys in {len(writes)} places, not 2")
 
 

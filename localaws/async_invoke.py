@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localaws import concurrency, eventbridge, lambda_runner
-from localaws.patching import Patcher, params
+from localaws.patching import Patcher, params, source
 
 __all__ = ["AWS_RETRY_SECONDS", "AsyncRetries", "check_moto_internals", "configure", "install", "invoke"]
 
@@ -306,7 +306,7 @@ def check_moto_internals() -> None:
         "LambdaBackend.invoke(self, function_name, qualifier, body, headers, response_headers)",
     )
     _PATCHER.expect(
-        'response_headers["x-amz-function-error"]' in inspect.getsource(LambdaFunction.invoke),
+        'response_headers["x-amz-function-error"]' in source(LambdaFunction.invoke),
         "LambdaFunction.invoke marks a function error with the x-amz-function-error header",
     )
     _PATCHER.expect(

@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from localaws.patching import Patcher, params
+from localaws.patching import Patcher, params, source
 from localaws.policy import Evaluation, PolicySource, evaluate
 from localaws.requested import check_moto_internals as requested_internals
 from localaws.requested import requested
@@ -385,9 +385,9 @@ def check_moto_internals() -> None:
         "ActionAuthenticatorMixin._authenticate_and_authorize_action(self, iam_request_cls, resource)",
     )
     for caller in ("_authenticate_and_authorize_normal_action", "_authenticate_and_authorize_s3_action"):
-        source = inspect.getsource(getattr(ActionAuthenticatorMixin, caller))
-        _PATCHER.expect("self._authenticate_and_authorize_action(" in source, f"{caller} calls the hook")
-    call_action = inspect.getsource(inspect.unwrap(_original_call_action(BaseResponse)))
+        text = source(getattr(ActionAuthenticatorMixin, caller))
+        _PATCHER.expect("self._authenticate_and_authorize_action(" in text, f"{caller} calls the hook")
+    call_action = source(inspect.unwrap(_original_call_action(BaseResponse)))
     _PATCHER.expect(
         call_action.find("self._authenticate_and_authorize_normal_action(")
         < call_action.find("except HTTPException")

@@ -25,12 +25,11 @@ any change to it upstream must be looked at, so a moto upgrade fails loudly here
 from __future__ import annotations
 
 import copy
-import inspect
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from localaws.patching import MotoInternalsChanged, missing_internals, source_digest
+from localaws.patching import MotoInternalsChanged, missing_internals, source, source_digest
 
 __all__ = ["check_moto_internals", "install"]
 
@@ -113,9 +112,9 @@ def check_moto_internals() -> None:
         problems.append(
             "DynamoDBBackend.transact_write_items changed upstream: re-compare it with this module"
         )
-    table_init = inspect.getsource(Table.__init__)
+    table_init = source(Table.__init__)
     problems.extend(f"Table.{name} is gone" for name in _TABLE_ATTRIBUTES if f"self.{name}" not in table_init)
-    if "self.items" not in inspect.getsource(StreamShard.__init__):
+    if "self.items" not in source(StreamShard.__init__):
         problems.append("StreamShard.items is gone")
     if problems:
         raise MotoInternalsChanged(

@@ -31,10 +31,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import botocore.loaders
 import botocore.session
 
 from localaws import (
+    actions,
     async_invoke,
     authorization,
     cloudformation,
@@ -42,9 +42,11 @@ from localaws import (
     drift,
     eventbridge,
     iam,
+    kms,
     lambda_runner,
     s3,
     saml,
+    sessions,
     sns,
     sts,
 )
@@ -118,6 +120,7 @@ class LocalAws:
         self._stack_parameters = dict(stack_parameters or {})
         self._stack: DeployedStack | None = None
         self._iam_admins: dict[str, Any] = {}  # an IAM client per account, to read roles' trust policies
+        self._drain_client: Any = None  # the central account's Step Functions, for drain_executions
         self.region = region
         self.simulation = simulation or cloudformation.StackSimulation(stack_seconds=0)
         self._serve_on = serve_on
@@ -125,7 +128,6 @@ class LocalAws:
         self._server: Any = None
         self._saved_environ: dict[str, str | None] = {}
         self._central: CentralResources | None = None
-        self._loader = botocore.loaders.create_loader()  # shared: service models are parsed once
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class LocalAws:
         eventbridge.reset()  # scheduled stack events (and Lambda's retries) belong to this AWS only
         async_invoke.configure(async_invoke.DEFAULT)
         faults_module.configure(faults_module.NO_FAULTS)  # this AWS's faults end with it
+        self._drain_client = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -187,7 +190,9 @@ class LocalAws:
 
     def drain_executions(self, timeout: float = 15.0) -> None:
         """Let running executions end before the backends go, so none fails half-way in a torn-down AWS."""
-        sfn = self.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+        if self._drain_client is None:  # one per LocalAws, not a session and a client per call
+            self._drain_client = self.account_session(CENTRAL_ACCOUNT).client("stepfunctions")
+        sfn = self._drain_client
         deadline = time.monotonic() + timeout
         arns = [self.central.state_machine_arn, self.central.rollout_state_machine_arn]
         while time.monotonic() < deadline:
@@ -305,9 +310,7 @@ class LocalAws:
         return boto3.Session(botocore_session=self._core_session(), region_name=self.region, **credentials)
 
     def _core_session(self) -> botocore.session.Session:
-        core = botocore.session.Session()
-        core.register_component("data_loader", self._loader)
-        return core
+        return sessions.new_core_session()  # the process's loader and builtin handlers (localaws/sessions.py)
 
     def fire_schedule(self, rule_logical_id: str) -> list[Any]:
         """What EventBridge does when a schedule rule of the stack comes due (moto never fires them):
@@ -433,6 +436,7 @@ class LocalAws:
 
 def install_patches(simulation: cloudformation.StackSimulation) -> None:
     concurrency.install()
+    actions.install()  # a request's action method found without listing its class (localaws/actions.py)
     lambda_runner.install()
     sts.install()
     iam.install()
@@ -461,6 +465,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     task_tokens.install()  # a closed task's token is refused: TaskTimedOut (localaws/task_tokens.py)
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
+    kms.install()  # a KMS key's signing key pair made when first used (localaws/kms.py)
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
     serialization.install()  # response serializer: a dict member's aliases derived once per shape
     access_keys.install()  # a request's account found by its key, not by walking every account

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from localaws.patching import Patcher, params
+from localaws.patching import Patcher, params, source
 
 __all__ = [
     "NO_FAULTS",
@@ -336,8 +336,7 @@ def check_moto_internals() -> None:
         "StateTaskLambda._from_error(self, env, ex)",
     )
     _PATCHER.expect(
-        'error = "Exception"'
-        in inspect.getsource(inspect.unwrap(inspect.getattr_static(task, "_from_error"))),
+        'error = "Exception"' in source(inspect.unwrap(inspect.getattr_static(task, "_from_error"))),
         "StateTaskLambda._from_error names a ClientError Exception",
     )
 

@@ -30,11 +30,10 @@ statement positions, policy variables (``${aws:username}``) and multi-valued con
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localaws.patching import Patcher
+from localaws.patching import Patcher, source
 from localaws.policy import PolicySource, as_list, evaluate
 
 __all__ = ["PolicySource", "check_moto_internals", "evaluate", "install", "principal_sources"]
@@ -198,11 +197,11 @@ def check_moto_internals() -> None:
     for name in ("get_roles", "get_user", "get_group", "get_groups_for_user", "get_policy"):
         _PATCHER.expect(hasattr(IAMBackend, name), f"IAMBackend.{name} is missing")
     for model in (Role, User, Group):
-        init = inspect.getsource(model.__init__)
+        init = source(model.__init__)
         _PATCHER.expect("self.policies" in init, f"{model.__name__}.policies (inline policies)")
         _PATCHER.expect("self.managed_policies" in init, f"{model.__name__}.managed_policies")
-    _PATCHER.expect("self.versions" in inspect.getsource(Policy.__init__), "ManagedPolicy.versions")
-    version_init = inspect.getsource(PolicyVersion.__init__)
+    _PATCHER.expect("self.versions" in source(Policy.__init__), "ManagedPolicy.versions")
+    version_init = source(PolicyVersion.__init__)
     _PATCHER.expect(
         "self.document" in version_init and "self.is_default" in version_init, "PolicyVersion fields"
     )

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from localaws.patching import MotoInternalsChanged
+from localaws.patching import MotoInternalsChanged, source
 
 __all__ = ["Requested", "check_moto_internals", "requested"]
 
@@ -169,7 +169,6 @@ def bucket_region(bucket: str) -> str | None:
 
 def check_moto_internals() -> None:
     """Fail loudly when the moto internals read here have moved."""
-    import inspect
 
     from moto.s3.models import s3_backends
     from moto.stepfunctions.models import StepFunctionBackend
@@ -182,7 +181,7 @@ def check_moto_internals() -> None:
     if not callable(getattr(CallbackPoolManager, "get", None)):
         problems.append("CallbackPoolManager.get")
     if not issubclass(StepFunctionsParserBackend, StepFunctionBackend) or "self.state_machines" not in (
-        inspect.getsource(StepFunctionBackend.__init__)
+        source(StepFunctionBackend.__init__)
     ):
         problems.append("StepFunctionBackend.state_machines")
     if problems:

@@ -35,7 +35,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from localaws.patching import Patcher
+from localaws.patching import Patcher, source
 from localaws.policy import federated_trust_allows
 from localaws.sts import CLOCK, AwsHttpError, _find_role
 
@@ -225,7 +225,7 @@ def check_moto_internals() -> None:
         "STSBackend.assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id)",
     )
     _PATCHER.expect(hasattr(IAMBackend, "list_saml_providers"), "IAMBackend.list_saml_providers")
-    init = inspect.getsource(SAMLProvider.__init__)
+    init = source(SAMLProvider.__init__)
     _PATCHER.expect("self.saml_metadata_document" in init, "SAMLProvider.saml_metadata_document")
 
 
