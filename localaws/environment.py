@@ -40,6 +40,7 @@ from localaws import (
     cloudformation,
     concurrency,
     drift,
+    dynamodb_expressions,
     eventbridge,
     iam,
     kms,
@@ -465,6 +466,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     task_tokens.install()  # a closed task's token is refused: TaskTimedOut (localaws/task_tokens.py)
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
+    dynamodb_expressions.install()  # placeholders no expression uses are refused, as AWS refuses them
     kms.install()  # a KMS key's signing key pair made when first used (localaws/kms.py)
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
     serialization.install()  # response serializer: a dict member's aliases derived once per shape

@@ -1,0 +1,102 @@
+"""DynamoDB refuses expression placeholders that no expression of the request uses.
+
+Why this exists: AWS answers a request whose ``ExpressionAttributeValues`` (or ``ExpressionAttributeNames``)
+holds a placeholder that none of its expressions uses with ``ValidationException`` "Value provided in
+ExpressionAttributeValues unused in expressions: keys: {:x}", and one that sends either map without any
+expression with "ExpressionAttributeValues can only be specified when using expressions". moto 5.2.5
+checks that on ``UpdateItem`` only; ``PutItem``, ``DeleteItem``, ``Query``, ``Scan`` and each item of
+``TransactWriteItems`` accepted it, so a write whose condition lost a clause (and kept its value) passed
+here and failed on AWS.
+
+:func:`install` wraps those handlers of ``moto.dynamodb.responses.DynamoHandler``: before moto runs one,
+the request's expressions are searched for the placeholders (a DynamoDB expression holds no string
+literals, so ``:name`` and ``#name`` are always placeholders), and an unused one is refused in AWS's words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from localaws.patching import Patcher
+
+__all__ = ["check_moto_internals", "install", "unused_placeholders"]
+
+_PATCHER = Patcher("localaws.dynamodb_expressions")
+_EXPRESSIONS = (
+    "ConditionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+    "UpdateExpression",
+)
+_PLACEHOLDER = re.compile(r"[:#][A-Za-z0-9_]+")
+# The handlers moto does not check, and where their request's expressions are.
+_WHOLE_BODY = ("put_item", "delete_item", "query", "scan")
+_TRANSACT_PARTS = ("ConditionCheck", "Put", "Delete", "Update")
+
+
+def unused_placeholders(request: Mapping[str, Any]) -> str | None:
+    """AWS's message for the first unused placeholder map of ``request`` (one operation's parameters)."""
+    used = set(_PLACEHOLDER.findall(" ".join(str(request.get(e) or "") for e in _EXPRESSIONS)))
+    for kind in ("Names", "Values"):
+        given: Iterable[str] = request.get(f"ExpressionAttribute{kind}") or {}
+        given = list(given)
+        if not given:
+            continue
+        if not any(request.get(e) for e in _EXPRESSIONS):
+            return f"ExpressionAttribute{kind} can only be specified when using expressions"
+        unused = [key for key in given if key not in used]
+        if unused:
+            return f"Value provided in ExpressionAttribute{kind} unused in expressions: keys: {{{', '.join(unused)}}}"
+    return None
+
+
+def _checked(original: Any) -> Any:
+    def handler(self: Any) -> Any:
+        message = unused_placeholders(self.body)
+        if message is not None:
+            from moto.dynamodb.exceptions import MockValidationException
+
+            raise MockValidationException(message)
+        return original(self)
+
+    return handler
+
+
+def _checked_transaction(original: Any) -> Any:
+    def transact_write_items(self: Any) -> Any:
+        for item in self.body.get("TransactItems") or ():
+            for part in _TRANSACT_PARTS:
+                if isinstance(item, dict) and isinstance(item.get(part), dict):
+                    message = unused_placeholders(item[part])
+                    if message is not None:
+                        from moto.dynamodb.exceptions import MockValidationException
+
+                        raise MockValidationException(message)
+        return original(self)
+
+    return transact_write_items
+
+
+def check_moto_internals() -> None:
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.responses import DynamoHandler
+
+    for name in (*_WHOLE_BODY, "transact_write_items"):
+        _PATCHER.expect(callable(getattr(DynamoHandler, name, None)), f"DynamoHandler.{name}")
+    _PATCHER.expect(
+        str(getattr(MockValidationException, "error_type", "")).endswith("ValidationException"),
+        "MockValidationException is DynamoDB's ValidationException",
+    )
+
+
+def install() -> None:
+    with _PATCHER.lock:
+        check_moto_internals()
+        from moto.dynamodb.responses import DynamoHandler
+
+        for name in _WHOLE_BODY:
+            _PATCHER.wrap(DynamoHandler, name, _checked)
+        _PATCHER.wrap(DynamoHandler, "transact_write_items", _checked_transaction)
