@@ -47,6 +47,7 @@ from localaws import (
     lambda_runner,
     s3,
     saml,
+    secretsmanager,
     sessions,
     sns,
     sts,
@@ -467,6 +468,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
     dynamodb_expressions.install()  # placeholders no expression uses are refused, as AWS refuses them
+    secretsmanager.install()  # a secret value over 65,536 bytes is refused (localaws/secretsmanager.py)
     kms.install()  # a KMS key's signing key pair made when first used (localaws/kms.py)
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
     serialization.install()  # response serializer: a dict member's aliases derived once per shape
