@@ -299,14 +299,15 @@ def _iam_action(response: Any) -> tuple[str, str] | None:
 
 
 def _protocol_error(response: Any, denial: AccessDenied, hinted: str = "*") -> Exception:
-    from localaws.requested import bucket_region
+    from localaws.s3 import bucket_region
     from localaws.sts import AwsHttpError, _protocol_of
 
     protocol = _protocol_of(response)
-    if denial.action == "s3:ListBucket" and hinted.startswith("arn:aws:s3:::") and "/" not in hinted:
+    bucket = hinted.split(":s3:::", 1)[1] if ":s3:::" in hinted else ""
+    if denial.action == "s3:ListBucket" and bucket and "/" not in bucket:
         # S3 answers HeadBucket with the bucket's region even when it refuses it (botocore's region
         # redirector and the service's TemplateURL rely on it).
-        region = bucket_region(hinted.split(":::", 1)[1])
+        region = bucket_region(bucket)
         headers = {"x-amz-bucket-region": region} if region else None
         return AwsHttpError(403, "AccessDenied", denial.message, protocol, headers)
     if protocol in ("json", "smithy-rpc-v2-cbor"):

@@ -4,9 +4,9 @@ Why this exists: AWS answers a request whose ``ExpressionAttributeValues`` (or `
 holds a placeholder that none of its expressions uses with ``ValidationException`` "Value provided in
 ExpressionAttributeValues unused in expressions: keys: {:x}", and one that sends either map without any
 expression with "ExpressionAttributeValues can only be specified when using expressions". moto 5.2.5
-checks that on ``UpdateItem`` only; ``PutItem``, ``DeleteItem``, ``Query``, ``Scan`` and each item of
-``TransactWriteItems`` accepted it, so a write whose condition lost a clause (and kept its value) passed
-here and failed on AWS.
+checks that on ``UpdateItem`` only; ``PutItem``, ``DeleteItem``, ``Query``, ``Scan``, ``GetItem`` and each
+part of ``TransactWriteItems``, ``TransactGetItems`` and ``BatchGetItem`` accepted it, so a write whose
+condition lost a clause (and kept its value) passed here and failed on AWS.
 
 :func:`install` wraps those handlers of ``moto.dynamodb.responses.DynamoHandler``: before moto runs one,
 the request's expressions are searched for the placeholders (a DynamoDB expression holds no string
@@ -32,9 +32,11 @@ _EXPRESSIONS = (
     "UpdateExpression",
 )
 _PLACEHOLDER = re.compile(r"[:#][A-Za-z0-9_]+")
-# The handlers moto does not check, and where their request's expressions are.
-_WHOLE_BODY = ("put_item", "delete_item", "query", "scan")
-_TRANSACT_PARTS = ("ConditionCheck", "Put", "Delete", "Update")
+# The handlers moto does not check, and where their request's expressions are: the whole body, each
+# part of a transaction's items, each table's entry of a batch read.
+_WHOLE_BODY = ("put_item", "delete_item", "query", "scan", "get_item")
+_TRANSACT_PARTS = ("ConditionCheck", "Put", "Delete", "Update", "Get")
+_BY_PARTS = ("transact_write_items", "transact_get_items", "batch_get_item")
 
 
 def unused_placeholders(request: Mapping[str, Any]) -> str | None:
@@ -65,26 +67,39 @@ def _checked(original: Any) -> Any:
     return handler
 
 
-def _checked_transaction(original: Any) -> Any:
-    def transact_write_items(self: Any) -> Any:
-        for item in self.body.get("TransactItems") or ():
-            for part in _TRANSACT_PARTS:
-                if isinstance(item, dict) and isinstance(item.get(part), dict):
-                    message = unused_placeholders(item[part])
-                    if message is not None:
-                        from moto.dynamodb.exceptions import MockValidationException
+def _parts(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The operations a transaction or a batch read holds, each with its own expressions."""
+    parts = [
+        item[part]
+        for item in body.get("TransactItems") or ()
+        if isinstance(item, dict)
+        for part in _TRANSACT_PARTS
+        if isinstance(item.get(part), dict)
+    ]
+    requested = body.get("RequestItems")
+    if isinstance(requested, dict):
+        parts += [entry for entry in requested.values() if isinstance(entry, dict)]
+    return parts
 
-                        raise MockValidationException(message)
+
+def _checked_parts(original: Any) -> Any:
+    def handler(self: Any) -> Any:
+        for part in _parts(self.body):
+            message = unused_placeholders(part)
+            if message is not None:
+                from moto.dynamodb.exceptions import MockValidationException
+
+                raise MockValidationException(message)
         return original(self)
 
-    return transact_write_items
+    return handler
 
 
 def check_moto_internals() -> None:
     from moto.dynamodb.exceptions import MockValidationException
     from moto.dynamodb.responses import DynamoHandler
 
-    for name in (*_WHOLE_BODY, "transact_write_items"):
+    for name in (*_WHOLE_BODY, *_BY_PARTS):
         _PATCHER.expect(callable(getattr(DynamoHandler, name, None)), f"DynamoHandler.{name}")
     _PATCHER.expect(
         str(getattr(MockValidationException, "error_type", "")).endswith("ValidationException"),
@@ -99,4 +114,5 @@ def install() -> None:
 
         for name in _WHOLE_BODY:
             _PATCHER.wrap(DynamoHandler, name, _checked)
-        _PATCHER.wrap(DynamoHandler, "transact_write_items", _checked_transaction)
+        for name in _BY_PARTS:
+            _PATCHER.wrap(DynamoHandler, name, _checked_parts)

@@ -152,19 +152,10 @@ def _machine_of_token(where: _Where, token: str) -> str | None:
 
 
 def _bucket_owner(bucket: str) -> str | None:
-    from moto.s3.models import s3_backends
+    from localaws.s3 import find_bucket
 
-    found = s3_backends.bucket_accounts.get(bucket)
-    return str(found[1]) if found else None
-
-
-def bucket_region(bucket: str) -> str | None:
-    """The region of an existing bucket, whoever owns it (S3 tells anyone: ``x-amz-bucket-region``)."""
-    from moto.s3.models import s3_backends
-
-    found = s3_backends.bucket_accounts.get(bucket)
-    kept = s3_backends[found[1]][found[0]].buckets.get(bucket) if found else None
-    return str(kept.region_name) if kept is not None else None
+    found = find_bucket(bucket)
+    return found.account_id if found is not None else None
 
 
 def check_moto_internals() -> None:

@@ -18,11 +18,11 @@ the header). It is what ties a user's ``template_url`` bucket to the target's ac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from localaws.patching import Patcher, params
 
-__all__ = ["CONTEXT", "check_moto_internals", "install"]
+__all__ = ["CONTEXT", "Found", "bucket_region", "check_moto_internals", "find_bucket", "install"]
 
 _PATCHER = Patcher("localaws.s3")
 # The request context S3 evaluates a bucket policy's conditions with, for an SDK call on AWS.
@@ -51,15 +51,39 @@ def _get_permission(original: Any) -> Any:
 EXPECTED_OWNER_HEADER = "x-amz-expected-bucket-owner"
 
 
+class Found(NamedTuple):
+    account_id: str
+    backend: Any  # moto's S3Backend of the owner
+    bucket: Any  # moto's FakeBucket
+
+
+def find_bucket(name: str) -> Found | None:
+    """An existing bucket, whoever owns it (bucket names are global; moto keeps each in its owner's backend)."""
+    from moto.s3.models import s3_backends
+
+    owner = s3_backends.bucket_accounts.get(name)
+    if owner is None:
+        return None
+    partition, account_id = owner
+    backend = s3_backends[account_id][partition]
+    bucket = backend.buckets.get(name)
+    return Found(str(account_id), backend, bucket) if bucket is not None else None
+
+
+def bucket_region(name: str) -> str | None:
+    """The region of an existing bucket: S3 tells anyone (``x-amz-bucket-region``)."""
+    found = find_bucket(name)
+    return str(found.bucket.region_name) if found is not None else None
+
+
 def _owner_checked(original: Any) -> Any:
     def response(self: Any, request: Any, full_url: str) -> Any:
         from moto.s3.exceptions import S3AccessDeniedError
-        from moto.s3.models import s3_backends
 
         expected = request.headers.get(EXPECTED_OWNER_HEADER)
         bucket_name = self.parse_bucket_name_from_url(request, full_url)
-        owner = s3_backends.bucket_accounts.get(bucket_name) if expected and bucket_name else None
-        if owner is not None and owner[1] != expected:
+        found = find_bucket(bucket_name) if expected and bucket_name else None
+        if found is not None and found.account_id != expected:
             raise S3AccessDeniedError()
         return original(self, request, full_url)
 

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import S3Location
 from chalicelib.domain.errors import NotFound, PayloadTooLarge, UnprocessableRequest
-from chalicelib.domain.templates import MAX_TEMPLATE_BYTES
+from chalicelib.domain.templates import sent_by_url
 from chalicelib.service.event_ports import TemplateObject
 
 if TYPE_CHECKING:
@@ -111,8 +111,7 @@ class S3TemplateObjects:
                 details={"field": "template_url"},
             ) from None
         # Over TemplateBody's limit, CloudFormation reads the object itself, through its bucket's region.
-        by_url = len(raw) > MAX_TEMPLATE_BYTES
-        region = self._bucket_region(location.bucket, expected_owner) if by_url else None
+        region = self._bucket_region(location.bucket, expected_owner) if sent_by_url(raw) else None
         return TemplateObject(body, response.get("VersionId"), region)
 
     def _bucket_region(self, bucket: str, expected_owner: str) -> str | None:

@@ -34,10 +34,10 @@ from chalicelib.domain.model import DeploymentFilter, DeploymentStatus
 from chalicelib.domain.permissions import DEFAULT_PROFILE, check_profile_name
 from chalicelib.domain.regions import ALL_REGIONS, partition_of
 from chalicelib.domain.templates import (
+    DEPLOYMENT_TAG,
     MAX_PARAMETER_VALUE_BYTES,
     MAX_PARAMETERS,
     MAX_USER_TAGS,
-    SERVICE_TAG_PREFIX,
 )
 from chalicelib.domain.text import multi_line, single_line, url_text, whole_number
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
@@ -58,8 +58,8 @@ TARGET_ID = Annotated[str, StringConstraints(pattern=r"^tgt-[0-9a-f]{24}$", stri
 def _tag_key(value: str) -> str:
     if value.lower().startswith("aws:"):
         raise ValueError("tag keys starting with aws: are reserved for AWS")
-    if value.lower().startswith(SERVICE_TAG_PREFIX):
-        raise ValueError(f"tag keys starting with {SERVICE_TAG_PREFIX} are reserved for the service")
+    if value.lower() == DEPLOYMENT_TAG:
+        raise ValueError(f"the tag key {DEPLOYMENT_TAG} is the service's: it names the stack's deployment")
     return single_line(value)
 
 

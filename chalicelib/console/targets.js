@@ -201,16 +201,19 @@ function bootstrapProgress(report) {
     report.ok ? h('p', { class: 'notice', role: 'status' }, 'Bootstrapped: the deployment role exists. Now Test Credentials on the role below.') : null);
 }
 
-// answered: called once the service answered the request (or it failed), before the stack is watched.
+// answered(error): called once the service answered the request (error: its refusal, or null), before
+// the stack is watched.
 async function runBootstrap(target, body, out, signal, answered = () => {}) {
   replace(out, h('p', { role: 'status' }, 'Deploying the bootstrap stack in each region (this takes a minute on AWS)…'));
   try {
     let sent;
     try {
       sent = await post(`/targets/${target.target_id}/bootstrap`, body, { signal });
-    } finally {
-      answered();
+    } catch (error) {
+      answered(error);
+      throw error;
     }
+    answered(null);
     let { status, data } = sent;
     replace(out, bootstrapProgress(data));
     while (status === 202 && !data.settled && !signal.aborted) {
@@ -289,8 +292,9 @@ function keysMethod(target, signal) {
   // the code spends it, so the field empties and asks for the device's next code before the next step.
   const spent = h('p', { class: 'help', role: 'status', hidden: true });
   mfa.addEventListener('input', () => { spent.hidden = true; });
-  function spend(keys) {
-    if (!keys.mfa_code) return;
+  // A request the service refused as such (4xx: invalid, unknown target) reached no AWS: its code is unspent.
+  function spend(keys, error) {
+    if (!keys.mfa_code || (error && error.status >= 400 && error.status < 500)) return;
     mfa.value = '';
     spent.textContent = 'Code used: AWS accepts each MFA code once. Enter the next code your device shows before the next step.';
     spent.hidden = false;
@@ -314,16 +318,16 @@ function keysMethod(target, signal) {
     try {
       const { data } = await post('/credentials/test', { ...sent, target_id: target.target_id }, { signal });
       replace(out, checklist(data));
+      spend(sent.access_keys, null);
     } catch (error) {
       if (error.name !== 'AbortError') replace(out, errorBox(error, 'The keys could not be tested'));
-    } finally {
-      spend(sent.access_keys);
+      spend(sent.access_keys, error);
     }
   });
   const boot = button('Bootstrap with these keys', async () => {
     if (!check()) return;
     const sent = body();
-    await runBootstrap(target, sent, out, signal, () => spend(sent.access_keys));
+    await runBootstrap(target, sent, out, signal, (error) => spend(sent.access_keys, error));
   }, { class: 'secondary' });
   return h('div', {},
     h('p', {}, 'For this session only: the service uses the keys once, in memory, to deploy the bootstrap stack, then forgets them. They are not stored.'),

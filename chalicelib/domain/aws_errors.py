@@ -61,6 +61,10 @@ HINT_MFA_CODE = (
     "Enter the 6-digit code the MFA device shows now, with that device's serial or ARN. AWS accepts each "
     "code once: after a check or a bootstrap that used a code, wait for the device's next code (at most 30 s)."
 )
+HINT_MFA_DEVICE = (
+    "Check the MFA device serial or ARN: it must be an MFA device enabled for the user whose keys these are "
+    "(IAM console: the user's Security credentials tab lists it)."
+)
 
 THROTTLING_CODES = frozenset(
     {
@@ -104,7 +108,9 @@ _ARN = re.compile(r"arn:[^\s\"']*[^\s\"'.,;:)]", re.IGNORECASE)  # IAM names may
 _MFA_WORDS = re.compile(r"(?<![a-z0-9])mfa(?![a-z0-9])|multi-?factor", re.IGNORECASE)
 
 
-_MFA_CODE_REFUSED = re.compile(r"one time pass ?code|unable to validate MFA code", re.IGNORECASE)
+_MFA_CODE_REFUSED = re.compile(r"one time pass ?code", re.IGNORECASE)
+# STS found no enabled MFA device of the caller's by that serial ("unable to validate MFA code").
+_MFA_DEVICE_UNKNOWN = re.compile(r"unable to validate MFA code", re.IGNORECASE)
 
 
 def _mentions_mfa(message: str) -> bool:
@@ -122,7 +128,12 @@ def translate(code: str, message: str, *, operation: str) -> DeployerError:
         return TargetAccessError(text, code="MFA_REQUIRED", hint=HINT_MFA_REQUIRED)
     if code in DENIED_CODES:
         if _mentions_mfa(message):
-            hint = HINT_MFA_CODE if _MFA_CODE_REFUSED.search(message) else HINT_MFA_REQUIRED
+            if _MFA_CODE_REFUSED.search(message):
+                hint = HINT_MFA_CODE
+            elif _MFA_DEVICE_UNKNOWN.search(message):
+                hint = HINT_MFA_DEVICE
+            else:
+                hint = HINT_MFA_REQUIRED
             return TargetAccessError(text, code="MFA_REQUIRED", hint=hint)
         if operation.startswith("AssumeRole"):
             hint = HINT_ASSUME_DENIED

@@ -19,13 +19,22 @@ MAX_TEMPLATE_URL_BYTES = 1_048_576  # CloudFormation's TemplateURL (an S3 object
 MAX_RESOURCES = 500
 MAX_PARAMETERS = 200
 # CloudFormation: a parameter value of up to 4,096 bytes (UTF-8), at most 50 tags per stack (botocore's
-# model). The service tags every stack it makes with DEPLOYMENT_TAG, so a request may carry 49 of its own;
-# keys under SERVICE_TAG_PREFIX are the service's.
+# model). The service tags every stack it makes with DEPLOYMENT_TAG, so a request may carry 49 of its own,
+# and not that key.
 MAX_PARAMETER_VALUE_BYTES = 4096
 MAX_STACK_TAGS = 50
-SERVICE_TAG_PREFIX = "nexus:"
-DEPLOYMENT_TAG = f"{SERVICE_TAG_PREFIX}deployment-id"
+DEPLOYMENT_TAG = "nexus:deployment-id"
 MAX_USER_TAGS = MAX_STACK_TAGS - 1
+
+
+def sent_by_url(body: str | bytes) -> bool:
+    """A ``template_url`` template CloudFormation reads itself (TemplateURL, through its bucket's region):
+    one over TemplateBody's limit. The one rule for the adapter that learns the bucket's region and the
+    service that keeps the template with its operation."""
+    size = len(body.encode("utf-8")) if isinstance(body, str) else len(body)
+    return size > MAX_TEMPLATE_BYTES
+
+
 MAX_OUTPUTS = 200
 MAX_MAPPINGS = 200
 # Bounds of our own, far above any real template, below what could exhaust the service or the local AWS:

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from chalicelib.api.schemas import PARAM_KEY, STACK_NAME, TAGS, TARGET_ID
+from chalicelib.api.schemas import PARAM_KEY, PARAM_VALUE, STACK_NAME, TAG_KEY, TAG_VALUE, TARGET_ID
 from chalicelib.composition import Services
 from chalicelib.domain import bootstrap
 from chalicelib.domain.automation import RedeployRequest, S3Location, Selector
@@ -71,8 +71,8 @@ class RedeployDetail(BaseModel):
     deployment_ids: Annotated[list[DEPLOYMENT_ID], Field(max_length=100)] = []
     target_id: TARGET_ID | None = None
     stack_name: STACK_NAME | None = None
-    tags: TAGS = {}
-    parameters: Annotated[dict[PARAM_KEY, StrictStr], Field(max_length=MAX_PARAMETERS)] = {}
+    tags: Annotated[dict[TAG_KEY, TAG_VALUE], Field(max_length=50)] = {}  # a selector, not a stack's tags
+    parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
     reason: Annotated[str, StringConstraints(max_length=512, strict=True)] = ""
     revision: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)] | None = None
 

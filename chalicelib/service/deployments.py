@@ -59,7 +59,7 @@ from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.parameters import check_values
 from chalicelib.domain.rollouts import ItemRef
 from chalicelib.domain.stack_status import Remedy, remedy_of
-from chalicelib.domain.templates import MAX_TEMPLATE_BYTES, parse_template
+from chalicelib.domain.templates import parse_template, sent_by_url
 from chalicelib.observability import bind, correlation_id
 from chalicelib.service.operation_metrics import count_ended, count_started
 from chalicelib.service.ports import (
@@ -132,7 +132,7 @@ class _Template:
     region: str | None = None  # the bucket's
 
     def request_fields(self) -> dict[str, Any]:
-        if self.location is not None and len(self.body.encode("utf-8")) > MAX_TEMPLATE_BYTES:
+        if self.location is not None and sent_by_url(self.body):
             return {
                 "template_body": None,
                 "template_location": self.location,

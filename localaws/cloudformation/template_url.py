@@ -10,14 +10,15 @@ CloudFormation does not follow. Here, as on AWS:
   ``s3.amazonaws.com``, which serves only us-east-1's buckets) or virtual-hosted
   (``<bucket>.s3.<region>.amazonaws.com/<key>``, or ``<bucket>.s3.amazonaws.com``, which DNS routes to the
   bucket's region; a bucket name with dots fails S3's TLS certificate this way); ``.amazonaws.com.cn`` in
-  China;
+  China; ``s3-fips``, ``dualstack`` and the legacy ``s3-<region>`` and ``s3-external-1`` hosts too;
 - a regional endpoint must be the bucket's region;
 - the key is percent-decoded, and ``versionId`` picks that version;
 - anything else is CloudFormation's ``ValidationError`` "TemplateURL must reference a valid S3 object to
   which you have access.".
 
 Not modelled: CloudFormation reading the object with the caller's permissions (the bucket and identity
-policies of the role that called CreateStack), and local server URLs (``localhost``), kept as moto reads them.
+policies of the role that called CreateStack). A local server's URL (host ``localhost``) is read as moto
+reads it.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from localaws.cloudformation.state import _validation_error
 
 INVALID_TEMPLATE_URL = "TemplateURL must reference a valid S3 object to which you have access."
 GLOBAL_REGION = "us-east-1"  # the region of the global endpoint's path-style requests
-_PATH_STYLE = re.compile(r"s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(?:\.cn)?")
-_VIRTUAL_HOSTED = re.compile(
-    r"(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\.s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(?:\.cn)?"
-)
+# s3., s3-fips., s3.dualstack., then the region after a dot or (legacy) a dash; none: the global endpoint.
+_ENDPOINT = r"s3(?:-fips)?(?:\.dualstack)?(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(?:\.cn)?"
+_PATH_STYLE = re.compile(_ENDPOINT)
+_LEGACY_REGIONS = {"external-1": "us-east-1"}  # s3-external-1.amazonaws.com
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+_VIRTUAL_HOSTED = re.compile(r"(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\." + _ENDPOINT)
 
 
 def _where(template_url: str) -> tuple[str, str, str | None, str | None, bool]:
@@ -58,24 +61,21 @@ def _where(template_url: str) -> tuple[str, str, str | None, str | None, bool]:
             raise _validation_error(INVALID_TEMPLATE_URL)
     if not bucket or not key:
         raise _validation_error(INVALID_TEMPLATE_URL)
-    return bucket, unquote(key), region, version, path_style is not None
+    return bucket, unquote(key), _LEGACY_REGIONS.get(region or "", region), version, path_style is not None
 
 
 def fetch(template_url: str, account_id: str, partition: str, original: Any) -> str:
     """The template at ``template_url``, read as CloudFormation reads it (``original``: moto's reader,
     for the URLs of a local server)."""
-    if "localhost" in template_url:
+    if (urlparse(template_url).hostname or "") in _LOCAL_HOSTS:  # a local server's URL: read as moto does
         return str(original(template_url, account_id=account_id, partition=partition))
-    from moto.s3.models import s3_backends
+    from localaws.s3 import find_bucket
 
     bucket_name, key_name, region, version, path_style = _where(template_url)
-    owner = s3_backends.bucket_accounts.get(bucket_name)
-    if owner is None:
+    found = find_bucket(bucket_name)
+    if found is None:
         raise _validation_error(INVALID_TEMPLATE_URL)
-    backend = s3_backends[owner[1]][owner[0]]
-    bucket = backend.buckets.get(bucket_name)
-    if bucket is None:
-        raise _validation_error(INVALID_TEMPLATE_URL)
+    backend, bucket = found.backend, found.bucket
     # A regional endpoint serves its region's buckets only; the global one, path style, us-east-1's.
     if (region or (GLOBAL_REGION if path_style else bucket.region_name)) != bucket.region_name:
         raise _validation_error(INVALID_TEMPLATE_URL)

@@ -174,7 +174,7 @@ def test_template_over_51200_bytes_is_413(client, tenant, target, aws_calls):
         # CloudFormation: 50 tags a stack (the service adds nexus:deployment-id), no empty value.
         ({"tags": {f"k{n}": "v" for n in range(50)}}, "tags"),
         ({"tags": {"k": ""}}, "tags.k"),
-        ({"tags": {"Nexus:owner": "me"}}, "tags.Nexus:owner.[key]"),
+        ({"tags": {"Nexus:Deployment-Id": "mine"}}, "tags.Nexus:Deployment-Id.[key]"),
         # CloudFormation: a parameter value of 4,096 bytes, not characters.
         ({"parameters": {"P": "é" * 2049}}, "parameters.P"),
         ({"unknown": "field"}, "unknown"),

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from localaws.sts import enable_virtual_mfa, totp_code
+from localaws.sts import CLOCK, enable_virtual_mfa, totp_code
 from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, register_target, stacks_in
 
 EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -137,11 +137,23 @@ def test_a_user_that_must_use_mfa_is_told_so_then_passes_with_the_code(client, t
     assert f"Enter the MFA device {serial}" in refused["hint"]
 
     # With the code, GetSessionToken's session is simulated with aws:MultiFactorAuthPresent: allowed.
+    code = totp_code(seed)
     with_mfa = credentials_test(
-        client, tenant, {**keys, "mfa_serial": serial, "mfa_code": totp_code(seed)}, target["target_id"]
+        client, tenant, {**keys, "mfa_serial": serial, "mfa_code": code}, target["target_id"]
     )
     assert with_mfa["ok"] is True, with_mfa
     assert "MFA session from GetSessionToken" in with_mfa["checks"][0]["detail"]
+    # AWS accepts each code once: the same code again is refused, and the hint says to wait for the next.
+    again = credentials_test(
+        client, tenant, {**keys, "mfa_serial": serial, "mfa_code": code}, target["target_id"]
+    )
+    assert (again["checks"][0]["ok"], again["checks"][0]["code"]) == (False, "MFA_REQUIRED")
+    assert "AWS accepts each code once" in again["checks"][0]["hint"]
+    assert code not in json.dumps(again)
+    following = totp_code(seed, CLOCK.time() + 30)
+    assert credentials_test(
+        client, tenant, {**keys, "mfa_serial": serial, "mfa_code": following}, target["target_id"]
+    )["ok"]
 
 
 # Everything allowed but iam:CreateRole, which is denied unless MFA is present; SimulatePrincipalPolicy

@@ -100,6 +100,20 @@ def test_every_operation_refuses_an_unused_placeholder_and_takes_used_ones() -> 
             )
             == "Value provided in ExpressionAttributeNames unused in expressions: keys: {#gone}"
         )
+        # Reads: a projection's names, each table's entry of a batch, each Get of a transaction.
+        unused_name = "Value provided in ExpressionAttributeNames unused in expressions: keys: {#gone}"
+        projection = {"ProjectionExpression": "#s", "ExpressionAttributeNames": {"#s": "s", "#gone": "x"}}
+        reads = {
+            "GetItem": lambda: ddb.get_item(TableName="t", Key=KEY, **projection),
+            "BatchGetItem": lambda: ddb.batch_get_item(RequestItems={"t": {"Keys": [KEY], **projection}}),
+            "TransactGetItems": lambda: ddb.transact_get_items(
+                TransactItems=[{"Get": {"TableName": "t", "Key": KEY, **projection}}]
+            ),
+        }
+        assert {name: refusal(call) for name, call in reads.items()} == dict.fromkeys(reads, unused_name)
+        assert ddb.get_item(
+            TableName="t", Key=KEY, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "s"}
+        )["Item"] == {"s": {"S": "new"}}
         # Nothing refused was written: the item is as the first put left it, and "b" was never put.
         assert ddb.get_item(TableName="t", Key=KEY)["Item"]["s"] == {"S": "new"}
         assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "b"}})

@@ -9,6 +9,7 @@ from chalicelib.domain.aws_errors import (
     HINT_ASSUME_DENIED,
     HINT_INVALID_ROLE_ARN,
     HINT_MFA_CODE,
+    HINT_MFA_DEVICE,
     HINT_MFA_REQUIRED,
     HINT_SESSION_EXPIRED,
     HINT_SIMULATE_DENIED,
@@ -28,8 +29,9 @@ DENIED = "User: arn:aws:sts::1:assumed-role/S/s is not authorized to perform: st
         # STS refuses the code itself (wrong, or used before: the same words): the hint says a code works once.
         ("AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code.",
          "GetSessionToken", "MFA_REQUIRED", HINT_MFA_CODE),
+        # ...or found no enabled device of the caller's by that serial.
         ("AccessDenied", "MultiFactorAuthentication failed, unable to validate MFA code.", "AssumeRole",
-         "MFA_REQUIRED", HINT_MFA_CODE),
+         "MFA_REQUIRED", HINT_MFA_DEVICE),
         ("AccessDenied", "Access denied: MFA is required for this action", "GetSessionToken", "MFA_REQUIRED",
          HINT_MFA_REQUIRED),
         # A principal or role whose name holds "mfa" is refused for its own reasons: not an MFA refusal.
