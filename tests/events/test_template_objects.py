@@ -33,6 +33,16 @@ def with_output(name: str, value: str) -> str:
     return json.dumps(template)
 
 
+def by_url(target: dict[str, Any], stack_name: str, template_url: str) -> dict[str, Any]:
+    """A POST /deployments body for a us-east-1 stack whose template is ``template_url``."""
+    return {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": stack_name,
+        "template_url": template_url,
+    }
+
+
 def invoke(aws: LocalAws, event: dict[str, Any]) -> dict[str, Any]:
     payload: dict[str, Any] = aws.host.invoke("TemplateObjectCreated", event)
     return payload
@@ -132,12 +142,7 @@ def test_a_template_url_in_another_accounts_bucket_is_refused_even_when_its_poli
     }
     s3.put_bucket_policy(Bucket="someone-elses-templates", Policy=json.dumps(readable))
     target = register_target(client, tenant, local_aws)
-    body = {
-        "target_id": target["target_id"],
-        "region": "us-east-1",
-        "stack_name": "app",
-        "template_url": f"s3://someone-elses-templates/{KEY}",
-    }
+    body = by_url(target, "app", f"s3://someone-elses-templates/{KEY}")
     response = call(client, "POST", "/deployments", tenant, body)
     assert response.status_code == 422, response.body
     assert json.loads(response.body)["error"]["code"] == "TEMPLATE_OBJECT_REFUSED"
@@ -228,13 +233,7 @@ def test_a_template_over_one_megabyte_is_refused(client, tenant, local_aws, aws_
     s3 = template_bucket(local_aws)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(template).encode())
     target = register_target(client, tenant, local_aws)
-    body = {
-        "target_id": target["target_id"],
-        "region": "us-east-1",
-        "stack_name": "huge",
-        "template_url": f"s3://{BUCKET}/{KEY}",
-        "parameters": {"Environment": "dev"},
-    }
+    body = {**by_url(target, "huge", f"s3://{BUCKET}/{KEY}"), "parameters": {"Environment": "dev"}}
     aws_calls.clear()
     response = call(client, "POST", "/deployments", tenant, body)
     assert response.status_code == 413, response.body
