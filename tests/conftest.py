@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import boto3
@@ -211,6 +212,13 @@ def remove_target_role(aws: LocalAws, account_id: str = TARGET_ACCOUNT) -> None:
 def policy_profile(document: dict[str, Any]) -> PermissionProfile:
     """A test's own permissions, bootstrapped as a profile would be."""
     return PermissionProfile("test", "a test's own permissions", document)
+
+
+def guide_profile() -> PermissionProfile:
+    """The guide's "Minimum Required Permissions" exactly as pasted (without GUIDE_CORRECTIONS)."""
+    text = resources.files("chalicelib").joinpath("data", "required-permissions.json").read_text()
+    document: dict[str, Any] = json.loads(text)
+    return policy_profile(document)
 
 
 def default_profile_and(sid: str, *actions: str) -> PermissionProfile:

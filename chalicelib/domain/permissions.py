@@ -114,6 +114,13 @@ GUIDE_CORRECTIONS: tuple[GuideCorrection, ...] = (
         "permissions of AWS::SQS::Queue's create, update and delete handlers (CloudFormation's resource "
         "provider schema), with which CloudFormation creates a queue for the caller",
     ),
+    GuideCorrection(
+        "S3Permissions",
+        ("s3:GetObjectVersion",),
+        "CloudFormation reads a template_url template over 51,200 bytes itself, with the deployment role's "
+        "permissions, at the version the service checked (TemplateURL with versionId): S3 authorizes a "
+        "versioned read as s3:GetObjectVersion, which the guide does not grant",
+    ),
 )
 
 

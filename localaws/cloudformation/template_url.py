@@ -16,9 +16,12 @@ CloudFormation does not follow. Here, as on AWS:
 - anything else is CloudFormation's ``ValidationError`` "TemplateURL must reference a valid S3 object to
   which you have access.".
 
-Not modelled: CloudFormation reading the object with the caller's permissions (the bucket and identity
-policies of the role that called CreateStack). A local server's URL (host ``localhost``) is read as moto
-reads it.
+- CloudFormation reads the object with the caller's permissions: the identity policies of the principal
+  that called CreateStack (or CreateChangeSet, UpdateStack) must allow ``s3:GetObject`` on it, or
+  ``s3:GetObjectVersion`` for a ``versionId``, as S3 authorizes a versioned read.
+
+Not modelled: the bucket's own policy in that read (a template bucket of another account). A local
+server's URL (host ``localhost``) is read as moto reads it.
 """
 
 from __future__ import annotations
@@ -85,4 +88,19 @@ def fetch(template_url: str, account_id: str, partition: str, original: Any) -> 
         key = None
     if key is None or getattr(key, "is_delete_marker", False):
         raise _validation_error(INVALID_TEMPLATE_URL)
+    _check_caller_may_read(partition, bucket_name, key_name, version)
     return bytes(key.value).decode("utf-8")
+
+
+def _check_caller_may_read(partition: str, bucket: str, key: str, version: str | None) -> None:
+    """CloudFormation reads the template as its caller (the principal of the request being served)."""
+    from localaws.authorization import AccessDenied, check, current_principal
+
+    principal = current_principal()
+    if principal is None:  # unsigned, or a principal the local AWS does not police (moto's own)
+        return
+    action = "s3:GetObjectVersion" if version else "s3:GetObject"
+    try:
+        check(principal, action, f"arn:{partition}:s3:::{bucket}/{key}")
+    except AccessDenied:
+        raise _validation_error(INVALID_TEMPLATE_URL) from None

@@ -78,8 +78,8 @@ def test_permissions_default_is_the_guides_policy_with_its_corrections(client, t
     assert policy["Version"] == "2012-10-17"
     assert len(policy["Statement"]) == 18  # the guide's 17 and SQSPermissions
     actions = [a for s in policy["Statement"] for a in s["Action"]]
-    assert len(actions) == 164  # the guide's 148 and 16 additions
-    assert len(set(actions)) == 164
+    assert len(actions) == 165  # the guide's 148 and 17 additions
+    assert len(set(actions)) == 165
     assert "cloudformation:CreateChangeSet" in actions
     assert "cloudformation:CreateStack" in actions
     assert json.loads(call(client, "GET", "/permissions?profile=default", tenant).body) == policy
@@ -236,7 +236,7 @@ def test_bootstrapped_role_passes_every_check(client, tenant, local_aws):
     assert checks["caller_identity"]["detail"].startswith(
         f"arn:aws:sts::{TARGET_ACCOUNT}:assumed-role/{TARGET_ROLE}/"
     )
-    assert checks["permissions"]["detail"] == "all 164 actions of profile default are allowed"
+    assert checks["permissions"]["detail"] == "all 165 actions of profile default are allowed"
 
 
 def test_role_missing_three_actions_lists_exactly_those(client, tenant, local_aws):
@@ -255,7 +255,7 @@ def test_role_missing_three_actions_lists_exactly_those(client, tenant, local_aw
     checks = checks_of(report)
     assert [c["name"] for c in report["checks"] if not c["ok"]] == ["permissions"]
     assert checks["permissions"]["code"] == "MISSING_PERMISSIONS"
-    assert checks["permissions"]["detail"] == "3 of 164 actions of profile default are refused"
+    assert checks["permissions"]["detail"] == "3 of 165 actions of profile default are refused"
     assert "explicit Deny" in checks["permissions"]["hint"]
 
 

@@ -10,7 +10,7 @@ import json
 from typing import Any, Literal
 
 from localaws.environment import LocalAws
-from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, register_target, wait_for
+from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, guide_profile, register_target, wait_for
 from tests.events.conftest import APP_STACK, deploy, events_of, object_created_event
 
 BUCKET = "team-a-templates"
@@ -225,6 +225,25 @@ def test_a_large_template_in_a_bucket_of_another_region_is_read_through_that_reg
     assert redeployed["outputs"]["Release"] == "farther"
     where = f"https://s3.eu-west-1.amazonaws.com/{BUCKET}/{KEY}"
     assert sent == [f"{where}?versionId={version}", f"{where}?versionId={latest}"]
+
+
+def test_a_role_without_get_object_version_cannot_deploy_a_large_template_at_its_version(
+    client, tenant, local_aws
+):
+    """CloudFormation reads TemplateURL with the deployment role's permissions, and a versioned read is
+    s3:GetObjectVersion: the guide's policy as pasted lacks it (the default profile adds it)."""
+    template = json.loads(with_output("Release", "big"))
+    template["Metadata"] = {"Padding": "x" * 60_000}
+    s3 = template_bucket(local_aws)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(template).encode())
+    target = register_target(client, tenant, local_aws, profile=guide_profile())
+    response = call(client, "POST", "/deployments", tenant, by_url(target, "big", f"s3://{BUCKET}/{KEY}"))
+    assert response.status_code == 202, response.body
+    failed = wait_for(client, tenant, json.loads(response.body)["deployment_id"])
+    assert failed["status"] == "FAILED", failed
+    assert (
+        "TemplateURL must reference a valid S3 object to which you have access" in failed["error"]["message"]
+    )
 
 
 def test_a_template_over_one_megabyte_is_refused(client, tenant, local_aws, aws_calls):

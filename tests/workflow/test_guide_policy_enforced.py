@@ -8,24 +8,15 @@ The ``default`` profile (the guide plus ``GUIDE_CORRECTIONS``) does both.
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-
-from tests.conftest import policy_profile, register_target
+from tests.conftest import guide_profile, register_target
 from tests.workflow.lifecycle_helpers import accepted, create, put, settle
 
 BUCKET = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}}
 QUEUE = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}
 
 
-def guide_policy() -> dict[str, object]:
-    text = resources.files("chalicelib").joinpath("data", "required-permissions.json").read_text()
-    document: dict[str, object] = json.loads(text)
-    return document
-
-
 def test_an_update_by_the_guides_role_fails_access_denied_naming_create_change_set(client, tenant, local_aws):
-    target = register_target(client, tenant, local_aws, profile=policy_profile(guide_policy()))
+    target = register_target(client, tenant, local_aws, profile=guide_profile())
     did = accepted(create(client, tenant, target, BUCKET))["deployment_id"]
     assert settle(client, tenant, did)["status"] == "ACTIVE"
 
@@ -43,7 +34,7 @@ def test_an_update_by_the_guides_role_fails_access_denied_naming_create_change_s
 
 
 def test_a_queue_by_the_guides_role_ends_create_failed_naming_sqs_create_queue(client, tenant, local_aws):
-    target = register_target(client, tenant, local_aws, profile=policy_profile(guide_policy()))
+    target = register_target(client, tenant, local_aws, profile=guide_profile())
 
     did = accepted(create(client, tenant, target, QUEUE))["deployment_id"]
     failed = settle(client, tenant, did)
