@@ -26,7 +26,8 @@ moto, process-wide, so that:
    the seed of the caller's enabled virtual MFA device (RFC 6238 TOTP, 30 s steps, 6 digits, one step of
    clock skew accepted). As on AWS, a code works once: a code of the time step of a code the device
    already signed in with, or of an earlier step, is refused like a wrong one (RFC 6238 section 5.2;
-   AWS answers the same ``AccessDenied``), so a second call with the same code must wait for the next. ``GetSessionToken`` returns unique credentials that act as the calling user, carry
+   AWS answers the same ``AccessDenied``), so a second call with the same code must wait for the next.
+   ``GetSessionToken`` returns unique credentials that act as the calling user, carry
    the MFA flag into ``aws:MultiFactorAuthPresent`` and expire.
 
 The patches live at moto's response/model level (``TokenResponse.assume_role``/``get_session_token``,

@@ -301,7 +301,7 @@ class OperationRequest:
     # reads it from S3 (TemplateURL) at this version.
     template_location: str | None = None
     template_version: str | None = None
-    template_region: str | None = None  # the bucket's region: None for a request kept before it was
+    template_region: str | None = None  # the bucket's region; None in a request kept before it was recorded
 
 
 class EventSource(StrEnum):
