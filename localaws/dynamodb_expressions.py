@@ -16,7 +16,7 @@ literals, so ``:name`` and ``#name`` are always placeholders), and an unused one
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from localaws.patching import Patcher
@@ -43,8 +43,7 @@ def unused_placeholders(request: Mapping[str, Any]) -> str | None:
     """AWS's message for the first unused placeholder map of ``request`` (one operation's parameters)."""
     used = set(_PLACEHOLDER.findall(" ".join(str(request.get(e) or "") for e in _EXPRESSIONS)))
     for kind in ("Names", "Values"):
-        given: Iterable[str] = request.get(f"ExpressionAttribute{kind}") or {}
-        given = list(given)
+        given = list(request.get(f"ExpressionAttribute{kind}") or {})
         if not given:
             continue
         if not any(request.get(e) for e in _EXPRESSIONS):
@@ -55,16 +54,9 @@ def unused_placeholders(request: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _checked(original: Any) -> Any:
-    def handler(self: Any) -> Any:
-        message = unused_placeholders(self.body)
-        if message is not None:
-            from moto.dynamodb.exceptions import MockValidationException
-
-            raise MockValidationException(message)
-        return original(self)
-
-    return handler
+def _whole(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A single operation's request: its expressions are the body's."""
+    return [body]
 
 
 def _parts(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -82,17 +74,22 @@ def _parts(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return parts
 
 
-def _checked_parts(original: Any) -> Any:
-    def handler(self: Any) -> Any:
-        for part in _parts(self.body):
-            message = unused_placeholders(part)
-            if message is not None:
-                from moto.dynamodb.exceptions import MockValidationException
+def _checking(operations: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]]) -> Callable[[Any], Any]:
+    """A wrapper factory for a handler whose request holds ``operations(body)``, each checked."""
 
-                raise MockValidationException(message)
-        return original(self)
+    def wrap(original: Any) -> Any:
+        def handler(self: Any) -> Any:
+            for operation in operations(self.body):
+                message = unused_placeholders(operation)
+                if message is not None:
+                    from moto.dynamodb.exceptions import MockValidationException
 
-    return handler
+                    raise MockValidationException(message)
+            return original(self)
+
+        return handler
+
+    return wrap
 
 
 def check_moto_internals() -> None:
@@ -113,6 +110,6 @@ def install() -> None:
         from moto.dynamodb.responses import DynamoHandler
 
         for name in _WHOLE_BODY:
-            _PATCHER.wrap(DynamoHandler, name, _checked)
+            _PATCHER.wrap(DynamoHandler, name, _checking(_whole))
         for name in _BY_PARTS:
-            _PATCHER.wrap(DynamoHandler, name, _checked_parts)
+            _PATCHER.wrap(DynamoHandler, name, _checking(_parts))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import ParseResult, parse_qs, unquote, urlparse
 
 from localaws.cloudformation.state import _validation_error
 
@@ -42,9 +42,8 @@ _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 _VIRTUAL_HOSTED = re.compile(r"(?P<bucket>[a-z0-9][a-z0-9.-]*[a-z0-9])\." + _ENDPOINT)
 
 
-def _where(template_url: str) -> tuple[str, str, str | None, str | None, bool]:
+def _where(parts: ParseResult) -> tuple[str, str, str | None, str | None, bool]:
     """(bucket, key, the endpoint's region or None for the global one, versionId, path style)."""
-    parts = urlparse(template_url)
     host = (parts.hostname or "").lower()
     if parts.scheme != "https" or not host:
         raise _validation_error(INVALID_TEMPLATE_URL)
@@ -70,11 +69,12 @@ def _where(template_url: str) -> tuple[str, str, str | None, str | None, bool]:
 def fetch(template_url: str, account_id: str, partition: str, original: Any) -> str:
     """The template at ``template_url``, read as CloudFormation reads it (``original``: moto's reader,
     for the URLs of a local server)."""
-    if (urlparse(template_url).hostname or "") in _LOCAL_HOSTS:  # a local server's URL: read as moto does
+    parts = urlparse(template_url)
+    if (parts.hostname or "") in _LOCAL_HOSTS:  # a local server's URL: read as moto does
         return str(original(template_url, account_id=account_id, partition=partition))
     from localaws.s3 import find_bucket
 
-    bucket_name, key_name, region, version, path_style = _where(template_url)
+    bucket_name, key_name, region, version, path_style = _where(parts)
     found = find_bucket(bucket_name)
     if found is None:
         raise _validation_error(INVALID_TEMPLATE_URL)
