@@ -460,11 +460,21 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     sns.install()  # Lambda subscribers get AWS's record: the topic, the message id (localaws/sns.py)
     s3.install()  # bucket policies decided with their conditions (localaws/s3.py)
     faults_module.install()  # NEXUS_LOCAL_FAULTS, put in force by each LocalAws (localaws/faults.py)
-    from localaws import access_keys, admission, dynamodb, map_runs, serialization, stepfunctions, task_tokens
+    from localaws import (
+        access_keys,
+        admission,
+        dynamodb,
+        error_matching,
+        map_runs,
+        serialization,
+        stepfunctions,
+        task_tokens,
+    )
 
     admission.install()  # at most 64 running executions per state machine (localaws/admission.py)
     map_runs.install()  # a Distributed Map fails past its tolerated failures (localaws/map_runs.py)
     task_tokens.install()  # a closed task's token is refused: TaskTimedOut (localaws/task_tokens.py)
+    error_matching.install()  # States.ALL misses DataLimitExceeded and Runtime (localaws/error_matching.py)
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
     dynamodb_expressions.install()  # placeholders no expression uses are refused, as AWS refuses them
