@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
@@ -29,7 +30,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import DriftInfo, Notifications
-from chalicelib.domain.errors import Conflict, DeployerError, NotFound
+from chalicelib.domain.errors import Conflict, DeployerError, NotFound, StartGuardFailed
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -342,7 +343,9 @@ class DynamoStore:
 
     # -- deployments -----------------------------------------------------------------------------
 
-    def create_deployment(self, deployment: Deployment, request: OperationRequest) -> None:
+    def create_deployment(
+        self, deployment: Deployment, request: OperationRequest, also: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
         claim = {**_claim_key(deployment), "deployment_id": deployment.deployment_id}
         try:
             self._transact(
@@ -361,7 +364,8 @@ class DynamoStore:
                         }
                     },
                     {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
-                ]
+                ],
+                also,
             )
         except _ConditionFailed:
             holder = self._get(**_claim_key(deployment)) or {}
@@ -373,7 +377,9 @@ class DynamoStore:
                 details={"deployment_id": holder.get("deployment_id")},
             ) from None
 
-    def begin_operation(self, deployment: Deployment, request: OperationRequest) -> None:
+    def begin_operation(
+        self, deployment: Deployment, request: OperationRequest, also: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
         item = deployment_to_item(deployment)
         try:
             self._transact(
@@ -387,7 +393,8 @@ class DynamoStore:
                         }
                     },
                     {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
-                ]
+                ],
+                also,
             )
         except _ConditionFailed:
             raise Conflict(
@@ -396,13 +403,20 @@ class DynamoStore:
                 hint="Wait until GET /deployments/{id} shows the operation ended, then retry.",
             ) from None
 
-    def _transact(self, items: list[dict[str, Any]]) -> None:
-        """One TransactWriteItems; ``_ConditionFailed`` when a condition of it did not hold."""
+    def _transact(self, items: list[dict[str, Any]], also: Sequence[Mapping[str, Any]] = ()) -> None:
+        """One TransactWriteItems of ``items`` and ``also`` (the caller's own writes, such as a rollout
+        item's start: ``ItemRef.start_write``); ``StartGuardFailed`` when a condition of ``also`` did not
+        hold (whatever the others did), else ``_ConditionFailed`` when one of ``items`` did not."""
         with aws_call("TransactWriteItems"):
             try:
-                self._table.meta.client.transact_write_items(TransactItems=items)
+                self._table.meta.client.transact_write_items(TransactItems=[*items, *also])
             except ClientError as error:
                 if _condition_failed(error):
+                    reasons = error.response.get("CancellationReasons") or []
+                    if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[len(items) :]):
+                        raise StartGuardFailed(
+                            "The item this operation was to start for had moved on; nothing was written."
+                        ) from None
                     raise _ConditionFailed() from error
                 raise
 

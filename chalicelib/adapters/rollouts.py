@@ -76,6 +76,39 @@ def _rollout_read() -> dict[str, Any]:
     }
 
 
+# StartItem's read of an item and its rollout (one BatchGetItem, one projection for both records): the
+# item's fields and the rollout's as ``_rollout_read`` projects them. Placeholders for every name, as
+# several (index, region, status, data, error) are reserved words.
+_ITEM_AND_ROLLOUT_FIELDS = (
+    "pk",
+    "sk",
+    "tenant_id",
+    "rollout_id",
+    "status",
+    "updated_at",
+    "data",
+    "failed",
+    "cancel_requested",
+    "pause_requested",
+    "index",
+    "target_id",
+    "account_id",
+    "region",
+    "wave",
+    "deployment_id",
+    "operation_id",
+    "error",
+    "changes",
+    "start_attempted_at",
+    "kind",
+)
+
+
+def _item_and_rollout_read() -> dict[str, Any]:
+    names = {f"#f{n}": field for n, field in enumerate(_ITEM_AND_ROLLOUT_FIELDS)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+
 def _targets_field(target_ids: set[str]) -> str:
     """The rollout record's ``targets``; of one id, the substring that matches exactly that id."""
     return "," + ",".join(sorted(target_ids)) + ","
@@ -321,27 +354,45 @@ class DynamoRolloutStore:
                     return found
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def mark_start(self, rollout_id: str, index: int, at: str) -> tuple[RolloutItem | None, bool]:
-        """Mark that the first start of a PENDING item begins ``at`` (``start_attempted_at``), reading
-        the item in the same call: (the item as it was before the mark, True). Any other item is left as
-        it is: (the item, or None if there is none, False); that is one that is not PENDING, or one an
-        earlier start marked (whose mark says since when to look for what that start began)."""
-        with aws_call("UpdateItem"):
-            try:
-                before = self._table.update_item(
-                    Key=_item_key(rollout_id, index),
-                    UpdateExpression="SET start_attempted_at = :at, updated_at = :at",
-                    # an unmarked item holds no start_attempted_at, or a null one
-                    ConditionExpression="#s = :pending AND NOT attribute_type(start_attempted_at, :text)",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":at": at, ":pending": ItemStatus.PENDING.value, ":text": "S"},
-                    ReturnValues="ALL_OLD",
-                ).get("Attributes")
-            except ClientError as error:
-                if error_code(error) != "ConditionalCheckFailedException":
-                    raise
-                return self.get_item(rollout_id, index), False
-        return (item_from_record(rollout_id, dict(before)) if before else None), True
+    def item_and_rollout(
+        self, tenant_id: str, rollout_id: str, index: int
+    ) -> tuple[RolloutItem | None, Rollout | None]:
+        """The item and its rollout (as ``get_rollout`` reads it), in one consistent BatchGetItem:
+        StartItem's one read before it starts the item. A key DynamoDB leaves unprocessed (throttled)
+        is read on its own."""
+        keys = [_item_key(rollout_id, index), _rollout_key(tenant_id, rollout_id)]
+        request = {self._name: {"Keys": keys, "ConsistentRead": True, **_item_and_rollout_read()}}
+        client: Any = self._table.meta.client  # the table's: it takes and gives plain Python values
+        with aws_call("BatchGetItem"):
+            answer = client.batch_get_item(RequestItems=request)
+        found = {str(r["sk"]): dict(r) for r in answer.get("Responses", {}).get(self._name, [])}
+        unprocessed = {
+            str(k["sk"]) for k in (answer.get("UnprocessedKeys") or {}).get(self._name, {}).get("Keys", [])
+        }
+        item_sk, rollout_sk = keys[0]["sk"], keys[1]["sk"]
+        if item_sk in unprocessed:
+            item = self.get_item(rollout_id, index)
+        else:
+            item = item_from_record(rollout_id, found[item_sk]) if item_sk in found else None
+        if rollout_sk in unprocessed:
+            rollout = self.get_rollout(tenant_id, rollout_id)
+        else:
+            rollout = rollout_from_item(found[rollout_sk]) if rollout_sk in found else None
+        return item, rollout
+
+    def start_write(self, item: RolloutItem) -> dict[str, Any]:
+        """The write (a transaction's part) that records ``item`` as started, only while it is PENDING:
+        the operation's first write carries it (``ItemRef.start_write``), so the item is IN_PROGRESS
+        exactly when its operation exists."""
+        return {
+            "Put": {
+                "TableName": self._name,
+                "Item": item_to_record(item),
+                "ConditionExpression": "#s = :pending",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":pending": ItemStatus.PENDING.value},
+            }
+        }
 
     def save_item(self, item: RolloutItem, *, reopen: bool = False) -> bool:
         """Progress of an item that has not ended (PENDING -> IN_PROGRESS, its deployment id); False,

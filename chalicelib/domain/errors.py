@@ -110,6 +110,14 @@ class TransientAwsError(DeployerError):
     hint = "AWS is throttling or briefly unavailable; the operation retries with backoff."
 
 
+class StartGuardFailed(Conflict):
+    """The record an operation was started for (a rollout item) had moved on when the operation's first
+    write was to record the start with it: that write was refused whole, so nothing started."""
+
+    code = "START_GUARD_FAILED"
+    hint = "Read the item again: another run started it, or it ended."
+
+
 class StackLocked(DeployerError):
     kind = ErrorKind.CONFLICT
     code = "STACK_LOCKED"

@@ -21,7 +21,7 @@ Lifecycle decisions made here, before any AWS call (the workflow re-checks the l
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -154,6 +154,13 @@ def _carried(request: OperationRequest | None) -> dict[str, Any]:
     }
 
 
+def _start_writes(for_item: ItemRef | None, deployment: Deployment) -> tuple[Mapping[str, Any], ...]:
+    """The writes that record ``for_item`` as started with ``deployment``'s operation, if it has any."""
+    if for_item is None or for_item.start_write is None:
+        return ()
+    return (for_item.start_write(deployment.deployment_id, deployment.operation.operation_id),)
+
+
 class DeploymentService:
     def __init__(
         self,
@@ -248,7 +255,7 @@ class DeploymentService:
             return self._create_again(existing, new, split, mode, fingerprint, for_item)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
         with self._notifications_kept(tenant_id, new) as new:
-            deployment = self._new_deployment(tenant_id, target, new, mode, split, fingerprint)
+            deployment = self._new_deployment(tenant_id, target, new, mode, split, fingerprint, for_item)
         if self._sources is not None:
             self._sources.created(deployment)
         return self._start(deployment, for_item)
@@ -261,8 +268,9 @@ class DeploymentService:
         mode: OperationMode,
         split: ParameterSplit,
         fingerprint: str,
+        for_item: ItemRef | None = None,
     ) -> Deployment:
-        """Write the new deployment (PENDING) and its operation's request."""
+        """Write the new deployment (PENDING) and its operation's request (and ``for_item``'s start)."""
         now = utc_now()
         operation = Operation(
             new_id("op"),
@@ -296,7 +304,7 @@ class DeploymentService:
             split,
         )
         with secrets_kept(self._secrets, operation.operation_id, split):
-            self._store.create_deployment(deployment, request)
+            self._store.create_deployment(deployment, request, _start_writes(for_item, deployment))
         return deployment
 
     @contextmanager
@@ -335,6 +343,7 @@ class DeploymentService:
                 mode=mode,
                 fingerprint=fingerprint,
                 adopt=new.adopt,
+                for_item=for_item,
             )
         started = self._start(written, for_item)
         if self._sources is not None:
@@ -381,6 +390,7 @@ class DeploymentService:
             tags,
             mode=mode,
             fingerprint=fingerprint,
+            for_item=for_item,
         )
         return self._start(written, for_item)
 
@@ -437,6 +447,7 @@ class DeploymentService:
             mode=OperationMode.APPLY,
             fingerprint=plan.config_hash,
             change_set_name=plan.change_set_name,
+            for_item=for_item,
         )
         return self._start(written, for_item)
 
@@ -623,8 +634,10 @@ class DeploymentService:
         fingerprint: str | None = None,
         change_set_name: str | None = None,
         adopt: bool = False,
+        for_item: ItemRef | None = None,
     ) -> Deployment:
-        """The deployment with its new operation (PENDING), written with the operation's request."""
+        """The deployment with its new operation (PENDING), written with the operation's request (and
+        ``for_item``'s start)."""
         now = utc_now()
         operation = Operation(
             new_id("op"),
@@ -650,7 +663,7 @@ class DeploymentService:
         )
         request = self._request(updated, template, split)
         with secrets_kept(self._secrets, operation.operation_id, split):
-            self._store.begin_operation(updated, request)
+            self._store.begin_operation(updated, request, _start_writes(for_item, updated))
         return updated
 
     @staticmethod

@@ -7,7 +7,7 @@ service layer never sees a boto3 response shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -97,11 +97,18 @@ class TargetStore(Protocol):
 
 
 class DeploymentStore(Protocol):
-    def create_deployment(self, deployment: Deployment, request: OperationRequest) -> None:
-        """Write a new deployment and claim its (target, region, stack name); Conflict if taken."""
+    def create_deployment(
+        self, deployment: Deployment, request: OperationRequest, also: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """Write a new deployment and claim its (target, region, stack name); Conflict if taken.
+        ``also``: writes of the caller's, in the same transaction (``ItemRef.start_write``);
+        StartGuardFailed, and nothing written, if one of them is refused."""
 
-    def begin_operation(self, deployment: Deployment, request: OperationRequest) -> None:
-        """Replace the deployment's operation; Conflict if its current operation still runs."""
+    def begin_operation(
+        self, deployment: Deployment, request: OperationRequest, also: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """Replace the deployment's operation; Conflict if its current operation still runs. ``also``:
+        as in ``create_deployment``."""
 
     def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:
         """Persist progress of the deployment's current operation; refused for a stale operation.
@@ -315,9 +322,14 @@ class RolloutStore(Protocol):
     def get_spec(self, rollout_id: str) -> RolloutSpec | None: ...
     def get_item(self, rollout_id: str, index: int) -> RolloutItem | None: ...
     def list_items(self, rollout_id: str) -> list[RolloutItem]: ...
-    def mark_start(self, rollout_id: str, index: int, at: str) -> tuple[RolloutItem | None, bool]:
-        """Set ``start_attempted_at`` of a PENDING item that has none to ``at``: (the item before, True);
-        any other item is left as it is: (the item or None, False). One call: the mark reads the item."""
+    def item_and_rollout(
+        self, tenant_id: str, rollout_id: str, index: int
+    ) -> tuple[RolloutItem | None, Rollout | None]:
+        """The item and its rollout, in one read (either None if missing)."""
+
+    def start_write(self, item: RolloutItem) -> Mapping[str, Any]:
+        """The write that records ``item`` (IN_PROGRESS) only while it is PENDING, for the transaction
+        that writes its operation (``ItemRef.start_write``)."""
 
     def save_item(self, item: RolloutItem, *, reopen: bool = False) -> bool:
         """Write an item's progress unless it has ended (False then); ``reopen`` writes it regardless."""

@@ -27,12 +27,17 @@ that Lambda retries after the message went out finds the claim taken; one retrie
 announcement was lost (the status saved, the claim not made) re-reads the final status, and
 ``next_wave``/``record_rollout_failure`` announce it then.
 
-Why StartItem writes ``start_attempted_at`` before it starts the item's deployment: starting an
-operation (``DeploymentService.create``/``update``/``apply``) and recording its ids on the item are
-two writes. When Lambda retries the step between them, the retry must not start a second operation
-(it would be refused with OPERATION_IN_PROGRESS or STACK_LOCKED, or would deploy twice): it looks up
-the deployment that holds the item's stack and takes up its current operation if that began after
-the marker, in the rollout's mode, with the rollout's configuration (``config_hash``).
+Why StartItem writes nothing of the item's own: starting an operation (``DeploymentService.create``/
+``update``/``apply``) writes the operation in one transaction, and that transaction also records the item
+IN_PROGRESS with the operation's ids, only while the item is PENDING (``ItemRef.start_write``). So an
+item is IN_PROGRESS exactly when its operation exists: a retry of the step (Lambda retried it after the
+work was done) reads the item and takes up that operation, never starting a second one (which would be
+refused with OPERATION_IN_PROGRESS or STACK_LOCKED, or deploy twice); an item the rollout's end cancelled
+meanwhile refuses the transaction whole, so nothing starts for it. One read (the item and its rollout
+together) and no other write per start. A PENDING item can still carry ``start_attempted_at``: from a
+start whose StartExecution stayed throttled (``_reopen_unstarted``) or from an earlier version, which wrote
+it as a marker before the start; such an item takes up the operation its stack's deployment began after
+the marker, in the rollout's mode, with the rollout's configuration (``config_hash``), if there is one.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import hashlib
 import logging
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -49,6 +55,7 @@ from chalicelib.domain.errors import (
     Conflict,
     DeployerError,
     NotFound,
+    StartGuardFailed,
     TransientAwsError,
     UnprocessableRequest,
 )
@@ -492,31 +499,28 @@ class RolloutService:
 
     def _begin_item(self, tenant_id: str, ref: ItemRef) -> _Begun:
         """Start the item ``ref`` (whose ``task_token``, if any, the started operation is to release),
-        or take up what an earlier run of this step started."""
+        or take up what an earlier run of this step started.
+
+        One read (the item and its rollout), and no write of the item's own: the transaction that writes
+        the item's operation also records the item as started (``ItemRef.start_write``, only while the
+        item is PENDING). So an item is IN_PROGRESS exactly when an operation was begun for it: a retry of
+        this step finds what an earlier run began by reading the item, and an item that ended meanwhile
+        (its rollout was cancelled) refuses that transaction whole, so nothing starts."""
         rollout_id, index = ref.rollout_id, ref.index
-        wait = self._poll.initial_seconds
-        # The mark that a start begins is written before the start, so that a retry can find what it
-        # started; the first start's mark reads the item in the same call (``item``: before the mark).
-        attempt = utc_now()
-        item, marked = self._store.mark_start(rollout_id, index, attempt)
+        item, rollout = self._store.item_and_rollout(tenant_id, rollout_id, index)
         if item is None:
             raise _no_item(rollout_id, index)
-        if item.status is ItemStatus.IN_PROGRESS:  # started by an earlier run of this step
-            return _Begun(self._done(False, wait), item.operation_id)
-        if item.ended:
-            return _Begun(self._done(True, 0))
-        rollout = self._rollout(tenant_id, rollout_id)
-        if not marked:
-            # An earlier run of this step marked the item and its save of what it started was lost
-            # (Lambda retried the step): take up that operation rather than start another. The mark
-            # stays as it is until nothing started since it is known, however many runs retry.
+        found = self._as_found(item)
+        if found is not None:
+            return found
+        if rollout is None:
+            raise NotFound(f"Rollout {rollout_id} does not exist.", code="ROLLOUT_NOT_FOUND")
+        if item.start_attempted_at is not None:
+            # A start that an earlier version marked before it began, or one whose operation's execution
+            # never started (``_reopen_unstarted``): take up what it began, if anything.
             taken = self._taken_up(rollout, item)
             if taken is not None:
-                return (
-                    _Begun(self._done(True, 0))
-                    if taken.ended
-                    else _Begun(self._done(False, wait), taken.operation_id)
-                )
+                return self._as_found(taken) or _Begun(self._done(False, self._poll.initial_seconds))
         if rollout.cancel_requested or rollout.status not in RUNNING_ROLLOUT or rollout.over_tolerance:
             if rollout.cancel_requested or rollout.status is RolloutStatus.CANCELLED:
                 reason = "the rollout was cancelled"
@@ -528,14 +532,31 @@ class RolloutService:
                 tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, _not_started(reason), None)
             )
             return _Begun(self._done(True, 0))
+        attempt = utc_now()
         item = replace(item, start_attempted_at=attempt, updated_at=attempt)
-        if not marked and not self._store.save_item(item):  # marked again: this run's start begins
-            return _Begun(self._done(True, 0))  # ended meanwhile: nothing to start
+
+        def started(deployment_id: str, operation_id: str) -> Mapping[str, Any]:
+            return self._store.start_write(
+                replace(
+                    item,
+                    status=ItemStatus.IN_PROGRESS,
+                    deployment_id=deployment_id,
+                    operation_id=operation_id,
+                    updated_at=utc_now(),
+                )
+            )
+
         try:
-            deployment = self._deploy(rollout, item, ref)
+            deployment = self._deploy(rollout, item, replace(ref, start_write=started))
+        except StartGuardFailed:
+            # Another run of this step started the item, or it ended, since it was read: nothing was
+            # written. What it is now says what to wait for.
+            now = self._item(rollout_id, index)
+            return self._as_found(now) or _Begun(self._done(False, self._poll.initial_seconds))
         except TransientAwsError:
-            # AWS still throttled after botocore's retries: the step's Retry runs it again, and the
-            # mark above makes that run take up whatever this one started. Not the item's failure.
+            # AWS still throttled after botocore's retries: the step's Retry runs it again, and reads
+            # whatever this run recorded. Not the item's failure.
+            self._reopen_unstarted(tenant_id, item)
             raise
         except DeployerError as error:
             info = ErrorInfo(error.code, error.message, error.hint)
@@ -549,15 +570,46 @@ class RolloutService:
                 deployment_id=deployment.deployment_id if deployment else item.deployment_id,
             )
             return _Begun(self._done(True, 0))
-        if not self._store.save_item(self._in_progress(item, deployment)):
-            # The item was ended while this step ran (its wait timed out and a later step ended it):
-            # an end is final, so the operation started here runs on, recorded on its deployment only.
-            logger.warning(
-                "rollout item ended while its start ran",
-                extra={"rollout_id": rollout_id, "item": index, "deployment_id": deployment.deployment_id},
-            )
+        return _Begun(
+            self._done(False, self._poll.initial_seconds),
+            deployment.operation.operation_id,
+            ref.task_token is not None,
+        )
+
+    def _as_found(self, item: RolloutItem) -> _Begun | None:
+        """What a start of ``item`` does with an item that is not PENDING: wait for the operation an
+        earlier start began (IN_PROGRESS), or nothing (ended); None for a PENDING item."""
+        if item.status is ItemStatus.IN_PROGRESS:
+            return _Begun(self._done(False, self._poll.initial_seconds), item.operation_id)
+        if item.ended:
             return _Begun(self._done(True, 0))
-        return _Begun(self._done(False, wait), deployment.operation.operation_id, ref.task_token is not None)
+        return None
+
+    def _reopen_unstarted(self, tenant_id: str, item: RolloutItem) -> None:
+        """After a start of ``item`` that ended throttled: if its transaction recorded the item as
+        started but the operation's execution never started (StartExecution throttled: the operation is
+        recorded FAILED with that error), the item is PENDING again, so that the step's retry starts it
+        anew, as it would had nothing been written. Any other state is left for the retry to read."""
+        current = self._store.get_item(item.rollout_id, item.index)
+        if (
+            current is None
+            or current.status is not ItemStatus.IN_PROGRESS
+            or current.start_attempted_at != item.start_attempted_at
+            or current.deployment_id is None
+        ):
+            return
+        try:
+            deployment = self._deployments.get(tenant_id, current.deployment_id)
+        except NotFound:
+            return
+        operation = deployment.operation
+        if (
+            operation.operation_id == current.operation_id
+            and operation.status is OperationStatus.FAILED
+            and deployment.error is not None
+            and deployment.error.code == TransientAwsError.code
+        ):
+            self._store.save_item(replace(item, updated_at=utc_now()))
 
     def poll_item(
         self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False

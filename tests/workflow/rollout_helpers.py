@@ -58,9 +58,8 @@ def wired_rollouts(aws: LocalAws, workflow: WorkflowStarter | None = None) -> It
             return
         driven = replace(
             built,
-            rollouts=rollout_service(
-                built, aws.role_session(aws.host.role_of(aws.host.api_function)), workflow
-            ),
+            # under the rollout steps' role: the tests drive those steps through this service
+            rollouts=rollout_service(built, aws.role_session(aws.host.role_of("StartItem")), workflow),
         )
         app_module.container.configure(driven)
         yield driven

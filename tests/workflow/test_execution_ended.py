@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -304,17 +305,25 @@ def _unrun_rollout(
     return tenant, rollouts, rollout_id, arn
 
 
+def _marked(rollouts: DynamoRolloutStore, rollout_id: str, index: int) -> None:
+    """The item PENDING with a start's mark (``start_attempted_at``), as a start leaves it whose
+    StartExecution was throttled (the step's Retry may still start it), or an earlier version's start."""
+    item = rollouts.get_item(rollout_id, index)
+    assert item is not None
+    assert rollouts.save_item(replace(item, start_attempted_at=utc_now()))
+
+
 def test_an_item_whose_start_may_still_run_is_spared_and_ends_by_its_own_step() -> None:
-    """The rollout's execution ended while a StartItem ran (Lambda is not stopped with it): that item is
-    not cancelled as never started, since the step may still start it; a step that then runs finds the
-    rollout ended and ends the item CANCELLED itself, saying why."""
+    """The rollout's execution ended while a StartItem's Retry could still run (Lambda is not stopped
+    with it): that item is not cancelled as never started, since the step may still start it; a step
+    that then runs finds the rollout ended and ends the item CANCELLED itself, saying why."""
     with (
         local_aws_for_app() as aws,
         wired_rollouts(aws, NoExecution()) as services,
         Client(app_module.app) as client,
     ):
         tenant, rollouts, rollout_id, arn = _unrun_rollout(aws, services, client)
-        rollouts.mark_start(rollout_id, 0, utc_now())  # item 0's StartItem began a moment ago
+        _marked(rollouts, rollout_id, 0)  # item 0's StartItem began a moment ago
 
         ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
 
@@ -419,7 +428,7 @@ def test_reading_a_stopped_rollout_cancels_a_spared_item_once_its_start_cannot_b
         Client(app_module.app) as client,
     ):
         tenant, rollouts, rollout_id, arn = _unrun_rollout(aws, services, client)
-        rollouts.mark_start(rollout_id, 0, utc_now())  # item 0's StartItem began, then died
+        _marked(rollouts, rollout_id, 0)  # item 0's StartItem began, then died
         ended = services.rollouts.execution_ended(tenant.tenant_id, rollout_id, ExecutionEnd(arn, "ABORTED"))
         assert ended["in_flight"] == 1
 

@@ -1,9 +1,10 @@
-"""A StartItem that Lambda retries after it started the item's deployment but lost the save of it.
+"""A StartItem that Lambda retries after it started the item's deployment but lost its answer.
 
 The fault this guards against: the retry found the item still PENDING, started the deployment again,
 was refused (the first operation still ran: OPERATION_IN_PROGRESS) and marked the item FAILED. The
-item's operation is held at its AcquireLock step until the retry has run, so the retry always meets
-it running, as it would in the fault's window on AWS.
+item is now recorded IN_PROGRESS by the very transaction that writes its operation, so a retry always
+finds it. The item's operation is held at its AcquireLock step until the retry has run, so the retry
+meets it running, as it would in the fault's window on AWS.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.rollouts import DynamoRolloutStore
+from chalicelib.adapters.stepfunctions import StepFunctionsStarter
 from chalicelib.composition import Services
 from chalicelib.domain.errors import TransientAwsError
-from chalicelib.domain.rollouts import ItemStatus, RolloutItem
+from chalicelib.domain.model import Deployment
+from chalicelib.domain.rollouts import ItemStatus
+from chalicelib.service.deployments import START_ROUNDS, DeploymentService
+from chalicelib.service.rollouts import RolloutService
 from chalicelib.steps import handlers, rollout_handlers
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
@@ -49,25 +54,27 @@ def held_lock(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
         release.set()
 
 
-def losing_saves(monkeypatch: pytest.MonkeyPatch, count: int) -> list[RolloutItem]:
-    """The first ``count`` saves of an item as IN_PROGRESS fail (a throttled PutItem), not written."""
-    lost: list[RolloutItem] = []
-    save = DynamoRolloutStore.save_item
+def losing_answers(monkeypatch: pytest.MonkeyPatch, count: int) -> list[Deployment]:
+    """The first ``count`` item starts do their work (the operation written with the item's start, its
+    execution started), then their Lambda fails (a throttled call after the work): the answer is lost."""
+    lost: list[Deployment] = []
+    deploy = RolloutService._deploy
 
-    def losing(self: DynamoRolloutStore, item: RolloutItem, **kwargs: Any) -> bool:
-        if item.status is ItemStatus.IN_PROGRESS and len(lost) < count:
-            lost.append(item)
+    def losing(self: RolloutService, *args: Any, **kwargs: Any) -> Deployment | None:
+        started = deploy(self, *args, **kwargs)
+        if started is not None and len(lost) < count:
+            lost.append(started)
             raise TransientAwsError("PutItem failed: ProvisionedThroughputExceededException")
-        return save(self, item, **kwargs)
+        return started
 
-    monkeypatch.setattr(DynamoRolloutStore, "save_item", losing)
+    monkeypatch.setattr(RolloutService, "_deploy", losing)
     return lost
 
 
 @pytest.fixture
-def lost_save(monkeypatch: pytest.MonkeyPatch) -> list[RolloutItem]:
-    """The first save of an item as IN_PROGRESS fails (a throttled PutItem) and is not written."""
-    return losing_saves(monkeypatch, 1)
+def lost_answer(monkeypatch: pytest.MonkeyPatch) -> list[Deployment]:
+    """The first item start's answer is lost after its work was done."""
+    return losing_answers(monkeypatch, 1)
 
 
 def one_item(client: Client, tenant: Tenant, aws: LocalAws) -> dict[str, Any]:
@@ -91,7 +98,7 @@ def test_the_state_machine_retry_of_start_item_takes_up_the_started_operation(
     local_aws: LocalAws,
     aws_calls: AwsCalls,
     held_lock: threading.Event,
-    lost_save: list[RolloutItem],
+    lost_answer: list[Deployment],
 ) -> None:
     rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
 
@@ -99,15 +106,15 @@ def test_the_state_machine_retry_of_start_item_takes_up_the_started_operation(
         (item,) = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)["items"]
         return dict(item)
 
-    # StartItem started the deployment, its save failed, and its Retry (TransientAwsError) ran it again.
+    # StartItem started the deployment, its answer was lost, and its Retry (TransientAwsError) ran it again.
     item = polling.until(
         only_item,
-        ready=lambda item: bool(lost_save) and item["status"] != "PENDING",
+        ready=lambda item: bool(lost_answer) and item["status"] != "PENDING",
         timeout=30,
-        what="the lost save and the item past PENDING",
+        what="the lost answer and the item past PENDING",
     )
     assert item["status"] == "IN_PROGRESS", item  # was FAILED with OPERATION_IN_PROGRESS
-    assert item["deployment_id"] == lost_save[0].deployment_id
+    assert item["deployment_id"] == lost_answer[0].deployment_id
     held_lock.set()
 
     done = wait_rollout(client, tenant, rollout_id)
@@ -118,12 +125,14 @@ def test_the_state_machine_retry_of_start_item_takes_up_the_started_operation(
     assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [item["deployment_id"]]
 
 
-def test_start_item_invoked_again_after_a_lost_save_starts_nothing_new(
+def test_start_item_invoked_again_after_a_lost_answer_starts_nothing_new(
     local_aws: LocalAws,
     aws_calls: AwsCalls,
     held_lock: threading.Event,
-    lost_save: list[RolloutItem],
+    lost_answer: list[Deployment],
 ) -> None:
+    """Each later run reads the item IN_PROGRESS with the first run's operation and takes it up: it
+    writes nothing, so a run that loses its own answer too leaves nothing for the next one to undo."""
     with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         rollout_id = one_item(client, tenant, local_aws)["rollout_id"]  # no execution: we run the steps
@@ -131,13 +140,18 @@ def test_start_item_invoked_again_after_a_lost_save_starts_nothing_new(
 
         with pytest.raises(TransientAwsError):
             rollout_handlers.start_item(services, event)
-        (started,) = lost_save
-        assert started.deployment_id is not None
-        progress = rollout_handlers.start_item(services, event)
-        assert (progress["done"], progress["wait_seconds"]) == (False, 1), (
-            progress
-        )  # takes the started one up
-        assert rollout_handlers.start_item(services, event)["done"] is False  # and again: still one
+        (started,) = lost_answer
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert (item.status, item.deployment_id, item.operation_id) == (
+            ItemStatus.IN_PROGRESS,
+            started.deployment_id,
+            started.operation.operation_id,
+        )
+        aws_calls.clear()
+        for _ in range(2):  # takes the started one up, and again: still one
+            progress = rollout_handlers.start_item(services, event)
+            assert (progress["done"], progress["wait_seconds"]) == (False, 1), progress
+        assert {c for c in aws_calls.calls if c[0] == "dynamodb"} == {("dynamodb", "BatchGetItem")}
         held_lock.set()
 
         deadline = time.monotonic() + 30
@@ -148,40 +162,13 @@ def test_start_item_invoked_again_after_a_lost_save_starts_nothing_new(
             progress = rollout_handlers.poll_item(services, {**event, "progress": progress})
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert (item.status, item.error) == (ItemStatus.SUCCEEDED, None)
-        assert (item.deployment_id, item.operation_id) == (started.deployment_id, started.operation_id)
+        assert (item.deployment_id, item.operation_id) == (
+            started.deployment_id,
+            started.operation.operation_id,
+        )
         assert aws_calls.count("cloudformation", "CreateStack") == 1
+        assert aws_calls.count("stepfunctions", "StartExecution") == 0  # only the first run's
         assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [started.deployment_id]
-
-
-def test_start_item_whose_take_up_is_lost_too_still_takes_up_the_first_start(
-    local_aws: LocalAws,
-    aws_calls: AwsCalls,
-    held_lock: threading.Event,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Run 1 starts the operation and loses its save; run 2 finds that operation and loses its save of
-    it too; run 3 must still find it: run 2 left the first start's mark as it was (had it marked its
-    own, later time, run 3 would look for an operation begun after it, find none, and fail the item
-    with OPERATION_IN_PROGRESS while the operation ran on)."""
-    lost = losing_saves(monkeypatch, 2)
-    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
-        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
-
-        for _ in range(2):
-            with pytest.raises(TransientAwsError):
-                rollout_handlers.start_item(services, event)
-            time.sleep(0.01)  # each run's clock reads later than the one before
-        first, second = lost
-        assert second.operation_id == first.operation_id  # run 2 had found run 1's operation
-        progress = rollout_handlers.start_item(services, event)
-        assert progress["done"] is False, progress
-        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        assert (item.status, item.operation_id) == (ItemStatus.IN_PROGRESS, first.operation_id)
-        held_lock.set()
-        assert aws_calls.count("stepfunctions", "StartExecution") == 1
-        assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [first.deployment_id]
 
 
 def test_a_start_slower_than_its_wait_is_taken_up_not_failed(
@@ -290,14 +277,14 @@ def entered_states(sfn: Any, aws: LocalAws, until: str, timeout: float = 30) -> 
     )
 
 
-def test_an_item_start_reads_the_item_in_its_mark_and_the_stack_claim_once(
+def test_an_item_start_reads_the_item_and_its_rollout_at_once_and_writes_it_with_its_operation(
     local_aws: LocalAws, aws_calls: AwsCalls, held_lock: threading.Event
 ) -> None:
-    """What one item's start costs in DynamoDB calls: its mark (an UpdateItem that returns the item,
-    no separate read); reads of the rollout, its spec (once per process), the target, the stack's
-    claim (once: it was read twice) and the stack's lock; the create's transaction, its first event
-    and the item's IN_PROGRESS save. Run again, it starts nothing: its mark is refused and it reads
-    the item, which runs the operation the first run started."""
+    """What one item's start costs in DynamoDB calls: one read of the item and its rollout together
+    (BatchGetItem); reads of the rollout's spec (once per process), the target, the stack's claim and
+    the stack's lock; the create's transaction, which also records the item IN_PROGRESS (no write of the
+    item before or after it); the operation's first event. Run again, it starts nothing: that one read
+    finds the item running the operation the first run started."""
     with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
@@ -309,28 +296,27 @@ def test_an_item_start_reads_the_item_in_its_mark_and_the_stack_claim_once(
             (o, aws_calls.count("dynamodb", o)) for s, o in set(aws_calls.calls) if s == "dynamodb"
         )
         assert dynamodb == [
+            ("BatchGetItem", 1),
             ("BatchWriteItem", 1),
-            ("GetItem", 5),
-            ("PutItem", 1),
+            ("GetItem", 4),
             ("TransactWriteItems", 1),
-            ("UpdateItem", 1),
         ], dynamodb
         (started,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert started.status is ItemStatus.IN_PROGRESS
         assert started.start_attempted_at is not None
+        (deployment,) = deployments_of(client, tenant)
+        assert (started.deployment_id, started.operation_id) == (
+            deployment["deployment_id"],
+            deployment["operation"]["operation_id"],
+        )
 
         aws_calls.clear()
         assert rollout_handlers.start_item(services, event)["done"] is False
-        assert [c for c in aws_calls.calls if c[0] == "dynamodb"] == [
-            ("dynamodb", "UpdateItem"),
-            ("dynamodb", "GetItem"),
-        ]
+        assert [c for c in aws_calls.calls if c[0] == "dynamodb"] == [("dynamodb", "BatchGetItem")]
         held_lock.set()
 
 
-def test_an_item_that_ended_before_its_start_is_neither_marked_nor_started(
-    local_aws: LocalAws, aws_calls: AwsCalls
-) -> None:
+def test_an_item_that_ended_before_its_start_is_not_started(local_aws: LocalAws, aws_calls: AwsCalls) -> None:
     with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
@@ -347,7 +333,7 @@ def test_an_item_that_ended_before_its_start_is_neither_marked_nor_started(
 
         assert rollout_handlers.start_item(services, event)["done"] is True
         (after,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        assert after == cancelled  # no mark, no start
+        assert after == cancelled  # nothing written, nothing started
         assert aws_calls.count("dynamodb", "TransactWriteItems") == 0
         assert aws_calls.count("cloudformation") == 0
         assert not store.end_item(tenant.tenant_id, replace(cancelled, status=ItemStatus.SUCCEEDED))
@@ -415,3 +401,83 @@ def test_an_item_whose_operation_outlived_its_deadline_fails_instead_of_being_wa
         assert ended.error is not None
         assert ended.error["code"] == "OPERATION_NOT_SEEN_TO_END"
         assert "deadline" in ended.error["message"]
+
+
+def test_an_item_cancelled_while_its_start_runs_starts_nothing(
+    local_aws: LocalAws, aws_calls: AwsCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollout ends (its items CANCELLED) after a StartItem read the item PENDING and before it
+    wrote the operation: that write carries the item's start, only while PENDING, so it is refused
+    whole: no deployment, no claim on the stack, no execution; the item stays as its end left it. (The
+    start was written, and its operation ran unrecorded on the item, when the item's start was a
+    separate write after the operation's.)"""
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        table = local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name)
+        store = DynamoRolloutStore(table)
+        (pending,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        cancelled = replace(pending, status=ItemStatus.CANCELLED, updated_at="2026-01-01T00:00:00Z")
+        check = DeploymentService._check_unlocked
+
+        def cancelled_meanwhile(self: DeploymentService, *args: Any) -> None:
+            assert store.end_item(tenant.tenant_id, cancelled)  # the rollout's end, while this start runs
+            check(self, *args)
+
+        monkeypatch.setattr(DeploymentService, "_check_unlocked", cancelled_meanwhile)
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        aws_calls.clear()
+
+        assert rollout_handlers.start_item(services, event)["done"] is True
+        (after,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert after == cancelled
+        assert deployments_of(client, tenant) == []
+        assert aws_calls.count("dynamodb", "TransactWriteItems") == 1  # the refused one
+        assert aws_calls.count("stepfunctions", "StartExecution") == 0
+        claims = [r for r in table.scan()["Items"] if str(r["sk"]).startswith("CLAIM#")]
+        assert claims == []
+
+
+def test_a_start_whose_execution_was_throttled_is_started_anew_by_the_retry(
+    local_aws: LocalAws, aws_calls: AwsCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StartExecution stays throttled through every round of a start: the operation is recorded FAILED
+    (AWS_THROTTLED), and the item, which the operation's write had recorded IN_PROGRESS, is PENDING
+    again, so that the step's Retry starts it anew rather than wait for an execution that never began."""
+    throttled: list[str] = []
+    start = StepFunctionsStarter.start
+
+    def throttling(self: StepFunctionsStarter, name: str, execution_input: dict[str, Any]) -> str:
+        if len(throttled) < START_ROUNDS:
+            throttled.append(name)
+            raise TransientAwsError("StartExecution failed: ThrottlingException")
+        return start(self, name, execution_input)
+
+    monkeypatch.setattr(StepFunctionsStarter, "start", throttling)
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+
+        with pytest.raises(TransientAwsError):
+            rollout_handlers.start_item(services, event)
+        (reopened,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert reopened.status is ItemStatus.PENDING
+        assert reopened.start_attempted_at is not None
+        (failed,) = deployments_of(client, tenant)
+        assert (failed["operation"]["status"], failed["error"]["code"]) == ("FAILED", "AWS_THROTTLED")
+
+        assert rollout_handlers.start_item(services, event)["done"] is False  # the Retry
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert item.status is ItemStatus.IN_PROGRESS
+        assert item.operation_id != failed["operation"]["operation_id"]
+        progress = {"done": False, "wait_seconds": 0}
+        deadline = time.monotonic() + 30
+        while not progress["done"]:
+            assert time.monotonic() < deadline, progress
+            time.sleep(0.05)
+            progress = rollout_handlers.poll_item(services, {**event, "progress": progress})
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert (item.status, item.error) == (ItemStatus.SUCCEEDED, None)
+        assert aws_calls.count("cloudformation", "CreateStack") == 1
+        assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [failed["deployment_id"]]
