@@ -194,6 +194,7 @@ def item_to_record(item: RolloutItem) -> dict[str, Any]:
         "changes": item.changes,
         "updated_at": item.updated_at,
         "start_attempted_at": item.start_attempted_at,
+        "task_token": item.task_token,
     }
 
 
@@ -212,6 +213,7 @@ def item_from_record(rollout_id: str, record: dict[str, Any]) -> RolloutItem:
         changes=_plain(record["changes"]) if record.get("changes") is not None else None,
         updated_at=str(record.get("updated_at") or ""),
         start_attempted_at=str(record["start_attempted_at"]) if record.get("start_attempted_at") else None,
+        task_token=str(record["task_token"]) if record.get("task_token") else None,
     )
 
 

@@ -236,9 +236,12 @@ class ItemRef:
     the execution's last step can record the item's end (one Lambda step fewer per item).
 
     ``task_token``: the token of the StartItem task that started the operation and waits for its end.
-    The execution's last step releases that very task with it, so the wait needs no waiter record
+    The item's record keeps it (written with the operation), and the execution's last step, which reads
+    the item to record its end, releases that very task with it, so the wait needs no waiter record
     (two conditional writes fewer per item); if that task is gone (it timed out, or a retry replaced
-    it), the last step announces the end to whichever wait registered instead. Not part of identity.
+    it), the last step announces the end to whichever wait registered instead. Not part of identity,
+    never in the execution's input (``as_input``); ``from_input`` still reads the one an execution
+    started by an earlier version carries.
     """
 
     rollout_id: str
@@ -252,8 +255,9 @@ class ItemRef:
     )
 
     def as_input(self) -> dict[str, Any]:
-        token = {"task_token": self.task_token} if self.task_token is not None else {}
-        return {"rollout_id": self.rollout_id, "item_id": self.index, **token}
+        """What the operation's execution input carries: the item's id, never ``task_token`` (the item's
+        record holds it: ``RolloutItem.task_token``)."""
+        return {"rollout_id": self.rollout_id, "item_id": self.index}
 
     @classmethod
     def from_input(cls, value: Any) -> ItemRef | None:
@@ -261,6 +265,16 @@ class ItemRef:
             return None
         token = value.get("task_token")
         return cls(str(value["rollout_id"]), int(value["item_id"]), str(token) if token else None)
+
+
+@dataclass(frozen=True)
+class ItemEndNews:
+    """What the last step of an item's operation learnt when it recorded the item's end: whether the
+    item has ended, and the token of the StartItem task waiting for that end, which the item's record
+    held (None: no task to release directly)."""
+
+    ended: bool
+    task_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -277,10 +291,14 @@ class RolloutItem:
     error: dict[str, Any] | None = None
     changes: list[dict[str, Any]] | None = None
     updated_at: str = ""
-    # Written by StartItem just before it starts the item's deployment operation: a run of the step
-    # that finds it set (Lambda retried the step, the save of the started ids was lost) looks for the
-    # operation started since then and takes it up instead of starting another.
+    # When a start of the item began (written with its operation, or by an earlier version as a marker
+    # before the start): a PENDING item that has it takes up the operation its stack's deployment began
+    # since then, if any (chalicelib/service/rollouts.py).
     start_attempted_at: str | None = None
+    # The token of the StartItem task that started the item's operation and waits for its end, kept on
+    # the item (written with its operation) rather than in that operation's execution input, which
+    # Step Functions' status events, and a dead-letter queue, would copy. Never shown (``public``).
+    task_token: str | None = field(default=None, repr=False)
 
     @property
     def ended(self) -> bool:

@@ -21,7 +21,7 @@ from chalicelib.domain.model import (
     Target,
 )
 from chalicelib.domain.plans import PlannedChange
-from chalicelib.domain.rollouts import ItemRef, Rollout, RolloutFilter, RolloutItem, RolloutSpec
+from chalicelib.domain.rollouts import ItemEndNews, ItemRef, Rollout, RolloutFilter, RolloutItem, RolloutSpec
 
 if TYPE_CHECKING:
     from chalicelib.service.access import AccessReport
@@ -297,9 +297,10 @@ class StackLookup(Protocol):
 class ItemEnds(Protocol):
     """The rollouts' side of a deployment's end (``RolloutService.end_from_deployment``)."""
 
-    def end_from_deployment(self, tenant_id: str, item: ItemRef, deployment: Deployment) -> bool:
-        """Record the item's end from its ended deployment; False when the item cannot be ended
-        from it (not yet marked started, or another operation), so its workflow reads it itself."""
+    def end_from_deployment(self, tenant_id: str, item: ItemRef, deployment: Deployment) -> ItemEndNews:
+        """Record the item's end from its ended deployment; not ended when the item cannot be ended
+        from it (not yet marked started, or another operation), so its workflow reads it itself. With
+        the token of the StartItem task that waits for the end, if the item's record holds one."""
 
 
 class RolloutStore(Protocol):

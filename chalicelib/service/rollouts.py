@@ -79,6 +79,7 @@ from chalicelib.domain.rollouts import (
     ANNOUNCED_ROLLOUT,
     MAX_ROLLOUT_ITEMS,
     RUNNING_ROLLOUT,
+    ItemEndNews,
     ItemPlan,
     ItemRef,
     ItemStatus,
@@ -543,6 +544,7 @@ class RolloutService:
                     deployment_id=deployment_id,
                     operation_id=operation_id,
                     updated_at=utc_now(),
+                    task_token=ref.task_token,  # the task the operation's last step releases
                 )
             )
 
@@ -638,21 +640,22 @@ class RolloutService:
             tenant_id, item, self._deployments.get(tenant_id, item.deployment_id), wait_seconds
         )
 
-    def end_from_deployment(self, tenant_id: str, ref: ItemRef, deployment: Deployment) -> bool:
+    def end_from_deployment(self, tenant_id: str, ref: ItemRef, deployment: Deployment) -> ItemEndNews:
         """The item's deployment execution ended (its last step calls this, with the record it wrote):
         end the item from it, as PollItem would, so that the item's Map iteration needs no PollItem.
-        False when the item is not (yet) marked as running that operation: PollItem then reads it."""
+        Not ended when the item is not (yet) marked as running that operation: PollItem then reads it.
+        With the token of the StartItem task waiting for the end, from the item's record."""
         item = self._store.get_item(ref.rollout_id, ref.index)
         if item is None:
-            return False
+            return ItemEndNews(False)
         if item.ended:
-            return True
+            return ItemEndNews(True)
         if (
             item.status is not ItemStatus.IN_PROGRESS
             or item.operation_id != deployment.operation.operation_id
         ):
-            return False
-        return bool(self._conclude(tenant_id, item, deployment, 0)["done"])
+            return ItemEndNews(False)
+        return ItemEndNews(bool(self._conclude(tenant_id, item, deployment, 0)["done"]), item.task_token)
 
     def _conclude(
         self, tenant_id: str, item: RolloutItem, deployment: Deployment, wait_seconds: int
@@ -996,6 +999,7 @@ class RolloutService:
                 changes=changes if changes is not None else item.changes,
                 deployment_id=deployment_id or item.deployment_id,
                 updated_at=utc_now(),
+                task_token=None,  # no task waits for an ended item
             ),
         )
         if ended:  # once per item: a retried step finds it ended and writes nothing

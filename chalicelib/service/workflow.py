@@ -60,7 +60,7 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.plans import Plan
-from chalicelib.domain.rollouts import ItemRef
+from chalicelib.domain.rollouts import ItemEndNews, ItemRef
 from chalicelib.domain.stack_status import (
     STUCK_HINTS,
     Remedy,
@@ -644,16 +644,19 @@ class WorkflowService:
         operation = deployment.operation
         if step.announce_end and operation.operation_id == step.operation_id and not operation.running:
             item = step.rollout_item
-            ended = item if self._end_item(deployment, item) else None
+            news = self._end_item(deployment, item)
+            # The waiting task's token is the item record's; an execution an earlier version started
+            # carries it in its input instead.
+            started_by = news.task_token or (item.task_token if item else None)
             self._completion.operation_ended(
-                operation.operation_id, operation.status.value, ended, item.task_token if item else None
+                operation.operation_id, operation.status.value, item if news.ended else None, started_by
             )
 
-    def _end_item(self, deployment: Deployment, item: ItemRef | None) -> bool:
+    def _end_item(self, deployment: Deployment, item: ItemRef | None) -> ItemEndNews:
         """Record the rollout item's end; a failure here (AWS still throttling) must not fail the
-        deployment's last step: the item's own PollItem reads it instead (False)."""
+        deployment's last step: the item's own PollItem reads it instead (not ended)."""
         if item is None or self._item_ends is None:
-            return False
+            return ItemEndNews(False)
         try:
             return self._item_ends.end_from_deployment(deployment.tenant_id, item, deployment)
         except DeployerError as error:
@@ -661,7 +664,7 @@ class WorkflowService:
                 "rollout item end not recorded; its workflow reads it",
                 extra={"rollout_id": item.rollout_id, "item": item.index, "error_code": error.code},
             )
-            return False
+            return ItemEndNews(False)
 
     # -- polling ---------------------------------------------------------------------------------
 

@@ -63,6 +63,8 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
         elapsed = time.monotonic() - started
         aws.drain_executions(timeout=30)
         announced = _announced(aws)
+        inputs = _deployment_inputs(aws)
+        kept = _item_records(aws)
     assert elapsed < 45, elapsed
     assert ended["status"] == "SUCCEEDED", ended
     assert ended["counts"]["SUCCEEDED"] == FLEET
@@ -71,8 +73,13 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
     assert invocations["AwaitItem"] == 0, invocations
     # The deployment execution's last step ended each item (item_ended): no PollItem reads it again.
     assert invocations["PollItem"] == 0, invocations
-    # It released the StartItem task whose token its input carries: no waiter record was written.
+    # It released the StartItem task whose token the item's record held: no waiter record was written.
     assert announced == set()
+    # The token is in no execution's input (which Step Functions' status events, and a dead-letter
+    # queue behind their handlers, copy), and an ended item keeps none.
+    assert len(inputs) == FLEET
+    assert all(set(i["rollout_item"]) == {"rollout_id", "item_id"} for i in inputs), inputs
+    assert [r.get("task_token") for r in kept] == [None] * FLEET, kept
 
 
 def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
@@ -124,6 +131,21 @@ def test_poll_mode_keeps_the_items_poll_loop() -> None:
     assert ended["status"] == "SUCCEEDED", ended
     assert invocations["AwaitItem"] == 0, invocations
     assert invocations["PollItem"] > FLEET, invocations  # a 2 s stack takes more than one read 1 s apart
+
+
+def _deployment_inputs(aws: LocalAws) -> list[dict[str, Any]]:
+    """The input of every execution of the deployment workflow."""
+    sfn = aws.account_session(aws.central.account_id).client("stepfunctions")
+    arns = [
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=aws.central.state_machine_arn)["executions"]
+    ]
+    return [json.loads(sfn.describe_execution(executionArn=arn)["input"]) for arn in arns]
+
+
+def _item_records(aws: LocalAws) -> list[dict[str, Any]]:
+    table = aws.account_session(aws.central.account_id).resource("dynamodb").Table(aws.central.table_name)
+    return [i for i in table.scan()["Items"] if i.get("kind") == "rollout_item"]
 
 
 def _announced(aws: LocalAws) -> set[str]:
