@@ -78,7 +78,8 @@ def _rollout_read() -> dict[str, Any]:
 
 # StartItem's read of an item and its rollout (one BatchGetItem, one projection for both records): the
 # item's fields and the rollout's as ``_rollout_read`` projects them. Placeholders for every name, as
-# several (index, region, status, data, error) are reserved words.
+# several (index, region, status, data, error) are reserved words. Not ``task_token``, on purpose: the
+# item is read PENDING here, and the start writes the token of its own task.
 _ITEM_AND_ROLLOUT_FIELDS = (
     "pk",
     "sk",
@@ -386,25 +387,18 @@ class DynamoRolloutStore:
         """The write (a transaction's part) that records ``item`` as started, only while it is PENDING:
         the operation's first write carries it (``ItemRef.start_write``), so the item is IN_PROGRESS
         exactly when its operation exists."""
-        return {
-            "Put": {
-                "TableName": self._name,
-                "Item": item_to_record(item),
-                "ConditionExpression": "#s = :pending",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":pending": ItemStatus.PENDING.value},
-            }
-        }
+        return self._end_put(item, only_pending=True)
 
-    def save_item(self, item: RolloutItem, *, reopen: bool = False) -> bool:
+    def save_item(self, item: RolloutItem, *, reopen: bool = False, only_pending: bool = False) -> bool:
         """Progress of an item that has not ended (PENDING -> IN_PROGRESS, its deployment id); False,
         and nothing written, when the item ended meanwhile (an end is never overwritten by a late
-        start). ``reopen``: an ended item starts again (a plan's items, when the plan is applied)."""
+        start). ``reopen``: an ended item starts again (a plan's items, when the plan is applied).
+        ``only_pending``: only while the item is PENDING (neither started nor ended)."""
         if reopen:
             with aws_call("PutItem"):
                 self._table.put_item(Item=item_to_record(item))
             return True
-        put = self._end_put(item)["Put"]
+        put = self._end_put(item, only_pending=only_pending)["Put"]
         with aws_call("PutItem"):
             try:
                 self._table.put_item(
@@ -461,17 +455,17 @@ class DynamoRolloutStore:
                         if error_code(error) != "ConditionalCheckFailedException":
                             raise
 
-    def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
+    def end_item(self, tenant_id: str, item: RolloutItem, *, only_pending: bool = False) -> bool:
         """Record the item's final status once; a FAILED one adds 1 to the rollout's ``failed``.
 
-        False when the item had already ended (a retried step): nothing is written or counted. Only
-        a failure needs a transaction (the item and the count); any other end is one conditional put,
-        which on AWS costs half the write units of a transaction.
+        False when the item had already ended (a retried step), or with ``only_pending`` had started:
+        nothing is written or counted. Only a failure needs a transaction (the item and the count); any
+        other end is one conditional put, which on AWS costs half the write units of a transaction.
         """
         if item.status is not ItemStatus.FAILED:
-            return self.save_item(item)
+            return self.save_item(item, only_pending=only_pending)
         transact: list[dict[str, Any]] = [
-            self._end_put(item),
+            self._end_put(item, only_pending=only_pending),
             {
                 "Update": {
                     "TableName": self._name,

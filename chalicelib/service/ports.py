@@ -299,7 +299,7 @@ class ItemEnds(Protocol):
 
     def end_from_deployment(self, tenant_id: str, item: ItemRef, deployment: Deployment) -> ItemEndNews:
         """Record the item's end from its ended deployment; not ended when the item cannot be ended
-        from it (not yet marked started, or another operation), so its workflow reads it itself. With
+        from it (not running that operation), so its workflow reads it itself. With
         the token of the StartItem task that waits for the end, if the item's record holds one."""
 
 
@@ -332,14 +332,16 @@ class RolloutStore(Protocol):
         """The write that records ``item`` (IN_PROGRESS) only while it is PENDING, for the transaction
         that writes its operation (``ItemRef.start_write``)."""
 
-    def save_item(self, item: RolloutItem, *, reopen: bool = False) -> bool:
-        """Write an item's progress unless it has ended (False then); ``reopen`` writes it regardless."""
+    def save_item(self, item: RolloutItem, *, reopen: bool = False, only_pending: bool = False) -> bool:
+        """Write an item's progress unless it has ended (False then); ``reopen`` writes it regardless;
+        ``only_pending``: only while it is PENDING."""
 
     def end_items(self, tenant_id: str, items: list[RolloutItem]) -> None:
         """``end_item`` for many items none of which FAILED, in as few writes as the store can."""
 
-    def end_item(self, tenant_id: str, item: RolloutItem) -> bool:
-        """Record the item's final status once (False if it had ended); FAILED adds 1 to ``failed``."""
+    def end_item(self, tenant_id: str, item: RolloutItem, *, only_pending: bool = False) -> bool:
+        """Record the item's final status once (False if it had ended, or with ``only_pending`` had
+        started); FAILED adds 1 to ``failed``."""
 
 
 class Metrics(Protocol):

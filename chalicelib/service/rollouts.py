@@ -162,7 +162,8 @@ class _KnownTarget:
 @dataclass(frozen=True)
 class _Begun:
     """What StartItem's start of an item came to: the item's ``progress``, the operation it waits for
-    (if any), and whether that operation releases this very task at its end (it carries the token)."""
+    (if any), and whether that operation releases this very task at its end (the item's record, written
+    with the operation, holds this task's token)."""
 
     progress: dict[str, Any]
     operation_id: str | None = None
@@ -184,7 +185,9 @@ def _not_started(reason: str) -> ErrorInfo:
 
 
 def _starting(item: RolloutItem) -> bool:
-    """A PENDING item whose StartItem began recently enough that it may still be running."""
+    """A PENDING item whose start was marked recently enough that its StartItem may still be retried (a
+    start whose StartExecution stayed throttled, or an earlier version's marker). A start without a
+    mark that is still running needs no sparing: its operation's write is refused once the item ended."""
     began = item.start_attempted_at
     return began is not None and _age_seconds(began) <= 2 * START_SECONDS
 
@@ -479,9 +482,9 @@ class RolloutService:
         ended already, or completion polls); PollItem then reads the record either way. One step per
         item rather than StartItem, then AwaitItem: one Lambda invocation and two reads fewer.
 
-        An operation this step starts carries ``task_token`` in its execution input, and its last step
-        releases this task directly: no waiter record. Only an operation taken up from an earlier run
-        (whose execution carries that run's token, or none) parks the token on a waiter record."""
+        An operation this step starts is written with the item, which then holds ``task_token``, and its
+        last step releases this task directly: no waiter record. Only an operation taken up from an
+        earlier run (whose item holds that run's token) parks the token on a waiter record."""
         direct = task_token if self._waits_for_events else None
         begun = self._begin_item(tenant_id, ItemRef(rollout_id, index, direct))
         progress, operation_id = begun.progress, begun.operation_id
@@ -529,14 +532,16 @@ class RolloutService:
                 reason = f"more items failed than the rollout's failure tolerance ({rollout.tolerance})"
             else:  # ended while this step ran (its execution was stopped)
                 reason = f"the rollout ended {rollout.status.value}"
-            self._end(
-                tenant_id, item, ItemStatus.CANCELLED, error=item_error(item, _not_started(reason), None)
-            )
-            return _Begun(self._done(True, 0))
+            error = item_error(item, _not_started(reason), None)
+            if self._end(tenant_id, item, ItemStatus.CANCELLED, error=error, only_pending=True):
+                return _Begun(self._done(True, 0))
+            return self._as_now(item)
         attempt = utc_now()
         item = replace(item, start_attempted_at=attempt, updated_at=attempt)
+        tried: list[str] = []  # the operation this run's transaction was to record on the item
 
         def started(deployment_id: str, operation_id: str) -> Mapping[str, Any]:
+            tried.append(operation_id)
             return self._store.start_write(
                 replace(
                     item,
@@ -553,30 +558,46 @@ class RolloutService:
         except StartGuardFailed:
             # Another run of this step started the item, or it ended, since it was read: nothing was
             # written. What it is now says what to wait for.
-            now = self._item(rollout_id, index)
-            return self._as_found(now) or _Begun(self._done(False, self._poll.initial_seconds))
+            return self._as_now(item)
         except TransientAwsError:
             # AWS still throttled after botocore's retries: the step's Retry runs it again, and reads
             # whatever this run recorded. Not the item's failure.
             self._reopen_unstarted(tenant_id, item)
             raise
         except DeployerError as error:
-            info = ErrorInfo(error.code, error.message, error.hint)
-            self._fail(tenant_id, item, info, item.deployment_id)
-            return _Begun(self._done(True, 0))
-        if deployment is None or _skipped(deployment):
-            self._end(
-                tenant_id,
-                item,
-                ItemStatus.SKIPPED,
-                deployment_id=deployment.deployment_id if deployment else item.deployment_id,
+            return self._start_failed(
+                tenant_id, item, ErrorInfo(error.code, error.message, error.hint), tried
             )
-            return _Begun(self._done(True, 0))
+        if deployment is None or _skipped(deployment):
+            skipped_id = deployment.deployment_id if deployment else item.deployment_id
+            # Only while PENDING: another run of this step may have started the item since it was read
+            # (its operation, already done, is what this run then found unchanged).
+            if self._end(tenant_id, item, ItemStatus.SKIPPED, deployment_id=skipped_id, only_pending=True):
+                return _Begun(self._done(True, 0))
+            return self._as_now(item)
         return _Begun(
             self._done(False, self._poll.initial_seconds),
             deployment.operation.operation_id,
             ref.task_token is not None,
         )
+
+    def _as_now(self, item: RolloutItem) -> _Begun:
+        """What a start does with ``item`` (read PENDING) once it has found that another run of the step
+        started it, or it ended, meanwhile: the item as it is now says what to wait for."""
+        now = self._item(item.rollout_id, item.index)
+        return self._as_found(now) or _Begun(self._done(False, self._poll.initial_seconds))
+
+    def _start_failed(self, tenant_id: str, item: RolloutItem, info: ErrorInfo, tried: list[str]) -> _Begun:
+        """The start of ``item`` (read PENDING) failed with ``info``: the item FAILED, naming the
+        operation's deployment when this run's transaction recorded it (its execution then failed to
+        start), unless another run of the step started the item, or it ended, meanwhile."""
+        now = self._item(item.rollout_id, item.index)
+        if now.status is ItemStatus.IN_PROGRESS and now.operation_id in tried:
+            self._fail(tenant_id, now, info, now.deployment_id)
+            return _Begun(self._done(True, 0))
+        if self._fail(tenant_id, item, info, item.deployment_id, only_pending=True):
+            return _Begun(self._done(True, 0))
+        return self._as_now(item)
 
     def _as_found(self, item: RolloutItem) -> _Begun | None:
         """What a start of ``item`` does with an item that is not PENDING: wait for the operation an
@@ -591,7 +612,17 @@ class RolloutService:
         """After a start of ``item`` that ended throttled: if its transaction recorded the item as
         started but the operation's execution never started (StartExecution throttled: the operation is
         recorded FAILED with that error), the item is PENDING again, so that the step's retry starts it
-        anew, as it would had nothing been written. Any other state is left for the retry to read."""
+        anew, as it would had nothing been written. Any other state is left for the retry to read, as
+        is everything when this check itself fails: the throttle is what the step reports."""
+        try:
+            self._reopen_if_unstarted(tenant_id, item)
+        except DeployerError as error:
+            logger.warning(
+                "throttled rollout item start not checked; its retry reads the item",
+                extra={"rollout_id": item.rollout_id, "item": item.index, "error_code": error.code},
+            )
+
+    def _reopen_if_unstarted(self, tenant_id: str, item: RolloutItem) -> None:
         current = self._store.get_item(item.rollout_id, item.index)
         if (
             current is None
@@ -643,7 +674,7 @@ class RolloutService:
     def end_from_deployment(self, tenant_id: str, ref: ItemRef, deployment: Deployment) -> ItemEndNews:
         """The item's deployment execution ended (its last step calls this, with the record it wrote):
         end the item from it, as PollItem would, so that the item's Map iteration needs no PollItem.
-        Not ended when the item is not (yet) marked as running that operation: PollItem then reads it.
+        Not ended when the item is not running that operation: PollItem then reads it.
         With the token of the StartItem task waiting for the end, from the item's record."""
         item = self._store.get_item(ref.rollout_id, ref.index)
         if item is None:
@@ -713,10 +744,13 @@ class RolloutService:
         return None
 
     def _take_up_start(self, tenant_id: str, item: RolloutItem) -> RolloutItem:
-        """A PENDING item that PollItem reads: its StartItem's wait ended (timed out) before the start
-        was recorded, or that step is still running (a slow, throttled start). The item takes up the
-        operation that start began, if any; it stays PENDING while the start may still run; past
-        ``NOT_STARTED_AFTER_SECONDS`` with nothing started, it FAILED (its start was lost)."""
+        """A PENDING item that PollItem reads: its StartItem's wait ended (timed out) with no start
+        recorded. A start is recorded with its operation, and StartItem's Lambda timeout (START_SECONDS)
+        is shorter than its task's wait, so on AWS no start of it still runs. The item takes up the
+        operation a marked start began (an earlier version's, or a throttled one), if any; it stays
+        PENDING while its start (or, unmarked, the item) is younger than ``NOT_STARTED_AFTER_SECONDS``;
+        past that, with nothing started, it FAILED (its start was lost). A start that the local AWS let
+        run past its timeout and that comes later is refused whole: its item has ended."""
         taken = self._taken_up(self._rollout(tenant_id, item.rollout_id), item)
         if taken is not None:
             return taken
@@ -828,8 +862,8 @@ class RolloutService:
             "Items still running end on their own. Start the rollout again to deploy the rest: items "
             "already up to date are skipped.",
         )
-        # An item whose StartItem may still be running is not cancelled: Lambda is not stopped with the
-        # execution, so that start may still begin an operation; the item then ends with it.
+        # An item whose marked start may still be retried is not cancelled (``_starting``); any other
+        # start still running (Lambda is not stopped with the execution) is refused once its item ended.
         self._finish(replace(rollout, error=info), RolloutStatus.FAILED, spare_starting=True)
         return {"reconciled": True, "recorded": info.code, "in_flight": in_flight}
 
@@ -841,7 +875,7 @@ class RolloutService:
         for item in self._store.list_items(rollout.rollout_id) if items is None else items:
             if item.status is ItemStatus.PENDING:
                 if item.start_attempted_at is None:
-                    continue  # never began to start: the rollout's end cancels it
+                    continue  # no start recorded: the rollout's end cancels it (and refuses a late one)
                 # Its StartItem began a start: take up what it started, or wait while it may still run.
                 taken = self._taken_up(rollout, item)
                 if taken is None:
@@ -989,7 +1023,9 @@ class RolloutService:
         error: dict[str, Any] | None = None,
         changes: list[dict[str, Any]] | None = None,
         deployment_id: str | None = None,
-    ) -> None:
+        only_pending: bool = False,
+    ) -> bool:
+        """End ``item`` (``only_pending``: only if it has not started either); False when it had."""
         ended = self._store.end_item(
             tenant_id,
             replace(
@@ -1001,13 +1037,24 @@ class RolloutService:
                 updated_at=utc_now(),
                 task_token=None,  # no task waits for an ended item
             ),
+            only_pending=only_pending,
         )
         if ended:  # once per item: a retried step finds it ended and writes nothing
             self._metrics.add(Metric.ROLLOUT_ITEMS, status=status.value)
+        return ended
 
-    def _fail(self, tenant_id: str, item: RolloutItem, info: ErrorInfo, deployment_id: str | None) -> None:
+    def _fail(
+        self,
+        tenant_id: str,
+        item: RolloutItem,
+        info: ErrorInfo,
+        deployment_id: str | None,
+        *,
+        only_pending: bool = False,
+    ) -> bool:
         """End ``item`` FAILED with ``info`` (its deployment, if it has one, named in the error)."""
-        self._end(tenant_id, item, ItemStatus.FAILED, error=item_error(item, info, deployment_id))
+        error = item_error(item, info, deployment_id)
+        return self._end(tenant_id, item, ItemStatus.FAILED, error=error, only_pending=only_pending)
 
     def _finish(self, rollout: Rollout, status: RolloutStatus, *, spare_starting: bool = False) -> None:
         """End the rollout; items that never started are CANCELLED, with the reason (``spare_starting``:

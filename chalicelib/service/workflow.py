@@ -637,8 +637,8 @@ class WorkflowService:
         Only operations a rollout started announce (``announce_end``). With the item's id in the input
         (``rollout_item``) this step first records the item's end from the record in hand, and the
         release says so (``item_ended``): the item's Map iteration then ends with no PollItem. The task
-        released is the StartItem task whose token the input carries; if that task is gone, the waiter
-        record's (two conditional writes). Runs again when the step is retried; a second announcement
+        released is the StartItem task whose token the item's record holds; if that task is gone, the
+        waiter record's (two conditional writes). Runs again when the step is retried; a second announcement
         finds no task and no waiter, or one whose reconcile sees the same ended record.
         """
         operation = deployment.operation

@@ -366,11 +366,11 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
     ends = {"refused": 0}
     real_end_item = DynamoRolloutStore.end_item
 
-    def throttled_once(self: DynamoRolloutStore, tenant_id: str, item: Any) -> bool:
+    def throttled_once(self: DynamoRolloutStore, tenant_id: str, item: Any, **kwargs: Any) -> bool:
         if not ends["refused"]:
             ends["refused"] += 1
             raise TransientAwsError("Rate exceeded (UpdateItem)")
-        return real_end_item(self, tenant_id, item)
+        return real_end_item(self, tenant_id, item, **kwargs)
 
     with (
         local_aws_for_app(simulation=StackSimulation(stack_seconds=3)) as aws,

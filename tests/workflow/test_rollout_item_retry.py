@@ -23,7 +23,7 @@ import app as app_module
 from chalicelib.adapters.rollouts import DynamoRolloutStore
 from chalicelib.adapters.stepfunctions import StepFunctionsStarter
 from chalicelib.composition import Services
-from chalicelib.domain.errors import TransientAwsError
+from chalicelib.domain.errors import DeployerError, TransientAwsError
 from chalicelib.domain.model import Deployment
 from chalicelib.domain.rollouts import ItemStatus
 from chalicelib.service.deployments import START_ROUNDS, DeploymentService
@@ -75,6 +75,16 @@ def losing_answers(monkeypatch: pytest.MonkeyPatch, count: int) -> list[Deployme
 def lost_answer(monkeypatch: pytest.MonkeyPatch) -> list[Deployment]:
     """The first item start's answer is lost after its work was done."""
     return losing_answers(monkeypatch, 1)
+
+
+def polled_to_its_end(services: Services, event: dict[str, Any], timeout: float = 30) -> None:
+    """PollItem, as the item's Map iteration runs it, until the item has ended."""
+    deadline = time.monotonic() + timeout
+    progress: dict[str, Any] = {"done": False, "wait_seconds": 0}
+    while not progress["done"]:
+        assert time.monotonic() < deadline, progress
+        time.sleep(0.05)
+        progress = rollout_handlers.poll_item(services, {**event, "progress": progress})
 
 
 def one_item(client: Client, tenant: Tenant, aws: LocalAws) -> dict[str, Any]:
@@ -154,12 +164,7 @@ def test_start_item_invoked_again_after_a_lost_answer_starts_nothing_new(
         assert {c for c in aws_calls.calls if c[0] == "dynamodb"} == {("dynamodb", "BatchGetItem")}
         held_lock.set()
 
-        deadline = time.monotonic() + 30
-        progress = {"done": False, "wait_seconds": 0}
-        while not progress["done"]:
-            assert time.monotonic() < deadline, progress
-            time.sleep(0.05)
-            progress = rollout_handlers.poll_item(services, {**event, "progress": progress})
+        polled_to_its_end(services, event)
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert (item.status, item.error) == (ItemStatus.SUCCEEDED, None)
         assert (item.deployment_id, item.operation_id) == (
@@ -471,13 +476,72 @@ def test_a_start_whose_execution_was_throttled_is_started_anew_by_the_retry(
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert item.status is ItemStatus.IN_PROGRESS
         assert item.operation_id != failed["operation"]["operation_id"]
-        progress = {"done": False, "wait_seconds": 0}
-        deadline = time.monotonic() + 30
-        while not progress["done"]:
-            assert time.monotonic() < deadline, progress
-            time.sleep(0.05)
-            progress = rollout_handlers.poll_item(services, {**event, "progress": progress})
+        polled_to_its_end(services, event)
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert (item.status, item.error) == (ItemStatus.SUCCEEDED, None)
         assert aws_calls.count("cloudformation", "CreateStack") == 1
         assert [d["deployment_id"] for d in deployments_of(client, tenant)] == [failed["deployment_id"]]
+
+
+def test_a_second_run_that_read_the_item_before_the_first_run_started_it_takes_that_start_up(
+    local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch, held_lock: threading.Event
+) -> None:
+    """Two runs of StartItem for one item (a Lambda retry while the first still ran): run B read the
+    item PENDING before run A's transaction recorded it started. B's own start is refused (the
+    operation runs), and B must not end the item FAILED over A's start: it waits for A's operation."""
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        read = DynamoRolloutStore.item_and_rollout
+        first_read: list[Any] = []
+
+        def as_first_read(self: DynamoRolloutStore, *args: Any) -> Any:
+            if not first_read:
+                first_read.append(read(self, *args))
+            return first_read[0]  # run B sees what run A saw: the item PENDING
+
+        monkeypatch.setattr(DynamoRolloutStore, "item_and_rollout", as_first_read)
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        assert rollout_handlers.start_item(services, event)["done"] is False  # run A
+        (started,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert started.status is ItemStatus.IN_PROGRESS
+
+        assert rollout_handlers.start_item(services, event)["done"] is False  # run B: waits for A's
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert (item.status, item.operation_id, item.error) == (
+            ItemStatus.IN_PROGRESS,
+            started.operation_id,
+            None,
+        )
+        held_lock.set()
+        polled_to_its_end(services, event)
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert (item.status, item.deployment_id) == (ItemStatus.SUCCEEDED, started.deployment_id)
+
+
+def test_an_item_whose_execution_could_not_start_fails_naming_its_deployment(
+    local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StartExecution refused (not a throttle) after the transaction recorded the item started: the
+    item ends FAILED with the start's error, and names the deployment that records the same failure."""
+
+    def refusing(self: StepFunctionsStarter, name: str, execution_input: dict[str, Any]) -> str:
+        raise DeployerError("StartExecution failed: AccessDeniedException", code="ACCESS_DENIED")
+
+    monkeypatch.setattr(StepFunctionsStarter, "start", refusing)
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+
+        assert rollout_handlers.start_item(services, event)["done"] is True
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        (deployment,) = deployments_of(client, tenant)
+        assert deployment["operation"]["status"] == "FAILED"
+        assert item.status is ItemStatus.FAILED
+        assert item.error is not None
+        assert item.error["code"] == "ACCESS_DENIED", item.error
+        assert (item.deployment_id, item.operation_id) == (
+            deployment["deployment_id"],
+            deployment["operation"]["operation_id"],
+        )
