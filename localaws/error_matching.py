@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from localaws.patching import Patcher, source_digest
+from localaws.patching import Patcher
 
 __all__ = ["NOT_MATCHED_BY_STATES_ALL", "check_moto_internals", "install"]
 
@@ -43,12 +43,7 @@ def _decl_class() -> Any:
 
 def check_moto_internals() -> None:
     decl = _decl_class()
-    method = getattr(decl, "_eval_body", None)
-    original = getattr(method, "__wrapped__", method)
-    _PATCHER.expect(original is not None, f"{_DECL}.ErrorEqualsDecl._eval_body is missing")
-    _PATCHER.expect(
-        source_digest(original) == _EVAL_BODY_SHA256, "ErrorEqualsDecl._eval_body changed upstream"
-    )
+    _PATCHER.expect_source(decl, "_eval_body", _EVAL_BODY_SHA256)
     all_error = getattr(decl, "_STATE_ALL_ERROR", None)
     _PATCHER.expect(
         getattr(all_error, "error_name", None) == "States.ALL", "ErrorEqualsDecl._STATE_ALL_ERROR moved"

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from localaws import task_tokens
-from localaws.patching import Patcher, source_digest
+from localaws.patching import Patcher
 
 __all__ = ["check_moto_internals", "install"]
 
@@ -44,14 +44,7 @@ def _worker_class() -> Any:
 
 
 def check_moto_internals() -> None:
-    worker = _worker_class()
-    method = getattr(worker, "_eval_job", None)
-    original = getattr(method, "__wrapped__", method)
-    _PATCHER.expect(original is not None, f"{_WORKER}.DistributedItemProcessorWorker._eval_job is missing")
-    _PATCHER.expect(
-        source_digest(original) == _EVAL_JOB_SHA256,
-        "DistributedItemProcessorWorker._eval_job changed upstream",
-    )
+    _PATCHER.expect_source(_worker_class(), "_eval_job", _EVAL_JOB_SHA256)
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import JobPool
 
     _PATCHER.expect(

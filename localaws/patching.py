@@ -116,6 +116,17 @@ class Patcher:
                 "before using it."
             )
 
+    def expect_source(self, owner: type, name: str, sha256: str) -> Any:
+        """``owner.name`` as moto has it (under a wrap of ours, if installed): present, and its source's
+        SHA-256 ``sha256`` (the version a patch reproduces or wraps); raise :class:`MotoInternalsChanged`
+        otherwise."""
+        method = getattr(owner, name, None)
+        original = getattr(method, "__wrapped__", method)
+        where = f"{owner.__module__}.{owner.__qualname__}.{name}"
+        self.expect(original is not None, f"{where} is missing")
+        self.expect(source_digest(original) == sha256, f"{where} changed upstream")
+        return original
+
     def is_ours(self, obj: object) -> bool:
         return bool(getattr(obj, self.mark, False))
 
