@@ -452,6 +452,9 @@ def throttled_rollout(
             "failed items by error code": dict(
                 Counter(str((i.get("error") or {}).get("code")) for i in items if i["status"] == "FAILED")
             ),
+            "failed items' messages (distinct, first 3)": sorted(
+                {str((i.get("error") or {}).get("message"))[:200] for i in items if i["status"] == "FAILED"}
+            )[:3],
             "failure tolerance": view["failure_tolerance"],
             "max concurrent": max_concurrent,
             "throttles injected": _injected("throttle"),

@@ -561,8 +561,11 @@ class RolloutService:
             return self._as_now(item)
         except TransientAwsError:
             # AWS still throttled after botocore's retries: the step's Retry runs it again, and reads
-            # whatever this run recorded. Not the item's failure.
-            self._reopen_unstarted(tenant_id, item)
+            # whatever this run recorded. Not the item's failure. Only a run that got as far as the
+            # operation's transaction can have recorded a start (no more calls otherwise: each may
+            # back off again while the step's Lambda timeout runs).
+            if tried:
+                self._reopen_unstarted(tenant_id, item)
             raise
         except DeployerError as error:
             return self._start_failed(
