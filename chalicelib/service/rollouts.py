@@ -117,8 +117,11 @@ TARGET_PAGE = 100
 # An item's operation still PENDING this long after it began was never picked up by its execution
 # (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
 NOT_STARTED_AFTER_SECONDS = 15 * 60
-# What StartItem's own work may take before its wait begins: its Lambda timeout (.chalice/config.json).
-START_SECONDS = 30
+# What StartItem's own work may take before its wait begins: its Lambda timeout (.chalice/config.json;
+# tests/package pins the two together). 120 s, as the deployment steps that make as many AWS calls: a
+# start is a whole create (about 7 calls and StartExecution in up to 3 rounds), and under heavy
+# throttling botocore's backoffs overran 30 s (5-7 items of 100 at 30% throttling, RELIABILITY.md).
+START_SECONDS = 120
 # A rollout that ended with items that had not (its workflow was stopped, or failed past its Catch).
 ENDED_EARLY = frozenset({RolloutStatus.FAILED, RolloutStatus.CANCELLED})
 SPECS_KEPT = 64  # rollout specs a process keeps (each holds a template: at most 1 MB)

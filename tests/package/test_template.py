@@ -620,6 +620,14 @@ def test_the_api_answers_within_api_gateways_timeout_with_concurrency_of_its_own
     assert parameter["MaxValue"] <= 900  # Lambda keeps 100 of an account's 1,000 unreserved
 
 
+def test_start_items_wait_covers_its_own_lambda_timeout(packaged: Packaged) -> None:
+    """StartItem's task waits ``event_timeout + START_SECONDS``; START_SECONDS is its Lambda timeout, so
+    that when the wait times out no StartItem of it still runs (PollItem then reads a settled item)."""
+    from chalicelib.service.rollouts import START_SECONDS
+
+    assert packaged.resources["StartItem"]["Properties"]["Timeout"] == START_SECONDS
+
+
 def test_test_credentials_and_forget_run_as_the_one_principal_targets_trust(packaged: Packaged) -> None:
     inspect = packaged.resources["InspectTarget"]["Properties"]
     assert inspect["Role"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}

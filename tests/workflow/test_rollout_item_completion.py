@@ -82,8 +82,9 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
     assert [r.get("task_token") for r in kept] == [None] * FLEET, kept
 
 
-def test_a_lost_release_is_reconciled_after_the_wait_times_out() -> None:
+def test_a_lost_release_is_reconciled_after_the_wait_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deployment workflow announces nothing: each item still ends, through the timeout's reconcile."""
+    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", 30)  # StartItem waits 3 + 30 s
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="3") as (client, tenant, aws, _, invocations):
         # The announcement is what this test loses: the deployment workflow's last steps make it.
         for step in ("ReleaseLock", "RecordFailure"):
