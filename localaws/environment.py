@@ -466,6 +466,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
         dynamodb,
         error_matching,
         map_runs,
+        projection,
         serialization,
         stepfunctions,
         task_tokens,
@@ -478,6 +479,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
     dynamodb_expressions.install()  # placeholders no expression uses are refused, as AWS refuses them
+    projection.install()  # a projected item converted once, not once per attribute named
     secretsmanager.install()  # a secret value over 65,536 bytes is refused (localaws/secretsmanager.py)
     kms.install()  # a KMS key's signing key pair made when first used (localaws/kms.py)
     stepfunctions.install()  # the interpreter's per-state clients and parsers, cached
