@@ -67,20 +67,7 @@ def _rollout_key(tenant_id: str, rollout_id: str) -> dict[str, str]:
 
 # What a read of a rollout record returns: all but ``targets``, which only the listing's filter needs
 # (up to MAX_ROLLOUT_ITEMS ids, tens of KB: the bulk of the record, and StartItem reads it per item).
-# A new dict per request: boto3's condition builder may add its placeholders to ExpressionAttributeNames.
-def _rollout_read() -> dict[str, Any]:
-    return {
-        "ProjectionExpression": "pk, sk, tenant_id, rollout_id, #s, updated_at, #d, failed, "
-        "cancel_requested, pause_requested",
-        "ExpressionAttributeNames": {"#s": "status", "#d": "data"},
-    }
-
-
-# StartItem's read of an item and its rollout (one BatchGetItem, one projection for both records): the
-# item's fields and the rollout's as ``_rollout_read`` projects them. Placeholders for every name, as
-# several (index, region, status, data, error) are reserved words. Not ``task_token``, on purpose: the
-# item is read PENDING here, and the start writes the token of its own task.
-_ITEM_AND_ROLLOUT_FIELDS = (
+_ROLLOUT_FIELDS = (
     "pk",
     "sk",
     "tenant_id",
@@ -91,23 +78,42 @@ _ITEM_AND_ROLLOUT_FIELDS = (
     "failed",
     "cancel_requested",
     "pause_requested",
+)
+# An item's fields (``item_to_record``) but its ``task_token``: StartItem reads the item PENDING, and the
+# start writes the token of its own task.
+_ITEM_FIELDS = (
     "index",
     "target_id",
     "account_id",
     "region",
     "wave",
+    "status",
     "deployment_id",
     "operation_id",
     "error",
     "changes",
+    "updated_at",
     "start_attempted_at",
     "kind",
 )
+# StartItem's read of an item and its rollout (one BatchGetItem, one projection for both records).
+_ITEM_AND_ROLLOUT_FIELDS = tuple(dict.fromkeys(_ROLLOUT_FIELDS + _ITEM_FIELDS))
+
+
+def _projection(fields: tuple[str, ...]) -> dict[str, Any]:
+    """A read of ``fields``, a placeholder for every name (several, such as index, region, status, data
+    and error, are reserved words). A new dict per request: boto3's condition builder may add its
+    placeholders to ExpressionAttributeNames."""
+    names = {f"#f{n}": field for n, field in enumerate(fields)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+
+def _rollout_read() -> dict[str, Any]:
+    return _projection(_ROLLOUT_FIELDS)
 
 
 def _item_and_rollout_read() -> dict[str, Any]:
-    names = {f"#f{n}": field for n, field in enumerate(_ITEM_AND_ROLLOUT_FIELDS)}
-    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+    return _projection(_ITEM_AND_ROLLOUT_FIELDS)
 
 
 def _targets_field(target_ids: set[str]) -> str:

@@ -545,16 +545,9 @@ class RolloutService:
 
         def started(deployment_id: str, operation_id: str) -> Mapping[str, Any]:
             tried.append(operation_id)
-            return self._store.start_write(
-                replace(
-                    item,
-                    status=ItemStatus.IN_PROGRESS,
-                    deployment_id=deployment_id,
-                    operation_id=operation_id,
-                    updated_at=utc_now(),
-                    task_token=ref.task_token,  # the task the operation's last step releases
-                )
-            )
+            running = self._in_progress(item, deployment_id, operation_id)
+            # The item holds the token of the task that the operation's last step releases.
+            return self._store.start_write(replace(running, task_token=ref.task_token))
 
         try:
             deployment = self._deploy(rollout, item, replace(ref, start_write=started))
@@ -779,7 +772,7 @@ class RolloutService:
         earlier = self._started_since(rollout, item, item.start_attempted_at)
         if earlier is None:
             return None
-        taken = self._in_progress(item, earlier)
+        taken = self._in_progress(item, earlier.deployment_id, earlier.operation.operation_id)
         return taken if self._store.save_item(taken) else self._item(item.rollout_id, item.index)
 
     def await_item(self, tenant_id: str, rollout_id: str, index: int, task_token: str) -> dict[str, Any]:
@@ -1133,12 +1126,13 @@ class RolloutService:
         return items
 
     @staticmethod
-    def _in_progress(item: RolloutItem, deployment: Deployment) -> RolloutItem:
+    def _in_progress(item: RolloutItem, deployment_id: str, operation_id: str) -> RolloutItem:
+        """``item`` running that deployment's operation."""
         return replace(
             item,
             status=ItemStatus.IN_PROGRESS,
-            deployment_id=deployment.deployment_id,
-            operation_id=deployment.operation.operation_id,
+            deployment_id=deployment_id,
+            operation_id=operation_id,
             updated_at=utc_now(),
         )
 
