@@ -25,7 +25,6 @@ against a baseline measured in the same run, interleaved with it:
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import platform
@@ -41,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import CollectorTime, ThreadCpu
 from bench.sections import write_sections
 from localaws.admission import DEFAULT_LIMIT, admission
 
@@ -301,34 +301,7 @@ def _wait_deployments(client: Any, headers: dict[str, str], ids: list[str], time
     return failed
 
 
-class CollectorTime:
-    """CPU time spent in Python's cyclic garbage collector while installed (``gc.callbacks``): the
-    collecting thread's own CPU time (``time.thread_time``) from the start callback to the stop one,
-    both of which run on the thread that triggered the collection (so time the OS kept the process off
-    the core is not counted). A local-AWS cost: it grows with the heap (moto's models and every
-    execution's history), which on AWS lives in no process of ours."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.collections = 0
-        self._began = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._began = time.thread_time()
-        else:
-            self.seconds += time.thread_time() - self._began
-            self.collections += 1
-
-    def __enter__(self) -> CollectorTime:
-        gc.callbacks.append(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self)
-
-
-def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRENT) -> dict[str, float]:
+def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRENT) -> dict[str, Any]:
     """One side of the fan-out benchmark, in this process: one rollout, or ``count`` single POSTs."""
     timeout = 600 + 10 * count
     with local_service() as (client, services, aws):
@@ -336,11 +309,12 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         setup_started = time.perf_counter()
         fleet = _fleet(client, token, aws, count)
-        result: dict[str, float] = {
+        result: dict[str, Any] = {
             "setup_s": time.perf_counter() - setup_started,
             "rss_before_mb": _peak_rss_mb(),
         }
         collector = CollectorTime().__enter__()
+        threads = ThreadCpu().__enter__()
         cpu, epoch, started = time.process_time(), time.time(), time.perf_counter()
         if side == "rollout":
             body = {
@@ -382,7 +356,14 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
                 codes = {code: failures.count(code) for code in sorted(set(failures))}
                 print(f"FANOUT-FAILURES single {json.dumps(codes)}", flush=True)
         result["cpu_s"] = time.process_time() - cpu
+        threads.__exit__()
         collector.__exit__()
+        by_kind = threads.by_kind()
+        result["threads_ms_per_item"] = {kind: 1000 * s / count for kind, s in by_kind.items()}
+        result["caller_ms_per_item"] = 1000 * threads.caller_s / count
+        result["other_ms_per_item"] = (
+            1000 * (result["cpu_s"] - threads.caller_s - sum(by_kind.values())) / count
+        )
         result["gc_s"], result["gc_collections"] = collector.seconds, collector.collections
         result["gc_per_item_s"] = collector.seconds / count
         result["cpu_but_gc_per_item_s"] = (result["cpu_s"] - collector.seconds) / count
@@ -406,9 +387,7 @@ FANOUT_CHILD = (
 )
 
 
-def bench_rollout(
-    count: int = FANOUT_TARGETS, max_concurrent: int = FANOUT_MAX_CONCURRENT
-) -> dict[str, float]:
+def bench_rollout(count: int = FANOUT_TARGETS, max_concurrent: int = FANOUT_MAX_CONCURRENT) -> dict[str, Any]:
     """One rollout to ``count`` targets x 1 region, against the same deployments one POST at a time.
 
     Each side runs in its own fresh interpreter, so the peak RSS is each side's own and neither inherits
@@ -417,7 +396,7 @@ def bench_rollout(
     the machine's speed drifted more than the difference measured.) Each process is bound by its GIL
     to about one of the two cores.
     """
-    result: dict[str, float] = {"targets": count, "max_concurrent": max_concurrent}
+    result: dict[str, Any] = {"targets": count, "max_concurrent": max_concurrent}
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as files:
         runs: dict[str, Any] = {}
         try:
@@ -457,14 +436,60 @@ def bench_rollout(
     return result
 
 
-def _overlap_s(r: dict[str, float]) -> float:
+def _overlap_s(r: dict[str, Any]) -> float:
     """How long both sides' timed phases ran at once."""
-    start = max(r["rollout_timed_from"], r["single_timed_from"])
-    end = min(r["rollout_timed_to"], r["single_timed_to"])
+    start = max(float(r["rollout_timed_from"]), float(r["single_timed_from"]))
+    end = min(float(r["rollout_timed_to"]), float(r["single_timed_to"]))
     return max(0.0, end - start)
 
 
-def rollout_report(r: dict[str, float]) -> str:
+def _thread_label(kind: str) -> str:
+    if kind.startswith("lambda-"):
+        return f"Lambda `{kind.removeprefix('lambda-')}`"
+    if kind.startswith("localaws-execution-"):
+        return f"interpreter of `{kind.removeprefix('localaws-execution-')}` executions"
+    if kind == "Thread":
+        return "interpreter's Task states (moto evaluates each on a thread of its own)"
+    return f"`{kind}`"
+
+
+def thread_rows(r: dict[str, Any]) -> list[str]:
+    """CPU per item by kind of thread (bench/cpu.py), both sides and their difference, largest first;
+    then the caller's thread and the threads started before the timed phase."""
+    rollout, single = r["rollout_threads_ms_per_item"], r["single_threads_ms_per_item"]
+    kinds = sorted(set(rollout) | set(single), key=lambda k: -max(rollout.get(k, 0.0), single.get(k, 0.0)))
+    shown = [
+        (_thread_label(k), rollout.get(k, 0.0), single.get(k, 0.0))
+        for k in kinds
+        if max(rollout.get(k, 0.0), single.get(k, 0.0)) >= 0.05
+    ]
+    shown.append(
+        (
+            "the caller's thread (the baseline's POSTs run in it)",
+            r["rollout_caller_ms_per_item"],
+            r["single_caller_ms_per_item"],
+        )
+    )
+    shown.append(
+        (
+            "threads started before the timed phase (the local AWS's servers, EventBridge's delivery)",
+            r["rollout_other_ms_per_item"],
+            r["single_other_ms_per_item"],
+        )
+    )
+    total = (
+        "all (process CPU per item)",
+        1000 * r["rollout_cpu_per_item_s"],
+        1000 * r["single_cpu_per_item_s"],
+    )
+    return [
+        "| thread | rollout | one at a time | rollout - one at a time |",
+        "|---|---|---|---|",
+        *[f"| {label} | {a:.1f} ms | {b:.1f} ms | {a - b:+.1f} ms |" for label, a, b in [*shown, total]],
+    ]
+
+
+def rollout_report(r: dict[str, Any]) -> str:
     n = int(r["targets"])
 
     def row(label: str, key: str, unit: str, digits: int) -> str:
@@ -521,6 +546,12 @@ def rollout_report(r: dict[str, float]) -> str:
                 for side in FANOUT_SIDES
                 if f"{side}_failures" in r
             ],
+            "Where each side's CPU goes, per item, by the thread it ran on (bench/cpu.py: each Lambda "
+            "invocation and each execution's interpreter run on threads of their own, named by what they run; "
+            "each thread's own `thread_time`, for the threads that started in the timed phase):",
+            "",
+            *thread_rows(r),
+            "",
             "Per item the rollout does more than the baseline: a Map iteration and its StartItem step "
             "(which starts the item's deployment and waits for its end; the deployment execution's last "
             "step records the item's end and releases the wait, so no PollItem step runs), on top of the "
