@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from localaws import projection
+from tests.support.dynamodb import pk_sk_table
 
 ITEM: dict[str, Any] = {
     "pk": {"S": "p"},
@@ -39,23 +38,9 @@ PROJECTIONS = [
 
 @pytest.fixture
 def client() -> Iterator[Any]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="t",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-        )
-        table: Any = dynamodb  # items in DynamoDB's JSON, which the stubs' Mapping types do not spell
-        table.put_item(TableName="t", Item=ITEM)
-        table.put_item(TableName="t", Item={**ITEM, "sk": {"S": "s2"}, "n": {"N": "7"}})
+    with pk_sk_table("t") as dynamodb:
+        dynamodb.put_item(TableName="t", Item=ITEM)
+        dynamodb.put_item(TableName="t", Item={**ITEM, "sk": {"S": "s2"}, "n": {"N": "7"}})
         yield dynamodb
 
 

@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from localaws import serialization
+from tests.support.dynamodb import pk_sk_table
 
 EVERY_TYPE = {
     "pk": {"S": "p"},
@@ -113,20 +112,7 @@ def test_responses_are_byte_identical_to_motos_own(
 @pytest.fixture
 def table() -> Iterator[Any]:
     serialization.install()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-        )
+    with pk_sk_table("t") as client:
         yield client
 
 
