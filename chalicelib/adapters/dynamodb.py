@@ -405,7 +405,7 @@ class DynamoStore:
 
     def _transact(self, items: list[dict[str, Any]], also: Sequence[Mapping[str, Any]] = ()) -> None:
         """One TransactWriteItems of ``items`` and ``also`` (the caller's own writes, such as a rollout
-        item's start: ``ItemRef.start_write``); ``StartGuardFailed`` when a condition of ``also`` did not
+        item's start: ``ItemStart.write``); ``StartGuardFailed`` when a condition of ``also`` did not
         hold (whatever the others did), else ``_ConditionFailed`` when one of ``items`` did not."""
         with aws_call("TransactWriteItems"):
             try:

@@ -391,7 +391,7 @@ class DynamoRolloutStore:
 
     def start_write(self, item: RolloutItem) -> dict[str, Any]:
         """The write (a transaction's part) that records ``item`` as started, only while it is PENDING:
-        the operation's first write carries it (``ItemRef.start_write``), so the item is IN_PROGRESS
+        the operation's first write carries it (``ItemStart.write``), so the item is IN_PROGRESS
         exactly when its operation exists."""
         return self._end_put(item, only_pending=True)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -247,12 +246,6 @@ class ItemRef:
     rollout_id: str
     index: int
     task_token: str | None = field(default=None, compare=False, repr=False)
-    # The store's write that records the item as started, for (deployment id, operation id): written in
-    # the same transaction as the operation's own first write, so that an item is IN_PROGRESS exactly
-    # when its operation exists, with no write before or after it. Not part of identity, not carried.
-    start_write: Callable[[str, str], Mapping[str, Any]] | None = field(
-        default=None, compare=False, repr=False
-    )
 
     def as_input(self) -> dict[str, Any]:
         """What the operation's execution input carries: the item's id, never ``task_token`` (the item's

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.automation import Notifications
@@ -154,11 +154,22 @@ def _carried(request: OperationRequest | None) -> dict[str, Any]:
     }
 
 
-def _start_writes(for_item: ItemRef | None, deployment: Deployment) -> tuple[Mapping[str, Any], ...]:
+@dataclass(frozen=True)
+class ItemStart:
+    """The rollout item an operation is started for (``ref``, which the operation's execution carries),
+    and ``write``: the rollout store's write that records the item as started, for (deployment id,
+    operation id). It goes into the transaction that writes the operation, so that an item is
+    IN_PROGRESS exactly when its operation exists, with no write before or after it."""
+
+    ref: ItemRef
+    write: Callable[[str, str], Mapping[str, Any]] | None = field(default=None, compare=False, repr=False)
+
+
+def _start_writes(for_item: ItemStart | None, deployment: Deployment) -> tuple[Mapping[str, Any], ...]:
     """The writes that record ``for_item`` as started with ``deployment``'s operation, if it has any."""
-    if for_item is None or for_item.start_write is None:
+    if for_item is None or for_item.write is None:
         return ()
-    return (for_item.start_write(deployment.deployment_id, deployment.operation.operation_id),)
+    return (for_item.write(deployment.deployment_id, deployment.operation.operation_id),)
 
 
 class DeploymentService:
@@ -224,7 +235,7 @@ class DeploymentService:
         *,
         skip_unchanged: bool = False,
         mode: OperationMode = OperationMode.DEPLOY,
-        for_item: ItemRef | None = None,
+        for_item: ItemStart | None = None,
         unclaimed: bool = False,
     ) -> Deployment:
         """``unclaimed``: the caller has just read the stack's claim and found none (a rollout item), so
@@ -268,7 +279,7 @@ class DeploymentService:
         mode: OperationMode,
         split: ParameterSplit,
         fingerprint: str,
-        for_item: ItemRef | None = None,
+        for_item: ItemStart | None = None,
     ) -> Deployment:
         """Write the new deployment (PENDING) and its operation's request (and ``for_item``'s start)."""
         now = utc_now()
@@ -327,7 +338,7 @@ class DeploymentService:
         split: ParameterSplit,
         mode: OperationMode,
         fingerprint: str,
-        for_item: ItemRef | None,
+        for_item: ItemStart | None,
     ) -> Deployment:
         """A new create on a deployment whose create failed before any stack existed (say, the role
         was not there yet): the caller re-posts once the cause is fixed, and the same deployment runs."""
@@ -358,7 +369,7 @@ class DeploymentService:
         *,
         skip_unchanged: bool = False,
         mode: OperationMode = OperationMode.DEPLOY,
-        for_item: ItemRef | None = None,
+        for_item: ItemStart | None = None,
     ) -> Deployment:
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
@@ -400,7 +411,7 @@ class DeploymentService:
         deployment_id: str,
         expected_hash: str | None = None,
         *,
-        for_item: ItemRef | None = None,
+        for_item: ItemStart | None = None,
     ) -> Deployment:
         """Execute the deployment's plan: exactly its change set, only if nothing changed since."""
         deployment = self._runnable(tenant_id, deployment_id, check_target=True)
@@ -634,7 +645,7 @@ class DeploymentService:
         fingerprint: str | None = None,
         change_set_name: str | None = None,
         adopt: bool = False,
-        for_item: ItemRef | None = None,
+        for_item: ItemStart | None = None,
     ) -> Deployment:
         """The deployment with its new operation (PENDING), written with the operation's request (and
         ``for_item``'s start)."""
@@ -715,7 +726,7 @@ class DeploymentService:
             return set()
         return set(deployment.parameters)
 
-    def _start(self, deployment: Deployment, for_item: ItemRef | None = None) -> Deployment:
+    def _start(self, deployment: Deployment, for_item: ItemStart | None = None) -> Deployment:
         """Start the operation's execution. ``for_item``: a rollout item waits for its end, so the
         execution's last step records the item's end and announces it (``announce_end``).
         The execution carries the correlation id of what started it (chalicelib/observability.py)."""
@@ -730,7 +741,7 @@ class DeploymentService:
             "completion": self._poll.completion,
             "event_timeout_seconds": self._poll.event_timeout_seconds,
             "announce_end": for_item is not None,
-            **({"rollout_item": for_item.as_input()} if for_item is not None else {}),
+            **({"rollout_item": for_item.ref.as_input()} if for_item is not None else {}),
             "correlation_id": correlation_id() or operation_id,
         }
         try:

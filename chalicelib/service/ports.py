@@ -101,7 +101,7 @@ class DeploymentStore(Protocol):
         self, deployment: Deployment, request: OperationRequest, also: Sequence[Mapping[str, Any]] = ()
     ) -> None:
         """Write a new deployment and claim its (target, region, stack name); Conflict if taken.
-        ``also``: writes of the caller's, in the same transaction (``ItemRef.start_write``);
+        ``also``: writes of the caller's, in the same transaction (``ItemStart.write``);
         StartGuardFailed, and nothing written, if one of them is refused."""
 
     def begin_operation(
@@ -330,7 +330,7 @@ class RolloutStore(Protocol):
 
     def start_write(self, item: RolloutItem) -> Mapping[str, Any]:
         """The write that records ``item`` (IN_PROGRESS) only while it is PENDING, for the transaction
-        that writes its operation (``ItemRef.start_write``)."""
+        that writes its operation (``ItemStart.write``)."""
 
     def save_item(self, item: RolloutItem, *, reopen: bool = False, only_pending: bool = False) -> bool:
         """Write an item's progress unless it has ended (False then); ``reopen`` writes it regardless;

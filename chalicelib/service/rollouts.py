@@ -29,7 +29,7 @@ announcement was lost (the status saved, the claim not made) re-reads the final 
 
 Why StartItem writes nothing of the item's own: starting an operation (``DeploymentService.create``/
 ``update``/``apply``) writes the operation in one transaction, and that transaction also records the item
-IN_PROGRESS with the operation's ids, only while the item is PENDING (``ItemRef.start_write``). So an
+IN_PROGRESS with the operation's ids, only while the item is PENDING (``ItemStart.write``). So an
 item is IN_PROGRESS exactly when its operation exists: a retry of the step (Lambda retried it after the
 work was done) reads the item and takes up that operation, never starting a second one (which would be
 refused with OPERATION_IN_PROGRESS or STACK_LOCKED, or deploy twice); an item the rollout's end cancelled
@@ -102,6 +102,7 @@ from chalicelib.service.completion import CompletionService
 from chalicelib.service.deployments import (
     DeploymentChange,
     DeploymentService,
+    ItemStart,
     NewDeployment,
     PollSettings,
     check_keeps_secrets,
@@ -509,7 +510,7 @@ class RolloutService:
         or take up what an earlier run of this step started.
 
         One read (the item and its rollout), and no write of the item's own: the transaction that writes
-        the item's operation also records the item as started (``ItemRef.start_write``, only while the
+        the item's operation also records the item as started (``ItemStart.write``, only while the
         item is PENDING). So an item is IN_PROGRESS exactly when an operation was begun for it: a retry of
         this step finds what an earlier run began by reading the item, and an item that ended meanwhile
         (its rollout was cancelled) refuses that transaction whole, so nothing starts."""
@@ -550,7 +551,7 @@ class RolloutService:
             return self._store.start_write(replace(running, task_token=ref.task_token))
 
         try:
-            deployment = self._deploy(rollout, item, replace(ref, start_write=started))
+            deployment = self._deploy(rollout, item, ItemStart(ref, started))
         except StartGuardFailed:
             # Another run of this step started the item, or it ended, since it was read: nothing was
             # written. What it is now says what to wait for.
@@ -977,13 +978,13 @@ class RolloutService:
             if token is None:
                 return found
 
-    def _deploy(self, rollout: Rollout, item: RolloutItem, ref: ItemRef) -> Deployment | None:
-        """Start the item's deployment operation, for ``ref``; None when there is nothing to do."""
+    def _deploy(self, rollout: Rollout, item: RolloutItem, start: ItemStart) -> Deployment | None:
+        """Start the item's deployment operation, for ``start``; None when there is nothing to do."""
         tenant_id = rollout.tenant_id
         if rollout.mode is RolloutMode.APPLY_PLAN:
             if not item.changes or item.deployment_id is None:
                 return None  # the plan found no changes
-            return self._deployments.apply(tenant_id, item.deployment_id, for_item=ref)
+            return self._deployments.apply(tenant_id, item.deployment_id, for_item=start)
         spec = self._spec(rollout.rollout_id)
         if spec is None:
             raise DeployerError(f"Rollout {rollout.rollout_id} has no stored spec.")
@@ -1002,7 +1003,7 @@ class RolloutService:
         if existing is None:
             try:
                 return self._deployments.create(
-                    tenant_id, new, skip_unchanged=not plan, mode=mode, for_item=ref, unclaimed=True
+                    tenant_id, new, skip_unchanged=not plan, mode=mode, for_item=start, unclaimed=True
                 )
             except Conflict as error:
                 existing = error.details.get("deployment_id") if isinstance(error.details, dict) else None
@@ -1010,7 +1011,7 @@ class RolloutService:
                     raise
         change = DeploymentChange(spec.template_body, parameters, dict(spec.tags))
         return self._deployments.update(
-            tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode, for_item=ref
+            tenant_id, str(existing), change, skip_unchanged=not plan, mode=mode, for_item=start
         )
 
     def _end(
