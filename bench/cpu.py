@@ -25,18 +25,23 @@ class CollectorTime:
     collecting thread's own CPU time (``time.thread_time``) from the start callback to the stop one,
     both of which run on the thread that triggered the collection (so time the OS kept the process off
     the core is not counted). A local-AWS cost: it grows with the heap (moto's models and every
-    execution's history), which on AWS lives in no process of ours."""
+    execution's history), which on AWS lives in no process of ours. ``by_kind``: the same time by the
+    kind of thread it ran on (``thread_kind``): a collection runs on whichever thread allocated when the
+    heap's counts crossed their threshold, so it lands on threads that did not cause it."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.collections = 0
+        self.by_kind: dict[str, float] = defaultdict(float)
         self._began = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._began = time.thread_time()
         else:
-            self.seconds += time.thread_time() - self._began
+            spent = time.thread_time() - self._began
+            self.seconds += spent
+            self.by_kind[thread_kind(threading.current_thread().name)] += spent
             self.collections += 1
 
     def __enter__(self) -> CollectorTime:

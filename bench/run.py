@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -40,7 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.cpu import CollectorTime, ThreadCpu
+from bench.cpu import CollectorTime, ThreadCpu, thread_kind
 from bench.sections import write_sections
 from localaws.admission import DEFAULT_LIMIT, admission
 
@@ -358,12 +359,17 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
         result["cpu_s"] = time.process_time() - cpu
         threads.__exit__()
         collector.__exit__()
-        by_kind = threads.by_kind()
-        result["threads_ms_per_item"] = {kind: 1000 * s / count for kind, s in by_kind.items()}
-        result["caller_ms_per_item"] = 1000 * threads.caller_s / count
-        result["other_ms_per_item"] = (
-            1000 * (result["cpu_s"] - threads.caller_s - sum(by_kind.values())) / count
-        )
+        # By kind of thread, less the collections that ran on it (they land wherever an allocation
+        # crossed the threshold), which get a row of their own.
+        by_kind, collected = threads.by_kind(), dict(collector.by_kind)
+        caller_kind = thread_kind(threading.current_thread().name)
+        result["threads_ms_per_item"] = {
+            kind: 1000 * (s - collected.get(kind, 0.0)) / count for kind, s in by_kind.items()
+        }
+        result["caller_ms_per_item"] = 1000 * (threads.caller_s - collected.get(caller_kind, 0.0)) / count
+        counted = threads.caller_s + sum(by_kind.values())
+        elsewhere = sum(s for kind, s in collected.items() if kind not in by_kind and kind != caller_kind)
+        result["other_ms_per_item"] = 1000 * (result["cpu_s"] - counted - elsewhere) / count
         result["gc_s"], result["gc_collections"] = collector.seconds, collector.collections
         result["gc_per_item_s"] = collector.seconds / count
         result["cpu_but_gc_per_item_s"] = (result["cpu_s"] - collector.seconds) / count
@@ -472,6 +478,13 @@ def thread_rows(r: dict[str, Any]) -> list[str]:
     )
     shown.append(
         (
+            "the cyclic garbage collector, on whichever thread it ran (taken out of the rows above)",
+            1000 * r["rollout_gc_per_item_s"],
+            1000 * r["single_gc_per_item_s"],
+        )
+    )
+    shown.append(
+        (
             "threads started before the timed phase (the local AWS's servers, EventBridge's delivery)",
             r["rollout_other_ms_per_item"],
             r["single_other_ms_per_item"],
@@ -548,7 +561,9 @@ def rollout_report(r: dict[str, Any]) -> str:
             ],
             "Where each side's CPU goes, per item, by the thread it ran on (bench/cpu.py: each Lambda "
             "invocation and each execution's interpreter run on threads of their own, named by what they run; "
-            "each thread's own `thread_time`, for the threads that started in the timed phase):",
+            "each thread's own `thread_time`, for the threads that started in the timed phase, less the "
+            "garbage collections that ran on it: a collection runs on whichever thread allocated when the "
+            "heap crossed its threshold, so it has a row of its own):",
             "",
             *thread_rows(r),
             "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bench.cpu import ThreadCpu, thread_kind
+from bench.cpu import CollectorTime, ThreadCpu, thread_kind
 
 
 def _busy(seconds: float) -> None:
@@ -51,3 +51,16 @@ def test_threads_started_while_installed_are_counted_by_kind_and_the_caller_apar
     assert 0.02 <= counted["lambda-Idle"] < 0.1
     assert 0.03 <= cpu.caller_s < 0.1
     assert threading.Thread.run is original  # restored
+
+
+def test_a_collection_is_counted_on_the_kind_of_thread_it_ran_on() -> None:
+    import gc
+
+    with CollectorTime() as collector:
+        worker = threading.Thread(target=gc.collect, name="lambda-Collects-1")
+        worker.start()
+        worker.join()
+        gc.collect()
+    assert collector.collections >= 2
+    assert set(collector.by_kind) >= {"lambda-Collects", "MainThread"}
+    assert abs(sum(collector.by_kind.values()) - collector.seconds) < 1e-9
