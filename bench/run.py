@@ -316,49 +316,55 @@ def fanout_side(side: str, count: int, max_concurrent: int = FANOUT_MAX_CONCURRE
         }
         collector = CollectorTime().__enter__()
         threads = ThreadCpu().__enter__()
-        cpu, epoch, started = time.process_time(), time.time(), time.perf_counter()
-        if side == "rollout":
-            body = {
-                "stack_name": "fleet",
-                "template_body": QUEUE,
-                "targets": [{"target_id": t} for t in fleet],
-                "strategy": {"max_concurrent": max_concurrent},
-            }
-            response = client.http.post("/rollouts", headers=headers, body=json.dumps(body).encode())
-            if response.status_code != 202:
-                raise RuntimeError(response.body)
-            result["client_s"] = time.perf_counter() - started
-            _wait_rollout_execution(aws, timeout)
-            result["makespan_s"] = time.perf_counter() - started
-            view = json.loads(
-                client.http.get(f"/rollouts/{json.loads(response.body)['rollout_id']}", headers=headers).body
-            )
-            result["failed"] = count - int(view["counts"].get("SUCCEEDED", 0))
-            if view["status"] != "SUCCEEDED":
-                print(f"FANOUT-FAILURES rollout {view['status']}: {view.get('summary')}", flush=True)
-        else:
-            ids = []
-            for target_id in fleet:
-                one = {
-                    "target_id": target_id,
-                    "region": "us-east-1",
+        try:  # the process-wide hooks come off however the timed phase ends
+            cpu, epoch, started = time.process_time(), time.time(), time.perf_counter()
+            if side == "rollout":
+                body = {
                     "stack_name": "fleet",
                     "template_body": QUEUE,
+                    "targets": [{"target_id": t} for t in fleet],
+                    "strategy": {"max_concurrent": max_concurrent},
                 }
-                response = client.http.post("/deployments", headers=headers, body=json.dumps(one).encode())
+                response = client.http.post("/rollouts", headers=headers, body=json.dumps(body).encode())
                 if response.status_code != 202:
                     raise RuntimeError(response.body)
-                ids.append(json.loads(response.body)["deployment_id"])
-            result["client_s"] = time.perf_counter() - started
-            failures = _wait_deployments(client, headers, ids, timeout)
-            result["makespan_s"] = time.perf_counter() - started
-            result["failed"] = len(failures)
-            if failures:
-                codes = {code: failures.count(code) for code in sorted(set(failures))}
-                print(f"FANOUT-FAILURES single {json.dumps(codes)}", flush=True)
-        result["cpu_s"] = time.process_time() - cpu
-        threads.__exit__()
-        collector.__exit__()
+                result["client_s"] = time.perf_counter() - started
+                _wait_rollout_execution(aws, timeout)
+                result["makespan_s"] = time.perf_counter() - started
+                view = json.loads(
+                    client.http.get(
+                        f"/rollouts/{json.loads(response.body)['rollout_id']}", headers=headers
+                    ).body
+                )
+                result["failed"] = count - int(view["counts"].get("SUCCEEDED", 0))
+                if view["status"] != "SUCCEEDED":
+                    print(f"FANOUT-FAILURES rollout {view['status']}: {view.get('summary')}", flush=True)
+            else:
+                ids = []
+                for target_id in fleet:
+                    one = {
+                        "target_id": target_id,
+                        "region": "us-east-1",
+                        "stack_name": "fleet",
+                        "template_body": QUEUE,
+                    }
+                    response = client.http.post(
+                        "/deployments", headers=headers, body=json.dumps(one).encode()
+                    )
+                    if response.status_code != 202:
+                        raise RuntimeError(response.body)
+                    ids.append(json.loads(response.body)["deployment_id"])
+                result["client_s"] = time.perf_counter() - started
+                failures = _wait_deployments(client, headers, ids, timeout)
+                result["makespan_s"] = time.perf_counter() - started
+                result["failed"] = len(failures)
+                if failures:
+                    codes = {code: failures.count(code) for code in sorted(set(failures))}
+                    print(f"FANOUT-FAILURES single {json.dumps(codes)}", flush=True)
+            result["cpu_s"] = time.process_time() - cpu
+        finally:
+            threads.__exit__()
+            collector.__exit__()
         # By kind of thread, less the collections that ran on it (they land wherever an allocation
         # crossed the threshold), which get a row of their own.
         by_kind, collected = threads.by_kind(), dict(collector.by_kind)
@@ -455,7 +461,7 @@ def _thread_label(kind: str) -> str:
     if kind.startswith("localaws-execution-"):
         return f"interpreter of `{kind.removeprefix('localaws-execution-')}` executions"
     if kind == "Thread":
-        return "interpreter's Task states (moto evaluates each on a thread of its own)"
+        return "interpreter's unnamed threads (moto evaluates each Task state on a thread of its own)"
     return f"`{kind}`"
 
 
@@ -485,7 +491,8 @@ def thread_rows(r: dict[str, Any]) -> list[str]:
     )
     shown.append(
         (
-            "threads started before the timed phase (the local AWS's servers, EventBridge's delivery)",
+            "threads started before the timed phase (the local AWS's servers, EventBridge's delivery) "
+            "or still running at its end",
             r["rollout_other_ms_per_item"],
             r["single_other_ms_per_item"],
         )

@@ -28,12 +28,16 @@ def test_threads_started_while_installed_are_counted_by_kind_and_the_caller_apar
     original = threading.Thread.run
     stop = threading.Event()
 
+    running = threading.Event()
+
     def burn_then_wait() -> None:
+        running.set()
         _busy(0.05)
         stop.wait()
 
     before = threading.Thread(target=burn_then_wait, name="before")
     before.start()  # started before: not counted, even though it burns CPU meanwhile
+    running.wait()  # its run() began before the hook went in
     with ThreadCpu() as cpu:
         workers = [threading.Thread(target=_busy, args=(0.04,), name=f"lambda-Busy-{n}") for n in range(2)]
         workers.append(threading.Thread(target=_busy, args=(0.02,), name="lambda-Idle"))
@@ -63,4 +67,5 @@ def test_a_collection_is_counted_on_the_kind_of_thread_it_ran_on() -> None:
         gc.collect()
     assert collector.collections >= 2
     assert set(collector.by_kind) >= {"lambda-Collects", "MainThread"}
-    assert abs(sum(collector.by_kind.values()) - collector.seconds) < 1e-9
+    assert collector.by_kind["lambda-Collects"] > 0  # a full collection takes measurable CPU
+    assert collector.by_kind["MainThread"] > 0
