@@ -196,12 +196,49 @@ def _check_limits(document: dict[str, Any]) -> None:
             )
 
 
+def default_text(default: Any) -> str:
+    """A parameter's ``Default`` as CloudFormation takes it: a string (a YAML number or boolean, its text;
+    a list, its items joined with commas, as for a ``List<...>`` or ``CommaDelimitedList`` parameter)."""
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, list):
+        return ",".join(default_text(item) for item in default)
+    return str(default)
+
+
+def _check_defaults(declared: dict[str, Any]) -> None:
+    """A ``Default`` is a parameter value, held to the same 4,096 bytes: CloudFormation refuses the whole
+    template otherwise ("Template format error: Parameter 'X' default value '...' length is greater than
+    4096."). The value is not repeated here: the parameter may be NoEcho."""
+    for name, spec in declared.items():
+        if not isinstance(spec, dict) or "Default" not in spec:
+            continue
+        size = len(default_text(spec["Default"]).encode("utf-8"))
+        if size > MAX_PARAMETER_VALUE_BYTES:
+            raise UnprocessableRequest(
+                f"Template format error: Parameter '{name}' default value is {size} bytes, greater than "
+                f"{MAX_PARAMETER_VALUE_BYTES}.",
+                code="TEMPLATE_LIMIT_EXCEEDED",
+                hint=f"CloudFormation takes a parameter value, a Default too, of at most "
+                f"{MAX_PARAMETER_VALUE_BYTES:,} bytes: shorten it, or keep the value in SSM Parameter Store or "
+                "S3 and pass its name.",
+                details={
+                    "field": "template_body",
+                    "what": "parameter default",
+                    "parameter": str(name),
+                    "bytes": size,
+                    "limit": MAX_PARAMETER_VALUE_BYTES,
+                },
+            )
+
+
 def parse_template(body: str) -> TemplateSummary:
     """Parse a JSON or YAML template and return what the service needs to know of it.
 
     Refused before any AWS call, as CloudFormation would refuse them (or worse, accept them into a
     failure much later): text that is not Unicode, documents nested or alias-expanded past our bounds,
-    and sections over CloudFormation's limits (500 resources; 200 parameters, outputs, mappings).
+    sections over CloudFormation's limits (500 resources; 200 parameters, outputs, mappings), and a
+    parameter ``Default`` over a parameter value's 4,096 bytes.
     """
     try:
         body.encode("utf-8")
@@ -260,6 +297,7 @@ def parse_template(body: str) -> TemplateSummary:
             hint="Parameters maps each parameter name to its declaration.",
             details={"field": "template_body"},
         )
+    _check_defaults(declared)
     parameters = {str(name): isinstance(spec, dict) and "Default" in spec for name, spec in declared.items()}
     no_echo = frozenset(
         str(name)

@@ -243,12 +243,17 @@ class DeploymentService:
         stack since (``Conflict`` STACK_ALREADY_DEPLOYED)."""
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
+        # A template sent inline is refused before any AWS call; one at template_url once it is read.
+        inline = parse_template(new.template_body) if new.template_body else None
         target = self._targets.get(tenant_id, new.target_id)
         self._check_region(target, new.region)
         self._targets.check_external_id(target)
+        sent = new.template_body
         if self._sources is not None:  # hook: template_url, notifications (chalicelib/service/sources.py)
             new = self._sources.prepare(tenant_id, target, new)
-        summary = parse_template(new.template_body)
+        summary = (
+            inline if inline is not None and new.template_body == sent else parse_template(new.template_body)
+        )
         split = split_parameters(summary, new.parameters, previous=())
         summary.check_parameters(split.public)
         check_values(new.template_body, new.parameters)
@@ -373,6 +378,7 @@ class DeploymentService:
     ) -> Deployment:
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
+        inline = parse_template(change.template_body) if change.template_body else None  # before any AWS call
         deployment = self._runnable(tenant_id, deployment_id)
         if not deployment.live:
             raise Conflict(
@@ -384,7 +390,11 @@ class DeploymentService:
         template = self._template_for(deployment, change)
         parameters = change.parameters if change.parameters is not None else deployment.parameters
         tags = change.tags if change.tags is not None else deployment.tags
-        summary = parse_template(template.body)
+        summary = (
+            inline
+            if inline is not None and template.body == change.template_body
+            else parse_template(template.body)
+        )
         split = split_parameters(summary, parameters, self._previous_parameters(deployment))
         summary.check_parameters(split.public)
         check_values(template.body, parameters)

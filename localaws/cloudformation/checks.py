@@ -7,6 +7,10 @@ Each check raises the ``ValidationError`` AWS answers, in AWS's words:
 * a ``Ref``, ``Fn::Sub`` variable, ``Fn::GetAtt`` or ``DependsOn`` naming nothing the template declares:
   ``Template format error: Unresolved resource dependencies [Enviroment] in the Resources block of the
   template`` (or ``Outputs``), and ``Template error: instance of Fn::GetAtt references undefined resource X``;
+* a parameter ``Default`` over a parameter value's 4,096 bytes: ``Template format error: Parameter
+  'EnvironmentVariables' default value '[****]' length is greater than 4096.`` (the one AWS answer on
+  record is of a NoEcho parameter, shown masked; any other's value is shown as it is; bytes are counted,
+  as for a value given);
 * a parameter value outside its ``AllowedValues``, ``AllowedPattern``, ``MinLength``/``MaxLength`` or
   ``MinValue``/``MaxValue`` (``Parameter 'Env' must be one of AllowedValues``), or the template's own
   ``ConstraintDescription`` when it has one.
@@ -19,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from chalicelib.domain.parameters import pattern_matches
+from chalicelib.domain.templates import MAX_PARAMETER_VALUE_BYTES, default_text
 from localaws.cloudformation.schemas import region_types
 from localaws.cloudformation.state import _validation_error
 from localaws.cloudformation.templates import mapping_items
@@ -56,6 +61,24 @@ def check_template(template: Mapping[str, Any], region: str) -> None:
     check_functions(template)
     check_resource_types(resources, region)
     check_dependencies(template)
+    check_parameter_defaults(template)
+
+
+def check_parameter_defaults(template: Mapping[str, Any]) -> None:
+    """A ``Default`` longer than a parameter value may be refuses the whole template."""
+    declared = template.get("Parameters") or {}
+    if not isinstance(declared, Mapping):
+        return
+    for name, declaration in declared.items():
+        if not isinstance(declaration, Mapping) or "Default" not in declaration:
+            continue
+        value = default_text(declaration["Default"])
+        if len(value.encode("utf-8")) > MAX_PARAMETER_VALUE_BYTES:
+            shown = "[****]" if str(declaration.get("NoEcho", "")).lower() == "true" else value
+            raise _validation_error(
+                f"Template format error: Parameter '{name}' default value '{shown}' length is greater than "
+                f"{MAX_PARAMETER_VALUE_BYTES}."
+            )
 
 
 def check_functions(template: Mapping[str, Any]) -> None:

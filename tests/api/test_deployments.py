@@ -191,6 +191,47 @@ def test_invalid_deployment_bodies_are_refused_before_any_aws_call(
     assert aws_calls.calls == []
 
 
+def test_a_template_whose_parameter_default_is_over_4096_bytes_is_refused_before_any_aws_call(
+    client, tenant, target, aws_calls
+):
+    """CloudFormation holds a Default to a parameter value's 4,096 bytes and refuses the whole template;
+    the local AWS does too (tests/localaws/test_template_realism.py), but the API answers first."""
+    template = json.dumps(
+        {
+            "Parameters": {"Key": {"Type": "String", "NoEcho": True, "Default": "k" * 4097}},
+            "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        }
+    )
+    aws_calls.clear()
+    response = call(
+        client, "POST", "/deployments", tenant, deployment_body(target["target_id"], template_body=template)
+    )
+    assert response.status_code == 422, response.body
+    error = error_of(response)
+    assert error["code"] == "TEMPLATE_LIMIT_EXCEEDED"
+    assert error["details"]["parameter"] == "Key"
+    assert "kkkk" not in response.body.decode()
+    assert aws_calls.calls == []
+
+
+def test_an_update_whose_template_default_is_over_4096_bytes_is_refused_before_any_aws_call(
+    client, tenant, target, aws_calls
+):
+    """(``target``: the tenant's token was looked up once already, as in the other tests here.)"""
+    template = json.dumps(
+        {
+            "Parameters": {"Key": {"Type": "String", "Default": "k" * 4097}},
+            "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        }
+    )
+    aws_calls.clear()
+    # Refused before the deployment is even read: this id exists nowhere.
+    response = call(client, "PUT", f"/deployments/dep-{'0' * 24}", tenant, {"template_body": template})
+    assert response.status_code == 422, response.body
+    assert error_of(response)["code"] == "TEMPLATE_LIMIT_EXCEEDED"
+    assert aws_calls.calls == []
+
+
 @pytest.mark.parametrize(
     "template",
     [

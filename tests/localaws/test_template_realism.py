@@ -74,6 +74,27 @@ def test_unknown_resource_type_is_refused_in_aws_words_by_every_entry_point(cfn:
     assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == ["ok"]  # nothing half-created
 
 
+def test_a_parameter_default_over_4096_bytes_is_refused_in_aws_words(cfn: Any) -> None:
+    def template(default: str, no_echo: bool) -> str:
+        declaration: dict[str, Any] = {"Type": "String", "Default": default}
+        if no_echo:
+            declaration["NoEcho"] = "true"
+        return body({"Parameters": {"Env": declaration}, "Resources": {"T": {"Type": "AWS::SNS::Topic"}}})
+
+    masked = "Template format error: Parameter 'Env' default value '[****]' length is greater than 4096."
+    assert refusal(cfn.create_stack, StackName="s", TemplateBody=template("é" * 2049, True)) == masked
+    shown = (
+        f"Template format error: Parameter 'Env' default value '{'v' * 4097}' length is greater than 4096."
+    )
+    assert refusal(cfn.validate_template, TemplateBody=template("v" * 4097, False)) == shown
+    assert refusal(
+        cfn.create_change_set, StackName="s", ChangeSetName="c", TemplateBody=template("v" * 4097, False)
+    )
+    assert cfn.describe_stacks()["Stacks"] == []  # nothing half-created
+    cfn.create_stack(StackName="ok", TemplateBody=template("é" * 2048, True))  # 4,096 bytes: taken
+    assert status(cfn, "ok") == "CREATE_COMPLETE"
+
+
 @pytest.mark.parametrize(
     ("resources", "outputs", "expected"),
     [

@@ -116,3 +116,35 @@ def test_noecho_parameters_are_known():
     )
     assert summary.no_echo == {"A", "B"}
     assert NO_ECHO_MASK == "****"
+
+
+@pytest.mark.parametrize(
+    ("default", "size"),
+    [
+        ("x" * 4097, 4097),
+        ("é" * 2049, 4098),  # bytes, not characters: 2,049 characters
+        (["a" * 2048, "b" * 2048], 4097),  # a YAML list: joined with commas, as CloudFormation takes it
+    ],
+)
+def test_a_parameter_default_over_a_parameter_values_4096_bytes(default: Any, size: int) -> None:
+    secret = {"Type": "String", "NoEcho": True, "Default": default}
+    error = refused(queue_template(Parameters={"Big": secret}))
+    assert error.code == "TEMPLATE_LIMIT_EXCEEDED"
+    assert "Parameter 'Big' default value is" in error.message
+    assert details_of(error) == {
+        "field": "template_body",
+        "what": "parameter default",
+        "parameter": "Big",
+        "bytes": size,
+        "limit": 4096,
+    }
+    assert "xxxx" not in error.message + error.hint  # a NoEcho default is not repeated
+
+
+def test_a_parameter_default_of_4096_bytes_is_accepted() -> None:
+    summary = parse_template(queue_template(Parameters={"Big": {"Type": "String", "Default": "é" * 2048}}))
+    assert summary.parameters == {"Big": True}
+    yaml_number = (
+        "Parameters:\n  N:\n    Type: Number\n    Default: 5\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n"
+    )
+    assert parse_template(yaml_number).parameters == {"N": True}
