@@ -172,6 +172,17 @@ def _start_writes(for_item: ItemStart | None, deployment: Deployment) -> tuple[M
     return (for_item.write(deployment.deployment_id, deployment.operation.operation_id),)
 
 
+def _checked_for_create(new: NewDeployment) -> ParameterSplit:
+    """``new``'s parameters, split into public and NoEcho, once its template and they are checked as a
+    new stack takes them (no AWS call): the template parsed, the parameters matched to its declarations
+    and their constraints."""
+    summary = parse_template(new.template_body)
+    split = split_parameters(summary, new.parameters, previous=())
+    summary.check_parameters(split.public)
+    check_values(new.template_body, new.parameters)
+    return split
+
+
 class DeploymentService:
     def __init__(
         self,
@@ -243,20 +254,16 @@ class DeploymentService:
         stack since (``Conflict`` STACK_ALREADY_DEPLOYED)."""
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
-        # A template sent inline is refused before any AWS call; one at template_url once it is read.
-        inline = parse_template(new.template_body) if new.template_body else None
+        # A template sent inline, and the parameters given for it, are refused before any AWS call; a
+        # template at template_url once it is read.
+        sent = new.template_body
+        checked = _checked_for_create(new) if sent else None
         target = self._targets.get(tenant_id, new.target_id)
         self._check_region(target, new.region)
         self._targets.check_external_id(target)
-        sent = new.template_body
         if self._sources is not None:  # hook: template_url, notifications (chalicelib/service/sources.py)
             new = self._sources.prepare(tenant_id, target, new)
-        summary = (
-            inline if inline is not None and new.template_body == sent else parse_template(new.template_body)
-        )
-        split = split_parameters(summary, new.parameters, previous=())
-        summary.check_parameters(split.public)
-        check_values(new.template_body, new.parameters)
+        split = checked if checked is not None and new.template_body == sent else _checked_for_create(new)
         fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
         holder = (
             None

@@ -279,10 +279,11 @@ def test_49_tags_of_the_users_and_the_services_own_make_the_50_a_stack_takes(
     assert stack_tags == {**tags, "nexus:deployment-id": done["deployment_id"]}
 
 
-def test_parameters_must_match_the_template(client, tenant, target):
+def test_parameters_must_match_the_template(client, tenant, target, aws_calls):
     template = json.dumps(
         {"Parameters": {"Need": {"Type": "String"}}, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
     )
+    aws_calls.clear()
     response = call(
         client,
         "POST",
@@ -294,6 +295,7 @@ def test_parameters_must_match_the_template(client, tenant, target):
     error = error_of(response)
     assert error["code"] == "PARAMETERS_MISMATCH"
     assert error["details"] == {"undeclared": ["Other"], "missing": ["Need"]}
+    assert aws_calls.calls == []  # checked before the target is read
 
 
 def test_region_not_enabled_on_target_is_422(client, tenant, target):
