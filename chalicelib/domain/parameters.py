@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.errors import UnprocessableRequest
-from chalicelib.domain.templates import _load_yaml, parse_template
+from chalicelib.domain.templates import NO_ECHO_MASK, _load_yaml, parse_template
 
 INTERFACE = "AWS::CloudFormation::Interface"
 # Resource types that need CAPABILITY_IAM, and the property that, when set, makes it CAPABILITY_NAMED_IAM.
@@ -279,11 +279,15 @@ def describe_template(body: str) -> TemplateDescription:
 
 
 def check_values(body: str, given: dict[str, str]) -> None:
-    """Refuse values that break their parameter's constraints (all of them listed, 422)."""
+    """Refuse values that break their parameter's constraints (all of them listed, 422). A NoEcho
+    parameter's mask (``****``, what the API shows) stands for the stack's value, not a value sent:
+    whether there is one to keep is ``split_parameters``' rule, and its constraints held when it was sent."""
     description = describe_template(body)
     problems = []
     for name, value in given.items():
         spec = description.parameter(name)
+        if spec is not None and spec.no_echo and value == NO_ECHO_MASK:
+            continue
         problem = spec.violation(value) if spec is not None else None
         if spec is not None and problem is not None:
             problems.append(

@@ -255,3 +255,38 @@ def test_a_rollout_item_that_creates_its_stack_without_the_value_fails_saying_so
     assert done["status"] == "FAILED", done
     [item] = done["items"]
     assert item["error"]["code"] == "NOECHO_VALUE_REQUIRED", item
+
+
+def test_the_mask_of_a_constrained_noecho_value_keeps_it_on_update(client, tenant, local_aws):
+    """``****`` (what the API shows) stands for the stack's value: the value's constraints apply to a value
+    sent, not to the mask (four characters, under this MinLength of 8)."""
+    constrained = json.loads(TEMPLATE)
+    constrained["Parameters"]["DbPassword"]["MinLength"] = 8
+    target = register_target(client, tenant, local_aws, profile=SSM_PARAMETERS)
+    body = {
+        "target_id": target["target_id"],
+        "region": "us-east-1",
+        "stack_name": "db",
+        "template_body": json.dumps(constrained),
+        "parameters": {"DbPassword": SECRET},
+    }
+    created = call(client, "POST", "/deployments", tenant, body)
+    assert created.status_code == 202, created.body
+    deployment_id = json.loads(created.body)["deployment_id"]
+    done = wait_for(client, tenant, deployment_id)
+    assert done["status"] == "ACTIVE", done
+    kept = call(
+        client,
+        "PUT",
+        f"/deployments/{deployment_id}",
+        tenant,
+        {"parameters": {"DbPassword": "****", "Env": "qa"}},
+    )
+    assert kept.status_code == 202, kept.body
+    assert wait_for(client, tenant, deployment_id)["status"] == "ACTIVE"
+    assert stack_value(local_aws, done["outputs"]["Name"]) == SECRET
+    short = call(
+        client, "PUT", f"/deployments/{deployment_id}", tenant, {"parameters": {"DbPassword": "short"}}
+    )
+    assert short.status_code == 422, short.body  # a value sent is held to its constraints
+    assert json.loads(short.body)["error"]["code"] == "PARAMETER_CONSTRAINT"
