@@ -258,6 +258,8 @@ class DeploymentService:
         # template at template_url once it is read.
         sent = new.template_body
         checked = _checked_for_create(new) if sent else None
+        if self._sources is not None:
+            self._sources.check(new)
         target = self._targets.get(tenant_id, new.target_id)
         self._check_region(target, new.region)
         self._targets.check_external_id(target)

@@ -196,6 +196,28 @@ def _starting(item: RolloutItem) -> bool:
     return began is not None and _age_seconds(began) <= 2 * START_SECONDS
 
 
+def _check_items(new: NewRollout, count: int, regions: set[str]) -> None:
+    """A rollout of ``count`` (target, region) items in ``regions``: within the item limit, and its
+    ``region_order`` (if any) lists exactly those regions."""
+    if count > MAX_ROLLOUT_ITEMS:
+        raise UnprocessableRequest(
+            f"The rollout has {count} (target, region) items; the limit is {MAX_ROLLOUT_ITEMS}.",
+            code="TOO_MANY_ITEMS",
+            hint="Split the fleet into several rollouts.",
+            details={"field": "targets", "items": count, "limit": MAX_ROLLOUT_ITEMS},
+        )
+    order = new.strategy.region_order
+    if order is not None:
+        missing, extra = sorted(regions - set(order)), sorted(set(order) - regions)
+        if missing or extra:
+            raise UnprocessableRequest(
+                "strategy.region_order must list exactly the regions the rollout deploys to.",
+                code="REGION_ORDER_MISMATCH",
+                hint='List every region once, or send "parallel".',
+                details={"field": "strategy.region_order", "missing": missing, "extra": extra},
+            )
+
+
 def _age_seconds(timestamp: str) -> float:
     if not timestamp:
         return math.inf
@@ -921,6 +943,9 @@ class RolloutService:
         return item
 
     def _item_plans(self, tenant_id: str, new: NewRollout) -> list[ItemPlan]:
+        if all(choice.regions is not None for choice in new.targets):  # the body says it all: no read yet
+            explicit = [region for choice in new.targets for region in choice.regions or ()]
+            _check_items(new, len(explicit), set(explicit))
         known = self._all_targets(tenant_id)
         unknown = [c.target_id for c in new.targets if c.target_id not in known]
         if unknown:
@@ -945,24 +970,7 @@ class RolloutService:
                 hint="Use only regions the target was registered with, or register it with them.",
                 details={"field": "targets", "not_enabled": disabled},
             )
-        if len(plans) > MAX_ROLLOUT_ITEMS:
-            raise UnprocessableRequest(
-                f"The rollout has {len(plans)} (target, region) items; the limit is {MAX_ROLLOUT_ITEMS}.",
-                code="TOO_MANY_ITEMS",
-                hint="Split the fleet into several rollouts.",
-                details={"field": "targets", "items": len(plans), "limit": MAX_ROLLOUT_ITEMS},
-            )
-        order = new.strategy.region_order
-        if order is not None:
-            used = {p.region for p in plans}
-            missing, extra = sorted(used - set(order)), sorted(set(order) - used)
-            if missing or extra:
-                raise UnprocessableRequest(
-                    "strategy.region_order must list exactly the regions the rollout deploys to.",
-                    code="REGION_ORDER_MISMATCH",
-                    hint='List every region once, or send "parallel".',
-                    details={"field": "strategy.region_order", "missing": missing, "extra": extra},
-                )
+        _check_items(new, len(plans), {p.region for p in plans})
         return plans
 
     def _all_targets(self, tenant_id: str) -> dict[str, _KnownTarget]:

@@ -38,6 +38,14 @@ class DeploymentSources:
         self._store = store
         self._notifications = notifications
 
+    def check(self, new: NewDeployment) -> None:
+        """What ``prepare`` refuses that needs no I/O and no target (the template_url's shape, the
+        notification request's rules): ``create`` checks it before its first AWS call."""
+        if new.template_url is not None:
+            parse_s3_url(new.template_url)
+        if new.notify is not None:
+            self._notifications.check(new.notify)
+
     def prepare(self, tenant_id: str, target: Target, new: NewDeployment) -> NewDeployment:
         body, version, region = new.template_body, None, None
         if new.template_url is not None:

@@ -214,6 +214,29 @@ def test_a_template_whose_parameter_default_is_over_4096_bytes_is_refused_before
     assert aws_calls.calls == []
 
 
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        (
+            {"notifications": {"webhook_url": "https://127.0.0.1/hook", "webhook_secret": "s" * 32}},
+            "INVALID_WEBHOOK_URL",
+        ),
+        ({"notifications": {"webhook_url": "https://hooks.example.com/x"}}, "WEBHOOK_SECRET_REQUIRED"),
+        ({"notifications": {"sns_topic_arn": "not-an-arn"}}, "INVALID_SNS_TOPIC"),
+        ({"template_body": None, "template_url": "s3://UPPER_Bucket/key.json"}, "INVALID_TEMPLATE_URL"),
+    ],
+)
+def test_a_malformed_url_or_notification_is_refused_before_the_target_is_read(
+    client, tenant, target, aws_calls, overrides, code
+):
+    aws_calls.clear()
+    body = {k: v for k, v in deployment_body(target["target_id"], **overrides).items() if v is not None}
+    response = call(client, "POST", "/deployments", tenant, body)
+    assert response.status_code == 422, response.body
+    assert error_of(response)["code"] == code
+    assert aws_calls.calls == []
+
+
 def test_an_update_whose_template_default_is_over_4096_bytes_is_refused_before_any_aws_call(
     client, tenant, target, aws_calls
 ):

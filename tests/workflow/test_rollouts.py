@@ -478,6 +478,25 @@ def test_malformed_rollouts_are_refused_before_any_aws_call(
     assert aws_calls.calls == []
 
 
+def test_a_rollout_whose_body_names_every_region_is_checked_before_the_targets_are_read(
+    client: Client, local_aws: LocalAws, tenant: Tenant, aws_calls: AwsCalls
+) -> None:
+    """With every target's regions in the body, the item count and region_order need no read: refused
+    with no AWS call. (The targets need not exist: they would be read only after.)"""
+    targets = [{"target_id": f"tgt-{n:024x}", "regions": ["us-east-1", "eu-west-1"]} for n in range(1001)]
+    register_fleet(client, tenant, local_aws, 1)  # the tenant's token looked up once, as for any request
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"targets": targets[:1], "strategy": {"region_order": ["us-east-1"]}}, "REGION_ORDER_MISMATCH"),
+        ({"targets": targets}, "TOO_MANY_ITEMS"),  # 2,002 items
+    ]
+    for change, code in cases:
+        aws_calls.clear()
+        response = call(client, "POST", "/rollouts", tenant, {**rollout_body([]), **change})
+        assert response.status_code == 422, response.body
+        assert json.loads(response.body)["error"]["code"] == code
+        assert aws_calls.calls == []
+
+
 def test_rollouts_the_fleet_cannot_take_are_refused_before_anything_is_written(
     client: Client, local_aws: LocalAws, tenant: Tenant, aws_calls: AwsCalls
 ) -> None:
