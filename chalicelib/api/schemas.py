@@ -14,7 +14,7 @@ surrogate (``chalicelib/domain/text.py``); a parameter value may hold line break
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -120,10 +120,17 @@ def _unique_regions(values: list[str]) -> list[str]:
     return values
 
 
+def _single_line_before_strip(value: Any) -> Any:
+    """A name's control characters are refused before its surrounding whitespace is stripped: Python's
+    whitespace includes form feed, vertical tab and the separators U+001C-U+001F and U+0085, which a
+    strip would otherwise remove silently (a fuzz test found ``"\x0c0"`` accepted as ``"0"``)."""
+    return single_line(value) if isinstance(value, str) else value
+
+
 TARGET_NAME = Annotated[
     str,
+    BeforeValidator(_single_line_before_strip),
     StringConstraints(min_length=1, max_length=128, strip_whitespace=True, strict=True),
-    AfterValidator(single_line),
 ]
 
 
