@@ -43,6 +43,14 @@ def accepted(deployment: Deployment) -> Reply:
     return Reply(200 if deployment.outcome is Outcome.SKIPPED else 202, deployment.public())
 
 
+def check_create(call: Call[DeploymentCreate, None]) -> None:
+    call.services.deployments.check_new(call.body.spec())
+
+
+def check_update(call: Call[DeploymentUpdate, None]) -> None:
+    call.services.deployments.check_change(call.body.spec())
+
+
 @routes.post(
     "/deployments",
     body=DeploymentCreate,
@@ -65,6 +73,7 @@ def accepted(deployment: Deployment) -> Reply:
         **AWS_ERRORS,
     },
     idempotent=True,
+    precheck=check_create,
 )
 def create_deployment(call: Call[DeploymentCreate, None]) -> Reply:
     """Deploy a stack into a target account and region (202: the workflow runs in the background).
@@ -111,6 +120,7 @@ def get_deployment(call: Call[None, None]) -> Reply:
         **AWS_ERRORS,
     },
     idempotent=True,
+    precheck=check_update,
 )
 def update_deployment(call: Call[DeploymentUpdate, None]) -> Reply:
     """Update a deployment's stack through a change set; a field left out keeps its value."""

@@ -159,9 +159,12 @@ def idempotent(
     payload: Any,
     produce: Callable[[], dict[str, Any]],
     lambda_context: Any = None,
+    precheck: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """``produce()``'s record (``{"status", "body"}``), or, under an ``Idempotency-Key`` seen before on
-    the same ``path`` (with its ids) with the same payload, the first request's record."""
+    the same ``path`` (with its ids) with the same payload, the first request's record. Under a key,
+    ``precheck`` (the route's checks that need no AWS call) runs first: a request it refuses writes no
+    record, and the same key with the same body is refused again the same way."""
     key = request_headers(request).get("idempotency-key")
     if key is None:
         return produce()
@@ -169,6 +172,8 @@ def idempotent(
         raise InvalidRequest(
             "Idempotency-Key must be 1 to 128 printable ASCII characters.", code="INVALID_IDEMPOTENCY_KEY"
         )
+    if precheck is not None:
+        precheck()
     scope = f"{tenant}:{request.method}:{path}:{key}"
     return guard.run(scope, body_fingerprint(scope, payload), produce, lambda_context)
 

@@ -37,6 +37,7 @@ START_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTL
         **START_ERRORS,
     },
     idempotent=True,
+    precheck=lambda call: call.services.rollouts.check_new(call.body.spec()),
 )
 def create_rollout(call: Call[RolloutCreate, None]) -> Reply:
     """Start a fleet rollout: one deployment per (target, region), canary first, then waves."""

@@ -32,7 +32,8 @@ dump the result::
         responses={201: answers.Widget},        # chalicelib/api/answers.py: exactly its .public()
         errors={409: ("WIDGET_EXISTS",)},       # the service's own codes, by status
         idempotent=True,                        # honours Idempotency-Key (writes only)
-    )
+        precheck=check_widget,                  # (optional) its checks that need no AWS call, run
+    )                                           # before a key's record is written
     def create_widget(call: Call[WidgetCreate, None]) -> Reply:
         \"\"\"Add a widget to a target (first line: the OpenAPI summary; the rest: its description).\"\"\"
         widget = call.services.widgets.create(call.tenant, call.ids["target_id"], call.body.name)
@@ -108,6 +109,9 @@ class Route:
     errors: Mapping[int, tuple[str, ...]]  # the route's own codes and the common ones, by status
     idempotent: bool
     authenticated: bool
+    # The route's checks that need no AWS call, run before an Idempotency-Key's record is written: an
+    # invalid request under a key costs no write (the route runs them again itself).
+    precheck: Callable[[Call[Any, Any]], None] | None = None
 
     @property
     def name(self) -> str:
@@ -191,6 +195,7 @@ class RouteTable:
         errors: Mapping[int, Iterable[str]] | None = None,
         idempotent: bool = False,
         authenticated: bool = True,
+        precheck: Callable[[Call[Any, Any]], None] | None = None,
     ) -> Callable[[RouteFunction], RouteFunction]:
         def record(function: RouteFunction) -> RouteFunction:
             common = common_errors(
@@ -212,6 +217,7 @@ class RouteTable:
                     errors=_merge(errors or {}, common),
                     idempotent=idempotent,
                     authenticated=authenticated,
+                    precheck=precheck,
                 )
             )
             return function
@@ -283,8 +289,10 @@ def _answer(app: Chalice, container: Container, route: Route, params: Mapping[st
             "query": query.model_dump() if query else None,
         }
         path = _PATH_PARAM.sub(lambda m: ids[m.group(1)], route.path)
+        check = route.precheck
+        precheck = (lambda: check(call)) if check is not None else None
         record = http.idempotent(
-            request, path, tenant, call.services.idempotency, payload, produce, app.lambda_context
+            request, path, tenant, call.services.idempotency, payload, produce, app.lambda_context, precheck
         )
     else:
         record = produce()

@@ -59,7 +59,7 @@ from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.parameters import check_values
 from chalicelib.domain.rollouts import ItemRef
 from chalicelib.domain.stack_status import Remedy, remedy_of
-from chalicelib.domain.templates import parse_template, sent_by_url
+from chalicelib.domain.templates import TemplateSummary, parse_template, sent_by_url
 from chalicelib.observability import bind, correlation_id
 from chalicelib.service.operation_metrics import count_ended, count_started
 from chalicelib.service.ports import (
@@ -254,12 +254,8 @@ class DeploymentService:
         stack since (``Conflict`` STACK_ALREADY_DEPLOYED)."""
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
-        # A template sent inline, and the parameters given for it, are refused before any AWS call; a
-        # template at template_url once it is read.
         sent = new.template_body
-        checked = _checked_for_create(new) if sent else None
-        if self._sources is not None:
-            self._sources.check(new)
+        checked = self.check_new(new)
         target = self._targets.get(tenant_id, new.target_id)
         self._check_region(target, new.region)
         self._targets.check_external_id(target)
@@ -375,6 +371,26 @@ class DeploymentService:
             self._sources.created(started)
         return started
 
+    def check_new(self, new: NewDeployment) -> ParameterSplit | None:
+        """What ``create`` refuses with no AWS call: a template sent inline and the parameters given for
+        it (their split, when there is one: a template at template_url is checked once it is read),
+        template_url's shape and the notification request."""
+        split = _checked_for_create(new) if new.template_body else None
+        if self._sources is not None:
+            self._sources.check(new)
+        return split
+
+    def check_change(self, change: DeploymentChange) -> TemplateSummary | None:
+        """What ``update`` refuses with no AWS call: a template sent inline, and of the parameters sent,
+        what needs no value of the stack's (a name the template lacks, a value it does not allow)."""
+        if not change.template_body:
+            return None
+        inline = parse_template(change.template_body)
+        if change.parameters is not None:
+            inline.check_parameters(change.parameters, partial=True)
+            check_values(change.template_body, change.parameters)
+        return inline
+
     def update(
         self,
         tenant_id: str,
@@ -387,7 +403,7 @@ class DeploymentService:
     ) -> Deployment:
         if mode is OperationMode.APPLY:
             raise UnprocessableRequest("mode must be deploy or plan.", code="INVALID_MODE")
-        inline = parse_template(change.template_body) if change.template_body else None  # before any AWS call
+        inline = self.check_change(change)
         deployment = self._runnable(tenant_id, deployment_id)
         if not deployment.live:
             raise Conflict(

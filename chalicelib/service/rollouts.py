@@ -73,7 +73,7 @@ from chalicelib.domain.model import (
     new_id,
     utc_now,
 )
-from chalicelib.domain.noecho import split_parameters
+from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.parameters import check_values
 from chalicelib.domain.rollouts import (
     ANNOUNCED_ROLLOUT,
@@ -298,19 +298,30 @@ class RolloutService:
         rollouts, token = self._store.list_rollouts(tenant_id, filters, limit=limit, next_token=next_token)
         return Page([rollout.public() for rollout in rollouts], token)
 
-    def create(self, tenant_id: str, new: NewRollout) -> RolloutView:
+    def check_new(self, new: NewRollout) -> ParameterSplit:
+        """What ``create`` refuses with no AWS call (its notification request, template, parameters, a
+        NoEcho value with no secret store to keep it, and, when every target names its regions, the item
+        count and region_order); the parameters' split."""
         notifier = self._notifier(new.notify)
         if notifier is not None and new.notify is not None:
-            notifier.check(new.notify)  # before any I/O: a malformed request costs no AWS call
+            notifier.check(new.notify)
         summary = parse_template(new.template_body)
         # NoEcho values go to the secret store under the rollout's id until its items have started;
         # a value left out is each item's business: an update keeps the stack's, a create needs one.
         split = split_parameters(summary, new.parameters, (), strict=False)
         summary.check_parameters({**split.public, **dict.fromkeys(summary.no_echo, NO_ECHO_MASK)})
         check_values(new.template_body, new.parameters)
+        check_keeps_secrets(self._secrets, split)  # NoEcho values need the secret store
+        if all(choice.regions is not None for choice in new.targets):  # the body says it all
+            explicit = [region for choice in new.targets for region in choice.regions or ()]
+            _check_items(new, len(explicit), set(explicit))
+        return split
+
+    def create(self, tenant_id: str, new: NewRollout) -> RolloutView:
+        split = self.check_new(new)  # before any I/O: a malformed request costs no AWS call
         plans = self._item_plans(tenant_id, new)
         ordered, waves = plan_waves(plans, new.strategy)
-        check_keeps_secrets(self._secrets, split)  # before the webhook secret is stored
+        notifier = self._notifier(new.notify)
         notifications = None
         if notifier is not None and new.notify is not None:  # last: stores the webhook secret
             accounts = {p.account_id for p in plans}
@@ -943,9 +954,6 @@ class RolloutService:
         return item
 
     def _item_plans(self, tenant_id: str, new: NewRollout) -> list[ItemPlan]:
-        if all(choice.regions is not None for choice in new.targets):  # the body says it all: no read yet
-            explicit = [region for choice in new.targets for region in choice.regions or ()]
-            _check_items(new, len(explicit), set(explicit))
         known = self._all_targets(tenant_id)
         unknown = [c.target_id for c in new.targets if c.target_id not in known]
         if unknown:

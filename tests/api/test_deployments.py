@@ -237,6 +237,58 @@ def test_a_malformed_url_or_notification_is_refused_before_the_target_is_read(
     assert aws_calls.calls == []
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("POST", "/deployments", {"template_body": "not: [a template"}, "INVALID_TEMPLATE"),
+        ("POST", "/deployments", {"parameters": {"Nope": "x"}}, "PARAMETERS_MISMATCH"),
+        (
+            "POST",
+            "/deployments",
+            {"notifications": {"webhook_url": "https://127.0.0.1/hook", "webhook_secret": "s" * 32}},
+            "INVALID_WEBHOOK_URL",
+        ),
+        ("PUT", f"/deployments/dep-{'0' * 24}", {"template_body": "not: [a template"}, "INVALID_TEMPLATE"),
+    ],
+)
+def test_under_an_idempotency_key_an_invalid_request_writes_no_record_and_is_refused_again(
+    client, tenant, target, aws_calls, method, path, body, code
+):
+    """The route's checks that need no AWS call run before the key's record is written (``precheck``):
+    no write, no read; the same key with the same body is refused the same way, not replayed."""
+    full = deployment_body(target["target_id"], **body) if method == "POST" else body
+    aws_calls.clear()
+    for _ in range(2):
+        response = call(client, method, path, tenant, full, Idempotency_Key=f"key-{code}")
+        assert response.status_code == 422, response.body
+        assert error_of(response)["code"] == code
+        assert "idempotent-replayed" not in {k.lower() for k in response.headers}
+    assert aws_calls.calls == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "code"),
+    [({"Env": "dev", "Nope": "x"}, "PARAMETERS_MISMATCH"), ({"Env": "qa"}, "PARAMETER_CONSTRAINT")],
+)
+def test_an_update_whose_parameters_break_its_inline_template_is_refused_before_any_aws_call(
+    client, tenant, target, aws_calls, parameters, code
+):
+    """What needs no previous value (a name the template lacks, a value it does not allow) is refused
+    before the deployment is read: this id exists nowhere."""
+    template = json.dumps(
+        {
+            "Parameters": {"Env": {"Type": "String", "AllowedValues": ["dev", "prod"]}},
+            "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        }
+    )
+    aws_calls.clear()
+    body = {"template_body": template, "parameters": parameters}
+    response = call(client, "PUT", f"/deployments/dep-{'0' * 24}", tenant, body)
+    assert response.status_code == 422, response.body
+    assert error_of(response)["code"] == code
+    assert aws_calls.calls == []
+
+
 def test_an_update_whose_template_default_is_over_4096_bytes_is_refused_before_any_aws_call(
     client, tenant, target, aws_calls
 ):

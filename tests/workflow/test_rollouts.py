@@ -490,11 +490,12 @@ def test_a_rollout_whose_body_names_every_region_is_checked_before_the_targets_a
         ({"targets": targets}, "TOO_MANY_ITEMS"),  # 2,002 items
     ]
     for change, code in cases:
-        aws_calls.clear()
-        response = call(client, "POST", "/rollouts", tenant, {**rollout_body([]), **change})
-        assert response.status_code == 422, response.body
-        assert json.loads(response.body)["error"]["code"] == code
-        assert aws_calls.calls == []
+        for key in ({}, {"Idempotency_Key": f"key-{code}"}):  # under a key too: no record written
+            aws_calls.clear()
+            response = call(client, "POST", "/rollouts", tenant, {**rollout_body([]), **change}, **key)
+            assert response.status_code == 422, response.body
+            assert json.loads(response.body)["error"]["code"] == code
+            assert aws_calls.calls == []
 
 
 def test_rollouts_the_fleet_cannot_take_are_refused_before_anything_is_written(
