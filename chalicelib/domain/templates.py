@@ -53,12 +53,10 @@ class TemplateSummary:
     parameters: dict[str, bool]  # name -> has a default
     no_echo: frozenset[str] = frozenset()  # parameters declared NoEcho: never stored, never answered
 
-    def check_parameters(self, given: dict[str, str], *, partial: bool = False) -> None:
-        """``given`` names only parameters the template declares, and every required one (``partial``:
-        not checked, as an update's values left out may be kept from the stack)."""
+    def check_parameters(self, given: dict[str, str]) -> None:
         undeclared = sorted(set(given) - set(self.parameters))
         missing = sorted(name for name, has_default in self.parameters.items() if not has_default)
-        missing = [] if partial else [name for name in missing if name not in given]
+        missing = [name for name in missing if name not in given]
         if undeclared or missing:
             raise UnprocessableRequest(
                 "The parameters do not match the template's Parameters section.",

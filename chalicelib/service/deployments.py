@@ -59,7 +59,7 @@ from chalicelib.domain.noecho import ParameterSplit, split_parameters
 from chalicelib.domain.parameters import check_values
 from chalicelib.domain.rollouts import ItemRef
 from chalicelib.domain.stack_status import Remedy, remedy_of
-from chalicelib.domain.templates import TemplateSummary, parse_template, sent_by_url
+from chalicelib.domain.templates import NO_ECHO_MASK, TemplateSummary, parse_template, sent_by_url
 from chalicelib.observability import bind, correlation_id
 from chalicelib.service.operation_metrics import count_ended, count_started
 from chalicelib.service.ports import (
@@ -381,13 +381,14 @@ class DeploymentService:
         return split
 
     def check_change(self, change: DeploymentChange) -> TemplateSummary | None:
-        """What ``update`` refuses with no AWS call: a template sent inline, and of the parameters sent,
-        what needs no value of the stack's (a name the template lacks, a value it does not allow)."""
+        """What ``update`` refuses with no AWS call: a template sent inline, and the parameters sent for
+        it, which replace the stack's, but for NoEcho ones, whose values the stack may keep (a name the
+        template lacks, a required one left out, a value it does not allow)."""
         if not change.template_body:
             return None
         inline = parse_template(change.template_body)
         if change.parameters is not None:
-            inline.check_parameters(change.parameters, partial=True)
+            inline.check_parameters({**dict.fromkeys(inline.no_echo, NO_ECHO_MASK), **change.parameters})
             check_values(change.template_body, change.parameters)
         return inline
 

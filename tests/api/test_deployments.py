@@ -268,7 +268,11 @@ def test_under_an_idempotency_key_an_invalid_request_writes_no_record_and_is_ref
 
 @pytest.mark.parametrize(
     ("parameters", "code"),
-    [({"Env": "dev", "Nope": "x"}, "PARAMETERS_MISMATCH"), ({"Env": "qa"}, "PARAMETER_CONSTRAINT")],
+    [
+        ({"Env": "dev", "Nope": "x"}, "PARAMETERS_MISMATCH"),
+        ({}, "PARAMETERS_MISMATCH"),  # parameters sent replace the stack's: Env, required, is missing
+        ({"Env": "qa"}, "PARAMETER_CONSTRAINT"),
+    ],
 )
 def test_an_update_whose_parameters_break_its_inline_template_is_refused_before_any_aws_call(
     client, tenant, target, aws_calls, parameters, code

@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from botocore.client import BaseClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -311,3 +312,13 @@ def test_poisoned_query_values_are_refused_before_any_aws_call(module_client, wh
     response, calls = _call(client, _token(services), "GET", f"{path}?{name}={_quoted(bad)}")
     error = _refused_before_any_aws_call(response, calls, (path, name, bad))
     assert error["code"] == "VALIDATION_FAILED"
+
+
+@pytest.mark.parametrize("name", ["prod\n", "\tprod", " prod\r\n"])
+def test_a_target_name_with_a_line_break_or_tab_at_either_end_is_refused_not_stripped(module_client, name):
+    """One-line text holds no tab or line break anywhere (test_line_breaks_only_in_parameter_values),
+    at its ends included: a name is not silently changed (plain spaces around it are still stripped)."""
+    client, services, _ = module_client
+    body = _with(BODIES[("POST", "/targets")], ("name",), name)
+    response, calls = _call(client, _token(services), "POST", "/targets", json.dumps(body).encode())
+    _refused_before_any_aws_call(response, calls, ("POST", "/targets", name))
