@@ -6,6 +6,7 @@ account), and a deployment's own template comes from its stored operation.
 
 from __future__ import annotations
 
+from chalicelib.domain.automation import parse_s3_url
 from chalicelib.domain.errors import UnprocessableRequest
 from chalicelib.domain.parameters import TemplateDescription, describe_template
 from chalicelib.service.deployments import DeploymentService
@@ -32,6 +33,7 @@ class TemplateService:
                 code="TEMPLATE_REQUIRED",
                 hint="A template in S3 is read from a bucket of the target's account: name the target.",
             )
+        parse_s3_url(template_url)  # its shape before any AWS call
         target = self._targets.get(tenant_id, target_id)
         return describe_template(self._sources.read(template_url, target.account_id, None).body)
 

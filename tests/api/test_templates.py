@@ -83,6 +83,19 @@ def test_describe_reads_every_attribute_without_calling_aws(client, tenant, aws_
     ]
 
 
+def test_describe_refuses_a_malformed_template_url_before_reading_the_target(
+    client, tenant, aws_calls
+) -> None:
+    describe(client, tenant, {"template_body": WIZARD_APP})  # the token's tenant looked up once
+    aws_calls.clear()
+    status, answer = describe(
+        client, tenant, {"template_url": "s3://UPPER_Bucket/key.json", "target_id": "tgt-" + "0" * 24}
+    )
+    assert status == 422, answer
+    assert answer["error"]["code"] == "INVALID_TEMPLATE_URL"
+    assert aws_calls.calls == []
+
+
 def test_describe_counts_types_capabilities_numbers_and_exports(client, tenant) -> None:
     status, summary = describe(client, tenant, {"template_body": IAM_TEMPLATE})
     assert status == 200, summary
