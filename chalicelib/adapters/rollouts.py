@@ -19,6 +19,7 @@ finds the claim taken and sends nothing, while a retry after a lost announcement
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -79,21 +80,11 @@ _ROLLOUT_FIELDS = (
     "cancel_requested",
     "pause_requested",
 )
-# An item's fields (``item_to_record``) but its ``task_token``: StartItem reads the item PENDING, and the
-# start writes the token of its own task.
+# An item's fields (``item_to_record`` keeps each RolloutItem field under its own name; the rollout id is
+# in the key) but its ``task_token``: StartItem reads the item PENDING, and the start writes the token of
+# its own task.
 _ITEM_FIELDS = (
-    "index",
-    "target_id",
-    "account_id",
-    "region",
-    "wave",
-    "status",
-    "deployment_id",
-    "operation_id",
-    "error",
-    "changes",
-    "updated_at",
-    "start_attempted_at",
+    *(f.name for f in fields(RolloutItem) if f.name not in ("rollout_id", "task_token")),
     "kind",
 )
 # StartItem's read of an item and its rollout (one BatchGetItem, one projection for both records).

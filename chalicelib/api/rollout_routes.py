@@ -17,6 +17,10 @@ NOT_FOUND = {404: ("ROLLOUT_NOT_FOUND",)}
 START_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTLED",)}
 
 
+def check_create(call: Call[RolloutCreate, None]) -> None:
+    call.services.rollouts.check_new(call.body.spec())
+
+
 @routes.post(
     "/rollouts",
     body=RolloutCreate,
@@ -37,7 +41,7 @@ START_ERRORS = {502: ("AWS_REQUEST_FAILED", "ACCESS_DENIED"), 503: ("AWS_THROTTL
         **START_ERRORS,
     },
     idempotent=True,
-    precheck=lambda call: call.services.rollouts.check_new(call.body.spec()),
+    precheck=check_create,
 )
 def create_rollout(call: Call[RolloutCreate, None]) -> Reply:
     """Start a fleet rollout: one deployment per (target, region), canary first, then waves."""
