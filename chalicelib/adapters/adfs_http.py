@@ -95,8 +95,9 @@ class GuardedHttp:
         return cls(frozenset(h.strip().lower().rstrip(".") for h in hosts if h.strip()), **kwargs)  # type: ignore[arg-type]
 
     # -- the checks ---------------------------------------------------------------------------------
-    def check(self, url: str) -> tuple[str, int, str]:
-        """(host, port, address to connect to), or ADFS_URL_REFUSED."""
+    def allowed(self, url: str) -> tuple[str, int]:
+        """(host, port) of a URL this client may reach, judged without the network, or ADFS_URL_REFUSED:
+        https only, a host of the allow-list, no user name or password."""
         try:
             parts = urlsplit(url)
         except ValueError:
@@ -112,6 +113,12 @@ class GuardedHttp:
             raise refused("The ADFS URL must name a host (and no user name or password).")
         if host not in self.allowed_hosts and f"{host}:{port}" not in self.allowed_hosts:
             raise refused(f"The host {host} is not on this service's list of ADFS hosts.")
+        return host, port
+
+    def check(self, url: str) -> tuple[str, int, str]:
+        """(host, port, address to connect to), or ADFS_URL_REFUSED: ``allowed``, then what the host
+        resolves to (no loopback, link-local or metadata address unless the allow-list names it)."""
+        host, port = self.allowed(url)
         try:
             addresses = [ipaddress.ip_address(a) for a in self.resolver(host, port)]
         except (OSError, ValueError):

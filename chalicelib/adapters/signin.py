@@ -204,6 +204,9 @@ class GuardedAdfsClient:
         self._hosts = allowed_hosts
         self._ca_file = ca_file
 
+    def check_url(self, url: str) -> None:
+        GuardedHttp(self._hosts).allowed(url)
+
     def assertion(self, url: str, username: str, password: str) -> str:
         http = GuardedHttp(self._hosts, ca_file=self._ca_file)
         return sign_in(http.get, http.post, url, username, password)

@@ -338,6 +338,8 @@ class OnboardingService:
         credentials: Credentials,
         progress: Callable[[str], None] | None = None,
     ) -> BootstrapReport:
+        if isinstance(credentials, AdfsLogin):
+            self._adfs.check_url(credentials.adfs_url)  # refused before the target is read
         target = self._targets.get(tenant_id, target_id)
         account_template = json.dumps(self._access.bootstrap_template(tenant_id, target_id))
         secrets = credentials.secrets()

@@ -82,5 +82,9 @@ class AccountSignIn(Protocol):
 
 
 class AdfsClient(Protocol):
+    def check_url(self, url: str) -> None:
+        """ADFS_URL_REFUSED for a URL refused without the network (not https, a host off the
+        allow-list), before anything else is read: ``assertion`` checks it again, then where it leads."""
+
     def assertion(self, url: str, username: str, password: str) -> str:
         """Sign in at the ADFS URL (SSRF-guarded) and return the base64 SAMLResponse."""

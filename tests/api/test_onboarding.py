@@ -309,3 +309,23 @@ def test_bootstrap_of_an_unknown_target_is_404(client, tenant, method, body) -> 
     response = call(client, method, f"/targets/{MISSING_ID}/bootstrap", tenant, payload)
     assert response.status_code == 404, response.body
     assert answer(response)["error"]["code"] == "TARGET_NOT_FOUND"
+
+
+def test_bootstrap_refuses_an_adfs_url_off_the_allow_list_before_reading_the_target(
+    client, tenant, local_aws, aws_calls
+) -> None:
+    """The allow-list needs no network: a URL off it is refused before the target is read, as Fetch
+    Roles refuses it (the host is not resolved either)."""
+    tid = register_target(client, tenant, local_aws, with_role=False)["target_id"]
+    adfs = {
+        "adfs_url": "https://adfs.example.com/adfs/ls/",
+        "username": "u",
+        "password": SECRET,
+        "role_arn": f"arn:aws:iam::{TARGET_ACCOUNT}:role/ADFS-Admin",
+    }
+    aws_calls.clear()
+    response = call(client, "POST", f"/targets/{tid}/bootstrap", tenant, {"adfs": adfs})
+    assert response.status_code == 400, response.body
+    assert answer(response)["error"]["code"] == "ADFS_URL_REFUSED"
+    assert SECRET not in response.body.decode()
+    assert aws_calls.calls == []

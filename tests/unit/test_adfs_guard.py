@@ -117,3 +117,16 @@ def test_an_answer_over_the_cap_is_refused_over_real_tls(tmp_path) -> None:
             client.get(adfs.sign_on_url)
         roomy = GuardedHttp(frozenset({adfs.host_port}), ca_file=adfs.ca_file)
         assert "UserName" in roomy.get(adfs.sign_on_url).text
+
+
+def test_allowed_judges_the_url_without_resolving_its_host() -> None:
+    def no_lookup(host: str, port: int) -> list[str]:
+        raise AssertionError(f"resolved {host}")
+
+    http = GuardedHttp(frozenset({"adfs.example.com", "sts.example.com:8443"}), resolver=no_lookup)
+    assert http.allowed("https://ADFS.example.com./adfs/ls/") == ("adfs.example.com", 443)
+    assert http.allowed("https://sts.example.com:8443/") == ("sts.example.com", 8443)
+    for url in ("http://adfs.example.com/", "https://sts.example.com/", "https://u:p@adfs.example.com/"):
+        with pytest.raises(InvalidRequest) as refused:
+            http.allowed(url)
+        assert refused.value.code == "ADFS_URL_REFUSED"
