@@ -16,8 +16,8 @@ executions) never hold the slots that those deployments need. The deployment wor
 for another deployment execution (a held stack lock fails the step, it does not wait), so waiting
 executions cannot deadlock. Waiting is not free, though: a deployment whose execution waits keeps
 its operation PENDING, and a rollout item whose operation has not started after 15 minutes fails
-``OPERATION_NOT_STARTED`` (chalicelib/service/rollouts.py). With 64 slots and stacks of seconds that
-takes thousands of executions queued at once; real Step Functions has no such queue.
+``OPERATION_NOT_STARTED`` (chalicelib/service/rollouts/item_ends.py). With 64 slots and stacks of seconds
+that takes thousands of executions queued at once; real Step Functions has no such queue.
 
 Two more things make a waiting execution behave as a real one:
 

@@ -89,7 +89,8 @@ class RolloutCreate(_Strict):
     strategy: RolloutStrategy = RolloutStrategy()
     mode: Literal["apply", "plan"] = "apply"
     # Exactly POST /deployments' field: an SNS topic (in one of the rollout's target accounts) and/or a
-    # signed webhook, told when the rollout ends, pauses or is planned (chalicelib/service/rollouts.py).
+    # signed webhook, told when the rollout ends, pauses or is planned
+    # (chalicelib/service/rollouts/notices.py).
     notifications: NotificationsCreate | None = None
 
     @model_validator(mode="after")

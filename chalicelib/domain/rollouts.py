@@ -286,7 +286,7 @@ class RolloutItem:
     updated_at: str = ""
     # When a start of the item began (written with its operation, or by an earlier version as a marker
     # before the start): a PENDING item that has it takes up the operation its stack's deployment began
-    # since then, if any (chalicelib/service/rollouts.py).
+    # since then, if any (chalicelib/service/rollouts/starts.py).
     start_attempted_at: str | None = None
     # The token of the StartItem task that started the item's operation and waits for its end, kept on
     # the item (written with its operation) rather than in that operation's execution input, which

@@ -13,7 +13,7 @@ that secret's name. It is never logged, never returned and never in DynamoDB or 
 A notification never fails an operation: every delivery error is logged (without the secret, the
 signature or the URL's query string) and dropped.
 
-Fleet rollouts (chalicelib/service/rollouts.py) take the same settings and are told through the same
+Fleet rollouts (chalicelib/service/rollouts/) take the same settings and are told through the same
 channels, signing and guards: ``check`` refuses a bad request before any I/O, ``configure_fleet``
 accepts a topic in any of the rollout's target accounts, and ``send`` delivers a message built by the
 caller under a delivery id the caller chooses, so that a receiver can drop a repeat of one announcement.

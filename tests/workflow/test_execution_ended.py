@@ -439,7 +439,8 @@ def test_reading_a_stopped_rollout_cancels_a_spared_item_once_its_start_cannot_b
             return body
 
         assert _nonzero(read()["counts"]) == {"PENDING": 1, "CANCELLED": 1}  # it may still be starting
-        monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", -1)  # as if a minute had passed
+        # as if a minute had passed
+        monkeypatch.setattr("chalicelib.service.rollouts.waves.START_SECONDS", -1)
 
         view = read()
 

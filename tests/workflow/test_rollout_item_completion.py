@@ -84,7 +84,7 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
 
 def test_a_lost_release_is_reconciled_after_the_wait_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deployment workflow announces nothing: each item still ends, through the timeout's reconcile."""
-    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", 30)  # StartItem waits 3 + 30 s
+    monkeypatch.setattr("chalicelib.service.rollouts.waves.START_SECONDS", 30)  # StartItem waits 3 + 30 s
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="3") as (client, tenant, aws, _, invocations):
         # The announcement is what this test loses: the deployment workflow's last steps make it.
         for step in ("ReleaseLock", "RecordFailure"):
@@ -109,7 +109,7 @@ def test_an_item_whose_start_task_closed_is_released_by_its_operations_end(
     in WaitForItemEnd (40 s). The operation's last step first releases the StartItem task whose token
     its input carries; that task is closed (TaskTimedOut, as on AWS: localaws/task_tokens.py), so the
     end goes to the waiter record, which releases WaitForItemEnd at once rather than at its timeout."""
-    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", -34)  # StartItem waits 40 - 34 s
+    monkeypatch.setattr("chalicelib.service.rollouts.waves.START_SECONDS", -34)  # StartItem waits 40 - 34 s
     with fleet_service(stack_seconds=15, NEXUS_EVENT_TIMEOUT_SECONDS="40") as (
         client,
         tenant,

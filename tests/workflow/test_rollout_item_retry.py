@@ -182,7 +182,7 @@ def test_a_start_slower_than_its_wait_is_taken_up_not_failed(
     """StartItem's wait timed out while its Lambda was still starting the item (a throttled start):
     PollItem then meets the item PENDING. It waits for the start and takes up what it started; the
     item was FAILED ("no deployment to poll") before, and the late start then overwrote that end."""
-    monkeypatch.setattr("chalicelib.service.rollouts.START_SECONDS", 0)  # StartItem's wait: 5 s
+    monkeypatch.setattr("chalicelib.service.rollouts.waves.START_SECONDS", 0)  # StartItem's wait: 5 s
     start = rollout_handlers.start_item
     polled_pending: list[str] = []
     poll = rollout_handlers.poll_item

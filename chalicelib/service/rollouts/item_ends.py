@@ -1,0 +1,175 @@
+"""An item's end: PollItem, WaitForItemEnd, the deployment workflow's report of its operation's end
+(``end_from_deployment``), and a step's failure recorded on the item.
+
+Apart because every way an item learns how its operation ended comes down to one reading of the
+deployment record (``_conclude``), including the operations that will never be seen to end.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
+from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus
+from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
+from chalicelib.service.rollouts.core import _age_seconds
+from chalicelib.service.rollouts.starts import ItemStarts
+
+# An item's operation still PENDING this long after it began was never picked up by its execution
+# (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
+NOT_STARTED_AFTER_SECONDS = 15 * 60
+
+
+class ItemEnds(ItemStarts):
+    def poll_item(
+        self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False
+    ) -> dict[str, Any]:
+        """Read the item's deployment and end the item if its operation ended. ``timed_out``: this
+        poll follows a WaitForItemEnd that no announcement of the operation's end released."""
+        if timed_out:
+            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
+        return self._reconcile(tenant_id, self._item(rollout_id, index), wait_seconds)
+
+    def _reconcile(self, tenant_id: str, item: RolloutItem, wait_seconds: int) -> dict[str, Any]:
+        """End ``item`` if its operation ended (PollItem's work, and the settling after a failure)."""
+        rollout_id, index = item.rollout_id, item.index
+        if item.ended:
+            return self._done(True, 0)
+        if item.status is ItemStatus.PENDING:
+            item = self._take_up_start(tenant_id, item)
+            if item.status is ItemStatus.PENDING:
+                wait = min(self._poll.max_seconds, max(1, math.ceil(wait_seconds * 1.5)))
+                return {**self._done(False, wait), "completion": "poll"}  # nothing to wait on yet
+            if item.ended:
+                return self._done(True, 0)
+        if item.deployment_id is None:
+            raise DeployerError(f"Rollout item {index} of {rollout_id} has no deployment to poll.")
+        return self._conclude(
+            tenant_id, item, self._deployments.get(tenant_id, item.deployment_id), wait_seconds
+        )
+
+    def end_from_deployment(self, tenant_id: str, ref: ItemRef, deployment: Deployment) -> ItemEndNews:
+        """The item's deployment execution ended (its last step calls this, with the record it wrote):
+        end the item from it, as PollItem would, so that the item's Map iteration needs no PollItem.
+        Not ended when the item is not running that operation: PollItem then reads it.
+        With the token of the StartItem task waiting for the end, from the item's record."""
+        item = self._store.get_item(ref.rollout_id, ref.index)
+        if item is None:
+            return ItemEndNews(False)
+        if item.ended:
+            return ItemEndNews(True)
+        if (
+            item.status is not ItemStatus.IN_PROGRESS
+            or item.operation_id != deployment.operation.operation_id
+        ):
+            return ItemEndNews(False)
+        return ItemEndNews(bool(self._conclude(tenant_id, item, deployment, 0)["done"]), item.task_token)
+
+    def _conclude(
+        self, tenant_id: str, item: RolloutItem, deployment: Deployment, wait_seconds: int
+    ) -> dict[str, Any]:
+        """End the running ``item`` if its ``deployment``'s operation ended; its progress either way."""
+        operation = deployment.operation
+        lost = self._never_seen_to_end(item, deployment)
+        if lost is not None:
+            self._fail(tenant_id, item, lost, deployment.deployment_id)
+            return self._done(True, 0)
+        if operation.running:
+            return self._done(False, min(self._poll.max_seconds, math.ceil(wait_seconds * 1.5)))
+        outcome = operation.status.value
+        if outcome == "FAILED":
+            info = deployment.error or ErrorInfo(
+                "DEPLOYMENT_FAILED", "the deployment failed", "See its events."
+            )
+            self._fail(tenant_id, item, info, deployment.deployment_id)
+        elif outcome in ("PLANNED", "SKIPPED"):
+            changes = deployment.public().get("changes") or []
+            self._end(tenant_id, item, ItemStatus(outcome), changes=[dict(c) for c in changes])
+        else:
+            self._end(tenant_id, item, ItemStatus.SUCCEEDED)
+        return self._done(True, 0)
+
+    def _never_seen_to_end(self, item: RolloutItem, deployment: Deployment) -> ErrorInfo | None:
+        """Why the item's operation will never be seen to end, if so: another operation replaced it, its
+        workflow never picked it up, or it outlived the workflow's own deadline (a stopped execution)."""
+        operation = deployment.operation
+        if operation.operation_id != item.operation_id:
+            return ErrorInfo(
+                "OPERATION_SUPERSEDED",
+                f"deployment {deployment.deployment_id} started another operation before this one was seen "
+                "to end",
+                "Look at the deployment; start a new rollout if it needs this template.",
+            )
+        age = _age_seconds(operation.started_at)
+        if operation.status is OperationStatus.PENDING and age > NOT_STARTED_AFTER_SECONDS:
+            return ErrorInfo(
+                "OPERATION_NOT_STARTED",
+                f"operation {operation.operation_id} of deployment {deployment.deployment_id} was accepted "
+                f"but its workflow did not pick it up within {NOT_STARTED_AFTER_SECONDS // 60} minutes",
+                "Look at the deployment; start a new rollout to deploy it again.",
+            )
+        # past its deadline the workflow records OPERATION_TIMED_OUT within one event wait and a poll
+        past = self._operation_timeout + self._poll.event_timeout_seconds + NOT_STARTED_AFTER_SECONDS
+        if operation.running and age > past:
+            return ErrorInfo(
+                "OPERATION_NOT_SEEN_TO_END",
+                f"operation {operation.operation_id} of deployment {deployment.deployment_id} still shows "
+                f"{operation.status.value} {int(age)} s after it started, past the workflow's own "
+                f"{self._operation_timeout} s deadline: its workflow ended without recording how it ended",
+                "Look at the deployment's stack in the target account; start a new rollout to deploy it again.",
+            )
+        return None
+
+    def _take_up_start(self, tenant_id: str, item: RolloutItem) -> RolloutItem:
+        """A PENDING item that PollItem reads: its StartItem's wait ended (timed out) with no start
+        recorded. A start is recorded with its operation, and StartItem's Lambda timeout (START_SECONDS)
+        is shorter than its task's wait, so on AWS no start of it still runs. The item takes up the
+        operation a marked start began (an earlier version's, or a throttled one), if any; it stays
+        PENDING while its start (or, unmarked, the item) is younger than ``NOT_STARTED_AFTER_SECONDS``;
+        past that, with nothing started, it FAILED (its start was lost). A start that the local AWS let
+        run past its timeout and that comes later is refused whole: its item has ended."""
+        taken = self._taken_up(self._rollout(tenant_id, item.rollout_id), item)
+        if taken is not None:
+            return taken
+        if _age_seconds(item.start_attempted_at or item.updated_at) <= NOT_STARTED_AFTER_SECONDS:
+            return item
+        info = ErrorInfo(
+            "ITEM_NOT_STARTED",
+            f"item {item.index} was not started: its StartItem step ended without starting an operation "
+            f"within {NOT_STARTED_AFTER_SECONDS // 60} minutes",
+            "Start a new rollout to deploy it (items already up to date are skipped).",
+        )
+        self._fail(tenant_id, item, info, item.deployment_id)
+        return self._item(item.rollout_id, item.index)
+
+    def await_item(self, tenant_id: str, rollout_id: str, index: int, task_token: str) -> dict[str, Any]:
+        """WaitForItemEnd's Lambda: park the Map iteration until the item's operation ends.
+
+        The deployment workflow's last step announces the end (``CompletionService.operation_ended``).
+        If the operation ended before this wait was registered, the announcement was kept and releases
+        the task at once; if the record shows it ended without one (a workflow that died), this step
+        releases it too. Either way ``PollItem`` then reads the record and ends the item.
+        """
+        if self._completion is None:
+            raise DeployerError("Rollout items cannot wait for events without the completion service.")
+        item = self._item(rollout_id, index)
+        if item.ended or item.operation_id is None or item.deployment_id is None:
+            self._completion.release(task_token, "nothing-to-wait-for")
+            return {"waiting": False}
+        if not self._completion.await_operation(item.operation_id, task_token, ItemRef(rollout_id, index)):
+            return {"waiting": False}
+        operation = self._deployments.get(tenant_id, item.deployment_id).operation
+        if operation.operation_id != item.operation_id or not operation.running:
+            self._completion.stop_waiting(item.operation_id, "record-ended")
+            return {"waiting": False}
+        return {"waiting": True}
+
+    def record_item_failure(
+        self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo
+    ) -> dict[str, Any]:
+        item = self._item(rollout_id, index)
+        if not item.ended:
+            self._fail(tenant_id, item, info, item.deployment_id)
+        return {"recorded": info.code}
