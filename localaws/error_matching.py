@@ -9,7 +9,7 @@ error types", and "A retry or catch on States.ALL won't catch States.Runtime err
 fails with that error. A workflow tested on the unpatched local AWS could rely on its catch-all
 (``RecordFailure``, ``RecordRolloutFailure``) to record such a failure; on AWS that state never runs
 and only the execution's end (its "Execution Status Change" event, ``execution_ended`` in
-chalicelib/service/workflow.py) can end the operation.
+chalicelib/service/workflow/failures.py) can end the operation.
 
 :func:`install` wraps ``ErrorEqualsDecl._eval_body``: when its names are ``States.ALL`` and the error
 is one of those two, the decl answers "no match" (it pops the error and pushes ``False``, as moto's

@@ -34,7 +34,8 @@ STEPS = {f.name: f for f in app_module.app.pure_lambda_functions}
 EVENT_HANDLERS = {source.name: source for source in app_module.app.event_sources}
 MACHINES = {"DeploymentStateMachine": DEFINITION_PATH, "RolloutStateMachine": ROLLOUT_DEFINITION_PATH}
 TARGET = "111122223333"
-# The steps that call sts:AssumeRole (chalicelib/service/workflow.py, via WorkflowService._stacks).
+# The steps that call sts:AssumeRole (chalicelib/service/workflow/starting.py and polling.py, via
+# WorkflowService._stacks).
 ASSUMING_STEPS = ("StartStackOperation", "PollStack")
 
 

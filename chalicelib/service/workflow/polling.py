@@ -1,0 +1,213 @@
+"""PollStack: where the operation's stack call stands, and its next phase (a change set computed, the
+delete half of a recreate done, the stack settled) or how long to wait. A requested cancel is carried
+out here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.domain.errors import StackOperationError
+from chalicelib.domain.metrics import WAIT_STACK_EVENT, Metric
+from chalicelib.domain.model import Action, Deployment, OperationMode, utc_now
+from chalicelib.domain.stack_status import STUCK_HINTS, StackPhase, phase_of
+from chalicelib.service.ports import StackGateway
+from chalicelib.service.workflow.core import _executing_status
+from chalicelib.service.workflow.event_wait import CANCEL_SUFFIX, EventWaiting
+from chalicelib.service.workflow.outcomes import Outcomes
+from chalicelib.service.workflow.progress import _ended, _waiting
+from chalicelib.service.workflow.stack_events import (
+    StackEvents,
+    _blockers,
+    _describe_blockers,
+    _failure_reason,
+)
+from chalicelib.service.workflow.values import StepInput
+
+NO_CHANGES_MARKERS = ("didn't contain changes", "No updates are to be performed")
+
+
+class StackPolling(EventWaiting, Outcomes, StackEvents):
+    def poll_stack(self, step: StepInput) -> dict[str, Any]:
+        deployment = self._current(step)
+        ended = _ended(deployment)
+        if ended is not None:
+            return ended
+        self._renew_lease(deployment, step)
+        next_wait = min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5))
+        self._check_deadline(deployment)
+        step = self._completion_for(step, deployment)
+        if step.timed_out:  # no event ended the wait: this reconcile is the fallback (a lost event?)
+            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_STACK_EVENT)
+        stacks = self._stacks(deployment)
+        if deployment.operation.phase == "changeset":
+            progress = self._poll_change_set(deployment, stacks, step, next_wait)
+        elif deployment.operation.phase == "recreate_delete":
+            progress = self._poll_recreate(deployment, stacks, step, next_wait)
+        else:
+            progress = self._poll_stack_status(deployment, stacks, step, next_wait)
+        if step.timed_out and progress["done"]:
+            self._events_lost(deployment)
+        return progress
+
+    def _poll_change_set(
+        self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
+    ) -> dict[str, Any]:
+        operation = deployment.operation
+        name = operation.change_set_name or f"nexus-{operation.operation_id}"
+        stack = deployment.stack_id or deployment.stack_name
+        if self._cancel_requested(deployment):
+            stacks.delete_change_set(stack, name)
+            current = stacks.describe_stack(stack)
+            return self._cancelled(
+                deployment, current.outputs if current else {}, "change set deleted before it ran"
+            )
+        change_set = stacks.describe_change_set(stack, name)
+        if change_set.status in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+            return _waiting(step, "changeset", next_wait)
+        if change_set.status == "FAILED":
+            reason = change_set.status_reason or "the change set failed"
+            if any(marker in reason for marker in NO_CHANGES_MARKERS):
+                stacks.delete_change_set(stack, name)
+                if operation.mode is OperationMode.PLAN:
+                    return self._planned(
+                        deployment, stacks, change_set.changes, "no changes: nothing to apply"
+                    )
+                current = stacks.describe_stack(stack)
+                return self._succeed(deployment, current.outputs if current else {}, "no changes to apply")
+            raise StackOperationError(
+                f"CloudFormation refused the change set: {reason}",
+                code="CHANGE_SET_FAILED",
+                hint="Fix the template or parameters as the reason says, then update again.",
+            )
+        if operation.mode is OperationMode.PLAN:
+            return self._planned(deployment, stacks, change_set.changes, f"change set {name} ready to apply")
+        stacks.execute_change_set(stack, name, operation.client_request_token)
+        self._store.save_deployment(
+            replace(
+                deployment,
+                stack_status=_executing_status(deployment.stack_status),
+                operation=replace(operation, phase="executing"),
+                updated_at=utc_now(),
+            )
+        )
+        self._event(deployment, "EXECUTING", f"change set {name} executing")
+        return _waiting(step, "executing", next_wait)
+
+    def _poll_stack_status(
+        self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
+    ) -> dict[str, Any]:
+        operation = deployment.operation
+        stack_ref = deployment.stack_id or deployment.stack_name
+        events = self._record_new_events(deployment, stacks, stack_ref)
+        if events:
+            deployment = replace(deployment, operation=replace(operation, last_event_id=events[-1].event_id))
+        stack = stacks.describe_stack(stack_ref)
+        status = stack.status if stack else "DELETE_COMPLETE"
+        phase = phase_of(status)
+        deployment = replace(deployment, stack_status=status, updated_at=utc_now())
+        if status == "UPDATE_IN_PROGRESS" and stack is not None and self._cancel_requested(deployment):
+            stacks.cancel_update_stack(stack.stack_id, operation.client_request_token + CANCEL_SUFFIX)
+            operation = replace(deployment.operation, phase="cancelling")
+            deployment = replace(deployment, operation=operation)
+            self._event(deployment, "CANCELLING", "CancelUpdateStack sent; the update rolls back")
+        if phase is StackPhase.IN_PROGRESS:
+            self._store.save_deployment(deployment)
+            return _waiting(step, deployment.operation.phase, next_wait)
+        if operation.phase == "cancelling" and status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
+            return self._cancelled(deployment, stack.outputs, "update cancelled and rolled back")
+        if operation.action is Action.CONTINUE_ROLLBACK:
+            if status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
+                return self._succeed(deployment, stack.outputs, "update rollback completed")
+            blockers = _blockers(deployment, stacks, stack_ref)
+            self._store.save_deployment(deployment)
+            raise StackOperationError(
+                f"ContinueUpdateRollback ended in {status}; blocked by {_describe_blockers(blockers)}",
+                code="STACK_ROLLBACK_FAILED",
+                hint="Continue again, skipping the blocking resources: POST /deployments/{id}/"
+                f'continue-rollback with {{"resources_to_skip": {json.dumps(list(blockers))}}}.',
+                details={"blocking_resources": list(blockers)},
+            )
+        if operation.action is Action.DELETE:
+            if phase is StackPhase.GONE:
+                return self._finish_deleted(deployment, "stack deleted", step)
+            blockers = _blockers(deployment, stacks, stack_ref)
+            self._store.save_deployment(deployment)
+            raise StackOperationError(
+                f"DeleteStack ended in {status}; blocked by {_describe_blockers(blockers)}",
+                code="STACK_DELETE_FAILED",
+                hint="Empty or release those resources and delete again, or keep them out of the delete: "
+                f"DELETE /deployments/{{id}}?retain={','.join(blockers)}",
+                details={"blocking_resources": list(blockers)},
+            )
+        if status == "UPDATE_ROLLBACK_FAILED":
+            blockers = _blockers(deployment, stacks, stack_ref)
+            self._store.save_deployment(deployment)
+            raise StackOperationError(
+                f"Stack update failed and its rollback failed too ({status}); blocked by "
+                f"{_describe_blockers(blockers)}",
+                code="STACK_UPDATE_FAILED",
+                hint="POST /deployments/{id}/continue-rollback, with "
+                f'{{"resources_to_skip": {json.dumps(list(blockers))}}} if they cannot be rolled back.',
+                details={"blocking_resources": list(blockers)},
+            )
+        if phase is StackPhase.SUCCEEDED and stack is not None:
+            return self._succeed(deployment, stack.outputs, f"stack {status}")
+        reason = _failure_reason(events, stack.status_reason if stack else None)
+        verb = "create" if operation.action is Action.CREATE else "update"
+        self._store.save_deployment(deployment)
+        raise StackOperationError(
+            f"Stack {verb} ended in {status}: {reason}",
+            code="STACK_CREATE_FAILED" if operation.action is Action.CREATE else "STACK_UPDATE_FAILED",
+            hint=STUCK_HINTS.get(
+                status,
+                "Fix the failing resource in the template (see the deployment's events), then "
+                + (
+                    "deploy again (PUT /deployments/{id}): the failed stack is deleted and created again."
+                    if status == "ROLLBACK_COMPLETE" and not deployment.ever_active
+                    else "update again."
+                ),
+            ),
+        )
+
+    def _poll_recreate(
+        self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
+    ) -> dict[str, Any]:
+        """The delete half of a recreate: when the failed stack is gone, create it again."""
+        stack_ref = deployment.stack_id or deployment.stack_name
+        events = self._record_new_events(deployment, stacks, stack_ref)
+        if events:
+            deployment = replace(
+                deployment, operation=replace(deployment.operation, last_event_id=events[-1].event_id)
+            )
+        stack = stacks.describe_stack(stack_ref)
+        status = stack.status if stack else "DELETE_COMPLETE"
+        if phase_of(status) is StackPhase.IN_PROGRESS:
+            self._store.save_deployment(replace(deployment, stack_status=status, updated_at=utc_now()))
+            return _waiting(step, "recreate_delete", next_wait)
+        if phase_of(status) is not StackPhase.GONE:
+            blockers = _blockers(deployment, stacks, stack_ref)
+            raise StackOperationError(
+                f"Deleting the failed stack before creating it again ended in {status}; blocked by "
+                f"{_describe_blockers(blockers)}",
+                code="STACK_DELETE_FAILED",
+                hint="Release those resources in the target account, then deploy again.",
+                details={"blocking_resources": list(blockers)},
+            )
+        request = self._request(deployment)
+        token = deployment.operation.client_request_token
+        stack_id = stacks.create_stack(self._spec(deployment, request), token)
+        deployment = replace(
+            deployment,
+            stack_id=stack_id,
+            stack_status="CREATE_IN_PROGRESS",
+            operation=replace(deployment.operation, phase="executing", last_event_id=None),
+            updated_at=utc_now(),
+        )
+        self._store.save_deployment(deployment)
+        self._forget_secrets(deployment)
+        self._event(deployment, "STARTED", f"failed stack deleted; CreateStack started ({token})")
+        return _waiting(step, "executing", next_wait)

@@ -1,0 +1,44 @@
+"""Error translation: a Catch puts the failed step's ``{"Error", "Cause"}`` in the state, and
+``error_from_state`` reads it back into the code, message and hint a deployment's ``error`` shows. The
+rollouts' steps read theirs with it too (chalicelib/steps/rollout_handlers.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.model import ErrorInfo
+
+
+def error_from_state(error: dict[str, Any]) -> ErrorInfo:
+    """Read the ``{"Error", "Cause"}`` that a Catch put in the state into code, message and hint.
+
+    Step handlers raise DeployerErrors whose Lambda error message is their JSON ``as_dict``; any
+    other failure (a bug, a Lambda timeout) becomes INTERNAL_ERROR with what Step Functions said.
+    """
+    name = str(error.get("Error", "States.Runtime"))
+    cause = error.get("Cause") or ""
+    message: Any = cause
+    try:
+        parsed = json.loads(cause)
+        message = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+        body = json.loads(message) if isinstance(message, str) else None
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and {"code", "message", "hint"} <= body.keys():
+        return ErrorInfo(str(body["code"]), str(body["message"]), str(body["hint"]))
+    if name == "States.Timeout":
+        return ErrorInfo("STEP_TIMED_OUT", "A workflow step timed out.", "Retry the operation.")
+    if name == "Sandbox.Timedout":  # the step's Lambda function ran past its own timeout
+        return ErrorInfo(
+            "STEP_TIMED_OUT",
+            f"A workflow step's Lambda function timed out ({str(message)[:200]}).",
+            "Retry the operation; if it times out again, look at the step's logs for the slow call.",
+        )
+    return ErrorInfo(
+        "INTERNAL_ERROR",
+        f"{name}: {str(message)[:500]}",
+        DeployerError.hint,
+    )

@@ -1,0 +1,52 @@
+"""The values the steps work with: what a step reads from the execution's state (``StepInput``: ids
+and settings, never a credential or a template) and the service's own settings (``WorkflowSettings``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.rollouts import ItemRef
+
+
+@dataclass(frozen=True)
+class StepInput:
+    tenant_id: str
+    deployment_id: str
+    operation_id: str
+    wait_seconds: int
+    max_wait_seconds: int
+    completion: str = "poll"  # "events": wait in WaitForStackEvent (see chalicelib/service/completion.py)
+    event_timeout_seconds: int = 600
+    timed_out: bool = False  # this PollStack follows a WaitForStackEvent that no event released
+    # A rollout item waits for this operation's end (WaitForItemEnd): the last step announces it.
+    # Absent from the input of an execution started before the flag existed: announce, as then.
+    announce_end: bool = True
+    # The rollout item this operation was started for, if any: the last step records its end.
+    rollout_item: ItemRef | None = None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> StepInput:
+        progress = event.get("progress") or {}
+        return cls(
+            tenant_id=str(event["tenant_id"]),
+            deployment_id=str(event["deployment_id"]),
+            operation_id=str(event["operation_id"]),
+            wait_seconds=int(progress.get("wait_seconds", event.get("wait_seconds", 5))),
+            max_wait_seconds=int(event.get("max_wait_seconds", 60)),
+            completion="events" if event.get("completion") == "events" else "poll",
+            event_timeout_seconds=int(event.get("event_timeout_seconds", 600)),
+            timed_out=(event.get("released") or {}).get("Error") == "States.Timeout",
+            announce_end=event.get("announce_end") is not False,
+            rollout_item=ItemRef.from_input(event.get("rollout_item")),
+        )
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    lock_lease_seconds: int = 900
+    operation_timeout_seconds: int = 6 * 3600
+    # After a wait that no stack event released although the operation had ended, operations in that
+    # account and region poll for this long (see ``_completion_for``).
+    events_lost_seconds: int = 3600
