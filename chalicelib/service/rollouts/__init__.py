@@ -50,14 +50,10 @@ from the concerns whose methods it calls, so that each module type-checks on its
 
 from __future__ import annotations
 
-from chalicelib.service.rollouts.core import RolloutCore, RolloutRecords
+from chalicelib.service.rollouts.core import RolloutRecords
 from chalicelib.service.rollouts.creation import NewRollout, RolloutCreation, TargetChoice
-from chalicelib.service.rollouts.failures import RolloutFailures
-from chalicelib.service.rollouts.item_ends import ItemEnds
 from chalicelib.service.rollouts.lifecycle import RolloutLifecycle
-from chalicelib.service.rollouts.notices import RolloutNotices
-from chalicelib.service.rollouts.starts import ItemStarts
-from chalicelib.service.rollouts.waves import START_SECONDS, RolloutWaves
+from chalicelib.service.rollouts.waves import START_SECONDS
 
 # START_SECONDS is exported for tests/package, which pins StartItem's Lambda timeout to it. It is read
 # in .waves: a test that changes it patches chalicelib.service.rollouts.waves.START_SECONDS.
@@ -65,14 +61,5 @@ from chalicelib.service.rollouts.waves import START_SECONDS, RolloutWaves
 __all__ = ["START_SECONDS", "NewRollout", "RolloutRecords", "RolloutService", "TargetChoice"]
 
 
-class RolloutService(
-    RolloutCreation,
-    RolloutLifecycle,
-    RolloutFailures,
-    RolloutWaves,
-    ItemEnds,
-    ItemStarts,
-    RolloutNotices,
-    RolloutCore,
-):
+class RolloutService(RolloutCreation, RolloutLifecycle):
     """Fleet rollouts: every concern above, over one store, one set of collaborators and one spec cache."""

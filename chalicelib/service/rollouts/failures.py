@@ -11,12 +11,13 @@ from typing import Any
 from chalicelib.domain.errors import DeployerError, TransientAwsError
 from chalicelib.domain.model import ErrorInfo, ExecutionEnd
 from chalicelib.domain.rollouts import RUNNING_ROLLOUT, ItemStatus, Rollout, RolloutItem, RolloutStatus
+from chalicelib.service.rollouts.item_ends import RolloutItemEnds
 from chalicelib.service.rollouts.waves import RolloutWaves, _starting
 
 logger = logging.getLogger(__name__)
 
 
-class RolloutFailures(RolloutWaves):
+class RolloutFailures(RolloutWaves, RolloutItemEnds):
     def record_rollout_failure(self, tenant_id: str, rollout_id: str, info: ErrorInfo) -> dict[str, Any]:
         """The rollout FAILED with a step's error, once the items that were running have ended.
 

@@ -22,7 +22,7 @@ from chalicelib.service.rollouts.starts import ItemStarts
 NOT_STARTED_AFTER_SECONDS = 15 * 60
 
 
-class ItemEnds(ItemStarts):
+class RolloutItemEnds(ItemStarts):
     def poll_item(
         self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False
     ) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from chalicelib.domain.rollouts import (
 )
 from chalicelib.observability import correlation_id
 from chalicelib.service.rollouts.core import _age_seconds, _not_started
-from chalicelib.service.rollouts.item_ends import ItemEnds
 from chalicelib.service.rollouts.notices import RolloutNotices
 
 logger = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ def _starting(item: RolloutItem) -> bool:
     return began is not None and _age_seconds(began) <= 2 * START_SECONDS
 
 
-class RolloutWaves(ItemEnds, RolloutNotices):
+class RolloutWaves(RolloutNotices):
     def next_wave(self, tenant_id: str, rollout_id: str, last_wave: int | None) -> dict[str, Any]:
         """Close the wave that ran (``last_wave``), then start the next one or end the rollout."""
         rollout = self._rollout(tenant_id, rollout_id)
