@@ -86,8 +86,9 @@ def build_services(
     import boto3
     from botocore.config import Config
 
-    from chalicelib.adapters.automation_store import NotifyingDynamoStore
+    from chalicelib.adapters.automation_store import NotifyingDeploymentStore
     from chalicelib.adapters.drift import StsDriftAccess
+    from chalicelib.adapters.dynamodb import DynamoLockStore, DynamoTargetStore, DynamoTokenStore, SharedTable
     from chalicelib.adapters.iam import IamRoleProbe
     from chalicelib.adapters.idempotency import PowertoolsIdempotency
     from chalicelib.adapters.retries import ThrottleCounter
@@ -124,8 +125,13 @@ def build_services(
         settings.table_name
     )
     automation = build_automation(settings, session, config, table, metrics)
+    # One SharedTable under every store, so all their calls share one lock (see _SerializedTable).
+    shared = SharedTable(table)
+    target_store = DynamoTargetStore(shared)
     # Every save of an ended operation notifies its owner (chalicelib/service/notifications.py).
-    store = NotifyingDynamoStore(table, automation.notifications.on_saved)
+    deployment_store = NotifyingDeploymentStore(shared, automation.notifications.on_saved)
+    lock_store = DynamoLockStore(shared)
+    token_store = DynamoTokenStore(shared)
     sfn = session.client("stepfunctions", region_name=settings.region, config=config)
     secrets = SecretsManagerParameters(
         session.client("secretsmanager", region_name=settings.region, config=config),
@@ -135,8 +141,8 @@ def build_services(
     callbacks = StepFunctionsCallbacks(sfn)
     completion = CompletionService(waiters, callbacks)
     targets = TargetService(
-        store,
-        store,
+        target_store,
+        deployment_store,
         settings.service_principal_arn,
         settings.target_role_pattern,
         TargetGuards(
@@ -164,8 +170,8 @@ def build_services(
             session.client("lambda", region_name=settings.region, config=config), settings.inspect_function
         )
     deployments = DeploymentService(
-        store,
-        store,
+        deployment_store,
+        lock_store,
         StepFunctionsStarter(sfn, settings.state_machine_arn),
         targets,
         PollSettings(
@@ -198,8 +204,8 @@ def build_services(
         operation_timeout_seconds=settings.operation_timeout_seconds,
     )
     workflow = WorkflowService(
-        store,
-        store,
+        deployment_store,
+        lock_store,
         targets,
         target_access,
         WorkflowSettings(
@@ -231,7 +237,7 @@ def build_services(
     return Services(
         settings=settings,
         telemetry=telemetry,
-        auth=AuthService(store),
+        auth=AuthService(token_store),
         targets=targets,
         deployments=deployments,
         workflow=workflow,
@@ -243,7 +249,7 @@ def build_services(
         redeploys=RedeployService(
             deployments,
             automation.store,
-            store,
+            deployment_store,
             automation.sources,
             RedeploySettings(settings.redeploy_claim_ttl_seconds),
         ),

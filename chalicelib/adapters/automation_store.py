@@ -1,4 +1,4 @@
-"""Automation's records in the deployments table (the single-table layout is in ``dynamodb.py``).
+"""Automation's records in the deployments table (the single-table layout is in ``dynamodb/table.py``).
 
     REDEPLOY#<deployment id>        REV#<sha256[:32]>     a redeploy claim, expiring (TTL)
     TEMPLATE#s3://<bucket>/<key>    DEPLOYMENT#<id>       a deployment built from that S3 object
@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb import TTL_ATTRIBUTE, DynamoStore, deployment_from_item
+from chalicelib.adapters.dynamodb import (
+    TTL_ATTRIBUTE,
+    DynamoDeploymentStore,
+    SharedTable,
+    deployment_from_item,
+)
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import DriftInfo
 from chalicelib.domain.errors import NotFound
@@ -123,7 +128,7 @@ class AutomationDynamoStore:
                 raise
 
 
-class NotifyingDynamoStore(DynamoStore):
+class NotifyingDeploymentStore(DynamoDeploymentStore):
     """The deployments store, telling ``on_saved`` of every deployment it saves.
 
     Every end of an operation (the workflow's success, failure, delete, and a workflow that could not
@@ -131,8 +136,8 @@ class NotifyingDynamoStore(DynamoStore):
     notifications hook in without the workflow knowing of them. ``on_saved`` must not raise.
     """
 
-    def __init__(self, table: Table, on_saved: Callable[[Deployment], None]) -> None:
-        super().__init__(table)
+    def __init__(self, shared: SharedTable, on_saved: Callable[[Deployment], None]) -> None:
+        super().__init__(shared)
         self._on_saved = on_saved
 
     def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""Rollouts in the service's one DynamoDB table, beside the records of ``adapters/dynamodb.py``.
+"""Rollouts in the service's one DynamoDB table, beside the records of ``adapters/dynamodb/``.
 
     pk                   sk                    what
     TENANT#<tenant>      ROLLOUT#<id>          a rollout: its waves, progress, and two counters
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb import DynamoStore, query_page
+from chalicelib.adapters.dynamodb import DynamoDeploymentStore, SharedTable, query_page
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import Notifications
 from chalicelib.domain.model import ErrorInfo, utc_now
@@ -222,7 +222,7 @@ class DynamoRolloutStore:
         self._table = table
         self._name = table.name
         # The deployments' own adapter answers which deployment holds a stack (its key layout stays there).
-        self._deployments = DynamoStore(table)
+        self._deployments = DynamoDeploymentStore(SharedTable(table))
 
     def create_rollout(self, rollout: Rollout, items: list[RolloutItem], spec: RolloutSpec) -> None:
         with aws_call("BatchWriteItem"), self._table.batch_writer() as batch:

@@ -194,7 +194,7 @@ def test_a_deployment_whose_record_write_fails_leaves_no_webhook_secret(
 ):
     """The secret is stored just before the deployment's record; when that write fails (AWS still
     throttling after every retry), the secret no record refers to is deleted again (under ApiRole)."""
-    from chalicelib.adapters.dynamodb import DynamoStore
+    from chalicelib.adapters.dynamodb import DynamoDeploymentStore
     from chalicelib.domain.errors import TransientAwsError
 
     target = register_target(client, tenant, local_aws)
@@ -202,7 +202,7 @@ def test_a_deployment_whose_record_write_fails_leaves_no_webhook_secret(
     def throttled(self: Any, *args: Any, **kwargs: Any) -> None:
         raise TransientAwsError("TransactWriteItems failed: ThrottlingException")
 
-    monkeypatch.setattr(DynamoStore, "create_deployment", throttled)
+    monkeypatch.setattr(DynamoDeploymentStore, "create_deployment", throttled)
     notify = {"webhook_url": "https://hooks.example.com/nexus", "webhook_secret": "s" * 32}
     response = post_deployment(client, tenant, target, QUEUE, notifications=notify)
     assert response.status_code == 503, response.body

@@ -7,7 +7,12 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib.adapters.dynamodb import DynamoStore, deployment_to_item
+from chalicelib.adapters.dynamodb import (
+    DynamoDeploymentStore,
+    DynamoLockStore,
+    SharedTable,
+    deployment_to_item,
+)
 from chalicelib.domain.model import Deployment
 from localaws.environment import LocalAws
 from tests.conftest import TARGET_ACCOUNT, Tenant, call
@@ -83,8 +88,16 @@ def cfn(aws: LocalAws, account: str = TARGET_ACCOUNT) -> Any:
     return aws.account_session(account).client("cloudformation", region_name="us-east-1")
 
 
-def store(aws: LocalAws) -> DynamoStore:
-    return DynamoStore(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
+def _shared(aws: LocalAws) -> SharedTable:
+    return SharedTable(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
+
+
+def store(aws: LocalAws) -> DynamoDeploymentStore:
+    return DynamoDeploymentStore(_shared(aws))
+
+
+def locks(aws: LocalAws) -> DynamoLockStore:
+    return DynamoLockStore(_shared(aws))
 
 
 def rewrite(aws: LocalAws, deployment: Deployment) -> None:

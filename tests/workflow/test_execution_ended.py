@@ -39,7 +39,7 @@ from tests.conftest import (
     wired,
 )
 from tests.support.polling import until
-from tests.workflow.lifecycle_helpers import execution_status_event, store
+from tests.workflow.lifecycle_helpers import execution_status_event, locks, store
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body, start
 
@@ -93,7 +93,7 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
             what="WaitForStackEvent",
         )
         key = f"{target['account_id']}#us-east-1#stopped"
-        assert store(aws).lock_holder(key) is not None
+        assert locks(aws).lock_holder(key) is not None
         running = store(aws).get_deployment(tenant.tenant_id, deployment_id)
         assert running is not None
 
@@ -106,15 +106,15 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
         assert ended["error"]["code"] == "EXECUTION_ABORTED"
         assert execution["executionArn"] in ended["error"]["message"]
         assert "target account" in ended["error"]["hint"]
-        assert store(aws).lock_holder(key) is None  # the stack is free, not held until the lease runs out
+        assert locks(aws).lock_holder(key) is None  # the stack is free, not held until the lease runs out
 
         # A step that was still running when the execution stopped (Lambda is not stopped with it)
         # can neither bring the operation back nor take the stack's lock again.
         with pytest.raises(DeployerError) as stale:
             store(aws).save_deployment(running)
         assert stale.value.code == "STALE_OPERATION"
-        assert not store(aws).renew_lock(key, running.operation.operation_id, 900)
-        assert store(aws).lock_holder(key) is None
+        assert not locks(aws).renew_lock(key, running.operation.operation_id, 900)
+        assert locks(aws).lock_holder(key) is None
         # The steps themselves, run again with the stopped execution's input: none calls CloudFormation
         # or takes the lock; each sends the execution (were it running) to its end.
         step_input = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
@@ -129,7 +129,7 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
         }
         assert aws_calls.count("cloudformation") == 0
         assert aws_calls.count("sts", "AssumeRole") == 0
-        assert store(aws).lock_holder(key) is None
+        assert locks(aws).lock_holder(key) is None
         assert _deployment(client, tenant, deployment_id) == ended
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.adapters.dynamodb import DynamoDeploymentStore, DynamoLockStore, SharedTable
 from chalicelib.domain.model import DeploymentStatus
 from chalicelib.service.deployments import DeploymentService, NewDeployment, PollSettings
 from tests.conftest import (
@@ -118,13 +118,16 @@ def test_unsupported_resource_fails_with_a_readable_reason(client, tenant, local
 def test_a_step_invoked_twice_makes_one_stack_operation(client, tenant, local_aws, services, aws_calls):
     """Lambda may run a step more than once; the stack call must happen once."""
     target = register_target(client, tenant, local_aws)
-    store = DynamoStore(local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name))
+    shared = SharedTable(local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name))
+    store = DynamoDeploymentStore(shared)
 
     class NotStarted:
         def start(self, execution_name, execution_input):
             return "not-started"  # the test drives the steps itself
 
-    quiet = DeploymentService(store, store, NotStarted(), services.targets, PollSettings(0, 0))
+    quiet = DeploymentService(
+        store, DynamoLockStore(shared), NotStarted(), services.targets, PollSettings(0, 0)
+    )
     deployment = quiet.create(
         tenant.tenant_id, NewDeployment(target["target_id"], "us-east-1", "twice", QUEUE, {}, {})
     )

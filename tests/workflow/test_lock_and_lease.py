@@ -17,7 +17,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.adapters.dynamodb import DynamoDeploymentStore, DynamoLockStore, SharedTable
 from chalicelib.domain.errors import DeployerError
 from chalicelib.domain.model import DeploymentStatus, ErrorInfo, OperationStatus
 from chalicelib.service.deployments import DeploymentService
@@ -67,16 +67,16 @@ def test_two_operations_reaching_the_lock_at_once_make_one_stack_call(
     monkeypatch.setattr(DeploymentService, "_check_unlocked", lambda self, *args: None)
     # Both executions reach the lock's conditional write at the same moment.
     barrier = threading.Barrier(2, timeout=20)
-    original = DynamoStore.acquire_lock
+    original = DynamoLockStore.acquire_lock
     first_calls: set[str] = set()
 
-    def together(self: DynamoStore, key: str, owner: str, lease_seconds: int) -> bool:
+    def together(self: DynamoLockStore, key: str, owner: str, lease_seconds: int) -> bool:
         if owner not in first_calls:
             first_calls.add(owner)
             barrier.wait()
         return original(self, key, owner, lease_seconds)
 
-    monkeypatch.setattr(DynamoStore, "acquire_lock", together)
+    monkeypatch.setattr(DynamoLockStore, "acquire_lock", together)
     with wired(slow_aws) as services, Client(app_module.app) as client:
         tenant = Tenant("t", services.auth.issue("t", "tests"))
         one, two = target_in(client, tenant, "team-one"), target_in(client, tenant, "team-two")
@@ -130,7 +130,9 @@ def deploy_on_a_slow_stack(aws, **settings: str):
             timeout=20,
             what="CREATE_IN_PROGRESS recorded",
         )
-        store = DynamoStore(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
+        store = DynamoDeploymentStore(
+            SharedTable(aws.central_session().resource("dynamodb").Table(aws.central.table_name))
+        )
         yield client, tenant, deployment_id, store
 
 
@@ -170,7 +172,7 @@ def test_a_lock_taken_again_while_the_end_was_recorded_is_given_back_by_the_step
 def _run_while_the_end_is_recorded(
     step: str,
     aws: LocalAws,
-    store: DynamoStore,
+    store: DynamoDeploymentStore,
     tenant: Tenant,
     deployment_id: str,
     aws_calls: AwsCalls,
@@ -185,9 +187,9 @@ def _run_while_the_end_is_recorded(
     table = aws.central_session().resource("dynamodb").Table(aws.central.table_name)
     table.delete_item(Key={"pk": held["pk"], "sk": held["sk"]})  # the lease ran out
     ended: list[str] = []
-    original = DynamoStore.acquire_lock
+    original = DynamoLockStore.acquire_lock
 
-    def end_recorded_meanwhile(self: DynamoStore, key: str, owner: str, lease_seconds: int) -> bool:
+    def end_recorded_meanwhile(self: DynamoLockStore, key: str, owner: str, lease_seconds: int) -> bool:
         taken = original(self, key, owner, lease_seconds)
         running = store.get_deployment(tenant.tenant_id, deployment_id)
         assert running is not None
@@ -204,7 +206,7 @@ def _run_while_the_end_is_recorded(
         ended.append(owner)
         return taken
 
-    monkeypatch.setattr(DynamoStore, "acquire_lock", end_recorded_meanwhile)
+    monkeypatch.setattr(DynamoLockStore, "acquire_lock", end_recorded_meanwhile)
     aws_calls.clear()
     with pytest.raises(DeployerError) as stale:
         aws.host.invoke(step, step_input)
