@@ -19,7 +19,7 @@ def check_answer(method: str, path: str, status: int, body: bytes | str) -> None
     raw = body.decode() if isinstance(body, bytes) else body
     where = f"{method} {path} answered {status}"
     if status in route.responses:
-        model = route.responses[status]
+        model = route.answer_models()[status]
         if model is None:
             assert raw == "", f"{where} with a body, but declares none"
         else:

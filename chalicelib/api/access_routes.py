@@ -18,14 +18,13 @@ None but the quick-create link writes anything, so only it takes an Idempotency-
 
 from __future__ import annotations
 
-from chalicelib.api import answers
 from chalicelib.api.routing import Call, Reply, RouteTable
 from chalicelib.api.schemas import BootstrapQuery, PermissionsQuery
 
 routes = RouteTable()
 
 
-@routes.get("/permissions", query=PermissionsQuery, responses={200: answers.PolicyDocument})
+@routes.get("/permissions", query=PermissionsQuery, responses={200: "PolicyDocument"})
 def permissions(call: Call[None, PermissionsQuery]) -> Reply:
     """The permission profile's IAM policy document (default: the guide's policy)."""
     return Reply(200, call.services.access.permissions(call.query.profile))
@@ -33,7 +32,7 @@ def permissions(call: Call[None, PermissionsQuery]) -> Reply:
 
 @routes.post(
     "/targets/{target_id}/validate",
-    responses={200: answers.AccessReport},
+    responses={200: "AccessReport"},
     errors={404: ("TARGET_NOT_FOUND",)},
 )
 def validate_target(call: Call[None, None]) -> Reply:
@@ -47,7 +46,7 @@ def validate_target(call: Call[None, None]) -> Reply:
 @routes.get(
     "/targets/{target_id}/bootstrap-template",
     query=BootstrapQuery,
-    responses={200: answers.CloudFormationTemplate},
+    responses={200: "CloudFormationTemplate"},
     errors={404: ("TARGET_NOT_FOUND",), 409: ("EVENTS_NOT_TAKEN",)},
 )
 def bootstrap_template(call: Call[None, BootstrapQuery]) -> Reply:
@@ -61,7 +60,7 @@ def bootstrap_template(call: Call[None, BootstrapQuery]) -> Reply:
 
 @routes.post(
     "/targets/{target_id}/quick-create-link",
-    responses={200: answers.QuickCreateLink},
+    responses={200: "QuickCreateLink"},
     errors={
         404: ("TARGET_NOT_FOUND",),
         409: ("QUICK_CREATE_NOT_AVAILABLE", "QUICK_CREATE_URL_TOO_LONG"),

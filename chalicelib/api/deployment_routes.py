@@ -5,7 +5,6 @@ Each route: build the service's input from the validated models, one ``Deploymen
 
 from __future__ import annotations
 
-from chalicelib.api import answers
 from chalicelib.api.routing import Call, Reply, RouteTable
 from chalicelib.api.schemas import DeleteQuery, DeploymentCreate, DeploymentQuery, DeploymentUpdate, PageQuery
 from chalicelib.domain.model import Deployment, OperationMode, Outcome
@@ -54,7 +53,7 @@ def check_update(call: Call[DeploymentUpdate, None]) -> None:
 @routes.post(
     "/deployments",
     body=DeploymentCreate,
-    responses={202: answers.Deployment, 200: answers.Deployment},
+    responses={202: "Deployment", 200: "Deployment"},
     errors={
         404: ("TARGET_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
         409: ("STACK_ALREADY_DEPLOYED", "STACK_LOCKED", "EXTERNAL_ID_NOT_ENFORCED"),
@@ -90,7 +89,7 @@ def create_deployment(call: Call[DeploymentCreate, None]) -> Reply:
     return accepted(deployment)
 
 
-@routes.get("/deployments", query=DeploymentQuery, responses={200: answers.DeploymentPage})
+@routes.get("/deployments", query=DeploymentQuery, responses={200: "DeploymentPage"})
 def list_deployments(call: Call[None, DeploymentQuery]) -> Reply:
     """List the tenant's deployments: filters target_id, status, stack_name, account_id, region; paged."""
     q = call.query
@@ -100,7 +99,7 @@ def list_deployments(call: Call[None, DeploymentQuery]) -> Reply:
 
 @routes.get(
     "/deployments/{deployment_id}",
-    responses={200: answers.Deployment},
+    responses={200: "Deployment"},
     errors={404: ("DEPLOYMENT_NOT_FOUND",)},
 )
 def get_deployment(call: Call[None, None]) -> Reply:
@@ -111,7 +110,7 @@ def get_deployment(call: Call[None, None]) -> Reply:
 @routes.put(
     "/deployments/{deployment_id}",
     body=DeploymentUpdate,
-    responses={202: answers.Deployment, 200: answers.Deployment},
+    responses={202: "Deployment", 200: "Deployment"},
     errors={
         404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
         409: (*BUSY, "DEPLOYMENT_DELETED", "STACK_NOT_UPDATABLE", "ROLLBACK_REQUIRED"),
@@ -134,7 +133,7 @@ def update_deployment(call: Call[DeploymentUpdate, None]) -> Reply:
 @routes.delete(
     "/deployments/{deployment_id}",
     query=DeleteQuery,
-    responses={202: answers.Deployment},
+    responses={202: "Deployment"},
     errors={
         404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
         409: (*BUSY, "DEPLOYMENT_DELETED", "RETAIN_NOT_ALLOWED"),
@@ -151,7 +150,7 @@ def delete_deployment(call: Call[None, DeleteQuery]) -> Reply:
 @routes.get(
     "/deployments/{deployment_id}/events",
     query=PageQuery,
-    responses={200: answers.EventPage},
+    responses={200: "EventPage"},
     errors={404: ("DEPLOYMENT_NOT_FOUND",)},
 )
 def deployment_events(call: Call[None, PageQuery]) -> Reply:

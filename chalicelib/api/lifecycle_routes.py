@@ -7,7 +7,6 @@ deployment is not in it.
 
 from __future__ import annotations
 
-from chalicelib.api import answers
 from chalicelib.api.deployment_routes import AWS_ERRORS, BUSY, TARGET_ACCESS_ERRORS, accepted
 from chalicelib.api.routing import Call, Reply, RouteTable
 from chalicelib.api.schemas import ApplyPlan, ContinueRollback
@@ -19,7 +18,7 @@ routes = RouteTable()
     "/deployments/{deployment_id}/apply",
     body=ApplyPlan,
     body_optional=True,
-    responses={202: answers.Deployment},
+    responses={202: "Deployment"},
     errors={
         404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
         409: (*BUSY, "NO_PLAN", "PLAN_STALE", "PLAN_EMPTY"),
@@ -38,7 +37,7 @@ def apply_plan(call: Call[ApplyPlan, None]) -> Reply:
     "/deployments/{deployment_id}/continue-rollback",
     body=ContinueRollback,
     body_optional=True,
-    responses={202: answers.Deployment},
+    responses={202: "Deployment"},
     errors={
         404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
         409: (*BUSY, "NOT_IN_UPDATE_ROLLBACK_FAILED"),
@@ -54,7 +53,7 @@ def continue_rollback(call: Call[ContinueRollback, None]) -> Reply:
 
 @routes.post(
     "/deployments/{deployment_id}/cancel",
-    responses={202: answers.Deployment},
+    responses={202: "Deployment"},
     errors={404: ("DEPLOYMENT_NOT_FOUND",), 409: ("NOT_CANCELLABLE",)},
     idempotent=True,
 )
@@ -65,7 +64,7 @@ def cancel_update(call: Call[None, None]) -> Reply:
 
 @routes.post(
     "/deployments/{deployment_id}/forget",
-    responses={200: answers.Deployment},
+    responses={200: "Deployment"},
     errors={
         404: ("DEPLOYMENT_NOT_FOUND", "TARGET_NOT_FOUND"),
         409: (*BUSY, "DEPLOYMENT_DELETED", "STACK_STILL_EXISTS"),

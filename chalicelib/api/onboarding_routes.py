@@ -10,7 +10,6 @@ INVALID_ROLE_ARN, SESSION_EXPIRED, MFA_REQUIRED) and its troubleshooting hint.
 
 from __future__ import annotations
 
-from chalicelib.api import answers
 from chalicelib.api.onboarding_schemas import AdfsSignIn, CredentialsTest, SignInBody
 from chalicelib.api.routing import Call, Reply, RouteTable
 
@@ -34,7 +33,7 @@ SIGN_IN_REFUSED = (
 @routes.post(
     "/credentials/test",
     body=CredentialsTest,
-    responses={200: answers.CredentialReport},
+    responses={200: "CredentialReport"},
     errors={404: ("TARGET_NOT_FOUND",)},
 )
 def test_credentials(call: Call[CredentialsTest, None]) -> Reply:
@@ -52,7 +51,7 @@ def test_credentials(call: Call[CredentialsTest, None]) -> Reply:
 @routes.post(
     "/saml/roles",
     body=AdfsSignIn,
-    responses={200: answers.SamlRoles},
+    responses={200: "SamlRoles"},
     errors={400: ADFS_REFUSED, **ADFS_UNREACHABLE},
 )
 def saml_roles(call: Call[AdfsSignIn, None]) -> Reply:
@@ -68,7 +67,7 @@ def saml_roles(call: Call[AdfsSignIn, None]) -> Reply:
 @routes.post(
     "/targets/{target_id}/bootstrap",
     body=SignInBody,
-    responses={200: answers.BootstrapReport, 202: answers.BootstrapReport},
+    responses={200: "BootstrapReport", 202: "BootstrapReport"},
     errors={
         400: SIGN_IN_REFUSED,
         404: ("TARGET_NOT_FOUND",),
@@ -90,7 +89,7 @@ def bootstrap_target(call: Call[SignInBody, None]) -> Reply:
 
 @routes.get(
     "/targets/{target_id}/bootstrap",
-    responses={200: answers.BootstrapReport},
+    responses={200: "BootstrapReport"},
     errors={404: ("TARGET_NOT_FOUND",)},
 )
 def bootstrap_status(call: Call[None, None]) -> Reply:

@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api import answers
 from chalicelib.api.http import ID_PATTERNS, IDEMPOTENCY_KEY
 from chalicelib.api.routing import REPLAYED_HEADER, Route, RouteTable
 
@@ -82,12 +81,14 @@ Mode = Literal["validation", "serialization"]
 
 
 def _models(table: RouteTable) -> list[tuple[type[BaseModel], Mode]]:
-    found: dict[tuple[type[BaseModel], Mode], None] = {(answers.Error, "serialization"): None}
+    from chalicelib.api.answers import Error
+
+    found: dict[tuple[type[BaseModel], Mode], None] = {(Error, "serialization"): None}
     for route in table.routes:
         for model in (route.body, route.query):
             if model is not None:
                 found[(model, "validation")] = None
-        for answer in route.responses.values():
+        for answer in route.answer_models().values():
             if answer is not None:
                 found[(answer, "serialization")] = None
     return list(found)
@@ -161,7 +162,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
 
 def _answers(route: Route) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for status, model in route.responses.items():
+    for status, model in route.answer_models().items():
         answer: dict[str, Any] = {"description": _answer_description(status, model)}
         if model is not None:
             answer["content"] = {"application/json": {"schema": _ref(model)}}
@@ -178,6 +179,8 @@ def _answer_description(status: int, model: type[BaseModel] | None) -> str:
 
 
 def _errors(route: Route) -> dict[str, Any]:
+    from chalicelib.api.answers import Error
+
     return {
         str(status): {
             "description": f"{ERROR_TITLES.get(status, 'Error')}: " + ", ".join(codes),
@@ -185,7 +188,7 @@ def _errors(route: Route) -> dict[str, Any]:
                 "application/json": {
                     "schema": {
                         "allOf": [
-                            _ref(answers.Error),
+                            _ref(Error),
                             {"properties": {"error": {"properties": {"code": {"enum": list(codes)}}}}},
                         ]
                     }

@@ -6,7 +6,6 @@ checked by the service, still before anything is written.
 
 from __future__ import annotations
 
-from chalicelib.api import answers
 from chalicelib.api.deployment_routes import TEMPLATE_ERRORS
 from chalicelib.api.rollout_schemas import RolloutCreate, RolloutItemsQuery, RolloutQuery
 from chalicelib.api.routing import Call, Reply, RouteTable
@@ -24,7 +23,7 @@ def check_create(call: Call[RolloutCreate, None]) -> None:
 @routes.post(
     "/rollouts",
     body=RolloutCreate,
-    responses={202: answers.Rollout},
+    responses={202: "Rollout"},
     errors={
         422: (
             "TARGET_NOT_FOUND",
@@ -48,7 +47,7 @@ def create_rollout(call: Call[RolloutCreate, None]) -> Reply:
     return Reply(202, call.services.rollouts.create(call.tenant, call.body.spec()).public())
 
 
-@routes.get("/rollouts", query=RolloutQuery, responses={200: answers.RolloutPage})
+@routes.get("/rollouts", query=RolloutQuery, responses={200: "RolloutPage"})
 def list_rollouts(call: Call[None, RolloutQuery]) -> Reply:
     """List the tenant's rollouts (filters status, stack_name, target_id), a page at a time."""
     q = call.query
@@ -58,9 +57,7 @@ def list_rollouts(call: Call[None, RolloutQuery]) -> Reply:
     return Reply(200, page.public())
 
 
-@routes.get(
-    "/rollouts/{rollout_id}", query=RolloutItemsQuery, responses={200: answers.Rollout}, errors=NOT_FOUND
-)
+@routes.get("/rollouts/{rollout_id}", query=RolloutItemsQuery, responses={200: "Rollout"}, errors=NOT_FOUND)
 def get_rollout(call: Call[None, RolloutItemsQuery]) -> Reply:
     """Show a rollout with counts and summary over every item, and one page of its items."""
     rid, q = call.ids["rollout_id"], call.query
@@ -70,7 +67,7 @@ def get_rollout(call: Call[None, RolloutItemsQuery]) -> Reply:
 
 @routes.post(
     "/rollouts/{rollout_id}/cancel",
-    responses={202: answers.Rollout},
+    responses={202: "Rollout"},
     errors={**NOT_FOUND, 409: ("ROLLOUT_ENDED",)},
 )
 def cancel_rollout(call: Call[None, None]) -> Reply:
@@ -80,7 +77,7 @@ def cancel_rollout(call: Call[None, None]) -> Reply:
 
 @routes.post(
     "/rollouts/{rollout_id}/pause",
-    responses={202: answers.Rollout},
+    responses={202: "Rollout"},
     errors={**NOT_FOUND, 409: ("ROLLOUT_NOT_RUNNING",)},
 )
 def pause_rollout(call: Call[None, None]) -> Reply:
@@ -90,7 +87,7 @@ def pause_rollout(call: Call[None, None]) -> Reply:
 
 @routes.post(
     "/rollouts/{rollout_id}/resume",
-    responses={202: answers.Rollout},
+    responses={202: "Rollout"},
     errors={**NOT_FOUND, 409: ("ROLLOUT_NOT_PAUSED",), **START_ERRORS},
 )
 def resume_rollout(call: Call[None, None]) -> Reply:
@@ -100,7 +97,7 @@ def resume_rollout(call: Call[None, None]) -> Reply:
 
 @routes.post(
     "/rollouts/{rollout_id}/apply",
-    responses={202: answers.Rollout},
+    responses={202: "Rollout"},
     errors={**NOT_FOUND, 409: ("ROLLOUT_NOT_PLANNED", "PLAN_STALE"), **START_ERRORS},
 )
 def apply_rollout(call: Call[None, None]) -> Reply:

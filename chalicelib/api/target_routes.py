@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from chalicelib.api import answers
 from chalicelib.api.routing import Call, Reply, RouteTable
 from chalicelib.api.schemas import PageQuery, TargetCreate, TargetPatch
 
@@ -12,7 +11,7 @@ routes = RouteTable()
 @routes.post(
     "/targets",
     body=TargetCreate,
-    responses={201: answers.Target},
+    responses={201: "Target"},
     errors={422: ("ROLE_NAME_NOT_ALLOWED", "CENTRAL_ACCOUNT_NOT_ALLOWED", "SERVICE_ROLE_NOT_ALLOWED")},
     idempotent=True,
 )
@@ -25,14 +24,14 @@ def create_target(call: Call[TargetCreate, None]) -> Reply:
     return Reply(201, call.services.targets.register(call.tenant, call.body.spec()).public())
 
 
-@routes.get("/targets", query=PageQuery, responses={200: answers.TargetPage})
+@routes.get("/targets", query=PageQuery, responses={200: "TargetPage"})
 def list_targets(call: Call[None, PageQuery]) -> Reply:
     """List the tenant's targets, a page at a time."""
     page = call.services.targets.list(call.tenant, call.query.limit, call.query.next_token)
     return Reply(200, page.public())
 
 
-@routes.get("/targets/{target_id}", responses={200: answers.Target}, errors={404: ("TARGET_NOT_FOUND",)})
+@routes.get("/targets/{target_id}", responses={200: "Target"}, errors={404: ("TARGET_NOT_FOUND",)})
 def get_target(call: Call[None, None]) -> Reply:
     """Show a target."""
     return Reply(200, call.services.targets.get(call.tenant, call.ids["target_id"]).public())
@@ -41,7 +40,7 @@ def get_target(call: Call[None, None]) -> Reply:
 @routes.patch(
     "/targets/{target_id}",
     body=TargetPatch,
-    responses={200: answers.Target},
+    responses={200: "Target"},
     errors={404: ("TARGET_NOT_FOUND",), 409: ("REGION_IN_USE",), 422: ("REGION_NOT_IN_PARTITION",)},
     idempotent=True,
 )

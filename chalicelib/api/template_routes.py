@@ -6,7 +6,6 @@ Both only read, so neither takes an Idempotency-Key. Each route: one ``TemplateS
 
 from __future__ import annotations
 
-from chalicelib.api import answers
 from chalicelib.api.routing import Call, Reply, RouteTable
 from chalicelib.api.schemas import TemplateDescribe
 
@@ -19,7 +18,7 @@ TEMPLATE_ERRORS = ("INVALID_TEMPLATE", "TEMPLATE_LIMIT_EXCEEDED")
 @routes.post(
     "/templates/describe",
     body=TemplateDescribe,
-    responses={200: answers.TemplateSummary},
+    responses={200: "TemplateSummary"},
     errors={
         404: ("TARGET_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
         413: ("TEMPLATE_TOO_LARGE",),
@@ -42,7 +41,7 @@ def describe_template(call: Call[TemplateDescribe, None]) -> Reply:
 
 @routes.get(
     "/deployments/{deployment_id}/template-summary",
-    responses={200: answers.TemplateSummary},
+    responses={200: "TemplateSummary"},
     errors={
         404: ("DEPLOYMENT_NOT_FOUND", "TEMPLATE_OBJECT_NOT_FOUND"),
         422: TEMPLATE_ERRORS,

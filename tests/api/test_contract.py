@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import BaseModel
 
 import app as app_module
 from chalicelib.api.table import ROUTES
@@ -25,6 +26,11 @@ def test_chalice_serves_exactly_the_route_table_and_the_console_files() -> None:
 def test_every_route_declares_answers_and_auth() -> None:
     for route in ROUTES.routes:
         assert route.responses, route.name
+        for name, model in zip(route.responses.values(), route.answer_models().values(), strict=True):
+            if name is not None:  # a name of chalicelib/api/answers.py, resolved to that model
+                assert model is not None, route.name
+                assert issubclass(model, BaseModel), route.name
+                assert model.__name__ == name, route.name
         assert all(200 <= status < 300 for status in route.responses), route.name
         assert route.summary != route.name, f"{route.name} needs a docstring"
         assert route.authenticated == (route.path != "/health"), route.name
