@@ -338,11 +338,12 @@ class OnboardingService:
         credentials: Credentials,
         progress: Callable[[str], None] | None = None,
     ) -> BootstrapReport:
+        secrets = credentials.secrets()
         if isinstance(credentials, AdfsLogin):
-            self._adfs.check_url(credentials.adfs_url)  # refused before the target is read
+            with _scrubbed(secrets):  # the refusal quotes the URL's host, which may hold what was typed
+                self._adfs.check_url(credentials.adfs_url)  # refused before the target is read
         target = self._targets.get(tenant_id, target_id)
         account_template = json.dumps(self._access.bootstrap_template(tenant_id, target_id))
-        secrets = credentials.secrets()
         try:
             with _scrubbed(secrets):
                 _, session = self._session(credentials)

@@ -327,5 +327,11 @@ def test_bootstrap_refuses_an_adfs_url_off_the_allow_list_before_reading_the_tar
     response = call(client, "POST", f"/targets/{tid}/bootstrap", tenant, {"adfs": adfs})
     assert response.status_code == 400, response.body
     assert answer(response)["error"]["code"] == "ADFS_URL_REFUSED"
-    assert SECRET not in response.body.decode()
-    assert aws_calls.calls == []
+    assert aws_calls.calls == []  # the token's tenant read was cached by register_target above
+
+    # The refusal quotes the host: a password typed into the URL by mistake is masked there too.
+    typed = {**adfs, "adfs_url": "https://hunter2pw.example.com/adfs/ls/", "password": "hunter2pw"}
+    response = call(client, "POST", f"/targets/{tid}/bootstrap", tenant, {"adfs": typed})
+    assert response.status_code == 400, response.body
+    assert "hunter2pw" not in response.body.decode()
+    assert "****.example.com" in answer(response)["error"]["message"]

@@ -82,10 +82,10 @@ class _SerializedTable:
 
 
 class SharedTable:
-    """The table as the stores use it: built once and handed to each of them.
-
-    One instance for all the stores of a process, because the stores share boto3's condition builder
-    too: their calls must go through one ``_SerializedTable``, one lock.
+    """The table as the stores of this package use it: the composition root builds one and hands it to
+    each of them, because they share boto3's condition builder too: their calls must go through one
+    ``_SerializedTable``, one lock. (``DynamoRolloutStore`` builds its own for the one claim read it
+    asks of the deployments store, as it built its own ``DynamoStore`` before the split.)
     """
 
     def __init__(self, table: Table) -> None:
