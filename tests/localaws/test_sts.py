@@ -909,13 +909,13 @@ def test_get_session_token_refuses_session_credentials(alice: dict[str, Any]) ->
 
 # ---------------------------------------------------------------------------------------- step 5: canary
 def test_canary_moto_internals_that_the_patches_rely_on_are_unchanged() -> None:
-    """If this fails, moto changed under localaws/sts.py: re-check every patch before trusting the tests."""
+    """If this fails, moto changed under localaws/sts/: re-check every patch before trusting the tests."""
     import moto
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
     assert moto.__version__ == local_sts.MOTO_VERSION, (
-        f"moto {moto.__version__} is installed but localaws/sts.py was verified against {local_sts.MOTO_VERSION}"
+        f"moto {moto.__version__} is installed but localaws/sts/ was verified against {local_sts.MOTO_VERSION}"
     )
     local_sts.check_moto_internals()
     # Runtime shapes that signatures cannot show.
