@@ -64,7 +64,7 @@ def _counting_describe_stacks() -> Iterator[Counter[str]]:
 
 def measure(stack_seconds: float) -> list[dict[str, Any]]:
     """One create per mode, side by side, on one local AWS whose stacks take ``stack_seconds``."""
-    from bench.run import local_credentials
+    from bench.harness import local_credentials
 
     local_credentials()
     import app as app_module
@@ -130,7 +130,7 @@ def measure(stack_seconds: float) -> list[dict[str, Any]]:
 
 
 def _history(aws: Any, operation_id: str, timeout: float = 600) -> list[dict[str, Any]]:
-    from bench.run import wait_execution_ended
+    from bench.harness import wait_execution_ended
 
     arn = wait_execution_ended(aws, operation_id, timeout, poll=0.2)
     sfn = aws.account_session(aws.central.account_id).client("stepfunctions")

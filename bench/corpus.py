@@ -179,7 +179,7 @@ class Session:
 
 @contextmanager
 def session(mode: str = "fail") -> Iterator[Session]:
-    from bench.run import _setup_target, local_service
+    from bench.harness import _setup_target, local_service
 
     # Change sets are polled: at once, as the tests do; a stack event not seen within 5 s is reconciled.
     fast = {"NEXUS_POLL_MAX_SECONDS": "0", "NEXUS_EVENT_TIMEOUT_SECONDS": "5"}
@@ -335,7 +335,7 @@ def _reason_kind(detail: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from bench.run import local_credentials
+    from bench.harness import local_credentials
 
     local_credentials()
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions log their whole state

@@ -286,7 +286,7 @@ class Meter:
 
 
 def _history(aws: Any, operation_id: str) -> list[dict[str, Any]]:
-    from bench.run import wait_execution_ended
+    from bench.harness import wait_execution_ended
 
     arn = wait_execution_ended(aws, operation_id, timeout=600, poll=0.1)
     sfn = aws.account_session(aws.central.account_id).client("stepfunctions")
@@ -295,7 +295,7 @@ def _history(aws: Any, operation_id: str) -> list[dict[str, Any]]:
 
 def run_operations(stack_seconds: float, event_timeout: int, rounds: int) -> dict[str, list[Counts]]:
     """``rounds`` x (create, update, delete) of one stack, one operation at a time, each counted."""
-    from bench.run import local_credentials
+    from bench.harness import local_credentials
 
     local_credentials()
     from chalice.test import Client
@@ -410,7 +410,8 @@ def measure_rollout(items: int = 4) -> dict[str, Any]:
     """One rollout to ``items`` targets (0 s stacks), one item at a time (so an item's handler times
     are not stretched by its neighbours on this machine's two cores): per item, what it makes while
     it starts and after its stack settles: the fleet model's inputs (bench/fleet_model.py)."""
-    from bench.run import _fleet, _wait_rollout_execution, local_service
+    from bench.fanout import _fleet, _wait_rollout_execution
+    from bench.harness import local_service
 
     counts = Counts()
     with local_service() as (client, services, aws):

@@ -49,7 +49,7 @@ def _dynamodb_calls(host: Any, function: str) -> int:
 
 
 def measure(items: int = ITEMS) -> list[dict[str, Any]]:
-    from bench.run import local_credentials
+    from bench.harness import local_credentials
 
     local_credentials()
     from chalice.test import Client

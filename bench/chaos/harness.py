@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.calls import observing_calls, stack_name
-from bench.run import local_credentials
+from bench.harness import local_credentials
 from localaws.faults import NO_FAULTS, FaultSettings
 
 # The calls that change a stack (a change set's creation only describes a change).
