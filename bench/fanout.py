@@ -22,7 +22,7 @@ from bench.cpu import CollectorTime, ThreadCpu, thread_kind
 from bench.harness import QUEUE, ROOT, local_service
 from localaws.admission import DEFAULT_LIMIT, admission
 
-# Fan-out (section 4). N is the fleet, 1,000 targets x 1 region; NEXUS_BENCH_FANOUT_TARGETS
+# Fan-out (section 5). N is the fleet, 1,000 targets x 1 region; NEXUS_BENCH_FANOUT_TARGETS
 # sets another. Each side runs in a fresh interpreter (`fanout_side`), so each peak RSS is its own.
 FANOUT_TARGETS = int(os.environ.get("NEXUS_BENCH_FANOUT_TARGETS", "1000"))
 # The rollout runs as many items at once as the local AWS runs executions of one machine
