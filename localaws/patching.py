@@ -18,6 +18,7 @@ import importlib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -112,9 +113,13 @@ class Patcher:
         if not condition:
             raise MotoInternalsChanged(
                 f"{self.module}: moto internals changed ({what}). These patches were written for moto "
-                f"{MOTO_VERSION}; re-check {self.module.replace('.', '/')}.py against the installed moto "
-                "before using it."
+                f"{MOTO_VERSION}; re-check {self._source()} against the installed moto before using it."
             )
+
+    def _source(self) -> str:
+        """Where the patches live: the module's file, or its package's folder (``localaws/sts/``)."""
+        path = self.module.replace(".", "/")
+        return f"{path}/" if (Path(__file__).parent.parent / path).is_dir() else f"{path}.py"
 
     def expect_source(self, owner: type, name: str, sha256: str) -> Any:
         """``owner.name`` as moto has it (under a wrap of ours, if installed): present, and its source's
