@@ -5,6 +5,8 @@ need no AWS call, so the routes run them as their precheck, before an Idempotenc
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from chalicelib.domain.errors import Conflict, UnprocessableRequest
 from chalicelib.domain.model import Action, Deployment, DeploymentStatus, Target
 from chalicelib.domain.noecho import ParameterSplit, split_parameters
@@ -15,15 +17,21 @@ from chalicelib.service.deployments.core import DeploymentCore
 from chalicelib.service.deployments.values import DeploymentChange, NewDeployment
 
 
-def _checked_for_create(new: NewDeployment) -> ParameterSplit:
-    """``new``'s parameters, split into public and NoEcho, once its template and they are checked as a
-    new stack takes them (no AWS call): the template parsed, the parameters matched to its declarations
-    and their constraints."""
-    summary = parse_template(new.template_body)
-    split = split_parameters(summary, new.parameters, previous=())
+def _checked_split(
+    summary: TemplateSummary, body: str, parameters: dict[str, str], previous: Collection[str]
+) -> ParameterSplit:
+    """``parameters``, split into public and NoEcho, once they are checked against the template
+    (``summary`` of ``body``): matched to its declarations (``previous``: the names the stack already
+    has, whose NoEcho values it keeps) and held to their constraints. No AWS call."""
+    split = split_parameters(summary, parameters, previous)
     summary.check_parameters(split.public)
-    check_values(new.template_body, new.parameters)
+    check_values(body, parameters)
     return split
+
+
+def _checked_for_create(new: NewDeployment) -> ParameterSplit:
+    """``new``'s parameters, checked as a new stack takes them: the template parsed, no previous values."""
+    return _checked_split(parse_template(new.template_body), new.template_body, new.parameters, ())
 
 
 def _never_made_a_stack(deployment: Deployment) -> bool:

@@ -21,11 +21,10 @@ from chalicelib.domain.model import (
     new_id,
     utc_now,
 )
-from chalicelib.domain.noecho import ParameterSplit, split_parameters
-from chalicelib.domain.parameters import check_values
+from chalicelib.domain.noecho import ParameterSplit
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import parse_template
-from chalicelib.service.deployments.checks import DeploymentChecks
+from chalicelib.service.deployments.checks import DeploymentChecks, _checked_split
 from chalicelib.service.deployments.starts import DeploymentStarts
 from chalicelib.service.deployments.templates import _carried
 from chalicelib.service.deployments.values import DeploymentChange, ItemStart
@@ -62,9 +61,7 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
             if inline is not None and template.body == change.template_body
             else parse_template(template.body)
         )
-        split = split_parameters(summary, parameters, self._previous_parameters(deployment))
-        summary.check_parameters(split.public)
-        check_values(template.body, parameters)
+        split = _checked_split(summary, template.body, parameters, self._previous_parameters(deployment))
         target = self._targets.get(tenant_id, deployment.target_id)
         self._targets.check_external_id(target)
         fingerprint = config_hash(template.body, split.public, tags, target.role_arn)
