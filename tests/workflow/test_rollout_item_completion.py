@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 import app as app_module
@@ -65,6 +66,7 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
         announced = _announced(aws)
         inputs = _deployment_inputs(aws)
         kept = _item_records(aws)
+        refusals = {_release_refusal(aws, str(r.get("task_token"))) for r in kept}
     assert elapsed < 45, elapsed
     assert ended["status"] == "SUCCEEDED", ended
     assert ended["counts"]["SUCCEEDED"] == FLEET
@@ -76,10 +78,14 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
     # It released the StartItem task whose token the item's record held: no waiter record was written.
     assert announced == set()
     # The token is in no execution's input (which Step Functions' status events, and a dead-letter
-    # queue behind their handlers, copy), and an ended item keeps none.
+    # queue behind their handlers, copy). An ended item keeps it (a retried last step releases with
+    # it), but its task has closed: the token is refused (here InvalidToken: moto looks for it only in
+    # running executions, and the rollout's has ended).
     assert len(inputs) == FLEET
     assert all(set(i["rollout_item"]) == {"rollout_id", "item_id"} for i in inputs), inputs
-    assert [r.get("task_token") for r in kept] == [None] * FLEET, kept
+    assert len(kept) == FLEET
+    assert all(r.get("task_token") for r in kept), kept
+    assert refusals == {"InvalidToken"}, refusals
 
 
 def test_a_lost_release_is_reconciled_after_the_wait_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,6 +106,36 @@ def test_a_lost_release_is_reconciled_after_the_wait_times_out(monkeypatch: pyte
     assert elapsed > 33, elapsed
     assert invocations["StartItem"] == FLEET, invocations
     assert invocations["PollItem"] == FLEET + invocations["AwaitItem"], invocations
+
+
+def test_a_release_that_failed_after_the_items_end_was_written_is_sent_again_by_the_retried_step() -> None:
+    """The last step writes the item's end, then its SendTaskSuccess fails (throttled past botocore's own
+    retries): the step fails with TransientAwsError and Step Functions runs it again. That run finds the
+    item ended and releases the StartItem task with the token the record kept, at once, not at the end
+    of StartItem's wait (60 + 120 s here)."""
+    with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
+        callbacks = aws.host.services("ReleaseLock").completion._callbacks
+        sfn = callbacks._sfn  # type: ignore[attr-defined]
+        send = sfn.send_task_success
+        refused: list[str] = []
+
+        def throttled_once(**kwargs: Any) -> Any:
+            if kwargs["taskToken"] not in refused:
+                refused.append(kwargs["taskToken"])
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
+            return send(**kwargs)
+
+        sfn.send_task_success = throttled_once
+        started = time.monotonic()
+        ended = run_rollout(client, tenant, aws)
+        elapsed = time.monotonic() - started
+    assert ended["status"] == "SUCCEEDED", ended
+    assert ended["counts"]["SUCCEEDED"] == FLEET
+    assert len(refused) == FLEET  # each item's first release failed
+    # The retries (at most 5 s apart, jittered) released each StartItem task; none waited out its 180 s.
+    assert elapsed < 60, elapsed
+    assert invocations["ReleaseLock"] == 2 * FLEET, invocations
+    assert invocations["PollItem"] == 0, invocations  # released saying the item ended: nothing to read
 
 
 def test_an_item_whose_start_task_closed_is_released_by_its_operations_end(
@@ -142,6 +178,16 @@ def _deployment_inputs(aws: LocalAws) -> list[dict[str, Any]]:
         for e in sfn.list_executions(stateMachineArn=aws.central.state_machine_arn)["executions"]
     ]
     return [json.loads(sfn.describe_execution(executionArn=arn)["input"]) for arn in arns]
+
+
+def _release_refusal(aws: LocalAws, task_token: str) -> str | None:
+    """The error code SendTaskSuccess answers with ``task_token``; None if it was accepted."""
+    sfn = aws.account_session(aws.central.account_id).client("stepfunctions")
+    try:
+        sfn.send_task_success(taskToken=task_token, output="{}")
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return None
 
 
 def _item_records(aws: LocalAws) -> list[dict[str, Any]]:

@@ -136,8 +136,10 @@ class RolloutCore:
                 error=error,
                 changes=changes if changes is not None else item.changes,
                 deployment_id=deployment_id or item.deployment_id,
+                # The StartItem task's token stays: a retried last step of the item's operation (its
+                # release failed after this write) releases that task with it. Once released or timed
+                # out, the task is closed and the token refused (TaskTimedOut).
                 updated_at=utc_now(),
-                task_token=None,  # no task waits for an ended item
             ),
             only_pending=only_pending,
         )

@@ -59,7 +59,12 @@ class RolloutItemEnds(ItemStarts):
         if item is None:
             return ItemEndNews(False)
         if item.ended:
-            return ItemEndNews(True)
+            # Ended from this operation already: typically this step runs again because its release
+            # failed after the end was written (or its answer was lost), so it releases the task again
+            # with the token the record kept. A task that has closed meanwhile (released, or timed out
+            # and reconciled) refuses it, and the news goes to a waiter, as for an item ended otherwise.
+            same = item.operation_id == deployment.operation.operation_id
+            return ItemEndNews(True, item.task_token if same else None)
         if (
             item.status is not ItemStatus.IN_PROGRESS
             or item.operation_id != deployment.operation.operation_id
