@@ -111,10 +111,13 @@ def redeploy_message(event: SNSEvent) -> dict[str, Any]:
     )
 
 
-# CloudFormation's events, forwarded from the target accounts: they release WaitForStackEvent.
+# CloudFormation's events, forwarded from the target accounts: they release WaitForStackEvent. A
+# throttled AWS is retried by Lambda (the token of a release that failed was given back).
 @app.on_cw_event(event_handlers.STACK_STATUS_PATTERN, name="StackStatusChanged")
 def stack_status_changed(event: CloudWatchEvent) -> dict[str, Any]:
-    return event_handlers.guarded(event_handlers.stack_status_changed, container.get(), event.to_dict())
+    return event_handlers.guarded(
+        event_handlers.stack_status_changed, container.get(), event.to_dict(), retried=event_handlers.RETRIED
+    )
 
 
 # Step Functions' events for executions that ended without succeeding: a stopped or broken workflow

@@ -87,6 +87,23 @@ class DynamoCompletionWaiters:
     def wake(self, key: str, operation_id: str) -> str | None:
         return self._take(key, "attribute_exists(task_token) AND operation_id = :op", {":op": operation_id})
 
+    def restore(self, key: str, task_token: str) -> bool:
+        """Put back a task token that ``signal`` or ``wake`` took but whose release failed, so that the
+        retried event or step takes it again; never over a waiter that registered since."""
+        with aws_call("UpdateItem"):
+            try:
+                self._table.update_item(
+                    Key=self._key(key),
+                    UpdateExpression="SET task_token = :task, expires_at = :ttl",
+                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists(task_token)",
+                    ExpressionAttributeValues={":task": task_token, ":ttl": self._expires()},
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
     def _take(self, key: str, condition: str, values: dict[str, Any]) -> str | None:
         with aws_call("UpdateItem"):
             try:

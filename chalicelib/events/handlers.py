@@ -220,7 +220,10 @@ def stack_status_changed(services: Services, event: dict[str, Any]) -> dict[str,
     """EventBridge: CloudFormation's "Stack Status Change", forwarded from a target account.
 
     It can only wake a waiting workflow for one reconcile (see chalicelib/service/completion.py), so
-    any account's event is taken; one whose stack-id is not a stack ARN is dropped.
+    any account's event is taken; one whose stack-id is not a stack ARN is dropped. A throttled AWS
+    leaves the function (``RETRIED``) for Lambda to run the event again: had the release failed, its
+    token is back on the waiter's record, so the retry releases the wait instead of leaving it to its
+    timeout.
     """
     event_id = str(event.get("id", ""))
     try:

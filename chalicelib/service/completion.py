@@ -16,8 +16,8 @@ covered by the wait's timeout, after which the same reconcile runs. Events of st
 ours (no ``nexus-`` ClientRequestToken) and events of statuses still in progress are ignored.
 
 Rollout items wait the same way, one level up, and the deployment workflow's last step announces that
-the operation ended (``operation_ended``). An operation that StartItem started carries that task's
-token in its execution input, and the announcement releases that task directly, with no record. Any
+the operation ended (``operation_ended``). The item's record holds the token of the StartItem task that
+started the operation, and the announcement releases that task directly, with no waiter record. Any
 other wait for an operation (a later WaitForItemEnd, or a StartItem that took up an operation an
 earlier run started) parks its token on a record (``await_operation``, key ``OPERATION#<operation
 id>``), which the announcement releases when the direct release finds its task closed. A lost
@@ -73,7 +73,7 @@ class CompletionService:
         task_token = self._waiters.signal(stack.key, event)
         if task_token is None:
             return "recorded"
-        released = self._callbacks.release(task_token, released_by("event", event.status))
+        released = self._release_taken(stack.key, task_token, released_by("event", event.status))
         return "released" if released else "already-released"
 
     def await_stack(self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]) -> bool:
@@ -101,8 +101,9 @@ class CompletionService:
 
     def wake(self, deployment: Deployment, reason: str) -> bool:
         """Release ``deployment``'s waiting task (if it waits) so that its workflow reconciles now."""
-        task_token = self._waiters.wake(deployment.stack_key, deployment.operation.operation_id)
-        return task_token is not None and self._callbacks.release(task_token, released_by(reason, ""))
+        key = deployment.stack_key
+        task_token = self._waiters.wake(key, deployment.operation.operation_id)
+        return task_token is not None and self._release_taken(key, task_token, released_by(reason, ""))
 
     # -- rollout items: released when the operation they started has ended -----------------------
 
@@ -130,8 +131,9 @@ class CompletionService:
         if started_by is not None and self._callbacks.release(started_by, output):
             return True
         token = operation_id if ended_item is None else _item_token(operation_id, ended_item)
-        task_token = self._waiters.signal(_operation_key(operation_id), StackStatusEvent(token, status))
-        return task_token is not None and self._callbacks.release(task_token, output)
+        key = _operation_key(operation_id)
+        task_token = self._waiters.signal(key, StackStatusEvent(token, status))
+        return task_token is not None and self._release_taken(key, task_token, output)
 
     def release(self, task_token: str, reason: str, item_ended: bool = False) -> bool:
         """Release a task that has nothing to wait for (``item_ended``: its rollout item has ended)."""
@@ -139,8 +141,21 @@ class CompletionService:
 
     def stop_waiting(self, operation_id: str, reason: str) -> bool:
         """Release the task waiting for ``operation_id`` now, if it waits (its waiter found it ended)."""
-        task_token = self._waiters.wake(_operation_key(operation_id), operation_id)
-        return task_token is not None and self._callbacks.release(task_token, released_by(reason, ""))
+        key = _operation_key(operation_id)
+        task_token = self._waiters.wake(key, operation_id)
+        return task_token is not None and self._release_taken(key, task_token, released_by(reason, ""))
+
+    def _release_taken(self, key: str, task_token: str, output: dict[str, Any]) -> bool:
+        """Release the task whose token was just taken from the waiter record ``key``. When the release
+        fails (SendTaskSuccess throttled past the client's retries, say), the token goes back on the
+        record before the error is raised: the event's or step's retry then takes it again, where
+        otherwise the task would wait out its timeout (10 minutes by default) for a release that
+        happened to fail once. A task that has gone (False) needs nothing put back."""
+        try:
+            return self._callbacks.release(task_token, output)
+        except Exception:
+            self._waiters.restore(key, task_token)
+            raise
 
 
 def _operation_key(operation_id: str) -> str:

@@ -173,6 +173,9 @@ class CompletionWaiters(Protocol):
     def wake(self, key: str, operation_id: str) -> str | None:
         """Take the task token of ``operation_id``'s waiter, if it is waiting."""
 
+    def restore(self, key: str, task_token: str) -> bool:
+        """Give back a token ``signal`` or ``wake`` took whose release failed (False: a waiter came since)."""
+
     def mark_events_lost(self, account_id: str, region: str, seconds: int) -> None:
         """No stack event came from this account and region when it should have: poll there a while."""
 

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 import app as app_module
@@ -333,3 +334,49 @@ def test_an_operation_end_that_names_its_item_releases_only_that_items_wait(serv
     assert completion.await_operation("op-7", "task-b", b) is True
     assert completion.operation_ended("op-7", "SUCCEEDED") is True
     assert released[0][1]["item_ended"] is False
+
+
+def test_an_event_whose_release_failed_releases_the_wait_on_the_handlers_retry():
+    """StackStatusChanged takes the waiting task's token from its record, then SendTaskSuccess fails
+    (throttled past the client's own retries): the token goes back on the record before the handler
+    fails, and Lambda's asynchronous retry (1 s later here) takes it and releases the wait. Without
+    that, the retry found no waiter and the operation waited out its 60 s timeout."""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=0.5)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="60") as services,
+        Client(app_module.app) as client,
+    ):
+        from tests.conftest import Tenant
+
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws)
+        sfn = aws.host.services("StackStatusChanged").completion._callbacks._sfn  # type: ignore[attr-defined]
+        send = sfn.send_task_success
+        refused: list[str] = []
+
+        def throttled_once(**kwargs: Any) -> Any:
+            if not refused:
+                refused.append(kwargs["taskToken"])
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
+            return send(**kwargs)
+
+        sfn.send_task_success = throttled_once
+        done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=30)
+        assert done["status"] == "ACTIVE", done
+        history = execution_history(aws, done["operation"]["operation_id"])
+    assert len(refused) == 1
+    assert timed_out(history) == 0  # released by the retried event, not by the wait's timeout
+    assert released_by(history) == ["event"], released_by(history)
+
+
+def test_a_token_given_back_never_replaces_a_waiter_that_registered_since(services):
+    waiters = DynamoCompletionWaiters(services.workflow._store._table._table)
+    event = StackStatusEvent("nexus-op-1-create", "CREATE_COMPLETE")
+    assert waiters.wait("k", "op-1", "task-1", (event.client_request_token,)) is None
+    assert waiters.signal("k", event) == "task-1"  # taken: no longer waiting
+    assert waiters.restore("k", "task-1") is True  # its release failed: given back
+    assert waiters.signal("k", event) == "task-1"  # the retry takes it again
+    assert waiters.wait("k", "op-1", "task-2", (event.client_request_token,)) is None  # a new wait
+    assert waiters.restore("k", "task-1") is False  # a late give-back leaves the new waiter alone
+    assert waiters.wake("k", "op-1") == "task-2"
+    assert waiters.restore("missing", "task-9") is False  # no record: nothing to give back to
