@@ -104,6 +104,11 @@ class DynamoCompletionWaiters:
                 raise
         return True
 
+    def restore_event(self, key: str, event: StackStatusEvent) -> bool:
+        """Record again an event that ``wait`` used up but whose release failed, so that the waiter's
+        retried registration finds it; never over an event recorded since."""
+        return self._record(key, event, "attribute_not_exists(event_token)")
+
     def _take(self, key: str, condition: str, values: dict[str, Any]) -> str | None:
         with aws_call("UpdateItem"):
             try:
@@ -120,14 +125,20 @@ class DynamoCompletionWaiters:
                 raise
         return str(old["task_token"])
 
-    def _record(self, key: str, event: StackStatusEvent) -> bool:
+    def _record(
+        self,
+        key: str,
+        event: StackStatusEvent,
+        condition: str = "attribute_not_exists(task_token) OR NOT contains(tokens, :token)",
+    ) -> bool:
+        """Keep ``event`` for the next waiter, on ``condition`` (by default: no waiter for its token)."""
         with aws_call("UpdateItem"):
             try:
                 self._table.update_item(
                     Key=self._key(key),
                     UpdateExpression="SET event_token = :token, event_status = :status, "
                     "event_reason = :reason, expires_at = :ttl",
-                    ConditionExpression="attribute_not_exists(task_token) OR NOT contains(tokens, :token)",
+                    ConditionExpression=condition,
                     ExpressionAttributeValues={
                         ":token": event.client_request_token,
                         ":status": event.status,

@@ -89,7 +89,12 @@ class CompletionService:
         recorded = self._waiters.wait(key, operation_id, task_token, tokens)
         if recorded is None:
             return True
-        self._callbacks.release(task_token, released_by(reason, recorded.status))
+        try:
+            self._callbacks.release(task_token, released_by(reason, recorded.status))
+        except Exception:
+            # The step's retry registers again: it is to find the news this run used up.
+            self._waiters.restore_event(key, recorded)
+            raise
         return False
 
     def events_lost(self, account_id: str, region: str) -> bool:

@@ -380,3 +380,37 @@ def test_a_token_given_back_never_replaces_a_waiter_that_registered_since(servic
     assert waiters.restore("k", "task-1") is False  # a late give-back leaves the new waiter alone
     assert waiters.wake("k", "op-1") == "task-2"
     assert waiters.restore("missing", "task-9") is False  # no record: nothing to give back to
+
+
+def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry(services):
+    """The event came before its waiter: WaitForStackEvent's registration uses it up and releases its own
+    task at once. When that SendTaskSuccess fails, the event is recorded again before the step fails, so
+    the step's retry finds it and releases; without that the retry would wait out its timeout."""
+    from chalicelib.domain.errors import TransientAwsError
+    from chalicelib.service.completion import CompletionService
+
+    released: list[tuple[str, dict[str, Any]]] = []
+
+    class FailingOnce:
+        def release(self, task_token: str, output: dict[str, Any]) -> bool:
+            if not released:
+                released.append(("refused", output))
+                raise TransientAwsError("SendTaskSuccess failed: ThrottlingException: Rate exceeded")
+            released.append((task_token, output))
+            return True
+
+    completion = CompletionService(
+        DynamoCompletionWaiters(services.workflow._store._table._table), FailingOnce()
+    )
+    stack = StackRef("111111111111", "us-east-1", "events")
+    event = StackStatusEvent("nexus-op-5-create", "CREATE_COMPLETE")
+    assert completion.stack_status_changed(stack, event) == "recorded"  # no waiter yet
+    with pytest.raises(TransientAwsError):
+        completion.await_stack(stack.key, "op-5", "task-5", (event.client_request_token,))
+    # The retry of the step registers again and is released by the same recorded event, once.
+    assert completion.await_stack(stack.key, "op-5", "task-5", (event.client_request_token,)) is False
+    assert released[1] == (
+        "task-5",
+        {"released_by": "recorded-event", "status": "CREATE_COMPLETE", "item_ended": False},
+    )
+    assert completion.await_stack(stack.key, "op-5", "task-6", (event.client_request_token,)) is True
