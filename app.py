@@ -98,16 +98,22 @@ def inspect_target(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # Event-driven automation (chalicelib/events/handlers.py): each handler returns normally whatever the
-# event holds, so a bad event is logged and dropped, never retried.
+# event holds, so a bad event is logged and dropped, never retried; only a throttled AWS (RETRIED) fails
+# the function, for Lambda to deliver the event again (the redeploys it started are claimed).
 @app.on_cw_event(event_handlers.REDEPLOY_PATTERN, name="RedeployRequested")
 def redeploy_requested(event: CloudWatchEvent) -> dict[str, Any]:
-    return event_handlers.guarded(event_handlers.redeploy_requested, container.get(), event.to_dict())
+    return event_handlers.guarded(
+        event_handlers.redeploy_requested, container.get(), event.to_dict(), retried=event_handlers.RETRIED
+    )
 
 
 @app.on_sns_message(topic=event_handlers.REDEPLOY_TOPIC, name="RedeployMessage")
 def redeploy_message(event: SNSEvent) -> dict[str, Any]:
     return event_handlers.guarded(
-        event_handlers.redeploy_message, container.get(), event.to_dict()["Records"][0]
+        event_handlers.redeploy_message,
+        container.get(),
+        event.to_dict()["Records"][0],
+        retried=event_handlers.RETRIED,
     )
 
 
@@ -145,7 +151,9 @@ def rollout_execution_ended(event: CloudWatchEvent) -> dict[str, Any]:
 
 @app.on_cw_event(event_handlers.OBJECT_CREATED_PATTERN, name="TemplateObjectCreated")
 def template_object_created(event: CloudWatchEvent) -> dict[str, Any]:
-    return event_handlers.guarded(event_handlers.object_created, container.get(), event.to_dict())
+    return event_handlers.guarded(
+        event_handlers.object_created, container.get(), event.to_dict(), retried=event_handlers.RETRIED
+    )
 
 
 @app.schedule(Rate(6, unit=Rate.HOURS), name="DriftCheck", description="Record each ACTIVE stack's drift")

@@ -3,7 +3,8 @@
 Every handler returns normally, whatever the event holds: a malformed event, one from another
 account, or one naming unknown deployments is logged as one structured warning (JSON through chalicelib/observability.py) and dropped,
 so EventBridge, SNS and Lambda never retry it. The warning holds the event's id, source and the
-names of the fields that failed, never their values (parameters may carry secrets).
+names of the fields that failed, never their values (parameters may carry secrets). Only an AWS that
+throttled (TransientAwsError, ``RETRIED``) fails the function, for Lambda to deliver the event again.
 
 Trust model: EventBridge's default bus and the redeploy SNS topic accept events only from principals
 of the service's own account unless their resource policies say otherwise, so an event whose
@@ -38,6 +39,7 @@ from chalicelib.domain.model import ExecutionEnd
 from chalicelib.domain.templates import MAX_PARAMETERS
 from chalicelib.service.completion import StackRef
 from chalicelib.service.ports import StackStatusEvent
+from chalicelib.service.redeploys import RedeployReport
 from chalicelib.service.workflow import StepInput
 
 logger = logging.getLogger(__name__)
@@ -191,11 +193,13 @@ def _redeploy(services: Services, detail: Any, event_id: str, origin: str) -> di
         return _drop("malformed-detail", origin=origin, event_id=event_id, fields=_invalid_fields(error))
     try:
         report = services.redeploys.redeploy(parsed.request(f"{origin}:{event_id}", origin))
+    except TransientAwsError:
+        raise
     except DeployerError as error:
         return _drop("refused", origin=origin, event_id=event_id, error_code=error.code)
     if report.not_found:
         _drop("unknown-deployments", origin=origin, event_id=event_id, deployment_ids=report.not_found)
-    return report.public()
+    return _answered(report)
 
 
 def object_created(services: Services, event: dict[str, Any]) -> dict[str, Any]:
@@ -211,8 +215,21 @@ def object_created(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     location = S3Location(detail.bucket.name, detail.object.key)
     try:
         report = services.redeploys.template_changed(location, detail.object.version_id, event_id)
+    except TransientAwsError:
+        raise
     except DeployerError as error:
         return _drop("refused", origin="s3", event_id=event_id, error_code=error.code)
+    return _answered(report)
+
+
+def _answered(report: RedeployReport) -> dict[str, Any]:
+    """The report; or, when AWS refused some redeploys for a while (their claims released), a
+    TransientAwsError, which leaves the function (``RETRIED``) so that Lambda runs the event again."""
+    if report.transient:
+        raise TransientAwsError(
+            f"AWS refused the redeploy of {', '.join(report.transient)} for now (throttled); the event is "
+            f"delivered again ({len(report.started)} started, which the retry finds claimed)"
+        )
     return report.public()
 
 

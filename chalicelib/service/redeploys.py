@@ -6,7 +6,8 @@ revision), with a TTL. The revision is the event's explicit ``revision``, else t
 id, else the event's or message's id, so EventBridge's at-least-once delivery, SNS retries and a
 client that sends the same request a thousand times start one redeploy. A claim whose update is
 refused (an operation already running, a template that no longer fits) is released, so a later
-delivery of the same revision may try again.
+delivery of the same revision may try again; when AWS refused it (throttling), the handler fails the
+event so that Lambda delivers it again (``RedeployReport.transient``).
 
 Trust model (see ``chalicelib/events/handlers.py`` for the checks at the edge): a redeploy request
 names its tenant (``tenant_id``) and everything it names is looked up under that tenant only; the
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from chalicelib.domain.automation import RedeployRequest, S3Location, revision_key
-from chalicelib.domain.errors import DeployerError, InvalidRequest, NotFound
+from chalicelib.domain.errors import DeployerError, InvalidRequest, NotFound, TransientAwsError
 from chalicelib.domain.model import (
     Deployment,
     DeploymentEvent,
@@ -63,6 +64,10 @@ class RedeployReport:
     not_found: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # deployment id -> error code
     unchanged: list[str] = field(default_factory=list)  # S3: the new version is the deployed template
+    # Of ``refused``: refused by a throttled or briefly failing AWS (TransientAwsError), their claims
+    # released. The event's handler fails for these, so that Lambda runs the event again: the ones
+    # started are then duplicates, and these are tried again.
+    transient: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, object]:
         return {
@@ -164,6 +169,8 @@ class RedeployService:
         except DeployerError as error:
             self._store.release_revision(deployment.deployment_id, key)
             report.refused[deployment.deployment_id] = error.code
+            if isinstance(error, TransientAwsError):
+                report.transient.append(deployment.deployment_id)
             logger.warning(
                 "redeploy refused",
                 extra={

@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 from chalicelib.domain.bootstrap import FORWARDER_ROLE
+from chalicelib.domain.errors import TransientAwsError
 from localaws.environment import LocalAws
 from tests.conftest import TARGET_ACCOUNT, call, register_target, wait_for
-from tests.events.conftest import APP_STACK, deploy
+from tests.events.conftest import APP_STACK, deploy, events_of
 from tests.support.polling import until
 
 BUCKET = "team-a-templates"
@@ -54,6 +55,40 @@ def test_a_redeploy_request_on_the_bus_reaches_its_handler_through_the_templates
     assert local_aws.host.invocations["RedeployRequested"] == 1
     roles = {role for role, _ in calls_of(local_aws, "RedeployRequested")}
     assert roles == {local_aws.host.role_of("RedeployRequested")}
+
+
+def test_a_redeploy_that_aws_throttled_is_delivered_again_and_started_once(client, tenant, local_aws):
+    """The update behind the redeploy meets a throttled AWS (TransientAwsError past botocore's retries):
+    the claim is released and the function fails, so Lambda delivers the event again (1 s later here),
+    and that delivery starts the redeploy. Before, the handler answered "refused" and the redeploy was
+    lost. The other deployment, started by the first delivery, is a duplicate in the second."""
+    target = register_target(client, tenant, local_aws)
+    throttled, started = deploy(client, tenant, target, "app"), deploy(client, tenant, target, "web")
+    deployments = local_aws.host.services("RedeployRequested").redeploys._deployments
+    update = deployments.update
+    refused: list[str] = []
+
+    def throttled_once(tenant_id: str, deployment_id: str, *args: Any, **kwargs: Any) -> Any:
+        if deployment_id == throttled["deployment_id"] and not refused:
+            refused.append(deployment_id)
+            raise TransientAwsError("TransactWriteItems failed: ThrottlingException: Rate exceeded")
+        return update(tenant_id, deployment_id, *args, **kwargs)
+
+    deployments.update = throttled_once
+    ids = [started["deployment_id"], throttled["deployment_id"]]
+    detail = {"tenant_id": tenant.tenant_id, "deployment_ids": ids, "reason": "throttled once"}
+    local_aws.central_session().client("events").put_events(
+        Entries=[
+            {"Source": "nexus.deployer", "DetailType": "Redeploy Requested", "Detail": json.dumps(detail)}
+        ]
+    )
+    assert redeployed(client, tenant, throttled)["status"] == "ACTIVE"
+    assert redeployed(client, tenant, started)["status"] == "ACTIVE"
+    assert refused == [throttled["deployment_id"]]
+    assert local_aws.host.invocations["RedeployRequested"] == 2  # the first delivery, and its retry
+    for deployment in (throttled, started):  # one redeploy each: the retry found the first one claimed
+        statuses = [e["status"] for e in events_of(client, tenant, deployment["deployment_id"])]
+        assert statuses.count("REDEPLOY") == 1, statuses
 
 
 def test_a_message_on_the_stacks_topic_reaches_its_handler_through_the_subscription(
