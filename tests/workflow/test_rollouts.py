@@ -13,11 +13,13 @@ import os
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.composition import Services
 from chalicelib.domain.paging import encode_token
 from chalicelib.domain.permissions import PermissionProfile
+from chalicelib.service.executions import START_ROUNDS
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, create_target_role
 from tests.support import polling
@@ -522,3 +524,48 @@ def test_rollouts_the_fleet_cannot_take_are_refused_before_anything_is_written(
     assert call(client, "POST", "/rollouts", None, rollout_body(fleet)).status_code == 401
     assert call(client, "GET", "/rollouts/rol-" + "0" * 24, tenant).status_code == 404
     assert call(client, "GET", "/rollouts/nope", tenant).status_code == 404
+
+
+def _throttle_rollout_starts(services: Services, times: int) -> list[str]:
+    """The rollout machine's next ``times`` StartExecution calls answer ThrottlingException, as AWS does
+    once botocore's own retries are spent; the execution names they were asked for."""
+    sfn = services.rollouts._workflow._sfn  # type: ignore[attr-defined]
+    original = sfn.start_execution
+    throttled: list[str] = []
+
+    def start_execution(**kwargs: Any) -> Any:
+        if len(throttled) < times:
+            throttled.append(kwargs["name"])
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
+        return original(**kwargs)
+
+    sfn.start_execution = start_execution
+    return throttled
+
+
+def test_a_rollout_whose_start_aws_throttled_is_started_by_the_next_round(
+    client: Client, local_aws: LocalAws, tenant: Tenant, services: Services
+) -> None:
+    """The rollout's record is written before its execution starts: a StartExecution still throttled
+    after botocore's retries is tried again (START_ROUNDS, as a deployment's operation is), not
+    recorded as the rollout's failure."""
+    fleet = register_fleet(client, tenant, local_aws, 2)
+    throttled = _throttle_rollout_starts(services, START_ROUNDS - 1)
+    started = start(client, tenant, rollout_body(fleet))
+    done = wait_rollout(client, tenant, started["rollout_id"], timeout=FLEET_TIMEOUT)
+    assert done["status"] == "SUCCEEDED", done
+    assert len(throttled) == START_ROUNDS - 1
+    assert len(set(throttled)) == 1  # one execution name each round: a repeat never starts two
+
+
+def test_a_rollout_whose_start_aws_throttled_every_round_is_recorded_failed_and_answered_503(
+    client: Client, local_aws: LocalAws, tenant: Tenant, services: Services
+) -> None:
+    fleet = register_fleet(client, tenant, local_aws, 2)
+    throttled = _throttle_rollout_starts(services, START_ROUNDS)
+    response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet))
+    assert len(throttled) == START_ROUNDS
+    assert response.status_code == 503, response.body
+    assert json.loads(response.body)["error"]["code"] == "AWS_THROTTLED"
+    listed = json.loads(call(client, "GET", "/rollouts", tenant).body)["items"]
+    assert [(r["status"], r["error"]["code"]) for r in listed] == [("FAILED", "AWS_THROTTLED")]

@@ -30,8 +30,8 @@ from __future__ import annotations
 from chalicelib.service.deployments.create import DeploymentCreation
 from chalicelib.service.deployments.lifecycle import DeploymentLifecycle
 from chalicelib.service.deployments.noecho_secrets import check_keeps_secrets, secrets_kept
-from chalicelib.service.deployments.starts import START_ROUNDS
 from chalicelib.service.deployments.values import DeploymentChange, ItemStart, NewDeployment, PollSettings
+from chalicelib.service.executions import START_ROUNDS
 
 
 class DeploymentService(DeploymentCreation, DeploymentLifecycle):

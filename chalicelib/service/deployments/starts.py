@@ -22,11 +22,10 @@ from chalicelib.domain.model import (
 from chalicelib.observability import bind, correlation_id
 from chalicelib.service.deployments.core import DeploymentCore
 from chalicelib.service.deployments.values import ItemStart
+from chalicelib.service.executions import start_through_throttles
 from chalicelib.service.operation_metrics import count_ended, count_started
 
 logger = logging.getLogger(__name__)
-# StartExecution tries (each botocore's own retries) before an accepted operation is recorded FAILED.
-START_ROUNDS = 3
 
 
 class DeploymentStarts(DeploymentCore):
@@ -82,13 +81,6 @@ class DeploymentStarts(DeploymentCore):
         return replace(deployment, outcome=Outcome.STARTED)
 
     def _start_execution(self, operation_id: str, execution_input: dict[str, Any]) -> None:
-        """StartExecution, named after the operation (so repeating it is safe), tried again when AWS still
-        throttles after botocore's retries: the operation's record is written, and giving up here would fail
-        an accepted operation because of a throttle."""
-        for attempt in range(START_ROUNDS):
-            try:
-                self._workflow.start(operation_id, execution_input)
-                return
-            except TransientAwsError:
-                if attempt == START_ROUNDS - 1:
-                    raise
+        """StartExecution, named after the operation, tried again through throttles
+        (chalicelib/service/executions.py): the operation's record is written."""
+        start_through_throttles(self._workflow, operation_id, execution_input)

@@ -24,6 +24,7 @@ from chalicelib.domain.rollouts import (
     item_error,
 )
 from chalicelib.observability import correlation_id
+from chalicelib.service.executions import start_through_throttles
 from chalicelib.service.rollouts.core import _age_seconds, _not_started
 from chalicelib.service.rollouts.notices import RolloutNotices
 
@@ -113,7 +114,7 @@ class RolloutWaves(RolloutNotices):
             "start_timeout_seconds": self._poll.event_timeout_seconds + START_SECONDS,
         }
         try:
-            self._workflow.start(rollout.execution_name, execution_input)
+            start_through_throttles(self._workflow, rollout.execution_name, execution_input)
         except DeployerError as error:
             failed = replace(
                 rollout,
