@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.chaos.harness import Harness, chaos_service
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.metrics import Metric
 from localaws.faults import NO_FAULTS, FaultSettings
 
@@ -358,12 +359,11 @@ def duplicate_redeploys(events: int = 1000, faults: FaultSettings = THROTTLE) ->
             for attempt in range(3):  # Lambda runs a failed asynchronous invocation twice more
                 try:
                     return dict(h.client.lambda_.invoke("RedeployRequested", event).payload)
-                except Exception:
-                    with retries_lock:
-                        lambda_retries += 1
-                    if attempt == 2:
-                        raise
-            raise AssertionError("unreachable")
+                except TransientAwsError:  # a throttled AWS leaves the handler for Lambda to retry
+                    if attempt < 2:
+                        with retries_lock:
+                            lambda_retries += 1
+            return {"dead_lettered": True}  # after Lambda's third attempt: the dead-letter queue
 
         with Recorder().recording() as recorder:
             with ThreadPoolExecutor(8) as pool:  # duplicates arrive together, as EventBridge delivers them
@@ -390,6 +390,9 @@ def duplicate_redeploys(events: int = 1000, faults: FaultSettings = THROTTLE) ->
                 )
             ),
             "invocations retried (as Lambda retries an async failure)": lambda_retries,
+            "events sent to the dead-letter queue (3 attempts failed)": sum(
+                1 for r in results if r.get("dead_lettered")
+            ),
         }
         final = h.deployment(deployment_id)
         figures.check(len(started_ops) == 1, "exactly 1 redeploy")
