@@ -10,7 +10,10 @@ and this module makes the local AWS do it on purpose so the tests and ``make cha
   and Lambda answer with that service's throttling error, as botocore's models and AWS name it:
   ``Throttling`` 400 (STS and CloudFormation, query protocol), ``ThrottlingException`` or
   ``ProvisionedThroughputExceededException`` 400 (DynamoDB), ``ThrottlingException`` 400 (Step
-  Functions, EventBridge), ``TooManyRequestsException`` 429 (Lambda). The refusal is made on the path
+  Functions, EventBridge), ``TooManyRequestsException`` 429 (Lambda); a DynamoDB transaction
+  (TransactWriteItems, TransactGetItems) is refused as DynamoDB refuses a throttled one,
+  ``TransactionCanceledException`` with the reason ``ThrottlingError`` or ``ProvisionedThroughputExceeded``
+  on one item and ``None`` on the others, which botocore does not retry. The refusal is made on the path
   every moto request takes (``ActionAuthenticatorMixin._authenticate_and_authorize_action``, the hook
   :mod:`localaws.authorization` uses), before the action runs, so the caller's botocore really retries
   and a throttled Lambda invocation from Step Functions really fails its Task with
@@ -271,9 +274,47 @@ def throttle_request(response: Any) -> None:
     status, codes = THROTTLED_SERVICES[service]
     code = codes[int(draw / fraction * len(codes)) % len(codes)]
     _count(f"throttle:{service}")
+    if service == "dynamodb" and _transaction_items(response):
+        raise _cancelled_transaction(_transaction_items(response), code, draw / fraction)
     from localaws.sts import AwsHttpError, _protocol_of
 
     raise AwsHttpError(status, code, _MESSAGES[code], _protocol_of(response))
+
+
+# DynamoDB refuses a throttled transaction as TransactionCanceledException, with one cancellation reason
+# per item: the throttled item's ThrottlingError (on-demand) or ProvisionedThroughputExceeded
+# (provisioned), "None" for the others. botocore does not retry it, unlike the throttling codes.
+_CANCELLATION_REASONS = {
+    "ThrottlingException": "ThrottlingError",
+    "ProvisionedThroughputExceededException": "ProvisionedThroughputExceeded",
+}
+
+
+def _transaction_items(response: Any) -> int:
+    """How many items a TransactWriteItems or TransactGetItems request holds; 0 for any other request."""
+    target = str(response.headers.get("X-Amz-Target") or "")
+    if not target.endswith((".TransactWriteItems", ".TransactGetItems")):
+        return 0
+    body = response.body  # moto's DynamoDB handler has parsed it already; else the JSON text
+    try:
+        parsed = body if isinstance(body, dict) else json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return 0
+    items = parsed.get("TransactItems") if isinstance(parsed, dict) else None
+    return len(items) if isinstance(items, list) else 0
+
+
+def _cancelled_transaction(count: int, code: str, position: float) -> Exception:
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    throttled = min(count - 1, int(position * count))  # the item the throttle fell on
+    reason = _CANCELLATION_REASONS[code]
+    return TransactionCanceledException(
+        [
+            (reason, "Throughput exceeded", None) if n == throttled else (None, None, None)
+            for n in range(count)
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------ installation
@@ -338,6 +379,13 @@ def check_moto_internals() -> None:
     _PATCHER.expect(
         'error = "Exception"' in source(inspect.unwrap(inspect.getattr_static(task, "_from_error"))),
         "StateTaskLambda._from_error names a ClientError Exception",
+    )
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    _PATCHER.expect(
+        params(TransactionCanceledException.__init__) == ["self", "errors"]
+        and "for code, message, item in errors" in source(TransactionCanceledException.__init__),
+        "TransactionCanceledException(errors) takes (code, message, item) per item",
     )
 
 

@@ -25,7 +25,10 @@ def aws_call(operation: str) -> Iterator[None]:
     try:
         yield
     except ClientError as error:
-        raise translate(error_code(error), error_message(error), operation=operation) from error
+        reasons = [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons") or []]
+        raise translate(
+            error_code(error), error_message(error), operation=operation, cancellation_reasons=reasons
+        ) from error
     except BotoCoreError as error:
         raise TransientAwsError(f"{operation} failed: {error}") from error
     except DeployerError:

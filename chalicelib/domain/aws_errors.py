@@ -9,6 +9,7 @@ This module works on plain strings so it needs no AWS library.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from chalicelib.domain.errors import DeployerError, StackOperationError, TargetAccessError, TransientAwsError
 
@@ -85,6 +86,12 @@ THROTTLING_CODES = frozenset(
         "ServiceFailure",
     }
 )
+# Why DynamoDB cancelled a transaction (TransactionCanceledException, one reason per item), when it is a
+# passing state: an item throttled, or held by another transaction. botocore retries neither (the
+# exception is not a throttling code), so the step's or the caller's retry is what takes it again.
+TRANSIENT_CANCELLATION_REASONS = frozenset(
+    {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
+)
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
@@ -113,14 +120,26 @@ _MFA_CODE_REFUSED = re.compile(r"one time pass ?code", re.IGNORECASE)
 _MFA_DEVICE_UNKNOWN = re.compile(r"unable to validate MFA code", re.IGNORECASE)
 
 
+def _cancelled_in_passing(code: str, reasons: Sequence[str]) -> bool:
+    """A transaction cancelled only because an item was throttled or in another transaction (the other
+    items' reason is "None"); never one whose condition failed or whose input was invalid."""
+    if code != "TransactionCanceledException":
+        return False
+    causes = {reason for reason in reasons if reason not in ("None", "")}
+    return bool(causes) and causes <= TRANSIENT_CANCELLATION_REASONS
+
+
 def _mentions_mfa(message: str) -> bool:
     return _MFA_WORDS.search(_ARN.sub(" ", message)) is not None
 
 
-def translate(code: str, message: str, *, operation: str) -> DeployerError:
-    """Translate one AWS error (code and message from the response) for ``operation``."""
+def translate(
+    code: str, message: str, *, operation: str, cancellation_reasons: Sequence[str] = ()
+) -> DeployerError:
+    """Translate one AWS error (code and message from the response) for ``operation``;
+    ``cancellation_reasons``: a cancelled DynamoDB transaction's reason codes, item by item."""
     text = f"{operation} failed: {code}: {message}"
-    if code in THROTTLING_CODES:
+    if code in THROTTLING_CODES or _cancelled_in_passing(code, cancellation_reasons):
         return TransientAwsError(text)
     if code in EXPIRED_CODES:
         return TargetAccessError(text, code="SESSION_EXPIRED", hint=HINT_SESSION_EXPIRED)

@@ -76,6 +76,38 @@ def test_every_service_call_is_throttled_with_that_services_error_and_status() -
     assert counted == {f"throttle:{service}": 1 for service in expected}
 
 
+def test_a_throttled_dynamodb_transaction_is_cancelled_as_dynamodb_cancels_it() -> None:
+    """TransactWriteItems throttled: TransactionCanceledException, one reason per item, the throttled
+    item's ThrottlingError or ProvisionedThroughputExceeded and "None" for the others; botocore's standard
+    retries leave it alone (one attempt), where they retry a throttled PutItem. Nothing is written."""
+    with local_aws_for_app(faults=FaultSettings(throttle=1.0, seed=3)) as aws:
+        session = aws.role_session(aws.central.service_role_arn)
+        retrying: Any = session.client(
+            "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 4})
+        )
+        table = aws.central.table_name
+        puts = [
+            {"Put": {"TableName": table, "Item": {"pk": {"S": f"t{n}"}, "sk": {"S": "x"}}}} for n in range(3)
+        ]
+        with pytest.raises(ClientError) as raised:
+            retrying.transact_write_items(TransactItems=puts)
+        attempts = raised.value.response["ResponseMetadata"]["RetryAttempts"]
+        reasons = [r["Code"] for r in raised.value.response["CancellationReasons"]]
+        counted = faults.counts()
+        admin = aws.account_session(aws.central.account_id).client("dynamodb")
+        written = admin.scan(
+            TableName=table,
+            ScanFilter={"sk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "x"}]}},
+        )
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert len(reasons) == 3
+    assert reasons.count("None") == 2
+    assert set(reasons) - {"None"} <= {"ThrottlingError", "ProvisionedThroughputExceeded"}
+    assert attempts == 0  # not retried by botocore
+    assert counted == {"throttle:dynamodb": 1}
+    assert written["Count"] == 0
+
+
 def test_botocores_retries_get_through_a_partial_throttle_and_the_same_seed_repeats_the_faults() -> None:
     def run() -> tuple[list[str], dict[str, int]]:
         outcomes: list[str] = []

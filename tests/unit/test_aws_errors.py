@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 
+from chalicelib.adapters.errors import aws_call
 from chalicelib.domain.aws_errors import (
     HINT_ACCESS_DENIED,
     HINT_ASSUME_DENIED,
@@ -15,7 +17,7 @@ from chalicelib.domain.aws_errors import (
     HINT_SIMULATE_DENIED,
     translate,
 )
-from chalicelib.domain.errors import ErrorKind, TransientAwsError
+from chalicelib.domain.errors import DeployerError, ErrorKind, TransientAwsError
 
 DENIED = "User: arn:aws:sts::1:assumed-role/S/s is not authorized to perform: sts:AssumeRole on resource: r"
 
@@ -87,3 +89,42 @@ def test_assume_hint_carries_the_guides_steps():
         assert step in HINT_ASSUME_DENIED
     for step in ("policy is attached", "resource permissions", "explicit Deny"):
         assert step in HINT_ACCESS_DENIED
+
+
+def _cancelled(*reasons: str) -> ClientError:
+    """A TransactWriteItems refusal as botocore parses DynamoDB's answer: one reason per item."""
+    listed = ", ".join(reasons)
+    return ClientError(
+        {
+            "Error": {
+                "Code": "TransactionCanceledException",
+                "Message": f"Transaction cancelled, please refer cancellation reasons for specific reasons [{listed}]",
+            },
+            "CancellationReasons": [
+                {"Code": r} if r == "None" else {"Code": r, "Message": r} for r in reasons
+            ],
+        },
+        "TransactWriteItems",
+    )
+
+
+@pytest.mark.parametrize(
+    ("reasons", "transient"),
+    [
+        (("None", "ThrottlingError"), True),  # on-demand table over its rate
+        (("ProvisionedThroughputExceeded", "None", "None"), True),
+        (("TransactionConflict", "None"), True),  # another transaction held an item
+        (("ConditionalCheckFailed", "None"), False),  # the caller's own conditions: never retried
+        (("ConditionalCheckFailed", "ThrottlingError"), False),
+        (("ValidationError", "None"), False),
+        ((), False),
+    ],
+)
+def test_a_transaction_cancelled_only_in_passing_is_transient(reasons, transient):
+    """DynamoDB answers a throttled or conflicting transaction with TransactionCanceledException, which
+    botocore does not retry; the service then retries it like any throttle (the step's Retry, a 503)
+    instead of recording the operation FAILED."""
+    with pytest.raises(DeployerError) as raised, aws_call("TransactWriteItems"):
+        raise _cancelled(*reasons)
+    assert isinstance(raised.value, TransientAwsError) is transient, raised.value
+    assert (raised.value.code == "AWS_THROTTLED") is transient
