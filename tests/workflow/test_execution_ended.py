@@ -20,7 +20,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.rollouts import DynamoRolloutStore
-from chalicelib.domain.errors import DeployerError, TransientAwsError
+from chalicelib.domain.errors import DeployerError, TargetAccessError
 from chalicelib.domain.model import ExecutionEnd, utc_now
 from chalicelib.domain.rollouts import ItemStatus, RolloutStatus
 from chalicelib.steps import rollout_handlers
@@ -361,15 +361,18 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
     monkeypatch: pytest.MonkeyPatch, aws_calls: AwsCalls
 ) -> None:
     """After the rollout's execution was stopped, only its deployment's last step ends a running item.
-    When that step cannot record it (AWS still throttling: the step must not fail the deployment for
-    it), no Map iteration is left to read it: reading the rollout ends it as its operation ended."""
+    When that step cannot record it (refused for good, say by a policy: the step must not fail the
+    deployment for it; a throttle instead fails the step, whose Retry records it), no Map iteration is
+    left to read it: reading the rollout ends it as its operation ended."""
     ends = {"refused": 0}
     real_end_item = DynamoRolloutStore.end_item
 
-    def throttled_once(self: DynamoRolloutStore, tenant_id: str, item: Any, **kwargs: Any) -> bool:
+    def refused_once(self: DynamoRolloutStore, tenant_id: str, item: Any, **kwargs: Any) -> bool:
         if not ends["refused"]:
             ends["refused"] += 1
-            raise TransientAwsError("Rate exceeded (UpdateItem)")
+            raise TargetAccessError(
+                "PutItem failed: AccessDeniedException: not authorized", code="ACCESS_DENIED"
+            )
         return real_end_item(self, tenant_id, item, **kwargs)
 
     with (
@@ -388,7 +391,7 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
             return rollouts.get_item(rollout_id, index)
 
         until(lambda: item(0).status is ItemStatus.IN_PROGRESS, timeout=30, what="item 0 IN_PROGRESS")
-        monkeypatch.setattr(DynamoRolloutStore, "end_item", throttled_once)
+        monkeypatch.setattr(DynamoRolloutStore, "end_item", refused_once)
         (execution,) = running_executions(aws, aws.central.rollout_state_machine_arn)
         _stop(aws, execution["executionArn"])
         until(

@@ -24,6 +24,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.composition import Services
+from chalicelib.domain.errors import TransientAwsError
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from tests.conftest import Tenant, call, execution_history, local_aws_for_app, wait_for, wired
@@ -136,6 +137,33 @@ def test_a_release_that_failed_after_the_items_end_was_written_is_sent_again_by_
     assert elapsed < 60, elapsed
     assert invocations["ReleaseLock"] == 2 * FLEET, invocations
     assert invocations["PollItem"] == 0, invocations  # released saying the item ended: nothing to read
+
+
+def test_an_item_end_that_aws_throttled_is_written_and_released_by_the_retried_step() -> None:
+    """The last step's write of the item's end is throttled past botocore's retries: the step fails
+    (TransientAwsError) and its Retry writes the end and releases the StartItem task, in seconds. It used
+    to go on without the end, so no one released that task: it waited out 60 + 120 s here."""
+    with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
+        store = aws.host.services("ReleaseLock").workflow._item_ends._store  # type: ignore[union-attr]
+        end_item = store.end_item
+        refused: list[int] = []
+
+        def throttled_once(tenant_id: str, item: Any, **kwargs: Any) -> bool:
+            if item.index not in refused:
+                refused.append(item.index)
+                raise TransientAwsError("PutItem failed: ThrottlingException: Rate exceeded")
+            return bool(end_item(tenant_id, item, **kwargs))
+
+        store.end_item = throttled_once
+        started = time.monotonic()
+        ended = run_rollout(client, tenant, aws)
+        elapsed = time.monotonic() - started
+    assert ended["status"] == "SUCCEEDED", ended
+    assert ended["counts"]["SUCCEEDED"] == FLEET
+    assert sorted(refused) == list(range(FLEET))
+    assert elapsed < 60, elapsed
+    assert invocations["ReleaseLock"] == 2 * FLEET, invocations
+    assert invocations["PollItem"] == 0, invocations  # released saying the item ended
 
 
 def test_an_item_whose_start_task_closed_is_released_by_its_operations_end(

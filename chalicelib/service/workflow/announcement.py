@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.errors import DeployerError, TransientAwsError
 from chalicelib.domain.model import Deployment
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef
 from chalicelib.service.workflow.core import WorkflowCore
@@ -38,12 +38,16 @@ class EndAnnouncement(WorkflowCore):
             )
 
     def _end_item(self, deployment: Deployment, item: ItemRef | None) -> ItemEndNews:
-        """Record the rollout item's end; a failure here (AWS still throttling) must not fail the
-        deployment's last step: the item's own PollItem reads it instead (not ended)."""
+        """Record the rollout item's end. AWS still throttling fails the step, whose Retry records the
+        end and releases the item's task (had it gone on, no one would release that task, which would
+        wait out StartItem's timeout, 12 minutes by default, holding a max_concurrent slot). Any other
+        refusal does not fail the deployment's last step: the item's own PollItem reads it instead."""
         if item is None or self._item_ends is None:
             return ItemEndNews(False)
         try:
             return self._item_ends.end_from_deployment(deployment.tenant_id, item, deployment)
+        except TransientAwsError:
+            raise
         except DeployerError as error:
             logger.warning(
                 "rollout item end not recorded; its workflow reads it",
