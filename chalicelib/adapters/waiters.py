@@ -55,7 +55,7 @@ class DynamoCompletionWaiters:
             old = self._table.update_item(
                 Key=self._key(key),
                 UpdateExpression="SET operation_id = :op, task_token = :task, tokens = :tokens, "
-                "expires_at = :ttl REMOVE event_token, event_status, event_reason",
+                "expires_at = :ttl REMOVE event_token, event_status, event_reason, taken_token",
                 ExpressionAttributeValues={
                     ":op": operation_id,
                     ":task": task_token,
@@ -89,13 +89,14 @@ class DynamoCompletionWaiters:
 
     def restore(self, key: str, task_token: str) -> bool:
         """Put back a task token that ``signal`` or ``wake`` took but whose release failed, so that the
-        retried event or step takes it again; never over a waiter that registered since."""
+        retried event or step takes it again: only while it is the last token taken (``taken_token``),
+        so never over a waiter that registered since, nor in place of one taken since."""
         with aws_call("UpdateItem"):
             try:
                 self._table.update_item(
                     Key=self._key(key),
-                    UpdateExpression="SET task_token = :task, expires_at = :ttl",
-                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists(task_token)",
+                    UpdateExpression="SET task_token = :task, expires_at = :ttl REMOVE taken_token",
+                    ConditionExpression="attribute_not_exists(task_token) AND taken_token = :task",
                     ExpressionAttributeValues={":task": task_token, ":ttl": self._expires()},
                 )
             except ClientError as error:
@@ -104,17 +105,23 @@ class DynamoCompletionWaiters:
                 raise
         return True
 
-    def restore_event(self, key: str, event: StackStatusEvent) -> bool:
+    def restore_event(self, key: str, event: StackStatusEvent, tokens: tuple[str, ...]) -> bool:
         """Record again an event that ``wait`` used up but whose release failed, so that the waiter's
-        retried registration finds it; never over an event recorded since."""
-        return self._record(key, event, "attribute_not_exists(event_token)")
+        retried registration (waiting for ``tokens``) finds it; never over an event for those tokens
+        recorded since (newer news of the same operation), but over another operation's."""
+        names = {f":t{n}": token for n, token in enumerate(tokens)}
+        condition = "attribute_not_exists(event_token)"
+        if names:
+            condition += f" OR NOT (event_token IN ({', '.join(names)}))"
+        return self._record(key, event, condition, names)
 
     def _take(self, key: str, condition: str, values: dict[str, Any]) -> str | None:
         with aws_call("UpdateItem"):
             try:
                 old = self._table.update_item(
                     Key=self._key(key),
-                    UpdateExpression="REMOVE task_token",
+                    # Which token was taken last, so that ``restore`` gives back only that one.
+                    UpdateExpression="SET taken_token = task_token REMOVE task_token",
                     ConditionExpression=condition,
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_OLD",
@@ -130,8 +137,10 @@ class DynamoCompletionWaiters:
         key: str,
         event: StackStatusEvent,
         condition: str = "attribute_not_exists(task_token) OR NOT contains(tokens, :token)",
+        values: dict[str, str] | None = None,
     ) -> bool:
-        """Keep ``event`` for the next waiter, on ``condition`` (by default: no waiter for its token)."""
+        """Keep ``event`` for the next waiter, on ``condition`` (by default: no waiter for its token),
+        with ``values`` for the condition's own placeholders."""
         with aws_call("UpdateItem"):
             try:
                 self._table.update_item(
@@ -144,6 +153,7 @@ class DynamoCompletionWaiters:
                         ":status": event.status,
                         ":reason": event.reason[:1000],
                         ":ttl": self._expires(),
+                        **(values or {}),
                     },
                 )
             except ClientError as error:

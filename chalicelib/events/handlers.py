@@ -58,7 +58,8 @@ EXECUTION_STATUS_PATTERN = {
     "detail-type": ["Step Functions Execution Status Change"],
     "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"]},
 }
-# What leaves the execution-ended handlers for Lambda to retry the event: AWS still throttling after botocore's retries.
+# What leaves a handler for Lambda to retry the event (the execution-ended, stack-status and redeploy
+# handlers): AWS still throttling after botocore's retries.
 RETRIED: tuple[type[Exception], ...] = (TransientAwsError,)
 # The name chalice subscribes RedeployMessage to; the template names the topic per stack
 # (`<stack>-redeploy-requests`) and infra/package.py points the subscription at that resource.

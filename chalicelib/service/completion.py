@@ -28,6 +28,8 @@ a lost stack event is.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +91,9 @@ class CompletionService:
         recorded = self._waiters.wait(key, operation_id, task_token, tokens)
         if recorded is None:
             return True
-        try:
+        # If the release fails, the step's retry registers again: it is to find the news this run used up.
+        with _giving_back(lambda: self._waiters.restore_event(key, recorded, tokens)):
             self._callbacks.release(task_token, released_by(reason, recorded.status))
-        except Exception:
-            # The step's retry registers again: it is to find the news this run used up.
-            self._waiters.restore_event(key, recorded)
-            raise
         return False
 
     def events_lost(self, account_id: str, region: str) -> bool:
@@ -156,11 +155,18 @@ class CompletionService:
         record before the error is raised: the event's or step's retry then takes it again, where
         otherwise the task would wait out its timeout (10 minutes by default) for a release that
         happened to fail once. A task that has gone (False) needs nothing put back."""
-        try:
+        with _giving_back(lambda: self._waiters.restore(key, task_token)):
             return self._callbacks.release(task_token, output)
-        except Exception:
-            self._waiters.restore(key, task_token)
-            raise
+
+
+@contextmanager
+def _giving_back(give_back: Callable[[], object]) -> Iterator[None]:
+    """Run a release; if it fails, ``give_back`` what was taken for it, then let the error go on."""
+    try:
+        yield
+    except Exception:
+        give_back()
+        raise
 
 
 def _operation_key(operation_id: str) -> str:

@@ -1,13 +1,18 @@
 """StartExecution tried again through throttles, for a deployment's operation and for a rollout alike.
 
 Both write their record first and start the execution second. Giving up on a throttle there would fail
-what was accepted because AWS was briefly busy, so StartExecution is tried ``START_ROUNDS`` times, each
-with botocore's own retries and backoff. Each execution is named after what it runs (an operation id,
-a rollout's execution name), so a repeated StartExecution never starts a second one.
+what was accepted because AWS was briefly busy, so StartExecution is tried up to ``START_ROUNDS`` times,
+each with botocore's own retries and backoff (up to about 15 s in standard mode). No round begins once
+``START_BUDGET_SECONDS`` have passed, so that the rounds end within an API request's time (API Gateway
+waits 29 s; a handler cut off there would leave a PENDING record with no execution to move it). Each
+execution is named after what it runs (an operation id, a rollout's execution name), so a repeated
+StartExecution never starts a second one.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.domain.errors import TransientAwsError
@@ -15,13 +20,21 @@ from chalicelib.service.ports import WorkflowStarter
 
 # StartExecution tries (each botocore's own retries) before what it starts is recorded FAILED.
 START_ROUNDS = 3
+START_BUDGET_SECONDS = 8.0
 
 
-def start_through_throttles(workflow: WorkflowStarter, name: str, execution_input: dict[str, Any]) -> str:
-    """Start the execution ``name``; the TransientAwsError of the last round if AWS throttled them all."""
-    for _ in range(START_ROUNDS - 1):
+def start_through_throttles(
+    workflow: WorkflowStarter,
+    name: str,
+    execution_input: dict[str, Any],
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Start the execution ``name``; the last round's TransientAwsError if AWS throttled them all."""
+    began = clock()
+    for round_ in range(1, START_ROUNDS + 1):
         try:
             return workflow.start(name, execution_input)
         except TransientAwsError:
-            continue
-    return workflow.start(name, execution_input)
+            if round_ == START_ROUNDS or clock() - began >= START_BUDGET_SECONDS:
+                raise
+    raise AssertionError("unreachable: the last round returns or raises")

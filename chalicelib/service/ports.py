@@ -176,8 +176,8 @@ class CompletionWaiters(Protocol):
     def restore(self, key: str, task_token: str) -> bool:
         """Give back a token ``signal`` or ``wake`` took whose release failed (False: a waiter came since)."""
 
-    def restore_event(self, key: str, event: StackStatusEvent) -> bool:
-        """Give back an event ``wait`` used up whose release failed (False: another was recorded since)."""
+    def restore_event(self, key: str, event: StackStatusEvent, tokens: tuple[str, ...]) -> bool:
+        """Give back an event ``wait`` used up whose release failed (False: one for ``tokens`` came since)."""
 
     def mark_events_lost(self, account_id: str, region: str, seconds: int) -> None:
         """No stack event came from this account and region when it should have: poll there a while."""

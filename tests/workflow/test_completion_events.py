@@ -379,7 +379,27 @@ def test_a_token_given_back_never_replaces_a_waiter_that_registered_since(servic
     assert waiters.wait("k", "op-1", "task-2", (event.client_request_token,)) is None  # a new wait
     assert waiters.restore("k", "task-1") is False  # a late give-back leaves the new waiter alone
     assert waiters.wake("k", "op-1") == "task-2"
+    # ... and does not stand in for the new waiter once its token was taken in turn: the record is to
+    # stay without a token, so that the next event is recorded rather than spent on a closed task.
+    assert waiters.restore("k", "task-1") is False
+    assert waiters.restore("k", "task-2") is True  # the last token taken may be given back
     assert waiters.restore("missing", "task-9") is False  # no record: nothing to give back to
+
+
+def test_an_event_given_back_replaces_another_operations_news_but_not_newer_news_of_its_own(services):
+    waiters = DynamoCompletionWaiters(services.workflow._store._table._table)
+    tokens = ("nexus-op-2-create", "nexus-op-2-create-recreate")
+    mine, newer = StackStatusEvent(tokens[0], "CREATE_COMPLETE"), StackStatusEvent(tokens[1], "CREATE_FAILED")
+    foreign = StackStatusEvent("nexus-op-1-delete", "DELETE_COMPLETE")
+    assert waiters.signal("s", mine) is None  # recorded: no waiter yet
+    assert waiters.wait("s", "op-2", "task-a", tokens) == mine  # used up; say its release failed
+    assert waiters.signal("s", foreign) is None  # a late event of an earlier operation, recorded
+    assert waiters.restore_event("s", mine, tokens) is True  # the stale news gives way
+    assert waiters.wait("s", "op-2", "task-b", tokens) == mine  # the retry finds it
+    assert waiters.wake("s", "op-2") == "task-b"
+    assert waiters.signal("s", newer) is None  # newer news of the same operation
+    assert waiters.restore_event("s", mine, tokens) is False  # is kept
+    assert waiters.wait("s", "op-2", "task-c", tokens) == newer
 
 
 def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry(services):
@@ -408,9 +428,10 @@ def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry
     with pytest.raises(TransientAwsError):
         completion.await_stack(stack.key, "op-5", "task-5", (event.client_request_token,))
     # The retry of the step registers again and is released by the same recorded event, once.
-    assert completion.await_stack(stack.key, "op-5", "task-5", (event.client_request_token,)) is False
+    # (On AWS a retried task has a new token.)
+    assert completion.await_stack(stack.key, "op-5", "task-5b", (event.client_request_token,)) is False
     assert released[1] == (
-        "task-5",
+        "task-5b",
         {"released_by": "recorded-event", "status": "CREATE_COMPLETE", "item_ended": False},
     )
     assert completion.await_stack(stack.key, "op-5", "task-6", (event.client_request_token,)) is True

@@ -133,7 +133,14 @@ class RolloutLifecycle(RolloutFailures):
         for item in items:
             if item.status is ItemStatus.PLANNED:
                 self._store.save_item(
-                    replace(item, status=ItemStatus.PENDING, start_attempted_at=None, updated_at=now),
+                    # No task waits for the plan's item any more: its token goes (the start writes its own).
+                    replace(
+                        item,
+                        status=ItemStatus.PENDING,
+                        start_attempted_at=None,
+                        updated_at=now,
+                        task_token=None,
+                    ),
                     reopen=True,
                 )
         applying = replace(

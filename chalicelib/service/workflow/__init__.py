@@ -2,8 +2,8 @@
 
 Each step re-reads the deployment from the store and re-assumes the target role; only ids and
 settings travel in the execution's state (poll intervals, ``completion``, the event wait's timeout,
-``announce_end``, and for a rollout item its id and the token of the StartItem task to release: see
-``StepInput``), never a credential or a template. Every step is safe to run
+``announce_end``, and for a rollout item its id, whose record holds the token of the StartItem task
+to release: see ``StepInput``), never a credential, a task token or a template. Every step is safe to run
 twice (Lambda may retry): the lock is re-entrant for its owner, stack calls carry a ClientRequestToken
 derived from the operation id, a create that finds its own stack already started takes it up instead
 of failing, and the operation's end (its record and final event, one transaction) is written once.
