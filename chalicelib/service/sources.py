@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.automation import parse_s3_url
 from chalicelib.domain.errors import UnprocessableRequest
-from chalicelib.domain.model import Deployment, Target
+from chalicelib.domain.model import Target
 from chalicelib.domain.templates import MAX_TEMPLATE_URL_BYTES
 from chalicelib.service.event_ports import AutomationStore, TemplateObject, TemplateObjects
 from chalicelib.service.notifications import NotificationRequest, NotificationService
@@ -72,11 +72,13 @@ class DeploymentSources:
         """``keep_notifications`` undone: the deployment it was kept for was not written."""
         self._notifications.discard(new.notifications)
 
-    def created(self, deployment: Deployment) -> None:
-        if deployment.template_url is not None:
-            self._store.subscribe_template(
-                deployment.template_url, deployment.tenant_id, deployment.deployment_id
-            )
+    def subscribe(self, tenant_id: str, deployment_id: str, template_url: str | None) -> None:
+        """Redeploy ``deployment_id`` when a new version of its template object lands. Made before the
+        deployment's record is written: a throttle here then fails the request with nothing written (made
+        after, it left a PENDING record with no execution, or a running one never redeployed). A
+        subscription whose record never came is dropped by the object's next event (``template_changed``)."""
+        if template_url is not None:
+            self._store.subscribe_template(template_url, tenant_id, deployment_id)
 
     def read(self, url: str, account_id: str, version_id: str | None) -> TemplateObject:
         return self._objects.read(

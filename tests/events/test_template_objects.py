@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from chalicelib.domain.errors import TransientAwsError
 from localaws.environment import LocalAws
 from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, guide_profile, register_target, wait_for
 from tests.events.conftest import APP_STACK, deploy, events_of, object_created_event
@@ -261,3 +262,35 @@ def test_a_template_over_one_megabyte_is_refused(client, tenant, local_aws, aws_
     assert error["details"]["limit"] == 1_048_576
     assert aws_calls.count("stepfunctions") == 0
     assert aws_calls.count("cloudformation") == 0
+
+
+def test_a_throttled_subscription_fails_the_create_with_nothing_written(client, tenant, local_aws, services):
+    """The subscription to the template object is made before the deployment's record: AWS throttling it
+    answers 503 with nothing written, so the caller's retry creates the deployment. (Made after the record,
+    it left a PENDING deployment that no execution would move, and the retry got 409.)"""
+    s3 = template_bucket(local_aws)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())
+    target = register_target(client, tenant, local_aws)
+    store = services.deployments._sources._store
+    subscribe = store.subscribe_template
+    refused: list[str] = []
+
+    def throttled_once(url: str, tenant_id: str, deployment_id: str) -> None:
+        if not refused:
+            refused.append(deployment_id)
+            raise TransientAwsError("PutItem failed: ThrottlingException: Rate exceeded")
+        subscribe(url, tenant_id, deployment_id)
+
+    store.subscribe_template = throttled_once
+    body = by_url(target, "app", f"s3://{BUCKET}/{KEY}")
+    first = call(client, "POST", "/deployments", tenant, body)
+    assert first.status_code == 503, first.body
+    assert json.loads(call(client, "GET", "/deployments", tenant).body)["items"] == []
+    again = call(client, "POST", "/deployments", tenant, body)
+    assert again.status_code == 202, again.body
+    done = wait_for(client, tenant, json.loads(again.body)["deployment_id"])
+    assert done["status"] == "ACTIVE", done
+    # Subscribed: a new version of the object redeploys it.
+    second = s3.put_object(Bucket=BUCKET, Key=KEY, Body=with_output("Release", "two").encode())["VersionId"]
+    result = invoke(local_aws, object_created_event(BUCKET, KEY, second))
+    assert list(result["started"]) == [done["deployment_id"]], result

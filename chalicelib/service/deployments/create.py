@@ -67,15 +67,19 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
         if existing is not None and _never_made_a_stack(existing):
             return self._create_again(existing, new, split, mode, fingerprint, for_item)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
-        with self._notifications_kept(tenant_id, new) as new:
-            deployment = self._new_deployment(tenant_id, target, new, mode, split, fingerprint, for_item)
+        deployment_id = new_id("dep")
         if self._sources is not None:
-            self._sources.created(deployment)
+            self._sources.subscribe(tenant_id, deployment_id, new.template_url)
+        with self._notifications_kept(tenant_id, new) as new:
+            deployment = self._new_deployment(
+                tenant_id, deployment_id, target, new, mode, split, fingerprint, for_item
+            )
         return self._start(deployment, for_item)
 
     def _new_deployment(
         self,
         tenant_id: str,
+        deployment_id: str,
         target: Target,
         new: NewDeployment,
         mode: OperationMode,
@@ -96,7 +100,7 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
         )
         deployment = Deployment(
             tenant_id=tenant_id,
-            deployment_id=new_id("dep"),
+            deployment_id=deployment_id,
             target_id=target.target_id,
             account_id=target.account_id,
             region=new.region,
@@ -145,6 +149,8 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
         """A new create on a deployment whose create failed before any stack existed (say, the role
         was not there yet): the caller re-posts once the cause is fixed, and the same deployment runs."""
         self._check_unlocked(existing.account_id, existing.region, existing.stack_name)
+        if self._sources is not None:
+            self._sources.subscribe(existing.tenant_id, existing.deployment_id, new.template_url)
         with self._notifications_kept(existing.tenant_id, new) as new:
             renewed = replace(existing, template_url=new.template_url, notifications=new.notifications)
             written = self._write_operation(
@@ -158,7 +164,4 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
                 adopt=new.adopt,
                 for_item=for_item,
             )
-        started = self._start(written, for_item)
-        if self._sources is not None:
-            self._sources.created(started)
-        return started
+        return self._start(written, for_item)
