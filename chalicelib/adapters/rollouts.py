@@ -287,18 +287,24 @@ class DynamoRolloutStore:
         )
         return [rollout_from_item(item) for item in items], token
 
-    def save_rollout(self, rollout: Rollout) -> None:
-        """Write the rollout's progress; leaves ``failed``, ``cancel_requested`` and ``pause_requested`` alone."""
+    def save_rollout(self, rollout: Rollout, *, pause_spent: bool = False) -> None:
+        """Write the rollout's progress; leaves ``failed``, ``cancel_requested`` and ``pause_requested``
+        alone, but with ``pause_spent`` clears ``pause_requested`` in the same write."""
+        values: dict[str, Any] = {
+            ":d": rollout_data(rollout),
+            ":s": rollout.status.value,
+            ":u": rollout.updated_at,
+        }
+        expression = "SET #d = :d, #s = :s, updated_at = :u"
+        if pause_spent:
+            expression += ", pause_requested = :no"
+            values[":no"] = False
         with aws_call("UpdateItem"):
             self._table.update_item(
                 Key=_rollout_key(rollout.tenant_id, rollout.rollout_id),
-                UpdateExpression="SET #d = :d, #s = :s, updated_at = :u",
+                UpdateExpression=expression,
                 ExpressionAttributeNames={"#d": "data", "#s": "status"},
-                ExpressionAttributeValues={
-                    ":d": rollout_data(rollout),
-                    ":s": rollout.status.value,
-                    ":u": rollout.updated_at,
-                },
+                ExpressionAttributeValues=values,
             )
 
     def request_cancel(self, tenant_id: str, rollout_id: str) -> None:

@@ -319,8 +319,9 @@ class RolloutStore(Protocol):
     ) -> tuple[list[Rollout], str | None]:
         """A page of the tenant's rollouts (oldest id first) and the next page's token."""
 
-    def save_rollout(self, rollout: Rollout) -> None:
-        """Write progress; leaves the ``failed`` counter and ``cancel_requested`` as they are."""
+    def save_rollout(self, rollout: Rollout, *, pause_spent: bool = False) -> None:
+        """Write progress; leaves the ``failed`` counter and ``cancel_requested`` as they are, and
+        ``pause_requested`` too unless ``pause_spent`` (cleared in the same write)."""
 
     def request_cancel(self, tenant_id: str, rollout_id: str) -> None: ...
     def request_pause(self, tenant_id: str, rollout_id: str, requested: bool) -> None:

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.composition import Services
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.paging import encode_token
 from chalicelib.domain.permissions import PermissionProfile
 from chalicelib.service.executions import START_ROUNDS
@@ -204,6 +205,32 @@ def test_pause_on_request_stops_between_waves_until_resumed(
     ended = call(client, "POST", f"/rollouts/{rollout_id}/pause", tenant)
     assert ended.status_code == 409
     assert json.loads(ended.body)["error"]["code"] == "ROLLOUT_NOT_RUNNING"
+
+
+def test_a_pause_whose_write_aws_throttled_still_pauses_on_the_steps_retry(
+    client: Client, local_aws: LocalAws, tenant: Tenant
+) -> None:
+    """NextWave's write of PAUSED is throttled past botocore's retries: its Retry pauses, because the
+    flag is spent in that same write. (Spent first, in a write of its own, the retry found no flag and ran
+    the next wave: the operator's pause was lost.)"""
+    fleet = register_fleet(client, tenant, local_aws, 2)
+    store = local_aws.host.services("NextWave").rollouts._store
+    save_rollout = store.save_rollout
+    refused: list[str] = []
+
+    def throttled_once(rollout: Any, **kwargs: Any) -> None:
+        if rollout.status.value == "PAUSED" and not refused:
+            refused.append(rollout.rollout_id)
+            raise TransientAwsError("UpdateItem failed: ThrottlingException: Rate exceeded")
+        save_rollout(rollout, **kwargs)
+
+    store.save_rollout = throttled_once  # type: ignore[method-assign]
+    rollout_id = start(client, tenant, rollout_body(fleet, region_order=REGIONS))["rollout_id"]
+    assert call(client, "POST", f"/rollouts/{rollout_id}/pause", tenant).status_code == 202
+    stopped = wait_rollout(client, tenant, rollout_id)
+    assert refused == [rollout_id]
+    assert stopped["status"] == "PAUSED", stopped["summary"]
+    assert {i["status"] for i in stopped["items"] if i["region"] == "eu-west-1"} == {"PENDING"}
 
 
 def test_passing_canary_rolls_out_to_the_whole_fleet(

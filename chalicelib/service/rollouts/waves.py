@@ -78,12 +78,13 @@ class RolloutWaves(RolloutNotices):
             self._finish(rollout, RolloutStatus.FAILED)
             return {"run": False}
         if rollout.pause_requested and rollout.next_wave < len(rollout.waves):
-            # Between waves, as asked: the flag is spent; resume starts the next wave.
+            # Between waves, as asked: the flag is spent in the write that pauses (two writes let a
+            # throttle between them lose the pause: the retry found no flag and ran the next wave);
+            # resume starts the next wave.
             paused = replace(
                 rollout, status=RolloutStatus.PAUSED, pause_requested=False, updated_at=utc_now()
             )
-            self._store.request_pause(tenant_id, rollout_id, False)
-            self._store.save_rollout(paused)
+            self._store.save_rollout(paused, pause_spent=True)
             self._announce(paused)
             return {"run": False}
         if rollout.next_wave >= len(rollout.waves):
