@@ -105,10 +105,15 @@ class DeploymentStore(Protocol):
         StartGuardFailed, and nothing written, if one of them is refused."""
 
     def begin_operation(
-        self, deployment: Deployment, request: OperationRequest, also: Sequence[Mapping[str, Any]] = ()
+        self,
+        deployment: Deployment,
+        request: OperationRequest,
+        also: Sequence[Mapping[str, Any]] = (),
+        *,
+        release_name: bool = False,
     ) -> None:
         """Replace the deployment's operation; Conflict if its current operation still runs. ``also``:
-        as in ``create_deployment``."""
+        as in ``create_deployment``. ``release_name``: free its stack name in the same write (forget)."""
 
     def save_deployment(self, deployment: Deployment, final_event: DeploymentEvent | None = None) -> bool:
         """Persist progress of the deployment's current operation; refused for a stale operation.

@@ -4,7 +4,9 @@ a deployment whose stack is gone, update after a failed delete, and see which an
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from chalicelib.domain.errors import TransientAwsError
 from tests.conftest import (
     TARGET_ACCOUNT,
     call,
@@ -123,6 +125,25 @@ def test_forget_a_deployment_that_never_made_a_stack_frees_its_target(client, te
     assert again.status_code == 409
     assert code_of(again) == "DEPLOYMENT_DELETED"
     assert call(client, "DELETE", f"/targets/{target['target_id']}", tenant).status_code == 204
+
+
+def test_forget_frees_the_stack_name_in_the_same_write_as_the_record(client, tenant, local_aws, services):
+    """The DELETED record and the freed stack name are one transaction: a throttle can no longer fall
+    between them and leave the name claimed by a DELETED deployment (every later create of it 409, the
+    forget itself 409 DEPLOYMENT_DELETED). The store's separate release is refused here to show it."""
+    target = register_target(client, tenant, local_aws, with_role=False)
+    failed = wait_for(client, tenant, post(client, tenant, body_for(target))["deployment_id"])
+    store = services.deployments._store
+
+    def throttled(deployment: Any) -> None:
+        raise TransientAwsError("DeleteItem failed: ThrottlingException: Rate exceeded")
+
+    store.release_stack_name = throttled
+    forgotten = call(client, "POST", f"/deployments/{failed['deployment_id']}/forget", tenant)
+    assert forgotten.status_code == 200, forgotten.body
+    again = call(client, "POST", "/deployments", tenant, body_for(target))  # the same stack name
+    assert again.status_code == 202, again.body
+    assert json.loads(again.body)["deployment_id"] != failed["deployment_id"]
 
 
 def test_forget_is_refused_while_the_stack_exists_and_allowed_once_it_is_gone(

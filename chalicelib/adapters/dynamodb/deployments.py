@@ -94,24 +94,38 @@ class DynamoDeploymentStore:
             ) from None
 
     def begin_operation(
-        self, deployment: Deployment, request: OperationRequest, also: Sequence[Mapping[str, Any]] = ()
+        self,
+        deployment: Deployment,
+        request: OperationRequest,
+        also: Sequence[Mapping[str, Any]] = (),
+        *,
+        release_name: bool = False,
     ) -> None:
         item = deployment_to_item(deployment)
-        try:
-            self._shared.transact(
-                [
-                    {
-                        "Put": {
-                            "TableName": self._name,
-                            "Item": item,
-                            "ConditionExpression": "attribute_exists(pk) AND op_running = :no",
-                            "ExpressionAttributeValues": {":no": False},
-                        }
-                    },
-                    {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
-                ],
-                also,
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._name,
+                    "Item": item,
+                    "ConditionExpression": "attribute_exists(pk) AND op_running = :no",
+                    "ExpressionAttributeValues": {":no": False},
+                }
+            },
+            {"Put": {"TableName": self._name, "Item": request_to_item(request)}},
+        ]
+        if release_name:  # its own claim, or none left: never another deployment's
+            writes.append(
+                {
+                    "Delete": {
+                        "TableName": self._name,
+                        "Key": _claim_key(deployment),
+                        "ConditionExpression": "attribute_not_exists(pk) OR deployment_id = :id",
+                        "ExpressionAttributeValues": {":id": deployment.deployment_id},
+                    }
+                }
             )
+        try:
+            self._shared.transact(writes, also)
         except _ConditionFailed:
             raise Conflict(
                 f"Deployment {deployment.deployment_id} already has an operation running.",

@@ -257,8 +257,9 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
         )
         previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
         request = self._request(forgotten, _carried(previous), ParameterSplit(deployment.parameters))
-        self._store.begin_operation(forgotten, request)
-        self._store.release_stack_name(forgotten)
+        # The record and the freed stack name in one write: in two, a throttle between them left the
+        # name claimed by a DELETED deployment, so every later create of it was refused (409).
+        self._store.begin_operation(forgotten, request, release_name=True)
         event = DeploymentEvent(now, EventSource.ORCHESTRATOR, "FORGOTTEN", deployment.stack_name, why)
         self._store.append_events(deployment_id, [event])
         return forgotten
