@@ -139,8 +139,13 @@ class CloudFormationGateway:
                     raise
 
     def delete_change_set(self, stack: str, change_set_name: str) -> None:
+        """Delete it; one already gone (a retried step deleted it before) is no error."""
         with aws_call("DeleteChangeSet"):
-            self._cfn.delete_change_set(StackName=stack, ChangeSetName=change_set_name)
+            try:
+                self._cfn.delete_change_set(StackName=stack, ChangeSetName=change_set_name)
+            except ClientError as error:
+                if error_code(error) != "ChangeSetNotFound":
+                    raise
 
     def delete_stack(
         self, stack_id: str, client_request_token: str, retain_resources: tuple[str, ...] = ()

@@ -90,6 +90,22 @@ def _backend_execute_change_set(self: Any, change_set_name: str, stack_name: str
         change_set.execution_status = "EXECUTE_COMPLETE" if ok else "EXECUTE_FAILED"
 
 
+def _backend_describe_change_set(self: Any, change_set_name: str) -> Any:
+    """moto's, but a name it does not know is CloudFormation's ChangeSetNotFound (moto: a ValidationError)."""
+    with _LOCK:
+        return _find_change_set(self, change_set_name, None)
+
+
+def _backend_delete_change_set(self: Any, change_set_name: str) -> None:
+    """moto's, but a name it does not know is CloudFormation's ChangeSetNotFound (moto's raised
+    UnboundLocalError: an InternalFailure 500, which botocore retries, and then a crash of the caller)."""
+    with _LOCK:
+        change_set = _find_change_set(self, change_set_name, None)
+        for key, candidate in list(self.change_sets.items()):
+            if candidate is change_set:
+                del self.change_sets[key]
+
+
 def _backend_create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
     with _LOCK:
         _settle(self)

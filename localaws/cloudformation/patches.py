@@ -7,7 +7,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from localaws.cloudformation.changesets import _backend_create_change_set, _backend_execute_change_set
+from localaws.cloudformation.changesets import (
+    _backend_create_change_set,
+    _backend_delete_change_set,
+    _backend_describe_change_set,
+    _backend_execute_change_set,
+)
 from localaws.cloudformation.intake import _backend_validate_template
 from localaws.cloudformation.lifecycle import _patch_lifecycle
 from localaws.cloudformation.operations import (
@@ -107,6 +112,8 @@ _REQUIRED_INTERNALS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
         "CloudFormationBackend.execute_change_set",
         ("self", "change_set_name", "stack_name"),
     ),
+    ("moto.cloudformation.models", "CloudFormationBackend.describe_change_set", ("self", "change_set_name")),
+    ("moto.cloudformation.models", "CloudFormationBackend.delete_change_set", ("self", "change_set_name")),
     (
         "moto.cloudformation.models",
         "CloudFormationBackend.create_change_set",
@@ -313,6 +320,8 @@ def _patch() -> None:
         _backend_update_stack: backend_cls.update_stack,
         _backend_delete_stack: backend_cls.delete_stack,
         _backend_execute_change_set: backend_cls.execute_change_set,
+        _backend_describe_change_set: backend_cls.describe_change_set,
+        _backend_delete_change_set: backend_cls.delete_change_set,
         _backend_create_change_set: backend_cls.create_change_set,
         _backend_describe_stack_events: backend_cls.describe_stack_events,
         _backend_validate_template: backend_cls.validate_template,
@@ -339,6 +348,8 @@ def _patch() -> None:
     backend_cls.update_stack = _backend_update_stack
     backend_cls.delete_stack = _backend_delete_stack
     backend_cls.execute_change_set = _backend_execute_change_set
+    backend_cls.describe_change_set = _backend_describe_change_set
+    backend_cls.delete_change_set = _backend_delete_change_set
     backend_cls.create_change_set = _backend_create_change_set
     backend_cls.describe_stack_events = _backend_describe_stack_events
     backend_cls.validate_template = _backend_validate_template

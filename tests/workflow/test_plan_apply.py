@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.adapters.cloudformation import CloudFormationGateway
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.model import OperationMode, Outcome
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
 from tests.conftest import TARGET_ACCOUNT, call, register_target, stacks_in
@@ -217,3 +219,45 @@ def test_deploying_instead_of_applying_a_create_plan_creates_the_stack_from_revi
     stale = call(client, "POST", f"/deployments/{did}/apply", tenant)
     assert stale.status_code == 409
     assert json.loads(stale.body)["error"]["code"] == "PLAN_STALE"
+
+
+def test_an_update_without_changes_whose_end_aws_throttled_ends_succeeded_on_the_retry(
+    client, tenant, local_aws
+):
+    """The change set found no changes: PollStack writes the end, then deletes the change set. Its end
+    throttled, the step's Retry still finds the change set and ends the update SUCCEEDED (deleted first,
+    the retry read a change set that was gone: ChangeSetNotFound, and the update was recorded FAILED)."""
+    workflow = local_aws.host.services("PollStack").workflow
+    succeed = workflow._succeed
+    refused: list[str] = []
+
+    def throttled_once(deployment: Any, outputs: Any, message: str) -> Any:
+        if message == "no changes to apply" and not refused:
+            refused.append(deployment.deployment_id)
+            raise TransientAwsError("TransactWriteItems failed: ThrottlingException: Rate exceeded")
+        return succeed(deployment, outputs, message)
+
+    workflow._succeed = throttled_once
+    target = register_target(client, tenant, local_aws)
+    did = accepted(create(client, tenant, target, QUEUE))["deployment_id"]
+    assert settle(client, tenant, did)["status"] == "ACTIVE"
+    accepted(put(client, tenant, did, template=QUEUE))  # the same template: a change set without changes
+    done = settle(client, tenant, did)
+    assert refused == [did]
+    assert done["operation"]["status"] == "SUCCEEDED", done
+    change_sets = cfn(local_aws).list_change_sets(StackName=done["stack_id"])["Summaries"]
+    assert change_sets == []  # deleted once the end was written
+
+
+def test_a_change_set_deleted_again_by_a_retried_step_is_no_error(local_aws):
+    """A cancel deletes the change set, then writes its end; a throttle between them has the step's
+    retry delete it again, which CloudFormation refuses (ChangeSetNotFound) and the adapter takes as done."""
+    client = cfn(local_aws)
+    client.create_stack(StackName="cs", TemplateBody=json.dumps(QUEUE))
+    client.create_change_set(
+        StackName="cs", ChangeSetName="nexus-op-1", ChangeSetType="UPDATE", TemplateBody=json.dumps(QUEUE)
+    )
+    gateway = CloudFormationGateway(client)
+    gateway.delete_change_set("cs", "nexus-op-1")
+    gateway.delete_change_set("cs", "nexus-op-1")  # the retry's
+    assert client.list_change_sets(StackName="cs")["Summaries"] == []

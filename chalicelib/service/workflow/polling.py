@@ -6,11 +6,12 @@ out here.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.domain.errors import StackOperationError
+from chalicelib.domain.errors import DeployerError, StackOperationError
 from chalicelib.domain.metrics import WAIT_STACK_EVENT, Metric
 from chalicelib.domain.model import Action, Deployment, OperationMode, utc_now
 from chalicelib.domain.stack_status import STUCK_HINTS, StackPhase, phase_of
@@ -26,6 +27,8 @@ from chalicelib.service.workflow.stack_events import (
     _failure_reason,
 )
 from chalicelib.service.workflow.values import StepInput
+
+logger = logging.getLogger(__name__)
 
 NO_CHANGES_MARKERS = ("didn't contain changes", "No updates are to be performed")
 
@@ -71,13 +74,24 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         if change_set.status == "FAILED":
             reason = change_set.status_reason or "the change set failed"
             if any(marker in reason for marker in NO_CHANGES_MARKERS):
-                stacks.delete_change_set(stack, name)
+                # The end first, the change set's deletion last: deleted first, a throttle before the end
+                # was written left the step's retry a change set it could no longer read (FAILED).
                 if operation.mode is OperationMode.PLAN:
-                    return self._planned(
+                    ended = self._planned(
                         deployment, stacks, change_set.changes, "no changes: nothing to apply"
                     )
-                current = stacks.describe_stack(stack)
-                return self._succeed(deployment, current.outputs if current else {}, "no changes to apply")
+                else:
+                    current = stacks.describe_stack(stack)
+                    ended = self._succeed(
+                        deployment, current.outputs if current else {}, "no changes to apply"
+                    )
+                try:  # housekeeping: a FAILED change set cannot run
+                    stacks.delete_change_set(stack, name)
+                except DeployerError as error:
+                    logger.warning(
+                        "empty change set not deleted", extra={"change_set": name, "error_code": error.code}
+                    )
+                return ended
             raise StackOperationError(
                 f"CloudFormation refused the change set: {reason}",
                 code="CHANGE_SET_FAILED",
