@@ -16,6 +16,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.waiters import DynamoCompletionWaiters
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.model import DeploymentStatus
 from chalicelib.service.completion import StackRef
 from chalicelib.service.ports import StackStatusEvent
@@ -287,6 +288,50 @@ def test_the_cancel_is_carried_out_before_the_update_would_end():
         history = execution_history(aws, done["operation"]["operation_id"])
         assert timed_out(history) == 0  # woken by the cancel, then by the rollback's event
         assert "cancel" in released_by(history), released_by(history)
+
+
+def test_a_cancel_whose_bookkeeping_aws_throttled_is_still_carried_out_by_the_retry():
+    """PollStack's CANCELLING line is throttled: the step's Retry finds the phase saved ("cancelling") and
+    the update still running, sends CancelUpdateStack again (the same ClientRequestToken) and the update
+    ends CANCELLED. (The cancel used to be sent before the phase was saved: the retry found the rollback
+    running, sent nothing and waited for the update's own events, so the wait ran out and the update
+    ended FAILED.)"""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=12)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="60", NEXUS_LOCK_LEASE_SECONDS="120") as services,
+        Client(app_module.app) as client,
+    ):
+        from tests.conftest import Tenant
+
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws)
+        created = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=60)
+        deployment_id = created["deployment_id"]
+        workflow = aws.host.services("PollStack").workflow
+        event = workflow._event
+        refused: list[str] = []
+
+        def throttled_once(deployment: Any, status: str, message: str) -> None:
+            if status == "CANCELLING" and not refused:
+                refused.append(deployment.deployment_id)
+                raise TransientAwsError("BatchWriteItem failed: ThrottlingException: Rate exceeded")
+            event(deployment, status, message)
+
+        workflow._event = throttled_once  # type: ignore[method-assign]
+        deploy(client, tenant, target, TWO_QUEUES, "PUT", deployment_id)
+        cfn = aws.account_session(TARGET_ACCOUNT).client("cloudformation")
+        until(
+            lambda: cfn.describe_stacks(StackName="events")["Stacks"][0]["StackStatus"],
+            ready=lambda status: status == "UPDATE_IN_PROGRESS",
+            timeout=10,
+            what="the stack UPDATE_IN_PROGRESS",
+        )
+        assert call(client, "POST", f"/deployments/{deployment_id}/cancel", tenant).status_code == 202
+        done = settle(client, tenant, deployment_id, timeout=55)  # the wait's 60 s would be a failure
+        history = execution_history(aws, done["operation"]["operation_id"])
+    assert refused == [deployment_id]
+    assert done["operation"]["status"] == "CANCELLED", done
+    assert timed_out(history) == 0
 
 
 def released_by(history: list[dict[str, Any]]) -> list[str]:

@@ -123,11 +123,22 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         status = stack.status if stack else "DELETE_COMPLETE"
         phase = phase_of(status)
         deployment = replace(deployment, stack_status=status, updated_at=utc_now())
-        if status == "UPDATE_IN_PROGRESS" and stack is not None and self._cancel_requested(deployment):
+        cancelling = operation.phase == "cancelling"
+        if (
+            status == "UPDATE_IN_PROGRESS"
+            and stack is not None
+            and (cancelling or self._cancel_requested(deployment))
+        ):
+            # The phase is saved before the call, and the call is made again (the same ClientRequestToken)
+            # while the update still runs: sent first, a throttle before the phase was saved let the
+            # step's retry find the rollback running, send nothing, and wait for the update's own events
+            # while the rollback's carry the cancel's token (the wait ran out; the update FAILED, not
+            # CANCELLED).
+            if not cancelling:
+                deployment = replace(deployment, operation=replace(deployment.operation, phase="cancelling"))
+                self._store.save_deployment(deployment)
+                self._event(deployment, "CANCELLING", "CancelUpdateStack sent; the update rolls back")
             stacks.cancel_update_stack(stack.stack_id, operation.client_request_token + CANCEL_SUFFIX)
-            operation = replace(deployment.operation, phase="cancelling")
-            deployment = replace(deployment, operation=operation)
-            self._event(deployment, "CANCELLING", "CancelUpdateStack sent; the update rolls back")
         if phase is StackPhase.IN_PROGRESS:
             self._store.save_deployment(deployment)
             return _waiting(step, deployment.operation.phase, next_wait)
