@@ -10,15 +10,18 @@ check never races the workflow's own writes to the deployment.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chalicelib.domain.automation import DriftInfo, DriftStatus
-from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.errors import DeployerError, NotFound, TransientAwsError
 from chalicelib.domain.model import Deployment, utc_now
 from chalicelib.service.event_ports import AutomationStore, DriftAccess, DriftGateway, DriftResult
 from chalicelib.service.targets import TargetService
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,11 @@ class DriftService:
             for item in pending:
                 try:
                     result = item.gateway.result(item.detection_id)
+                except TransientAwsError:
+                    # A throttled read says nothing of the detection, which runs on: read it again on
+                    # the next round (the budget still bounds the wait).
+                    still.append(item)
+                    continue
                 except DeployerError as error:
                     self._record(
                         report, item.deployment, DriftStatus.UNKNOWN, None, f"{error.code}: {error.message}"
@@ -132,6 +140,16 @@ class DriftService:
         info = DriftInfo(status, utc_now(), count, reason[:500] if reason else None)
         try:
             self._store.record_drift(deployment.tenant_id, deployment.deployment_id, info)
-        except DeployerError:
+        except NotFound:
             return  # deleted meanwhile; the next run sees the fleet as it is then
+        except DeployerError as error:  # AWS still throttling, say: this one is checked again next run
+            logger.warning(
+                "drift not recorded",
+                extra={
+                    "deployment_id": deployment.deployment_id,
+                    "drift": status.value,
+                    "error_code": error.code,
+                },
+            )
+            return
         report.add(status)
