@@ -72,11 +72,19 @@ class CompletionService:
             return "in-progress"
         if not event.client_request_token.startswith(REQUEST_TOKEN_PREFIX):
             return "not-ours"
+        output = released_by("event", event.status)
         task_token = self._waiters.signal(stack.key, event)
         if task_token is None:
             return "recorded"
-        released = self._release_taken(stack.key, task_token, released_by("event", event.status))
-        return "released" if released else "already-released"
+        if self._release_taken(stack.key, task_token, output):
+            return "released"
+        # That task had closed: its wait timed out, or a retry of its step parked a new token (Step
+        # Functions gives each attempt its own), maybe not yet. The event goes to that waiter, or is
+        # kept for it, rather than spent on a closed task (the new wait would run out its timeout).
+        again = self._waiters.signal(stack.key, event)
+        if again is None:
+            return "recorded"
+        return "released" if self._release_taken(stack.key, again, output) else "already-released"
 
     def await_stack(self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]) -> bool:
         """WaitForStackEvent: park ``task_token`` on the stack ``key`` until an event of one of ``tokens``

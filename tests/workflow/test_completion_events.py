@@ -480,3 +480,27 @@ def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry
         {"released_by": "recorded-event", "status": "CREATE_COMPLETE", "item_ended": False},
     )
     assert completion.await_stack(stack.key, "op-5", "task-6", (event.client_request_token,)) is True
+
+
+def test_an_event_that_finds_its_task_closed_is_kept_for_the_retried_wait(services):
+    """WaitForStackEvent parked token 1, then failed (a throttled read after parking); Step Functions
+    closed that task and its retry parks token 2. An event arriving in between takes token 1, whose
+    release is refused (the task is gone): the event is kept, so token 2 is released at once instead of
+    waiting out its timeout."""
+    from chalicelib.service.completion import CompletionService
+
+    released: list[str] = []
+
+    class Closing:
+        def release(self, task_token: str, output: dict[str, Any]) -> bool:
+            released.append(task_token)
+            return task_token != "task-1"  # its task closed when its attempt failed
+
+    completion = CompletionService(DynamoCompletionWaiters(services.workflow._store._table._table), Closing())
+    stack = StackRef("111111111111", "us-east-1", "retried")
+    event = StackStatusEvent("nexus-op-7-create", "CREATE_COMPLETE")
+    tokens = (event.client_request_token,)
+    assert completion.await_stack(stack.key, "op-7", "task-1", tokens) is True  # parked
+    assert completion.stack_status_changed(stack, event) == "recorded"  # task 1 gone: the event is kept
+    assert completion.await_stack(stack.key, "op-7", "task-2", tokens) is False  # released at once
+    assert released == ["task-1", "task-2"]
