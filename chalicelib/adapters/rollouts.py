@@ -494,6 +494,10 @@ class DynamoRolloutStore:
         """The live deployment holding (target, region, stack name), if any."""
         return self._deployments.claimed_deployment_id(target_id, region, stack_name)
 
+    def release_notice(self, rollout_id: str, key: str) -> None:
+        with aws_call("DeleteItem"):
+            self._table.delete_item(Key={"pk": f"ROLLOUT#{rollout_id}", "sk": f"NOTICE#{key}"})
+
     def claim_notice(self, rollout_id: str, key: str) -> bool:
         """Take the right to announce one status change; False when it was taken before (a retry)."""
         with aws_call("PutItem"):

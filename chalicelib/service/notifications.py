@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.domain.automation import Notifications, topic_account
-from chalicelib.domain.errors import DeployerError, UnprocessableRequest
+from chalicelib.domain.errors import DeployerError, TransientAwsError, UnprocessableRequest
 from chalicelib.domain.metrics import Metric
 from chalicelib.domain.model import Action, Deployment, OperationStatus, utc_now
 from chalicelib.service.event_ports import SecretStore, TopicPublisher, WebhookPoster
@@ -264,22 +264,28 @@ class NotificationService:
         attributes: dict[str, str],
         delivery_id: str,
         log_fields: dict[str, str],
-    ) -> None:
-        """Send ``message`` on every configured channel, signed like ``notify``'s; never raises.
+    ) -> list[str]:
+        """Send ``message`` on every configured channel, signed like ``notify``'s; never raises. The
+        channels that failed because AWS was throttling (worth sending again), if any.
 
         ``delivery_id`` becomes the webhook's ``X-Nexus-Delivery``: the same for every attempt to
         deliver one announcement, so a receiver can recognise a repeat.
         """
         body = json.dumps(message, sort_keys=True).encode("utf-8")
+        throttled: list[str] = []
         if config.sns_topic_arn:
             topic = config.sns_topic_arn
-            self._guarded(
+            if self._guarded(
                 "sns",
                 log_fields,
                 lambda: self._topics.publish(topic, subject[:100], body.decode("utf-8"), attributes),
-            )
-        if config.webhook_url:
-            self._guarded("webhook", log_fields, lambda: self._post(config, body, delivery_id))
+            ):
+                throttled.append("sns")
+        if config.webhook_url and self._guarded(
+            "webhook", log_fields, lambda: self._post(config, body, delivery_id)
+        ):
+            throttled.append("webhook")  # its secret's read was throttled
+        return throttled
 
     def on_saved(self, deployment: Deployment) -> None:
         """Called with every saved deployment: notify when its operation has just ended."""
@@ -328,9 +334,11 @@ class NotificationService:
         }
         self._guarded(channel, fields, send)
 
-    def _guarded(self, channel: str, fields: dict[str, str], send: Callable[[], None]) -> None:
+    def _guarded(self, channel: str, fields: dict[str, str], send: Callable[[], None]) -> bool:
+        """Send; a failure is counted and logged, never raised. True when AWS was throttling."""
         try:
             send()
+            return False
         except Exception as error:  # noqa: BLE001 - a notification must never fail the operation
             # Our own messages only: a foreign exception's text could carry a URL's query or a header.
             code = error.code if isinstance(error, DeployerError) else type(error).__name__
@@ -340,3 +348,4 @@ class NotificationService:
                 "notification dropped",
                 extra={"channel": channel, **fields, "error_code": code, "error": detail},
             )
+            return isinstance(error, TransientAwsError)

@@ -311,6 +311,59 @@ def test_a_lost_announcement_is_sent_by_the_retried_step_and_a_sent_one_never_tw
     assert verified(delivery)["type"] == "rollout.succeeded"
 
 
+def test_an_announcement_aws_throttled_is_sent_by_the_retried_step(
+    nclient: Client, ntenant: Tenant, local_aws: LocalAws
+) -> None:
+    """SNS's Publish throttled past botocore's retries: the claim is freed and NextWave fails with
+    TransientAwsError, so its Retry announces; the topic gets the message once. (The claim used to stay
+    taken and the announcement was lost.)"""
+    fleet = register_fleet(nclient, ntenant, local_aws, 1)
+    topic_arn, sqs, queue_url = subscribed_topic(local_aws, account(0))
+    topics = local_aws.host.services("NextWave").notifications._topics
+    publish = topics.publish
+    refused: list[str] = []
+
+    def throttled_once(*args: Any, **kwargs: Any) -> None:
+        if not refused:
+            refused.append(args[0])
+            raise TransientAwsError("Publish failed: Throttling: Rate exceeded")
+        publish(*args, **kwargs)
+
+    topics.publish = throttled_once  # type: ignore[method-assign]
+    body = {**us_east_only(fleet), "notifications": {"sns_topic_arn": topic_arn}}
+    rollout_id = start(nclient, ntenant, body)["rollout_id"]
+    assert wait_rollout(nclient, ntenant, rollout_id)["status"] == "SUCCEEDED"
+    sns = next_message(sqs, queue_url)
+    assert refused == [topic_arn]
+    assert sns is not None
+    assert json.loads(sns["Message"])["type"] == "rollout.succeeded"
+    assert next_message(sqs, queue_url) is None  # once
+
+
+def test_a_cancel_through_the_api_whose_announcement_aws_throttled_still_answers_the_cancel(
+    nclient: Client, ntenant: Tenant, notifying: Services, local_aws: LocalAws
+) -> None:
+    """Cancelling a PAUSED rollout ends it in the request itself; its announcement throttled (no step to
+    retry it here) does not turn the cancel that happened into a 503 that a retry would meet as 409."""
+    fleet = register_fleet(nclient, ntenant, local_aws, 2)
+    break_account(local_aws, 0)
+    topic_arn, _, _ = subscribed_topic(local_aws, account(1))
+    body = {
+        **us_east_only(fleet, canary=1, region_order=["us-east-1"]),
+        "notifications": {"sns_topic_arn": topic_arn},
+    }
+    rollout_id = start(nclient, ntenant, body)["rollout_id"]
+    assert wait_rollout(nclient, ntenant, rollout_id)["status"] == "PAUSED"
+
+    def throttled(*args: Any, **kwargs: Any) -> None:
+        raise TransientAwsError("Publish failed: Throttling: Rate exceeded")
+
+    notifying.rollouts._notifications._topics.publish = throttled  # type: ignore[union-attr, method-assign]
+    cancelled = call(nclient, "POST", f"/rollouts/{rollout_id}/cancel", ntenant)
+    assert cancelled.status_code == 202, cancelled.body
+    assert json.loads(cancelled.body)["status"] == "CANCELLED"
+
+
 # -- validation -------------------------------------------------------------------------------------
 
 WRITES = {"PutItem", "BatchWriteItem", "TransactWriteItems", "UpdateItem", "DeleteItem", "StartExecution"}

@@ -36,6 +36,9 @@ class RolloutRecords(RolloutStore, Protocol):
     def claim_notice(self, rollout_id: str, key: str) -> bool:
         """Conditional write: True for the first claim of ``key`` (one status change of the rollout)."""
 
+    def release_notice(self, rollout_id: str, key: str) -> None:
+        """Free the claim of ``key`` again: its announcement was not delivered, and is to be sent again."""
+
 
 def _no_item(rollout_id: str, index: int) -> DeployerError:
     return DeployerError(f"Rollout {rollout_id} has no item {index}.")

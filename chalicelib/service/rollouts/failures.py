@@ -46,6 +46,9 @@ class RolloutFailures(RolloutWaves, RolloutItemEnds):
         recorded by its own deployment's last step (no Map iteration waits for them any more)."""
         rollout = self._rollout(tenant_id, rollout_id)
         if rollout.status not in RUNNING_ROLLOUT:
+            # Ended already: by the execution's own last step, or by this handler's earlier attempt whose
+            # announcement AWS throttled (Lambda runs it again): announce unless that was done.
+            self._announce(rollout)
             return {"reconciled": False}
         if end.name != rollout.execution_name:
             # An earlier run's (a resume or an apply starts another): a late or redelivered event.

@@ -4,9 +4,10 @@ apply, each checked against the rollout's status before it changes anything.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import Conflict, TransientAwsError
 from chalicelib.domain.model import Page, utc_now
 from chalicelib.domain.rollouts import (
     RUNNING_ROLLOUT,
@@ -18,6 +19,8 @@ from chalicelib.domain.rollouts import (
     page_items,
 )
 from chalicelib.service.rollouts.failures import RolloutFailures
+
+logger = logging.getLogger(__name__)
 
 # A rollout that ended with items that had not (its workflow was stopped, or failed past its Catch).
 ENDED_EARLY = frozenset({RolloutStatus.FAILED, RolloutStatus.CANCELLED})
@@ -55,7 +58,15 @@ class RolloutLifecycle(RolloutFailures):
             self._store.request_cancel(tenant_id, rollout_id)
         elif rollout.status in (RolloutStatus.PAUSED, RolloutStatus.PLANNED):
             self._store.request_cancel(tenant_id, rollout_id)  # no execution runs: end it here
-            self._finish(replace(rollout, cancel_requested=True), RolloutStatus.CANCELLED)
+            try:
+                self._finish(replace(rollout, cancel_requested=True), RolloutStatus.CANCELLED)
+            except TransientAwsError:
+                if self._rollout(tenant_id, rollout_id).status is not RolloutStatus.CANCELLED:
+                    raise  # not ended: the caller's retry (503) ends it
+                # Ended; only its announcement was throttled, and no step will retry it here.
+                logger.warning(
+                    "rollout cancelled, not announced (throttled)", extra={"rollout_id": rollout_id}
+                )
         else:
             raise Conflict(
                 f"Rollout {rollout_id} has ended ({rollout.status.value}); there is nothing to cancel.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from chalicelib.domain.errors import UnprocessableRequest
+from chalicelib.domain.errors import TransientAwsError, UnprocessableRequest
 from chalicelib.domain.rollouts import ANNOUNCED_ROLLOUT, Rollout, RolloutView
 from chalicelib.service.notifications import NotificationRequest, NotificationService
 from chalicelib.service.rollouts.core import RolloutCore
@@ -33,7 +33,10 @@ class RolloutNotices(RolloutCore):
         """Tell the rollout's owner of its status, once per status change (``Rollout.notice_key``).
 
         The items are read before the claim is taken, so a failure here (raised, and the step
-        retried) leaves the claim free; delivery itself never raises.
+        retried) leaves the claim free. Delivery itself raises only when AWS throttled a channel
+        (SNS's Publish, or the read of the webhook's secret): the claim is freed again and the step
+        fails with TransientAwsError, so that its retry announces (a channel that got the message
+        gets it again: the webhook's X-Nexus-Delivery is the same). Any other failure is dropped.
         """
         config = rollout.notifications
         if config is None or self._notifications is None or rollout.status not in ANNOUNCED_ROLLOUT:
@@ -44,7 +47,7 @@ class RolloutNotices(RolloutCore):
             return  # announced by an earlier run of this step
         message = view.outcome_message()
         kind = str(message["type"])
-        self._notifications.send(
+        throttled = self._notifications.send(
             config,
             message,
             subject=f"NexusAI Deployer: rollout of {rollout.stack_name} {rollout.status.value.lower()}",
@@ -52,4 +55,10 @@ class RolloutNotices(RolloutCore):
             delivery_id=hashlib.sha256(f"{rollout.rollout_id}#{key}".encode()).hexdigest()[:32],
             log_fields={"rollout_id": rollout.rollout_id, "notice": key},
         )
+        if throttled:
+            self._store.release_notice(rollout.rollout_id, key)
+            raise TransientAwsError(
+                f"The {rollout.status.value} announcement of rollout {rollout.rollout_id} was throttled on "
+                f"{', '.join(throttled)}; the step's retry sends it again."
+            )
         logger.info("rollout announced", extra={"rollout_id": rollout.rollout_id, "notice": key})
