@@ -188,10 +188,19 @@ class RedeployService:
         text = f"redeploy requested by {origin} (revision key {key})"
         if reason:
             text += f": {reason[:MAX_REASON_CHARS]}"
-        self._history.append_events(
-            deployment.deployment_id,
-            [DeploymentEvent(utc_now(), EventSource.ORCHESTRATOR, "REDEPLOY", deployment.stack_name, text)],
-        )
+        try:
+            self._history.append_events(
+                deployment.deployment_id,
+                [
+                    DeploymentEvent(
+                        utc_now(), EventSource.ORCHESTRATOR, "REDEPLOY", deployment.stack_name, text
+                    )
+                ],
+            )
+        except DeployerError as error:
+            # The redeploy runs: failing the event for its history line would only make its retry find
+            # the claim taken (a duplicate), the line still unwritten.
+            logger.warning("REDEPLOY event of %s not written: %s", deployment.deployment_id, error.message)
 
     def _matching(self, request: RedeployRequest, report: RedeployReport) -> Iterator[Deployment]:
         if request.deployment_ids:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.errors import TransientAwsError
 from localaws.environment import LocalAws
 from tests.conftest import call, register_target, wait_for
 from tests.events.conftest import deploy, events_of, redeploy_event, sns_event
@@ -192,3 +193,21 @@ def test_a_redeploy_refused_by_a_running_operation_can_be_sent_again(client, ten
     else:  # the PUT had already finished: the first delivery redeployed, the second is a duplicate
         assert retried["duplicates"] == [deployment_id]
     assert wait_for(client, tenant, deployment_id)["status"] == "ACTIVE"
+
+
+def test_a_started_redeploy_whose_history_line_aws_throttled_still_answers_started(client, tenant, local_aws):
+    """The redeploy started; only its REDEPLOY line was throttled. The event is answered (not failed:
+    its retry would find the claim taken and write no line either), and the redeploy runs to its end."""
+    target = register_target(client, tenant, local_aws)
+    deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
+    history = local_aws.host.services("RedeployRequested").redeploys._history
+
+    def throttled(*args: Any, **kwargs: Any) -> None:
+        raise TransientAwsError("BatchWriteItem failed: ThrottlingException: Rate exceeded")
+
+    history.append_events = throttled
+    event = redeploy_event({"tenant_id": tenant.tenant_id, "deployment_ids": [deployment_id]})
+    answered = invoke(local_aws, "RedeployRequested", event)
+    assert list(answered["started"]) == [deployment_id], answered
+    done = wait_for(client, tenant, deployment_id)
+    assert (done["status"], done["operation"]["action"]) == ("ACTIVE", "update")
