@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from chalicelib.domain.errors import TransientAwsError
 from localaws.environment import LocalAws
 from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, guide_profile, register_target, wait_for
 from tests.events.conftest import APP_STACK, deploy, events_of, object_created_event
+from tests.support.faults import refused_once
 
 BUCKET = "team-a-templates"
 KEY = "stacks/app.json"
@@ -272,16 +272,7 @@ def test_a_throttled_subscription_fails_the_create_with_nothing_written(client, 
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())
     target = register_target(client, tenant, local_aws)
     store = services.deployments._sources._store
-    subscribe = store.subscribe_template
-    refused: list[str] = []
-
-    def throttled_once(url: str, tenant_id: str, deployment_id: str) -> None:
-        if not refused:
-            refused.append(deployment_id)
-            raise TransientAwsError("PutItem failed: ThrottlingException: Rate exceeded")
-        subscribe(url, tenant_id, deployment_id)
-
-    store.subscribe_template = throttled_once
+    store.subscribe_template, _ = refused_once(store.subscribe_template)
     body = by_url(target, "app", f"s3://{BUCKET}/{KEY}")
     first = call(client, "POST", "/deployments", tenant, body)
     assert first.status_code == 503, first.body

@@ -13,10 +13,10 @@ import json
 from typing import Any
 
 from chalicelib.domain.bootstrap import FORWARDER_ROLE
-from chalicelib.domain.errors import TransientAwsError
 from localaws.environment import LocalAws
 from tests.conftest import TARGET_ACCOUNT, call, register_target, wait_for
 from tests.events.conftest import APP_STACK, deploy, events_of
+from tests.support.faults import refused_once
 from tests.support.polling import until
 
 BUCKET = "team-a-templates"
@@ -65,16 +65,10 @@ def test_a_redeploy_that_aws_throttled_is_delivered_again_and_started_once(clien
     target = register_target(client, tenant, local_aws)
     throttled, started = deploy(client, tenant, target, "app"), deploy(client, tenant, target, "web")
     deployments = local_aws.host.services("RedeployRequested").redeploys._deployments
-    update = deployments.update
-    refused: list[str] = []
-
-    def throttled_once(tenant_id: str, deployment_id: str, *args: Any, **kwargs: Any) -> Any:
-        if deployment_id == throttled["deployment_id"] and not refused:
-            refused.append(deployment_id)
-            raise TransientAwsError("TransactWriteItems failed: ThrottlingException: Rate exceeded")
-        return update(tenant_id, deployment_id, *args, **kwargs)
-
-    deployments.update = throttled_once
+    deployments.update, refused = refused_once(
+        deployments.update,
+        lambda tenant_id, deployment_id, *_, **__: deployment_id == throttled["deployment_id"] or None,
+    )
     ids = [started["deployment_id"], throttled["deployment_id"]]
     detail = {"tenant_id": tenant.tenant_id, "deployment_ids": ids, "reason": "throttled once"}
     local_aws.central_session().client("events").put_events(
@@ -84,7 +78,7 @@ def test_a_redeploy_that_aws_throttled_is_delivered_again_and_started_once(clien
     )
     assert redeployed(client, tenant, throttled)["status"] == "ACTIVE"
     assert redeployed(client, tenant, started)["status"] == "ACTIVE"
-    assert refused == [throttled["deployment_id"]]
+    assert refused == [True]  # the throttled deployment's first update
     assert local_aws.host.invocations["RedeployRequested"] == 2  # the first delivery, and its retry
     for deployment in (throttled, started):  # one redeploy each: the retry found the first one claimed
         statuses = [e["status"] for e in events_of(client, tenant, deployment["deployment_id"])]

@@ -8,10 +8,10 @@ stacks and invokes the app's StackStatusChanged function through the central rul
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from chalice.test import Client
 
 import app as app_module
@@ -33,6 +33,7 @@ from tests.conftest import (
     wait_for,
     wired,
 )
+from tests.support.faults import refused_once, throttling_exception
 from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import settle
 
@@ -262,9 +263,13 @@ def test_a_waiter_and_its_event_meet_whichever_comes_first(services):
     assert waiters.wake(key, "op-2") == "task-3"
 
 
-def test_the_cancel_is_carried_out_before_the_update_would_end():
+def cancel_a_running_update(
+    stack_seconds: float, prepare: Callable[[LocalAws], None] | None = None, timeout: float = 60
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Create a stack, update it, cancel the update while it runs: the deployment once its operation
+    ended, and that operation's execution history. ``prepare`` runs before the update."""
     with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=4)) as aws,
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=stack_seconds)) as aws,
         wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="60", NEXUS_LOCK_LEASE_SECONDS="120") as services,
         Client(app_module.app) as client,
     ):
@@ -274,6 +279,8 @@ def test_the_cancel_is_carried_out_before_the_update_would_end():
         target = register_target(client, tenant, aws)
         created = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=60)
         deployment_id = created["deployment_id"]
+        if prepare is not None:
+            prepare(aws)
         deploy(client, tenant, target, TWO_QUEUES, "PUT", deployment_id)
         cfn = aws.account_session(TARGET_ACCOUNT).client("cloudformation")
         until(
@@ -283,11 +290,15 @@ def test_the_cancel_is_carried_out_before_the_update_would_end():
             what="the stack UPDATE_IN_PROGRESS",
         )
         assert call(client, "POST", f"/deployments/{deployment_id}/cancel", tenant).status_code == 202
-        done = settle(client, tenant, deployment_id, timeout=60)
-        assert done["operation"]["status"] == "CANCELLED", done
-        history = execution_history(aws, done["operation"]["operation_id"])
-        assert timed_out(history) == 0  # woken by the cancel, then by the rollback's event
-        assert "cancel" in released_by(history), released_by(history)
+        done = settle(client, tenant, deployment_id, timeout=timeout)
+        return done, execution_history(aws, done["operation"]["operation_id"])
+
+
+def test_the_cancel_is_carried_out_before_the_update_would_end():
+    done, history = cancel_a_running_update(stack_seconds=4)
+    assert done["operation"]["status"] == "CANCELLED", done
+    assert timed_out(history) == 0  # woken by the cancel, then by the rollback's event
+    assert "cancel" in released_by(history), released_by(history)
 
 
 def test_a_cancel_whose_bookkeeping_aws_throttled_is_still_carried_out_by_the_retry():
@@ -295,41 +306,20 @@ def test_a_cancel_whose_bookkeeping_aws_throttled_is_still_carried_out_by_the_re
     the update still running, sends CancelUpdateStack again (the same ClientRequestToken) and the update
     ends CANCELLED. (The cancel used to be sent before the phase was saved: the retry found the rollback
     running, sent nothing and waited for the update's own events, so the wait ran out and the update
-    ended FAILED.)"""
-    with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=12)) as aws,
-        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="60", NEXUS_LOCK_LEASE_SECONDS="120") as services,
-        Client(app_module.app) as client,
-    ):
-        from tests.conftest import Tenant
+    ended FAILED.) The stacks take 12 s, so that the update still runs when the Retry comes."""
+    refused: dict[str, list[Hashable]] = {}
 
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        target = register_target(client, tenant, aws)
-        created = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=60)
-        deployment_id = created["deployment_id"]
+    def throttle_cancelling_once(aws: LocalAws) -> None:
         workflow = aws.host.services("PollStack").workflow
-        event = workflow._event
-        refused: list[str] = []
-
-        def throttled_once(deployment: Any, status: str, message: str) -> None:
-            if status == "CANCELLING" and not refused:
-                refused.append(deployment.deployment_id)
-                raise TransientAwsError("BatchWriteItem failed: ThrottlingException: Rate exceeded")
-            event(deployment, status, message)
-
-        workflow._event = throttled_once  # type: ignore[method-assign]
-        deploy(client, tenant, target, TWO_QUEUES, "PUT", deployment_id)
-        cfn = aws.account_session(TARGET_ACCOUNT).client("cloudformation")
-        until(
-            lambda: cfn.describe_stacks(StackName="events")["Stacks"][0]["StackStatus"],
-            ready=lambda status: status == "UPDATE_IN_PROGRESS",
-            timeout=10,
-            what="the stack UPDATE_IN_PROGRESS",
+        workflow._event, refused["keys"] = refused_once(  # type: ignore[method-assign]
+            workflow._event,
+            lambda deployment, status, message: deployment.deployment_id if status == "CANCELLING" else None,
         )
-        assert call(client, "POST", f"/deployments/{deployment_id}/cancel", tenant).status_code == 202
-        done = settle(client, tenant, deployment_id, timeout=55)  # the wait's 60 s would be a failure
-        history = execution_history(aws, done["operation"]["operation_id"])
-    assert refused == [deployment_id]
+
+    done, history = cancel_a_running_update(
+        12, throttle_cancelling_once, timeout=55
+    )  # 60 s: the wait ran out
+    assert refused["keys"] == [done["deployment_id"]]
     assert done["operation"]["status"] == "CANCELLED", done
     assert timed_out(history) == 0
 
@@ -396,16 +386,7 @@ def test_an_event_whose_release_failed_releases_the_wait_on_the_handlers_retry()
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         target = register_target(client, tenant, aws)
         sfn = aws.host.services("StackStatusChanged").completion._callbacks._sfn  # type: ignore[attr-defined]
-        send = sfn.send_task_success
-        refused: list[str] = []
-
-        def throttled_once(**kwargs: Any) -> Any:
-            if not refused:
-                refused.append(kwargs["taskToken"])
-                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
-            return send(**kwargs)
-
-        sfn.send_task_success = throttled_once
+        sfn.send_task_success, refused = refused_once(sfn.send_task_success, error=throttling_exception)
         done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=30)
         assert done["status"] == "ACTIVE", done
         history = execution_history(aws, done["operation"]["operation_id"])
@@ -451,7 +432,6 @@ def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry
     """The event came before its waiter: WaitForStackEvent's registration uses it up and releases its own
     task at once. When that SendTaskSuccess fails, the event is recorded again before the step fails, so
     the step's retry finds it and releases; without that the retry would wait out its timeout."""
-    from chalicelib.domain.errors import TransientAwsError
     from chalicelib.service.completion import CompletionService
 
     released: list[tuple[str, dict[str, Any]]] = []

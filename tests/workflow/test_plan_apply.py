@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 from chalicelib.adapters.cloudformation import CloudFormationGateway
-from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.model import OperationMode, Outcome
 from chalicelib.service.deployments import DeploymentChange, NewDeployment
 from tests.conftest import TARGET_ACCOUNT, call, register_target, stacks_in
+from tests.support.faults import refused_once
 from tests.workflow.lifecycle_helpers import QUEUE, accepted, cfn, create, put, settle, with_resources
 
 TABLE = {
@@ -228,16 +228,12 @@ def test_an_update_without_changes_whose_end_aws_throttled_ends_succeeded_on_the
     throttled, the step's Retry still finds the change set and ends the update SUCCEEDED (deleted first,
     the retry read a change set that was gone: ChangeSetNotFound, and the update was recorded FAILED)."""
     workflow = local_aws.host.services("PollStack").workflow
-    succeed = workflow._succeed
-    refused: list[str] = []
-
-    def throttled_once(deployment: Any, outputs: Any, message: str) -> Any:
-        if message == "no changes to apply" and not refused:
-            refused.append(deployment.deployment_id)
-            raise TransientAwsError("TransactWriteItems failed: ThrottlingException: Rate exceeded")
-        return succeed(deployment, outputs, message)
-
-    workflow._succeed = throttled_once
+    workflow._succeed, refused = refused_once(
+        workflow._succeed,
+        lambda deployment, outputs, message: (
+            deployment.deployment_id if message == "no changes to apply" else None
+        ),
+    )
     target = register_target(client, tenant, local_aws)
     did = accepted(create(client, tenant, target, QUEUE))["deployment_id"]
     assert settle(client, tenant, did)["status"] == "ACTIVE"

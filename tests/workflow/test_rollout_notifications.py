@@ -29,6 +29,7 @@ from chalicelib.service.notifications import (
 from chalicelib.steps import rollout_handlers
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, webhook_receiver
+from tests.support.faults import refused_once
 from tests.support.polling import until
 from tests.workflow.rollout_helpers import wired_rollouts
 from tests.workflow.test_rollouts import (
@@ -320,16 +321,7 @@ def test_an_announcement_aws_throttled_is_sent_by_the_retried_step(
     fleet = register_fleet(nclient, ntenant, local_aws, 1)
     topic_arn, sqs, queue_url = subscribed_topic(local_aws, account(0))
     topics = local_aws.host.services("NextWave").notifications._topics
-    publish = topics.publish
-    refused: list[str] = []
-
-    def throttled_once(*args: Any, **kwargs: Any) -> None:
-        if not refused:
-            refused.append(args[0])
-            raise TransientAwsError("Publish failed: Throttling: Rate exceeded")
-        publish(*args, **kwargs)
-
-    topics.publish = throttled_once  # type: ignore[method-assign]
+    topics.publish, refused = refused_once(topics.publish, lambda topic, *_: topic)  # type: ignore[method-assign]
     body = {**us_east_only(fleet), "notifications": {"sns_topic_arn": topic_arn}}
     rollout_id = start(nclient, ntenant, body)["rollout_id"]
     assert wait_rollout(nclient, ntenant, rollout_id)["status"] == "SUCCEEDED"

@@ -13,17 +13,16 @@ import os
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.composition import Services
-from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.paging import encode_token
 from chalicelib.domain.permissions import PermissionProfile
 from chalicelib.service.executions import START_ROUNDS
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, create_target_role
 from tests.support import polling
+from tests.support.faults import refused_once, throttling_exception
 
 REGIONS = ["us-east-1", "eu-west-1"]
 TABLE_NAME = "nexus-fleet-table"
@@ -215,16 +214,10 @@ def test_a_pause_whose_write_aws_throttled_still_pauses_on_the_steps_retry(
     the next wave: the operator's pause was lost.)"""
     fleet = register_fleet(client, tenant, local_aws, 2)
     store = local_aws.host.services("NextWave").rollouts._store
-    save_rollout = store.save_rollout
-    refused: list[str] = []
-
-    def throttled_once(rollout: Any, **kwargs: Any) -> None:
-        if rollout.status.value == "PAUSED" and not refused:
-            refused.append(rollout.rollout_id)
-            raise TransientAwsError("UpdateItem failed: ThrottlingException: Rate exceeded")
-        save_rollout(rollout, **kwargs)
-
-    store.save_rollout = throttled_once  # type: ignore[method-assign]
+    store.save_rollout, refused = refused_once(  # type: ignore[method-assign]
+        store.save_rollout,
+        lambda rollout, **_: rollout.rollout_id if rollout.status.value == "PAUSED" else None,
+    )
     rollout_id = start(client, tenant, rollout_body(fleet, region_order=REGIONS))["rollout_id"]
     assert call(client, "POST", f"/rollouts/{rollout_id}/pause", tenant).status_code == 202
     stopped = wait_rollout(client, tenant, rollout_id)
@@ -563,7 +556,7 @@ def _throttle_rollout_starts(services: Services, times: int) -> list[str]:
     def start_execution(**kwargs: Any) -> Any:
         if len(throttled) < times:
             throttled.append(kwargs["name"])
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
+            raise throttling_exception()
         return original(**kwargs)
 
     sfn.start_execution = start_execution
