@@ -139,7 +139,8 @@ class CloudFormationGateway:
                     raise
 
     def delete_change_set(self, stack: str, change_set_name: str) -> None:
-        """Delete it; one already gone (a retried step deleted it before) is no error."""
+        """Delete it; one already gone (a retried step deleted it before) is no error, whether
+        CloudFormation answers 200 (as it is reported to) or ChangeSetNotFound."""
         with aws_call("DeleteChangeSet"):
             try:
                 self._cfn.delete_change_set(StackName=stack, ChangeSetName=change_set_name)

@@ -11,9 +11,10 @@ window in which both miss each other:
   if none does, it records the event, on condition that still no waiter for that token arrived in
   between, and tries again otherwise.
 
-An event is therefore used at most once, which matters when CloudFormation reports more than one
-settled status for one token (``CREATE_FAILED`` then ``ROLLBACK_COMPLETE``): each one leads to at most
-one reconcile, never to a loop. ``EVENTS_LOST#<account>#<region>`` marks an account and region whose
+An event is therefore used at most once (twice when the task it released first had already closed:
+then it goes to the waiter that replaced that task), which matters when CloudFormation reports more than
+one settled status for one token (``CREATE_FAILED`` then ``ROLLBACK_COMPLETE``): each one leads to at
+most one reconcile, never to a loop. ``EVENTS_LOST#<account>#<region>`` marks an account and region whose
 events did not arrive (``WorkflowService._completion_for``). Expressions are plain strings (no boto3 condition builder, which is
 not thread-safe; see ``_SerializedTable``). Items expire a day after their last write.
 """

@@ -72,19 +72,22 @@ class CompletionService:
             return "in-progress"
         if not event.client_request_token.startswith(REQUEST_TOKEN_PREFIX):
             return "not-ours"
-        output = released_by("event", event.status)
-        task_token = self._waiters.signal(stack.key, event)
+        return self._signal(stack.key, event, released_by("event", event.status))
+
+    def _signal(self, key: str, event: StackStatusEvent, output: dict[str, Any]) -> str:
+        """Release the waiter of ``key`` that ``event`` is for (``released``), or keep the event for it
+        (``recorded``). A taken token whose task had closed (its wait timed out, or a retry of its step
+        parked a new token: Step Functions gives each attempt its own, maybe not yet) does not spend the
+        event: it goes to that new waiter, or is kept for it (the new wait would run out its timeout)."""
+        task_token = self._waiters.signal(key, event)
         if task_token is None:
             return "recorded"
-        if self._release_taken(stack.key, task_token, output):
+        if self._release_taken(key, task_token, output):
             return "released"
-        # That task had closed: its wait timed out, or a retry of its step parked a new token (Step
-        # Functions gives each attempt its own), maybe not yet. The event goes to that waiter, or is
-        # kept for it, rather than spent on a closed task (the new wait would run out its timeout).
-        again = self._waiters.signal(stack.key, event)
+        again = self._waiters.signal(key, event)
         if again is None:
             return "recorded"
-        return "released" if self._release_taken(stack.key, again, output) else "already-released"
+        return "released" if self._release_taken(key, again, output) else "already-released"
 
     def await_stack(self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]) -> bool:
         """WaitForStackEvent: park ``task_token`` on the stack ``key`` until an event of one of ``tokens``
@@ -143,9 +146,9 @@ class CompletionService:
         if started_by is not None and self._callbacks.release(started_by, output):
             return True
         token = operation_id if ended_item is None else _item_token(operation_id, ended_item)
-        key = _operation_key(operation_id)
-        task_token = self._waiters.signal(key, StackStatusEvent(token, status))
-        return task_token is not None and self._release_taken(key, task_token, output)
+        return (
+            self._signal(_operation_key(operation_id), StackStatusEvent(token, status), output) == "released"
+        )
 
     def release(self, task_token: str, reason: str, item_ended: bool = False) -> bool:
         """Release a task that has nothing to wait for (``item_ended``: its rollout item has ended)."""

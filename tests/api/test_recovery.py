@@ -146,6 +146,22 @@ def test_forget_frees_the_stack_name_in_the_same_write_as_the_record(client, ten
     assert json.loads(again.body)["deployment_id"] != failed["deployment_id"]
 
 
+def test_forget_leaves_a_stack_name_another_deployment_holds_now(client, tenant, local_aws):
+    """The name was freed and taken by another deployment since (its claim names that one): forget drops
+    this record and leaves that claim alone, rather than refusing every time (409)."""
+    target = register_target(client, tenant, local_aws, with_role=False)
+    failed = wait_for(client, tenant, post(client, tenant, body_for(target))["deployment_id"])
+    table = local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name)
+    (claim,) = [i for i in table.scan()["Items"] if str(i["pk"]).startswith("CLAIM#")]
+    table.put_item(Item={**claim, "deployment_id": "dep-another"})
+    forgotten = call(client, "POST", f"/deployments/{failed['deployment_id']}/forget", tenant)
+    assert forgotten.status_code == 200, forgotten.body
+    assert json.loads(forgotten.body)["status"] == "DELETED"
+    assert (
+        table.get_item(Key={"pk": claim["pk"], "sk": claim["sk"]})["Item"]["deployment_id"] == "dep-another"
+    )
+
+
 def test_forget_is_refused_while_the_stack_exists_and_allowed_once_it_is_gone(
     client, tenant, local_aws, aws_calls
 ):

@@ -38,6 +38,7 @@ from tests.conftest import (
     wait_for,
     wired,
 )
+from tests.support.faults import refused_once
 from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import execution_status_event, locks, store
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
@@ -133,10 +134,15 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
         assert _deployment(client, tenant, deployment_id) == ended
 
 
-def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_once() -> None:
+@pytest.mark.parametrize("item_end_throttled", [False, True])
+def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_once(
+    item_end_throttled: bool,
+) -> None:
     """A rollout item's deployment execution is stopped while it waits for its stack: under its own role
     (no way into target accounts), DeploymentExecutionEnded ends the operation and the item, and releases
-    the item's StartItem task, so the rollout goes on now, not when that task's wait (330 s) runs out."""
+    the item's StartItem task, so the rollout goes on now, not when that task's wait (330 s) runs out.
+    With the item's end throttled once, the handler fails after ending the operation, and Lambda's retry
+    (which finds the operation ended) ends the item and releases it."""
     with (
         local_aws_for_app(simulation=StackSimulation(stack_seconds=30)) as aws,
         wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="300") as services,
@@ -156,6 +162,9 @@ def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_on
             what="WaitForStackEvent",
         )
 
+        if item_end_throttled:
+            store = aws.host.services("DeploymentExecutionEnded").workflow._item_ends._store  # type: ignore[union-attr]
+            store.end_item, refused = refused_once(store.end_item)
         stopped_at = time.monotonic()
         _stop(aws, execution["executionArn"])
 
@@ -174,6 +183,8 @@ def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_on
         assert _nonzero(view["counts"]) == {"FAILED": 1, "CANCELLED": 1}
         operation = _deployment(client, tenant, first["deployment_id"])["operation"]
         assert operation["status"] == "FAILED"
+        if item_end_throttled:
+            assert refused == ["first"]
 
 
 def test_an_execution_whose_own_steps_recorded_the_failure_is_left_as_they_recorded_it(

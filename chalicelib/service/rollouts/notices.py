@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from chalicelib.domain.errors import TransientAwsError, UnprocessableRequest
+from chalicelib.domain.errors import DeployerError, TransientAwsError, UnprocessableRequest
 from chalicelib.domain.rollouts import ANNOUNCED_ROLLOUT, Rollout, RolloutView
 from chalicelib.service.notifications import NotificationRequest, NotificationService
 from chalicelib.service.rollouts.core import RolloutCore
@@ -56,7 +56,14 @@ class RolloutNotices(RolloutCore):
             log_fields={"rollout_id": rollout.rollout_id, "notice": key},
         )
         if throttled:
-            self._store.release_notice(rollout.rollout_id, key)
+            try:
+                self._store.release_notice(rollout.rollout_id, key)
+            except DeployerError as error:  # the claim stays taken: no retry will send it
+                logger.warning(
+                    "rollout announcement lost",
+                    extra={"rollout_id": rollout.rollout_id, "error_code": error.code},
+                )
+                return
             raise TransientAwsError(
                 f"The {rollout.status.value} announcement of rollout {rollout.rollout_id} was throttled on "
                 f"{', '.join(throttled)}; the step's retry sends it again."

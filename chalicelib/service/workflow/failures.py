@@ -29,7 +29,13 @@ class FailureRecording(EndAnnouncement, Outcomes):
         """
         deployment = self._deployment(step)
         operation = deployment.operation
-        if operation.operation_id != step.operation_id or not operation.running:
+        if operation.operation_id != step.operation_id:
+            return {"reconciled": False}
+        if not operation.running:
+            # Ended already: by the execution's own last step, or by this handler's earlier attempt whose
+            # rollout item's end AWS throttled (Lambda runs it again): tell a waiting item (a second
+            # announcement finds the item ended and its task closed).
+            self._announce_end(deployment, step)
             return {"reconciled": False}
         return {
             **self._record_failed(

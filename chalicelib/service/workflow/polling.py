@@ -11,7 +11,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.domain.errors import DeployerError, StackOperationError
+from chalicelib.domain.errors import DeployerError, StackOperationError, TransientAwsError
 from chalicelib.domain.metrics import WAIT_STACK_EVENT, Metric
 from chalicelib.domain.model import Action, Deployment, OperationMode, utc_now
 from chalicelib.domain.stack_status import STUCK_HINTS, StackPhase, phase_of
@@ -137,8 +137,20 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             if not cancelling:
                 deployment = replace(deployment, operation=replace(deployment.operation, phase="cancelling"))
                 self._store.save_deployment(deployment)
-                self._event(deployment, "CANCELLING", "CancelUpdateStack sent; the update rolls back")
-            stacks.cancel_update_stack(stack.stack_id, operation.client_request_token + CANCEL_SUFFIX)
+                self._event(
+                    deployment, "CANCELLING", "cancel requested: CancelUpdateStack; the update rolls back"
+                )
+            try:
+                stacks.cancel_update_stack(stack.stack_id, operation.client_request_token + CANCEL_SUFFIX)
+            except TransientAwsError:
+                raise
+            except DeployerError as error:
+                # The stack left UPDATE_IN_PROGRESS between the read and the call (it ended, or rolls back
+                # already): there is nothing left to cancel, and the next read says how it ended.
+                logger.warning(
+                    "CancelUpdateStack refused",
+                    extra={"stack": deployment.stack_name, "error_code": error.code},
+                )
         if phase is StackPhase.IN_PROGRESS:
             self._store.save_deployment(deployment)
             return _waiting(step, deployment.operation.phase, next_wait)
