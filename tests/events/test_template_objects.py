@@ -285,3 +285,29 @@ def test_a_throttled_subscription_fails_the_create_with_nothing_written(client, 
     second = s3.put_object(Bucket=BUCKET, Key=KEY, Body=with_output("Release", "two").encode())["VersionId"]
     result = invoke(local_aws, object_created_event(BUCKET, KEY, second))
     assert list(result["started"]) == [done["deployment_id"]], result
+
+
+def test_an_object_event_between_the_subscription_and_the_record_does_not_unsubscribe(
+    client, tenant, local_aws, services
+):
+    """The subscription is made before the record; an "Object Created" event handled in between finds no
+    deployment and drops it. The create subscribes once more after its record, so the next version of the
+    object still redeploys the deployment."""
+    s3 = template_bucket(local_aws)
+    first = s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())["VersionId"]
+    target = register_target(client, tenant, local_aws)
+    store = services.deployments._store
+    write = store.create_deployment
+    seen: list[dict[str, Any]] = []
+
+    def event_first(*args: Any, **kwargs: Any) -> Any:
+        seen.append(invoke(local_aws, object_created_event(BUCKET, KEY, first)))
+        return write(*args, **kwargs)
+
+    store.create_deployment = event_first
+    done = deploy(client, tenant, target, "app", template_url=f"s3://{BUCKET}/{KEY}")
+    assert len(seen) == 1
+    assert seen[0]["not_found"] == [done["deployment_id"]]  # the event dropped the first subscription
+    second = s3.put_object(Bucket=BUCKET, Key=KEY, Body=with_output("Release", "two").encode())["VersionId"]
+    result = invoke(local_aws, object_created_event(BUCKET, KEY, second))
+    assert list(result["started"]) == [done["deployment_id"]], result

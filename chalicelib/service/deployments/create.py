@@ -4,11 +4,12 @@ notification settings kept by the automation hooks (chalicelib/service/sources.p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from chalicelib.domain.errors import UnprocessableRequest
+from chalicelib.domain.errors import DeployerError, UnprocessableRequest
 from chalicelib.domain.fingerprint import config_hash
 from chalicelib.domain.model import (
     Action,
@@ -28,6 +29,8 @@ from chalicelib.service.deployments.noecho_secrets import secrets_kept
 from chalicelib.service.deployments.starts import DeploymentStarts
 from chalicelib.service.deployments.templates import _Template
 from chalicelib.service.deployments.values import ItemStart, NewDeployment, _start_writes
+
+logger = logging.getLogger(__name__)
 
 
 class DeploymentCreation(DeploymentChecks, DeploymentStarts):
@@ -74,7 +77,22 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
             deployment = self._new_deployment(
                 tenant_id, deployment_id, target, new, mode, split, fingerprint, for_item
             )
+        self._subscribed_again(deployment)
         return self._start(deployment, for_item)
+
+    def _subscribed_again(self, deployment: Deployment) -> None:
+        """Subscribe once more now that the record exists: an "Object Created" event handled between the
+        first subscription and the record's write found no deployment and dropped it. Best effort: the
+        first one was made."""
+        if self._sources is None or deployment.template_url is None:
+            return
+        try:
+            self._sources.subscribe(deployment.tenant_id, deployment.deployment_id, deployment.template_url)
+        except DeployerError as error:
+            logger.warning(
+                "template subscription not renewed",
+                extra={"deployment_id": deployment.deployment_id, "error_code": error.code},
+            )
 
     def _new_deployment(
         self,
