@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import TransientAwsError
-from chalicelib.service.executions import START_BUDGET_SECONDS, START_ROUNDS, start_through_throttles
+from chalicelib.service.executions import (
+    ITEM_START_BUDGET_SECONDS,
+    START_BUDGET_SECONDS,
+    START_ROUNDS,
+    start_through_throttles,
+)
 
 
 class Throttled:
@@ -47,3 +52,14 @@ def test_no_round_begins_once_the_budget_is_spent() -> None:
     with pytest.raises(TransientAwsError):
         start_through_throttles(starter, "op-1", {}, lambda: clock[0])
     assert starter.calls == 2
+
+
+def test_a_rollout_items_start_has_the_longer_budget_of_its_step() -> None:
+    """StartItem's Lambda has 120 s: the same slow rounds that an API request cuts at two all run there."""
+    clock = [0.0]
+    starter = Throttled(START_ROUNDS - 1, START_BUDGET_SECONDS * 0.6, clock)
+    started = start_through_throttles(
+        starter, "op-1", {}, lambda: clock[0], budget_seconds=ITEM_START_BUDGET_SECONDS
+    )
+    assert started.endswith(":op-1")
+    assert starter.calls == START_ROUNDS

@@ -22,7 +22,11 @@ from chalicelib.domain.model import (
 from chalicelib.observability import bind, correlation_id
 from chalicelib.service.deployments.core import DeploymentCore
 from chalicelib.service.deployments.values import ItemStart
-from chalicelib.service.executions import start_through_throttles
+from chalicelib.service.executions import (
+    ITEM_START_BUDGET_SECONDS,
+    START_BUDGET_SECONDS,
+    start_through_throttles,
+)
 from chalicelib.service.operation_metrics import count_ended, count_started
 
 logger = logging.getLogger(__name__)
@@ -48,7 +52,7 @@ class DeploymentStarts(DeploymentCore):
             "correlation_id": correlation_id() or operation_id,
         }
         try:
-            self._start_execution(operation_id, execution_input)
+            self._start_execution(operation_id, execution_input, item_start=for_item is not None)
         except DeployerError as error:
             # Never leave a PENDING record that nothing will move: record why it did not start.
             failed = replace(
@@ -80,7 +84,11 @@ class DeploymentStarts(DeploymentCore):
             logger.warning("ACCEPTED event of %s not written: %s", operation_id, error.message)
         return replace(deployment, outcome=Outcome.STARTED)
 
-    def _start_execution(self, operation_id: str, execution_input: dict[str, Any]) -> None:
+    def _start_execution(
+        self, operation_id: str, execution_input: dict[str, Any], *, item_start: bool
+    ) -> None:
         """StartExecution, named after the operation, tried again through throttles
-        (chalicelib/service/executions.py): the operation's record is written."""
-        start_through_throttles(self._workflow, operation_id, execution_input)
+        (chalicelib/service/executions.py): the operation's record is written. ``item_start``: in a
+        rollout's StartItem step, which has more time than an API request."""
+        budget = ITEM_START_BUDGET_SECONDS if item_start else START_BUDGET_SECONDS
+        start_through_throttles(self._workflow, operation_id, execution_input, budget_seconds=budget)
