@@ -15,6 +15,18 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", "Unknown"))
 
 
+def cancellation_reasons(error: ClientError) -> list[str]:
+    """Why DynamoDB cancelled a transaction, item by item ("None" for an item that was not the cause)."""
+    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons") or []]
+
+
+def condition_failed(error: ClientError) -> bool:
+    """A transaction refused because a condition did not hold."""
+    return error_code(error) == "TransactionCanceledException" and "ConditionalCheckFailed" in (
+        cancellation_reasons(error)
+    )
+
+
 def error_message(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Message", ""))
 
@@ -25,9 +37,11 @@ def aws_call(operation: str) -> Iterator[None]:
     try:
         yield
     except ClientError as error:
-        reasons = [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons") or []]
         raise translate(
-            error_code(error), error_message(error), operation=operation, cancellation_reasons=reasons
+            error_code(error),
+            error_message(error),
+            operation=operation,
+            cancellation_reasons=cancellation_reasons(error),
         ) from error
     except BotoCoreError as error:
         raise TransientAwsError(f"{operation} failed: {error}") from error

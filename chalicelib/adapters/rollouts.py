@@ -27,7 +27,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb import DynamoDeploymentStore, SharedTable, query_page
-from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.adapters.errors import aws_call, condition_failed, error_code
 from chalicelib.domain.automation import Notifications
 from chalicelib.domain.model import ErrorInfo, utc_now
 from chalicelib.domain.rollouts import (
@@ -482,10 +482,7 @@ class DynamoRolloutStore:
             try:
                 self._table.meta.client.transact_write_items(TransactItems=transact)  # type: ignore[arg-type]
             except ClientError as error:
-                reasons = error.response.get("CancellationReasons") or []
-                if error_code(error) == "TransactionCanceledException" and any(
-                    r.get("Code") == "ConditionalCheckFailed" for r in reasons
-                ):
+                if condition_failed(error):
                     return False
                 raise
         return True

@@ -37,13 +37,6 @@ from chalicelib.domain.model import (
 from chalicelib.domain.paging import encode_token
 
 
-def _reasons(failed: Exception) -> list[str]:
-    """The cancellation reasons, item by item, of the transaction behind ``failed``."""
-    cause = failed.__cause__
-    response = getattr(cause, "response", None) or {}
-    return [str(r.get("Code", "None")) for r in response.get("CancellationReasons") or []]
-
-
 def _claim_key(deployment: Deployment) -> dict[str, str]:
     return {
         "pk": f"CLAIM#{deployment.target_id}#{deployment.region}#{deployment.stack_name}",
@@ -134,8 +127,7 @@ class DynamoDeploymentStore:
         try:
             self._shared.transact(writes, also)
         except _ConditionFailed as failed:
-            reasons = _reasons(failed)
-            if release_name and reasons[:2] == ["None", "None"]:
+            if release_name and failed.reasons[:2] == ["None", "None"]:
                 # Only the claim's condition: another deployment holds the name now (freed when this
                 # one's stack was deleted). The record goes; that claim stays its holder's.
                 self.begin_operation(deployment, request, also)

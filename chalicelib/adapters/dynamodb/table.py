@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.adapters.errors import aws_call, cancellation_reasons, condition_failed
 from chalicelib.domain.errors import StartGuardFailed
 from chalicelib.domain.paging import decode_token, encode_token
 
@@ -42,14 +42,6 @@ TTL_ATTRIBUTE = "expires_at"
 
 def _tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
-
-
-def _condition_failed(error: ClientError) -> bool:
-    """A transaction refused because a condition did not hold (not for any other reason)."""
-    reasons = error.response.get("CancellationReasons") or []
-    return error_code(error) == "TransactionCanceledException" and any(
-        r.get("Code") == "ConditionalCheckFailed" for r in reasons
-    )
 
 
 class _SerializedTable:
@@ -110,13 +102,13 @@ class SharedTable:
             try:
                 self.table.meta.client.transact_write_items(TransactItems=[*items, *also])
             except ClientError as error:
-                if _condition_failed(error):
-                    reasons = error.response.get("CancellationReasons") or []
-                    if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[len(items) :]):
+                if condition_failed(error):
+                    reasons = cancellation_reasons(error)
+                    if "ConditionalCheckFailed" in reasons[len(items) :]:
                         raise StartGuardFailed(
                             "The item this operation was to start for had moved on; nothing was written."
                         ) from None
-                    raise _ConditionFailed() from error
+                    raise _ConditionFailed(reasons) from error
                 raise
 
 
@@ -158,4 +150,8 @@ def query_page(
 
 
 class _ConditionFailed(Exception):
-    """Internal signal: a transaction's condition failed."""
+    """Internal signal: a transaction's condition failed; ``reasons``: why it was cancelled, item by item."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(reasons)
+        self.reasons = reasons
