@@ -274,8 +274,9 @@ def throttle_request(response: Any) -> None:
     status, codes = THROTTLED_SERVICES[service]
     code = codes[int(draw / fraction * len(codes)) % len(codes)]
     _count(f"throttle:{service}")
-    if service == "dynamodb" and _transaction_items(response):
-        raise _cancelled_transaction(_transaction_items(response), code, draw / fraction)
+    items = _transaction_items(response) if service == "dynamodb" else 0
+    if items:
+        raise _cancelled_transaction(items, code, draw / fraction)
     from localaws.sts import AwsHttpError, _protocol_of
 
     raise AwsHttpError(status, code, _MESSAGES[code], _protocol_of(response))

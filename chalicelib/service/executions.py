@@ -35,11 +35,11 @@ def start_through_throttles(
 ) -> str:
     """Start the execution ``name``; the last round's TransientAwsError if AWS throttled them all, or
     when ``budget_seconds`` had passed at the end of a round."""
-    began = clock()
-    for round_ in range(1, START_ROUNDS + 1):
+    began, rounds = clock(), 1
+    while True:
         try:
             return workflow.start(name, execution_input)
         except TransientAwsError:
-            if round_ == START_ROUNDS or clock() - began >= budget_seconds:
+            if rounds == START_ROUNDS or clock() - began >= budget_seconds:
                 raise
-    raise AssertionError("unreachable: the last round returns or raises")
+            rounds += 1
