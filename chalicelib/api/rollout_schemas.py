@@ -7,7 +7,7 @@ notification settings' rules (``NotificationService.check``), before any AWS cal
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -80,13 +80,19 @@ class RolloutStrategy(_Strict):
         )
 
 
+def _strategy_default(schema: dict[str, Any]) -> None:
+    """The document shows the strategy a rollout gets when it names none (a factory default has none
+    in JSON Schema; a model instance as the default would build the validators at import)."""
+    schema["default"] = RolloutStrategy().model_dump()
+
+
 class RolloutCreate(_Strict):
     stack_name: STACK_NAME
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)]
     parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}
     tags: TAGS = {}
     targets: Annotated[list[RolloutTarget], Field(min_length=1, max_length=MAX_ROLLOUT_ITEMS)]
-    strategy: RolloutStrategy = RolloutStrategy()
+    strategy: RolloutStrategy = Field(default_factory=RolloutStrategy, json_schema_extra=_strategy_default)
     mode: Literal["apply", "plan"] = "apply"
     # Exactly POST /deployments' field: an SNS topic (in one of the rollout's target accounts) and/or a
     # signed webhook, told when the rollout ends, pauses or is planned

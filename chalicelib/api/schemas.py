@@ -103,7 +103,10 @@ REGION = Annotated[StrictStr, WithJsonSchema({"type": "string", "enum": sorted(A
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built when a request first needs it, not when the HTTP
+    # handler is imported (all of them, on every cold start of every function, for the one or two
+    # models a request uses; BENCHMARKS.md section 1).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _check_region(region: str) -> str:

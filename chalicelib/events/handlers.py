@@ -67,8 +67,15 @@ REDEPLOY_TOPIC = "nexus-deployer-redeploy-requests"
 DEPLOYMENT_ID = Annotated[str, StringConstraints(pattern=r"^dep-[0-9a-f]{24}$", strict=True)]
 
 
-class RedeployDetail(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Detail(BaseModel):
+    """An event's detail, its validator built when the first event comes, not when the module is
+    imported: every function imports this module (``app``), and only the event handlers read events."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class RedeployDetail(_Detail):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$", strict=True)]
     deployment_ids: Annotated[list[DEPLOYMENT_ID], Field(max_length=100)] = []
@@ -98,14 +105,14 @@ class RedeployDetail(BaseModel):
         )
 
 
-class _StatusDetails(BaseModel):
+class _StatusDetails(_Detail):
     status: Annotated[str, StringConstraints(pattern=r"^[A-Z_]{4,64}$", strict=True)]
     status_reason: Annotated[str, StringConstraints(max_length=4096)] = Field(
         default="", alias="status-reason"
     )
 
 
-class StackStatusDetail(BaseModel):
+class StackStatusDetail(_Detail):
     """The detail of CloudFormation's "Stack Status Change" event."""
 
     stack_id: StrictStr = Field(alias="stack-id")
@@ -115,7 +122,7 @@ class StackStatusDetail(BaseModel):
     )
 
 
-class ExecutionStatusDetail(BaseModel):
+class ExecutionStatusDetail(_Detail):
     """The detail of Step Functions' "Execution Status Change" event (the fields read here)."""
 
     execution_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:states:", strict=True)] = Field(
@@ -127,22 +134,22 @@ class ExecutionStatusDetail(BaseModel):
     error: Annotated[str, StringConstraints(max_length=256)] | None = None
 
 
-class _ExecutionInput(BaseModel):
+class _ExecutionInput(_Detail):
     """What both workflows' inputs hold for this: whose execution it is."""
 
     tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
 
 
-class _S3Bucket(BaseModel):
+class _S3Bucket(_Detail):
     name: StrictStr
 
 
-class _S3Object(BaseModel):
+class _S3Object(_Detail):
     key: StrictStr
     version_id: StrictStr | None = Field(default=None, alias="version-id")
 
 
-class ObjectCreatedDetail(BaseModel):
+class ObjectCreatedDetail(_Detail):
     bucket: _S3Bucket
     object: _S3Object
 
