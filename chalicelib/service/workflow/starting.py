@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.errors import StackOperationError
-from chalicelib.domain.model import Action, Deployment, OperationMode, OperationRequest, utc_now
+from chalicelib.domain.model import Action, Deployment, Operation, OperationMode, OperationRequest, utc_now
 from chalicelib.domain.stack_status import STUCK_HINTS, Remedy, StackPhase, phase_of, remedy_of
 from chalicelib.domain.templates import DEPLOYMENT_TAG
 from chalicelib.service.ports import StackGateway, StackInfo
@@ -68,6 +68,20 @@ class StackStart(EventWaiting, Outcomes):
                 "DELETE_IN_PROGRESS",
             )
         if operation.action is Action.CONTINUE_ROLLBACK:
+            if (
+                existing is not None
+                and existing.status != "UPDATE_ROLLBACK_FAILED"
+                and self._called_before(stacks, existing.stack_id, operation, token)
+            ):
+                # This step's earlier run made the call, then failed to record it: take it up.
+                return self._started(
+                    deployment,
+                    existing.stack_id,
+                    "executing",
+                    _continue_message(token, operation.resources),
+                    step,
+                    existing.status,
+                )
             if existing is None or existing.status != "UPDATE_ROLLBACK_FAILED":
                 raise StackOperationError(
                     f"Stack {deployment.stack_name} is in {existing.status if existing else 'no status'}, "
@@ -76,12 +90,11 @@ class StackStart(EventWaiting, Outcomes):
                     hint="Only a stack whose update rollback failed can continue its rollback.",
                 )
             stacks.continue_update_rollback(existing.stack_id, token, operation.resources)
-            skipped = f", skipping {', '.join(operation.resources)}" if operation.resources else ""
             return self._started(
                 deployment,
                 existing.stack_id,
                 "executing",
-                f"ContinueUpdateRollback started ({token}){skipped}",
+                _continue_message(token, operation.resources),
                 step,
                 "UPDATE_ROLLBACK_IN_PROGRESS",
             )
@@ -132,6 +145,18 @@ class StackStart(EventWaiting, Outcomes):
         if remedy is Remedy.EXECUTE_REVIEW:
             return self._start_create(deployment, stacks, request, step, existing)
         if remedy is not Remedy.UPDATE:
+            recreate_token = token + RECREATE_SUFFIX
+            if ours and self._called_before(stacks, existing.stack_id, operation, recreate_token):
+                # This step's earlier run deleted the failed stack to create it again, then failed to
+                # record that: the stack is DELETE_IN_PROGRESS (or DELETE_FAILED) from our own call.
+                return self._started(
+                    deployment,
+                    existing.stack_id,
+                    "recreate_delete",
+                    _recreate_message(recreate_token),
+                    step,
+                    existing.status,
+                )
             raise StackOperationError(
                 f"Stack {deployment.stack_name} is in {existing.status} and cannot be updated.",
                 code="STACK_BUSY" if remedy is Remedy.WAIT else "STACK_NOT_UPDATABLE",
@@ -207,11 +232,19 @@ class StackStart(EventWaiting, Outcomes):
             deployment,
             existing.stack_id,
             "recreate_delete",
-            f"stack is in ROLLBACK_COMPLETE from its failed first create: DeleteStack ({token}), "
-            "then CreateStack",
+            _recreate_message(token),
             step,
             "DELETE_IN_PROGRESS",
         )
+
+    @staticmethod
+    def _called_before(stacks: StackGateway, stack_id: str, operation: Operation, token: str) -> bool:
+        """Whether the stack has events of the call made with ``token``: an earlier run of this step
+        made it and then failed to record it (its write throttled past botocore's retries, or its
+        Lambda died), so the stack's status is that call's doing, not someone else's. Read only when
+        the status found would otherwise refuse the operation."""
+        events = stacks.new_events(stack_id, operation.client_request_token, None, operation.started_at)
+        return any(event.client_request_token == token for event in events)
 
     def _started(
         self,
@@ -238,3 +271,15 @@ class StackStart(EventWaiting, Outcomes):
             self._forget_secrets(deployment)
         self._event(deployment, "STARTED", message)
         return _waiting(step, phase, step.wait_seconds)
+
+
+def _continue_message(token: str, skipped: tuple[str, ...]) -> str:
+    return f"ContinueUpdateRollback started ({token})" + (
+        f", skipping {', '.join(skipped)}" if skipped else ""
+    )
+
+
+def _recreate_message(token: str) -> str:
+    return (
+        f"stack is in ROLLBACK_COMPLETE from its failed first create: DeleteStack ({token}), then CreateStack"
+    )
