@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.metrics import Metric
 
 if TYPE_CHECKING:
@@ -170,6 +171,12 @@ def middleware(telemetry: Callable[[], Telemetry]) -> Callable[[Any, Callable[[A
         try:
             response = current.tracing.trace(invocation.function, cold, lambda: get_response(event))
             outcome = "ok"
+        except TransientAwsError:
+            # Raised on purpose, for the step's Retry (or Lambda's retry of an event) to run it again:
+            # an error to Lambda's metrics, which the errors alarms discount by this count.
+            outcome = "retry"
+            current.metrics.add(Metric.RETRIES_REQUESTED, function=invocation.function)
+            raise
         finally:
             logger.info(
                 "invocation ended",

@@ -8,8 +8,9 @@ Alarms (each notifies ``AlarmTopicArn`` when one is given, going into ALARM and 
 
 * failed executions of each workflow (at least ``FailedExecutionsAlarmThreshold`` in 15 minutes) and
   any timed-out execution;
-* Lambda errors and throttles, one alarm each per group of functions that share a role (a metric math
-  alarm reads at most 10 metrics, so a larger group is split);
+* Lambda errors (less the invocations that raised TransientAwsError on purpose, to be retried) and
+  throttles, one alarm each per group of functions that share a role (a metric math alarm reads at
+  most 10 metrics, so a larger group is split);
 * API Gateway 5xx answers;
 * any message in the event handlers' dead-letter queue;
 * fallback reconciles above their anomaly-detection band: lost stack events (a target account or
@@ -83,28 +84,63 @@ def _metric_alarm(
     )
 
 
-def _sum_alarm(description: str, metric: str, function_names: list[str]) -> dict[str, Any]:
-    """One alarm on the sum of a Lambda metric over several functions (metric math)."""
-    queries: list[dict[str, Any]] = [
-        {
-            "Id": f"m{n}",
-            "ReturnData": False,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": "AWS/Lambda",
-                    "MetricName": metric,
-                    "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": name}}],
-                },
-                "Period": 300,
-                "Stat": "Sum",
+def _query(query_id: str, namespace: Any, metric: str, dimensions: dict[str, Any]) -> dict[str, Any]:
+    """A metric math alarm's read of one metric, summed over 5 minutes."""
+    return {
+        "Id": query_id,
+        "ReturnData": False,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
             },
-        }
+            "Period": 300,
+            "Stat": "Sum",
+        },
+    }
+
+
+def _sum_alarm(
+    description: str, metric: str, function_names: list[str], *, discount_retries: bool = False
+) -> dict[str, Any]:
+    """One alarm on the sum of a Lambda metric over several functions (metric math).
+
+    ``discount_retries``: less the invocations that raised TransientAwsError on purpose (our
+    ``RetriesRequested``, by function), which Lambda counts as errors too: a throttled AWS handed back
+    for the step's Retry is not a fault, and it would otherwise page on every one. Each period the
+    retries are summed with missing data as 0, so that an error in a period without retries still
+    alarms. A data point and its Lambda error can fall in adjacent periods when an invocation spans a
+    period's end (a step runs for about a second of the 300)."""
+    queries = [
+        _query(f"m{n}", "AWS/Lambda", metric, {"FunctionName": {"Ref": name}})
         for n, name in enumerate(function_names)
     ]
-    total = {"Id": "total", "Expression": f"SUM([{','.join(q['Id'] for q in queries)}])", "ReturnData": True}
+    summed = f"SUM([{','.join(q['Id'] for q in queries)}])"
+    expressions: list[dict[str, Any]] = [{"Id": "total", "Expression": summed, "ReturnData": True}]
+    if discount_retries:
+        retries = [
+            _query(
+                f"r{n}",
+                {"Ref": "MetricsNamespace"},
+                Metric.RETRIES_REQUESTED.spec.name,
+                {SERVICE_DIMENSION: SERVICE_NAME, "function": name},
+            )
+            for n, name in enumerate(function_names)
+        ]
+        queries += retries
+        expressions = [
+            {"Id": "errors", "Expression": summed, "ReturnData": False},
+            {
+                "Id": "retries",
+                "Expression": f"FILL(SUM([{','.join(q['Id'] for q in retries)}]), 0)",
+                "ReturnData": False,
+            },
+            {"Id": "total", "Expression": "errors - retries", "ReturnData": True},
+        ]
     return _alarm(
         description,
-        Metrics=[*queries, total],
+        Metrics=[*queries, *expressions],
         EvaluationPeriods=1,
         Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
@@ -133,14 +169,18 @@ def alarms(merge_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for function, role in functions(merge_template).items():
         by_role.setdefault(role, []).append(function)
     for role, names in sorted(by_role.items()):
-        for part, start in enumerate(range(0, len(names), MAX_ALARM_METRICS)):
-            group = names[start : start + MAX_ALARM_METRICS]
-            label = f"{role}{part + 1 if len(names) > MAX_ALARM_METRICS else ''}"
+        # The errors alarm reads two metrics per function (its errors, its retries requested).
+        per_alarm = MAX_ALARM_METRICS // 2
+        for part, start in enumerate(range(0, len(names), per_alarm)):
+            group = names[start : start + per_alarm]
+            label = f"{role}{part + 1 if len(names) > per_alarm else ''}"
             listed = ", ".join(group)
             found[f"{label}FunctionErrorsAlarm"] = _sum_alarm(
-                f"Lambda errors (a handler raised, timed out or ran out of memory) in {listed}.",
+                f"Lambda errors (a handler raised, timed out or ran out of memory) in {listed}, less "
+                "the invocations that handed a throttled AWS back to be retried (RetriesRequested).",
                 "Errors",
                 group,
+                discount_retries=True,
             )
             found[f"{label}FunctionThrottlesAlarm"] = _sum_alarm(
                 f"Lambda throttled invocations (concurrency exhausted) of {listed}.", "Throttles", group

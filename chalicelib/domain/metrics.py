@@ -61,6 +61,14 @@ class Metric(Enum):
     COLD_STARTS = MetricSpec(
         "ColdStarts", "Count", ("function",), "first invocations of a function's process"
     )
+    RETRIES_REQUESTED = MetricSpec(
+        "RetriesRequested",
+        "Count",
+        ("function",),
+        "invocations that handed a throttled AWS back to be run again (TransientAwsError left the "
+        "handler: the step's Retry or Lambda's own retry runs it again); the Lambda errors alarms "
+        "discount them",
+    )
 
     @property
     def spec(self) -> MetricSpec:

@@ -58,6 +58,8 @@ def check_metric(packaged: Packaged, namespace: str, name: str, dimensions: dict
             name,
             dimensions,
         )
+        if "function" in dimensions:  # the middleware's name of a function of this template
+            assert dimensions["function"] in packaged.of_type("AWS::Serverless::Function"), dimensions
         return name
     assert name in AWS_METRICS[namespace], (namespace, name)
     functions = {packaged.physical_name(f): f for f in packaged.of_type("AWS::Serverless::Function")}
@@ -90,6 +92,43 @@ def test_every_alarm_reads_a_metric_of_this_template_or_of_the_codes_catalogue(p
     assert watched["RestAPI"] == {"5XXError"}
     assert watched["EventHandlerDeadLetterQueue"] == {"ApproximateNumberOfMessagesVisible"}
     assert watched[Metric.FALLBACK_RECONCILES.spec.name] == {"FallbackReconciles"}
+
+
+def test_each_errors_alarm_discounts_the_retries_its_own_functions_requested(packaged: Packaged) -> None:
+    """A step that raises TransientAwsError for its Retry is a Lambda error too: each errors alarm
+    subtracts the RetriesRequested of exactly the functions whose errors it sums, filled with 0 where
+    there were none, and reads at most 10 metrics (CloudWatch's limit for metric math alarms)."""
+    ours = packaged.resolve({"Ref": "MetricsNamespace"})
+    covered: list[str] = []
+    for name, properties in alarms(packaged).items():
+        if not name.endswith("FunctionErrorsAlarm"):
+            continue
+        reads = [q for q in properties["Metrics"] if "MetricStat" in q]
+        assert len(reads) <= 10, name
+        erring, retrying = set(), set()
+        error_ids, retry_ids = [], []
+        for query in reads:
+            metric = query["MetricStat"]["Metric"]
+            dimensions = {d["Name"]: packaged.resolve(d["Value"]) for d in metric["Dimensions"]}
+            owner = check_metric(
+                packaged, packaged.resolve(metric["Namespace"]), metric["MetricName"], dimensions
+            )
+            if metric["MetricName"] == "Errors":
+                erring.add(owner)
+                error_ids.append(query["Id"])
+            else:
+                retry_ids.append(query["Id"])
+                assert packaged.resolve(metric["Namespace"]) == ours
+                assert metric["MetricName"] == Metric.RETRIES_REQUESTED.spec.name
+                retrying.add(dimensions["function"])
+        assert erring == retrying, name
+        expressions = {q["Id"]: q["Expression"] for q in properties["Metrics"] if "Expression" in q}
+        (watched,) = [q["Id"] for q in properties["Metrics"] if q.get("ReturnData")]
+        assert expressions[watched] == "errors - retries"
+        assert expressions["errors"] == f"SUM([{','.join(error_ids)}])"
+        assert expressions["retries"] == f"FILL(SUM([{','.join(retry_ids)}]), 0)"
+        covered += sorted(erring)
+    assert sorted(covered) == sorted(packaged.of_type("AWS::Serverless::Function"))
 
 
 def test_the_fallback_reconcile_alarm_fires_on_a_rise_above_its_anomaly_band(packaged: Packaged) -> None:

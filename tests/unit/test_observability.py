@@ -12,6 +12,7 @@ from chalice.app import LambdaFunctionEvent
 from chalicelib import observability
 from chalicelib.adapters.metrics import EmfMetrics, InMemoryMetrics
 from chalicelib.adapters.tracing import NoTracing
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.metrics import Metric
 from chalicelib.observability import Telemetry
 from localaws.lambda_runner import FakeContext
@@ -71,6 +72,26 @@ def test_keys_are_cleared_when_the_handler_raises() -> None:
     with pytest.raises(RuntimeError):
         observe(step_event("AcquireLock", tenant_id="t", operation_id="op-3"), failing)
     assert observability.bound("tenant_id") is None
+
+
+def test_a_throttle_handed_back_for_a_retry_is_counted_and_still_raised() -> None:
+    """TransientAwsError leaves a step on purpose (its Retry runs it again): counted by function, so
+    the errors alarms can discount it; any other error is not."""
+    metrics = InMemoryMetrics()
+    observe = observability.middleware(lambda: Telemetry(NoTracing(), metrics))
+
+    def throttled(_: Any) -> None:
+        raise TransientAwsError("the call failed: ThrottlingException: Rate exceeded")
+
+    def broken(_: Any) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(TransientAwsError):
+        observe(step_event("PollStack", tenant_id="t", operation_id="op-1"), throttled)
+    with pytest.raises(RuntimeError):
+        observe(step_event("AcquireLock", tenant_id="t", operation_id="op-2"), broken)
+    retries = [point for point in metrics.points if point[0] == "RetriesRequested"]
+    assert retries == [("RetriesRequested", 1.0, {"function": "PollStack"})]
 
 
 def test_emf_document_names_the_metric_its_unit_and_both_dimension_sets() -> None:
