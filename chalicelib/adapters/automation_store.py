@@ -5,7 +5,8 @@
 
 A claim is one conditional PutItem: the first writer of (deployment, revision) wins; an expired
 claim (DynamoDB's TTL deletes it within about two days, so the condition also compares the expiry)
-may be taken again. The drift check's fleet-wide read is a paginated Scan of deployment items, the one
+may be taken again. A refused claim comes back with the claim held (ReturnValuesOnConditionCheckFailure),
+and one older than its lease may be taken over, by a put conditional on that claim's time. The drift check's fleet-wide read is a paginated Scan of deployment items, the one
 query that crosses tenants, run only by the scheduled check.
 """
 
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
@@ -28,7 +30,7 @@ from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.automation import DriftInfo
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.model import Deployment, DeploymentEvent, DeploymentStatus
-from chalicelib.service.event_ports import TemplateSubscriber
+from chalicelib.service.event_ports import RevisionClaim, TemplateSubscriber
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -39,20 +41,34 @@ class AutomationDynamoStore:
         self._table = table
         self._clock = clock
 
-    def claim_revision(self, deployment_id: str, revision_key: str, ttl_seconds: int, origin: str) -> bool:
-        now = int(self._clock())
+    def claim_revision(
+        self, deployment_id: str, revision_key: str, ttl_seconds: int, origin: str, lease_seconds: int
+    ) -> RevisionClaim:
+        now = self._clock()
         with aws_call("PutItem"):
             try:
                 self._table.put_item(
-                    Item={
-                        "pk": f"REDEPLOY#{deployment_id}",
-                        "sk": f"REV#{revision_key}",
-                        "kind": "redeploy-claim",
-                        "origin": origin,
-                        "claimed_at": now,
-                        TTL_ATTRIBUTE: now + ttl_seconds,
-                    },
-                    ConditionExpression=Attr("pk").not_exists() | Attr(TTL_ATTRIBUTE).lt(now),
+                    Item=_claim(deployment_id, revision_key, origin, now, ttl_seconds),
+                    ConditionExpression=Attr("pk").not_exists() | Attr(TTL_ATTRIBUTE).lt(int(now)),
+                    # The claim held comes back with the refusal: no read to see how old it is.
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                held = cast("dict[str, Any]", error.response).get("Item") or {}
+                claimed_at = float(held.get("claimed_at", {}).get("N", now))
+                return RevisionClaim(False, claimed_at if now - claimed_at >= lease_seconds else None)
+        return RevisionClaim(True)
+
+    def take_over_revision(
+        self, deployment_id: str, revision_key: str, stale_since: float, ttl_seconds: int, origin: str
+    ) -> bool:
+        with aws_call("PutItem"):
+            try:
+                self._table.put_item(
+                    Item=_claim(deployment_id, revision_key, origin, self._clock(), ttl_seconds),
+                    ConditionExpression=Attr("claimed_at").eq(_seconds(stale_since)),
                 )
             except ClientError as error:
                 if error_code(error) == "ConditionalCheckFailedException":
@@ -144,3 +160,23 @@ class NotifyingDeploymentStore(DynamoDeploymentStore):
         written = super().save_deployment(deployment, final_event)
         self._on_saved(deployment)
         return written
+
+
+def _claim(
+    deployment_id: str, revision_key: str, origin: str, now: float, ttl_seconds: int
+) -> dict[str, Any]:
+    return {
+        "pk": f"REDEPLOY#{deployment_id}",
+        "sk": f"REV#{revision_key}",
+        "kind": "redeploy-claim",
+        "origin": origin,
+        # To the millisecond: a take-over compares it with the start of the deployment's operation.
+        "claimed_at": _seconds(now),
+        TTL_ATTRIBUTE: int(now) + ttl_seconds,
+    }
+
+
+def _seconds(value: float) -> Decimal:
+    """Seconds since the epoch to the millisecond, as the claim stores them (and a take-over's condition
+    compares them)."""
+    return Decimal(f"{value:.3f}")

@@ -37,9 +37,27 @@ class TemplateSubscriber:
     deployment_id: str
 
 
+@dataclass(frozen=True)
+class RevisionClaim:
+    """What a claim of (deployment, revision) came to: ``taken`` by this call; else, when the claim
+    held is older than its lease (its claimer is gone), when that claim was made (``stale_since``,
+    seconds since the epoch)."""
+
+    taken: bool
+    stale_since: float | None = None
+
+
 class AutomationStore(Protocol):
-    def claim_revision(self, deployment_id: str, revision_key: str, ttl_seconds: int, origin: str) -> bool:
-        """Conditional put: True for the first claim of (deployment, revision) while its TTL lasts."""
+    def claim_revision(
+        self, deployment_id: str, revision_key: str, ttl_seconds: int, origin: str, lease_seconds: int
+    ) -> RevisionClaim:
+        """Conditional put: taken for the first claim of (deployment, revision) while its TTL lasts."""
+
+    def take_over_revision(
+        self, deployment_id: str, revision_key: str, stale_since: float, ttl_seconds: int, origin: str
+    ) -> bool:
+        """Conditional put: the claim made at ``stale_since`` is now this call's; False when another
+        call took it over first."""
 
     def release_revision(self, deployment_id: str, revision_key: str) -> None: ...
     def subscribe_template(self, url: str, tenant_id: str, deployment_id: str) -> None: ...

@@ -7,7 +7,9 @@ id, else the event's or message's id, so EventBridge's at-least-once delivery, S
 client that sends the same request a thousand times start one redeploy. A claim whose update is
 refused (an operation already running, a template that no longer fits) is released, so a later
 delivery of the same revision may try again; when AWS refused it (throttling), the handler fails the
-event so that Lambda delivers it again (``RedeployReport.transient``).
+event so that Lambda delivers it again (``RedeployReport.transient``). A claim left behind by a
+claimer that ended without beginning its redeploy (the release throttled too, or its Lambda died) is
+taken over once it is older than its lease (``claim_lease_seconds``).
 
 Trust model (see ``chalicelib/events/handlers.py`` for the checks at the edge): a redeploy request
 names its tenant (``tenant_id``) and everything it names is looked up under that tenant only; the
@@ -32,10 +34,11 @@ from chalicelib.domain.model import (
     DeploymentStatus,
     EventSource,
     Outcome,
+    epoch_seconds,
     utc_now,
 )
 from chalicelib.service.deployments import DeploymentChange, DeploymentService
-from chalicelib.service.event_ports import AutomationStore
+from chalicelib.service.event_ports import AutomationStore, RevisionClaim
 from chalicelib.service.ports import DeploymentStore
 from chalicelib.service.sources import DeploymentSources
 
@@ -43,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 MAX_DEPLOYMENTS_PER_EVENT = 200
 MAX_REASON_CHARS = 256
+CLAIM_LEASE_SECONDS = 45
 
 # Builds the change only once the claim is held: reading S3 is not free.
 ChangeFactory = Callable[[], DeploymentChange]
@@ -55,6 +59,10 @@ def _fixed(change: DeploymentChange) -> ChangeFactory:
 @dataclass(frozen=True)
 class RedeploySettings:
     claim_ttl_seconds: int = 7 * 24 * 3600
+    # A claim older than this has no live claimer: longer than the event handlers' Lambda timeout
+    # (30 s, .chalice/config.json), shorter than the minute Lambda waits before it runs a failed event
+    # again, so that retry can take over a claim whose redeploy never began.
+    claim_lease_seconds: int = CLAIM_LEASE_SECONDS
 
 
 @dataclass
@@ -157,9 +165,14 @@ class RedeployService:
         skip_unchanged: bool = False,
     ) -> None:
         key = revision_key(revision)
-        if not self._store.claim_revision(
-            deployment.deployment_id, key, self._settings.claim_ttl_seconds, origin
-        ):
+        claim = self._store.claim_revision(
+            deployment.deployment_id,
+            key,
+            self._settings.claim_ttl_seconds,
+            origin,
+            self._settings.claim_lease_seconds,
+        )
+        if not claim.taken and not self._taken_over(deployment, key, claim, origin):
             report.duplicates.append(deployment.deployment_id)
             return
         try:
@@ -201,6 +214,31 @@ class RedeployService:
             # The redeploy runs: failing the event for its history line would only make its retry find
             # the claim taken (a duplicate), the line still unwritten.
             logger.warning("REDEPLOY event of %s not written: %s", deployment.deployment_id, error.message)
+
+    def _taken_over(self, deployment: Deployment, key: str, claim: RevisionClaim, origin: str) -> bool:
+        """Take over a claim whose claimer is gone (older than its lease) without having begun the
+        redeploy: its update was refused and the claim's release failed (AWS throttling both), or its
+        Lambda died between the claim and the update. Held, the claim made every later delivery of the
+        revision a duplicate, and the redeploy was lost. A redeploy that began shows as an operation of
+        the deployment started since the claim (read just before it, after the lease had run out): then
+        this is a duplicate, as is any claim another delivery took over first."""
+        if claim.stale_since is None:
+            return False
+        if epoch_seconds(deployment.operation.started_at) >= claim.stale_since:
+            return False
+        taken = self._store.take_over_revision(
+            deployment.deployment_id, key, claim.stale_since, self._settings.claim_ttl_seconds, origin
+        )
+        if taken:
+            logger.warning(
+                "redeploy claim taken over: its claimer ended without beginning the redeploy",
+                extra={
+                    "origin": origin,
+                    "deployment_id": deployment.deployment_id,
+                    "claimed_at": claim.stale_since,
+                },
+            )
+        return taken
 
     def _matching(self, request: RedeployRequest, report: RedeployReport) -> Iterator[Deployment]:
         if request.deployment_ids:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -49,6 +50,29 @@ def test_a_thousand_duplicate_events_start_exactly_one_redeploy(client, tenant, 
     assert len(redeploys) == 1
     assert "rotate" in redeploys[0]["message"]
     print(f"\n1000 duplicate events: {elapsed:.2f} s, {elapsed:.2f} ms per event")
+
+
+def test_with_every_claim_past_its_lease_a_thousand_duplicates_still_start_one_redeploy(
+    client, tenant, local_aws, aws_calls
+):
+    """A claim older than its lease may be taken over, but never one whose redeploy began: the
+    deployment has an operation started since the claim. With a lease of 0 s every claim held is past
+    it, so only that check keeps the 999 later deliveries duplicates."""
+    target = register_target(client, tenant, local_aws)
+    deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
+    redeploys = local_aws.host.services("RedeployRequested").redeploys
+    redeploys._settings = replace(redeploys._settings, claim_lease_seconds=0)
+    event = redeploy_event(
+        {"tenant_id": tenant.tenant_id, "deployment_ids": [deployment_id], "revision": "r1"}
+    )
+    aws_calls.clear()
+    results = [invoke(local_aws, "RedeployRequested", event) for _ in range(1000)]
+    assert aws_calls.count("stepfunctions", "StartExecution") == 1
+    assert sum(1 for r in results if r.get("started")) == 1
+    assert sum(1 for r in results if r.get("duplicates") == [deployment_id]) == 999
+    done = wait_for(client, tenant, deployment_id)
+    assert done["operation"]["operation_id"] == results[0]["started"][deployment_id]
+    assert [e["status"] for e in events_of(client, tenant, deployment_id)].count("REDEPLOY") == 1
 
 
 def test_the_explicit_revision_debounces_across_event_ids_and_a_new_revision_redeploys(

@@ -10,6 +10,7 @@ host records every AWS call with the function and the role that signed it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.bootstrap import FORWARDER_ROLE
@@ -83,6 +84,40 @@ def test_a_redeploy_that_aws_throttled_is_delivered_again_and_started_once(clien
     for deployment in (throttled, started):  # one redeploy each: the retry found the first one claimed
         statuses = [e["status"] for e in events_of(client, tenant, deployment["deployment_id"])]
         assert statuses.count("REDEPLOY") == 1, statuses
+
+
+def _short_lease(local_aws: LocalAws) -> Any:
+    """The redeploy service of RedeployRequested, with a claim lease of 0 s: Lambda's retry comes 1 s
+    later here, not after the minute that the 45 s lease is sized for."""
+    redeploys = local_aws.host.services("RedeployRequested").redeploys
+    redeploys._settings = replace(redeploys._settings, claim_lease_seconds=0)
+    return redeploys
+
+
+def _request(local_aws: LocalAws, tenant: Any, deployment_ids: list[str], revision: str) -> None:
+    detail = {"tenant_id": tenant.tenant_id, "deployment_ids": deployment_ids, "revision": revision}
+    local_aws.central_session().client("events").put_events(
+        Entries=[
+            {"Source": "nexus.deployer", "DetailType": "Redeploy Requested", "Detail": json.dumps(detail)}
+        ]
+    )
+
+
+def test_a_redeploy_whose_claim_could_not_be_released_is_taken_over_by_the_retry(client, tenant, local_aws):
+    """The update is throttled and so is the release of its claim: the claim stays, and the retry of
+    the event found it taken, counted a duplicate and the redeploy was lost. The retry now takes over a
+    claim older than its lease whose redeploy never began (no operation since the claim)."""
+    target = register_target(client, tenant, local_aws)
+    deployment = deploy(client, tenant, target, "app")
+    redeploys = _short_lease(local_aws)
+    redeploys._deployments.update, updates = refused_once(redeploys._deployments.update)
+    redeploys._store.release_revision, releases = refused_once(redeploys._store.release_revision)
+    _request(local_aws, tenant, [deployment["deployment_id"]], "rev-7")
+    assert redeployed(client, tenant, deployment)["status"] == "ACTIVE"
+    assert (updates, releases) == (["first"], ["first"])
+    assert local_aws.host.invocations["RedeployRequested"] == 2  # the first delivery, and its retry
+    statuses = [e["status"] for e in events_of(client, tenant, deployment["deployment_id"])]
+    assert statuses.count("REDEPLOY") == 1, statuses
 
 
 def test_a_message_on_the_stacks_topic_reaches_its_handler_through_the_subscription(
