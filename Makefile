@@ -43,7 +43,7 @@ test: lint typecheck check-package unit
 run: venv
 	$(BIN)/python -m localaws.run
 
-# The end-to-end demo (localaws/demo.py): starts local mode, deploys through the HTTP API, checks, stops.
+# The end-to-end demo (localaws/demo/): starts local mode, deploys through the HTTP API, checks, stops.
 demo: venv
 	$(BIN)/python -m localaws.demo
 
