@@ -1,8 +1,8 @@
 """Section 5 of BENCHMARKS.md: one rollout to N targets against the same N deployments one POST at a time.
 
 Its own module so that the runner (``bench/run.py``) only runs and writes the benchmarks; each side runs
-in a child interpreter that imports ``fanout_side`` from here (``FANOUT_CHILD``), and bench/cost.py
-reuses its fleet setup and rollout wait.
+in a child interpreter that imports ``fanout_side`` from here (``FANOUT_CHILD``), and
+bench/cost/rollout.py reuses its fleet setup and rollout wait.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A fleet model for real AWS: which quota binds first, and how long a rollout of 10-minute stacks to
 1,000 and 10,000 accounts x 4 regions takes, for this service and for CloudFormation StackSets.
 
-Inputs: the per-item calls measured on the local AWS (``bench/cost.py``'s rollout run: every AWS call
+Inputs: the per-item calls measured on the local AWS (``bench/cost/rollout.py``'s run: every AWS call
 the service's code made, every Lambda invocation and its duration, every execution's transitions) and
 the quotas of ``shared/notes/aws-rules.md`` (us-east-1). The model, short enough to check by hand:
 

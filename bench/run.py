@@ -16,7 +16,7 @@ against a baseline measured in the same run, interleaved with it:
 6. (``bench/local_server.py``) Local mode's HTTP server under bursts: 200 concurrent ``GET /deployments``
    and 50 concurrent ``POST /targets``, answered / reset / p50 / p99, against one request at a time.
 7. (``bench/corpus.py``, run on its own) Real public templates on the local AWS.
-8. and 9. (``bench/cost.py``, ``bench/fleet_model.py``) What one operation costs at AWS list prices,
+8. and 9. (``bench/cost/``, ``bench/fleet_model.py``) What one operation costs at AWS list prices,
    counted from real runs, and a fleet model for real AWS built on the per-item counts.
 
 ``python -m bench.run imports|fanout|server|cost|rollout-steps`` (``SINGLE``) rewrites its sections (1, 5, 6,
@@ -69,7 +69,7 @@ def write_report(imports: dict[str, float], latency: dict[str, float]) -> str:
 
 
 def cost_and_fleet() -> str:
-    """Sections 8 and 9: the cost per operation (bench/cost.py) and the fleet model built on it."""
+    """Sections 8 and 9: the cost per operation (bench/cost/) and the fleet model built on it."""
     from bench.cost import bench_cost, cost_report, measure_rollout
     from bench.fleet_model import fleet_report
 

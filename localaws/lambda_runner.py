@@ -9,7 +9,7 @@ loudly when moto changes that method.
 
 ``recording()`` lists every invocation and its handler's wall time (what Lambda bills), and
 ``current_function()`` names the function whose handler runs on this thread: the cost benchmark
-(bench/cost.py) prices invocations and attributes AWS calls with them.
+(bench/cost/) prices invocations and attributes AWS calls with them.
 """
 
 from __future__ import annotations
