@@ -77,7 +77,7 @@ def cost_and_fleet() -> str:
     print(f"cost: {json.dumps(cost, default=str)}", flush=True)
     items = measure_rollout(4)
     print(f"rollout items: {json.dumps(items)}", flush=True)
-    measured = f"one rollout to {items['items']} targets, `bench/cost.py` measure_rollout"
+    measured = f"one rollout to {items['items']} targets, `bench/cost/` measure_rollout"
     return cost_report(cost) + "\n" + fleet_report(items["start"], items["end"]["lambda"], measured)
 
 

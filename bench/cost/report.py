@@ -12,7 +12,7 @@ def cost_report(result: dict[str, Any]) -> str:
     lines = [
         "## 8. Cost per operation (issue 14, section 4)",
         "",
-        f"Counted from real runs on the local AWS (`bench/cost.py`): {result['rounds']} rounds of create, "
+        f"Counted from real runs on the local AWS (`bench/cost/`): {result['rounds']} rounds of create, "
         "update (a change set) and delete of one stack through the HTTP API, each operation alone, "
         "completion by stack events. Lambda duration is each handler's wall time in the local Lambda "
         "runner, billed per started millisecond at the configured "
