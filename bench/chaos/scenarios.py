@@ -22,6 +22,7 @@ from typing import Any
 from bench.chaos.harness import Harness, chaos_service
 from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.metrics import Metric
+from localaws import lambda_runner
 from localaws.faults import NO_FAULTS, FaultSettings
 
 SEED = 7
@@ -61,6 +62,19 @@ class Figures:
     def check(self, holds: bool, what: str) -> None:
         if not holds:
             self.broken.append(what)
+
+
+def _alarmed_errors(invocations: list[Any], h: Harness) -> dict[str, int]:
+    """The Lambda errors of a run, as Lambda counts them (every invocation that ended in an error), those
+    of them that handed a throttled AWS back to be retried (RetriesRequested), and what the cloud
+    template's errors alarms read: their difference (infra/observability.py)."""
+    errors = sum(1 for invocation in invocations if invocation.errored)
+    retries = int(h.metrics.total(Metric.RETRIES_REQUESTED))
+    return {
+        "Lambda errors": errors,
+        "of them throttles handed back to be retried (RetriesRequested)": retries,
+        "Lambda errors the errors alarms count": errors - retries,
+    }
 
 
 def _injected(prefix: str) -> int:
@@ -127,7 +141,11 @@ def throttled_operations(
 
         from bench.chaos.harness import Recorder
 
-        with Recorder().recording() as recorder, ThreadPoolExecutor(workers) as pool:
+        with (
+            Recorder().recording() as recorder,
+            lambda_runner.recording() as invocations,
+            ThreadPoolExecutor(workers) as pool,
+        ):
             results = [r for rs in pool.map(lifecycle, range(stacks)) for r in rs]
         figures.wall_s = time.perf_counter() - started
         injected = _injected("throttle")
@@ -144,6 +162,7 @@ def throttled_operations(
             ),
             "API answers retried by the client (503/429)": h.client_retries,
             "failure codes": sorted({str((r.get("error") or {}).get("code")) for r in failed}),
+            **_alarmed_errors(invocations, h),
         }
     figures.check(figures.terminal == figures.runs, "100% reach a terminal state")
     figures.check(figures.spurious_failures == 0, "0 fail because of throttling")
@@ -438,7 +457,7 @@ def throttled_rollout(
         started = time.perf_counter()
         from bench.chaos.harness import Recorder
 
-        with Recorder().recording() as recorder:
+        with Recorder().recording() as recorder, lambda_runner.recording() as invocations:
             view = _run_rollout(h, fleet, "fleet", tolerance, max_concurrent)
         figures.wall_s = time.perf_counter() - started
         counts: dict[str, int] = view["counts"]
@@ -464,6 +483,7 @@ def throttled_rollout(
             "throttles retried by botocore (ThrottlesRetried)": int(
                 h.metrics.total(Metric.THROTTLES_RETRIED)
             ),
+            **_alarmed_errors(invocations, h),
         }
         figures.check(figures.terminal == targets, "every item terminal")
         figures.check(

@@ -20,6 +20,8 @@ def test_operations_under_throttling_all_succeed_and_the_retries_are_counted() -
     assert (figures.runs, figures.terminal, figures.spurious_failures) == (3, 3, 0)
     assert figures.extra["throttles injected"] > 0
     assert figures.extra["throttles retried by botocore (ThrottlesRetried)"] > 0
+    # Every Lambda error was a throttle handed back to be retried: the errors alarms stay quiet.
+    assert figures.extra["Lambda errors the errors alarms count"] == 0
 
 
 def test_a_crash_after_each_task_state_makes_one_stack_call_and_leaves_no_lock() -> None:
@@ -64,6 +66,7 @@ def test_a_rollout_under_throttling_ends_every_item_and_keeps_its_counts() -> No
     assert figures.broken == [], figures
     assert sum(figures.extra["counts"].values()) == 3
     assert figures.extra["throttles injected"] > 0
+    assert figures.extra["Lambda errors the errors alarms count"] == 0
 
 
 def test_malformed_requests_under_throttling_are_4xx_and_write_nothing() -> None:
