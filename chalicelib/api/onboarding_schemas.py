@@ -11,7 +11,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, SecretStr, StringConstraints, field_validator, model_validator
 
-from chalicelib.api.schemas import ROLE_ARN_PATTERN, TARGET_ID, _Strict
+from chalicelib.api.schemas import ROLE_ARN_PATTERN, TARGET_ID, Strict
 from chalicelib.domain.text import url_text
 from chalicelib.service.onboarding_ports import AccessKeys, AdfsLogin
 
@@ -23,7 +23,7 @@ ADFS_URL = Annotated[
 USERNAME = Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)]
 
 
-class AccessKeysIn(_Strict):
+class AccessKeysIn(Strict):
     access_key_id: ACCESS_KEY_ID
     secret_access_key: SecretStr
     session_token: SecretStr | None = None
@@ -55,7 +55,7 @@ class AccessKeysIn(_Strict):
         )
 
 
-class AdfsSignIn(_Strict):
+class AdfsSignIn(Strict):
     adfs_url: ADFS_URL
     username: USERNAME
     password: SecretStr
@@ -89,7 +89,7 @@ class AdfsRoleSignIn(AdfsSignIn):
         return value
 
 
-class SignInBody(_Strict):
+class SignInBody(Strict):
     """Exactly one sign-in: access keys, or an ADFS sign-in with the role picked from Fetch Roles."""
 
     access_keys: AccessKeysIn | None = None

@@ -28,8 +28,8 @@ from chalicelib.api.schemas import (
     TARGET_ID,
     NotificationsCreate,
     PageQuery,
-    _Strict,
-    _unique_regions,
+    Strict,
+    unique_regions,
 )
 from chalicelib.domain.rollouts import (
     MAX_ROLLOUT_ITEMS,
@@ -47,17 +47,17 @@ CONCURRENCY_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9][0-9
 TOLERANCE_PERCENT = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$", strict=True)]
 
 
-class RolloutTarget(_Strict):
+class RolloutTarget(Strict):
     target_id: TARGET_ID
     regions: Annotated[list[REGION], Field(min_length=1, max_length=40)] | None = None
 
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _unique_regions(value)
+        return None if value is None else unique_regions(value)
 
 
-class RolloutStrategy(_Strict):
+class RolloutStrategy(Strict):
     canary: Annotated[StrictInt, Field(ge=0, le=100)] = 0
     max_concurrent: Annotated[StrictInt, Field(ge=1, le=MAX_ROLLOUT_ITEMS)] | CONCURRENCY_PERCENT = 10
     failure_tolerance: Annotated[StrictInt, Field(ge=0, le=MAX_ROLLOUT_ITEMS)] | TOLERANCE_PERCENT = 0
@@ -68,7 +68,7 @@ class RolloutStrategy(_Strict):
     @field_validator("region_order")
     @classmethod
     def _order(cls, value: list[str] | str) -> list[str] | str:
-        return value if isinstance(value, str) else _unique_regions(value)
+        return value if isinstance(value, str) else unique_regions(value)
 
     def spec(self) -> Strategy:
         order = self.region_order
@@ -86,7 +86,7 @@ def _strategy_default(schema: dict[str, Any]) -> None:
     schema["default"] = RolloutStrategy().model_dump()
 
 
-class RolloutCreate(_Strict):
+class RolloutCreate(Strict):
     stack_name: STACK_NAME
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)]
     parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] = {}

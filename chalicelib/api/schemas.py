@@ -102,7 +102,7 @@ QUERY_INT = Annotated[int, BeforeValidator(whole_number)]
 REGION = Annotated[StrictStr, WithJsonSchema({"type": "string", "enum": sorted(ALL_REGIONS)})]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     # defer_build: a model's validator is built when a request first needs it, not when the HTTP
     # handler is imported (all of them, on every cold start of every function, for the one or two
     # models a request uses; BENCHMARKS.md section 1).
@@ -115,7 +115,7 @@ def _check_region(region: str) -> str:
     return region
 
 
-def _unique_regions(values: list[str]) -> list[str]:
+def unique_regions(values: list[str]) -> list[str]:
     for region in values:
         _check_region(region)
     if len(set(values)) != len(values):
@@ -137,7 +137,7 @@ TARGET_NAME = Annotated[
 ]
 
 
-class TargetCreate(_Strict):
+class TargetCreate(Strict):
     name: TARGET_NAME
     account_id: ACCOUNT_ID
     role_arn: Annotated[
@@ -163,7 +163,7 @@ class TargetCreate(_Strict):
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
-        return _unique_regions(value)
+        return unique_regions(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -181,7 +181,7 @@ class TargetCreate(_Strict):
         )
 
 
-class TargetPatch(_Strict):
+class TargetPatch(Strict):
     """``PATCH /targets/{id}``: the fields to change. A region can only be removed once it has no live
     deployments (409 REGION_IN_USE); a region must be in the partition of the target's role."""
 
@@ -197,7 +197,7 @@ class TargetPatch(_Strict):
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _unique_regions(value)
+        return None if value is None else unique_regions(value)
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -210,7 +210,7 @@ class TargetPatch(_Strict):
         return TargetChange(self.name, regions, self.permission_profile)
 
 
-class NotificationsCreate(_Strict):
+class NotificationsCreate(Strict):
     """Where outcomes go (chalicelib/service/notifications.py); the secret is stored in Secrets Manager."""
 
     sns_topic_arn: (
@@ -242,7 +242,7 @@ class NotificationsCreate(_Strict):
         return NotificationRequest(self.sns_topic_arn, self.webhook_url, self.webhook_secret)
 
 
-class DeploymentCreate(_Strict):
+class DeploymentCreate(Strict):
     target_id: TARGET_ID
     region: REGION
     stack_name: STACK_NAME
@@ -288,7 +288,7 @@ class DeploymentCreate(_Strict):
         )
 
 
-class DeploymentUpdate(_Strict):
+class DeploymentUpdate(Strict):
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None
     parameters: Annotated[dict[PARAM_KEY, PARAM_VALUE], Field(max_length=MAX_PARAMETERS)] | None = None
     tags: TAGS | None = None
@@ -312,16 +312,16 @@ class DeploymentUpdate(_Strict):
 LOGICAL_ID = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{1,255}$", strict=True)]
 
 
-class ApplyPlan(_Strict):
+class ApplyPlan(Strict):
     # The plan's config_hash as the reviewer saw it: apply refuses (PLAN_STALE) if it is not the plan's.
     config_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", strict=True)] | None = None
 
 
-class ContinueRollback(_Strict):
+class ContinueRollback(Strict):
     resources_to_skip: Annotated[list[LOGICAL_ID], Field(max_length=500)] = []
 
 
-class DeleteQuery(_Strict):
+class DeleteQuery(Strict):
     # A query string, so bounded by a URL's length (API Gateway takes about 8 KiB): 4,096 characters
     # name about 250 logical ids of 15 characters; a stack that needs more is fixed in its account.
     retain: (
@@ -340,7 +340,7 @@ class DeleteQuery(_Strict):
         return tuple(dict.fromkeys(self.retain.split(","))) if self.retain else ()
 
 
-class PageQuery(_Strict):
+class PageQuery(Strict):
     limit: Annotated[QUERY_INT, Field(ge=1, le=100)] = 50
     next_token: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
 
@@ -361,13 +361,13 @@ class DeploymentQuery(PageQuery):
         return DeploymentFilter(self.target_id, self.status, self.stack_name, self.account_id, self.region)
 
 
-class BootstrapQuery(_Strict):
+class BootstrapQuery(Strict):
     # account: the whole bootstrap stack (roles, policies, the forwarding rule of its own region);
     # region: the forwarding rule alone, for each further region of the target.
     part: Literal["account", "region"] = "account"
 
 
-class PermissionsQuery(_Strict):
+class PermissionsQuery(Strict):
     profile: StrictStr = DEFAULT_PROFILE
 
     @field_validator("profile")
@@ -376,7 +376,7 @@ class PermissionsQuery(_Strict):
         return check_profile_name(value)
 
 
-class TemplateDescribe(_Strict):
+class TemplateDescribe(Strict):
     """POST /templates/describe: the template text, or an s3:// URL in a bucket of the target's account."""
 
     template_body: Annotated[str, StringConstraints(min_length=1, strict=True)] | None = None

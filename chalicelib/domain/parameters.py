@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.errors import UnprocessableRequest
-from chalicelib.domain.templates import NO_ECHO_MASK, _load_yaml, parse_template
+from chalicelib.domain.templates import NO_ECHO_MASK, load_yaml, parse_template
 
 INTERFACE = "AWS::CloudFormation::Interface"
 # Resource types that need CAPABILITY_IAM, and the property that, when set, makes it CAPABILITY_NAMED_IAM.
@@ -182,7 +182,7 @@ def _document(body: str) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except ValueError:
-        document = _load_yaml(body)
+        document = load_yaml(body)
     return dict(document)
 
 

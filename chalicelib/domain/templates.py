@@ -157,7 +157,7 @@ def _check_expansion(root: Any) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in size)
 
 
-def _load_yaml(text: str) -> Any:
+def load_yaml(text: str) -> Any:
     loader = _yaml_loader()(text)
     try:
         root = loader.get_single_node()
@@ -256,7 +256,7 @@ def parse_template(body: str) -> TemplateSummary:
     except ValueError as json_error:
         errors.append(f"not JSON: {json_error}")
         try:
-            document = _load_yaml(body)
+            document = load_yaml(body)
         except UnprocessableRequest:
             raise
         except RecursionError:

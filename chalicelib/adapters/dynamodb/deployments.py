@@ -16,13 +16,13 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.records import (
-    _event_item,
-    _opt,
     deployment_from_item,
     deployment_to_item,
+    event_item,
+    opt,
     request_to_item,
 )
-from chalicelib.adapters.dynamodb.table import TTL_ATTRIBUTE, SharedTable, _ConditionFailed, _tenant_pk
+from chalicelib.adapters.dynamodb.table import TTL_ATTRIBUTE, ConditionFailed, SharedTable, tenant_pk
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.errors import Conflict, DeployerError
 from chalicelib.domain.model import (
@@ -83,7 +83,7 @@ class DynamoDeploymentStore:
                 ],
                 also,
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             holder = self._shared.get(**_claim_key(deployment)) or {}
             raise Conflict(
                 f"Stack {deployment.stack_name} already has a live deployment on target "
@@ -126,7 +126,7 @@ class DynamoDeploymentStore:
             )
         try:
             self._shared.transact(writes, also)
-        except _ConditionFailed as failed:
+        except ConditionFailed as failed:
             if release_name and failed.reasons[:2] == ["None", "None"]:
                 # Only the claim's condition: another deployment holds the name now (freed when this
                 # one's stack was deleted). The record goes; that claim stays its holder's.
@@ -179,12 +179,12 @@ class DynamoDeploymentStore:
                     {
                         "Put": {
                             "TableName": self._name,
-                            "Item": _event_item(deployment.deployment_id, event, time.time_ns(), 0),
+                            "Item": event_item(deployment.deployment_id, event, time.time_ns(), 0),
                         }
                     },
                 ]
             )
-        except _ConditionFailed:
+        except ConditionFailed:
             current = self._shared.get(str(record["pk"]), str(record["sk"])) or {}
             if (
                 current.get("op_id") == deployment.operation.operation_id
@@ -224,7 +224,7 @@ class DynamoDeploymentStore:
                     raise
 
     def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None:
-        item = self._shared.get(_tenant_pk(tenant_id), f"DEPLOYMENT#{deployment_id}")
+        item = self._shared.get(tenant_pk(tenant_id), f"DEPLOYMENT#{deployment_id}")
         return deployment_from_item(item) if item else None
 
     def get_request(self, deployment_id: str, operation_id: str) -> OperationRequest | None:
@@ -235,26 +235,26 @@ class DynamoDeploymentStore:
             deployment_id=deployment_id,
             operation_id=operation_id,
             action=Action(item["action"]),
-            template_body=_opt(item.get("template_body")),
+            template_body=opt(item.get("template_body")),
             parameters={str(k): str(v) for k, v in (item.get("parameters") or {}).items()},
             tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
             secret_parameters=tuple(str(n) for n in item.get("secret_parameters") or ()),
             previous_parameters=tuple(str(n) for n in item.get("previous_parameters") or ()),
-            template_location=_opt(item.get("template_location")),
-            template_version=_opt(item.get("template_version")),
-            template_region=_opt(item.get("template_region")),
+            template_location=opt(item.get("template_location")),
+            template_version=opt(item.get("template_version")),
+            template_region=opt(item.get("template_region")),
         )
 
     def list_deployments(
         self, tenant_id: str, filters: DeploymentFilter, *, limit: int, next_token: str | None
     ) -> Page:
         condition = _deployment_condition(filters)
-        items, token = self._shared.query(_tenant_pk(tenant_id), "DEPLOYMENT#", limit, next_token, condition)
+        items, token = self._shared.query(tenant_pk(tenant_id), "DEPLOYMENT#", limit, next_token, condition)
         return Page([deployment_from_item(i).public() for i in items], token)
 
     def count_deployments(self, tenant_id: str, filters: DeploymentFilter) -> int:
         items, _ = self._shared.query(
-            _tenant_pk(tenant_id), "DEPLOYMENT#", 100_000, None, _deployment_condition(filters)
+            tenant_pk(tenant_id), "DEPLOYMENT#", 100_000, None, _deployment_condition(filters)
         )
         return len(items)
 
@@ -262,7 +262,7 @@ class DynamoDeploymentStore:
         base = time.time_ns()
         with aws_call("BatchWriteItem"), self._table.batch_writer() as batch:
             for n, event in enumerate(events):
-                batch.put_item(Item=_event_item(deployment_id, event, base, n))
+                batch.put_item(Item=event_item(deployment_id, event, base, n))
 
     def list_events(self, deployment_id: str, limit: int, next_token: str | None) -> Page:
         pk = f"DEPLOYMENT#{deployment_id}"

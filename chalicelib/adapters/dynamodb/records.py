@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.adapters.dynamodb.table import _tenant_pk
+from chalicelib.adapters.dynamodb.table import tenant_pk
 from chalicelib.domain.automation import DriftInfo, Notifications
 from chalicelib.domain.model import (
     Action,
@@ -28,7 +28,7 @@ from chalicelib.domain.plans import Plan
 
 def target_to_item(target: Target) -> dict[str, Any]:
     return {
-        "pk": _tenant_pk(target.tenant_id),
+        "pk": tenant_pk(target.tenant_id),
         "sk": f"TARGET#{target.target_id}",
         "kind": "target",
         "tenant_id": target.tenant_id,
@@ -61,14 +61,14 @@ def target_from_item(item: dict[str, Any]) -> Target:
         external_id_enforced=None
         if item.get("external_id_enforced") is None
         else bool(item["external_id_enforced"]),
-        external_id_checked_at=_opt(item.get("external_id_checked_at")),
+        external_id_checked_at=opt(item.get("external_id_checked_at")),
     )
 
 
 def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
     op = deployment.operation
     return {
-        "pk": _tenant_pk(deployment.tenant_id),
+        "pk": tenant_pk(deployment.tenant_id),
         "sk": f"DEPLOYMENT#{deployment.deployment_id}",
         "kind": "deployment",
         "tenant_id": deployment.tenant_id,
@@ -113,7 +113,7 @@ def deployment_to_item(deployment: Deployment) -> dict[str, Any]:
     }
 
 
-def _opt(value: Any) -> str | None:
+def opt(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
@@ -133,10 +133,10 @@ def deployment_from_item(item: dict[str, Any]) -> Deployment:
             action=Action(op["action"]),
             status=OperationStatus(op["status"]),
             started_at=str(op["started_at"]),
-            ended_at=_opt(op.get("ended_at")),
+            ended_at=opt(op.get("ended_at")),
             phase=str(op.get("phase") or "pending"),
-            change_set_name=_opt(op.get("change_set_name")),
-            last_event_id=_opt(op.get("last_event_id")),
+            change_set_name=opt(op.get("change_set_name")),
+            last_event_id=opt(op.get("last_event_id")),
             mode=OperationMode(op.get("mode") or OperationMode.DEPLOY.value),
             resources=tuple(str(r) for r in op.get("resources") or ()),
             adopt=bool(op.get("adopt", False)),
@@ -146,15 +146,15 @@ def deployment_from_item(item: dict[str, Any]) -> Deployment:
         updated_at=str(item["updated_at"]),
         parameters={str(k): str(v) for k, v in (item.get("parameters") or {}).items()},
         tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
-        stack_status=_opt(item.get("stack_status")),
-        stack_id=_opt(item.get("stack_id")),
+        stack_status=opt(item.get("stack_status")),
+        stack_id=opt(item.get("stack_id")),
         outputs={str(k): str(v) for k, v in (item.get("outputs") or {}).items()},
         error=ErrorInfo(str(error["code"]), str(error["message"]), str(error["hint"])) if error else None,
         ever_active=bool(item.get("ever_active", False)),
-        config_hash=_opt(item.get("config_hash")),
-        last_success_hash=_opt(item.get("last_success_hash")),
+        config_hash=opt(item.get("config_hash")),
+        last_success_hash=opt(item.get("last_success_hash")),
         plan=Plan.from_item(dict(item["plan"])) if item.get("plan") else None,
-        template_url=_opt(item.get("template_url")),
+        template_url=opt(item.get("template_url")),
         notifications=Notifications.from_item(item.get("notifications")),
         drift=DriftInfo.from_item(item.get("drift")),
     )
@@ -177,7 +177,7 @@ def request_to_item(request: OperationRequest) -> dict[str, Any]:
     }
 
 
-def _event_item(deployment_id: str, event: DeploymentEvent, base_ns: int, n: int) -> dict[str, Any]:
+def event_item(deployment_id: str, event: DeploymentEvent, base_ns: int, n: int) -> dict[str, Any]:
     """An event's item: its sort key orders events by write time (``n`` orders one batch)."""
     return {
         "pk": f"DEPLOYMENT#{deployment_id}",

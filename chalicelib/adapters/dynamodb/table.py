@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 TTL_ATTRIBUTE = "expires_at"
 
 
-def _tenant_pk(tenant_id: str) -> str:
+def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
 
 
@@ -97,7 +97,7 @@ class SharedTable:
     def transact(self, items: list[dict[str, Any]], also: Sequence[Mapping[str, Any]] = ()) -> None:
         """One TransactWriteItems of ``items`` and ``also`` (the caller's own writes, such as a rollout
         item's start: ``ItemStart.write``); ``StartGuardFailed`` when a condition of ``also`` did not
-        hold (whatever the others did), else ``_ConditionFailed`` when one of ``items`` did not."""
+        hold (whatever the others did), else ``ConditionFailed`` when one of ``items`` did not."""
         with aws_call("TransactWriteItems"):
             try:
                 self.table.meta.client.transact_write_items(TransactItems=[*items, *also])
@@ -108,7 +108,7 @@ class SharedTable:
                         raise StartGuardFailed(
                             "The item this operation was to start for had moved on; nothing was written."
                         ) from None
-                    raise _ConditionFailed(reasons) from error
+                    raise ConditionFailed(reasons) from error
                 raise
 
 
@@ -149,7 +149,7 @@ def query_page(
             kwargs["ExclusiveStartKey"] = last_key
 
 
-class _ConditionFailed(Exception):
+class ConditionFailed(Exception):
     """Internal signal: a transaction's condition failed; ``reasons``: why it was cancelled, item by item."""
 
     def __init__(self, reasons: list[str]) -> None:

@@ -8,7 +8,7 @@ from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.records import target_from_item, target_to_item
-from chalicelib.adapters.dynamodb.table import SharedTable, _tenant_pk
+from chalicelib.adapters.dynamodb.table import SharedTable, tenant_pk
 from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.model import Page, Target
@@ -31,7 +31,7 @@ class DynamoTargetStore:
         with aws_call("UpdateItem"):
             try:
                 self._table.update_item(
-                    Key={"pk": _tenant_pk(target.tenant_id), "sk": f"TARGET#{target.target_id}"},
+                    Key={"pk": tenant_pk(target.tenant_id), "sk": f"TARGET#{target.target_id}"},
                     UpdateExpression="SET #n = :n, regions = :r, permission_profile = :p",
                     ConditionExpression=Attr("pk").exists(),
                     ExpressionAttributeNames={"#n": "name"},
@@ -49,11 +49,11 @@ class DynamoTargetStore:
                 ) from None
 
     def get_target(self, tenant_id: str, target_id: str) -> Target | None:
-        item = self._shared.get(_tenant_pk(tenant_id), f"TARGET#{target_id}")
+        item = self._shared.get(tenant_pk(tenant_id), f"TARGET#{target_id}")
         return target_from_item(item) if item else None
 
     def list_targets(self, tenant_id: str, limit: int, next_token: str | None) -> Page:
-        items, token = self._shared.query(_tenant_pk(tenant_id), "TARGET#", limit, next_token)
+        items, token = self._shared.query(tenant_pk(tenant_id), "TARGET#", limit, next_token)
         return Page([target_from_item(i).public() for i in items], token)
 
     def record_external_id_check(self, target: Target, enforced: bool, checked_at: str) -> None:
@@ -62,7 +62,7 @@ class DynamoTargetStore:
         with aws_call("UpdateItem"):
             try:
                 self._table.update_item(
-                    Key={"pk": _tenant_pk(target.tenant_id), "sk": f"TARGET#{target.target_id}"},
+                    Key={"pk": tenant_pk(target.tenant_id), "sk": f"TARGET#{target.target_id}"},
                     UpdateExpression="SET external_id_enforced = :e, external_id_checked_at = :t",
                     ConditionExpression=Attr("pk").exists(),
                     ExpressionAttributeValues={":e": enforced, ":t": checked_at},
@@ -73,4 +73,4 @@ class DynamoTargetStore:
 
     def delete_target(self, tenant_id: str, target_id: str) -> None:
         with aws_call("DeleteItem"):
-            self._table.delete_item(Key={"pk": _tenant_pk(tenant_id), "sk": f"TARGET#{target_id}"})
+            self._table.delete_item(Key={"pk": tenant_pk(tenant_id), "sk": f"TARGET#{target_id}"})

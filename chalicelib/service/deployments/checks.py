@@ -17,7 +17,7 @@ from chalicelib.service.deployments.core import DeploymentCore
 from chalicelib.service.deployments.values import DeploymentChange, NewDeployment
 
 
-def _checked_split(
+def checked_split(
     summary: TemplateSummary, body: str, parameters: dict[str, str], previous: Collection[str]
 ) -> ParameterSplit:
     """``parameters``, split into public and NoEcho, once they are checked against the template
@@ -29,12 +29,12 @@ def _checked_split(
     return split
 
 
-def _checked_for_create(new: NewDeployment) -> ParameterSplit:
+def checked_for_create(new: NewDeployment) -> ParameterSplit:
     """``new``'s parameters, checked as a new stack takes them: the template parsed, no previous values."""
-    return _checked_split(parse_template(new.template_body), new.template_body, new.parameters, ())
+    return checked_split(parse_template(new.template_body), new.template_body, new.parameters, ())
 
 
-def _never_made_a_stack(deployment: Deployment) -> bool:
+def never_made_a_stack(deployment: Deployment) -> bool:
     """A create that failed before CloudFormation had a stack for it: nothing exists to update."""
     return (
         deployment.live
@@ -51,7 +51,7 @@ class DeploymentChecks(DeploymentCore):
         """What ``create`` refuses with no AWS call: a template sent inline and the parameters given for
         it (their split, when there is one: a template at template_url is checked once it is read),
         template_url's shape and the notification request."""
-        split = _checked_for_create(new) if new.template_body else None
+        split = checked_for_create(new) if new.template_body else None
         if self._sources is not None:
             self._sources.check(new)
         return split

@@ -25,8 +25,8 @@ from chalicelib.domain.model import (
 )
 from chalicelib.domain.noecho import ParameterSplit
 from chalicelib.service.deployments.noecho_secrets import secrets_kept
-from chalicelib.service.deployments.templates import _Template
-from chalicelib.service.deployments.values import DeploymentChange, ItemStart, PollSettings, _start_writes
+from chalicelib.service.deployments.templates import Template
+from chalicelib.service.deployments.values import DeploymentChange, ItemStart, PollSettings, start_writes
 from chalicelib.service.ports import (
     DeploymentStore,
     LockStore,
@@ -118,7 +118,7 @@ class DeploymentCore:
         self,
         deployment: Deployment,
         action: Action,
-        template: _Template | dict[str, Any],
+        template: Template | dict[str, Any],
         split: ParameterSplit,
         tags: dict[str, str],
         *,
@@ -156,15 +156,15 @@ class DeploymentCore:
         )
         request = self._request(updated, template, split)
         with secrets_kept(self._secrets, operation.operation_id, split):
-            self._store.begin_operation(updated, request, _start_writes(for_item, updated))
+            self._store.begin_operation(updated, request, start_writes(for_item, updated))
         return updated
 
     @staticmethod
     def _request(
-        deployment: Deployment, template: _Template | dict[str, Any], split: ParameterSplit
+        deployment: Deployment, template: Template | dict[str, Any], split: ParameterSplit
     ) -> OperationRequest:
         """What the operation deploys, as kept beside its record: never a NoEcho value."""
-        fields = template.request_fields() if isinstance(template, _Template) else template
+        fields = template.request_fields() if isinstance(template, Template) else template
         return OperationRequest(
             deployment.deployment_id,
             deployment.operation.operation_id,
@@ -176,20 +176,20 @@ class DeploymentCore:
             **{"template_body": None, **fields},
         )
 
-    def _template_for(self, deployment: Deployment, change: DeploymentChange) -> _Template:
+    def _template_for(self, deployment: Deployment, change: DeploymentChange) -> Template:
         """The template of an update: the one sent (or read from template_url), else the last one."""
         if change.template_body is not None:
-            return _Template(
+            return Template(
                 change.template_body, deployment.template_url, change.template_version, change.template_region
             )
         previous = self._store.get_request(deployment.deployment_id, deployment.operation.operation_id)
         if previous is not None and previous.template_body is not None:
-            return _Template(previous.template_body, deployment.template_url)
+            return Template(previous.template_body, deployment.template_url)
         if previous is not None and previous.template_location is not None and self._sources is not None:
             read = self._sources.read(
                 previous.template_location, deployment.account_id, previous.template_version
             )
-            return _Template(read.body, previous.template_location, previous.template_version, read.region)
+            return Template(read.body, previous.template_location, previous.template_version, read.region)
         raise UnprocessableRequest(
             "This deployment has no stored template to reuse.",
             code="TEMPLATE_REQUIRED",

@@ -24,11 +24,11 @@ from chalicelib.domain.model import (
     utc_now,
 )
 from chalicelib.domain.noecho import ParameterSplit
-from chalicelib.service.deployments.checks import DeploymentChecks, _checked_for_create, _never_made_a_stack
+from chalicelib.service.deployments.checks import DeploymentChecks, checked_for_create, never_made_a_stack
 from chalicelib.service.deployments.noecho_secrets import secrets_kept
 from chalicelib.service.deployments.starts import DeploymentStarts
-from chalicelib.service.deployments.templates import _Template
-from chalicelib.service.deployments.values import ItemStart, NewDeployment, _start_writes
+from chalicelib.service.deployments.templates import Template
+from chalicelib.service.deployments.values import ItemStart, NewDeployment, start_writes
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
         self._targets.check_external_id(target)
         if self._sources is not None:  # hook: template_url, notifications (chalicelib/service/sources.py)
             new = self._sources.prepare(tenant_id, target, new)
-        split = checked if checked is not None and new.template_body == sent else _checked_for_create(new)
+        split = checked if checked is not None and new.template_body == sent else checked_for_create(new)
         fingerprint = config_hash(new.template_body, split.public, new.tags, target.role_arn)
         holder = (
             None
@@ -67,7 +67,7 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
         unchanged = existing is not None and skip_unchanged and self._unchanged(existing, fingerprint)
         if existing is not None and unchanged and not split.has_new_secrets:
             return replace(existing, outcome=Outcome.SKIPPED)
-        if existing is not None and _never_made_a_stack(existing):
+        if existing is not None and never_made_a_stack(existing):
             return self._create_again(existing, new, split, mode, fingerprint, for_item)
         self._check_unlocked(target.account_id, new.region, new.stack_name)
         deployment_id = new_id("dep")
@@ -135,11 +135,11 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
         )
         request = self._request(
             deployment,
-            _Template(new.template_body, new.template_url, new.template_version, new.template_region),
+            Template(new.template_body, new.template_url, new.template_version, new.template_region),
             split,
         )
         with secrets_kept(self._secrets, operation.operation_id, split):
-            self._store.create_deployment(deployment, request, _start_writes(for_item, deployment))
+            self._store.create_deployment(deployment, request, start_writes(for_item, deployment))
         return deployment
 
     @contextmanager
@@ -174,7 +174,7 @@ class DeploymentCreation(DeploymentChecks, DeploymentStarts):
             written = self._write_operation(
                 renewed,
                 Action.CREATE,
-                _Template(new.template_body, new.template_url, new.template_version, new.template_region),
+                Template(new.template_body, new.template_url, new.template_version, new.template_region),
                 split,
                 new.tags,
                 mode=mode,

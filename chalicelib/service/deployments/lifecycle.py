@@ -24,9 +24,9 @@ from chalicelib.domain.model import (
 from chalicelib.domain.noecho import ParameterSplit
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import parse_template
-from chalicelib.service.deployments.checks import DeploymentChecks, _checked_split
+from chalicelib.service.deployments.checks import DeploymentChecks, checked_split
 from chalicelib.service.deployments.starts import DeploymentStarts
-from chalicelib.service.deployments.templates import _carried
+from chalicelib.service.deployments.templates import carried
 from chalicelib.service.deployments.values import DeploymentChange, ItemStart
 from chalicelib.service.ports import StackInfo
 
@@ -61,7 +61,7 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
             if inline is not None and template.body == change.template_body
             else parse_template(template.body)
         )
-        split = _checked_split(summary, template.body, parameters, self._previous_parameters(deployment))
+        split = checked_split(summary, template.body, parameters, self._previous_parameters(deployment))
         target = self._targets.get(tenant_id, deployment.target_id)
         self._targets.check_external_id(target)
         fingerprint = config_hash(template.body, split.public, tags, target.role_arn)
@@ -126,7 +126,7 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
         written = self._write_operation(
             deployment,
             Action(plan.action),
-            _carried(request),
+            carried(request),
             ParameterSplit(request.parameters),  # the change set holds the values
             request.tags,
             mode=OperationMode.APPLY,
@@ -189,7 +189,7 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
             self._write_operation(
                 deployment,
                 Action.CONTINUE_ROLLBACK,
-                _carried(previous),
+                carried(previous),
                 ParameterSplit(deployment.parameters),
                 deployment.tags,
                 resources=resources_to_skip,
@@ -219,7 +219,7 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
             self._write_operation(
                 deployment,
                 Action.DELETE,
-                _carried(previous),
+                carried(previous),
                 ParameterSplit(deployment.parameters),
                 deployment.tags,
                 resources=retain,
@@ -256,7 +256,7 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
             updated_at=now,
         )
         previous = self._store.get_request(deployment_id, deployment.operation.operation_id)
-        request = self._request(forgotten, _carried(previous), ParameterSplit(deployment.parameters))
+        request = self._request(forgotten, carried(previous), ParameterSplit(deployment.parameters))
         # The record and the freed stack name in one write: in two, a throttle between them left the
         # name claimed by a DELETED deployment, so every later create of it was refused (409).
         self._store.begin_operation(forgotten, request, release_name=True)

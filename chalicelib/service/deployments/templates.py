@@ -11,7 +11,7 @@ from chalicelib.domain.templates import sent_by_url
 
 
 @dataclass(frozen=True)
-class _Template:
+class Template:
     """A template as an operation keeps it: the text up to TemplateBody's limit, else its S3 object."""
 
     body: str
@@ -30,7 +30,7 @@ class _Template:
         return {"template_body": self.body}
 
 
-def _carried(request: OperationRequest | None) -> dict[str, Any]:
+def carried(request: OperationRequest | None) -> dict[str, Any]:
     """An earlier operation's template, carried over as it was kept."""
     if request is None:
         return {}

@@ -66,7 +66,7 @@ class ItemStart:
     write: Callable[[str, str], Mapping[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
-def _start_writes(for_item: ItemStart | None, deployment: Deployment) -> tuple[Mapping[str, Any], ...]:
+def start_writes(for_item: ItemStart | None, deployment: Deployment) -> tuple[Mapping[str, Any], ...]:
     """The writes that record ``for_item`` as started with ``deployment``'s operation, if it has any."""
     if for_item is None or for_item.write is None:
         return ()

@@ -40,16 +40,16 @@ class RolloutRecords(RolloutStore, Protocol):
         """Free the claim of ``key`` again: its announcement was not delivered, and is to be sent again."""
 
 
-def _no_item(rollout_id: str, index: int) -> DeployerError:
+def no_item(rollout_id: str, index: int) -> DeployerError:
     return DeployerError(f"Rollout {rollout_id} has no item {index}.")
 
 
-def _not_started(reason: str) -> ErrorInfo:
+def not_started(reason: str) -> ErrorInfo:
     """Why an item that never started ended CANCELLED."""
     return ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
 
 
-def _age_seconds(timestamp: str) -> float:
+def age_seconds(timestamp: str) -> float:
     if not timestamp:
         return math.inf
     started = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
@@ -116,7 +116,7 @@ class RolloutCore:
     def _item(self, rollout_id: str, index: int) -> RolloutItem:
         item = self._store.get_item(rollout_id, index)
         if item is None:
-            raise _no_item(rollout_id, index)
+            raise no_item(rollout_id, index)
         return item
 
     def _end(

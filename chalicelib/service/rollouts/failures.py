@@ -12,7 +12,7 @@ from chalicelib.domain.errors import DeployerError, TransientAwsError
 from chalicelib.domain.model import ErrorInfo, ExecutionEnd
 from chalicelib.domain.rollouts import RUNNING_ROLLOUT, ItemStatus, Rollout, RolloutItem, RolloutStatus
 from chalicelib.service.rollouts.item_ends import RolloutItemEnds
-from chalicelib.service.rollouts.waves import RolloutWaves, _starting
+from chalicelib.service.rollouts.waves import RolloutWaves, starting
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class RolloutFailures(RolloutWaves, RolloutItemEnds):
             "Items still running end on their own. Start the rollout again to deploy the rest: items "
             "already up to date are skipped.",
         )
-        # An item whose marked start may still be retried is not cancelled (``_starting``); any other
+        # An item whose marked start may still be retried is not cancelled (``starting``); any other
         # start still running (Lambda is not stopped with the execution) is refused once its item ended.
         self._finish(replace(rollout, error=info), RolloutStatus.FAILED, spare_starting=True)
         return {"reconciled": True, "recorded": info.code, "in_flight": in_flight}
@@ -79,7 +79,7 @@ class RolloutFailures(RolloutWaves, RolloutItemEnds):
                 # Its StartItem began a start: take up what it started, or wait while it may still run.
                 taken = self._taken_up(rollout, item)
                 if taken is None:
-                    running += _starting(item)
+                    running += starting(item)
                     continue
                 item = taken  # IN_PROGRESS, or ended meanwhile
             if item.status is not ItemStatus.IN_PROGRESS:
@@ -108,7 +108,7 @@ class RolloutFailures(RolloutWaves, RolloutItemEnds):
         try:
             self._settle(rollout, items)
             items = self._store.list_items(rollout.rollout_id)
-            if any(item.status is ItemStatus.PENDING and not _starting(item) for item in items):
+            if any(item.status is ItemStatus.PENDING and not starting(item) for item in items):
                 reason = f"the rollout ended {rollout.status.value}"
                 self._cancel_pending(rollout, items, reason, spare_starting=True)
                 items = self._store.list_items(rollout.rollout_id)

@@ -14,7 +14,7 @@ from chalicelib.domain.errors import DeployerError
 from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
 from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
-from chalicelib.service.rollouts.core import _age_seconds
+from chalicelib.service.rollouts.core import age_seconds
 from chalicelib.service.rollouts.starts import ItemStarts
 
 # An item's operation still PENDING this long after it began was never picked up by its execution
@@ -107,7 +107,7 @@ class RolloutItemEnds(ItemStarts):
                 "to end",
                 "Look at the deployment; start a new rollout if it needs this template.",
             )
-        age = _age_seconds(operation.started_at)
+        age = age_seconds(operation.started_at)
         if operation.status is OperationStatus.PENDING and age > NOT_STARTED_AFTER_SECONDS:
             return ErrorInfo(
                 "OPERATION_NOT_STARTED",
@@ -138,7 +138,7 @@ class RolloutItemEnds(ItemStarts):
         taken = self._taken_up(self._rollout(tenant_id, item.rollout_id), item)
         if taken is not None:
             return taken
-        if _age_seconds(item.start_attempted_at or item.updated_at) <= NOT_STARTED_AFTER_SECONDS:
+        if age_seconds(item.start_attempted_at or item.updated_at) <= NOT_STARTED_AFTER_SECONDS:
             return item
         info = ErrorInfo(
             "ITEM_NOT_STARTED",

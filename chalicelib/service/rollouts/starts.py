@@ -35,7 +35,7 @@ from chalicelib.domain.rollouts import (
 )
 from chalicelib.domain.templates import NO_ECHO_MASK
 from chalicelib.service.deployments import DeploymentChange, ItemStart, NewDeployment
-from chalicelib.service.rollouts.core import RolloutCore, _no_item, _not_started
+from chalicelib.service.rollouts.core import RolloutCore, no_item, not_started
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class ItemStarts(RolloutCore):
         rollout_id, index = ref.rollout_id, ref.index
         item, rollout = self._store.item_and_rollout(tenant_id, rollout_id, index)
         if item is None:
-            raise _no_item(rollout_id, index)
+            raise no_item(rollout_id, index)
         found = self._as_found(item)
         if found is not None:
             return found
@@ -123,7 +123,7 @@ class ItemStarts(RolloutCore):
                 reason = f"more items failed than the rollout's failure tolerance ({rollout.tolerance})"
             else:  # ended while this step ran (its execution was stopped)
                 reason = f"the rollout ended {rollout.status.value}"
-            error = item_error(item, _not_started(reason), None)
+            error = item_error(item, not_started(reason), None)
             if self._end(tenant_id, item, ItemStatus.CANCELLED, error=error, only_pending=True):
                 return _Begun(self._done(True, 0))
             return self._as_now(item)

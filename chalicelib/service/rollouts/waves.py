@@ -2,7 +2,7 @@
 
 Apart because this is the rollout's own state machine (PENDING, IN_PROGRESS, PAUSED, then its end),
 which the API's requests and the workflow's failures drive as well. ``START_SECONDS`` lives here, next
-to both its readers (the execution's input and ``_starting``).
+to both its readers (the execution's input and ``starting``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from chalicelib.domain.rollouts import (
 )
 from chalicelib.observability import correlation_id
 from chalicelib.service.executions import start_through_throttles
-from chalicelib.service.rollouts.core import _age_seconds, _not_started
+from chalicelib.service.rollouts.core import age_seconds, not_started
 from chalicelib.service.rollouts.notices import RolloutNotices
 
 logger = logging.getLogger(__name__)
@@ -38,12 +38,12 @@ logger = logging.getLogger(__name__)
 START_SECONDS = 120
 
 
-def _starting(item: RolloutItem) -> bool:
+def starting(item: RolloutItem) -> bool:
     """A PENDING item whose start was marked recently enough that its StartItem may still be retried (a
     start whose StartExecution stayed throttled, or an earlier version's marker). A start without a
     mark that is still running needs no sparing: its operation's write is refused once the item ended."""
     began = item.start_attempted_at
-    return began is not None and _age_seconds(began) <= 2 * START_SECONDS
+    return began is not None and age_seconds(began) <= 2 * START_SECONDS
 
 
 class RolloutWaves(RolloutNotices):
@@ -167,12 +167,12 @@ class RolloutWaves(RolloutNotices):
     ) -> None:
         """End the PENDING ``items`` CANCELLED (``spare_starting``: not those whose StartItem may still
         run). A fleet's worth of items in tens of writes, not one per item: NextWave has a timeout."""
-        info, now = _not_started(reason), utc_now()
+        info, now = not_started(reason), utc_now()
         self._store.end_items(
             rollout.tenant_id,
             [
                 replace(item, status=ItemStatus.CANCELLED, error=item_error(item, info, None), updated_at=now)
                 for item in items
-                if item.status is ItemStatus.PENDING and not (spare_starting and _starting(item))
+                if item.status is ItemStatus.PENDING and not (spare_starting and starting(item))
             ],
         )

@@ -38,7 +38,7 @@ from chalicelib.service.targets import TargetService
 from chalicelib.service.workflow.values import StepInput, WorkflowSettings
 
 
-def _executing_status(before: str | None) -> str:
+def executing_status(before: str | None) -> str:
     """A change set executing: a stack in review (a CREATE change set) is being created, else updated."""
     return "CREATE_IN_PROGRESS" if before in (None, "REVIEW_IN_PROGRESS") else "UPDATE_IN_PROGRESS"
 

@@ -22,7 +22,7 @@ from chalicelib.domain.plans import Plan
 from chalicelib.service.operation_metrics import count_ended
 from chalicelib.service.ports import StackGateway
 from chalicelib.service.workflow.core import WorkflowCore
-from chalicelib.service.workflow.progress import _progress
+from chalicelib.service.workflow.progress import progress
 from chalicelib.service.workflow.values import StepInput
 
 
@@ -43,7 +43,7 @@ class Outcomes(WorkflowCore):
             plan=None if operation.mode is OperationMode.APPLY else deployment.plan,
         )
         self._finish(done, "SUCCEEDED", message)
-        return _progress(True, True, 0)
+        return progress(True, True, 0)
 
     def _planned(
         self, deployment: Deployment, stacks: StackGateway, changes: Any, message: str
@@ -72,7 +72,7 @@ class Outcomes(WorkflowCore):
             updated_at=utc_now(),
         )
         self._finish(done, "PLANNED", f"{message}: {len(plan.changes)} change(s)")
-        return _progress(True, True, 0)
+        return progress(True, True, 0)
 
     def _cancelled(self, deployment: Deployment, outputs: dict[str, str], message: str) -> dict[str, Any]:
         """The update was cancelled: the stack is at its last successful configuration."""
@@ -86,7 +86,7 @@ class Outcomes(WorkflowCore):
             updated_at=utc_now(),
         )
         self._finish(done, "CANCELLED", message)
-        return _progress(True, True, 0)
+        return progress(True, True, 0)
 
     def _finish_deleted(self, deployment: Deployment, message: str, step: StepInput) -> dict[str, Any]:
         self._release(deployment)
@@ -103,7 +103,7 @@ class Outcomes(WorkflowCore):
         # final state): a client that sees DELETED can create the stack again at once.
         self._store.release_stack_name(done)
         self._finish(done, "SUCCEEDED", message)
-        return _progress(True, True, 0)
+        return progress(True, True, 0)
 
     def _fail(self, deployment: Deployment, info: ErrorInfo) -> None:
         operation = deployment.operation

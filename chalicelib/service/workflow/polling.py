@@ -16,15 +16,15 @@ from chalicelib.domain.metrics import WAIT_STACK_EVENT, Metric
 from chalicelib.domain.model import Action, Deployment, OperationMode, utc_now
 from chalicelib.domain.stack_status import STUCK_HINTS, StackPhase, phase_of
 from chalicelib.service.ports import StackGateway
-from chalicelib.service.workflow.core import _executing_status
+from chalicelib.service.workflow.core import executing_status
 from chalicelib.service.workflow.event_wait import CANCEL_SUFFIX, EventWaiting
 from chalicelib.service.workflow.outcomes import Outcomes
-from chalicelib.service.workflow.progress import _ended, _waiting
+from chalicelib.service.workflow.progress import ended_progress, waiting
 from chalicelib.service.workflow.stack_events import (
     StackEvents,
-    _blockers,
-    _describe_blockers,
-    _failure_reason,
+    describe_blockers,
+    failure_reason,
+    stack_blockers,
 )
 from chalicelib.service.workflow.values import StepInput
 
@@ -36,7 +36,7 @@ NO_CHANGES_MARKERS = ("didn't contain changes", "No updates are to be performed"
 class StackPolling(EventWaiting, Outcomes, StackEvents):
     def poll_stack(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
-        ended = _ended(deployment)
+        ended = ended_progress(deployment)
         if ended is not None:
             return ended
         self._renew_lease(deployment, step)
@@ -70,7 +70,7 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             )
         change_set = stacks.describe_change_set(stack, name)
         if change_set.status in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
-            return _waiting(step, "changeset", next_wait)
+            return waiting(step, "changeset", next_wait)
         if change_set.status == "FAILED":
             reason = change_set.status_reason or "the change set failed"
             if any(marker in reason for marker in NO_CHANGES_MARKERS):
@@ -103,13 +103,13 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         self._store.save_deployment(
             replace(
                 deployment,
-                stack_status=_executing_status(deployment.stack_status),
+                stack_status=executing_status(deployment.stack_status),
                 operation=replace(operation, phase="executing"),
                 updated_at=utc_now(),
             )
         )
         self._event(deployment, "EXECUTING", f"change set {name} executing")
-        return _waiting(step, "executing", next_wait)
+        return waiting(step, "executing", next_wait)
 
     def _poll_stack_status(
         self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
@@ -153,16 +153,16 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
                 )
         if phase is StackPhase.IN_PROGRESS:
             self._store.save_deployment(deployment)
-            return _waiting(step, deployment.operation.phase, next_wait)
+            return waiting(step, deployment.operation.phase, next_wait)
         if operation.phase == "cancelling" and status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
             return self._cancelled(deployment, stack.outputs, "update cancelled and rolled back")
         if operation.action is Action.CONTINUE_ROLLBACK:
             if status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
                 return self._succeed(deployment, stack.outputs, "update rollback completed")
-            blockers = _blockers(deployment, stacks, stack_ref)
+            blockers = stack_blockers(deployment, stacks, stack_ref)
             self._store.save_deployment(deployment)
             raise StackOperationError(
-                f"ContinueUpdateRollback ended in {status}; blocked by {_describe_blockers(blockers)}",
+                f"ContinueUpdateRollback ended in {status}; blocked by {describe_blockers(blockers)}",
                 code="STACK_ROLLBACK_FAILED",
                 hint="Continue again, skipping the blocking resources: POST /deployments/{id}/"
                 f'continue-rollback with {{"resources_to_skip": {json.dumps(list(blockers))}}}.',
@@ -171,21 +171,21 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         if operation.action is Action.DELETE:
             if phase is StackPhase.GONE:
                 return self._finish_deleted(deployment, "stack deleted", step)
-            blockers = _blockers(deployment, stacks, stack_ref)
+            blockers = stack_blockers(deployment, stacks, stack_ref)
             self._store.save_deployment(deployment)
             raise StackOperationError(
-                f"DeleteStack ended in {status}; blocked by {_describe_blockers(blockers)}",
+                f"DeleteStack ended in {status}; blocked by {describe_blockers(blockers)}",
                 code="STACK_DELETE_FAILED",
                 hint="Empty or release those resources and delete again, or keep them out of the delete: "
                 f"DELETE /deployments/{{id}}?retain={','.join(blockers)}",
                 details={"blocking_resources": list(blockers)},
             )
         if status == "UPDATE_ROLLBACK_FAILED":
-            blockers = _blockers(deployment, stacks, stack_ref)
+            blockers = stack_blockers(deployment, stacks, stack_ref)
             self._store.save_deployment(deployment)
             raise StackOperationError(
                 f"Stack update failed and its rollback failed too ({status}); blocked by "
-                f"{_describe_blockers(blockers)}",
+                f"{describe_blockers(blockers)}",
                 code="STACK_UPDATE_FAILED",
                 hint="POST /deployments/{id}/continue-rollback, with "
                 f'{{"resources_to_skip": {json.dumps(list(blockers))}}} if they cannot be rolled back.',
@@ -193,7 +193,7 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             )
         if phase is StackPhase.SUCCEEDED and stack is not None:
             return self._succeed(deployment, stack.outputs, f"stack {status}")
-        reason = _failure_reason(events, stack.status_reason if stack else None)
+        reason = failure_reason(events, stack.status_reason if stack else None)
         verb = "create" if operation.action is Action.CREATE else "update"
         self._store.save_deployment(deployment)
         raise StackOperationError(
@@ -224,12 +224,12 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         status = stack.status if stack else "DELETE_COMPLETE"
         if phase_of(status) is StackPhase.IN_PROGRESS:
             self._store.save_deployment(replace(deployment, stack_status=status, updated_at=utc_now()))
-            return _waiting(step, "recreate_delete", next_wait)
+            return waiting(step, "recreate_delete", next_wait)
         if phase_of(status) is not StackPhase.GONE:
-            blockers = _blockers(deployment, stacks, stack_ref)
+            blockers = stack_blockers(deployment, stacks, stack_ref)
             raise StackOperationError(
                 f"Deleting the failed stack before creating it again ended in {status}; blocked by "
-                f"{_describe_blockers(blockers)}",
+                f"{describe_blockers(blockers)}",
                 code="STACK_DELETE_FAILED",
                 hint="Release those resources in the target account, then deploy again.",
                 details={"blocking_resources": list(blockers)},
@@ -247,4 +247,4 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         self._store.save_deployment(deployment)
         self._forget_secrets(deployment)
         self._event(deployment, "STARTED", f"failed stack deleted; CreateStack started ({token})")
-        return _waiting(step, "executing", next_wait)
+        return waiting(step, "executing", next_wait)

@@ -10,7 +10,7 @@ from chalicelib.domain.model import Deployment, OperationStatus
 from chalicelib.service.workflow.values import StepInput
 
 
-def _progress(
+def progress(
     done: bool, succeeded: bool, wait_seconds: int, completion: str = "poll", event_timeout_seconds: int = 0
 ) -> dict[str, Any]:
     """The state's ``progress``: IsOperationDone reads ``done``, then ``completion`` ("events" waits in
@@ -24,16 +24,16 @@ def _progress(
     }
 
 
-def _waiting(step: StepInput, phase: str, wait_seconds: int) -> dict[str, Any]:
+def waiting(step: StepInput, phase: str, wait_seconds: int) -> dict[str, Any]:
     """Not done yet. A change set being computed emits no stack events, so that phase always polls."""
     completion = "poll" if phase == "changeset" else step.completion
-    return _progress(False, False, wait_seconds, completion, step.event_timeout_seconds)
+    return progress(False, False, wait_seconds, completion, step.event_timeout_seconds)
 
 
-def _ended(deployment: Deployment) -> dict[str, Any] | None:
+def ended_progress(deployment: Deployment) -> dict[str, Any] | None:
     """The progress of a step that finds its operation ended: a retried step, or one that outlived its
     stopped execution. It makes no stack call and takes no lock; IsOperationDone goes to ReleaseLock."""
     operation = deployment.operation
     if operation.running:
         return None
-    return _progress(True, operation.status is not OperationStatus.FAILED, 0)
+    return progress(True, operation.status is not OperationStatus.FAILED, 0)

@@ -39,7 +39,7 @@ class StackEvents(WorkflowCore):
         return events
 
 
-def _blockers(deployment: Deployment, stacks: StackGateway, stack_ref: str) -> dict[str, str]:
+def stack_blockers(deployment: Deployment, stacks: StackGateway, stack_ref: str) -> dict[str, str]:
     """Resources that failed in the last phase of this operation (its delete, or its rollback).
 
     Reads this operation's events again (they stop at the first event of an earlier operation), so
@@ -60,13 +60,13 @@ def _blockers(deployment: Deployment, stacks: StackGateway, stack_ref: str) -> d
     }
 
 
-def _describe_blockers(blockers: dict[str, str]) -> str:
+def describe_blockers(blockers: dict[str, str]) -> str:
     if not blockers:
         return "no resource named by CloudFormation"
     return "; ".join(f"{name} ({reason})" for name, reason in blockers.items())
 
 
-def _failure_reason(events: list[Any], stack_reason: str | None) -> str:
+def failure_reason(events: list[Any], stack_reason: str | None) -> str:
     for event in events:
         if is_failure_event(event.status) and event.reason and event.logical_id:
             return f"resource {event.logical_id} ({event.resource_type}) failed: {event.reason}"

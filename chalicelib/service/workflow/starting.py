@@ -13,23 +13,23 @@ from chalicelib.domain.model import Action, Deployment, Operation, OperationMode
 from chalicelib.domain.stack_status import STUCK_HINTS, Remedy, StackPhase, phase_of, remedy_of
 from chalicelib.domain.templates import DEPLOYMENT_TAG
 from chalicelib.service.ports import StackGateway, StackInfo
-from chalicelib.service.workflow.core import _executing_status
+from chalicelib.service.workflow.core import executing_status
 from chalicelib.service.workflow.event_wait import RECREATE_SUFFIX, EventWaiting
 from chalicelib.service.workflow.outcomes import Outcomes
-from chalicelib.service.workflow.progress import _ended, _waiting
+from chalicelib.service.workflow.progress import ended_progress, waiting
 from chalicelib.service.workflow.values import StepInput
 
 
 class StackStart(EventWaiting, Outcomes):
     def start_stack_operation(self, step: StepInput) -> dict[str, Any]:
         deployment = self._current(step)
-        ended = _ended(deployment)
+        ended = ended_progress(deployment)
         if ended is not None:
             return ended
         step = self._completion_for(step, deployment)
         if deployment.operation.phase != "pending":
             # A repeated invocation: the stack call was already made; go on waiting.
-            return _waiting(step, deployment.operation.phase, step.wait_seconds)
+            return waiting(step, deployment.operation.phase, step.wait_seconds)
         self._renew_lease(deployment, step)  # the lock is still this operation's before any stack call
         target = self._target(deployment)
         stacks = self._stacks(deployment, target)
@@ -109,7 +109,7 @@ class StackStart(EventWaiting, Outcomes):
                 "executing",
                 f"planned change set {name} executing ({token})",
                 step,
-                _executing_status(existing.status if existing else None),
+                executing_status(existing.status if existing else None),
             )
         ours = existing is not None and existing.tags.get(DEPLOYMENT_TAG) == deployment.deployment_id
         if existing is None or gone:
@@ -270,7 +270,7 @@ class StackStart(EventWaiting, Outcomes):
         if phase != "recreate_delete":  # a recreate sends the parameters with its CreateStack, later
             self._forget_secrets(deployment)
         self._event(deployment, "STARTED", message)
-        return _waiting(step, phase, step.wait_seconds)
+        return waiting(step, phase, step.wait_seconds)
 
 
 def _continue_message(token: str, skipped: tuple[str, ...]) -> str:
