@@ -6,8 +6,9 @@
 A claim is one conditional PutItem: the first writer of (deployment, revision) wins; an expired
 claim (DynamoDB's TTL deletes it within about two days, so the condition also compares the expiry)
 may be taken again. A refused claim comes back with the claim held (ReturnValuesOnConditionCheckFailure),
-and one older than its lease may be taken over, by a put conditional on that claim's time. The drift check's fleet-wide read is a paginated Scan of deployment items, the one
-query that crosses tenants, run only by the scheduled check.
+and one older than its lease may be taken over, by a put conditional on that claim's time. The drift
+check's fleet-wide read is a paginated Scan of deployment items, the one query that crosses tenants,
+run only by the scheduled check.
 """
 
 from __future__ import annotations
