@@ -77,7 +77,7 @@ def build_telemetry(settings: TelemetrySettings) -> Telemetry:
     from chalicelib.observability import SERVICE_NAME
 
     tracing = NoTracing() if settings.trace_disabled else XRayTracing(SERVICE_NAME)
-    return Telemetry(tracing, EmfMetrics(settings.metrics_namespace, SERVICE_NAME))
+    return Telemetry(tracing, EmfMetrics(settings.metrics_namespace, SERVICE_NAME), settings.function_name)
 
 
 def build_services(

@@ -111,6 +111,9 @@ class Telemetry:
 
     tracing: Tracing
     metrics: Metrics
+    # The function's name as the cloud template has it (NEXUS_FUNCTION_NAME); "" when not given (the
+    # tests' services), then read from the invocation's context.
+    function: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ def describe(event: Any) -> Invocation:
 
 
 def _function_name(context: Any) -> str:
-    """The function's name as the cloud template has it: chalice names it ``<app>-<stage>-<Name>``."""
+    """The function's name as the cloud template has it when its deployed name is ``<...>-<Name>``:
+    chalice's own deploy and the local AWS name them so. CloudFormation adds a random suffix, so the
+    deployed service names each function in ``Telemetry.function`` instead (NEXUS_FUNCTION_NAME)."""
     name = str(getattr(context, "function_name", "") or "unknown")
     return name.rsplit("-", 1)[-1]
 
@@ -161,27 +166,29 @@ def middleware(telemetry: Callable[[], Telemetry]) -> Callable[[Any, Callable[[A
             cold = invocation.function not in seen
             seen.add(invocation.function)
         current = telemetry()
+        # The template's name of the function: what the alarms and the dashboard read.
+        function = invocation.function if invocation.http or not current.function else current.function
         source = _logger()
         source.thread_safe_clear_keys()  # nothing left over from an earlier invocation on this thread
         bind(**{k: v for k, v in invocation.keys.items() if v})
         if cold:
-            current.metrics.add(Metric.COLD_STARTS, function=invocation.function)
+            current.metrics.add(Metric.COLD_STARTS, function=function)
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = current.tracing.trace(invocation.function, cold, lambda: get_response(event))
+            response = current.tracing.trace(function, cold, lambda: get_response(event))
             outcome = "ok"
         except TransientAwsError:
             # Raised on purpose, for the step's Retry (or Lambda's retry of an event) to run it again:
             # an error to Lambda's metrics, which the errors alarms discount by this count.
             outcome = "retry"
-            current.metrics.add(Metric.RETRIES_REQUESTED, function=invocation.function)
+            current.metrics.add(Metric.RETRIES_REQUESTED, function=function)
             raise
         finally:
             logger.info(
                 "invocation ended",
                 extra={
-                    "function": invocation.function,
+                    "function": function,
                     "outcome": outcome,
                     "cold_start": cold,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),

@@ -42,6 +42,9 @@ class TelemetrySettings(BaseModel):
     )
     # Powertools' own switch: unset in the cloud (tracing on), true in local mode and the tests.
     trace_disabled: bool = Field(default=False, alias="POWERTOOLS_TRACE_DISABLED")
+    # The function's logical id in the cloud template (infra/package.py sets it on each function): the
+    # ``function`` dimension the alarms read. Its deployed name ends in CloudFormation's random suffix.
+    function_name: str = Field(default="", pattern=r"^[A-Za-z0-9]{0,64}$", alias="NEXUS_FUNCTION_NAME")
 
     @field_validator("metrics_namespace")
     @classmethod

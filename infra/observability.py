@@ -101,46 +101,48 @@ def _query(query_id: str, namespace: Any, metric: str, dimensions: dict[str, Any
     }
 
 
-def _sum_alarm(
-    description: str, metric: str, function_names: list[str], *, discount_retries: bool = False
-) -> dict[str, Any]:
-    """One alarm on the sum of a Lambda metric over several functions (metric math).
-
-    ``discount_retries``: less the invocations that raised TransientAwsError on purpose (our
-    ``RetriesRequested``, by function), which Lambda counts as errors too: a throttled AWS handed back
-    for the step's Retry is not a fault, and it would otherwise page on every one. Each period the
-    retries are summed with missing data as 0, so that an error in a period without retries still
-    alarms. A data point and its Lambda error can fall in adjacent periods when an invocation spans a
-    period's end (a step runs for about a second of the 300)."""
+def _sum_alarm(description: str, metric: str, function_names: list[str]) -> dict[str, Any]:
+    """One alarm on the sum of a Lambda metric over several functions (metric math)."""
     queries = [
         _query(f"m{n}", "AWS/Lambda", metric, {"FunctionName": {"Ref": name}})
         for n, name in enumerate(function_names)
     ]
-    summed = f"SUM([{','.join(q['Id'] for q in queries)}])"
-    expressions: list[dict[str, Any]] = [{"Id": "total", "Expression": summed, "ReturnData": True}]
-    if discount_retries:
-        retries = [
-            _query(
-                f"r{n}",
-                {"Ref": "MetricsNamespace"},
-                Metric.RETRIES_REQUESTED.spec.name,
-                {SERVICE_DIMENSION: SERVICE_NAME, "function": name},
-            )
-            for n, name in enumerate(function_names)
-        ]
-        queries += retries
-        expressions = [
-            {"Id": "errors", "Expression": summed, "ReturnData": False},
+    total = {"Id": "total", "Expression": f"SUM([{','.join(q['Id'] for q in queries)}])", "ReturnData": True}
+    return _threshold_alarm(description, [*queries, total])
+
+
+def _errors_alarm(description: str, function_names: list[str]) -> dict[str, Any]:
+    """The Lambda errors of several functions, each function's less its ``RetriesRequested``.
+
+    A step that hands a throttled AWS back to its Retry (TransientAwsError) is a Lambda error too, and
+    would otherwise page on every throttle. Each function's errors are discounted by its own retries
+    only, never below 0 (a retry elsewhere must not hide a real error); missing data counts as 0. A
+    retry's data point and its Lambda error can fall in adjacent 5-minute periods when an invocation
+    spans a period's end (a step runs for about a second of the 300): the error then counts once."""
+    queries: list[dict[str, Any]] = []
+    own: list[dict[str, Any]] = []
+    for n, name in enumerate(function_names):
+        queries.append(_query(f"m{n}", "AWS/Lambda", "Errors", {"FunctionName": {"Ref": name}}))
+        dimensions = {SERVICE_DIMENSION: SERVICE_NAME, "function": name}
+        queries.append(
+            _query(f"r{n}", {"Ref": "MetricsNamespace"}, Metric.RETRIES_REQUESTED.spec.name, dimensions)
+        )
+        errors, retries = f"FILL(m{n}, 0)", f"FILL(r{n}, 0)"
+        own.append(
             {
-                "Id": "retries",
-                "Expression": f"FILL(SUM([{','.join(q['Id'] for q in retries)}]), 0)",
+                "Id": f"e{n}",
+                "Expression": f"IF({errors} > {retries}, {errors} - {retries}, 0)",
                 "ReturnData": False,
-            },
-            {"Id": "total", "Expression": "errors - retries", "ReturnData": True},
-        ]
+            }
+        )
+    total = {"Id": "total", "Expression": f"SUM([{','.join(q['Id'] for q in own)}])", "ReturnData": True}
+    return _threshold_alarm(description, [*queries, *own, total])
+
+
+def _threshold_alarm(description: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
     return _alarm(
         description,
-        Metrics=[*queries, *expressions],
+        Metrics=metrics,
         EvaluationPeriods=1,
         Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
@@ -169,21 +171,24 @@ def alarms(merge_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for function, role in functions(merge_template).items():
         by_role.setdefault(role, []).append(function)
     for role, names in sorted(by_role.items()):
+        for part, start in enumerate(range(0, len(names), MAX_ALARM_METRICS)):
+            group = names[start : start + MAX_ALARM_METRICS]
+            label = f"{role}{part + 1 if len(names) > MAX_ALARM_METRICS else ''}"
+            found[f"{label}FunctionThrottlesAlarm"] = _sum_alarm(
+                f"Lambda throttled invocations (concurrency exhausted) of {', '.join(group)}.",
+                "Throttles",
+                group,
+            )
         # The errors alarm reads two metrics per function (its errors, its retries requested).
         per_alarm = MAX_ALARM_METRICS // 2
         for part, start in enumerate(range(0, len(names), per_alarm)):
             group = names[start : start + per_alarm]
             label = f"{role}{part + 1 if len(names) > per_alarm else ''}"
-            listed = ", ".join(group)
-            found[f"{label}FunctionErrorsAlarm"] = _sum_alarm(
-                f"Lambda errors (a handler raised, timed out or ran out of memory) in {listed}, less "
-                "the invocations that handed a throttled AWS back to be retried (RetriesRequested).",
-                "Errors",
+            found[f"{label}FunctionErrorsAlarm"] = _errors_alarm(
+                f"Lambda errors (a handler raised, timed out or ran out of memory) in {', '.join(group)}, "
+                "each function's less its invocations that handed a throttled AWS back to be retried "
+                "(RetriesRequested).",
                 group,
-                discount_retries=True,
-            )
-            found[f"{label}FunctionThrottlesAlarm"] = _sum_alarm(
-                f"Lambda throttled invocations (concurrency exhausted) of {listed}.", "Throttles", group
             )
     found["ApiServerErrorsAlarm"] = _metric_alarm(
         "The HTTP API answered 5xx: a fault of the service (client errors are 4xx).",

@@ -64,7 +64,8 @@ WHEEL_PLATFORM = "manylinux2014_x86_64"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 RUNTIME = re.compile(r"^python3\.(\d+)$")
 # Settings every function needs (chalicelib/settings.py); AWS_REGION is set by Lambda itself.
-REQUIRED_ENVIRONMENT = frozenset({"NEXUS_TABLE_NAME", "NEXUS_SERVICE_ROLE_ARN"})
+FUNCTION_NAME_VARIABLE = "NEXUS_FUNCTION_NAME"
+REQUIRED_ENVIRONMENT = frozenset({"NEXUS_TABLE_NAME", "NEXUS_SERVICE_ROLE_ARN", FUNCTION_NAME_VARIABLE})
 
 
 class PackageError(RuntimeError):
@@ -93,6 +94,11 @@ def render_merge_template(
             raise PackageError(f"the merge template already has resources named {taken}")
         rendered["Resources"].update(monitoring)
         rendered.setdefault("Outputs", {})["DashboardName"] = {"Value": {"Ref": observability.DASHBOARD}}
+    for function in observability.functions(rendered):
+        # Each function's own name, for the ``function`` dimension of its metrics (the alarms read it):
+        # CloudFormation's name for it ends in a random suffix.
+        variables = rendered["Resources"][function]["Properties"].setdefault("Environment", {})
+        variables.setdefault("Variables", {})[FUNCTION_NAME_VARIABLE] = function
     return rendered
 
 
@@ -172,9 +178,12 @@ def check_packaged(template: dict[str, Any], runtime: str) -> None:
             raise PackageError(
                 f"{name} kept the role {properties.get('Role')!r}: give it one in the merge template"
             )
-        missing = REQUIRED_ENVIRONMENT - set(properties.get("Environment", {}).get("Variables", {}))
+        variables = properties.get("Environment", {}).get("Variables", {})
+        missing = REQUIRED_ENVIRONMENT - set(variables)
         if missing:
             raise PackageError(f"{name} lacks environment variables {sorted(missing)}")
+        if variables[FUNCTION_NAME_VARIABLE] != name:
+            raise PackageError(f"{name} is named {variables[FUNCTION_NAME_VARIABLE]!r} in its environment")
         if properties.get("Runtime") != runtime:
             raise PackageError(f"{name} runs {properties.get('Runtime')}, not {runtime}")
 

@@ -13,6 +13,7 @@ run only by the scheduled check.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -69,7 +70,8 @@ class AutomationDynamoStore:
             try:
                 self._table.put_item(
                     Item=_claim(deployment_id, revision_key, origin, self._clock(), ttl_seconds),
-                    ConditionExpression=Attr("claimed_at").eq(_seconds(stale_since)),
+                    # The time as the claim held it: a float's repr gives back the number it was read from.
+                    ConditionExpression=Attr("claimed_at").eq(Decimal(repr(stale_since))),
                 )
             except ClientError as error:
                 if error_code(error) == "ConditionalCheckFailedException":
@@ -178,6 +180,6 @@ def _claim(
 
 
 def _seconds(value: float) -> Decimal:
-    """Seconds since the epoch to the millisecond, as the claim stores them (and a take-over's condition
-    compares them)."""
-    return Decimal(f"{value:.3f}")
+    """Seconds since the epoch to the millisecond below, as a claim stores them (an operation's
+    ``started_at`` is truncated to the millisecond too)."""
+    return Decimal(math.floor(value * 1000)) / 1000

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.automation import DriftInfo, Notifications
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.plans import Plan
 
 
@@ -248,6 +249,16 @@ class Deployment:
     def stack_key(self) -> str:
         """The key of this deployment's stack: its lock, its completion waiter, its name claim."""
         return stack_key(self.account_id, self.region, self.stack_name)
+
+    @property
+    def never_started(self) -> bool:
+        """Its operation was recorded, but its workflow never started: StartExecution was still
+        throttled after every round (the operation ended FAILED with the throttle's code)."""
+        return (
+            self.operation.status is OperationStatus.FAILED
+            and self.error is not None
+            and self.error.code == TransientAwsError.code
+        )
 
     def public(self) -> dict[str, Any]:
         return {

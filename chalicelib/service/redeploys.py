@@ -220,11 +220,13 @@ class RedeployService:
         redeploy: its update was refused and the claim's release failed (AWS throttling both), or its
         Lambda died between the claim and the update. Held, the claim made every later delivery of the
         revision a duplicate, and the redeploy was lost. A redeploy that began shows as an operation of
-        the deployment started since the claim (read just before it, after the lease had run out): then
-        this is a duplicate, as is any claim another delivery took over first."""
+        the deployment started since the claim (read just before it, after the lease had run out), unless
+        its workflow never started (StartExecution throttled: recorded FAILED, nothing ran): then this
+        is a duplicate, as is any claim another delivery took over first."""
         if claim.stale_since is None:
             return False
-        if epoch_seconds(deployment.operation.started_at) >= claim.stale_since:
+        began = epoch_seconds(deployment.operation.started_at) >= claim.stale_since
+        if began and not deployment.never_started:
             return False
         taken = self._store.take_over_revision(
             deployment.deployment_id, key, claim.stale_since, self._settings.claim_ttl_seconds, origin

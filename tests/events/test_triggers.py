@@ -9,6 +9,7 @@ host records every AWS call with the function and the role that signed it.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from typing import Any
@@ -118,6 +119,39 @@ def test_a_redeploy_whose_claim_could_not_be_released_is_taken_over_by_the_retry
     assert local_aws.host.invocations["RedeployRequested"] == 2  # the first delivery, and its retry
     statuses = [e["status"] for e in events_of(client, tenant, deployment["deployment_id"])]
     assert statuses.count("REDEPLOY") == 1, statuses
+
+
+def test_a_redeploy_whose_workflow_never_started_is_taken_over_by_the_retry(client, tenant, local_aws):
+    """StartExecution is throttled through every round: the update's operation is recorded FAILED (it
+    never ran) and the claim's release is throttled too. That operation began after the claim, but it
+    is not a redeploy that began: the retry takes the claim over and redeploys."""
+    target = register_target(client, tenant, local_aws)
+    deployment = deploy(client, tenant, target, "app")
+    redeploys = _short_lease(local_aws)
+    workflow = redeploys._deployments._workflow
+    starts = itertools.count()
+    workflow.start, refused = refused_once(workflow.start, lambda *_: n if (n := next(starts)) < 3 else None)
+    redeploys._store.release_revision, releases = refused_once(redeploys._store.release_revision)
+    _request(local_aws, tenant, [deployment["deployment_id"]], "rev-9")
+
+    def shown() -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            call(client, "GET", f"/deployments/{deployment['deployment_id']}", tenant).body
+        )
+        return found
+
+    first = deployment["operation"]["operation_id"]
+    done = until(
+        shown,
+        ready=lambda d: d["operation"]["operation_id"] != first and d["operation"]["status"] == "SUCCEEDED",
+        timeout=30,
+        what="the redeploy, run by the retry",
+    )
+    assert (refused, releases) == ([0, 1, 2], ["first"])  # all 3 rounds of the first delivery's start
+    assert done["status"] == "ACTIVE", done["error"]
+    statuses = [e["status"] for e in events_of(client, tenant, deployment["deployment_id"])]
+    assert statuses.count("REDEPLOY") == 1, statuses  # the retry's; the first delivery's never ran:
+    assert statuses.count("FAILED") == 1, statuses  # its operation was recorded FAILED, throttled
 
 
 def test_a_message_on_the_stacks_topic_reaches_its_handler_through_the_subscription(

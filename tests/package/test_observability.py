@@ -94,41 +94,51 @@ def test_every_alarm_reads_a_metric_of_this_template_or_of_the_codes_catalogue(p
     assert watched[Metric.FALLBACK_RECONCILES.spec.name] == {"FallbackReconciles"}
 
 
-def test_each_errors_alarm_discounts_the_retries_its_own_functions_requested(packaged: Packaged) -> None:
+def test_each_errors_alarm_discounts_each_functions_own_retries(packaged: Packaged) -> None:
     """A step that raises TransientAwsError for its Retry is a Lambda error too: each errors alarm
-    subtracts the RetriesRequested of exactly the functions whose errors it sums, filled with 0 where
-    there were none, and reads at most 10 metrics (CloudWatch's limit for metric math alarms)."""
+    subtracts, function by function, that function's RetriesRequested (never below 0, missing data as
+    0), and sums the rest; at most 10 metrics and 20 queries (CloudWatch's limits for metric math)."""
     ours = packaged.resolve({"Ref": "MetricsNamespace"})
     covered: list[str] = []
     for name, properties in alarms(packaged).items():
         if not name.endswith("FunctionErrorsAlarm"):
             continue
-        reads = [q for q in properties["Metrics"] if "MetricStat" in q]
+        queries = {q["Id"]: q for q in properties["Metrics"]}
+        reads = {i: q["MetricStat"]["Metric"] for i, q in queries.items() if "MetricStat" in q}
         assert len(reads) <= 10, name
-        erring, retrying = set(), set()
-        error_ids, retry_ids = [], []
-        for query in reads:
-            metric = query["MetricStat"]["Metric"]
+        assert len(queries) <= 20, name
+        owners: dict[str, str] = {}
+        for query_id, metric in reads.items():
             dimensions = {d["Name"]: packaged.resolve(d["Value"]) for d in metric["Dimensions"]}
-            owner = check_metric(
-                packaged, packaged.resolve(metric["Namespace"]), metric["MetricName"], dimensions
-            )
-            if metric["MetricName"] == "Errors":
-                erring.add(owner)
-                error_ids.append(query["Id"])
+            namespace = packaged.resolve(metric["Namespace"])
+            owner = check_metric(packaged, namespace, metric["MetricName"], dimensions)
+            if query_id.startswith("r"):
+                assert (namespace, metric["MetricName"]) == (ours, Metric.RETRIES_REQUESTED.spec.name)
+                owner = dimensions["function"]
             else:
-                retry_ids.append(query["Id"])
-                assert packaged.resolve(metric["Namespace"]) == ours
-                assert metric["MetricName"] == Metric.RETRIES_REQUESTED.spec.name
-                retrying.add(dimensions["function"])
-        assert erring == retrying, name
-        expressions = {q["Id"]: q["Expression"] for q in properties["Metrics"] if "Expression" in q}
-        (watched,) = [q["Id"] for q in properties["Metrics"] if q.get("ReturnData")]
-        assert expressions[watched] == "errors - retries"
-        assert expressions["errors"] == f"SUM([{','.join(error_ids)}])"
-        assert expressions["retries"] == f"FILL(SUM([{','.join(retry_ids)}]), 0)"
-        covered += sorted(erring)
+                assert (namespace, metric["MetricName"]) == ("AWS/Lambda", "Errors")
+            owners[query_id] = owner
+        functions = sorted({owners[i] for i in reads if i.startswith("m")})
+        parts = []
+        for n in range(len(functions)):
+            errors, retries = f"m{n}", f"r{n}"
+            assert owners[errors] == owners[retries], name  # the same function's errors and retries
+            filled = f"FILL({errors}, 0)", f"FILL({retries}, 0)"
+            clamped = f"IF({filled[0]} > {filled[1]}, {filled[0]} - {filled[1]}, 0)"
+            assert queries[f"e{n}"]["Expression"] == clamped, name
+            parts.append(f"e{n}")
+        (watched,) = [i for i, q in queries.items() if q.get("ReturnData")]
+        assert queries[watched]["Expression"] == f"SUM([{','.join(parts)}])", name
+        covered += functions
     assert sorted(covered) == sorted(packaged.of_type("AWS::Serverless::Function"))
+
+
+def test_every_function_is_told_its_name_in_the_template(packaged: Packaged) -> None:
+    """CloudFormation names a function ``<stack>-<logical id>-<random suffix>``: the metrics' ``function``
+    dimension (which the errors alarms read) comes from NEXUS_FUNCTION_NAME, its logical id."""
+    for name, function in packaged.of_type("AWS::Serverless::Function").items():
+        assert "FunctionName" not in function["Properties"]  # so CloudFormation names it, with a suffix
+        assert function["Properties"]["Environment"]["Variables"]["NEXUS_FUNCTION_NAME"] == name
 
 
 def test_the_fallback_reconcile_alarm_fires_on_a_rise_above_its_anomaly_band(packaged: Packaged) -> None:

@@ -15,6 +15,7 @@ from chalicelib.adapters.tracing import NoTracing
 from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.metrics import Metric
 from chalicelib.observability import Telemetry
+from chalicelib.settings import TelemetrySettings
 from localaws.lambda_runner import FakeContext
 
 
@@ -92,6 +93,28 @@ def test_a_throttle_handed_back_for_a_retry_is_counted_and_still_raised() -> Non
         observe(step_event("AcquireLock", tenant_id="t", operation_id="op-2"), broken)
     retries = [point for point in metrics.points if point[0] == "RetriesRequested"]
     assert retries == [("RetriesRequested", 1.0, {"function": "PollStack"})]
+
+
+def test_on_aws_a_functions_metrics_carry_its_template_name_not_its_deployed_name() -> None:
+    """CloudFormation names a function ``<stack>-<logical id>-<random suffix>``: read from that name, the
+    ``function`` dimension would be the suffix, which no alarm reads. The template tells each function
+    its name (NEXUS_FUNCTION_NAME), and the metrics carry that."""
+    settings = TelemetrySettings.from_env({"NEXUS_FUNCTION_NAME": "PollStack"})
+    metrics = InMemoryMetrics()
+    observe = observability.middleware(lambda: Telemetry(NoTracing(), metrics, settings.function_name))
+    deployed = LambdaFunctionEvent(
+        {"tenant_id": "t", "operation_id": "op-1"}, FakeContext("nexus-deployer-PollStack-1Q2W3E4R5T6Y")
+    )
+
+    def throttled(_: Any) -> None:
+        raise TransientAwsError("the call failed: ThrottlingException: Rate exceeded")
+
+    with pytest.raises(TransientAwsError):
+        observe(deployed, throttled)
+    assert metrics.points == [
+        ("ColdStarts", 1.0, {"function": "PollStack"}),
+        ("RetriesRequested", 1.0, {"function": "PollStack"}),
+    ]
 
 
 def test_emf_document_names_the_metric_its_unit_and_both_dimension_sets() -> None:

@@ -19,7 +19,6 @@ from chalicelib.domain.model import (
     Deployment,
     ErrorInfo,
     OperationMode,
-    OperationStatus,
     Outcome,
     utc_now,
 )
@@ -222,13 +221,7 @@ class ItemStarts(RolloutCore):
             deployment = self._deployments.get(tenant_id, current.deployment_id)
         except NotFound:
             return
-        operation = deployment.operation
-        if (
-            operation.operation_id == current.operation_id
-            and operation.status is OperationStatus.FAILED
-            and deployment.error is not None
-            and deployment.error.code == TransientAwsError.code
-        ):
+        if deployment.operation.operation_id == current.operation_id and deployment.never_started:
             self._store.save_item(replace(item, updated_at=utc_now()))
 
     def _taken_up(self, rollout: Rollout, item: RolloutItem) -> RolloutItem | None:
@@ -306,11 +299,7 @@ class ItemStarts(RolloutCore):
         except NotFound:
             return None
         operation = deployment.operation
-        if (
-            operation.status is OperationStatus.FAILED
-            and deployment.error is not None
-            and (deployment.error.code == TransientAwsError.code)
-        ):
+        if deployment.never_started:
             return None  # its execution never started (StartExecution throttled): start the item anew
         if (
             operation.started_at < since

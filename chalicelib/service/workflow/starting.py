@@ -240,9 +240,9 @@ class StackStart(EventWaiting, Outcomes):
     @staticmethod
     def _called_before(stacks: StackGateway, stack_id: str, operation: Operation, token: str) -> bool:
         """Whether the stack has events of the call made with ``token``: an earlier run of this step
-        made it and then failed to record it (its write throttled past botocore's retries, or its
-        Lambda died), so the stack's status is that call's doing, not someone else's. Read only when
-        the status found would otherwise refuse the operation."""
+        made it and then failed to record it (its write throttled past botocore's retries: the step's
+        Retry runs it again), so the stack's status is that call's doing, not someone else's. Read only
+        when the status found would otherwise refuse the operation."""
         events = stacks.new_events(stack_id, operation.client_request_token, None, operation.started_at)
         return any(event.client_request_token == token for event in events)
 
