@@ -15,7 +15,7 @@ from chalicelib.adapters.dynamodb import (
 )
 from chalicelib.domain.model import Deployment
 from localaws.environment import LocalAws
-from tests.conftest import TARGET_ACCOUNT, Tenant, call
+from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target
 from tests.support.polling import until
 
 ENDED = {"SUCCEEDED", "FAILED", "PLANNED", "CANCELLED"}
@@ -146,3 +146,16 @@ def execution_status_event(aws: LocalAws, execution: Any, status: str) -> dict[s
             "cause": "stopped",
         },
     }
+
+
+def rollback_failed(client: Client, tenant: Tenant, aws: LocalAws) -> tuple[str, dict[str, Any]]:
+    """A deployment whose update failed and whose rollback could not delete the deletion-protected
+    table ``Tab`` the update created: its id, and the deployment as it then is."""
+    target = register_target(client, tenant, aws)
+    did = accepted(create(client, tenant, target, QUEUE))["deployment_id"]
+    assert settle(client, tenant, did)["status"] == "ACTIVE"
+    bad_update = with_resources(QUEUE, Tab=PROTECTED_TABLE, Subnet={**FAILING_SUBNET, "DependsOn": "Tab"})
+    accepted(put(client, tenant, did, template=bad_update))
+    failed = settle(client, tenant, did)
+    assert failed["stack_status"] == "UPDATE_ROLLBACK_FAILED"
+    return did, failed

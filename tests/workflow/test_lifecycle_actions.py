@@ -18,6 +18,7 @@ from tests.workflow.lifecycle_helpers import (
     create,
     put,
     rewrite,
+    rollback_failed,
     settle,
     stack_events,
     store,
@@ -99,15 +100,9 @@ def test_rollback_complete_stack_of_a_once_active_deployment_is_never_deleted(
 def test_update_rollback_failed_then_continue_rollback_skipping_the_blocking_resource(
     client, tenant, local_aws, aws_calls
 ):
-    target = register_target(client, tenant, local_aws)
-    did = accepted(create(client, tenant, target, QUEUE))["deployment_id"]
-    assert settle(client, tenant, did)["status"] == "ACTIVE"
     # The update creates a deletion-protected table, then fails: the rollback cannot delete the table.
-    bad_update = with_resources(QUEUE, Tab=PROTECTED_TABLE, Subnet={**FAILING_SUBNET, "DependsOn": "Tab"})
-    accepted(put(client, tenant, did, template=bad_update))
-    failed = settle(client, tenant, did)
+    did, failed = rollback_failed(client, tenant, local_aws)
     assert failed["status"] == "FAILED"
-    assert failed["stack_status"] == "UPDATE_ROLLBACK_FAILED"
     assert failed["error"]["code"] == "STACK_UPDATE_FAILED"
     assert "Tab" in failed["error"]["message"]
     assert "continue-rollback" in failed["error"]["hint"]

@@ -13,12 +13,12 @@ from tests.conftest import TARGET_ACCOUNT, call, register_target, stacks_in
 from tests.support.faults import refused_once
 from tests.workflow.lifecycle_helpers import (
     FAILING_SUBNET,
-    PROTECTED_TABLE,
     QUEUE,
     accepted,
     cfn,
     create,
     put,
+    rollback_failed,
     settle,
     with_resources,
 )
@@ -39,13 +39,7 @@ def _record_refused_once(local_aws: Any, phase: str) -> list[Any]:
 def test_a_continued_rollback_whose_record_was_throttled_is_taken_up_not_refused(
     client, tenant, local_aws, aws_calls
 ):
-    target = register_target(client, tenant, local_aws)
-    did = accepted(create(client, tenant, target, QUEUE))["deployment_id"]
-    assert settle(client, tenant, did)["status"] == "ACTIVE"
-    bad_update = with_resources(QUEUE, Tab=PROTECTED_TABLE, Subnet={**FAILING_SUBNET, "DependsOn": "Tab"})
-    accepted(put(client, tenant, did, template=bad_update))
-    assert settle(client, tenant, did)["stack_status"] == "UPDATE_ROLLBACK_FAILED"
-
+    did, _ = rollback_failed(client, tenant, local_aws)
     refused = _record_refused_once(local_aws, "executing")
     aws_calls.clear()
     accepted(

@@ -68,35 +68,30 @@ class StackStart(EventWaiting, Outcomes):
                 "DELETE_IN_PROGRESS",
             )
         if operation.action is Action.CONTINUE_ROLLBACK:
+            status = "UPDATE_ROLLBACK_IN_PROGRESS"  # what CloudFormation puts the stack in as it accepts
             if (
                 existing is not None
                 and existing.status != "UPDATE_ROLLBACK_FAILED"
                 and self._called_before(stacks, existing.stack_id, operation, token)
             ):
-                # This step's earlier run made the call, then failed to record it: take it up.
-                return self._started(
-                    deployment,
-                    existing.stack_id,
-                    "executing",
-                    _continue_message(token, operation.resources),
-                    step,
-                    existing.status,
-                )
-            if existing is None or existing.status != "UPDATE_ROLLBACK_FAILED":
+                status = existing.status  # this step's earlier run made the call, then failed to record it
+            elif existing is None or existing.status != "UPDATE_ROLLBACK_FAILED":
                 raise StackOperationError(
                     f"Stack {deployment.stack_name} is in {existing.status if existing else 'no status'}, "
                     "not UPDATE_ROLLBACK_FAILED.",
                     code="NOT_IN_UPDATE_ROLLBACK_FAILED",
                     hint="Only a stack whose update rollback failed can continue its rollback.",
                 )
-            stacks.continue_update_rollback(existing.stack_id, token, operation.resources)
+            else:
+                stacks.continue_update_rollback(existing.stack_id, token, operation.resources)
+            skipped = f", skipping {', '.join(operation.resources)}" if operation.resources else ""
             return self._started(
                 deployment,
                 existing.stack_id,
                 "executing",
-                _continue_message(token, operation.resources),
+                f"ContinueUpdateRollback started ({token}){skipped}",
                 step,
-                "UPDATE_ROLLBACK_IN_PROGRESS",
+                status,
             )
         request = self._request(deployment)
         if operation.mode is OperationMode.APPLY:
@@ -271,12 +266,6 @@ class StackStart(EventWaiting, Outcomes):
             self._forget_secrets(deployment)
         self._event(deployment, "STARTED", message)
         return waiting(step, phase, step.wait_seconds)
-
-
-def _continue_message(token: str, skipped: tuple[str, ...]) -> str:
-    return f"ContinueUpdateRollback started ({token})" + (
-        f", skipping {', '.join(skipped)}" if skipped else ""
-    )
 
 
 def _recreate_message(token: str) -> str:
