@@ -200,6 +200,12 @@ def test_error_from_state_reads_a_step_error_back():
     lambda_timeout = error_from_state({"Error": "Sandbox.Timedout", "Cause": timed_out})
     assert lambda_timeout.code == "STEP_TIMED_OUT"
     assert "Task timed out after 120.00 seconds" in lambda_timeout.message
+    # Lambda refused the invocation through every Retry: throttled, and not AWS_THROTTLED, which on a
+    # FAILED operation says its workflow never started (Deployment.never_started).
+    refused = json.dumps({"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded."})
+    throttled = error_from_state({"Error": "Lambda.TooManyRequestsException", "Cause": refused})
+    assert throttled.code == "STEP_THROTTLED"
+    assert "Rate Exceeded." in throttled.message
 
 
 def test_settings_name_what_is_missing():

@@ -15,8 +15,9 @@ from chalicelib.domain.model import ErrorInfo
 def error_from_state(error: dict[str, Any]) -> ErrorInfo:
     """Read the ``{"Error", "Cause"}`` that a Catch put in the state into code, message and hint.
 
-    Step handlers raise DeployerErrors whose Lambda error message is their JSON ``as_dict``; any
-    other failure (a bug, a Lambda timeout) becomes INTERNAL_ERROR with what Step Functions said.
+    Step handlers raise DeployerErrors whose Lambda error message is their JSON ``as_dict``; a step
+    that timed out is STEP_TIMED_OUT, one whose invocation Lambda throttled through every Retry
+    STEP_THROTTLED; any other failure (a bug) becomes INTERNAL_ERROR with what Step Functions said.
     """
     name = str(error.get("Error", "States.Runtime"))
     cause = error.get("Cause") or ""
@@ -31,6 +32,14 @@ def error_from_state(error: dict[str, Any]) -> ErrorInfo:
         return ErrorInfo(str(body["code"]), str(body["message"]), str(body["hint"]))
     if name == "States.Timeout":
         return ErrorInfo("STEP_TIMED_OUT", "A workflow step timed out.", "Retry the operation.")
+    if name == "Lambda.TooManyRequestsException":  # Lambda refused the invocation through every Retry
+        # Not AWS_THROTTLED: that code on a FAILED operation says its workflow never started.
+        return ErrorInfo(
+            "STEP_THROTTLED",
+            f"Lambda throttled a workflow step's invocation through all its retries ({str(message)[:200]}).",
+            "Lambda's concurrency was exhausted or throttled; retry the operation (a rollout: start it "
+            "again, items already up to date are skipped).",
+        )
     if name == "Sandbox.Timedout":  # the step's Lambda function ran past its own timeout
         return ErrorInfo(
             "STEP_TIMED_OUT",
