@@ -157,9 +157,9 @@ class LocalAws:
             self._central = CentralResources.of(self._stack)
             if self._host_factory is not None:
                 self._host = self._host_factory(self)
-                lambda_runner.register(self._host.handlers())
+                lambda_runner.register(self._host.handlers(), self._host.names())
             if self._host is not None:
-                self.faults.check_functions({n.rsplit("-", 1)[-1] for n in self._host.handlers()})
+                self.faults.check_functions(set(self._host.names().values()))
             faults_module.configure(self.faults)  # after provisioning: the central account's setup is spared
         except BaseException:
             self.__exit__(None, None, None)

@@ -125,6 +125,10 @@ class FunctionHost:
         """Each function's handler by its deployed name, for ``localaws.lambda_runner``."""
         return {function.name: self._handler(function) for function in self._functions.values()}
 
+    def names(self) -> dict[str, str]:
+        """Each function's logical id by its deployed name (which ends in a suffix, as on AWS)."""
+        return {function.name: function.logical_id for function in self._functions.values()}
+
     def _handler(self, function: DeployedFunction) -> Handler:
         module_name, _, attribute = function.handler.rpartition(".")
         target: Handler = getattr(importlib.import_module(module_name), attribute)

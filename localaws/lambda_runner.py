@@ -35,6 +35,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
+_short_names: dict[str, str] = {}  # deployed name -> the template's (logical id)
 _original: Any = None
 _recorders: list[list[Invocation]] = []
 _running = threading.local()
@@ -107,17 +108,24 @@ def check_moto_internals() -> None:
         raise MotoInternalsChanged(f"LambdaFunction._invoke_lambda signature changed: {params}")
 
 
-def register(handlers: Mapping[str, Handler]) -> None:
-    """Route invocations of these function names (plain or ``<app>-<stage>-<name>``) to handlers."""
+def register(handlers: Mapping[str, Handler], names: Mapping[str, str] | None = None) -> None:
+    """Route invocations of these function names (plain or ``<app>-<stage>-<name>``) to handlers;
+    ``names``: each deployed name's short name (its logical id in the template), for a deployed name
+    that does not end in it (CloudFormation's ends in a random suffix)."""
     with _lock:
         _handlers.update(handlers)
+        _short_names.update(names or {})
+
+
+def _short(function_name: str) -> str:
+    """The function's name as the cloud template has it (what crash_after and the cost name)."""
+    return _short_names.get(function_name) or function_name.rsplit("-", 1)[-1]
 
 
 def _resolve(function_name: str) -> Handler | None:
     if function_name in _handlers:
         return _handlers[function_name]
-    short = function_name.rsplit("-", 1)[-1]
-    return _handlers.get(short)
+    return _handlers.get(_short(function_name))
 
 
 def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
@@ -129,7 +137,7 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         }
         return json.dumps(missing), True, ""
     payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
-    short = function.function_name.rsplit("-", 1)[-1]
+    short = _short(function.function_name)
     timeout = float(getattr(function, "timeout", None) or DEFAULT_TIMEOUT)
     invocation_id = _request_id.get() or str(uuid.uuid4())
     context = FakeContext(

@@ -22,7 +22,9 @@ one function, whose handler local mode serves over HTTP; schedules are not fired
 
 from __future__ import annotations
 
+import base64
 import graphlib
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,10 +139,23 @@ _NAME_LIMITS = {
 }
 
 
+# The types given CloudFormation's random suffix here too: the service must not read its functions'
+# template names from their deployed names (it is told them: NEXUS_FUNCTION_NAME).
+_SUFFIXED = frozenset({"AWS::Lambda::Function"})
+_SUFFIX_LENGTH = 12
+
+
 def physical_name(stack_name: str, logical_id: str, resource_type: str) -> str:
-    """The name CloudFormation would generate for an unnamed resource (without its random suffix)."""
+    """The name CloudFormation would generate for an unnamed resource: ``<stack>-<logical id>``, and
+    for a function ``-<suffix>`` as well (12 characters, fixed per stack and logical id here rather than
+    random, so that a run can be repeated)."""
     name = f"{stack_name}-{logical_id}"
-    return name[: _NAME_LIMITS.get(resource_type, 255)]
+    limit = _NAME_LIMITS.get(resource_type, 255)
+    if resource_type not in _SUFFIXED:
+        return name[:limit]
+    digest = hashlib.sha256(f"{stack_name}/{logical_id}".encode()).digest()
+    suffix = base64.b32encode(digest).decode()[:_SUFFIX_LENGTH]
+    return f"{name[: limit - _SUFFIX_LENGTH - 1]}-{suffix}"
 
 
 def deploy_stack(
