@@ -373,10 +373,11 @@ def test_an_item_whose_operation_outlived_its_deadline_fails_instead_of_being_wa
         # Step Functions' status events are best effort: this one is lost, so DeploymentExecutionEnded
         # never ends the record (tests/workflow/test_execution_ended.py covers the event that arrives).
         events = aws.central_session().client("events")
+        handler = aws.stack.attribute("DeploymentExecutionEnded", "Arn")
         removed = 0
         for rule in events.list_rules()["Rules"]:
             targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-            lost = [t["Id"] for t in targets if t["Arn"].endswith("-DeploymentExecutionEnded")]
+            lost = [t["Id"] for t in targets if t["Arn"] == handler]
             if lost:
                 events.remove_targets(Rule=rule["Name"], Ids=lost)
                 removed += len(lost)
