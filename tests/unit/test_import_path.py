@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from chalicelib.api.rollout_schemas import RolloutCreate
+
+
+def fresh_interpreter(probe: str) -> Any:
+    """What ``probe`` prints as JSON, run in a fresh interpreter (nothing imported yet)."""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env={"PATH": ""}
+    )
+    return json.loads(out.stdout)
 
 
 def test_importing_app_loads_no_heavy_modules_and_reads_no_aws():
@@ -20,10 +29,7 @@ def test_importing_app_loads_no_heavy_modules_and_reads_no_aws():
         # the answer models: only the OpenAPI document and the contract tests need them
         "or m == 'chalicelib.api.answers')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env={"PATH": ""}
-    )
-    assert json.loads(out.stdout) == []
+    assert fresh_interpreter(probe) == []
 
 
 def test_importing_app_builds_no_pydantic_model():
@@ -40,10 +46,7 @@ def test_importing_app_builds_no_pydantic_model():
         "print(json.dumps({'models': len(ours), "
         "'built': sorted(c.__qualname__ for c in ours if c.__pydantic_complete__)}))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env={"PATH": ""}
-    )
-    found = json.loads(out.stdout)
+    found = fresh_interpreter(probe)
     assert found["models"] >= 20  # the request and event models are all there, unbuilt
     assert found["built"] == []
 
