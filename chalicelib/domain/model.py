@@ -8,6 +8,7 @@ operation id doubles as the execution name and the seed of CloudFormation's Clie
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,13 @@ def utc_now() -> str:
 def epoch_seconds(timestamp: str) -> float:
     """A ``utc_now`` timestamp as seconds since the epoch."""
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def age_seconds(timestamp: str) -> float:
+    """How long ago a ``utc_now`` timestamp was; infinitely long for none."""
+    if not timestamp:
+        return math.inf
+    return datetime.now(UTC).timestamp() - epoch_seconds(timestamp)
 
 
 def new_id(prefix: str) -> str:

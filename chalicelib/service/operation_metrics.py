@@ -8,18 +8,13 @@ finds the operation already ended counts nothing).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from chalicelib.domain.metrics import Metric
-from chalicelib.domain.model import Deployment, OperationStatus
+from chalicelib.domain.model import Deployment, OperationStatus, epoch_seconds
 from chalicelib.service.ports import Metrics
 
 
 def _seconds(start: str, end: str) -> float:
-    def parse(value: str) -> datetime:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-    return max(0.0, (parse(end) - parse(start)).total_seconds())
+    return max(0.0, epoch_seconds(end) - epoch_seconds(start))
 
 
 def count_started(metrics: Metrics, deployment: Deployment) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from chalicelib.domain.aws_errors import HINT_EXTERNAL_ID_NOT_ENFORCED
 from chalicelib.domain.errors import Conflict, NotFound, UnprocessableRequest
@@ -23,6 +22,7 @@ from chalicelib.domain.model import (
     DeploymentFilter,
     Page,
     Target,
+    age_seconds,
     new_external_id,
     new_id,
     trust_policy_for,
@@ -137,8 +137,7 @@ class TargetService:
     def external_id_check_due(self, target: Target) -> bool:
         if target.external_id_enforced is not True or target.external_id_checked_at is None:
             return True
-        checked = datetime.fromisoformat(target.external_id_checked_at.replace("Z", "+00:00"))
-        return (datetime.now(UTC) - checked).total_seconds() >= self._guards.external_id_recheck_seconds
+        return age_seconds(target.external_id_checked_at) >= self._guards.external_id_recheck_seconds
 
     def record_external_id_check(self, target: Target, enforced: bool) -> Target:
         checked = replace(target, external_id_enforced=enforced, external_id_checked_at=utc_now())

@@ -8,10 +8,8 @@ class over ``RolloutCore``, and ``RolloutService`` (the package) is composed of 
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.errors import DeployerError, NotFound
@@ -47,13 +45,6 @@ def no_item(rollout_id: str, index: int) -> DeployerError:
 def not_started(reason: str) -> ErrorInfo:
     """Why an item that never started ended CANCELLED."""
     return ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
-
-
-def age_seconds(timestamp: str) -> float:
-    if not timestamp:
-        return math.inf
-    started = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    return (datetime.now(UTC) - started).total_seconds()
 
 
 class RolloutCore:

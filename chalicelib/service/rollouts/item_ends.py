@@ -12,9 +12,8 @@ from typing import Any
 
 from chalicelib.domain.errors import DeployerError
 from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
-from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus
+from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus, age_seconds
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
-from chalicelib.service.rollouts.core import age_seconds
 from chalicelib.service.rollouts.starts import ItemStarts
 
 # An item's operation still PENDING this long after it began was never picked up by its execution

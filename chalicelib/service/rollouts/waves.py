@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.errors import DeployerError
-from chalicelib.domain.model import ErrorInfo, utc_now
+from chalicelib.domain.model import ErrorInfo, age_seconds, utc_now
 from chalicelib.domain.rollouts import (
     RUNNING_ROLLOUT,
     ItemStatus,
@@ -25,7 +25,7 @@ from chalicelib.domain.rollouts import (
 )
 from chalicelib.observability import correlation_id
 from chalicelib.service.executions import start_through_throttles
-from chalicelib.service.rollouts.core import age_seconds, not_started
+from chalicelib.service.rollouts.core import not_started
 from chalicelib.service.rollouts.notices import RolloutNotices
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,6 @@ those classes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from chalicelib.domain.automation import parse_s3_url
 from chalicelib.domain.errors import DeployerError, StackOperationError
 from chalicelib.domain.model import (
@@ -19,6 +17,7 @@ from chalicelib.domain.model import (
     OperationMode,
     OperationRequest,
     Target,
+    age_seconds,
     utc_now,
 )
 from chalicelib.domain.templates import DEPLOYMENT_TAG
@@ -149,8 +148,7 @@ class WorkflowCore:
         self._targets.check_external_id(target)
 
     def _check_deadline(self, deployment: Deployment) -> None:
-        started = datetime.fromisoformat(deployment.operation.started_at.replace("Z", "+00:00"))
-        if (datetime.now(UTC) - started).total_seconds() > self._settings.operation_timeout_seconds:
+        if age_seconds(deployment.operation.started_at) > self._settings.operation_timeout_seconds:
             raise StackOperationError(
                 f"The stack operation did not finish within {self._settings.operation_timeout_seconds} s.",
                 code="OPERATION_TIMED_OUT",
