@@ -23,6 +23,7 @@ workflows' executions, the functions' errors, throttles and durations, the API a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from chalicelib.domain.metrics import SERVICE_DIMENSION, Metric
@@ -149,6 +150,13 @@ def _threshold_alarm(description: str, metrics: list[dict[str, Any]]) -> dict[st
     )
 
 
+def _groups(role: str, names: list[str], size: int) -> Iterator[tuple[str, list[str]]]:
+    """The role's functions in groups of at most ``size``, each with its alarm's label (numbered when
+    there is more than one group)."""
+    for part, start in enumerate(range(0, len(names), size)):
+        yield f"{role}{part + 1 if len(names) > size else ''}", names[start : start + size]
+
+
 def alarms(merge_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for machine in STATE_MACHINES:
@@ -171,19 +179,14 @@ def alarms(merge_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for function, role in functions(merge_template).items():
         by_role.setdefault(role, []).append(function)
     for role, names in sorted(by_role.items()):
-        for part, start in enumerate(range(0, len(names), MAX_ALARM_METRICS)):
-            group = names[start : start + MAX_ALARM_METRICS]
-            label = f"{role}{part + 1 if len(names) > MAX_ALARM_METRICS else ''}"
+        for label, group in _groups(role, names, MAX_ALARM_METRICS):
             found[f"{label}FunctionThrottlesAlarm"] = _sum_alarm(
                 f"Lambda throttled invocations (concurrency exhausted) of {', '.join(group)}.",
                 "Throttles",
                 group,
             )
         # The errors alarm reads two metrics per function (its errors, its retries requested).
-        per_alarm = MAX_ALARM_METRICS // 2
-        for part, start in enumerate(range(0, len(names), per_alarm)):
-            group = names[start : start + per_alarm]
-            label = f"{role}{part + 1 if len(names) > per_alarm else ''}"
+        for label, group in _groups(role, names, MAX_ALARM_METRICS // 2):
             found[f"{label}FunctionErrorsAlarm"] = _errors_alarm(
                 f"Lambda errors (a handler raised, timed out or ran out of memory) in {', '.join(group)}, "
                 "each function's less its invocations that handed a throttled AWS back to be retried "
