@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -357,7 +358,9 @@ class AwsCalls:
 
     calls: list[tuple[str, str]]
     threads: list[int] = field(default_factory=list)  # the thread of each call (threading.get_ident)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # the two lists grow together
+    # and its name: the local AWS runs each invocation of a function on a thread named after it
+    thread_names: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the lists grow together
 
     def on_this_thread(self, since: int = 0) -> list[tuple[str, str]]:
         """The calls from ``calls[since]`` on made on the calling thread: a request through the test
@@ -367,6 +370,13 @@ class AwsCalls:
             pairs = list(zip(self.calls[since:], self.threads[since:], strict=True))
         return [call for call, thread in pairs if thread == me]
 
+    def by_function(self, function: str) -> Counter[tuple[str, str]]:
+        """The calls that the invocations of the Lambda function ``function`` (its logical id) made,
+        each with how many times (localaws/lambda_runner.py names their threads ``lambda-<function>``)."""
+        with self.lock:
+            pairs = list(zip(self.calls, self.thread_names, strict=True))
+        return Counter(call for call, name in pairs if name == f"lambda-{function}")
+
     def count(self, service: str, operation: str | None = None) -> int:
         return sum(1 for s, o in self.calls if s == service and (operation is None or o == operation))
 
@@ -374,6 +384,7 @@ class AwsCalls:
         with self.lock:
             self.calls.clear()
             self.threads.clear()
+            self.thread_names.clear()
 
 
 @pytest.fixture
@@ -388,6 +399,7 @@ def aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
             with recorded.lock:
                 recorded.calls.append((self.meta.service_model.service_name, operation_name))
                 recorded.threads.append(threading.get_ident())
+                recorded.thread_names.append(threading.current_thread().name)
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)

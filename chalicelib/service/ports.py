@@ -21,7 +21,15 @@ from chalicelib.domain.model import (
     Target,
 )
 from chalicelib.domain.plans import PlannedChange
-from chalicelib.domain.rollouts import ItemEndNews, ItemRef, Rollout, RolloutFilter, RolloutItem, RolloutSpec
+from chalicelib.domain.rollouts import (
+    ItemEndNews,
+    ItemRef,
+    ItemStatus,
+    Rollout,
+    RolloutFilter,
+    RolloutItem,
+    RolloutSpec,
+)
 
 if TYPE_CHECKING:
     from chalicelib.service.access import AccessReport
@@ -354,6 +362,12 @@ class RolloutStore(Protocol):
     def end_item(self, tenant_id: str, item: RolloutItem, *, only_pending: bool = False) -> bool:
         """Record the item's final status once (False if it had ended, or with ``only_pending`` had
         started); FAILED adds 1 to ``failed``."""
+
+    def end_running_item(
+        self, ref: ItemRef, operation_id: str, status: ItemStatus, changes: list[dict[str, Any]] | None
+    ) -> tuple[bool, RolloutItem | None]:
+        """End the item with ``status`` (not FAILED) only while it runs ``operation_id``, in one write
+        that answers with the item: (True, as written), or (False, as it is; None if there is none)."""
 
 
 class Metrics(Protocol):

@@ -137,7 +137,7 @@ def test_an_item_end_that_aws_throttled_is_written_and_released_by_the_retried_s
     to go on without the end, so no one released that task: it waited out 60 + 120 s here."""
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
         store = aws.host.services("ReleaseLock").workflow._item_ends._store  # type: ignore[union-attr]
-        store.end_item, refused = refused_once(store.end_item, lambda tenant_id, item, **_: item.index)
+        store.end_running_item, refused = refused_once(store.end_running_item, lambda ref, *_: ref.index)
         started = time.monotonic()
         ended = run_rollout(client, tenant, aws)
         elapsed = time.monotonic() - started

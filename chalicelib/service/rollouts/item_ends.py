@@ -21,6 +21,19 @@ from chalicelib.service.rollouts.starts import ItemStarts
 NOT_STARTED_AFTER_SECONDS = 15 * 60
 
 
+def _item_end(deployment: Deployment) -> tuple[ItemStatus, list[dict[str, Any]] | None] | None:
+    """How the item ends with its ``deployment``'s ended operation: its status, and its changes (a
+    plan's, or the none of a skipped apply; None keeps the item's). None: FAILED (the item's error is
+    made from the item and the deployment's error, and the rollout counts it)."""
+    outcome = deployment.operation.status.value
+    if outcome == "FAILED":
+        return None
+    if outcome in ("PLANNED", "SKIPPED"):
+        changes = deployment.public().get("changes") or []
+        return ItemStatus(outcome), [dict(c) for c in changes]
+    return ItemStatus.SUCCEEDED, None
+
+
 class RolloutItemEnds(ItemStarts):
     def poll_item(
         self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False
@@ -53,8 +66,21 @@ class RolloutItemEnds(ItemStarts):
         """The item's deployment execution ended (its last step calls this, with the record it wrote):
         end the item from it, as PollItem would, so that the item's Map iteration needs no PollItem.
         Not ended when the item is not running that operation: PollItem then reads it.
-        With the token of the StartItem task waiting for the end, from the item's record."""
-        item = self._store.get_item(ref.rollout_id, ref.index)
+        With the token of the StartItem task waiting for the end, from the item's record.
+
+        An end without a failure is one conditional write that answers with the item (its token), or
+        with the item as it is when refused: no read first. A failure also counts on the rollout, in a
+        transaction, which answers with nothing: that end reads the item first."""
+        operation_id = deployment.operation.operation_id
+        end = _item_end(deployment)
+        if end is not None:
+            status, changes = end
+            written, item = self._store.end_running_item(ref, operation_id, status, changes)
+            if written and item is not None:
+                self._metrics.add(Metric.ROLLOUT_ITEMS, status=status.value)
+                return ItemEndNews(True, item.task_token)
+        else:
+            item = self._store.get_item(ref.rollout_id, ref.index)
         if item is None:
             return ItemEndNews(False)
         if item.ended:
@@ -62,12 +88,9 @@ class RolloutItemEnds(ItemStarts):
             # failed after the end was written (or its answer was lost), so it releases the task again
             # with the token the record kept. A task that has closed meanwhile (released, or timed out
             # and reconciled) refuses it, and the news goes to a waiter, as for an item ended otherwise.
-            same = item.operation_id == deployment.operation.operation_id
+            same = item.operation_id == operation_id
             return ItemEndNews(True, item.task_token if same else None)
-        if (
-            item.status is not ItemStatus.IN_PROGRESS
-            or item.operation_id != deployment.operation.operation_id
-        ):
+        if item.status is not ItemStatus.IN_PROGRESS or item.operation_id != operation_id:
             return ItemEndNews(False)
         return ItemEndNews(bool(self._conclude(tenant_id, item, deployment, 0)["done"]), item.task_token)
 
@@ -82,17 +105,15 @@ class RolloutItemEnds(ItemStarts):
             return self._done(True, 0)
         if operation.running:
             return self._done(False, min(self._poll.max_seconds, math.ceil(wait_seconds * 1.5)))
-        outcome = operation.status.value
-        if outcome == "FAILED":
+        end = _item_end(deployment)
+        if end is None:
             info = deployment.error or ErrorInfo(
                 "DEPLOYMENT_FAILED", "the deployment failed", "See its events."
             )
             self._fail(tenant_id, item, info, deployment.deployment_id)
-        elif outcome in ("PLANNED", "SKIPPED"):
-            changes = deployment.public().get("changes") or []
-            self._end(tenant_id, item, ItemStatus(outcome), changes=[dict(c) for c in changes])
         else:
-            self._end(tenant_id, item, ItemStatus.SUCCEEDED)
+            status, changes = end
+            self._end(tenant_id, item, status, changes=changes)
         return self._done(True, 0)
 
     def _never_seen_to_end(self, item: RolloutItem, deployment: Deployment) -> ErrorInfo | None:

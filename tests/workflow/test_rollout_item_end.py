@@ -1,0 +1,85 @@
+"""A rollout item's end, written by the last step of its operation's execution, costs one write.
+
+The step ends the item with a conditional update that answers with the item (the token of the
+StartItem task to release), or, refused, with the item as it is: no read of the item first. A failure
+still reads it (its count on the rollout is a transaction, which answers with nothing).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.adapters.rollouts import DynamoRolloutStore
+from chalicelib.domain.rollouts import ItemRef, ItemStatus
+from localaws.environment import LocalAws
+from tests.conftest import AwsCalls, Tenant
+from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
+from tests.workflow.test_rollout_item_completion import FLEET, fleet_service, run_rollout
+from tests.workflow.test_rollout_item_retry import one_item
+
+
+def test_the_last_step_ends_each_item_in_one_write_and_reads_only_its_deployment(
+    aws_calls: AwsCalls,
+) -> None:
+    with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
+        ended = run_rollout(client, tenant, aws)
+        aws.drain_executions(timeout=30)
+    assert ended["status"] == "SUCCEEDED", ended
+    assert ended["counts"]["SUCCEEDED"] == FLEET
+    assert invocations["ReleaseLock"] == FLEET, invocations
+    assert invocations["PollItem"] == 0, invocations  # each release said that its item had ended
+    # Per item: its deployment read, its lock released, its end written, its StartItem task released.
+    # It read the item (GetItem) and then put it whole (PutItem) before.
+    assert aws_calls.by_function("ReleaseLock") == Counter(
+        {
+            ("dynamodb", "GetItem"): FLEET,
+            ("dynamodb", "DeleteItem"): FLEET,
+            ("dynamodb", "UpdateItem"): FLEET,
+            ("stepfunctions", "SendTaskSuccess"): FLEET,
+        }
+    ), aws_calls.by_function("ReleaseLock")
+
+
+def test_an_item_end_is_written_only_while_the_item_runs_that_operation(local_aws: LocalAws) -> None:
+    """The store's one-write end: refused for another operation's item, an ended item and a missing
+    one, each answering with the item as it is (None when missing), and written once."""
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        session = local_aws.role_session(local_aws.host.role_of("ReleaseLock"))
+        table = session.resource("dynamodb", region_name=services.settings.region).Table(
+            services.settings.table_name
+        )
+        store = DynamoRolloutStore(table)
+        running = replace(
+            item, status=ItemStatus.IN_PROGRESS, deployment_id="dep-1", operation_id="op-1", task_token="t-1"
+        )
+        assert store.save_item(running)
+        ref = ItemRef(rollout_id, item.index)
+
+        other, found = store.end_running_item(ref, "op-2", ItemStatus.SUCCEEDED, None)
+        assert other is False
+        assert found is not None
+        assert (found.status, found.operation_id, found.task_token) == (ItemStatus.IN_PROGRESS, "op-1", "t-1")
+
+        changes = [{"action": "Add", "logical_id": "Queue", "replacement": None, "count": 2}]
+        written, ended = store.end_running_item(ref, "op-1", ItemStatus.PLANNED, changes)
+        assert written is True
+        assert ended is not None
+        assert (ended.status, ended.error, ended.changes) == (ItemStatus.PLANNED, None, changes)
+        assert (ended.deployment_id, ended.task_token) == ("dep-1", "t-1")  # the rest as it was
+        assert store.get_item(rollout_id, item.index) == ended
+
+        again, found = store.end_running_item(ref, "op-1", ItemStatus.SUCCEEDED, None)
+        assert again is False
+        assert found == ended  # ended once: the second end found it PLANNED, as written
+
+        missing, nothing = store.end_running_item(
+            ItemRef(rollout_id, item.index + 1), "op-1", ItemStatus.SUCCEEDED, None
+        )
+        assert (missing, nothing) == (False, None)
