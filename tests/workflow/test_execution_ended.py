@@ -376,15 +376,15 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
     deployment for it; a throttle instead fails the step, whose Retry records it), no Map iteration is
     left to read it: reading the rollout ends it as its operation ended."""
     ends = {"refused": 0}
-    real_end_item = DynamoRolloutStore.end_item
+    real_end = DynamoRolloutStore.end_running_item
 
-    def refused_once(self: DynamoRolloutStore, tenant_id: str, item: Any, **kwargs: Any) -> bool:
+    def refused_once(self: DynamoRolloutStore, *args: Any) -> tuple[bool, Any]:
         if not ends["refused"]:
             ends["refused"] += 1
             raise TargetAccessError(
-                "PutItem failed: AccessDeniedException: not authorized", code="ACCESS_DENIED"
+                "UpdateItem failed: AccessDeniedException: not authorized", code="ACCESS_DENIED"
             )
-        return real_end_item(self, tenant_id, item, **kwargs)
+        return real_end(self, *args)
 
     with (
         local_aws_for_app(simulation=StackSimulation(stack_seconds=3)) as aws,
@@ -402,7 +402,7 @@ def test_reading_a_stopped_rollout_ends_the_item_whose_own_end_could_not_be_reco
             return rollouts.get_item(rollout_id, index)
 
         until(lambda: item(0).status is ItemStatus.IN_PROGRESS, timeout=30, what="item 0 IN_PROGRESS")
-        monkeypatch.setattr(DynamoRolloutStore, "end_item", refused_once)
+        monkeypatch.setattr(DynamoRolloutStore, "end_running_item", refused_once)
         (execution,) = running_executions(aws, aws.central.rollout_state_machine_arn)
         _stop(aws, execution["executionArn"])
         until(

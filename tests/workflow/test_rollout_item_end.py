@@ -10,20 +10,23 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+import pytest
 from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.rollouts import DynamoRolloutStore
+from chalicelib.domain.metrics import Metric
 from chalicelib.domain.rollouts import ItemRef, ItemStatus
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
+from tests.workflow.test_observability import emf_documents, totals
 from tests.workflow.test_rollout_item_completion import FLEET, fleet_service, run_rollout
 from tests.workflow.test_rollout_item_retry import one_item
 
 
 def test_the_last_step_ends_each_item_in_one_write_and_reads_only_its_deployment(
-    aws_calls: AwsCalls,
+    aws_calls: AwsCalls, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
         ended = run_rollout(client, tenant, aws)
@@ -42,11 +45,16 @@ def test_the_last_step_ends_each_item_in_one_write_and_reads_only_its_deployment
             ("stepfunctions", "SendTaskSuccess"): FLEET,
         }
     ), aws_calls.by_function("ReleaseLock")
+    # Each end counted once, by the write that made it.
+    documents = emf_documents(capsys.readouterr().out)
+    assert totals(documents, Metric.ROLLOUT_ITEMS) == {(("status", "SUCCEEDED"),): FLEET}
 
 
 def test_an_item_end_is_written_only_while_the_item_runs_that_operation(local_aws: LocalAws) -> None:
-    """The store's one-write end: refused for another operation's item, an ended item and a missing
-    one, each answering with the item as it is (None when missing), and written once."""
+    """The store's one-write end: refused for an item running another operation, one reopened PENDING
+    with that operation's id still on it (a plan's item, when the plan is applied), an ended item and a
+    missing one, each refusal answering with the item as it is (None when missing); written once, it
+    clears the error, keeps the rest, and keeps the changes unless given."""
     with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
@@ -56,30 +64,40 @@ def test_an_item_end_is_written_only_while_the_item_runs_that_operation(local_aw
             services.settings.table_name
         )
         store = DynamoRolloutStore(table)
-        running = replace(
-            item, status=ItemStatus.IN_PROGRESS, deployment_id="dep-1", operation_id="op-1", task_token="t-1"
-        )
-        assert store.save_item(running)
+        planned = [{"action": "Add", "logical_id": "Queue", "replacement": "False"}]
         ref = ItemRef(rollout_id, item.index)
 
-        other, found = store.end_running_item(ref, "op-2", ItemStatus.SUCCEEDED, None)
-        assert other is False
-        assert found is not None
-        assert (found.status, found.operation_id, found.task_token) == (ItemStatus.IN_PROGRESS, "op-1", "t-1")
+        reopened = replace(item, deployment_id="dep-1", operation_id="op-1", changes=planned)
+        assert store.save_item(reopened, reopen=True)
+        pending, found = store.end_running_item(ref, "op-1", ItemStatus.SUCCEEDED, None)
+        assert (pending, found) == (False, reopened)
 
-        changes = [{"action": "Add", "logical_id": "Queue", "replacement": None, "count": 2}]
-        written, ended = store.end_running_item(ref, "op-1", ItemStatus.PLANNED, changes)
+        running = replace(
+            reopened,
+            status=ItemStatus.IN_PROGRESS,
+            error={"code": "EARLIER", "message": "an earlier attempt", "hint": "none"},
+            task_token="t-1",
+        )
+        assert store.save_item(running)
+        other, found = store.end_running_item(ref, "op-2", ItemStatus.SUCCEEDED, None)
+        assert (other, found) == (False, running)
+
+        written, ended = store.end_running_item(ref, "op-1", ItemStatus.SUCCEEDED, None)
         assert written is True
         assert ended is not None
-        assert (ended.status, ended.error, ended.changes) == (ItemStatus.PLANNED, None, changes)
-        assert (ended.deployment_id, ended.task_token) == ("dep-1", "t-1")  # the rest as it was
+        assert (ended.status, ended.error, ended.changes) == (ItemStatus.SUCCEEDED, None, planned)
+        assert (ended.deployment_id, ended.operation_id, ended.task_token) == ("dep-1", "op-1", "t-1")
+        assert ended.updated_at > running.updated_at
         assert store.get_item(rollout_id, item.index) == ended
 
-        again, found = store.end_running_item(ref, "op-1", ItemStatus.SUCCEEDED, None)
-        assert again is False
-        assert found == ended  # ended once: the second end found it PLANNED, as written
+        again, found = store.end_running_item(ref, "op-1", ItemStatus.PLANNED, [])
+        assert (again, found) == (False, ended)  # ended once: the second end found it as written
 
-        missing, nothing = store.end_running_item(
-            ItemRef(rollout_id, item.index + 1), "op-1", ItemStatus.SUCCEEDED, None
-        )
-        assert (missing, nothing) == (False, None)
+        assert store.save_item(running, reopen=True)
+        written, ended = store.end_running_item(ref, "op-1", ItemStatus.PLANNED, [])
+        assert written is True
+        assert ended is not None
+        assert (ended.status, ended.changes) == (ItemStatus.PLANNED, [])
+
+        missing = ItemRef(rollout_id, item.index + 1)
+        assert store.end_running_item(missing, "op-1", ItemStatus.SUCCEEDED, None) == (False, None)

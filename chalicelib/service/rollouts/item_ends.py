@@ -1,8 +1,9 @@
 """An item's end: PollItem, WaitForItemEnd, the deployment workflow's report of its operation's end
 (``end_from_deployment``), and a step's failure recorded on the item.
 
-Apart because every way an item learns how its operation ended comes down to one reading of the
-deployment record (``_conclude``), including the operations that will never be seen to end.
+Apart because every way an item learns how its operation ended comes down to one mapping of the
+deployment record's outcome (``_item_end``): PollItem's reading of the record (``_conclude``, which also
+fails the operations that will never be seen to end), and the report of the operation's last step.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ NOT_STARTED_AFTER_SECONDS = 15 * 60
 
 
 def _item_end(deployment: Deployment) -> tuple[ItemStatus, list[dict[str, Any]] | None] | None:
-    """How the item ends with its ``deployment``'s ended operation: its status, and its changes (a
+    """How the item ends with its ``deployment``'s ended (not running) operation: its status, and its changes (a
     plan's, or the none of a skipped apply; None keeps the item's). None: FAILED (the item's error is
     made from the item and the deployment's error, and the rollout counts it)."""
     outcome = deployment.operation.status.value
@@ -72,6 +73,8 @@ class RolloutItemEnds(ItemStarts):
         with the item as it is when refused: no read first. A failure also counts on the rollout, in a
         transaction, which answers with nothing: that end reads the item first."""
         operation_id = deployment.operation.operation_id
+        if deployment.operation.running:
+            return ItemEndNews(False)  # not an end (the last step reports only an ended operation)
         end = _item_end(deployment)
         if end is not None:
             status, changes = end
