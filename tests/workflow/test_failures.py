@@ -235,3 +235,45 @@ def test_events_paginate_oldest_first(client, tenant, local_aws, limit):
             break
     assert paged == everything
     assert len(everything) >= 5
+
+
+def test_a_step_that_fails_after_the_operation_succeeded_ends_the_execution_as_the_operation(
+    client, tenant, local_aws, monkeypatch
+):
+    """ReleaseLock refused for good (not a throttle: no Retry) after PollStack wrote the operation's
+    success: the Catch runs RecordFailure, which does ReleaseLock's work (the lock is free: an update
+    runs) and leaves the success as written, and the execution ends SUCCEEDED, as its operation did.
+    It ended FAILED, which the ExecutionsFailed alarm counts, for a deployment that was ACTIVE."""
+    from chalicelib.domain.errors import TargetAccessError
+    from chalicelib.steps import handlers
+
+    release = handlers.release_lock
+    refused: list[str] = []
+
+    def refused_once(services, event):
+        if not refused:
+            refused.append(event["operation_id"])
+            raise TargetAccessError("DeleteItem failed: AccessDeniedException", code="ACCESS_DENIED")
+        return release(services, event)
+
+    monkeypatch.setattr(handlers, "release_lock", refused_once)
+    target = register_target(client, tenant, local_aws)
+    created = deploy(client, tenant, target)
+    ended = wait_for(client, tenant, created["deployment_id"])
+    history = execution_history(local_aws, created["operation"]["operation_id"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert refused == [created["operation"]["operation_id"]]
+    assert (ended["status"], ended["operation"]["status"], ended.get("error")) == (
+        "ACTIVE",
+        "SUCCEEDED",
+        None,
+    )
+    assert entered[-3:] == ["RecordFailure", "DidTheOperationEndBeforeTheFailure", "Succeeded"], entered
+    assert history[-1]["type"] == "ExecutionSucceeded", history[-1]
+
+    # RecordFailure released the stack's lock: the next operation on it runs.
+    body = {"template_body": QUEUE, "tags": {"after": "refused-release"}}
+    response = call(client, "PUT", f"/deployments/{created['deployment_id']}", tenant, body)
+    assert response.status_code == 202, response.body
+    updated = wait_for(client, tenant, created["deployment_id"])
+    assert (updated["status"], updated["operation"]["action"]) == ("ACTIVE", "update"), updated

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.model import Deployment, ErrorInfo, ExecutionEnd
+from chalicelib.domain.model import Deployment, ErrorInfo, ExecutionEnd, OperationStatus
 from chalicelib.service.workflow.announcement import EndAnnouncement
 from chalicelib.service.workflow.outcomes import Outcomes
 from chalicelib.service.workflow.step_errors import error_from_state
@@ -62,7 +62,15 @@ class FailureRecording(EndAnnouncement, Outcomes):
             # Again, once the end is written: a step of the operation still running (its execution was
             # stopped, Lambda was not) may have taken the lock again between the release and the write.
             self._locks.release_lock(deployment.stack_key, step.operation_id)
-        if deployment.operation.operation_id == step.operation_id:
+        operation = deployment.operation
+        if operation.operation_id == step.operation_id:
             self._forget_secrets(deployment)
         self._announce_end(deployment, step)
-        return {"recorded": info.code}
+        # The operation had ended, and not FAILED, before the step that failed (its end was written,
+        # then ReleaseLock, say, was refused): the execution then ends as the operation did.
+        succeeded = (
+            operation.operation_id == step.operation_id
+            and not operation.running
+            and operation.status is not OperationStatus.FAILED
+        )
+        return {"recorded": info.code, "operation_succeeded": succeeded}
