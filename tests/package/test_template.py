@@ -629,6 +629,25 @@ def test_start_items_wait_covers_its_own_lambda_timeout(packaged: Packaged) -> N
     assert packaged.resources["StartItem"]["Properties"]["Timeout"] == START_SECONDS
 
 
+# The functions whose events start redeploys, each behind a claim of (deployment, revision):
+# chalicelib/events/handlers.py (redeploy requested by EventBridge or SNS, a template object changed).
+REDEPLOY_CLAIMERS = ("RedeployRequested", "RedeployMessage", "TemplateObjectCreated")
+
+
+def test_a_redeploy_claim_outlives_the_function_that_made_it(packaged: Packaged) -> None:
+    """A claim older than its lease is taken over as its claimer's (chalicelib/service/redeploys.py):
+    the claimer must have ended by then, so each claiming function's Lambda timeout is shorter than the
+    lease. Raising one of these timeouts past it would let a live claim be taken over (two redeploys
+    of one revision): this fails first."""
+    from chalicelib.service.redeploys import RedeploySettings
+
+    lease = RedeploySettings().claim_lease_seconds
+    timeouts = {name: packaged.resources[name]["Properties"]["Timeout"] for name in REDEPLOY_CLAIMERS}
+    assert all(seconds < lease for seconds in timeouts.values()), (timeouts, lease)
+    for name in REDEPLOY_CLAIMERS:  # each one of the app's event handlers, asynchronously invoked
+        assert packaged.resources[name]["Properties"]["Events"], name
+
+
 def test_test_credentials_and_forget_run_as_the_one_principal_targets_trust(packaged: Packaged) -> None:
     inspect = packaged.resources["InspectTarget"]["Properties"]
     assert inspect["Role"] == {"Fn::GetAtt": ["ServiceRole", "Arn"]}
