@@ -241,8 +241,9 @@ def test_a_step_that_fails_after_the_operation_succeeded_ends_the_execution_as_t
     client, tenant, local_aws, monkeypatch
 ):
     """ReleaseLock refused for good (not a throttle: no Retry) after PollStack wrote the operation's
-    success: the Catch runs RecordFailure, which does ReleaseLock's work (the lock is free: an update
-    runs) and leaves the success as written, and the execution ends SUCCEEDED, as its operation did.
+    success: the Catch runs RecordFailure, which does ReleaseLock's work and leaves the success as
+    written, and the execution ends SUCCEEDED, as its operation did; the deployment takes its next
+    operation.
     It ended FAILED, which the ExecutionsFailed alarm counts, for a deployment that was ACTIVE."""
     from chalicelib.domain.errors import TargetAccessError
     from chalicelib.steps import handlers
@@ -268,10 +269,10 @@ def test_a_step_that_fails_after_the_operation_succeeded_ends_the_execution_as_t
         "SUCCEEDED",
         None,
     )
-    assert entered[-3:] == ["RecordFailure", "DidTheOperationEndBeforeTheFailure", "Succeeded"], entered
+    assert entered[-3:] == ["RecordFailure", "DidOperationSucceedBeforeFailure", "Succeeded"], entered
     assert history[-1]["type"] == "ExecutionSucceeded", history[-1]
 
-    # RecordFailure released the stack's lock: the next operation on it runs.
+    # Nothing was left held: the next operation on the stack runs.
     body = {"template_body": QUEUE, "tags": {"after": "refused-release"}}
     response = call(client, "PUT", f"/deployments/{created['deployment_id']}", tenant, body)
     assert response.status_code == 202, response.body

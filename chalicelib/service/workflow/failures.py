@@ -1,15 +1,18 @@
 """Recording a failure: the catch-all RecordFailure step, and an execution that ended without its own
-last step (stopped, timed out, or failed where no Catch applies). Either way the operation ends FAILED,
-its lock is freed, its secrets forgotten and a waiting rollout item told.
+last step (stopped, timed out, or failed where no Catch applies). Either way an operation still running
+ends FAILED, its lock is freed, its secrets forgotten and a waiting rollout item told. An operation that
+had ended before the step failed keeps its end (RecordFailure then does the failed step's work, and
+the execution ends as the operation did).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.model import Deployment, ErrorInfo, ExecutionEnd, OperationStatus
+from chalicelib.domain.model import Deployment, ErrorInfo, ExecutionEnd
 from chalicelib.service.workflow.announcement import EndAnnouncement
 from chalicelib.service.workflow.outcomes import Outcomes
+from chalicelib.service.workflow.progress import ended_progress
 from chalicelib.service.workflow.step_errors import error_from_state
 from chalicelib.service.workflow.values import StepInput
 
@@ -67,10 +70,7 @@ class FailureRecording(EndAnnouncement, Outcomes):
             self._forget_secrets(deployment)
         self._announce_end(deployment, step)
         # The operation had ended, and not FAILED, before the step that failed (its end was written,
-        # then ReleaseLock, say, was refused): the execution then ends as the operation did.
-        succeeded = (
-            operation.operation_id == step.operation_id
-            and not operation.running
-            and operation.status is not OperationStatus.FAILED
-        )
-        return {"recorded": info.code, "operation_succeeded": succeeded}
+        # then ReleaseLock, say, was refused): the execution then ends as the operation did, as
+        # DidOperationSucceed decides on the normal path (``ended_progress``).
+        ended = ended_progress(deployment) if operation.operation_id == step.operation_id else None
+        return {"recorded": info.code, "operation_succeeded": bool(ended and ended["succeeded"])}
