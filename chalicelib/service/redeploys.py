@@ -60,7 +60,7 @@ def _fixed(change: DeploymentChange) -> ChangeFactory:
 class RedeploySettings:
     claim_ttl_seconds: int = 7 * 24 * 3600
     # A claim older than this has no live claimer: longer than the event handlers' Lambda timeout
-    # (30 s, .chalice/config.json; tests/package/test_template.py fails if a claiming function's
+    # (30 s, .chalice/config.json; tests/package/test_limits_and_names.py fails if a claiming function's
     # timeout reaches it), shorter than the minute Lambda waits before it runs a failed event again,
     # so that retry can take over a claim whose redeploy never began.
     claim_lease_seconds: int = CLAIM_LEASE_SECONDS
