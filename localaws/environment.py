@@ -463,6 +463,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     from localaws import (
         access_keys,
         admission,
+        choice_paths,
         dynamodb,
         error_matching,
         map_runs,
@@ -476,6 +477,7 @@ def install_patches(simulation: cloudformation.StackSimulation) -> None:
     map_runs.install()  # a Distributed Map fails past its tolerated failures (localaws/map_runs.py)
     task_tokens.install()  # a closed task's token is refused: TaskTimedOut (localaws/task_tokens.py)
     error_matching.install()  # States.ALL misses DataLimitExceeded and Runtime (localaws/error_matching.py)
+    choice_paths.install()  # a Choice rule on a path the input lacks: States.Runtime (localaws/choice_paths.py)
 
     dynamodb.install()  # TransactWriteItems journals the items it touches, not whole tables
     dynamodb_expressions.install()  # placeholders no expression uses are refused, as AWS refuses them

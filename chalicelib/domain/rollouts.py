@@ -238,9 +238,9 @@ class ItemRef:
     The item's record keeps it (written with the operation), and the execution's last step, whose
     write of the item's end answers with the item, releases that very task with it, so the wait needs
     no waiter record (two conditional writes fewer per item); if that task is gone (it timed out, or a
-    retry replaced it), the last step announces the end to whichever wait registered instead. Not part of identity,
-    never in the execution's input (``as_input``); ``from_input`` still reads the one an execution
-    started by an earlier version carries.
+    retry replaced it), the last step announces the end to whichever wait registered instead. Not part
+    of identity, never in the execution's input (``as_input``); ``from_input`` still reads the one an
+    execution started by an earlier version carries.
     """
 
     rollout_id: str

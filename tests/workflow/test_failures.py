@@ -243,8 +243,8 @@ def test_a_step_that_fails_after_the_operation_succeeded_ends_the_execution_as_t
     """ReleaseLock refused for good (not a throttle: no Retry) after PollStack wrote the operation's
     success: the Catch runs RecordFailure, which does ReleaseLock's work and leaves the success as
     written, and the execution ends SUCCEEDED, as its operation did; the deployment takes its next
-    operation.
-    It ended FAILED, which the ExecutionsFailed alarm counts, for a deployment that was ACTIVE."""
+    operation. It ended FAILED, which the ExecutionsFailed alarm counts, for a deployment that was
+    ACTIVE."""
     from chalicelib.domain.errors import TargetAccessError
     from chalicelib.steps import handlers
 
@@ -278,3 +278,34 @@ def test_a_step_that_fails_after_the_operation_succeeded_ends_the_execution_as_t
     assert response.status_code == 202, response.body
     updated = wait_for(client, tenant, created["deployment_id"])
     assert (updated["status"], updated["operation"]["action"]) == ("ACTIVE", "update"), updated
+
+
+def test_an_answer_of_record_failure_without_the_operations_end_ends_the_execution_failed(
+    client, tenant, local_aws, monkeypatch
+):
+    """An answer of RecordFailure without ``operation_succeeded`` (a Lambda of an earlier version, during
+    a deployment of the stack) goes to Failed, as every RecordFailure did: the Choice checks that the
+    field is there (without IsPresent a missing field is a States.Runtime error)."""
+    from chalicelib.domain.errors import TargetAccessError
+    from chalicelib.steps import handlers
+
+    release, record = handlers.release_lock, handlers.record_failure
+
+    def refused(services, event):
+        raise TargetAccessError("DeleteItem failed: AccessDeniedException", code="ACCESS_DENIED")
+
+    def earlier_answer(services, event):
+        answer = record(services, event)
+        assert answer.pop("operation_succeeded") is True  # the operation had succeeded
+        return answer
+
+    monkeypatch.setattr(handlers, "release_lock", refused)
+    monkeypatch.setattr(handlers, "record_failure", earlier_answer)
+    target = register_target(client, tenant, local_aws)
+    created = deploy(client, tenant, target)
+    ended = wait_for(client, tenant, created["deployment_id"])
+    history = execution_history(local_aws, created["operation"]["operation_id"])
+    monkeypatch.setattr(handlers, "release_lock", release)
+    assert (ended["status"], ended["operation"]["status"]) == ("ACTIVE", "SUCCEEDED")
+    assert history[-1]["type"] == "ExecutionFailed", history[-1]
+    assert history[-1]["executionFailedEventDetails"]["error"] == "DeploymentFailed", history[-1]

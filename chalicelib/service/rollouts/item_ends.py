@@ -23,9 +23,9 @@ NOT_STARTED_AFTER_SECONDS = 15 * 60
 
 
 def _item_end(deployment: Deployment) -> tuple[ItemStatus, list[dict[str, Any]] | None] | None:
-    """How the item ends with its ``deployment``'s ended (not running) operation: its status, and its changes (a
-    plan's, or the none of a skipped apply; None keeps the item's). None: FAILED (the item's error is
-    made from the item and the deployment's error, and the rollout counts it)."""
+    """How the item ends with its ``deployment``'s ended (not running) operation: its status, and its
+    changes (a plan's, or the none of a skipped apply; None keeps the item's). None: FAILED (the item's
+    error is made from the item and the deployment's error, and the rollout counts it)."""
     outcome = deployment.operation.status.value
     if outcome == "FAILED":
         return None
