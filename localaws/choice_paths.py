@@ -8,9 +8,12 @@ evaluates such a rule to false (``Variable`` keeps a ``NoSuchVariable``, which n
 and goes on to the next rule or the Default. A definition whose Choice reads a field that one path to it
 does not set then passed every local run and failed on AWS.
 
-:func:`install` wraps ``ComparisonVariable._eval_body``: once the variable is read, a ``NoSuchVariable``
-compared by anything but ``IsPresent`` raises the failure AWS records (moto prefixes the cause with the
-state's name and the event that entered it, as AWS does for ``States.Runtime``).
+:func:`install` wraps ``ComparisonVariable._eval_body``: once a JSONPath variable (``$.`` or ``$$.``) is
+read, a ``NoSuchVariable`` compared by anything but ``IsPresent`` raises the failure AWS records (moto
+prefixes the cause with the state's name and the event that entered it, as AWS does for
+``States.Runtime``). moto's And and Or stop at their first deciding rule, as the usual guard
+``And: [IsPresent, ...]`` needs (``tests/localaws/test_choice_paths.py`` checks both). A workflow
+variable (``$name``) is left to moto, which cannot read one in 5.2.5; our definitions use none.
 """
 
 from __future__ import annotations
@@ -71,19 +74,26 @@ def _invalid_path(env: Any, path: str) -> Exception:
 
 
 def _eval_body(original: Any) -> Any:
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJsonPath
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
         ComparisonOperatorType,
     )
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
 
     def eval_body(self: Any, env: Any) -> None:
-        if self.comparison_function.operator_type == ComparisonOperatorType.IsPresent:
+        sampler = self.variable.string_sampler
+        # A JSONPath of the input or of the context object ($$); not a workflow variable ($name), which
+        # moto 5.2.5 cannot read at all (it would fail every such rule, present or not).
+        if self.comparison_function.operator_type == ComparisonOperatorType.IsPresent or not isinstance(
+            sampler, StringJsonPath
+        ):
             original(self, env)
             return
         self.variable.eval(env)
         if isinstance(env.stack[-1], NoSuchVariable):
             env.stack.pop()
-            raise _invalid_path(env, self.variable.string_sampler.literal_value)
+            # A context path's literal_value has lost one "$": the path as written is context_object_path.
+            raise _invalid_path(env, getattr(sampler, "context_object_path", sampler.literal_value))
         self.comparison_function.eval(env)
 
     return eval_body

@@ -13,13 +13,22 @@ from localaws.environment import CENTRAL_ACCOUNT, LocalAws
 from tests.conftest import ended_execution
 
 
-def _run(local_aws: LocalAws, name: str, rule: dict[str, Any], state_input: dict[str, Any]) -> Any:
-    """A machine whose one Choice state goes to ``Matched`` on ``rule``, else to ``Other``; DescribeExecution
-    once it ended, and the names of the states it entered."""
+def _run(
+    local_aws: LocalAws,
+    name: str,
+    rule: dict[str, Any],
+    state_input: dict[str, Any],
+    *earlier: dict[str, Any],
+) -> Any:
+    """A machine whose one Choice state goes to ``Matched`` on ``rule`` (after the ``earlier`` rules, which
+    go to ``Earlier``), else to ``Other``; DescribeExecution once it ended, the names of the states it
+    entered, and its last history event."""
+    choices = [*({**r, "Next": "Earlier"} for r in earlier), {**rule, "Next": "Matched"}]
     definition = {
         "StartAt": "Decide",
         "States": {
-            "Decide": {"Type": "Choice", "Choices": [{**rule, "Next": "Matched"}], "Default": "Other"},
+            "Decide": {"Type": "Choice", "Choices": choices, "Default": "Other"},
+            "Earlier": {"Type": "Pass", "End": True},
             "Matched": {"Type": "Pass", "End": True},
             "Other": {"Type": "Pass", "End": True},
         },
@@ -32,7 +41,7 @@ def _run(local_aws: LocalAws, name: str, rule: dict[str, Any], state_input: dict
     described = ended_execution(sfn, execution, timeout=20)
     history = sfn.get_execution_history(executionArn=execution)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    return described, entered
+    return described, entered, history[-1]
 
 
 def test_canary_moto_comparison_is_what_choice_paths_wraps() -> None:
@@ -55,12 +64,12 @@ def test_canary_moto_comparison_is_what_choice_paths_wraps() -> None:
             ]
         },
     ],
-    ids=["BooleanEquals", "StringEquals", "Not", "And"],
+    ids=["BooleanEquals", "StringEquals", "Not", "And-IsNull"],
 )
 def test_a_rule_on_a_missing_path_fails_the_execution(local_aws: LocalAws, rule: dict[str, Any]) -> None:
     """AWS: "If the state input doesn't contain the $.type field, the execution fails". moto went to the
     Default instead, so a Choice that one path to it gives no such field passed locally only."""
-    described, entered = _run(local_aws, "missing-path", rule, {"recorded": {"other": 1}})
+    described, entered, last = _run(local_aws, "missing-path", rule, {"recorded": {"other": 1}})
     assert described["status"] == "FAILED", described
     assert described["error"] == "States.Runtime", described
     paths = {"Not": "$.recorded.count", "And": "$.recorded.done"}
@@ -71,6 +80,35 @@ def test_a_rule_on_a_missing_path_fails_the_execution(local_aws: LocalAws, rule:
     ), described
     assert "An error occurred while executing the state 'Decide'" in described["cause"], described
     assert entered == ["Decide"]
+    assert last["type"] == "ExecutionFailed", last
+    assert last["executionFailedEventDetails"] == {"error": "States.Runtime", "cause": described["cause"]}
+
+
+def test_a_missing_context_path_names_the_path_as_written(local_aws: LocalAws) -> None:
+    rule = {"Variable": "$$.Execution.Input.flag", "BooleanEquals": True}
+    described, entered, _ = _run(local_aws, "missing-context", rule, {"other": 1})
+    assert entered == ["Decide"]
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime"), described
+    assert "Invalid path '$$.Execution.Input.flag': " in described["cause"], described
+
+
+def test_a_guard_or_an_earlier_match_keeps_a_missing_path_from_being_read(local_aws: LocalAws) -> None:
+    """And and Or stop at their first deciding rule, and the Choice at its first matching one, on AWS as
+    here: the usual guard ``And: [IsPresent, ...]`` relies on it (statemachine/deployment.asl.json's
+    DidOperationSucceedBeforeFailure does)."""
+    missing = {"Variable": "$.recorded.done", "BooleanEquals": True}
+    present = {"Variable": "$.recorded", "IsPresent": True}
+    guarded_and = {"And": [{"Variable": "$.recorded.done", "IsPresent": True}, missing]}
+    guarded_or = {"Or": [{"Variable": "$.recorded.done", "IsPresent": False}, missing]}
+    cases: list[tuple[dict[str, Any], tuple[dict[str, Any], ...], str]] = [
+        (guarded_and, (), "Other"),
+        (guarded_or, (), "Matched"),
+        (missing, (present,), "Earlier"),
+    ]
+    for n, (rule, earlier, expected) in enumerate(cases):
+        described, entered, _ = _run(local_aws, f"guarded-{n}", rule, {"recorded": {}}, *earlier)
+        assert described["status"] == "SUCCEEDED", (rule, described)
+        assert entered == ["Decide", expected], (rule, entered)
 
 
 def test_is_present_tests_a_missing_path_and_present_paths_compare_as_before(local_aws: LocalAws) -> None:
@@ -83,6 +121,6 @@ def test_is_present_tests_a_missing_path_and_present_paths_compare_as_before(loc
         ({"Variable": "$.recorded.done", "BooleanEquals": True}, {"recorded": {"done": "yes"}}, "Other"),
     ]
     for n, (rule, state_input, expected) in enumerate(cases):
-        described, entered = _run(local_aws, f"present-{n}", rule, state_input)
+        described, entered, _ = _run(local_aws, f"present-{n}", rule, state_input)
         assert described["status"] == "SUCCEEDED", (rule, described)
         assert entered == ["Decide", expected], (rule, entered)

@@ -289,7 +289,7 @@ def test_an_answer_of_record_failure_without_the_operations_end_ends_the_executi
     from chalicelib.domain.errors import TargetAccessError
     from chalicelib.steps import handlers
 
-    release, record = handlers.release_lock, handlers.record_failure
+    record = handlers.record_failure
 
     def refused(services, event):
         raise TargetAccessError("DeleteItem failed: AccessDeniedException", code="ACCESS_DENIED")
@@ -305,7 +305,6 @@ def test_an_answer_of_record_failure_without_the_operations_end_ends_the_executi
     created = deploy(client, tenant, target)
     ended = wait_for(client, tenant, created["deployment_id"])
     history = execution_history(local_aws, created["operation"]["operation_id"])
-    monkeypatch.setattr(handlers, "release_lock", release)
     assert (ended["status"], ended["operation"]["status"]) == ("ACTIVE", "SUCCEEDED")
     assert history[-1]["type"] == "ExecutionFailed", history[-1]
     assert history[-1]["executionFailedEventDetails"]["error"] == "DeploymentFailed", history[-1]
