@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
@@ -28,7 +28,7 @@ from chalicelib.adapters.dynamodb import (
     SharedTable,
     deployment_from_item,
 )
-from chalicelib.adapters.errors import aws_call, error_code
+from chalicelib.adapters.errors import aws_call, error_code, refused_item
 from chalicelib.domain.automation import DriftInfo
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.model import Deployment, DeploymentEvent, DeploymentStatus
@@ -58,8 +58,8 @@ class AutomationDynamoStore:
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
-                held = cast("dict[str, Any]", error.response).get("Item") or {}
-                claimed_at = float(held.get("claimed_at", {}).get("N", now))
+                held = refused_item(error) or {}
+                claimed_at = float(held.get("claimed_at", now))
                 return RevisionClaim(False, claimed_at if now - claimed_at >= lease_seconds else None)
         return RevisionClaim(True)
 

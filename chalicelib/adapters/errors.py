@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.aws_errors import translate
 from chalicelib.domain.errors import DeployerError, TransientAwsError
+
+_DESERIALIZER = TypeDeserializer()
 
 
 def error_code(error: ClientError) -> str:
@@ -25,6 +29,16 @@ def condition_failed(error: ClientError) -> bool:
     return error_code(error) == "TransactionCanceledException" and "ConditionalCheckFailed" in (
         cancellation_reasons(error)
     )
+
+
+def refused_item(error: ClientError) -> dict[str, Any] | None:
+    """The item a conditional write refused with ReturnValuesOnConditionCheckFailure=ALL_OLD answered
+    with, as plain values (the Table resource converts only the answers that succeeded); None when there
+    was none."""
+    found = cast("dict[str, Any]", error.response).get("Item")
+    if not found:
+        return None
+    return {name: _DESERIALIZER.deserialize(value) for name, value in found.items()}
 
 
 def error_message(error: ClientError) -> str:

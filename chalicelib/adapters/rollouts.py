@@ -21,14 +21,13 @@ from __future__ import annotations
 
 from dataclasses import fields
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb import DynamoDeploymentStore, SharedTable, query_page
-from chalicelib.adapters.errors import aws_call, condition_failed, error_code
+from chalicelib.adapters.errors import aws_call, condition_failed, error_code, refused_item
 from chalicelib.domain.automation import Notifications
 from chalicelib.domain.model import ErrorInfo, utc_now
 from chalicelib.domain.rollouts import (
@@ -51,9 +50,6 @@ if TYPE_CHECKING:
 # Items per TransactWriteItems: AWS allows 100 since 2022, the local AWS (moto 5.2.5) the former 25;
 # 25 works on both and still ends 2,000 items in 80 calls.
 TRANSACTION_ITEMS = 25
-# A refused conditional write answers with the item as DynamoDB's own JSON, which the Table resource
-# converts only for answers that succeeded.
-_DESERIALIZER = TypeDeserializer()
 
 
 def _plain(value: Any) -> Any:
@@ -532,11 +528,8 @@ class DynamoRolloutStore:
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
-                found = cast("dict[str, Any]", error.response).get("Item")
-                if not found:
-                    return False, None
-                plain = {name: _DESERIALIZER.deserialize(value) for name, value in found.items()}
-                return False, item_from_record(ref.rollout_id, plain)
+                found = refused_item(error)
+                return False, item_from_record(ref.rollout_id, found) if found else None
         return True, item_from_record(ref.rollout_id, dict(written))
 
     def stack_deployment_id(self, target_id: str, region: str, stack_name: str) -> str | None:
