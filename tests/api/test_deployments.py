@@ -195,7 +195,7 @@ def test_a_template_whose_parameter_default_is_over_4096_bytes_is_refused_before
     client, tenant, target, aws_calls
 ):
     """CloudFormation holds a Default to a parameter value's 4,096 bytes and refuses the whole template;
-    the local AWS does too (tests/localaws/test_template_realism.py), but the API answers first."""
+    the local AWS does too (tests/localaws/test_template_realism_validation.py), but the API answers first."""
     template = json.dumps(
         {
             "Parameters": {"Key": {"Type": "String", "NoEcho": True, "Default": "k" * 4097}},

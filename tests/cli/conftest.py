@@ -4,14 +4,21 @@ The CLI runs in-process through Typer's ``CliRunner`` against the in-process loc
 its boto3 clients reach moto with the project's STS/IAM/SAML patches, and the ADFS provider is a real
 HTTP server in a thread. The operator is another account (222222222222) for role assumption, or an
 IAM user of the target account for keys, profiles and MFA.
+
+The everyday commands (``test_daily_*``) are run as a user runs them instead: ``.venv/bin/nexus``
+subprocesses (``Cli``) against a real local mode (``python -m localaws.run`` on free ports). One local
+mode serves each module, and its target account 111111111111 is set up once, the way the README does
+it: ``targets create``, ``local admin --profile``, ``targets bootstrap --profile`` (``target_id``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +29,7 @@ from localaws.adfs import AdfsProvider, AdfsUser
 from localaws.environment import LocalAws
 from localaws.sts import CLOCK, account_credentials
 from nexus_cli.main import app
+from tests.support.local_mode import BIN, ROOT, LocalMode, clean_env, local_mode
 
 TARGET = "111111111111"
 OPERATOR_ACCOUNT = "222222222222"
@@ -33,6 +41,8 @@ SAML_PROVIDER = f"arn:aws:iam::{TARGET}:saml-provider/corp-adfs"
 ADFS_ROLE = f"arn:aws:iam::{TARGET}:role/AdfsDeployer"
 ADFS_READONLY_ROLE = f"arn:aws:iam::{TARGET}:role/AdfsReadOnly"
 KEY_ID_RE = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}")
+TOKEN = "nxs_cli_daily_test_token"
+APP = str(ROOT / "examples" / "app-stack.json")
 
 
 def without_statement(document: dict[str, Any], sid: str) -> dict[str, Any]:
@@ -180,3 +190,65 @@ def assert_no_secrets(result: Result, *secrets: str) -> None:
     assert not KEY_ID_RE.search(text), text
     for secret in secrets:
         assert secret not in text
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+    home: Path
+    calls: list[list[str]] = field(default_factory=list)
+
+    def run(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        self.calls.append(list(args))
+        return subprocess.run(
+            [str(BIN / "nexus"), *args],
+            input=stdin,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            check=False,
+        )
+
+    def ok(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        result = self.run(*args, **kwargs)
+        assert result.returncode == 0, (
+            f"nexus {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+        return result
+
+    def json(self, *args: str, **kwargs: Any) -> Any:
+        return json.loads(self.ok(*args, "--json", **kwargs).stdout)
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[LocalMode]:
+    with local_mode(TOKEN, env=clean_env(NEXUS_LOCAL_STACK_SECONDS="1")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def cli(local: LocalMode, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    home = tmp_path_factory.mktemp("home")
+    env = clean_env(
+        HOME=str(home),
+        NEXUS_PORT=str(local.api_port),
+        NEXUS_AWS_PORT=str(local.aws_port),
+        NEXUS_API_TOKEN=TOKEN,
+    )
+    return Cli(env, home)
+
+
+@pytest.fixture(scope="module")
+def target_id(cli: Cli) -> str:
+    """Account 111111111111 registered and bootstrapped by its local admin, as in the README."""
+    target = cli.json(
+        "targets", "create", "--name", "team-a", "--account-id", TARGET, "--region", "us-east-1"
+    )
+    cli.ok("local", "admin", TARGET, "--profile", "team-a-admin")
+    report = cli.json("targets", "bootstrap", target["target_id"], "--profile", "team-a-admin")
+    assert report["ok"] is True, report
+    return str(target["target_id"])
