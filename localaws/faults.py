@@ -6,11 +6,12 @@ and this module makes the local AWS do it on purpose so the tests and ``make cha
 
 ``NEXUS_LOCAL_FAULTS="throttle=0.3,drop_stack_events=0.2,crash_after=StartStackOperation,seed=7"``:
 
-* ``throttle=F``: a fraction F of the calls to STS, CloudFormation, DynamoDB, Step Functions, EventBridge
-  and Lambda answer with that service's throttling error, as botocore's models and AWS name it:
+* ``throttle=F``: a fraction F of the calls to STS, CloudFormation, DynamoDB, Step Functions, EventBridge,
+  Lambda and SNS answer with that service's throttling error, as botocore's models and AWS name it:
   ``Throttling`` 400 (STS and CloudFormation, query protocol), ``ThrottlingException`` or
   ``ProvisionedThroughputExceededException`` 400 (DynamoDB), ``ThrottlingException`` 400 (Step
-  Functions, EventBridge), ``TooManyRequestsException`` 429 (Lambda); a DynamoDB transaction
+  Functions, EventBridge), ``TooManyRequestsException`` 429 (Lambda), ``Throttled`` 429 (SNS's
+  ``ThrottledException``, which botocore does not retry); a DynamoDB transaction
   (TransactWriteItems, TransactGetItems) is refused as DynamoDB refuses a throttled one,
   ``TransactionCanceledException`` with the reason ``ThrottlingError`` or ``ProvisionedThroughputExceeded``
   on one item and ``None`` on the others, which botocore does not retry. The refusal is made on the path
@@ -66,6 +67,7 @@ THROTTLED_SERVICES: dict[str, tuple[int, tuple[str, ...]]] = {
     "states": (400, ("ThrottlingException",)),
     "events": (400, ("ThrottlingException",)),
     "lambda": (429, ("TooManyRequestsException",)),
+    "sns": (429, ("Throttled",)),
 }
 _MESSAGES = {
     "Throttling": "Rate exceeded",
@@ -75,6 +77,7 @@ _MESSAGES = {
         "your provisioning level with the UpdateTable API."
     ),
     "TooManyRequestsException": "Rate Exceeded.",
+    "Throttled": "Rate exceeded",
 }
 # Step Functions' interpreter signs its Lambda invocations with this key (moto's boto_client_for).
 _STEP_FUNCTIONS_KEY = "ak"

@@ -67,15 +67,26 @@ HINT_MFA_DEVICE = (
     "(IAM console: the user's Security credentials tab lists it)."
 )
 
+# What AWS answers when it throttles, or is briefly unable to serve: every code botocore's standard retry
+# counts as throttling (botocore.retries.standard.ThrottlingErrorDetector), but LimitExceededException and
+# BandwidthLimitExceeded, which are quotas on some services (CloudFormation's stack count); plus SNS's
+# "Throttled" (HTTP 429), which botocore's list lacks and its model does not mark retryable, so botocore
+# never retries it and only this makes a throttled Publish worth sending again.
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
         "ThrottledException",
+        "Throttled",
+        "RequestThrottledException",
         "RequestLimitExceeded",
         "TooManyRequestsException",
         "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
         "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
         "IDPCommunicationError",
         "ServiceUnavailable",
         "ServiceUnavailableException",

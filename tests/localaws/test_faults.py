@@ -25,6 +25,7 @@ CALLS: list[tuple[str, str, dict[str, Any], set[str], int]] = [
     ("stepfunctions", "list_state_machines", {}, {"ThrottlingException"}, 400),
     ("events", "list_rules", {}, {"ThrottlingException"}, 400),
     ("lambda", "list_functions", {}, {"TooManyRequestsException"}, 429),
+    ("sns", "list_topics", {}, {"Throttled"}, 429),
 ]
 
 
@@ -72,7 +73,7 @@ def test_every_service_call_is_throttled_with_that_services_error_and_status() -
         admin = aws.account_session("123456789012")
         assert admin.client("dynamodb", config=NO_RETRY).list_tables()["TableNames"]
         counted = faults.counts()
-    expected = {"sts", "cloudformation", "dynamodb", "states", "events", "lambda"}
+    expected = {"sts", "cloudformation", "dynamodb", "states", "events", "lambda", "sns"}
     assert counted == {f"throttle:{service}": 1 for service in expected}
 
 

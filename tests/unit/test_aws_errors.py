@@ -84,6 +84,27 @@ def test_transient_codes_are_retried(code):
     assert error.kind is ErrorKind.TRANSIENT
 
 
+def test_every_code_botocore_counts_as_throttling_is_transient_but_its_quota_codes():
+    """botocore's standard retry counts these as throttling; the service must too, once botocore gave up
+    (LimitExceededException and BandwidthLimitExceeded are quotas on some services, never retried)."""
+    from botocore.retries.standard import ThrottledRetryableChecker
+
+    # botocore's own list (of the pinned botocore): a canary, so that a code it adds is decided here too.
+    botocore_codes = set(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)  # type: ignore[attr-defined]
+    quotas = {"LimitExceededException", "BandwidthLimitExceeded"}
+    assert quotas < botocore_codes
+    for code in botocore_codes - quotas:
+        assert isinstance(translate(code, "slow down", operation="PutItem"), TransientAwsError), code
+    assert not isinstance(translate("LimitExceededException", "", operation="CreateStack"), TransientAwsError)
+
+
+def test_a_throttled_sns_publish_is_transient():
+    """SNS answers a throttled Publish with the code "Throttled" (HTTP 429; its model's ThrottledException),
+    which botocore neither lists nor retries: the announcement's step retries it, if anything does."""
+    with pytest.raises(TransientAwsError), aws_call("Publish"):
+        raise ClientError({"Error": {"Code": "Throttled", "Message": "Rate exceeded"}}, "Publish")
+
+
 def test_assume_hint_carries_the_guides_steps():
     for step in ("trust policy", "sts:ExternalId", "exists", "arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME", "SCP"):
         assert step in HINT_ASSUME_DENIED
