@@ -51,6 +51,40 @@ def test_a_redeploy_claim_outlives_the_function_that_made_it(packaged: Packaged)
         assert packaged.resources[name]["Properties"]["Events"], name
 
 
+def _task_states(states: dict[str, object]) -> dict[str, dict[str, object]]:
+    found: dict[str, dict[str, object]] = {}
+    for name, state in states.items():
+        assert isinstance(state, dict)
+        if state["Type"] == "Task":
+            found[name] = state
+        if state["Type"] == "Map":
+            found.update(_task_states(state["ItemProcessor"]["States"]))
+    return found
+
+
+def test_a_throttled_step_is_retried_for_minutes_and_within_its_locks_lease() -> None:
+    """A step that AWS still throttled after botocore's retries raises TransientAwsError, which its
+    Retry takes again: at least 8 attempts (5 gave up within about a minute of 30% throttling in the
+    chaos run of 2026-12-07: one operation of 100 FAILED), their waits (full jitter) at most 315 s in
+    all, within the stack lock's 900 s lease (NEXUS_LOCK_LEASE_SECONDS), which no retry renews."""
+    from chalicelib.settings import Settings
+
+    lease = Settings.model_fields["lock_lease_seconds"].default
+    for path in (DEFINITION_PATH, ROLLOUT_DEFINITION_PATH):
+        tasks = _task_states(json.loads((ROOT / path).read_text())["States"])
+        assert tasks, path
+        for name, state in tasks.items():
+            retriers = state["Retry"]
+            assert isinstance(retriers, list)
+            (retry,) = [r for r in retriers if r["ErrorEquals"] == ["TransientAwsError"]]
+            waits = [
+                min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry["MaxDelaySeconds"])
+                for n in range(retry["MaxAttempts"])
+            ]
+            assert retry["MaxAttempts"] >= 8, (path, name)
+            assert sum(waits) < lease, (path, name, waits)
+
+
 def test_names_are_the_stacks_own(packaged: Packaged) -> None:
     """Two stages (two stacks) in one account share no name: no collision, no reach into each other."""
     named = {

@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 
 from chalicelib.domain.aws_errors import translate
-from chalicelib.domain.errors import ErrorKind, UnprocessableRequest
+from chalicelib.domain.errors import ErrorKind, TransientAwsError, UnprocessableRequest
 from chalicelib.domain.fingerprint import config_hash
 from chalicelib.domain.model import ExecutionEnd, new_external_id, trust_policy_for
 from chalicelib.domain.regions import REGIONS_BY_PARTITION
@@ -206,6 +206,14 @@ def test_error_from_state_reads_a_step_error_back():
     throttled = error_from_state({"Error": "Lambda.TooManyRequestsException", "Cause": refused})
     assert throttled.code == "STEP_THROTTLED"
     assert "Rate Exceeded." in throttled.message
+    # A step whose own calls AWS throttled through every Retry (TransientAwsError, whose code is
+    # AWS_THROTTLED): its workflow ran, so not AWS_THROTTLED either.
+    step = TransientAwsError("UpdateItem failed: ThrottlingException: Rate exceeded")
+    cause = json.dumps({"errorType": "TransientAwsError", "errorMessage": json.dumps(step.as_dict())})
+    ran_out = error_from_state({"Error": "TransientAwsError", "Cause": cause})
+    assert ran_out.code == "STEP_THROTTLED"
+    assert "UpdateItem failed: ThrottlingException" in ran_out.message
+    assert ran_out.hint == throttled.hint
 
 
 def test_settings_name_what_is_missing():
