@@ -231,3 +231,18 @@ def test_an_operation_past_its_deadline_ends_operation_timed_out(slow_aws):
     assert done["status"] == "FAILED", done
     assert done["error"]["code"] == "OPERATION_TIMED_OUT"
     assert "3600 s" in done["error"]["message"]
+
+
+def test_a_stack_that_ended_before_the_late_poll_is_recorded_as_it_ended(slow_aws):
+    """The deadline is for a stack still in progress. One that ended while the workflow waited (its event
+    lost, and this poll the reconcile after the wait's timeout) ended in time: PollStack, reading it
+    past the deadline, records how it ended, not OPERATION_TIMED_OUT over a CREATE_COMPLETE stack."""
+    for client, tenant, deployment_id, store in deploy_on_a_slow_stack(
+        slow_aws, NEXUS_OPERATION_TIMEOUT_SECONDS="3600", NEXUS_POLL_INITIAL_SECONDS="12"
+    ):
+        current = store.get_deployment("t", deployment_id)
+        assert current is not None
+        past = (datetime.now(UTC) - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+        store.save_deployment(replace(current, operation=replace(current.operation, started_at=past)))
+        done = wait_for(client, tenant, deployment_id, timeout=40)
+    assert (done["status"], done["stack_status"], done["error"]) == ("ACTIVE", "CREATE_COMPLETE", None), done

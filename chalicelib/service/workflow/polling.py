@@ -41,7 +41,8 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             return ended
         self._renew_lease(deployment, step)
         next_wait = min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5))
-        self._check_deadline(deployment)
+        if deployment.operation.phase in ("changeset", "recreate_delete"):
+            self._check_deadline(deployment)  # past it, no further call: the change set, the create
         step = self._completion_for(step, deployment)
         if step.timed_out:  # no event ended the wait: this reconcile is the fallback (a lost event?)
             self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_STACK_EVENT)
@@ -152,6 +153,9 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
                     extra={"stack": deployment.stack_name, "error_code": error.code},
                 )
         if phase is StackPhase.IN_PROGRESS:
+            # Only a stack still in progress is past its deadline: one that ended before this read (its
+            # event lost, say, and this the reconcile after the wait) is recorded as it ended.
+            self._check_deadline(deployment)
             self._store.save_deployment(deployment)
             return waiting(step, deployment.operation.phase, next_wait)
         if operation.phase == "cancelling" and status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
