@@ -12,12 +12,19 @@ Alarms (each notifies ``AlarmTopicArn`` when one is given, going into ALARM and 
   throttles, one alarm each per group of functions that share a role (a metric math alarm reads at
   most 10 metrics, so a larger group is split);
 * API Gateway 5xx answers;
-* any message in the event handlers' dead-letter queue;
+* any message in the event handlers' dead-letter queue, whose events are lost unless someone acts (a
+  redeploy not made, a stopped execution's deployment left unrecorded); and at least
+  ``StackEventDeadLettersAlarmThreshold`` sent to the stack events' own queue within an hour. A stack
+  event that failed every attempt only made its operation wait for its reconcile, which ended it anyway
+  (counted by FallbackReconciles, whose alarm watches their rate; its account and region then poll for
+  a while), so the few left by a burst of throttling page no one; a handler that keeps failing (throttled
+  for good, timing out, unable to start) sends many. A handler's bug is logged and the event dropped,
+  never retried (``guarded``), so it reaches neither queue;
 * fallback reconciles above their anomaly-detection band: lost stack events (a target account or
   region whose forwarding broke) show as a rise of reconciles after the wait's timeout.
 
 The dashboard shows every catalogue metric (its total, and a SEARCH by its own dimensions), the
-workflows' executions, the functions' errors, throttles and durations, the API and the queue.
+workflows' executions, the functions' errors, throttles and durations, the API and the queues.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from chalicelib.observability import SERVICE_NAME
 
 STATE_MACHINES = ("DeploymentStateMachine", "RolloutStateMachine")
 DEAD_LETTER_QUEUE = "EventHandlerDeadLetterQueue"
+STACK_EVENT_DEAD_LETTER_QUEUE = "StackEventDeadLetterQueue"  # StackStatusChanged's: see the docstring
 API = "RestAPI"
 API_NAME = {"Fn::Sub": "${AWS::StackName}-api"}  # the RestAPI's Name in the merge template
 API_STAGE = "api"  # .chalice/config.json api_gateway_stage
@@ -200,11 +208,25 @@ def alarms(merge_template: dict[str, Any]) -> dict[str, dict[str, Any]]:
         {"ApiName": API_NAME, "Stage": API_STAGE},
     )
     found["DeadLetterQueueAlarm"] = _metric_alarm(
-        "An event handler's event failed every attempt and waits in the dead-letter queue.",
+        "An event failed every attempt of its handler and waits in the dead-letter queue: a redeploy not "
+        "made, a template object's or an ended execution's event not handled, until someone acts.",
         "AWS/SQS",
         "ApproximateNumberOfMessagesVisible",
         {"QueueName": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]}},
         statistic="Maximum",
+    )
+    # A rate, not the queue's depth: nothing empties the queue, so its depth would count every burst of
+    # the last 4 days, then stay in ALARM (notifying once) when the handler really starts failing. Lambda
+    # sends dead letters with SendMessage, which NumberOfMessagesSent counts (a redrive would not).
+    found["StackEventDeadLettersAlarm"] = _metric_alarm(
+        "At least StackEventDeadLettersAlarmThreshold stack events failed every attempt of StackStatusChanged "
+        "within an hour: the handler keeps failing. Each operation still ends, by its wait's timeout and a "
+        "reconcile, and the account and region then poll for a while (see FallbackReconciles).",
+        "AWS/SQS",
+        "NumberOfMessagesSent",
+        {"QueueName": {"Fn::GetAtt": [STACK_EVENT_DEAD_LETTER_QUEUE, "QueueName"]}},
+        period=3600,
+        threshold={"Ref": "StackEventDeadLettersAlarmThreshold"},
     )
     reconciles = Metric.FALLBACK_RECONCILES.spec
     found["FallbackReconcilesRisingAlarm"] = _alarm(
@@ -306,14 +328,10 @@ def aws_widgets(merge_template: dict[str, Any]) -> list[dict[str, Any]]:
             ],
         ),
         _widget(
-            "Event handlers' dead-letter queue",
+            "Event handlers' dead-letter queues",
             [
-                [
-                    "AWS/SQS",
-                    "ApproximateNumberOfMessagesVisible",
-                    "QueueName",
-                    "${" + DEAD_LETTER_QUEUE + ".QueueName}",
-                ]
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${" + queue + ".QueueName}"]
+                for queue in (DEAD_LETTER_QUEUE, STACK_EVENT_DEAD_LETTER_QUEUE)
             ],
             stat="Maximum",
         ),

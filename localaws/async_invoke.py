@@ -5,7 +5,7 @@ the caller, owns what follows a function error (the handler raised, timed out: `
 crashed): it runs the event again twice, one minute then two minutes later, and after the last failed
 attempt sends the event to the function's dead-letter queue, if it has one. The deployer's event
 handlers rely on it (``DeploymentExecutionEnded`` lets a throttled AWS leave the function so that Lambda
-retries; the template gives each of them ``EventHandlerDeadLetterQueue``). moto 5.2.5 does none of it:
+retries; the template gives each of them a dead-letter queue). moto 5.2.5 does none of it:
 a Lambda target or subscriber ran once and its failure was only logged, and ``CreateFunction`` drops
 ``DeadLetterConfig``. So:
 
@@ -24,7 +24,12 @@ a Lambda target or subscriber ran once and its failure was only logged, and ``Cr
   ``ErrorCode`` (the invocation's HTTP status, 200 for a function error) and ``ErrorMessage`` (the
   error's message, cut at 1 KB; never its stack trace). Without a queue the event is dropped, logged;
 * ``DeadLetterConfig`` is kept on the function: ``CreateFunction`` and ``UpdateFunctionConfiguration``
-  set it, ``GetFunctionConfiguration`` returns it.
+  set it, ``GetFunctionConfiguration`` returns it;
+* an ``Invoke`` with ``InvocationType=Event`` is such an invocation too, as on Lambda: a payload that is
+  not JSON is refused (400 ``InvalidRequestContentException``), one over 1 MB too (413
+  ``RequestEntityTooLargeException``); else it answers 202 at once and the event takes the same path
+  (moto 5.2.5 ran the function once, there and then, and kept no failed event). Its answer's request ID
+  is moto's, not the invocation's (moto sets it after the call).
 
 No randomness: the delays are the setting's, so a run repeats. Not emulated: the on-failure destinations
 of an event invoke config, an SNS topic as the dead-letter target, Lambda's own throttling retries (up to
@@ -54,6 +59,7 @@ AWS_RETRY_SECONDS = (60.0, 120.0)
 DEFAULT_MAXIMUM_RETRIES = 2
 DEFAULT_MAXIMUM_EVENT_AGE = 21600.0  # seconds: 6 hours
 ERROR_MESSAGE_LIMIT = 1024  # bytes of ErrorMessage Lambda keeps in the dead-letter message
+ASYNC_PAYLOAD_LIMIT = 1_048_576  # bytes: the largest event an asynchronous Invoke takes (1 MB)
 FUNCTION_ERROR_STATUS = "200"  # a function error is an Invoke that answered 200 with X-Amz-Function-Error
 _DEAD_LETTER = "_nexus_dead_letter_target"
 _PATCHER = Patcher("localaws.async_invoke")
@@ -165,6 +171,39 @@ def _attempt(invocation: _Invocation) -> None:
             eventbridge.deliver(lambda: _attempt(invocation), delay=local_wait)
             return
     _dead_letter(function, invocation, error)
+
+
+def _invoke_api(original: Any) -> Any:
+    """``LambdaBackend.invoke``: an ``Event`` invocation is checked as Lambda checks one (a JSON document
+    of at most 1 MB), then queued as :func:`invoke` queues one."""
+
+    def invoke_function(
+        self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    ) -> Any:
+        kind = next((v for k, v in dict(headers or {}).items() if k.lower() == "x-amz-invocation-type"), "")
+        if kind != "Event":
+            return original(self, function_name, qualifier, body, headers, response_headers)
+        from moto.awslambda.exceptions import LambdaClientError
+
+        function = self.get_function(function_name, qualifier)  # an unknown function: its 404, at once
+        raw = body if isinstance(body, bytes) else str(body or "").encode()
+        if len(raw) > ASYNC_PAYLOAD_LIMIT:
+            error = LambdaClientError(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {ASYNC_PAYLOAD_LIMIT} bytes for the Invoke operation",
+            )
+            error.code = 413
+            raise error
+        try:
+            json.loads(raw or b"{}")
+        except ValueError as bad:
+            raise LambdaClientError(
+                "InvalidRequestContentException", f"Could not parse request body into json: {bad}"
+            ) from None
+        invoke(function.function_arn, raw.decode() or "{}")
+        return b""  # not None: the API answers 202 with an empty body
+
+    return invoke_function
 
 
 def _error_of(answer: Any) -> tuple[str, str]:
@@ -309,6 +348,13 @@ def check_moto_internals() -> None:
         'response_headers["x-amz-function-error"]' in source(LambdaFunction.invoke),
         "LambdaFunction.invoke marks a function error with the x-amz-function-error header",
     )
+    from moto.awslambda.responses import LambdaResponse
+
+    _PATCHER.expect(  # what _invoke_api relies on: a payload (not None) of an Event invocation is a 202
+        'X-Amz-Invocation-Type") == "Event"' in source(LambdaResponse.invoke)
+        and "status_code = 202" in source(LambdaResponse.invoke),
+        "LambdaResponse.invoke answers an Event invocation's payload with 202",
+    )
     _PATCHER.expect(
         hasattr(LambdaBackend, "get_function_event_invoke_config")
         and hasattr(exceptions, "UnknownEventConfig"),
@@ -323,8 +369,9 @@ def check_moto_internals() -> None:
 def install() -> None:
     with _PATCHER.lock:
         check_moto_internals()
-        from moto.awslambda.models import LambdaFunction
+        from moto.awslambda.models import LambdaBackend, LambdaFunction
 
         _PATCHER.wrap(LambdaFunction, "__init__", _init)
         _PATCHER.wrap(LambdaFunction, "get_configuration", _get_configuration)
         _PATCHER.wrap(LambdaFunction, "update_configuration", _update_configuration)
+        _PATCHER.wrap(LambdaBackend, "invoke", _invoke_api)

@@ -1,8 +1,9 @@
 """Lambda's asynchronous invocation in the local AWS (localaws/async_invoke.py): a function that fails
-an event EventBridge or SNS delivered is run again twice, then the event goes to its dead-letter queue.
+an event EventBridge or SNS delivered, or that ``Invoke`` was given with ``InvocationType=Event``, is run
+again twice, then the event goes to its dead-letter queue.
 
-Each test puts a real event on the local bus or publishes on the local topic, and the function's real
-handler fails; the dead-letter queue is read with boto3, as an operator would read it.
+Each test puts a real event on the local bus, publishes on the local topic or calls Invoke, and the
+function's real handler fails; the dead-letter queue is read with boto3, as an operator would read it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from localaws import async_invoke
 from localaws.async_invoke import AsyncRetries
@@ -218,5 +220,65 @@ def test_dead_letter_config_is_kept_as_aws_keeps_it():
         configured = lambda_client.get_function_configuration(FunctionName=deployed.name)
         # The template's SAM DeadLetterQueue reaches the function as AWS's DeadLetterConfig.
         assert configured["DeadLetterConfig"] == {
-            "TargetArn": aws.stack.attribute("EventHandlerDeadLetterQueue", "Arn")
+            "TargetArn": aws.stack.attribute("StackEventDeadLetterQueue", "Arn")
         }
+
+
+def test_an_invoke_of_type_event_answers_at_once_and_is_retried_then_dead_lettered():
+    """``Invoke`` with ``InvocationType=Event``: 202 with no body before the handler has finished, then
+    the same attempts and dead-letter queue as an event's (moto 5.2.5 ran it once, and kept nothing)."""
+    runs: list[str] = []
+    release = threading.Event()
+
+    def refusing(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        release.wait(5)
+        runs.append(context.aws_request_id)
+        raise RuntimeError("refused")
+
+    with LocalAws(async_retries=SHORT) as aws:
+        _arn, url = _with_dead_letters(aws, "Queued", refusing)
+        answer = (
+            aws.central_session()
+            .client("lambda")
+            .invoke(FunctionName="Queued", InvocationType="Event", Payload=b'{"order": "o-5"}')
+        )
+        assert (answer["StatusCode"], answer["Payload"].read(), runs) == (202, b"", [])
+        release.set()
+        got = _first_dead_letters(aws, url)
+        time.sleep(0.8)
+        assert _messages(aws, url) == []
+    assert len(runs) == 3
+    assert len(set(runs)) == 1  # one invocation, one request ID
+    (message,) = got
+    assert json.loads(message["Body"]) == {"order": "o-5"}
+    assert message["MessageAttributes"]["ErrorMessage"]["StringValue"] == "refused"
+
+
+def test_an_invoke_of_type_event_refuses_what_lambda_refuses():
+    """Not JSON: 400 InvalidRequestContentException; over 1 MB: 413 RequestEntityTooLargeException; an
+    unknown function: 404. Nothing runs."""
+    runs: list[str] = []
+    with LocalAws(async_retries=SHORT) as aws:
+        own_function(aws, "Picky", lambda event, context: runs.append(context.aws_request_id))
+        lambda_client = aws.central_session().client("lambda")
+        refused: list[tuple[str, int]] = []
+        for name, payload in (
+            ("Picky", b"not json"),
+            ("Picky", b'{"pad": "' + b"x" * 1_048_576 + b'"}'),
+            ("Missing", b"{}"),
+        ):
+            with pytest.raises(ClientError) as raised:
+                lambda_client.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+            refused.append(
+                (
+                    raised.value.response["Error"]["Code"],
+                    raised.value.response["ResponseMetadata"]["HTTPStatusCode"],
+                )
+            )
+        time.sleep(0.3)
+    assert refused == [
+        ("InvalidRequestContentException", 400),
+        ("RequestEntityTooLargeException", 413),
+        ("ResourceNotFoundException", 404),
+    ]
+    assert runs == []

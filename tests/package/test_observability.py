@@ -28,7 +28,7 @@ CATALOGUE = {m.spec.name: m.spec for m in Metric}
 AWS_METRICS = {
     "AWS/Lambda": {"Errors", "Throttles", "Duration", "Invocations"},
     "AWS/States": {"ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut"},
-    "AWS/SQS": {"ApproximateNumberOfMessagesVisible"},
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "NumberOfMessagesSent"},
     "AWS/ApiGateway": {"Count", "4XXError", "5XXError", "Latency"},
 }
 SEARCH = re.compile(r"SEARCH\('\{\"([^\"]+)\",([^}]*)\} MetricName=\"([^\"]+)\"'")
@@ -91,6 +91,7 @@ def test_every_alarm_reads_a_metric_of_this_template_or_of_the_codes_catalogue(p
         assert watched[machine] == {"ExecutionsFailed", "ExecutionsTimedOut"}, machine
     assert watched["RestAPI"] == {"5XXError"}
     assert watched["EventHandlerDeadLetterQueue"] == {"ApproximateNumberOfMessagesVisible"}
+    assert watched["StackEventDeadLetterQueue"] == {"NumberOfMessagesSent"}
     assert watched[Metric.FALLBACK_RECONCILES.spec.name] == {"FallbackReconciles"}
 
 
@@ -228,9 +229,15 @@ def test_every_function_sends_metrics_to_the_namespace_parameter(packaged: Packa
 
 
 def test_asynchronous_event_handlers_keep_failed_events_in_the_dead_letter_queue(packaged: Packaged) -> None:
-    queue = packaged.resources["EventHandlerDeadLetterQueue"]["Properties"]
-    assert queue["SqsManagedSseEnabled"] is True
-    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    """A failed stack event has a queue of its own (its operation ends anyway, by its reconcile): one
+    there pages no one, as one in the other queue does (a redeploy or an execution's end not handled).
+    Work not done is kept SQS's longest, 14 days; a stack event, only worth reading for why it failed
+    (a replay would at most reconcile an operation that ended), SQS's default 4."""
+    days = {"EventHandlerDeadLetterQueue": 14, "StackEventDeadLetterQueue": 4}
+    for queue_name, kept in days.items():
+        queue = packaged.resources[queue_name]["Properties"]
+        assert queue["SqsManagedSseEnabled"] is True
+        assert queue["MessageRetentionPeriod"] == kept * 24 * 3600
     asynchronous = set(EVENT_HANDLERS)  # EventBridge rules, the SNS subscription, the schedule
     assert asynchronous == {
         "RedeployRequested",
@@ -246,10 +253,31 @@ def test_asynchronous_event_handlers_keep_failed_events_in_the_dead_letter_queue
         if name not in asynchronous:
             assert letters is None, name  # invoked synchronously: the caller sees the error
             continue
-        assert letters == {"Type": "SQS", "TargetArn": {"Fn::GetAtt": ["EventHandlerDeadLetterQueue", "Arn"]}}
+        queue_name = (
+            "StackEventDeadLetterQueue" if name == "StackStatusChanged" else "EventHandlerDeadLetterQueue"
+        )
+        assert letters == {"Type": "SQS", "TargetArn": {"Fn::GetAtt": [queue_name, "Arn"]}}, name
         role = function["Properties"]["Role"]["Fn::GetAtt"][0]
-        assert permitted(packaged, role, "sqs:SendMessage", packaged.arn("EventHandlerDeadLetterQueue")), name
+        assert permitted(packaged, role, "sqs:SendMessage", packaged.arn(queue_name)), name
         assert not permitted(packaged, role, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:123456789012:other")
+
+
+def test_a_dead_lettered_stack_event_pages_only_in_numbers(packaged: Packaged) -> None:
+    """Any event in the handlers' queue pages; stack events page by their rate (their queue is never
+    emptied, so its depth would count every burst of its 4 days, and then stay in ALARM)."""
+    found = alarms(packaged)
+    every = found["DeadLetterQueueAlarm"]
+    assert (every["Threshold"], every["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    stack_events = found["StackEventDeadLettersAlarm"]
+    assert (stack_events["MetricName"], stack_events["Statistic"]) == ("NumberOfMessagesSent", "Sum")
+    assert (stack_events["Period"], stack_events["EvaluationPeriods"]) == (3600, 1)
+    assert stack_events["Threshold"] == {"Ref": "StackEventDeadLettersAlarmThreshold"}
+    assert stack_events["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["StackEventDeadLetterQueue", "QueueName"]}}
+    ]
+    parameter = packaged.template["Parameters"]["StackEventDeadLettersAlarmThreshold"]
+    assert (parameter["Type"], parameter["MinValue"]) == ("Number", 1)
+    assert parameter["Default"] > 1
 
 
 def test_functions_state_machines_and_the_api_are_traced_and_may_write_traces(packaged: Packaged) -> None:
