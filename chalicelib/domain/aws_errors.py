@@ -68,7 +68,7 @@ HINT_MFA_DEVICE = (
 )
 
 # What AWS answers when it throttles, or is briefly unable to serve: every code botocore's standard retry
-# counts as throttling (botocore.retries.standard.ThrottlingErrorDetector), but LimitExceededException and
+# counts as throttling (botocore.retries.standard.ThrottledRetryableChecker), but LimitExceededException and
 # BandwidthLimitExceeded, which are quotas on some services (CloudFormation's stack count); plus SNS's
 # "Throttled" (HTTP 429), which botocore's list lacks and its model does not mark retryable, so botocore
 # never retries it and only this makes a throttled Publish worth sending again.
