@@ -251,7 +251,7 @@ def build_services(
             automation.store,
             deployment_store,
             automation.sources,
-            RedeploySettings(settings.redeploy_claim_ttl_seconds),
+            RedeploySettings(settings.redeploy_claim_ttl_seconds, settings.redeploy_claim_lease_seconds),
         ),
         drift=DriftService(
             automation.store,

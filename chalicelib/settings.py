@@ -11,6 +11,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from chalicelib.domain.automation import CLAIM_LEASE_SECONDS
 from chalicelib.domain.metrics import DEFAULT_NAMESPACE
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -91,6 +92,11 @@ class Settings(BaseModel):
     # Event-driven automation (chalicelib/service/redeploys.py, drift.py, notifications.py).
     redeploy_claim_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, alias="NEXUS_REDEPLOY_CLAIM_TTL_SECONDS"
+    )
+    # A redeploy claim older than this is taken over (RedeploySettings.claim_lease_seconds: longer than
+    # the claiming functions' Lambda timeout, shorter than the minute before Lambda's retry of an event).
+    redeploy_claim_lease_seconds: int = Field(
+        default=CLAIM_LEASE_SECONDS, ge=0, alias="NEXUS_REDEPLOY_CLAIM_LEASE_SECONDS"
     )
     drift_poll_seconds: float = Field(default=5.0, ge=0, le=60, alias="NEXUS_DRIFT_POLL_SECONDS")
     drift_budget_seconds: float = Field(default=600.0, ge=0, le=840, alias="NEXUS_DRIFT_BUDGET_SECONDS")

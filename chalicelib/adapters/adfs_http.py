@@ -34,6 +34,8 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
 Resolver = Callable[[str, int], list[str]]
+# Sends one checked request: (method, url, host, port, address, body) -> (status, Location, text).
+Sender = Callable[[str, str, str, int, str, bytes | None], tuple[int, str | None, str]]
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -88,6 +90,8 @@ class GuardedHttp:
     timeout_seconds: float = 5.0
     max_bytes: int = 512 * 1024
     resolver: Resolver = _resolve
+    # None: over a TLS connection to the checked address (``_send``), which keeps the session's cookies.
+    sender: Sender | None = None
     _cookies: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -142,9 +146,10 @@ class GuardedHttp:
 
     def _request(self, method: str, url: str, body: bytes | None) -> Page:
         origin = urlsplit(url)
+        send = self.sender or self._send
         for _ in range(MAX_REDIRECTS + 1):
             host, port, address = self.check(url)
-            status, location, text = self._send(method, url, host, port, address, body)
+            status, location, text = send(method, url, host, port, address, body)
             if status not in (301, 302, 303, 307, 308) or not location:
                 return Page(status, url, text)
             target = urljoin(url, location)

@@ -30,6 +30,9 @@ S3_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>
 SNS_TOPIC_ARN = re.compile(
     r"arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:(?P<account>[0-9]{12}):[A-Za-z0-9_-]{1,256}"
 )
+# A redeploy claim older than this has no live claimer and may be taken over (the default of
+# NEXUS_REDEPLOY_CLAIM_LEASE_SECONDS; chalicelib/service/redeploys.py says why 45 s).
+CLAIM_LEASE_SECONDS = 45
 
 
 @dataclass(frozen=True)

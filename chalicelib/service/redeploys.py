@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from chalicelib.domain.automation import RedeployRequest, S3Location, revision_key
+from chalicelib.domain.automation import CLAIM_LEASE_SECONDS, RedeployRequest, S3Location, revision_key
 from chalicelib.domain.errors import DeployerError, InvalidRequest, NotFound, TransientAwsError
 from chalicelib.domain.model import (
     Deployment,
@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 MAX_DEPLOYMENTS_PER_EVENT = 200
 MAX_REASON_CHARS = 256
-CLAIM_LEASE_SECONDS = 45
 
 # Builds the change only once the claim is held: reading S3 is not free.
 ChangeFactory = Callable[[], DeploymentChange]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.dynamodb import DynamoLockStore, SharedTable
 from chalicelib.api import http
-from chalicelib.domain.model import canonical_json
+from chalicelib.domain.model import canonical_json, stack_key
 from localaws.environment import CENTRAL_ACCOUNT
 from tests.conftest import (
     OTHER_ACCOUNT,
@@ -77,12 +78,15 @@ def test_second_post_for_live_stack_is_409_with_put_hint(client, tenant, target)
     assert error["details"]["deployment_id"] == json.loads(first.body)["deployment_id"]
 
 
-def test_operation_while_one_runs_is_409(client, tenant, target, services):
+def test_operation_while_one_runs_is_409(client, tenant, target, local_aws):
     created = json.loads(
         call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"])).body
     )
     # The create's execution may still be running; hold the stack lock as a running operation would.
-    services.deployments._locks.acquire_lock(f"{TARGET_ACCOUNT}#us-east-1#queue", "op-other", 900)
+    table = local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name)
+    DynamoLockStore(SharedTable(table)).acquire_lock(
+        stack_key(TARGET_ACCOUNT, "us-east-1", "queue"), "op-other", 900
+    )
     refused = call(client, "DELETE", f"/deployments/{created['deployment_id']}", tenant)
     assert refused.status_code == 409
     assert error_of(refused)["code"] in {"STACK_LOCKED", "OPERATION_IN_PROGRESS"}

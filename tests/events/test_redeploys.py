@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from chalicelib.domain.errors import TransientAwsError
+from chalicelib.adapters.dynamodb import DynamoDeploymentStore
+from chalicelib.domain.model import DeploymentEvent
 from localaws.environment import LocalAws
-from tests.conftest import call, register_target, wait_for
+from tests.conftest import call, register_target, wait_for, wired
 from tests.events.conftest import deploy, events_of, redeploy_event, sns_event
+from tests.support.faults import refused_once
 
 
 def invoke(aws: LocalAws, name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -60,19 +61,18 @@ def test_with_every_claim_past_its_lease_a_thousand_duplicates_still_start_one_r
     it, so only that check keeps the 999 later deliveries duplicates."""
     target = register_target(client, tenant, local_aws)
     deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
-    redeploys = local_aws.host.services("RedeployRequested").redeploys
-    redeploys._settings = replace(redeploys._settings, claim_lease_seconds=0)
     event = redeploy_event(
         {"tenant_id": tenant.tenant_id, "deployment_ids": [deployment_id], "revision": "r1"}
     )
-    aws_calls.clear()
-    results = [invoke(local_aws, "RedeployRequested", event) for _ in range(1000)]
-    assert aws_calls.count("stepfunctions", "StartExecution") == 1
-    assert sum(1 for r in results if r.get("started")) == 1
-    assert sum(1 for r in results if r.get("duplicates") == [deployment_id]) == 999
-    done = wait_for(client, tenant, deployment_id)
-    assert done["operation"]["operation_id"] == results[0]["started"][deployment_id]
-    assert [e["status"] for e in events_of(client, tenant, deployment_id)].count("REDEPLOY") == 1
+    with wired(local_aws, NEXUS_REDEPLOY_CLAIM_LEASE_SECONDS="0"):  # every function's claims
+        aws_calls.clear()
+        results = [invoke(local_aws, "RedeployRequested", event) for _ in range(1000)]
+        assert aws_calls.count("stepfunctions", "StartExecution") == 1
+        assert sum(1 for r in results if r.get("started")) == 1
+        assert sum(1 for r in results if r.get("duplicates") == [deployment_id]) == 999
+        done = wait_for(client, tenant, deployment_id)
+        assert done["operation"]["operation_id"] == results[0]["started"][deployment_id]
+        assert [e["status"] for e in events_of(client, tenant, deployment_id)].count("REDEPLOY") == 1
 
 
 def test_the_explicit_revision_debounces_across_event_ids_and_a_new_revision_redeploys(
@@ -219,19 +219,24 @@ def test_a_redeploy_refused_by_a_running_operation_can_be_sent_again(client, ten
     assert wait_for(client, tenant, deployment_id)["status"] == "ACTIVE"
 
 
-def test_a_started_redeploy_whose_history_line_aws_throttled_still_answers_started(client, tenant, local_aws):
+def test_a_started_redeploy_whose_history_line_aws_throttled_still_answers_started(
+    client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch
+):
     """The redeploy started; only its REDEPLOY line was throttled. The event is answered (not failed:
     its retry would find the claim taken and write no line either), and the redeploy runs to its end."""
     target = register_target(client, tenant, local_aws)
     deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
-    history = local_aws.host.services("RedeployRequested").redeploys._history
 
-    def throttled(*args: Any, **kwargs: Any) -> None:
-        raise TransientAwsError("BatchWriteItem failed: ThrottlingException: Rate exceeded")
+    def redeploy_line(
+        store: DynamoDeploymentStore, deployment_id: str, events: list[DeploymentEvent]
+    ) -> str | None:
+        return deployment_id if any(e.status == "REDEPLOY" for e in events) else None
 
-    history.append_events = throttled
+    append, refused = refused_once(DynamoDeploymentStore.append_events, redeploy_line)
+    monkeypatch.setattr(DynamoDeploymentStore, "append_events", append)
     event = redeploy_event({"tenant_id": tenant.tenant_id, "deployment_ids": [deployment_id]})
     answered = invoke(local_aws, "RedeployRequested", event)
     assert list(answered["started"]) == [deployment_id], answered
+    assert refused == [deployment_id]  # its REDEPLOY line
     done = wait_for(client, tenant, deployment_id)
     assert (done["status"], done["operation"]["action"]) == ("ACTIVE", "update")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.adfs_http import GuardedHttp
+from chalicelib.adapters.adfs_http import GuardedHttp, Sender
 from chalicelib.domain.errors import InvalidRequest
 
 
-def guard(allowed: set[str], answers: dict[str, list[str]]) -> GuardedHttp:
-    return GuardedHttp(frozenset(allowed), resolver=lambda host, port: answers[host])
+def guard(allowed: set[str], answers: dict[str, list[str]], sender: Sender | None = None) -> GuardedHttp:
+    return GuardedHttp(frozenset(allowed), resolver=lambda host, port: answers[host], sender=sender)
 
 
 @pytest.mark.parametrize(
@@ -95,15 +95,28 @@ def test_allowed_hosts_and_addresses_the_allow_list_names() -> None:
     assert local.check("https://127.0.0.1:9443/adfs") == ("127.0.0.1", 9443, "127.0.0.1")
 
 
-def test_no_redirect_to_another_host_and_a_size_cap(monkeypatch) -> None:
-    client = guard({"adfs.example.com"}, {"adfs.example.com": ["203.0.113.5"]})
-    monkeypatch.setattr(client, "_send", lambda *a: (302, "https://evil.example.com/", ""))
+def answering(*answers: tuple[int, str | None, str]) -> Sender:
+    """A sender that answers ``answers`` in turn, one a request, and no more; it opens no socket."""
+    queue = list(answers)
+
+    def send(*request: object) -> tuple[int, str | None, str]:
+        assert queue, f"a request past the answers given: {request}"
+        return queue.pop(0)
+
+    return send
+
+
+def test_no_redirect_to_another_host_and_a_size_cap() -> None:
+    resolves = {"adfs.example.com": ["203.0.113.5"]}
+    client = guard({"adfs.example.com"}, resolves, answering((302, "https://evil.example.com/", "")))
     with pytest.raises(InvalidRequest, match="redirected to another host"):
         client.get("https://adfs.example.com/adfs")
-    hops = iter([(302, "/adfs/ls/next", ""), (200, None, "<html></html>")])
-    monkeypatch.setattr(client, "_send", lambda *a: next(hops))
+    client = guard(
+        {"adfs.example.com"}, resolves, answering((302, "/adfs/ls/next", ""), (200, None, "<html></html>"))
+    )
     assert client.get("https://adfs.example.com/adfs").url == "https://adfs.example.com/adfs/ls/next"
-    monkeypatch.setattr(client, "_send", lambda *a: (302, "/again", ""))
+    loop = [(302, "/again", "")] * 4  # the request and its 3 redirects, then the refusal
+    client = guard({"adfs.example.com"}, resolves, answering(*loop))
     with pytest.raises(InvalidRequest, match="more than 3 times"):
         client.get("https://adfs.example.com/adfs")
 

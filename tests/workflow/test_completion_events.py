@@ -8,16 +8,17 @@ stacks and invokes the app's StackStatusChanged function through the central rul
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.adapters.dynamodb import DynamoDeploymentStore
+from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks
 from chalicelib.adapters.waiters import DynamoCompletionWaiters
 from chalicelib.domain.errors import TransientAwsError
-from chalicelib.domain.model import DeploymentStatus
+from chalicelib.domain.model import DeploymentEvent, DeploymentStatus
 from chalicelib.service.completion import StackRef
 from chalicelib.service.ports import StackStatusEvent
 from localaws.cloudformation import StackSimulation
@@ -33,7 +34,7 @@ from tests.conftest import (
     wait_for,
     wired,
 )
-from tests.support.faults import refused_once, throttling_exception
+from tests.support.faults import refused_once
 from tests.support.polling import until
 from tests.workflow.lifecycle_helpers import settle
 
@@ -241,9 +242,15 @@ def test_events_of_other_stacks_and_unsettled_statuses_are_ignored(local_aws, se
     }
 
 
-def test_a_waiter_and_its_event_meet_whichever_comes_first(services):
-    table = services.workflow._store._table._table  # the deployments table the service writes to
-    waiters = DynamoCompletionWaiters(table)
+def waiters_on(aws: LocalAws) -> DynamoCompletionWaiters:
+    """The completion waiters on the deployed table, under the role of StackStatusChanged (the function
+    whose events signal them)."""
+    session = aws.role_session(aws.host.role_of("StackStatusChanged"))
+    return DynamoCompletionWaiters(session.resource("dynamodb").Table(aws.central.table_name))
+
+
+def test_a_waiter_and_its_event_meet_whichever_comes_first(local_aws):
+    waiters = waiters_on(local_aws)
     key = StackRef.from_stack_id(STACK_ID).key  # type: ignore[union-attr]
     done = StackStatusEvent("nexus-op-1", "CREATE_COMPLETE")
 
@@ -264,10 +271,10 @@ def test_a_waiter_and_its_event_meet_whichever_comes_first(services):
 
 
 def cancel_a_running_update(
-    stack_seconds: float, prepare: Callable[[LocalAws], None] | None = None, timeout: float = 60
+    stack_seconds: float, timeout: float = 60
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Create a stack, update it, cancel the update while it runs: the deployment once its operation
-    ended, and that operation's execution history. ``prepare`` runs before the update."""
+    ended, and that operation's execution history."""
     with (
         local_aws_for_app(simulation=StackSimulation(stack_seconds=stack_seconds)) as aws,
         wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="60", NEXUS_LOCK_LEASE_SECONDS="120") as services,
@@ -279,8 +286,6 @@ def cancel_a_running_update(
         target = register_target(client, tenant, aws)
         created = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=60)
         deployment_id = created["deployment_id"]
-        if prepare is not None:
-            prepare(aws)
         deploy(client, tenant, target, TWO_QUEUES, "PUT", deployment_id)
         cfn = aws.account_session(TARGET_ACCOUNT).client("cloudformation")
         until(
@@ -301,25 +306,24 @@ def test_the_cancel_is_carried_out_before_the_update_would_end():
     assert "cancel" in released_by(history), released_by(history)
 
 
-def test_a_cancel_whose_bookkeeping_aws_throttled_is_still_carried_out_by_the_retry():
+def test_a_cancel_whose_bookkeeping_aws_throttled_is_still_carried_out_by_the_retry(
+    monkeypatch: pytest.MonkeyPatch,
+):
     """PollStack's CANCELLING line is throttled: the step's Retry finds the phase saved ("cancelling") and
     the update still running, sends CancelUpdateStack again (the same ClientRequestToken) and the update
     ends CANCELLED. (The cancel used to be sent before the phase was saved: the retry found the rollback
     running, sent nothing and waited for the update's own events, so the wait ran out and the update
     ended FAILED.) The stacks take 12 s, so that the update still runs when the Retry comes."""
-    refused: dict[str, list[Hashable]] = {}
 
-    def throttle_cancelling_once(aws: LocalAws) -> None:
-        workflow = aws.host.services("PollStack").workflow
-        workflow._event, refused["keys"] = refused_once(  # type: ignore[method-assign]
-            workflow._event,
-            lambda deployment, status, message: deployment.deployment_id if status == "CANCELLING" else None,
-        )
+    def cancelling(
+        store: DynamoDeploymentStore, deployment_id: str, events: list[DeploymentEvent]
+    ) -> str | None:
+        return deployment_id if any(e.status == "CANCELLING" for e in events) else None
 
-    done, history = cancel_a_running_update(
-        12, throttle_cancelling_once, timeout=55
-    )  # 60 s: the wait ran out
-    assert refused["keys"] == [done["deployment_id"]]
+    append, refused = refused_once(DynamoDeploymentStore.append_events, cancelling)
+    monkeypatch.setattr(DynamoDeploymentStore, "append_events", append)
+    done, history = cancel_a_running_update(12, timeout=55)  # 60 s: the wait ran out
+    assert refused == [done["deployment_id"]]
     assert done["operation"]["status"] == "CANCELLED", done
     assert timed_out(history) == 0
 
@@ -331,7 +335,7 @@ def released_by(history: list[dict[str, Any]]) -> list[str]:
     return [o["released_by"] for o in outputs if isinstance(o, dict) and "released_by" in o]
 
 
-def test_an_operation_end_that_names_its_item_releases_only_that_items_wait(services):
+def test_an_operation_end_that_names_its_item_releases_only_that_items_wait(local_aws):
     """The deployment's last step recorded rollout item A's end: it releases A's wait saying so
     (item_ended), never the wait of another item B that took up the same operation (B's iteration
     would then end with B unrecorded); B's wait ends by its timeout, and PollItem reads B."""
@@ -345,9 +349,7 @@ def test_an_operation_end_that_names_its_item_releases_only_that_items_wait(serv
             released.append((task_token, output))
             return True
 
-    completion = CompletionService(
-        DynamoCompletionWaiters(services.workflow._store._table._table), Recorded()
-    )
+    completion = CompletionService(waiters_on(local_aws), Recorded())
     a, b = ItemRef("rol-1", 0), ItemRef("rol-2", 0)
 
     assert completion.await_operation("op-9", "task-b", b) is True
@@ -371,7 +373,9 @@ def test_an_operation_end_that_names_its_item_releases_only_that_items_wait(serv
     assert released[0][1]["item_ended"] is False
 
 
-def test_an_event_whose_release_failed_releases_the_wait_on_the_handlers_retry():
+def test_an_event_whose_release_failed_releases_the_wait_on_the_handlers_retry(
+    monkeypatch: pytest.MonkeyPatch,
+):
     """StackStatusChanged takes the waiting task's token from its record, then SendTaskSuccess fails
     (throttled past the client's own retries): the token goes back on the record before the handler
     fails, and Lambda's asynchronous retry (1 s later here) takes it and releases the wait. Without
@@ -385,8 +389,12 @@ def test_an_event_whose_release_failed_releases_the_wait_on_the_handlers_retry()
 
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
         target = register_target(client, tenant, aws)
-        sfn = aws.host.services("StackStatusChanged").completion._callbacks._sfn  # type: ignore[attr-defined]
-        sfn.send_task_success, refused = refused_once(sfn.send_task_success, error=throttling_exception)
+        # The release by the stack's event (StackStatusChanged's) is throttled once, no other release.
+        release, refused = refused_once(
+            StepFunctionsCallbacks.release,
+            lambda callbacks, task_token, output: task_token if output["released_by"] == "event" else None,
+        )
+        monkeypatch.setattr(StepFunctionsCallbacks, "release", release)
         done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"], timeout=30)
         assert done["status"] == "ACTIVE", done
         history = execution_history(aws, done["operation"]["operation_id"])
@@ -395,8 +403,8 @@ def test_an_event_whose_release_failed_releases_the_wait_on_the_handlers_retry()
     assert released_by(history) == ["event"], released_by(history)
 
 
-def test_a_token_given_back_never_replaces_a_waiter_that_registered_since(services):
-    waiters = DynamoCompletionWaiters(services.workflow._store._table._table)
+def test_a_token_given_back_never_replaces_a_waiter_that_registered_since(local_aws):
+    waiters = waiters_on(local_aws)
     event = StackStatusEvent("nexus-op-1-create", "CREATE_COMPLETE")
     assert waiters.wait("k", "op-1", "task-1", (event.client_request_token,)) is None
     assert waiters.signal("k", event) == "task-1"  # taken: no longer waiting
@@ -412,8 +420,8 @@ def test_a_token_given_back_never_replaces_a_waiter_that_registered_since(servic
     assert waiters.restore("missing", "task-9") is False  # no record: nothing to give back to
 
 
-def test_an_event_given_back_replaces_another_operations_news_but_not_newer_news_of_its_own(services):
-    waiters = DynamoCompletionWaiters(services.workflow._store._table._table)
+def test_an_event_given_back_replaces_another_operations_news_but_not_newer_news_of_its_own(local_aws):
+    waiters = waiters_on(local_aws)
     tokens = ("nexus-op-2-create", "nexus-op-2-create-recreate")
     mine, newer = StackStatusEvent(tokens[0], "CREATE_COMPLETE"), StackStatusEvent(tokens[1], "CREATE_FAILED")
     foreign = StackStatusEvent("nexus-op-1-delete", "DELETE_COMPLETE")
@@ -428,7 +436,7 @@ def test_an_event_given_back_replaces_another_operations_news_but_not_newer_news
     assert waiters.wait("s", "op-2", "task-c", tokens) == newer
 
 
-def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry(services):
+def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry(local_aws):
     """The event came before its waiter: WaitForStackEvent's registration uses it up and releases its own
     task at once. When that SendTaskSuccess fails, the event is recorded again before the step fails, so
     the step's retry finds it and releases; without that the retry would wait out its timeout."""
@@ -444,9 +452,7 @@ def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry
             released.append((task_token, output))
             return True
 
-    completion = CompletionService(
-        DynamoCompletionWaiters(services.workflow._store._table._table), FailingOnce()
-    )
+    completion = CompletionService(waiters_on(local_aws), FailingOnce())
     stack = StackRef("111111111111", "us-east-1", "events")
     event = StackStatusEvent("nexus-op-5-create", "CREATE_COMPLETE")
     assert completion.stack_status_changed(stack, event) == "recorded"  # no waiter yet
@@ -462,7 +468,7 @@ def test_a_recorded_event_whose_release_failed_is_found_again_by_the_waits_retry
     assert completion.await_stack(stack.key, "op-5", "task-6", (event.client_request_token,)) is True
 
 
-def test_an_event_that_finds_its_task_closed_is_kept_for_the_retried_wait(services):
+def test_an_event_that_finds_its_task_closed_is_kept_for_the_retried_wait(local_aws):
     """WaitForStackEvent parked token 1, then failed (a throttled read after parking); Step Functions
     closed that task and its retry parks token 2. An event arriving in between takes token 1, whose
     release is refused (the task is gone): the event is kept, so token 2 is released at once instead of
@@ -476,7 +482,7 @@ def test_an_event_that_finds_its_task_closed_is_kept_for_the_retried_wait(servic
             released.append(task_token)
             return task_token != "task-1"  # its task closed when its attempt failed
 
-    completion = CompletionService(DynamoCompletionWaiters(services.workflow._store._table._table), Closing())
+    completion = CompletionService(waiters_on(local_aws), Closing())
     stack = StackRef("111111111111", "us-east-1", "retried")
     event = StackStatusEvent("nexus-op-7-create", "CREATE_COMPLETE")
     tokens = (event.client_request_token,)

@@ -1,7 +1,8 @@
 """The per-stack lock itself, its lease, and the operation deadline, through the real deployment.asl.json.
 
-The API refuses a second operation on a locked stack up front (STACK_LOCKED); these tests take that
-check away, so that what they prove is the workflow's own lock: a conditional write in DynamoDB.
+The API refuses a second operation on a locked stack up front (STACK_LOCKED); these tests get past that
+check (two executions reach the lock before either holds it), so that what they prove is the workflow's
+own lock: a conditional write in DynamoDB.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import app as app_module
 from chalicelib.adapters.dynamodb import DynamoDeploymentStore, DynamoLockStore, SharedTable
 from chalicelib.domain.errors import DeployerError
 from chalicelib.domain.model import DeploymentStatus, ErrorInfo, OperationStatus
-from chalicelib.service.deployments import DeploymentService
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from tests.conftest import (
@@ -63,9 +63,9 @@ def target_in(client: Client, tenant: Tenant, name: str) -> dict[str, Any]:
 def test_two_operations_reaching_the_lock_at_once_make_one_stack_call(
     slow_aws, aws_calls, monkeypatch: pytest.MonkeyPatch
 ):
-    # Past the API's checks: its STACK_LOCKED pre-check is taken away.
-    monkeypatch.setattr(DeploymentService, "_check_unlocked", lambda self, *args: None)
-    # Both executions reach the lock's conditional write at the same moment.
+    # Both executions reach the lock's conditional write at the same moment: the first waits there for
+    # the second, so neither holds the lock when the API checks the second POST, and both POSTs pass
+    # the API's STACK_LOCKED pre-check.
     barrier = threading.Barrier(2, timeout=20)
     original = DynamoLockStore.acquire_lock
     first_calls: set[str] = set()
