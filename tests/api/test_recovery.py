@@ -4,9 +4,12 @@ a deployment whose stack is gone, update after a failed delete, and see which an
 from __future__ import annotations
 
 import json
-from typing import Any
 
+import pytest
+
+from chalicelib.adapters.dynamodb import DynamoDeploymentStore
 from chalicelib.domain.errors import TransientAwsError
+from chalicelib.domain.model import Deployment
 from tests.conftest import (
     TARGET_ACCOUNT,
     call,
@@ -127,18 +130,22 @@ def test_forget_a_deployment_that_never_made_a_stack_frees_its_target(client, te
     assert call(client, "DELETE", f"/targets/{target['target_id']}", tenant).status_code == 204
 
 
-def test_forget_frees_the_stack_name_in_the_same_write_as_the_record(client, tenant, local_aws, services):
+def test_forget_frees_the_stack_name_in_the_same_write_as_the_record(
+    client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch
+):
     """The DELETED record and the freed stack name are one transaction: a throttle can no longer fall
     between them and leave the name claimed by a DELETED deployment (every later create of it 409, the
     forget itself 409 DEPLOYMENT_DELETED). The store's separate release is refused here to show it."""
     target = register_target(client, tenant, local_aws, with_role=False)
     failed = wait_for(client, tenant, post(client, tenant, body_for(target))["deployment_id"])
-    store = services.deployments._store
+    release = DynamoDeploymentStore.release_stack_name
 
-    def throttled(deployment: Any) -> None:
-        raise TransientAwsError("DeleteItem failed: ThrottlingException: Rate exceeded")
+    def throttled(store: DynamoDeploymentStore, deployment: Deployment) -> None:
+        if deployment.deployment_id == failed["deployment_id"]:  # every release of this one's name
+            raise TransientAwsError("DeleteItem failed: ThrottlingException: Rate exceeded")
+        release(store, deployment)
 
-    store.release_stack_name = throttled
+    monkeypatch.setattr(DynamoDeploymentStore, "release_stack_name", throttled)
     forgotten = call(client, "POST", f"/deployments/{failed['deployment_id']}/forget", tenant)
     assert forgotten.status_code == 200, forgotten.body
     again = call(client, "POST", "/deployments", tenant, body_for(target))  # the same stack name

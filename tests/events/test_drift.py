@@ -7,9 +7,12 @@ outside CloudFormation (S3 bucket, SQS queue, SNS topic) makes its stack DRIFTED
 from __future__ import annotations
 
 import json
-from typing import Any
 
+import pytest
+
+from chalicelib.adapters.drift import CloudFormationDrift
 from chalicelib.domain.errors import TransientAwsError
+from chalicelib.service.event_ports import DriftResult
 from tests.conftest import TARGET_ACCOUNT, call, register_target, remove_target_role
 from tests.events.conftest import deploy
 
@@ -58,33 +61,27 @@ def test_a_stack_that_cannot_be_checked_is_recorded_unknown_with_the_reason(clie
 
 
 def test_a_throttled_read_of_a_running_detection_is_read_again_not_recorded_unknown(
-    client, tenant, local_aws
+    client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch
 ):
     """DescribeStackDriftDetectionStatus throttled past botocore's retries says nothing of the detection:
     it is read again on the next round and its real result recorded (it was recorded UNKNOWN until the
     next run, 6 hours later)."""
     target = register_target(client, tenant, local_aws)
     deployment_id = deploy(client, tenant, target, "app")["deployment_id"]
-    drift = local_aws.host.services("DriftCheck").drift
-    access = drift._access
-    open_drift = access.drift
+    read = CloudFormationDrift.result
+    reads: list[str] = []
     refused: list[str] = []
 
-    def throttled_once(**kwargs: Any) -> Any:
-        gateway = open_drift(**kwargs)
-        result = gateway.result
+    def first_read_throttled(self: CloudFormationDrift, detection_id: str) -> DriftResult:
+        reads.append(detection_id)
+        if not refused:
+            refused.append(detection_id)
+            raise TransientAwsError("DescribeStackDriftDetectionStatus failed: Throttling: Rate exceeded")
+        return read(self, detection_id)
 
-        def first_read_throttled(detection_id: str) -> Any:
-            if not refused:
-                refused.append(detection_id)
-                raise TransientAwsError("DescribeStackDriftDetectionStatus failed: Throttling: Rate exceeded")
-            return result(detection_id)
-
-        gateway.result = first_read_throttled
-        return gateway
-
-    access.drift = throttled_once
+    monkeypatch.setattr(CloudFormationDrift, "result", first_read_throttled)
     assert tick(local_aws) == {"drift": {"IN_SYNC": 1}}
     assert len(refused) == 1
+    assert reads[:2] == [refused[0], refused[0]]  # the refused detection, read again on the next round
     shown = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)["drift"]
     assert shown["status"] == "IN_SYNC", shown

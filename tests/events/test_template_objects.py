@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+import pytest
+
+from chalicelib.adapters.automation_store import AutomationDynamoStore
+from chalicelib.adapters.dynamodb import DynamoDeploymentStore
+from chalicelib.domain.model import Deployment
 from localaws.environment import LocalAws
 from tests.conftest import OTHER_ACCOUNT, TARGET_ACCOUNT, call, guide_profile, register_target, wait_for
 from tests.events.conftest import APP_STACK, deploy, events_of, object_created_event
@@ -264,18 +269,25 @@ def test_a_template_over_one_megabyte_is_refused(client, tenant, local_aws, aws_
     assert aws_calls.count("cloudformation") == 0
 
 
-def test_a_throttled_subscription_fails_the_create_with_nothing_written(client, tenant, local_aws, services):
+def test_a_throttled_subscription_fails_the_create_with_nothing_written(
+    client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch
+):
     """The subscription to the template object is made before the deployment's record: AWS throttling it
     answers 503 with nothing written, so the caller's retry creates the deployment. (Made after the record,
     it left a PENDING deployment that no execution would move, and the retry got 409.)"""
     s3 = template_bucket(local_aws)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())
     target = register_target(client, tenant, local_aws)
-    store = services.deployments._sources._store
-    store.subscribe_template, _ = refused_once(store.subscribe_template)
-    body = by_url(target, "app", f"s3://{BUCKET}/{KEY}")
+    url = f"s3://{BUCKET}/{KEY}"
+    subscribe, refused = refused_once(
+        AutomationDynamoStore.subscribe_template,
+        lambda store, template_url, tenant_id, deployment_id: template_url if template_url == url else None,
+    )
+    monkeypatch.setattr(AutomationDynamoStore, "subscribe_template", subscribe)
+    body = by_url(target, "app", url)
     first = call(client, "POST", "/deployments", tenant, body)
     assert first.status_code == 503, first.body
+    assert refused == [url]
     assert json.loads(call(client, "GET", "/deployments", tenant).body)["items"] == []
     again = call(client, "POST", "/deployments", tenant, body)
     assert again.status_code == 202, again.body
@@ -288,7 +300,7 @@ def test_a_throttled_subscription_fails_the_create_with_nothing_written(client, 
 
 
 def test_an_object_event_between_the_subscription_and_the_record_does_not_unsubscribe(
-    client, tenant, local_aws, services
+    client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch
 ):
     """The subscription is made before the record; an "Object Created" event handled in between finds no
     deployment and drops it. The create subscribes once more after its record, so the next version of the
@@ -296,15 +308,15 @@ def test_an_object_event_between_the_subscription_and_the_record_does_not_unsubs
     s3 = template_bucket(local_aws)
     first = s3.put_object(Bucket=BUCKET, Key=KEY, Body=APP_STACK.encode())["VersionId"]
     target = register_target(client, tenant, local_aws)
-    store = services.deployments._store
-    write = store.create_deployment
+    write = DynamoDeploymentStore.create_deployment
     seen: list[dict[str, Any]] = []
 
-    def event_first(*args: Any, **kwargs: Any) -> Any:
-        seen.append(invoke(local_aws, object_created_event(BUCKET, KEY, first)))
-        return write(*args, **kwargs)
+    def event_first(store: DynamoDeploymentStore, deployment: Deployment, *args: Any, **kwargs: Any) -> Any:
+        if deployment.stack_name == "app" and not seen:  # the record of this create, once
+            seen.append(invoke(local_aws, object_created_event(BUCKET, KEY, first)))
+        return write(store, deployment, *args, **kwargs)
 
-    store.create_deployment = event_first
+    monkeypatch.setattr(DynamoDeploymentStore, "create_deployment", event_first)
     done = deploy(client, tenant, target, "app", template_url=f"s3://{BUCKET}/{KEY}")
     assert len(seen) == 1
     assert seen[0]["not_found"] == [done["deployment_id"]]  # the event dropped the first subscription

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from chalicelib.adapters.automation_store import NotifyingDeploymentStore
 from chalicelib.adapters.cloudformation import CloudFormationGateway
 from chalicelib.domain.errors import DeployerError
 from chalicelib.domain.model import OperationMode, Outcome
@@ -227,18 +228,22 @@ def test_deploying_instead_of_applying_a_create_plan_creates_the_stack_from_revi
 
 
 def test_an_update_without_changes_whose_end_aws_throttled_ends_succeeded_on_the_retry(
-    client, tenant, local_aws
+    client, tenant, local_aws, monkeypatch: pytest.MonkeyPatch
 ):
     """The change set found no changes: PollStack writes the end, then deletes the change set. Its end
     throttled, the step's Retry still finds the change set and ends the update SUCCEEDED (deleted first,
     the retry read a change set that was gone: ChangeSetNotFound, and the update was recorded FAILED)."""
-    workflow = local_aws.host.services("PollStack").workflow
-    workflow._succeed, refused = refused_once(
-        workflow._succeed,
-        lambda deployment, outputs, message: (
-            deployment.deployment_id if message == "no changes to apply" else None
+    # The write of the end (its record with its final event) is the deployments store's save_deployment,
+    # which NotifyingDeploymentStore, the store the service runs with, overrides.
+    save, refused = refused_once(
+        NotifyingDeploymentStore.save_deployment,
+        lambda store, deployment, final_event=None: (
+            deployment.deployment_id
+            if final_event is not None and final_event.message == "no changes to apply"
+            else None
         ),
     )
+    monkeypatch.setattr(NotifyingDeploymentStore, "save_deployment", save)
     target = register_target(client, tenant, local_aws)
     did = accepted(create(client, tenant, target, QUEUE))["deployment_id"]
     assert settle(client, tenant, did)["status"] == "ACTIVE"

@@ -23,11 +23,14 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.adapters.rollouts import DynamoRolloutStore
+from chalicelib.adapters.stepfunctions import StepFunctionsCallbacks
 from chalicelib.composition import Services
+from chalicelib.service.completion import CompletionService, released_by
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from tests.conftest import Tenant, call, execution_history, local_aws_for_app, wait_for, wired
-from tests.support.faults import refused_once, throttling_exception
+from tests.support.faults import refused_once
 from tests.workflow.test_rollouts import QUEUE, register_fleet, start, wait_rollout
 
 FLEET = 3
@@ -92,16 +95,23 @@ def test_items_are_released_by_their_operations_end_with_one_poll_each() -> None
 def test_a_lost_release_is_reconciled_after_the_wait_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deployment workflow announces nothing: each item still ends, through the timeout's reconcile."""
     monkeypatch.setattr("chalicelib.service.rollouts.waves.START_SECONDS", 30)  # StartItem waits 3 + 30 s
+    # The announcement is what this test loses: the deployment workflow's last steps (ReleaseLock,
+    # RecordFailure) announce nothing. (DeploymentExecutionEnded, the only other caller, runs for an
+    # execution that its own steps did not end: none here.)
+    lost: list[str] = []
+
+    def announces_nothing(self: CompletionService, operation_id: str, *args: Any) -> bool:
+        lost.append(operation_id)
+        return False
+
+    monkeypatch.setattr(CompletionService, "operation_ended", announces_nothing)
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="3") as (client, tenant, aws, _, invocations):
-        # The announcement is what this test loses: the deployment workflow's last steps make it.
-        for step in ("ReleaseLock", "RecordFailure"):
-            services = aws.host.services(step)
-            services.completion.operation_ended = lambda *args: False  # type: ignore[method-assign]
         started = time.monotonic()
         ended = run_rollout(client, tenant, aws)
         elapsed = time.monotonic() - started
     assert ended["status"] == "SUCCEEDED", ended
     assert ended["counts"]["SUCCEEDED"] == FLEET
+    assert len(set(lost)) == FLEET  # each item's operation announced its end, and the announcement was lost
     # StartItem's wait (3 s, plus the 30 s its own work may take) timed out: one reconcile each, which
     # found the 2 s stacks done.
     assert elapsed > 33, elapsed
@@ -109,16 +119,23 @@ def test_a_lost_release_is_reconciled_after_the_wait_times_out(monkeypatch: pyte
     assert invocations["PollItem"] == FLEET + invocations["AwaitItem"], invocations
 
 
-def test_a_release_that_failed_after_the_items_end_was_written_is_sent_again_by_the_retried_step() -> None:
+def test_a_release_that_failed_after_the_items_end_was_written_is_sent_again_by_the_retried_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The last step writes the item's end, then its SendTaskSuccess fails (throttled past botocore's own
     retries): the step fails with TransientAwsError and Step Functions runs it again. That run finds the
     item ended and releases the StartItem task with the token the record kept, at once, not at the end
     of StartItem's wait (60 + 120 s here)."""
+    release, refused = refused_once(
+        StepFunctionsCallbacks.release,
+        # The direct release of an operation's end (CompletionService.operation_ended, from the last step),
+        # refused once per task token as the adapter refuses a SendTaskSuccess AWS still throttles.
+        lambda callbacks, task_token, output: (
+            task_token if output == released_by("operation-ended", "SUCCEEDED", True) else None
+        ),
+    )
+    monkeypatch.setattr(StepFunctionsCallbacks, "release", release)
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
-        sfn = aws.host.services("ReleaseLock").completion._callbacks._sfn  # type: ignore[attr-defined]
-        sfn.send_task_success, refused = refused_once(
-            sfn.send_task_success, lambda **call: call["taskToken"], throttling_exception
-        )
         started = time.monotonic()
         ended = run_rollout(client, tenant, aws)
         elapsed = time.monotonic() - started
@@ -131,13 +148,18 @@ def test_a_release_that_failed_after_the_items_end_was_written_is_sent_again_by_
     assert invocations["PollItem"] == 0, invocations  # released saying the item ended: nothing to read
 
 
-def test_an_item_end_that_aws_throttled_is_written_and_released_by_the_retried_step() -> None:
+def test_an_item_end_that_aws_throttled_is_written_and_released_by_the_retried_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The last step's write of the item's end is throttled past botocore's retries: the step fails
     (TransientAwsError) and its Retry writes the end and releases the StartItem task, in seconds. It used
     to go on without the end, so no one released that task: it waited out 60 + 120 s here."""
+    # The deployment workflow's last step is the only caller of end_running_item.
+    end_running_item, refused = refused_once(
+        DynamoRolloutStore.end_running_item, lambda store, ref, *_: ref.index
+    )
+    monkeypatch.setattr(DynamoRolloutStore, "end_running_item", end_running_item)
     with fleet_service(NEXUS_EVENT_TIMEOUT_SECONDS="60") as (client, tenant, aws, _, invocations):
-        store = aws.host.services("ReleaseLock").workflow._item_ends._store  # type: ignore[union-attr]
-        store.end_running_item, refused = refused_once(store.end_running_item, lambda ref, *_: ref.index)
         started = time.monotonic()
         ended = run_rollout(client, tenant, aws)
         elapsed = time.monotonic() - started

@@ -20,14 +20,14 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.adapters.dynamodb import DynamoLockStore
 from chalicelib.adapters.rollouts import DynamoRolloutStore
 from chalicelib.adapters.stepfunctions import StepFunctionsStarter
 from chalicelib.composition import Services
 from chalicelib.domain.errors import DeployerError, TransientAwsError
-from chalicelib.domain.model import Deployment
+from chalicelib.domain.model import Deployment, stack_key
 from chalicelib.domain.rollouts import ItemStatus
 from chalicelib.service.deployments import START_ROUNDS, DeploymentService
-from chalicelib.service.rollouts import RolloutService
 from chalicelib.steps import handlers, rollout_handlers
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
@@ -56,18 +56,20 @@ def held_lock(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
 
 def losing_answers(monkeypatch: pytest.MonkeyPatch, count: int) -> list[Deployment]:
     """The first ``count`` item starts do their work (the operation written with the item's start, its
-    execution started), then their Lambda fails (a throttled call after the work): the answer is lost."""
+    execution started), then their Lambda fails (a throttled call after the work): the answer is lost.
+    The throttle comes out of the item's ``DeploymentService.create`` (the call with ``for_item``) once the
+    create has done its work, where the item's start gets the deployment it started."""
     lost: list[Deployment] = []
-    deploy = RolloutService._deploy
+    create = DeploymentService.create
 
-    def losing(self: RolloutService, *args: Any, **kwargs: Any) -> Deployment | None:
-        started = deploy(self, *args, **kwargs)
-        if started is not None and len(lost) < count:
+    def losing(self: DeploymentService, *args: Any, **kwargs: Any) -> Deployment:
+        started = create(self, *args, **kwargs)
+        if kwargs.get("for_item") is not None and len(lost) < count:
             lost.append(started)
             raise TransientAwsError("PutItem failed: ProvisionedThroughputExceededException")
         return started
 
-    monkeypatch.setattr(RolloutService, "_deploy", losing)
+    monkeypatch.setattr(DeploymentService, "create", losing)
     return lost
 
 
@@ -424,17 +426,23 @@ def test_an_item_cancelled_while_its_start_runs_starts_nothing(
         store = DynamoRolloutStore(table)
         (pending,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         cancelled = replace(pending, status=ItemStatus.CANCELLED, updated_at="2026-01-01T00:00:00Z")
-        check = DeploymentService._check_unlocked
+        # The create's read of the stack's lock: after StartItem read the item, before it writes the operation.
+        stack = stack_key(pending.account_id, pending.region, "fleet")
+        holder = DynamoLockStore.lock_holder
+        read_locks: list[str] = []
 
-        def cancelled_meanwhile(self: DeploymentService, *args: Any) -> None:
-            assert store.end_item(tenant.tenant_id, cancelled)  # the rollout's end, while this start runs
-            check(self, *args)
+        def cancelled_meanwhile(self: DynamoLockStore, key: str) -> str | None:
+            if key == stack and not read_locks:
+                read_locks.append(key)
+                assert store.end_item(tenant.tenant_id, cancelled)  # the rollout's end, while this start runs
+            return holder(self, key)
 
-        monkeypatch.setattr(DeploymentService, "_check_unlocked", cancelled_meanwhile)
+        monkeypatch.setattr(DynamoLockStore, "lock_holder", cancelled_meanwhile)
         event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
         aws_calls.clear()
 
         assert rollout_handlers.start_item(services, event)["done"] is True
+        assert read_locks == [stack]  # the item was ended meanwhile
         (after,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert after == cancelled
         assert deployments_of(client, tenant) == []

@@ -16,6 +16,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.adapters.notify import SnsTopicPublisher
 from chalicelib.adapters.rollouts import DynamoRolloutStore
 from chalicelib.composition import Services
 from chalicelib.domain.errors import TransientAwsError
@@ -313,27 +314,32 @@ def test_a_lost_announcement_is_sent_by_the_retried_step_and_a_sent_one_never_tw
 
 
 def test_an_announcement_aws_throttled_is_sent_by_the_retried_step(
-    nclient: Client, ntenant: Tenant, local_aws: LocalAws
+    nclient: Client, ntenant: Tenant, local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SNS's Publish throttled past botocore's retries: the claim is freed and NextWave fails with
     TransientAwsError, so its Retry announces; the topic gets the message once. (The claim used to stay
     taken and the announcement was lost.)"""
     fleet = register_fleet(nclient, ntenant, local_aws, 1)
     topic_arn, sqs, queue_url = subscribed_topic(local_aws, account(0))
-    topics = local_aws.host.services("NextWave").notifications._topics
-    topics.publish, refused = refused_once(topics.publish, lambda topic, *_: topic)  # type: ignore[method-assign]
+    publish, refused = refused_once(
+        SnsTopicPublisher.publish,
+        lambda publisher, topic, subject, message, attributes: (
+            (topic, attributes["type"]) if topic == topic_arn else None
+        ),
+    )
+    monkeypatch.setattr(SnsTopicPublisher, "publish", publish)
     body = {**us_east_only(fleet), "notifications": {"sns_topic_arn": topic_arn}}
     rollout_id = start(nclient, ntenant, body)["rollout_id"]
     assert wait_rollout(nclient, ntenant, rollout_id)["status"] == "SUCCEEDED"
     sns = next_message(sqs, queue_url)
-    assert refused == [topic_arn]
+    assert refused == [(topic_arn, "rollout.succeeded")]  # NextWave's announcement, refused once
     assert sns is not None
     assert json.loads(sns["Message"])["type"] == "rollout.succeeded"
     assert next_message(sqs, queue_url) is None  # once
 
 
 def test_a_cancel_through_the_api_whose_announcement_aws_throttled_still_answers_the_cancel(
-    nclient: Client, ntenant: Tenant, notifying: Services, local_aws: LocalAws
+    nclient: Client, ntenant: Tenant, local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cancelling a PAUSED rollout ends it in the request itself; its announcement throttled (no step to
     retry it here) does not turn the cancel that happened into a 503 that a retry would meet as 409."""
@@ -347,11 +353,20 @@ def test_a_cancel_through_the_api_whose_announcement_aws_throttled_still_answers
     rollout_id = start(nclient, ntenant, body)["rollout_id"]
     assert wait_rollout(nclient, ntenant, rollout_id)["status"] == "PAUSED"
 
-    def throttled(*args: Any, **kwargs: Any) -> None:
-        raise TransientAwsError("Publish failed: Throttling: Rate exceeded")
+    publish = SnsTopicPublisher.publish
+    refused: list[tuple[str, str]] = []
 
-    notifying.rollouts._notifications._topics.publish = throttled  # type: ignore[union-attr, method-assign]
+    def throttled(
+        publisher: SnsTopicPublisher, topic: str, subject: str, message: str, attributes: dict[str, str]
+    ) -> None:
+        if topic == topic_arn and attributes["type"] == "rollout.cancelled":  # every try of the cancel's
+            refused.append((topic, attributes["type"]))
+            raise TransientAwsError("Publish failed: Throttling: Rate exceeded")
+        publish(publisher, topic, subject, message, attributes)
+
+    monkeypatch.setattr(SnsTopicPublisher, "publish", throttled)
     cancelled = call(nclient, "POST", f"/rollouts/{rollout_id}/cancel", ntenant)
+    assert refused == [(topic_arn, "rollout.cancelled")]  # the cancel's own announcement
     assert cancelled.status_code == 202, cancelled.body
     assert json.loads(cancelled.body)["status"] == "CANCELLED"
 

@@ -15,14 +15,17 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib.adapters.rollouts import DynamoRolloutStore
+from chalicelib.adapters.stepfunctions import StepFunctionsStarter
 from chalicelib.composition import Services
 from chalicelib.domain.paging import encode_token
 from chalicelib.domain.permissions import PermissionProfile
+from chalicelib.domain.rollouts import RolloutStatus
 from chalicelib.service.executions import START_ROUNDS
 from localaws.environment import LocalAws
 from tests.conftest import AwsCalls, Tenant, call, create_target_role
 from tests.support import polling
-from tests.support.faults import refused_once, throttling_exception
+from tests.support.faults import refused_once, throttle
 
 REGIONS = ["us-east-1", "eu-west-1"]
 TABLE_NAME = "nexus-fleet-table"
@@ -207,17 +210,17 @@ def test_pause_on_request_stops_between_waves_until_resumed(
 
 
 def test_a_pause_whose_write_aws_throttled_still_pauses_on_the_steps_retry(
-    client: Client, local_aws: LocalAws, tenant: Tenant
+    client: Client, local_aws: LocalAws, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """NextWave's write of PAUSED is throttled past botocore's retries: its Retry pauses, because the
     flag is spent in that same write. (Spent first, in a write of its own, the retry found no flag and ran
     the next wave: the operator's pause was lost.)"""
     fleet = register_fleet(client, tenant, local_aws, 2)
-    store = local_aws.host.services("NextWave").rollouts._store
-    store.save_rollout, refused = refused_once(  # type: ignore[method-assign]
-        store.save_rollout,
-        lambda rollout, **_: rollout.rollout_id if rollout.status.value == "PAUSED" else None,
+    save, refused = refused_once(
+        DynamoRolloutStore.save_rollout,
+        lambda store, rollout, **_: rollout.rollout_id if rollout.status is RolloutStatus.PAUSED else None,
     )
+    monkeypatch.setattr(DynamoRolloutStore, "save_rollout", save)
     rollout_id = start(client, tenant, rollout_body(fleet, region_order=REGIONS))["rollout_id"]
     assert call(client, "POST", f"/rollouts/{rollout_id}/pause", tenant).status_code == 202
     stopped = wait_rollout(client, tenant, rollout_id)
@@ -546,31 +549,34 @@ def test_rollouts_the_fleet_cannot_take_are_refused_before_anything_is_written(
     assert call(client, "GET", "/rollouts/nope", tenant).status_code == 404
 
 
-def _throttle_rollout_starts(services: Services, times: int) -> list[str]:
-    """The rollout machine's next ``times`` StartExecution calls answer ThrottlingException, as AWS does
-    once botocore's own retries are spent; the execution names they were asked for."""
-    sfn = services.rollouts._workflow._sfn  # type: ignore[attr-defined]
-    original = sfn.start_execution
+def _throttle_rollout_starts(monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
+    """The next ``times`` starts of a rollout's execution fail as the Step Functions adapter fails a
+    StartExecution that AWS still throttles once botocore's own retries are spent (TransientAwsError);
+    the execution names they were asked for. A deployment's executions (named after their operation)
+    start untouched."""
+    original = StepFunctionsStarter.start
     throttled: list[str] = []
 
-    def start_execution(**kwargs: Any) -> Any:
-        if len(throttled) < times:
-            throttled.append(kwargs["name"])
-            raise throttling_exception()
-        return original(**kwargs)
+    def start_throttled(
+        self: StepFunctionsStarter, execution_name: str, execution_input: dict[str, Any]
+    ) -> str:
+        if execution_name.startswith("rol-") and len(throttled) < times:
+            throttled.append(execution_name)
+            raise throttle()
+        return original(self, execution_name, execution_input)
 
-    sfn.start_execution = start_execution
+    monkeypatch.setattr(StepFunctionsStarter, "start", start_throttled)
     return throttled
 
 
 def test_a_rollout_whose_start_aws_throttled_is_started_by_the_next_round(
-    client: Client, local_aws: LocalAws, tenant: Tenant, services: Services
+    client: Client, local_aws: LocalAws, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rollout's record is written before its execution starts: a StartExecution still throttled
     after botocore's retries is tried again (START_ROUNDS, as a deployment's operation is), not
     recorded as the rollout's failure."""
     fleet = register_fleet(client, tenant, local_aws, 2)
-    throttled = _throttle_rollout_starts(services, START_ROUNDS - 1)
+    throttled = _throttle_rollout_starts(monkeypatch, START_ROUNDS - 1)
     started = start(client, tenant, rollout_body(fleet))
     done = wait_rollout(client, tenant, started["rollout_id"], timeout=FLEET_TIMEOUT)
     assert done["status"] == "SUCCEEDED", done
@@ -581,12 +587,13 @@ def test_a_rollout_whose_start_aws_throttled_is_started_by_the_next_round(
 
 
 def test_a_rollout_whose_start_aws_throttled_every_round_is_recorded_failed_and_answered_503(
-    client: Client, local_aws: LocalAws, tenant: Tenant, services: Services
+    client: Client, local_aws: LocalAws, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fleet = register_fleet(client, tenant, local_aws, 2)
-    throttled = _throttle_rollout_starts(services, START_ROUNDS)
+    throttled = _throttle_rollout_starts(monkeypatch, START_ROUNDS)
     response = call(client, "POST", "/rollouts", tenant, rollout_body(fleet))
     assert len(throttled) == START_ROUNDS
+    assert len(set(throttled)) == 1  # one rollout's execution, asked for each round
     assert response.status_code == 503, response.body
     assert json.loads(response.body)["error"]["code"] == "AWS_THROTTLED"
     listed = json.loads(call(client, "GET", "/rollouts", tenant).body)["items"]

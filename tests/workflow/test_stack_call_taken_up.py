@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from chalicelib.adapters.automation_store import NotifyingDeploymentStore
 from localaws.cloudformation import StackSimulation, install
 from tests.conftest import TARGET_ACCOUNT, call, register_target, stacks_in
 from tests.support.faults import refused_once
@@ -24,23 +27,25 @@ from tests.workflow.lifecycle_helpers import (
 )
 
 
-def _record_refused_once(local_aws: Any, phase: str) -> list[Any]:
-    """The record of StartStackOperation's call (``_started``) for ``phase`` fails once, throttled."""
-    workflow = local_aws.host.services("StartStackOperation").workflow
-    workflow._started, refused = refused_once(
-        workflow._started,
-        lambda deployment, stack_id, started_phase, *_args, **_kwargs: (
-            deployment.deployment_id if started_phase == phase else None
+def _record_refused_once(monkeypatch: pytest.MonkeyPatch, phase: str) -> list[Any]:
+    """The record of StartStackOperation's call for ``phase`` fails once, throttled: the first save of the
+    deployment in that phase with its operation running (no final event), which is that record (the
+    store the service runs with is NotifyingDeploymentStore, whose save_deployment runs)."""
+    save, refused = refused_once(
+        NotifyingDeploymentStore.save_deployment,
+        lambda store, deployment, final_event=None: (
+            deployment.deployment_id if final_event is None and deployment.operation.phase == phase else None
         ),
     )
+    monkeypatch.setattr(NotifyingDeploymentStore, "save_deployment", save)
     return refused
 
 
 def test_a_continued_rollback_whose_record_was_throttled_is_taken_up_not_refused(
-    client, tenant, local_aws, aws_calls
+    client, tenant, local_aws, aws_calls, monkeypatch: pytest.MonkeyPatch
 ):
     did, _ = rollback_failed(client, tenant, local_aws)
-    refused = _record_refused_once(local_aws, "executing")
+    refused = _record_refused_once(monkeypatch, "executing")
     aws_calls.clear()
     accepted(
         call(client, "POST", f"/deployments/{did}/continue-rollback", tenant, {"resources_to_skip": ["Tab"]})
@@ -56,7 +61,7 @@ def test_a_continued_rollback_whose_record_was_throttled_is_taken_up_not_refused
 
 
 def test_a_recreate_whose_delete_record_was_throttled_is_taken_up_not_refused(
-    client, tenant, local_aws, aws_calls
+    client, tenant, local_aws, aws_calls, monkeypatch: pytest.MonkeyPatch
 ):
     target = register_target(client, tenant, local_aws)
     broken = with_resources(QUEUE, Subnet={**FAILING_SUBNET, "DependsOn": "Q"})
@@ -64,7 +69,7 @@ def test_a_recreate_whose_delete_record_was_throttled_is_taken_up_not_refused(
     failed = settle(client, tenant, did)
     assert failed["stack_status"] == "ROLLBACK_COMPLETE"
 
-    refused = _record_refused_once(local_aws, "recreate_delete")
+    refused = _record_refused_once(monkeypatch, "recreate_delete")
     aws_calls.clear()
     install(StackSimulation(stack_seconds=4))  # the retry finds the stack still DELETE_IN_PROGRESS
     try:
