@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.domain.aws_errors import translate
+from chalicelib.domain.aws_errors import cancelled_in_passing, translate
 from chalicelib.domain.errors import DeployerError, TransientAwsError
 
 _DESERIALIZER = TypeDeserializer()
@@ -39,6 +41,46 @@ def refused_item(error: ClientError) -> dict[str, Any] | None:
     if not found:
         return None
     return {name: _DESERIALIZER.deserialize(value) for name, value in found.items()}
+
+
+# botocore's standard retry mode: up to 3 attempts unless the client says otherwise; waits of up to
+# 1, 2, 4... s (full jitter), at most 20 s.
+_DEFAULT_ATTEMPTS = 3
+_MAX_BACKOFF_SECONDS = 20.0
+
+
+def _total_attempts(client: Any) -> int:
+    retries = getattr(client.meta.config, "retries", None) or {}
+    if "total_max_attempts" in retries:
+        return max(1, int(retries["total_max_attempts"]))
+    if "max_attempts" in retries:
+        return max(1, int(retries["max_attempts"]) + 1)
+    return _DEFAULT_ATTEMPTS
+
+
+def transact_write_items(
+    client: Any,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> None:
+    """TransactWriteItems, sent again while DynamoDB cancels it only in passing (an item throttled, or
+    held by another transaction: ``cancelled_in_passing``), as botocore sends again any other throttled
+    call: the client's attempts (``total_max_attempts``) and standard mode's backoff. botocore never
+    retries a cancelled transaction, so without this a 30% throttle failed a step's attempt each time one
+    of its transactions met it. A cancelled transaction wrote nothing, so sending it again is safe (its
+    conditions are evaluated anew). The last refusal, or any other, is raised as botocore raised it."""
+    attempts = _total_attempts(client)
+    for attempt in range(1, attempts + 1):
+        try:
+            client.transact_write_items(TransactItems=list(items))
+            return
+        except ClientError as error:
+            passing = cancelled_in_passing(error_code(error), cancellation_reasons(error))
+            if not passing or attempt == attempts:
+                raise
+        sleep(jitter() * min(_MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1)))
 
 
 def error_message(error: ClientError) -> str:

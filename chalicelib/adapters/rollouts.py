@@ -27,7 +27,13 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb import DynamoDeploymentStore, SharedTable, query_page
-from chalicelib.adapters.errors import aws_call, condition_failed, error_code, refused_item
+from chalicelib.adapters.errors import (
+    aws_call,
+    condition_failed,
+    error_code,
+    refused_item,
+    transact_write_items,
+)
 from chalicelib.domain.automation import Notifications
 from chalicelib.domain.model import ErrorInfo, utc_now
 from chalicelib.domain.rollouts import (
@@ -446,7 +452,7 @@ class DynamoRolloutStore:
             puts: list[Any] = [self._end_put(item, only_pending=True) for item in chunk]
             with aws_call("TransactWriteItems"):
                 try:
-                    self._table.meta.client.transact_write_items(TransactItems=puts)
+                    transact_write_items(self._table.meta.client, puts)
                     continue
                 except ClientError as error:
                     if error_code(error) != "TransactionCanceledException":
@@ -481,7 +487,7 @@ class DynamoRolloutStore:
         ]
         with aws_call("TransactWriteItems"):
             try:
-                self._table.meta.client.transact_write_items(TransactItems=transact)  # type: ignore[arg-type]
+                transact_write_items(self._table.meta.client, transact)
             except ClientError as error:
                 if condition_failed(error):
                     return False

@@ -99,7 +99,8 @@ THROTTLING_CODES = frozenset(
 )
 # Why DynamoDB cancelled a transaction (TransactionCanceledException, one reason per item), when it is a
 # passing state: an item throttled, or held by another transaction. botocore retries neither (the
-# exception is not a throttling code), so the step's or the caller's retry is what takes it again.
+# exception is not a throttling code): chalicelib/adapters/errors.py transact_write_items does, then the
+# step's or the caller's retry.
 TRANSIENT_CANCELLATION_REASONS = frozenset(
     {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
 )
@@ -131,7 +132,7 @@ _MFA_CODE_REFUSED = re.compile(r"one time pass ?code", re.IGNORECASE)
 _MFA_DEVICE_UNKNOWN = re.compile(r"unable to validate MFA code", re.IGNORECASE)
 
 
-def _cancelled_in_passing(code: str, reasons: Sequence[str]) -> bool:
+def cancelled_in_passing(code: str, reasons: Sequence[str]) -> bool:
     """A transaction cancelled only because an item was throttled or in another transaction (the other
     items' reason is "None"); never one whose condition failed or whose input was invalid."""
     if code != "TransactionCanceledException":
@@ -150,7 +151,7 @@ def translate(
     """Translate one AWS error (code and message from the response) for ``operation``;
     ``cancellation_reasons``: a cancelled DynamoDB transaction's reason codes, item by item."""
     text = f"{operation} failed: {code}: {message}"
-    if code in THROTTLING_CODES or _cancelled_in_passing(code, cancellation_reasons):
+    if code in THROTTLING_CODES or cancelled_in_passing(code, cancellation_reasons):
         return TransientAwsError(text)
     if code in EXPIRED_CODES:
         return TargetAccessError(text, code="SESSION_EXPIRED", hint=HINT_SESSION_EXPIRED)

@@ -133,3 +133,26 @@ def test_botocores_retries_get_through_a_partial_throttle_and_the_same_seed_repe
     assert 0 < first[0].count("ok") < 20
     assert first[1]["throttle:sts"] > first[0].count("Throttling")  # the retried client was throttled too
     assert faults.counts() == {}  # the faults ended with their local AWS
+
+
+def test_a_transaction_the_local_aws_throttled_is_written_by_the_adapters_next_attempt() -> None:
+    """botocore leaves a throttled transaction alone (above); the service's adapter sends it again
+    (chalicelib/adapters/errors.py transact_write_items), as botocore would any other throttled call."""
+    from chalicelib.adapters.errors import transact_write_items
+
+    with local_aws_for_app(faults=FaultSettings(throttle=0.5, seed=11)) as aws:
+        session = aws.role_session(aws.central.service_role_arn)
+        client: Any = session.client(
+            "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 10})
+        )
+        table = aws.central.table_name
+        puts = [
+            {"Put": {"TableName": table, "Item": {"pk": {"S": f"r{n}"}, "sk": {"S": "y"}}}} for n in range(2)
+        ]
+        for _ in range(5):
+            transact_write_items(client, puts, sleep=lambda seconds: None)
+        counted = faults.counts()
+        admin = aws.account_session(aws.central.account_id).client("dynamodb")
+        written = admin.get_item(TableName=table, Key={"pk": {"S": "r1"}, "sk": {"S": "y"}})
+    assert counted.get("throttle:dynamodb", 0) >= 1  # some attempts were throttled, and taken again
+    assert written["Item"]["sk"] == {"S": "y"}

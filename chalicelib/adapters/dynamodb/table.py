@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.errors import aws_call, cancellation_reasons, condition_failed
+from chalicelib.adapters.errors import aws_call, cancellation_reasons, condition_failed, transact_write_items
 from chalicelib.domain.errors import StartGuardFailed
 from chalicelib.domain.paging import decode_token, encode_token
 
@@ -100,7 +100,7 @@ class SharedTable:
         hold (whatever the others did), else ``ConditionFailed`` when one of ``items`` did not."""
         with aws_call("TransactWriteItems"):
             try:
-                self.table.meta.client.transact_write_items(TransactItems=[*items, *also])
+                transact_write_items(self.table.meta.client, [*items, *also])
             except ClientError as error:
                 if condition_failed(error):
                     reasons = cancellation_reasons(error)
