@@ -10,8 +10,9 @@ and this module makes the local AWS do it on purpose so the tests and ``make cha
   Lambda and SNS answer with that service's throttling error, as botocore's models and AWS name it:
   ``Throttling`` 400 (STS and CloudFormation, query protocol), ``ThrottlingException`` or
   ``ProvisionedThroughputExceededException`` 400 (DynamoDB), ``ThrottlingException`` 400 (Step
-  Functions, EventBridge), ``TooManyRequestsException`` 429 (Lambda), ``Throttled`` 429 (SNS's
-  ``ThrottledException``, which botocore does not retry); a DynamoDB transaction
+  Functions, EventBridge), ``TooManyRequestsException`` 429 (Lambda), ``Throttling`` 400 (SNS: AWS's
+  common error, what a throttled Publish answers; SNS's own ``Throttled`` 429 is for its SMS calls only);
+  a DynamoDB transaction
   (TransactWriteItems, TransactGetItems) is refused as DynamoDB refuses a throttled one,
   ``TransactionCanceledException`` with the reason ``ThrottlingError`` or ``ProvisionedThroughputExceeded``
   on one item and ``None`` on the others, which botocore does not retry. The refusal is made on the path
@@ -67,7 +68,7 @@ THROTTLED_SERVICES: dict[str, tuple[int, tuple[str, ...]]] = {
     "states": (400, ("ThrottlingException",)),
     "events": (400, ("ThrottlingException",)),
     "lambda": (429, ("TooManyRequestsException",)),
-    "sns": (429, ("Throttled",)),
+    "sns": (400, ("Throttling",)),
 }
 _MESSAGES = {
     "Throttling": "Rate exceeded",
@@ -77,7 +78,6 @@ _MESSAGES = {
         "your provisioning level with the UpdateTable API."
     ),
     "TooManyRequestsException": "Rate Exceeded.",
-    "Throttled": "Rate exceeded",
 }
 # Step Functions' interpreter signs its Lambda invocations with this key (moto's boto_client_for).
 _STEP_FUNCTIONS_KEY = "ak"

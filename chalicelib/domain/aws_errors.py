@@ -69,15 +69,16 @@ HINT_MFA_DEVICE = (
 
 # What AWS answers when it throttles, or is briefly unable to serve: every code botocore's standard retry
 # counts as throttling (botocore.retries.standard.ThrottledRetryableChecker), but LimitExceededException and
-# BandwidthLimitExceeded, which are quotas on some services (CloudFormation's stack count); plus SNS's
-# "Throttled" (HTTP 429), which botocore's list lacks and its model does not mark retryable, so botocore
-# never retries it and only this makes a throttled Publish worth sending again.
+# BandwidthLimitExceeded, which are quotas on some services (CloudFormation's stack count); plus what
+# botocore's list lacks and the models do not mark retryable, so that botocore never retries it: SNS's
+# KMSThrottling (a Publish to a topic encrypted with KMS) and Throttled (429, SNS's SMS calls).
 THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
         "ThrottledException",
         "Throttled",
+        "KMSThrottling",
         "RequestThrottledException",
         "RequestLimitExceeded",
         "TooManyRequestsException",

@@ -25,7 +25,7 @@ CALLS: list[tuple[str, str, dict[str, Any], set[str], int]] = [
     ("stepfunctions", "list_state_machines", {}, {"ThrottlingException"}, 400),
     ("events", "list_rules", {}, {"ThrottlingException"}, 400),
     ("lambda", "list_functions", {}, {"TooManyRequestsException"}, 429),
-    ("sns", "list_topics", {}, {"Throttled"}, 429),
+    ("sns", "list_topics", {}, {"Throttling"}, 400),
 ]
 
 

@@ -98,11 +98,13 @@ def test_every_code_botocore_counts_as_throttling_is_transient_but_its_quota_cod
     assert not isinstance(translate("LimitExceededException", "", operation="CreateStack"), TransientAwsError)
 
 
-def test_a_throttled_sns_publish_is_transient():
-    """SNS answers a throttled Publish with the code "Throttled" (HTTP 429; its model's ThrottledException),
-    which botocore neither lists nor retries: the announcement's step retries it, if anything does."""
+@pytest.mark.parametrize("code", ["Throttling", "KMSThrottling", "Throttled"])
+def test_a_throttled_sns_publish_is_transient(code):
+    """A throttled Publish answers AWS's common Throttling (botocore retries it first); to a topic that KMS
+    encrypts, KMSThrottling, modeled on Publish and not retryable in botocore's eyes; SNS's SMS calls
+    answer Throttled (429). Each is worth sending again: the announcement's step retries it."""
     with pytest.raises(TransientAwsError), aws_call("Publish"):
-        raise ClientError({"Error": {"Code": "Throttled", "Message": "Rate exceeded"}}, "Publish")
+        raise ClientError({"Error": {"Code": code, "Message": "Rate exceeded"}}, "Publish")
 
 
 def test_assume_hint_carries_the_guides_steps():
