@@ -153,10 +153,10 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
                     extra={"stack": deployment.stack_name, "error_code": error.code},
                 )
         if phase is StackPhase.IN_PROGRESS:
+            self._store.save_deployment(deployment)  # the status read, kept even past the deadline
             # Only a stack still in progress is past its deadline: one that ended before this read (its
             # event lost, say, and this the reconcile after the wait) is recorded as it ended.
             self._check_deadline(deployment)
-            self._store.save_deployment(deployment)
             return waiting(step, deployment.operation.phase, next_wait)
         if operation.phase == "cancelling" and status == "UPDATE_ROLLBACK_COMPLETE" and stack is not None:
             return self._cancelled(deployment, stack.outputs, "update cancelled and rolled back")
