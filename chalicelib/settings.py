@@ -93,10 +93,12 @@ class Settings(BaseModel):
     redeploy_claim_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, alias="NEXUS_REDEPLOY_CLAIM_TTL_SECONDS"
     )
-    # A redeploy claim older than this is taken over (RedeploySettings.claim_lease_seconds: longer than
-    # the claiming functions' Lambda timeout, shorter than the minute before Lambda's retry of an event).
+    # A redeploy claim older than this is taken over (RedeploySettings.claim_lease_seconds): longer than
+    # the claiming functions' 30 s Lambda timeout (shorter lets a live claim be taken over: two redeploys;
+    # the tests use 0), and shorter than the minute before Lambda's retry of an event (longer makes that
+    # retry a duplicate: the redeploy is lost).
     redeploy_claim_lease_seconds: int = Field(
-        default=CLAIM_LEASE_SECONDS, ge=0, alias="NEXUS_REDEPLOY_CLAIM_LEASE_SECONDS"
+        default=CLAIM_LEASE_SECONDS, ge=0, lt=60, alias="NEXUS_REDEPLOY_CLAIM_LEASE_SECONDS"
     )
     drift_poll_seconds: float = Field(default=5.0, ge=0, le=60, alias="NEXUS_DRIFT_POLL_SECONDS")
     drift_budget_seconds: float = Field(default=600.0, ge=0, le=840, alias="NEXUS_DRIFT_BUDGET_SECONDS")

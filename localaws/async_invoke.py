@@ -195,12 +195,13 @@ def _invoke_api(original: Any) -> Any:
             error.code = 413
             raise error
         try:
-            json.loads(raw or b"{}")
-        except ValueError as bad:
+            text = raw.decode("utf-8") or "{}"
+            json.loads(text)
+        except ValueError as bad:  # UnicodeDecodeError too
             raise LambdaClientError(
                 "InvalidRequestContentException", f"Could not parse request body into json: {bad}"
             ) from None
-        invoke(function.function_arn, raw.decode() or "{}")
+        invoke(function.function_arn, text)
         return b""  # not None: the API answers 202 with an empty body
 
     return invoke_function

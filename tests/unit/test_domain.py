@@ -253,3 +253,22 @@ def test_an_execution_end_names_how_it_ended_and_which_execution(
     assert (
         info.message == f"The execution of the operation's workflow {how} before it recorded the end ({arn})."
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"), [("0", True), ("45", True), ("59", True), ("60", False), ("-1", False)]
+)
+def test_the_redeploy_claim_lease_stays_under_lambdas_first_retry(value: str, accepted: bool) -> None:
+    """Lambda delivers a failed event again after a minute: a lease of 60 s or more would make that
+    delivery a duplicate of a claim whose claimer died, and the redeploy would be lost."""
+    environ = {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "NEXUS_TABLE_NAME": "t-1",
+        "NEXUS_SERVICE_ROLE_ARN": "arn:aws:iam::123456789012:role/Svc",
+        "NEXUS_REDEPLOY_CLAIM_LEASE_SECONDS": value,
+    }
+    if accepted:
+        assert Settings.from_env(environ).redeploy_claim_lease_seconds == int(value)
+    else:
+        with pytest.raises(SettingsError, match="NEXUS_REDEPLOY_CLAIM_LEASE_SECONDS"):
+            Settings.from_env(environ)
