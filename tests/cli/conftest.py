@@ -225,10 +225,8 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def local(request: pytest.FixtureRequest) -> Iterator[LocalMode]:
-    """Local mode whose stacks take 1 s (a test may ask for longer: ``indirect`` parametrization)."""
-    seconds = str(getattr(request, "param", 1))
-    with local_mode(TOKEN, env=clean_env(NEXUS_LOCAL_STACK_SECONDS=seconds)) as running:
+def local() -> Iterator[LocalMode]:
+    with local_mode(TOKEN, env=clean_env(NEXUS_LOCAL_STACK_SECONDS="1")) as running:
         yield running
 
 
