@@ -54,6 +54,7 @@ class FunctionHost:
         self._functions = aws.stack.functions()
         self.api_function = aws.stack.api_function()
         self._tuning: dict[str, str] = {}
+        self._configured: dict[str, str] | None = None  # what configure() was last given
         self._services: dict[tuple[str, tuple[tuple[str, str], ...]], Services] = {}
         self._role_sessions: dict[str, boto3.Session] = {}
         self._lock = threading.Lock()
@@ -73,12 +74,19 @@ class FunctionHost:
             self._services.clear()
             self._role_sessions.clear()
             self._tuning = dict(tuning or {})
+            self._configured = None if tuning is None else dict(tuning)
         if tuning is None:
             self._container.configure(None)
             return None
         api = self.services(self.api_function)
         self._container.configure(api)
         return api
+
+    @property
+    def tuning(self) -> dict[str, str] | None:
+        """The tuning in force (a copy), or None when the host does not serve the API."""
+        with self._lock:
+            return None if self._configured is None else dict(self._configured)
 
     def environment(self, logical_id: str) -> dict[str, str]:
         """What the function's settings read: Lambda's variables, tracing off (there is no X-Ray daemon

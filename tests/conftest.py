@@ -110,20 +110,25 @@ def local_aws_for_app(**kwargs: Any) -> LocalAws:
 def wired(aws: LocalAws, **overrides: str) -> Iterator[Services]:
     """The deployed functions' environments tuned for tests (completion by stack events, the default,
     with a short wait before the fallback reconcile and polls with no wait, then ``overrides``); yields
-    the API function's services, which the HTTP routes get (under the API's role)."""
-    tuning = {
-        "NEXUS_POLL_INITIAL_SECONDS": "0",
-        "NEXUS_POLL_MAX_SECONDS": "0",
-        "NEXUS_EVENT_TIMEOUT_SECONDS": str(EVENT_TIMEOUT_SECONDS),
-        **overrides,
-    }
-    built = aws.host.configure(tuning)
+    the API function's services, which the HTTP routes get (under the API's role). Inside another
+    ``wired`` block, ``overrides`` go on top of that block's tuning, which is put back at the end."""
+    previous = aws.host.tuning
+    base = (
+        previous
+        if previous is not None
+        else {
+            "NEXUS_POLL_INITIAL_SECONDS": "0",
+            "NEXUS_POLL_MAX_SECONDS": "0",
+            "NEXUS_EVENT_TIMEOUT_SECONDS": str(EVENT_TIMEOUT_SECONDS),
+        }
+    )
+    built = aws.host.configure({**base, **overrides})
     assert built is not None
     try:
         yield built
     finally:
         aws.drain_executions()  # the steps of executions still running need the services
-        aws.host.configure(None)
+        aws.host.configure(previous)
 
 
 @pytest.fixture

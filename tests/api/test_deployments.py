@@ -79,18 +79,21 @@ def test_second_post_for_live_stack_is_409_with_put_hint(client, tenant, target)
 
 
 def test_operation_while_one_runs_is_409(client, tenant, target, local_aws):
+    """Once the create has ended, another operation (say, another team's deployment of the same stack
+    in the account) holds the stack's lock: the API refuses a delete with STACK_LOCKED, naming it."""
     created = json.loads(
         call(client, "POST", "/deployments", tenant, deployment_body(target["target_id"])).body
     )
-    # The create's execution may still be running; hold the stack lock as a running operation would.
+    wait_for(client, tenant, created["deployment_id"])  # its own operation is no longer running
     table = local_aws.central_session().resource("dynamodb").Table(local_aws.central.table_name)
-    DynamoLockStore(SharedTable(table)).acquire_lock(
+    assert DynamoLockStore(SharedTable(table)).acquire_lock(
         stack_key(TARGET_ACCOUNT, "us-east-1", "queue"), "op-other", 900
     )
     refused = call(client, "DELETE", f"/deployments/{created['deployment_id']}", tenant)
     assert refused.status_code == 409
-    assert error_of(refused)["code"] in {"STACK_LOCKED", "OPERATION_IN_PROGRESS"}
-    assert error_of(refused)["hint"]
+    error = error_of(refused)
+    assert (error["code"], error["details"]["operation_id"]) == ("STACK_LOCKED", "op-other"), error
+    assert error["hint"]
 
 
 def test_idempotency_key_replays_and_starts_one_operation(client, tenant, target, aws_calls):

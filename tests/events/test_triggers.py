@@ -163,7 +163,7 @@ def test_a_redeploy_whose_workflow_never_started_is_taken_over_by_the_retry(
         starter: StepFunctionsStarter, name: str, execution_input: dict[str, Any]
     ) -> int | None:
         """The round of each of the first 3 starts of this deployment's executions (named as it is)."""
-        if execution_input["deployment_id"] != deployment_id or (n := next(rounds)) >= START_ROUNDS:
+        if execution_input.get("deployment_id") != deployment_id or (n := next(rounds)) >= START_ROUNDS:
             return None
         names.append(name)
         return n

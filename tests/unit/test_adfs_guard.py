@@ -95,15 +95,16 @@ def test_allowed_hosts_and_addresses_the_allow_list_names() -> None:
     assert local.check("https://127.0.0.1:9443/adfs") == ("127.0.0.1", 9443, "127.0.0.1")
 
 
-def answering(*answers: tuple[int, str | None, str]) -> Sender:
-    """A sender that answers ``answers`` in turn, one a request, and no more; it opens no socket."""
-    queue = list(answers)
+class answering:  # used as a function: answering(answer, ...)
+    """A sender that answers ``answers`` in turn, one a request, and no more; it opens no socket.
+    ``left``: the answers no request took yet."""
 
-    def send(*request: object) -> tuple[int, str | None, str]:
-        assert queue, f"a request past the answers given: {request}"
-        return queue.pop(0)
+    def __init__(self, *answers: tuple[int, str | None, str]) -> None:
+        self.left = list(answers)
 
-    return send
+    def __call__(self, *request: object) -> tuple[int, str | None, str]:
+        assert self.left, f"a request past the answers given: {request}"
+        return self.left.pop(0)
 
 
 def test_no_redirect_to_another_host_and_a_size_cap() -> None:
@@ -115,10 +116,11 @@ def test_no_redirect_to_another_host_and_a_size_cap() -> None:
         {"adfs.example.com"}, resolves, answering((302, "/adfs/ls/next", ""), (200, None, "<html></html>"))
     )
     assert client.get("https://adfs.example.com/adfs").url == "https://adfs.example.com/adfs/ls/next"
-    loop = [(302, "/again", "")] * 4  # the request and its 3 redirects, then the refusal
-    client = guard({"adfs.example.com"}, resolves, answering(*loop))
+    loop = answering(*[(302, "/again", "")] * 4)  # the request and its 3 redirects, then the refusal
+    client = guard({"adfs.example.com"}, resolves, loop)
     with pytest.raises(InvalidRequest, match="more than 3 times"):
         client.get("https://adfs.example.com/adfs")
+    assert loop.left == []  # 4 requests sent: no fewer, and (answering refuses a 5th) no more
 
 
 def test_an_answer_over_the_cap_is_refused_over_real_tls(tmp_path) -> None:
