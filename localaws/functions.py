@@ -53,8 +53,7 @@ class FunctionHost:
         self._build = build
         self._functions = aws.stack.functions()
         self.api_function = aws.stack.api_function()
-        self._tuning: dict[str, str] = {}
-        self._configured: dict[str, str] | None = None  # what configure() was last given
+        self._tuning: dict[str, str] | None = None  # what configure() was last given
         self._services: dict[tuple[str, tuple[tuple[str, str], ...]], Services] = {}
         self._role_sessions: dict[str, boto3.Session] = {}
         self._lock = threading.Lock()
@@ -73,8 +72,7 @@ class FunctionHost:
         with self._lock:
             self._services.clear()
             self._role_sessions.clear()
-            self._tuning = dict(tuning or {})
-            self._configured = None if tuning is None else dict(tuning)
+            self._tuning = None if tuning is None else dict(tuning)
         if tuning is None:
             self._container.configure(None)
             return None
@@ -86,7 +84,7 @@ class FunctionHost:
     def tuning(self) -> dict[str, str] | None:
         """The tuning in force (a copy), or None when the host does not serve the API."""
         with self._lock:
-            return None if self._configured is None else dict(self._configured)
+            return None if self._tuning is None else dict(self._tuning)
 
     def environment(self, logical_id: str) -> dict[str, str]:
         """What the function's settings read: Lambda's variables, tracing off (there is no X-Ray daemon
@@ -97,7 +95,7 @@ class FunctionHost:
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "POWERTOOLS_TRACE_DISABLED": "true",
-            **{k: v for k, v in self._tuning.items() if k not in _LAMBDA_VARIABLES},
+            **{k: v for k, v in (self._tuning or {}).items() if k not in _LAMBDA_VARIABLES},
             **function.environment,
         }
 
