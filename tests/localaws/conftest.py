@@ -7,12 +7,15 @@ A module that defines its own ``cfn`` fixture (``test_lifecycle_patches``) uses 
 Shared by the STS tests (``test_sts_*``): ``sts_aws``, a fresh moto with the AWS-faithful STS patches
 (``localaws.sts``) and IAM authorization installed and the patches' clock reset, which those modules use
 for every test, and the helpers that create roles, assume them and check what AWS answered.
+
+Shared by both: ``threaded_moto_server``, the same patched moto served over HTTP, as local mode serves it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -27,6 +30,21 @@ from localaws.cloudformation import StackSimulation, install
 from localaws.sts import CLOCK, account_credentials
 
 REGION = "us-east-1"
+
+
+@contextmanager
+def threaded_moto_server() -> Iterator[str]:
+    """moto (with whatever patches the test installed) served on a free local port: its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
 
 QUEUE_AND_TOPIC: dict[str, Any] = {
     "Resources": {

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from localaws.cloudformation import StackSimulation, install
 from localaws.cloudformation.resources import _is_emulated
-from tests.localaws.conftest import QUEUE_AND_TOPIC, REGION, body, stack_of, statuses
+from tests.localaws.conftest import QUEUE_AND_TOPIC, REGION, body, stack_of, statuses, threaded_moto_server
 from tests.localaws.conftest import events as events_oldest_first
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -311,16 +311,11 @@ def test_networking_template_updates_and_deletes_every_resource(cfn: Any) -> Non
 
 
 def test_works_through_a_threaded_moto_server(simulation: None) -> None:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
+    with threaded_moto_server() as endpoint:
         cfn = boto3.client(
             "cloudformation",
             region_name=REGION,
-            endpoint_url=f"http://{host}:{port}",
+            endpoint_url=endpoint,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
@@ -334,5 +329,3 @@ def test_works_through_a_threaded_moto_server(simulation: None) -> None:
         failed = [e for e in events_oldest_first(cfn, "srv") if e["ResourceStatus"] == "CREATE_FAILED"]
         assert failed[0]["ClientRequestToken"] == "srv-1"
         assert failed[0]["ResourceStatusReason"].endswith("is not emulated by the local AWS")
-    finally:
-        server.stop()

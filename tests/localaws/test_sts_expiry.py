@@ -21,6 +21,7 @@ from tests.localaws.conftest import (
     create_role,
     expired,
     session_kwargs,
+    threaded_moto_server,
     trust,
 )
 
@@ -116,13 +117,7 @@ def test_expired_credentials_cannot_assume_another_role() -> None:
 
 
 def test_expiry_is_enforced_through_a_threaded_moto_server() -> None:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    with threaded_moto_server() as endpoint:
         arn = create_role("deployer", trust("*"))
         credentials = client("sts", endpoint_url=endpoint).assume_role(
             RoleArn=arn, RoleSessionName="deploy", DurationSeconds=900
@@ -135,5 +130,3 @@ def test_expiry_is_enforced_through_a_threaded_moto_server() -> None:
         with pytest.raises(ClientError) as exc:
             client("dynamodb", session_kwargs(credentials), endpoint_url=endpoint).list_tables()
         expired(exc, "ExpiredTokenException", 400)
-    finally:
-        server.stop()

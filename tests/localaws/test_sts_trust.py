@@ -28,6 +28,7 @@ from tests.localaws.conftest import (
     denied,
     may_assume_roles,
     session_kwargs,
+    threaded_moto_server,
     trust,
     validation,
 )
@@ -395,13 +396,7 @@ def test_install_is_idempotent() -> None:
 
 
 def test_trust_is_enforced_through_a_threaded_moto_server() -> None:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    with threaded_moto_server() as endpoint:
         arn = create_role("deployer", external_id_trust())
         sts = client("sts", endpoint_url=endpoint)
 
@@ -412,8 +407,6 @@ def test_trust_is_enforced_through_a_threaded_moto_server() -> None:
         creds = sts.assume_role(RoleArn=arn, RoleSessionName="deploy", ExternalId=EXTERNAL_ID)["Credentials"]
         identity = client("sts", session_kwargs(creds), endpoint_url=endpoint).get_caller_identity()
         assert identity["Account"] == TARGET
-    finally:
-        server.stop()
 
 
 def test_trust_policy_evaluator_directly() -> None:
