@@ -157,9 +157,7 @@ def throttled_operations(
         figures.orphan_locks = h.orphan_locks()
         figures.extra = {
             "throttles injected": injected,
-            "throttles retried by botocore (ThrottlesRetried)": int(
-                h.metrics.total(Metric.THROTTLES_RETRIED)
-            ),
+            "throttles retried (ThrottlesRetried)": int(h.metrics.total(Metric.THROTTLES_RETRIED)),
             "API answers retried by the client (503/429)": h.client_retries,
             "failure codes": sorted({str((r.get("error") or {}).get("code")) for r in failed}),
             **_alarmed_errors(invocations, h),
@@ -480,9 +478,7 @@ def throttled_rollout(
             "failure tolerance": view["failure_tolerance"],
             "max concurrent": max_concurrent,
             "throttles injected": _injected("throttle"),
-            "throttles retried by botocore (ThrottlesRetried)": int(
-                h.metrics.total(Metric.THROTTLES_RETRIED)
-            ),
+            "throttles retried (ThrottlesRetried)": int(h.metrics.total(Metric.THROTTLES_RETRIED)),
             **_alarmed_errors(invocations, h),
         }
         figures.check(figures.terminal == targets, "every item terminal")

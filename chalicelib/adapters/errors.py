@@ -58,6 +58,12 @@ def _total_attempts(client: Any) -> int:
     return _DEFAULT_ATTEMPTS
 
 
+# Emitted on the client's event system before a cancelled transaction is sent again, with the reasons
+# (``reasons``, item by item) it was cancelled for: ThrottleCounter counts the throttled ones, as it counts
+# the throttles botocore retries (its ``needs-retry`` event).
+TRANSACTION_RETRIED = "nexus-transaction-retried.dynamodb.TransactWriteItems"
+
+
 def transact_write_items(
     client: Any,
     items: Sequence[Mapping[str, Any]],
@@ -70,16 +76,18 @@ def transact_write_items(
     call: the client's attempts (``total_max_attempts``) and standard mode's backoff. botocore never
     retries a cancelled transaction, so without this a 30% throttle failed a step's attempt each time one
     of its transactions met it. A cancelled transaction wrote nothing, so sending it again is safe (its
-    conditions are evaluated anew). The last refusal, or any other, is raised as botocore raised it."""
+    conditions are evaluated anew). The last refusal, or any other, is raised as botocore raised it.
+    Each retry is announced (``TRANSACTION_RETRIED``) on the client's events."""
     attempts = _total_attempts(client)
     for attempt in range(1, attempts + 1):
         try:
             client.transact_write_items(TransactItems=list(items))
             return
         except ClientError as error:
-            passing = cancelled_in_passing(error_code(error), cancellation_reasons(error))
-            if not passing or attempt == attempts:
+            reasons = cancellation_reasons(error)
+            if not cancelled_in_passing(error_code(error), reasons) or attempt == attempts:
                 raise
+            client.meta.events.emit(TRANSACTION_RETRIED, reasons=reasons)
         sleep(jitter() * min(_MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1)))
 
 

@@ -105,6 +105,9 @@ THROTTLING_CODES = frozenset(
 TRANSIENT_CANCELLATION_REASONS = frozenset(
     {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
 )
+# Of those, the reasons that are throttles (a transaction cancelled for one and sent again is counted in
+# ThrottlesRetried; one held by another transaction is not a throttle).
+THROTTLE_CANCELLATION_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",

@@ -47,7 +47,10 @@ class Metric(Enum):
     )
     ROLLOUT_ITEMS = MetricSpec("RolloutItemsEnded", "Count", ("status",), "rollout items, by final status")
     THROTTLES_RETRIED = MetricSpec(
-        "ThrottlesRetried", "Count", ("aws_service",), "AWS calls throttled and retried by botocore"
+        "ThrottlesRetried",
+        "Count",
+        ("aws_service",),
+        "AWS calls throttled and retried by botocore, and throttled DynamoDB transactions sent again",
     )
     FALLBACK_RECONCILES = MetricSpec(
         "FallbackReconciles",

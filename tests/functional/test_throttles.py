@@ -1,5 +1,6 @@
 """ThrottlesRetried counts what botocore really retries: a real client against a real HTTP server that
-answers DynamoDB's throttling errors, in the composition root's retry mode."""
+answers DynamoDB's throttling errors, in the composition root's retry mode. It also counts a transaction
+cancelled for a throttled item and sent again by ``transact_write_items`` (botocore never retries one)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.errors import transact_write_items
 from chalicelib.adapters.metrics import InMemoryMetrics
 from chalicelib.adapters.retries import ThrottleCounter
 from chalicelib.domain.metrics import Metric
@@ -32,6 +34,23 @@ OVER_CAPACITY = (
 )
 INVALID = (400, {"__type": "com.amazon.coral.validate#ValidationException", "message": "bad key"})
 FOUND = (200, {"Item": {"pk": {"S": "a"}}})
+WRITTEN: tuple[int, dict[str, Any]] = (200, {})
+
+
+def cancelled(*reasons: str) -> tuple[int, dict[str, Any]]:
+    """DynamoDB's answer to a cancelled transaction: one reason per item, "None" for the others."""
+    return (
+        400,
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": f"Transaction cancelled, please refer cancellation reasons for specific reasons "
+            f"[{', '.join(reasons)}]",
+            "CancellationReasons": [{"Code": reason} for reason in reasons],
+        },
+    )
+
+
+PUTS = [{"Put": {"TableName": "t", "Item": {"pk": {"S": key}}}} for key in ("a", "b")]
 
 
 @contextmanager
@@ -92,5 +111,42 @@ def test_errors_that_are_not_throttles_are_not_counted() -> None:
         client = observed_client(endpoint, metrics, attempts=5)
         with pytest.raises(ClientError):
             client.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    assert len(received) == 1
+    assert metrics.points == []
+
+
+def test_a_transaction_sent_again_after_a_throttled_item_is_counted_and_a_conflict_is_not() -> None:
+    metrics = InMemoryMetrics()
+    answers = [
+        cancelled("ThrottlingError", "None"),
+        cancelled("None", "TransactionConflict"),
+        cancelled("None", "ProvisionedThroughputExceeded"),
+        WRITTEN,
+    ]
+    with dynamodb_answering(answers) as (endpoint, received):
+        client = observed_client(endpoint, metrics, attempts=5)
+        transact_write_items(client, PUTS, sleep=lambda _: None)
+    assert received == ["DynamoDB_20120810.TransactWriteItems"] * 4
+    # the throttled item's retry and the over-capacity one's; the conflict's retry is not a throttle
+    assert metrics.points == [("ThrottlesRetried", 1.0, {"aws_service": "dynamodb"})] * 2
+
+
+def test_a_throttled_transaction_given_up_is_not_counted_for_its_last_attempt() -> None:
+    metrics = InMemoryMetrics()
+    with dynamodb_answering([cancelled("ThrottlingError", "None")]) as (endpoint, received):
+        client = observed_client(endpoint, metrics, attempts=3)
+        with pytest.raises(ClientError) as raised:
+            transact_write_items(client, PUTS, sleep=lambda _: None)
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert len(received) == 3
+    assert metrics.total(Metric.THROTTLES_RETRIED) == 2
+
+
+def test_a_transaction_refused_by_a_condition_is_neither_retried_nor_counted() -> None:
+    metrics = InMemoryMetrics()
+    with dynamodb_answering([cancelled("ConditionalCheckFailed", "ThrottlingError")]) as (endpoint, received):
+        client = observed_client(endpoint, metrics, attempts=5)
+        with pytest.raises(ClientError):
+            transact_write_items(client, PUTS, sleep=lambda _: None)
     assert len(received) == 1
     assert metrics.points == []

@@ -19,7 +19,7 @@ def test_operations_under_throttling_all_succeed_and_the_retries_are_counted() -
     assert figures.broken == [], figures
     assert (figures.runs, figures.terminal, figures.spurious_failures) == (3, 3, 0)
     assert figures.extra["throttles injected"] > 0
-    assert figures.extra["throttles retried by botocore (ThrottlesRetried)"] > 0
+    assert figures.extra["throttles retried (ThrottlesRetried)"] > 0
     # No Lambda error but throttles handed back to be retried: the errors alarms stay quiet (the unit
     # tests show a retry counted; here none may be left over, whether or not one happened).
     assert figures.extra["Lambda errors the errors alarms count"] == 0
