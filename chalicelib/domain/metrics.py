@@ -56,7 +56,7 @@ class Metric(Enum):
         "FallbackReconciles",
         "Count",
         ("wait",),
-        "reconciles after a wait that no event ended (a lost or missing stack event, or item end)",
+        "reconciles after a wait that no event ended, finding it had ended (a lost stack event or item end)",
     )
     NOTIFICATIONS_FAILED = MetricSpec(
         "NotificationsFailed", "Count", ("channel",), "notifications that could not be delivered"

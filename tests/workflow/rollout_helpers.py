@@ -18,7 +18,7 @@ from chalicelib.adapters.rollouts import DynamoRolloutStore
 from chalicelib.adapters.stepfunctions import StepFunctionsStarter
 from chalicelib.composition import Services
 from chalicelib.service.deployments import PollSettings
-from chalicelib.service.ports import WorkflowStarter
+from chalicelib.service.ports import Metrics, WorkflowStarter
 from chalicelib.service.rollouts import RolloutService
 from localaws.environment import LocalAws
 from tests.conftest import wired
@@ -32,7 +32,10 @@ class NoExecution:
 
 
 def rollout_service(
-    services: Services, session: boto3.Session, workflow: WorkflowStarter | None = None
+    services: Services,
+    session: boto3.Session,
+    workflow: WorkflowStarter | None = None,
+    metrics: Metrics | None = None,
 ) -> RolloutService:
     settings = services.settings
     table = session.resource("dynamodb", region_name=settings.region).Table(settings.table_name)
@@ -46,12 +49,16 @@ def rollout_service(
         starter,
         PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
         notifications=services.notifications,
+        metrics=metrics,
     )
 
 
 @contextmanager
-def wired_rollouts(aws: LocalAws, workflow: WorkflowStarter | None = None) -> Iterator[Services]:
-    """``tests.conftest.wired``, with webhooks to 127.0.0.1 allowed and rollouts notifying."""
+def wired_rollouts(
+    aws: LocalAws, workflow: WorkflowStarter | None = None, metrics: Metrics | None = None
+) -> Iterator[Services]:
+    """``tests.conftest.wired``, with webhooks to 127.0.0.1 allowed and rollouts notifying; with
+    ``workflow``, the rollout service the tests drive starts it, and counts in ``metrics``."""
     with wired(aws, NEXUS_ALLOW_LOCAL_WEBHOOKS="1") as built:
         if workflow is None:
             yield built
@@ -59,7 +66,9 @@ def wired_rollouts(aws: LocalAws, workflow: WorkflowStarter | None = None) -> It
         driven = replace(
             built,
             # under the rollout steps' role: the tests drive those steps through this service
-            rollouts=rollout_service(built, aws.role_session(aws.host.role_of("StartItem")), workflow),
+            rollouts=rollout_service(
+                built, aws.role_session(aws.host.role_of("StartItem")), workflow, metrics
+            ),
         )
         app_module.container.configure(driven)
         yield driven

@@ -40,10 +40,13 @@ class RolloutItemEnds(ItemStarts):
         self, tenant_id: str, rollout_id: str, index: int, wait_seconds: int, timed_out: bool = False
     ) -> dict[str, Any]:
         """Read the item's deployment and end the item if its operation ended. ``timed_out``: this
-        poll follows a WaitForItemEnd that no announcement of the operation's end released."""
-        if timed_out:
+        poll follows a wait that no announcement released. It is a fallback reconcile when it finds the
+        item ended: the announcement was lost. A wait that timed out on an operation still running (a
+        stack longer than the wait) lost nothing."""
+        progress = self._reconcile(tenant_id, self._item(rollout_id, index), wait_seconds)
+        if timed_out and progress["done"]:
             self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
-        return self._reconcile(tenant_id, self._item(rollout_id, index), wait_seconds)
+        return progress
 
     def _reconcile(self, tenant_id: str, item: RolloutItem, wait_seconds: int) -> dict[str, Any]:
         """End ``item`` if its operation ended (PollItem's work, and the settling after a failure)."""

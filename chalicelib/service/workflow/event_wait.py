@@ -66,7 +66,8 @@ class EventWaiting(StackLocking):
         return step
 
     def _events_lost(self, deployment: Deployment) -> None:
-        """The operation ended, yet no stack event released its wait: it was lost, or never sent."""
+        """The stack left the status waited on, yet no stack event released the wait: it was lost, or
+        never sent."""
         if self._settings.events_lost_seconds <= 0:
             return  # configured to keep waiting for events (each lost one costs its operation the wait)
         self._completion.mark_events_lost(

@@ -44,18 +44,20 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         if deployment.operation.phase in ("changeset", "recreate_delete"):
             self._check_deadline(deployment)  # past it, no further call: the change set, the create
         step = self._completion_for(step, deployment)
-        if step.timed_out:  # no event ended the wait: this reconcile is the fallback (a lost event?)
-            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_STACK_EVENT)
         stacks = self._stacks(deployment)
         if deployment.operation.phase == "changeset":
-            progress = self._poll_change_set(deployment, stacks, step, next_wait)
-        elif deployment.operation.phase == "recreate_delete":
-            progress = self._poll_recreate(deployment, stacks, step, next_wait)
-        else:
-            progress = self._poll_stack_status(deployment, stacks, step, next_wait)
-        if step.timed_out and progress["done"]:
+            return self._poll_change_set(deployment, stacks, step, next_wait)
+        if deployment.operation.phase == "recreate_delete":
+            return self._poll_recreate(deployment, stacks, step, next_wait)
+        return self._poll_stack_status(deployment, stacks, step, next_wait)
+
+    def _reconciled(self, deployment: Deployment, step: StepInput, status: str) -> None:
+        """After a wait that no event released (``step.timed_out``), the stack status this poll read: one
+        no longer in progress had its final event, which was lost (or never sent), and this poll is the
+        fallback reconcile. A stack still in progress (one longer than the wait) lost nothing."""
+        if step.timed_out and phase_of(status) is not StackPhase.IN_PROGRESS:
+            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_STACK_EVENT)
             self._events_lost(deployment)
-        return progress
 
     def _poll_change_set(
         self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
@@ -122,6 +124,7 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             deployment = replace(deployment, operation=replace(operation, last_event_id=events[-1].event_id))
         stack = stacks.describe_stack(stack_ref)
         status = stack.status if stack else "DELETE_COMPLETE"
+        self._reconciled(deployment, step, status)
         phase = phase_of(status)
         deployment = replace(deployment, stack_status=status, updated_at=utc_now())
         cancelling = operation.phase == "cancelling"
@@ -226,6 +229,7 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             )
         stack = stacks.describe_stack(stack_ref)
         status = stack.status if stack else "DELETE_COMPLETE"
+        self._reconciled(deployment, step, status)
         if phase_of(status) is StackPhase.IN_PROGRESS:
             self._store.save_deployment(replace(deployment, stack_status=status, updated_at=utc_now()))
             return waiting(step, "recreate_delete", next_wait)

@@ -1,0 +1,139 @@
+"""FallbackReconciles counts lost events, not waits that timed out.
+
+A wait for a stack's final event that times out is followed by a reconcile (PollStack, or PollItem for a
+rollout item). That reconcile is a fallback for a lost event only when it finds what the event would have
+said: the stack no longer in progress, or the item ended. A stack that simply runs longer than the wait
+lost nothing, and counting it would make the metric (and its rising-rate alarm) follow the mix of stack
+durations instead of lost events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.adapters.metrics import InMemoryMetrics
+from chalicelib.domain.metrics import Metric
+from chalicelib.steps import rollout_handlers
+from localaws.cloudformation import StackSimulation
+from tests.conftest import (
+    Tenant,
+    create_target_role,
+    execution_history,
+    local_aws_for_app,
+    register_target,
+    wired,
+)
+from tests.support import polling
+from tests.workflow.lifecycle_helpers import (
+    FAILING_SUBNET,
+    QUEUE,
+    accepted,
+    create,
+    put,
+    settle,
+    with_resources,
+)
+from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
+from tests.workflow.test_observability import emf_documents, totals
+from tests.workflow.test_rollout_item_retry import one_item
+
+LOST = {(("wait", "stack_event"),): 1}
+
+
+def states_entered(aws: Any, deployment: dict[str, Any]) -> list[str]:
+    history = execution_history(aws, deployment["operation"]["operation_id"])
+    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def timed_out_waits(aws: Any, deployment: dict[str, Any]) -> int:
+    history = execution_history(aws, deployment["operation"]["operation_id"])
+    return sum(1 for e in history if e["type"] == "TaskTimedOut")
+
+
+def test_a_stack_longer_than_the_event_wait_is_no_lost_event(capsys: pytest.CaptureFixture[str]) -> None:
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=2.5)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="1") as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws)  # its stack events are forwarded
+        created = settle(client, tenant, accepted(create(client, tenant, target, QUEUE))["deployment_id"])
+        assert created["status"] == "ACTIVE", created
+        assert timed_out_waits(aws, created) >= 1  # the stack outlasted at least one wait
+
+        documents = emf_documents(capsys.readouterr().out)
+        assert totals(documents, Metric.FALLBACK_RECONCILES) == {}
+        # Nor was the account marked as losing events: the next operation waits for them again.
+        two_queues = with_resources(QUEUE, R=QUEUE["Resources"]["Q"])
+        updated = put(client, tenant, created["deployment_id"], template=two_queues)
+        after = settle(client, tenant, accepted(updated)["deployment_id"])
+        assert after["operation"]["status"] == "SUCCEEDED", after
+        assert "WaitForStackEvent" in states_entered(aws, after)
+
+
+def test_a_failed_stack_whose_final_event_was_lost_counts_once_and_the_region_polls(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The reconcile finds the create failed: its final event (ROLLBACK_COMPLETE) was lost like any
+    other, so it is counted, and the account and region poll from then on, as after a lost success."""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=0.5)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="1") as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws, with_role=False)
+        create_target_role(aws, target["trust_policy"], forward=False)  # no event ever arrives
+        broken = with_resources(QUEUE, Subnet=FAILING_SUBNET)
+        failed = settle(client, tenant, accepted(create(client, tenant, target, broken))["deployment_id"])
+        assert failed["status"] == "FAILED", failed
+        assert failed["error"]["code"] == "STACK_CREATE_FAILED"
+        assert timed_out_waits(aws, failed) == 1
+
+        assert totals(emf_documents(capsys.readouterr().out), Metric.FALLBACK_RECONCILES) == LOST
+        other = settle(
+            client, tenant, accepted(create(client, tenant, target, QUEUE, stack_name="t"))["deployment_id"]
+        )
+        assert other["status"] == "ACTIVE", other
+        states = states_entered(aws, other)
+        assert "WaitForStack" in states, states
+        assert "WaitForStackEvent" not in states, states
+        assert totals(emf_documents(capsys.readouterr().out), Metric.FALLBACK_RECONCILES) == {}
+
+
+def test_an_item_wait_that_times_out_counts_only_once_the_item_has_ended() -> None:
+    metrics = InMemoryMetrics()
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=2)) as aws,
+        wired_rollouts(aws, NoExecution(), metrics=metrics) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, aws)["rollout_id"]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        assert rollout_handlers.start_item(services, event)["done"] is False
+        timed_out = {**event, "released": {"Error": "States.Timeout"}, "progress": {"wait_seconds": 1}}
+
+        # The wait timed out while the item's stack still runs: nothing was lost.
+        progress = rollout_handlers.poll_item(services, timed_out)
+        assert progress["done"] is False, progress
+        assert metrics.total(Metric.FALLBACK_RECONCILES) == 0
+
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        polling.until(
+            lambda: services.deployments.get(tenant.tenant_id, str(item.deployment_id)),
+            ready=lambda d: not d.operation.running,
+            timeout=30,
+            what="the item's operation ended",
+        )
+        # It ended, and its end released no wait (none was registered): this reconcile is the fallback.
+        assert rollout_handlers.poll_item(services, timed_out)["done"] is True
+        reconciles = [point for point in metrics.points if point[0] == "FallbackReconciles"]
+        assert reconciles == [("FallbackReconciles", 1.0, {"wait": "item_end"})]
+        (ended,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert ended.status.value == "SUCCEEDED"
