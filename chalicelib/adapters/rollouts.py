@@ -441,18 +441,21 @@ class DynamoRolloutStore:
             }
         }
 
-    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> None:
+    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> int:
         """End many items that never started (a rollout's end cancels them; none counts as failed), each
         only while still PENDING, 25 per transaction, so that ending a fleet's items takes tens of calls,
-        not thousands. A chunk where some item started or ended meanwhile is done one item at a time."""
+        not thousands. A chunk where some item started or ended meanwhile is done one item at a time.
+        How many items it ended."""
         if any(item.status is ItemStatus.FAILED for item in items):
             raise ValueError("end_items records no failures: end a FAILED item with end_item")
+        ended = 0
         for first in range(0, len(items), TRANSACTION_ITEMS):
             chunk = items[first : first + TRANSACTION_ITEMS]
             puts: list[Any] = [self._end_put(item, only_pending=True) for item in chunk]
             with aws_call("TransactWriteItems"):
                 try:
                     transact_write_items(self._table.meta.client, puts)
+                    ended += len(chunk)
                     continue
                 except ClientError as error:
                     if error_code(error) != "TransactionCanceledException":
@@ -461,9 +464,11 @@ class DynamoRolloutStore:
                 with aws_call("PutItem"):
                     try:
                         self._table.meta.client.put_item(**self._end_put(item, only_pending=True)["Put"])
+                        ended += 1
                     except ClientError as error:
                         if error_code(error) != "ConditionalCheckFailedException":
                             raise
+        return ended
 
     def end_item(self, tenant_id: str, item: RolloutItem, *, only_pending: bool = False) -> bool:
         """Record the item's final status once; a FAILED one adds 1 to the rollout's ``failed``.

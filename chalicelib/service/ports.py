@@ -356,8 +356,9 @@ class RolloutStore(Protocol):
         """Write an item's progress unless it has ended (False then); ``reopen`` writes it regardless;
         ``only_pending``: only while it is PENDING."""
 
-    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> None:
-        """``end_item`` for many items none of which FAILED, in as few writes as the store can."""
+    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> int:
+        """``end_item`` for many items none of which FAILED, in as few writes as the store can; how many
+        it ended (not those that had started or ended meanwhile)."""
 
     def end_item(self, tenant_id: str, item: RolloutItem, *, only_pending: bool = False) -> bool:
         """Record the item's final status once (False if it had ended, or with ``only_pending`` had

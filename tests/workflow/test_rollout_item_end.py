@@ -18,11 +18,12 @@ from chalicelib.adapters.rollouts import DynamoRolloutStore
 from chalicelib.domain.metrics import Metric
 from chalicelib.domain.rollouts import ItemRef, ItemStatus
 from localaws.environment import LocalAws
-from tests.conftest import AwsCalls, Tenant
+from tests.conftest import AwsCalls, Tenant, call
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_observability import emf_documents, totals
 from tests.workflow.test_rollout_item_completion import FLEET, fleet_service, run_rollout
 from tests.workflow.test_rollout_item_retry import one_item
+from tests.workflow.test_rollouts import break_account, register_fleet, rollout_body, start, wait_rollout
 
 
 def test_the_last_step_ends_each_item_in_one_write_and_reads_only_its_deployment(
@@ -101,3 +102,28 @@ def test_an_item_end_is_written_only_while_the_item_runs_that_operation(local_aw
 
         missing = ItemRef(rollout_id, item.index + 1)
         assert store.end_running_item(missing, "op-1", ItemStatus.SUCCEEDED, None) == (False, None)
+
+
+def test_items_a_rollout_cancels_in_bulk_are_counted_ended(
+    client: Client, local_aws: LocalAws, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A paused rollout that is cancelled ends its items that never started CANCELLED in a few
+    transactions, not one write per item: each of them is counted, as the items that ran are."""
+    fleet = register_fleet(client, tenant, local_aws, 4)
+    break_account(local_aws, 0)
+    body = rollout_body(fleet, canary=1)
+    body["targets"] = [{"target_id": t["target_id"], "regions": ["us-east-1"]} for t in fleet]
+    started = start(client, tenant, body)
+    paused = wait_rollout(client, tenant, started["rollout_id"])
+    assert paused["status"] == "PAUSED"
+    assert (paused["counts"]["FAILED"], paused["counts"]["PENDING"]) == (1, 3)
+    cancelled = call(client, "POST", f"/rollouts/{started['rollout_id']}/cancel", tenant)
+    assert cancelled.status_code == 202, cancelled.body
+    done = wait_rollout(client, tenant, started["rollout_id"])
+    assert done["status"] == "CANCELLED"
+    assert [i["status"] for i in done["items"]] == ["FAILED"] + ["CANCELLED"] * 3
+    local_aws.drain_executions(timeout=30)
+    assert totals(emf_documents(capsys.readouterr().out), Metric.ROLLOUT_ITEMS) == {
+        (("status", "FAILED"),): 1,
+        (("status", "CANCELLED"),): 3,
+    }

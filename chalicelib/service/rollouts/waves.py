@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.metrics import Metric
 from chalicelib.domain.model import ErrorInfo, age_seconds, utc_now
 from chalicelib.domain.rollouts import (
     RUNNING_ROLLOUT,
@@ -168,7 +169,7 @@ class RolloutWaves(RolloutNotices):
         """End the PENDING ``items`` CANCELLED (``spare_starting``: not those whose StartItem may still
         run). A fleet's worth of items in tens of writes, not one per item: NextWave has a timeout."""
         info, now = not_started(reason), utc_now()
-        self._store.end_items(
+        ended = self._store.end_items(
             rollout.tenant_id,
             [
                 replace(item, status=ItemStatus.CANCELLED, error=item_error(item, info, None), updated_at=now)
@@ -176,3 +177,5 @@ class RolloutWaves(RolloutNotices):
                 if item.status is ItemStatus.PENDING and not (spare_starting and starting(item))
             ],
         )
+        if ended:
+            self._metrics.add(Metric.ROLLOUT_ITEMS, ended, status=ItemStatus.CANCELLED.value)
