@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -124,7 +124,7 @@ def build_services(
     table = session.resource("dynamodb", region_name=settings.region, config=config).Table(
         settings.table_name
     )
-    automation = build_automation(settings, session, config, table, metrics)
+    automation = build_automation(settings, session, config, table, metrics, throttles.observe)
     # One SharedTable under every store, so all their calls share one lock (see _SerializedTable).
     shared = SharedTable(table)
     target_store = DynamoTargetStore(shared)
@@ -275,9 +275,15 @@ class Automation:
 
 
 def build_automation(
-    settings: Settings, session: boto3.Session, config: Config, table: Table, metrics: Metrics
+    settings: Settings,
+    session: boto3.Session,
+    config: Config,
+    table: Table,
+    metrics: Metrics,
+    observe: Callable[[boto3.Session], boto3.Session],
 ) -> Automation:
-    """The adapters of event-driven automation: the redeploy ledger, S3 templates, notifications."""
+    """The adapters of event-driven automation: the redeploy ledger, S3 templates, notifications.
+    ``observe``: counts the throttles of a session's clients, for the notifier role's own session."""
     from chalicelib.adapters.automation_store import AutomationDynamoStore
     from chalicelib.adapters.notify import SecretsManagerStore, SnsTopicPublisher, UrllibWebhookPoster
     from chalicelib.adapters.s3 import S3TemplateObjects
@@ -289,8 +295,8 @@ def build_automation(
     if settings.notifier_role_arn:  # publish as the one role topic policies name, not as this function
         from chalicelib.adapters.sts import role_session
 
-        publisher = role_session(
-            session, settings.notifier_role_arn, "nexus-notifier", settings.region, config
+        publisher = observe(
+            role_session(session, settings.notifier_role_arn, "nexus-notifier", settings.region, config)
         )
     notifications = NotificationService(
         SecretsManagerStore(session.client("secretsmanager", region_name=settings.region, config=config)),
