@@ -142,9 +142,12 @@ def bench_cost(rounds: int = 3, timeout_stack_seconds: float = 3.5) -> dict[str,
     increment = {
         key: (value - base_create[key]) / slow_create.timeouts for key, value in slow_create.scaled(1).items()
     }
-    calls: Counter[str] = Counter()
-    for one in base["create"]:
-        calls.update(one.calls)
+    calls_by_action = {}
+    for action, counts in base.items():
+        calls: Counter[str] = Counter()
+        for one in counts:
+            calls.update(one.calls)
+        calls_by_action[action] = {name: count / len(counts) for name, count in sorted(calls.items())}
     return {
         "rounds": rounds,
         "memory_mb": memory_mb(),
@@ -152,7 +155,7 @@ def bench_cost(rounds: int = 3, timeout_stack_seconds: float = 3.5) -> dict[str,
         "invocations": {
             action: dict(sum((c.invocations for c in counts), Counter())) for action, counts in base.items()
         },
-        "create_calls": {name: count / rounds for name, count in sorted(calls.items())},
+        "calls_by_action": calls_by_action,
         "increment": increment,
         "increment_timeouts": slow_create.timeouts,
     }

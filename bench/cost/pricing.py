@@ -5,7 +5,6 @@ added)."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ PRICES = {
     "transition": 0.025 / 1000,  # Step Functions Standard, per state transition
     "lambda_request": 0.20 / 1_000_000,
     "gb_second": 0.0000166667,  # Lambda, x86
-    "wru": 1.25 / 1_000_000,  # DynamoDB on-demand write request unit
-    "rru": 0.25 / 1_000_000,  # DynamoDB on-demand read request unit
+    "wru": 0.625 / 1_000_000,  # DynamoDB on-demand write request unit (halved on 2024-11-01)
+    "rru": 0.125 / 1_000_000,  # DynamoDB on-demand read request unit (halved on 2024-11-01)
     "event": 1.00 / 1_000_000,  # EventBridge, events delivered across accounts
     "api_request": 3.50 / 1_000_000,  # API Gateway REST API, first 333 million a month
     "log_gb": 0.50,  # CloudWatch Logs ingestion, per GB
@@ -53,7 +52,14 @@ def cost_per_1000(per_operation: dict[str, float], memory: int) -> dict[str, flo
     }
 
 
+def timed_out_waits(seconds: int) -> int:
+    """The event waits a stack of ``seconds`` outlasts, counted on the safe side: a stack that ends just
+    as a wait does (a 10-minute stack, a 600 s wait) is counted as outlasting it, since the wait began
+    a moment after the stack did and its event may come a moment late."""
+    return seconds // EVENT_TIMEOUT_SECONDS
+
+
 def at_duration(result: dict[str, Any], action: str, seconds: int) -> dict[str, float]:
-    waits = max(0, math.ceil(seconds / EVENT_TIMEOUT_SECONDS) - 1)
+    waits = timed_out_waits(seconds)
     base, step = result["per_action"][action], result["increment"]
     return {key: base[key] + waits * step[key] for key in base}

@@ -19,7 +19,9 @@ def cost_report(result: dict[str, Any]) -> str:
         f"{memory} MB; on this shared machine it includes the local AWS answering in-process, so it is a "
         "rough stand-in for AWS's latencies. DynamoDB units are computed from item sizes as on-demand "
         "bills them. A wait that times out (600 s) adds one reconcile and one wait; its increment was "
-        f"measured on a create with {result['increment_timeouts']} timed-out 1 s waits.",
+        f"measured on a create with {result['increment_timeouts']} timed-out 1 s waits. A stack is counted "
+        "as outlasting every wait that ends by its own end (a 10-minute stack: 1 timed-out wait; 1 h: 6), "
+        "the safe side of a race between a wait and a stack that end together.",
         "",
         "| per operation | create | update | delete | + each timed-out wait |",
         "|---|---:|---:|---:|---:|",
@@ -48,13 +50,17 @@ def cost_report(result: dict[str, Any]) -> str:
         )
         + ".",
         "",
-        "AWS API calls of one create, by service and operation: "
-        + ", ".join(f"{name} {count:g}" for name, count in result["create_calls"].items())
+        "AWS API calls of one operation, by service and operation: "
+        + "; ".join(
+            f"{action}: " + ", ".join(f"{name} {count:g}" for name, count in calls.items())
+            for action, calls in result["calls_by_action"].items()
+        )
         + ".",
         "",
         "Cost per 1,000 operations at AWS list prices (us-east-1): Step Functions Standard $0.025 per 1,000 "
         "transitions; Lambda $0.20 per million requests and $0.0000166667 per GB-second; DynamoDB "
-        "on-demand $1.25 per million write and $0.25 per million read request units; EventBridge $1.00 per "
+        "on-demand $0.625 per million write and $0.125 per million read request units (the prices since "
+        "AWS halved them on 2024-11-01); EventBridge $1.00 per "
         "million events; API Gateway REST $3.50 per million requests; CloudWatch Logs $0.50 per GB "
         "ingested. Price pages: "
         + "; ".join(f"{name} {url}" for name, url in PRICE_PAGES.items())
