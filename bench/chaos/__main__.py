@@ -8,8 +8,10 @@ runs only the named scenarios (and rewrites RELIABILITY.md with them).
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,48 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-def report(results: list[tuple[str, Figures, Figures]], wall_s: float) -> str:
+EARLIER = "## Earlier runs"
+THIS_RUN = "This run: "
+
+
+def tree() -> str:
+    """The commit the run stands on, and whether the working tree differed from it."""
+
+    def git(*args: str) -> str:
+        command = ["git", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()  # noqa: S603
+
+    commit = git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return f"the tree of {commit}" + (" with uncommitted changes" if changed else "")
+
+
+def history(previous: str) -> list[str]:
+    """The earlier runs of ``previous`` (the RELIABILITY.md this run replaces): its own run, in one line,
+    on top of the runs it listed, so a rerun keeps what earlier runs found."""
+    if not previous.strip():
+        return []
+    before, _, earlier = previous.partition(EARLIER)
+    run = next((line for line in before.splitlines() if line.startswith(THIS_RUN)), "")
+    rows = [line for line in before.splitlines() if line.startswith("| ") and line.count(" | ") >= 10]
+    scenarios = [row for row in rows if not row.startswith("| scenario |")]
+    held = sum(1 for row in scenarios if row.split(" | ")[3] == "yes")
+    lines = [EARLIER, ""]
+    if run:
+        when = run.removeprefix(THIS_RUN).split(";")[0].split(" (")[0].rstrip(".")
+        lines.append(f"- **{when}**: {held} of {len(scenarios)} scenarios held.")
+        broken = [row.split(" | ")[0].removeprefix("| ") for row in scenarios if row.split(" | ")[3] != "yes"]
+        if broken:
+            lines[-1] += f" Did not hold: {'; '.join(broken)}."
+    body = earlier.strip("\n")
+    return [*lines, *(["", body] if body else []), ""]
+
+
+def report(
+    results: list[tuple[str, Figures, Figures]], wall_s: float, provenance: str = "", previous: str = ""
+) -> str:
+    """RELIABILITY.md: ``provenance`` says when and on which tree the run ran; ``previous`` is the file it
+    replaces, whose run and history are kept under *Earlier runs*."""
     lines = [
         "# Reliability under faults",
         "",
@@ -63,6 +106,7 @@ def report(results: list[tuple[str, Figures, Figures]], wall_s: float) -> str:
         f"The whole run took {wall_s / 60:.1f} min. A short version of every scenario runs in `make test`",
         "(`tests/reliability/`).",
         "",
+        *([f"{THIS_RUN}{provenance}.", ""] if provenance else []),
         "| scenario | faults | figure that must hold | holds | runs | terminal | spurious failures "
         "| stack operations | orphan locks | wall (s) faulted / clean | wall ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -98,6 +142,7 @@ def report(results: list[tuple[str, Figures, Figures]], wall_s: float) -> str:
         "makes the operations there poll for an hour instead, so that only the operations already waiting",
         "need the reconcile.",
         "",
+        *history(previous),
     ]
     return "\n".join(lines)
 
@@ -106,7 +151,7 @@ def main(names: list[str]) -> None:
     logging.disable(logging.WARNING)  # the service's own log lines: thousands per scenario
     chosen = names or list(SCENARIOS)
     results: list[tuple[str, Figures, Figures]] = []
-    began = time.perf_counter()
+    began, started = time.perf_counter(), datetime.now(UTC)
     for name in chosen:
         _, run, _ = SCENARIOS[name]
         clean_kwargs, faulted_kwargs = FULL_SIZES[name]
@@ -114,8 +159,13 @@ def main(names: list[str]) -> None:
         faulted = run(**faulted_kwargs)
         print(f"{name}: clean {clean}\n{name}: faulted {faulted}", file=sys.stderr, flush=True)
         results.append((name, clean, faulted))
-    text = report(results, time.perf_counter() - began)
-    (ROOT / "RELIABILITY.md").write_text(text)
+    ended = datetime.now(UTC)
+    scope = "" if chosen == list(SCENARIOS) else f"; only {', '.join(chosen)}"
+    provenance = f"{started:%Y-%m-%d %H:%M}-{ended:%H:%M} UTC, on {tree()}{scope}"
+    path = ROOT / "RELIABILITY.md"
+    previous = path.read_text() if path.exists() else ""
+    text = report(results, time.perf_counter() - began, provenance, previous)
+    path.write_text(text)
     print(text)
 
 
