@@ -1,4 +1,5 @@
-"""Faults on demand in the local AWS (``NEXUS_LOCAL_FAULTS``): throttling, lost stack events, step crashes.
+"""Faults on demand in the local AWS (``NEXUS_LOCAL_FAULTS``): throttling, lost stack events, step crashes
+and timeouts.
 
 Why this exists: AWS throttles, loses events and kills a Lambda halfway; the service is built to survive
 that (botocore's standard retries, the workflow's ``Retry``, the timeout reconcile, idempotent steps),
@@ -29,6 +30,12 @@ and this module makes the local AWS do it on purpose so the tests and ``make cha
   result is lost, Step Functions sees ``Lambda.ServiceException`` and its ``Retry`` runs the step again
   (:mod:`localaws.lambda_runner` asks :func:`crash_now`). The input's task token is not part of "each
   input": a retried ``waitForTaskToken`` task gets a new token.
+* ``time_out=Name[+Name...]``: the named Lambda functions time out, on the first invocation of each input,
+  before their handler does anything: the local AWS answers at once with the error Lambda gives a
+  function that ran past its timeout, ``Sandbox.Timedout``, which no ``Retry`` of the definitions takes,
+  so the state's ``Catch`` runs (the definitions' catch-alls: RecordFailure, RecordItemFailure); a state
+  without one fails its execution (a Map iteration: the Map, whose Catch runs RecordRolloutFailure). The
+  way to reach the catch-alls without minutes of retries. :func:`time_out_now`, asked as :func:`crash_now` is.
 * ``seed=N`` (default 0): the same seed gives the same sequence of decisions. Under concurrency, which
   call each decision falls on follows the threads' order.
 
@@ -57,6 +64,7 @@ __all__ = [
     "drop_stack_event",
     "install",
     "reset_counts",
+    "time_out_now",
 ]
 
 ENV_NAME = "NEXUS_LOCAL_FAULTS"
@@ -92,14 +100,16 @@ class FaultSettings:
     drop_stack_events: float = 0.0
     crash_after: frozenset[str] = frozenset()
     seed: int = 0
+    time_out: frozenset[str] = frozenset()
 
     @property
     def active(self) -> bool:
-        return bool(self.throttle or self.drop_stack_events or self.crash_after)
+        return bool(self.throttle or self.drop_stack_events or self.crash_after or self.time_out)
 
     @classmethod
     def parse(cls, text: str) -> FaultSettings:
-        """``throttle=0.3,drop_stack_events=0.2,crash_after=A+B,seed=7``; ValueError names what is wrong."""
+        """``throttle=0.3,drop_stack_events=0.2,crash_after=A+B,time_out=C,seed=7``; ValueError names what
+        is wrong."""
         values: dict[str, Any] = {}
         for part in (p.strip() for p in text.split(",")):
             if not part:
@@ -115,15 +125,16 @@ class FaultSettings:
                 if not raw.isascii() or not raw.isdigit():
                     raise ValueError(f"{ENV_NAME}: seed must be a whole number, got {raw!r}")
                 values[name] = int(raw)
-            elif name == "crash_after":
+            elif name in ("crash_after", "time_out"):
                 names = [n.strip() for n in raw.split("+")]
                 bad = [n for n in names if not _NAME_RE.fullmatch(n)]
                 if bad:
-                    raise ValueError(f"{ENV_NAME}: crash_after names Lambda functions, got {bad[0]!r}")
+                    raise ValueError(f"{ENV_NAME}: {name} names Lambda functions, got {bad[0]!r}")
                 values[name] = frozenset(names)
             else:
                 raise ValueError(
-                    f"{ENV_NAME}: unknown fault {name!r} (throttle, drop_stack_events, crash_after, seed)"
+                    f"{ENV_NAME}: unknown fault {name!r} "
+                    "(throttle, drop_stack_events, crash_after, time_out, seed)"
                 )
         return cls(**values)
 
@@ -132,14 +143,15 @@ class FaultSettings:
         return cls.parse(environ.get(ENV_NAME, ""))
 
     def check_functions(self, functions: object) -> None:
-        """ValueError unless every ``crash_after`` name is one of ``functions``."""
+        """ValueError unless every ``crash_after`` and ``time_out`` name is one of ``functions``."""
         known = set(functions)  # type: ignore[call-overload]
-        unknown = sorted(self.crash_after - known)
-        if unknown:
-            raise ValueError(
-                f"{ENV_NAME}: crash_after={unknown[0]} is not a Lambda function of the service "
-                f"({', '.join(sorted(known))})"
-            )
+        for fault, names in (("crash_after", self.crash_after), ("time_out", self.time_out)):
+            unknown = sorted(names - known)
+            if unknown:
+                raise ValueError(
+                    f"{ENV_NAME}: {fault}={unknown[0]} is not a Lambda function of the service "
+                    f"({', '.join(sorted(known))})"
+                )
 
     def describe(self) -> str:
         if not self.active:
@@ -147,6 +159,8 @@ class FaultSettings:
         parts = [f"throttle={self.throttle:g}", f"drop_stack_events={self.drop_stack_events:g}"]
         if self.crash_after:
             parts.append("crash_after=" + "+".join(sorted(self.crash_after)))
+        if self.time_out:
+            parts.append("time_out=" + "+".join(sorted(self.time_out)))
         return ", ".join([*parts, f"seed={self.seed}"])
 
 
@@ -170,14 +184,14 @@ class _State:
         self.lock = threading.Lock()
         self.settings = NO_FAULTS
         self.random = random.Random(0)
-        self.crashed: set[tuple[str, str]] = set()
+        self.struck: set[tuple[str, str, str]] = set()  # (fault, function, input): once each
         self.counts: collections.Counter[str] = collections.Counter()
 
     def configure(self, settings: FaultSettings) -> None:
         with self.lock:
             self.settings = settings
             self.random = random.Random(settings.seed)
-            self.crashed.clear()
+            self.struck.clear()
             self.counts.clear()
 
     def draw(self, fraction: float) -> float | None:
@@ -203,7 +217,7 @@ def current() -> FaultSettings:
 
 def counts() -> dict[str, int]:
     """What was injected since :func:`configure`: ``throttle:<service>``, ``dropped_stack_events``
-    (and ``dropped_final_stack_event:<stack name>``), ``crash:<function>``."""
+    (and ``dropped_final_stack_event:<stack name>``), ``crash:<function>``, ``time_out:<function>``."""
     with _STATE.lock:
         return dict(_STATE.counts)
 
@@ -233,14 +247,22 @@ def drop_stack_event(status: str = "", stack_name: str = "") -> bool:
 
 def crash_now(function: str, payload: Any) -> bool:
     """Whether ``function``, which has just handled ``payload``, crashes before answering (once per input)."""
-    if function not in _STATE.settings.crash_after:
-        return False
-    key = (function, _input_key(payload))
+    return function in _STATE.settings.crash_after and _strike("crash", function, payload)
+
+
+def time_out_now(function: str, payload: Any) -> bool:
+    """Whether ``function``, about to handle ``payload``, times out instead (once per input)."""
+    return function in _STATE.settings.time_out and _strike("time_out", function, payload)
+
+
+def _strike(fault: str, function: str, payload: Any) -> bool:
+    """True the first time ``fault`` falls on ``function`` with this input (counted), False after."""
+    key = (fault, function, _input_key(payload))
     with _STATE.lock:
-        if key in _STATE.crashed:
+        if key in _STATE.struck:
             return False
-        _STATE.crashed.add(key)
-        _STATE.counts[f"crash:{function}"] += 1
+        _STATE.struck.add(key)
+        _STATE.counts[f"{fault}:{function}"] += 1
     return True
 
 

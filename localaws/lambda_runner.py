@@ -146,6 +146,9 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         invoked_function_arn=function.function_arn,
         deadline=time.monotonic() + timeout,
     )
+    if faults.time_out_now(short, payload):  # NEXUS_LOCAL_FAULTS time_out: nothing done, the error at once
+        _record(short, time.perf_counter(), errored=True)
+        return json.dumps(_timed_out(invocation_id, timeout, "(NEXUS_LOCAL_FAULTS time_out)")), True, ""
     outcome: dict[str, Any] = {}
     done = threading.Event()
 
@@ -171,11 +174,7 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
     if not done.wait(timeout):
         _record(short, started, errored=True)
         logger.info("local lambda %s timed out after %.0f s", function.function_name, timeout)
-        timed_out = {
-            "errorType": "Sandbox.Timedout",
-            "errorMessage": f"RequestId: {invocation_id} Error: Task timed out after {timeout:.2f} seconds",
-        }
-        return json.dumps(timed_out), True, ""
+        return json.dumps(_timed_out(invocation_id, timeout)), True, ""
     if "error" in outcome:
         error = outcome["error"]
         _record(short, started, errored=True)
@@ -195,6 +194,12 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         return json.dumps(crashed), True, ""
     _record(short, started, errored=False)
     return json.dumps(outcome["result"]), False, ""
+
+
+def _timed_out(invocation_id: str, timeout: float, why: str = "") -> dict[str, str]:
+    """What Lambda answers for an invocation that ran past the function's timeout."""
+    message = f"RequestId: {invocation_id} Error: Task timed out after {timeout:.2f} seconds"
+    return {"errorType": "Sandbox.Timedout", "errorMessage": f"{message} {why}".rstrip()}
 
 
 def _record(function: str, started: float, *, errored: bool) -> None:

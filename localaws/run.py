@@ -108,7 +108,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         simulation = StackSimulation.from_env(environ)
         faults = FaultSettings.from_env(environ)
         retries = AsyncRetries.from_env(environ)
-        if faults.crash_after:
+        if faults.crash_after or faults.time_out:
             import app as app_module
 
             chalice_app = app_module.app

@@ -14,14 +14,17 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 from bench.chaos.harness import Harness, chaos_service
 from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.metrics import Metric
+from chalicelib.domain.model import RUNNING_OPERATION_STATUSES
 from localaws import lambda_runner
 from localaws.faults import NO_FAULTS, FaultSettings
 
@@ -38,11 +41,6 @@ TEMPLATE = json.dumps(
         },
     }
 )
-DEPLOYMENT_STEPS = ("AcquireLock", "StartStackOperation", "AwaitStackEvent", "PollStack", "ReleaseLock")
-# A rollout's steps with a side effect on its normal path: NextWave (a wave begins), StartItem (an item's
-# deployment starts) and, in the item's deployment execution, ReleaseLock (which now ends the item).
-# PollItem, AwaitItem and the catch-alls run only after a lost release or a fault (tests/workflow/).
-ROLLOUT_STEPS = ("NextWave", "StartItem", "ReleaseLock")
 TERMINAL_ITEMS = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED", "PLANNED"})
 OPERATION_TIMEOUT = 600.0
 
@@ -170,68 +168,278 @@ def throttled_operations(
 
 
 # -------------------------------------------------------------------- 2: a crash after each Task state
-def crashed_steps(
-    deployment_steps: tuple[str, ...] = DEPLOYMENT_STEPS,
-    rollout_steps: tuple[str, ...] = ROLLOUT_STEPS,
-    crash: bool = True,
-    rollout_targets: int = 2,
-) -> Figures:
-    """Each Task's function in turn crashes after its work (the first time it runs for an input): one
-    create per deployment step, one rollout of ``rollout_targets`` items per rollout step."""
-    figures = Figures("step crashes")
-    per_step: dict[str, str] = {}
-    with chaos_service(NO_FAULTS) as h:
-        targets = h.register_targets(max(1, rollout_targets))
-        started = time.perf_counter()
-        from bench.chaos.harness import Recorder
+@dataclass(frozen=True)
+class TaskState:
+    """A Task state of one of the definitions, and the Lambda function it runs (what crash_after names)."""
 
-        with Recorder().recording() as recorder:
-            for step in deployment_steps:
-                h.faults = FaultSettings(crash_after=frozenset({step}) if crash else frozenset(), seed=SEED)
-                h.faults_on()
-                name = f"crash-{step}"
-                body = {
-                    "target_id": targets[0],
-                    "region": "us-east-1",
-                    "stack_name": name,
-                    "template_body": TEMPLATE,
-                }
-                ended = _run_operation(h, "POST", "/deployments", body, name)
-                h.aws.drain_executions(timeout=120)  # its last steps run after the record settles
-                crashes = _injected("crash")
-                calls = recorder.stack_calls[name]
-                figures.runs += 1
-                figures.terminal += ended.get("status") in ("ACTIVE", "FAILED")
-                figures.spurious_failures += ended.get("status") != "ACTIVE"
-                figures.stack_operations += calls
-                per_step[step] = f"{ended.get('status')}, {calls} stack call(s), {crashes} crash(es)"
-                figures.check(calls == 1, f"{step}: exactly 1 stack call")
-                figures.check(not crash or crashes >= 1, f"{step}: it crashed")
-            for step in rollout_steps:
-                h.faults = FaultSettings(crash_after=frozenset({step}) if crash else frozenset(), seed=SEED)
-                h.faults_on()
-                name = f"crash-rollout-{step}"
-                view = _run_rollout(h, targets[:rollout_targets], name, tolerance=0)
-                crashes = _injected("crash")
-                calls = recorder.stack_calls[name]
-                items = sum(view["counts"].values())
-                succeeded = view["counts"].get("SUCCEEDED", 0)
-                figures.runs += items
-                figures.terminal += sum(n for s, n in view["counts"].items() if s in TERMINAL_ITEMS)
-                figures.spurious_failures += items - succeeded
-                figures.stack_operations += calls
-                per_step[f"rollout {step}"] = (
-                    f"rollout {view['status']}, {calls} stack call(s) for {items} items, {crashes} crash(es)"
-                )
-                figures.check(calls == items, f"{step}: exactly 1 stack call per item")
-                figures.check(not crash or crashes >= 1, f"{step}: it crashed")
-        figures.wall_s = time.perf_counter() - started
-        figures.orphan_locks = h.orphan_locks()
-    figures.extra = per_step
+    machine: str  # "deployment" or "rollout": statemachine/<machine>.asl.json
+    state: str
+    function: str
+
+
+def task_states() -> list[TaskState]:
+    """Every Task state of both definitions, read from the ``.asl.json`` files: Map iterations' (and
+    Parallel branches') included. A ``.waitForTaskToken`` task names its function in its Parameters."""
+    from infra.package import DEFINITION_PATH, PLACEHOLDER, ROLLOUT_DEFINITION_PATH
+
+    found: list[TaskState] = []
+
+    def walk(machine: str, states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            if state["Type"] == "Task":
+                named = str((state.get("Parameters") or {}).get("FunctionName", state["Resource"]))
+                match = PLACEHOLDER.fullmatch(named)
+                if match is None:
+                    raise ValueError(f"{machine} {name}: runs {named!r}, not a ${{Function}} placeholder")
+                found.append(TaskState(machine, name, match.group(1)))
+            elif state["Type"] == "Map":
+                walk(machine, (state.get("ItemProcessor") or state["Iterator"])["States"])
+            elif state["Type"] == "Parallel":
+                for branch in state["Branches"]:
+                    walk(machine, branch["States"])
+
+    for machine, path in (("deployment", DEFINITION_PATH), ("rollout", ROLLOUT_DEFINITION_PATH)):
+        walk(machine, json.loads(path.read_text())["States"])
+    return found
+
+
+@dataclass(frozen=True)
+class CrashCase:
+    """One case of the crash scenario: the Task state whose function crashes after its work, what runs to
+    reach it (one create, or one rollout, with ``template``) and on which local AWS, and how that run must
+    end: ``ends`` the deployment's status (ACTIVE unless given) or the rollout's (SUCCEEDED), ``items_end``
+    each item's ("FAILED <error code>" for a failure)."""
+
+    machine: str
+    state: str
+    rollout: bool = False
+    template: str = TEMPLATE
+    time_out: frozenset[str] = frozenset()  # functions that time out on the way (NEXUS_LOCAL_FAULTS)
+    item_waits: bool = False  # on the local AWS whose items outlast StartItem's wait (ITEM_*)
+    ends: str = ""
+    items_end: str = "SUCCEEDED"
+
+    @property
+    def ends_as(self) -> str:
+        return self.ends or ("SUCCEEDED" if self.rollout else "ACTIVE")
+
+    @property
+    def name(self) -> str:
+        inside = ", in a rollout item's deployment" if self.rollout and self.machine == "deployment" else ""
+        return f"{self.machine} {self.state}{inside}"
+
+    @property
+    def stack_name(self) -> str:
+        return f"crash-{'rollout-' if self.rollout else ''}{self.state}"
+
+
+# A template CloudFormation refuses in CreateStack (ValidationError: an unknown resource type). The API
+# accepts it: it refuses only what is certainly wrong (chalicelib/domain/templates.py).
+REFUSED_TEMPLATE = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queuee"}}})
+# Where items outlast StartItem's wait: a stack takes ITEM_STACK_SECONDS and StartItem's task waits
+# ITEM_START_WAIT (on AWS: the event timeout plus START_SECONDS, over 2 minutes, so that the item's first
+# read comes late); stack events are waited for up to ITEM_EVENT_TIMEOUT, longer than any stack here.
+ITEM_STACK_SECONDS = 4
+ITEM_START_WAIT = 2
+ITEM_EVENT_TIMEOUT = 30
+CRASH_CASES: tuple[CrashCase, ...] = (
+    # A create runs each of the deployment's Task states but its catch-all; WaitForStackEvent's function
+    # parks the task's token until the stack's event, which releases it to PollStack.
+    CrashCase("deployment", "AcquireLock"),
+    CrashCase("deployment", "StartStackOperation"),
+    CrashCase("deployment", "WaitForStackEvent"),
+    CrashCase("deployment", "PollStack"),
+    CrashCase("deployment", "ReleaseLock"),
+    # A create of a template CloudFormation refuses: StartStackOperation's CreateStack fails (that call,
+    # refused, is the operation's one stack call) and its Catch runs RecordFailure.
+    CrashCase("deployment", "RecordFailure", template=REFUSED_TEMPLATE, ends="FAILED AWS_REQUEST_FAILED"),
+    # A rollout: NextWave opens and closes the wave, StartItem starts the item's deployment and waits for
+    # its end, which that deployment's ReleaseLock records on the item, releasing StartItem.
+    CrashCase("rollout", "NextWave", rollout=True),
+    CrashCase("rollout", "StartItem", rollout=True),
+    CrashCase("deployment", "ReleaseLock", rollout=True),
+    # Items whose stacks outlast StartItem's wait: PollItem reads each, finds its operation running, and
+    # WaitForItemEnd (AwaitItem) waits for its end.
+    CrashCase("rollout", "WaitForItemEnd", rollout=True, item_waits=True),
+    CrashCase("rollout", "PollItem", rollout=True, item_waits=True),
+    # There, PollItem times out: its Catch records each item FAILED while the item's deployment runs on,
+    # and the rollout is over its failure tolerance (0).
+    CrashCase(
+        "rollout",
+        "RecordItemFailure",
+        rollout=True,
+        item_waits=True,
+        time_out=frozenset({"PollItem"}),
+        ends="FAILED FAILURE_TOLERANCE_EXCEEDED",
+        items_end="FAILED STEP_TIMED_OUT",
+    ),
+    # There, PollItem then RecordItemFailure time out: the iteration fails past its Catch, so the Map fails
+    # (States.ExceedToleratedFailureThreshold, recorded as INTERNAL_ERROR) and RecordRolloutFailure waits
+    # for the running items, which end as their deployments did, before the rollout ends FAILED.
+    CrashCase(
+        "rollout",
+        "RecordRolloutFailure",
+        rollout=True,
+        item_waits=True,
+        time_out=frozenset({"PollItem", "RecordItemFailure"}),
+        ends="FAILED INTERNAL_ERROR",
+    ),
+)
+
+
+def check_crash_cases(states: list[TaskState], cases: tuple[CrashCase, ...] = CRASH_CASES) -> None:
+    """ValueError unless every Task state of the definitions has a crash case and every case is of one:
+    a Task state added to a definition fails the scenario until it has its case; it is never skipped."""
+    named = {(s.machine, s.state) for s in states}
+    covered = {(c.machine, c.state) for c in cases}
+    missing = [f"{machine} {state}" for machine, state in sorted(named - covered)]
+    if missing:
+        raise ValueError(f"Task states with no crash case (bench/chaos/scenarios.py): {', '.join(missing)}")
+    unknown = [f"{machine} {state}" for machine, state in sorted(covered - named)]
+    if unknown:
+        raise ValueError(f"crash cases of no Task state of the definitions: {', '.join(unknown)}")
+
+
+@contextmanager
+def _start_item_waits(seconds: int, event_timeout: int) -> Iterator[None]:
+    """StartItem's wait for its item's operation is ``seconds`` long, in the rollouts started meanwhile
+    (it is the event timeout plus START_SECONDS, StartItem's own Lambda timeout, read as each starts)."""
+    from chalicelib.service.rollouts import waves
+
+    with mock.patch.object(waves, "START_SECONDS", seconds - event_timeout):
+        yield
+
+
+def _outcome(status: Any, error: Any) -> str:
+    """``status``, or ``FAILED <error code>``: what a case expects a run to end as."""
+    code = (error or {}).get("code") if status == "FAILED" else None
+    return f"{status} {code}" if code else str(status)
+
+
+def crashed_steps(crash: bool = True, rollout_targets: int = 2) -> Figures:
+    """Each Task state's function in turn crashes after its work, the first time it runs for an input
+    (``crash`` False: the same runs, uncrashed), in the run its case makes (:data:`CRASH_CASES`): one
+    create, or one rollout of ``rollout_targets`` items. Every Task state of both definitions has its
+    case, or nothing runs (:func:`check_crash_cases`). The cases whose items outlast StartItem's wait
+    run on a local AWS of their own, whose stacks take ``ITEM_STACK_SECONDS``."""
+    states = task_states()
+    check_crash_cases(states)
+    functions = {(s.machine, s.state): s.function for s in states}
+    figures = Figures("step crashes")
+    with chaos_service(NO_FAULTS) as h:
+        _crash_cases(
+            h, [c for c in CRASH_CASES if not c.item_waits], functions, crash, rollout_targets, figures
+        )
+    tuning = {"NEXUS_EVENT_TIMEOUT_SECONDS": str(ITEM_EVENT_TIMEOUT)}
+    with (
+        _start_item_waits(ITEM_START_WAIT, ITEM_EVENT_TIMEOUT),
+        chaos_service(NO_FAULTS, stack_seconds=ITEM_STACK_SECONDS, tuning=tuning) as h,
+    ):
+        _crash_cases(h, [c for c in CRASH_CASES if c.item_waits], functions, crash, rollout_targets, figures)
     figures.check(figures.terminal == figures.runs, "every operation terminal")
     figures.check(figures.orphan_locks == 0, "0 locks left held")
-    figures.check(figures.spurious_failures == 0, "no operation failed because of a crash")
+    figures.check(
+        figures.spurious_failures == 0, "every run ended as its case expects (none because of a crash)"
+    )
     return figures
+
+
+def _crash_cases(
+    h: Harness,
+    cases: list[CrashCase],
+    functions: dict[tuple[str, str], str],
+    crash: bool,
+    rollout_targets: int,
+    figures: Figures,
+) -> None:
+    """Run ``cases`` one after the other on this local AWS, adding to ``figures``."""
+    from bench.chaos.harness import Recorder
+    from localaws import faults
+
+    targets = h.register_targets(max(1, rollout_targets))
+    started = time.perf_counter()
+    held = h.orphan_locks()  # 0: none before the first case
+    for case in cases:
+        function = functions[(case.machine, case.state)]
+        crashes = frozenset({function}) if crash else frozenset()
+        h.faults = FaultSettings(crash_after=crashes, time_out=case.time_out, seed=SEED)
+        h.faults_on()
+        with Recorder().recording() as recorder, lambda_runner.recording() as invocations:
+            if case.rollout:
+                ended = _crashed_rollout(h, case, targets[:rollout_targets], figures)
+            else:
+                ended = _crashed_create(h, case, targets[0], figures)
+            now_held = h.orphan_locks()  # once every execution has ended
+        locks, held = now_held - held, now_held
+        injected = faults.counts()
+        crashed = injected.get(f"crash:{function}", 0)
+        ran = [i for i in invocations if i.function == function]
+        answered = sum(1 for i in ran if not i.errored)
+        calls = recorder.stack_calls[case.stack_name]
+        operations = ended.pop("operations")
+        figures.stack_operations += calls
+        figures.extra[case.name] = {
+            "function": function,
+            **ended,
+            "stack calls": calls,
+            "crashes": crashed,
+            "runs of the function": len(ran),
+            "locks left held": locks,
+        }
+        figures.check(calls == operations, f"{case.name}: exactly 1 stack call per operation")
+        figures.check(locks == 0, f"{case.name}: 0 locks left held")
+        # Each crash is followed by a run of the same input that answers (the state's Retry).
+        figures.check(answered >= max(1, crashed), f"{case.name}: {function} ran, and again after a crash")
+        figures.check(not crash or crashed >= 1, f"{case.name}: {function} crashed")
+        figures.check(
+            all(injected.get(f"time_out:{f}", 0) >= 1 for f in case.time_out),
+            f"{case.name}: {'+'.join(sorted(case.time_out))} timed out",
+        )
+    figures.wall_s += time.perf_counter() - started
+    figures.orphan_locks += held
+
+
+def _crashed_create(h: Harness, case: CrashCase, target: str, figures: Figures) -> dict[str, Any]:
+    """The case's create, to its end; how it ended, and its operations (1)."""
+    name = case.stack_name
+    body = {"target_id": target, "region": "us-east-1", "stack_name": name, "template_body": case.template}
+    ended = _run_operation(h, "POST", "/deployments", body, name)
+    outcome = _outcome(ended.get("status"), ended.get("error"))
+    figures.runs += 1
+    figures.terminal += ended.get("status") in ("ACTIVE", "FAILED")
+    figures.spurious_failures += outcome != case.ends_as
+    figures.check(outcome == case.ends_as, f"{case.name}: ended {outcome}, not {case.ends_as}")
+    return {"outcome": outcome, "operations": 1}
+
+
+def _crashed_rollout(h: Harness, case: CrashCase, targets: list[str], figures: Figures) -> dict[str, Any]:
+    """The case's rollout, to its end and its items' deployments' ends; how they ended, and its
+    operations (one per item that started one)."""
+    view = _run_rollout(h, targets, case.stack_name, tolerance=0)
+    items: list[dict[str, Any]] = view["items"]
+    operations = {
+        str(i["deployment_id"]): (h.deployment(str(i["deployment_id"])).get("operation") or {}).get("status")
+        for i in items
+        if i.get("deployment_id")
+    }
+    items_end = Counter(_outcome(i["status"], i.get("error")) for i in items)
+    rollout = _outcome(view["status"], view.get("error"))
+    figures.runs += len(items)
+    figures.terminal += sum(
+        1
+        for i in items
+        if i["status"] in TERMINAL_ITEMS
+        and operations.get(str(i.get("deployment_id")), "none") not in RUNNING_OPERATION_STATUSES
+    )
+    figures.spurious_failures += len(items) - items_end[case.items_end]
+    figures.check(rollout == case.ends_as, f"{case.name}: the rollout ended {rollout}, not {case.ends_as}")
+    figures.check(set(items_end) == {case.items_end}, f"{case.name}: items ended {dict(items_end)}")
+    return {
+        "outcome": f"rollout {rollout}",
+        "items": dict(items_end),
+        "their operations": dict(Counter(str(s) for s in operations.values())),
+        "operations": len(operations),
+    }
 
 
 # ---------------------------------------------------------------------------- 3: 20% stack events lost

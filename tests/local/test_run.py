@@ -219,11 +219,16 @@ def test_sigint_stops_both_servers_and_exits_0() -> None:
         ),
         (
             {"NEXUS_LOCAL_FAULTS": "throttle=0.3,latency=2"},
-            "NEXUS_LOCAL_FAULTS: unknown fault 'latency' (throttle, drop_stack_events, crash_after, seed)",
+            "NEXUS_LOCAL_FAULTS: unknown fault 'latency' "
+            "(throttle, drop_stack_events, crash_after, time_out, seed)",
         ),
         (
             {"NEXUS_LOCAL_FAULTS": "crash_after=StartStackOperatoin"},
             "NEXUS_LOCAL_FAULTS: crash_after=StartStackOperatoin is not a Lambda function of the service",
+        ),
+        (
+            {"NEXUS_LOCAL_FAULTS": "time_out=PollIten"},
+            "NEXUS_LOCAL_FAULTS: time_out=PollIten is not a Lambda function of the service",
         ),
         (
             {"NEXUS_LOCAL_ASYNC_RETRY_SECONDS": "60"},

@@ -33,12 +33,15 @@ def test_the_setting_parses_and_is_off_by_default() -> None:
     assert FaultSettings.from_env({}) == faults.NO_FAULTS
     assert not faults.NO_FAULTS.active
     parsed = FaultSettings.parse(
-        "throttle=0.3, drop_stack_events=0.2,crash_after=AcquireLock+PollStack,seed=7"
+        "throttle=0.3, drop_stack_events=0.2,crash_after=AcquireLock+PollStack,time_out=PollItem,seed=7"
     )
-    assert parsed == FaultSettings(0.3, 0.2, frozenset({"AcquireLock", "PollStack"}), 7)
-    assert (
-        parsed.describe() == "throttle=0.3, drop_stack_events=0.2, crash_after=AcquireLock+PollStack, seed=7"
+    assert parsed == FaultSettings(
+        0.3, 0.2, frozenset({"AcquireLock", "PollStack"}), 7, frozenset({"PollItem"})
     )
+    assert parsed.describe() == (
+        "throttle=0.3, drop_stack_events=0.2, crash_after=AcquireLock+PollStack, time_out=PollItem, seed=7"
+    )
+    assert FaultSettings.parse("time_out=PollItem").active
 
 
 @pytest.mark.parametrize(
@@ -51,6 +54,7 @@ def test_the_setting_parses_and_is_off_by_default() -> None:
         ("throttle", "is not name=value"),
         ("throttle=0.1,throttle=0.2", "throttle is given twice"),
         ("crash_after=Start Stack", "crash_after names Lambda functions"),
+        ("time_out=Poll+", "time_out names Lambda functions, got ''"),
         ("explode=1", "unknown fault 'explode'"),
     ],
 )

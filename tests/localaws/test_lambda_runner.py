@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from localaws import lambda_runner
+from localaws import faults, lambda_runner
 from localaws.environment import LocalAws
+from localaws.faults import FaultSettings
 from tests.conftest import ended_execution, own_function
 from tests.support.polling import until
 
@@ -118,6 +119,38 @@ def test_a_handler_past_its_timeout_answers_sandbox_timedout_when_the_timeout_pa
         assert body["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
         assert 0 < int(seen["remaining_ms"]) <= 1000
         until(lambda: "finished" in seen, timeout=5, interval=0.02, what="the detached handler to finish")
+
+
+def test_a_function_the_faults_time_out_answers_sandbox_timedout_at_once_and_runs_nothing():
+    """NEXUS_LOCAL_FAULTS time_out: the first invocation of each input answers as a timed-out function,
+    without waiting out its timeout and without running its handler; the next one of that input runs."""
+    ran: list[object] = []
+
+    def handler(event, context):
+        ran.append(event)
+        return {"ran": True}
+
+    with LocalAws(faults=FaultSettings(time_out=frozenset({"Once"}))) as aws:
+        own_function(aws, "nexus-deployer-local-Once", handler, timeout=60)
+        client = aws.account_session("123456789012").client("lambda")
+
+        def invoke(payload):
+            response = client.invoke(FunctionName="nexus-deployer-local-Once", Payload=json.dumps(payload))
+            return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+        began = time.monotonic()
+        error, body = invoke({"a": 1})
+        assert time.monotonic() - began < 5  # not the function's 60 s
+        assert error is not None
+        assert body["errorType"] == "Sandbox.Timedout"
+        assert body["errorMessage"].endswith(
+            "Error: Task timed out after 60.00 seconds (NEXUS_LOCAL_FAULTS time_out)"
+        )
+        assert ran == []
+        assert invoke({"a": 1}) == (None, {"ran": True})
+        assert invoke({"a": 2})[1]["errorType"] == "Sandbox.Timedout"  # another input: its first run
+        assert ran == [{"a": 1}]
+        assert faults.counts() == {"time_out:Once": 2}
 
 
 def test_a_task_state_sees_a_timed_out_function_as_sandbox_timedout(local_aws):

@@ -7,6 +7,8 @@ that the scenario's figure holds (``broken`` is empty) and that the faults reall
 
 from __future__ import annotations
 
+import pytest
+
 from bench.chaos import scenarios
 from localaws.faults import NO_FAULTS, FaultSettings
 
@@ -25,16 +27,55 @@ def test_operations_under_throttling_all_succeed_and_the_retries_are_counted() -
     assert figures.extra["Lambda errors the errors alarms count"] == 0
 
 
+def test_every_task_state_of_both_definitions_has_a_crash_case() -> None:
+    states = scenarios.task_states()
+    assert {(s.machine, s.state, s.function) for s in states} == {
+        ("deployment", "AcquireLock", "AcquireLock"),
+        ("deployment", "StartStackOperation", "StartStackOperation"),
+        ("deployment", "WaitForStackEvent", "AwaitStackEvent"),
+        ("deployment", "PollStack", "PollStack"),
+        ("deployment", "ReleaseLock", "ReleaseLock"),
+        ("deployment", "RecordFailure", "RecordFailure"),
+        ("rollout", "NextWave", "NextWave"),
+        ("rollout", "StartItem", "StartItem"),  # in the Map's iterations, as the next three
+        ("rollout", "WaitForItemEnd", "AwaitItem"),
+        ("rollout", "PollItem", "PollItem"),
+        ("rollout", "RecordItemFailure", "RecordItemFailure"),
+        ("rollout", "RecordRolloutFailure", "RecordRolloutFailure"),
+    }
+    scenarios.check_crash_cases(states)
+    # A Task state added to a definition without a case stops the scenario before anything runs.
+    added = [*states, scenarios.TaskState("rollout", "NotifyOwner", "NotifyOwner")]
+    with pytest.raises(ValueError, match=r"Task states with no crash case .*: rollout NotifyOwner$"):
+        scenarios.check_crash_cases(added)
+    with pytest.raises(
+        ValueError, match=r"crash cases of no Task state of the definitions: rollout PollItem$"
+    ):
+        scenarios.check_crash_cases([s for s in states if s.state != "PollItem"])
+
+
 def test_a_crash_after_each_task_state_makes_one_stack_call_and_leaves_no_lock() -> None:
     figures = scenarios.crashed_steps(rollout_targets=1)
     assert figures.broken == [], figures
-    rollout_steps = [f"rollout {step}" for step in scenarios.ROLLOUT_STEPS]
-    steps = [*scenarios.DEPLOYMENT_STEPS, *rollout_steps]
-    assert set(figures.extra) == set(steps)
-    crashed = {step: outcome.rsplit(", ", 1)[-1] for step, outcome in figures.extra.items()}
-    assert all(crashed[step] == "1 crash(es)" for step in scenarios.DEPLOYMENT_STEPS), crashed
-    assert all(crashed[step] != "0 crash(es)" for step in rollout_steps), crashed
-    assert figures.stack_operations == figures.runs == len(steps)
+    cases = {case.name: case for case in scenarios.CRASH_CASES}
+    assert set(figures.extra) == set(cases)
+    for name, case in cases.items():
+        seen = figures.extra[name]
+        # Its function crashed, once per input it ran with (a create's steps: one input each), and ran
+        # again after each crash.
+        assert seen["crashes"] >= 1 if case.rollout else seen["crashes"] == 1, (name, seen)
+        assert seen["runs of the function"] >= 2 * seen["crashes"], (name, seen)
+        assert seen["stack calls"] == 1, (name, seen)
+        assert seen["locks left held"] == 0, (name, seen)
+        if case.rollout:
+            assert seen["outcome"] == f"rollout {case.ends_as}", (name, seen)
+            assert seen["items"] == {case.items_end: 1}, (name, seen)
+            assert seen["their operations"] == {"SUCCEEDED": 1}, (name, seen)
+        else:
+            assert seen["outcome"] == case.ends_as, (name, seen)
+    assert figures.extra["deployment RecordFailure"]["outcome"] == "FAILED AWS_REQUEST_FAILED"
+    assert figures.extra["rollout RecordItemFailure"]["items"] == {"FAILED STEP_TIMED_OUT": 1}
+    assert figures.runs == figures.terminal == figures.stack_operations == len(cases)
     assert figures.orphan_locks == 0
 
 
