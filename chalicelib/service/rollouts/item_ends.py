@@ -43,7 +43,7 @@ class RolloutItemEnds(ItemStarts):
         poll follows a WaitForItemEnd that no announcement of the operation's end released."""
         if timed_out:
             self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
-        return self._reconcile(tenant_id, self._item(rollout_id, index), wait_seconds)
+        return self._reconcile(tenant_id, self._step_item(rollout_id, index), wait_seconds)
 
     def _reconcile(self, tenant_id: str, item: RolloutItem, wait_seconds: int) -> dict[str, Any]:
         """End ``item`` if its operation ended (PollItem's work, and the settling after a failure)."""
@@ -182,7 +182,7 @@ class RolloutItemEnds(ItemStarts):
         """
         if self._completion is None:
             raise DeployerError("Rollout items cannot wait for events without the completion service.")
-        item = self._item(rollout_id, index)
+        item = self._step_item(rollout_id, index)
         if item.ended or item.operation_id is None or item.deployment_id is None:
             self._completion.release(task_token, "nothing-to-wait-for")
             return {"waiting": False}
@@ -197,7 +197,7 @@ class RolloutItemEnds(ItemStarts):
     def record_item_failure(
         self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo
     ) -> dict[str, Any]:
-        item = self._item(rollout_id, index)
+        item = self._step_item(rollout_id, index)
         if not item.ended:
             self._fail(tenant_id, item, info, item.deployment_id)
         return {"recorded": info.code}
