@@ -9,7 +9,10 @@ middleware registered for all event types in app.py. Per invocation it
 
 * binds the operation's keys to every log line of this thread (Powertools Logger's thread-safe
   keys: local mode runs many invocations at once in one process): ``tenant_id``, ``deployment_id``,
-  ``operation_id`` (or ``rollout_id``/``item_id``) from a step's input, and ``correlation_id``;
+  ``operation_id`` (or ``rollout_id``/``item_id``) from a step's input, and ``correlation_id``; an
+  event's id as ``event_id`` too, which stays when its handler binds the keys of the operation the
+  event turns out to concern (``bind``: the execution's input, a stack waiter's record, the item's
+  record; the middleware cannot know them);
 * counts a cold start the first time a function runs in the process (the ``ColdStarts`` metric);
 * runs the handler inside a trace subsegment (chalicelib/adapters/tracing.py);
 * logs one line when the handler returns or raises, with its duration.
@@ -17,9 +20,11 @@ middleware registered for all event types in app.py. Per invocation it
 The correlation id runs from the API request into everything it starts: an ``X-Correlation-Id``
 header of the expected shape, else API Gateway's request id. The services put it into each
 execution's input (``correlation_id``), the definitions pass it to every step, and a step's own
-calls carry it on (a rollout item's deployment execution gets its rollout's). An EventBridge or SNS
-event's id is the correlation id of what that event starts. The answer to an HTTP request names it
-in its ``X-Correlation-Id`` header.
+calls carry it on (a rollout item's deployment execution gets its rollout's, InspectTarget's invoke
+the request's). An EventBridge or SNS event's id is the correlation id of what that event starts; an
+event about a running operation (its stack's status, its execution's end) logs under that operation's
+correlation id once its handler knows the operation. The answer to an HTTP request names it in its
+``X-Correlation-Id`` header.
 
 Nothing here is imported heavily at import time: Powertools' Logger is imported when logging is first
 configured, the Tracer only by the composition root when tracing is on.
@@ -32,7 +37,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -85,6 +91,36 @@ def bind(**keys: str | None) -> None:
     _logger().thread_safe_append_keys(**{k: v for k, v in keys.items() if v is not None})
 
 
+@contextmanager
+def binding(**keys: str | None) -> Iterator[None]:
+    """``bind`` for a block of work on one of several things (each deployment of a redeploy): at its
+    end the keys are back as they were before it, so the next one's lines carry none of this one's."""
+    before = dict(_logger().thread_safe_get_current_keys())
+    bind(**keys)
+    try:
+        yield
+    finally:
+        source = _logger()
+        source.thread_safe_clear_keys()
+        source.thread_safe_append_keys(**before)
+
+
+def input_keys(payload: Mapping[str, Any]) -> dict[str, str]:
+    """The log keys a step's or an execution's input names: its ids and its correlation id (else its
+    operation's or rollout's id)."""
+    keys = {k: str(payload[k]) for k in STEP_KEYS if payload.get(k) is not None}
+    fallback = keys.get("operation_id") or keys.get("rollout_id") or str(uuid.uuid4())
+    keys["correlation_id"] = valid_correlation_id(payload.get("correlation_id")) or fallback
+    return keys
+
+
+def carried_keys() -> dict[str, str]:
+    """The keys of this thread's operation (its ids and correlation id) for a record to carry to
+    another invocation that acts for it: a stack waiter's, read by the stack event that releases it."""
+    current = _logger().thread_safe_get_current_keys()
+    return {k: str(current[k]) for k in (*STEP_KEYS, "correlation_id") if current.get(k)}
+
+
 def bound(key: str) -> str | None:
     value = _logger().thread_safe_get_current_keys().get(key)
     return None if value is None else str(value)
@@ -134,17 +170,20 @@ def describe(event: Any) -> Invocation:
         return Invocation(API_FUNCTION, {"correlation_id": given or request_id or str(uuid.uuid4())}, True)
     function = _function_name(getattr(event, "context", None))
     if isinstance(event, LambdaFunctionEvent):
-        payload = event.event if isinstance(event.event, dict) else {}
-        keys = {k: str(payload[k]) for k in STEP_KEYS if payload.get(k) is not None}
-        fallback = keys.get("operation_id") or keys.get("rollout_id") or str(uuid.uuid4())
-        keys["correlation_id"] = valid_correlation_id(payload.get("correlation_id")) or fallback
-        return Invocation(function, keys, False)
+        return Invocation(function, input_keys(event.event if isinstance(event.event, dict) else {}), False)
     if isinstance(event, CloudWatchEvent):
-        return Invocation(function, {"correlation_id": valid_correlation_id(event.event_id) or ""}, False)
+        return Invocation(function, _event_keys(event.event_id), False)
     if isinstance(event, SNSEvent):
         message_id = (event.to_dict().get("Records") or [{}])[0].get("Sns", {}).get("MessageId")
-        return Invocation(function, {"correlation_id": valid_correlation_id(message_id) or ""}, False)
+        return Invocation(function, _event_keys(message_id), False)
     return Invocation(function, {}, False)
+
+
+def _event_keys(event_id: Any) -> dict[str, str]:
+    """An event's or message's id: the correlation id of what it starts, and kept as ``event_id`` when
+    its handler binds the correlation id of the operation it concerns."""
+    valid = valid_correlation_id(event_id) or ""
+    return {"correlation_id": valid, "event_id": valid}
 
 
 def _function_name(context: Any) -> str:

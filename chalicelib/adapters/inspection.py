@@ -2,7 +2,8 @@
 service role (``chalicelib/service/inspection.py`` says why).
 
 Implements the API side of ``CredentialChecks`` and ``StackLookup``: a synchronous Lambda Invoke with the
-ids of the target, the answer decoded back into the report, the stack or the access error. A function
+ids of the target and the request's correlation id (which the function's log lines carry), the answer
+decoded back into the report, the stack or the access error. A function
 that fails (an unexpected error, a timeout) is an internal fault of the service, reported as such.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from chalicelib.adapters.errors import aws_call
 from chalicelib.domain.errors import DeployerError
 from chalicelib.domain.model import Target
+from chalicelib.observability import correlation_id
 from chalicelib.service.access import AccessReport
 from chalicelib.service.inspection import (
     CHECK_CREDENTIALS,
@@ -49,11 +51,13 @@ class InvokedInspection:
         return decode_stack(answer)
 
     def _invoke(self, request: InspectRequest) -> dict[str, Any]:
+        # The function's lines carry the request's correlation id, as an execution's steps do.
+        payload = request.event(correlation_id())
         with aws_call("Invoke"):
             response = self._lambda.invoke(
                 FunctionName=self._function,
                 InvocationType="RequestResponse",
-                Payload=json.dumps(request.event()).encode(),
+                Payload=json.dumps(payload).encode(),
             )
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError") or not isinstance(payload, dict):

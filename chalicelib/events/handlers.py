@@ -37,6 +37,7 @@ from chalicelib.domain.automation import RedeployRequest, S3Location, Selector
 from chalicelib.domain.errors import DeployerError, TransientAwsError
 from chalicelib.domain.model import ExecutionEnd
 from chalicelib.domain.templates import MAX_PARAMETERS
+from chalicelib.observability import bind, input_keys
 from chalicelib.service.completion import StackRef
 from chalicelib.service.ports import StackStatusEvent
 from chalicelib.service.redeploys import RedeployReport
@@ -199,6 +200,7 @@ def _redeploy(services: Services, detail: Any, event_id: str, origin: str) -> di
         parsed = RedeployDetail.model_validate(detail)
     except ValidationError as error:
         return _drop("malformed-detail", origin=origin, event_id=event_id, fields=_invalid_fields(error))
+    bind(tenant_id=parsed.tenant_id)  # each deployment's lines add its own ids (RedeployService)
     try:
         report = services.redeploys.redeploy(parsed.request(f"{origin}:{event_id}", origin))
     except TransientAwsError:
@@ -248,7 +250,8 @@ def stack_status_changed(services: Services, event: dict[str, Any]) -> dict[str,
     any account's event is taken; one whose stack-id is not a stack ARN is dropped. A throttled AWS
     leaves the function (``RETRIED``) for Lambda to run the event again: had the release failed, its
     token is back on the waiter's record, so the retry releases the wait instead of leaving it to its
-    timeout.
+    timeout. An event that reaches the waiter's record of its operation logs as that operation (the
+    record keeps its keys); one of a status still in progress, which nothing reads, as itself.
     """
     event_id = str(event.get("id", ""))
     try:
@@ -286,7 +289,10 @@ def _execution_end(
     except ValidationError as error:
         return _drop("malformed-detail", origin="states", event_id=event_id, fields=_invalid_fields(error))
     end = ExecutionEnd(detail.execution_arn, detail.status, detail.error)
-    return end, json.loads(detail.input)
+    started: dict[str, Any] = json.loads(detail.input)
+    # From here on the event's lines are its execution's: its ids, and the correlation id it ran under.
+    bind(**input_keys(started))
+    return end, started
 
 
 def deployment_execution_ended(services: Services, event: dict[str, Any]) -> dict[str, Any]:

@@ -28,13 +28,14 @@ a lost stack event is.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Deployment, stack_key
 from chalicelib.domain.rollouts import ItemRef
+from chalicelib.observability import bind
 from chalicelib.service.ports import CompletionWaiters, StackStatusEvent, TaskCallbacks
 
 STACK_ARN = re.compile(
@@ -79,27 +80,48 @@ class CompletionService:
         (``recorded``). A taken token whose task had closed (its wait timed out, or a retry of its step
         parked a new token: Step Functions gives each attempt its own, maybe not yet) does not spend the
         event: it goes to that new waiter, or is kept for it (the new wait would run out its timeout)."""
-        task_token = self._waiters.signal(key, event)
+        task_token = self._signalled(key, event)
         if task_token is None:
             return "recorded"
         if self._release_taken(key, task_token, output):
             return "released"
-        again = self._waiters.signal(key, event)
+        again = self._signalled(key, event)
         if again is None:
             return "recorded"
         return "released" if self._release_taken(key, again, output) else "already-released"
 
-    def await_stack(self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]) -> bool:
+    def _signalled(self, key: str, event: StackStatusEvent) -> str | None:
+        """``signal``'s task token; from here on this invocation logs as the operation the event is for,
+        when the waiter's record keeps its keys (a stack's waiter: ``await_stack``)."""
+        signalled = self._waiters.signal(key, event)
+        bind(**signalled.log_keys)
+        return signalled.task_token
+
+    def await_stack(
+        self,
+        key: str,
+        operation_id: str,
+        task_token: str,
+        tokens: tuple[str, ...],
+        log_keys: Mapping[str, str] | None = None,
+    ) -> bool:
         """WaitForStackEvent: park ``task_token`` on the stack ``key`` until an event of one of ``tokens``
-        (the operation's ClientRequestTokens) comes; False when one came first (released now)."""
-        return self._park(key, operation_id, task_token, tokens, "recorded-event")
+        (the operation's ClientRequestTokens) comes; False when one came first (released now).
+        ``log_keys``: the operation's ids and correlation id, which the events' lines then carry."""
+        return self._park(key, operation_id, task_token, tokens, "recorded-event", log_keys)
 
     def _park(
-        self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...], reason: str
+        self,
+        key: str,
+        operation_id: str,
+        task_token: str,
+        tokens: tuple[str, ...],
+        reason: str,
+        log_keys: Mapping[str, str] | None = None,
     ) -> bool:
         """Park ``task_token`` at ``key``; if the news it waits for was recorded first, release it now
         (output ``released_by(reason, status)``) and answer False."""
-        recorded = self._waiters.wait(key, operation_id, task_token, tokens)
+        recorded = self._waiters.wait(key, operation_id, task_token, tokens, log_keys)
         if recorded is None:
             return True
         # If the release fails, the step's retry registers again: it is to find the news this run used up.

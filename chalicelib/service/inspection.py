@@ -24,6 +24,9 @@ from chalicelib.service.targets import TargetService
 
 CHECK_CREDENTIALS = "credentials"
 CHECK_STACK = "stack"
+# Beside the request in the function's event: the API request's correlation id, which the handlers'
+# middleware binds to the function's log lines (chalicelib/observability.py); not part of the request.
+_CORRELATION_KEY = "correlation_id"
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,14 @@ class InspectRequest:
     stack: str = ""
     session_name: str = ""
 
-    def event(self) -> dict[str, str]:
-        return asdict(self)
+    def event(self, correlation_id: str | None = None) -> dict[str, str]:
+        """The function's event: the request, and the correlation id its lines are to carry."""
+        return {**asdict(self), **({_CORRELATION_KEY: correlation_id} if correlation_id else {})}
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> InspectRequest:
         try:
-            request = cls(**{k: str(v) for k, v in event.items()})
+            request = cls(**{k: str(v) for k, v in event.items() if k != _CORRELATION_KEY})
         except TypeError as error:
             raise InvalidRequest(f"InspectTarget: malformed request ({error})") from None
         if request.check not in (CHECK_CREDENTIALS, CHECK_STACK):

@@ -168,6 +168,16 @@ class StackStatusEvent:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Signalled:
+    """What a stack event found at its stack's waiter record: the task token it took (None: the event
+    was kept for the next waiter), and the log keys the record keeps for the operation it waits for,
+    when the event is that operation's ({} otherwise: ``wait`` stored none, or another operation waits)."""
+
+    task_token: str | None
+    log_keys: Mapping[str, str] = field(default_factory=dict)
+
+
 class CompletionWaiters(Protocol):
     """Where a waiting execution's task token meets the stack events that release it (one per stack).
 
@@ -176,12 +186,19 @@ class CompletionWaiters(Protocol):
     """
 
     def wait(
-        self, key: str, operation_id: str, task_token: str, tokens: tuple[str, ...]
+        self,
+        key: str,
+        operation_id: str,
+        task_token: str,
+        tokens: tuple[str, ...],
+        log_keys: Mapping[str, str] | None = None,
     ) -> StackStatusEvent | None:
-        """Register the waiter; answer an event for ``tokens`` recorded before it (consuming it)."""
+        """Register the waiter, with the log keys of its operation (kept for the events of ``tokens``);
+        answer an event for ``tokens`` recorded before it (consuming it)."""
 
-    def signal(self, key: str, event: StackStatusEvent) -> str | None:
-        """The task token this event releases (then no longer waiting); else keep it for the next waiter."""
+    def signal(self, key: str, event: StackStatusEvent) -> Signalled:
+        """Take the task token this event releases (then no longer waiting), or keep the event for the
+        next waiter; with the log keys of the operation the event is for, if the record keeps them."""
 
     def wake(self, key: str, operation_id: str) -> str | None:
         """Take the task token of ``operation_id``'s waiter, if it is waiting."""

@@ -37,6 +37,7 @@ from chalicelib.domain.model import (
     epoch_seconds,
     utc_now,
 )
+from chalicelib.observability import binding
 from chalicelib.service.deployments import DeploymentChange, DeploymentService
 from chalicelib.service.event_ports import AutomationStore, RevisionClaim
 from chalicelib.service.ports import DeploymentStore
@@ -163,6 +164,24 @@ class RedeployService:
         report: RedeployReport,
         *,
         skip_unchanged: bool = False,
+    ) -> None:
+        """Redeploy one of the event's deployments, its lines carrying its tenant and id (and the
+        operation it starts), none of them left on the next deployment's lines."""
+        with binding(tenant_id=deployment.tenant_id, deployment_id=deployment.deployment_id):
+            self._claim_and_update(
+                deployment, revision, origin, change, reason, report, skip_unchanged=skip_unchanged
+            )
+
+    def _claim_and_update(
+        self,
+        deployment: Deployment,
+        revision: str,
+        origin: str,
+        change: ChangeFactory,
+        reason: str,
+        report: RedeployReport,
+        *,
+        skip_unchanged: bool,
     ) -> None:
         key = revision_key(revision)
         claim = self._store.claim_revision(

@@ -118,6 +118,17 @@ def stack_events(aws: LocalAws, stack: str) -> list[dict[str, Any]]:
         kwargs["NextToken"] = page["NextToken"]
 
 
+def waiting_for_stack_event(aws: LocalAws, execution_arn: str) -> bool:
+    """The execution waits in WaitForStackEvent: its AwaitStackEvent Lambda parked the task token."""
+    sfn = aws.central_session().client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    names = [e.get("stateEnteredEventDetails", {}).get("name") for e in events]
+    if "WaitForStackEvent" not in names:
+        return False
+    after = events[names.index("WaitForStackEvent") :]
+    return any(e["type"] == "TaskSubmitted" for e in after)
+
+
 def execution_status_event(aws: LocalAws, execution: Any, status: str) -> dict[str, Any]:
     """Step Functions' event for ``execution`` ending with ``status``, as AWS shapes it."""
     sfn = aws.central_session().client("stepfunctions")

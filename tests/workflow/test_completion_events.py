@@ -20,7 +20,7 @@ from chalicelib.adapters.waiters import DynamoCompletionWaiters
 from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.model import DeploymentEvent, DeploymentStatus
 from chalicelib.service.completion import StackRef
-from chalicelib.service.ports import StackStatusEvent
+from chalicelib.service.ports import Signalled, StackStatusEvent
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
 from tests.conftest import (
@@ -255,19 +255,36 @@ def test_a_waiter_and_its_event_meet_whichever_comes_first(local_aws):
     done = StackStatusEvent("nexus-op-1", "CREATE_COMPLETE")
 
     # Event first: recorded, then handed to the waiter of that operation, once.
-    assert waiters.signal(key, done) is None
+    assert waiters.signal(key, done).task_token is None
     assert waiters.wait(key, "op-1", "task-1", ("nexus-op-1",)) == done
     assert waiters.wait(key, "op-1", "task-2", ("nexus-op-1",)) is None  # used up
 
     # Waiter first: the event takes its task token, once; a duplicate event finds none.
-    assert waiters.signal(key, done) == "task-2"
-    assert waiters.signal(key, done) is None
+    assert waiters.signal(key, done).task_token == "task-2"
+    assert waiters.signal(key, done).task_token is None
 
     # An earlier operation's (late) event never releases the next operation's waiter.
     assert waiters.wait(key, "op-2", "task-3", ("nexus-op-2",)) is None  # consumes the duplicate
-    assert waiters.signal(key, StackStatusEvent("nexus-op-1", "UPDATE_COMPLETE")) is None
+    assert waiters.signal(key, StackStatusEvent("nexus-op-1", "UPDATE_COMPLETE")).task_token is None
     assert waiters.wake(key, "op-1") is None  # another operation's waiter is not woken
     assert waiters.wake(key, "op-2") == "task-3"
+
+
+def test_a_stack_event_reads_the_log_keys_of_its_operations_waiter_and_no_other(local_aws):
+    """The waiter's record keeps its operation's log keys; an event of that operation gets them from
+    the write that takes the token or records the event, an event of another operation gets none."""
+    waiters = waiters_on(local_aws)
+    keys = {"tenant_id": "t-1", "deployment_id": "dep-1", "operation_id": "op-1", "correlation_id": "req-1"}
+    done = StackStatusEvent("nexus-op-1", "CREATE_FAILED")
+    rolled_back = StackStatusEvent("nexus-op-1", "ROLLBACK_COMPLETE")
+
+    assert waiters.signal("s", done) == Signalled(None, {})  # no waiter yet: recorded, nobody's keys
+    assert waiters.wait("s", "op-1", "task-1", ("nexus-op-1",), keys) == done
+    assert waiters.signal("s", rolled_back) == Signalled("task-1", keys)  # taken
+    assert waiters.signal("s", rolled_back) == Signalled(None, keys)  # recorded, for the same operation
+    assert waiters.signal("s", StackStatusEvent("nexus-op-9", "DELETE_COMPLETE")) == Signalled(None, {})
+    assert waiters.wait("s", "op-2", "task-2", ("nexus-op-2",)) is None  # without keys: none of op-1's left
+    assert waiters.signal("s", StackStatusEvent("nexus-op-2", "UPDATE_COMPLETE")) == Signalled("task-2", {})
 
 
 def cancel_a_running_update(
@@ -407,9 +424,9 @@ def test_a_token_given_back_never_replaces_a_waiter_that_registered_since(local_
     waiters = waiters_on(local_aws)
     event = StackStatusEvent("nexus-op-1-create", "CREATE_COMPLETE")
     assert waiters.wait("k", "op-1", "task-1", (event.client_request_token,)) is None
-    assert waiters.signal("k", event) == "task-1"  # taken: no longer waiting
+    assert waiters.signal("k", event).task_token == "task-1"  # taken: no longer waiting
     assert waiters.restore("k", "task-1") is True  # its release failed: given back
-    assert waiters.signal("k", event) == "task-1"  # the retry takes it again
+    assert waiters.signal("k", event).task_token == "task-1"  # the retry takes it again
     assert waiters.wait("k", "op-1", "task-2", (event.client_request_token,)) is None  # a new wait
     assert waiters.restore("k", "task-1") is False  # a late give-back leaves the new waiter alone
     assert waiters.wake("k", "op-1") == "task-2"
@@ -425,13 +442,13 @@ def test_an_event_given_back_replaces_another_operations_news_but_not_newer_news
     tokens = ("nexus-op-2-create", "nexus-op-2-create-recreate")
     mine, newer = StackStatusEvent(tokens[0], "CREATE_COMPLETE"), StackStatusEvent(tokens[1], "CREATE_FAILED")
     foreign = StackStatusEvent("nexus-op-1-delete", "DELETE_COMPLETE")
-    assert waiters.signal("s", mine) is None  # recorded: no waiter yet
+    assert waiters.signal("s", mine).task_token is None  # recorded: no waiter yet
     assert waiters.wait("s", "op-2", "task-a", tokens) == mine  # used up; say its release failed
-    assert waiters.signal("s", foreign) is None  # a late event of an earlier operation, recorded
+    assert waiters.signal("s", foreign).task_token is None  # a late event of an earlier operation, recorded
     assert waiters.restore_event("s", mine, tokens) is True  # the stale news gives way
     assert waiters.wait("s", "op-2", "task-b", tokens) == mine  # the retry finds it
     assert waiters.wake("s", "op-2") == "task-b"
-    assert waiters.signal("s", newer) is None  # newer news of the same operation
+    assert waiters.signal("s", newer).task_token is None  # newer news of the same operation
     assert waiters.restore_event("s", mine, tokens) is False  # is kept
     assert waiters.wait("s", "op-2", "task-c", tokens) == newer
 

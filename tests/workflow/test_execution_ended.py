@@ -40,7 +40,7 @@ from tests.conftest import (
 )
 from tests.support.faults import refused_once
 from tests.support.polling import until
-from tests.workflow.lifecycle_helpers import execution_status_event, locks, store
+from tests.workflow.lifecycle_helpers import execution_status_event, locks, store, waiting_for_stack_event
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body, start
 
@@ -56,17 +56,6 @@ def _stop(aws: LocalAws, execution_arn: str) -> None:
 def _deployment(client: Client, tenant: Tenant, deployment_id: str) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(call(client, "GET", f"/deployments/{deployment_id}", tenant).body)
     return body
-
-
-def _waiting_for_stack_event(aws: LocalAws, execution_arn: str) -> bool:
-    """The execution waits in WaitForStackEvent: its AwaitStackEvent Lambda parked the task token."""
-    sfn = aws.central_session().client("stepfunctions")
-    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
-    names = [e.get("stateEnteredEventDetails", {}).get("name") for e in events]
-    if "WaitForStackEvent" not in names:
-        return False
-    after = events[names.index("WaitForStackEvent") :]
-    return any(e["type"] == "TaskSubmitted" for e in after)
 
 
 def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed_and_frees_the_stack(
@@ -89,7 +78,7 @@ def test_a_deployment_execution_stopped_while_it_waits_ends_its_operation_failed
         )
         (execution,) = running_executions(aws, aws.central.state_machine_arn)
         until(
-            lambda: _waiting_for_stack_event(aws, execution["executionArn"]),
+            lambda: waiting_for_stack_event(aws, execution["executionArn"]),
             timeout=30,
             what="WaitForStackEvent",
         )
@@ -157,7 +146,7 @@ def test_a_stopped_item_deployment_fails_its_item_and_releases_the_rollout_at_on
             what="a running deployment execution",
         )
         until(
-            lambda: _waiting_for_stack_event(aws, execution["executionArn"]),
+            lambda: waiting_for_stack_event(aws, execution["executionArn"]),
             timeout=30,
             what="WaitForStackEvent",
         )

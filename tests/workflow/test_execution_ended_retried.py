@@ -30,6 +30,7 @@ from tests.conftest import (
     wired,
 )
 from tests.support.polling import until
+from tests.workflow.lifecycle_helpers import waiting_for_stack_event
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 HANDLER = "DeploymentExecutionEnded"
@@ -37,15 +38,10 @@ HANDLER = "DeploymentExecutionEnded"
 
 def _waiting_execution(aws: LocalAws) -> str:
     """The deployment's execution, once it waits in WaitForStackEvent (its task token parked)."""
-    sfn = aws.central_session().client("stepfunctions")
 
     def waiting() -> str | None:
         for execution in running_executions(aws, aws.central.state_machine_arn):
-            events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
-            names = [e.get("stateEnteredEventDetails", {}).get("name") for e in events]
-            if "WaitForStackEvent" in names and any(
-                e["type"] == "TaskSubmitted" for e in events[names.index("WaitForStackEvent") :]
-            ):
+            if waiting_for_stack_event(aws, execution["executionArn"]):
                 return str(execution["executionArn"])
         return None
 

@@ -25,7 +25,7 @@ from chalicelib.domain.noecho import ParameterSplit
 from chalicelib.domain.stack_status import Remedy, remedy_of
 from chalicelib.domain.templates import parse_template
 from chalicelib.service.deployments.checks import DeploymentChecks, checked_split
-from chalicelib.service.deployments.starts import DeploymentStarts
+from chalicelib.service.deployments.starts import DeploymentStarts, log_as
 from chalicelib.service.deployments.templates import carried
 from chalicelib.service.deployments.values import DeploymentChange, ItemStart
 from chalicelib.service.ports import StackInfo
@@ -143,6 +143,7 @@ class DeploymentLifecycle(DeploymentChecks, DeploymentStarts):
         recorded here and carried out by the workflow; the operation then ends CANCELLED.
         """
         deployment = self.get(tenant_id, deployment_id)
+        log_as(deployment)  # the request's lines name the operation it acts on (or finds not cancellable)
         operation = deployment.operation
         if (
             not operation.running

@@ -32,13 +32,23 @@ from chalicelib.service.operation_metrics import count_ended, count_started
 logger = logging.getLogger(__name__)
 
 
+def log_as(deployment: Deployment) -> None:
+    """From here on, this invocation's lines are those of ``deployment``'s operation: its tenant (which
+    an event's handler may not know) and its ids."""
+    bind(
+        tenant_id=deployment.tenant_id,
+        deployment_id=deployment.deployment_id,
+        operation_id=deployment.operation.operation_id,
+    )
+
+
 class DeploymentStarts(DeploymentCore):
     def _start(self, deployment: Deployment, for_item: ItemStart | None = None) -> Deployment:
         """Start the operation's execution. ``for_item``: a rollout item waits for its end, so the
         execution's last step records the item's end and announces it (``announce_end``).
         The execution carries the correlation id of what started it (chalicelib/observability.py)."""
         operation_id = deployment.operation.operation_id
-        bind(deployment_id=deployment.deployment_id, operation_id=operation_id)
+        log_as(deployment)
         execution_input: dict[str, Any] = {
             "tenant_id": deployment.tenant_id,
             "deployment_id": deployment.deployment_id,

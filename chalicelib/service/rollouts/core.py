@@ -16,6 +16,7 @@ from chalicelib.domain.errors import DeployerError, NotFound
 from chalicelib.domain.metrics import Metric
 from chalicelib.domain.model import ErrorInfo, utc_now
 from chalicelib.domain.rollouts import ItemStatus, Rollout, RolloutItem, RolloutSpec, item_error
+from chalicelib.observability import bind
 from chalicelib.service.completion import CompletionService
 from chalicelib.service.deployments import DeploymentService, PollSettings
 from chalicelib.service.notifications import NotificationService
@@ -45,6 +46,12 @@ def no_item(rollout_id: str, index: int) -> DeployerError:
 def not_started(reason: str) -> ErrorInfo:
     """Why an item that never started ended CANCELLED."""
     return ErrorInfo("NOT_STARTED", f"not started: {reason}", "Start a new rollout to deploy it.")
+
+
+def log_as_item(item: RolloutItem) -> None:
+    """From here on, an item step's lines also name the item's operation, once it has one: its input
+    names only the rollout and the item, and its record (read by every such step) the rest."""
+    bind(deployment_id=item.deployment_id, operation_id=item.operation_id)
 
 
 class RolloutCore:
@@ -108,6 +115,12 @@ class RolloutCore:
         item = self._store.get_item(rollout_id, index)
         if item is None:
             raise no_item(rollout_id, index)
+        return item
+
+    def _step_item(self, rollout_id: str, index: int) -> RolloutItem:
+        """The item an item step (PollItem, WaitForItemEnd, RecordItemFailure) is about, read."""
+        item = self._item(rollout_id, index)
+        log_as_item(item)
         return item
 
     def _end(

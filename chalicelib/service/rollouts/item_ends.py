@@ -43,7 +43,7 @@ class RolloutItemEnds(ItemStarts):
         poll follows a wait that no announcement released. It is a fallback reconcile when it finds the
         item ended: the announcement was lost. A wait that timed out on an operation still running (a
         stack longer than the wait) lost nothing."""
-        progress = self._reconcile(tenant_id, self._item(rollout_id, index), wait_seconds)
+        progress = self._reconcile(tenant_id, self._step_item(rollout_id, index), wait_seconds)
         if timed_out and progress["done"]:
             self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
         return progress
@@ -185,7 +185,7 @@ class RolloutItemEnds(ItemStarts):
         """
         if self._completion is None:
             raise DeployerError("Rollout items cannot wait for events without the completion service.")
-        item = self._item(rollout_id, index)
+        item = self._step_item(rollout_id, index)
         if item.ended or item.operation_id is None or item.deployment_id is None:
             self._completion.release(task_token, "nothing-to-wait-for")
             return {"waiting": False}
@@ -200,7 +200,7 @@ class RolloutItemEnds(ItemStarts):
     def record_item_failure(
         self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo
     ) -> dict[str, Any]:
-        item = self._item(rollout_id, index)
+        item = self._step_item(rollout_id, index)
         if not item.ended:
             self._fail(tenant_id, item, info, item.deployment_id)
         return {"recorded": info.code}

@@ -34,7 +34,7 @@ from chalicelib.domain.rollouts import (
 )
 from chalicelib.domain.templates import NO_ECHO_MASK
 from chalicelib.service.deployments import DeploymentChange, ItemStart, NewDeployment
-from chalicelib.service.rollouts.core import RolloutCore, no_item, not_started
+from chalicelib.service.rollouts.core import RolloutCore, log_as_item, no_item, not_started
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class ItemStarts(RolloutCore):
         item, rollout = self._store.item_and_rollout(tenant_id, rollout_id, index)
         if item is None:
             raise no_item(rollout_id, index)
+        log_as_item(item)  # a retry's item names what an earlier run started; a new start binds its own
         found = self._as_found(item)
         if found is not None:
             return found

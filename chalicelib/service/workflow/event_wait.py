@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.model import Deployment
+from chalicelib.observability import carried_keys
 from chalicelib.service.workflow.locking import StackLocking
 from chalicelib.service.workflow.values import StepInput
 
@@ -43,7 +44,8 @@ class EventWaiting(StackLocking):
         key = deployment.stack_key
         self._renew_lease(deployment, step)
         tokens = expected_tokens(operation.client_request_token, operation.phase)
-        if not self._completion.await_stack(key, step.operation_id, task_token, tokens):
+        # The stack's events then log as this operation, under its correlation id.
+        if not self._completion.await_stack(key, step.operation_id, task_token, tokens, carried_keys()):
             return {"waiting": False}  # the event it waits for came first: released already
         if self._cancel_requested(deployment):
             self._completion.release(task_token, "cancel")
