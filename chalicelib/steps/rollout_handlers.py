@@ -15,6 +15,7 @@ from chalicelib.composition import Services
 from chalicelib.domain.errors import DeployerError
 from chalicelib.service.rollouts import RolloutService
 from chalicelib.service.workflow import error_from_state
+from chalicelib.service.workflow.values import wait_timed_out
 
 
 def _run(services: Services, call: Callable[[RolloutService], dict[str, Any]]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def poll_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
     # The last poll's interval, or (the first poll, right after StartItem) the rollout's initial one.
     wait = int((event.get("progress") or {}).get("wait_seconds", event.get("wait_seconds", 0)))
-    timed_out = (event.get("released") or {}).get("Error") == "States.Timeout"
+    timed_out = wait_timed_out(event)
     return _run(services, lambda r: r.poll_item(tenant, rollout, int(event["item_id"]), wait, timed_out))
 
 

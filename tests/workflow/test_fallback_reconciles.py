@@ -20,11 +20,13 @@ from chalicelib.domain.metrics import Metric
 from chalicelib.steps import rollout_handlers
 from localaws.cloudformation import StackSimulation
 from tests.conftest import (
+    TARGET_ACCOUNT,
     Tenant,
     create_target_role,
     execution_history,
     local_aws_for_app,
     register_target,
+    running_executions,
     wired,
 )
 from tests.support import polling
@@ -35,6 +37,7 @@ from tests.workflow.lifecycle_helpers import (
     create,
     put,
     settle,
+    waiting_for_stack_event,
     with_resources,
 )
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
@@ -74,6 +77,36 @@ def test_a_stack_longer_than_the_event_wait_is_no_lost_event(capsys: pytest.Capt
         after = settle(client, tenant, accepted(updated)["deployment_id"])
         assert after["operation"]["status"] == "SUCCEEDED", after
         assert "WaitForStackEvent" in states_entered(aws, after)
+
+
+def test_polls_after_a_timed_out_wait_are_no_fallback_once_the_operation_polls(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A wait times out on a running stack, then the region is found losing events (by another
+    operation): this one polls from then on. The error of its timed-out wait stays in its state through
+    the polls (nothing clears it), yet none of those polls follows an event wait: the stack's end, whose
+    event came, is no lost event."""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=4)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="1") as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws)  # events forwarded: none is lost
+        started = accepted(create(client, tenant, target, QUEUE))
+        (execution,) = polling.until(
+            lambda: running_executions(aws, aws.central.state_machine_arn), what="the create's execution"
+        )
+        polling.until(
+            lambda: waiting_for_stack_event(aws, execution["executionArn"]), what="its wait for the event"
+        )
+        services.completion.mark_events_lost(TARGET_ACCOUNT, "us-east-1", 3600)
+        done = settle(client, tenant, started["deployment_id"])
+        assert done["status"] == "ACTIVE", done
+        states = states_entered(aws, done)
+        assert states.count("WaitForStack") >= 1, states  # it did poll, after its timed-out wait
+        assert timed_out_waits(aws, done) >= 1
+        assert totals(emf_documents(capsys.readouterr().out), Metric.FALLBACK_RECONCILES) == {}
 
 
 def test_a_failed_stack_whose_final_event_was_lost_counts_once_and_the_region_polls(
@@ -117,7 +150,9 @@ def test_an_item_wait_that_times_out_counts_only_once_the_item_has_ended() -> No
         rollout_id = one_item(client, tenant, aws)["rollout_id"]
         event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
         assert rollout_handlers.start_item(services, event)["done"] is False
-        timed_out = {**event, "released": {"Error": "States.Timeout"}, "progress": {"wait_seconds": 1}}
+        # As WaitForItemEnd's Catch hands it to PollItem: the poll before it sent it to wait for the end.
+        waited = {"wait_seconds": 1, "completion": "events"}
+        timed_out = {**event, "released": {"Error": "States.Timeout"}, "progress": waited}
 
         # The wait timed out while the item's stack still runs: nothing was lost.
         progress = rollout_handlers.poll_item(services, timed_out)
@@ -135,5 +170,9 @@ def test_an_item_wait_that_times_out_counts_only_once_the_item_has_ended() -> No
         assert rollout_handlers.poll_item(services, timed_out)["done"] is True
         reconciles = [point for point in metrics.points if point[0] == "FallbackReconciles"]
         assert reconciles == [("FallbackReconciles", 1.0, {"wait": "item_end"})]
+        # A poll of the plain timed wait (WaitForItem) still carries that timeout: it is no new one.
+        stale = {**timed_out, "progress": {"wait_seconds": 1, "completion": "poll"}}
+        assert rollout_handlers.poll_item(services, stale)["done"] is True
+        assert metrics.total(Metric.FALLBACK_RECONCILES) == 1
         (ended,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert ended.status.value == "SUCCEEDED"

@@ -37,10 +37,23 @@ class StepInput:
             max_wait_seconds=int(event.get("max_wait_seconds", 60)),
             completion="events" if event.get("completion") == "events" else "poll",
             event_timeout_seconds=int(event.get("event_timeout_seconds", 600)),
-            timed_out=(event.get("released") or {}).get("Error") == "States.Timeout",
+            timed_out=wait_timed_out(event),
             announce_end=event.get("announce_end") is not False,
             rollout_item=ItemRef.from_input(event.get("rollout_item")),
         )
+
+
+def wait_timed_out(event: dict[str, Any]) -> bool:
+    """Whether this poll follows a wait for an event (a stack's, an item's end) that timed out.
+
+    The wait's Catch leaves its error in ``$.released``, and nothing clears it, so the polls of a plain
+    timed wait that come after it still carry it: only the poll right after the event wait counts, the
+    one whose ``progress`` (what the step before the wait answered) sent it to wait for events. With no
+    ``progress`` yet (the first PollItem, after StartItem's token wait), the wait was for an event."""
+    if (event.get("released") or {}).get("Error") != "States.Timeout":
+        return False
+    progress = event.get("progress")
+    return not isinstance(progress, dict) or progress.get("completion") == "events"
 
 
 @dataclass(frozen=True)
