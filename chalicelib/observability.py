@@ -121,6 +121,14 @@ def carried_keys() -> dict[str, str]:
     return {k: str(current[k]) for k in (*STEP_KEYS, "correlation_id") if current.get(k)}
 
 
+def restored_keys(keys: Mapping[str, Any]) -> dict[str, str]:
+    """``carried_keys`` as read back from a record: only those keys, and a correlation id that is one,
+    whatever else the record was made to hold (a key of Powertools' own would override its field)."""
+    restored = {k: str(keys[k]) for k in STEP_KEYS if keys.get(k) is not None}
+    correlation = valid_correlation_id(keys.get("correlation_id"))
+    return {**restored, "correlation_id": correlation} if correlation else restored
+
+
 def bound(key: str) -> str | None:
     value = _logger().thread_safe_get_current_keys().get(key)
     return None if value is None else str(value)

@@ -19,6 +19,7 @@ finds the claim taken and sends nothing, while a retry after a lost announcement
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -441,21 +442,30 @@ class DynamoRolloutStore:
             }
         }
 
-    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> int:
+    def end_items(
+        self, tenant_id: str, items: list[RolloutItem], on_ended: Callable[[int], None] | None = None
+    ) -> int:
         """End many items that never started (a rollout's end cancels them; none counts as failed), each
         only while still PENDING, 25 per transaction, so that ending a fleet's items takes tens of calls,
         not thousands. A chunk where some item started or ended meanwhile is done one item at a time.
-        How many items it ended."""
+        How many items it ended; ``on_ended`` hears each write's count as it is written."""
         if any(item.status is ItemStatus.FAILED for item in items):
             raise ValueError("end_items records no failures: end a FAILED item with end_item")
         ended = 0
+
+        def wrote(count: int) -> None:
+            nonlocal ended
+            ended += count
+            if on_ended is not None:
+                on_ended(count)
+
         for first in range(0, len(items), TRANSACTION_ITEMS):
             chunk = items[first : first + TRANSACTION_ITEMS]
             puts: list[Any] = [self._end_put(item, only_pending=True) for item in chunk]
             with aws_call("TransactWriteItems"):
                 try:
                     transact_write_items(self._table.meta.client, puts)
-                    ended += len(chunk)
+                    wrote(len(chunk))
                     continue
                 except ClientError as error:
                     if error_code(error) != "TransactionCanceledException":
@@ -464,7 +474,7 @@ class DynamoRolloutStore:
                 with aws_call("PutItem"):
                     try:
                         self._table.meta.client.put_item(**self._end_put(item, only_pending=True)["Put"])
-                        ended += 1
+                        wrote(1)
                     except ClientError as error:
                         if error_code(error) != "ConditionalCheckFailedException":
                             raise

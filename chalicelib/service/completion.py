@@ -35,7 +35,7 @@ from typing import Any
 
 from chalicelib.domain.model import REQUEST_TOKEN_PREFIX, Deployment, stack_key
 from chalicelib.domain.rollouts import ItemRef
-from chalicelib.observability import bind
+from chalicelib.observability import bind, restored_keys
 from chalicelib.service.ports import CompletionWaiters, StackStatusEvent, TaskCallbacks
 
 STACK_ARN = re.compile(
@@ -94,7 +94,7 @@ class CompletionService:
         """``signal``'s task token; from here on this invocation logs as the operation the event is for,
         when the waiter's record keeps its keys (a stack's waiter: ``await_stack``)."""
         signalled = self._waiters.signal(key, event)
-        bind(**signalled.log_keys)
+        bind(**restored_keys(signalled.log_keys))
         return signalled.task_token
 
     def await_stack(

@@ -373,9 +373,12 @@ class RolloutStore(Protocol):
         """Write an item's progress unless it has ended (False then); ``reopen`` writes it regardless;
         ``only_pending``: only while it is PENDING."""
 
-    def end_items(self, tenant_id: str, items: list[RolloutItem]) -> int:
+    def end_items(
+        self, tenant_id: str, items: list[RolloutItem], on_ended: Callable[[int], None] | None = None
+    ) -> int:
         """``end_item`` for many items none of which FAILED, in as few writes as the store can; how many
-        it ended (not those that had started or ended meanwhile)."""
+        it ended (not those that had started or ended meanwhile). ``on_ended`` hears each write's count
+        as it is written, so a failure part-way loses none of those already ended."""
 
     def end_item(self, tenant_id: str, item: RolloutItem, *, only_pending: bool = False) -> bool:
         """Record the item's final status once (False if it had ended, or with ``only_pending`` had

@@ -155,3 +155,22 @@ def test_metric_names_are_unique_and_cloudwatch_units() -> None:
     names = [m.spec.name for m in Metric]
     assert len(names) == len(set(names))
     assert {m.spec.unit for m in Metric} <= {"Count", "Seconds"}
+
+
+def test_keys_read_back_from_a_record_are_only_an_operations_ids_and_a_valid_correlation_id() -> None:
+    stored = {
+        "tenant_id": "t-1",
+        "deployment_id": "d-1",
+        "operation_id": "op-1",
+        "correlation_id": "req-42",
+        "level": "DEBUG",  # Powertools' own field: it would replace the line's level
+        "message": "%s %s",  # a %-format would break every line that logs it
+    }
+    assert observability.restored_keys(stored) == {
+        "tenant_id": "t-1",
+        "deployment_id": "d-1",
+        "operation_id": "op-1",
+        "correlation_id": "req-42",
+    }
+    tampered = {"operation_id": "op-1", "correlation_id": "bad\nid %s"}
+    assert observability.restored_keys(tampered) == {"operation_id": "op-1"}

@@ -219,10 +219,11 @@ def test_every_log_line_of_an_operation_carries_its_ids_and_the_requests_correla
     json_logs: io.StringIO,
 ) -> None:
     """A run from the API through its execution and the stack event that releases its wait. Stacks take
-    2 s here, so the event comes after the wait registered: an event that comes before the operation's
-    first wait finds no waiter's record to learn the operation from, and is logged as itself."""
+    4 s here, so the event comes after the wait registered, even on a loaded machine: an event that comes
+    before the operation's first wait finds no waiter's record to learn the operation from, and is
+    logged as itself."""
     with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=2)) as aws,
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=4)) as aws,
         wired(aws) as services,
         Client(app_module.app) as client,
     ):

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from chalice.test import Client
 
 import app as app_module
+from chalicelib.adapters import errors as errors_module
+from chalicelib.adapters import rollouts as rollouts_module
 from chalicelib.adapters.rollouts import DynamoRolloutStore
+from chalicelib.domain.errors import TransientAwsError
 from chalicelib.domain.metrics import Metric
 from chalicelib.domain.rollouts import ItemRef, ItemStatus
 from localaws.environment import LocalAws
@@ -127,3 +132,43 @@ def test_items_a_rollout_cancels_in_bulk_are_counted_ended(
         (("status", "FAILED"),): 1,
         (("status", "CANCELLED"),): 3,
     }
+
+
+def test_items_ended_in_bulk_are_heard_write_by_write_so_a_failure_part_way_loses_no_count(
+    local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 items end in two transactions (25, then 5); the second is throttled past botocore's retries.
+    The 25 already ended were heard as their write landed, and the rest are still PENDING, for the
+    step's retry to end and count."""
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        session = local_aws.role_session(local_aws.host.role_of("NextWave"))
+        table = session.resource("dynamodb", region_name=services.settings.region).Table(
+            services.settings.table_name
+        )
+        store = DynamoRolloutStore(table)
+        items = [replace(item, index=n) for n in range(30)]
+        for other in items[1:]:
+            assert store.save_item(other, reopen=True)
+        transact = errors_module.transact_write_items
+        sent: list[int] = []
+
+        def second_throttled(client: Any, puts: Any) -> None:
+            sent.append(len(puts))
+            if len(sent) == 2:
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "x")
+            transact(client, puts)
+
+        monkeypatch.setattr(rollouts_module, "transact_write_items", second_throttled)
+        heard: list[int] = []
+        cancelled = [
+            replace(i, status=ItemStatus.CANCELLED, updated_at="2026-12-07T00:00:00Z") for i in items
+        ]
+        with pytest.raises(TransientAwsError):
+            store.end_items(tenant.tenant_id, cancelled, heard.append)
+        assert sent == [25, 5]
+        assert heard == [25]
+        statuses = Counter(i.status for i in store.list_items(rollout_id))
+        assert statuses == Counter({ItemStatus.CANCELLED: 25, ItemStatus.PENDING: 5})

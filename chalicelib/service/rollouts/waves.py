@@ -169,13 +169,13 @@ class RolloutWaves(RolloutNotices):
         """End the PENDING ``items`` CANCELLED (``spare_starting``: not those whose StartItem may still
         run). A fleet's worth of items in tens of writes, not one per item: NextWave has a timeout."""
         info, now = not_started(reason), utc_now()
-        ended = self._store.end_items(
+        self._store.end_items(
             rollout.tenant_id,
             [
                 replace(item, status=ItemStatus.CANCELLED, error=item_error(item, info, None), updated_at=now)
                 for item in items
                 if item.status is ItemStatus.PENDING and not (spare_starting and starting(item))
             ],
+            # counted write by write: a throttle part-way must not lose the count of those ended
+            lambda ended: self._metrics.add(Metric.ROLLOUT_ITEMS, ended, status=ItemStatus.CANCELLED.value),
         )
-        if ended:
-            self._metrics.add(Metric.ROLLOUT_ITEMS, ended, status=ItemStatus.CANCELLED.value)
