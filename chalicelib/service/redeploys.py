@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from chalicelib.domain.automation import CLAIM_LEASE_SECONDS, RedeployRequest, S3Location, revision_key
@@ -50,6 +51,12 @@ MAX_REASON_CHARS = 256
 
 # Builds the change only once the claim is held: reading S3 is not free.
 ChangeFactory = Callable[[], DeploymentChange]
+
+
+def _logged_as(deployment: Deployment) -> AbstractContextManager[None]:
+    """One deployment of a redeploy: its lines carry its tenant and id (and the operation it starts),
+    none of them left on the next deployment's lines."""
+    return binding(tenant_id=deployment.tenant_id, deployment_id=deployment.deployment_id)
 
 
 def _fixed(change: DeploymentChange) -> ChangeFactory:
@@ -111,14 +118,15 @@ class RedeployService:
             change = DeploymentChange(
                 None, {**deployment.parameters, **request.parameters} if request.parameters else None, None
             )
-            self._redeploy_one(
-                deployment,
-                request.revision,
-                request.origin,
-                _fixed(change),
-                request.reason,
-                report,
-            )
+            with _logged_as(deployment):
+                self._redeploy_one(
+                    deployment,
+                    request.revision,
+                    request.origin,
+                    _fixed(change),
+                    request.reason,
+                    report,
+                )
         return report
 
     def template_changed(self, location: S3Location, version_id: str | None, event_id: str) -> RedeployReport:
@@ -141,15 +149,16 @@ class RedeployService:
                     read.body, None, None, template_version=read.version_id, template_region=read.region
                 )
 
-            self._redeploy_one(
-                deployment,
-                revision,
-                "s3",
-                change,
-                f"new version {version_id or '(unversioned)'} of {location.url}",
-                report,
-                skip_unchanged=True,
-            )
+            with _logged_as(deployment):
+                self._redeploy_one(
+                    deployment,
+                    revision,
+                    "s3",
+                    change,
+                    f"new version {version_id or '(unversioned)'} of {location.url}",
+                    report,
+                    skip_unchanged=True,
+                )
         return report
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -164,24 +173,6 @@ class RedeployService:
         report: RedeployReport,
         *,
         skip_unchanged: bool = False,
-    ) -> None:
-        """Redeploy one of the event's deployments, its lines carrying its tenant and id (and the
-        operation it starts), none of them left on the next deployment's lines."""
-        with binding(tenant_id=deployment.tenant_id, deployment_id=deployment.deployment_id):
-            self._claim_and_update(
-                deployment, revision, origin, change, reason, report, skip_unchanged=skip_unchanged
-            )
-
-    def _claim_and_update(
-        self,
-        deployment: Deployment,
-        revision: str,
-        origin: str,
-        change: ChangeFactory,
-        reason: str,
-        report: RedeployReport,
-        *,
-        skip_unchanged: bool,
     ) -> None:
         key = revision_key(revision)
         claim = self._store.claim_revision(
