@@ -98,16 +98,13 @@ THROTTLING_CODES = frozenset(
         "ServiceFailure",
     }
 )
-# Why DynamoDB cancelled a transaction (TransactionCanceledException, one reason per item), when it is a
-# passing state: an item throttled, or held by another transaction. botocore retries neither (the
-# exception is not a throttling code): chalicelib/adapters/errors.py transact_write_items does, then the
-# step's or the caller's retry.
-TRANSIENT_CANCELLATION_REASONS = frozenset(
-    {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
-)
-# Of those, the reasons that are throttles (a transaction cancelled for one and sent again is counted in
-# ThrottlesRetried; one held by another transaction is not a throttle).
+# Why DynamoDB cancelled a transaction (TransactionCanceledException, one reason per item), when an item
+# was throttled (a transaction cancelled for one and sent again is counted in ThrottlesRetried)...
 THROTTLE_CANCELLATION_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
+# ... and when it is a passing state: an item throttled, or held by another transaction (no throttle).
+# botocore retries neither (the exception is not a throttling code): chalicelib/adapters/errors.py
+# transact_write_items does, then the step's or the caller's retry.
+TRANSIENT_CANCELLATION_REASONS = THROTTLE_CANCELLATION_REASONS | {"TransactionConflict"}
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
 DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
