@@ -316,26 +316,30 @@ def _outcome(status: Any, error: Any) -> str:
     return f"{status} {code}" if code else str(status)
 
 
-def crashed_steps(crash: bool = True, rollout_targets: int = 2) -> Figures:
+def crashed_steps(crash: bool = True, rollout_targets: int = 2, item_waits: bool | None = None) -> Figures:
     """Each Task state's function in turn crashes after its work, the first time it runs for an input
     (``crash`` False: the same runs, uncrashed), in the run its case makes (:data:`CRASH_CASES`): one
     create, or one rollout of ``rollout_targets`` items. Every Task state of both definitions has its
     case, or nothing runs (:func:`check_crash_cases`). The cases whose items outlast StartItem's wait
-    run on a local AWS of their own, whose stacks take ``ITEM_STACK_SECONDS``."""
+    run on a local AWS of their own, whose stacks take ``ITEM_STACK_SECONDS``. ``item_waits``: only
+    those cases (True), or only the others (False); both by default (the tests run each group apart, so
+    that two workers share them)."""
     states = task_states()
     check_crash_cases(states)
     functions = {(s.machine, s.state): s.function for s in states}
     figures = Figures("step crashes")
-    with chaos_service(NO_FAULTS) as h:
-        _crash_cases(
-            h, [c for c in CRASH_CASES if not c.item_waits], functions, crash, rollout_targets, figures
-        )
-    tuning = {"NEXUS_EVENT_TIMEOUT_SECONDS": str(ITEM_EVENT_TIMEOUT)}
-    with (
-        _start_item_waits(ITEM_START_WAIT, ITEM_EVENT_TIMEOUT),
-        chaos_service(NO_FAULTS, stack_seconds=ITEM_STACK_SECONDS, tuning=tuning) as h,
-    ):
-        _crash_cases(h, [c for c in CRASH_CASES if c.item_waits], functions, crash, rollout_targets, figures)
+    if item_waits is not True:
+        with chaos_service(NO_FAULTS) as h:
+            plain = [c for c in CRASH_CASES if not c.item_waits]
+            _crash_cases(h, plain, functions, crash, rollout_targets, figures)
+    if item_waits is not False:
+        tuning = {"NEXUS_EVENT_TIMEOUT_SECONDS": str(ITEM_EVENT_TIMEOUT)}
+        with (
+            _start_item_waits(ITEM_START_WAIT, ITEM_EVENT_TIMEOUT),
+            chaos_service(NO_FAULTS, stack_seconds=ITEM_STACK_SECONDS, tuning=tuning) as h,
+        ):
+            waiting = [c for c in CRASH_CASES if c.item_waits]
+            _crash_cases(h, waiting, functions, crash, rollout_targets, figures)
     figures.check(figures.terminal == figures.runs, "every operation terminal")
     figures.check(figures.orphan_locks == 0, "0 locks left held")
     figures.check(
