@@ -58,9 +58,13 @@ def timed_out_waits(aws: Any, deployment: dict[str, Any]) -> int:
 
 
 def test_a_stack_longer_than_the_event_wait_is_no_lost_event(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 4 s stack outlasts the first 3 s wait and ends about 1 s into the second, which its event then
+    releases. (With a wait about to end as the stack does, an event still in flight on a loaded
+    machine would find the wait timed out and the stack ended: counted lost, the race a real wait of
+    600 s makes rare. A 2.5 s stack and 1 s waits met it under four test workers.)"""
     with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=2.5)) as aws,
-        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="1") as services,
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=4)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="3") as services,
         Client(app_module.app) as client,
     ):
         tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
