@@ -13,9 +13,9 @@ from typing import Any
 
 from chalicelib.domain.errors import DeployerError, StackOperationError, TransientAwsError
 from chalicelib.domain.metrics import WAIT_STACK_EVENT, Metric
-from chalicelib.domain.model import Action, Deployment, OperationMode, utc_now
+from chalicelib.domain.model import Action, Deployment, OperationMode, age_seconds, utc_now
 from chalicelib.domain.stack_status import STUCK_HINTS, StackPhase, phase_of
-from chalicelib.service.ports import StackGateway
+from chalicelib.service.ports import StackEventInfo, StackGateway
 from chalicelib.service.workflow.core import executing_status
 from chalicelib.service.workflow.event_wait import CANCEL_SUFFIX, EventWaiting
 from chalicelib.service.workflow.outcomes import Outcomes
@@ -25,6 +25,7 @@ from chalicelib.service.workflow.stack_events import (
     describe_blockers,
     failure_reason,
     stack_blockers,
+    stack_ended_at,
 )
 from chalicelib.service.workflow.values import StepInput
 
@@ -51,13 +52,32 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             return self._poll_recreate(deployment, stacks, step, next_wait)
         return self._poll_stack_status(deployment, stacks, step, next_wait)
 
-    def _reconciled(self, deployment: Deployment, step: StepInput, status: str) -> None:
+    def _reconciled(
+        self, deployment: Deployment, step: StepInput, status: str, events: list[StackEventInfo]
+    ) -> None:
         """After a wait that no event released (``step.timed_out``), the stack status this poll read: one
         no longer in progress had its final event, which was lost (or never sent), and this poll is the
-        fallback reconcile. A stack still in progress (one longer than the wait) lost nothing."""
-        if step.timed_out and phase_of(status) is not StackPhase.IN_PROGRESS:
-            self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_STACK_EVENT)
-            self._events_lost(deployment)
+        fallback reconcile. A stack still in progress (one longer than the wait) lost nothing.
+
+        Nor did a stack that ended less than half a wait before this poll, by its final stack event's
+        timestamp (or after the events were read, if none among them ended it): its event may still be on
+        its way (EventBridge, the forwarding rule, the handler's Lambda) while the wait ran out. Counted
+        lost, it would mark the account and region as losing events, for a stack that merely ended as
+        its wait did. An event that had half a wait (300 s on AWS) to come and did not, was lost."""
+        if not step.timed_out or phase_of(status) is StackPhase.IN_PROGRESS:
+            return
+        ended_at = stack_ended_at(events, deployment.stack_name)
+        ended_seconds_ago = age_seconds(ended_at) if ended_at else 0.0
+        if ended_seconds_ago < step.event_timeout_seconds / 2:
+            logger.info(
+                "the stack ended %.1f s before this poll, as its event wait timed out: its final event "
+                "may still be on its way, and is not counted lost",
+                ended_seconds_ago,
+                extra={"stack": deployment.stack_name, "stack_status": status},
+            )
+            return
+        self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_STACK_EVENT)
+        self._events_lost(deployment)
 
     def _poll_change_set(
         self, deployment: Deployment, stacks: StackGateway, step: StepInput, next_wait: int
@@ -124,7 +144,7 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             deployment = replace(deployment, operation=replace(operation, last_event_id=events[-1].event_id))
         stack = stacks.describe_stack(stack_ref)
         status = stack.status if stack else "DELETE_COMPLETE"
-        self._reconciled(deployment, step, status)
+        self._reconciled(deployment, step, status, events)
         phase = phase_of(status)
         deployment = replace(deployment, stack_status=status, updated_at=utc_now())
         cancelling = operation.phase == "cancelling"
@@ -229,7 +249,7 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
             )
         stack = stacks.describe_stack(stack_ref)
         status = stack.status if stack else "DELETE_COMPLETE"
-        self._reconciled(deployment, step, status)
+        self._reconciled(deployment, step, status, events)
         if phase_of(status) is StackPhase.IN_PROGRESS:
             self._store.save_deployment(replace(deployment, stack_status=status, updated_at=utc_now()))
             return waiting(step, "recreate_delete", next_wait)

@@ -7,11 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.model import Deployment, DeploymentEvent, EventSource
-from chalicelib.domain.stack_status import is_failure_event
+from chalicelib.domain.stack_status import StackPhase, is_failure_event, phase_of
 from chalicelib.service.ports import StackEventInfo, StackGateway
 from chalicelib.service.workflow.core import WorkflowCore
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
+
+
+def stack_ended_at(events: list[StackEventInfo], stack_name: str) -> str | None:
+    """When the stack reached the last of its statuses no longer in progress among ``events`` (oldest
+    first), by its stack-level event; None if none of them ended it."""
+    for event in reversed(events):
+        stack_level = event.resource_type == STACK_TYPE and event.logical_id == stack_name
+        if stack_level and phase_of(event.status) is not StackPhase.IN_PROGRESS:
+            return event.timestamp
+    return None
 
 
 class StackEvents(WorkflowCore):
