@@ -157,6 +157,7 @@ def build_services(
         config,
         settings.assume_role_seconds,
         observe=throttles.observe,
+        loader=session._session.get_component("data_loader"),  # boto3 keeps its botocore session there
     )
     inspection = TargetInspection(
         targets, TargetChecks(targets, IamRoleProbe(target_access, config, settings.region)), target_access

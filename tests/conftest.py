@@ -313,6 +313,7 @@ def wait_for(client: Client, tenant: Tenant, deployment_id: str, timeout: float 
         ready=lambda body: body["operation"]["status"] in ("SUCCEEDED", "FAILED"),
         timeout=timeout,
         interval=0.02,
+        max_interval=0.25,
         what=f"deployment {deployment_id} to settle",
     )
 

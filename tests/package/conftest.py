@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from infra.intrinsics import Pseudo, Resolver
 
@@ -92,17 +93,26 @@ class Packaged:
 
 
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
-    out = tmp_path_factory.mktemp("package")
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.package", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, f"infra.package failed:\n{result.stdout}\n{result.stderr}"
+def packaged(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Packaged:
+    """The package, built once per test run: the test workers share one build, the first to take the lock
+    in the run's temporary directory making it (pytest-xdist's recipe for a session fixture run once), so
+    the package tests spread over the workers like any others. Outside build/: `make package` may run
+    meanwhile."""
+    run_dir = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        run_dir = run_dir.parent  # shared by the workers of this run
+    out = run_dir / "package"
+    with FileLock(str(run_dir / "package.lock")):
+        if not (out / "sam.json").is_file():
+            result = subprocess.run(
+                [sys.executable, "-m", "infra.package", "--out", str(out), "--work", str(run_dir / "stage")],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert result.returncode == 0, f"infra.package failed:\n{result.stdout}\n{result.stderr}"
     template_path = out / "sam.json"
     return Packaged(out, template_path, json.loads(template_path.read_text()))
 

@@ -74,6 +74,7 @@ def settle(client: Client, tenant: Tenant, deployment_id: str, timeout: float = 
         ready=lambda body: body["operation"]["status"] in ENDED,
         timeout=timeout,
         interval=0.02,
+        max_interval=0.25,
         what=f"deployment {deployment_id} to settle",
     )
 

@@ -114,6 +114,7 @@ def wait_rollout(
         ready=lambda body: body["status"] in until,
         timeout=timeout,
         interval=0.1,
+        max_interval=0.5,
         what=f"rollout {rollout_id} to settle",
     )
 
