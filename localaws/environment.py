@@ -8,6 +8,8 @@ Its functions then run in-process under the execution roles the template gives t
 (``localaws/functions.py``, the ``host``), its state machines are the template's with
 ``DefinitionSubstitutions`` applied, and events reach handlers only through the template's rules and
 subscription. So target trust policies name the template's ``ServiceRole``, exactly as in production.
+In-process, a template deployed once in this process is not deployed again: the next ``LocalAws`` gets
+a copy of the central account as that deployment left it (``localaws/snapshots.py``).
 
 Two modes share that deployment. In-process (the default, for tests) moto is ``mock_aws``: botocore
 never leaves the process. Server mode (``serve_on=(host, port)``, for local mode) runs a
@@ -19,6 +21,7 @@ interpreter invokes Lambda tasks through boto3 at ``localhost:$MOTO_PORT``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -49,6 +52,7 @@ from localaws import (
     saml,
     secretsmanager,
     sessions,
+    snapshots,
     sns,
     sts,
 )
@@ -96,6 +100,12 @@ class CentralResources:
 
 
 HostFactory = Callable[["LocalAws"], "FunctionHost"]
+
+# In-process deployments of the service's stack by (template, parameters, region): the stack and a copy
+# of the central account's backends right after it was deployed. A few templates at most (tests change
+# copies of the service's own); each copy holds IAM's managed policies, some megabytes.
+_DEPLOYED: dict[str, tuple[DeployedStack, snapshots.AccountSnapshot]] = {}
+_DEPLOYED_KEPT = 4
 
 
 class LocalAws:
@@ -147,13 +157,7 @@ class LocalAws:
                 self._mock.start()
             else:
                 self._start_server(*self._serve_on)
-            self._stack = deploy_stack(
-                self.account_session(CENTRAL_ACCOUNT),
-                template,
-                stack_name=STACK_NAME,
-                account_id=CENTRAL_ACCOUNT,
-                parameters=self._stack_parameters,
-            )
+            self._stack = self._deploy(template)
             self._central = CentralResources.of(self._stack)
             if self._host_factory is not None:
                 self._host = self._host_factory(self)
@@ -165,6 +169,31 @@ class LocalAws:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _deploy(self, template: Mapping[str, Any]) -> DeployedStack:
+        """The service's stack in the central account: deployed, or in-process a copy of the same
+        template's deployment made earlier in this process (``localaws/snapshots.py``)."""
+        key = None
+        if self._serve_on is None:
+            key = hashlib.sha256(
+                json.dumps([template, self._stack_parameters, self.region], sort_keys=True).encode()
+            ).hexdigest()
+            deployed = _DEPLOYED.get(key)
+            if deployed is not None:
+                snapshots.restore(deployed[1])
+                return deployed[0]
+        stack = deploy_stack(
+            self.account_session(CENTRAL_ACCOUNT),
+            template,
+            stack_name=STACK_NAME,
+            account_id=CENTRAL_ACCOUNT,
+            parameters=self._stack_parameters,
+        )
+        if key is not None:
+            while len(_DEPLOYED) >= _DEPLOYED_KEPT:
+                _DEPLOYED.pop(next(iter(_DEPLOYED)))
+            _DEPLOYED[key] = (stack, snapshots.capture(CENTRAL_ACCOUNT))
+        return stack
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
