@@ -3,22 +3,64 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from chalice.test import Client
 
+import app as app_module
 from chalicelib.adapters.dynamodb import (
     DynamoDeploymentStore,
     DynamoLockStore,
     SharedTable,
     deployment_to_item,
 )
+from chalicelib.composition import Services
 from chalicelib.domain.model import Deployment
+from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
-from tests.conftest import TARGET_ACCOUNT, Tenant, call, register_target
+from tests.conftest import (
+    TARGET_ACCOUNT,
+    Tenant,
+    call,
+    create_target_role,
+    local_aws_for_app,
+    register_target,
+    wired,
+)
 from tests.support.polling import until
 
 ENDED = {"SUCCEEDED", "FAILED", "PLANNED", "CANCELLED"}
+
+
+@dataclass(frozen=True)
+class Unforwarded:
+    """A local AWS whose target account sends none of its stack events: every event wait times out."""
+
+    aws: LocalAws
+    services: Services
+    client: Client
+    tenant: Tenant
+    target: dict[str, Any]
+
+
+@contextmanager
+def events_never_arrive(stack_seconds: float, event_timeout_seconds: int) -> Iterator[Unforwarded]:
+    """The app on a local AWS whose stacks take ``stack_seconds``, with event waits of
+    ``event_timeout_seconds``, and tenant-a's target registered and bootstrapped without the rule that
+    forwards its stack events."""
+    with (
+        local_aws_for_app(simulation=StackSimulation(stack_seconds=stack_seconds)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS=str(event_timeout_seconds)) as services,
+        Client(app_module.app) as client,
+    ):
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        target = register_target(client, tenant, aws, with_role=False)
+        create_target_role(aws, target["trust_policy"], forward=False)
+        yield Unforwarded(aws, services, client, tenant, target)
+
 
 QUEUE: dict[str, Any] = {
     "Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 30}}}

@@ -27,7 +27,6 @@ from tests.conftest import (
     TARGET_ACCOUNT,
     AwsCalls,
     call,
-    create_target_role,
     execution_history,
     local_aws_for_app,
     register_target,
@@ -36,7 +35,7 @@ from tests.conftest import (
 )
 from tests.support.faults import refused_once
 from tests.support.polling import until
-from tests.workflow.lifecycle_helpers import settle
+from tests.workflow.lifecycle_helpers import events_never_arrive, settle
 
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 TWO_QUEUES = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}, "R": {"Type": "AWS::SQS::Queue"}}})
@@ -101,16 +100,8 @@ def test_create_update_delete_end_by_stack_events_with_two_describe_stacks_each(
 
 def test_a_lost_completion_event_is_reconciled_after_the_wait_times_out():
     """No forwarding rule in the target account: no event ever arrives; one reconcile ends the operation."""
-    with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=0.5)) as aws,
-        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="1") as services,
-        Client(app_module.app) as client,
-    ):
-        from tests.conftest import Tenant
-
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        target = register_target(client, tenant, aws, with_role=False)
-        create_target_role(aws, target["trust_policy"], forward=False)
+    with events_never_arrive(stack_seconds=0.5, event_timeout_seconds=1) as run:
+        aws, client, tenant, target = run.aws, run.client, run.tenant, run.target
         done = wait_for(client, tenant, deploy(client, tenant, target)["deployment_id"])
         assert done["status"] == "ACTIVE", done
         history = execution_history(aws, done["operation"]["operation_id"])

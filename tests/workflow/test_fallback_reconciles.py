@@ -24,7 +24,6 @@ from localaws.cloudformation import StackSimulation
 from tests.conftest import (
     TARGET_ACCOUNT,
     Tenant,
-    create_target_role,
     execution_history,
     local_aws_for_app,
     register_target,
@@ -37,6 +36,7 @@ from tests.workflow.lifecycle_helpers import (
     QUEUE,
     accepted,
     create,
+    events_never_arrive,
     put,
     settle,
     waiting_for_stack_event,
@@ -121,14 +121,8 @@ def test_a_failed_stack_whose_final_event_was_lost_counts_once_and_the_region_po
     """The reconcile finds the create failed: its final event (ROLLBACK_COMPLETE) was lost like any
     other, so it is counted, and the account and region poll from then on, as after a lost success.
     The stack ends as it is created, so it has ended more than half the 2 s wait before the reconcile."""
-    with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=0)) as aws,
-        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="2") as services,
-        Client(app_module.app) as client,
-    ):
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        target = register_target(client, tenant, aws, with_role=False)
-        create_target_role(aws, target["trust_policy"], forward=False)  # no event ever arrives
+    with events_never_arrive(stack_seconds=0, event_timeout_seconds=2) as run:
+        aws, client, tenant, target = run.aws, run.client, run.tenant, run.target
         broken = with_resources(QUEUE, Subnet=FAILING_SUBNET)
         failed = settle(client, tenant, accepted(create(client, tenant, target, broken))["deployment_id"])
         assert failed["status"] == "FAILED", failed
@@ -155,14 +149,8 @@ def test_a_stack_that_ended_less_than_half_a_wait_before_the_reconcile_lost_no_e
     not marked as losing events. Here no event ever comes, and PollStack is invoked as the wait's Catch
     would hand it over, moments after the stack ended, once with a 60 s wait (not counted) and, for a
     second stack, with a 1 s wait once more than half of it has passed (counted, the region polls)."""
-    with (
-        local_aws_for_app(simulation=StackSimulation(stack_seconds=0)) as aws,
-        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="60") as services,
-        Client(app_module.app) as client,
-    ):
-        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
-        target = register_target(client, tenant, aws, with_role=False)
-        create_target_role(aws, target["trust_policy"], forward=False)  # no event ever arrives
+    with events_never_arrive(stack_seconds=0, event_timeout_seconds=60) as run:
+        aws, services, client, tenant, target = run.aws, run.services, run.client, run.tenant, run.target
         sfn = aws.central_session().client("stepfunctions")
 
         def reconcile_after_timed_out_wait(stack_name: str, event_timeout: int) -> dict[str, Any]:
