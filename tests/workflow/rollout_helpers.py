@@ -47,7 +47,12 @@ def rollout_service(
         services.deployments,
         services.targets,
         starter,
-        PollSettings(settings.poll_initial_seconds, settings.poll_max_seconds),
+        PollSettings(  # as the composition root's: PollItem judges a timed-out wait by its length
+            settings.poll_initial_seconds,
+            settings.poll_max_seconds,
+            settings.completion_mode,
+            settings.event_timeout_seconds,
+        ),
         notifications=services.notifications,
         metrics=metrics,
     )

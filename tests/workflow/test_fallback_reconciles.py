@@ -19,6 +19,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.adapters.metrics import InMemoryMetrics
 from chalicelib.domain.metrics import Metric
+from chalicelib.domain.model import age_seconds
 from chalicelib.steps import rollout_handlers
 from localaws.cloudformation import StackSimulation
 from tests.conftest import (
@@ -183,9 +184,13 @@ def test_a_stack_that_ended_less_than_half_a_wait_before_the_reconcile_lost_no_e
 
 
 def test_an_item_wait_that_times_out_counts_only_once_the_item_has_ended() -> None:
+    """An item's wait (4 s here) that times out counts when the poll after it finds the item ended, its
+    operation more than half a wait before: the release its last step sends was lost. Not while the
+    operation runs, nor when it ended just now (its release may still be on its way)."""
     metrics = InMemoryMetrics()
     with (
         local_aws_for_app(simulation=StackSimulation(stack_seconds=2)) as aws,
+        wired(aws, NEXUS_EVENT_TIMEOUT_SECONDS="4"),
         wired_rollouts(aws, NoExecution(), metrics=metrics) as services,
         Client(app_module.app) as client,
     ):
@@ -203,13 +208,19 @@ def test_an_item_wait_that_times_out_counts_only_once_the_item_has_ended() -> No
         assert metrics.total(Metric.FALLBACK_RECONCILES) == 0
 
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        polling.until(
+        deployment = polling.until(
             lambda: services.deployments.get(tenant.tenant_id, str(item.deployment_id)),
             ready=lambda d: not d.operation.running,
             timeout=30,
             what="the item's operation ended",
         )
-        # It ended, and its end released no wait (none was registered): this reconcile is the fallback.
+        # It ended just now: the poll ends the item, yet the release of a wait that ran out as the
+        # operation ended may still be on its way, so nothing is counted.
+        assert rollout_handlers.poll_item(services, timed_out)["done"] is True
+        assert metrics.total(Metric.FALLBACK_RECONCILES) == 0
+        # A wait that timed out more than half a wait (2 s) after the operation's end, and no release
+        # came (none was registered): this reconcile is the fallback.
+        time.sleep(max(0.0, 2.1 - age_seconds(str(deployment.operation.ended_at))))
         assert rollout_handlers.poll_item(services, timed_out)["done"] is True
         reconciles = [point for point in metrics.points if point[0] == "FallbackReconciles"]
         assert reconciles == [("FallbackReconciles", 1.0, {"wait": "item_end"})]

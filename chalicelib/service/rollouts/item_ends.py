@@ -43,10 +43,29 @@ class RolloutItemEnds(ItemStarts):
         poll follows a wait that no announcement released. It is a fallback reconcile when it finds the
         item ended: the announcement was lost. A wait that timed out on an operation still running (a
         stack longer than the wait) lost nothing."""
-        progress = self._reconcile(tenant_id, self._step_item(rollout_id, index), wait_seconds)
-        if timed_out and progress["done"]:
+        item = self._step_item(rollout_id, index)
+        progress = self._reconcile(tenant_id, item, wait_seconds)
+        if timed_out and progress["done"] and self._end_was_lost(tenant_id, item):
             self._metrics.add(Metric.FALLBACK_RECONCILES, wait=WAIT_ITEM_END)
         return progress
+
+    def _end_was_lost(self, tenant_id: str, item: RolloutItem) -> bool:
+        """Whether the ended ``item``'s end, found by a poll after its wait timed out, was an announcement
+        lost: unless its operation ended less than half a wait before this poll (by the operation's
+        ``ended_at``), when the release its last step sent may still be on its way as the wait ran out
+        (as ``StackPolling._reconciled`` judges a stack's final event). One read (the deployment), after
+        a timed-out wait only. ``item`` as this poll read it, before ending it. An item that ended
+        otherwise (its operation superseded, never started, never seen to end, or a start taken up by
+        this poll) counts, as before."""
+        if item.deployment_id is None:
+            return True
+        try:
+            operation = self._deployments.get(tenant_id, item.deployment_id).operation
+        except DeployerError:
+            return True
+        if operation.operation_id != item.operation_id or operation.ended_at is None:
+            return True
+        return age_seconds(operation.ended_at) >= self._poll.event_timeout_seconds / 2
 
     def _reconcile(self, tenant_id: str, item: RolloutItem, wait_seconds: int) -> dict[str, Any]:
         """End ``item`` if its operation ended (PollItem's work, and the settling after a failure)."""
