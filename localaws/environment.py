@@ -178,8 +178,9 @@ class LocalAws:
             key = hashlib.sha256(
                 json.dumps([template, self._stack_parameters, self.region], sort_keys=True).encode()
             ).hexdigest()
-            deployed = _DEPLOYED.get(key)
+            deployed = _DEPLOYED.pop(key, None)
             if deployed is not None:
+                _DEPLOYED[key] = deployed  # the most recently used is evicted last
                 snapshots.restore(deployed[1])
                 return deployed[0]
         stack = deploy_stack(

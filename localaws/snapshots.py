@@ -13,10 +13,16 @@ conditions are not copyable (moto's SQS queues hold a ``Condition``): each copy 
 backend would. The copied ``AccountSpecificBackend`` gets an id of its own (moto hashes it by that id, and
 caches on it).
 
-What is not: anything of another account, and anything outside moto's backends. The deployment only makes
-boto3 calls into moto (``localaws/stack.py``), so the backends are all it leaves; ``tests/localaws/
-test_snapshots.py`` checks that a restored account answers every read the deployment's resources answer
-as a deployed one does.
+Two things moto keeps beside the backends are mended in each copy. ``deepcopy`` copies a
+``WeakValueDictionary``'s keys but keeps its values (Lambda's index of functions by ARN): each such index
+in the copy is pointed at the copied objects. S3's bucket namespace lives on ``s3_backends`` itself
+(``bucket_accounts``, cleared by the reset): the account's buckets are put back in it.
+
+What is not copied: anything of another account, and anything else outside moto's backends. The
+deployment only makes boto3 calls into moto (``localaws/stack.py``), so the backends are all it leaves;
+``tests/localaws/test_snapshots.py`` checks that a restored account answers every read the deployment's
+resources answer as a deployed one does, and that the mended indexes work. The copy keeps the first
+deployment's creation dates and generated ids (an API's id, a KMS key); nothing compares them with now.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +44,8 @@ class AccountSnapshot:
     account_id: str
     backends: list[tuple[BackendDict[Any], AccountSpecificBackend[Any]]]
     locks: list[Any]  # the locks and conditions inside ``backends``, replaced by new ones in each copy
+    weak_indexes: list[weakref.WeakValueDictionary[Any, Any]]  # inside ``backends``: remapped in a copy
+    buckets: dict[str, tuple[str, str]]  # S3's namespace entries of the account: bucket -> (partition, id)
 
 
 def _fresh(lock: Any) -> Any:
@@ -45,8 +54,8 @@ def _fresh(lock: Any) -> Any:
     return threading.RLock() if isinstance(lock, type(threading.RLock())) else threading.Lock()
 
 
-def _locks_in(root: Any) -> list[Any]:
-    """Every lock and condition reachable from ``root`` through containers and instance attributes."""
+def _reachable(root: Any, kinds: tuple[type, ...]) -> list[Any]:
+    """Every object of ``kinds`` reachable from ``root`` through containers and instance attributes."""
     found: list[Any] = []
     seen: set[int] = set()
     stack = [root]
@@ -55,7 +64,7 @@ def _locks_in(root: Any) -> list[Any]:
         if id(value) in seen or isinstance(value, str | bytes | int | float | bool | type(None)):
             continue
         seen.add(id(value))
-        if isinstance(value, _LOCK_TYPES):
+        if isinstance(value, kinds):
             found.append(value)
         elif isinstance(value, dict):
             stack.extend(value.values())
@@ -68,11 +77,18 @@ def _locks_in(root: Any) -> list[Any]:
 
 
 def _copied(
-    backends: list[tuple[BackendDict[Any], AccountSpecificBackend[Any]]], locks: list[Any]
+    backends: list[tuple[BackendDict[Any], AccountSpecificBackend[Any]]],
+    locks: list[Any],
+    weak_indexes: list[weakref.WeakValueDictionary[Any, Any]],
 ) -> list[tuple[BackendDict[Any], AccountSpecificBackend[Any]]]:
     memo: dict[int, Any] = {id(lock): _fresh(lock) for lock in locks}
     memo.update({id(backend_dict): backend_dict for backend_dict, _ in backends})  # the dicts stay moto's
     copied: list[tuple[BackendDict[Any], AccountSpecificBackend[Any]]] = copy.deepcopy(backends, memo)
+    for index in weak_indexes:  # its copy holds the originals: point it at their copies
+        copied_index = memo.get(id(index))
+        if copied_index is not None:
+            for key, value in list(index.items()):
+                copied_index[key] = memo.get(id(value), value)
     for _, account in copied:
         account._id = str(uuid.uuid4())
     return copied
@@ -85,13 +101,31 @@ def capture(account_id: str) -> AccountSnapshot:
         for backend_dict in list(BackendDict._instances)  # type: ignore[misc]
         if dict.__contains__(backend_dict, account_id)
     ]
-    locks = _locks_in([account for _, account in current])
-    backends = _copied(current, locks)
-    return AccountSnapshot(account_id, backends, _locks_in([account for _, account in backends]))
+    accounts = [account for _, account in current]
+    backends = _copied(
+        current, _reachable(accounts, _LOCK_TYPES), _reachable(accounts, (weakref.WeakValueDictionary,))
+    )
+    copies = [account for _, account in backends]
+    buckets = {
+        name: owner
+        for backend_dict, _ in current
+        for name, owner in getattr(backend_dict, "bucket_accounts", {}).items()
+        if owner[1] == account_id
+    }
+    return AccountSnapshot(
+        account_id,
+        backends,
+        _reachable(copies, _LOCK_TYPES),
+        _reachable(copies, (weakref.WeakValueDictionary,)),
+        buckets,
+    )
 
 
 def restore(snapshot: AccountSnapshot) -> None:
     """Put a copy of ``snapshot`` in place of ``snapshot.account_id``'s backends (just reset: empty)."""
-    for backend_dict, account in _copied(snapshot.backends, snapshot.locks):
+    for backend_dict, account in _copied(snapshot.backends, snapshot.locks, snapshot.weak_indexes):
         backend_dict._create_account_specific_backend(snapshot.account_id)  # registered for the next reset
         dict.__setitem__(backend_dict, snapshot.account_id, account)
+        bucket_accounts = getattr(backend_dict, "bucket_accounts", None)
+        if bucket_accounts is not None:
+            bucket_accounts.update(snapshot.buckets)

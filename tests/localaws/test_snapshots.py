@@ -8,11 +8,14 @@ every kind of resource the template has, and check that nothing one ``LocalAws``
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from moto.awslambda.models import lambda_backends
 
 from localaws import environment
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
@@ -134,3 +137,42 @@ def test_what_one_local_aws_writes_in_the_central_account_the_next_does_not_see(
             received = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
             assert [m["Body"] for m in received] == ["mine"]
             session.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
+
+
+def test_a_copied_account_keeps_its_bucket_names_and_finds_its_functions_by_arn(fresh_cache: None) -> None:
+    """What moto keeps beside the backends: S3's one namespace of bucket names across accounts, and
+    Lambda's index of functions by ARN (a weak-valued dict, whose values a deep copy does not copy)."""
+    with LocalAws():
+        pass  # the deployment, kept
+    gc.collect()  # the first LocalAws's objects go: an index still pointing at them would come out empty
+    with LocalAws() as copied:
+        central = copied.account_session(CENTRAL_ACCOUNT)
+        (bucket,) = [b["Name"] for b in central.client("s3").list_buckets()["Buckets"]]
+        other = copied.account_session("210987654321").client("s3")
+        with pytest.raises(ClientError) as taken:
+            other.create_bucket(Bucket=bucket)
+        assert taken.value.response["Error"]["Code"] == "BucketAlreadyExists"
+        with pytest.raises(ClientError) as not_theirs:
+            central.client("s3").head_bucket(Bucket=bucket, ExpectedBucketOwner="210987654321")
+        assert not_theirs.value.response["Error"]["Code"] in ("403", "AccessDenied")
+
+        lam = central.client("lambda")
+        functions = lam.list_functions()["Functions"]
+        backend = lambda_backends[CENTRAL_ACCOUNT][copied.region]
+        for each in functions:  # the ARN index (SNS and log deliveries, moto's deletes) finds this copy's
+            assert backend.get_function_by_arn(each["FunctionArn"]) is backend.get_function(
+                each["FunctionName"]
+            )
+        function = functions[0]
+        # Changed through its ARN, the function read by its name is changed: the one function, not the
+        # copy's by name and the kept deployment's by ARN.
+        lam.update_function_configuration(FunctionName=function["FunctionArn"], Description="changed")
+        assert lam.get_function(FunctionName=function["FunctionName"])["Configuration"]["Description"] == (
+            "changed"
+        )
+        lam.delete_function(FunctionName=function["FunctionArn"])
+        assert function["FunctionName"] not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    with LocalAws() as later:  # and the kept deployment is as it was
+        lam = later.account_session(CENTRAL_ACCOUNT).client("lambda")
+        kept = lam.get_function(FunctionName=function["FunctionArn"])["Configuration"]
+        assert kept.get("Description", "") == function.get("Description", "")
