@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chalicelib.service.workflow import StepInput
-from chalicelib.service.workflow.values import wait_timed_out
+from chalicelib.service.workflow.values import may_be_in_flight, wait_timed_out
 
 BASE: dict[str, Any] = {"tenant_id": "t", "deployment_id": "dep-1", "operation_id": "op-1"}
 
@@ -34,3 +36,19 @@ def test_only_the_poll_right_after_an_event_wait_that_timed_out_is_a_timed_out_w
     assert not wait_timed_out(
         {"released": {"Error": "States.TaskFailed"}, "progress": {"completion": "events"}}
     )
+
+
+@pytest.mark.parametrize(
+    ("ended_seconds_ago", "wait_seconds", "in_flight"),
+    [
+        (59.0, 600, True),  # AWS's wait: an end under a minute old may still have its event on the way
+        (61.0, 600, False),  # past a minute, however long the wait, the event was lost
+        (1.9, 4, True),  # a test's short wait: half of it
+        (2.1, 4, False),
+        (0.0, 1, True),
+    ],
+)
+def test_an_end_is_too_recent_to_call_its_event_lost_within_half_the_wait_at_most_a_minute(
+    ended_seconds_ago: float, wait_seconds: int, in_flight: bool
+) -> None:
+    assert may_be_in_flight(ended_seconds_ago, wait_seconds) is in_flight

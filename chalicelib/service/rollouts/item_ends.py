@@ -16,6 +16,7 @@ from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
 from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus, age_seconds
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
 from chalicelib.service.rollouts.starts import ItemStarts
+from chalicelib.service.workflow.values import may_be_in_flight
 
 # An item's operation still PENDING this long after it began was never picked up by its execution
 # (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
@@ -51,7 +52,7 @@ class RolloutItemEnds(ItemStarts):
 
     def _end_was_lost(self, tenant_id: str, item: RolloutItem) -> bool:
         """Whether the ended ``item``'s end, found by a poll after its wait timed out, was an announcement
-        lost: unless its operation ended less than half a wait before this poll (by the operation's
+        lost: unless its operation ended just before this poll (``may_be_in_flight``, by the operation's
         ``ended_at``), when the release its last step sent may still be on its way as the wait ran out
         (as ``StackPolling._reconciled`` judges a stack's final event). One read (the deployment), after
         a timed-out wait only. ``item`` as this poll read it, before ending it. An item that ended
@@ -65,7 +66,7 @@ class RolloutItemEnds(ItemStarts):
             return True
         if operation.operation_id != item.operation_id or operation.ended_at is None:
             return True
-        return age_seconds(operation.ended_at) >= self._poll.event_timeout_seconds / 2
+        return not may_be_in_flight(age_seconds(operation.ended_at), self._poll.event_timeout_seconds)
 
     def _reconcile(self, tenant_id: str, item: RolloutItem, wait_seconds: int) -> dict[str, Any]:
         """End ``item`` if its operation ended (PollItem's work, and the settling after a failure)."""

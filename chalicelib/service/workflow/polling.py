@@ -27,7 +27,7 @@ from chalicelib.service.workflow.stack_events import (
     stack_blockers,
     stack_ended_at,
 )
-from chalicelib.service.workflow.values import StepInput
+from chalicelib.service.workflow.values import StepInput, may_be_in_flight
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +59,16 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         no longer in progress had its final event, which was lost (or never sent), and this poll is the
         fallback reconcile. A stack still in progress (one longer than the wait) lost nothing.
 
-        Nor did a stack that ended less than half a wait before this poll, by its final stack event's
-        timestamp (or after the events were read, if none among them ended it): its event may still be on
-        its way (EventBridge, the forwarding rule, the handler's Lambda) while the wait ran out. Counted
-        lost, it would mark the account and region as losing events, for a stack that merely ended as
-        its wait did. An event that had half a wait (300 s on AWS) to come and did not, was lost."""
+        Nor did a stack that ended just before this poll (``may_be_in_flight``: within half the wait, at
+        most a minute), by its final stack event's timestamp (or after the events were read, if none
+        among them ended it): its event may still be on its way (EventBridge, the forwarding rule, the
+        handler's Lambda) while the wait ran out. Counted lost, it would mark the account and region as
+        losing events, for a stack that merely ended as its wait did."""
         if not step.timed_out or phase_of(status) is StackPhase.IN_PROGRESS:
             return
         ended_at = stack_ended_at(events, deployment.stack_name)
         ended_seconds_ago = age_seconds(ended_at) if ended_at else 0.0
-        if ended_seconds_ago < step.event_timeout_seconds / 2:
+        if may_be_in_flight(ended_seconds_ago, step.event_timeout_seconds):
             logger.info(
                 "the stack ended %.1f s before this poll, as its event wait timed out: its final event "
                 "may still be on its way, and is not counted lost",
