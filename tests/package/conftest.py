@@ -1,4 +1,4 @@
-"""The packaged cloud template, built once per session exactly as ``make package`` builds it.
+"""The packaged cloud template, built once per test run exactly as ``make package`` builds it.
 
 The build runs ``python -m infra.package`` in a subprocess (chalice's CLI and its import of app.py
 stay out of the test process) into a temporary directory; the staged app and its vendored
@@ -11,6 +11,8 @@ CloudFormation would give them in one made-up account (with the resolver local m
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -93,26 +95,34 @@ class Packaged:
 
 
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Packaged:
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
     """The package, built once per test run: the test workers share one build, the first to take the lock
     in the run's temporary directory making it (pytest-xdist's recipe for a session fixture run once), so
-    the package tests spread over the workers like any others. Outside build/: `make package` may run
-    meanwhile."""
+    the package tests spread over the workers like any others. It is built aside and moved into place
+    only once ``infra.package`` (which checks what it built) succeeded; a failed build is recorded, and
+    every worker fails with its output instead of building it again."""
     run_dir = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
+    if os.environ.get("PYTEST_XDIST_WORKER"):
         run_dir = run_dir.parent  # shared by the workers of this run
-    out = run_dir / "package"
+    out, failed = run_dir / "package", run_dir / "package.failed"
     with FileLock(str(run_dir / "package.lock")):
-        if not (out / "sam.json").is_file():
+        if failed.is_file():
+            pytest.fail(failed.read_text())
+        if not out.is_dir():
+            building = run_dir / "package.building"
+            shutil.rmtree(building, ignore_errors=True)
             result = subprocess.run(
-                [sys.executable, "-m", "infra.package", "--out", str(out), "--work", str(run_dir / "stage")],
+                [sys.executable, "-m", "infra.package", "--out", str(building)],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
                 timeout=600,
                 check=False,
             )
-            assert result.returncode == 0, f"infra.package failed:\n{result.stdout}\n{result.stderr}"
+            if result.returncode != 0:
+                failed.write_text(f"infra.package failed:\n{result.stdout}\n{result.stderr}")
+                pytest.fail(failed.read_text())
+            building.rename(out)
     template_path = out / "sam.json"
     return Packaged(out, template_path, json.loads(template_path.read_text()))
 
