@@ -93,6 +93,11 @@ class StsTargetAccess:
             aws_session_token=credentials["SessionToken"],
             region_name=region,
         )
+        # Each boto3.Session appends boto3's data directory to its loader's search paths: on the one
+        # loader of a warm Lambda's every step, the list would grow by one path per target session.
+        paths = self._loader.search_paths
+        if paths and paths.count(paths[-1]) > 1:
+            paths.pop()
         return self._observe(session) if self._observe is not None else session
 
     def refuses_without_external_id(self, *, role_arn: str, session_name: str) -> bool:
