@@ -38,7 +38,7 @@ unit: venv node-tools browser
 	$(BIN)/pytest -q -n 3
 
 # The package tests run what check-package runs (cfn-lint before and after the SAM transform, and
-# asl-validator on both definitions, tests/package/test_linters.py), on a package of their own.
+# asl-validator on both definitions, tests/package/test_linters.py), on the package they build.
 test: lint typecheck unit
 
 # Local mode (localaws/run.py), in the foreground: HTTP API on NEXUS_PORT (8000), embedded AWS on NEXUS_AWS_PORT (5000).

@@ -94,6 +94,22 @@ def _copied(
     return copied
 
 
+def _refuse_objects(current: list[tuple[BackendDict[Any], AccountSpecificBackend[Any]]]) -> None:
+    """moto tracks every S3 object and multipart upload in a class-level list, and each S3 reset closes
+    them all, a snapshot's copies too: a copy restored later would read every object as empty. The
+    service's deployment writes none; one that does needs those copies kept out of that list first."""
+    for backend_dict, account in current:
+        if backend_dict.service_name != "s3":
+            continue
+        for backend in account.values():
+            for bucket in backend.buckets.values():
+                if bucket.keys or bucket.multiparts:
+                    raise NotImplementedError(
+                        f"the deployment wrote objects in s3://{bucket.name}: localaws/snapshots.py cannot "
+                        "copy S3 objects (moto closes every tracked one on reset)"
+                    )
+
+
 def capture(account_id: str) -> AccountSnapshot:
     """A copy of every moto backend of ``account_id`` as it is now."""
     current = [
@@ -102,6 +118,7 @@ def capture(account_id: str) -> AccountSnapshot:
         if dict.__contains__(backend_dict, account_id)
     ]
     accounts = [account for _, account in current]
+    _refuse_objects(current)
     backends = _copied(
         current, _reachable(accounts, _LOCK_TYPES), _reachable(accounts, (weakref.WeakValueDictionary,))
     )

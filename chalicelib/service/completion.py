@@ -44,6 +44,18 @@ STACK_ARN = re.compile(
 )
 
 
+# How long after an end its event (a stack's final one, an item's release) may still be on its way
+# (EventBridge, a forwarding rule, a Lambda invoked or retried): at most this, and at most half the wait.
+DELIVERY_GRACE_SECONDS = 60
+
+
+def may_be_in_flight(ended_seconds_ago: float, wait_seconds: int) -> bool:
+    """Whether an end found by the reconcile after a wait that timed out is too recent to call its event
+    lost: the event may have been on its way as the wait ran out. Past half the wait (tests' short
+    waits) or a minute (AWS's 600 s one), it was lost."""
+    return ended_seconds_ago < min(wait_seconds / 2, DELIVERY_GRACE_SECONDS)
+
+
 @dataclass(frozen=True)
 class StackRef:
     account_id: str

@@ -111,16 +111,22 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
         if not out.is_dir():
             building = run_dir / "package.building"
             shutil.rmtree(building, ignore_errors=True)
-            result = subprocess.run(
-                [sys.executable, "-m", "infra.package", "--out", str(building)],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            if result.returncode != 0:
-                failed.write_text(f"infra.package failed:\n{result.stdout}\n{result.stderr}")
+            (ROOT / "build").mkdir(exist_ok=True)
+            try:  # build/.stage is also another test run's (and `make package` takes no lock: not meanwhile)
+                with FileLock(str(ROOT / "build" / ".stage.lock")):
+                    result = subprocess.run(
+                        [sys.executable, "-m", "infra.package", "--out", str(building)],
+                        cwd=ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
+                        check=False,
+                    )
+                problem = "" if result.returncode == 0 else f"{result.stdout}\n{result.stderr}"
+            except (subprocess.TimeoutExpired, OSError) as error:
+                problem = repr(error)
+            if problem:
+                failed.write_text(f"infra.package failed:\n{problem}")
                 pytest.fail(failed.read_text())
             building.rename(out)
     template_path = out / "sam.json"

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.service.completion import may_be_in_flight
 from chalicelib.service.workflow import StepInput
-from chalicelib.service.workflow.values import may_be_in_flight, wait_timed_out
+from chalicelib.service.workflow.values import wait_timed_out
 
 BASE: dict[str, Any] = {"tenant_id": "t", "deployment_id": "dep-1", "operation_id": "op-1"}
 

@@ -214,8 +214,9 @@ def test_an_item_wait_that_times_out_counts_only_once_the_item_has_ended() -> No
             timeout=30,
             what="the item's operation ended",
         )
-        # It ended just now: the poll ends the item, yet the release of a wait that ran out as the
-        # operation ended may still be on its way, so nothing is counted.
+        # It ended just now (its last step ended the item too, and sent a release no wait was there to
+        # take): the release of a wait that ran out as the operation ended may still be on its way, so
+        # the poll that finds the item ended counts nothing.
         assert rollout_handlers.poll_item(services, timed_out)["done"] is True
         assert metrics.total(Metric.FALLBACK_RECONCILES) == 0
         # A wait that timed out more than half a wait (2 s) after the operation's end, and no release

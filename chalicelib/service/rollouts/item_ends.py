@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chalicelib.domain.errors import DeployerError
+from chalicelib.domain.errors import DeployerError, NotFound
 from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
 from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus, age_seconds
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
+from chalicelib.service.completion import may_be_in_flight
 from chalicelib.service.rollouts.starts import ItemStarts
-from chalicelib.service.workflow.values import may_be_in_flight
 
 # An item's operation still PENDING this long after it began was never picked up by its execution
 # (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
@@ -55,15 +55,19 @@ class RolloutItemEnds(ItemStarts):
         lost: unless its operation ended just before this poll (``may_be_in_flight``, by the operation's
         ``ended_at``), when the release its last step sent may still be on its way as the wait ran out
         (as ``StackPolling._reconciled`` judges a stack's final event). One read (the deployment), after
-        a timed-out wait only. ``item`` as this poll read it, before ending it. An item that ended
-        otherwise (its operation superseded, never started, never seen to end, or a start taken up by
-        this poll) counts, as before."""
+        a timed-out wait only. ``item`` as this poll read it, before ending it (read again if it was
+        PENDING: this poll may have taken up its start). An item that ended otherwise (its operation
+        superseded, never started, never seen to end) counts, as before."""
+        if item.status is ItemStatus.PENDING:  # this poll may have taken up its start: as it is now
+            item = self._item(item.rollout_id, item.index)
         if item.deployment_id is None:
             return True
         try:
             operation = self._deployments.get(tenant_id, item.deployment_id).operation
-        except DeployerError:
-            return True
+        except NotFound:
+            return (
+                True  # a throttled read is no lost release: it reaches the step's retry, which judges again
+            )
         if operation.operation_id != item.operation_id or operation.ended_at is None:
             return True
         return not may_be_in_flight(age_seconds(operation.ended_at), self._poll.event_timeout_seconds)

@@ -15,6 +15,7 @@ from chalicelib.domain.errors import DeployerError, StackOperationError, Transie
 from chalicelib.domain.metrics import WAIT_STACK_EVENT, Metric
 from chalicelib.domain.model import Action, Deployment, OperationMode, age_seconds, utc_now
 from chalicelib.domain.stack_status import STUCK_HINTS, StackPhase, phase_of
+from chalicelib.service.completion import may_be_in_flight
 from chalicelib.service.ports import StackEventInfo, StackGateway
 from chalicelib.service.workflow.core import executing_status
 from chalicelib.service.workflow.event_wait import CANCEL_SUFFIX, EventWaiting
@@ -27,7 +28,7 @@ from chalicelib.service.workflow.stack_events import (
     stack_blockers,
     stack_ended_at,
 )
-from chalicelib.service.workflow.values import StepInput, may_be_in_flight
+from chalicelib.service.workflow.values import StepInput
 
 logger = logging.getLogger(__name__)
 
