@@ -62,12 +62,12 @@ class RolloutItemEnds(ItemStarts):
             item = self._item(item.rollout_id, item.index)
         if item.deployment_id is None:
             return True
+        # A throttled read (TransientAwsError) is no lost release: it reaches the step's retry, which
+        # judges again. Only a deployment that is gone counts.
         try:
             operation = self._deployments.get(tenant_id, item.deployment_id).operation
         except NotFound:
-            return (
-                True  # a throttled read is no lost release: it reaches the step's retry, which judges again
-            )
+            return True
         if operation.operation_id != item.operation_id or operation.ended_at is None:
             return True
         return not may_be_in_flight(age_seconds(operation.ended_at), self._poll.event_timeout_seconds)

@@ -14,12 +14,16 @@ from chalicelib.service.workflow.core import WorkflowCore
 STACK_TYPE = "AWS::CloudFormation::Stack"
 
 
+def is_stack_level(event: StackEventInfo, stack_name: str) -> bool:
+    """The event is the stack's own status change, not one of its resources'."""
+    return event.resource_type == STACK_TYPE and event.logical_id == stack_name
+
+
 def stack_ended_at(events: list[StackEventInfo], stack_name: str) -> str | None:
     """When the stack reached the last of its statuses no longer in progress among ``events`` (oldest
     first), by its stack-level event; None if none of them ended it."""
     for event in reversed(events):
-        stack_level = event.resource_type == STACK_TYPE and event.logical_id == stack_name
-        if stack_level and phase_of(event.status) is not StackPhase.IN_PROGRESS:
+        if is_stack_level(event, stack_name) and phase_of(event.status) is not StackPhase.IN_PROGRESS:
             return event.timestamp
     return None
 
@@ -60,7 +64,7 @@ def stack_blockers(deployment: Deployment, stacks: StackGateway, stack_ref: str)
     events = stacks.new_events(stack_ref, operation.client_request_token, None, operation.started_at)
     latest: dict[str, StackEventInfo] = {}
     for event in events:
-        stack_level = event.resource_type == STACK_TYPE and event.logical_id == deployment.stack_name
+        stack_level = is_stack_level(event, deployment.stack_name)
         if stack_level and event.status.endswith("_IN_PROGRESS") and "CLEANUP" not in event.status:
             latest.clear()  # a new phase begins (DELETE_IN_PROGRESS, UPDATE_ROLLBACK_IN_PROGRESS)
         elif not stack_level and event.logical_id:
