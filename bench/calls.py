@@ -14,15 +14,24 @@ def stack_name(params: Any) -> str:
 
 
 @contextmanager
-def observing_calls(observe: Callable[[str, Any], None]) -> Iterator[None]:
-    """``observe(operation, params)`` before every botocore call, from any thread, while the block runs."""
+def observing_calls(
+    observe: Callable[[str, Any], None], refused: Callable[[str, Any, Exception], None] | None = None
+) -> Iterator[None]:
+    """``observe(operation, params)`` before every botocore call, from any thread, while the block runs;
+    ``refused(operation, params, error)`` after each that raised (once botocore's own retries ran out)."""
     from botocore.client import BaseClient
 
     original = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def observed(client: Any, operation: str, params: Any) -> Any:
         observe(operation, params)
-        return original(client, operation, params)
+        if refused is None:
+            return original(client, operation, params)
+        try:
+            return original(client, operation, params)
+        except Exception as error:
+            refused(operation, params, error)
+            raise
 
     BaseClient._make_api_call = observed  # type: ignore[attr-defined]
     try:

@@ -48,7 +48,11 @@ DEFAULT_TIMEOUT = 3  # seconds: Lambda's default when a function sets none
 class Invocation:
     function: str  # the short name (AcquireLock), as the cloud template names the function
     seconds: float  # the handler's wall time
-    errored: bool
+    error: str | None = None  # the errorType Lambda answered with (Sandbox.Timedout, TransientAwsError, ...)
+
+    @property
+    def errored(self) -> bool:
+        return self.error is not None
 
 
 @contextmanager
@@ -147,7 +151,7 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         deadline=time.monotonic() + timeout,
     )
     if faults.time_out_now(short, payload):  # NEXUS_LOCAL_FAULTS time_out: nothing done, the error at once
-        _record(short, time.perf_counter(), errored=True)
+        _record(short, time.perf_counter(), error="Sandbox.Timedout")
         return json.dumps(_timed_out(invocation_id, timeout, "(NEXUS_LOCAL_FAULTS time_out)")), True, ""
     outcome: dict[str, Any] = {}
     done = threading.Event()
@@ -172,12 +176,12 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
     )
     worker.start()
     if not done.wait(timeout):
-        _record(short, started, errored=True)
+        _record(short, started, error="Sandbox.Timedout")
         logger.info("local lambda %s timed out after %.0f s", function.function_name, timeout)
         return json.dumps(_timed_out(invocation_id, timeout)), True, ""
     if "error" in outcome:
         error = outcome["error"]
-        _record(short, started, errored=True)
+        _record(short, started, error=type(error).__name__)
         logger.info("local lambda %s raised %s", function.function_name, type(error).__name__)
         body: dict[str, Any] = {
             "errorType": type(error).__name__,
@@ -186,13 +190,13 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         }
         return json.dumps(body), True, ""
     if faults.crash_now(short, payload):  # NEXUS_LOCAL_FAULTS crash_after: the work is done, the answer lost
-        _record(short, started, errored=True)
+        _record(short, started, error="Lambda.ServiceException")
         crashed = {
             "errorType": "Lambda.ServiceException",
             "errorMessage": f"{short} crashed after its work (NEXUS_LOCAL_FAULTS crash_after)",
         }
         return json.dumps(crashed), True, ""
-    _record(short, started, errored=False)
+    _record(short, started)
     return json.dumps(outcome["result"]), False, ""
 
 
@@ -202,8 +206,8 @@ def _timed_out(invocation_id: str, timeout: float, why: str = "") -> dict[str, s
     return {"errorType": "Sandbox.Timedout", "errorMessage": f"{message} {why}".rstrip()}
 
 
-def _record(function: str, started: float, *, errored: bool) -> None:
-    invocation = Invocation(function, time.perf_counter() - started, errored)
+def _record(function: str, started: float, *, error: str | None = None) -> None:
+    invocation = Invocation(function, time.perf_counter() - started, error)
     if _recorders:
         with _lock:
             for invocations in _recorders:

@@ -37,10 +37,12 @@ CLIENT_ATTEMPTS = 6
 
 
 class Recorder:
-    """The service's stack-changing calls by stack name, and its DynamoDB writes, while the block runs."""
+    """The service's stack-changing calls by stack name (every call made, whatever AWS answered), those
+    of them AWS refused by stack name and error code, and its DynamoDB writes, while the block runs."""
 
     def __init__(self) -> None:
         self.stack_calls: Counter[str] = Counter()
+        self.refused_stack_calls: Counter[tuple[str, str]] = Counter()
         self.dynamodb_writes = 0
         self._lock = threading.Lock()
 
@@ -54,7 +56,15 @@ class Recorder:
                 with self._lock:
                     self.dynamodb_writes += 1
 
-        with observing_calls(record):
+        def refused(operation: str, params: Any, error: Exception) -> None:
+            if operation in STACK_CALLS:
+                code = str(
+                    getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__
+                )
+                with self._lock:
+                    self.refused_stack_calls[stack_name(params), code] += 1
+
+        with observing_calls(record, refused):
             yield self
 
 

@@ -47,11 +47,14 @@ def start_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _poll_wait(event: dict[str, Any]) -> int:
+    """The last poll's interval, or (no poll yet: right after StartItem) the rollout's initial one."""
+    return int((event.get("progress") or {}).get("wait_seconds", event.get("wait_seconds", 0)))
+
+
 def poll_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
-    # The last poll's interval, or (the first poll, right after StartItem) the rollout's initial one.
-    wait = int((event.get("progress") or {}).get("wait_seconds", event.get("wait_seconds", 0)))
-    timed_out = wait_timed_out(event)
+    wait, timed_out = _poll_wait(event), wait_timed_out(event)
     return _run(services, lambda r: r.poll_item(tenant, rollout, int(event["item_id"]), wait, timed_out))
 
 
@@ -63,8 +66,8 @@ def await_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 def record_item_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
-    info = error_from_state(event.get("error") or {})
-    return _run(services, lambda r: r.record_item_failure(tenant, rollout, int(event["item_id"]), info))
+    info, wait = error_from_state(event.get("error") or {}), _poll_wait(event)
+    return _run(services, lambda r: r.record_item_failure(tenant, rollout, int(event["item_id"]), info, wait))
 
 
 def record_rollout_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:

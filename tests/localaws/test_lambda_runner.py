@@ -36,13 +36,19 @@ def test_results_and_errors_have_the_lambda_runtime_shape():
         own_function(aws, "nexus-deployer-local-Ok", ok)
         own_function(aws, "nexus-deployer-local-Fails", fails)
         client = aws.account_session("123456789012").client("lambda")
-        response = client.invoke(FunctionName="nexus-deployer-local-Ok", Payload=json.dumps({"a": 1}))
+        with lambda_runner.recording() as invocations:
+            response = client.invoke(FunctionName="nexus-deployer-local-Ok", Payload=json.dumps({"a": 1}))
+            failed = client.invoke(FunctionName="nexus-deployer-local-Fails", Payload=b"{}")
         assert json.loads(response["Payload"].read()) == {"echo": {"a": 1}, "name": "nexus-deployer-local-Ok"}
-        failed = client.invoke(FunctionName="nexus-deployer-local-Fails", Payload=b"{}")
         assert failed["FunctionError"] == "Handled"
         body = json.loads(failed["Payload"].read())
         assert body["errorType"] == "Boom"
         assert body["errorMessage"] == "it broke"
+        # What a run records of each invocation (the reliability scenarios count errors by type from it).
+        assert [(i.function, i.error, i.errored) for i in invocations] == [
+            ("Ok", None, False),
+            ("Fails", "Boom", True),
+        ]
 
 
 def test_state_machine_execution_is_on(local_aws):

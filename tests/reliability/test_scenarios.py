@@ -75,8 +75,8 @@ def test_a_crash_after_each_task_state_makes_one_stack_call_and_leaves_no_lock(i
             assert seen["their operations"] == {"SUCCEEDED": 1}, (name, seen)
         else:
             assert seen["outcome"] == case.ends_as, (name, seen)
-    if item_waits:
-        assert figures.extra["rollout RecordItemFailure"]["items"] == {"FAILED STEP_TIMED_OUT": 1}
+    if item_waits:  # PollItem timed out while the item's deployment ran: the item ended as it did
+        assert figures.extra["rollout RecordItemFailure"]["items"] == {"SUCCEEDED": 1}
     else:
         assert figures.extra["deployment RecordFailure"]["outcome"] == "FAILED AWS_REQUEST_FAILED"
     assert figures.runs == figures.terminal == figures.stack_operations == len(cases)

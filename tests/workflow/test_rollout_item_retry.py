@@ -35,6 +35,7 @@ from tests.conftest import AwsCalls, Tenant, call, local_aws_for_app
 from tests.support import polling
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body, wait_rollout
+from tests.workflow.test_rollouts import start as start_rollout
 
 
 @pytest.fixture
@@ -554,3 +555,57 @@ def test_an_item_whose_execution_could_not_start_fails_naming_its_deployment(
             deployment["deployment_id"],
             deployment["operation"]["operation_id"],
         )
+
+
+def test_a_step_that_fails_after_its_item_started_leaves_the_item_to_its_operation(
+    client: Client,
+    tenant: Tenant,
+    local_aws: LocalAws,
+    held_lock: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RecordItemFailure (the catch-all of an item's steps) records a step's failure on an item that
+    started nothing; an item whose operation was started ends as that operation does. Item 0's StartItem
+    fails before it starts anything: FAILED with that step's error. Item 1's fails after it started the
+    item's deployment (held at its AcquireLock, so it still runs when RecordItemFailure reads it): the
+    iteration waits for it again and the item ends SUCCEEDED with it. Before, item 1 was FAILED with the
+    step's error while its deployment went on to succeed, and the rollout counted that failure."""
+    fleet = register_fleet(client, tenant, local_aws, 2)
+    start, record = rollout_handlers.start_item, rollout_handlers.record_item_failure
+    recorded: dict[int, dict[str, Any]] = {}
+
+    def failing_start(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        if event["item_id"] == 0:
+            raise ValueError("a fault in StartItem before its start")
+        start(services, event)
+        raise ValueError("a fault in StartItem after its start")  # Catch States.ALL: RecordItemFailure
+
+    def watched_record(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        answer = record(services, event)
+        recorded.setdefault(int(event["item_id"]), answer)
+        return answer
+
+    monkeypatch.setattr(rollout_handlers, "start_item", failing_start)
+    monkeypatch.setattr(rollout_handlers, "record_item_failure", watched_record)
+    body = rollout_body(fleet, failure_tolerance=1)
+    body["targets"] = [{"target_id": t["target_id"], "regions": ["us-east-1"]} for t in fleet]
+    rollout_id = start_rollout(client, tenant, body)["rollout_id"]
+
+    polling.until(lambda: dict(recorded), ready=lambda seen: 1 in seen, timeout=30, what="item 1's catch-all")
+    assert (recorded[1]["done"], recorded[1]["recorded"]) == (False, None), recorded[1]
+    running = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
+    item_1 = next(item for item in running["items"] if item["item_id"] == 1)
+    assert (item_1["status"], item_1["error"]) == ("IN_PROGRESS", None), item_1
+    held_lock.set()
+
+    done = wait_rollout(client, tenant, rollout_id)
+    items = {item["item_id"]: item for item in done["items"]}
+    assert items[0]["status"] == "FAILED", items[0]
+    assert "a fault in StartItem before its start" in items[0]["error"]["message"], items[0]["error"]
+    assert items[0]["deployment_id"] is None, items[0]
+    assert (items[1]["status"], items[1]["error"]) == ("SUCCEEDED", None), items[1]
+    (deployment,) = deployments_of(client, tenant)
+    assert deployment["deployment_id"] == items[1]["deployment_id"]
+    assert recorded[0]["recorded"] == "INTERNAL_ERROR", recorded[0]
+    assert (done["counts"]["FAILED"], done["counts"]["SUCCEEDED"]) == (1, 1), done["counts"]
+    assert done["status"] == "SUCCEEDED", done["summary"]

@@ -222,9 +222,25 @@ class RolloutItemEnds(ItemStarts):
         return {"waiting": True}
 
     def record_item_failure(
-        self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo
+        self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo, wait_seconds: int
     ) -> dict[str, Any]:
+        """RecordItemFailure, the catch-all of the item's steps: a step of the iteration failed (``info``),
+        not necessarily the item. An item with nothing started FAILED with the step's error. An item whose
+        operation was started ends as that operation does, as PollItem would end it: at once if it has
+        ended (or will never be seen to end), else the iteration goes back to waiting for it (its
+        ``progress``, which IsItemDone reads). Before, such an item was FAILED with the step's error (a
+        PollItem that timed out: ``STEP_TIMED_OUT``) while its deployment ran on and succeeded, and the
+        rollout counted a failure that did not happen against its tolerance. ``recorded``: the step's
+        error code when it was recorded on the item."""
         item = self._step_item(rollout_id, index)
-        if not item.ended:
-            self._fail(tenant_id, item, info, item.deployment_id)
-        return {"recorded": info.code}
+        if item.ended:
+            return {**self._done(True, 0), "recorded": None}
+        if item.status is ItemStatus.IN_PROGRESS and item.deployment_id is not None:
+            try:
+                deployment = self._deployments.get(tenant_id, item.deployment_id)
+            except NotFound:
+                deployment = None  # deleted since: nothing to end as; the step's error stands
+            if deployment is not None:
+                return {**self._conclude(tenant_id, item, deployment, wait_seconds), "recorded": None}
+        self._fail(tenant_id, item, info, item.deployment_id)
+        return {**self._done(True, 0), "recorded": info.code}
