@@ -557,6 +557,26 @@ def test_an_item_whose_execution_could_not_start_fails_naming_its_deployment(
         )
 
 
+def watch_item_steps(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """Each call of PollItem, AwaitItem and RecordItemFailure: (item id, its answer), by step, in order."""
+    seen: dict[str, list[tuple[int, dict[str, Any]]]] = {"poll": [], "await": [], "record": []}
+    steps = {"poll": "poll_item", "await": "await_item", "record": "record_item_failure"}
+    for key, name in steps.items():
+        step = getattr(rollout_handlers, name)
+
+        def watched(services: Services, event: dict[str, Any], step: Any = step, key: str = key) -> Any:
+            answer = step(services, event)
+            seen[key].append((int(event["item_id"]), answer))
+            return answer
+
+        monkeypatch.setattr(rollout_handlers, name, watched)
+    return seen
+
+
+def of_item(calls: list[tuple[int, dict[str, Any]]], item_id: int) -> list[dict[str, Any]]:
+    return [answer for item, answer in list(calls) if item == item_id]
+
+
 def test_a_step_that_fails_after_its_item_started_leaves_the_item_to_its_operation(
     client: Client,
     tenant: Tenant,
@@ -568,11 +588,12 @@ def test_a_step_that_fails_after_its_item_started_leaves_the_item_to_its_operati
     started nothing; an item whose operation was started ends as that operation does. Item 0's StartItem
     fails before it starts anything: FAILED with that step's error. Item 1's fails after it started the
     item's deployment (held at its AcquireLock, so it still runs when RecordItemFailure reads it): the
-    iteration waits for it again and the item ends SUCCEEDED with it. Before, item 1 was FAILED with the
-    step's error while its deployment went on to succeed, and the rollout counted that failure."""
+    iteration polls it again after a Wait, then waits for its end (AwaitItem), which the deployment's
+    last step announces once the hold is lifted: the item ends SUCCEEDED with it and no further poll.
+    Before, item 1 was FAILED with the step's error while its deployment went on to succeed, and the
+    rollout counted that failure."""
     fleet = register_fleet(client, tenant, local_aws, 2)
-    start, record = rollout_handlers.start_item, rollout_handlers.record_item_failure
-    recorded: dict[int, dict[str, Any]] = {}
+    start = rollout_handlers.start_item
 
     def failing_start(services: Services, event: dict[str, Any]) -> dict[str, Any]:
         if event["item_id"] == 0:
@@ -580,19 +601,19 @@ def test_a_step_that_fails_after_its_item_started_leaves_the_item_to_its_operati
         start(services, event)
         raise ValueError("a fault in StartItem after its start")  # Catch States.ALL: RecordItemFailure
 
-    def watched_record(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-        answer = record(services, event)
-        recorded.setdefault(int(event["item_id"]), answer)
-        return answer
-
     monkeypatch.setattr(rollout_handlers, "start_item", failing_start)
-    monkeypatch.setattr(rollout_handlers, "record_item_failure", watched_record)
+    seen = watch_item_steps(monkeypatch)
     body = rollout_body(fleet, failure_tolerance=1)
     body["targets"] = [{"target_id": t["target_id"], "regions": ["us-east-1"]} for t in fleet]
     rollout_id = start_rollout(client, tenant, body)["rollout_id"]
 
-    polling.until(lambda: dict(recorded), ready=lambda seen: 1 in seen, timeout=30, what="item 1's catch-all")
-    assert (recorded[1]["done"], recorded[1]["recorded"]) == (False, None), recorded[1]
+    # Item 1 waits for its operation's end: the release, not a timed-out wait, must end it.
+    polling.until(lambda: of_item(seen["await"], 1), ready=bool, timeout=30, what="item 1's AwaitItem")
+    (record_0,) = of_item(seen["record"], 0)
+    assert (record_0["done"], record_0["recorded"]) == (True, "INTERNAL_ERROR"), record_0
+    (record_1,) = of_item(seen["record"], 1)
+    assert (record_1["done"], record_1["recorded"], record_1["completion"]) == (False, None, "poll")
+    assert record_1["wait_seconds"] >= 1, record_1  # a Wait before the next poll: no spinning
     running = json.loads(call(client, "GET", f"/rollouts/{rollout_id}", tenant).body)
     item_1 = next(item for item in running["items"] if item["item_id"] == 1)
     assert (item_1["status"], item_1["error"]) == ("IN_PROGRESS", None), item_1
@@ -606,6 +627,45 @@ def test_a_step_that_fails_after_its_item_started_leaves_the_item_to_its_operati
     assert (items[1]["status"], items[1]["error"]) == ("SUCCEEDED", None), items[1]
     (deployment,) = deployments_of(client, tenant)
     assert deployment["deployment_id"] == items[1]["deployment_id"]
-    assert recorded[0]["recorded"] == "INTERNAL_ERROR", recorded[0]
+    # One poll after RecordItemFailure's Wait; a lost release would have timed out into a second.
+    assert len(of_item(seen["poll"], 1)) == 1, of_item(seen["poll"], 1)
     assert (done["counts"]["FAILED"], done["counts"]["SUCCEEDED"]) == (1, 1), done["counts"]
+    assert done["status"] == "SUCCEEDED", done["summary"]
+
+
+def test_an_item_step_that_keeps_failing_waits_between_its_catches(
+    client: Client,
+    tenant: Tenant,
+    local_aws: LocalAws,
+    held_lock: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An item whose wait for its operation's end fails every time (AwaitItem raises), while the operation
+    runs: each catch polls again after a Wait of at least 1 s (growing up to the poll maximum, which the
+    tests set to 0) instead of going straight back to the failing wait. Over 4 s that is at most 5
+    catches; going straight back made hundreds (476 in 6 s), each about 12 events of the iteration's
+    history. Once the operation ends, the next catch ends the item as its deployment did."""
+    start = rollout_handlers.start_item
+
+    def start_then_fail(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        start(services, event)
+        raise ValueError("a fault in StartItem after its start")
+
+    def failing_await(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("a fault in AwaitItem")
+
+    monkeypatch.setattr(rollout_handlers, "start_item", start_then_fail)
+    seen = watch_item_steps(monkeypatch)
+    monkeypatch.setattr(rollout_handlers, "await_item", failing_await)
+    rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+
+    polling.until(lambda: of_item(seen["record"], 0), ready=bool, timeout=30, what="the first catch")
+    time.sleep(4)
+    catches = len(of_item(seen["record"], 0))
+    assert 1 <= catches <= 5, of_item(seen["record"], 0)
+    held_lock.set()
+
+    done = wait_rollout(client, tenant, rollout_id)
+    (item,) = done["items"]
+    assert (item["status"], item["error"]) == ("SUCCEEDED", None), item
     assert done["status"] == "SUCCEEDED", done["summary"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chalicelib.domain.errors import DeployerError, NotFound
+from chalicelib.domain.errors import DeployerError, NotFound, TransientAwsError
 from chalicelib.domain.metrics import WAIT_ITEM_END, Metric
 from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus, age_seconds
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
@@ -226,21 +226,45 @@ class RolloutItemEnds(ItemStarts):
     ) -> dict[str, Any]:
         """RecordItemFailure, the catch-all of the item's steps: a step of the iteration failed (``info``),
         not necessarily the item. An item with nothing started FAILED with the step's error. An item whose
-        operation was started ends as that operation does, as PollItem would end it: at once if it has
-        ended (or will never be seen to end), else the iteration goes back to waiting for it (its
-        ``progress``, which IsItemDone reads). Before, such an item was FAILED with the step's error (a
-        PollItem that timed out: ``STEP_TIMED_OUT``) while its deployment ran on and succeeded, and the
-        rollout counted a failure that did not happen against its tolerance. ``recorded``: the step's
-        error code when it was recorded on the item."""
+        operation was started (or a start of it began one: ``_taken_up``) ends as that operation does, as
+        PollItem would end it: at once if it has ended (or will never be seen to end); while it runs, the
+        iteration polls it again after a Wait of at least 1 s (``completion`` "poll", the interval growing
+        as PollItem grows it), so a step that keeps failing cannot spin. Before, such an item was FAILED
+        with the step's error (a PollItem that timed out: ``STEP_TIMED_OUT``) while its deployment ran on
+        and succeeded, and the rollout counted a failure that did not happen against its tolerance. A
+        deployment record that cannot be read or judged (other than AWS throttling, left to the step's
+        Retry) leaves the step's error to stand. ``recorded``: the step's error code, when the item was
+        FAILED with it."""
         item = self._step_item(rollout_id, index)
+        if item.status is ItemStatus.PENDING:
+            if item.start_attempted_at is not None:  # a start that may have begun an operation
+                item = self._taken_up(self._rollout(tenant_id, rollout_id), item) or item
+            if item.status is ItemStatus.PENDING:
+                if self._fail(tenant_id, item, info, item.deployment_id, only_pending=True):
+                    return {**self._done(True, 0), "recorded": info.code}
+                item = self._item(rollout_id, index)  # a start recorded (or an end) since it was read
         if item.ended:
             return {**self._done(True, 0), "recorded": None}
-        if item.status is ItemStatus.IN_PROGRESS and item.deployment_id is not None:
-            try:
-                deployment = self._deployments.get(tenant_id, item.deployment_id)
-            except NotFound:
-                deployment = None  # deleted since: nothing to end as; the step's error stands
-            if deployment is not None:
-                return {**self._conclude(tenant_id, item, deployment, wait_seconds), "recorded": None}
+        progress = self._as_its_operation(tenant_id, item, wait_seconds)
+        if progress is not None:
+            return {**progress, "recorded": None}
         self._fail(tenant_id, item, info, item.deployment_id)
         return {**self._done(True, 0), "recorded": info.code}
+
+    def _as_its_operation(
+        self, tenant_id: str, item: RolloutItem, wait_seconds: int
+    ) -> dict[str, Any] | None:
+        """After a step's failure: the running ``item``'s progress by its operation, which ends the item if
+        the operation has ended; None when there is no record to go by (the step's error then stands)."""
+        if item.status is not ItemStatus.IN_PROGRESS or item.deployment_id is None:
+            return None
+        try:
+            deployment = self._deployments.get(tenant_id, item.deployment_id)
+            progress = self._conclude(tenant_id, item, deployment, wait_seconds)
+        except TransientAwsError:
+            raise  # the step's Retry
+        except DeployerError:  # gone, or unreadable: the same fault as the step's, perhaps
+            return None
+        if progress["done"]:
+            return progress
+        return {**progress, "completion": "poll", "wait_seconds": max(1, int(progress["wait_seconds"]))}
