@@ -669,3 +669,47 @@ def test_an_item_step_that_keeps_failing_waits_between_its_catches(
     (item,) = done["items"]
     assert (item["status"], item["error"]) == ("SUCCEEDED", None), item
     assert done["status"] == "SUCCEEDED", done["summary"]
+
+
+def test_a_catch_that_read_the_item_before_its_start_was_recorded_leaves_it_to_that_start(
+    local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch, held_lock: threading.Event
+) -> None:
+    """RecordItemFailure read the item PENDING, and a start of it (a StartItem that ran past its Lambda
+    timeout, say) then recorded it started: the catch does not overwrite that start with the step's
+    error (an operation would then run for an item recorded FAILED). Its write, only while the item is
+    PENDING, is refused; it reads the item again and leaves it to its operation."""
+    from chalicelib.service.rollouts.item_ends import RolloutItemEnds
+
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        (pending,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        assert rollout_handlers.start_item(services, event)["done"] is False
+        (started,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert started.status is ItemStatus.IN_PROGRESS
+
+        read = RolloutItemEnds._step_item
+        stale = [pending]  # the catch's read came before the start's transaction
+
+        def read_before_the_start(self: RolloutItemEnds, rollout_id: str, index: int) -> Any:
+            return stale.pop() if stale else read(self, rollout_id, index)
+
+        monkeypatch.setattr(RolloutItemEnds, "_step_item", read_before_the_start)
+        failure = {"Error": "Sandbox.Timedout", "Cause": "a step that timed out"}
+        answer = rollout_handlers.record_item_failure(services, {**event, "error": failure})
+        assert (answer["done"], answer["recorded"], answer["completion"]) == (False, None, "poll"), answer
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert (item.status, item.operation_id, item.error) == (
+            ItemStatus.IN_PROGRESS,
+            started.operation_id,
+            None,
+        )
+        held_lock.set()
+        polled_to_its_end(services, event)
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert (item.status, item.deployment_id, item.error) == (
+            ItemStatus.SUCCEEDED,
+            started.deployment_id,
+            None,
+        )
