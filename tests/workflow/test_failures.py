@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 import pytest
 
@@ -308,3 +309,105 @@ def test_an_answer_of_record_failure_without_the_operations_end_ends_the_executi
     assert (ended["status"], ended["operation"]["status"]) == ("ACTIVE", "SUCCEEDED")
     assert history[-1]["type"] == "ExecutionFailed", history[-1]
     assert history[-1]["executionFailedEventDetails"]["error"] == "DeploymentFailed", history[-1]
+
+
+def timing_out_after(local_aws, function: str, seconds: int) -> None:
+    """The deployed function ``function`` (its logical id) now times out after ``seconds``."""
+    lam = local_aws.account_session(local_aws.central.account_id).client("lambda")
+    (name,) = [
+        f["FunctionName"] for f in lam.list_functions()["Functions"] if f"-{function}-" in f["FunctionName"]
+    ]
+    lam.update_function_configuration(FunctionName=name, Timeout=seconds)
+
+
+def test_a_step_that_times_out_after_the_stack_call_leaves_the_operation_to_its_stack(
+    client, tenant, local_aws, monkeypatch
+):
+    """PollStack runs past its Lambda timeout (``Sandbox.Timedout``, which no Retry takes) after the stack
+    call: the Catch runs RecordFailure. The step failed, not the stack, which CloudFormation goes on
+    changing: RecordFailure records nothing and keeps the lock, the execution polls the stack again
+    after a Wait, and the operation ends as its stack did. Before, it ended FAILED STEP_TIMED_OUT and
+    freed the stack's lock while the stack was still being created. A fault before the stack call, or one
+    of the stack's own, is still recorded (the rest of this module)."""
+    import time
+
+    from chalicelib.steps import handlers
+
+    poll = handlers.poll_stack
+    slowed: list[str] = []
+
+    def slow_once(services, event):
+        if not slowed:
+            slowed.append(event["operation_id"])
+            time.sleep(2.5)  # past the function's 1 s timeout, having done nothing (Lambda stops it)
+            return {}
+        return poll(services, event)
+
+    monkeypatch.setattr(handlers, "poll_stack", slow_once)
+    timing_out_after(local_aws, "PollStack", 1)
+    target = register_target(client, tenant, local_aws)
+    created = deploy(client, tenant, target)
+    ended = wait_for(client, tenant, created["deployment_id"])
+    history = execution_history(local_aws, created["operation"]["operation_id"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert slowed == [created["operation"]["operation_id"]]
+    assert (ended["status"], ended["operation"]["status"], ended.get("error")) == (
+        "ACTIVE",
+        "SUCCEEDED",
+        None,
+    )
+    resumed = entered.index("RecordFailure")
+    assert entered[resumed : resumed + 5] == [
+        "RecordFailure",
+        "DidOperationSucceedBeforeFailure",
+        "ResumePolling",
+        "WaitForStack",
+        "PollStack",
+    ], entered
+    assert entered[-2:] == ["DidOperationSucceed", "Succeeded"], entered
+    assert history[-1]["type"] == "ExecutionSucceeded", history[-1]
+    assert len(stacks_in(local_aws, TARGET_ACCOUNT)) == 1
+
+
+def test_a_step_that_keeps_timing_out_is_recorded_once_the_operation_is_past_its_deadline(
+    client, tenant, local_aws, monkeypatch
+):
+    """What bounds the polls after a step's own fault: past the operation's deadline RecordFailure records
+    the failure (STEP_TIMED_OUT) and frees the lock, as it always did. PollStack times out every time;
+    the operation's age reads past its deadline from the second failure on (the clock moved on: a real
+    deadline is at least a minute away)."""
+    from chalicelib.domain.model import age_seconds
+    from chalicelib.steps import handlers
+
+    poll = handlers.poll_stack
+    slowed: list[str] = []
+    slowing = [True]
+
+    def slow_while_slowing(services, event):
+        if slowing[0]:
+            slowed.append(event["operation_id"])
+            time.sleep(1.5)  # past the function's 1 s timeout, every time, having done nothing
+            return {}
+        return poll(services, event)
+
+    monkeypatch.setattr(handlers, "poll_stack", slow_while_slowing)
+    monkeypatch.setattr(
+        "chalicelib.service.workflow.failures.age_seconds",
+        lambda at: age_seconds(at) + (7 * 3600 if len(slowed) > 1 else 0),
+    )
+    timing_out_after(local_aws, "PollStack", 1)
+    target = register_target(client, tenant, local_aws)
+    created = deploy(client, tenant, target)
+    ended = wait_for(client, tenant, created["deployment_id"])
+    history = execution_history(local_aws, created["operation"]["operation_id"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert (ended["operation"]["status"], ended["error"]["code"]) == ("FAILED", "STEP_TIMED_OUT"), ended
+    assert entered.count("ResumePolling") == 1, entered
+    assert entered.count("PollStack") == 2, entered
+    assert entered[-1] == "Failed", entered
+
+    slowing[0] = False  # the lock was freed: the stack takes its next operation
+    body = {"template_body": QUEUE, "tags": {"after": "deadline"}}
+    response = call(client, "PUT", f"/deployments/{created['deployment_id']}", tenant, body)
+    assert response.status_code == 202, response.body
+    assert wait_for(client, tenant, created["deployment_id"])["operation"]["status"] == "SUCCEEDED"

@@ -2,25 +2,71 @@
 last step (stopped, timed out, or failed where no Catch applies). Either way an operation still running
 ends FAILED, its lock is freed, its secrets forgotten and a waiting rollout item told. An operation that
 had ended before the step failed keeps its end (RecordFailure then does the failed step's work, and
-the execution ends as the operation did).
+the execution ends as the operation did). A step's own fault (throttled through its Retry, timed out)
+after the stack call, within the operation's deadline, ends nothing: the execution polls the stack again.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
-from chalicelib.domain.model import Deployment, ErrorInfo, ExecutionEnd
+from chalicelib.domain.model import Deployment, ErrorInfo, ExecutionEnd, age_seconds
 from chalicelib.service.workflow.announcement import EndAnnouncement
 from chalicelib.service.workflow.outcomes import Outcomes
 from chalicelib.service.workflow.progress import ended_progress
 from chalicelib.service.workflow.step_errors import error_from_state
 from chalicelib.service.workflow.values import StepInput
 
+logger = logging.getLogger(__name__)
+
+# A step's own faults, which say nothing of the stack: AWS throttled the step through all its retries, or it
+# ran out of time (its Lambda's or its state's timeout).
+STEP_FAULTS = frozenset({"STEP_THROTTLED", "STEP_TIMED_OUT"})
+
 
 class FailureRecording(EndAnnouncement, Outcomes):
     def record_failure(self, step: StepInput, error: dict[str, Any]) -> dict[str, Any]:
-        """Catch-all: turn a step's error into an explained FAILED state and free the stack."""
-        return self._record_failed(step, error_from_state(error))
+        """Catch-all: turn a step's error into an explained FAILED state and free the stack; or, for a
+        step's own fault once the stack call was made, go back to polling the stack (``_resumed``)."""
+        info = error_from_state(error)
+        resumed = self._resumed(step, info)
+        return resumed if resumed is not None else self._record_failed(step, info)
+
+    def _resumed(self, step: StepInput, info: ErrorInfo) -> dict[str, Any] | None:
+        """A step's own fault (``STEP_FAULTS``) after the operation's stack call was made: the stack goes
+        on changing in the target account whatever became of the step, so the operation is not ended
+        FAILED with the step's error and its lock is not freed (another operation would then meet a busy
+        stack, and the record would say FAILED of a stack that may well succeed). The execution polls
+        the stack again after a Wait (``progress``, "poll", the interval grown as PollStack grows it),
+        and the operation ends as its stack does. Only while the operation is within its deadline and
+        still holds the stack's lock (renewed here): past the deadline, or with the stack taken over,
+        the failure is recorded as before, which bounds the polls of a step that keeps failing. None:
+        record the failure."""
+        if info.code not in STEP_FAULTS:
+            return None
+        deployment = self._deployment(step)
+        operation = deployment.operation
+        if (
+            operation.operation_id != step.operation_id
+            or not operation.running
+            or operation.phase == "pending"
+        ):
+            return None  # ended, another operation's, or no stack call recorded yet
+        if age_seconds(operation.started_at) > self._settings.operation_timeout_seconds:
+            return None
+        if not self._locks.renew_lock(
+            deployment.stack_key, step.operation_id, self._settings.lock_lease_seconds
+        ):
+            return None
+        wait = max(1, min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5)))
+        logger.warning(
+            "a step failed after the stack call; polling the stack again",
+            extra={"error_code": info.code, "wait_seconds": wait},
+        )
+        progress = {"done": False, "completion": "poll", "wait_seconds": wait}
+        return {"recorded": None, "operation_succeeded": False, "resumed": True, "progress": progress}
 
     def execution_ended(self, step: StepInput, end: ExecutionEnd) -> dict[str, Any]:
         """Step Functions says the operation's execution ended FAILED, TIMED_OUT or ABORTED (its
