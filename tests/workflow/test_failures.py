@@ -329,8 +329,6 @@ def test_a_step_that_times_out_after_the_stack_call_leaves_the_operation_to_its_
     after a Wait, and the operation ends as its stack did. Before, it ended FAILED STEP_TIMED_OUT and
     freed the stack's lock while the stack was still being created. A fault before the stack call, or one
     of the stack's own, is still recorded (the rest of this module)."""
-    import time
-
     from chalicelib.steps import handlers
 
     poll = handlers.poll_stack
