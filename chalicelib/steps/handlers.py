@@ -45,8 +45,17 @@ def release_lock(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-    error = event.get("error") or {}
-    return run_step(services, event, lambda workflow, step: workflow.record_failure(step, error))
+    # The definition that can resume after a step's own fault has its Catches put the error in
+    # $.step_error; an execution an earlier definition started has it in $.error, and a Choice after
+    # RecordFailure that cannot resume: that one's failure is always recorded.
+    resumable = isinstance(event.get("step_error"), dict)
+    error = (event.get("step_error") if resumable else event.get("error")) or {}
+    resumes = int((event.get("recorded") or {}).get("resumes") or 0)  # this execution's, so far
+
+    def record(workflow: WorkflowService, step: StepInput) -> dict[str, Any]:
+        return workflow.record_failure(step, error, resumable=resumable, resumes=resumes)
+
+    return run_step(services, event, record)
 
 
 def await_stack_event(services: Services, event: dict[str, Any]) -> dict[str, Any]:

@@ -311,13 +311,33 @@ def test_an_answer_of_record_failure_without_the_operations_end_ends_the_executi
     assert history[-1]["executionFailedEventDetails"]["error"] == "DeploymentFailed", history[-1]
 
 
-def timing_out_after(local_aws, function: str, seconds: int) -> None:
-    """The deployed function ``function`` (its logical id) now times out after ``seconds``."""
+def timing_out_after(local_aws, function: str, seconds: int) -> int:
+    """The deployed function ``function`` (its logical id) now times out after ``seconds``; the timeout
+    it had."""
     lam = local_aws.account_session(local_aws.central.account_id).client("lambda")
-    (name,) = [
-        f["FunctionName"] for f in lam.list_functions()["Functions"] if f"-{function}-" in f["FunctionName"]
-    ]
-    lam.update_function_configuration(FunctionName=name, Timeout=seconds)
+    (found,) = [f for f in lam.list_functions()["Functions"] if f"-{function}-" in f["FunctionName"]]
+    lam.update_function_configuration(FunctionName=found["FunctionName"], Timeout=seconds)
+    return int(found["Timeout"])
+
+
+def slowed_polls(monkeypatch):
+    """While ``slowing[0]``, every PollStack runs past a 1 s Lambda timeout having done nothing (as Lambda
+    stops a function at its timeout); the operation ids it was slowed for."""
+    from chalicelib.steps import handlers
+
+    poll = handlers.poll_stack
+    slowed: list[str] = []
+    slowing = [True]
+
+    def slow_while_slowing(services, event):
+        if slowing[0]:
+            slowed.append(event["operation_id"])
+            time.sleep(1.5)
+            return {}
+        return poll(services, event)
+
+    monkeypatch.setattr(handlers, "poll_stack", slow_while_slowing)
+    return slowed, slowing
 
 
 def test_a_step_that_times_out_after_the_stack_call_leaves_the_operation_to_its_stack(
@@ -367,45 +387,76 @@ def test_a_step_that_times_out_after_the_stack_call_leaves_the_operation_to_its_
     assert len(stacks_in(local_aws, TARGET_ACCOUNT)) == 1
 
 
-def test_a_step_that_keeps_timing_out_is_recorded_once_the_operation_is_past_its_deadline(
-    client, tenant, local_aws, monkeypatch
+@pytest.mark.parametrize("bound", ["deadline", "resumes"])
+def test_a_step_that_keeps_timing_out_is_recorded_once_its_resumes_are_bounded(
+    client, tenant, local_aws, monkeypatch, bound
 ):
-    """What bounds the polls after a step's own fault: past the operation's deadline RecordFailure records
-    the failure (STEP_TIMED_OUT) and frees the lock, as it always did. PollStack times out every time;
-    the operation's age reads past its deadline from the second failure on (the clock moved on: a real
-    deadline is at least a minute away)."""
+    """What bounds the polls after a step's own fault: past the operation's deadline, or after
+    RESUMES_AT_MOST resumes of one execution, RecordFailure records the failure (STEP_TIMED_OUT) and frees
+    the lock, as it always did. PollStack times out every time. ``deadline``: the operation's age reads
+    past its deadline from the second failure on (the clock moved on: a real deadline is at least a
+    minute away), so it resumes once. ``resumes``: RESUMES_AT_MOST is 2 here, so it resumes twice."""
     from chalicelib.domain.model import age_seconds
-    from chalicelib.steps import handlers
 
-    poll = handlers.poll_stack
-    slowed: list[str] = []
-    slowing = [True]
-
-    def slow_while_slowing(services, event):
-        if slowing[0]:
-            slowed.append(event["operation_id"])
-            time.sleep(1.5)  # past the function's 1 s timeout, every time, having done nothing
-            return {}
-        return poll(services, event)
-
-    monkeypatch.setattr(handlers, "poll_stack", slow_while_slowing)
-    monkeypatch.setattr(
-        "chalicelib.service.workflow.failures.age_seconds",
-        lambda at: age_seconds(at) + (7 * 3600 if len(slowed) > 1 else 0),
-    )
-    timing_out_after(local_aws, "PollStack", 1)
+    slowed, slowing = slowed_polls(monkeypatch)
+    if bound == "deadline":
+        late = lambda at: age_seconds(at) + (7 * 3600 if len(slowed) > 1 and slowing[0] else 0)  # noqa: E731
+        monkeypatch.setattr("chalicelib.service.workflow.failures.age_seconds", late)
+    else:
+        monkeypatch.setattr("chalicelib.service.workflow.failures.RESUMES_AT_MOST", 2)
+    timeout = timing_out_after(local_aws, "PollStack", 1)
     target = register_target(client, tenant, local_aws)
     created = deploy(client, tenant, target)
     ended = wait_for(client, tenant, created["deployment_id"])
     history = execution_history(local_aws, created["operation"]["operation_id"])
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert (ended["operation"]["status"], ended["error"]["code"]) == ("FAILED", "STEP_TIMED_OUT"), ended
-    assert entered.count("ResumePolling") == 1, entered
-    assert entered.count("PollStack") == 2, entered
+    resumes = 1 if bound == "deadline" else 2
+    assert entered.count("ResumePolling") == resumes, entered
+    assert entered.count("PollStack") == resumes + 1, entered
     assert entered[-1] == "Failed", entered
 
-    slowing[0] = False  # the lock was freed: the stack takes its next operation
-    body = {"template_body": QUEUE, "tags": {"after": "deadline"}}
+    # The lock was freed: the stack takes its next operation (polled as usual, with its own timeout).
+    slowing[0] = False
+    timing_out_after(local_aws, "PollStack", timeout)
+    body = {"template_body": QUEUE, "tags": {"after": bound}}
     response = call(client, "PUT", f"/deployments/{created['deployment_id']}", tenant, body)
     assert response.status_code == 202, response.body
     assert wait_for(client, tenant, created["deployment_id"])["operation"]["status"] == "SUCCEEDED"
+
+
+def test_an_execution_of_the_earlier_definition_records_a_steps_fault_after_the_stack_call(
+    client, tenant, local_aws, monkeypatch
+):
+    """An execution that an earlier definition started (its Catches put the error in ``$.error``, and the
+    Choice after RecordFailure cannot resume) running the new RecordFailure, as during a deploy of the
+    service: its step's fault after the stack call is recorded as before (FAILED, the lock freed), not
+    resumed, which that definition would have ended Failed with nothing recorded."""
+    import threading
+
+    from chalicelib.steps import handlers
+
+    poll, held, release = handlers.poll_stack, threading.Event(), threading.Event()
+
+    def held_poll(services, event):
+        held.set()
+        release.wait(30)
+        return poll(services, event)
+
+    monkeypatch.setattr(handlers, "poll_stack", held_poll)
+    target = register_target(client, tenant, local_aws)
+    created = deploy(client, tenant, target)
+    assert held.wait(30)  # the stack call was made; its operation runs, held at PollStack
+    state = {
+        "tenant_id": tenant.tenant_id,
+        "deployment_id": created["deployment_id"],
+        "operation_id": created["operation"]["operation_id"],
+        "error": {"Error": "States.Timeout", "Cause": "a step timed out"},  # where it put the error
+    }
+    try:
+        answer = local_aws.host.invoke("RecordFailure", state)
+        assert (answer["recorded"], answer.get("resumed")) == ("STEP_TIMED_OUT", None), answer
+        shown = json.loads(call(client, "GET", f"/deployments/{created['deployment_id']}", tenant).body)
+        assert (shown["operation"]["status"], shown["error"]["code"]) == ("FAILED", "STEP_TIMED_OUT"), shown
+    finally:
+        release.set()

@@ -12,8 +12,9 @@ import logging
 import math
 from typing import Any
 
+from chalicelib.domain.errors import DeployerError, TransientAwsError
 from chalicelib.domain.model import Deployment, ErrorInfo, ExecutionEnd, age_seconds
-from chalicelib.service.workflow.announcement import EndAnnouncement
+from chalicelib.service.workflow.locking import StackLocking
 from chalicelib.service.workflow.outcomes import Outcomes
 from chalicelib.service.workflow.progress import ended_progress
 from chalicelib.service.workflow.step_errors import error_from_state
@@ -24,26 +25,35 @@ logger = logging.getLogger(__name__)
 # A step's own faults, which say nothing of the stack: AWS throttled the step through all its retries, or it
 # ran out of time (its Lambda's or its state's timeout).
 STEP_FAULTS = frozenset({"STEP_THROTTLED", "STEP_TIMED_OUT"})
+# How many times one execution polls its stack again after such a fault before it records the failure:
+# a step that fails the same way every time (a poll that always outruns its Lambda) then fails the
+# operation within minutes, not at the deadline, hours later; each resume costs the execution's history
+# 16 events, or about 55 after a step's whole Retry.
+RESUMES_AT_MOST = 10
 
 
-class FailureRecording(EndAnnouncement, Outcomes):
-    def record_failure(self, step: StepInput, error: dict[str, Any]) -> dict[str, Any]:
+class FailureRecording(StackLocking, Outcomes):
+    def record_failure(
+        self, step: StepInput, error: dict[str, Any], *, resumable: bool = False, resumes: int = 0
+    ) -> dict[str, Any]:
         """Catch-all: turn a step's error into an explained FAILED state and free the stack; or, for a
-        step's own fault once the stack call was made, go back to polling the stack (``_resumed``)."""
+        step's own fault once the stack call was made, go back to polling the stack (``_resumed``), when
+        the execution's definition can (``resumable``) and has done so fewer than ``RESUMES_AT_MOST``
+        times (``resumes``)."""
         info = error_from_state(error)
-        resumed = self._resumed(step, info)
+        resumed = self._resumed(step, info, resumes) if resumable and resumes < RESUMES_AT_MOST else None
         return resumed if resumed is not None else self._record_failed(step, info)
 
-    def _resumed(self, step: StepInput, info: ErrorInfo) -> dict[str, Any] | None:
+    def _resumed(self, step: StepInput, info: ErrorInfo, resumes: int) -> dict[str, Any] | None:
         """A step's own fault (``STEP_FAULTS``) after the operation's stack call was made: the stack goes
         on changing in the target account whatever became of the step, so the operation is not ended
         FAILED with the step's error and its lock is not freed (another operation would then meet a busy
         stack, and the record would say FAILED of a stack that may well succeed). The execution polls
         the stack again after a Wait (``progress``, "poll", the interval grown as PollStack grows it),
         and the operation ends as its stack does. Only while the operation is within its deadline and
-        still holds the stack's lock (renewed here): past the deadline, or with the stack taken over,
-        the failure is recorded as before, which bounds the polls of a step that keeps failing. None:
-        record the failure."""
+        still holds the stack's lock (renewed here, or taken again if its lease ran out and no other
+        operation took it, as every poll does): past the deadline, or with the stack taken over, the
+        failure is recorded as before. None: record the failure."""
         if info.code not in STEP_FAULTS:
             return None
         deployment = self._deployment(step)
@@ -56,17 +66,25 @@ class FailureRecording(EndAnnouncement, Outcomes):
             return None  # ended, another operation's, or no stack call recorded yet
         if age_seconds(operation.started_at) > self._settings.operation_timeout_seconds:
             return None
-        if not self._locks.renew_lock(
-            deployment.stack_key, step.operation_id, self._settings.lock_lease_seconds
-        ):
+        try:
+            self._renew_lease(deployment, step)
+        except TransientAwsError:
+            raise  # RecordFailure's Retry
+        except DeployerError:  # the stack taken over, or the operation ended meanwhile
             return None
         wait = max(1, min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5)))
         logger.warning(
             "a step failed after the stack call; polling the stack again",
-            extra={"error_code": info.code, "wait_seconds": wait},
+            extra={"error_code": info.code, "wait_seconds": wait, "resumes": resumes + 1},
         )
         progress = {"done": False, "completion": "poll", "wait_seconds": wait}
-        return {"recorded": None, "operation_succeeded": False, "resumed": True, "progress": progress}
+        return {
+            "recorded": None,
+            "operation_succeeded": False,
+            "resumed": True,
+            "resumes": resumes + 1,
+            "progress": progress,
+        }
 
     def execution_ended(self, step: StepInput, end: ExecutionEnd) -> dict[str, Any]:
         """Step Functions says the operation's execution ended FAILED, TIMED_OUT or ABORTED (its
