@@ -66,8 +66,13 @@ def await_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 def record_item_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
-    info, wait = error_from_state(event.get("error") or {}), _poll_wait(event)
-    return _run(services, lambda r: r.record_item_failure(tenant, rollout, int(event["item_id"]), info, wait))
+    # The definition whose iteration can go on waiting after RecordItemFailure has its Catches put the
+    # error in $.step_error; an iteration an earlier definition started has it in $.error and ends after
+    # RecordItemFailure whatever it answers: its item is FAILED with the step's error, as then.
+    resumable = isinstance(event.get("step_error"), dict)
+    info = error_from_state((event.get("step_error") if resumable else event.get("error")) or {})
+    wait, index = _poll_wait(event), int(event["item_id"])
+    return _run(services, lambda r: r.record_item_failure(tenant, rollout, index, info, wait, resumable))
 
 
 def record_rollout_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:

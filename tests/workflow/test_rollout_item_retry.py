@@ -697,7 +697,7 @@ def test_a_catch_that_read_the_item_before_its_start_was_recorded_leaves_it_to_t
 
         monkeypatch.setattr(RolloutItemEnds, "_step_item", read_before_the_start)
         failure = {"Error": "Sandbox.Timedout", "Cause": "a step that timed out"}
-        answer = rollout_handlers.record_item_failure(services, {**event, "error": failure})
+        answer = rollout_handlers.record_item_failure(services, {**event, "step_error": failure})
         assert (answer["done"], answer["recorded"], answer["completion"]) == (False, None, "poll"), answer
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert (item.status, item.operation_id, item.error) == (
@@ -713,3 +713,25 @@ def test_a_catch_that_read_the_item_before_its_start_was_recorded_leaves_it_to_t
             started.deployment_id,
             None,
         )
+
+
+def test_an_iteration_of_the_earlier_definition_fails_its_item_with_the_steps_error(
+    local_aws: LocalAws, held_lock: threading.Event
+) -> None:
+    """An iteration that an earlier rollout definition started (its Catches put the error in ``$.error``,
+    and its RecordItemFailure goes on to ItemEnded whatever it answers) running the new RecordItemFailure,
+    as during a deploy of the service: the item is FAILED with the step's error, as then. Left running
+    (the new definition's answer), it would end its iteration with the item IN_PROGRESS."""
+    with wired_rollouts(local_aws, NoExecution()) as services, Client(app_module.app) as client:
+        tenant = Tenant("tenant-a", services.auth.issue("tenant-a", "tests"))
+        rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
+        event = {"tenant_id": tenant.tenant_id, "rollout_id": rollout_id, "item_id": 0, "wait_seconds": 0}
+        assert rollout_handlers.start_item(services, event)["done"] is False  # its operation runs, held
+        failure = {"Error": "Sandbox.Timedout", "Cause": "a step that timed out"}
+        answer = rollout_handlers.record_item_failure(services, {**event, "error": failure})
+        assert (answer["done"], answer["recorded"]) == (True, "STEP_TIMED_OUT"), answer
+        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+        assert item.status is ItemStatus.FAILED
+        assert item.error is not None
+        assert item.error["code"] == "STEP_TIMED_OUT"
+        held_lock.set()

@@ -222,7 +222,13 @@ class RolloutItemEnds(ItemStarts):
         return {"waiting": True}
 
     def record_item_failure(
-        self, tenant_id: str, rollout_id: str, index: int, info: ErrorInfo, wait_seconds: int
+        self,
+        tenant_id: str,
+        rollout_id: str,
+        index: int,
+        info: ErrorInfo,
+        wait_seconds: int,
+        resumable: bool = True,
     ) -> dict[str, Any]:
         """RecordItemFailure, the catch-all of the item's steps: a step of the iteration failed (``info``),
         not necessarily the item. An item with nothing started FAILED with the step's error. An item whose
@@ -234,8 +240,14 @@ class RolloutItemEnds(ItemStarts):
         and succeeded, and the rollout counted a failure that did not happen against its tolerance. A
         deployment record that cannot be read or judged (other than AWS throttling, left to the step's
         Retry) leaves the step's error to stand. ``recorded``: the step's error code, when the item was
-        FAILED with it."""
+        FAILED with it. Not ``resumable`` (an iteration an earlier definition started, which ends after
+        this step whatever it answers): the item is FAILED with the step's error, as then, unless it
+        ended."""
         item = self._step_item(rollout_id, index)
+        if not resumable:
+            if not item.ended:
+                self._fail(tenant_id, item, info, item.deployment_id)
+            return {**self._done(True, 0), "recorded": None if item.ended else info.code}
         if item.status is ItemStatus.PENDING:
             if item.start_attempted_at is not None:  # a start that may have begun an operation
                 item = self._taken_up(self._rollout(tenant_id, rollout_id), item) or item
