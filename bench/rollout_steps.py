@@ -134,7 +134,7 @@ def measure(items: int = ITEMS) -> list[dict[str, Any]]:
                 )
                 step("PollItem", {**ids, "item_id": 0, "progress": {"wait_seconds": 1}})
                 failure = {"Error": "StackOperationError", "Cause": json.dumps({"code": "X", "message": "m"})}
-                step("RecordItemFailure", {**ids, "item_id": 1, "error": failure})
+                step("RecordItemFailure", {**ids, "item_id": 1, "error": failure, "resumable": True})
                 cancel = client.http.post(
                     f"/rollouts/{rollout['rollout_id']}/cancel", headers=headers, body=b"{}"
                 )

@@ -160,6 +160,12 @@ def throttled_operations(
             "throttles retried (ThrottlesRetried)": int(h.metrics.total(Metric.THROTTLES_RETRIED)),
             "API answers retried by the client (503/429)": h.client_retries,
             "failure codes": sorted({str((r.get("error") or {}).get("code")) for r in failed}),
+            "failures' messages (distinct, first 3)": sorted(
+                {str((r.get("error") or {}).get("message"))[:300] for r in failed}
+            )[:3],
+            "stack calls AWS refused, by error code": dict(
+                Counter(code for (_, code), n in recorder.refused_stack_calls.items() for _ in range(n))
+            ),
             **_alarmed_errors(invocations, h),
         }
     figures.check(figures.terminal == figures.runs, "100% reach a terminal state")

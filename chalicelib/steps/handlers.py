@@ -45,12 +45,13 @@ def release_lock(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-    # The definition that can resume after a step's own fault has its Catches put the error in
-    # $.step_error; an execution an earlier definition started has it in $.error, and a Choice after
-    # RecordFailure that cannot resume: that one's failure is always recorded.
-    resumable = isinstance(event.get("step_error"), dict)
-    error = (event.get("step_error") if resumable else event.get("error")) or {}
-    resumes = int((event.get("recorded") or {}).get("resumes") or 0)  # this execution's, so far
+    # The definition that can resume after a step's own fault says so ($.resumable, MayResume); an
+    # execution an earlier definition started does not, and its Choice after RecordFailure cannot
+    # resume: its failure is always recorded. Every version reads the error from $.error.
+    resumable = event.get("resumable") is True
+    error = event.get("error") or {}
+    # In a row: a resume's progress carries the count, and a poll that works replaces it.
+    resumes = int((event.get("progress") or {}).get("resumes") or 0)
 
     def record(workflow: WorkflowService, step: StepInput) -> dict[str, Any]:
         return workflow.record_failure(step, error, resumable=resumable, resumes=resumes)

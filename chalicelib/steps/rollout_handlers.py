@@ -66,11 +66,12 @@ def await_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 def record_item_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
-    # The definition whose iteration can go on waiting after RecordItemFailure has its Catches put the
-    # error in $.step_error; an iteration an earlier definition started has it in $.error and ends after
-    # RecordItemFailure whatever it answers: its item is FAILED with the step's error, as then.
-    resumable = isinstance(event.get("step_error"), dict)
-    info = error_from_state((event.get("step_error") if resumable else event.get("error")) or {})
+    # The definition whose iteration can go on waiting after RecordItemFailure says so ($.resumable,
+    # MayGoOnWaiting); an iteration an earlier definition started does not, and ends after
+    # RecordItemFailure whatever it answers: its item is FAILED with the step's error, as then. Every
+    # version reads the error from $.error.
+    resumable = event.get("resumable") is True
+    info = error_from_state(event.get("error") or {})
     wait, index = _poll_wait(event), int(event["item_id"])
     return _run(services, lambda r: r.record_item_failure(tenant, rollout, index, info, wait, resumable))
 

@@ -318,7 +318,9 @@ def test_the_rollout_item_steps_log_the_items_operation(
             "waiting": False
         }
         failure = {"Error": "States.TaskFailed", "Cause": "a step that failed"}
-        ended = local_aws.host.invoke("RecordItemFailure", {**item_input, "error": failure})
+        ended = local_aws.host.invoke(
+            "RecordItemFailure", {**item_input, "error": failure, "resumable": True}
+        )
         assert (ended["done"], ended["recorded"]) == (True, None)  # the item has ended: nothing recorded
     operation_id = wait_for(client, tenant, item["deployment_id"])["operation"]["operation_id"]
 

@@ -697,7 +697,9 @@ def test_a_catch_that_read_the_item_before_its_start_was_recorded_leaves_it_to_t
 
         monkeypatch.setattr(RolloutItemEnds, "_step_item", read_before_the_start)
         failure = {"Error": "Sandbox.Timedout", "Cause": "a step that timed out"}
-        answer = rollout_handlers.record_item_failure(services, {**event, "step_error": failure})
+        answer = rollout_handlers.record_item_failure(
+            services, {**event, "error": failure, "resumable": True}
+        )
         assert (answer["done"], answer["recorded"], answer["completion"]) == (False, None, "poll"), answer
         (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
         assert (item.status, item.operation_id, item.error) == (

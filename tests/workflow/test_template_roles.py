@@ -168,7 +168,7 @@ def _run_everything(client: Client, tenant: Tenant, aws: LocalAws) -> None:
     # The rollout workflow's two catch-alls, as its Catch invokes them after a step's fault.
     ids = {"tenant_id": tenant.tenant_id, "rollout_id": started["rollout_id"], "wait_seconds": 0}
     fault = {"Error": "States.Timeout", "Cause": "a step timed out"}
-    aws.host.invoke("RecordItemFailure", {**ids, "item_id": 0, "error": fault})
+    aws.host.invoke("RecordItemFailure", {**ids, "item_id": 0, "error": fault, "resumable": True})
     # WaitForItemEnd's function runs only when an item's first wait ended before its operation did; as
     # its Task state invokes it, for an item that has ended: it releases the (stale) token at once.
     awaited = aws.host.invoke("AwaitItem", {**ids, "item_id": 1, "task_token": "stale-token"})

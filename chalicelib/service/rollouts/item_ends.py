@@ -245,9 +245,10 @@ class RolloutItemEnds(ItemStarts):
         ended."""
         item = self._step_item(rollout_id, index)
         if not resumable:
-            if not item.ended:
-                self._fail(tenant_id, item, info, item.deployment_id)
-            return {**self._done(True, 0), "recorded": None if item.ended else info.code}
+            return {
+                **self._done(True, 0),
+                "recorded": info.code if self._fail_now(tenant_id, item, info) else None,
+            }
         if item.status is ItemStatus.PENDING:
             if item.start_attempted_at is not None:  # a start that may have begun an operation
                 item = self._taken_up(self._rollout(tenant_id, rollout_id), item) or item
@@ -262,6 +263,20 @@ class RolloutItemEnds(ItemStarts):
             return {**progress, "recorded": None}
         self._fail(tenant_id, item, info, item.deployment_id)
         return {**self._done(True, 0), "recorded": info.code}
+
+    def _fail_now(self, tenant_id: str, item: RolloutItem, info: ErrorInfo) -> bool:
+        """End ``item`` FAILED with ``info`` unless it has ended; as it is now if it was read PENDING and a
+        start was recorded since (the write only while PENDING is refused): never over a start with a
+        stale read. Whether this wrote the failure."""
+        if item.ended:
+            return False
+        if item.status is ItemStatus.PENDING:
+            if self._fail(tenant_id, item, info, item.deployment_id, only_pending=True):
+                return True
+            item = self._item(item.rollout_id, item.index)
+            if item.ended:
+                return False
+        return self._fail(tenant_id, item, info, item.deployment_id)
 
     def _as_its_operation(
         self, tenant_id: str, item: RolloutItem, wait_seconds: int

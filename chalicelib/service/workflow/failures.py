@@ -25,10 +25,10 @@ logger = logging.getLogger(__name__)
 # A step's own faults, which say nothing of the stack: AWS throttled the step through all its retries, or it
 # ran out of time (its Lambda's or its state's timeout).
 STEP_FAULTS = frozenset({"STEP_THROTTLED", "STEP_TIMED_OUT"})
-# How many times one execution polls its stack again after such a fault before it records the failure:
-# a step that fails the same way every time (a poll that always outruns its Lambda) then fails the
-# operation within minutes, not at the deadline, hours later; each resume costs the execution's history
-# 16 events, or about 55 after a step's whole Retry.
+# How many times in a row (with no poll that worked between them) one execution polls its stack again
+# after such a fault before it records the failure: a step that fails the same way every time (a poll
+# that always outruns its Lambda) then fails the operation within minutes, not at the deadline, hours
+# later; each resume costs the execution's history 16 events, or about 55 after a step's whole Retry.
 RESUMES_AT_MOST = 10
 
 
@@ -39,7 +39,7 @@ class FailureRecording(StackLocking, Outcomes):
         """Catch-all: turn a step's error into an explained FAILED state and free the stack; or, for a
         step's own fault once the stack call was made, go back to polling the stack (``_resumed``), when
         the execution's definition can (``resumable``) and has done so fewer than ``RESUMES_AT_MOST``
-        times (``resumes``)."""
+        times in a row (``resumes``)."""
         info = error_from_state(error)
         resumed = self._resumed(step, info, resumes) if resumable and resumes < RESUMES_AT_MOST else None
         return resumed if resumed is not None else self._record_failed(step, info)
@@ -77,14 +77,10 @@ class FailureRecording(StackLocking, Outcomes):
             "a step failed after the stack call; polling the stack again",
             extra={"error_code": info.code, "wait_seconds": wait, "resumes": resumes + 1},
         )
-        progress = {"done": False, "completion": "poll", "wait_seconds": wait}
-        return {
-            "recorded": None,
-            "operation_succeeded": False,
-            "resumed": True,
-            "resumes": resumes + 1,
-            "progress": progress,
-        }
+        # The count rides in the progress: the next PollStack that works replaces it, so it counts faults
+        # in a row.
+        progress = {"done": False, "completion": "poll", "wait_seconds": wait, "resumes": resumes + 1}
+        return {"recorded": None, "operation_succeeded": False, "resumed": True, "progress": progress}
 
     def execution_ended(self, step: StepInput, end: ExecutionEnd) -> dict[str, Any]:
         """Step Functions says the operation's execution ended FAILED, TIMED_OUT or ABORTED (its
