@@ -63,9 +63,14 @@ class PowertoolsIdempotency:
             self._config.register_lambda_context(lambda_context)
 
         produced: list[dict[str, Any]] = []
+        raised: list[Exception] = []
 
         def call(request: dict[str, str]) -> dict[str, Any]:
-            produced.append(produce())
+            try:
+                produced.append(produce())
+            except Exception as error:
+                raised.append(error)
+                raise
             return produced[-1]
 
         guarded = idempotent_function(
@@ -91,9 +96,24 @@ class PowertoolsIdempotency:
                 # 500 that a client would retry into a conflict. Only the replay of this answer is lost.
                 logger.warning("idempotency record not saved: %s", error)
                 return produced[-1]
+            if raised:
+                # The request failed, and Powertools could not delete the key's in-progress record after
+                # it (throttled past botocore's retries): the key would answer IDEMPOTENCY_KEY_IN_PROGRESS
+                # to every retry until that record expires. Delete it once more, then answer the request's
+                # own error (it was not "nothing done": the route ran, and failed as it says).
+                self._forget_in_progress(key, fingerprint, raised[-1])
+                raise raised[-1] from None
             # Nothing ran: the key's record could not be written (throttled): safe to retry as it is.
             raise TransientAwsError(
                 "The request could not be recorded under its Idempotency-Key; nothing was done.",
                 hint="Retry with the same key and body.",
             ) from error
         return result
+
+    def _forget_in_progress(self, key: str, fingerprint: str, failure: Exception) -> None:
+        """Delete the in-progress record of a request that failed, as Powertools does after a failure;
+        a record that still cannot be deleted is left to expire (logged)."""
+        try:
+            self._persistence.delete_record(data={"key": key, "fingerprint": fingerprint}, exception=failure)
+        except Exception as error:  # noqa: BLE001 - the request's own error is what the caller gets
+            logger.warning("in-progress idempotency record not deleted; it expires: %s", error)

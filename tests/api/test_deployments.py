@@ -112,6 +112,50 @@ def test_idempotency_key_replays_and_starts_one_operation(client, tenant, target
     assert len(listing["items"]) == 1
 
 
+def test_a_failed_request_whose_idempotency_record_could_not_be_cleared_can_be_retried(
+    client, tenant, target, monkeypatch
+):
+    """The route fails (AWS throttled its work) and Powertools' delete of the key's in-progress record after
+    that failure is throttled too, past botocore's retries. The answer is the route's own error, and the
+    record is deleted once more, so the client's retry under the same key runs. Before, the answer was
+    "nothing was done" and every retry under the key was refused IDEMPOTENCY_KEY_IN_PROGRESS until the
+    record expired (the chaos throttling scenario met this: one create of 100 refused with 409)."""
+    from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+    from botocore.exceptions import ClientError
+
+    from chalicelib.domain.errors import TransientAwsError
+    from chalicelib.service.deployments import DeploymentService
+
+    create, delete = DeploymentService.create, DynamoDBPersistenceLayer._delete_record
+    failures = {"create": 1, "delete": 1}
+
+    def throttled_once(self, *args, **kwargs):
+        if failures["create"]:
+            failures["create"] -= 1
+            raise TransientAwsError("TransactWriteItems failed: ThrottlingException")
+        return create(self, *args, **kwargs)
+
+    def delete_throttled_once(self, data_record):
+        if failures["delete"]:
+            failures["delete"] -= 1
+            error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+            raise ClientError(error, "DeleteItem")
+        return delete(self, data_record)
+
+    monkeypatch.setattr(DeploymentService, "create", throttled_once)
+    monkeypatch.setattr(DynamoDBPersistenceLayer, "_delete_record", delete_throttled_once)
+    body = deployment_body(target["target_id"])
+    first = call(client, "POST", "/deployments", tenant, body, Idempotency_Key="k-throttled")
+    assert first.status_code == 503, first.body
+    assert error_of(first)["code"] == "AWS_THROTTLED", first.body
+    assert failures == {"create": 0, "delete": 0}
+    retried = call(client, "POST", "/deployments", tenant, body, Idempotency_Key="k-throttled")
+    assert retried.status_code == 202, retried.body
+    replayed = call(client, "POST", "/deployments", tenant, body, Idempotency_Key="k-throttled")
+    assert json.loads(replayed.body) == json.loads(retried.body)
+    assert "ThrottlingException" in error_of(first)["message"], first.body  # the route's own error
+
+
 SECRET_QUEUE = json.dumps(
     {
         "Parameters": {"Token": {"Type": "String", "NoEcho": True}},
