@@ -121,10 +121,9 @@ def test_a_failed_request_whose_idempotency_record_could_not_be_cleared_can_be_r
     "nothing was done" and every retry under the key was refused IDEMPOTENCY_KEY_IN_PROGRESS until the
     record expired (the chaos throttling scenario met this: one create of 100 refused with 409)."""
     from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
-    from botocore.exceptions import ClientError
 
-    from chalicelib.domain.errors import TransientAwsError
     from chalicelib.service.deployments import DeploymentService
+    from tests.support.faults import throttle, throttling_exception
 
     create, delete = DeploymentService.create, DynamoDBPersistenceLayer._delete_record
     failures = {"create": 1, "delete": 1}
@@ -132,14 +131,13 @@ def test_a_failed_request_whose_idempotency_record_could_not_be_cleared_can_be_r
     def throttled_once(self, *args, **kwargs):
         if failures["create"]:
             failures["create"] -= 1
-            raise TransientAwsError("TransactWriteItems failed: ThrottlingException")
+            raise throttle()
         return create(self, *args, **kwargs)
 
     def delete_throttled_once(self, data_record):
         if failures["delete"]:
             failures["delete"] -= 1
-            error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
-            raise ClientError(error, "DeleteItem")
+            raise throttling_exception()
         return delete(self, data_record)
 
     monkeypatch.setattr(DeploymentService, "create", throttled_once)
