@@ -90,6 +90,28 @@ def polled_to_its_end(services: Services, event: dict[str, Any], timeout: float 
         progress = rollout_handlers.poll_item(services, {**event, "progress": progress})
 
 
+def runs_on_to_its_end(
+    services: Services, tenant: Tenant, event: dict[str, Any], started: Any, held_lock: threading.Event
+) -> None:
+    """The only item still runs the operation it was ``started`` with, unfailed; once the operation's
+    hold is lifted, it ends SUCCEEDED with that deployment."""
+    rollout_id = str(event["rollout_id"])
+    (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+    assert (item.status, item.operation_id, item.error) == (
+        ItemStatus.IN_PROGRESS,
+        started.operation_id,
+        None,
+    )
+    held_lock.set()
+    polled_to_its_end(services, event)
+    (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
+    assert (item.status, item.deployment_id, item.error) == (
+        ItemStatus.SUCCEEDED,
+        started.deployment_id,
+        None,
+    )
+
+
 def one_item(client: Client, tenant: Tenant, aws: LocalAws) -> dict[str, Any]:
     fleet = register_fleet(client, tenant, aws, 1)
     body = rollout_body(fleet)
@@ -517,16 +539,7 @@ def test_a_second_run_that_read_the_item_before_the_first_run_started_it_takes_t
         assert started.status is ItemStatus.IN_PROGRESS
 
         assert rollout_handlers.start_item(services, event)["done"] is False  # run B: waits for A's
-        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        assert (item.status, item.operation_id, item.error) == (
-            ItemStatus.IN_PROGRESS,
-            started.operation_id,
-            None,
-        )
-        held_lock.set()
-        polled_to_its_end(services, event)
-        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        assert (item.status, item.deployment_id) == (ItemStatus.SUCCEEDED, started.deployment_id)
+        runs_on_to_its_end(services, tenant, event, started, held_lock)
 
 
 def test_an_item_whose_execution_could_not_start_fails_naming_its_deployment(
@@ -701,20 +714,7 @@ def test_a_catch_that_read_the_item_before_its_start_was_recorded_leaves_it_to_t
             services, {**event, "error": failure, "resumable": True}
         )
         assert (answer["done"], answer["recorded"], answer["completion"]) == (False, None, "poll"), answer
-        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        assert (item.status, item.operation_id, item.error) == (
-            ItemStatus.IN_PROGRESS,
-            started.operation_id,
-            None,
-        )
-        held_lock.set()
-        polled_to_its_end(services, event)
-        (item,) = services.rollouts.get(tenant.tenant_id, rollout_id).items
-        assert (item.status, item.deployment_id, item.error) == (
-            ItemStatus.SUCCEEDED,
-            started.deployment_id,
-            None,
-        )
+        runs_on_to_its_end(services, tenant, event, started, held_lock)
 
 
 def test_an_iteration_of_the_earlier_definition_fails_its_item_with_the_steps_error(
