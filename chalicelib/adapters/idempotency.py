@@ -101,8 +101,9 @@ class PowertoolsIdempotency:
                 # it (throttled past botocore's retries): the key would answer IDEMPOTENCY_KEY_IN_PROGRESS
                 # to every retry until that record expires. Delete it once more, then answer the request's
                 # own error (it was not "nothing done": the route ran, and failed as it says).
-                self._forget_in_progress(key, fingerprint, raised[-1])
-                raise raised[-1] from None
+                failure = raised[-1]
+                self._forget_in_progress(key, fingerprint, failure)
+                raise failure from failure.__cause__  # its own cause kept
             # Nothing ran: the key's record could not be written (throttled): safe to retry as it is.
             raise TransientAwsError(
                 "The request could not be recorded under its Idempotency-Key; nothing was done.",
@@ -112,7 +113,11 @@ class PowertoolsIdempotency:
 
     def _forget_in_progress(self, key: str, fingerprint: str, failure: Exception) -> None:
         """Delete the in-progress record of a request that failed, as Powertools does after a failure;
-        a record that still cannot be deleted is left to expire (logged)."""
+        a record that still cannot be deleted is left to expire (logged). Unconditional, as Powertools'
+        own delete: if that delete did reach DynamoDB but its answer was lost, and a retry under the key
+        saved its own record meanwhile, this removes that one, and a third request under the key may run
+        beside the retry. The routes' own guards (an operation's transaction, the stack's claim and lock)
+        still refuse a second operation; a key's replay is what is lost."""
         try:
             self._persistence.delete_record(data={"key": key, "fingerprint": fingerprint}, exception=failure)
         except Exception as error:  # noqa: BLE001 - the request's own error is what the caller gets

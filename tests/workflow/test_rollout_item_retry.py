@@ -737,3 +737,30 @@ def test_an_iteration_of_the_earlier_definition_fails_its_item_with_the_steps_er
         assert item.error is not None
         assert item.error["code"] == "STEP_TIMED_OUT"
         held_lock.set()
+
+
+def test_the_answer_of_an_older_record_item_failure_ends_the_iteration(
+    client: Client, tenant: Tenant, local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's code rolled back under this definition: RecordItemFailure answers as it did before
+    it could send an item back to waiting, ``{"recorded": code}`` only, having FAILED the item. IsItemDone
+    ends the iteration (a progress without ``done``) instead of failing it with States.Runtime, which would
+    fail the Map and the whole rollout."""
+    record = rollout_handlers.record_item_failure
+
+    def failing_start(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("a fault in StartItem before its start")
+
+    def older_record(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        as_then = {k: v for k, v in event.items() if k != "resumable"}  # it did not know the marker
+        return {"recorded": record(services, as_then)["recorded"]}
+
+    monkeypatch.setattr(rollout_handlers, "start_item", failing_start)
+    monkeypatch.setattr(rollout_handlers, "record_item_failure", older_record)
+    fleet = register_fleet(client, tenant, local_aws, 2)
+    body = rollout_body(fleet, failure_tolerance=2)
+    body["targets"] = [{"target_id": t["target_id"], "regions": ["us-east-1"]} for t in fleet]
+    done = wait_rollout(client, tenant, start_rollout(client, tenant, body)["rollout_id"])
+    assert done["status"] == "SUCCEEDED", (done["summary"], done.get("error"))  # within its tolerance
+    assert {item["status"] for item in done["items"]} == {"FAILED"}, done["items"]
+    assert {item["error"]["code"] for item in done["items"]} == {"INTERNAL_ERROR"}, done["items"]
