@@ -14,6 +14,7 @@ from typing import Any
 from chalicelib.composition import Services
 from chalicelib.domain.errors import DeployerError
 from chalicelib.service.workflow import StepInput, WorkflowService
+from chalicelib.service.workflow.values import catch_may_resume
 
 Step = Callable[[WorkflowService, StepInput], dict[str, Any]]
 
@@ -45,10 +46,7 @@ def release_lock(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-    # The definition that can resume after a step's own fault says so ($.resumable, MayResume); an
-    # execution an earlier definition started does not, and its Choice after RecordFailure cannot
-    # resume: its failure is always recorded. Every version reads the error from $.error.
-    resumable = event.get("resumable") is True
+    resumable = catch_may_resume(event)
     error = event.get("error") or {}
     # In a row: a resume's progress carries the count, and a poll that works replaces it.
     resumes = int((event.get("progress") or {}).get("resumes") or 0)

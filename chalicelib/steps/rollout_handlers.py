@@ -15,7 +15,7 @@ from chalicelib.composition import Services
 from chalicelib.domain.errors import DeployerError
 from chalicelib.service.rollouts import RolloutService
 from chalicelib.service.workflow import error_from_state
-from chalicelib.service.workflow.values import wait_timed_out
+from chalicelib.service.workflow.values import catch_may_resume, wait_timed_out
 
 
 def _run(services: Services, call: Callable[[RolloutService], dict[str, Any]]) -> dict[str, Any]:
@@ -66,11 +66,7 @@ def await_item(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
 def record_item_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     tenant, rollout = _ids(event)
-    # The definition whose iteration can go on waiting after RecordItemFailure says so ($.resumable,
-    # MayGoOnWaiting); an iteration an earlier definition started does not, and ends after
-    # RecordItemFailure whatever it answers: its item is FAILED with the step's error, as then. Every
-    # version reads the error from $.error.
-    resumable = event.get("resumable") is True
+    resumable = catch_may_resume(event)  # else its item is FAILED with the step's error, as then
     info = error_from_state(event.get("error") or {})
     wait, index = _poll_wait(event), int(event["item_id"])
     return _run(services, lambda r: r.record_item_failure(tenant, rollout, index, info, wait, resumable))

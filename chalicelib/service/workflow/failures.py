@@ -9,7 +9,6 @@ after the stack call, within the operation's deadline, ends nothing: the executi
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from chalicelib.domain.errors import DeployerError, TransientAwsError
@@ -72,7 +71,7 @@ class FailureRecording(StackLocking, Outcomes):
             raise  # RecordFailure's Retry
         except DeployerError:  # the stack taken over, or the operation ended meanwhile
             return None
-        wait = max(1, min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5)))
+        wait = max(1, step.next_wait_seconds)
         logger.warning(
             "a step failed after the stack call; polling the stack again",
             extra={"error_code": info.code, "wait_seconds": wait, "resumes": resumes + 1},

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import replace
 from typing import Any
 
@@ -42,7 +41,7 @@ class StackPolling(EventWaiting, Outcomes, StackEvents):
         if ended is not None:
             return ended
         self._renew_lease(deployment, step)
-        next_wait = min(step.max_wait_seconds, math.ceil(step.wait_seconds * 1.5))
+        next_wait = step.next_wait_seconds
         if deployment.operation.phase in ("changeset", "recreate_delete"):
             self._check_deadline(deployment)  # past it, no further call: the change set, the create
         step = self._completion_for(step, deployment)

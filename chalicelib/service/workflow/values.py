@@ -4,6 +4,7 @@ and settings, never a credential or a template) and the service's own settings (
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,11 @@ class StepInput:
     # The rollout item this operation was started for, if any: the last step records its end.
     rollout_item: ItemRef | None = None
 
+    @property
+    def next_wait_seconds(self) -> int:
+        """The next poll's interval: this one's x1.5, capped at ``max_wait_seconds``."""
+        return min(self.max_wait_seconds, math.ceil(self.wait_seconds * 1.5))
+
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> StepInput:
         progress = event.get("progress") or {}
@@ -41,6 +47,15 @@ class StepInput:
             announce_end=event.get("announce_end") is not False,
             rollout_item=ItemRef.from_input(event.get("rollout_item")),
         )
+
+
+def catch_may_resume(event: dict[str, Any]) -> bool:
+    """Whether the execution's definition lets its catch-all (RecordFailure, RecordItemFailure) send it back
+    to waiting: the definitions that can mark it (``$.resumable``, set by the Pass state before the
+    catch-all: MayResume, MayGoOnWaiting). An execution an earlier definition started does not, and its
+    catch-all is followed by its end whatever it answers, so its failure is always recorded. Every
+    version reads the error from ``$.error``."""
+    return event.get("resumable") is True
 
 
 def wait_timed_out(event: dict[str, Any]) -> bool:
