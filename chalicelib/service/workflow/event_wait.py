@@ -9,6 +9,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from chalicelib.domain.errors import StackOperationError
 from chalicelib.domain.model import Deployment
 from chalicelib.observability import carried_keys
 from chalicelib.service.workflow.locking import StackLocking
@@ -42,7 +43,16 @@ class EventWaiting(StackLocking):
             self._completion.release(task_token, "ended")
             return {"waiting": False}
         key = deployment.stack_key
-        self._renew_lease(deployment, step)
+        try:
+            self._renew_lease(deployment, step)
+        except StackOperationError as error:
+            if error.code != "STALE_OPERATION":
+                raise
+            # It ended after the read above: this wait's task timed out while the step ran (a throttled
+            # call held it up) and the reconcile that followed ended the operation. Nothing to wait for,
+            # as above; an error would count on the Lambda errors alarm for a deployment that went well.
+            self._completion.release(task_token, "ended")
+            return {"waiting": False}
         tokens = expected_tokens(operation.client_request_token, operation.phase)
         # The stack's events then log as this operation, under its correlation id.
         if not self._completion.await_stack(key, step.operation_id, task_token, tokens, carried_keys()):
