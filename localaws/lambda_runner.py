@@ -7,6 +7,11 @@ result or the error comes back in the Lambda runtime's shape (``errorType``/``er
 the definition's ``Retry`` and ``Catch`` match exactly as on AWS. ``check_moto_internals`` fails
 loudly when moto changes that method.
 
+A handler that runs past its timeout is stopped at its next AWS call: Lambda freezes a timed-out
+sandbox, so its code makes no further call (Python cannot stop the thread, which then ends with
+``SandboxFrozen``). Without that, a timed-out step would go on writing records and calling stacks after
+its Task state had failed, retried or been caught: side effects AWS never lets happen.
+
 ``recording()`` lists every invocation and its handler's wall time (what Lambda bills), and
 ``current_function()`` names the function whose handler runs on this thread: the cost benchmark
 (bench/cost/) prices invocations and attributes AWS calls with them.
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localaws import faults
-from localaws.patching import MotoInternalsChanged
+from localaws.patching import MotoInternalsChanged, Patcher
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -42,6 +47,42 @@ _running = threading.local()
 # The request ID an asynchronous invocation keeps across its attempts (localaws/async_invoke.py).
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("lambda_request_id", default=None)
 DEFAULT_TIMEOUT = 3  # seconds: Lambda's default when a function sets none
+_PATCHER = Patcher(__name__)
+
+
+class SandboxFrozen(BaseException):
+    """Raised at a timed-out handler's next AWS call (a BaseException, so the handler's own ``except
+    Exception`` cannot take it and go on): Lambda froze its sandbox at the timeout."""
+
+
+class _Sandbox:
+    """One invocation's sandbox, in the context its handler runs in (and any thread it starts with a
+    copy of that context)."""
+
+    def __init__(self, function: str, timeout: float) -> None:
+        self.function, self.timeout = function, timeout
+        self.frozen = False
+
+
+_sandbox: contextvars.ContextVar[_Sandbox | None] = contextvars.ContextVar("lambda_sandbox", default=None)
+
+
+def refuse_if_frozen() -> None:
+    """Raise ``SandboxFrozen`` when this thread runs a handler whose invocation has timed out."""
+    sandbox = _sandbox.get()
+    if sandbox is not None and sandbox.frozen:
+        raise SandboxFrozen(
+            f"{sandbox.function} ran past its {sandbox.timeout:.0f} s timeout: Lambda froze its sandbox, "
+            "so this AWS call is never made"
+        )
+
+
+def _refusing_frozen(original: Any) -> Any:
+    def authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        refuse_if_frozen()  # before anything: the call never leaves a frozen sandbox
+        original(self, iam_request_cls, resource)
+
+    return authenticate_and_authorize_action
 
 
 @dataclass(frozen=True)
@@ -155,14 +196,18 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         return json.dumps(_timed_out(invocation_id, timeout, "(NEXUS_LOCAL_FAULTS time_out)")), True, ""
     outcome: dict[str, Any] = {}
     done = threading.Event()
+    sandbox = _Sandbox(short, timeout)
 
     def run() -> None:
         _running.function = short
         _request_id.set(None)  # an invocation the handler makes is another request (this context is a copy)
+        _sandbox.set(sandbox)
         try:
             outcome["result"] = handler(payload, context)
         except Exception as error:  # noqa: BLE001 - reported in the Lambda runtime's error shape
             outcome["error"] = error
+        except SandboxFrozen as frozen:  # its caller had its answer (Sandbox.Timedout) at the timeout
+            logger.info("local lambda %s stopped after its timeout: %s", short, frozen)
         finally:
             _running.function = None
             done.set()
@@ -170,12 +215,13 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
     started = time.perf_counter()
     # The handler runs on its own thread (with the caller's context variables), so that the caller
     # stops waiting at the function's timeout as Lambda does. Python cannot stop that thread: a handler
-    # past its timeout runs on to its end, detached, where AWS would freeze and discard its sandbox.
+    # past its timeout runs on, detached, until its next AWS call, which its frozen sandbox refuses.
     worker = threading.Thread(
         target=contextvars.copy_context().run, args=(run,), name=f"lambda-{short}", daemon=True
     )
     worker.start()
     if not done.wait(timeout):
+        sandbox.frozen = True
         _record(short, started, error="Sandbox.Timedout")
         logger.info("local lambda %s timed out after %.0f s", function.function_name, timeout)
         return json.dumps(_timed_out(invocation_id, timeout)), True, ""
@@ -224,4 +270,9 @@ def install() -> None:
 
         _original = LambdaFunction._invoke_lambda
         setattr(LambdaFunction, "_invoke_lambda", _invoke)  # noqa: B010 - a deliberate monkeypatch
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        # Every request moto serves passes this hook on the caller's thread (localaws/authorization.py
+        # checks that it still does), a handler's included.
+        _PATCHER.wrap(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _refusing_frozen)
         _installed = True

@@ -98,7 +98,8 @@ def test_concurrent_transactions_do_not_break_the_local_dynamodb(local_aws):
 
 def test_a_handler_past_its_timeout_answers_sandbox_timedout_when_the_timeout_passes():
     """Lambda stops waiting for a handler at the function's timeout and answers ``Sandbox.Timedout``;
-    the handler saw its remaining time in its context. (Here the handler then runs on, detached.)"""
+    the handler saw its remaining time in its context. (Here the handler then runs on, detached, to its end:
+    it makes no AWS call after the timeout.)"""
     import threading
 
     release = threading.Event()
@@ -125,6 +126,44 @@ def test_a_handler_past_its_timeout_answers_sandbox_timedout_when_the_timeout_pa
         assert body["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
         assert 0 < int(seen["remaining_ms"]) <= 1000
         until(lambda: "finished" in seen, timeout=5, interval=0.02, what="the detached handler to finish")
+
+
+def test_a_handler_past_its_timeout_makes_no_further_aws_call():
+    """Lambda freezes a timed-out sandbox: the handler's code, which Python cannot stop, is refused its
+    next AWS call (``SandboxFrozen``, which its ``except Exception`` does not take), so it writes nothing
+    after its caller got ``Sandbox.Timedout``. Its calls before the timeout went through."""
+    import threading
+
+    release = threading.Event()
+    seen: dict[str, object] = {}
+
+    with LocalAws() as aws:
+        sqs = aws.account_session("123456789012").client("sqs")
+
+        def slow(event, context):
+            sqs.create_queue(QueueName="before-the-timeout")
+            release.wait(10)
+            try:
+                sqs.create_queue(QueueName="after-the-timeout")
+            except Exception as error:  # noqa: BLE001 - what a handler's own error handling would take
+                seen["handled"] = error
+            finally:
+                seen["finished"] = True
+
+        own_function(aws, "nexus-deployer-local-Frozen", slow, timeout=1)
+        with lambda_runner.recording() as calls:
+            response = (
+                aws.account_session("123456789012")
+                .client("lambda")
+                .invoke(FunctionName="nexus-deployer-local-Frozen", Payload=b"{}")
+            )
+            assert json.loads(response["Payload"].read())["errorType"] == "Sandbox.Timedout"
+            release.set()
+            until(lambda: "finished" in seen, timeout=5, interval=0.02, what="the handler to stop")
+        urls = sqs.list_queues().get("QueueUrls", [])
+        assert [u.rsplit("/", 1)[1] for u in urls if u.endswith("-the-timeout")] == ["before-the-timeout"]
+        assert "handled" not in seen  # no except Exception took it
+        assert [(c.function, c.error) for c in calls] == [("Frozen", "Sandbox.Timedout")]
 
 
 def test_a_function_the_faults_time_out_answers_sandbox_timedout_at_once_and_runs_nothing():
