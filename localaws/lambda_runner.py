@@ -78,11 +78,11 @@ def refuse_if_frozen() -> None:
 
 
 def _refusing_frozen(original: Any) -> Any:
-    def authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
-        refuse_if_frozen()  # before anything: the call never leaves a frozen sandbox
-        original(self, iam_request_cls, resource)
+    def make_request(self: Any, operation_model: Any, request_dict: Any) -> Any:
+        refuse_if_frozen()  # on the caller's side: the request never leaves a frozen sandbox
+        return original(self, operation_model, request_dict)
 
-    return authenticate_and_authorize_action
+    return make_request
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,11 @@ def check_moto_internals() -> None:
     params = list(inspect.signature(method).parameters)
     if params[:2] != ["self", "event"]:
         raise MotoInternalsChanged(f"LambdaFunction._invoke_lambda signature changed: {params}")
+    from botocore.endpoint import Endpoint
+
+    sends = list(inspect.signature(inspect.unwrap(Endpoint.make_request)).parameters)
+    if sends != ["self", "operation_model", "request_dict"]:
+        raise MotoInternalsChanged(f"botocore's Endpoint.make_request signature changed: {sends}")
 
 
 def register(handlers: Mapping[str, Handler], names: Mapping[str, str] | None = None) -> None:
@@ -270,9 +275,10 @@ def install() -> None:
 
         _original = LambdaFunction._invoke_lambda
         setattr(LambdaFunction, "_invoke_lambda", _invoke)  # noqa: B010 - a deliberate monkeypatch
-        from moto.core.authorization import ActionAuthenticatorMixin
+        from botocore.endpoint import Endpoint
 
-        # Every request moto serves passes this hook on the caller's thread (localaws/authorization.py
-        # checks that it still does), a handler's included.
-        _PATCHER.wrap(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", _refusing_frozen)
+        # Every boto3 call a handler makes sends its request through this, on the handler's thread,
+        # before botocore's retries, the local faults and moto see it: in-process (moto's stub) and in
+        # server mode (HTTP to the local server, whose request threads know nothing of the sandbox).
+        _PATCHER.wrap(Endpoint, "make_request", _refusing_frozen)
         _installed = True

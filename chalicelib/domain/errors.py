@@ -94,6 +94,11 @@ class TargetAccessError(DeployerError):
     code = "ACCESS_DENIED"
 
 
+# The code of a step's refusal to act for an operation that has ended, or is no longer its deployment's
+# current one (the workflow steps, the deployment store's conditional writes).
+STALE_OPERATION = "STALE_OPERATION"
+
+
 class StackOperationError(DeployerError):
     """CloudFormation refused or failed the stack operation."""
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from localaws import faults, lambda_runner
 from localaws.environment import LocalAws
 from localaws.faults import FaultSettings
+from localaws.server import free_port
 from tests.conftest import ended_execution, own_function
 from tests.support.polling import until
 
@@ -128,17 +131,20 @@ def test_a_handler_past_its_timeout_answers_sandbox_timedout_when_the_timeout_pa
         until(lambda: "finished" in seen, timeout=5, interval=0.02, what="the detached handler to finish")
 
 
-def test_a_handler_past_its_timeout_makes_no_further_aws_call():
+@pytest.mark.parametrize("served", [False, True], ids=["in-process", "server-mode"])
+def test_a_handler_past_its_timeout_makes_no_further_aws_call(served):
     """Lambda freezes a timed-out sandbox: the handler's code, which Python cannot stop, is refused its
     next AWS call (``SandboxFrozen``, which its ``except Exception`` does not take), so it writes nothing
-    after its caller got ``Sandbox.Timedout``. Its calls before the timeout went through."""
+    after its caller got ``Sandbox.Timedout``. Its calls before the timeout went through. So too in
+    server mode (local mode's), where the calls reach moto over HTTP, on the server's threads."""
     import threading
 
     release = threading.Event()
     seen: dict[str, object] = {}
 
-    with LocalAws() as aws:
-        sqs = aws.account_session("123456789012").client("sqs")
+    with LocalAws(serve_on=("127.0.0.1", free_port()) if served else None) as aws:
+        session = aws.account_session("123456789012")
+        sqs = session.client("sqs", endpoint_url=aws.endpoint_url)
 
         def slow(event, context):
             sqs.create_queue(QueueName="before-the-timeout")
@@ -152,11 +158,8 @@ def test_a_handler_past_its_timeout_makes_no_further_aws_call():
 
         own_function(aws, "nexus-deployer-local-Frozen", slow, timeout=1)
         with lambda_runner.recording() as calls:
-            response = (
-                aws.account_session("123456789012")
-                .client("lambda")
-                .invoke(FunctionName="nexus-deployer-local-Frozen", Payload=b"{}")
-            )
+            lam = session.client("lambda", endpoint_url=aws.endpoint_url)
+            response = lam.invoke(FunctionName="nexus-deployer-local-Frozen", Payload=b"{}")
             assert json.loads(response["Payload"].read())["errorType"] == "Sandbox.Timedout"
             release.set()
             until(lambda: "finished" in seen, timeout=5, interval=0.02, what="the handler to stop")

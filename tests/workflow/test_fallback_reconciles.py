@@ -240,21 +240,25 @@ def test_an_event_wait_whose_operation_ended_while_it_ran_is_no_lambda_error(
     """The wait's task times out (1 s) while its AwaitStackEvent still runs, its lease renewal held up
     (as botocore holds up a throttled call while it backs off). The Catch hands over to PollStack, the
     operation ends and frees its lock, and only then does the renewal reach DynamoDB: it finds the lock
-    gone and the operation ended. Nothing is left to wait for, as when the step reads an ended operation
-    first: it answers so, instead of raising STALE_OPERATION, a Lambda error that the errors alarm pages
-    for (`make chaos` met it once in a 100-item rollout under throttling)."""
+    gone and the operation ended (its end recorded: the renewal goes on only then). Nothing is left to
+    wait for, as when the step reads an ended operation first: it answers so, instead of raising
+    STALE_OPERATION, a Lambda error that the errors alarm pages for (`make chaos` met it once in a
+    100-item rollout under throttling)."""
     from chalicelib.adapters.dynamodb.locks import DynamoLockStore
     from localaws import lambda_runner
 
     renew = DynamoLockStore.renew_lock
+    posted: dict[str, Any] = {}
     held_up: list[bool] = []  # per held-up renewal: whether its operation had ended when it went on
+
+    def ended() -> bool:
+        services, tenant_id = posted["services"], posted["tenant_id"]
+        return not services.deployments.get(tenant_id, posted["deployment_id"]).operation.running
 
     def held_up_while_waiting(store: DynamoLockStore, key: str, owner: str, lease_seconds: int) -> bool:
         if threading.current_thread().name == "lambda-AwaitStackEvent" and not held_up:
-            ended = polling.until(
-                lambda: store.lock_holder(key) is None, what="the operation's end", timeout=20
-            )
-            held_up.append(bool(ended))
+            polling.until(lambda: "deployment_id" in posted, what="the create's answer")
+            held_up.append(polling.until(ended, what="the operation's recorded end", timeout=20))
         return renew(store, key, owner, lease_seconds)
 
     monkeypatch.setattr(DynamoLockStore, "renew_lock", held_up_while_waiting)
@@ -262,11 +266,9 @@ def test_an_event_wait_whose_operation_ended_while_it_ran_is_no_lambda_error(
         events_never_arrive(stack_seconds=0, event_timeout_seconds=1) as run,
         lambda_runner.recording() as calls,
     ):
-        done = settle(
-            run.client,
-            run.tenant,
-            accepted(create(run.client, run.tenant, run.target, QUEUE))["deployment_id"],
-        )
+        posted.update(services=run.services, tenant_id=run.tenant.tenant_id)
+        posted["deployment_id"] = accepted(create(run.client, run.tenant, run.target, QUEUE))["deployment_id"]
+        done = settle(run.client, run.tenant, posted["deployment_id"])
         assert done["status"] == "ACTIVE", done
         assert timed_out_waits(run.aws, done) == 1
         polling.until(lambda: any(c.function == "AwaitStackEvent" for c in calls), what="the wait's answer")

@@ -24,7 +24,7 @@ from chalicelib.adapters.dynamodb.records import (
 )
 from chalicelib.adapters.dynamodb.table import TTL_ATTRIBUTE, ConditionFailed, SharedTable, tenant_pk
 from chalicelib.adapters.errors import aws_call, error_code
-from chalicelib.domain.errors import Conflict, DeployerError
+from chalicelib.domain.errors import STALE_OPERATION, Conflict, DeployerError
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -46,7 +46,7 @@ def _claim_key(deployment: Deployment) -> dict[str, str]:
 
 def _stale(deployment: Deployment) -> DeployerError:
     return DeployerError(
-        f"Operation {deployment.operation.operation_id} is no longer current.", code="STALE_OPERATION"
+        f"Operation {deployment.operation.operation_id} is no longer current.", code=STALE_OPERATION
     )
 
 

@@ -8,7 +8,7 @@ those classes.
 from __future__ import annotations
 
 from chalicelib.domain.automation import parse_s3_url
-from chalicelib.domain.errors import DeployerError, StackOperationError
+from chalicelib.domain.errors import STALE_OPERATION, DeployerError, StackOperationError
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -78,7 +78,7 @@ class WorkflowCore:
         if deployment.operation.operation_id != step.operation_id:
             raise DeployerError(
                 f"Operation {step.operation_id} is no longer the deployment's current operation.",
-                code="STALE_OPERATION",
+                code=STALE_OPERATION,
             )
         return deployment
 

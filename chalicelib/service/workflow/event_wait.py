@@ -9,7 +9,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.domain.errors import StackOperationError
+from chalicelib.domain.errors import STALE_OPERATION, DeployerError
 from chalicelib.domain.model import Deployment
 from chalicelib.observability import carried_keys
 from chalicelib.service.workflow.locking import StackLocking
@@ -37,22 +37,24 @@ class EventWaiting(StackLocking):
         Renews the lock's lease (the wait is shorter than the lease: see Settings). If the event this
         wait is for came first, or a cancel was requested meanwhile, the task is released right away.
         """
-        deployment = self._current(step)
-        operation = deployment.operation
+        try:
+            deployment = self._current(step)
+            operation = deployment.operation
+            if operation.running:
+                self._renew_lease(deployment, step)
+        except DeployerError as error:
+            if error.code != STALE_OPERATION:
+                raise
+            # It ended while this step ran: its wait's task timed out meanwhile (a throttled call held
+            # the step up), and the reconcile that followed ended the operation (and another may have
+            # begun). Nothing to wait for, as below; raising would count on the Lambda errors alarm for
+            # an operation that ended as it should.
+            self._completion.release(task_token, "ended")
+            return {"waiting": False}
         if not operation.running:  # nothing to wait for: PollStack then finds it ended
             self._completion.release(task_token, "ended")
             return {"waiting": False}
         key = deployment.stack_key
-        try:
-            self._renew_lease(deployment, step)
-        except StackOperationError as error:
-            if error.code != "STALE_OPERATION":
-                raise
-            # It ended after the read above: this wait's task timed out while the step ran (a throttled
-            # call held it up) and the reconcile that followed ended the operation. Nothing to wait for,
-            # as above; an error would count on the Lambda errors alarm for a deployment that went well.
-            self._completion.release(task_token, "ended")
-            return {"waiting": False}
         tokens = expected_tokens(operation.client_request_token, operation.phase)
         # The stack's events then log as this operation, under its correlation id.
         if not self._completion.await_stack(key, step.operation_id, task_token, tokens, carried_keys()):

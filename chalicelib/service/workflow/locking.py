@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.domain.errors import DeployerError, StackLocked, StackOperationError
+from chalicelib.domain.errors import STALE_OPERATION, DeployerError, StackLocked, StackOperationError
 from chalicelib.domain.model import (
     Action,
     Deployment,
@@ -24,7 +24,7 @@ from chalicelib.service.workflow.values import StepInput
 def _ended_meanwhile(step: StepInput) -> StackOperationError:
     return StackOperationError(
         f"Operation {step.operation_id} ended while this step ran (its execution was stopped).",
-        code="STALE_OPERATION",
+        code=STALE_OPERATION,
         hint="Nothing to do: the deployment shows how it ended.",
     )
 
