@@ -56,20 +56,18 @@ class SandboxFrozen(BaseException):
 
 
 class _Sandbox:
-    """One invocation's sandbox, in the context its handler runs in (and any thread it starts with a
-    copy of that context)."""
+    """One invocation's sandbox, known to the thread its handler runs on (a thread-local, not a context
+    variable: a thread started with a copy of the handler's context, such as an execution's, or any
+    thread where threads inherit their starter's context, is no part of the invocation)."""
 
     def __init__(self, function: str, timeout: float) -> None:
         self.function, self.timeout = function, timeout
         self.frozen = False
 
 
-_sandbox: contextvars.ContextVar[_Sandbox | None] = contextvars.ContextVar("lambda_sandbox", default=None)
-
-
 def refuse_if_frozen() -> None:
     """Raise ``SandboxFrozen`` when this thread runs a handler whose invocation has timed out."""
-    sandbox = _sandbox.get()
+    sandbox: _Sandbox | None = getattr(_running, "sandbox", None)
     if sandbox is not None and sandbox.frozen:
         raise SandboxFrozen(
             f"{sandbox.function} ran past its {sandbox.timeout:.0f} s timeout: Lambda froze its sandbox, "
@@ -204,9 +202,8 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
     sandbox = _Sandbox(short, timeout)
 
     def run() -> None:
-        _running.function = short
+        _running.function, _running.sandbox = short, sandbox
         _request_id.set(None)  # an invocation the handler makes is another request (this context is a copy)
-        _sandbox.set(sandbox)
         try:
             outcome["result"] = handler(payload, context)
         except Exception as error:  # noqa: BLE001 - reported in the Lambda runtime's error shape
@@ -214,7 +211,7 @@ def _invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         except SandboxFrozen as frozen:  # its caller had its answer (Sandbox.Timedout) at the timeout
             logger.info("local lambda %s stopped after its timeout: %s", short, frozen)
         finally:
-            _running.function = None
+            _running.function = _running.sandbox = None
             done.set()
 
     started = time.perf_counter()
