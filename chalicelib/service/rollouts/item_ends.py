@@ -17,6 +17,7 @@ from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus, age_
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
 from chalicelib.service.completion import may_be_in_flight
 from chalicelib.service.rollouts.starts import ItemStarts
+from chalicelib.service.workflow.values import RESUMES_AT_MOST
 
 # An item's operation still PENDING this long after it began was never picked up by its execution
 # (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
@@ -229,6 +230,7 @@ class RolloutItemEnds(ItemStarts):
         info: ErrorInfo,
         wait_seconds: int,
         resumable: bool = True,
+        resumes: int = 0,
     ) -> dict[str, Any]:
         """RecordItemFailure, the catch-all of the item's steps: a step of the iteration failed (``info``),
         not necessarily the item. An item with nothing started FAILED with the step's error. An item whose
@@ -241,10 +243,11 @@ class RolloutItemEnds(ItemStarts):
         deployment record that cannot be read or judged (other than AWS throttling, left to the step's
         Retry) leaves the step's error to stand. ``recorded``: the step's error code, when the item was
         FAILED with it. Not ``resumable`` (an iteration an earlier definition started, which ends after
-        this step whatever it answers): the item is FAILED with the step's error, as then, unless it
-        ended."""
+        this step whatever it answers), or already sent back to waiting ``RESUMES_AT_MOST`` times in a
+        row (``resumes``: a step that fails the same way every time): the item is FAILED with the step's
+        error, as then, unless it ended."""
         item = self._step_item(rollout_id, index)
-        if not resumable:
+        if not resumable or resumes >= RESUMES_AT_MOST:
             return {
                 **self._done(True, 0),
                 "recorded": info.code if self._fail_now(tenant_id, item, info) else None,
@@ -260,7 +263,9 @@ class RolloutItemEnds(ItemStarts):
             return {**self._done(True, 0), "recorded": None}
         progress = self._as_its_operation(tenant_id, item, wait_seconds)
         if progress is not None:
-            return {**progress, "recorded": None}
+            # The count rides in the progress: the next PollItem that works replaces it (in a row).
+            waiting = {} if progress["done"] else {"resumes": resumes + 1}
+            return {**progress, **waiting, "recorded": None}
         self._fail(tenant_id, item, info, item.deployment_id)
         return {**self._done(True, 0), "recorded": info.code}
 
