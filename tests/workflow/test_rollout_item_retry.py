@@ -590,6 +590,26 @@ def of_item(calls: list[tuple[int, dict[str, Any]]], item_id: int) -> list[dict[
     return [answer for item, answer in list(calls) if item == item_id]
 
 
+def failing_after_the_start(
+    monkeypatch: pytest.MonkeyPatch, step: str
+) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """StartItem raises once it has started the item's operation, and the item step ``step`` (its handler's
+    name) raises every time; the item steps' calls, watched (``watch_item_steps``)."""
+    start = rollout_handlers.start_item
+
+    def start_then_fail(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        start(services, event)
+        raise ValueError("a fault in StartItem after its start")
+
+    def failing(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError(f"a fault in {step}")
+
+    monkeypatch.setattr(rollout_handlers, "start_item", start_then_fail)
+    seen = watch_item_steps(monkeypatch)
+    monkeypatch.setattr(rollout_handlers, step, failing)
+    return seen
+
+
 def test_a_step_that_fails_after_its_item_started_leaves_the_item_to_its_operation(
     client: Client,
     tenant: Tenant,
@@ -658,18 +678,7 @@ def test_an_item_step_that_keeps_failing_waits_between_its_catches(
     tests set to 0) instead of going straight back to the failing wait. Over 4 s that is at most 5
     catches; going straight back made hundreds (476 in 6 s), each about 12 events of the iteration's
     history. Once the operation ends, the next catch ends the item as its deployment did."""
-    start = rollout_handlers.start_item
-
-    def start_then_fail(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-        start(services, event)
-        raise ValueError("a fault in StartItem after its start")
-
-    def failing_await(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-        raise ValueError("a fault in AwaitItem")
-
-    monkeypatch.setattr(rollout_handlers, "start_item", start_then_fail)
-    seen = watch_item_steps(monkeypatch)
-    monkeypatch.setattr(rollout_handlers, "await_item", failing_await)
+    seen = failing_after_the_start(monkeypatch, "await_item")
     rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
 
     polling.until(lambda: of_item(seen["record"], 0), ready=bool, timeout=30, what="the first catch")
@@ -697,18 +706,7 @@ def test_an_item_whose_steps_fail_every_time_in_a_row_fails_after_so_many_catche
     RecordFailure fails an operation. Before, such an item was polled on until its operation was past
     its deadline and a wait (about 6 h 25 min at the defaults), its rollout held that long."""
     monkeypatch.setattr("chalicelib.service.rollouts.item_ends.RESUMES_AT_MOST", 2)
-    start = rollout_handlers.start_item
-
-    def start_then_fail(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-        start(services, event)
-        raise ValueError("a fault in StartItem after its start")
-
-    def failing_poll(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-        raise ValueError("a fault in PollItem")
-
-    monkeypatch.setattr(rollout_handlers, "start_item", start_then_fail)
-    seen = watch_item_steps(monkeypatch)
-    monkeypatch.setattr(rollout_handlers, "poll_item", failing_poll)
+    seen = failing_after_the_start(monkeypatch, "poll_item")
     rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
     try:
         done = wait_rollout(client, tenant, rollout_id)
@@ -723,7 +721,7 @@ def test_an_item_whose_steps_fail_every_time_in_a_row_fails_after_so_many_catche
     ], records
     (item,) = done["items"]
     assert item["status"] == "FAILED", item
-    assert "a fault in PollItem" in item["error"]["message"], item["error"]
+    assert "a fault in poll_item" in item["error"]["message"], item["error"]
     assert done["status"] == "FAILED", done["summary"]
 
 
