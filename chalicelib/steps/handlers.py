@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.composition import Services
 from chalicelib.domain.errors import DeployerError
 from chalicelib.service.workflow import StepInput, WorkflowService
-from chalicelib.service.workflow.values import catch_may_resume, resumes_in_a_row
+from chalicelib.service.workflow.values import catch_may_resume
 
 Step = Callable[[WorkflowService, StepInput], dict[str, Any]]
 
@@ -48,7 +48,8 @@ def release_lock(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 def record_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:
     resumable = catch_may_resume(event)
     error = event.get("error") or {}
-    resumes = resumes_in_a_row(event)
+    # In a row: a resume's progress carries the count, and a poll that works replaces it.
+    resumes = int((event.get("progress") or {}).get("resumes") or 0)
 
     def record(workflow: WorkflowService, step: StepInput) -> dict[str, Any]:
         return workflow.record_failure(step, error, resumable=resumable, resumes=resumes)

@@ -15,7 +15,7 @@ from chalicelib.composition import Services
 from chalicelib.domain.errors import DeployerError
 from chalicelib.service.rollouts import RolloutService
 from chalicelib.service.workflow import error_from_state
-from chalicelib.service.workflow.values import catch_may_resume, resumes_in_a_row, wait_timed_out
+from chalicelib.service.workflow.values import catch_may_resume, wait_timed_out
 
 
 def _run(services: Services, call: Callable[[RolloutService], dict[str, Any]]) -> dict[str, Any]:
@@ -68,10 +68,8 @@ def record_item_failure(services: Services, event: dict[str, Any]) -> dict[str, 
     tenant, rollout = _ids(event)
     resumable = catch_may_resume(event)  # else its item is FAILED with the step's error, as then
     info = error_from_state(event.get("error") or {})
-    wait, index, resumes = _poll_wait(event), int(event["item_id"]), resumes_in_a_row(event)
-    return _run(
-        services, lambda r: r.record_item_failure(tenant, rollout, index, info, wait, resumable, resumes)
-    )
+    wait, index = _poll_wait(event), int(event["item_id"])
+    return _run(services, lambda r: r.record_item_failure(tenant, rollout, index, info, wait, resumable))
 
 
 def record_rollout_failure(services: Services, event: dict[str, Any]) -> dict[str, Any]:

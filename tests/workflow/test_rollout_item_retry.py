@@ -590,26 +590,6 @@ def of_item(calls: list[tuple[int, dict[str, Any]]], item_id: int) -> list[dict[
     return [answer for item, answer in list(calls) if item == item_id]
 
 
-def failing_after_the_start(
-    monkeypatch: pytest.MonkeyPatch, step: str
-) -> dict[str, list[tuple[int, dict[str, Any]]]]:
-    """StartItem raises once it has started the item's operation, and the item step ``step`` (its handler's
-    name) raises every time; the item steps' calls, watched (``watch_item_steps``)."""
-    start = rollout_handlers.start_item
-
-    def start_then_fail(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-        start(services, event)
-        raise ValueError("a fault in StartItem after its start")
-
-    def failing(services: Services, event: dict[str, Any]) -> dict[str, Any]:
-        raise ValueError(f"a fault in {step}")
-
-    monkeypatch.setattr(rollout_handlers, "start_item", start_then_fail)
-    seen = watch_item_steps(monkeypatch)
-    monkeypatch.setattr(rollout_handlers, step, failing)
-    return seen
-
-
 def test_a_step_that_fails_after_its_item_started_leaves_the_item_to_its_operation(
     client: Client,
     tenant: Tenant,
@@ -678,7 +658,18 @@ def test_an_item_step_that_keeps_failing_waits_between_its_catches(
     tests set to 0) instead of going straight back to the failing wait. Over 4 s that is at most 5
     catches; going straight back made hundreds (476 in 6 s), each about 12 events of the iteration's
     history. Once the operation ends, the next catch ends the item as its deployment did."""
-    seen = failing_after_the_start(monkeypatch, "await_item")
+    start = rollout_handlers.start_item
+
+    def start_then_fail(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        start(services, event)
+        raise ValueError("a fault in StartItem after its start")
+
+    def failing_await(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("a fault in AwaitItem")
+
+    monkeypatch.setattr(rollout_handlers, "start_item", start_then_fail)
+    seen = watch_item_steps(monkeypatch)
+    monkeypatch.setattr(rollout_handlers, "await_item", failing_await)
     rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
 
     polling.until(lambda: of_item(seen["record"], 0), ready=bool, timeout=30, what="the first catch")
@@ -691,38 +682,6 @@ def test_an_item_step_that_keeps_failing_waits_between_its_catches(
     (item,) = done["items"]
     assert (item["status"], item["error"]) == ("SUCCEEDED", None), item
     assert done["status"] == "SUCCEEDED", done["summary"]
-
-
-def test_an_item_whose_steps_fail_every_time_in_a_row_fails_after_so_many_catches(
-    client: Client,
-    tenant: Tenant,
-    local_aws: LocalAws,
-    held_lock: threading.Event,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Every step of the item fails after its start (PollItem raises each time), with no poll that works
-    between the catches: RecordItemFailure sends the iteration back to waiting RESUMES_AT_MOST times in a
-    row (2 here; the count rides in the progress), then fails the item with the step's error, as
-    RecordFailure fails an operation. Before, such an item was polled on until its operation was past
-    its deadline and a wait (about 6 h 25 min at the defaults), its rollout held that long."""
-    monkeypatch.setattr("chalicelib.service.rollouts.item_ends.RESUMES_AT_MOST", 2)
-    seen = failing_after_the_start(monkeypatch, "poll_item")
-    rollout_id = one_item(client, tenant, local_aws)["rollout_id"]
-    try:
-        done = wait_rollout(client, tenant, rollout_id)
-    finally:
-        held_lock.set()  # the item's deployment, held at its AcquireLock, runs on to its end
-
-    records = of_item(seen["record"], 0)
-    assert [(r["done"], r.get("resumes"), r["recorded"]) for r in records] == [
-        (False, 1, None),
-        (False, 2, None),
-        (True, None, "INTERNAL_ERROR"),
-    ], records
-    (item,) = done["items"]
-    assert item["status"] == "FAILED", item
-    assert "a fault in poll_item" in item["error"]["message"], item["error"]
-    assert done["status"] == "FAILED", done["summary"]
 
 
 def test_a_catch_that_read_the_item_before_its_start_was_recorded_leaves_it_to_that_start(

@@ -17,7 +17,6 @@ from chalicelib.domain.model import Deployment, ErrorInfo, OperationStatus, age_
 from chalicelib.domain.rollouts import ItemEndNews, ItemRef, ItemStatus, RolloutItem
 from chalicelib.service.completion import may_be_in_flight
 from chalicelib.service.rollouts.starts import ItemStarts
-from chalicelib.service.workflow.values import RESUMES_AT_MOST
 
 # An item's operation still PENDING this long after it began was never picked up by its execution
 # (its starter died between writing it and StartExecution): the item fails instead of waiting forever.
@@ -230,7 +229,6 @@ class RolloutItemEnds(ItemStarts):
         info: ErrorInfo,
         wait_seconds: int,
         resumable: bool = True,
-        resumes: int = 0,
     ) -> dict[str, Any]:
         """RecordItemFailure, the catch-all of the item's steps: a step of the iteration failed (``info``),
         not necessarily the item. An item with nothing started FAILED with the step's error. An item whose
@@ -243,11 +241,15 @@ class RolloutItemEnds(ItemStarts):
         deployment record that cannot be read or judged (other than AWS throttling, left to the step's
         Retry) leaves the step's error to stand. ``recorded``: the step's error code, when the item was
         FAILED with it. Not ``resumable`` (an iteration an earlier definition started, which ends after
-        this step whatever it answers), or already sent back to waiting ``RESUMES_AT_MOST`` times in a
-        row (``resumes``: a step that fails the same way every time): the item is FAILED with the step's
-        error, as then, unless it ended."""
+        this step whatever it answers): the item is FAILED with the step's error, as then, unless it
+        ended.
+
+        No count of these catches in a row, unlike RecordFailure's ``RESUMES_AT_MOST``: each one reads the
+        item's operation as PollItem would and ends the item when the operation has ended, so steps that
+        fail every time still end it with its operation, or when it is never seen to end
+        (``_never_seen_to_end``); a count would fail items whose deployments go on and succeed."""
         item = self._step_item(rollout_id, index)
-        if not resumable or resumes >= RESUMES_AT_MOST:
+        if not resumable:
             return {
                 **self._done(True, 0),
                 "recorded": info.code if self._fail_now(tenant_id, item, info) else None,
@@ -263,9 +265,7 @@ class RolloutItemEnds(ItemStarts):
             return {**self._done(True, 0), "recorded": None}
         progress = self._as_its_operation(tenant_id, item, wait_seconds)
         if progress is not None:
-            # The count rides in the progress: the next PollItem that works replaces it (in a row).
-            waiting = {} if progress["done"] else {"resumes": resumes + 1}
-            return {**progress, **waiting, "recorded": None}
+            return {**progress, "recorded": None}
         self._fail(tenant_id, item, info, item.deployment_id)
         return {**self._done(True, 0), "recorded": info.code}
 

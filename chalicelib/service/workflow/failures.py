@@ -17,13 +17,18 @@ from chalicelib.service.workflow.locking import StackLocking
 from chalicelib.service.workflow.outcomes import Outcomes
 from chalicelib.service.workflow.progress import ended_progress
 from chalicelib.service.workflow.step_errors import error_from_state
-from chalicelib.service.workflow.values import RESUMES_AT_MOST, StepInput
+from chalicelib.service.workflow.values import StepInput
 
 logger = logging.getLogger(__name__)
 
 # A step's own faults, which say nothing of the stack: AWS throttled the step through all its retries, or it
 # ran out of time (its Lambda's or its state's timeout).
 STEP_FAULTS = frozenset({"STEP_THROTTLED", "STEP_TIMED_OUT"})
+# How many times in a row (with no poll that worked between them) one execution polls its stack again
+# after such a fault before it records the failure: a step that fails the same way every time (a poll
+# that always outruns its Lambda) then fails the operation within minutes, not at the deadline, hours
+# later; each resume costs the execution's history 16 events, or about 55 after a step's whole Retry.
+RESUMES_AT_MOST = 10
 
 
 class FailureRecording(StackLocking, Outcomes):

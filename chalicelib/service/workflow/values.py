@@ -58,20 +58,6 @@ def catch_may_resume(event: dict[str, Any]) -> bool:
     return event.get("resumable") is True
 
 
-# How many times in a row (with no poll that worked between them) a catch-all sends its execution back
-# to waiting after a step's own fault: a step that fails the same way every time (a poll that always
-# outruns its Lambda) then fails the operation (RecordFailure) or the item (RecordItemFailure) within
-# minutes, not at a deadline hours later; each resume costs the execution's history 16 events, or about
-# 55 after a step's whole Retry.
-RESUMES_AT_MOST = 10
-
-
-def resumes_in_a_row(event: dict[str, Any]) -> int:
-    """How many times the catch-all has sent this execution back to waiting in a row: a resume's progress
-    carries the count (``$.progress.resumes``), and a poll that works replaces that progress."""
-    return int((event.get("progress") or {}).get("resumes") or 0)
-
-
 def wait_timed_out(event: dict[str, Any]) -> bool:
     """Whether this poll follows a wait for an event (a stack's, an item's end) that timed out.
 
