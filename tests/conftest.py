@@ -12,7 +12,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -344,6 +344,11 @@ def running_executions(aws: LocalAws, machine_arn: str) -> list[Any]:
         "executions"
     ]
     return executions
+
+
+def state_names(history: Iterable[Any]) -> list[str]:
+    """The states an execution's history entered, in order (its events as GetExecutionHistory gives them)."""
+    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
 
 
 def execution_history(aws: LocalAws, operation_id: str) -> list[dict[str, Any]]:

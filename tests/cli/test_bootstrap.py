@@ -21,7 +21,7 @@ from localaws.environment import LocalAws
 from localaws.server import ApiServer, free_port
 from localaws.sts import account_credentials
 from tests.cli.conftest import TARGET, assert_no_secrets, report_of, run
-from tests.conftest import execution_history
+from tests.conftest import execution_history, state_names
 from tests.support.polling import until
 
 
@@ -111,7 +111,7 @@ def test_bootstrap_forwards_stack_events_from_every_region_of_the_target(
     deployment = _settled(url, headers, started.json()["deployment_id"])
     assert deployment["status"] == "ACTIVE", deployment
     history = execution_history(local_aws, deployment["operation"]["operation_id"])
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    entered = state_names(history)
     assert "WaitForStackEvent" in entered, entered
     assert not [e for e in history if e["type"] == "TaskTimedOut"]  # released by the forwarded event
 

@@ -10,7 +10,7 @@ import pytest
 
 from localaws import choice_paths
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
-from tests.conftest import ended_execution
+from tests.conftest import ended_execution, state_names
 
 
 def _run(
@@ -40,7 +40,7 @@ def _run(
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(state_input))["executionArn"]
     described = ended_execution(sfn, execution, timeout=20)
     history = sfn.get_execution_history(executionArn=execution)["events"]
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    entered = state_names(history)
     return described, entered, history[-1]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from localaws import error_matching
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
-from tests.conftest import ended_execution, own_function
+from tests.conftest import ended_execution, own_function, state_names
 
 BIG = "x" * (256 * 1024)  # a result over Step Functions' 256 KiB quota
 
@@ -57,7 +57,7 @@ def _run(
 
 
 def _entered(history: list[dict[str, Any]]) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    return state_names(history)
 
 
 def _failed(described: dict[str, Any], history: list[dict[str, Any]], error: str) -> None:

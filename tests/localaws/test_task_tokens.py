@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from localaws import task_tokens
 from localaws.environment import CENTRAL_ACCOUNT, LocalAws
-from tests.conftest import own_function
+from tests.conftest import own_function, state_names
 from tests.support.polling import until
 
 
@@ -62,7 +62,7 @@ def _start(local_aws: LocalAws, name: str, parker: Parker, timeout_seconds: int)
 def _entered(sfn: Any, execution: str, state: str, timeout: float = 20) -> None:
     def entered() -> list[str]:
         events = sfn.get_execution_history(executionArn=execution)["events"]
-        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        return state_names(events)
 
     until(entered, ready=lambda names: state in names, timeout=timeout, what=f"{state} to be entered")
 

@@ -30,6 +30,7 @@ from tests.conftest import (
     execution_history,
     local_aws_for_app,
     register_target,
+    state_names,
     wait_for,
     wired,
 )
@@ -42,7 +43,7 @@ TWO_QUEUES = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}, "R": {"
 
 
 def entered(history: list[dict[str, Any]]) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    return state_names(history)
 
 
 def timed_out(history: list[dict[str, Any]]) -> int:

@@ -19,6 +19,7 @@ from tests.conftest import (
     execution_history,
     register_target,
     stacks_in,
+    state_names,
     wait_for,
 )
 
@@ -263,7 +264,7 @@ def test_a_step_that_fails_after_the_operation_succeeded_ends_the_execution_as_t
     created = deploy(client, tenant, target)
     ended = wait_for(client, tenant, created["deployment_id"])
     history = execution_history(local_aws, created["operation"]["operation_id"])
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    entered = state_names(history)
     assert refused == [created["operation"]["operation_id"]]
     assert (ended["status"], ended["operation"]["status"], ended.get("error")) == (
         "ACTIVE",
@@ -367,7 +368,7 @@ def test_a_step_that_times_out_after_the_stack_call_leaves_the_operation_to_its_
     created = deploy(client, tenant, target)
     ended = wait_for(client, tenant, created["deployment_id"])
     history = execution_history(local_aws, created["operation"]["operation_id"])
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    entered = state_names(history)
     assert slowed == [created["operation"]["operation_id"]]
     assert (ended["status"], ended["operation"]["status"], ended.get("error")) == (
         "ACTIVE",
@@ -409,7 +410,7 @@ def test_a_step_that_keeps_timing_out_is_recorded_once_its_resumes_are_bounded(
     created = deploy(client, tenant, target)
     ended = wait_for(client, tenant, created["deployment_id"])
     history = execution_history(local_aws, created["operation"]["operation_id"])
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    entered = state_names(history)
     assert (ended["operation"]["status"], ended["error"]["code"]) == ("FAILED", "STEP_TIMED_OUT"), ended
     resumes = 1 if bound == "deadline" else 2
     assert entered.count("ResumePolling") == resumes, entered

@@ -30,6 +30,7 @@ from tests.conftest import (
     local_aws_for_app,
     register_target,
     running_executions,
+    state_names,
     wired,
 )
 from tests.support import polling
@@ -53,7 +54,7 @@ LOST = {(("wait", "stack_event"),): 1}
 
 def states_entered(aws: Any, deployment: dict[str, Any]) -> list[str]:
     history = execution_history(aws, deployment["operation"]["operation_id"])
-    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    return state_names(history)
 
 
 def timed_out_waits(aws: Any, deployment: dict[str, Any]) -> int:

@@ -29,7 +29,7 @@ from chalicelib.composition import Services
 from chalicelib.service.completion import CompletionService, released_by
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
-from tests.conftest import Tenant, call, execution_history, local_aws_for_app, wait_for, wired
+from tests.conftest import Tenant, call, execution_history, local_aws_for_app, state_names, wait_for, wired
 from tests.support.faults import refused_once
 from tests.workflow.test_rollouts import QUEUE, register_fleet, start, wait_rollout
 
@@ -256,6 +256,6 @@ def test_an_operation_no_rollout_waits_for_announces_nothing() -> None:
         assert settled["status"] == "ACTIVE", settled
         history = execution_history(aws, settled["operation"]["operation_id"])  # waits for its end
         assert history[-1]["type"] == "ExecutionSucceeded"
-        entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        entered = state_names(history)
         assert "ReleaseLock" in entered  # the step that announces, had anything waited
         assert _announced(aws) == set()

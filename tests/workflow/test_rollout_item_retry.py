@@ -31,7 +31,7 @@ from chalicelib.service.deployments import START_ROUNDS, DeploymentService
 from chalicelib.steps import handlers, rollout_handlers
 from localaws.cloudformation import StackSimulation
 from localaws.environment import LocalAws
-from tests.conftest import AwsCalls, Tenant, call, local_aws_for_app
+from tests.conftest import AwsCalls, Tenant, call, local_aws_for_app, state_names
 from tests.support import polling
 from tests.workflow.rollout_helpers import NoExecution, wired_rollouts
 from tests.workflow.test_rollouts import register_fleet, rollout_body, wait_rollout
@@ -300,7 +300,7 @@ def entered_states(sfn: Any, aws: LocalAws, until: str, timeout: float = 30) -> 
             "executions"
         ]
         history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-        return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        return state_names(history)
 
     return polling.until(
         entered, ready=lambda names: until in names, timeout=timeout, what=f"{until} to be entered"
