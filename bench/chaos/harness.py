@@ -67,6 +67,14 @@ class Recorder:
         with observing_calls(record, refused):
             yield self
 
+    def refused_by_code(self, stack: str | None = None) -> dict[str, int]:
+        """The stack calls AWS refused, by error code: of ``stack``, or of every stack."""
+        counts: Counter[str] = Counter()
+        for (name, code), n in self.refused_stack_calls.items():
+            if stack is None or name == stack:
+                counts[code] += n
+        return dict(counts)
+
 
 @dataclass
 class Harness:

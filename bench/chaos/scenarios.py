@@ -163,9 +163,7 @@ def throttled_operations(
             "failures' messages (distinct, first 3)": sorted(
                 {str((r.get("error") or {}).get("message"))[:300] for r in failed}
             )[:3],
-            "stack calls AWS refused, by error code": dict(
-                Counter(code for (_, code), n in recorder.refused_stack_calls.items() for _ in range(n))
-            ),
+            "stack calls AWS refused, by error code": recorder.refused_by_code(),
             **_alarmed_errors(invocations, h),
         }
     figures.check(figures.terminal == figures.runs, "100% reach a terminal state")
@@ -680,7 +678,6 @@ def throttled_rollout(
         figures.terminal = sum(1 for i in items if i["status"] in TERMINAL_ITEMS)
         figures.spurious_failures = failed
         figures.stack_operations = recorder.stack_calls["fleet"]
-        refused = {code: n for (name, code), n in recorder.refused_stack_calls.items() if name == "fleet"}
         figures.orphan_locks = h.orphan_locks()
         figures.extra = {
             "rollout": view["status"],
@@ -693,7 +690,7 @@ def throttled_rollout(
             )[:3],
             "failure tolerance": view["failure_tolerance"],
             "max concurrent": max_concurrent,
-            "stack calls AWS refused, by error code": refused,
+            "stack calls AWS refused, by error code": recorder.refused_by_code("fleet"),
             "throttles injected": _injected("throttle"),
             "throttles retried (ThrottlesRetried)": int(h.metrics.total(Metric.THROTTLES_RETRIED)),
             **_alarmed_errors(invocations, h),
